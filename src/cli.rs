@@ -1,0 +1,129 @@
+//! Command-line surface (clap derive): plain mirrors of the flags, resolved into typed settings
+//! by `config` and the commands. Nothing outside `cmd` and `config` sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "csmport",
+    version,
+    about = "Bulk import and export for Atlassian Customer Service Management (CSM), without losing a row",
+    after_help = "Exit codes: 0 all rows succeeded, 1 some rows failed (see the run folder), 2 usage/config/unreadable input, 3 authentication or network, 4 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run against an in-process sandbox seeded with sample-data/ instead of a real site
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// Print the run summary as JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where to send requests, and as whom. Flags win over environment variables.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// API gateway base URL
+    #[arg(long, env = "CSM_BASE_URL", global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Cloud id of the site (https://SITE.atlassian.net/_edge/tenant_info shows it)
+    #[arg(long, env = "CSM_CLOUD_ID", global = true, value_name = "ID")]
+    pub cloud_id: Option<String>,
+    /// OAuth 2.0 access token (sent as Bearer)
+    #[arg(long, env = "CSM_ACCESS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    pub access_token: Option<String>,
+    /// Atlassian account email, for Basic auth with --api-token
+    #[arg(long, env = "CSM_EMAIL", global = true, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// Atlassian API token, for Basic auth with --email
+    #[arg(long, env = "CSM_API_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import rows from a file into CSM
+    Import(ImportArgs),
+    /// Run the local CSM emulator
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Customers,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Op {
+    Create,
+    Update,
+    Upsert,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the file holds
+    pub kind: Kind,
+    /// The CSV file to import
+    pub file: PathBuf,
+    /// Operation for each row: create new customers only, update existing ones only, or both
+    #[arg(long, value_enum, default_value = "upsert")]
+    pub op: Op,
+    /// Rows per bulk request (1 to 100)
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub batch_size: usize,
+    /// Requests per second at most (fractions allowed)
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub rate: f64,
+    /// Unfinished bulk tasks at most (the API allows 5 per site)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_tasks: usize,
+    /// Seconds to wait for one task before its rows are reported as unknown
+    #[arg(long, default_value_t = 2100, value_name = "SECS")]
+    pub task_timeout: u64,
+    /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Skip columns that match no field instead of stopping
+    #[arg(long)]
+    pub ignore_unknown_columns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// Accepted token: Bearer TOKEN, or Basic with any email and TOKEN as password
+    #[arg(long, default_value = "sandbox-token", value_name = "TOKEN")]
+    pub token: String,
+    /// How long a bulk task takes to finish, in milliseconds
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub task_latency_ms: u64,
+    /// Unfinished bulk tasks allowed at once
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_tasks: usize,
+    /// JSON seed: detail-field definitions (shape of GET customer/details) or
+    /// {customerDetailFields, organizations, customers}; may be repeated
+    #[arg(long, value_name = "FILE")]
+    pub seed: Vec<PathBuf>,
+    /// Load the sample-data/ seed that --sandbox uses
+    #[arg(long)]
+    pub sample_data: bool,
+    /// Allow listening on a non-loopback address
+    #[arg(long)]
+    pub allow_remote: bool,
+}

@@ -1,0 +1,318 @@
+//! The CSM HTTP client: auth, the standard headers, pacing and the retry loop around every call.
+//! Used by `send`, `track` and the commands; builds on `api` (paths, model) and its own `retry`
+//! (pure policy) and `pace` (rate limiter). It never decides what a failure means for a row.
+
+pub mod pace;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{self, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE, IDEMPOTENCY_HEADER};
+use pace::Pacer;
+use retry::{Decision, Failure, Policy};
+
+#[derive(Clone)]
+pub enum Auth {
+    Bearer(String),
+    Basic { email: String, token: String },
+}
+
+impl std::fmt::Debug for Auth {
+    // Never print secrets, even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::Basic { email, .. } => write!(f, "Basic({email}, ***)"),
+        }
+    }
+}
+
+/// Where and as whom to call.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub base_url: String,
+    pub cloud_id: String,
+    pub auth: Auth,
+}
+
+/// Receives one-line notes about waits and retries (progress line, run log).
+pub trait Notify: Send + Sync {
+    fn note(&self, msg: &str);
+}
+
+pub struct Silent;
+impl Notify for Silent {
+    fn note(&self, _msg: &str) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{method} {path}: {message} (after {attempts} attempts)")]
+    Network {
+        method: &'static str,
+        path: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{method} {path}: unexpected response: {message}")]
+    Decode {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::Status { message, .. }
+            | ApiError::Network { message, .. }
+            | ApiError::Decode { message, .. } => message,
+        }
+    }
+
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    prefix: String,
+    auth: Auth,
+    pacer: Pacer,
+    policy: Policy,
+    notify: Arc<dyn Notify>,
+}
+
+impl Client {
+    pub fn new(target: &Target, rate: f64, policy: Policy, notify: Arc<dyn Notify>) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("csmport/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        Client {
+            http,
+            prefix: format!(
+                "{}{}",
+                target.base_url.trim_end_matches('/'),
+                api::api_prefix(&target.cloud_id)
+            ),
+            auth: target.auth.clone(),
+            pacer: Pacer::new(rate),
+            policy,
+            notify,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.prefix, path.trim_start_matches('/'))
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let body = self.execute(reqwest::Method::GET, "GET", path, None, None).await?;
+        decode("GET", path, &body)
+    }
+
+    /// POSTs a JSON body. With `idempotency_key`, every retry of this call carries the same key,
+    /// so an attempt whose outcome was unknown cannot create a second task.
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+            method: "POST",
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let body = self
+            .execute(reqwest::Method::POST, "POST", path, Some(bytes), idempotency_key)
+            .await?;
+        decode("POST", path, &body)
+    }
+
+    async fn execute(
+        &self,
+        method: reqwest::Method,
+        method_name: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let url = self.url(path);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.pacer.wait().await;
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header(ACCEPT, "application/json")
+                .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
+            req = match &self.auth {
+                Auth::Bearer(t) => req.bearer_auth(t),
+                Auth::Basic { email, token } => req.basic_auth(email, Some(token)),
+            };
+            if let Some(k) = idempotency_key {
+                req = req.header(IDEMPOTENCY_HEADER, k);
+            }
+            if let Some(b) = &body {
+                req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            let (failure_desc, decision) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let text = match resp.text().await {
+                        Ok(t) => t,
+                        Err(e) => match self.decide(attempt, &Failure::Transport) {
+                            Decision::GiveUp => {
+                                return Err(self.network(method_name, path, &e, attempt));
+                            }
+                            Decision::Retry(wait) => {
+                                let desc = format!("reading the response failed: {}", describe(&e));
+                                self.pause(method_name, path, &desc, attempt, wait).await;
+                                continue;
+                            }
+                        },
+                    };
+                    if (200..300).contains(&status) {
+                        return Ok(text);
+                    }
+                    let ra = header(&headers, "retry-after").or_else(|| header(&headers, "beta-retry-after"));
+                    let reset = header(&headers, "x-ratelimit-reset");
+                    let f = Failure::Status {
+                        status,
+                        retry_after: ra.as_deref(),
+                        rate_limit_reset: reset.as_deref(),
+                    };
+                    match self.decide(attempt, &f) {
+                        Decision::GiveUp => {
+                            return Err(ApiError::Status {
+                                method: method_name,
+                                path: path.to_string(),
+                                status,
+                                message: api::error_text(&text),
+                                attempts: attempt,
+                            });
+                        }
+                        d => (format!("HTTP {status}: {}", api::error_text(&text)), d),
+                    }
+                }
+                Err(e) => {
+                    let f = if e.is_timeout() {
+                        Failure::Timeout
+                    } else if e.is_connect() {
+                        Failure::Connect
+                    } else {
+                        Failure::Transport
+                    };
+                    match self.decide(attempt, &f) {
+                        Decision::GiveUp => return Err(self.network(method_name, path, &e, attempt)),
+                        d => (describe(&e), d),
+                    }
+                }
+            };
+            if let Decision::Retry(wait) = decision {
+                self.pause(method_name, path, &failure_desc, attempt, wait).await;
+            }
+        }
+    }
+
+    async fn pause(&self, method: &str, path: &str, why: &str, attempt: u32, wait: Duration) {
+        self.notify.note(&format!(
+            "{method} {path}: {why}; retry {attempt} in {:.1}s",
+            wait.as_secs_f64()
+        ));
+        tokio::time::sleep(wait).await;
+    }
+
+    fn decide(&self, attempt: u32, f: &Failure) -> Decision {
+        retry::decide(&self.policy, attempt, f, jitter(), jiff::Timestamp::now())
+    }
+
+    fn network(&self, method: &'static str, path: &str, e: &reqwest::Error, attempts: u32) -> ApiError {
+        ApiError::Network {
+            method,
+            path: path.to_string(),
+            message: describe(e),
+            attempts,
+        }
+    }
+}
+
+fn header(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "connection error".to_string()
+    };
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+fn decode<T: DeserializeOwned>(method: &'static str, path: &str, body: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body).map_err(|e| ApiError::Decode {
+        method,
+        path: path.to_string(),
+        message: format!("{e} in: {}", body.chars().take(200).collect::<String>()),
+    })
+}
+
+/// A uniform draw in [0, 1) for backoff jitter. Not cryptographic; spreading retries out is all
+/// it is for, so a per-thread xorshift seeded from the clock is enough.
+fn jitter() -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0x2545_f491_4f6c_dd1d))
+                | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}

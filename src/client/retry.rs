@@ -1,0 +1,203 @@
+//! Retry policy of the HTTP client, as pure functions: whether a failed attempt is retried and
+//! how long to wait. `client::Client` runs the loop; nothing here sleeps or does I/O, and time
+//! and jitter come in as arguments so the table tests are exact.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Attempts in total, the first one included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+    /// A server hint (`Retry-After`, `X-RateLimit-Reset`) longer than this is clamped.
+    pub max_hint: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_attempts: 8,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+            max_hint: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What went wrong with one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure<'a> {
+    Status {
+        status: u16,
+        retry_after: Option<&'a str>,
+        rate_limit_reset: Option<&'a str>,
+    },
+    Timeout,
+    Connect,
+    /// The connection broke after the request may have been sent.
+    Transport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Retry(Duration),
+    GiveUp,
+}
+
+/// Transient failures whose outcome is unknown are retried (with the same idempotency key, by
+/// the caller); definite refusals (4xx other than 408/429, and 501) are not.
+pub fn is_retryable(f: &Failure) -> bool {
+    match f {
+        Failure::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+        Failure::Timeout | Failure::Connect | Failure::Transport => true,
+    }
+}
+
+/// `attempt` is the number of attempts made so far (1 after the first failure); `jitter` is a
+/// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`.
+pub fn decide(policy: &Policy, attempt: u32, f: &Failure, jitter: f64, now: jiff::Timestamp) -> Decision {
+    if !is_retryable(f) || attempt >= policy.max_attempts {
+        return Decision::GiveUp;
+    }
+    if let Failure::Status {
+        retry_after,
+        rate_limit_reset,
+        ..
+    } = f
+        && let Some(hint) = server_hint(*retry_after, *rate_limit_reset, now)
+    {
+        return Decision::Retry(hint.min(policy.max_hint));
+    }
+    Decision::Retry(backoff(policy, attempt, jitter))
+}
+
+/// Capped exponential backoff with "equal jitter": half the step is fixed, half random, so
+/// clients spread out without ever retrying immediately.
+pub fn backoff(policy: &Policy, attempt: u32, jitter: f64) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let step = policy
+        .base
+        .checked_mul(1u32 << exp)
+        .unwrap_or(policy.cap)
+        .min(policy.cap);
+    let jitter = jitter.clamp(0.0, 1.0);
+    step / 2 + step.mul_f64(jitter / 2.0)
+}
+
+/// The server's own wait: `Retry-After` as seconds or an HTTP date, else `X-RateLimit-Reset`
+/// (ISO 8601, minute precision in Atlassian's docs).
+pub fn server_hint(retry_after: Option<&str>, reset: Option<&str>, now: jiff::Timestamp) -> Option<Duration> {
+    if let Some(v) = retry_after.map(str::trim).filter(|v| !v.is_empty()) {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(secs) = v.parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Some(Duration::from_secs_f64(secs));
+        }
+        if let Ok(at) = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(v) {
+            return Some(until(now, at));
+        }
+    }
+    let v = reset.map(str::trim).filter(|v| !v.is_empty())?;
+    let at = v
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .or_else(|| {
+            // `2026-01-22T10:30Z` has no seconds, which strict RFC 3339 parsers refuse.
+            let with_secs = v.strip_suffix('Z').map(|s| format!("{s}:00Z"))?;
+            with_secs.parse::<jiff::Timestamp>().ok()
+        })?;
+    Some(until(now, at))
+}
+
+fn until(now: jiff::Timestamp, at: jiff::Timestamp) -> Duration {
+    let d = at.as_duration().saturating_sub(now.as_duration());
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> jiff::Timestamp {
+        "2026-01-22T10:29:30Z".parse().unwrap()
+    }
+
+    fn status(s: u16) -> Failure<'static> {
+        Failure::Status {
+            status: s,
+            retry_after: None,
+            rate_limit_reset: None,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let p = Policy::default();
+        let ms = Duration::from_millis;
+        let cases: Vec<(u32, Failure, f64, Decision)> = vec![
+            (1, status(400), 0.5, Decision::GiveUp),
+            (1, status(401), 0.5, Decision::GiveUp),
+            (1, status(404), 0.5, Decision::GiveUp),
+            (1, status(501), 0.5, Decision::GiveUp),
+            (1, status(500), 0.0, Decision::Retry(ms(250))),
+            (1, status(503), 1.0, Decision::Retry(ms(500))),
+            (2, status(502), 0.0, Decision::Retry(ms(500))),
+            (3, Failure::Timeout, 0.0, Decision::Retry(ms(1000))),
+            (4, Failure::Connect, 0.5, Decision::Retry(ms(3000))),
+            (7, Failure::Transport, 0.0, Decision::Retry(ms(16000))),
+            (8, Failure::Transport, 0.0, Decision::GiveUp),
+            (
+                1,
+                Failure::Status { status: 429, retry_after: Some("7"), rate_limit_reset: None },
+                0.9,
+                Decision::Retry(ms(7000)),
+            ),
+            (
+                1,
+                Failure::Status { status: 429, retry_after: None, rate_limit_reset: Some("2026-01-22T10:30Z") },
+                0.9,
+                Decision::Retry(ms(30_000)),
+            ),
+            (
+                1,
+                Failure::Status { status: 503, retry_after: Some("Thu, 22 Jan 2026 10:29:40 GMT"), rate_limit_reset: None },
+                0.9,
+                Decision::Retry(ms(10_000)),
+            ),
+            (
+                1,
+                Failure::Status { status: 429, retry_after: Some("86400"), rate_limit_reset: None },
+                0.0,
+                Decision::Retry(ms(300_000)),
+            ),
+            (
+                1,
+                Failure::Status { status: 429, retry_after: Some("soon"), rate_limit_reset: None },
+                0.0,
+                Decision::Retry(ms(250)),
+            ),
+        ];
+        for (attempt, f, jitter, want) in cases {
+            assert_eq!(decide(&p, attempt, &f, jitter, now()), want, "{attempt} {f:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_and_never_overflows() {
+        let p = Policy::default();
+        assert_eq!(backoff(&p, 30, 1.0), Duration::from_secs(60));
+        assert_eq!(backoff(&p, u32::MAX, 0.0), Duration::from_secs(30));
+        assert_eq!(backoff(&p, 0, 0.0), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn hints_in_the_past_mean_no_wait() {
+        let h = server_hint(None, Some("2026-01-22T10:00Z"), now());
+        assert_eq!(h, Some(Duration::ZERO));
+    }
+}

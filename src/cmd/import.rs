@@ -1,0 +1,377 @@
+//! `csmport import KIND FILE`: wires the pipeline together — read → map/validate → plan →
+//! send (task-slot bounded) → track → reconcile → report — and writes the run folder. Only
+//! orchestration lives here; each stage is its own module.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
+use crate::api::{MAX_PROFILE_BULK_ITEMS, paths};
+use crate::cli::{ImportArgs, Op};
+use crate::client::{Client, Notify, Target, retry};
+use crate::error::{EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
+use crate::map::{self, Mapping};
+use crate::plan::{Chunk, Chunker, Outcome, PlannedRow, SeenKeys, Stage, uuid_key};
+use crate::progress::{Progress, RunLog, Tee};
+use crate::read::RawRow;
+use crate::read::csv::CsvSource;
+use crate::report::{self, ReportWriter, Summary};
+use crate::schema::Schema;
+use crate::send::{self, SendContext};
+use crate::track::PollPolicy;
+
+/// What the command tells its caller besides the exit code.
+pub struct ImportResult {
+    pub exit_code: i32,
+    pub summary: Summary,
+    pub read_error: Option<String>,
+    pub auth_error: Option<String>,
+}
+
+pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
+    if args.batch_size == 0 || args.batch_size > MAX_PROFILE_BULK_ITEMS {
+        return Err(Error::Usage(format!(
+            "--batch-size must be between 1 and {MAX_PROFILE_BULK_ITEMS} (the API's limit), got {}",
+            args.batch_size
+        )));
+    }
+    if args.max_tasks == 0 {
+        return Err(Error::Usage("--max-tasks must be at least 1".into()));
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(Error::Usage(format!("--rate must be a positive number, got {}", args.rate)));
+    }
+    let started = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    let mut source = CsvSource::open(&args.file)?;
+    let file_label = args.file.display().to_string();
+
+    let progress = Arc::new(Progress::new(source.size()));
+    // The log does not exist until the run folder does; notes before that go to the terminal.
+    let early: Arc<dyn Notify> = progress.clone();
+    let setup_client = Client::new(target, args.rate, retry::Policy::default(), early);
+    let defs: DetailFieldsWithConfiguration = setup_client
+        .get_json(paths::CUSTOMER_DETAILS)
+        .await
+        .map_err(Error::from_setup)?;
+    let schema = Schema::from_api(&defs);
+    let mapping = map::map_header(source.header(), &schema, args.ignore_unknown_columns).map_err(|source| {
+        Error::Map {
+            file: file_label.clone(),
+            source,
+        }
+    })?;
+
+    let dir = run_dir(args.out.as_deref(), args.kind.as_str(), started_at)?;
+    let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
+        Error::Report(report::ReportError {
+            path: dir.join("run.log"),
+            source,
+        })
+    })?);
+    log.note(&format!(
+        "import {} from {} into {} (cloud {}); {} detail fields; batch size {}, rate {}/s, max tasks {}",
+        args.kind.as_str(),
+        file_label,
+        target.base_url,
+        target.cloud_id,
+        schema.fields.len(),
+        args.batch_size,
+        args.rate,
+        args.max_tasks
+    ));
+    for col in &mapping.ignored_unknown {
+        log.note(&format!("column '{col}' matches no field and is ignored (--ignore-unknown-columns)"));
+    }
+    let notify: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
+    let client = Arc::new(Client::new(target, args.rate, retry::Policy::default(), notify.clone()));
+    let ctx = Arc::new(SendContext {
+        client,
+        poll: PollPolicy {
+            timeout: Duration::from_secs(args.task_timeout.max(1)),
+            ..PollPolicy::default()
+        },
+        log: notify.clone(),
+        slot_wait: Duration::from_secs(30 * 60),
+    });
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    spawn_interrupt_watch(interrupted.clone(), notify.clone());
+    let abort: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+
+    // Reader: a blocking thread that reads, maps, validates and cuts chunks.
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(2);
+    let header = source.header().to_vec();
+    let op = match args.op {
+        Op::Create => ProfileOperation::Create,
+        Op::Update => ProfileOperation::Update,
+        Op::Upsert => ProfileOperation::Upsert,
+    };
+    let reader = {
+        let progress = progress.clone();
+        let interrupted = interrupted.clone();
+        let batch_size = args.batch_size;
+        let header = header.clone();
+        tokio::task::spawn_blocking(move || -> Option<String> {
+            let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
+            let mut seen = SeenKeys::default();
+            let mut read_error = None;
+            while !interrupted.load(Ordering::Relaxed) {
+                let raw = match source.next_row() {
+                    None => break,
+                    Some(Ok(raw)) => raw,
+                    Some(Err(e)) => {
+                        read_error = Some(e.to_string());
+                        break;
+                    }
+                };
+                progress.counters.read.fetch_add(1, Ordering::Relaxed);
+                let (row, item) = plan_row(raw, &mapping, &header, &schema, op, &mut seen);
+                if let Some(chunk) = chunker.push(row, item) {
+                    progress.set_position(source.position());
+                    progress.refresh();
+                    if chunk_tx.blocking_send(chunk).is_err() {
+                        return read_error;
+                    }
+                }
+            }
+            if let Some(chunk) = chunker.finish() {
+                let _ = chunk_tx.blocking_send(chunk);
+            }
+            progress.set_position(source.position());
+            read_error
+        })
+    };
+
+    // Emitter: writes finished chunks in input order. The window bounds how far ahead of the
+    // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
+    let mut writer = ReportWriter::create(&dir, &header)?;
+    let window = Arc::new(Semaphore::new(args.max_tasks * 4));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Chunk, tokio::sync::OwnedSemaphorePermit)>();
+    let emitter = {
+        let dir = dir.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut next = 0u64;
+            let mut pending: BTreeMap<u64, (Chunk, tokio::sync::OwnedSemaphorePermit)> = BTreeMap::new();
+            while let Some((chunk, permit)) = done_rx.recv().await {
+                pending.insert(chunk.seq, (chunk, permit));
+                while let Some((chunk, permit)) = pending.remove(&next) {
+                    for row in &chunk.rows {
+                        writer.write(row, &dir)?;
+                    }
+                    let c = &writer.counts;
+                    progress.counters.confirmed.store(c.succeeded, Ordering::Relaxed);
+                    progress.counters.failed.store(c.failed, Ordering::Relaxed);
+                    progress.refresh();
+                    drop(permit);
+                    next += 1;
+                }
+            }
+            writer.finish(&dir)
+        })
+    };
+
+    // Dispatcher: one background job per chunk, at most `max_tasks` holding a task slot.
+    let slots = Arc::new(Semaphore::new(args.max_tasks));
+    let mut batches = 0u64;
+    let tasks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut jobs = tokio::task::JoinSet::new();
+    while let Some(mut chunk) = chunk_rx.recv().await {
+        let permit = window.clone().acquire_owned().await.expect("window semaphore open");
+        if chunk.items.is_empty() {
+            let _ = done_tx.send((chunk, permit));
+            continue;
+        }
+        batches += 1;
+        let slot = slots.clone().acquire_owned().await.expect("slot semaphore open");
+        let stop = stop_reason(&interrupted, &abort);
+        if let Some(reason) = stop {
+            send::skip_items(&mut chunk, &reason);
+            let _ = done_tx.send((chunk, permit));
+            continue;
+        }
+        progress
+            .counters
+            .sent
+            .fetch_add(chunk.items.len() as u64, Ordering::Relaxed);
+        progress.refresh();
+        let ctx = ctx.clone();
+        let done_tx = done_tx.clone();
+        let abort = abort.clone();
+        let tasks = tasks.clone();
+        jobs.spawn(async move {
+            let r = send::process(&ctx, &mut chunk).await;
+            drop(slot);
+            if r.task_id.is_some() {
+                tasks.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(e) = r.auth_error {
+                abort.lock().expect("abort lock").get_or_insert(e);
+            }
+            let _ = done_tx.send((chunk, permit));
+        });
+    }
+    while jobs.join_next().await.is_some() {}
+    drop(done_tx);
+    let read_error = reader.await.unwrap_or_else(|e| Some(format!("reader stopped: {e}")));
+    let counts = emitter
+        .await
+        .map_err(|e| Error::Usage(format!("report writer stopped: {e}")))??;
+    progress.finish();
+
+    let was_interrupted = interrupted.load(Ordering::Relaxed);
+    let auth_error = abort.lock().expect("abort lock").clone();
+    let exit_code = if was_interrupted {
+        EXIT_INTERRUPTED
+    } else if auth_error.is_some() {
+        EXIT_AUTH_NETWORK
+    } else if read_error.is_some() {
+        EXIT_USAGE
+    } else if counts.failed > 0 {
+        EXIT_ROWS_FAILED
+    } else {
+        EXIT_OK
+    };
+    if let Some(e) = &read_error {
+        log.note(&format!("reading stopped early: {e}"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        kind: args.kind.as_str().to_string(),
+        input: file_label,
+        run_dir: dir.display().to_string(),
+        target: format!("{} (cloud {})", target.base_url, target.cloud_id),
+        started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        finished_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        rows_per_s: if elapsed > 0.0 { (counts.rows as f64 / elapsed * 10.0).round() / 10.0 } else { 0.0 },
+        counts,
+        batches,
+        tasks: tasks.load(Ordering::Relaxed),
+        elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+        interrupted: was_interrupted,
+        exit_code,
+    };
+    report::write_summary(&dir, &summary)?;
+    log.note(&format!(
+        "done: {} rows = {} succeeded + {} failed + {} skipped; exit {exit_code}",
+        summary.counts.rows, summary.counts.succeeded, summary.counts.failed, summary.counts.skipped
+    ));
+    Ok(ImportResult {
+        exit_code,
+        summary,
+        read_error,
+        auth_error,
+    })
+}
+
+/// Decides one row: a read problem, a blank row, invalid cells, a duplicate, or a batch item.
+fn plan_row(
+    raw: RawRow,
+    mapping: &Mapping,
+    header: &[String],
+    schema: &Schema,
+    op: ProfileOperation,
+    seen: &mut SeenKeys,
+) -> (PlannedRow, Option<crate::api::model::CustomerProfileItem>) {
+    let failed = |raw: RawRow, stage: Stage, field: String, error: String| PlannedRow {
+        raw,
+        outcome: Outcome::Failed { stage, field, error },
+    };
+    if let Some(problem) = raw.problem.clone() {
+        return (failed(raw, Stage::Read, String::new(), problem), None);
+    }
+    if raw.is_blank() {
+        let outcome = Outcome::Skipped {
+            reason: "blank row".into(),
+        };
+        return (PlannedRow { raw, outcome }, None);
+    }
+    match map::customer_item(mapping, header, schema, &raw.cells, op) {
+        Err(errors) => {
+            let field = errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(";");
+            let error = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            (failed(raw, Stage::Validate, field, error), None)
+        }
+        Ok(item) => {
+            let email = item.payload.email.clone().unwrap_or_default();
+            if let Some(first) = seen.check(&email.to_lowercase(), raw.row) {
+                let msg = format!(
+                    "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
+                );
+                return (failed(raw, Stage::Validate, map::COL_EMAIL.into(), msg), None);
+            }
+            (
+                PlannedRow {
+                    raw,
+                    outcome: Outcome::Pending,
+                },
+                Some(item),
+            )
+        }
+    }
+}
+
+fn stop_reason(interrupted: &AtomicBool, abort: &Mutex<Option<String>>) -> Option<String> {
+    if interrupted.load(Ordering::Relaxed) {
+        return Some("not sent: the run was interrupted before this row's batch was sent".into());
+    }
+    abort
+        .lock()
+        .expect("abort lock")
+        .as_ref()
+        .map(|e| format!("not sent: the run stopped after an authentication error ({e})"))
+}
+
+/// First Ctrl-C: stop reading and sending, let submitted tasks finish, write reports (exit 4).
+/// Second Ctrl-C: leave at once.
+fn spawn_interrupt_watch(flag: Arc<AtomicBool>, notify: Arc<dyn Notify>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::Relaxed);
+            notify.note("interrupted: no new batches will be sent; waiting for submitted tasks to finish (Ctrl-C again to quit now)");
+            eprintln!(
+                "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                notify.note("interrupted again: exiting without waiting; outcomes of in-flight batches are unknown");
+                eprintln!("csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; see run.log.");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        }
+    });
+}
+
+/// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.
+fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<PathBuf, Error> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let base = PathBuf::from("csmport-runs");
+            let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+            let mut dir = base.join(format!("{stamp}-{kind}"));
+            let mut n = 2;
+            while dir.exists() {
+                dir = base.join(format!("{stamp}-{kind}-{n}"));
+                n += 1;
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| {
+        Error::Report(report::ReportError {
+            path: dir.clone(),
+            source,
+        })
+    })?;
+    Ok(dir)
+}

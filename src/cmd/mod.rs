@@ -1,0 +1,97 @@
+//! Subcommands: one file each, each a `run` that only orchestrates. Dispatch lives here, along
+//! with the `--sandbox` switch that points any command at an in-process emulator.
+
+pub mod import;
+pub mod sandbox;
+
+use crate::cli::{Cli, Command};
+use crate::client::{Auth, Target};
+use crate::config;
+use crate::error::Error;
+use crate::sandbox::{Config, Sandbox};
+
+/// Runs the command and returns its exit code.
+pub async fn run(cli: Cli) -> Result<i32, Error> {
+    match &cli.command {
+        Command::Sandbox(args) => {
+            sandbox::run(args).await?;
+            Ok(0)
+        }
+        Command::Import(args) => {
+            let (target, sandbox) = resolve_target(&cli).await?;
+            let result = import::run(args, &target).await?;
+            print_import_summary(&cli, &result, sandbox.as_ref());
+            Ok(result.exit_code)
+        }
+    }
+}
+
+/// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.
+async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
+    if !cli.sandbox {
+        return Ok((config::target(&cli.target)?, None));
+    }
+    let config = Config::default();
+    let token = config.token.clone();
+    let sb = Sandbox::with_sample_data(config);
+    let addr = sb.clone().spawn("127.0.0.1:0").await?;
+    eprintln!("csmport: using the in-process sandbox at http://{addr} (seeded from sample-data/)");
+    Ok((
+        Target {
+            base_url: format!("http://{addr}"),
+            cloud_id: "sandbox".into(),
+            auth: Auth::Bearer(token),
+        },
+        Some(sb),
+    ))
+}
+
+fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sandbox>) {
+    let s = &r.summary;
+    let c = &s.counts;
+    let mut lines = vec![
+        format!("imported {} from {}", s.kind, s.input),
+        format!(
+            "  rows      {} = {} succeeded + {} failed + {} skipped",
+            c.rows, c.succeeded, c.failed, c.skipped
+        ),
+    ];
+    if c.failed > 0 {
+        let f = &c.failed_by_stage;
+        lines.push(format!(
+            "  failed    {} read, {} validate, {} send, {} task",
+            f.read, f.validate, f.send, f.task
+        ));
+    }
+    lines.push(format!(
+        "  sent      {} batches, {} tasks in {:.1}s ({} rows/s)",
+        s.batches, s.tasks, s.elapsed_s, s.rows_per_s
+    ));
+    if let Some(sb) = sandbox {
+        let n = sb.store.lock().map(|st| st.customers.len()).unwrap_or(0);
+        lines.push(format!("  sandbox   now holds {n} customers"));
+    }
+    lines.push(format!("  run folder {}", s.run_dir));
+    if c.failed > 0 || c.skipped > 0 {
+        lines.push(format!(
+            "  failures  {}/failures.csv (fix the rows there and import that file again)",
+            s.run_dir
+        ));
+    }
+    if let Some(e) = &r.read_error {
+        lines.push(format!("  stopped   reading failed: {e}"));
+    }
+    if let Some(e) = &r.auth_error {
+        lines.push(format!("  stopped   authentication failed: {e}"));
+    }
+    if s.interrupted {
+        lines.push("  stopped   interrupted; rows not sent are in failures.csv".into());
+    }
+    let text = lines.join("\n");
+    if cli.json {
+        eprintln!("{text}");
+        println!("{}", serde_json::to_string_pretty(s).expect("summary serializes"));
+    } else {
+        println!("{text}");
+    }
+}

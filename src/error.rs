@@ -1,0 +1,101 @@
+//! Crate errors and the exit-code contract: module errors (thiserror) are gathered here and
+//! mapped once, in `main`, to the documented exit codes. Leaf module; everything may use it.
+
+use crate::client::ApiError;
+use crate::map::MapError;
+use crate::read::ReadError;
+use crate::report::ReportError;
+use crate::sandbox::SandboxError;
+
+/// Every row succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Some rows failed; the reports say which and why.
+pub const EXIT_ROWS_FAILED: i32 = 1;
+/// Usage, configuration or unreadable input: nothing (more) was sent.
+pub const EXIT_USAGE: i32 = 2;
+/// Authentication failed or the network is unusable.
+pub const EXIT_AUTH_NETWORK: i32 = 3;
+/// Interrupted (Ctrl-C); the reports cover the rows read so far.
+pub const EXIT_INTERRUPTED: i32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{file}: {source}")]
+    Map { file: String, source: MapError },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("cannot reach the CSM API: {0}")]
+    Network(String),
+    #[error("{0}")]
+    Api(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_)
+            | Error::Read(_)
+            | Error::Map { .. }
+            | Error::Report(_)
+            | Error::Sandbox(_)
+            | Error::Api(_) => EXIT_USAGE,
+            Error::Auth(_) | Error::Network(_) => EXIT_AUTH_NETWORK,
+        }
+    }
+
+    /// Classifies an API error met before any row was sent (schema fetch and the like).
+    pub fn from_setup(e: ApiError) -> Error {
+        match &e {
+            _ if e.is_auth() => Error::Auth(format!(
+                "{e}; check --access-token / CSM_ACCESS_TOKEN, or --email and --api-token / CSM_EMAIL and CSM_API_TOKEN"
+            )),
+            ApiError::Network { .. } => Error::Network(e.to_string()),
+            ApiError::Status { status: 404, .. } => Error::Api(format!(
+                "{e}; is the cloud id right, and is Customer Service Management enabled on the site?"
+            )),
+            ApiError::Status { status, .. } if *status >= 500 => Error::Network(e.to_string()),
+            _ => Error::Api(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let status = |s: u16| ApiError::Status {
+            method: "GET",
+            path: "customer/details".into(),
+            status: s,
+            message: "x".into(),
+            attempts: 1,
+        };
+        let net = ApiError::Network {
+            method: "GET",
+            path: "p".into(),
+            message: "refused".into(),
+            attempts: 8,
+        };
+        let cases = [
+            (Error::from_setup(status(401)), EXIT_AUTH_NETWORK),
+            (Error::from_setup(status(403)), EXIT_AUTH_NETWORK),
+            (Error::from_setup(net), EXIT_AUTH_NETWORK),
+            (Error::from_setup(status(503)), EXIT_AUTH_NETWORK),
+            (Error::from_setup(status(404)), EXIT_USAGE),
+            (Error::Usage("x".into()), EXIT_USAGE),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+}

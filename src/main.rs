@@ -1,0 +1,25 @@
+//! Entry point: parse the command line, run the command on a tokio runtime, map the result to
+//! the documented exit code. Only this file prints fatal errors or exits.
+
+use clap::Parser;
+
+fn main() {
+    let cli = csmport::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("csmport: cannot start the async runtime: {e}");
+            std::process::exit(csmport::error::EXIT_USAGE);
+        }
+    };
+    let code = match runtime.block_on(csmport::cmd::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("csmport: error: {e}");
+            e.exit_code()
+        }
+    };
+    // Background tasks (an in-process sandbox, the Ctrl-C watcher) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}

@@ -1,0 +1,330 @@
+//! Map stage: matches the input's header to CSM customer fields (case- and whitespace-
+//! insensitive), then turns each raw row into a `CustomerProfileItem` or a list of cell errors.
+//! Sits between `read` (raw rows) and `plan` (batches); `validate` checks each cell.
+
+use crate::api::model::{
+    AssociateOrganizations, CustomerProfileItem, CustomerProfilePayload, DetailValue,
+    ProfileOperation,
+};
+use crate::schema::Schema;
+use crate::validate;
+
+pub const COL_EMAIL: &str = "email";
+pub const COL_DISPLAY_NAME: &str = "displayName";
+pub const COL_ORGANIZATIONS: &str = "organizations";
+
+/// What one input column feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Email,
+    DisplayName,
+    Organizations,
+    /// Index into `Schema::fields`.
+    Detail(usize),
+    /// Report columns (`_row`, `_error`, ...) and, with `--ignore-unknown-columns`, unknown ones.
+    Ignored,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub targets: Vec<Target>,
+    /// Columns skipped because they match nothing (only with `--ignore-unknown-columns`).
+    pub ignored_unknown: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MapError {
+    #[error("{}", unknown_message(.0))]
+    UnknownColumns(Vec<UnknownColumn>),
+    #[error("columns {first} and {second} both map to '{target}'; keep one of them")]
+    DuplicateTarget {
+        target: String,
+        first: String,
+        second: String,
+    },
+    #[error("no 'email' column: customers are identified by email (header has: {0})")]
+    MissingEmail(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownColumn {
+    pub index: usize,
+    pub name: String,
+    pub closest: Option<String>,
+}
+
+fn unknown_message(cols: &[UnknownColumn]) -> String {
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            let mut s = format!("unknown column '{}' (column {})", c.name, c.index + 1);
+            if let Some(close) = &c.closest {
+                s.push_str(&format!(": did you mean '{close}'?"));
+            } else {
+                s.push_str(": it matches no customer field");
+            }
+            s
+        })
+        .collect();
+    format!(
+        "{}; rename it to a known field, add the detail field on the site, or pass --ignore-unknown-columns to skip it",
+        parts.join("; ")
+    )
+}
+
+/// Header matching key: case-insensitive, all whitespace (and a stray BOM) removed.
+pub fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+pub fn map_header(header: &[String], schema: &Schema, ignore_unknown: bool) -> Result<Mapping, MapError> {
+    let mut known: Vec<(String, Target, String)> = vec![
+        (normalize(COL_EMAIL), Target::Email, COL_EMAIL.into()),
+        (normalize(COL_DISPLAY_NAME), Target::DisplayName, COL_DISPLAY_NAME.into()),
+        (normalize(COL_ORGANIZATIONS), Target::Organizations, COL_ORGANIZATIONS.into()),
+    ];
+    for (i, f) in schema.fields.iter().enumerate() {
+        known.push((normalize(&f.name), Target::Detail(i), f.name.clone()));
+    }
+    let mut targets = Vec::with_capacity(header.len());
+    let mut unknown = Vec::new();
+    let mut ignored_unknown = Vec::new();
+    let mut seen: Vec<(Target, &str)> = Vec::new();
+    for (index, name) in header.iter().enumerate() {
+        let key = normalize(name);
+        if name.trim_start_matches('\u{feff}').trim_start().starts_with('_') {
+            targets.push(Target::Ignored);
+            continue;
+        }
+        match known.iter().find(|(k, _, _)| *k == key) {
+            Some((_, target, canonical)) => {
+                if let Some((_, first)) = seen.iter().find(|(t, _)| t == target) {
+                    return Err(MapError::DuplicateTarget {
+                        target: canonical.clone(),
+                        first: format!("'{first}'"),
+                        second: format!("'{name}' (column {})", index + 1),
+                    });
+                }
+                seen.push((*target, name));
+                targets.push(*target);
+            }
+            None if ignore_unknown => {
+                ignored_unknown.push(name.clone());
+                targets.push(Target::Ignored);
+            }
+            None => {
+                let closest = validate::closest(name, known.iter().map(|(_, _, c)| c.as_str()))
+                    .map(str::to_string);
+                unknown.push(UnknownColumn {
+                    index,
+                    name: name.clone(),
+                    closest,
+                });
+                targets.push(Target::Ignored);
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(MapError::UnknownColumns(unknown));
+    }
+    if !targets.contains(&Target::Email) {
+        return Err(MapError::MissingEmail(header.join(", ")));
+    }
+    Ok(Mapping {
+        targets,
+        ignored_unknown,
+    })
+}
+
+/// One problem with one cell of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Builds the bulk item for one row, or every cell error in it (not just the first, so a user
+/// fixes a row once).
+pub fn customer_item(
+    mapping: &Mapping,
+    header: &[String],
+    schema: &Schema,
+    cells: &[String],
+    op: ProfileOperation,
+) -> Result<CustomerProfileItem, Vec<CellError>> {
+    let mut payload = CustomerProfilePayload::default();
+    let mut details = Vec::new();
+    let mut errors = Vec::new();
+    for (i, target) in mapping.targets.iter().enumerate() {
+        let cell = cells.get(i).map(String::as_str).unwrap_or("");
+        let column = || header.get(i).cloned().unwrap_or_default();
+        match target {
+            Target::Ignored => {}
+            Target::Email => {
+                let v = cell.trim();
+                if v.is_empty() {
+                    errors.push(CellError {
+                        field: column(),
+                        message: "email is empty; every customer needs an email address".into(),
+                    });
+                } else {
+                    match validate::email(v) {
+                        Ok(v) => payload.email = Some(v),
+                        Err(message) => errors.push(CellError {
+                            field: column(),
+                            message,
+                        }),
+                    }
+                }
+            }
+            Target::DisplayName => {
+                let v = cell.trim();
+                if !v.is_empty() {
+                    payload.display_name = Some(v.to_string());
+                }
+            }
+            Target::Organizations => match validate::organization_ids(cell) {
+                Ok(ids) if ids.is_empty() => {}
+                Ok(ids) => {
+                    payload.associate_organizations = Some(AssociateOrganizations {
+                        organization_ids: ids,
+                    })
+                }
+                Err(message) => errors.push(CellError {
+                    field: column(),
+                    message,
+                }),
+            },
+            Target::Detail(fi) => {
+                let def = &schema.fields[*fi];
+                match validate::detail_value(def, cell) {
+                    Ok(None) => {}
+                    Ok(Some(values)) => details.push(DetailValue {
+                        name: def.name.clone(),
+                        values,
+                    }),
+                    Err(message) => errors.push(CellError {
+                        field: column(),
+                        message,
+                    }),
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if !details.is_empty() {
+        payload.details = Some(details);
+    }
+    Ok(CustomerProfileItem {
+        operation_type: op,
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{FieldDef, FieldKind};
+
+    fn schema() -> Schema {
+        Schema {
+            fields: vec![
+                FieldDef {
+                    name: "Customer Tier".into(),
+                    kind: FieldKind::Select,
+                    options: vec!["Free".into(), "Premium".into()],
+                },
+                FieldDef {
+                    name: "Renewal Date".into(),
+                    kind: FieldKind::Date,
+                    options: vec![],
+                },
+            ],
+        }
+    }
+
+    fn h(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn header_matching_is_case_and_whitespace_insensitive() {
+        let m = map_header(
+            &h(&["\u{feff}Email", " display name ", "customertier", "RENEWAL  DATE", "_row"]),
+            &schema(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            m.targets,
+            vec![
+                Target::Email,
+                Target::DisplayName,
+                Target::Detail(0),
+                Target::Detail(1),
+                Target::Ignored
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_columns_name_the_closest_field() {
+        let err = map_header(&h(&["email", "Custmer Tier", "zzzzzzzzzz"]), &schema(), false)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("unknown column 'Custmer Tier' (column 2): did you mean 'Customer Tier'?"), "{msg}");
+        assert!(msg.contains("'zzzzzzzzzz' (column 3): it matches no customer field"), "{msg}");
+        let m = map_header(&h(&["email", "Custmer Tier"]), &schema(), true).unwrap();
+        assert_eq!(m.ignored_unknown, vec!["Custmer Tier"]);
+    }
+
+    #[test]
+    fn missing_email_and_duplicates() {
+        assert!(matches!(
+            map_header(&h(&["displayName"]), &schema(), false),
+            Err(MapError::MissingEmail(_))
+        ));
+        assert!(matches!(
+            map_header(&h(&["email", "E mail"]), &schema(), false),
+            Err(MapError::DuplicateTarget { .. })
+        ));
+    }
+
+    #[test]
+    fn rows_become_items_or_all_their_errors() {
+        let header = h(&["email", "displayName", "organizations", "Customer Tier", "Renewal Date"]);
+        let m = map_header(&header, &schema(), false).unwrap();
+        let ok = customer_item(
+            &m,
+            &header,
+            &schema(),
+            &h(&[" A@x.io ", "Ann", "1;2", "premium", ""]),
+            ProfileOperation::Upsert,
+        )
+        .unwrap();
+        assert_eq!(ok.payload.email.as_deref(), Some("A@x.io"));
+        assert_eq!(ok.payload.associate_organizations.unwrap().organization_ids, vec!["1", "2"]);
+        assert_eq!(
+            ok.payload.details.unwrap(),
+            vec![DetailValue {
+                name: "Customer Tier".into(),
+                values: vec!["Premium".into()]
+            }]
+        );
+        let errs = customer_item(
+            &m,
+            &header,
+            &schema(),
+            &h(&["", "Bo", "x", "Gold", "31/12/2026"]),
+            ProfileOperation::Upsert,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["email", "organizations", "Customer Tier", "Renewal Date"]);
+    }
+}

@@ -1,0 +1,258 @@
+//! Plan stage: cuts the row stream into chunks with fixed boundaries. A chunk is a contiguous
+//! range of input rows; its valid rows form one bulk batch with an `Idempotency-Key` fixed when
+//! the chunk is sealed, before any send. Invalid rows ride along so reports keep input order.
+//! Fed by `map`, consumed by `send`; outcomes are defined here and read by `report`.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::api::model::CustomerProfileItem;
+use crate::read::RawRow;
+
+/// Where a row's failure happened, as written to `_stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Read,
+    Validate,
+    Send,
+    Task,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Validate => "validate",
+            Stage::Send => "send",
+            Stage::Task => "task",
+        }
+    }
+}
+
+/// The one final outcome every row gets (DESIGN invariant 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not decided yet: the row is in a batch that is still in flight.
+    Pending,
+    Succeeded {
+        id: Option<String>,
+    },
+    Failed {
+        stage: Stage,
+        field: String,
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedRow {
+    pub raw: RawRow,
+    pub outcome: Outcome,
+}
+
+/// A sealed chunk: rows in input order, and the batch made of the valid ones.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub seq: u64,
+    pub rows: Vec<PlannedRow>,
+    pub items: Vec<CustomerProfileItem>,
+    /// For each item, the index of its row in `rows`.
+    pub item_rows: Vec<usize>,
+    /// Set when the chunk is sealed, only if it has items.
+    pub idempotency_key: Option<String>,
+}
+
+impl Chunk {
+    fn new(seq: u64) -> Chunk {
+        Chunk {
+            seq,
+            rows: Vec::new(),
+            items: Vec::new(),
+            item_rows: Vec::new(),
+            idempotency_key: None,
+        }
+    }
+
+    pub fn first_row(&self) -> u64 {
+        self.rows.first().map(|r| r.raw.row).unwrap_or(0)
+    }
+
+    pub fn last_row(&self) -> u64 {
+        self.rows.last().map(|r| r.raw.row).unwrap_or(0)
+    }
+}
+
+/// Cuts rows into chunks of at most `batch_size` items. A chunk also closes after `max_rows`
+/// rows in total, so a long run of invalid rows is reported without being held in memory.
+pub struct Chunker {
+    batch_size: usize,
+    max_rows: usize,
+    current: Chunk,
+    key: Box<dyn FnMut() -> String + Send>,
+}
+
+impl Chunker {
+    pub fn new(batch_size: usize, key: Box<dyn FnMut() -> String + Send>) -> Chunker {
+        let batch_size = batch_size.max(1);
+        Chunker {
+            batch_size,
+            max_rows: (batch_size * 10).max(1000),
+            current: Chunk::new(0),
+            key,
+        }
+    }
+
+    /// Adds a row; `item` is its batch item when the row is valid. Returns a sealed chunk when
+    /// this row filled one.
+    pub fn push(&mut self, row: PlannedRow, item: Option<CustomerProfileItem>) -> Option<Chunk> {
+        let idx = self.current.rows.len();
+        self.current.rows.push(row);
+        if let Some(item) = item {
+            self.current.items.push(item);
+            self.current.item_rows.push(idx);
+        }
+        if self.current.items.len() >= self.batch_size || self.current.rows.len() >= self.max_rows
+        {
+            return Some(self.seal());
+        }
+        None
+    }
+
+    /// Seals what is left, if anything.
+    pub fn finish(&mut self) -> Option<Chunk> {
+        (!self.current.rows.is_empty()).then(|| self.seal())
+    }
+
+    fn seal(&mut self) -> Chunk {
+        let next = Chunk::new(self.current.seq + 1);
+        let mut chunk = std::mem::replace(&mut self.current, next);
+        if !chunk.items.is_empty() {
+            chunk.idempotency_key = Some((self.key)());
+        }
+        chunk
+    }
+}
+
+/// A fresh random UUID key, as the docs recommend.
+pub fn uuid_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Remembers identifying keys (lower-cased emails) across the whole file to reject later
+/// duplicates: two rows for one customer in a run would race each other on the server and make
+/// failures impossible to attribute. Stores a 128-bit digest, not the text, to keep memory
+/// per row small on multi-million-row files.
+#[derive(Default)]
+pub struct SeenKeys {
+    first_row: HashMap<u128, u64>,
+}
+
+impl SeenKeys {
+    /// Records `key` for `row`; returns the first row that used it, if any.
+    pub fn check(&mut self, key: &str, row: u64) -> Option<u64> {
+        let digest = digest128(key);
+        match self.first_row.get(&digest) {
+            Some(first) => Some(*first),
+            None => {
+                self.first_row.insert(digest, row);
+                None
+            }
+        }
+    }
+}
+
+fn digest128(key: &str) -> u128 {
+    let half = |salt: u64| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x9e37_79b9)) << 64) | u128::from(half(0x85eb_ca6b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{CustomerProfilePayload, ProfileOperation};
+
+    fn row(n: u64) -> PlannedRow {
+        PlannedRow {
+            raw: RawRow {
+                row: n,
+                line: n + 1,
+                cells: vec![],
+                problem: None,
+            },
+            outcome: Outcome::Pending,
+        }
+    }
+
+    fn item() -> CustomerProfileItem {
+        CustomerProfileItem {
+            operation_type: ProfileOperation::Upsert,
+            payload: CustomerProfilePayload::default(),
+        }
+    }
+
+    fn counter_key() -> Box<dyn FnMut() -> String + Send> {
+        let mut n = 0;
+        Box::new(move || {
+            n += 1;
+            format!("k{n}")
+        })
+    }
+
+    #[test]
+    fn chunks_keep_order_counts_and_fixed_keys() {
+        // (batch_size, valid pattern of 7 rows) -> (rows per chunk, items per chunk, keys)
+        type Want = (Vec<usize>, Vec<usize>, Vec<Option<&'static str>>);
+        let cases: Vec<(usize, [bool; 7], Want)> = vec![
+            (3, [true; 7], (vec![3, 3, 1], vec![3, 3, 1], vec![Some("k1"), Some("k2"), Some("k3")])),
+            (
+                2,
+                [true, false, true, false, false, true, false],
+                (vec![3, 3, 1], vec![2, 1, 0], vec![Some("k1"), Some("k2"), None]),
+            ),
+            (10, [false; 7], (vec![7], vec![0], vec![None])),
+        ];
+        for (batch, valid, (rows, items, keys)) in cases {
+            let mut c = Chunker::new(batch, counter_key());
+            let mut out = Vec::new();
+            for (i, v) in valid.iter().enumerate() {
+                out.extend(c.push(row(i as u64 + 1), v.then(item)));
+            }
+            out.extend(c.finish());
+            assert_eq!(out.iter().map(|c| c.rows.len()).collect::<Vec<_>>(), rows);
+            assert_eq!(out.iter().map(|c| c.items.len()).collect::<Vec<_>>(), items);
+            assert_eq!(
+                out.iter().map(|c| c.idempotency_key.as_deref()).collect::<Vec<_>>(),
+                keys
+            );
+            let seqs: Vec<u64> = out.iter().map(|c| c.seq).collect();
+            assert_eq!(seqs, (0..out.len() as u64).collect::<Vec<_>>());
+            let all: Vec<u64> = out.iter().flat_map(|c| c.rows.iter().map(|r| r.raw.row)).collect();
+            assert_eq!(all, (1..=7).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn long_runs_of_invalid_rows_are_bounded() {
+        let mut c = Chunker::new(1, counter_key());
+        let sealed = (1..=1000).filter_map(|i| c.push(row(i), None)).count();
+        assert_eq!(sealed, 1);
+    }
+
+    #[test]
+    fn duplicate_keys_point_at_the_first_row() {
+        let mut s = SeenKeys::default();
+        assert_eq!(s.check("a@x.io", 1), None);
+        assert_eq!(s.check("b@x.io", 2), None);
+        assert_eq!(s.check("a@x.io", 3), Some(1));
+        assert_eq!(s.check("a@x.io", 4), Some(1));
+    }
+}

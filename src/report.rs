@@ -1,0 +1,239 @@
+//! Report stage: writes the run folder's `failures.csv` and `successes.csv` row by row, in input
+//! order, keeping the input's own columns and cells unchanged so a failure report can be edited
+//! and fed back in; and `summary.json` at the end. Reads outcomes defined in `plan`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::plan::{Outcome, PlannedRow, Stage};
+
+pub const FAILURES_FILE: &str = "failures.csv";
+pub const SUCCESSES_FILE: &str = "successes.csv";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Counts that always satisfy `rows == succeeded + failed + skipped`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub rows: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub failed_by_stage: StageCounts,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct StageCounts {
+    pub read: u64,
+    pub validate: u64,
+    pub send: u64,
+    pub task: u64,
+}
+
+pub struct ReportWriter {
+    failures: csv::Writer<BufWriter<File>>,
+    successes: csv::Writer<BufWriter<File>>,
+    /// Indexes of the input columns that are copied (those not starting with `_`).
+    keep: Vec<usize>,
+    pub counts: Counts,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write: {source}")]
+pub struct ReportError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl ReportWriter {
+    pub fn create(dir: &Path, header: &[String]) -> Result<ReportWriter, ReportError> {
+        // Columns of an earlier report (`_row`, `_error`, ...) are dropped: they are ours, and
+        // this run writes fresh ones.
+        let keep: Vec<usize> = (0..header.len())
+            .filter(|&i| !header[i].trim_start_matches('\u{feff}').starts_with('_'))
+            .collect();
+        let base: Vec<&str> = keep.iter().map(|&i| header[i].as_str()).collect();
+        let open = |name: &str, extra: &[&str]| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
+            let path = dir.join(name);
+            let file = File::create(&path).map_err(|source| ReportError {
+                path: path.clone(),
+                source,
+            })?;
+            let mut w = csv::WriterBuilder::new().flexible(false).from_writer(BufWriter::new(file));
+            let mut h = base.clone();
+            h.extend_from_slice(extra);
+            w.write_record(&h).map_err(|e| csv_err(&path, e))?;
+            Ok(w)
+        };
+        Ok(ReportWriter {
+            failures: open(FAILURES_FILE, &["_row", "_stage", "_field", "_error"])?,
+            successes: open(SUCCESSES_FILE, &["_row", "_id"])?,
+            keep,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Writes one row with its final outcome. Rows must come in input order.
+    pub fn write(&mut self, row: &PlannedRow, dir: &Path) -> Result<(), ReportError> {
+        self.counts.rows += 1;
+        let mut record: Vec<&str> = self
+            .keep
+            .iter()
+            .map(|&i| row.raw.cells.get(i).map(String::as_str).unwrap_or(""))
+            .collect();
+        let row_no = row.raw.row.to_string();
+        record.push(&row_no);
+        match &row.outcome {
+            Outcome::Succeeded { id } => {
+                self.counts.succeeded += 1;
+                record.push(id.as_deref().unwrap_or(""));
+                self.successes
+                    .write_record(&record)
+                    .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
+            }
+            Outcome::Failed { stage, field, error } => {
+                self.counts.failed += 1;
+                let c = &mut self.counts.failed_by_stage;
+                *match stage {
+                    Stage::Read => &mut c.read,
+                    Stage::Validate => &mut c.validate,
+                    Stage::Send => &mut c.send,
+                    Stage::Task => &mut c.task,
+                } += 1;
+                let extra = self.extra_cells(row);
+                let error = match extra {
+                    Some(x) => format!("{error}; extra cells beyond the header: {x}"),
+                    None => error.clone(),
+                };
+                record.extend([stage.as_str(), field.as_str(), error.as_str()]);
+                self.failures
+                    .write_record(&record)
+                    .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
+            }
+            Outcome::Skipped { reason } => {
+                self.counts.skipped += 1;
+                // Blank rows need nothing; rows skipped because the run stopped must be re-run,
+                // so they go to the failure report too.
+                if !row.raw.is_blank() {
+                    record.extend(["send", "", reason.as_str()]);
+                    self.failures
+                        .write_record(&record)
+                        .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
+                }
+            }
+            Outcome::Pending => {
+                // Every row is decided before it reaches the report; a pending one is a bug,
+                // and it is reported rather than silently dropped.
+                self.counts.failed += 1;
+                self.counts.failed_by_stage.send += 1;
+                record.extend(["send", "", "internal error: row had no outcome"]);
+                self.failures
+                    .write_record(&record)
+                    .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn extra_cells(&self, row: &PlannedRow) -> Option<String> {
+        let width = self.keep.last().map(|i| i + 1).unwrap_or(0);
+        (row.raw.cells.len() > width).then(|| row.raw.cells[width..].join(" | "))
+    }
+
+    pub fn finish(mut self, dir: &Path) -> Result<Counts, ReportError> {
+        self.failures
+            .flush()
+            .map_err(|source| ReportError { path: dir.join(FAILURES_FILE), source })?;
+        self.successes
+            .flush()
+            .map_err(|source| ReportError { path: dir.join(SUCCESSES_FILE), source })?;
+        Ok(self.counts)
+    }
+}
+
+fn csv_err(path: &Path, e: csv::Error) -> ReportError {
+    ReportError {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub kind: String,
+    pub input: String,
+    pub run_dir: String,
+    pub target: String,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub batches: u64,
+    pub tasks: u64,
+    pub elapsed_s: f64,
+    pub rows_per_s: f64,
+    pub interrupted: bool,
+    pub exit_code: i32,
+}
+
+pub fn write_summary(dir: &Path, s: &Summary) -> Result<(), ReportError> {
+    let path = dir.join(SUMMARY_FILE);
+    let mut text = serde_json::to_string_pretty(s).expect("summary serializes");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|source| ReportError { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::RawRow;
+
+    fn row(n: u64, cells: &[&str], outcome: Outcome) -> PlannedRow {
+        PlannedRow {
+            raw: RawRow {
+                row: n,
+                line: n + 1,
+                cells: cells.iter().map(|s| s.to_string()).collect(),
+                problem: None,
+            },
+            outcome,
+        }
+    }
+
+    #[test]
+    fn reports_keep_input_cells_and_drop_old_status_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let header: Vec<String> = ["email", "notes", "_row", "_error"].iter().map(|s| s.to_string()).collect();
+        let mut w = ReportWriter::create(dir.path(), &header).unwrap();
+        let rows = [
+            row(1, &["a@x.io", "hi, \"there\"\nyou", "9", "old"], Outcome::Succeeded { id: None }),
+            row(
+                2,
+                &["bad", "n", "", ""],
+                Outcome::Failed { stage: Stage::Validate, field: "email".into(), error: "not valid".into() },
+            ),
+            row(3, &["", "", "", ""], Outcome::Skipped { reason: "blank row".into() }),
+            row(4, &["c@x.io", "", "", "", "extra"], Outcome::Skipped { reason: "interrupted".into() }),
+        ];
+        for r in &rows {
+            w.write(r, dir.path()).unwrap();
+        }
+        let counts = w.finish(dir.path()).unwrap();
+        assert_eq!((counts.rows, counts.succeeded, counts.failed, counts.skipped), (4, 1, 1, 2));
+        let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
+        insta::assert_snapshot!(failures, @r#"
+        email,notes,_row,_stage,_field,_error
+        bad,n,2,validate,email,not valid
+        c@x.io,,4,send,,interrupted
+        "#);
+        let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
+        insta::assert_snapshot!(successes, @r#"
+        email,notes,_row,_id
+        a@x.io,"hi, ""there""
+        you",1,
+        "#);
+    }
+}

@@ -1,0 +1,208 @@
+//! Send stage: submits one chunk's batch to `customer/profile/bulk` under its fixed idempotency
+//! key, waits for the task (`track`) and sets every row's outcome (`reconcile`). The task-slot
+//! limit is back-pressure here, never a row failure. Called by `cmd::import`; uses `client`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::model::{
+    CustomerProfileBulkRequest, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
+    TaskStatusResponse, TaskSubmitResponse,
+};
+use crate::api::{self, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
+use crate::client::{ApiError, Client, Notify, retry};
+use crate::plan::{Chunk, Outcome, Stage, uuid_key};
+use crate::reconcile;
+use crate::track::{self, PollPolicy, TrackError};
+
+pub struct SendContext {
+    pub client: Arc<Client>,
+    pub poll: PollPolicy,
+    pub log: Arc<dyn Notify>,
+    /// How long to keep waiting for a free task slot on the server before failing the batch.
+    pub slot_wait: Duration,
+}
+
+/// What happened to a chunk, for the summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    pub task_id: Option<String>,
+    /// Set when the server refused our credentials: the run must stop (exit 3).
+    pub auth_error: Option<String>,
+}
+
+pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
+    let mut report = SendReport::default();
+    if chunk.items.is_empty() {
+        return report;
+    }
+    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
+    let submitted = match submit(ctx, chunk, &range).await {
+        Ok(s) => s,
+        Err(e) => {
+            if e.is_auth() {
+                report.auth_error = Some(e.to_string());
+            }
+            let error = match &e {
+                ApiError::Status { status: 400, message, .. } => {
+                    format!("the server refused the whole batch ({range}): {message}")
+                }
+                ApiError::Network { .. } | ApiError::Status { .. } => format!(
+                    "not confirmed: {e}; the batch may or may not have been applied, re-run this report with csmport to be sure"
+                ),
+                ApiError::Decode { .. } => format!("not confirmed: {e}"),
+            };
+            fail_items(chunk, Stage::Send, &error);
+            return report;
+        }
+    };
+    report.task_id = Some(submitted.id.clone());
+    ctx.log.note(&format!(
+        "chunk {} ({range}, {} items): task {} submitted with key {}",
+        chunk.seq,
+        chunk.items.len(),
+        submitted.id,
+        chunk.idempotency_key.as_deref().unwrap_or("")
+    ));
+    let path = api::status_url_to_path(&submitted.status_url).unwrap_or_else(|| paths::task(&submitted.id));
+    let client = ctx.client.clone();
+    let status = track::until_terminal(&ctx.poll, || {
+        let client = client.clone();
+        let path = path.clone();
+        async move { client.get_json::<TaskStatusResponse>(&path).await }
+    })
+    .await;
+    let status = match status {
+        Ok(s) => s,
+        Err(TrackError::TimedOut { last }) => {
+            let state = last.map(|l| format!("{:?}", l.status)).unwrap_or_else(|| "unknown".into());
+            fail_items(
+                chunk,
+                Stage::Task,
+                &format!(
+                    "outcome unknown: task {} was still {state} after {}s; check the site before retrying",
+                    submitted.id,
+                    ctx.poll.timeout.as_secs()
+                ),
+            );
+            return report;
+        }
+        Err(TrackError::Fetch(e)) => {
+            if e.is_auth() {
+                report.auth_error = Some(e.to_string());
+            }
+            fail_items(
+                chunk,
+                Stage::Task,
+                &format!("outcome unknown: polling task {} failed: {e}", submitted.id),
+            );
+            return report;
+        }
+    };
+    ctx.log.note(&format!(
+        "chunk {}: task {} {:?} with {} failures",
+        chunk.seq,
+        status.id,
+        status.status,
+        status.failures.len()
+    ));
+    let unmatched = reconcile::unmatched_entity_ids(chunk, &status);
+    let resolved = resolve_ids(ctx, &unmatched).await;
+    let unattributed = reconcile::apply(chunk, &status, &resolved);
+    for f in unattributed {
+        ctx.log.note(&format!(
+            "chunk {}: task {} failure for '{}' matches no row: {}",
+            chunk.seq, status.id, f.entity_id, f.error
+        ));
+    }
+    report
+}
+
+/// POSTs the batch. A refusal for the task-slot limit is not an answer about the rows: wait and
+/// submit again under a new key (a refused key may stay refused, CONTRACT §7.4). Unknown
+/// outcomes are retried inside the client under the same key.
+async fn submit(ctx: &SendContext, chunk: &mut Chunk, range: &str) -> Result<TaskSubmitResponse, ApiError> {
+    let body = CustomerProfileBulkRequest {
+        customer_profiles: chunk.items.clone(),
+    };
+    let started = tokio::time::Instant::now();
+    let mut refusals = 0u32;
+    loop {
+        let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
+        match ctx
+            .client
+            .post_json::<_, TaskSubmitResponse>(paths::CUSTOMER_PROFILE_BULK, &body, Some(&key))
+            .await
+        {
+            Err(ApiError::Status { status: 400, message, .. })
+                if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < ctx.slot_wait =>
+            {
+                refusals += 1;
+                let wait = retry::backoff(
+                    &retry::Policy {
+                        base: Duration::from_secs(1),
+                        cap: Duration::from_secs(30),
+                        ..retry::Policy::default()
+                    },
+                    refusals,
+                    0.5,
+                );
+                let new_key = uuid_key();
+                ctx.log.note(&format!(
+                    "chunk {} ({range}): server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
+                    chunk.seq,
+                    wait.as_secs_f64()
+                ));
+                chunk.idempotency_key = Some(new_key);
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Looks up customer ids named in failures to learn their emails (profile fetch, 25 per call).
+/// Best effort: what cannot be resolved stays unattributed and is reported as such.
+async fn resolve_ids(ctx: &SendContext, ids: &[String]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for group in ids.chunks(MAX_PROFILE_FETCH) {
+        let req = CustomerProfileFetchRequest {
+            customer_ids: group.to_vec(),
+        };
+        match ctx
+            .client
+            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
+            .await
+        {
+            Ok(resp) => {
+                for p in resp.results {
+                    if let Some(email) = p.email {
+                        out.insert(p.id, email);
+                    }
+                }
+            }
+            Err(e) => ctx.log.note(&format!("could not resolve customer ids {group:?}: {e}")),
+        }
+    }
+    out
+}
+
+fn fail_items(chunk: &mut Chunk, stage: Stage, error: &str) {
+    for &i in &chunk.item_rows {
+        chunk.rows[i].outcome = Outcome::Failed {
+            stage,
+            field: String::new(),
+            error: error.to_string(),
+        };
+    }
+}
+
+/// Marks a chunk that will never be sent (the run stopped first).
+pub fn skip_items(chunk: &mut Chunk, reason: &str) {
+    for &i in &chunk.item_rows {
+        chunk.rows[i].outcome = Outcome::Skipped {
+            reason: reason.to_string(),
+        };
+    }
+}

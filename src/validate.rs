@@ -1,0 +1,254 @@
+//! Validate stage: checks one mapped cell against its field definition and returns the values to
+//! send. Pure functions, no I/O; `map` calls them per row, `schema` supplies the definitions.
+//! Messages name the value and say what is expected, so the failure report explains the fix.
+
+use crate::api::MULTI_VALUE_SEPARATOR;
+use crate::schema::{FieldDef, FieldKind};
+
+/// Checks a raw cell against a field. `Ok(None)` means "empty: do not send the field".
+pub fn detail_value(def: &FieldDef, raw: &str) -> Result<Option<Vec<String>>, String> {
+    let cell = raw.trim();
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    let values = match &def.kind {
+        // TEXT keeps inner whitespace and newlines: a notes field is sent as written.
+        FieldKind::Text | FieldKind::Other(_) => vec![raw.to_string()],
+        FieldKind::Select => vec![option(def, cell)?],
+        FieldKind::MultiSelect => {
+            let mut out: Vec<String> = Vec::new();
+            for part in cell.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+                if part.is_empty() {
+                    continue;
+                }
+                let canonical = option(def, part)?;
+                if !out.contains(&canonical) {
+                    out.push(canonical);
+                }
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            out
+        }
+        FieldKind::Date => vec![iso_date(cell)?],
+        FieldKind::Number => vec![number(cell)?],
+        FieldKind::Email => vec![email(cell)?],
+        FieldKind::Phone => vec![phone(cell)?],
+        FieldKind::Url => vec![url(cell)?],
+    };
+    Ok(Some(values))
+}
+
+/// Matches an option case-insensitively and returns the canonical spelling the server expects.
+fn option(def: &FieldDef, value: &str) -> Result<String, String> {
+    if let Some(exact) = def.options.iter().find(|o| *o == value) {
+        return Ok(exact.clone());
+    }
+    if let Some(ci) = def.options.iter().find(|o| o.eq_ignore_ascii_case(value)) {
+        return Ok(ci.clone());
+    }
+    let mut msg = format!("'{value}' is not an option (options: {})", def.options.join(", "));
+    if let Some(close) = closest(value, def.options.iter().map(String::as_str)) {
+        msg.push_str(&format!("; did you mean '{close}'?"));
+    }
+    Err(msg)
+}
+
+pub fn iso_date(value: &str) -> Result<String, String> {
+    // Only the strict calendar form: `2026-06-30`. Datetimes and other layouts are refused
+    // rather than guessed, because day/month order cannot be told from one value.
+    let ok_shape = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if ok_shape && value.parse::<jiff::civil::Date>().is_ok() {
+        return Ok(value.to_string());
+    }
+    Err(format!(
+        "'{value}' is not a date in ISO form YYYY-MM-DD (e.g. 2026-06-30)"
+    ))
+}
+
+pub fn number(value: &str) -> Result<String, String> {
+    let looks_numeric = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    match value.parse::<f64>() {
+        Ok(n) if looks_numeric && n.is_finite() => Ok(value.to_string()),
+        _ => Err(format!(
+            "'{value}' is not a number (use digits with an optional '.' decimal point, no thousands separators)"
+        )),
+    }
+}
+
+pub fn email(value: &str) -> Result<String, String> {
+    use email_address::{EmailAddress, Options};
+    let opts = Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    match EmailAddress::parse_with_options(value, opts) {
+        Ok(_) if !value.contains(char::is_whitespace) => Ok(value.to_string()),
+        _ => Err(format!(
+            "'{value}' is not a valid email address (expected name@domain.tld)"
+        )),
+    }
+}
+
+pub fn phone(value: &str) -> Result<String, String> {
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.'));
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let plus_ok = value.rfind('+').is_none_or(|i| i == 0);
+    if allowed && plus_ok && (5..=20).contains(&digits) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "'{value}' is not a phone number (digits with optional leading +, spaces, dashes, brackets; 5 to 20 digits)"
+        ))
+    }
+}
+
+pub fn url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(h)
+            if !h.is_empty()
+                && !value.contains(char::is_whitespace)
+                && h.contains('.')
+                && !h.starts_with('.')
+                && !h.ends_with('.') =>
+        {
+            Ok(value.to_string())
+        }
+        _ => Err(format!(
+            "'{value}' is not a URL (expected http:// or https:// followed by a host, e.g. https://example.com)"
+        )),
+    }
+}
+
+/// Organization ids are numeric strings (CONTRACT §4).
+pub fn organization_ids(raw: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in raw.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "'{part}' is not an organization id (ids are numbers such as 123; separate several with ';')"
+            ));
+        }
+        if !out.iter().any(|o| o == part) {
+            out.push(part.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The candidate closest to `value` by edit distance (case-insensitive), if reasonably close.
+pub fn closest<'a>(value: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let v = value.to_lowercase();
+    candidates
+        .map(|c| (levenshtein(&v, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count().max(v.chars().count()) / 2).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(kind: FieldKind, options: &[&str]) -> FieldDef {
+        FieldDef {
+            name: "F".into(),
+            kind,
+            options: options.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_type_accepts_and_rejects() {
+        use FieldKind::*;
+        let tiers = ["Free", "Standard", "Premium"];
+        let cases: Vec<(FieldKind, &[&str], &str, Result<Option<Vec<&str>>, &str>)> = vec![
+            (Text, &[], "  hello, world\nline 2 ", Ok(Some(vec!["  hello, world\nline 2 "]))),
+            (Text, &[], "   ", Ok(None)),
+            (Select, &tiers, "Premium", Ok(Some(vec!["Premium"]))),
+            (Select, &tiers, "premium", Ok(Some(vec!["Premium"]))),
+            (Select, &tiers, "Gold", Err("not an option")),
+            (Select, &tiers, "Premum", Err("did you mean 'Premium'")),
+            (MultiSelect, &["Email", "Phone"], "email; Phone;;Email", Ok(Some(vec!["Email", "Phone"]))),
+            (MultiSelect, &["Email", "Phone"], " ; ", Ok(None)),
+            (MultiSelect, &["Email", "Phone"], "Email;Fax", Err("'Fax' is not an option (options: Email, Phone)")),
+            (Date, &[], "2026-06-30", Ok(Some(vec!["2026-06-30"]))),
+            (Date, &[], "2026-02-30", Err("ISO form")),
+            (Date, &[], "30/06/2026", Err("ISO form")),
+            (Date, &[], "2026-6-3", Err("ISO form")),
+            (Number, &[], "42", Ok(Some(vec!["42"]))),
+            (Number, &[], "-3.5", Ok(Some(vec!["-3.5"]))),
+            (Number, &[], "1,000", Err("not a number")),
+            (Number, &[], "NaN", Err("not a number")),
+            (Number, &[], "inf", Err("not a number")),
+            (Email, &[], "a.b@example.com", Ok(Some(vec!["a.b@example.com"]))),
+            (Email, &[], "a.b@example", Err("not a valid email")),
+            (Email, &[], "Jane <j@example.com>", Err("not a valid email")),
+            (Phone, &[], "+1 (415) 555-0100", Ok(Some(vec!["+1 (415) 555-0100"]))),
+            (Phone, &[], "0422333111", Ok(Some(vec!["0422333111"]))),
+            (Phone, &[], "call me", Err("not a phone")),
+            (Phone, &[], "12+34567", Err("not a phone")),
+            (Url, &[], "https://example.com/x?y", Ok(Some(vec!["https://example.com/x?y"]))),
+            (Url, &[], "example.com", Err("not a URL")),
+            (Url, &[], "http://", Err("not a URL")),
+            (Other("FANCY".into()), &[], "x", Ok(Some(vec!["x"]))),
+        ];
+        for (kind, opts, input, want) in cases {
+            let got = detail_value(&def(kind.clone(), opts), input);
+            match (&got, &want) {
+                (Ok(g), Ok(w)) => {
+                    let w: Option<Vec<String>> =
+                        w.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect());
+                    assert_eq!(g, &w, "{kind:?} {input:?}");
+                }
+                (Err(g), Err(w)) => assert!(g.contains(w), "{kind:?} {input:?}: {g}"),
+                _ => panic!("{kind:?} {input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn organization_id_lists() {
+        assert_eq!(organization_ids("1; 2;;1").unwrap(), vec!["1", "2"]);
+        assert_eq!(organization_ids("").unwrap(), Vec::<String>::new());
+        assert!(organization_ids("12;Acme").unwrap_err().contains("'Acme'"));
+    }
+
+    #[test]
+    fn closest_candidate() {
+        let c = ["email", "displayName", "Customer Tier"];
+        assert_eq!(closest("emial", c.into_iter()), Some("email"));
+        assert_eq!(closest("customer tir", c.into_iter()), Some("Customer Tier"));
+        assert_eq!(closest("zzzzzzzzzzzz", c.into_iter()), None);
+    }
+}
