@@ -35,13 +35,25 @@ pub struct TargetArgs {
     #[arg(long, env = "CSM_CLOUD_ID", global = true, value_name = "ID")]
     pub cloud_id: Option<String>,
     /// OAuth 2.0 access token (sent as Bearer)
-    #[arg(long, env = "CSM_ACCESS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "CSM_ACCESS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub access_token: Option<String>,
     /// Atlassian account email, for Basic auth with --api-token
     #[arg(long, env = "CSM_EMAIL", global = true, value_name = "EMAIL")]
     pub email: Option<String>,
     /// Atlassian API token, for Basic auth with --email
-    #[arg(long, env = "CSM_API_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "CSM_API_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub api_token: Option<String>,
 }
 
@@ -94,6 +106,9 @@ pub struct ImportArgs {
     /// Seconds to wait for one task before its rows are reported as unknown
     #[arg(long, default_value_t = 2100, value_name = "SECS")]
     pub task_timeout: u64,
+    /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx), with backoff
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub retries: u32,
     /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -24,14 +24,22 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
         )
     })?;
     let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
-    let auth = match (nonempty(&args.access_token), nonempty(&args.email), nonempty(&args.api_token)) {
+    let auth = match (
+        nonempty(&args.access_token),
+        nonempty(&args.email),
+        nonempty(&args.api_token),
+    ) {
         (Some(t), _, _) => Auth::Bearer(t),
         (None, Some(email), Some(token)) => Auth::Basic { email, token },
         (None, Some(_), None) => {
-            return Err(Error::Usage("--email / CSM_EMAIL is set but --api-token / CSM_API_TOKEN is not".into()));
+            return Err(Error::Usage(
+                "--email / CSM_EMAIL is set but --api-token / CSM_API_TOKEN is not".into(),
+            ));
         }
         (None, None, Some(_)) => {
-            return Err(Error::Usage("--api-token / CSM_API_TOKEN is set but --email / CSM_EMAIL is not".into()));
+            return Err(Error::Usage(
+                "--api-token / CSM_API_TOKEN is set but --email / CSM_EMAIL is not".into(),
+            ));
         }
         (None, None, None) => {
             return Err(Error::Usage(
@@ -51,7 +59,12 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
 mod tests {
     use super::*;
 
-    fn args(cloud: Option<&str>, at: Option<&str>, email: Option<&str>, tok: Option<&str>) -> TargetArgs {
+    fn args(
+        cloud: Option<&str>,
+        at: Option<&str>,
+        email: Option<&str>,
+        tok: Option<&str>,
+    ) -> TargetArgs {
         TargetArgs {
             base_url: None,
             cloud_id: cloud.map(str::to_string),

@@ -80,11 +80,23 @@ pub fn normalize(name: &str) -> String {
         .collect()
 }
 
-pub fn map_header(header: &[String], schema: &Schema, ignore_unknown: bool) -> Result<Mapping, MapError> {
+pub fn map_header(
+    header: &[String],
+    schema: &Schema,
+    ignore_unknown: bool,
+) -> Result<Mapping, MapError> {
     let mut known: Vec<(String, Target, String)> = vec![
         (normalize(COL_EMAIL), Target::Email, COL_EMAIL.into()),
-        (normalize(COL_DISPLAY_NAME), Target::DisplayName, COL_DISPLAY_NAME.into()),
-        (normalize(COL_ORGANIZATIONS), Target::Organizations, COL_ORGANIZATIONS.into()),
+        (
+            normalize(COL_DISPLAY_NAME),
+            Target::DisplayName,
+            COL_DISPLAY_NAME.into(),
+        ),
+        (
+            normalize(COL_ORGANIZATIONS),
+            Target::Organizations,
+            COL_ORGANIZATIONS.into(),
+        ),
     ];
     for (i, f) in schema.fields.iter().enumerate() {
         known.push((normalize(&f.name), Target::Detail(i), f.name.clone()));
@@ -95,7 +107,11 @@ pub fn map_header(header: &[String], schema: &Schema, ignore_unknown: bool) -> R
     let mut seen: Vec<(Target, &str)> = Vec::new();
     for (index, name) in header.iter().enumerate() {
         let key = normalize(name);
-        if name.trim_start_matches('\u{feff}').trim_start().starts_with('_') {
+        if name
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('_')
+        {
             targets.push(Target::Ignored);
             continue;
         }
@@ -255,7 +271,13 @@ mod tests {
     #[test]
     fn header_matching_is_case_and_whitespace_insensitive() {
         let m = map_header(
-            &h(&["\u{feff}Email", " display name ", "customertier", "RENEWAL  DATE", "_row"]),
+            &h(&[
+                "\u{feff}Email",
+                " display name ",
+                "customertier",
+                "RENEWAL  DATE",
+                "_row",
+            ]),
             &schema(),
             false,
         )
@@ -274,11 +296,21 @@ mod tests {
 
     #[test]
     fn unknown_columns_name_the_closest_field() {
-        let err = map_header(&h(&["email", "Custmer Tier", "zzzzzzzzzz"]), &schema(), false)
-            .unwrap_err();
+        let err = map_header(
+            &h(&["email", "Custmer Tier", "zzzzzzzzzz"]),
+            &schema(),
+            false,
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("unknown column 'Custmer Tier' (column 2): did you mean 'Customer Tier'?"), "{msg}");
-        assert!(msg.contains("'zzzzzzzzzz' (column 3): it matches no customer field"), "{msg}");
+        assert!(
+            msg.contains("unknown column 'Custmer Tier' (column 2): did you mean 'Customer Tier'?"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("'zzzzzzzzzz' (column 3): it matches no customer field"),
+            "{msg}"
+        );
         let m = map_header(&h(&["email", "Custmer Tier"]), &schema(), true).unwrap();
         assert_eq!(m.ignored_unknown, vec!["Custmer Tier"]);
     }
@@ -297,7 +329,13 @@ mod tests {
 
     #[test]
     fn rows_become_items_or_all_their_errors() {
-        let header = h(&["email", "displayName", "organizations", "Customer Tier", "Renewal Date"]);
+        let header = h(&[
+            "email",
+            "displayName",
+            "organizations",
+            "Customer Tier",
+            "Renewal Date",
+        ]);
         let m = map_header(&header, &schema(), false).unwrap();
         let ok = customer_item(
             &m,
@@ -308,7 +346,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.payload.email.as_deref(), Some("A@x.io"));
-        assert_eq!(ok.payload.associate_organizations.unwrap().organization_ids, vec!["1", "2"]);
+        assert_eq!(
+            ok.payload.associate_organizations.unwrap().organization_ids,
+            vec!["1", "2"]
+        );
         assert_eq!(
             ok.payload.details.unwrap(),
             vec![DetailValue {
@@ -325,6 +366,9 @@ mod tests {
         )
         .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["email", "organizations", "Customer Tier", "Renewal Date"]);
+        assert_eq!(
+            fields,
+            vec!["email", "organizations", "Customer Tier", "Renewal Date"]
+        );
     }
 }

@@ -115,8 +115,7 @@ impl Chunker {
             self.current.items.push(item);
             self.current.item_rows.push(idx);
         }
-        if self.current.items.len() >= self.batch_size || self.current.rows.len() >= self.max_rows
-        {
+        if self.current.items.len() >= self.batch_size || self.current.rows.len() >= self.max_rows {
             return Some(self.seal());
         }
         None
@@ -184,7 +183,6 @@ mod tests {
         PlannedRow {
             raw: RawRow {
                 row: n,
-                line: n + 1,
                 cells: vec![],
                 problem: None,
             },
@@ -212,11 +210,19 @@ mod tests {
         // (batch_size, valid pattern of 7 rows) -> (rows per chunk, items per chunk, keys)
         type Want = (Vec<usize>, Vec<usize>, Vec<Option<&'static str>>);
         let cases: Vec<(usize, [bool; 7], Want)> = vec![
-            (3, [true; 7], (vec![3, 3, 1], vec![3, 3, 1], vec![Some("k1"), Some("k2"), Some("k3")])),
+            (
+                3,
+                [true; 7],
+                (
+                    vec![3, 3, 1],
+                    vec![3, 3, 1],
+                    vec![Some("k1"), Some("k2"), Some("k3")],
+                ),
+            ),
             (
                 2,
                 [true, false, true, false, false, true, false],
-                (vec![3, 3, 1], vec![2, 1, 0], vec![Some("k1"), Some("k2"), None]),
+                (vec![3, 4], vec![2, 1], vec![Some("k1"), Some("k2")]),
             ),
             (10, [false; 7], (vec![7], vec![0], vec![None])),
         ];
@@ -230,12 +236,17 @@ mod tests {
             assert_eq!(out.iter().map(|c| c.rows.len()).collect::<Vec<_>>(), rows);
             assert_eq!(out.iter().map(|c| c.items.len()).collect::<Vec<_>>(), items);
             assert_eq!(
-                out.iter().map(|c| c.idempotency_key.as_deref()).collect::<Vec<_>>(),
+                out.iter()
+                    .map(|c| c.idempotency_key.as_deref())
+                    .collect::<Vec<_>>(),
                 keys
             );
             let seqs: Vec<u64> = out.iter().map(|c| c.seq).collect();
             assert_eq!(seqs, (0..out.len() as u64).collect::<Vec<_>>());
-            let all: Vec<u64> = out.iter().flat_map(|c| c.rows.iter().map(|r| r.raw.row)).collect();
+            let all: Vec<u64> = out
+                .iter()
+                .flat_map(|c| c.rows.iter().map(|r| r.raw.row))
+                .collect();
             assert_eq!(all, (1..=7).collect::<Vec<_>>());
         }
     }

@@ -22,7 +22,11 @@ pub fn unmatched_entity_ids(chunk: &Chunk, status: &TaskStatusResponse) -> Vec<S
 
 /// Sets the outcome of every item row from the task result. `resolved` maps customer ids (as
 /// reported in failures) to emails. Returns the failures that could not be matched to a row.
-pub fn apply(chunk: &mut Chunk, status: &TaskStatusResponse, resolved: &HashMap<String, String>) -> Vec<TaskFailure> {
+pub fn apply(
+    chunk: &mut Chunk,
+    status: &TaskStatusResponse,
+    resolved: &HashMap<String, String>,
+) -> Vec<TaskFailure> {
     let index = item_index(chunk);
     let mut per_item: Vec<Vec<&TaskFailure>> = vec![Vec::new(); chunk.items.len()];
     let mut unattributed = Vec::new();
@@ -61,7 +65,11 @@ pub fn apply(chunk: &mut Chunk, status: &TaskStatusResponse, resolved: &HashMap<
                 error: format!(
                     "outcome unknown: task {} reported failures that match no row ({}); check this customer on the site",
                     status.id,
-                    unattributed.iter().map(describe).collect::<Vec<_>>().join(" | ")
+                    unattributed
+                        .iter()
+                        .map(describe)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
                 ),
             }
         } else if status.status == TaskStatus::Failed {
@@ -136,7 +144,11 @@ mod tests {
         // Row 2 is an invalid row riding along between items.
         for (i, e) in emails.iter().enumerate() {
             c.rows.push(PlannedRow {
-                raw: RawRow { row: c.rows.len() as u64 + 1, line: 0, cells: vec![], problem: None },
+                raw: RawRow {
+                    row: c.rows.len() as u64 + 1,
+                    cells: vec![],
+                    problem: None,
+                },
                 outcome: Outcome::Pending,
             });
             c.items.push(CustomerProfileItem {
@@ -149,8 +161,16 @@ mod tests {
             c.item_rows.push(c.rows.len() - 1);
             if i == 0 {
                 c.rows.push(PlannedRow {
-                    raw: RawRow { row: c.rows.len() as u64 + 1, line: 0, cells: vec![], problem: None },
-                    outcome: Outcome::Failed { stage: Stage::Validate, field: "x".into(), error: "bad".into() },
+                    raw: RawRow {
+                        row: c.rows.len() as u64 + 1,
+                        cells: vec![],
+                        problem: None,
+                    },
+                    outcome: Outcome::Failed {
+                        stage: Stage::Validate,
+                        field: "x".into(),
+                        error: "bad".into(),
+                    },
                 });
             }
         }
@@ -184,7 +204,9 @@ mod tests {
             .iter()
             .map(|r| match &r.outcome {
                 Outcome::Succeeded { .. } => "ok",
-                Outcome::Failed { stage: Stage::Task, .. } => "task",
+                Outcome::Failed {
+                    stage: Stage::Task, ..
+                } => "task",
                 Outcome::Failed { .. } => "other",
                 Outcome::Skipped { .. } => "skip",
                 Outcome::Pending => "pending",
@@ -194,8 +216,20 @@ mod tests {
 
     #[test]
     fn failures_land_on_their_rows() {
-        let cases: Vec<(TaskStatus, Vec<TaskFailure>, HashMap<String, String>, Vec<&str>, usize)> = vec![
-            (TaskStatus::Finished, vec![], HashMap::new(), vec!["ok", "other", "ok", "ok"], 0),
+        let cases: Vec<(
+            TaskStatus,
+            Vec<TaskFailure>,
+            HashMap<String, String>,
+            Vec<&str>,
+            usize,
+        )> = vec![
+            (
+                TaskStatus::Finished,
+                vec![],
+                HashMap::new(),
+                vec!["ok", "other", "ok", "ok"],
+                0,
+            ),
             (
                 TaskStatus::Finished,
                 vec![failure("B@x.io", "Invalid detail field")],
@@ -217,7 +251,13 @@ mod tests {
                 vec!["task", "other", "task", "task"],
                 1,
             ),
-            (TaskStatus::Failed, vec![], HashMap::new(), vec!["task", "other", "task", "task"], 0),
+            (
+                TaskStatus::Failed,
+                vec![],
+                HashMap::new(),
+                vec!["task", "other", "task", "task"],
+                0,
+            ),
         ];
         for (s, failures, resolved, want, unattributed) in cases {
             let mut c = chunk(&["a@x.io", "b@x.io", "c@x.io"]);
@@ -231,7 +271,14 @@ mod tests {
     #[test]
     fn failure_text_names_field_and_reason() {
         let mut c = chunk(&["a@x.io"]);
-        apply(&mut c, &status(TaskStatus::Finished, vec![failure("a@x.io", "Invalid detail field")]), &HashMap::new());
+        apply(
+            &mut c,
+            &status(
+                TaskStatus::Finished,
+                vec![failure("a@x.io", "Invalid detail field")],
+            ),
+            &HashMap::new(),
+        );
         assert_eq!(
             c.rows[0].outcome,
             Outcome::Failed {

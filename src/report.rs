@@ -37,6 +37,7 @@ pub struct ReportWriter {
     successes: csv::Writer<BufWriter<File>>,
     /// Indexes of the input columns that are copied (those not starting with `_`).
     keep: Vec<usize>,
+    header_len: usize,
     pub counts: Counts,
 }
 
@@ -55,22 +56,26 @@ impl ReportWriter {
             .filter(|&i| !header[i].trim_start_matches('\u{feff}').starts_with('_'))
             .collect();
         let base: Vec<&str> = keep.iter().map(|&i| header[i].as_str()).collect();
-        let open = |name: &str, extra: &[&str]| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
-            let path = dir.join(name);
-            let file = File::create(&path).map_err(|source| ReportError {
-                path: path.clone(),
-                source,
-            })?;
-            let mut w = csv::WriterBuilder::new().flexible(false).from_writer(BufWriter::new(file));
-            let mut h = base.clone();
-            h.extend_from_slice(extra);
-            w.write_record(&h).map_err(|e| csv_err(&path, e))?;
-            Ok(w)
-        };
+        let open =
+            |name: &str, extra: &[&str]| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
+                let path = dir.join(name);
+                let file = File::create(&path).map_err(|source| ReportError {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut w = csv::WriterBuilder::new()
+                    .flexible(false)
+                    .from_writer(BufWriter::new(file));
+                let mut h = base.clone();
+                h.extend_from_slice(extra);
+                w.write_record(&h).map_err(|e| csv_err(&path, e))?;
+                Ok(w)
+            };
         Ok(ReportWriter {
             failures: open(FAILURES_FILE, &["_row", "_stage", "_field", "_error"])?,
             successes: open(SUCCESSES_FILE, &["_row", "_id"])?,
             keep,
+            header_len: header.len(),
             counts: Counts::default(),
         })
     }
@@ -93,7 +98,11 @@ impl ReportWriter {
                     .write_record(&record)
                     .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
             }
-            Outcome::Failed { stage, field, error } => {
+            Outcome::Failed {
+                stage,
+                field,
+                error,
+            } => {
                 self.counts.failed += 1;
                 let c = &mut self.counts.failed_by_stage;
                 *match stage {
@@ -138,17 +147,19 @@ impl ReportWriter {
     }
 
     fn extra_cells(&self, row: &PlannedRow) -> Option<String> {
-        let width = self.keep.last().map(|i| i + 1).unwrap_or(0);
-        (row.raw.cells.len() > width).then(|| row.raw.cells[width..].join(" | "))
+        (row.raw.cells.len() > self.header_len)
+            .then(|| row.raw.cells[self.header_len..].join(" | "))
     }
 
     pub fn finish(mut self, dir: &Path) -> Result<Counts, ReportError> {
-        self.failures
-            .flush()
-            .map_err(|source| ReportError { path: dir.join(FAILURES_FILE), source })?;
-        self.successes
-            .flush()
-            .map_err(|source| ReportError { path: dir.join(SUCCESSES_FILE), source })?;
+        self.failures.flush().map_err(|source| ReportError {
+            path: dir.join(FAILURES_FILE),
+            source,
+        })?;
+        self.successes.flush().map_err(|source| ReportError {
+            path: dir.join(SUCCESSES_FILE),
+            source,
+        })?;
         Ok(self.counts)
     }
 }
@@ -195,7 +206,6 @@ mod tests {
         PlannedRow {
             raw: RawRow {
                 row: n,
-                line: n + 1,
                 cells: cells.iter().map(|s| s.to_string()).collect(),
                 problem: None,
             },
@@ -206,23 +216,49 @@ mod tests {
     #[test]
     fn reports_keep_input_cells_and_drop_old_status_columns() {
         let dir = tempfile::tempdir().unwrap();
-        let header: Vec<String> = ["email", "notes", "_row", "_error"].iter().map(|s| s.to_string()).collect();
+        let header: Vec<String> = ["email", "notes", "_row", "_error"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut w = ReportWriter::create(dir.path(), &header).unwrap();
         let rows = [
-            row(1, &["a@x.io", "hi, \"there\"\nyou", "9", "old"], Outcome::Succeeded { id: None }),
+            row(
+                1,
+                &["a@x.io", "hi, \"there\"\nyou", "9", "old"],
+                Outcome::Succeeded { id: None },
+            ),
             row(
                 2,
                 &["bad", "n", "", ""],
-                Outcome::Failed { stage: Stage::Validate, field: "email".into(), error: "not valid".into() },
+                Outcome::Failed {
+                    stage: Stage::Validate,
+                    field: "email".into(),
+                    error: "not valid".into(),
+                },
             ),
-            row(3, &["", "", "", ""], Outcome::Skipped { reason: "blank row".into() }),
-            row(4, &["c@x.io", "", "", "", "extra"], Outcome::Skipped { reason: "interrupted".into() }),
+            row(
+                3,
+                &["", "", "", ""],
+                Outcome::Skipped {
+                    reason: "blank row".into(),
+                },
+            ),
+            row(
+                4,
+                &["c@x.io", "", "", "", "extra"],
+                Outcome::Skipped {
+                    reason: "interrupted".into(),
+                },
+            ),
         ];
         for r in &rows {
             w.write(r, dir.path()).unwrap();
         }
         let counts = w.finish(dir.path()).unwrap();
-        assert_eq!((counts.rows, counts.succeeded, counts.failed, counts.skipped), (4, 1, 1, 2));
+        assert_eq!(
+            (counts.rows, counts.succeeded, counts.failed, counts.skipped),
+            (4, 1, 1, 2)
+        );
         let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
         insta::assert_snapshot!(failures, @r#"
         email,notes,_row,_stage,_field,_error

@@ -45,7 +45,11 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
                 report.auth_error = Some(e.to_string());
             }
             let error = match &e {
-                ApiError::Status { status: 400, message, .. } => {
+                ApiError::Status {
+                    status: 400,
+                    message,
+                    ..
+                } => {
                     format!("the server refused the whole batch ({range}): {message}")
                 }
                 ApiError::Network { .. } | ApiError::Status { .. } => format!(
@@ -65,7 +69,8 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         submitted.id,
         chunk.idempotency_key.as_deref().unwrap_or("")
     ));
-    let path = api::status_url_to_path(&submitted.status_url).unwrap_or_else(|| paths::task(&submitted.id));
+    let path = api::status_url_to_path(&submitted.status_url)
+        .unwrap_or_else(|| paths::task(&submitted.id));
     let client = ctx.client.clone();
     let status = track::until_terminal(&ctx.poll, || {
         let client = client.clone();
@@ -76,7 +81,9 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let status = match status {
         Ok(s) => s,
         Err(TrackError::TimedOut { last }) => {
-            let state = last.map(|l| format!("{:?}", l.status)).unwrap_or_else(|| "unknown".into());
+            let state = last
+                .map(|l| format!("{:?}", l.status))
+                .unwrap_or_else(|| "unknown".into());
             fail_items(
                 chunk,
                 Stage::Task,
@@ -122,7 +129,11 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
 /// POSTs the batch. A refusal for the task-slot limit is not an answer about the rows: wait and
 /// submit again under a new key (a refused key may stay refused, CONTRACT §7.4). Unknown
 /// outcomes are retried inside the client under the same key.
-async fn submit(ctx: &SendContext, chunk: &mut Chunk, range: &str) -> Result<TaskSubmitResponse, ApiError> {
+async fn submit(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    range: &str,
+) -> Result<TaskSubmitResponse, ApiError> {
     let body = CustomerProfileBulkRequest {
         customer_profiles: chunk.items.clone(),
     };
@@ -135,9 +146,11 @@ async fn submit(ctx: &SendContext, chunk: &mut Chunk, range: &str) -> Result<Tas
             .post_json::<_, TaskSubmitResponse>(paths::CUSTOMER_PROFILE_BULK, &body, Some(&key))
             .await
         {
-            Err(ApiError::Status { status: 400, message, .. })
-                if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < ctx.slot_wait =>
-            {
+            Err(ApiError::Status {
+                status: 400,
+                message,
+                ..
+            }) if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < ctx.slot_wait => {
                 refusals += 1;
                 let wait = retry::backoff(
                     &retry::Policy {
@@ -182,7 +195,9 @@ async fn resolve_ids(ctx: &SendContext, ids: &[String]) -> HashMap<String, Strin
                     }
                 }
             }
-            Err(e) => ctx.log.note(&format!("could not resolve customer ids {group:?}: {e}")),
+            Err(e) => ctx
+                .log
+                .note(&format!("could not resolve customer ids {group:?}: {e}")),
         }
     }
     out

@@ -37,13 +37,18 @@ pub fn poll_delay(p: &PollPolicy, n: u32) -> Duration {
 #[derive(Debug, PartialEq, Eq)]
 pub enum TrackError<E> {
     /// The task was not terminal by the deadline; `last` is the last status seen.
-    TimedOut { last: Option<TaskStatusResponse> },
+    TimedOut {
+        last: Option<TaskStatusResponse>,
+    },
     Fetch(E),
 }
 
 /// Polls until the task is terminal. Fetch errors end the wait (the client already retried
 /// transient ones); the deadline is checked before each sleep, so the last poll is never skipped.
-pub async fn until_terminal<E, F, Fut>(p: &PollPolicy, mut fetch: F) -> Result<TaskStatusResponse, TrackError<E>>
+pub async fn until_terminal<E, F, Fut>(
+    p: &PollPolicy,
+    mut fetch: F,
+) -> Result<TaskStatusResponse, TrackError<E>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<TaskStatusResponse, E>>,
@@ -91,7 +96,9 @@ mod tests {
             cap: Duration::from_secs(2),
             timeout: Duration::from_secs(60),
         };
-        let got: Vec<u64> = (0..6).map(|n| poll_delay(&p, n).as_millis() as u64).collect();
+        let got: Vec<u64> = (0..6)
+            .map(|n| poll_delay(&p, n).as_millis() as u64)
+            .collect();
         assert_eq!(got, vec![250, 500, 1000, 2000, 2000, 2000]);
         assert_eq!(poll_delay(&p, u32::MAX), Duration::from_secs(2));
     }
@@ -116,7 +123,10 @@ mod tests {
             let seq = seq.clone();
             let times = times.clone();
             async move {
-                times.lock().unwrap().push(start.elapsed().as_millis() as u64);
+                times
+                    .lock()
+                    .unwrap()
+                    .push(start.elapsed().as_millis() as u64);
                 Ok(status(seq.lock().unwrap().remove(0)))
             }
         })
@@ -144,7 +154,9 @@ mod tests {
         })
         .await;
         match r {
-            Err(TrackError::TimedOut { last: Some(l) }) => assert_eq!(l.status, TaskStatus::InProgress),
+            Err(TrackError::TimedOut { last: Some(l) }) => {
+                assert_eq!(l.status, TaskStatus::InProgress)
+            }
             other => panic!("{other:?}"),
         }
         // Polls at 1, 3, 7 and 10 (the last wait is cut to land on the deadline).

@@ -48,7 +48,10 @@ fn option(def: &FieldDef, value: &str) -> Result<String, String> {
     if let Some(ci) = def.options.iter().find(|o| o.eq_ignore_ascii_case(value)) {
         return Ok(ci.clone());
     }
-    let mut msg = format!("'{value}' is not an option (options: {})", def.options.join(", "));
+    let mut msg = format!(
+        "'{value}' is not an option (options: {})",
+        def.options.join(", ")
+    );
     if let Some(close) = closest(value, def.options.iter().map(String::as_str)) {
         msg.push_str(&format!("; did you mean '{close}'?"));
     }
@@ -193,15 +196,30 @@ mod tests {
         use FieldKind::*;
         let tiers = ["Free", "Standard", "Premium"];
         let cases: Vec<(FieldKind, &[&str], &str, Result<Option<Vec<&str>>, &str>)> = vec![
-            (Text, &[], "  hello, world\nline 2 ", Ok(Some(vec!["  hello, world\nline 2 "]))),
+            (
+                Text,
+                &[],
+                "  hello, world\nline 2 ",
+                Ok(Some(vec!["  hello, world\nline 2 "])),
+            ),
             (Text, &[], "   ", Ok(None)),
             (Select, &tiers, "Premium", Ok(Some(vec!["Premium"]))),
             (Select, &tiers, "premium", Ok(Some(vec!["Premium"]))),
             (Select, &tiers, "Gold", Err("not an option")),
             (Select, &tiers, "Premum", Err("did you mean 'Premium'")),
-            (MultiSelect, &["Email", "Phone"], "email; Phone;;Email", Ok(Some(vec!["Email", "Phone"]))),
+            (
+                MultiSelect,
+                &["Email", "Phone"],
+                "email; Phone;;Email",
+                Ok(Some(vec!["Email", "Phone"])),
+            ),
             (MultiSelect, &["Email", "Phone"], " ; ", Ok(None)),
-            (MultiSelect, &["Email", "Phone"], "Email;Fax", Err("'Fax' is not an option (options: Email, Phone)")),
+            (
+                MultiSelect,
+                &["Email", "Phone"],
+                "Email;Fax",
+                Err("'Fax' is not an option (options: Email, Phone)"),
+            ),
             (Date, &[], "2026-06-30", Ok(Some(vec!["2026-06-30"]))),
             (Date, &[], "2026-02-30", Err("ISO form")),
             (Date, &[], "30/06/2026", Err("ISO form")),
@@ -211,14 +229,29 @@ mod tests {
             (Number, &[], "1,000", Err("not a number")),
             (Number, &[], "NaN", Err("not a number")),
             (Number, &[], "inf", Err("not a number")),
-            (Email, &[], "a.b@example.com", Ok(Some(vec!["a.b@example.com"]))),
+            (
+                Email,
+                &[],
+                "a.b@example.com",
+                Ok(Some(vec!["a.b@example.com"])),
+            ),
             (Email, &[], "a.b@example", Err("not a valid email")),
             (Email, &[], "Jane <j@example.com>", Err("not a valid email")),
-            (Phone, &[], "+1 (415) 555-0100", Ok(Some(vec!["+1 (415) 555-0100"]))),
+            (
+                Phone,
+                &[],
+                "+1 (415) 555-0100",
+                Ok(Some(vec!["+1 (415) 555-0100"])),
+            ),
             (Phone, &[], "0422333111", Ok(Some(vec!["0422333111"]))),
             (Phone, &[], "call me", Err("not a phone")),
             (Phone, &[], "12+34567", Err("not a phone")),
-            (Url, &[], "https://example.com/x?y", Ok(Some(vec!["https://example.com/x?y"]))),
+            (
+                Url,
+                &[],
+                "https://example.com/x?y",
+                Ok(Some(vec!["https://example.com/x?y"])),
+            ),
             (Url, &[], "example.com", Err("not a URL")),
             (Url, &[], "http://", Err("not a URL")),
             (Other("FANCY".into()), &[], "x", Ok(Some(vec!["x"]))),
@@ -227,8 +260,9 @@ mod tests {
             let got = detail_value(&def(kind.clone(), opts), input);
             match (&got, &want) {
                 (Ok(g), Ok(w)) => {
-                    let w: Option<Vec<String>> =
-                        w.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect());
+                    let w: Option<Vec<String>> = w
+                        .as_ref()
+                        .map(|v| v.iter().map(|s| s.to_string()).collect());
                     assert_eq!(g, &w, "{kind:?} {input:?}");
                 }
                 (Err(g), Err(w)) => assert!(g.contains(w), "{kind:?} {input:?}: {g}"),
@@ -248,7 +282,10 @@ mod tests {
     fn closest_candidate() {
         let c = ["email", "displayName", "Customer Tier"];
         assert_eq!(closest("emial", c.into_iter()), Some("email"));
-        assert_eq!(closest("customer tir", c.into_iter()), Some("Customer Tier"));
+        assert_eq!(
+            closest("customer tir", c.into_iter()),
+            Some("Customer Tier")
+        );
         assert_eq!(closest("zzzzzzzzzzzz", c.into_iter()), None);
     }
 }

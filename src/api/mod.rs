@@ -74,7 +74,11 @@ pub fn error_text(body: &str) -> String {
                 Some(serde_json::Value::Array(a)) if !a.is_empty() => {
                     return a
                         .iter()
-                        .map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()))
+                        .map(|e| {
+                            e.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.to_string())
+                        })
                         .collect::<Vec<_>>()
                         .join("; ");
                 }

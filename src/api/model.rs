@@ -247,7 +247,8 @@ mod tests {
 
     #[test]
     fn task_status_parses_documented_example_and_tolerates_unknowns() {
-        let body = r#"{"id":"t","type":"SOMETHING_NEW","status":"FINISHED","failures":null,"extra":1}"#;
+        let body =
+            r#"{"id":"t","type":"SOMETHING_NEW","status":"FINISHED","failures":null,"extra":1}"#;
         let t: TaskStatusResponse = serde_json::from_str(body).unwrap();
         assert_eq!(t.status, TaskStatus::Finished);
         assert!(t.failures.is_empty());

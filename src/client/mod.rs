@@ -132,7 +132,9 @@ impl Client {
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        let body = self.execute(reqwest::Method::GET, "GET", path, None, None).await?;
+        let body = self
+            .execute(reqwest::Method::GET, "GET", path, None, None)
+            .await?;
         decode("GET", path, &body)
     }
 
@@ -150,7 +152,13 @@ impl Client {
             message: e.to_string(),
         })?;
         let body = self
-            .execute(reqwest::Method::POST, "POST", path, Some(bytes), idempotency_key)
+            .execute(
+                reqwest::Method::POST,
+                "POST",
+                path,
+                Some(bytes),
+                idempotency_key,
+            )
             .await?;
         decode("POST", path, &body)
     }
@@ -203,7 +211,8 @@ impl Client {
                     if (200..300).contains(&status) {
                         return Ok(text);
                     }
-                    let ra = header(&headers, "retry-after").or_else(|| header(&headers, "beta-retry-after"));
+                    let ra = header(&headers, "retry-after")
+                        .or_else(|| header(&headers, "beta-retry-after"));
                     let reset = header(&headers, "x-ratelimit-reset");
                     let f = Failure::Status {
                         status,
@@ -232,13 +241,16 @@ impl Client {
                         Failure::Transport
                     };
                     match self.decide(attempt, &f) {
-                        Decision::GiveUp => return Err(self.network(method_name, path, &e, attempt)),
+                        Decision::GiveUp => {
+                            return Err(self.network(method_name, path, &e, attempt));
+                        }
                         d => (describe(&e), d),
                     }
                 }
             };
             if let Decision::Retry(wait) = decision {
-                self.pause(method_name, path, &failure_desc, attempt, wait).await;
+                self.pause(method_name, path, &failure_desc, attempt, wait)
+                    .await;
             }
         }
     }
@@ -255,7 +267,13 @@ impl Client {
         retry::decide(&self.policy, attempt, f, jitter(), jiff::Timestamp::now())
     }
 
-    fn network(&self, method: &'static str, path: &str, e: &reqwest::Error, attempts: u32) -> ApiError {
+    fn network(
+        &self,
+        method: &'static str,
+        path: &str,
+        e: &reqwest::Error,
+        attempts: u32,
+    ) -> ApiError {
         ApiError::Network {
             method,
             path: path.to_string(),
@@ -266,7 +284,9 @@ impl Client {
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -286,7 +306,11 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
-fn decode<T: DeserializeOwned>(method: &'static str, path: &str, body: &str) -> Result<T, ApiError> {
+fn decode<T: DeserializeOwned>(
+    method: &'static str,
+    path: &str,
+    body: &str,
+) -> Result<T, ApiError> {
     serde_json::from_str(body).map_err(|e| ApiError::Decode {
         method,
         path: path.to_string(),

@@ -15,7 +15,11 @@ impl Pacer {
     /// `rate` in requests per second; fractions allowed (0.5 = one request every 2 s). Bursts are
     /// not allowed: the API's burst budget is better left for retries of other clients.
     pub fn new(rate: f64) -> Pacer {
-        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 10.0 };
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            10.0
+        };
         let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_micros(1));
         let quota = Quota::with_period(period)
             .expect("period is positive")

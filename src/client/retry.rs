@@ -56,7 +56,13 @@ pub fn is_retryable(f: &Failure) -> bool {
 
 /// `attempt` is the number of attempts made so far (1 after the first failure); `jitter` is a
 /// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`.
-pub fn decide(policy: &Policy, attempt: u32, f: &Failure, jitter: f64, now: jiff::Timestamp) -> Decision {
+pub fn decide(
+    policy: &Policy,
+    attempt: u32,
+    f: &Failure,
+    jitter: f64,
+    now: jiff::Timestamp,
+) -> Decision {
     if !is_retryable(f) || attempt >= policy.max_attempts {
         return Decision::GiveUp;
     }
@@ -87,7 +93,11 @@ pub fn backoff(policy: &Policy, attempt: u32, jitter: f64) -> Duration {
 
 /// The server's own wait: `Retry-After` as seconds or an HTTP date, else `X-RateLimit-Reset`
 /// (ISO 8601, minute precision in Atlassian's docs).
-pub fn server_hint(retry_after: Option<&str>, reset: Option<&str>, now: jiff::Timestamp) -> Option<Duration> {
+pub fn server_hint(
+    retry_after: Option<&str>,
+    reset: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<Duration> {
     if let Some(v) = retry_after.map(str::trim).filter(|v| !v.is_empty()) {
         if let Ok(secs) = v.parse::<u64>() {
             return Some(Duration::from_secs(secs));
@@ -103,14 +113,11 @@ pub fn server_hint(retry_after: Option<&str>, reset: Option<&str>, now: jiff::Ti
         }
     }
     let v = reset.map(str::trim).filter(|v| !v.is_empty())?;
-    let at = v
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .or_else(|| {
-            // `2026-01-22T10:30Z` has no seconds, which strict RFC 3339 parsers refuse.
-            let with_secs = v.strip_suffix('Z').map(|s| format!("{s}:00Z"))?;
-            with_secs.parse::<jiff::Timestamp>().ok()
-        })?;
+    let at = v.parse::<jiff::Timestamp>().ok().or_else(|| {
+        // `2026-01-22T10:30Z` has no seconds, which strict RFC 3339 parsers refuse.
+        let with_secs = v.strip_suffix('Z').map(|s| format!("{s}:00Z"))?;
+        with_secs.parse::<jiff::Timestamp>().ok()
+    })?;
     Some(until(now, at))
 }
 
@@ -153,37 +160,61 @@ mod tests {
             (8, Failure::Transport, 0.0, Decision::GiveUp),
             (
                 1,
-                Failure::Status { status: 429, retry_after: Some("7"), rate_limit_reset: None },
+                Failure::Status {
+                    status: 429,
+                    retry_after: Some("7"),
+                    rate_limit_reset: None,
+                },
                 0.9,
                 Decision::Retry(ms(7000)),
             ),
             (
                 1,
-                Failure::Status { status: 429, retry_after: None, rate_limit_reset: Some("2026-01-22T10:30Z") },
+                Failure::Status {
+                    status: 429,
+                    retry_after: None,
+                    rate_limit_reset: Some("2026-01-22T10:30Z"),
+                },
                 0.9,
                 Decision::Retry(ms(30_000)),
             ),
             (
                 1,
-                Failure::Status { status: 503, retry_after: Some("Thu, 22 Jan 2026 10:29:40 GMT"), rate_limit_reset: None },
+                Failure::Status {
+                    status: 503,
+                    retry_after: Some("Thu, 22 Jan 2026 10:29:40 GMT"),
+                    rate_limit_reset: None,
+                },
                 0.9,
                 Decision::Retry(ms(10_000)),
             ),
             (
                 1,
-                Failure::Status { status: 429, retry_after: Some("86400"), rate_limit_reset: None },
+                Failure::Status {
+                    status: 429,
+                    retry_after: Some("86400"),
+                    rate_limit_reset: None,
+                },
                 0.0,
                 Decision::Retry(ms(300_000)),
             ),
             (
                 1,
-                Failure::Status { status: 429, retry_after: Some("soon"), rate_limit_reset: None },
+                Failure::Status {
+                    status: 429,
+                    retry_after: Some("soon"),
+                    rate_limit_reset: None,
+                },
                 0.0,
                 Decision::Retry(ms(250)),
             ),
         ];
         for (attempt, f, jitter, want) in cases {
-            assert_eq!(decide(&p, attempt, &f, jitter, now()), want, "{attempt} {f:?}");
+            assert_eq!(
+                decide(&p, attempt, &f, jitter, now()),
+                want,
+                "{attempt} {f:?}"
+            );
         }
     }
 

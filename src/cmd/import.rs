@@ -14,7 +14,9 @@ use crate::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
 use crate::api::{MAX_PROFILE_BULK_ITEMS, paths};
 use crate::cli::{ImportArgs, Op};
 use crate::client::{Client, Notify, Target, retry};
-use crate::error::{EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
+use crate::error::{
+    EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error,
+};
 use crate::map::{self, Mapping};
 use crate::plan::{Chunk, Chunker, Outcome, PlannedRow, SeenKeys, Stage, uuid_key};
 use crate::progress::{Progress, RunLog, Tee};
@@ -44,8 +46,15 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         return Err(Error::Usage("--max-tasks must be at least 1".into()));
     }
     if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(Error::Usage(format!("--rate must be a positive number, got {}", args.rate)));
+        return Err(Error::Usage(format!(
+            "--rate must be a positive number, got {}",
+            args.rate
+        )));
     }
+    let policy = retry::Policy {
+        max_attempts: args.retries.saturating_add(1),
+        ..retry::Policy::default()
+    };
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let mut source = CsvSource::open(&args.file)?;
@@ -54,18 +63,18 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let progress = Arc::new(Progress::new(source.size()));
     // The log does not exist until the run folder does; notes before that go to the terminal.
     let early: Arc<dyn Notify> = progress.clone();
-    let setup_client = Client::new(target, args.rate, retry::Policy::default(), early);
+    let setup_client = Client::new(target, args.rate, policy, early);
     let defs: DetailFieldsWithConfiguration = setup_client
         .get_json(paths::CUSTOMER_DETAILS)
         .await
         .map_err(Error::from_setup)?;
     let schema = Schema::from_api(&defs);
-    let mapping = map::map_header(source.header(), &schema, args.ignore_unknown_columns).map_err(|source| {
-        Error::Map {
+    let mapping = map::map_header(source.header(), &schema, args.ignore_unknown_columns).map_err(
+        |source| Error::Map {
             file: file_label.clone(),
             source,
-        }
-    })?;
+        },
+    )?;
 
     let dir = run_dir(args.out.as_deref(), args.kind.as_str(), started_at)?;
     let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
@@ -86,10 +95,12 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         args.max_tasks
     ));
     for col in &mapping.ignored_unknown {
-        log.note(&format!("column '{col}' matches no field and is ignored (--ignore-unknown-columns)"));
+        log.note(&format!(
+            "column '{col}' matches no field and is ignored (--ignore-unknown-columns)"
+        ));
     }
     let notify: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
-    let client = Arc::new(Client::new(target, args.rate, retry::Policy::default(), notify.clone()));
+    let client = Arc::new(Client::new(target, args.rate, policy, notify.clone()));
     let ctx = Arc::new(SendContext {
         client,
         poll: PollPolicy {
@@ -152,13 +163,15 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
     let mut writer = ReportWriter::create(&dir, &header)?;
     let window = Arc::new(Semaphore::new(args.max_tasks * 4));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Chunk, tokio::sync::OwnedSemaphorePermit)>();
+    let (done_tx, mut done_rx) =
+        mpsc::unbounded_channel::<(Chunk, tokio::sync::OwnedSemaphorePermit)>();
     let emitter = {
         let dir = dir.clone();
         let progress = progress.clone();
         tokio::spawn(async move {
             let mut next = 0u64;
-            let mut pending: BTreeMap<u64, (Chunk, tokio::sync::OwnedSemaphorePermit)> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, (Chunk, tokio::sync::OwnedSemaphorePermit)> =
+                BTreeMap::new();
             while let Some((chunk, permit)) = done_rx.recv().await {
                 pending.insert(chunk.seq, (chunk, permit));
                 while let Some((chunk, permit)) = pending.remove(&next) {
@@ -166,7 +179,10 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
                         writer.write(row, &dir)?;
                     }
                     let c = &writer.counts;
-                    progress.counters.confirmed.store(c.succeeded, Ordering::Relaxed);
+                    progress
+                        .counters
+                        .confirmed
+                        .store(c.succeeded, Ordering::Relaxed);
                     progress.counters.failed.store(c.failed, Ordering::Relaxed);
                     progress.refresh();
                     drop(permit);
@@ -183,13 +199,21 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let tasks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut jobs = tokio::task::JoinSet::new();
     while let Some(mut chunk) = chunk_rx.recv().await {
-        let permit = window.clone().acquire_owned().await.expect("window semaphore open");
+        let permit = window
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("window semaphore open");
         if chunk.items.is_empty() {
             let _ = done_tx.send((chunk, permit));
             continue;
         }
         batches += 1;
-        let slot = slots.clone().acquire_owned().await.expect("slot semaphore open");
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("slot semaphore open");
         let stop = stop_reason(&interrupted, &abort);
         if let Some(reason) = stop {
             send::skip_items(&mut chunk, &reason);
@@ -219,7 +243,9 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     }
     while jobs.join_next().await.is_some() {}
     drop(done_tx);
-    let read_error = reader.await.unwrap_or_else(|e| Some(format!("reader stopped: {e}")));
+    let read_error = reader
+        .await
+        .unwrap_or_else(|e| Some(format!("reader stopped: {e}")));
     let counts = emitter
         .await
         .map_err(|e| Error::Usage(format!("report writer stopped: {e}")))??;
@@ -248,8 +274,14 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),
         started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        finished_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        rows_per_s: if elapsed > 0.0 { (counts.rows as f64 / elapsed * 10.0).round() / 10.0 } else { 0.0 },
+        finished_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        rows_per_s: if elapsed > 0.0 {
+            (counts.rows as f64 / elapsed * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
         counts,
         batches,
         tasks: tasks.load(Ordering::Relaxed),
@@ -260,7 +292,10 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     report::write_summary(&dir, &summary)?;
     log.note(&format!(
         "done: {} rows = {} succeeded + {} failed + {} skipped; exit {exit_code}",
-        summary.counts.rows, summary.counts.succeeded, summary.counts.failed, summary.counts.skipped
+        summary.counts.rows,
+        summary.counts.succeeded,
+        summary.counts.failed,
+        summary.counts.skipped
     ));
     Ok(ImportResult {
         exit_code,
@@ -281,7 +316,11 @@ fn plan_row(
 ) -> (PlannedRow, Option<crate::api::model::CustomerProfileItem>) {
     let failed = |raw: RawRow, stage: Stage, field: String, error: String| PlannedRow {
         raw,
-        outcome: Outcome::Failed { stage, field, error },
+        outcome: Outcome::Failed {
+            stage,
+            field,
+            error,
+        },
     };
     if let Some(problem) = raw.problem.clone() {
         return (failed(raw, Stage::Read, String::new(), problem), None);
@@ -294,7 +333,11 @@ fn plan_row(
     }
     match map::customer_item(mapping, header, schema, &raw.cells, op) {
         Err(errors) => {
-            let field = errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(";");
+            let field = errors
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>()
+                .join(";");
             let error = errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
@@ -308,7 +351,10 @@ fn plan_row(
                 let msg = format!(
                     "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
                 );
-                return (failed(raw, Stage::Validate, map::COL_EMAIL.into(), msg), None);
+                return (
+                    failed(raw, Stage::Validate, map::COL_EMAIL.into(), msg),
+                    None,
+                );
             }
             (
                 PlannedRow {
@@ -344,7 +390,9 @@ fn spawn_interrupt_watch(flag: Arc<AtomicBool>, notify: Arc<dyn Notify>) {
             );
             if tokio::signal::ctrl_c().await.is_ok() {
                 notify.note("interrupted again: exiting without waiting; outcomes of in-flight batches are unknown");
-                eprintln!("csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; see run.log.");
+                eprintln!(
+                    "csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; see run.log."
+                );
                 std::process::exit(EXIT_INTERRUPTED);
             }
         }

@@ -90,7 +90,10 @@ fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sa
     let text = lines.join("\n");
     if cli.json {
         eprintln!("{text}");
-        println!("{}", serde_json::to_string_pretty(s).expect("summary serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(s).expect("summary serializes")
+        );
     } else {
         println!("{text}");
     }

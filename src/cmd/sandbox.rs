@@ -41,7 +41,8 @@ fn is_loopback(addr: &str) -> bool {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         return sa.ip().is_loopback();
     }
-    addr.rsplit_once(':').is_some_and(|(host, _)| host == "localhost")
+    addr.rsplit_once(':')
+        .is_some_and(|(host, _)| host == "localhost")
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ impl CsvSource {
             .flexible(true)
             .from_reader(BufReader::with_capacity(256 * 1024, file));
         let mut first = csv::ByteRecord::new();
-        let got = reader.read_byte_record(&mut first).map_err(|e| broken(path, &e))?;
+        let got = reader
+            .read_byte_record(&mut first)
+            .map_err(|e| broken(path, &e))?;
         if !got || first.iter().all(|c| c.is_empty()) && first.len() <= 1 {
             return Err(ReadError::Empty {
                 path: path.to_path_buf(),
@@ -95,7 +97,6 @@ impl CsvSource {
             Ok(false) => None,
             Err(e) => Some(Err(broken(&self.path, &e))),
             Ok(true) => {
-                let line = self.record.position().map(|p| p.line()).unwrap_or(0);
                 let row = self.next_row;
                 self.next_row += 1;
                 let mut problem = None;
@@ -115,8 +116,7 @@ impl CsvSource {
                         }
                     }
                 }
-                if cells.len() != self.header.len() && !(cells.len() == 1 && cells[0].is_empty())
-                {
+                if cells.len() != self.header.len() && !(cells.len() == 1 && cells[0].is_empty()) {
                     problem = Some(format!(
                         "expected {} fields (as in the header) but found {}",
                         self.header.len(),
@@ -125,7 +125,6 @@ impl CsvSource {
                 }
                 Some(Ok(RawRow {
                     row,
-                    line,
                     cells,
                     problem,
                 }))
@@ -156,19 +155,21 @@ mod tests {
     }
 
     fn rows(s: &mut CsvSource) -> Vec<RawRow> {
-        std::iter::from_fn(|| s.next_row()).map(|r| r.unwrap()).collect()
+        std::iter::from_fn(|| s.next_row())
+            .map(|r| r.unwrap())
+            .collect()
     }
 
     #[test]
     fn bom_quotes_newlines_and_crlf() {
-        let (_f, s) = source(b"\xEF\xBB\xBFemail,notes\r\na@x.io,\"one, two\r\nthree\"\r\nb@x.io,plain\r\n");
+        let (_f, s) =
+            source(b"\xEF\xBB\xBFemail,notes\r\na@x.io,\"one, two\r\nthree\"\r\nb@x.io,plain\r\n");
         let mut s = s.unwrap();
         assert_eq!(s.header(), ["email", "notes"]);
         let r = rows(&mut s);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].cells, ["a@x.io", "one, two\r\nthree"]);
-        assert_eq!((r[0].row, r[0].line), (1, 2));
-        assert_eq!((r[1].row, r[1].line), (2, 4));
+        assert_eq!((r[0].row, r[1].row), (1, 2));
         assert!(r.iter().all(|r| r.problem.is_none()));
     }
 
@@ -177,7 +178,12 @@ mod tests {
         let (_f, s) = source(b"email,notes\na@x.io\nb@x.io,\xff\xfe\n");
         let mut s = s.unwrap();
         let r = rows(&mut s);
-        assert!(r[0].problem.as_deref().unwrap().contains("expected 2 fields"));
+        assert!(
+            r[0].problem
+                .as_deref()
+                .unwrap()
+                .contains("expected 2 fields")
+        );
         assert!(r[1].problem.as_deref().unwrap().contains("not valid UTF-8"));
     }
 

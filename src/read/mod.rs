@@ -5,12 +5,12 @@ pub mod csv;
 
 use std::path::PathBuf;
 
-/// A data row as read, before mapping. `row` is the 1-based data row (the header is row 0),
-/// `line` the 1-based physical line where the record starts; both go into the reports.
+/// A data row as read, before mapping. `row` is the 1-based data row (the header is row 0), as
+/// written to the reports' `_row`. (No physical line number: with quoted newlines and CRLF it
+/// is not what a spreadsheet user counts anyway.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub row: u64,
-    pub line: u64,
     pub cells: Vec<String>,
     /// A row-level read problem (ragged row, bad bytes): the row still flows to the report.
     pub problem: Option<String>,
@@ -34,7 +34,7 @@ pub enum ReadError {
     Empty { path: PathBuf },
     #[error("{path}: not a CSV text file: {why}")]
     NotCsv { path: PathBuf, why: String },
-    #[error("{path}: line {line}: {why}")]
+    #[error("{path}: near line {line}: {why}")]
     Broken {
         path: PathBuf,
         line: u64,

@@ -14,7 +14,8 @@ use crate::api::DEFAULT_MAX_TASKS;
 use store::{Seed, Store};
 
 /// Seeds embedded in the binary for `--sandbox`: the files of `sample-data/`.
-pub const SAMPLE_DETAIL_FIELDS: &str = include_str!("../../sample-data/customer-detail-fields.json");
+pub const SAMPLE_DETAIL_FIELDS: &str =
+    include_str!("../../sample-data/customer-detail-fields.json");
 pub const SAMPLE_ORGANIZATIONS: &str = include_str!("../../sample-data/organizations.json");
 
 #[derive(Debug, Clone)]
@@ -75,8 +76,11 @@ impl Sandbox {
     /// The sample seed that `--sandbox` uses.
     pub fn with_sample_data(config: Config) -> Sandbox {
         let s = Sandbox::new(config);
-        s.seed("sample-data/customer-detail-fields.json", SAMPLE_DETAIL_FIELDS)
-            .expect("embedded seed parses");
+        s.seed(
+            "sample-data/customer-detail-fields.json",
+            SAMPLE_DETAIL_FIELDS,
+        )
+        .expect("embedded seed parses");
         s.seed("sample-data/organizations.json", SAMPLE_ORGANIZATIONS)
             .expect("embedded seed parses");
         s

@@ -28,11 +28,23 @@ use crate::api::{
 pub const BULK_ACCEPTED_STATUS: StatusCode = StatusCode::ACCEPTED;
 /// The documented cap on detail fields per entity kind.
 pub const MAX_DETAIL_FIELDS: usize = 50;
-const KNOWN_TYPES: [&str; 8] = ["TEXT", "SELECT", "MULTISELECT", "DATE", "NUMBER", "EMAIL", "PHONE", "URL"];
+const KNOWN_TYPES: [&str; 8] = [
+    "TEXT",
+    "SELECT",
+    "MULTISELECT",
+    "DATE",
+    "NUMBER",
+    "EMAIL",
+    "PHONE",
+    "URL",
+];
 
 pub fn router(sb: Sandbox) -> Router {
     let api = Router::new()
-        .route("/customer/details", get(customer_details).post(create_customer_detail))
+        .route(
+            "/customer/details",
+            get(customer_details).post(create_customer_detail),
+        )
         .route("/customer/profile/bulk", post(customer_profile_bulk))
         .route("/customer/profile/fetch", post(customer_profile_fetch))
         .route("/tasks/{task_id}", get(task))
@@ -104,8 +116,12 @@ fn credentials_match(value: &str, token: &str) -> bool {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("Invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid request body: {e}"),
+        )
+    })
 }
 
 async fn customer_details(State(sb): State<Sandbox>) -> Response {
@@ -137,16 +153,29 @@ async fn create_customer_detail(State(sb): State<Sandbox>, body: Bytes) -> Respo
     if !KNOWN_TYPES.contains(&type_name) {
         return error(
             StatusCode::BAD_REQUEST,
-            format!("Unknown detail field type '{type_name}'; expected one of {}", KNOWN_TYPES.join(", ")),
+            format!(
+                "Unknown detail field type '{type_name}'; expected one of {}",
+                KNOWN_TYPES.join(", ")
+            ),
         );
     }
     let is_select = matches!(type_name, "SELECT" | "MULTISELECT");
     if is_select && req.field_type.options.as_ref().is_none_or(|o| o.is_empty()) {
-        return error(StatusCode::BAD_REQUEST, format!("{type_name} fields need options"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{type_name} fields need options"),
+        );
     }
     let mut store = sb.store.lock().expect("store lock");
-    if store.customer_fields.iter().any(|f| f.name.trim().eq_ignore_ascii_case(&name)) {
-        return error(StatusCode::BAD_REQUEST, format!("A detail field named '{name}' already exists"));
+    if store
+        .customer_fields
+        .iter()
+        .any(|f| f.name.trim().eq_ignore_ascii_case(&name))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("A detail field named '{name}' already exists"),
+        );
     }
     if store.customer_fields.len() >= MAX_DETAIL_FIELDS {
         return error(
@@ -192,11 +221,15 @@ async fn customer_profile_bulk(
     if n == 0 || n > MAX_PROFILE_BULK_ITEMS {
         return error(
             StatusCode::BAD_REQUEST,
-            format!("customerProfiles must contain between 1 and {MAX_PROFILE_BULK_ITEMS} items, got {n}"),
+            format!(
+                "customerProfiles must contain between 1 and {MAX_PROFILE_BULK_ITEMS} items, got {n}"
+            ),
         );
     }
     // serde_json's map is ordered, so this is a canonical form of the body.
-    let canonical = serde_json::to_value(&req).expect("request serializes").to_string();
+    let canonical = serde_json::to_value(&req)
+        .expect("request serializes")
+        .to_string();
     let mut store = sb.store.lock().expect("store lock");
     if let Some((seen_body, task_id)) = store.keys.get(key) {
         if *seen_body == canonical {
@@ -235,7 +268,10 @@ async fn customer_profile_fetch(State(sb): State<Sandbox>, body: Bytes) -> Respo
     if req.customer_ids.len() > MAX_PROFILE_FETCH {
         return error(
             StatusCode::BAD_REQUEST,
-            format!("At most {MAX_PROFILE_FETCH} customerIds per request, got {}", req.customer_ids.len()),
+            format!(
+                "At most {MAX_PROFILE_FETCH} customerIds per request, got {}",
+                req.customer_ids.len()
+            ),
         );
     }
     let store = sb.store.lock().expect("store lock");
@@ -249,11 +285,17 @@ async fn customer_profile_fetch(State(sb): State<Sandbox>, body: Bytes) -> Respo
     axum::Json(CustomerProfileFetchResponse { results }).into_response()
 }
 
-async fn task(State(sb): State<Sandbox>, Path((_cloud_id, task_id)): Path<(String, String)>) -> Response {
+async fn task(
+    State(sb): State<Sandbox>,
+    Path((_cloud_id, task_id)): Path<(String, String)>,
+) -> Response {
     let store = sb.store.lock().expect("store lock");
     match store.tasks.get(&task_id) {
         Some(t) => axum::Json(t.status.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("Task '{task_id}' was not found")),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("Task '{task_id}' was not found"),
+        ),
     }
 }
 
@@ -274,7 +316,12 @@ mod tests {
 
     #[test]
     fn credentials() {
-        let b = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        let b = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
         let cases = [
             ("Bearer sandbox-token".to_string(), true),
             ("Bearer wrong".to_string(), false),

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::api::model::{
-    CustomerProfile, CustomerProfileItem, DetailFieldWithConfiguration, DetailFieldsWithConfiguration,
-    DetailValue, OrganizationRef, ProfileOperation, TaskFailure, TaskStatus, TaskStatusResponse,
+    CustomerProfile, CustomerProfileItem, DetailFieldWithConfiguration,
+    DetailFieldsWithConfiguration, DetailValue, OrganizationRef, ProfileOperation, TaskFailure,
+    TaskStatus, TaskStatusResponse,
 };
 use crate::api::{ENTITY_CUSTOMER, TASK_TYPE_CUSTOMER_PROFILE};
 
@@ -94,7 +95,9 @@ pub fn new_customer_id() -> String {
 }
 
 pub fn now_iso() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl Store {
@@ -106,7 +109,8 @@ impl Store {
         });
         if let Some(fields) = fields {
             for f in fields {
-                self.customer_fields.retain(|g| !g.name.eq_ignore_ascii_case(&f.name));
+                self.customer_fields
+                    .retain(|g| !g.name.eq_ignore_ascii_case(&f.name));
                 self.customer_fields.push(f);
             }
         }
@@ -127,7 +131,8 @@ impl Store {
     }
 
     fn insert_customer(&mut self, c: Customer) {
-        self.email_index.insert(c.email.to_lowercase(), c.id.clone());
+        self.email_index
+            .insert(c.email.to_lowercase(), c.id.clone());
         self.customers.insert(c.id.clone(), c);
     }
 
@@ -138,7 +143,10 @@ impl Store {
     }
 
     pub fn unfinished_tasks(&self) -> usize {
-        self.tasks.values().filter(|t| !t.status.status.is_terminal()).count()
+        self.tasks
+            .values()
+            .filter(|t| !t.status.status.is_terminal())
+            .count()
     }
 
     pub fn new_task(&mut self, key: &str, body: String, items: usize) -> TaskStatusResponse {
@@ -189,7 +197,10 @@ impl Store {
 
     /// Applies one customer-profile item, all or nothing: either every part of it is stored or
     /// nothing is and the failure says why.
-    pub fn apply_customer_profile(&mut self, item: &CustomerProfileItem) -> Result<(), TaskFailure> {
+    pub fn apply_customer_profile(
+        &mut self,
+        item: &CustomerProfileItem,
+    ) -> Result<(), TaskFailure> {
         let p = &item.payload;
         let op = item.operation_type;
         let existing = p
@@ -260,7 +271,11 @@ impl Store {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            return Err(fail(ON_ORGANIZATION_ASSOCIATION, missing, ERR_ORGANIZATION_NOT_FOUND));
+            return Err(fail(
+                ON_ORGANIZATION_ASSOCIATION,
+                missing,
+                ERR_ORGANIZATION_NOT_FOUND,
+            ));
         }
         let mut c = existing.unwrap_or_else(|| {
             let email = p.email.clone().unwrap_or_default();
@@ -298,7 +313,9 @@ fn local_part(email: &str) -> String {
 
 fn valid_email(s: &str) -> bool {
     use email_address::{EmailAddress, Options};
-    let opts = Options::default().with_required_tld().without_display_text();
+    let opts = Options::default()
+        .with_required_tld()
+        .without_display_text();
     EmailAddress::parse_with_options(s, opts).is_ok()
 }
 
@@ -332,16 +349,32 @@ mod tests {
             },
             configuration: None,
         });
-        s.organizations.insert("1".into(), OrganizationRef { id: "1".into(), name: "Acme".into() });
+        s.organizations.insert(
+            "1".into(),
+            OrganizationRef {
+                id: "1".into(),
+                name: "Acme".into(),
+            },
+        );
         s
     }
 
-    fn item(op: ProfileOperation, email: Option<&str>, tier: Option<&str>, orgs: &[&str]) -> CustomerProfileItem {
+    fn item(
+        op: ProfileOperation,
+        email: Option<&str>,
+        tier: Option<&str>,
+        orgs: &[&str],
+    ) -> CustomerProfileItem {
         CustomerProfileItem {
             operation_type: op,
             payload: CustomerProfilePayload {
                 email: email.map(str::to_string),
-                details: tier.map(|t| vec![DetailValue { name: "Tier".into(), values: vec![t.into()] }]),
+                details: tier.map(|t| {
+                    vec![DetailValue {
+                        name: "Tier".into(),
+                        values: vec![t.into()],
+                    }]
+                }),
                 associate_organizations: (!orgs.is_empty()).then(|| AssociateOrganizations {
                     organization_ids: orgs.iter().map(|s| s.to_string()).collect(),
                 }),
@@ -356,11 +389,26 @@ mod tests {
         let mut s = store();
         let cases: Vec<(CustomerProfileItem, Option<&str>)> = vec![
             (item(Upsert, Some("a@x.io"), Some("Gold"), &["1"]), None),
-            (item(Create, Some("A@x.io"), None, &[]), Some(ERR_CUSTOMER_EXISTS)),
-            (item(Update, Some("b@x.io"), None, &[]), Some(ERR_CUSTOMER_NOT_FOUND)),
-            (item(Upsert, Some("b@x.io"), Some("gold"), &[]), Some(ERR_INVALID_DETAIL_VALUE)),
-            (item(Upsert, Some("b@x.io"), None, &["2"]), Some(ERR_ORGANIZATION_NOT_FOUND)),
-            (item(Upsert, Some("b@x"), None, &[]), Some(ERR_INVALID_EMAIL)),
+            (
+                item(Create, Some("A@x.io"), None, &[]),
+                Some(ERR_CUSTOMER_EXISTS),
+            ),
+            (
+                item(Update, Some("b@x.io"), None, &[]),
+                Some(ERR_CUSTOMER_NOT_FOUND),
+            ),
+            (
+                item(Upsert, Some("b@x.io"), Some("gold"), &[]),
+                Some(ERR_INVALID_DETAIL_VALUE),
+            ),
+            (
+                item(Upsert, Some("b@x.io"), None, &["2"]),
+                Some(ERR_ORGANIZATION_NOT_FOUND),
+            ),
+            (
+                item(Upsert, Some("b@x"), None, &[]),
+                Some(ERR_INVALID_EMAIL),
+            ),
             (item(Upsert, None, None, &[]), Some(ERR_CUSTOMER_NOT_FOUND)),
             (item(Update, Some("a@x.io"), None, &[]), None),
         ];
@@ -369,12 +417,19 @@ mod tests {
             assert_eq!(got.as_deref(), want, "{it:?}");
         }
         assert_eq!(s.customers.len(), 1);
-        let a = s.customer_by_email("a@x.io").unwrap();
+        let a = s.customer_by_email("a@x.io").unwrap().clone();
         assert_eq!(a.organization_ids, vec!["1"]);
         assert!(a.id.starts_with("qm:"));
-        let f = s.apply_customer_profile(&item(Create, Some("a@x.io"), None, &[])).unwrap_err();
+        let f = s
+            .apply_customer_profile(&item(Create, Some("a@x.io"), None, &[]))
+            .unwrap_err();
         assert_eq!(f.entity_id, a.id, "existing customers are named by id");
-        let f = s.apply_customer_profile(&item(Update, Some("new@x.io"), None, &[])).unwrap_err();
-        assert_eq!(f.entity_id, "new@x.io", "unknown customers are named by email");
+        let f = s
+            .apply_customer_profile(&item(Update, Some("new@x.io"), None, &[]))
+            .unwrap_err();
+        assert_eq!(
+            f.entity_id, "new@x.io",
+            "unknown customers are named by email"
+        );
     }
 }

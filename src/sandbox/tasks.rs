@@ -10,10 +10,11 @@ pub fn run_customer_profiles(sb: Sandbox, task_id: String, items: Vec<CustomerPr
     tokio::spawn(async move {
         let half = sb.config.task_latency / 2;
         tokio::time::sleep(half).await;
-        sb.store
-            .lock()
-            .expect("store lock")
-            .set_task_status(&task_id, TaskStatus::InProgress, vec![]);
+        sb.store.lock().expect("store lock").set_task_status(
+            &task_id,
+            TaskStatus::InProgress,
+            vec![],
+        );
         tokio::time::sleep(sb.config.task_latency - half).await;
         let mut store = sb.store.lock().expect("store lock");
         let failures: Vec<_> = items

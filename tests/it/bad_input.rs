@@ -1,0 +1,193 @@
+//! Bad input: one clear line naming the file (and row/column), exit 2, nothing sent.
+
+use crate::common::*;
+
+fn assert_nothing_sent(sb: &SandboxProc) {
+    let state = sb.state();
+    assert_eq!(state["tasks"].as_array().unwrap().len(), 0, "{state}");
+    assert_eq!(state["customers"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn file_level_problems_exit_2_with_the_file_named() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let cases: Vec<(&str, Option<&[u8]>, Vec<&str>)> = vec![
+        ("missing.csv", None, vec!["missing.csv", "cannot open"]),
+        (
+            "empty.csv",
+            Some(b""),
+            vec!["empty.csv", "the file is empty"],
+        ),
+        (
+            "image.csv",
+            Some(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0"),
+            vec!["image.csv", "not a CSV text file"],
+        ),
+        (
+            "noemail.csv",
+            Some(b"displayName,Seats\nAnn,3\n"),
+            vec!["noemail.csv", "no 'email' column"],
+        ),
+        (
+            "unknown.csv",
+            Some(b"email,Custmer Tier,Colour\na@example.com,Free,red\n"),
+            vec![
+                "unknown.csv",
+                "unknown column 'Custmer Tier' (column 2): did you mean 'Customer Tier'?",
+                "unknown column 'Colour' (column 3)",
+                "--ignore-unknown-columns",
+            ],
+        ),
+        (
+            "dup.csv",
+            Some(b"email, E Mail \n"),
+            vec!["dup.csv", "both map to"],
+        ),
+    ];
+    for (name, content, wants) in cases {
+        let path = match content {
+            Some(c) => ctx.write(name, c),
+            None => ctx.path(name),
+        };
+        let out = ctx.import(&sb, &path, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{name}: one error line: {err}");
+        for w in wants {
+            assert!(lines[0].contains(w), "{name}: {w:?} not in {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_nothing_sent(&sb);
+}
+
+#[test]
+fn unknown_columns_can_be_ignored() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,Colour\na@example.com,red\n");
+    let out = ctx.import(&sb, &file, &["--ignore-unknown-columns"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
+    assert!(log.contains("column 'Colour' matches no field and is ignored"));
+}
+
+#[test]
+fn wrong_credentials_exit_3() {
+    let sb = SandboxProc::start(&["--token", "other"]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email\na@example.com\n");
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("authentication failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unreachable_site_exits_3() {
+    // Bind then drop a listener to get a port with nothing behind it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email\na@example.com\n");
+    let out = ctx
+        .csmport(None)
+        .args([
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--cloud-id",
+            "c",
+            "--access-token",
+            "t",
+        ])
+        .args(["import", "customers"])
+        .arg(&file)
+        .args(["--retries", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the CSM API"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_configuration_exits_2() {
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email\na@example.com\n");
+    let out = ctx
+        .csmport(None)
+        .args(["import", "customers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no cloud id"), "{}", stderr(&out));
+    let out = ctx
+        .csmport(None)
+        .args(["--cloud-id", "c", "import", "customers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no credentials"), "{}", stderr(&out));
+    let out = ctx
+        .csmport(None)
+        .args(["import", "customers"])
+        .arg(&file)
+        .args(["--batch-size", "101"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn row_problems_never_stop_the_run() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,Seats\nok1@example.com,1\nbad,2\nok2@example.com\n,\nok3@example.com,x\nok4@example.com,4,extra\nok5@example.com,5\n",
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (
+            s["rows"].as_u64(),
+            s["succeeded"].as_u64(),
+            s["failed"].as_u64(),
+            s["skipped"].as_u64()
+        ),
+        (Some(7), Some(2), Some(4), Some(1))
+    );
+    let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    let got: Vec<(String, String, String)> = failures
+        .iter()
+        .map(|r| (r[2].clone(), r[3].clone(), r[4].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2".into(), "validate".into(), "email".into()),
+            ("3".into(), "read".into(), "".into()),
+            ("5".into(), "validate".into(), "Seats".into()),
+            ("6".into(), "read".into(), "".into()),
+        ]
+    );
+    assert!(
+        failures[3][5].contains("extra cells beyond the header: extra"),
+        "{:?}",
+        failures[3]
+    );
+}

@@ -1,0 +1,160 @@
+//! Test harness: a real `csmport sandbox` process on 127.0.0.1:0, a temp folder per test, and
+//! helpers to run the real binary against it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const TOKEN: &str = "sandbox-token";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_csmport"))
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A `csmport sandbox` child process, killed on drop.
+pub struct SandboxProc {
+    child: Child,
+    pub url: String,
+}
+
+impl SandboxProc {
+    /// Starts the sandbox seeded with sample-data/, plus extra flags.
+    pub fn start(extra: &[&str]) -> SandboxProc {
+        let mut args = vec!["sandbox", "--addr", "127.0.0.1:0", "--sample-data"];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sandbox starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("sandbox prints its address");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        SandboxProc { child, url }
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        get_json(&format!("{}/_sandbox/state", self.url))
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/jsm/csm/cloudid/test-cloud/api/v1/{path}", self.url)
+    }
+}
+
+impl Drop for SandboxProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    runtime().block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A temp folder and a command builder for `csmport` aimed at a sandbox.
+pub struct Ctx {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ctx {
+    pub fn new() -> Ctx {
+        Ctx {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// `csmport` with the target flags of `sb`, run in the temp folder, no inherited CSM_* env.
+    pub fn csmport(&self, sb: Option<&SandboxProc>) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CSM_") {
+                c.env_remove(k);
+            }
+        }
+        if let Some(sb) = sb {
+            c.args([
+                "--base-url",
+                &sb.url,
+                "--cloud-id",
+                "test-cloud",
+                "--access-token",
+                TOKEN,
+            ]);
+        }
+        c
+    }
+
+    pub fn import(&self, sb: &SandboxProc, file: &Path, extra: &[&str]) -> Output {
+        let out = self.path("run");
+        let mut c = self.csmport(Some(sb));
+        c.args(["import", "customers"])
+            .arg(file)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        c.output().unwrap()
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path("run/summary.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn read_csv(&self, path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+        read_csv(path)
+    }
+}
+
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .unwrap();
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

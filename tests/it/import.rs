@@ -1,0 +1,240 @@
+//! `csmport import customers` end to end: the real binary against a real sandbox process.
+
+use crate::common::*;
+
+const SAMPLE: &str = "sample-data/customers.csv";
+
+#[test]
+fn sample_data_imports_with_exact_outcomes() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx.import(&sb, &repo(SAMPLE), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let s = ctx.summary();
+    for (key, want) in [
+        ("rows", 1000),
+        ("succeeded", 962),
+        ("failed", 37),
+        ("skipped", 1),
+        ("batches", 10),
+        ("tasks", 10),
+    ] {
+        assert_eq!(s[key], want, "{key} in {s}");
+    }
+    assert_eq!(
+        s["rows"].as_u64().unwrap(),
+        s["succeeded"].as_u64().unwrap()
+            + s["failed"].as_u64().unwrap()
+            + s["skipped"].as_u64().unwrap()
+    );
+    assert_eq!(s["failed_by_stage"]["read"], 2);
+    assert_eq!(s["failed_by_stage"]["validate"], 31);
+    assert_eq!(s["failed_by_stage"]["task"], 4);
+
+    // Exactly which rows failed, at which stage, on which field, and why.
+    let (fh, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    let n = fh.len();
+    assert_eq!(&fh[n - 4..], ["_row", "_stage", "_field", "_error"]);
+    let listing: String = failures
+        .iter()
+        .map(|r| format!("{} {} [{}] {}\n", r[n - 4], r[n - 3], r[n - 2], r[n - 1]))
+        .collect();
+    insta::assert_snapshot!("sample_failures", listing);
+
+    // The input's columns and cells are unchanged, in input order.
+    let (ih, input) = read_csv(&repo(SAMPLE));
+    assert_eq!(&fh[..n - 4], &ih[..]);
+    let mut last = 0;
+    for r in &failures {
+        let row: usize = r[n - 4].parse().unwrap();
+        assert!(row > last, "failures are in input order");
+        last = row;
+        let original = &input[row - 1];
+        let width = ih.len().min(original.len());
+        assert_eq!(&r[..width], &original[..width], "row {row}");
+        assert!(
+            r[width..n - 4].iter().all(String::is_empty),
+            "row {row} padding"
+        );
+    }
+
+    // Successes: every other non-blank row, and they are exactly what the sandbox holds.
+    let (sh, successes) = ctx.read_csv(&ctx.path("run/successes.csv"));
+    assert_eq!(&sh[sh.len() - 2..], ["_row", "_id"]);
+    assert_eq!(successes.len(), 962);
+    let state = sb.state();
+    let customers = state["customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 962);
+    let mut stored: Vec<String> = customers
+        .iter()
+        .map(|c| c["email"].as_str().unwrap().to_lowercase())
+        .collect();
+    let mut sent: Vec<String> = successes.iter().map(|r| r[0].to_lowercase()).collect();
+    stored.sort();
+    sent.sort();
+    assert_eq!(stored, sent);
+    assert_eq!(state["tasks"].as_array().unwrap().len(), 10);
+}
+
+#[test]
+fn stored_values_match_the_file() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        "email,displayName,organizations,Customer Tier,Preferred Contact Channels,Notes,Seats\n\
+         zoe@example.com,Zoë Müller,101;102,premium,slack; email,\"line one, with comma\nline \"\"two\"\"\",12\n"
+            .as_bytes(),
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = sb.state();
+    let c = &state["customers"][0];
+    assert_eq!(c["email"], "zoe@example.com");
+    assert_eq!(c["displayName"], "Zoë Müller");
+    assert!(c["id"].as_str().unwrap().starts_with("qm:"));
+    assert_eq!(c["organizationIds"], serde_json::json!(["101", "102"]));
+    let details = c["details"].as_array().unwrap();
+    let value = |name: &str| {
+        details
+            .iter()
+            .find(|d| d["name"] == name)
+            .map(|d| d["values"].clone())
+            .unwrap_or_else(|| panic!("{name} missing in {details:?}"))
+    };
+    assert_eq!(value("Customer Tier"), serde_json::json!(["Premium"]));
+    assert_eq!(
+        value("Preferred Contact Channels"),
+        serde_json::json!(["Slack", "Email"])
+    );
+    assert_eq!(
+        value("Notes"),
+        serde_json::json!(["line one, with comma\nline \"two\""])
+    );
+    assert_eq!(value("Seats"), serde_json::json!(["12"]));
+}
+
+#[test]
+fn failure_report_can_be_imported_again() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx.import(&sb, &repo(SAMPLE), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    // Fix one row the way a user would: in the report itself, leaving the `_` columns alone.
+    let report = std::fs::read_to_string(ctx.path("run/failures.csv")).unwrap();
+    let fixed = report.replacen(",Gold,", ",Premium,", 1);
+    assert_ne!(fixed, report);
+    let again = ctx.write("again.csv", fixed.as_bytes());
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    let out = ctx.import(&sb, &again, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(s["rows"], 37);
+    // Row 101 (Gold → Premium) now goes through; so do the two ragged rows, whose report lines
+    // were padded to the header, and rows 120 and 480, which were duplicates of rows that are
+    // not in the report (they update those customers; row 888 is still a duplicate of 120).
+    // The rest fail again for the same reasons.
+    assert_eq!(s["succeeded"], 5, "{s}");
+    assert_eq!(s["failed"], 32);
+    let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    assert!(
+        failures.iter().all(|r| r.len() == 16),
+        "one set of `_` columns, not two"
+    );
+    let state = sb.state();
+    assert!(
+        state["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["email"] == "oluwaseun.lindqvist101@acme.example")
+    );
+}
+
+#[test]
+fn reimporting_unchanged_rows_creates_no_duplicates() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName\na@example.com,A\nb@example.com,B\n",
+    );
+    assert_eq!(ctx.import(&sb, &file, &[]).status.code(), Some(0));
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    assert_eq!(ctx.import(&sb, &file, &[]).status.code(), Some(0));
+    assert_eq!(sb.state()["customers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn task_slot_limit_is_back_pressure_not_failure() {
+    // The server allows one unfinished task; the client tries to run three.
+    let sb = SandboxProc::start(&["--max-tasks", "1", "--task-latency-ms", "300"]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("email\n");
+    for i in 0..250 {
+        csv.push_str(&format!("user{i}@example.com\n"));
+    }
+    let file = ctx.write("many.csv", csv.as_bytes());
+    let out = ctx.import(&sb, &file, &["--max-tasks", "3", "--rate", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["tasks"].as_u64()),
+        (Some(250), Some(3))
+    );
+    assert_eq!(sb.state()["customers"].as_array().unwrap().len(), 250);
+    let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
+    assert!(log.contains("task slots full"), "{log}");
+}
+
+#[test]
+fn json_summary_on_stdout() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email\na@example.com\n");
+    let out = ctx.import(&sb, &file, &["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["rows"].as_u64(), v["succeeded"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(stderr(&out).contains("imported customers"));
+}
+
+#[test]
+fn embedded_sandbox_runs_the_readme_command() {
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(None)
+        .args(["--sandbox", "import", "customers"])
+        .arg(repo(SAMPLE))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let runs: Vec<_> = std::fs::read_dir(ctx.path("csmport-runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let run = runs[0].as_ref().unwrap().path();
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with("Z-customers"), "{name}");
+    for f in ["failures.csv", "successes.csv", "summary.json", "run.log"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let masked: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("  sent") {
+                "  sent      10 batches, 10 tasks in [time]".to_string()
+            } else {
+                l.replace(&name, "[run]")
+                    .replace(&repo(SAMPLE).display().to_string(), "[sample]")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("readme_command_summary", masked);
+}
