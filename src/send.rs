@@ -19,7 +19,10 @@ use crate::track::{self, PollPolicy, TrackError};
 pub struct SendContext {
     pub client: Arc<Client>,
     pub poll: PollPolicy,
+    /// The run log: every batch, task and resolution.
     pub log: Arc<dyn Notify>,
+    /// Waits the user should see as they happen (the log and the progress line).
+    pub alert: Arc<dyn Notify>,
     /// How long to keep waiting for a free task slot on the server before failing the batch.
     pub slot_wait: Duration,
 }
@@ -81,9 +84,7 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let status = match status {
         Ok(s) => s,
         Err(TrackError::TimedOut { last }) => {
-            let state = last
-                .map(|l| format!("{:?}", l.status))
-                .unwrap_or_else(|| "unknown".into());
+            let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
             fail_items(
                 chunk,
                 Stage::Task,
@@ -108,10 +109,10 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         }
     };
     ctx.log.note(&format!(
-        "chunk {}: task {} {:?} with {} failures",
+        "chunk {}: task {} {} with {} failures",
         chunk.seq,
         status.id,
-        status.status,
+        status.status.as_str(),
         status.failures.len()
     ));
     let unmatched = reconcile::unmatched_entity_ids(chunk, &status);
@@ -162,7 +163,7 @@ async fn submit(
                     0.5,
                 );
                 let new_key = uuid_key();
-                ctx.log.note(&format!(
+                ctx.alert.note(&format!(
                     "chunk {} ({range}): server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
                     chunk.seq,
                     wait.as_secs_f64()

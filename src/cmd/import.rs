@@ -107,7 +107,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
             timeout: Duration::from_secs(args.task_timeout.max(1)),
             ..PollPolicy::default()
         },
-        log: notify.clone(),
+        log: log.clone(),
+        alert: notify.clone(),
         slot_wait: Duration::from_secs(30 * 60),
     });
 
