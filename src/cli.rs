@@ -122,23 +122,87 @@ pub struct SandboxArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub addr: String,
+    /// Allow listening on a non-loopback address
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Accepted token: Bearer TOKEN, or Basic with any email and TOKEN as password
     #[arg(long, default_value = "sandbox-token", value_name = "TOKEN")]
     pub token: String,
-    /// How long a bulk task takes to finish, in milliseconds
-    #[arg(long, default_value_t = 200, value_name = "MS")]
-    pub task_latency_ms: u64,
-    /// Unfinished bulk tasks allowed at once
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub max_tasks: usize,
-    /// JSON seed: detail-field definitions (shape of GET customer/details) or
-    /// {customerDetailFields, organizations, customers}; may be repeated
+    /// JSON seed: detail-field definitions (shape of GET customer/details) or an object with
+    /// customerDetailFields, organizationDetailFields, entitlementDetailFields, organizations,
+    /// customers, products; may be repeated
     #[arg(long, value_name = "FILE")]
     pub seed: Vec<PathBuf>,
     /// Load the sample-data/ seed that --sandbox uses
     #[arg(long)]
     pub sample_data: bool,
-    /// Allow listening on a non-loopback address
+    /// Keep everything in this SQLite file and reload it on start (seeds apply only to a new file)
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Base time a bulk task takes, in milliseconds
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub task_latency_ms: u64,
+    /// Extra time per item of a bulk task, in milliseconds
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub item_latency_ms: u64,
+    /// Unfinished bulk tasks allowed at once per cloud id
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_tasks: usize,
+    /// How long ended tasks are kept (then 404), e.g. 3d, 12h, 90s
+    #[arg(long, default_value = "3d", value_name = "DURATION")]
+    pub task_retention: String,
+    /// Unfinished tasks older than this end FAILED, e.g. 30m
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub stale_task_after: String,
+    /// Do not require X-ExperimentalApi: opt-in on experimental methods
     #[arg(long)]
-    pub allow_remote: bool,
+    pub no_experimental_check: bool,
+    /// Status for a reused Idempotency-Key with a different body (400, 409 or 422 are likely)
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(400..=499), value_name = "4XX")]
+    pub idempotency_conflict_status: u16,
+    /// Requests per second per credential (token bucket); 429 above it
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<f64>,
+    /// Token bucket size for --rate-limit
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub burst: u32,
+    /// Leave Retry-After out of 429 answers (the real API sometimes does)
+    #[arg(long)]
+    pub no_retry_after: bool,
+    /// Answer 429 with an HTML body instead of JSON
+    #[arg(long)]
+    pub html_429: bool,
+    /// Seed of the fault generator: the same seed and request order give the same faults
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub fault_seed: u64,
+    /// Probability of a 500 answer
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_500: f64,
+    /// Probability of a 502 answer
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_502: f64,
+    /// Probability of a 503 answer without Retry-After
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_503: f64,
+    /// Probability of a 503 answer with Retry-After: 1
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_503_retry_after: f64,
+    /// Probability that the connection drops before the request is applied
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_drop_before: f64,
+    /// Probability that the connection drops after the request was applied
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_drop_after: f64,
+    /// Probability of a slow answer (see --fault-slow-ms)
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_slow: f64,
+    /// Delay of a slow answer
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub fault_slow_ms: u64,
+    /// Probability that a new task never finishes
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_stuck_task: f64,
+    /// Probability that a new task writes its data but ends FAILED with no failures listed
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_failed_empty: f64,
 }

@@ -15,8 +15,30 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// CB4 / OB2 limit: profiles per bulk request (CONTRACT §10.4).
 pub const MAX_PROFILE_BULK_ITEMS: usize = 100;
-/// C17 limit: profiles per fetch call.
+/// C17 / O15 limit: profiles per fetch call.
 pub const MAX_PROFILE_FETCH: usize = 25;
+/// O12 limit: organizations per fetch call.
+pub const MAX_ORGANIZATION_FETCH: usize = 50;
+/// CB3 / OB3 limit: accounts per bulk request.
+pub const MAX_ACCOUNT_BULK_ITEMS: usize = 50;
+/// CB2 / OB4 limit: detail-field operations summed over all entities of one request.
+pub const MAX_DETAIL_OPERATIONS: usize = 1000;
+/// CB1 / OB1 limit: definitions per request.
+pub const MAX_DEFINITIONS_BULK: usize = 50;
+/// Detail fields per entity kind, and options per select field (CONTRACT §5.2).
+pub const MAX_DETAIL_FIELDS: usize = 50;
+pub const MAX_FIELD_OPTIONS: usize = 50;
+/// P1: page size default and maximum (values outside 1..=100 fall back to 100).
+pub const PRODUCT_PAGE_MAX: usize = 100;
+/// E8: page size default and maximum.
+pub const ENTITLEMENT_PAGE_MAX: usize = 25;
+/// [UNCONFIRMED] C7: default and maximum `maxResults`.
+pub const SEARCH_PAGE_DEFAULT: usize = 50;
+pub const SEARCH_PAGE_MAX: usize = 100;
+/// Tasks are kept this long after they end (CONTRACT §7.3).
+pub const TASK_RETENTION_SECS: u64 = 3 * 24 * 3600;
+/// Unfinished tasks older than this are timed out by the server (CONTRACT §7.3).
+pub const STALE_TASK_SECS: u64 = 30 * 60;
 
 /// Default number of unfinished bulk tasks per tenant. The docs say 5 in one version and 10 in
 /// another (CONTRACT §7.4); 5 is the safe choice.

@@ -92,6 +92,8 @@ pub struct CustomerProfilePayload {
     pub details: Option<Vec<DetailValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub associate_organizations: Option<AssociateOrganizations>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_products: Option<AssociateProducts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +226,428 @@ pub struct CustomerProfileFetchResponse {
     pub results: Vec<CustomerProfile>,
 }
 
+/// `associateProducts` of profile payloads [UNCONFIRMED key name].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociateProducts {
+    pub product_ids: Vec<String>,
+}
+
+/// `associateCustomers` of an organization profile payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociateCustomers {
+    pub customer_ids: Vec<String>,
+}
+
+/// Payload of one OB2 item (and the body of O14).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationProfilePayload {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_string_or_number"
+    )]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<DetailValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_customers: Option<AssociateCustomers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_products: Option<AssociateProducts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationProfileItem {
+    pub operation_type: ProfileOperation,
+    pub payload: OrganizationProfilePayload,
+}
+
+/// POST `organization/profile/bulk` body (OB2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationProfileBulkRequest {
+    pub organization_profiles: Vec<OrganizationProfileItem>,
+}
+
+/// One OB3 item [UNCONFIRMED shape]: basic organization record, no details.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationAccountPayload {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_string_or_number"
+    )]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationAccountItem {
+    pub operation_type: ProfileOperation,
+    pub payload: OrganizationAccountPayload,
+}
+
+/// POST `organization/bulk` body (OB3) [UNCONFIRMED key `organizations`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationBulkRequest {
+    pub organizations: Vec<OrganizationAccountItem>,
+}
+
+/// One CB3 item [UNCONFIRMED shape]: email and display name only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerAccountPayload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerAccountItem {
+    pub operation_type: ProfileOperation,
+    pub payload: CustomerAccountPayload,
+}
+
+/// POST `customer/bulk` body (CB3) [UNCONFIRMED key `customers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerBulkRequest {
+    pub customers: Vec<CustomerAccountItem>,
+}
+
+/// `operationType` of detail-value operations (CB2/OB4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DetailOperation {
+    Update,
+    Patch,
+    Delete,
+}
+
+impl DetailOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetailOperation::Update => "UPDATE",
+            DetailOperation::Patch => "PATCH",
+            DetailOperation::Delete => "DELETE",
+        }
+    }
+}
+
+/// Payload of a detail-value operation; `values` is absent for DELETE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailOperationPayload {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetailValueOperation {
+    pub operation_type: DetailOperation,
+    pub payload: DetailOperationPayload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerDetailOperations {
+    pub customer_id: String,
+    pub operations: Vec<DetailValueOperation>,
+}
+
+/// POST `customer/details/bulk` body (CB2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDetailsBulkRequest {
+    pub customers: Vec<CustomerDetailOperations>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationDetailOperations {
+    #[serde(deserialize_with = "string_or_number")]
+    pub organization_id: String,
+    pub operations: Vec<DetailValueOperation>,
+}
+
+/// POST `organization/details/bulk` body (OB4) [UNCONFIRMED key names].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationDetailsBulkRequest {
+    pub organizations: Vec<OrganizationDetailOperations>,
+}
+
+/// POST `{entity}/details/definitions/bulk` body (CB1/OB1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetailDefinitionsBulkRequest {
+    pub detail_fields: Vec<CreateDetailField>,
+}
+
+/// PUT `{entity}/details/{fieldName}` body [UNCONFIRMED member names].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditDetailField {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+}
+
+/// `UpdateDetailFieldRequest`: `{ "values": [string] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDetailField {
+    pub values: Vec<String>,
+}
+
+/// Value-bearing `DetailField` inside O5/C5, and `UpdateDetailFieldResponse` (no configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailField {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: DetailFieldType,
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<FieldConfiguration>,
+}
+
+/// O5 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub details: Vec<DetailField>,
+}
+
+/// C5 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub details: Vec<DetailField>,
+    pub organizations: Vec<OrganizationRef>,
+}
+
+/// Product `{id, name}`; also the P2/P4 request body (name only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductName {
+    pub name: String,
+}
+
+/// P1 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginatedProducts {
+    pub results: Vec<Product>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_cursor: Option<String>,
+}
+
+/// Entitlement [UNCONFIRMED shape]: `{id, product: {id, name}, details: [{name, values}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlement {
+    pub id: String,
+    pub product: Product,
+    pub details: Vec<DetailValue>,
+}
+
+/// O10/C10 body [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateEntitlement {
+    pub product_id: String,
+    #[serde(default)]
+    pub details: Vec<DetailValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entitlements {
+    pub results: Vec<Entitlement>,
+}
+
+/// E8 response [UNCONFIRMED page wrapper].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitlementPage {
+    pub results: Vec<Entitlement>,
+    pub start: u64,
+    pub limit: u64,
+    pub is_last_page: bool,
+}
+
+/// O13 response [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationProfile {
+    pub id: String,
+    pub name: String,
+    pub details: Vec<DetailValue>,
+    pub entitlements: Vec<Entitlement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationProfileFetchResponse {
+    pub results: Vec<OrganizationProfile>,
+}
+
+/// O15 body [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationProfileFetchRequest {
+    #[serde(deserialize_with = "string_or_number_vec")]
+    pub organization_ids: Vec<String>,
+}
+
+/// O12 body [UNCONFIRMED]: ids and/or names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationFetchRequest {
+    #[serde(default, deserialize_with = "string_or_number_vec")]
+    pub organization_ids: Vec<String>,
+    #[serde(default)]
+    pub organization_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationFetchResponse {
+    pub results: Vec<OrganizationRef>,
+}
+
+/// O11 body / O6 body [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationName {
+    pub name: String,
+}
+
+/// C11 body / response and C12 response [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerAccount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub email: String,
+    pub display_name: String,
+}
+
+/// C13 body [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DisplayName {
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailFieldQuery {
+    pub name: String,
+    pub value: String,
+}
+
+/// C7 body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SearchByDetailFieldRequest {
+    pub detail_fields: Vec<DetailFieldQuery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// C7 response [UNCONFIRMED].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchByDetailFieldResponse {
+    pub results: Vec<SearchHit>,
+    pub page: u64,
+    pub max_results: u64,
+    pub is_last: bool,
+}
+
+/// A JSM listing page: `{start, limit, size, isLastPage, values}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsmPage<T> {
+    pub start: u64,
+    pub limit: u64,
+    pub size: u64,
+    pub is_last_page: bool,
+    pub values: Vec<T>,
+}
+
+/// A JSM organization in listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsmOrganization {
+    pub id: String,
+    pub name: String,
+}
+
+/// A JSM user (customer) in listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsmUser {
+    pub account_id: String,
+    pub email_address: String,
+    pub display_name: String,
+}
+
+fn opt_string_or_number<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<StringOrNumber>::deserialize(d)?.map(StringOrNumber::into_string))
+}
+
+fn string_or_number<'de, D>(d: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(StringOrNumber::deserialize(d)?.into_string())
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrNumber {
+    S(String),
+    N(serde_json::Number),
+}
+
+impl StringOrNumber {
+    fn into_string(self) -> String {
+        match self {
+            StringOrNumber::S(s) => s,
+            StringOrNumber::N(n) => n.to_string(),
+        }
+    }
+}
+
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -236,18 +660,9 @@ fn string_or_number_vec<'de, D>(d: D) -> Result<Vec<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        S(String),
-        N(serde_json::Number),
-    }
-    Ok(Vec::<Id>::deserialize(d)?
+    Ok(Vec::<StringOrNumber>::deserialize(d)?
         .into_iter()
-        .map(|id| match id {
-            Id::S(s) => s,
-            Id::N(n) => n.to_string(),
-        })
+        .map(StringOrNumber::into_string)
         .collect())
 }
 

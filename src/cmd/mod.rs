@@ -33,7 +33,7 @@ async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
     }
     let config = Config::default();
     let token = config.token.clone();
-    let sb = Sandbox::with_sample_data(config);
+    let sb = Sandbox::with_sample_data(config)?;
     let addr = sb.clone().spawn("127.0.0.1:0").await?;
     eprintln!("csmport: using the in-process sandbox at http://{addr} (seeded from sample-data/)");
     Ok((

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::SandboxArgs;
 use crate::error::Error;
+use crate::sandbox::faults::Faults;
 use crate::sandbox::{Config, Sandbox};
 
 pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
@@ -15,15 +16,46 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             args.addr
         )));
     }
+    if let Some(r) = args.rate_limit
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--rate-limit must be a positive number, got {r}"
+        )));
+    }
     let config = Config {
         token: args.token.clone(),
         task_latency: Duration::from_millis(args.task_latency_ms),
+        item_latency: Duration::from_millis(args.item_latency_ms),
         max_tasks: args.max_tasks.max(1),
+        task_retention: duration_arg("--task-retention", &args.task_retention)?,
+        stale_task: duration_arg("--stale-task-after", &args.stale_task_after)?,
+        require_experimental: !args.no_experimental_check,
+        idempotency_conflict_status: args.idempotency_conflict_status,
+        rate_limit: args.rate_limit,
+        burst: args.burst,
+        omit_retry_after: args.no_retry_after,
+        html_429: args.html_429,
+        faults: Faults {
+            seed: None,
+            error500: args.fault_500,
+            error502: args.fault_502,
+            error503: args.fault_503,
+            error503_retry_after: args.fault_503_retry_after,
+            drop_before: args.fault_drop_before,
+            drop_after: args.fault_drop_after,
+            slow: args.fault_slow,
+            slow_ms: args.fault_slow_ms,
+            stuck_task: args.fault_stuck_task,
+            failed_empty: args.fault_failed_empty,
+        },
+        fault_seed: args.fault_seed,
+        data: args.data.clone(),
     };
     let sb = if args.sample_data {
-        Sandbox::with_sample_data(config)
+        Sandbox::with_sample_data(config)?
     } else {
-        Sandbox::new(config)
+        Sandbox::new(config)?
     };
     for path in &args.seed {
         let text = std::fs::read_to_string(path)
@@ -37,6 +69,31 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `3d`, `12h`, `30m`, `45s`, `500ms`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = |k: u64| Some(Duration::from_secs(n.checked_mul(k)?));
+    match unit {
+        "" | "s" => secs(1),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => None,
+    }
+}
+
+fn duration_arg(flag: &str, v: &str) -> Result<Duration, Error> {
+    parse_duration(v).ok_or_else(|| {
+        Error::Usage(format!(
+            "{flag} '{v}' is not a duration (use e.g. 3d, 12h, 30m, 45s, 500ms)"
+        ))
+    })
+}
+
 fn is_loopback(addr: &str) -> bool {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         return sa.ip().is_loopback();
@@ -47,6 +104,25 @@ fn is_loopback(addr: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        let cases = [
+            ("3d", Some(Duration::from_secs(259_200))),
+            ("12h", Some(Duration::from_secs(43_200))),
+            ("30m", Some(Duration::from_secs(1800))),
+            ("45s", Some(Duration::from_secs(45))),
+            ("45", Some(Duration::from_secs(45))),
+            ("500ms", Some(Duration::from_millis(500))),
+            ("", None),
+            ("3 days", None),
+            ("-1s", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(super::parse_duration(s), want, "{s}");
+        }
+    }
+
     #[test]
     fn loopback_addresses() {
         for (a, want) in [

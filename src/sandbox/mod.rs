@@ -1,16 +1,23 @@
 //! The sandbox: a local HTTP server that behaves like the CSM API of CONTRACT.md, so users can
 //! rehearse an import and tests have a real server. `routes` maps requests, `store` holds state
-//! and applies items, `tasks` runs bulk tasks in the background. Depends only on `api`.
+//! and applies items, `tasks` runs bulk tasks in the background, `faults` injects failures and
+//! rate limits, `persist` keeps state in SQLite. Depends only on `api`.
 
+pub mod faults;
+pub mod persist;
 pub mod routes;
 pub mod store;
 pub mod tasks;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::api::DEFAULT_MAX_TASKS;
+use serde::Serialize;
+
+use crate::api::{DEFAULT_MAX_TASKS, IDEMPOTENCY_CONFLICT_STATUS, TASK_RETENTION_SECS};
+use faults::{FaultState, Faults, RateLimit};
 use store::{Seed, Store};
 
 /// Seeds embedded in the binary for `--sandbox`: the files of `sample-data/`.
@@ -18,11 +25,29 @@ pub const SAMPLE_DETAIL_FIELDS: &str =
     include_str!("../../sample-data/customer-detail-fields.json");
 pub const SAMPLE_ORGANIZATIONS: &str = include_str!("../../sample-data/organizations.json");
 
+/// Requests kept in the `/_sandbox/requests` log; older ones are dropped.
+pub const REQUEST_LOG_CAP: usize = 100_000;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub token: String,
     pub task_latency: Duration,
+    pub item_latency: Duration,
     pub max_tasks: usize,
+    pub task_retention: Duration,
+    pub stale_task: Duration,
+    /// Require `X-ExperimentalApi: opt-in` where the contract says (412 otherwise).
+    pub require_experimental: bool,
+    /// [UNCONFIRMED] status for a reused idempotency key with another body (400, 409 or 422).
+    pub idempotency_conflict_status: u16,
+    pub rate_limit: Option<f64>,
+    pub burst: u32,
+    pub omit_retry_after: bool,
+    /// Answer 429 with a short HTML body, as a third party saw, instead of JSON.
+    pub html_429: bool,
+    pub faults: Faults,
+    pub fault_seed: u64,
+    pub data: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -30,60 +55,167 @@ impl Default for Config {
         Config {
             token: "sandbox-token".into(),
             task_latency: Duration::from_millis(200),
+            item_latency: Duration::ZERO,
             max_tasks: DEFAULT_MAX_TASKS,
+            task_retention: Duration::from_secs(TASK_RETENTION_SECS),
+            stale_task: tasks::stale_default(),
+            require_experimental: true,
+            idempotency_conflict_status: IDEMPOTENCY_CONFLICT_STATUS,
+            rate_limit: None,
+            burst: 10,
+            omit_retry_after: false,
+            html_429: false,
+            faults: Faults::default(),
+            fault_seed: 1,
+            data: None,
         }
     }
+}
+
+/// One line of `GET /_sandbox/requests`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    pub time: String,
 }
 
 #[derive(Clone)]
 pub struct Sandbox {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
+    pub faults: Arc<Mutex<FaultState>>,
+    pub rate: Arc<Mutex<Option<RateLimit>>>,
+    pub requests: Arc<Mutex<std::collections::VecDeque<LoggedRequest>>>,
+    db: Option<Arc<Mutex<persist::Db>>>,
+    /// Seeds given at start, re-applied by `POST /_sandbox/reset`.
+    seeds: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("seed {name}: {source}")]
-    Seed {
-        name: String,
-        source: serde_json::Error,
-    },
+    #[error("seed {name}: {message}")]
+    Seed { name: String, message: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
         source: std::io::Error,
     },
+    #[error("--data {path}: {message}")]
+    Data { path: String, message: String },
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Sandbox {
-    pub fn new(config: Config) -> Sandbox {
-        Sandbox {
+    pub fn new(config: Config) -> Result<Sandbox, SandboxError> {
+        config.faults.validate().map_err(SandboxError::Config)?;
+        let mut store = Store::default();
+        let db = match &config.data {
+            Some(path) => {
+                let err = |message: String| SandboxError::Data {
+                    path: path.display().to_string(),
+                    message,
+                };
+                let db = persist::Db::open(path).map_err(err)?;
+                db.load(&mut store).map_err(err)?;
+                Some(Arc::new(Mutex::new(db)))
+            }
+            None => None,
+        };
+        let rate = config
+            .rate_limit
+            .map(|r| RateLimit::new(r, config.burst, config.omit_retry_after));
+        Ok(Sandbox {
+            faults: Arc::new(Mutex::new(FaultState::new(
+                config.faults.clone(),
+                config.fault_seed,
+            ))),
+            rate: Arc::new(Mutex::new(rate)),
             config: Arc::new(config),
-            store: Arc::new(Mutex::new(Store::default())),
-        }
+            store: Arc::new(Mutex::new(store)),
+            requests: Arc::new(Mutex::new(std::collections::VecDeque::new())),
+            db,
+            seeds: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
-    /// Loads a seed given as JSON text; `name` is only for the error message.
+    /// Runs `f` on the store under its lock, then saves what it changed (with `--data`).
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let mut store = self.store.lock().expect("store lock");
+        let r = f(&mut store);
+        if let Some(db) = &self.db
+            && let Err(e) = db.lock().expect("db lock").flush(&mut store)
+        {
+            eprintln!("sandbox: cannot save to --data: {e}");
+        }
+        r
+    }
+
+    /// Loads a seed given as JSON text; `name` is only for the error message. With `--data`, a
+    /// seed applies only to an empty file, so a restart does not undo later changes.
     pub fn seed(&self, name: &str, json: &str) -> Result<(), SandboxError> {
-        let seed: Seed = serde_json::from_str(json).map_err(|source| SandboxError::Seed {
+        self.seeds
+            .lock()
+            .expect("seeds lock")
+            .push((name.to_string(), json.to_string()));
+        if let Some(db) = &self.db {
+            let empty = db.lock().expect("db lock").is_empty().unwrap_or(false);
+            let has_data = !self.store.lock().expect("store lock").customers.is_empty();
+            if !empty || has_data {
+                return Ok(());
+            }
+        }
+        self.apply_seed(name, json)
+    }
+
+    fn apply_seed(&self, name: &str, json: &str) -> Result<(), SandboxError> {
+        let err = |message: String| SandboxError::Seed {
             name: name.to_string(),
-            source,
-        })?;
-        self.store.lock().expect("store lock").load_seed(seed);
+            message,
+        };
+        let seed: Seed = serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
+        self.with_store(|s| s.load_seed(seed)).map_err(err)
+    }
+
+    /// Back to the seeded state: everything else is forgotten (also in `--data`).
+    pub fn reset(&self) -> Result<(), SandboxError> {
+        {
+            let mut store = self.store.lock().expect("store lock");
+            *store = Store::default();
+            if let Some(db) = &self.db {
+                db.lock()
+                    .expect("db lock")
+                    .clear()
+                    .map_err(|message| SandboxError::Data {
+                        path: String::new(),
+                        message,
+                    })?;
+            }
+        }
+        self.requests.lock().expect("requests lock").clear();
+        let seeds = self.seeds.lock().expect("seeds lock").clone();
+        for (name, json) in seeds {
+            self.apply_seed(&name, &json)?;
+        }
         Ok(())
     }
 
     /// The sample seed that `--sandbox` uses.
-    pub fn with_sample_data(config: Config) -> Sandbox {
-        let s = Sandbox::new(config);
+    pub fn with_sample_data(config: Config) -> Result<Sandbox, SandboxError> {
+        let s = Sandbox::new(config)?;
         s.seed(
             "sample-data/customer-detail-fields.json",
             SAMPLE_DETAIL_FIELDS,
-        )
-        .expect("embedded seed parses");
-        s.seed("sample-data/organizations.json", SAMPLE_ORGANIZATIONS)
-            .expect("embedded seed parses");
-        s
+        )?;
+        s.seed("sample-data/organizations.json", SAMPLE_ORGANIZATIONS)?;
+        Ok(s)
     }
 
     /// Binds `addr` and serves in the background. Returns the bound address (port 0 resolved).

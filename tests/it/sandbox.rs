@@ -14,7 +14,10 @@ fn post(
     body: &Value,
 ) -> (u16, Value) {
     runtime().block_on(async {
-        let mut req = reqwest::Client::new().post(sb.api(path)).json(body);
+        let mut req = reqwest::Client::new()
+            .post(sb.api(path))
+            .header("X-ExperimentalApi", "opt-in")
+            .json(body);
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
@@ -31,6 +34,7 @@ fn get(sb: &SandboxProc, path: &str) -> (u16, Value) {
     runtime().block_on(async {
         let resp = reqwest::Client::new()
             .get(sb.api(path))
+            .header("X-ExperimentalApi", "opt-in")
             .bearer_auth(TOKEN)
             .send()
             .await
