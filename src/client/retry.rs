@@ -72,6 +72,9 @@ pub fn decide(
         ..
     } = f
         && let Some(hint) = server_hint(*retry_after, *rate_limit_reset, now)
+        // A hint that is already due (a reset rounded down to the minute) says nothing about
+        // when to come back; backing off is safer than retrying at once.
+        && !hint.is_zero()
     {
         return Decision::Retry(hint.min(policy.max_hint));
     }
@@ -207,6 +210,16 @@ mod tests {
                 },
                 0.0,
                 Decision::Retry(ms(250)),
+            ),
+            (
+                2,
+                Failure::Status {
+                    status: 429,
+                    retry_after: None,
+                    rate_limit_reset: Some("2026-01-22T10:29Z"),
+                },
+                0.0,
+                Decision::Retry(ms(500)),
             ),
         ];
         for (attempt, f, jitter, want) in cases {

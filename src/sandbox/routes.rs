@@ -45,6 +45,8 @@ use crate::api::{
 
 /// [UNCONFIRMED] status of an accepted bulk submission; third-party fakes use 202 (CONTRACT §6.3).
 pub const BULK_ACCEPTED_STATUS: StatusCode = StatusCode::ACCEPTED;
+/// The cloud id `/_edge/tenant_info` reports; every cloud id path is served.
+pub const SANDBOX_CLOUD_ID: &str = "sandbox";
 /// Bodies above this are refused (413).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// JSM listing pages: default and maximum `limit`.
@@ -214,6 +216,7 @@ pub fn router(sb: Sandbox) -> Router {
         .layer(middleware::from_fn_with_state(sb.clone(), gate));
     Router::new()
         .merge(gated)
+        .route("/_edge/tenant_info", get(tenant_info))
         .route("/_sandbox/state", get(admin_state))
         .route("/_sandbox/requests", get(admin_requests))
         .route(
@@ -388,6 +391,9 @@ async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Option<String
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY_BYTES)
     {
+        // Read (a bounded amount of) the body first: answering while the client is still
+        // writing makes it see a broken pipe instead of the 413.
+        let _ = axum::body::to_bytes(req.into_body(), 8 * MAX_BODY_BYTES).await;
         let r = error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
@@ -1320,10 +1326,11 @@ async fn customer_search(
                     .any(|d| d.name == q.name && d.values.iter().any(|v| same_name(v, &q.value)))
             })
         })
+        // E-mail addresses need Administer Jira (CONTRACT C7); the documented shape has none.
         .map(|c| SearchHit {
             id: c.id.clone(),
             name: c.display_name.clone(),
-            email: Some(c.email.clone()),
+            email: None,
         })
         .collect();
     let start = (page * max) as usize;
@@ -1626,6 +1633,11 @@ async fn jsm_service_desk_customers(
 
 // ---------------------------------------------------------------------------------------------
 // Admin API.
+
+/// The site's cloud id lookup (CONTRACT §2.3); the sandbox answers for any cloud id.
+async fn tenant_info() -> R {
+    ok(json!({ "cloudId": SANDBOX_CLOUD_ID }))
+}
 
 async fn admin_state(State(sb): State<Sandbox>) -> R {
     let store = sb.store.lock().expect("store lock");

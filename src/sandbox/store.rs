@@ -104,9 +104,11 @@ pub struct Task {
     pub cloud_id: String,
     pub idempotency_key: String,
     pub items: usize,
-    /// When it reached a terminal state (for retention).
+    /// When it was created and when it ended, in Unix milliseconds: the API's timestamps have
+    /// second precision, too coarse for the stale and retention rules.
+    pub created_ms: i64,
     #[serde(default)]
-    pub finished_at: Option<String>,
+    pub finished_ms: Option<i64>,
 }
 
 /// What `persist` must save: (table, key).
@@ -197,6 +199,10 @@ pub struct SeedCustomer {
 
 pub fn new_customer_id() -> String {
     format!("qm:{}:{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
 }
 
 pub fn now_iso() -> String {
@@ -607,7 +613,7 @@ impl Store {
             t.status.failures = failures;
             t.status.updated_at = now_iso();
             if status.is_terminal() {
-                t.finished_at = Some(t.status.updated_at.clone());
+                t.finished_ms = Some(now_ms());
             }
         }
         self.touch(T_TASK, id);

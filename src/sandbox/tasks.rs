@@ -139,25 +139,16 @@ pub fn run(sb: Sandbox, task_id: String, job: Job, fault: TaskFault, jitter: f64
 /// Times out unfinished tasks older than the stale limit and forgets ended tasks older than the
 /// retention. Called before reads of tasks and before counting slots.
 pub fn expire(store: &mut Store, retention: Duration, stale: Duration) {
-    let now = jiff::Timestamp::now();
-    let age = |iso: &str| -> Duration {
-        iso.parse::<jiff::Timestamp>()
-            .ok()
-            .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
-            .unwrap_or(Duration::ZERO)
-    };
+    let now = super::store::now_ms();
+    let age = |ms: i64| Duration::from_millis(u64::try_from(now - ms).unwrap_or(0));
     let mut stale_ids = Vec::new();
     let mut expired = Vec::new();
     for (id, t) in &store.tasks {
         if !t.status.status.is_terminal() {
-            if age(&t.status.created_at) >= stale {
+            if age(t.created_ms) >= stale {
                 stale_ids.push(id.clone());
             }
-        } else if t
-            .finished_at
-            .as_deref()
-            .is_some_and(|f| age(f) >= retention)
-        {
+        } else if t.finished_ms.is_some_and(|f| age(f) >= retention) {
             expired.push(id.clone());
         }
     }
@@ -195,7 +186,8 @@ pub fn create(
         cloud_id: cloud_id.to_string(),
         idempotency_key: key.to_string(),
         items: job.items(),
-        finished_at: None,
+        created_ms: super::store::now_ms(),
+        finished_ms: None,
     });
     store.keys.insert(key.to_string(), (canonical, id.clone()));
     store.touch(super::store::T_KEY, key);

@@ -24,7 +24,14 @@ pub struct SandboxProc {
 impl SandboxProc {
     /// Starts the sandbox seeded with sample-data/, plus extra flags.
     pub fn start(extra: &[&str]) -> SandboxProc {
-        let mut args = vec!["sandbox", "--addr", "127.0.0.1:0", "--sample-data"];
+        let mut args = vec!["--sample-data"];
+        args.extend_from_slice(extra);
+        SandboxProc::start_raw(&args)
+    }
+
+    /// Starts the sandbox with exactly these flags (besides the address).
+    pub fn start_raw(extra: &[&str]) -> SandboxProc {
+        let mut args = vec!["sandbox", "--addr", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = Command::new(bin())
             .args(&args)
@@ -157,4 +164,97 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One authenticated API call with the headers the client always sends; returns the status and
+/// the JSON body (Null when there is none or it is not JSON).
+pub fn call(
+    sb: &SandboxProc,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let (status, _, v) = call_full(sb, method, &sb.api(path), body, key, &[]);
+    (status, v)
+}
+
+/// Like `call`, on a full URL, with extra headers; also returns the response headers.
+pub fn call_full(
+    _sb: &SandboxProc,
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    runtime().block_on(async {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new()
+            .request(method, url)
+            .bearer_auth(TOKEN)
+            .header("X-ExperimentalApi", "opt-in");
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            h,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    })
+}
+
+/// Polls a task until it is FINISHED or FAILED (at most ~10 s).
+pub fn wait_task(sb: &SandboxProc, id: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        let (code, t) = call(sb, "GET", &format!("tasks/{id}"), None, None);
+        assert_eq!(code, 200, "{t}");
+        if t["status"] == "FINISHED" || t["status"] == "FAILED" {
+            return t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("task {id} never finished");
+}
+
+pub fn fixture(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo(&format!("tests/fixtures/{name}"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Asserts that `actual` has the documented shape: the same members with the same JSON types,
+/// recursively (array items compared with the first documented item). Values may differ.
+pub fn assert_shape(documented: &serde_json::Value, actual: &serde_json::Value, at: &str) {
+    use serde_json::Value::*;
+    match (documented, actual) {
+        (Object(d), Object(a)) => {
+            let dk: Vec<&std::string::String> = d.keys().collect();
+            let ak: Vec<&std::string::String> = a.keys().collect();
+            assert_eq!(dk, ak, "members of {at}");
+            for (k, dv) in d {
+                assert_shape(dv, &a[k], &format!("{at}.{k}"));
+            }
+        }
+        (Array(d), Array(a)) => {
+            // Items differ in optional members (a TEXT field has no `options`), so the first
+            // documented item is compared with the first actual one.
+            if let Some(first) = d.first() {
+                assert!(!a.is_empty(), "{at}: documented non-empty, got []");
+                assert_shape(first, &a[0], &format!("{at}[0]"));
+            }
+        }
+        (String(_), String(_)) | (Number(_), Number(_)) | (Bool(_), Bool(_)) | (Null, Null) => {}
+        _ => panic!("{at}: documented {documented}, got {actual}"),
+    }
 }

@@ -3,5 +3,7 @@
 
 mod bad_input;
 mod common;
+mod golden;
 mod import;
 mod sandbox;
+mod sandbox_rules;
