@@ -295,3 +295,64 @@ fn ctrl_c_stops_sending_and_reports_every_row_read() {
     // Skipped = the rows not sent, plus the blank sample row if reading got that far.
     assert!(not_sent <= skipped && skipped - not_sent <= 1, "{s}");
 }
+
+#[test]
+fn faults_and_rate_limits_lose_and_duplicate_nothing() {
+    // 5xx answers, connections cut before and after the server applied the request, slow
+    // answers, and a tight rate limit: every row still lands exactly once.
+    let sb = SandboxProc::start(&[
+        "--fault-seed",
+        "7",
+        "--fault-503",
+        "0.08",
+        "--fault-503-retry-after",
+        "0.04",
+        "--fault-500",
+        "0.04",
+        "--fault-drop-before",
+        "0.06",
+        "--fault-drop-after",
+        "0.08",
+        "--rate-limit",
+        "40",
+        "--burst",
+        "3",
+        "--task-latency-ms",
+        "50",
+    ]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("email,displayName\n");
+    for i in 0..450 {
+        csv.push_str(&format!("user{i}@example.com,User {i}\n"));
+    }
+    let file = ctx.write("many.csv", csv.as_bytes());
+    let out = ctx.import(&sb, &file, &["--rate", "200", "--batch-size", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (s["rows"].as_u64(), s["succeeded"].as_u64()),
+        (Some(450), Some(450)),
+        "{s}"
+    );
+    let state = sb.state();
+    assert_eq!(state["customers"].as_array().unwrap().len(), 450);
+    // One task per batch: retries after unknown outcomes reused their key.
+    assert_eq!(state["tasks"].as_array().unwrap().len(), 9, "{s}");
+    let (_, _, log) = call_full(
+        &sb,
+        "GET",
+        &format!("{}/_sandbox/requests", sb.url),
+        None,
+        None,
+        &[],
+    );
+    let faults = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["fault"].is_string())
+        .count();
+    assert!(faults >= 5, "the run met faults: {faults}");
+    let run_log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
+    assert!(run_log.contains("retry"), "{run_log}");
+}
