@@ -406,7 +406,21 @@ async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Option<String
     }
     let slow_note = slow.map(|d| format!("slow {}ms", d.as_millis()));
     match fault {
-        RequestFault::None => (next.run(req).await, slow_note),
+        RequestFault::None => {
+            let r = next.run(req).await;
+            // The router's own 405 (a known path, another method) has no body; give it the
+            // contract's error shape, as for `GET api/v1/organization` (CONTRACT §1).
+            if r.status() == StatusCode::METHOD_NOT_ALLOWED {
+                return (
+                    error(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "Method not allowed on this resource",
+                    ),
+                    slow_note,
+                );
+            }
+            (r, slow_note)
+        }
         RequestFault::Status {
             status,
             retry_after,

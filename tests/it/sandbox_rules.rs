@@ -809,6 +809,7 @@ fn bad_input_gets_a_4xx_and_changes_nothing() {
         ),
         ("DELETE", "customer/details/%00", vec![], 400, "printable"),
         ("GET", "nothing/here", vec![], 404, "No resource"),
+        ("GET", "organization", vec![], 405, "Method not allowed"),
         (
             "POST",
             "customer/profile/bulk",
