@@ -61,6 +61,8 @@ pub struct TargetArgs {
 pub enum Command {
     /// Import rows from a file into CSM
     Import(ImportArgs),
+    /// Read, map and validate a file without sending anything (exit 1 if any row is invalid)
+    Validate(ValidateArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
 }
@@ -85,15 +87,62 @@ pub enum Op {
     Upsert,
 }
 
-#[derive(Debug, Args)]
-pub struct ImportArgs {
+/// What to read and how: shared by `import` and `validate`.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
     /// What the file holds
     pub kind: Kind,
-    /// The CSV file to import
+    /// The file to read: CSV (any common dialect) or a spreadsheet (.xlsx, .xlsm, .xlsb, .xls, .ods)
     pub file: PathBuf,
+    /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<crate::read::Encoding>,
+    /// Field delimiter of a CSV: , ; tab | or any single character (default: detect)
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Spreadsheet sheet, by name or 1-based number (default: the first sheet with cells)
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
+    /// Row that holds the header, 1-based; rows above it are skipped
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_row: Option<u64>,
+    /// Accept dates in this format besides ISO, e.g. %d/%m/%Y (strftime syntax)
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
+    /// Detail-field definitions from a file (the JSON of GET customer/details) instead of the site
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Skip columns that match no field instead of stopping
+    #[arg(long)]
+    pub ignore_unknown_columns: bool,
     /// Operation for each row: create new customers only, update existing ones only, or both
     #[arg(long, value_enum, default_value = "upsert")]
     pub op: Op,
+    /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        "pipe" => Ok(b'|'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "'{s}' is not a delimiter: use , ; tab | or another single ASCII character"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Read, map and validate only: write the reports, send nothing
+    #[arg(long)]
+    pub dry_run: bool,
     /// Rows per bulk request (1 to 100)
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub batch_size: usize,
@@ -109,12 +158,12 @@ pub struct ImportArgs {
     /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx), with backoff
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub retries: u32,
-    /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Skip columns that match no field instead of stopping
-    #[arg(long)]
-    pub ignore_unknown_columns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Args)]

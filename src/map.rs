@@ -7,7 +7,7 @@ use crate::api::model::{
     ProfileOperation,
 };
 use crate::schema::Schema;
-use crate::validate;
+use crate::validate::{self, CellRules};
 
 pub const COL_EMAIL: &str = "email";
 pub const COL_DISPLAY_NAME: &str = "displayName";
@@ -30,6 +30,8 @@ pub struct Mapping {
     pub targets: Vec<Target>,
     /// Columns skipped because they match nothing (only with `--ignore-unknown-columns`).
     pub ignored_unknown: Vec<String>,
+    /// Things the user should know about the header (unnamed columns), for the report.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,6 +46,12 @@ pub enum MapError {
     },
     #[error("no 'email' column: customers are identified by email (header has: {0})")]
     MissingEmail(String),
+    #[error("duplicate column '{name}' (columns {first} and {second}); rename or remove one")]
+    DuplicateHeader {
+        name: String,
+        first: usize,
+        second: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +113,25 @@ pub fn map_header(
     let mut unknown = Vec::new();
     let mut ignored_unknown = Vec::new();
     let mut seen: Vec<(Target, &str)> = Vec::new();
+    let mut notes = Vec::new();
+    let mut names_seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (index, name) in header.iter().enumerate() {
         let key = normalize(name);
+        if key.is_empty() {
+            notes.push(format!(
+                "column {} has no header; its values are not imported",
+                index + 1
+            ));
+            targets.push(Target::Ignored);
+            continue;
+        }
+        if let Some(first) = names_seen.insert(key.clone(), index + 1) {
+            return Err(MapError::DuplicateHeader {
+                name: name.trim().to_string(),
+                first,
+                second: index + 1,
+            });
+        }
         if name
             .trim_start_matches('\u{feff}')
             .trim_start()
@@ -152,6 +177,7 @@ pub fn map_header(
     Ok(Mapping {
         targets,
         ignored_unknown,
+        notes,
     })
 }
 
@@ -170,6 +196,7 @@ pub fn customer_item(
     schema: &Schema,
     cells: &[String],
     op: ProfileOperation,
+    rules: &CellRules,
 ) -> Result<CustomerProfileItem, Vec<CellError>> {
     let mut payload = CustomerProfilePayload::default();
     let mut details = Vec::new();
@@ -199,7 +226,13 @@ pub fn customer_item(
             Target::DisplayName => {
                 let v = cell.trim();
                 if !v.is_empty() {
-                    payload.display_name = Some(v.to_string());
+                    match validate::text(v, validate::MAX_NAME_CHARS) {
+                        Ok(v) => payload.display_name = Some(v),
+                        Err(message) => errors.push(CellError {
+                            field: column(),
+                            message,
+                        }),
+                    }
                 }
             }
             Target::Organizations => match validate::organization_ids(cell) {
@@ -216,7 +249,7 @@ pub fn customer_item(
             },
             Target::Detail(fi) => {
                 let def = &schema.fields[*fi];
-                match validate::detail_value(def, cell) {
+                match validate::detail_value(def, cell, rules) {
                     Ok(None) => {}
                     Ok(Some(values)) => details.push(DetailValue {
                         name: def.name.clone(),
@@ -323,8 +356,24 @@ mod tests {
         ));
         assert!(matches!(
             map_header(&h(&["email", "E mail"]), &schema(), false),
-            Err(MapError::DuplicateTarget { .. })
+            Err(MapError::DuplicateHeader { .. })
         ));
+        assert!(matches!(
+            map_header(&h(&["email", "Notes", "notes"]), &schema(), true),
+            Err(MapError::DuplicateHeader {
+                first: 2,
+                second: 3,
+                ..
+            })
+        ));
+        let m = map_header(&h(&["email", "", " "]), &schema(), false).unwrap();
+        assert_eq!(
+            m.notes,
+            vec![
+                "column 2 has no header; its values are not imported",
+                "column 3 has no header; its values are not imported"
+            ]
+        );
     }
 
     #[test]
@@ -343,6 +392,7 @@ mod tests {
             &schema(),
             &h(&[" A@x.io ", "Ann", "1;2", "premium", ""]),
             ProfileOperation::Upsert,
+            &CellRules::default(),
         )
         .unwrap();
         assert_eq!(ok.payload.email.as_deref(), Some("A@x.io"));
@@ -363,6 +413,7 @@ mod tests {
             &schema(),
             &h(&["", "Bo", "x", "Gold", "31/12/2026"]),
             ProfileOperation::Upsert,
+            &CellRules::default(),
         )
         .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();

@@ -48,6 +48,10 @@ impl Progress {
         }
     }
 
+    pub fn set_length(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
     pub fn set_position(&self, bytes: u64) {
         self.bar.set_position(bytes);
     }

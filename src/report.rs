@@ -34,7 +34,7 @@ pub struct StageCounts {
 
 pub struct ReportWriter {
     failures: csv::Writer<BufWriter<File>>,
-    successes: csv::Writer<BufWriter<File>>,
+    successes: Option<csv::Writer<BufWriter<File>>>,
     /// Indexes of the input columns that are copied (those not starting with `_`).
     keep: Vec<usize>,
     header_len: usize,
@@ -50,6 +50,15 @@ pub struct ReportError {
 
 impl ReportWriter {
     pub fn create(dir: &Path, header: &[String]) -> Result<ReportWriter, ReportError> {
+        ReportWriter::with_successes(dir, header, true)
+    }
+
+    /// `successes` false: only the failure report (a validation run sends nothing).
+    pub fn with_successes(
+        dir: &Path,
+        header: &[String],
+        successes: bool,
+    ) -> Result<ReportWriter, ReportError> {
         // Columns of an earlier report (`_row`, `_error`, ...) are dropped: they are ours, and
         // this run writes fresh ones.
         let keep: Vec<usize> = (0..header.len())
@@ -73,7 +82,11 @@ impl ReportWriter {
             };
         Ok(ReportWriter {
             failures: open(FAILURES_FILE, &["_row", "_stage", "_field", "_error"])?,
-            successes: open(SUCCESSES_FILE, &["_row", "_id"])?,
+            successes: if successes {
+                Some(open(SUCCESSES_FILE, &["_row", "_id"])?)
+            } else {
+                None
+            },
             keep,
             header_len: header.len(),
             counts: Counts::default(),
@@ -94,9 +107,10 @@ impl ReportWriter {
             Outcome::Succeeded { id } => {
                 self.counts.succeeded += 1;
                 record.push(id.as_deref().unwrap_or(""));
-                self.successes
-                    .write_record(&record)
-                    .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
+                if let Some(w) = &mut self.successes {
+                    w.write_record(&record)
+                        .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
+                }
             }
             Outcome::Failed {
                 stage,
@@ -156,10 +170,12 @@ impl ReportWriter {
             path: dir.join(FAILURES_FILE),
             source,
         })?;
-        self.successes.flush().map_err(|source| ReportError {
-            path: dir.join(SUCCESSES_FILE),
-            source,
-        })?;
+        if let Some(w) = &mut self.successes {
+            w.flush().map_err(|source| ReportError {
+                path: dir.join(SUCCESSES_FILE),
+                source,
+            })?;
+        }
         Ok(self.counts)
     }
 }
@@ -188,6 +204,9 @@ pub struct Summary {
     pub rows_per_s: f64,
     pub interrupted: bool,
     pub exit_code: i32,
+    /// What the reader detected (encoding, delimiter, sheet, header row, blank lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<crate::read::Dialect>,
 }
 
 pub fn write_summary(dir: &Path, s: &Summary) -> Result<(), ReportError> {

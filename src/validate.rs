@@ -5,15 +5,33 @@
 use crate::api::MULTI_VALUE_SEPARATOR;
 use crate::schema::{FieldDef, FieldKind};
 
+/// Settings that change how cells are read.
+#[derive(Debug, Clone, Default)]
+pub struct CellRules {
+    /// Accepted besides ISO for DATE fields (strftime syntax, e.g. `%d/%m/%Y`).
+    pub date_format: Option<String>,
+}
+
+/// [UNCONFIRMED] longest TEXT value and display name we send; the API's limits are not
+/// documented, so cells longer than this are refused here rather than by the server.
+pub const MAX_TEXT_CHARS: usize = 4000;
+pub const MAX_NAME_CHARS: usize = 255;
+/// RFC 5321: an address is at most 254 characters.
+pub const MAX_EMAIL_CHARS: usize = 254;
+
 /// Checks a raw cell against a field. `Ok(None)` means "empty: do not send the field".
-pub fn detail_value(def: &FieldDef, raw: &str) -> Result<Option<Vec<String>>, String> {
+pub fn detail_value(
+    def: &FieldDef,
+    raw: &str,
+    rules: &CellRules,
+) -> Result<Option<Vec<String>>, String> {
     let cell = raw.trim();
     if cell.is_empty() {
         return Ok(None);
     }
     let values = match &def.kind {
         // TEXT keeps inner whitespace and newlines: a notes field is sent as written.
-        FieldKind::Text | FieldKind::Other(_) => vec![raw.to_string()],
+        FieldKind::Text | FieldKind::Other(_) => vec![text(raw, MAX_TEXT_CHARS)?],
         FieldKind::Select => vec![option(def, cell)?],
         FieldKind::MultiSelect => {
             let mut out: Vec<String> = Vec::new();
@@ -31,7 +49,7 @@ pub fn detail_value(def: &FieldDef, raw: &str) -> Result<Option<Vec<String>>, St
             }
             out
         }
-        FieldKind::Date => vec![iso_date(cell)?],
+        FieldKind::Date => vec![date(cell, rules.date_format.as_deref())?],
         FieldKind::Number => vec![number(cell)?],
         FieldKind::Email => vec![email(cell)?],
         FieldKind::Phone => vec![phone(cell)?],
@@ -56,6 +74,62 @@ fn option(def: &FieldDef, value: &str) -> Result<String, String> {
         msg.push_str(&format!("; did you mean '{close}'?"));
     }
     Err(msg)
+}
+
+/// Refuses text longer than `max` characters, naming the length.
+pub fn text(value: &str, max: usize) -> Result<String, String> {
+    let n = value.chars().count();
+    if n > max {
+        let head: String = value.chars().take(20).collect();
+        return Err(format!(
+            "'{head}…' is {n} characters long; at most {max} are accepted"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// ISO dates always; others only with `--date-format`. Day/month order is never guessed: a
+/// slash date without a format is refused with the format that would read it.
+pub fn date(value: &str, format: Option<&str>) -> Result<String, String> {
+    if let Ok(d) = iso_date(value) {
+        return Ok(d);
+    }
+    if let Some(fmt) = format {
+        return match jiff::fmt::strtime::parse(fmt, value).and_then(|t| t.to_date()) {
+            Ok(d) => Ok(d.to_string()),
+            Err(_) => Err(format!(
+                "'{value}' matches neither YYYY-MM-DD nor --date-format {fmt}"
+            )),
+        };
+    }
+    Err(match day_month_hint(value) {
+        Some(hint) => format!("'{value}' is not a date in ISO form YYYY-MM-DD; {hint}"),
+        None => format!("'{value}' is not a date in ISO form YYYY-MM-DD (e.g. 2026-06-30)"),
+    })
+}
+
+/// For `a/b/yyyy` (or `.`, `-`): which --date-format reads it, or that it is ambiguous.
+fn day_month_hint(value: &str) -> Option<String> {
+    let sep = value.chars().find(|c| matches!(c, '/' | '.' | '-'))?;
+    let parts: Vec<&str> = value.split(sep).collect();
+    if parts.len() != 3
+        || parts[2].len() != 4
+        || !parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let (a, b): (u32, u32) = (parts[0].parse().ok()?, parts[1].parse().ok()?);
+    let (day_first, month_first) = (format!("%d{sep}%m{sep}%Y"), format!("%m{sep}%d{sep}%Y"));
+    Some(match (a, b) {
+        (13..=31, 1..=12) => format!("it reads as day first: pass --date-format {day_first}"),
+        (1..=12, 13..=31) => format!("it reads as month first: pass --date-format {month_first}"),
+        (1..=12, 1..=12) => format!(
+            "day and month cannot be told apart: pass --date-format {day_first} or {month_first}"
+        ),
+        _ => return None,
+    })
 }
 
 pub fn iso_date(value: &str) -> Result<String, String> {
@@ -88,6 +162,9 @@ pub fn number(value: &str) -> Result<String, String> {
 
 pub fn email(value: &str) -> Result<String, String> {
     use email_address::{EmailAddress, Options};
+    if value.chars().count() > MAX_EMAIL_CHARS {
+        return Err(text(value, MAX_EMAIL_CHARS).unwrap_err());
+    }
     let opts = Options::default()
         .with_required_tld()
         .without_domain_literal()
@@ -257,7 +334,7 @@ mod tests {
             (Other("FANCY".into()), &[], "x", Ok(Some(vec!["x"]))),
         ];
         for (kind, opts, input, want) in cases {
-            let got = detail_value(&def(kind.clone(), opts), input);
+            let got = detail_value(&def(kind.clone(), opts), input, &CellRules::default());
             match (&got, &want) {
                 (Ok(g), Ok(w)) => {
                     let w: Option<Vec<String>> = w
@@ -269,6 +346,52 @@ mod tests {
                 _ => panic!("{kind:?} {input:?}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn dates_with_formats_and_hints() {
+        let cases: Vec<(&str, Option<&str>, Result<&str, &str>)> = vec![
+            ("2026-06-30", None, Ok("2026-06-30")),
+            ("30/06/2026", Some("%d/%m/%Y"), Ok("2026-06-30")),
+            ("06/30/2026", Some("%m/%d/%Y"), Ok("2026-06-30")),
+            ("2026-06-30", Some("%d/%m/%Y"), Ok("2026-06-30")),
+            (
+                "31/02/2026",
+                Some("%d/%m/%Y"),
+                Err("neither YYYY-MM-DD nor --date-format %d/%m/%Y"),
+            ),
+            (
+                "30/06/2026",
+                None,
+                Err("reads as day first: pass --date-format %d/%m/%Y"),
+            ),
+            (
+                "06/30/2026",
+                None,
+                Err("reads as month first: pass --date-format %m/%d/%Y"),
+            ),
+            (
+                "03.04.2026",
+                None,
+                Err("cannot be told apart: pass --date-format %d.%m.%Y or %m.%d.%Y"),
+            ),
+            ("next week", None, Err("(e.g. 2026-06-30)")),
+        ];
+        for (v, fmt, want) in cases {
+            match (date(v, fmt), want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{v}"),
+                (Err(g), Err(w)) => assert!(g.contains(w), "{v}: {g}"),
+                (g, w) => panic!("{v}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn long_text_is_refused() {
+        let big = "x".repeat(1024 * 1024);
+        let d = def(FieldKind::Text, &[]);
+        let e = detail_value(&d, &big, &CellRules::default()).unwrap_err();
+        assert!(e.contains("1048576 characters long; at most 4000"), "{e}");
     }
 
     #[test]

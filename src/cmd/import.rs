@@ -10,20 +10,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
-use crate::api::{MAX_PROFILE_BULK_ITEMS, paths};
-use crate::cli::{ImportArgs, Op};
+use crate::api::MAX_PROFILE_BULK_ITEMS;
+use crate::cli::ImportArgs;
 use crate::client::{Client, Notify, Target, retry};
 use crate::error::{
     EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error,
 };
-use crate::map::{self, Mapping};
-use crate::plan::{Chunk, Chunker, Outcome, PlannedRow, SeenKeys, Stage, uuid_key};
+use crate::intake::{self, Intake};
+use crate::plan::{Chunk, Chunker, uuid_key};
 use crate::progress::{Progress, RunLog, Tee};
-use crate::read::RawRow;
-use crate::read::csv::CsvSource;
+use crate::read::Dialect;
 use crate::report::{self, ReportWriter, Summary};
-use crate::schema::Schema;
 use crate::send::{self, SendContext};
 use crate::track::PollPolicy;
 
@@ -36,6 +33,7 @@ pub struct ImportResult {
 }
 
 pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
+    let input = &args.input;
     if args.batch_size == 0 || args.batch_size > MAX_PROFILE_BULK_ITEMS {
         return Err(Error::Usage(format!(
             "--batch-size must be between 1 and {MAX_PROFILE_BULK_ITEMS} (the API's limit), got {}",
@@ -57,26 +55,17 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     };
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
-    let mut source = CsvSource::open(&args.file)?;
-    let file_label = args.file.display().to_string();
-
-    let progress = Arc::new(Progress::new(source.size()));
+    let progress = Arc::new(Progress::new(0));
     // The log does not exist until the run folder does; notes before that go to the terminal.
     let early: Arc<dyn Notify> = progress.clone();
     let setup_client = Client::new(target, args.rate, policy, early);
-    let defs: DetailFieldsWithConfiguration = setup_client
-        .get_json(paths::CUSTOMER_DETAILS)
-        .await
-        .map_err(Error::from_setup)?;
-    let schema = Schema::from_api(&defs);
-    let mapping = map::map_header(source.header(), &schema, args.ignore_unknown_columns).map_err(
-        |source| Error::Map {
-            file: file_label.clone(),
-            source,
-        },
-    )?;
+    let schema = intake::schema(input, Some(&setup_client)).await?;
+    let mut intake = Intake::open(input, schema)?;
+    progress.set_length(intake.source.progress().1);
+    let file_label = intake.file_label.clone();
+    let header = intake.header.clone();
 
-    let dir = run_dir(args.out.as_deref(), args.kind.as_str(), started_at)?;
+    let dir = run_dir(input.out.as_deref(), input.kind.as_str(), started_at)?;
     let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
         Error::Report(report::ReportError {
             path: dir.join("run.log"),
@@ -85,19 +74,22 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     })?);
     log.note(&format!(
         "import {} from {} into {} (cloud {}); {} detail fields; batch size {}, rate {}/s, max tasks {}",
-        args.kind.as_str(),
+        input.kind.as_str(),
         file_label,
         target.base_url,
         target.cloud_id,
-        schema.fields.len(),
+        intake.schema.fields.len(),
         args.batch_size,
         args.rate,
         args.max_tasks
     ));
-    for col in &mapping.ignored_unknown {
+    for col in &intake.mapping.ignored_unknown {
         log.note(&format!(
             "column '{col}' matches no field and is ignored (--ignore-unknown-columns)"
         ));
+    }
+    for note in &intake.mapping.notes {
+        log.note(note);
     }
     let notify: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
     let client = Arc::new(Client::new(target, args.rate, policy, notify.clone()));
@@ -118,23 +110,15 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
 
     // Reader: a blocking thread that reads, maps, validates and cuts chunks.
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(2);
-    let header = source.header().to_vec();
-    let op = match args.op {
-        Op::Create => ProfileOperation::Create,
-        Op::Update => ProfileOperation::Update,
-        Op::Upsert => ProfileOperation::Upsert,
-    };
     let reader = {
         let progress = progress.clone();
         let interrupted = interrupted.clone();
         let batch_size = args.batch_size;
-        let header = header.clone();
-        tokio::task::spawn_blocking(move || -> Option<String> {
+        tokio::task::spawn_blocking(move || -> (Option<String>, Dialect) {
             let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
-            let mut seen = SeenKeys::default();
             let mut read_error = None;
             while !interrupted.load(Ordering::Relaxed) {
-                let raw = match source.next_row() {
+                let raw = match intake.source.next_row() {
                     None => break,
                     Some(Ok(raw)) => raw,
                     Some(Err(e)) => {
@@ -143,20 +127,20 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
                     }
                 };
                 progress.counters.read.fetch_add(1, Ordering::Relaxed);
-                let (row, item) = plan_row(raw, &mapping, &header, &schema, op, &mut seen);
+                let (row, item) = intake.plan_row(raw);
                 if let Some(chunk) = chunker.push(row, item) {
-                    progress.set_position(source.position());
+                    progress.set_position(intake.source.progress().0);
                     progress.refresh();
                     if chunk_tx.blocking_send(chunk).is_err() {
-                        return read_error;
+                        return (read_error, intake.source.dialect());
                     }
                 }
             }
             if let Some(chunk) = chunker.finish() {
                 let _ = chunk_tx.blocking_send(chunk);
             }
-            progress.set_position(source.position());
-            read_error
+            progress.set_position(intake.source.progress().0);
+            (read_error, intake.source.dialect())
         })
     };
 
@@ -244,9 +228,13 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     }
     while jobs.join_next().await.is_some() {}
     drop(done_tx);
-    let read_error = reader
+    let (read_error, dialect) = reader
         .await
-        .unwrap_or_else(|e| Some(format!("reader stopped: {e}")));
+        .unwrap_or_else(|e| (Some(format!("reader stopped: {e}")), Dialect::default()));
+    log.note(&format!(
+        "input: {}",
+        dialect.describe(read_rows(&progress))
+    ));
     let counts = emitter
         .await
         .map_err(|e| Error::Usage(format!("report writer stopped: {e}")))??;
@@ -270,7 +258,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     }
     let elapsed = started.elapsed().as_secs_f64();
     let summary = Summary {
-        kind: args.kind.as_str().to_string(),
+        kind: input.kind.as_str().to_string(),
         input: file_label,
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),
@@ -289,6 +277,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         interrupted: was_interrupted,
         exit_code,
+        dialect: Some(dialect),
     };
     report::write_summary(&dir, &summary)?;
     log.note(&format!(
@@ -306,66 +295,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     })
 }
 
-/// Decides one row: a read problem, a blank row, invalid cells, a duplicate, or a batch item.
-fn plan_row(
-    raw: RawRow,
-    mapping: &Mapping,
-    header: &[String],
-    schema: &Schema,
-    op: ProfileOperation,
-    seen: &mut SeenKeys,
-) -> (PlannedRow, Option<crate::api::model::CustomerProfileItem>) {
-    let failed = |raw: RawRow, stage: Stage, field: String, error: String| PlannedRow {
-        raw,
-        outcome: Outcome::Failed {
-            stage,
-            field,
-            error,
-        },
-    };
-    if let Some(problem) = raw.problem.clone() {
-        return (failed(raw, Stage::Read, String::new(), problem), None);
-    }
-    if raw.is_blank() {
-        let outcome = Outcome::Skipped {
-            reason: "blank row".into(),
-        };
-        return (PlannedRow { raw, outcome }, None);
-    }
-    match map::customer_item(mapping, header, schema, &raw.cells, op) {
-        Err(errors) => {
-            let field = errors
-                .iter()
-                .map(|e| e.field.as_str())
-                .collect::<Vec<_>>()
-                .join(";");
-            let error = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join(" | ");
-            (failed(raw, Stage::Validate, field, error), None)
-        }
-        Ok(item) => {
-            let email = item.payload.email.clone().unwrap_or_default();
-            if let Some(first) = seen.check(&email.to_lowercase(), raw.row) {
-                let msg = format!(
-                    "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
-                );
-                return (
-                    failed(raw, Stage::Validate, map::COL_EMAIL.into(), msg),
-                    None,
-                );
-            }
-            (
-                PlannedRow {
-                    raw,
-                    outcome: Outcome::Pending,
-                },
-                Some(item),
-            )
-        }
-    }
+fn read_rows(p: &Progress) -> u64 {
+    p.counters.read.load(Ordering::Relaxed)
 }
 
 fn stop_reason(interrupted: &AtomicBool, abort: &Mutex<Option<String>>) -> Option<String> {
@@ -401,7 +332,7 @@ fn spawn_interrupt_watch(flag: Arc<AtomicBool>, notify: Arc<dyn Notify>) {
 }
 
 /// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.
-fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<PathBuf, Error> {
+pub fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<PathBuf, Error> {
     let dir = match out {
         Some(d) => d.to_path_buf(),
         None => {

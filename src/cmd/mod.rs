@@ -3,9 +3,10 @@
 
 pub mod import;
 pub mod sandbox;
+pub mod validate;
 
 use crate::cli::{Cli, Command};
-use crate::client::{Auth, Target};
+use crate::client::{Auth, Client, Target};
 use crate::config;
 use crate::error::Error;
 use crate::sandbox::{Config, Sandbox};
@@ -17,13 +18,42 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             sandbox::run(args).await?;
             Ok(0)
         }
+        Command::Import(args) if args.dry_run => validate_cmd(&cli, &args.input).await,
         Command::Import(args) => {
             let (target, sandbox) = resolve_target(&cli).await?;
             let result = import::run(args, &target).await?;
             print_import_summary(&cli, &result, sandbox.as_ref());
             Ok(result.exit_code)
         }
+        Command::Validate(args) => validate_cmd(&cli, &args.input).await,
     }
+}
+
+/// Validation needs a target only to read the definitions, and only without `--schema`.
+async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, Error> {
+    let client = if input.schema.is_some() {
+        None
+    } else {
+        let (target, _sandbox) = resolve_target(cli).await?;
+        Some(Client::new(
+            &target,
+            10.0,
+            crate::client::retry::Policy::default(),
+            std::sync::Arc::new(crate::client::Silent),
+        ))
+    };
+    let summary = validate::run(input, client.as_ref()).await?;
+    let text = validate::describe(&summary);
+    if cli.json {
+        eprintln!("{text}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        println!("{text}");
+    }
+    Ok(summary.exit_code)
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.

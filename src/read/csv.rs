@@ -1,59 +1,421 @@
-//! CSV reader: streaming, one record at a time, UTF-8 (a leading BOM is dropped), quoted fields
-//! with embedded commas and newlines, ragged rows reported per row. Part of the read stage;
-//! `map` consumes its header and rows.
+//! CSV reader: detects the encoding (BOM, UTF-8, else Windows-1252), the delimiter (`,` `;`
+//! tab `|`) and the line endings, then streams one record at a time through the csv crate.
+//! Quoted fields with newlines, CR-only files, blank lines (counted), ragged rows and NUL bytes
+//! (row problems) are handled here. Part of the read stage; `map` consumes its rows.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{RawRow, ReadError};
+use super::{Dialect, Encoding, RawRow, ReadError, ReadOptions};
+
+/// How much of the file the sniffers look at.
+const SNIFF_BYTES: usize = 64 * 1024;
+/// Lines the delimiter sniffer compares.
+const SNIFF_LINES: usize = 50;
+pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 pub struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     header: Vec<String>,
     record: csv::ByteRecord,
     next_row: u64,
     size: u64,
+    raw_pos: Arc<AtomicU64>,
+    lines: Arc<LineStats>,
+    /// Lines taken by records so far (each record: 1 + the line breaks inside its fields).
+    record_lines: u64,
+    /// The bytes are not decoded, so invalid UTF-8 is possible and is a row problem.
+    raw_utf8: bool,
+    dialect: Dialect,
+}
+
+/// Line terminators seen in the decoded stream (`\r\n`, `\r` and `\n` each count once).
+#[derive(Default)]
+struct LineStats {
+    terminators: AtomicU64,
+    bytes: AtomicU64,
+    last: AtomicU64,
+}
+
+struct Counting<R> {
+    inner: R,
+    stats: Arc<LineStats>,
+    prev: u8,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut t = 0;
+        for &b in &buf[..n] {
+            if b == b'\r' || (b == b'\n' && self.prev != b'\r') {
+                t += 1;
+            }
+            self.prev = b;
+        }
+        if n > 0 {
+            self.stats.terminators.fetch_add(t, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            self.stats
+                .last
+                .store(u64::from(self.prev), Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+struct RawCounting {
+    file: File,
+    pos: Arc<AtomicU64>,
+}
+
+impl Read for RawCounting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.pos.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn terminators_in(bytes: &[u8]) -> u64 {
+    let mut prev = 0u8;
+    let mut t = 0;
+    for &b in bytes {
+        if b == b'\r' || (b == b'\n' && prev != b'\r') {
+            t += 1;
+        }
+        prev = b;
+    }
+    t
+}
+
+/// Recognises files that are certainly not text: known binary signatures, or many NUL bytes
+/// without a UTF-16 byte-order mark.
+pub fn sniff_binary(sample: &[u8]) -> Option<String> {
+    const MAGIC: [(&[u8], &str); 7] = [
+        (
+            b"PK\x03\x04",
+            "a ZIP archive (an .xlsx or .ods saved under a .csv name? name it .xlsx, or save it as CSV)",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0",
+            "an old Excel (.xls) or other Office file (name it .xls, or save it as CSV)",
+        ),
+        (b"%PDF", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"\x1F\x8B", "a gzip archive (unpack it first)"),
+        (b"GIF8", "a GIF image"),
+    ];
+    for (magic, what) in MAGIC {
+        if sample.starts_with(magic) {
+            return Some(format!("it is {what}"));
+        }
+    }
+    let utf16_bom = sample.starts_with(&[0xFF, 0xFE]) || sample.starts_with(&[0xFE, 0xFF]);
+    let nuls = sample.iter().filter(|&&b| b == 0).count();
+    if !utf16_bom && nuls >= 4 && nuls * 10 > sample.len() {
+        return Some(
+            "it holds many NUL bytes: a binary file, or UTF-16 text without a byte-order mark (then pass --encoding utf-16le or utf-16be)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// The encoding: a BOM is definitive; then `--encoding`; then UTF-8 if the sample is valid
+/// UTF-8, else Windows-1252 (what Excel on Windows writes). Returns (encoding, has BOM, note).
+pub fn detect_encoding(
+    sample: &[u8],
+    forced: Option<Encoding>,
+) -> (Encoding, usize, Option<String>) {
+    let bom = if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Some((Encoding::Utf8, 3))
+    } else if sample.starts_with(&[0xFF, 0xFE]) {
+        Some((Encoding::Utf16Le, 2))
+    } else if sample.starts_with(&[0xFE, 0xFF]) {
+        Some((Encoding::Utf16Be, 2))
+    } else {
+        None
+    };
+    match (bom, forced) {
+        (Some((e, n)), Some(f)) if f != e => (
+            e,
+            n,
+            Some(format!(
+                "the file starts with a {} byte-order mark; --encoding {} was overridden",
+                e.label(),
+                f.label()
+            )),
+        ),
+        (Some((e, n)), _) => (e, n, None),
+        (None, Some(f)) => (f, 0, None),
+        (None, None) => {
+            let valid = match std::str::from_utf8(sample) {
+                Ok(_) => true,
+                // A multi-byte character cut by the end of the sample is not an error.
+                Err(e) => e.error_len().is_none() && sample.len() - e.valid_up_to() < 4,
+            };
+            if valid {
+                (Encoding::Utf8, 0, None)
+            } else {
+                (Encoding::Windows1252, 0, None)
+            }
+        }
+    }
+}
+
+/// Picks the delimiter that splits the first lines into the same number of fields, preferring
+/// more fields; quotes are respected. A file with one column gets `,`.
+pub fn detect_delimiter(text: &str) -> u8 {
+    let lines = split_lines(text, SNIFF_LINES);
+    let mut best = (0usize, 0usize, b',');
+    for &d in &DELIMITERS {
+        let counts: Vec<usize> = lines.iter().map(|l| count_outside_quotes(l, d)).collect();
+        let Some(&first) = counts.first() else {
+            continue;
+        };
+        if first == 0 {
+            continue;
+        }
+        let consistent = counts.iter().filter(|&&c| c == first).count();
+        if (consistent, first) > (best.0, best.1) {
+            best = (consistent, first, d);
+        }
+    }
+    best.2
+}
+
+/// Up to `max` logical lines (line breaks inside quotes do not end a line), blank ones skipped.
+fn split_lines(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_quotes = false;
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' | b'\r' if !in_quotes => {
+                let line = &text[start..i];
+                if !line.trim().is_empty() {
+                    out.push(line);
+                    if out.len() >= max {
+                        return out;
+                    }
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    // The last line may be cut by the end of the sample; use it only if it is all there is.
+    if out.is_empty() && !text[start..].trim().is_empty() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+fn count_outside_quotes(line: &str, d: u8) -> usize {
+    let mut in_quotes = false;
+    let mut n = 0;
+    for &b in line.as_bytes() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == d && !in_quotes {
+            n += 1;
+        }
+    }
+    n
+}
+
+pub fn line_endings(text: &str) -> &'static str {
+    let b = text.as_bytes();
+    let (mut crlf, mut lf, mut cr) = (0, 0, 0);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\r' if b.get(i + 1) == Some(&b'\n') => {
+                crlf += 1;
+                i += 1;
+            }
+            b'\r' => cr += 1,
+            b'\n' => lf += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    match (crlf > 0, lf > 0, cr > 0) {
+        (false, false, false) => "none",
+        (true, false, false) => "CRLF",
+        (false, true, false) => "LF",
+        (false, false, true) => "CR",
+        _ => "mixed",
+    }
+}
+
+pub fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        b',' => "','".into(),
+        b';' => "';'".into(),
+        b'|' => "'|'".into(),
+        other => format!("'{}'", other as char),
+    }
 }
 
 impl CsvSource {
-    pub fn open(path: &Path) -> Result<CsvSource, ReadError> {
-        let file = File::open(path).map_err(|source| ReadError::Open {
+    pub fn open(path: &Path, opts: &ReadOptions) -> Result<CsvSource, ReadError> {
+        let open_err = |source| ReadError::Open {
             path: path.to_path_buf(),
             source,
-        })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        };
+        let mut file = File::open(path).map_err(open_err)?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
             return Err(ReadError::NotCsv {
                 path: path.to_path_buf(),
                 why: "it is a directory".into(),
             });
         }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(BufReader::with_capacity(256 * 1024, file));
-        let mut first = csv::ByteRecord::new();
-        let got = reader
-            .read_byte_record(&mut first)
-            .map_err(|e| broken(path, &e))?;
-        if !got || first.iter().all(|c| c.is_empty()) && first.len() <= 1 {
+        let size = meta.len();
+        let mut sample = Vec::with_capacity(SNIFF_BYTES);
+        (&mut file)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut sample)
+            .map_err(open_err)?;
+        if let Some(why) = sniff_binary(&sample) {
+            return Err(ReadError::NotCsv {
+                path: path.to_path_buf(),
+                why,
+            });
+        }
+        let (encoding, bom_len, note) = detect_encoding(&sample, opts.encoding);
+        let text = decode_sample(&sample[bom_len..], encoding);
+        if sample.len() > bom_len && text.trim_matches(['\r', '\n', ' ', '\t']).is_empty() {
             return Err(ReadError::Empty {
                 path: path.to_path_buf(),
             });
         }
-        let mut header = Vec::with_capacity(first.len());
-        for (i, cell) in first.iter().enumerate() {
+        let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(&text));
+        let mut dialect = Dialect {
+            format: "CSV".into(),
+            encoding: Some(format!(
+                "{}{}{}",
+                encoding.label(),
+                if bom_len > 0 { " with BOM" } else { "" },
+                if opts.encoding.is_none() && bom_len == 0 {
+                    " (detected)"
+                } else {
+                    ""
+                }
+            )),
+            delimiter: Some(format!(
+                "{}{}",
+                delimiter_name(delimiter),
+                if opts.delimiter.is_none() {
+                    " (detected)"
+                } else {
+                    ""
+                }
+            )),
+            line_endings: Some(line_endings(&text).to_string()),
+            header_row: opts.header_row.unwrap_or(1).max(1),
+            ..Dialect::default()
+        };
+        dialect.notes.extend(note);
+
+        // Start again from the first byte: the sample was only for sniffing.
+        let file = File::open(path).map_err(open_err)?;
+        let raw_pos = Arc::new(AtomicU64::new(0));
+        let raw = RawCounting {
+            file,
+            pos: raw_pos.clone(),
+        };
+        let decoded: Box<dyn Read + Send> = match encoding {
+            Encoding::Utf8 => {
+                let mut r = BufReader::with_capacity(256 * 1024, raw);
+                let mut skip = vec![0u8; bom_len];
+                r.read_exact(&mut skip).map_err(open_err)?;
+                Box::new(r)
+            }
+            other => {
+                let enc = match other {
+                    Encoding::Utf16Le => encoding_rs::UTF_16LE,
+                    Encoding::Utf16Be => encoding_rs::UTF_16BE,
+                    _ => encoding_rs::WINDOWS_1252,
+                };
+                Box::new(
+                    encoding_rs_io::DecodeReaderBytesBuilder::new()
+                        .encoding(Some(enc))
+                        .bom_override(true)
+                        .strip_bom(true)
+                        .build(BufReader::with_capacity(256 * 1024, raw)),
+                )
+            }
+        };
+        let lines = Arc::new(LineStats::default());
+        let counting: Box<dyn Read + Send> = Box::new(Counting {
+            inner: decoded,
+            stats: lines.clone(),
+            prev: 0,
+        });
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .buffer_capacity(256 * 1024)
+            .from_reader(counting);
+        let mut src = CsvSource {
+            path: path.to_path_buf(),
+            reader,
+            header: Vec::new(),
+            record: csv::ByteRecord::new(),
+            next_row: 1,
+            size,
+            raw_pos,
+            lines,
+            record_lines: 0,
+            raw_utf8: encoding == Encoding::Utf8,
+            dialect,
+        };
+        src.read_header()?;
+        Ok(src)
+    }
+
+    fn read_header(&mut self) -> Result<(), ReadError> {
+        let path = self.path.clone();
+        for _ in 1..self.dialect.header_row {
+            if !self.read_record()? {
+                return Err(ReadError::Header {
+                    path,
+                    why: format!(
+                        "--header-row {} is past the end of the file",
+                        self.dialect.header_row
+                    ),
+                });
+            }
+        }
+        if !self.read_record()? {
+            return Err(ReadError::Empty { path });
+        }
+        let mut header = Vec::with_capacity(self.record.len());
+        for (i, cell) in self.record.iter().enumerate() {
             if cell.contains(&0) {
                 return Err(ReadError::NotCsv {
-                    path: path.to_path_buf(),
-                    why: "the header row contains NUL bytes (a binary file, or UTF-16 text)".into(),
+                    path,
+                    why: "the header row contains NUL bytes (a binary file, or UTF-16 text without a byte-order mark: try --encoding utf-16le)".into(),
                 });
             }
             let text = std::str::from_utf8(cell).map_err(|_| ReadError::NotCsv {
-                path: path.to_path_buf(),
-                why: format!("header cell {} is not valid UTF-8 text", i + 1),
+                path: path.clone(),
+                why: format!(
+                    "header cell {} is not valid UTF-8 text (use --encoding)",
+                    i + 1
+                ),
             })?;
             let text = if i == 0 {
                 text.strip_prefix('\u{feff}').unwrap_or(text)
@@ -62,14 +424,29 @@ impl CsvSource {
             };
             header.push(text.to_string());
         }
-        Ok(CsvSource {
-            path: path.to_path_buf(),
-            reader,
-            header,
-            record: csv::ByteRecord::new(),
-            next_row: 1,
-            size,
-        })
+        if header.iter().all(|h| h.trim().is_empty()) {
+            return Err(ReadError::Header {
+                path,
+                why: format!(
+                    "row {} is empty; where is the header? (--header-row N)",
+                    self.dialect.header_row
+                ),
+            });
+        }
+        self.header = header;
+        Ok(())
+    }
+
+    /// Reads the next record into `self.record`, counting the lines it takes.
+    fn read_record(&mut self) -> Result<bool, ReadError> {
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                self.record_lines += 1 + self.record.iter().map(terminators_in).sum::<u64>();
+                Ok(true)
+            }
+            Err(e) => Err(broken(&self.path, &e)),
+        }
     }
 
     pub fn header(&self) -> &[String] {
@@ -85,38 +462,64 @@ impl CsvSource {
         self.size
     }
 
-    /// Bytes consumed so far, for progress.
+    /// Bytes of the file consumed so far, for progress.
     pub fn position(&self) -> u64 {
-        self.reader.position().byte()
+        self.raw_pos.load(Ordering::Relaxed)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        let mut d = self.dialect.clone();
+        let terms = self.lines.terminators.load(Ordering::Relaxed);
+        let bytes = self.lines.bytes.load(Ordering::Relaxed);
+        let last = self.lines.last.load(Ordering::Relaxed) as u8;
+        let physical = terms + u64::from(bytes > 0 && last != b'\n' && last != b'\r');
+        d.blank_lines_skipped = physical.saturating_sub(self.record_lines);
+        d
     }
 
     /// The next data row, `None` at the end. A broken record (bad quoting that runs into the
-    /// end of the file) is a file-level error; ragged rows and bad bytes are row problems.
+    /// end of the file) is a file-level error; ragged rows, NUL and bad bytes are row problems.
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.read_record() {
             Ok(false) => None,
-            Err(e) => Some(Err(broken(&self.path, &e))),
+            Err(e) => Some(Err(e)),
             Ok(true) => {
                 let row = self.next_row;
                 self.next_row += 1;
                 let mut problem = None;
                 let mut cells = Vec::with_capacity(self.record.len());
                 for (i, cell) in self.record.iter().enumerate() {
+                    let column = || {
+                        format!(
+                            "column {} ({})",
+                            i + 1,
+                            self.header
+                                .get(i)
+                                .map(String::as_str)
+                                .unwrap_or("no header")
+                        )
+                    };
                     match std::str::from_utf8(cell) {
                         Ok(s) => cells.push(s.to_string()),
                         Err(_) => {
                             cells.push(String::from_utf8_lossy(cell).into_owned());
-                            problem.get_or_insert_with(|| {
-                                format!(
-                                    "column {} ({}) is not valid UTF-8; save the file as UTF-8",
-                                    i + 1,
-                                    self.header.get(i).map(String::as_str).unwrap_or("?")
-                                )
-                            });
+                            if self.raw_utf8 {
+                                problem.get_or_insert_with(|| {
+                                    format!(
+                                        "{} is not valid UTF-8; if the file was saved by Excel on Windows, pass --encoding windows-1252",
+                                        column()
+                                    )
+                                });
+                            }
                         }
                     }
+                    if cell.contains(&0) {
+                        problem.get_or_insert_with(|| format!("{} contains a NUL byte", column()));
+                    }
                 }
-                if cells.len() != self.header.len() && !(cells.len() == 1 && cells[0].is_empty()) {
+                let ragged =
+                    cells.len() != self.header.len() && !(cells.len() == 1 && cells[0].is_empty());
+                if ragged {
                     problem = Some(format!(
                         "expected {} fields (as in the header) but found {}",
                         self.header.len(),
@@ -130,6 +533,24 @@ impl CsvSource {
                 }))
             }
         }
+    }
+}
+
+fn decode_sample(bytes: &[u8], e: Encoding) -> String {
+    match e {
+        Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+        Encoding::Utf16Le => encoding_rs::UTF_16LE
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+        Encoding::Utf16Be => encoding_rs::UTF_16BE
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 
@@ -147,11 +568,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn source(bytes: &[u8]) -> (tempfile::NamedTempFile, Result<CsvSource, ReadError>) {
+    fn source_with(
+        bytes: &[u8],
+        opts: &ReadOptions,
+    ) -> (tempfile::NamedTempFile, Result<CsvSource, ReadError>) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(bytes).unwrap();
-        let s = CsvSource::open(f.path());
+        let s = CsvSource::open(f.path(), opts);
         (f, s)
+    }
+
+    fn source(bytes: &[u8]) -> (tempfile::NamedTempFile, Result<CsvSource, ReadError>) {
+        source_with(bytes, &ReadOptions::default())
     }
 
     fn rows(s: &mut CsvSource) -> Vec<RawRow> {
@@ -171,11 +599,15 @@ mod tests {
         assert_eq!(r[0].cells, ["a@x.io", "one, two\r\nthree"]);
         assert_eq!((r[0].row, r[1].row), (1, 2));
         assert!(r.iter().all(|r| r.problem.is_none()));
+        let d = s.dialect();
+        assert_eq!(d.encoding.as_deref(), Some("UTF-8 with BOM"));
+        assert_eq!(d.line_endings.as_deref(), Some("CRLF"));
+        assert_eq!(d.blank_lines_skipped, 0);
     }
 
     #[test]
-    fn ragged_rows_and_bad_bytes_are_row_problems() {
-        let (_f, s) = source(b"email,notes\na@x.io\nb@x.io,\xff\xfe\n");
+    fn ragged_rows_nul_and_bad_bytes_are_row_problems() {
+        let (_f, s) = source(b"email,notes\na@x.io\nb@x.io,ok\n\0,x\n");
         let mut s = s.unwrap();
         let r = rows(&mut s);
         assert!(
@@ -184,7 +616,118 @@ mod tests {
                 .unwrap()
                 .contains("expected 2 fields")
         );
-        assert!(r[1].problem.as_deref().unwrap().contains("not valid UTF-8"));
+        assert!(r[1].problem.is_none());
+        assert!(r[2].problem.as_deref().unwrap().contains("NUL byte"));
+        // Mostly UTF-8 with one bad byte later: detected UTF-8, that row is flagged.
+        let mut big = b"email,notes\n".to_vec();
+        for i in 0..6000 {
+            big.extend_from_slice(format!("u{i}@x.io,café\n").as_bytes());
+        }
+        big.extend_from_slice(b"z@x.io,\xE9t\xE9\n");
+        let (_f, s) = source(&big);
+        let mut s = s.unwrap();
+        let r = rows(&mut s);
+        assert!(
+            r.last()
+                .unwrap()
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("--encoding windows-1252")
+        );
+    }
+
+    #[test]
+    fn encodings_are_detected_and_decoded() {
+        // Windows-1252 only bytes: € ’ “ ” –.
+        let (_f, s) = source(b"email,notes\na@x.io,\x80 5 \x93quoted\x94 \x92s \x96 ok\n");
+        let mut s = s.unwrap();
+        assert_eq!(rows(&mut s)[0].cells[1], "€ 5 “quoted” ’s – ok");
+        assert_eq!(
+            s.dialect().encoding.as_deref(),
+            Some("Windows-1252 (detected)")
+        );
+        // UTF-16 LE and BE with BOM.
+        let text = "email;notes\r\na@x.io;ʤ €\r\n";
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for (bytes, label) in [(le, "UTF-16LE with BOM"), (be, "UTF-16BE with BOM")] {
+            let (_f, s) = source(&bytes);
+            let mut s = s.unwrap();
+            assert_eq!(s.header(), ["email", "notes"]);
+            assert_eq!(rows(&mut s)[0].cells, ["a@x.io", "ʤ €"]);
+            let d = s.dialect();
+            assert_eq!(d.encoding.as_deref(), Some(label));
+            assert_eq!(d.delimiter.as_deref(), Some("';' (detected)"));
+        }
+        // Forced encoding.
+        let (_f, s) = source_with(
+            b"email\n\xA9@x.io\n",
+            &ReadOptions {
+                encoding: Some(Encoding::Windows1252),
+                ..ReadOptions::default()
+            },
+        );
+        assert_eq!(rows(&mut s.unwrap())[0].cells, ["©@x.io"]);
+    }
+
+    #[test]
+    fn delimiters() {
+        let cases: [(&str, u8); 6] = [
+            ("a,b,c\n1,2,3\n", b','),
+            ("a;b;c\n1;2;3\n", b';'),
+            ("a\tb\tc\n1\t2\t3\n", b'\t'),
+            ("a|b\n1|2\n", b'|'),
+            // Commas inside quotes do not count; semicolons split every line.
+            ("name;note\n\"Acme, Inc\";\"x, y, z\"\nB;c\n", b';'),
+            ("email\nx@y.io\n", b','),
+        ];
+        for (text, want) in cases {
+            assert_eq!(detect_delimiter(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn line_endings_and_blank_lines_are_counted() {
+        let cases: [(&[u8], &str, u64, usize); 5] = [
+            (b"a,b\n\n1,2\n\n\n3,\"x\ny\"\n", "LF", 3, 2),
+            (b"a,b\r\n\r\n1,2\r\n\r\n\r\n3,\"x\r\ny\"\r\n", "CRLF", 3, 2),
+            (b"a,b\r\r1,2\r\r\r3,\"x\ry\"\r", "CR", 3, 2),
+            (b"\n\n\na,b\n1,2", "LF", 3, 1),
+            (b"a,b\n1,2\n3,4\n", "LF", 0, 2),
+        ];
+        for (bytes, endings, blank, n) in cases {
+            let (_f, s) = source(bytes);
+            let mut s = s.unwrap();
+            assert_eq!(s.header(), ["a", "b"]);
+            assert_eq!(rows(&mut s).len(), n, "{bytes:?}");
+            let d = s.dialect();
+            assert_eq!(
+                (d.line_endings.as_deref(), d.blank_lines_skipped),
+                (Some(endings), blank),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_row_option() {
+        let (_f, s) = source_with(
+            b"Report of 2026\nexported by CRM\nemail,x\na@x.io,1\n",
+            &ReadOptions {
+                header_row: Some(3),
+                ..ReadOptions::default()
+            },
+        );
+        let mut s = s.unwrap();
+        assert_eq!(s.header(), ["email", "x"]);
+        assert_eq!(rows(&mut s)[0].row, 1);
     }
 
     #[test]
@@ -192,10 +735,10 @@ mod tests {
         let (_f, s) = source(b"");
         assert!(matches!(s, Err(ReadError::Empty { .. })));
         let (_f, s) = source(b"\n\n");
-        assert!(matches!(s, Err(ReadError::Empty { .. })));
+        assert!(matches!(s, Err(ReadError::Empty { .. })), "{:?}", s.err());
         let (_f, s) = source(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
         assert!(matches!(s, Err(ReadError::NotCsv { .. })), "{:?}", s.err());
-        let missing = CsvSource::open(Path::new("/nonexistent/x.csv"));
+        let missing = CsvSource::open(Path::new("/nonexistent/x.csv"), &ReadOptions::default());
         assert!(matches!(missing, Err(ReadError::Open { .. })));
     }
 }

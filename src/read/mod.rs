@@ -1,9 +1,13 @@
-//! Read stage: turns an input file into a header and a stream of raw rows, each carrying where
-//! it came from. Feeds `map`; knows nothing of CSM. One file per format (`csv` now; XLSX later).
+//! Read stage: turns an input file (CSV in any common dialect, or a spreadsheet) into a header
+//! and a stream of raw rows, each carrying where it came from, plus a report of what was
+//! detected. Feeds `map`; knows nothing of CSM. One file per format: `csv`, `xlsx`.
 
 pub mod csv;
+pub mod xlsx;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 /// A data row as read, before mapping. `row` is the 1-based data row (the header is row 0), as
 /// written to the reports' `_row`. (No physical line number: with quoted newlines and CRLF it
@@ -34,10 +38,142 @@ pub enum ReadError {
     Empty { path: PathBuf },
     #[error("{path}: not a CSV text file: {why}")]
     NotCsv { path: PathBuf, why: String },
+    #[error("{path}: cannot read the spreadsheet: {why}")]
+    Spreadsheet { path: PathBuf, why: String },
     #[error("{path}: near line {line}: {why}")]
     Broken {
         path: PathBuf,
         line: u64,
         why: String,
     },
+    #[error("{path}: {why}")]
+    Header { path: PathBuf, why: String },
+}
+
+/// Character encodings a CSV may come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum Encoding {
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    #[value(name = "utf-16le", alias = "utf16le")]
+    Utf16Le,
+    #[value(name = "utf-16be", alias = "utf16be")]
+    Utf16Be,
+    /// Also what spreadsheets mean by Latin-1 / ISO-8859-1.
+    #[value(name = "windows-1252", aliases = ["cp1252", "latin1", "iso-8859-1"])]
+    Windows1252,
+}
+
+impl Encoding {
+    pub fn label(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf16Le => "UTF-16LE",
+            Encoding::Utf16Be => "UTF-16BE",
+            Encoding::Windows1252 => "Windows-1252",
+        }
+    }
+}
+
+/// How to read an input; `None` means detect.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub encoding: Option<Encoding>,
+    pub delimiter: Option<u8>,
+    /// 1-based row of the header (rows above it are skipped).
+    pub header_row: Option<u64>,
+    /// Spreadsheet sheet, by name or 1-based index.
+    pub sheet: Option<String>,
+}
+
+/// What the reader found, for the dialect report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Dialect {
+    pub format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_endings: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    pub header_row: u64,
+    pub blank_lines_skipped: u64,
+    /// Notes such as "column 7 has no header; its values are ignored".
+    pub notes: Vec<String>,
+}
+
+impl Dialect {
+    pub fn describe(&self, rows: u64) -> String {
+        let mut parts = vec![self.format.clone()];
+        if let Some(e) = &self.encoding {
+            parts.push(format!("encoding {e}"));
+        }
+        if let Some(d) = &self.delimiter {
+            parts.push(format!("delimiter {d}"));
+        }
+        if let Some(l) = &self.line_endings {
+            parts.push(format!("line endings {l}"));
+        }
+        if let Some(s) = &self.sheet {
+            parts.push(format!("sheet '{s}'"));
+        }
+        parts.push(format!("header row {}", self.header_row));
+        parts.push(format!("{rows} rows"));
+        parts.push(format!("{} blank lines skipped", self.blank_lines_skipped));
+        parts.join(" · ")
+    }
+}
+
+/// An open input of any supported format.
+pub enum Source {
+    Csv(csv::CsvSource),
+    Sheet(xlsx::SheetSource),
+}
+
+impl Source {
+    /// Opens by extension: .xlsx/.xlsm/.xlsb/.xls/.ods are spreadsheets, anything else CSV.
+    pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ReadError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if xlsx::EXTENSIONS.contains(&ext.as_str()) {
+            Ok(Source::Sheet(xlsx::SheetSource::open(path, opts)?))
+        } else {
+            Ok(Source::Csv(csv::CsvSource::open(path, opts)?))
+        }
+    }
+
+    pub fn header(&self) -> &[String] {
+        match self {
+            Source::Csv(s) => s.header(),
+            Source::Sheet(s) => s.header(),
+        }
+    }
+
+    pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
+        match self {
+            Source::Csv(s) => s.next_row(),
+            Source::Sheet(s) => s.next_row(),
+        }
+    }
+
+    /// Progress: (done, total) in the unit the format knows (bytes, or rows).
+    pub fn progress(&self) -> (u64, u64) {
+        match self {
+            Source::Csv(s) => (s.position(), s.size()),
+            Source::Sheet(s) => s.progress(),
+        }
+    }
+
+    /// The dialect report; complete once the rows are read.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Source::Csv(s) => s.dialect(),
+            Source::Sheet(s) => s.dialect(),
+        }
+    }
 }

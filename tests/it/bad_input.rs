@@ -42,7 +42,7 @@ fn file_level_problems_exit_2_with_the_file_named() {
         (
             "dup.csv",
             Some(b"email, E Mail \n"),
-            vec!["dup.csv", "both map to"],
+            vec!["dup.csv", "duplicate column 'E Mail' (columns 1 and 2)"],
         ),
     ];
     for (name, content, wants) in cases {
