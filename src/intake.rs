@@ -74,13 +74,22 @@ impl Intake {
         let source = Source::open(&input.file, &read_options(input))?;
         let file_label = input.file.display().to_string();
         let header = source.header().to_vec();
-        let mapping =
-            map::map_header(&header, &schema, input.ignore_unknown_columns).map_err(|source| {
-                Error::Map {
-                    file: file_label.clone(),
-                    source,
-                }
-            })?;
+        let mapping = map::map_header(&header, &schema, input.ignore_unknown_columns).map_err(|source| {
+            // A title line above the table looks like a one-column header.
+            if header.iter().filter(|h| !h.trim().is_empty()).count() == 1
+                && input.header_row.is_none()
+                && matches!(source, map::MapError::UnknownColumns(_) | map::MapError::MissingEmail(_))
+            {
+                return Error::Usage(format!(
+                    "{file_label}: the first row ('{}') does not look like a header; if the header is further down, pass --header-row N",
+                    header.iter().find(|h| !h.trim().is_empty()).map(String::as_str).unwrap_or("")
+                ));
+            }
+            Error::Map {
+                file: file_label.clone(),
+                source,
+            }
+        })?;
         Ok(Intake {
             source,
             header,

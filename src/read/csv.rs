@@ -232,12 +232,16 @@ fn count_outside_quotes(line: &str, d: u8) -> usize {
     n
 }
 
+/// The record terminators in use; line breaks inside quoted fields do not count.
 pub fn line_endings(text: &str) -> &'static str {
     let b = text.as_bytes();
     let (mut crlf, mut lf, mut cr) = (0, 0, 0);
     let mut i = 0;
+    let mut in_quotes = false;
     while i < b.len() {
         match b[i] {
+            b'"' => in_quotes = !in_quotes,
+            _ if in_quotes => {}
             b'\r' if b.get(i + 1) == Some(&b'\n') => {
                 crlf += 1;
                 i += 1;

@@ -437,7 +437,7 @@ pub fn cell_text(v: &Data) -> (String, Option<String>) {
                 }
             }
         }
-        Data::Error(e) => (format!("#{e:?}"), Some(e.to_string())),
+        Data::Error(e) => (e.to_string(), Some(e.to_string())),
     }
 }
 

@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod common;
+mod corpus;
 mod golden;
 mod import;
 mod sandbox;
 mod sandbox_rules;
+mod validate;

@@ -1,0 +1,210 @@
+//! `csmport validate` and `import --dry-run`: the dialect report, the failure report, nothing
+//! sent; spreadsheets end to end.
+
+use crate::common::*;
+
+const SCHEMA: &str = "sample-data/customer-detail-fields.json";
+
+#[test]
+fn validate_reports_dialect_and_invalid_rows_offline() {
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(None)
+        .args(["validate", "customers"])
+        .arg(repo("sample-data/customers.csv"))
+        .arg("--schema")
+        .arg(repo(SCHEMA))
+        .arg("--out")
+        .arg(ctx.path("v"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            s["rows"].as_u64(),
+            s["valid"].as_u64(),
+            s["failed"].as_u64(),
+            s["skipped"].as_u64()
+        ),
+        (Some(1000), Some(966), Some(33), Some(1))
+    );
+    assert_eq!(s["dialect"]["encoding"], "UTF-8 (detected)");
+    assert_eq!(s["dialect"]["delimiter"], "',' (detected)");
+    assert_eq!(s["dialect"]["line_endings"], "CRLF");
+    let err = stderr(&out);
+    assert!(err.contains("read      CSV · encoding UTF-8 (detected) · delimiter ',' (detected) · line endings CRLF · header row 1 · 1000 rows"), "{err}");
+    let (_, failures) = ctx.read_csv(&ctx.path("v/failures.csv"));
+    assert_eq!(failures.len(), 33);
+    assert!(!ctx.path("v/successes.csv").exists());
+}
+
+#[test]
+fn dry_run_sends_nothing() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx.import(&sb, &repo("sample-data/customers.csv"), &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("966 valid + 33 invalid + 1 skipped"),
+        "{}",
+        stdout(&out)
+    );
+    let state = sb.state();
+    assert_eq!(state["tasks"].as_array().unwrap().len(), 0);
+    assert_eq!(state["customers"].as_array().unwrap().len(), 0);
+    let (_, _, log) = call_full(
+        &sb,
+        "GET",
+        &format!("{}/_sandbox/requests", sb.url),
+        None,
+        None,
+        &[],
+    );
+    let posts = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] != "GET")
+        .count();
+    assert_eq!(posts, 0, "a dry run only reads the definitions");
+}
+
+#[test]
+fn spreadsheet_import_end_to_end() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let xlsx = repo("sample-data/customers.xlsx");
+    // The title row is not a header: say so and how to fix it.
+    let out = ctx.import(&sb, &xlsx, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "does not look like a header; if the header is further down, pass --header-row N"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = ctx.import(&sb, &xlsx, &["--header-row", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (
+            s["rows"].as_u64(),
+            s["succeeded"].as_u64(),
+            s["failed"].as_u64()
+        ),
+        (Some(5), Some(2), Some(3))
+    );
+    assert_eq!(s["dialect"]["sheet"], "Customers");
+    let state = sb.state();
+    let ines = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "ines.garcia@example.com")
+        .unwrap()
+        .clone();
+    let value = |name: &str| {
+        ines["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .map(|d| d["values"].clone())
+    };
+    assert_eq!(
+        value("Renewal Date"),
+        Some(serde_json::json!(["2027-03-15"])),
+        "date cells become ISO dates"
+    );
+    assert_eq!(
+        value("Primary Contact Phone"),
+        Some(serde_json::json!(["4155550100"])),
+        "no float artefacts"
+    );
+    assert_eq!(value("Seats"), Some(serde_json::json!(["42"])));
+    assert_eq!(
+        value("Notes"),
+        Some(serde_json::json!(["VIP, \"gold\" plan\nsecond line"]))
+    );
+    assert_eq!(ines["displayName"], "Inés García");
+    let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    let why: Vec<&str> = failures.iter().map(|r| r[r.len() - 1].as_str()).collect();
+    assert!(
+        why[0].contains("cell H6 is an error cell (#N/A)"),
+        "{why:?}"
+    );
+    // The sheet can be chosen by name or number; a missing one is named.
+    let out = ctx.import(&sb, &xlsx, &["--sheet", "Budget"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no sheet 'Budget'; the sheets are: Customers, Notes"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dates_need_a_format_unless_iso() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "d.csv",
+        b"email,Renewal Date\na@example.com,31/12/2026\nb@example.com,2026-12-31\n",
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    assert!(
+        failures[0][5].contains("pass --date-format %d/%m/%Y"),
+        "{:?}",
+        failures[0]
+    );
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    let out = ctx.import(&sb, &file, &["--date-format", "%d/%m/%Y"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ctx.import(&sb, &file, &["--date-format", "%Y"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("must name a day, a month and a year"));
+}
+
+#[test]
+fn dialect_overrides() {
+    let ctx = Ctx::new();
+    // Semicolons, Windows-1252, a Notes cell full of commas.
+    let file = ctx.write(
+        "w.csv",
+        b"email;Notes\r\nann@example.com;\x93a, b, c\x94 \x80\r\n",
+    );
+    let run = |extra: &[&str]| {
+        ctx.csmport(None)
+            .args(["validate", "customers"])
+            .arg(&file)
+            .arg("--schema")
+            .arg(repo(SCHEMA))
+            .arg("--out")
+            .arg(ctx.path(&format!("v{}", extra.len())))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("encoding Windows-1252 (detected) · delimiter ';' (detected)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["--delimiter", ",", "--encoding", "utf-8"]);
+    // Read as UTF-8 with commas the file is garbage: the header does not match.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["--delimiter", "tab"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the first row ('email;Notes') does not look like a header"),
+        "{}",
+        stderr(&out)
+    );
+}
