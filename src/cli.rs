@@ -115,6 +115,9 @@ pub struct InputArgs {
     /// Skip columns that match no field instead of stopping
     #[arg(long)]
     pub ignore_unknown_columns: bool,
+    /// Mapping file (TOML) from the input's columns to CSM fields, e.g. templates/salesforce-contacts.toml
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
     /// Operation for each row: create new customers only, update existing ones only, or both
     #[arg(long, value_enum, default_value = "upsert")]
     pub op: Op,

@@ -10,6 +10,7 @@ use crate::cli::{InputArgs, Op};
 use crate::client::Client;
 use crate::error::Error;
 use crate::map::{self, Mapping};
+use crate::mapfile::{self, Compiled};
 use crate::plan::{Outcome, PlannedRow, SeenKeys, Stage};
 use crate::read::{RawRow, ReadOptions, Source};
 use crate::schema::Schema;
@@ -17,7 +18,10 @@ use crate::validate::CellRules;
 
 pub struct Intake {
     pub source: Source,
+    /// The input's own header (the reports keep it).
     pub header: Vec<String>,
+    /// With a mapping file: the rules, and the header `map` sees.
+    compiled: Option<(Compiled, Vec<String>)>,
     pub mapping: Mapping,
     pub schema: Schema,
     pub rules: CellRules,
@@ -74,7 +78,24 @@ impl Intake {
         let source = Source::open(&input.file, &read_options(input))?;
         let file_label = input.file.display().to_string();
         let header = source.header().to_vec();
-        let mapping = map::map_header(&header, &schema, input.ignore_unknown_columns).map_err(|source| {
+        let compiled = match &input.mapping {
+            None => None,
+            Some(path) => {
+                let m = mapfile::load(path).map_err(|e| Error::Usage(format!("--mapping {e}")))?;
+                let c = m
+                    .compile(input.kind.as_str(), &header, &schema)
+                    .map_err(|e| {
+                        Error::Usage(format!("--mapping {}: {file_label}: {e}", path.display()))
+                    })?;
+                let mapped = c.header.clone();
+                Some((c, mapped))
+            }
+        };
+        let mapped_header = compiled
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| header.clone());
+        let mut mapping = map::map_header(&mapped_header, &schema, input.ignore_unknown_columns).map_err(|source| {
             // A title line above the table looks like a one-column header.
             if header.iter().filter(|h| !h.trim().is_empty()).count() == 1
                 && input.header_row.is_none()
@@ -90,9 +111,13 @@ impl Intake {
                 source,
             }
         })?;
+        if let Some((c, _)) = &compiled {
+            mapping.notes.extend(c.notes.iter().cloned());
+        }
         Ok(Intake {
             source,
             header,
+            compiled,
             mapping,
             schema,
             rules: CellRules {
@@ -127,14 +152,28 @@ impl Intake {
             };
             return (PlannedRow { raw, outcome }, None);
         }
-        match map::customer_item(
-            &self.mapping,
-            &self.header,
-            &self.schema,
-            &raw.cells,
-            self.op,
-            &self.rules,
-        ) {
+        let item = match &self.compiled {
+            Some((c, mapped_header)) => {
+                let cells = c.apply(&raw.cells);
+                map::customer_item(
+                    &self.mapping,
+                    mapped_header,
+                    &self.schema,
+                    &cells,
+                    self.op,
+                    &self.rules,
+                )
+            }
+            None => map::customer_item(
+                &self.mapping,
+                &self.header,
+                &self.schema,
+                &raw.cells,
+                self.op,
+                &self.rules,
+            ),
+        };
+        match item {
             Err(errors) => {
                 let field = errors
                     .iter()

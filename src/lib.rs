@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod intake;
 pub mod map;
+pub mod mapfile;
 pub mod plan;
 pub mod progress;
 pub mod read;

@@ -208,3 +208,66 @@ fn dialect_overrides() {
         stderr(&out)
     );
 }
+
+#[test]
+fn crm_export_through_a_mapping_template() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    // A Salesforce report export: labels, extra columns, a Data Loader-style upper-case header
+    // would match the same rules.
+    let file = ctx.write(
+        "contacts.csv",
+        "Id,First Name,Last Name,Email,Phone,Title,Mailing Country,Lead Source,Description\n\
+         003A1,Åsa,Berg, ASA.BERG@Example.com ,+46 8 123 456,CTO,Sweden,Web,\"likes, commas\"\n\
+         003A2,Luis,Núñez,not-an-email,,,Spain,Other,\n"
+            .as_bytes(),
+    );
+    let out = ctx.import(
+        &sb,
+        &file,
+        &[
+            "--mapping",
+            repo("templates/salesforce-contacts.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let c = sb.state()["customers"][0].clone();
+    assert_eq!(
+        (c["email"].as_str(), c["displayName"].as_str()),
+        (Some("asa.berg@example.com"), Some("Åsa Berg"))
+    );
+    // The sample site has none of CSM's predefined fields: those rules were skipped, and said so.
+    let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
+    assert!(
+        log.contains("mapping for 'Title' skipped: the site has no such field"),
+        "{log}"
+    );
+    assert!(
+        log.contains("column 'Description' is not in the mapping; it is ignored"),
+        "{log}"
+    );
+    // The failure report keeps the export's own columns.
+    let (h, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    assert_eq!(h[0], "Id");
+    assert_eq!(failures[0][3], "not-an-email");
+    // A mapping for another kind, or with a missing column, stops before anything is sent.
+    let out = ctx.import(
+        &sb,
+        &file,
+        &[
+            "--mapping",
+            repo("templates/hubspot-companies.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("this mapping is for organizations, not customers"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,521 @@
+//! Mapping files (`--mapping FILE`, TOML): which input columns feed which CSM field, with
+//! per-column transforms (trim, lowercase, uppercase, join several columns, split into
+//! MULTISELECT values, value maps, constants, skip). Compiled against the input's header, a
+//! mapping turns each raw row into the cells `map` expects; the raw cells still go to the
+//! reports unchanged. Used by `intake`; the shipped files live in `templates/`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::api::MULTI_VALUE_SEPARATOR;
+use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ORGANIZATIONS, normalize};
+use crate::schema::Schema;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    /// The kind of import it is for (`customers`, `organizations`, …).
+    pub kind: String,
+    #[serde(default)]
+    pub description: String,
+    /// What to do with input columns no rule names: `error` (default) or `ignore`.
+    #[serde(default)]
+    pub unmapped: Unmapped,
+    #[serde(default, rename = "column")]
+    pub columns: Vec<ColumnRule>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmapped {
+    #[default]
+    Error,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Sources {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnRule {
+    /// Input column(s); several are joined with `join`.
+    #[serde(default)]
+    pub source: Option<Sources>,
+    /// The CSM field: `email`, `displayName`, `organizations`, or a detail field's name.
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub transform: Vec<Transform>,
+    /// Separator between joined source columns (default one space).
+    #[serde(default)]
+    pub join: Option<String>,
+    /// Split the cell on this separator into several values (MULTISELECT).
+    #[serde(default)]
+    pub split: Option<String>,
+    /// Replace values (matched case-insensitively after the transforms), e.g. `Gold = "Premium"`.
+    #[serde(default)]
+    pub map: HashMap<String, String>,
+    /// A constant for every row, instead of a source column.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Read nothing from this column.
+    #[serde(default)]
+    pub skip: bool,
+    /// Drop the rule, instead of stopping, when the site has no such field or the input no
+    /// such column (templates use it for fields only some sites have).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    Trim,
+    Lowercase,
+    Uppercase,
+}
+
+/// A mapping bound to one input header.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The header `map` sees: one column per rule.
+    pub header: Vec<String>,
+    rules: Vec<Bound>,
+    /// Input columns read by no rule (only with `unmapped = "ignore"`), and rules dropped.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Bound {
+    sources: Vec<usize>,
+    join: String,
+    transform: Vec<Transform>,
+    split: Option<String>,
+    map: HashMap<String, String>,
+    value: Option<String>,
+}
+
+pub fn load(path: &Path) -> Result<MappingFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl MappingFile {
+    /// Binds the rules to the input's columns; every problem names the rule and the fix.
+    pub fn compile(
+        &self,
+        kind: &str,
+        input_header: &[String],
+        schema: &Schema,
+    ) -> Result<Compiled, String> {
+        if self.kind != kind {
+            return Err(format!("this mapping is for {}, not {kind}", self.kind));
+        }
+        let index: HashMap<String, usize> = input_header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (normalize(h), i))
+            .rev()
+            .collect();
+        let base: &[&str] = match kind {
+            "organizations" => &["id", "name"],
+            _ => &[COL_EMAIL, COL_DISPLAY_NAME, COL_ORGANIZATIONS],
+        };
+        let known = |f: &str| {
+            base.iter().any(|k| normalize(k) == normalize(f))
+                || schema
+                    .fields
+                    .iter()
+                    .any(|d| normalize(&d.name) == normalize(f))
+        };
+        let mut header = Vec::new();
+        let mut rules = Vec::new();
+        let mut notes = Vec::new();
+        let mut used = vec![false; input_header.len()];
+        for (n, rule) in self.columns.iter().enumerate() {
+            let label = format!("column rule {}", n + 1);
+            let names: Vec<String> = match &rule.source {
+                None => vec![],
+                Some(Sources::One(s)) => vec![s.clone()],
+                Some(Sources::Many(v)) => v.clone(),
+            };
+            let mut sources = Vec::new();
+            let mut missing = Vec::new();
+            for s in &names {
+                match index.get(&normalize(s)) {
+                    Some(&i) => {
+                        sources.push(i);
+                        used[i] = true;
+                    }
+                    None => missing.push(s.clone()),
+                }
+            }
+            if rule.skip {
+                continue;
+            }
+            let Some(field) = &rule.field else {
+                return Err(format!(
+                    "{label}: no `field` (the CSM field it feeds), and not `skip = true`"
+                ));
+            };
+            if names.is_empty() && rule.value.is_none() {
+                return Err(format!(
+                    "{label} ({field}): give a `source` column or a constant `value`"
+                ));
+            }
+            if !missing.is_empty() {
+                if rule.optional {
+                    notes.push(format!(
+                        "mapping for '{field}' skipped: the input has no column {}",
+                        missing.join(", ")
+                    ));
+                    continue;
+                }
+                let closest = missing
+                    .iter()
+                    .filter_map(|m| {
+                        crate::validate::closest(m, input_header.iter().map(String::as_str))
+                    })
+                    .next();
+                return Err(format!(
+                    "{label} ({field}): the input has no column {}{}",
+                    missing
+                        .iter()
+                        .map(|m| format!("'{m}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    closest
+                        .map(|c| format!("; did you mean '{c}'?"))
+                        .unwrap_or_default()
+                ));
+            }
+            if !known(field) {
+                if rule.optional {
+                    notes.push(format!(
+                        "mapping for '{field}' skipped: the site has no such field"
+                    ));
+                    continue;
+                }
+                return Err(format!(
+                    "{label}: '{field}' is not a field of CSM {kind} on this site ({}, or a detail field)",
+                    base.join(", ")
+                ));
+            }
+            if header
+                .iter()
+                .any(|h: &String| normalize(h) == normalize(field))
+            {
+                return Err(format!(
+                    "{label}: '{field}' is fed by two rules; join the columns in one rule instead"
+                ));
+            }
+            header.push(field.clone());
+            rules.push(Bound {
+                sources,
+                join: rule.join.clone().unwrap_or_else(|| " ".into()),
+                transform: rule.transform.clone(),
+                split: rule.split.clone(),
+                map: rule
+                    .map
+                    .iter()
+                    .map(|(k, v)| (k.trim().to_lowercase(), v.clone()))
+                    .collect(),
+                value: rule.value.clone(),
+            });
+        }
+        for (i, u) in used.iter().enumerate() {
+            let name = &input_header[i];
+            if *u || name.trim().is_empty() || name.trim_start().starts_with('_') {
+                continue;
+            }
+            match self.unmapped {
+                Unmapped::Ignore => notes.push(format!(
+                    "column '{name}' is not in the mapping; it is ignored"
+                )),
+                Unmapped::Error => {
+                    return Err(format!(
+                        "column '{name}' (column {}) is not in the mapping; add a rule for it (or `skip = true`), or set unmapped = \"ignore\"",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        Ok(Compiled {
+            header,
+            rules,
+            notes,
+        })
+    }
+}
+
+impl Compiled {
+    /// The cells `map` reads, one per rule, from a raw row.
+    pub fn apply(&self, cells: &[String]) -> Vec<String> {
+        self.rules.iter().map(|r| r.apply(cells)).collect()
+    }
+}
+
+impl Bound {
+    fn apply(&self, cells: &[String]) -> String {
+        let raw = match &self.value {
+            Some(v) if self.sources.is_empty() => v.clone(),
+            _ => {
+                let parts: Vec<&str> = self
+                    .sources
+                    .iter()
+                    .map(|&i| cells.get(i).map(String::as_str).unwrap_or(""))
+                    .filter(|s| !s.trim().is_empty())
+                    .collect();
+                match (&self.value, parts.is_empty()) {
+                    // A constant with sources is a default for empty cells.
+                    (Some(v), true) => v.clone(),
+                    _ => parts
+                        .iter()
+                        .map(|s| s.trim())
+                        .collect::<Vec<_>>()
+                        .join(&self.join),
+                }
+            }
+        };
+        let values: Vec<String> = match &self.split {
+            Some(sep) => raw.split(sep.as_str()).map(str::to_string).collect(),
+            None => vec![raw],
+        };
+        let out: Vec<String> = values
+            .into_iter()
+            .map(|v| {
+                let v = self.transform.iter().fold(v, |v, t| match t {
+                    Transform::Trim => v.trim().to_string(),
+                    Transform::Lowercase => v.to_lowercase(),
+                    Transform::Uppercase => v.to_uppercase(),
+                });
+                self.map.get(&v.trim().to_lowercase()).cloned().unwrap_or(v)
+            })
+            .filter(|v| self.split.is_none() || !v.trim().is_empty())
+            .collect();
+        out.join(&MULTI_VALUE_SEPARATOR.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{FieldDef, FieldKind};
+
+    fn schema() -> Schema {
+        Schema {
+            fields: ["Customer Tier", "Preferred Contact Channels", "Region"]
+                .iter()
+                .map(|n| FieldDef {
+                    name: n.to_string(),
+                    kind: FieldKind::Text,
+                    options: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn h(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    const MAPPING: &str = r#"
+kind = "customers"
+unmapped = "ignore"
+
+[[column]]
+source = "E-mail Address"
+field = "email"
+transform = ["trim", "lowercase"]
+
+[[column]]
+source = ["First Name", "Last Name"]
+field = "displayName"
+
+[[column]]
+source = "Level"
+field = "Customer Tier"
+map = { Gold = "Premium", silver = "Standard" }
+value = "Free"
+
+[[column]]
+source = "Channels"
+field = "Preferred Contact Channels"
+split = ","
+transform = ["trim"]
+
+[[column]]
+source = "Fax"
+skip = true
+
+[[column]]
+source = "Title"
+field = "Title"
+optional = true
+"#;
+
+    #[test]
+    fn rules_transform_rows() {
+        let m: MappingFile = toml::from_str(MAPPING).unwrap();
+        let header = h(&[
+            "First Name",
+            "Last Name",
+            "e-mail address",
+            "Level",
+            "Channels",
+            "Fax",
+            "Title",
+            "Other",
+        ]);
+        let c = m.compile("customers", &header, &schema()).unwrap();
+        assert_eq!(
+            c.header,
+            vec![
+                "email",
+                "displayName",
+                "Customer Tier",
+                "Preferred Contact Channels"
+            ]
+        );
+        assert_eq!(
+            c.notes,
+            vec![
+                "mapping for 'Title' skipped: the site has no such field",
+                "column 'Other' is not in the mapping; it is ignored"
+            ]
+        );
+        let row = h(&[
+            "Ann",
+            " Lee ",
+            " ANN@X.IO ",
+            "gold",
+            "Email, Slack,",
+            "123",
+            "CEO",
+            "x",
+        ]);
+        assert_eq!(
+            c.apply(&row),
+            vec!["ann@x.io", "Ann Lee", "Premium", "Email;Slack"]
+        );
+        let row = h(&["", "Lee", "b@x.io", "", "", "", "", ""]);
+        assert_eq!(
+            c.apply(&row),
+            vec!["b@x.io", "Lee", "Free", ""],
+            "a constant fills empty cells"
+        );
+    }
+
+    /// Every shipped mapping parses and binds to an export that has its columns, on a site with
+    /// CSM's predefined detail fields.
+    #[test]
+    fn every_shipped_template_loads() {
+        let defaults = |names: &[&str]| Schema {
+            fields: names
+                .iter()
+                .map(|n| FieldDef {
+                    name: n.to_string(),
+                    kind: FieldKind::Text,
+                    options: vec![],
+                })
+                .collect(),
+        };
+        let customers = defaults(&[
+            "Phone",
+            "External ID",
+            "Type",
+            "Title",
+            "Region",
+            "Preferred Language",
+        ]);
+        let organizations = defaults(&[
+            "Type",
+            "Industry",
+            "External ID",
+            "Address",
+            "Website",
+            "Customer Segment",
+        ]);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let m = load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let header: Vec<String> = m
+                .columns
+                .iter()
+                .flat_map(|c| match &c.source {
+                    None => vec![],
+                    Some(Sources::One(s)) => vec![s.clone()],
+                    Some(Sources::Many(v)) => v.clone(),
+                })
+                .collect();
+            let schema = if m.kind == "organizations" {
+                &organizations
+            } else {
+                &customers
+            };
+            let c = m
+                .compile(&m.kind, &header, schema)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(c.notes.is_empty(), "{}: {:?}", path.display(), c.notes);
+            assert!(!m.description.is_empty(), "{}", path.display());
+            seen += 1;
+        }
+        assert_eq!(
+            seen, 6,
+            "salesforce, hubspot and zendesk, contacts and accounts each"
+        );
+    }
+
+    #[test]
+    fn compile_errors_name_the_rule_and_the_fix() {
+        let m: MappingFile = toml::from_str(MAPPING).unwrap();
+        let e = m
+            .compile("organizations", &h(&["x"]), &schema())
+            .unwrap_err();
+        assert!(e.contains("this mapping is for customers"), "{e}");
+        let e = m
+            .compile(
+                "customers",
+                &h(&["First Name", "Last Name", "Email Adress"]),
+                &schema(),
+            )
+            .unwrap_err();
+        assert!(e.contains("column rule 1 (email): the input has no column 'E-mail Address'; did you mean 'Email Adress'?"), "{e}");
+        let strict: MappingFile =
+            toml::from_str("kind = \"customers\"\n[[column]]\nsource = \"E\"\nfield = \"email\"\n")
+                .unwrap();
+        let e = strict
+            .compile("customers", &h(&["E", "Extra"]), &schema())
+            .unwrap_err();
+        assert!(
+            e.contains("column 'Extra' (column 2) is not in the mapping"),
+            "{e}"
+        );
+        let bad: MappingFile = toml::from_str(
+            "kind = \"customers\"\n[[column]]\nsource = \"E\"\nfield = \"Colour\"\n",
+        )
+        .unwrap();
+        let e = bad.compile("customers", &h(&["E"]), &schema()).unwrap_err();
+        assert!(
+            e.contains("'Colour' is not a field of CSM customers"),
+            "{e}"
+        );
+        assert!(
+            toml::from_str::<MappingFile>("kind = \"customers\"\n[[column]]\nsorce = \"E\"\n")
+                .is_err()
+        );
+    }
+}
