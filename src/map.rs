@@ -6,6 +6,7 @@ use crate::api::model::{
     AssociateOrganizations, CustomerProfileItem, CustomerProfilePayload, DetailValue,
     ProfileOperation,
 };
+use crate::read::Cells;
 use crate::schema::Schema;
 use crate::validate::{self, CellRules};
 
@@ -194,7 +195,7 @@ pub fn customer_item(
     mapping: &Mapping,
     header: &[String],
     schema: &Schema,
-    cells: &[String],
+    cells: &(impl Cells + ?Sized),
     op: ProfileOperation,
     rules: &CellRules,
 ) -> Result<CustomerProfileItem, Vec<CellError>> {
@@ -202,7 +203,7 @@ pub fn customer_item(
     let mut details = Vec::new();
     let mut errors = Vec::new();
     for (i, target) in mapping.targets.iter().enumerate() {
-        let cell = cells.get(i).map(String::as_str).unwrap_or("");
+        let cell = cells.cell(i);
         let column = || header.get(i).cloned().unwrap_or_default();
         match target {
             Target::Ignored => {}

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::api::MULTI_VALUE_SEPARATOR;
 use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ORGANIZATIONS, normalize};
+use crate::read::Cells;
 use crate::schema::Schema;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,20 +259,20 @@ impl MappingFile {
 
 impl Compiled {
     /// The cells `map` reads, one per rule, from a raw row.
-    pub fn apply(&self, cells: &[String]) -> Vec<String> {
+    pub fn apply(&self, cells: &(impl Cells + ?Sized)) -> Vec<String> {
         self.rules.iter().map(|r| r.apply(cells)).collect()
     }
 }
 
 impl Bound {
-    fn apply(&self, cells: &[String]) -> String {
+    fn apply(&self, cells: &(impl Cells + ?Sized)) -> String {
         let raw = match &self.value {
             Some(v) if self.sources.is_empty() => v.clone(),
             _ => {
                 let parts: Vec<&str> = self
                     .sources
                     .iter()
-                    .map(|&i| cells.get(i).map(String::as_str).unwrap_or(""))
+                    .map(|&i| cells.cell(i))
                     .filter(|s| !s.trim().is_empty())
                     .collect();
                 match (&self.value, parts.is_empty()) {

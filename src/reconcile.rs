@@ -146,7 +146,7 @@ mod tests {
             c.rows.push(PlannedRow {
                 raw: RawRow {
                     row: c.rows.len() as u64 + 1,
-                    cells: vec![],
+                    cells: csv::StringRecord::new(),
                     problem: None,
                 },
                 outcome: Outcome::Pending,
@@ -163,7 +163,7 @@ mod tests {
                 c.rows.push(PlannedRow {
                     raw: RawRow {
                         row: c.rows.len() as u64 + 1,
-                        cells: vec![],
+                        cells: csv::StringRecord::new(),
                         problem: None,
                     },
                     outcome: Outcome::Failed {

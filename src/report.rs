@@ -99,7 +99,7 @@ impl ReportWriter {
         let mut record: Vec<&str> = self
             .keep
             .iter()
-            .map(|&i| row.raw.cells.get(i).map(String::as_str).unwrap_or(""))
+            .map(|&i| row.raw.cells.get(i).unwrap_or(""))
             .collect();
         let row_no = row.raw.row.to_string();
         record.push(&row_no);
@@ -161,8 +161,14 @@ impl ReportWriter {
     }
 
     fn extra_cells(&self, row: &PlannedRow) -> Option<String> {
-        (row.raw.cells.len() > self.header_len)
-            .then(|| row.raw.cells[self.header_len..].join(" | "))
+        (row.raw.cells.len() > self.header_len).then(|| {
+            row.raw
+                .cells
+                .iter()
+                .skip(self.header_len)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
     }
 
     pub fn finish(mut self, dir: &Path) -> Result<Counts, ReportError> {
@@ -225,7 +231,7 @@ mod tests {
         PlannedRow {
             raw: RawRow {
                 row: n,
-                cells: cells.iter().map(|s| s.to_string()).collect(),
+                cells: csv::StringRecord::from(cells.to_vec()),
                 problem: None,
             },
             outcome,

@@ -491,38 +491,38 @@ impl CsvSource {
                 let row = self.next_row;
                 self.next_row += 1;
                 let mut problem = None;
-                let mut cells = Vec::with_capacity(self.record.len());
-                for (i, cell) in self.record.iter().enumerate() {
-                    let column = || {
-                        format!(
-                            "column {} ({})",
-                            i + 1,
-                            self.header
-                                .get(i)
-                                .map(String::as_str)
-                                .unwrap_or("no header")
-                        )
-                    };
-                    match std::str::from_utf8(cell) {
-                        Ok(s) => cells.push(s.to_string()),
-                        Err(_) => {
-                            cells.push(String::from_utf8_lossy(cell).into_owned());
-                            if self.raw_utf8 {
-                                problem.get_or_insert_with(|| {
-                                    format!(
-                                        "{} is not valid UTF-8; if the file was saved by Excel on Windows, pass --encoding windows-1252",
-                                        column()
-                                    )
-                                });
-                            }
+                let nul = self.record.iter().position(|c| c.contains(&0));
+                // Hand the buffer over whole (no copy, no String per cell) and keep a fresh one
+                // of the same size for the next record.
+                let next =
+                    csv::ByteRecord::with_capacity(self.record.as_slice().len(), self.record.len());
+                let bytes = std::mem::replace(&mut self.record, next);
+                let cells = match csv::StringRecord::from_byte_record(bytes) {
+                    Ok(cells) => cells,
+                    Err(e) => {
+                        let bytes = e.into_byte_record();
+                        let bad = bytes
+                            .iter()
+                            .position(|c| std::str::from_utf8(c).is_err())
+                            .unwrap_or(0);
+                        if self.raw_utf8 {
+                            problem = Some(format!(
+                                "{} is not valid UTF-8; if the file was saved by Excel on Windows, pass --encoding windows-1252",
+                                self.column(bad)
+                            ));
                         }
+                        bytes
+                            .iter()
+                            .map(|c| String::from_utf8_lossy(c).into_owned())
+                            .collect()
                     }
-                    if cell.contains(&0) {
-                        problem.get_or_insert_with(|| format!("{} contains a NUL byte", column()));
-                    }
+                };
+                if let Some(i) = nul {
+                    problem
+                        .get_or_insert_with(|| format!("{} contains a NUL byte", self.column(i)));
                 }
-                let ragged =
-                    cells.len() != self.header.len() && !(cells.len() == 1 && cells[0].is_empty());
+                let ragged = cells.len() != self.header.len()
+                    && !(cells.len() == 1 && cells.get(0) == Some(""));
                 if ragged {
                     problem = Some(format!(
                         "expected {} fields (as in the header) but found {}",
@@ -537,6 +537,19 @@ impl CsvSource {
                 }))
             }
         }
+    }
+}
+
+impl CsvSource {
+    fn column(&self, i: usize) -> String {
+        format!(
+            "column {} ({})",
+            i + 1,
+            self.header
+                .get(i)
+                .map(String::as_str)
+                .unwrap_or("no header")
+        )
     }
 }
 
@@ -600,7 +613,7 @@ mod tests {
         assert_eq!(s.header(), ["email", "notes"]);
         let r = rows(&mut s);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].cells, ["a@x.io", "one, two\r\nthree"]);
+        assert_eq!(r[0].cells, vec!["a@x.io", "one, two\r\nthree"]);
         assert_eq!((r[0].row, r[1].row), (1, 2));
         assert!(r.iter().all(|r| r.problem.is_none()));
         let d = s.dialect();
@@ -646,7 +659,7 @@ mod tests {
         // Windows-1252 only bytes: € ’ “ ” –.
         let (_f, s) = source(b"email,notes\na@x.io,\x80 5 \x93quoted\x94 \x92s \x96 ok\n");
         let mut s = s.unwrap();
-        assert_eq!(rows(&mut s)[0].cells[1], "€ 5 “quoted” ’s – ok");
+        assert_eq!(&rows(&mut s)[0].cells[1], "€ 5 “quoted” ’s – ok");
         assert_eq!(
             s.dialect().encoding.as_deref(),
             Some("Windows-1252 (detected)")
@@ -665,7 +678,7 @@ mod tests {
             let (_f, s) = source(&bytes);
             let mut s = s.unwrap();
             assert_eq!(s.header(), ["email", "notes"]);
-            assert_eq!(rows(&mut s)[0].cells, ["a@x.io", "ʤ €"]);
+            assert_eq!(rows(&mut s)[0].cells, vec!["a@x.io", "ʤ €"]);
             let d = s.dialect();
             assert_eq!(d.encoding.as_deref(), Some(label));
             assert_eq!(d.delimiter.as_deref(), Some("';' (detected)"));
@@ -678,7 +691,7 @@ mod tests {
                 ..ReadOptions::default()
             },
         );
-        assert_eq!(rows(&mut s.unwrap())[0].cells, ["©@x.io"]);
+        assert_eq!(rows(&mut s.unwrap())[0].cells, vec!["©@x.io"]);
     }
 
     #[test]

@@ -15,9 +15,33 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub row: u64,
-    pub cells: Vec<String>,
+    /// One buffer for all cells (not a String each): rows are many, cells more.
+    pub cells: ::csv::StringRecord,
     /// A row-level read problem (ragged row, bad bytes): the row still flows to the report.
     pub problem: Option<String>,
+}
+
+/// Indexed access to a row's cells, whatever holds them; a missing cell reads as empty.
+pub trait Cells {
+    fn cell(&self, i: usize) -> &str;
+}
+
+impl Cells for ::csv::StringRecord {
+    fn cell(&self, i: usize) -> &str {
+        self.get(i).unwrap_or("")
+    }
+}
+
+impl Cells for [String] {
+    fn cell(&self, i: usize) -> &str {
+        self.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl Cells for Vec<String> {
+    fn cell(&self, i: usize) -> &str {
+        self.as_slice().cell(i)
+    }
 }
 
 impl RawRow {

@@ -371,7 +371,7 @@ impl<'a> RowBuilder<'a> {
                 }
                 let r = RawRow {
                     row: self.next_data_row,
-                    cells: out,
+                    cells: csv::StringRecord::from(out),
                     problem,
                 };
                 self.next_data_row += 1;

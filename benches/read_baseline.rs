@@ -1,0 +1,54 @@
+//! Raw read baselines for the reader benchmark (not a test): how fast the csv crate reads a
+//! file as ByteRecords, and calamine streams an XLSX's cells, on this machine, so
+//! `bench/validate.sh` can compare `csmport validate` with them in the same run.
+//! Usage: read_baseline csv|xlsx FILE
+
+use std::time::Instant;
+
+use calamine::{Reader, Xlsx, open_workbook};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, path) = match (args.get(1), args.get(2)) {
+        (Some(m), Some(p)) if !p.starts_with("--") => (m.clone(), p.clone()),
+        _ => {
+            eprintln!("usage: read_baseline csv|xlsx FILE");
+            return;
+        }
+    };
+    let start = Instant::now();
+    let rows = match mode.as_str() {
+        "csv" => {
+            let mut r = csv::ReaderBuilder::new()
+                .from_path(&path)
+                .expect("csv opens");
+            let mut rec = csv::ByteRecord::new();
+            let mut n = 0u64;
+            while r.read_byte_record(&mut rec).expect("csv reads") {
+                n += 1;
+            }
+            n
+        }
+        "xlsx" => {
+            let mut wb: Xlsx<_> = open_workbook(&path).expect("xlsx opens");
+            let name = wb.sheet_names()[0].clone();
+            let mut cells = wb.worksheet_cells_reader(&name).expect("sheet opens");
+            let mut last_row = None;
+            let mut n = 0u64;
+            while let Some(c) = cells.next_cell().expect("cell reads") {
+                let r = c.get_position().0;
+                if last_row != Some(r) {
+                    n += 1;
+                    last_row = Some(r);
+                }
+            }
+            n.saturating_sub(1)
+        }
+        other => panic!("unknown mode {other}"),
+    };
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{mode} baseline: {rows} rows in {secs:.3}s = {:.0} rows/s",
+        rows as f64 / secs
+    );
+}
