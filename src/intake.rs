@@ -12,12 +12,13 @@ use crate::error::Error;
 use crate::map::{self, Mapping};
 use crate::mapfile::{self, Compiled};
 use crate::plan::{Outcome, PlannedRow, SeenKeys, Stage};
-use crate::read::{RawRow, ReadOptions, Source};
+use crate::read::{Background, RawRow, ReadOptions, Source};
 use crate::schema::Schema;
 use crate::validate::CellRules;
 
 pub struct Intake {
-    pub source: Source,
+    /// The opened input until `reader` takes it to its own thread.
+    source: Option<Source>,
     /// The input's own header (the reports keep it).
     pub header: Vec<String>,
     /// With a mapping file: the rules, and the header `map` sees.
@@ -115,7 +116,7 @@ impl Intake {
             mapping.notes.extend(c.notes.iter().cloned());
         }
         Ok(Intake {
-            source,
+            source: Some(source),
             header,
             compiled,
             mapping,
@@ -133,24 +134,95 @@ impl Intake {
         })
     }
 
+    /// Progress units of the input: (done, total).
+    pub fn progress(&self) -> (u64, u64) {
+        self.source.as_ref().map(Source::progress).unwrap_or((0, 0))
+    }
+
+    /// Starts reading rows on a background thread (once).
+    pub fn reader(&mut self) -> Background {
+        Background::spawn(self.source.take().expect("the input is read once"))
+    }
+
+    /// Like `plan_row`, without building the batch item: valid rows come back `Pending`. This is
+    /// what `validate` runs, at no allocation per valid cell.
+    pub fn check_row(&mut self, raw: RawRow) -> PlannedRow {
+        if let Some(early) = self.pre_check(&raw) {
+            return PlannedRow {
+                raw,
+                outcome: early,
+            };
+        }
+        let checked = match &self.compiled {
+            Some((c, mapped_header)) => {
+                let cells = c.apply(&raw.cells);
+                map::check_customer(
+                    &self.mapping,
+                    mapped_header,
+                    &self.schema,
+                    &cells,
+                    &self.rules,
+                )
+                .map(str::to_string)
+                .map(std::borrow::Cow::Owned)
+            }
+            None => map::check_customer(
+                &self.mapping,
+                &self.header,
+                &self.schema,
+                &raw.cells,
+                &self.rules,
+            )
+            .map(std::borrow::Cow::Borrowed),
+        };
+        let outcome = match checked {
+            Err(errors) => cell_errors(errors),
+            Ok(email) => self.duplicate(&email, raw.row).unwrap_or(Outcome::Pending),
+        };
+        PlannedRow { raw, outcome }
+    }
+
+    /// Read problems and blank rows are decided before any cell is looked at.
+    fn pre_check(&self, raw: &RawRow) -> Option<Outcome> {
+        if let Some(problem) = &raw.problem {
+            return Some(Outcome::Failed {
+                stage: Stage::Read,
+                field: String::new(),
+                error: problem.clone(),
+            });
+        }
+        raw.is_blank().then(|| Outcome::Skipped {
+            reason: "blank row".into(),
+        })
+    }
+
+    /// The outcome of a later row for an email seen before.
+    fn duplicate(&mut self, email: &str, row: u64) -> Option<Outcome> {
+        let key = if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
+            std::borrow::Cow::Owned(email.to_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(email)
+        };
+        let first = self.seen.check(&key, row)?;
+        Some(Outcome::Failed {
+            stage: Stage::Validate,
+            field: map::COL_EMAIL.into(),
+            error: format!(
+                "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
+            ),
+        })
+    }
+
     /// Decides one row: a read problem, a blank row, invalid cells, a duplicate, or a batch item.
     pub fn plan_row(&mut self, raw: RawRow) -> (PlannedRow, Option<CustomerProfileItem>) {
-        let failed = |raw: RawRow, stage: Stage, field: String, error: String| PlannedRow {
-            raw,
-            outcome: Outcome::Failed {
-                stage,
-                field,
-                error,
-            },
-        };
-        if let Some(problem) = raw.problem.clone() {
-            return (failed(raw, Stage::Read, String::new(), problem), None);
-        }
-        if raw.is_blank() {
-            let outcome = Outcome::Skipped {
-                reason: "blank row".into(),
-            };
-            return (PlannedRow { raw, outcome }, None);
+        if let Some(early) = self.pre_check(&raw) {
+            return (
+                PlannedRow {
+                    raw,
+                    outcome: early,
+                },
+                None,
+            );
         }
         let item = match &self.compiled {
             Some((c, mapped_header)) => {
@@ -174,29 +246,17 @@ impl Intake {
             ),
         };
         match item {
-            Err(errors) => {
-                let field = errors
-                    .iter()
-                    .map(|e| e.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(";");
-                let error = errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join(" | ");
-                (failed(raw, Stage::Validate, field, error), None)
-            }
+            Err(errors) => (
+                PlannedRow {
+                    raw,
+                    outcome: cell_errors(errors),
+                },
+                None,
+            ),
             Ok(item) => {
                 let email = item.payload.email.clone().unwrap_or_default();
-                if let Some(first) = self.seen.check(&email.to_lowercase(), raw.row) {
-                    let msg = format!(
-                        "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
-                    );
-                    return (
-                        failed(raw, Stage::Validate, map::COL_EMAIL.into(), msg),
-                        None,
-                    );
+                if let Some(outcome) = self.duplicate(&email, raw.row) {
+                    return (PlannedRow { raw, outcome }, None);
                 }
                 (
                     PlannedRow {
@@ -207,6 +267,22 @@ impl Intake {
                 )
             }
         }
+    }
+}
+
+fn cell_errors(errors: Vec<map::CellError>) -> Outcome {
+    Outcome::Failed {
+        stage: Stage::Validate,
+        field: errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect::<Vec<_>>()
+            .join(";"),
+        error: errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join(" | "),
     }
 }
 

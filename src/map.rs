@@ -276,6 +276,55 @@ pub fn customer_item(
     })
 }
 
+/// The checks of `customer_item` without building the item (for `validate`): returns the
+/// row's email, borrowed from the cells, or every cell error.
+pub fn check_customer<'c>(
+    mapping: &Mapping,
+    header: &[String],
+    schema: &Schema,
+    cells: &'c (impl Cells + ?Sized),
+    rules: &CellRules,
+) -> Result<&'c str, Vec<CellError>> {
+    let mut email = "";
+    let mut errors = Vec::new();
+    for (i, target) in mapping.targets.iter().enumerate() {
+        let cell = cells.cell(i);
+        let fail = |message: String| CellError {
+            field: header.get(i).cloned().unwrap_or_default(),
+            message,
+        };
+        let result = match target {
+            Target::Ignored => Ok(()),
+            Target::Email => {
+                email = cell.trim();
+                if email.is_empty() {
+                    Err("email is empty; every customer needs an email address".to_string())
+                } else {
+                    validate::email_ok(email)
+                }
+            }
+            Target::DisplayName => {
+                let v = cell.trim();
+                if v.len() > validate::MAX_NAME_CHARS {
+                    validate::text(v, validate::MAX_NAME_CHARS).map(|_| ())
+                } else {
+                    Ok(())
+                }
+            }
+            Target::Organizations => validate::organization_ids(cell).map(|_| ()),
+            Target::Detail(fi) => validate::detail_check(&schema.fields[*fi], cell, rules),
+        };
+        if let Err(m) = result {
+            errors.push(fail(m));
+        }
+    }
+    if errors.is_empty() {
+        Ok(email)
+    } else {
+        Err(errors)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

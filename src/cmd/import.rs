@@ -61,7 +61,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let setup_client = Client::new(target, args.rate, policy, early);
     let schema = intake::schema(input, Some(&setup_client)).await?;
     let mut intake = Intake::open(input, schema)?;
-    progress.set_length(intake.source.progress().1);
+    progress.set_length(intake.progress().1);
     let file_label = intake.file_label.clone();
     let header = intake.header.clone();
 
@@ -117,8 +117,9 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         tokio::task::spawn_blocking(move || -> (Option<String>, Dialect) {
             let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
             let mut read_error = None;
+            let mut reader = intake.reader();
             while !interrupted.load(Ordering::Relaxed) {
-                let raw = match intake.source.next_row() {
+                let raw = match reader.next_row() {
                     None => break,
                     Some(Ok(raw)) => raw,
                     Some(Err(e)) => {
@@ -129,18 +130,18 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
                 progress.counters.read.fetch_add(1, Ordering::Relaxed);
                 let (row, item) = intake.plan_row(raw);
                 if let Some(chunk) = chunker.push(row, item) {
-                    progress.set_position(intake.source.progress().0);
+                    progress.set_position(reader.progress().0);
                     progress.refresh();
                     if chunk_tx.blocking_send(chunk).is_err() {
-                        return (read_error, intake.source.dialect());
+                        return (read_error, reader.finish());
                     }
                 }
             }
             if let Some(chunk) = chunker.finish() {
                 let _ = chunk_tx.blocking_send(chunk);
             }
-            progress.set_position(intake.source.progress().0);
-            (read_error, intake.source.dialect())
+            progress.set_position(reader.progress().0);
+            (read_error, reader.finish())
         })
     };
 

@@ -44,8 +44,9 @@ pub async fn run(input: &InputArgs, client: Option<&Client>) -> Result<ValidateS
     let mut writer = ReportWriter::with_successes(&dir, &intake.header, false)?;
     let mut valid = 0u64;
     let mut read_error = None;
+    let mut reader = intake.reader();
     loop {
-        let raw = match intake.source.next_row() {
+        let raw = match reader.next_row() {
             None => break,
             Some(Ok(raw)) => raw,
             Some(Err(e)) => {
@@ -53,15 +54,15 @@ pub async fn run(input: &InputArgs, client: Option<&Client>) -> Result<ValidateS
                 break;
             }
         };
-        let (mut row, item) = intake.plan_row(raw);
-        if item.is_some() {
+        let mut row = intake.check_row(raw);
+        if row.outcome == Outcome::Pending {
             valid += 1;
             row.outcome = Outcome::Succeeded { id: None };
         }
         writer.write(&row, &dir)?;
     }
     let counts = writer.finish(&dir)?;
-    let mut dialect = intake.source.dialect();
+    let mut dialect = reader.finish();
     dialect.notes.extend(intake.mapping.notes.iter().cloned());
     dialect.notes.extend(
         intake

@@ -50,14 +50,16 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
         let mut t = 0;
-        for &b in &buf[..n] {
-            if b == b'\r' || (b == b'\n' && self.prev != b'\r') {
+        for i in memchr::memchr2_iter(b'\r', b'\n', chunk) {
+            let before = if i == 0 { self.prev } else { chunk[i - 1] };
+            if chunk[i] == b'\r' || before != b'\r' {
                 t += 1;
             }
-            self.prev = b;
         }
         if n > 0 {
+            self.prev = chunk[n - 1];
             self.stats.terminators.fetch_add(t, Ordering::Relaxed);
             self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             self.stats
@@ -82,15 +84,9 @@ impl Read for RawCounting {
 }
 
 fn terminators_in(bytes: &[u8]) -> u64 {
-    let mut prev = 0u8;
-    let mut t = 0;
-    for &b in bytes {
-        if b == b'\r' || (b == b'\n' && prev != b'\r') {
-            t += 1;
-        }
-        prev = b;
-    }
-    t
+    memchr::memchr2_iter(b'\r', b'\n', bytes)
+        .filter(|&i| bytes[i] == b'\r' || i == 0 || bytes[i - 1] != b'\r')
+        .count() as u64
 }
 
 /// Recognises files that are certainly not text: known binary signatures, or many NUL bytes
@@ -446,7 +442,12 @@ impl CsvSource {
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => Ok(false),
             Ok(true) => {
-                self.record_lines += 1 + self.record.iter().map(terminators_in).sum::<u64>();
+                let inner = if memchr::memchr2(b'\r', b'\n', self.record.as_slice()).is_some() {
+                    self.record.iter().map(terminators_in).sum::<u64>()
+                } else {
+                    0
+                };
+                self.record_lines += 1 + inner;
                 Ok(true)
             }
             Err(e) => Err(broken(&self.path, &e)),
@@ -491,7 +492,8 @@ impl CsvSource {
                 let row = self.next_row;
                 self.next_row += 1;
                 let mut problem = None;
-                let nul = self.record.iter().position(|c| c.contains(&0));
+                let nul = memchr::memchr(0, self.record.as_slice())
+                    .and_then(|_| self.record.iter().position(|c| c.contains(&0)));
                 // Hand the buffer over whole (no copy, no String per cell) and keep a fresh one
                 // of the same size for the next record.
                 let next =

@@ -201,3 +201,85 @@ impl Source {
         }
     }
 }
+
+/// Rows handed over per message by the background reader: enough to keep the channel cheap.
+const BATCH_ROWS: usize = 512;
+
+/// A source read on its own thread, so parsing and decoding run beside mapping and validation
+/// (two cores: about twice the rows per second). Rows arrive in order, in small batches; at
+/// most a few batches are buffered.
+pub struct Background {
+    rx: std::sync::mpsc::Receiver<Vec<Result<RawRow, ReadError>>>,
+    current: std::vec::IntoIter<Result<RawRow, ReadError>>,
+    handle: Option<std::thread::JoinHandle<Dialect>>,
+    progress: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
+}
+
+impl Background {
+    pub fn spawn(mut source: Source) -> Background {
+        use std::sync::atomic::Ordering;
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (done, total) = source.progress();
+        let progress = std::sync::Arc::new((
+            std::sync::atomic::AtomicU64::new(done),
+            std::sync::atomic::AtomicU64::new(total),
+        ));
+        let p = progress.clone();
+        let handle = std::thread::Builder::new()
+            .name("reader".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH_ROWS);
+                loop {
+                    let next = source.next_row();
+                    let end = next.is_none();
+                    let failed = matches!(next, Some(Err(_)));
+                    batch.extend(next);
+                    if end || failed || batch.len() >= BATCH_ROWS {
+                        p.0.store(source.progress().0, Ordering::Relaxed);
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                        if (!full.is_empty() && tx.send(full).is_err()) || end || failed {
+                            break;
+                        }
+                    }
+                }
+                source.dialect()
+            })
+            .expect("a thread can be started");
+        Background {
+            rx,
+            current: Vec::new().into_iter(),
+            handle: Some(handle),
+            progress,
+        }
+    }
+
+    pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
+        loop {
+            if let Some(r) = self.current.next() {
+                return Some(r);
+            }
+            self.current = self.rx.recv().ok()?.into_iter();
+        }
+    }
+
+    /// (done, total), as `Source::progress`.
+    pub fn progress(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.progress.0.load(Ordering::Relaxed),
+            self.progress.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops reading (if not at the end) and returns the dialect report.
+    pub fn finish(mut self) -> Dialect {
+        drop(std::mem::replace(
+            &mut self.rx,
+            std::sync::mpsc::sync_channel(1).1,
+        ));
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
