@@ -136,7 +136,7 @@ fn csvkit_dialects_and_damage() {
         Some("Windows-1252 (detected)")
     );
     assert_eq!(
-        rows.last().unwrap().cells.iter().last(),
+        rows.last().unwrap().cells.iter().next_back(),
         Some("©"),
         "{rows:?}"
     );
