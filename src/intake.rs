@@ -79,6 +79,7 @@ impl Intake {
         let source = Source::open(&input.file, &read_options(input))?;
         let file_label = input.file.display().to_string();
         let header = source.header().to_vec();
+        let source_rows = source.estimated_rows();
         let compiled = match &input.mapping {
             None => None,
             Some(path) => {
@@ -129,8 +130,8 @@ impl Intake {
                 Op::Update => ProfileOperation::Update,
                 Op::Upsert => ProfileOperation::Upsert,
             },
+            seen: SeenKeys::with_capacity(source_rows),
             file_label,
-            seen: SeenKeys::default(),
         })
     }
 

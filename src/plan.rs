@@ -155,6 +155,17 @@ pub struct SeenKeys {
 const EMPTY: u64 = 0;
 
 impl SeenKeys {
+    /// Sized for about `rows` keys up front, so a large file does not pay for the table's
+    /// growth (old and new table side by side) at its peak.
+    pub fn with_capacity(rows: u64) -> SeenKeys {
+        let cap = (rows.min(50_000_000) as usize * 10 / 9).max(1024);
+        SeenKeys {
+            prints: vec![EMPTY; cap],
+            rows: vec![0; cap],
+            len: 0,
+        }
+    }
+
     /// Records `key` for `row`; returns the first row that used it, if any.
     pub fn check(&mut self, key: &str, row: u64) -> Option<u64> {
         if (self.len + 1) * 10 > self.prints.len() * 9 {

@@ -31,6 +31,8 @@ pub struct CsvSource {
     /// The bytes are not decoded, so invalid UTF-8 is possible and is a row problem.
     raw_utf8: bool,
     dialect: Dialect,
+    /// Bytes per line in the sniffed sample, to estimate the row count.
+    bytes_per_line: u64,
 }
 
 /// Line terminators seen in the decoded stream (`\r\n`, `\r` and `\n` each count once).
@@ -381,6 +383,7 @@ impl CsvSource {
             record_lines: 0,
             raw_utf8: encoding == Encoding::Utf8,
             dialect,
+            bytes_per_line: (sample.len() as u64 / (terminators_in(&sample).max(1))).max(1),
         };
         src.read_header()?;
         Ok(src)
@@ -470,6 +473,11 @@ impl CsvSource {
     /// Bytes of the file consumed so far, for progress.
     pub fn position(&self) -> u64 {
         self.raw_pos.load(Ordering::Relaxed)
+    }
+
+    /// About how many rows the file holds (from the sample's line length).
+    pub fn estimated_rows(&self) -> u64 {
+        self.size / self.bytes_per_line
     }
 
     pub fn dialect(&self) -> Dialect {

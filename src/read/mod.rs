@@ -193,6 +193,14 @@ impl Source {
         }
     }
 
+    /// About how many data rows the input holds, for sizing.
+    pub fn estimated_rows(&self) -> u64 {
+        match self {
+            Source::Csv(s) => s.estimated_rows(),
+            Source::Sheet(s) => s.progress().1,
+        }
+    }
+
     /// The dialect report; complete once the rows are read.
     pub fn dialect(&self) -> Dialect {
         match self {
@@ -209,6 +217,8 @@ const BATCH_ROWS: usize = 512;
 /// (two cores: about twice the rows per second). Rows arrive in order, in small batches; at
 /// most a few batches are buffered.
 pub struct Background {
+    /// Spreadsheets are already read on their own thread: no second hop for them.
+    inline: Option<Source>,
     rx: std::sync::mpsc::Receiver<Vec<Result<RawRow, ReadError>>>,
     current: std::vec::IntoIter<Result<RawRow, ReadError>>,
     handle: Option<std::thread::JoinHandle<Dialect>>,
@@ -219,6 +229,15 @@ impl Background {
     pub fn spawn(mut source: Source) -> Background {
         use std::sync::atomic::Ordering;
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        if matches!(source, Source::Sheet(_)) {
+            return Background {
+                inline: Some(source),
+                rx,
+                current: Vec::new().into_iter(),
+                handle: None,
+                progress: Default::default(),
+            };
+        }
         let (done, total) = source.progress();
         let progress = std::sync::Arc::new((
             std::sync::atomic::AtomicU64::new(done),
@@ -246,6 +265,7 @@ impl Background {
             })
             .expect("a thread can be started");
         Background {
+            inline: None,
             rx,
             current: Vec::new().into_iter(),
             handle: Some(handle),
@@ -254,6 +274,9 @@ impl Background {
     }
 
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
+        if let Some(s) = &mut self.inline {
+            return s.next_row();
+        }
         loop {
             if let Some(r) = self.current.next() {
                 return Some(r);
@@ -265,6 +288,9 @@ impl Background {
     /// (done, total), as `Source::progress`.
     pub fn progress(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;
+        if let Some(s) = &self.inline {
+            return s.progress();
+        }
         (
             self.progress.0.load(Ordering::Relaxed),
             self.progress.1.load(Ordering::Relaxed),
@@ -273,6 +299,9 @@ impl Background {
 
     /// Stops reading (if not at the end) and returns the dialect report.
     pub fn finish(mut self) -> Dialect {
+        if let Some(s) = &self.inline {
+            return s.dialect();
+        }
         drop(std::mem::replace(
             &mut self.rx,
             std::sync::mpsc::sync_channel(1).1,

@@ -15,8 +15,9 @@ use calamine::{Data, Reader, Sheets, open_workbook_auto};
 use super::{Dialect, RawRow, ReadError, ReadOptions};
 
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
-/// Rows buffered between the reader thread and the pipeline.
-const CHANNEL_ROWS: usize = 256;
+/// Messages sent together (one channel hand-over per batch, not per row), and batches buffered.
+const BATCH: usize = 256;
+const CHANNEL_BATCHES: usize = 4;
 
 enum Msg {
     Header {
@@ -31,7 +32,8 @@ enum Msg {
 
 pub struct SheetSource {
     header: Vec<String>,
-    rx: Receiver<Msg>,
+    rx: Receiver<Vec<Msg>>,
+    current: std::vec::IntoIter<Msg>,
     dialect: Dialect,
     rows_done: Arc<AtomicU64>,
     total_rows: u64,
@@ -39,33 +41,35 @@ pub struct SheetSource {
 
 impl SheetSource {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<SheetSource, ReadError> {
-        let (tx, rx) = sync_channel(CHANNEL_ROWS);
+        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
         let rows_done = Arc::new(AtomicU64::new(0));
         let (p, o, done) = (path.to_path_buf(), opts.clone(), rows_done.clone());
         std::thread::Builder::new()
             .name("sheet-reader".into())
             .spawn(move || {
                 if let Err(e) = read_sheet(&p, &o, &tx, &done) {
-                    let _ = tx.send(Msg::Error(e));
+                    let _ = tx.send(vec![Msg::Error(e)]);
                 }
             })
             .map_err(|source| ReadError::Open {
                 path: path.to_path_buf(),
                 source,
             })?;
-        match rx.recv() {
-            Ok(Msg::Header {
+        let mut first = rx.recv().map(Vec::into_iter);
+        match first.as_mut().ok().and_then(Iterator::next) {
+            Some(Msg::Header {
                 header,
                 dialect,
                 total_rows,
             }) => Ok(SheetSource {
                 header,
                 rx,
+                current: first.expect("received").collect::<Vec<_>>().into_iter(),
                 dialect,
                 rows_done,
                 total_rows,
             }),
-            Ok(Msg::Error(e)) => Err(e),
+            Some(Msg::Error(e)) => Err(e),
             _ => Err(ReadError::Spreadsheet {
                 path: path.to_path_buf(),
                 why: "the reader stopped before the header".into(),
@@ -79,14 +83,21 @@ impl SheetSource {
 
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
         loop {
-            return match self.rx.recv() {
-                Ok(Msg::Row(r)) => Some(Ok(r)),
-                Ok(Msg::Blank) => {
+            let msg = match self.current.next() {
+                Some(m) => m,
+                None => {
+                    self.current = self.rx.recv().ok()?.into_iter();
+                    continue;
+                }
+            };
+            return match msg {
+                Msg::Row(r) => Some(Ok(r)),
+                Msg::Blank => {
                     self.dialect.blank_lines_skipped += 1;
                     continue;
                 }
-                Ok(Msg::Error(e)) => Some(Err(e)),
-                Ok(Msg::Header { .. }) | Err(_) => None,
+                Msg::Error(e) => Some(Err(e)),
+                Msg::Header { .. } => None,
             };
         }
     }
@@ -111,7 +122,7 @@ fn sheet_err(path: &Path, why: impl std::fmt::Display) -> ReadError {
 fn read_sheet(
     path: &Path,
     opts: &ReadOptions,
-    tx: &SyncSender<Msg>,
+    tx: &SyncSender<Vec<Msg>>,
     done: &AtomicU64,
 ) -> Result<(), ReadError> {
     std::fs::metadata(path).map_err(|source| ReadError::Open {
@@ -163,7 +174,7 @@ fn read_sheet(
             ) + 1;
             while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
                 let (r, col) = c.get_position();
-                if !rows.cell(r, col, &Data::from(c.get_value().clone()))? {
+                if !rows.cell(r, col, Data::from(c.get_value().clone()))? {
                     return Ok(());
                 }
             }
@@ -181,7 +192,7 @@ fn read_sheet(
             ) + 1;
             while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
                 let (r, col) = c.get_position();
-                if !rows.cell(r, col, &Data::from(c.get_value().clone()))? {
+                if !rows.cell(r, col, Data::from(c.get_value().clone()))? {
                     return Ok(());
                 }
             }
@@ -193,7 +204,7 @@ fn read_sheet(
             rows.total = range.height() as u64;
             let (r0, c0) = range.start().unwrap_or((0, 0));
             for (r, c, v) in range.used_cells() {
-                if !rows.cell(r0 + r as u32, c0 + c as u32, v)? {
+                if !rows.cell(r0 + r as u32, c0 + c as u32, v.clone())? {
                     return Ok(());
                 }
             }
@@ -244,7 +255,8 @@ fn first_non_empty(
 /// Assembles cells (in row-major order) into rows under the header.
 struct RowBuilder<'a> {
     path: PathBuf,
-    tx: &'a SyncSender<Msg>,
+    tx: &'a SyncSender<Vec<Msg>>,
+    out: Vec<Msg>,
     done: &'a AtomicU64,
     header_row: Option<u32>,
     dialect: Dialect,
@@ -262,12 +274,13 @@ impl<'a> RowBuilder<'a> {
         opts: &ReadOptions,
         sheet: &str,
         format: &str,
-        tx: &'a SyncSender<Msg>,
+        tx: &'a SyncSender<Vec<Msg>>,
         done: &'a AtomicU64,
     ) -> Self {
         RowBuilder {
             path: path.to_path_buf(),
             tx,
+            out: Vec::with_capacity(BATCH),
             done,
             header_row: opts.header_row.map(|h| h.saturating_sub(1) as u32),
             dialect: Dialect {
@@ -285,7 +298,7 @@ impl<'a> RowBuilder<'a> {
     }
 
     /// Takes one cell; returns false when the receiver has gone (stop reading).
-    fn cell(&mut self, row: u32, col: u32, v: &Data) -> Result<bool, ReadError> {
+    fn cell(&mut self, row: u32, col: u32, v: Data) -> Result<bool, ReadError> {
         if self.current != Some(row) {
             if !self.flush()? {
                 return Ok(false);
@@ -333,7 +346,7 @@ impl<'a> RowBuilder<'a> {
                     dialect: self.dialect.clone(),
                     total_rows: self.total,
                 };
-                Ok(self.tx.send(msg).is_ok())
+                Ok(self.send(msg, true))
             }
             Some((header, first)) => {
                 let first = *first;
@@ -341,7 +354,7 @@ impl<'a> RowBuilder<'a> {
                 // Empty rows inside the table are counted like blank lines.
                 let gap = row.saturating_sub(self.last_row.unwrap_or(row) + 1);
                 for _ in 0..gap {
-                    if self.tx.send(Msg::Blank).is_err() {
+                    if !self.send(Msg::Blank, false) {
                         return Ok(false);
                     }
                 }
@@ -375,13 +388,28 @@ impl<'a> RowBuilder<'a> {
                     problem,
                 };
                 self.next_data_row += 1;
-                Ok(self.tx.send(Msg::Row(r)).is_ok())
+                Ok(self.send(Msg::Row(r), false))
             }
         }
     }
 
+    /// Queues a message; hands the batch over when it is full (or at once, with `now`).
+    /// Returns false when the receiver has gone.
+    fn send(&mut self, msg: Msg, now: bool) -> bool {
+        self.out.push(msg);
+        if now || self.out.len() >= BATCH {
+            let batch = std::mem::replace(&mut self.out, Vec::with_capacity(BATCH));
+            return self.tx.send(batch).is_ok();
+        }
+        true
+    }
+
     fn finish(mut self) -> Result<(), ReadError> {
         self.flush()?;
+        if !self.out.is_empty() {
+            let batch = std::mem::take(&mut self.out);
+            let _ = self.tx.send(batch);
+        }
         if self.header.is_none() {
             return Err(match self.header_row {
                 Some(h) => ReadError::Header {
@@ -410,14 +438,14 @@ pub fn column_name(mut c: u32) -> String {
 }
 
 /// A cell as the text a user sees, and the error text for error cells.
-pub fn cell_text(v: &Data) -> (String, Option<String>) {
+pub fn cell_text(v: Data) -> (String, Option<String>) {
     match v {
         Data::Empty => (String::new(), None),
-        Data::String(s) => (s.clone(), None),
+        Data::String(s) => (s, None),
         Data::Int(i) => (i.to_string(), None),
-        Data::Float(f) => (number_text(*f), None),
-        Data::Bool(b) => ((if *b { "TRUE" } else { "FALSE" }).to_string(), None),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => (s.clone(), None),
+        Data::Float(f) => (number_text(f), None),
+        Data::Bool(b) => ((if b { "TRUE" } else { "FALSE" }).to_string(), None),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => (s, None),
         Data::DateTime(d) => {
             if d.is_duration() {
                 let secs = (d.as_f64() * 86_400.0).round() as i64;
