@@ -92,8 +92,9 @@ pub enum Op {
 pub struct InputArgs {
     /// What the file holds
     pub kind: Kind,
-    /// The file to read: CSV (any common dialect) or a spreadsheet (.xlsx, .xlsm, .xlsb, .xls, .ods)
-    pub file: PathBuf,
+    /// The file(s) to read: CSV (any common dialect) or spreadsheets (.xlsx, .xlsm, .xlsb, .xls, .ods)
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<crate::read::Encoding>,

@@ -29,6 +29,8 @@ pub struct Intake {
     pub op: ProfileOperation,
     pub file_label: String,
     seen: SeenKeys,
+    /// Per field: values that matched an option only when ignoring case (count, one example).
+    pub respelled: std::collections::BTreeMap<String, (u64, String)>,
 }
 
 /// The detail-field definitions: from `--schema FILE` when given, else from the site.
@@ -72,12 +74,12 @@ pub fn read_options(input: &InputArgs) -> ReadOptions {
 
 impl Intake {
     /// Opens the input and maps its header; any problem here stops the run (exit 2).
-    pub fn open(input: &InputArgs, schema: Schema) -> Result<Intake, Error> {
+    pub fn open(input: &InputArgs, file: &Path, schema: Schema) -> Result<Intake, Error> {
         if let Some(fmt) = &input.date_format {
             check_date_format(fmt)?;
         }
-        let source = Source::open(&input.file, &read_options(input))?;
-        let file_label = input.file.display().to_string();
+        let source = Source::open(file, &read_options(input))?;
+        let file_label = file.display().to_string();
         let header = source.header().to_vec();
         let source_rows = source.estimated_rows();
         let compiled = match &input.mapping {
@@ -131,6 +133,7 @@ impl Intake {
                 Op::Upsert => ProfileOperation::Upsert,
             },
             seen: SeenKeys::with_capacity(source_rows),
+            respelled: Default::default(),
             file_label,
         })
     }
@@ -154,6 +157,13 @@ impl Intake {
                 outcome: early,
             };
         }
+        let respelled = &mut self.respelled;
+        let mut note = |field: &str, from: &str, to: &str| {
+            let e = respelled
+                .entry(field.to_string())
+                .or_insert_with(|| (0, format!("'{from}' → '{to}'")));
+            e.0 += 1;
+        };
         let checked = match &self.compiled {
             Some((c, mapped_header)) => {
                 let cells = c.apply(&raw.cells);
@@ -163,6 +173,7 @@ impl Intake {
                     &self.schema,
                     &cells,
                     &self.rules,
+                    &mut note,
                 )
                 .map(str::to_string)
                 .map(std::borrow::Cow::Owned)
@@ -173,6 +184,7 @@ impl Intake {
                 &self.schema,
                 &raw.cells,
                 &self.rules,
+                &mut note,
             )
             .map(std::borrow::Cow::Borrowed),
         };

@@ -284,6 +284,7 @@ pub fn check_customer<'c>(
     schema: &Schema,
     cells: &'c (impl Cells + ?Sized),
     rules: &CellRules,
+    respelled: &mut dyn FnMut(&str, &str, &str),
 ) -> Result<&'c str, Vec<CellError>> {
     let mut email = "";
     let mut errors = Vec::new();
@@ -312,7 +313,12 @@ pub fn check_customer<'c>(
                 }
             }
             Target::Organizations => validate::organization_ids(cell).map(|_| ()),
-            Target::Detail(fi) => validate::detail_check(&schema.fields[*fi], cell, rules),
+            Target::Detail(fi) => {
+                let def = &schema.fields[*fi];
+                validate::detail_check(def, cell, rules, &mut |from, to| {
+                    respelled(&def.name, from, to)
+                })
+            }
         };
         if let Err(m) = result {
             errors.push(fail(m));

@@ -60,7 +60,13 @@ pub fn detail_value(
 
 /// The checks of `detail_value` without building the values: what `validate` needs, at no
 /// allocation per valid cell.
-pub fn detail_check(def: &FieldDef, raw: &str, rules: &CellRules) -> Result<(), String> {
+/// `respelled` hears of each option matched only case-insensitively: (as written, canonical).
+pub fn detail_check(
+    def: &FieldDef,
+    raw: &str,
+    rules: &CellRules,
+    respelled: &mut dyn FnMut(&str, &str),
+) -> Result<(), String> {
     let cell = raw.trim();
     if cell.is_empty() {
         return Ok(());
@@ -72,12 +78,18 @@ pub fn detail_check(def: &FieldDef, raw: &str, rules: &CellRules) -> Result<(), 
             }
         }
         FieldKind::Select => {
-            option_ref(def, cell)?;
+            let canonical = option_ref(def, cell)?;
+            if canonical != cell {
+                respelled(cell, canonical);
+            }
         }
         FieldKind::MultiSelect => {
             for part in cell.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
                 if !part.is_empty() {
-                    option_ref(def, part)?;
+                    let canonical = option_ref(def, part)?;
+                    if canonical != part {
+                        respelled(part, canonical);
+                    }
                 }
             }
         }

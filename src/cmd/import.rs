@@ -59,8 +59,13 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     // The log does not exist until the run folder does; notes before that go to the terminal.
     let early: Arc<dyn Notify> = progress.clone();
     let setup_client = Client::new(target, args.rate, policy, early);
+    let [file] = input.files.as_slice() else {
+        return Err(Error::Usage(
+            "import takes one file per run for now; run one import per file (validate takes several)".into(),
+        ));
+    };
     let schema = intake::schema(input, Some(&setup_client)).await?;
-    let mut intake = Intake::open(input, schema)?;
+    let mut intake = Intake::open(input, file, schema)?;
     progress.set_length(intake.progress().1);
     let file_label = intake.file_label.clone();
     let header = intake.header.clone();

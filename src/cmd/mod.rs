@@ -42,18 +42,37 @@ async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, E
             std::sync::Arc::new(crate::client::Silent),
         ))
     };
-    let summary = validate::run(input, client.as_ref()).await?;
-    let text = validate::describe(&summary);
+    let results = validate::run(input, client.as_ref()).await?;
+    let mut code = 0;
+    let mut summaries = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => {
+                code = code.max(s.exit_code);
+                summaries.push(s);
+            }
+            Err(e) => {
+                eprintln!("csmport: error: {e}");
+                code = code.max(e.exit_code());
+            }
+        }
+    }
+    let text = summaries
+        .iter()
+        .map(validate::describe)
+        .collect::<Vec<_>>()
+        .join("\n");
     if cli.json {
         eprintln!("{text}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
-    } else {
+        let json = match summaries.as_slice() {
+            [one] if input.files.len() == 1 => serde_json::to_string_pretty(one),
+            many => serde_json::to_string_pretty(many),
+        };
+        println!("{}", json.expect("summary serializes"));
+    } else if !text.is_empty() {
         println!("{text}");
     }
-    Ok(summary.exit_code)
+    Ok(code)
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.

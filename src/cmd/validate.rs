@@ -2,6 +2,7 @@
 //! anything; print the dialect report; write `failures.csv` and `summary.json` as import does.
 //! Orchestration only: `intake` does the work.
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::intake::{self, Intake};
 use crate::plan::Outcome;
 use crate::read::Dialect;
 use crate::report::{self, Counts, ReportWriter};
+use crate::schema::Schema;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidateSummary {
@@ -31,16 +33,51 @@ pub struct ValidateSummary {
     pub exit_code: i32,
 }
 
+/// Validates every file; with several, each gets its own folder inside the run folder.
 /// `client` is used only to read the detail-field definitions when `--schema` is not given.
-pub async fn run(input: &InputArgs, client: Option<&Client>) -> Result<ValidateSummary, Error> {
-    let started = Instant::now();
+pub async fn run(
+    input: &InputArgs,
+    client: Option<&Client>,
+) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
     let schema = intake::schema(input, client).await?;
-    let mut intake = Intake::open(input, schema)?;
     let dir = super::import::run_dir(
         input.out.as_deref(),
         &format!("validate-{}", input.kind.as_str()),
         jiff::Timestamp::now(),
     )?;
+    let mut out = Vec::new();
+    for (n, file) in input.files.iter().enumerate() {
+        let sub = if input.files.len() == 1 {
+            dir.clone()
+        } else {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("input");
+            let d = dir.join(format!("{}-{stem}", n + 1));
+            std::fs::create_dir_all(&d).map_err(|source| report::ReportError {
+                path: d.clone(),
+                source,
+            })?;
+            d
+        };
+        let result = validate_file(input, file, schema.clone(), &sub);
+        // One file: its error is the command's. Several: report it and go on with the others.
+        if input.files.len() == 1 {
+            out.push(Ok(result?));
+        } else {
+            out.push(result);
+        }
+    }
+    Ok(out)
+}
+
+fn validate_file(
+    input: &InputArgs,
+    file: &Path,
+    schema: Schema,
+    dir: &Path,
+) -> Result<ValidateSummary, Error> {
+    let started = Instant::now();
+    let mut intake = Intake::open(input, file, schema)?;
+    let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, &intake.header, false)?;
     let mut valid = 0u64;
     let mut read_error = None;
@@ -71,6 +108,11 @@ pub async fn run(input: &InputArgs, client: Option<&Client>) -> Result<ValidateS
             .iter()
             .map(|c| format!("column '{c}' matches no field and is ignored")),
     );
+    for (field, (n, example)) in &intake.respelled {
+        dialect.notes.push(format!(
+            "{field}: {n} values match an option only when case is ignored; they are sent as the site spells them (e.g. {example})"
+        ));
+    }
     let exit_code = if read_error.is_some() {
         EXIT_USAGE
     } else if counts.failed > 0 {

@@ -271,3 +271,51 @@ fn crm_export_through_a_mapping_template() {
         stderr(&out)
     );
 }
+
+#[test]
+fn several_files_one_folder_each() {
+    let ctx = Ctx::new();
+    let good = ctx.write(
+        "good.csv",
+        b"email,Customer Tier\na@example.com,premium\nb@example.com,ENTERPRISE\n",
+    );
+    let out = ctx
+        .csmport(None)
+        .args(["validate", "customers"])
+        .arg(&good)
+        .arg(repo("sample-data/customers.xlsx"))
+        .arg(repo("sample-data/customers.csv"))
+        .arg("--schema")
+        .arg(repo(SCHEMA))
+        .arg("--out")
+        .arg(ctx.path("v"))
+        .output()
+        .unwrap();
+    // The spreadsheet needs --header-row: its error is reported, the other files still run.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("customers.xlsx: the first row"),
+        "{}",
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("Customer Tier: 2 values match an option only when case is ignored; they are sent as the site spells them (e.g. 'premium' → 'Premium')"), "{text}");
+    assert!(ctx.path("v/1-good/failures.csv").is_file());
+    assert!(ctx.path("v/3-customers/failures.csv").is_file());
+    assert!(!ctx.path("v/2-customers/failures.csv").exists());
+    // import takes one file.
+    let sb = SandboxProc::start(&[]);
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(&good)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("import takes one file per run"),
+        "{}",
+        stderr(&out)
+    );
+}
