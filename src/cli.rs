@@ -70,12 +70,14 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
     Customers,
+    Organizations,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Customers => "customers",
+            Kind::Organizations => "organizations",
         }
     }
 }

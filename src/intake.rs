@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use crate::api::model::{CustomerProfileItem, DetailFieldsWithConfiguration, ProfileOperation};
+use crate::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
 use crate::api::paths;
-use crate::cli::{InputArgs, Op};
+use crate::cli::{InputArgs, Kind, Op};
 use crate::client::Client;
 use crate::error::Error;
-use crate::map::{self, Mapping};
+use crate::map::{self, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
-use crate::plan::{Outcome, PlannedRow, SeenKeys, Stage};
+use crate::plan::{BulkItem, Outcome, PlannedRow, SeenKeys, Stage};
 use crate::read::{Background, RawRow, ReadOptions, Source};
 use crate::schema::Schema;
 use crate::validate::CellRules;
@@ -29,6 +29,7 @@ pub struct Intake {
     pub op: ProfileOperation,
     pub file_label: String,
     seen: SeenKeys,
+    kind: RecordKind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
 }
@@ -44,10 +45,12 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
                 .into(),
         ));
     };
-    let defs: DetailFieldsWithConfiguration = client
-        .get_json(paths::CUSTOMER_DETAILS)
-        .await
-        .map_err(Error::from_setup)?;
+    let path = match input.kind {
+        Kind::Customers => paths::CUSTOMER_DETAILS,
+        Kind::Organizations => paths::ORGANIZATION_DETAILS,
+    };
+    let defs: DetailFieldsWithConfiguration =
+        client.get_json(path).await.map_err(Error::from_setup)?;
     Ok(Schema::from_api(&defs))
 }
 
@@ -78,6 +81,7 @@ impl Intake {
         if let Some(fmt) = &input.date_format {
             check_date_format(fmt)?;
         }
+        let kind = record_kind(input.kind);
         let source = Source::open(file, &read_options(input))?;
         let file_label = file.display().to_string();
         let header = source.header().to_vec();
@@ -99,11 +103,11 @@ impl Intake {
             .as_ref()
             .map(|(_, h)| h.clone())
             .unwrap_or_else(|| header.clone());
-        let mut mapping = map::map_header(&mapped_header, &schema, input.ignore_unknown_columns).map_err(|source| {
+        let mut mapping = map::map_header_for(kind, &mapped_header, &schema, input.ignore_unknown_columns).map_err(|source| {
             // A title line above the table looks like a one-column header.
             if header.iter().filter(|h| !h.trim().is_empty()).count() == 1
                 && input.header_row.is_none()
-                && matches!(source, map::MapError::UnknownColumns(_) | map::MapError::MissingEmail(_))
+                && matches!(source, map::MapError::UnknownColumns(..))
             {
                 return Error::Usage(format!(
                     "{file_label}: the first row ('{}') does not look like a header; if the header is further down, pass --header-row N",
@@ -133,6 +137,7 @@ impl Intake {
                 Op::Upsert => ProfileOperation::Upsert,
             },
             seen: SeenKeys::with_capacity(source_rows),
+            kind,
             respelled: Default::default(),
             file_label,
         })
@@ -156,6 +161,10 @@ impl Intake {
                 raw,
                 outcome: early,
             };
+        }
+        if self.kind == RecordKind::Organizations {
+            let (row, _) = self.plan_row(raw);
+            return row;
         }
         let respelled = &mut self.respelled;
         let mut note = |field: &str, from: &str, to: &str| {
@@ -216,18 +225,30 @@ impl Intake {
         } else {
             std::borrow::Cow::Borrowed(email)
         };
-        let first = self.seen.check(&key, row)?;
+        self.duplicate_key(&key, email, map::COL_EMAIL, "a customer", row)
+    }
+
+    /// The outcome of a later row whose identifying `key` was seen before.
+    fn duplicate_key(
+        &mut self,
+        key: &str,
+        shown: &str,
+        field: &str,
+        noun: &str,
+        row: u64,
+    ) -> Option<Outcome> {
+        let first = self.seen.check(key, row)?;
         Some(Outcome::Failed {
             stage: Stage::Validate,
-            field: map::COL_EMAIL.into(),
+            field: field.into(),
             error: format!(
-                "duplicate: '{email}' is already in row {first} of this file; only the first row for a customer is sent (merge the rows)"
+                "duplicate: '{shown}' is already in row {first} of this file; only the first row for {noun} is sent (merge the rows)"
             ),
         })
     }
 
     /// Decides one row: a read problem, a blank row, invalid cells, a duplicate, or a batch item.
-    pub fn plan_row(&mut self, raw: RawRow) -> (PlannedRow, Option<CustomerProfileItem>) {
+    pub fn plan_row(&mut self, raw: RawRow) -> (PlannedRow, Option<BulkItem>) {
         if let Some(early) = self.pre_check(&raw) {
             return (
                 PlannedRow {
@@ -236,6 +257,9 @@ impl Intake {
                 },
                 None,
             );
+        }
+        if self.kind == RecordKind::Organizations {
+            return self.plan_organization(raw);
         }
         let item = match &self.compiled {
             Some((c, mapped_header)) => {
@@ -276,10 +300,76 @@ impl Intake {
                         raw,
                         outcome: Outcome::Pending,
                     },
-                    Some(item),
+                    Some(BulkItem::Customer(item)),
                 )
             }
         }
+    }
+
+    fn plan_organization(&mut self, raw: RawRow) -> (PlannedRow, Option<BulkItem>) {
+        let built = match &self.compiled {
+            Some((c, mapped_header)) => {
+                let cells = c.apply(&raw.cells);
+                map::organization_item(
+                    &self.mapping,
+                    mapped_header,
+                    &self.schema,
+                    &cells,
+                    self.op,
+                    &self.rules,
+                )
+            }
+            None => map::organization_item(
+                &self.mapping,
+                &self.header,
+                &self.schema,
+                &raw.cells,
+                self.op,
+                &self.rules,
+            ),
+        };
+        match built {
+            Err(errors) => (
+                PlannedRow {
+                    raw,
+                    outcome: cell_errors(errors),
+                },
+                None,
+            ),
+            Ok((item, key)) => {
+                let shown = item
+                    .payload
+                    .name
+                    .clone()
+                    .or(item.payload.id.clone())
+                    .unwrap_or_default();
+                let field = if item.payload.name.is_some() {
+                    map::COL_NAME
+                } else {
+                    map::COL_ID
+                };
+                if let Some(outcome) =
+                    self.duplicate_key(&key, &shown, field, "an organization", raw.row)
+                {
+                    return (PlannedRow { raw, outcome }, None);
+                }
+                (
+                    PlannedRow {
+                        raw,
+                        outcome: Outcome::Pending,
+                    },
+                    Some(BulkItem::Organization(item)),
+                )
+            }
+        }
+    }
+}
+
+/// The map stage's view of the command-line kind.
+pub fn record_kind(kind: Kind) -> RecordKind {
+    match kind {
+        Kind::Customers => RecordKind::Customers,
+        Kind::Organizations => RecordKind::Organizations,
     }
 }
 

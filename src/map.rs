@@ -4,7 +4,7 @@
 
 use crate::api::model::{
     AssociateOrganizations, CustomerProfileItem, CustomerProfilePayload, DetailValue,
-    ProfileOperation,
+    OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation,
 };
 use crate::read::Cells;
 use crate::schema::Schema;
@@ -14,12 +14,36 @@ pub const COL_EMAIL: &str = "email";
 pub const COL_DISPLAY_NAME: &str = "displayName";
 pub const COL_ORGANIZATIONS: &str = "organizations";
 
+pub const COL_ID: &str = "id";
+pub const COL_NAME: &str = "name";
+/// [UNCONFIRMED] longest organization name we send.
+pub const MAX_ORGANIZATION_NAME_CHARS: usize = 255;
+
+/// What kind of record the rows describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Customers,
+    Organizations,
+}
+
+impl RecordKind {
+    fn noun(self) -> &'static str {
+        match self {
+            RecordKind::Customers => "customer",
+            RecordKind::Organizations => "organization",
+        }
+    }
+}
+
 /// What one input column feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Email,
     DisplayName,
     Organizations,
+    /// An organization's id, or its name.
+    Id,
+    Name,
     /// Index into `Schema::fields`.
     Detail(usize),
     /// Report columns (`_row`, `_error`, ...) and, with `--ignore-unknown-columns`, unknown ones.
@@ -37,8 +61,8 @@ pub struct Mapping {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MapError {
-    #[error("{}", unknown_message(.0))]
-    UnknownColumns(Vec<UnknownColumn>),
+    #[error("{}", unknown_message(.0, .1))]
+    UnknownColumns(Vec<UnknownColumn>, &'static str),
     #[error("columns {first} and {second} both map to '{target}'; keep one of them")]
     DuplicateTarget {
         target: String,
@@ -47,6 +71,10 @@ pub enum MapError {
     },
     #[error("no 'email' column: customers are identified by email (header has: {0})")]
     MissingEmail(String),
+    #[error(
+        "no 'name' or 'id' column: organizations are identified by name or id (header has: {0})"
+    )]
+    MissingIdentifier(String),
     #[error("duplicate column '{name}' (columns {first} and {second}); rename or remove one")]
     DuplicateHeader {
         name: String,
@@ -62,7 +90,7 @@ pub struct UnknownColumn {
     pub closest: Option<String>,
 }
 
-fn unknown_message(cols: &[UnknownColumn]) -> String {
+fn unknown_message(cols: &[UnknownColumn], noun: &str) -> String {
     let parts: Vec<String> = cols
         .iter()
         .map(|c| {
@@ -70,7 +98,7 @@ fn unknown_message(cols: &[UnknownColumn]) -> String {
             if let Some(close) = &c.closest {
                 s.push_str(&format!(": did you mean '{close}'?"));
             } else {
-                s.push_str(": it matches no customer field");
+                s.push_str(&format!(": it matches no {noun} field"));
             }
             s
         })
@@ -94,19 +122,27 @@ pub fn map_header(
     schema: &Schema,
     ignore_unknown: bool,
 ) -> Result<Mapping, MapError> {
-    let mut known: Vec<(String, Target, String)> = vec![
-        (normalize(COL_EMAIL), Target::Email, COL_EMAIL.into()),
-        (
-            normalize(COL_DISPLAY_NAME),
-            Target::DisplayName,
-            COL_DISPLAY_NAME.into(),
-        ),
-        (
-            normalize(COL_ORGANIZATIONS),
-            Target::Organizations,
-            COL_ORGANIZATIONS.into(),
-        ),
-    ];
+    map_header_for(RecordKind::Customers, header, schema, ignore_unknown)
+}
+
+pub fn map_header_for(
+    kind: RecordKind,
+    header: &[String],
+    schema: &Schema,
+    ignore_unknown: bool,
+) -> Result<Mapping, MapError> {
+    let base: &[(&str, Target)] = match kind {
+        RecordKind::Customers => &[
+            (COL_EMAIL, Target::Email),
+            (COL_DISPLAY_NAME, Target::DisplayName),
+            (COL_ORGANIZATIONS, Target::Organizations),
+        ],
+        RecordKind::Organizations => &[(COL_ID, Target::Id), (COL_NAME, Target::Name)],
+    };
+    let mut known: Vec<(String, Target, String)> = base
+        .iter()
+        .map(|(n, t)| (normalize(n), *t, n.to_string()))
+        .collect();
     for (i, f) in schema.fields.iter().enumerate() {
         known.push((normalize(&f.name), Target::Detail(i), f.name.clone()));
     }
@@ -170,10 +206,18 @@ pub fn map_header(
         }
     }
     if !unknown.is_empty() {
-        return Err(MapError::UnknownColumns(unknown));
+        return Err(MapError::UnknownColumns(unknown, kind.noun()));
     }
-    if !targets.contains(&Target::Email) {
-        return Err(MapError::MissingEmail(header.join(", ")));
+    match kind {
+        RecordKind::Customers if !targets.contains(&Target::Email) => {
+            return Err(MapError::MissingEmail(header.join(", ")));
+        }
+        RecordKind::Organizations
+            if !targets.contains(&Target::Name) && !targets.contains(&Target::Id) =>
+        {
+            return Err(MapError::MissingIdentifier(header.join(", ")));
+        }
+        _ => {}
     }
     Ok(Mapping {
         targets,
@@ -206,7 +250,7 @@ pub fn customer_item(
         let cell = cells.cell(i);
         let column = || header.get(i).cloned().unwrap_or_default();
         match target {
-            Target::Ignored => {}
+            Target::Ignored | Target::Id | Target::Name => {}
             Target::Email => {
                 let v = cell.trim();
                 if v.is_empty() {
@@ -295,7 +339,7 @@ pub fn check_customer<'c>(
             message,
         };
         let result = match target {
-            Target::Ignored => Ok(()),
+            Target::Ignored | Target::Id | Target::Name => Ok(()),
             Target::Email => {
                 email = cell.trim();
                 if email.is_empty() {
@@ -329,6 +373,89 @@ pub fn check_customer<'c>(
     } else {
         Err(errors)
     }
+}
+
+/// Builds the organization bulk item for one row, or every cell error in it; also returns the
+/// row's identifying key (its name normalized, else its id) for duplicate detection.
+pub fn organization_item(
+    mapping: &Mapping,
+    header: &[String],
+    schema: &Schema,
+    cells: &(impl Cells + ?Sized),
+    op: ProfileOperation,
+    rules: &CellRules,
+) -> Result<(OrganizationProfileItem, String), Vec<CellError>> {
+    let mut payload = OrganizationProfilePayload::default();
+    let mut details = Vec::new();
+    let mut errors = Vec::new();
+    for (i, target) in mapping.targets.iter().enumerate() {
+        let cell = cells.cell(i);
+        let mut fail = |message: String| {
+            errors.push(CellError {
+                field: header.get(i).cloned().unwrap_or_default(),
+                message,
+            })
+        };
+        match target {
+            Target::Id => {
+                let v = cell.trim();
+                if v.is_empty() {
+                } else if v.bytes().all(|b| b.is_ascii_digit()) {
+                    payload.id = Some(v.to_string());
+                } else {
+                    fail(format!(
+                        "'{v}' is not an organization id (ids are numbers such as 123)"
+                    ));
+                }
+            }
+            Target::Name => {
+                let v = cell.trim();
+                if !v.is_empty() {
+                    match validate::text(v, MAX_ORGANIZATION_NAME_CHARS) {
+                        Ok(v) => payload.name = Some(v),
+                        Err(m) => fail(m),
+                    }
+                }
+            }
+            Target::Detail(fi) => {
+                let def = &schema.fields[*fi];
+                match validate::detail_value(def, cell, rules) {
+                    Ok(None) => {}
+                    Ok(Some(values)) => details.push(DetailValue {
+                        name: def.name.clone(),
+                        values,
+                    }),
+                    Err(m) => fail(m),
+                }
+            }
+            Target::Ignored | Target::Email | Target::DisplayName | Target::Organizations => {}
+        }
+    }
+    if payload.id.is_none() && payload.name.is_none() && errors.is_empty() {
+        errors.push(CellError {
+            field: COL_NAME.into(),
+            message: "name is empty; every organization needs a name (or an id)".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let key = payload
+        .name
+        .as_deref()
+        .map(crate::plan::match_key)
+        .or_else(|| payload.id.as_ref().map(|id| format!("#{id}")))
+        .unwrap_or_default();
+    if !details.is_empty() {
+        payload.details = Some(details);
+    }
+    Ok((
+        OrganizationProfileItem {
+            operation_type: op,
+            payload,
+        },
+        key,
+    ))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::api::model::CustomerProfileItem;
+use crate::api::model::{CustomerProfileItem, OrganizationProfileItem};
 use crate::read::RawRow;
 
 /// Where a row's failure happened, as written to `_stage`.
@@ -53,12 +53,46 @@ pub struct PlannedRow {
     pub outcome: Outcome,
 }
 
+/// One row's bulk item; a chunk holds items of one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkItem {
+    Customer(CustomerProfileItem),
+    Organization(OrganizationProfileItem),
+}
+
+impl BulkItem {
+    /// Every key a task failure may name this item by: its id as is, and its email (customers)
+    /// or name (organizations) normalized by `match_key`.
+    pub fn keys(&self) -> Vec<String> {
+        let (id, natural) = match self {
+            BulkItem::Customer(c) => (c.payload.customer_id.clone(), c.payload.email.clone()),
+            BulkItem::Organization(o) => (o.payload.id.clone(), o.payload.name.clone()),
+        };
+        id.into_iter()
+            .chain(natural.map(|n| match_key(&n)))
+            .collect()
+    }
+
+    /// The id the input gave, if any (written to successes.csv).
+    pub fn given_id(&self) -> Option<String> {
+        match self {
+            BulkItem::Customer(c) => c.payload.customer_id.clone(),
+            BulkItem::Organization(o) => o.payload.id.clone(),
+        }
+    }
+}
+
+/// How emails and organization names are compared: trimmed, lower-cased.
+pub fn match_key(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
 /// A sealed chunk: rows in input order, and the batch made of the valid ones.
 #[derive(Debug, Clone)]
 pub struct Chunk {
     pub seq: u64,
     pub rows: Vec<PlannedRow>,
-    pub items: Vec<CustomerProfileItem>,
+    pub items: Vec<BulkItem>,
     /// For each item, the index of its row in `rows`.
     pub item_rows: Vec<usize>,
     /// Set when the chunk is sealed, only if it has items.
@@ -107,7 +141,7 @@ impl Chunker {
 
     /// Adds a row; `item` is its batch item when the row is valid. Returns a sealed chunk when
     /// this row filled one.
-    pub fn push(&mut self, row: PlannedRow, item: Option<CustomerProfileItem>) -> Option<Chunk> {
+    pub fn push(&mut self, row: PlannedRow, item: Option<BulkItem>) -> Option<Chunk> {
         let idx = self.current.rows.len();
         self.current.rows.push(row);
         if let Some(item) = item {
@@ -234,11 +268,11 @@ mod tests {
         }
     }
 
-    fn item() -> CustomerProfileItem {
-        CustomerProfileItem {
+    fn item() -> BulkItem {
+        BulkItem::Customer(CustomerProfileItem {
             operation_type: ProfileOperation::Upsert,
             payload: CustomerProfilePayload::default(),
-        }
+        })
     }
 
     fn counter_key() -> Box<dyn FnMut() -> String + Send> {

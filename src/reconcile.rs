@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use crate::api::model::{TaskFailure, TaskStatus, TaskStatusResponse};
-use crate::plan::{Chunk, Outcome, Stage};
+use crate::plan::{Chunk, Outcome, Stage, match_key};
 
-/// `entityId`s in the task's failures that match no item of the chunk directly: customer ids
-/// the server assigned, which `send` resolves to emails before calling `apply`.
+/// `entityId`s in the task's failures that match no item of the chunk directly: ids the server
+/// assigned, which `send` resolves to emails or names before calling `apply`.
 pub fn unmatched_entity_ids(chunk: &Chunk, status: &TaskStatusResponse) -> Vec<String> {
     let index = item_index(chunk);
     let mut out: Vec<String> = Vec::new();
@@ -20,8 +20,8 @@ pub fn unmatched_entity_ids(chunk: &Chunk, status: &TaskStatusResponse) -> Vec<S
     out
 }
 
-/// Sets the outcome of every item row from the task result. `resolved` maps customer ids (as
-/// reported in failures) to emails. Returns the failures that could not be matched to a row.
+/// Sets the outcome of every item row from the task result. `resolved` maps ids (as reported in
+/// failures) to emails (customers) or names (organizations). Returns the failures that could not be matched to a row.
 pub fn apply(
     chunk: &mut Chunk,
     status: &TaskStatusResponse,
@@ -83,7 +83,7 @@ pub fn apply(
             }
         } else {
             Outcome::Succeeded {
-                id: chunk.items[i].payload.customer_id.clone(),
+                id: chunk.items[i].given_id(),
             }
         };
     }
@@ -105,15 +105,12 @@ fn describe(f: &TaskFailure) -> String {
     s
 }
 
-/// Keys under which an item can be named: its customer id as is, its email lower-cased.
+/// Keys under which an item can be named: its id as is, its email or name normalized.
 fn item_index(chunk: &Chunk) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for (i, item) in chunk.items.iter().enumerate() {
-        if let Some(id) = &item.payload.customer_id {
-            m.insert(id.clone(), i);
-        }
-        if let Some(e) = &item.payload.email {
-            m.insert(e.to_lowercase(), i);
+        for k in item.keys() {
+            m.insert(k, i);
         }
     }
     m
@@ -122,7 +119,7 @@ fn item_index(chunk: &Chunk) -> HashMap<String, usize> {
 fn lookup(index: &HashMap<String, usize>, entity_id: &str) -> Option<usize> {
     index
         .get(entity_id)
-        .or_else(|| index.get(&entity_id.trim().to_lowercase()))
+        .or_else(|| index.get(&match_key(entity_id)))
         .copied()
 }
 
@@ -130,7 +127,7 @@ fn lookup(index: &HashMap<String, usize>, entity_id: &str) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::api::model::{CustomerProfileItem, CustomerProfilePayload, ProfileOperation};
-    use crate::plan::PlannedRow;
+    use crate::plan::{BulkItem, PlannedRow};
     use crate::read::RawRow;
 
     fn chunk(emails: &[&str]) -> Chunk {
@@ -151,13 +148,13 @@ mod tests {
                 },
                 outcome: Outcome::Pending,
             });
-            c.items.push(CustomerProfileItem {
+            c.items.push(BulkItem::Customer(CustomerProfileItem {
                 operation_type: ProfileOperation::Upsert,
                 payload: CustomerProfilePayload {
                     email: Some(e.to_string()),
                     ..Default::default()
                 },
-            });
+            }));
             c.item_rows.push(c.rows.len() - 1);
             if i == 0 {
                 c.rows.push(PlannedRow {

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use crate::api::model::{
     CustomerProfileBulkRequest, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
+    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
     TaskStatusResponse, TaskSubmitResponse,
 };
-use crate::api::{self, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
+use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
-use crate::plan::{Chunk, Outcome, Stage, uuid_key};
+use crate::plan::{BulkItem, Chunk, Outcome, Stage, uuid_key};
 use crate::reconcile;
 use crate::track::{self, PollPolicy, TrackError};
 
@@ -116,7 +117,7 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         status.failures.len()
     ));
     let unmatched = reconcile::unmatched_entity_ids(chunk, &status);
-    let resolved = resolve_ids(ctx, &unmatched).await;
+    let resolved = resolve_ids(ctx, chunk, &unmatched).await;
     let unattributed = reconcile::apply(chunk, &status, &resolved);
     for f in unattributed {
         ctx.log.note(&format!(
@@ -135,16 +136,14 @@ async fn submit(
     chunk: &mut Chunk,
     range: &str,
 ) -> Result<TaskSubmitResponse, ApiError> {
-    let body = CustomerProfileBulkRequest {
-        customer_profiles: chunk.items.clone(),
-    };
+    let (path, body) = bulk_body(&chunk.items);
     let started = tokio::time::Instant::now();
     let mut refusals = 0u32;
     loop {
         let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
         match ctx
             .client
-            .post_json::<_, TaskSubmitResponse>(paths::CUSTOMER_PROFILE_BULK, &body, Some(&key))
+            .post_json::<_, TaskSubmitResponse>(path, &body, Some(&key))
             .await
         {
             Err(ApiError::Status {
@@ -178,27 +177,89 @@ async fn submit(
 
 /// Looks up customer ids named in failures to learn their emails (profile fetch, 25 per call).
 /// Best effort: what cannot be resolved stays unattributed and is reported as such.
-async fn resolve_ids(ctx: &SendContext, ids: &[String]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for group in ids.chunks(MAX_PROFILE_FETCH) {
-        let req = CustomerProfileFetchRequest {
-            customer_ids: group.to_vec(),
+/// The bulk endpoint and body for a chunk's items (all of one kind).
+fn bulk_body(items: &[BulkItem]) -> (&'static str, serde_json::Value) {
+    let customers: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            BulkItem::Customer(c) => Some(c.clone()),
+            BulkItem::Organization(_) => None,
+        })
+        .collect();
+    if customers.len() == items.len() {
+        let body = CustomerProfileBulkRequest {
+            customer_profiles: customers,
         };
-        match ctx
-            .client
-            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
-            .await
-        {
-            Ok(resp) => {
-                for p in resp.results {
-                    if let Some(email) = p.email {
-                        out.insert(p.id, email);
-                    }
-                }
-            }
+        return (
+            paths::CUSTOMER_PROFILE_BULK,
+            serde_json::to_value(body).expect("serializes"),
+        );
+    }
+    let organizations: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            BulkItem::Organization(o) => Some(o.clone()),
+            BulkItem::Customer(_) => None,
+        })
+        .collect();
+    let body = OrganizationProfileBulkRequest {
+        organization_profiles: organizations,
+    };
+    (
+        paths::ORGANIZATION_PROFILE_BULK,
+        serde_json::to_value(body).expect("serializes"),
+    )
+}
+
+/// Looks up ids named in failures to learn the emails (customer profile fetch, 25 per call) or
+/// names (organization fetch, 50 per call) the chunk knows its rows by. Best effort: what
+/// cannot be resolved stays unattributed and is reported as such.
+async fn resolve_ids(ctx: &SendContext, chunk: &Chunk, ids: &[String]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let organizations = matches!(chunk.items.first(), Some(BulkItem::Organization(_)));
+    let size = if organizations {
+        MAX_ORGANIZATION_FETCH
+    } else {
+        MAX_PROFILE_FETCH
+    };
+    for group in ids.chunks(size) {
+        let result = if organizations {
+            let req = OrganizationFetchRequest {
+                organization_ids: group.to_vec(),
+                organization_names: vec![],
+            };
+            ctx.client
+                .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+                .await
+                .map(|r| {
+                    r.results
+                        .into_iter()
+                        .map(|o| (o.id, o.name))
+                        .collect::<Vec<_>>()
+                })
+        } else {
+            let req = CustomerProfileFetchRequest {
+                customer_ids: group.to_vec(),
+            };
+            ctx.client
+                .post_json::<_, CustomerProfileFetchResponse>(
+                    paths::CUSTOMER_PROFILE_FETCH,
+                    &req,
+                    None,
+                )
+                .await
+                .map(|r| {
+                    r.results
+                        .into_iter()
+                        .filter_map(|p| Some((p.id, p.email?)))
+                        .collect::<Vec<_>>()
+                })
+        };
+        match result {
+            Ok(pairs) => out.extend(pairs),
             Err(e) => ctx
                 .log
-                .note(&format!("could not resolve customer ids {group:?}: {e}")),
+                .note(&format!("could not resolve ids {group:?}: {e}")),
         }
     }
     out

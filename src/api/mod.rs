@@ -68,6 +68,9 @@ pub mod paths {
     pub const CUSTOMER_DETAILS: &str = "customer/details";
     pub const CUSTOMER_PROFILE_BULK: &str = "customer/profile/bulk";
     pub const CUSTOMER_PROFILE_FETCH: &str = "customer/profile/fetch";
+    pub const ORGANIZATION_DETAILS: &str = "organization/details";
+    pub const ORGANIZATION_PROFILE_BULK: &str = "organization/profile/bulk";
+    pub const ORGANIZATION_FETCH: &str = "organization/fetch";
 
     pub fn task(id: &str) -> String {
         format!("tasks/{id}")

@@ -117,8 +117,14 @@ fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sa
         s.batches, s.tasks, s.elapsed_s, s.rows_per_s
     ));
     if let Some(sb) = sandbox {
-        let n = sb.store.lock().map(|st| st.customers.len()).unwrap_or(0);
-        lines.push(format!("  sandbox   now holds {n} customers"));
+        let (c, o) = sb
+            .store
+            .lock()
+            .map(|st| (st.customers.len(), st.organizations.len()))
+            .unwrap_or((0, 0));
+        lines.push(format!(
+            "  sandbox   now holds {c} customers and {o} organizations"
+        ));
     }
     lines.push(format!("  run folder {}", s.run_dir));
     if c.failed > 0 || c.skipped > 0 {

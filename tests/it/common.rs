@@ -125,9 +125,13 @@ impl Ctx {
     }
 
     pub fn import(&self, sb: &SandboxProc, file: &Path, extra: &[&str]) -> Output {
+        self.import_kind(sb, "customers", file, extra)
+    }
+
+    pub fn import_kind(&self, sb: &SandboxProc, kind: &str, file: &Path, extra: &[&str]) -> Output {
         let out = self.path("run");
         let mut c = self.csmport(Some(sb));
-        c.args(["import", "customers"])
+        c.args(["import", kind])
             .arg(file)
             .arg("--out")
             .arg(&out)

@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod golden;
 mod import;
+mod organizations;
 mod sandbox;
 mod sandbox_rules;
 mod validate;
