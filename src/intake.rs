@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::map::{self, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
 use crate::plan::{BulkItem, Outcome, PlannedRow, SeenKeys, Stage};
-use crate::read::{Background, RawRow, ReadOptions, Source};
+use crate::read::{Background, Cells, RawRow, ReadOptions, Source};
 use crate::schema::Schema;
 use crate::validate::CellRules;
 
@@ -173,30 +173,16 @@ impl Intake {
                 .or_insert_with(|| (0, format!("'{from}' → '{to}'")));
             e.0 += 1;
         };
-        let checked = match &self.compiled {
-            Some((c, mapped_header)) => {
-                let cells = c.apply(&raw.cells);
-                map::check_customer(
-                    &self.mapping,
-                    mapped_header,
-                    &self.schema,
-                    &cells,
-                    &self.rules,
-                    &mut note,
-                )
-                .map(str::to_string)
-                .map(std::borrow::Cow::Owned)
-            }
-            None => map::check_customer(
-                &self.mapping,
-                &self.header,
-                &self.schema,
-                &raw.cells,
-                &self.rules,
-                &mut note,
-            )
-            .map(std::borrow::Cow::Borrowed),
-        };
+        let (header, cells) = view(&self.compiled, &self.header, &raw);
+        let checked = map::check_customer(
+            &self.mapping,
+            header,
+            &self.schema,
+            &cells,
+            &self.rules,
+            &mut note,
+        )
+        .map(str::to_string);
         let outcome = match checked {
             Err(errors) => cell_errors(errors),
             Ok(email) => self.duplicate(&email, raw.row).unwrap_or(Outcome::Pending),
@@ -261,27 +247,15 @@ impl Intake {
         if self.kind == RecordKind::Organizations {
             return self.plan_organization(raw);
         }
-        let item = match &self.compiled {
-            Some((c, mapped_header)) => {
-                let cells = c.apply(&raw.cells);
-                map::customer_item(
-                    &self.mapping,
-                    mapped_header,
-                    &self.schema,
-                    &cells,
-                    self.op,
-                    &self.rules,
-                )
-            }
-            None => map::customer_item(
-                &self.mapping,
-                &self.header,
-                &self.schema,
-                &raw.cells,
-                self.op,
-                &self.rules,
-            ),
-        };
+        let (header, cells) = view(&self.compiled, &self.header, &raw);
+        let item = map::customer_item(
+            &self.mapping,
+            header,
+            &self.schema,
+            &cells,
+            self.op,
+            &self.rules,
+        );
         match item {
             Err(errors) => (
                 PlannedRow {
@@ -307,27 +281,15 @@ impl Intake {
     }
 
     fn plan_organization(&mut self, raw: RawRow) -> (PlannedRow, Option<BulkItem>) {
-        let built = match &self.compiled {
-            Some((c, mapped_header)) => {
-                let cells = c.apply(&raw.cells);
-                map::organization_item(
-                    &self.mapping,
-                    mapped_header,
-                    &self.schema,
-                    &cells,
-                    self.op,
-                    &self.rules,
-                )
-            }
-            None => map::organization_item(
-                &self.mapping,
-                &self.header,
-                &self.schema,
-                &raw.cells,
-                self.op,
-                &self.rules,
-            ),
-        };
+        let (header, cells) = view(&self.compiled, &self.header, &raw);
+        let built = map::organization_item(
+            &self.mapping,
+            header,
+            &self.schema,
+            &cells,
+            self.op,
+            &self.rules,
+        );
         match built {
             Err(errors) => (
                 PlannedRow {
@@ -362,6 +324,33 @@ impl Intake {
                 )
             }
         }
+    }
+}
+
+/// A row's cells as `map` sees them: the input's own, or those a mapping file made of them.
+enum RowCells<'a> {
+    Raw(&'a csv::StringRecord),
+    Mapped(Vec<String>),
+}
+
+impl Cells for RowCells<'_> {
+    fn cell(&self, i: usize) -> &str {
+        match self {
+            RowCells::Raw(r) => r.cell(i),
+            RowCells::Mapped(v) => v.cell(i),
+        }
+    }
+}
+
+/// The header and cells `map` reads for a row.
+fn view<'a>(
+    compiled: &'a Option<(Compiled, Vec<String>)>,
+    header: &'a [String],
+    raw: &'a RawRow,
+) -> (&'a [String], RowCells<'a>) {
+    match compiled {
+        Some((c, mapped_header)) => (mapped_header, RowCells::Mapped(c.apply(&raw.cells))),
+        None => (header, RowCells::Raw(&raw.cells)),
     }
 }
 

@@ -160,43 +160,25 @@ fn read_sheet(
         Sheets::Ods(_) => "ODS",
     };
     let mut rows = RowBuilder::new(path, opts, &name, format, tx, done);
+    // XLSX and XLSB have the same streaming cell reader, under two types.
+    macro_rules! stream_cells {
+        ($book:expr) => {{
+            let mut cells = $book
+                .worksheet_cells_reader(&name)
+                .map_err(|e| sheet_err(path, e))?;
+            let d = cells.dimensions();
+            rows.total = u64::from(d.end.0.saturating_sub(d.start.0)) + 1;
+            while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
+                let (r, col) = c.get_position();
+                if !rows.cell(r, col, Data::from(c.get_value().clone()))? {
+                    return Ok(());
+                }
+            }
+        }};
+    }
     match &mut wb {
-        Sheets::Xlsx(x) => {
-            let mut cells = x
-                .worksheet_cells_reader(&name)
-                .map_err(|e| sheet_err(path, e))?;
-            rows.total = u64::from(
-                cells
-                    .dimensions()
-                    .end
-                    .0
-                    .saturating_sub(cells.dimensions().start.0),
-            ) + 1;
-            while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
-                let (r, col) = c.get_position();
-                if !rows.cell(r, col, Data::from(c.get_value().clone()))? {
-                    return Ok(());
-                }
-            }
-        }
-        Sheets::Xlsb(x) => {
-            let mut cells = x
-                .worksheet_cells_reader(&name)
-                .map_err(|e| sheet_err(path, e))?;
-            rows.total = u64::from(
-                cells
-                    .dimensions()
-                    .end
-                    .0
-                    .saturating_sub(cells.dimensions().start.0),
-            ) + 1;
-            while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
-                let (r, col) = c.get_position();
-                if !rows.cell(r, col, Data::from(c.get_value().clone()))? {
-                    return Ok(());
-                }
-            }
-        }
+        Sheets::Xlsx(x) => stream_cells!(x),
+        Sheets::Xlsb(x) => stream_cells!(x),
         other => {
             let range = other
                 .worksheet_range(&name)
