@@ -85,6 +85,7 @@ BREAK = {
     444: ("Seats", "1,200"),
     470: ("Website", "www.example.com"),
     499: ("Website", "https://"),
+    # Organization names instead of ids: looked up on the site (Acme exists; Globex is created).
     523: ("organizations", "Acme Pty Ltd"),
     550: ("organizations", "101;Globex"),
     # Valid locally, refused by the server: organization ids that do not exist on the site.

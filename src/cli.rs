@@ -161,6 +161,9 @@ pub struct ImportArgs {
     /// Seconds to wait for one task before its rows are reported as unknown
     #[arg(long, default_value_t = 2100, value_name = "SECS")]
     pub task_timeout: u64,
+    /// Fail customers that name an organization the site does not have, instead of creating it
+    #[arg(long)]
+    pub no_create_organizations: bool,
     /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx), with backoff
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub retries: u32,

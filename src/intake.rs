@@ -264,7 +264,7 @@ impl Intake {
                 },
                 None,
             ),
-            Ok(item) => {
+            Ok((item, org_names)) => {
                 let email = item.payload.email.clone().unwrap_or_default();
                 if let Some(outcome) = self.duplicate(&email, raw.row) {
                     return (PlannedRow { raw, outcome }, None);
@@ -274,7 +274,7 @@ impl Intake {
                         raw,
                         outcome: Outcome::Pending,
                     },
-                    Some(BulkItem::Customer(item)),
+                    Some(BulkItem::Customer(item, org_names)),
                 )
             }
         }

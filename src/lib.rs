@@ -19,6 +19,7 @@ pub mod progress;
 pub mod read;
 pub mod reconcile;
 pub mod report;
+pub mod resolve;
 pub mod sandbox;
 pub mod schema;
 pub mod send;

@@ -234,7 +234,8 @@ pub struct CellError {
 }
 
 /// Builds the bulk item for one row, or every cell error in it (not just the first, so a user
-/// fixes a row once).
+/// fixes a row once). Also returns the organization names the row names, which `resolve` turns
+/// into ids before the batch is sent.
 pub fn customer_item(
     mapping: &Mapping,
     header: &[String],
@@ -242,10 +243,11 @@ pub fn customer_item(
     cells: &(impl Cells + ?Sized),
     op: ProfileOperation,
     rules: &CellRules,
-) -> Result<CustomerProfileItem, Vec<CellError>> {
+) -> Result<(CustomerProfileItem, Vec<String>), Vec<CellError>> {
     let mut payload = CustomerProfilePayload::default();
     let mut details = Vec::new();
     let mut errors = Vec::new();
+    let mut org_names = Vec::new();
     for (i, target) in mapping.targets.iter().enumerate() {
         let cell = cells.cell(i);
         let column = || header.get(i).cloned().unwrap_or_default();
@@ -280,12 +282,14 @@ pub fn customer_item(
                     }
                 }
             }
-            Target::Organizations => match validate::organization_ids(cell) {
-                Ok(ids) if ids.is_empty() => {}
-                Ok(ids) => {
-                    payload.associate_organizations = Some(AssociateOrganizations {
-                        organization_ids: ids,
-                    })
+            Target::Organizations => match validate::organization_refs(cell) {
+                Ok((ids, names)) => {
+                    org_names = names;
+                    if !ids.is_empty() {
+                        payload.associate_organizations = Some(AssociateOrganizations {
+                            organization_ids: ids,
+                        })
+                    }
                 }
                 Err(message) => errors.push(CellError {
                     field: column(),
@@ -314,10 +318,13 @@ pub fn customer_item(
     if !details.is_empty() {
         payload.details = Some(details);
     }
-    Ok(CustomerProfileItem {
-        operation_type: op,
-        payload,
-    })
+    Ok((
+        CustomerProfileItem {
+            operation_type: op,
+            payload,
+        },
+        org_names,
+    ))
 }
 
 /// The checks of `customer_item` without building the item (for `validate`): returns the
@@ -356,7 +363,7 @@ pub fn check_customer<'c>(
                     Ok(())
                 }
             }
-            Target::Organizations => validate::organization_ids(cell).map(|_| ()),
+            Target::Organizations => validate::organization_refs(cell).map(|_| ()),
             Target::Detail(fi) => {
                 let def = &schema.fields[*fi];
                 validate::detail_check(def, cell, rules, &mut |from, to| {
@@ -569,15 +576,16 @@ mod tests {
             "Renewal Date",
         ]);
         let m = map_header(&header, &schema(), false).unwrap();
-        let ok = customer_item(
+        let (ok, names) = customer_item(
             &m,
             &header,
             &schema(),
-            &h(&[" A@x.io ", "Ann", "1;2", "premium", ""]),
+            &h(&[" A@x.io ", "Ann", "1;Acme;2", "premium", ""]),
             ProfileOperation::Upsert,
             &CellRules::default(),
         )
         .unwrap();
+        assert_eq!(names, vec!["Acme"], "names are resolved on the site later");
         assert_eq!(ok.payload.email.as_deref(), Some("A@x.io"));
         assert_eq!(
             ok.payload.associate_organizations.unwrap().organization_ids,
@@ -594,7 +602,7 @@ mod tests {
             &m,
             &header,
             &schema(),
-            &h(&["", "Bo", "x", "Gold", "31/12/2026"]),
+            &h(&["", "Bo", &"x".repeat(300), "Gold", "31/12/2026"]),
             ProfileOperation::Upsert,
             &CellRules::default(),
         )

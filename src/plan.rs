@@ -56,7 +56,8 @@ pub struct PlannedRow {
 /// One row's bulk item; a chunk holds items of one kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BulkItem {
-    Customer(CustomerProfileItem),
+    /// A customer, and the organization names it names (turned into ids before sending).
+    Customer(CustomerProfileItem, Vec<String>),
     Organization(OrganizationProfileItem),
 }
 
@@ -65,7 +66,7 @@ impl BulkItem {
     /// or name (organizations) normalized by `match_key`.
     pub fn keys(&self) -> Vec<String> {
         let (id, natural) = match self {
-            BulkItem::Customer(c) => (c.payload.customer_id.clone(), c.payload.email.clone()),
+            BulkItem::Customer(c, _) => (c.payload.customer_id.clone(), c.payload.email.clone()),
             BulkItem::Organization(o) => (o.payload.id.clone(), o.payload.name.clone()),
         };
         id.into_iter()
@@ -76,7 +77,7 @@ impl BulkItem {
     /// The id the input gave, if any (written to successes.csv).
     pub fn given_id(&self) -> Option<String> {
         match self {
-            BulkItem::Customer(c) => c.payload.customer_id.clone(),
+            BulkItem::Customer(c, _) => c.payload.customer_id.clone(),
             BulkItem::Organization(o) => o.payload.id.clone(),
         }
     }
@@ -269,10 +270,13 @@ mod tests {
     }
 
     fn item() -> BulkItem {
-        BulkItem::Customer(CustomerProfileItem {
-            operation_type: ProfileOperation::Upsert,
-            payload: CustomerProfilePayload::default(),
-        })
+        BulkItem::Customer(
+            CustomerProfileItem {
+                operation_type: ProfileOperation::Upsert,
+                payload: CustomerProfilePayload::default(),
+            },
+            vec![],
+        )
     }
 
     fn counter_key() -> Box<dyn FnMut() -> String + Send> {

@@ -148,13 +148,16 @@ mod tests {
                 },
                 outcome: Outcome::Pending,
             });
-            c.items.push(BulkItem::Customer(CustomerProfileItem {
-                operation_type: ProfileOperation::Upsert,
-                payload: CustomerProfilePayload {
-                    email: Some(e.to_string()),
-                    ..Default::default()
+            c.items.push(BulkItem::Customer(
+                CustomerProfileItem {
+                    operation_type: ProfileOperation::Upsert,
+                    payload: CustomerProfilePayload {
+                        email: Some(e.to_string()),
+                        ..Default::default()
+                    },
                 },
-            }));
+                vec![],
+            ));
             c.item_rows.push(c.rows.len() - 1);
             if i == 0 {
                 c.rows.push(PlannedRow {

@@ -13,8 +13,9 @@ use crate::api::model::{
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
-use crate::plan::{BulkItem, Chunk, Outcome, Stage, uuid_key};
+use crate::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
 use crate::reconcile;
+use crate::resolve::OrgResolver;
 use crate::track::{self, PollPolicy, TrackError};
 
 pub struct SendContext {
@@ -26,6 +27,8 @@ pub struct SendContext {
     pub alert: Arc<dyn Notify>,
     /// How long to keep waiting for a free task slot on the server before failing the batch.
     pub slot_wait: Duration,
+    /// Organization names → ids, shared by all batches of the run.
+    pub orgs: OrgResolver,
 }
 
 /// What happened to a chunk, for the summary.
@@ -38,6 +41,7 @@ pub struct SendReport {
 
 pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let mut report = SendReport::default();
+    attach_organizations(ctx, chunk).await;
     if chunk.items.is_empty() {
         return report;
     }
@@ -177,12 +181,71 @@ async fn submit(
 
 /// Looks up customer ids named in failures to learn their emails (profile fetch, 25 per call).
 /// Best effort: what cannot be resolved stays unattributed and is reported as such.
+/// Replaces the organization names customers give by ids (looking them up, creating missing
+/// ones first). Rows whose organizations cannot be had fail here and leave the batch, before
+/// its first send.
+async fn attach_organizations(ctx: &SendContext, chunk: &mut Chunk) {
+    let names: Vec<String> = chunk
+        .items
+        .iter()
+        .flat_map(|i| match i {
+            BulkItem::Customer(_, names) => names.clone(),
+            BulkItem::Organization(_) => vec![],
+        })
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let resolved = ctx
+        .orgs
+        .resolve(&ctx.client, &ctx.poll, &*ctx.log, &names)
+        .await;
+    let mut keep = vec![true; chunk.items.len()];
+    for (i, item) in chunk.items.iter_mut().enumerate() {
+        let BulkItem::Customer(c, names) = item else {
+            continue;
+        };
+        let mut errors = Vec::new();
+        for n in names.drain(..) {
+            match resolved.get(&match_key(&n)) {
+                Some(Ok(id)) => {
+                    let assoc = c.payload.associate_organizations.get_or_insert_with(|| {
+                        crate::api::model::AssociateOrganizations {
+                            organization_ids: vec![],
+                        }
+                    });
+                    if !assoc.organization_ids.contains(id) {
+                        assoc.organization_ids.push(id.clone());
+                    }
+                }
+                Some(Err(why)) => errors.push(why.clone()),
+                None => errors.push(format!("organization '{n}' could not be resolved")),
+            }
+        }
+        if !errors.is_empty() {
+            keep[i] = false;
+            chunk.rows[chunk.item_rows[i]].outcome = Outcome::Failed {
+                stage: Stage::Send,
+                field: crate::map::COL_ORGANIZATIONS.into(),
+                error: format!("not sent: {}", errors.join(" | ")),
+            };
+        }
+    }
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut it = keep.iter();
+    chunk.items.retain(|_| *it.next().unwrap_or(&true));
+    let mut it = keep.iter();
+    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
+}
+
 /// The bulk endpoint and body for a chunk's items (all of one kind).
 fn bulk_body(items: &[BulkItem]) -> (&'static str, serde_json::Value) {
     let customers: Vec<_> = items
         .iter()
         .filter_map(|i| match i {
-            BulkItem::Customer(c) => Some(c.clone()),
+            BulkItem::Customer(c, _) => Some(c.clone()),
             BulkItem::Organization(_) => None,
         })
         .collect();
@@ -199,7 +262,7 @@ fn bulk_body(items: &[BulkItem]) -> (&'static str, serde_json::Value) {
         .iter()
         .filter_map(|i| match i {
             BulkItem::Organization(o) => Some(o.clone()),
-            BulkItem::Customer(_) => None,
+            BulkItem::Customer(..) => None,
         })
         .collect();
     let body = OrganizationProfileBulkRequest {

@@ -321,23 +321,30 @@ fn url_ok(value: &str) -> Result<(), String> {
     }
 }
 
-/// Organization ids are numeric strings (CONTRACT §4).
-pub fn organization_ids(raw: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
+/// The organizations a customer belongs to: ids (numeric strings, CONTRACT §4) and names,
+/// which are looked up on the site before sending. Several are separated by `;`.
+pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for part in raw.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
         if part.is_empty() {
             continue;
         }
-        if !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "'{part}' is not an organization id (ids are numbers such as 123; separate several with ';')"
-            ));
-        }
-        if !out.iter().any(|o| o == part) {
-            out.push(part.to_string());
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            if !ids.iter().any(|o| o == part) {
+                ids.push(part.to_string());
+            }
+        } else {
+            let name = text(part, crate::map::MAX_ORGANIZATION_NAME_CHARS)?;
+            if !names
+                .iter()
+                .any(|n| n.to_lowercase() == name.to_lowercase())
+            {
+                names.push(name);
+            }
         }
     }
-    Ok(out)
+    Ok((ids, names))
 }
 
 /// The candidate closest to `value` by edit distance (case-insensitive), if reasonably close.
@@ -544,10 +551,16 @@ mod tests {
     }
 
     #[test]
-    fn organization_id_lists() {
-        assert_eq!(organization_ids("1; 2;;1").unwrap(), vec!["1", "2"]);
-        assert_eq!(organization_ids("").unwrap(), Vec::<String>::new());
-        assert!(organization_ids("12;Acme").unwrap_err().contains("'Acme'"));
+    fn organization_references() {
+        let (ids, names) = organization_refs("1; 2;;1; Acme Pty Ltd ;acme pty ltd;Globex").unwrap();
+        assert_eq!(ids, vec!["1", "2"]);
+        assert_eq!(names, vec!["Acme Pty Ltd", "Globex"]);
+        assert_eq!(organization_refs("").unwrap(), (vec![], vec![]));
+        assert!(
+            organization_refs(&"x".repeat(300))
+                .unwrap_err()
+                .contains("at most 255")
+        );
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         log: log.clone(),
         alert: notify.clone(),
         slot_wait: Duration::from_secs(30 * 60),
+        orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));

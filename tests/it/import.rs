@@ -14,8 +14,8 @@ fn sample_data_imports_with_exact_outcomes() {
     let s = ctx.summary();
     for (key, want) in [
         ("rows", 1000),
-        ("succeeded", 962),
-        ("failed", 37),
+        ("succeeded", 964),
+        ("failed", 35),
         ("skipped", 1),
         ("batches", 10),
         ("tasks", 10),
@@ -29,7 +29,7 @@ fn sample_data_imports_with_exact_outcomes() {
             + s["skipped"].as_u64().unwrap()
     );
     assert_eq!(s["failed_by_stage"]["read"], 2);
-    assert_eq!(s["failed_by_stage"]["validate"], 31);
+    assert_eq!(s["failed_by_stage"]["validate"], 29);
     assert_eq!(s["failed_by_stage"]["task"], 4);
 
     // Exactly which rows failed, at which stage, on which field, and why.
@@ -62,10 +62,10 @@ fn sample_data_imports_with_exact_outcomes() {
     // Successes: every other non-blank row, and they are exactly what the sandbox holds.
     let (sh, successes) = ctx.read_csv(&ctx.path("run/successes.csv"));
     assert_eq!(&sh[sh.len() - 2..], ["_row", "_id"]);
-    assert_eq!(successes.len(), 962);
+    assert_eq!(successes.len(), 964);
     let state = sb.state();
     let customers = state["customers"].as_array().unwrap();
-    assert_eq!(customers.len(), 962);
+    assert_eq!(customers.len(), 964);
     let mut stored: Vec<String> = customers
         .iter()
         .map(|c| c["email"].as_str().unwrap().to_lowercase())
@@ -74,7 +74,22 @@ fn sample_data_imports_with_exact_outcomes() {
     stored.sort();
     sent.sort();
     assert_eq!(stored, sent);
-    assert_eq!(state["tasks"].as_array().unwrap().len(), 10);
+    // Ten customer batches, and one task that created the organization 'Globex' (row 550 names
+    // it); row 523's 'Acme Pty Ltd' already existed.
+    assert_eq!(state["tasks"].as_array().unwrap().len(), 11);
+    let orgs = state["organizations"].as_array().unwrap();
+    let globex = orgs
+        .iter()
+        .find(|o| o["name"] == "Globex")
+        .expect("created");
+    let tanaka = customers
+        .iter()
+        .find(|c| c["email"] == "francois.tanaka550@example.org")
+        .unwrap();
+    assert_eq!(
+        tanaka["organizationIds"],
+        serde_json::json!(["101", globex["id"].as_str().unwrap()])
+    );
 }
 
 #[test]
@@ -130,13 +145,13 @@ fn failure_report_can_be_imported_again() {
     let out = ctx.import(&sb, &again, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let s = ctx.summary();
-    assert_eq!(s["rows"], 37);
+    assert_eq!(s["rows"], 35);
     // Row 101 (Gold → Premium) now goes through; so do the two ragged rows, whose report lines
     // were padded to the header, and rows 120 and 480, which were duplicates of rows that are
     // not in the report (they update those customers; row 888 is still a duplicate of 120).
     // The rest fail again for the same reasons.
     assert_eq!(s["succeeded"], 5, "{s}");
-    assert_eq!(s["failed"], 32);
+    assert_eq!(s["failed"], 30);
     let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
     assert!(
         failures.iter().all(|r| r.len() == 16),
@@ -355,4 +370,98 @@ fn faults_and_rate_limits_lose_and_duplicate_nothing() {
     assert!(faults >= 5, "the run met faults: {faults}");
     let run_log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
     assert!(run_log.contains("retry"), "{run_log}");
+}
+
+#[test]
+fn contacts_name_their_companies() {
+    // A CRM pair: accounts first, then contacts that name their company.
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let accounts = ctx.write(
+        "accounts.csv",
+        b"name,Region\nNordlys AB,EMEA\nPixel & Pine,AMER\n",
+    );
+    assert_eq!(
+        ctx.import_kind(&sb, "organizations", &accounts, &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    let contacts = ctx.write(
+        "contacts.csv",
+        "email,displayName,organizations\n\
+         asa@example.com,Åsa,nordlys ab\n\
+         luis@example.com,Luis,Pixel & Pine;Nordlys AB\n\
+         mei@example.com,Mei,Brand New Ltd\n\
+         kim@example.com,Kim,\n"
+            .as_bytes(),
+    );
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    let out = ctx.import(&sb, &contacts, &["--no-create-organizations"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0][3].as_str(),
+            failures[0][4].as_str(),
+            failures[0][5].as_str()
+        ),
+        ("3", "send", "organizations")
+    );
+    assert!(
+        failures[0][6].contains("organization 'Brand New Ltd': it does not exist on the site"),
+        "{:?}",
+        failures[0]
+    );
+    let state = sb.state();
+    let org_id = |name: &str| {
+        state["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let customer = |email: &str| {
+        state["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["email"] == email)
+            .cloned()
+    };
+    assert_eq!(
+        customer("asa@example.com").unwrap()["organizationIds"],
+        serde_json::json!([org_id("Nordlys AB")])
+    );
+    assert_eq!(
+        customer("luis@example.com").unwrap()["organizationIds"],
+        serde_json::json!([org_id("Pixel & Pine"), org_id("Nordlys AB")])
+    );
+    assert!(customer("mei@example.com").is_none());
+    // With creation on (the default), the missing company is made first, once.
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    let out = ctx.import(&sb, &contacts, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = sb.state();
+    let made: Vec<_> = state["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "Brand New Ltd")
+        .collect();
+    assert_eq!(made.len(), 1);
+    let mei = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "mei@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mei["organizationIds"],
+        serde_json::json!([made[0]["id"].clone()])
+    );
 }
