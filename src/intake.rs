@@ -244,52 +244,44 @@ impl Intake {
                 None,
             );
         }
-        if self.kind == RecordKind::Organizations {
-            return self.plan_organization(raw);
-        }
         let (header, cells) = view(&self.compiled, &self.header, &raw);
-        let item = map::customer_item(
-            &self.mapping,
-            header,
-            &self.schema,
-            &cells,
-            self.op,
-            &self.rules,
-        );
-        match item {
-            Err(errors) => (
-                PlannedRow {
-                    raw,
-                    outcome: cell_errors(errors),
-                },
-                None,
-            ),
-            Ok((item, org_names)) => {
+        // The item, and how a later duplicate of this row is recognised and named.
+        let built = match self.kind {
+            RecordKind::Customers => map::customer_item(
+                &self.mapping,
+                header,
+                &self.schema,
+                &cells,
+                self.op,
+                &self.rules,
+            )
+            .map(|(item, names)| {
                 let email = item.payload.email.clone().unwrap_or_default();
-                if let Some(outcome) = self.duplicate(&email, raw.row) {
-                    return (PlannedRow { raw, outcome }, None);
-                }
+                let dup = (email.to_lowercase(), email, map::COL_EMAIL, "a customer");
+                (dup, BulkItem::Customer(item, names))
+            }),
+            RecordKind::Organizations => map::organization_item(
+                &self.mapping,
+                header,
+                &self.schema,
+                &cells,
+                self.op,
+                &self.rules,
+            )
+            .map(|(item, key)| {
+                let p = &item.payload;
+                let shown = p.name.clone().or(p.id.clone()).unwrap_or_default();
+                let field = if p.name.is_some() {
+                    map::COL_NAME
+                } else {
+                    map::COL_ID
+                };
                 (
-                    PlannedRow {
-                        raw,
-                        outcome: Outcome::Pending,
-                    },
-                    Some(BulkItem::Customer(item, org_names)),
+                    (key, shown, field, "an organization"),
+                    BulkItem::Organization(item),
                 )
-            }
-        }
-    }
-
-    fn plan_organization(&mut self, raw: RawRow) -> (PlannedRow, Option<BulkItem>) {
-        let (header, cells) = view(&self.compiled, &self.header, &raw);
-        let built = map::organization_item(
-            &self.mapping,
-            header,
-            &self.schema,
-            &cells,
-            self.op,
-            &self.rules,
-        );
+            }),
+        };
         match built {
             Err(errors) => (
                 PlannedRow {
@@ -298,21 +290,8 @@ impl Intake {
                 },
                 None,
             ),
-            Ok((item, key)) => {
-                let shown = item
-                    .payload
-                    .name
-                    .clone()
-                    .or(item.payload.id.clone())
-                    .unwrap_or_default();
-                let field = if item.payload.name.is_some() {
-                    map::COL_NAME
-                } else {
-                    map::COL_ID
-                };
-                if let Some(outcome) =
-                    self.duplicate_key(&key, &shown, field, "an organization", raw.row)
-                {
+            Ok(((key, shown, field, noun), item)) => {
+                if let Some(outcome) = self.duplicate_key(&key, &shown, field, noun, raw.row) {
                     return (PlannedRow { raw, outcome }, None);
                 }
                 (
@@ -320,7 +299,7 @@ impl Intake {
                         raw,
                         outcome: Outcome::Pending,
                     },
-                    Some(BulkItem::Organization(item)),
+                    Some(item),
                 )
             }
         }

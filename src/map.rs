@@ -7,7 +7,7 @@ use crate::api::model::{
     OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation,
 };
 use crate::read::Cells;
-use crate::schema::Schema;
+use crate::schema::{FieldDef, Schema};
 use crate::validate::{self, CellRules};
 
 pub const COL_EMAIL: &str = "email";
@@ -297,17 +297,11 @@ pub fn customer_item(
                 }),
             },
             Target::Detail(fi) => {
-                let def = &schema.fields[*fi];
-                match validate::detail_value(def, cell, rules) {
-                    Ok(None) => {}
-                    Ok(Some(values)) => details.push(DetailValue {
-                        name: def.name.clone(),
-                        values,
-                    }),
-                    Err(message) => errors.push(CellError {
+                if let Err(message) = detail_cell(&schema.fields[*fi], cell, rules, &mut details) {
+                    errors.push(CellError {
                         field: column(),
                         message,
-                    }),
+                    });
                 }
             }
         }
@@ -382,6 +376,22 @@ pub fn check_customer<'c>(
     }
 }
 
+/// Checks one detail-field cell and, when it holds a value, adds it to `details`.
+fn detail_cell(
+    def: &FieldDef,
+    cell: &str,
+    rules: &CellRules,
+    details: &mut Vec<DetailValue>,
+) -> Result<(), String> {
+    if let Some(values) = validate::detail_value(def, cell, rules)? {
+        details.push(DetailValue {
+            name: def.name.clone(),
+            values,
+        });
+    }
+    Ok(())
+}
+
 /// Builds the organization bulk item for one row, or every cell error in it; also returns the
 /// row's identifying key (its name normalized, else its id) for duplicate detection.
 pub fn organization_item(
@@ -425,14 +435,8 @@ pub fn organization_item(
                 }
             }
             Target::Detail(fi) => {
-                let def = &schema.fields[*fi];
-                match validate::detail_value(def, cell, rules) {
-                    Ok(None) => {}
-                    Ok(Some(values)) => details.push(DetailValue {
-                        name: def.name.clone(),
-                        values,
-                    }),
-                    Err(m) => fail(m),
+                if let Err(m) = detail_cell(&schema.fields[*fi], cell, rules, &mut details) {
+                    fail(m);
                 }
             }
             Target::Ignored | Target::Email | Target::DisplayName | Target::Organizations => {}

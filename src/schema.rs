@@ -33,20 +33,6 @@ impl FieldKind {
             _ => FieldKind::Other(name.to_string()),
         }
     }
-
-    pub fn api_name(&self) -> &str {
-        match self {
-            FieldKind::Text => "TEXT",
-            FieldKind::Select => "SELECT",
-            FieldKind::MultiSelect => "MULTISELECT",
-            FieldKind::Date => "DATE",
-            FieldKind::Number => "NUMBER",
-            FieldKind::Email => "EMAIL",
-            FieldKind::Phone => "PHONE",
-            FieldKind::Url => "URL",
-            FieldKind::Other(s) => s,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +63,5 @@ impl Schema {
         Schema {
             fields: defs.results.iter().map(FieldDef::from).collect(),
         }
-    }
-
-    pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| f.name == name)
     }
 }

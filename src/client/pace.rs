@@ -8,7 +8,6 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 pub struct Pacer {
     limiter: DefaultDirectRateLimiter,
-    rate: f64,
 }
 
 impl Pacer {
@@ -26,15 +25,10 @@ impl Pacer {
             .allow_burst(NonZeroU32::MIN);
         Pacer {
             limiter: RateLimiter::direct(quota),
-            rate,
         }
     }
 
     pub async fn wait(&self) {
         self.limiter.until_ready().await;
-    }
-
-    pub fn rate(&self) -> f64 {
-        self.rate
     }
 }

@@ -461,10 +461,6 @@ impl CsvSource {
         &self.header
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Size of the file in bytes, for progress.
     pub fn size(&self) -> u64 {
         self.size
