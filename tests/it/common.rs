@@ -57,6 +57,12 @@ impl SandboxProc {
         get_json(&format!("{}/_sandbox/state", self.url))
     }
 
+    /// The sandbox's request log.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        let log = get_json(&format!("{}/_sandbox/requests", self.url));
+        log["requests"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("{}/jsm/csm/cloudid/test-cloud/api/v1/{path}", self.url)
     }
