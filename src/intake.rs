@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::map::{self, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
 use crate::plan::{BulkItem, Outcome, PlannedRow, SeenKeys, Stage};
-use crate::read::{Background, Cells, RawRow, ReadOptions, Source};
+use crate::read::{Background, Cells, RawRow, ReadOptions, RowBatch, Source};
 use crate::schema::Schema;
 use crate::validate::CellRules;
 
@@ -153,65 +153,80 @@ impl Intake {
         Background::spawn(self.source.take().expect("the input is read once"))
     }
 
-    /// Like `plan_row`, without building the batch item: valid rows come back `Pending`. This is
-    /// what `validate` runs, at no allocation per valid cell.
-    pub fn check_row(&mut self, raw: RawRow) -> PlannedRow {
-        if let Some(early) = self.pre_check(&raw) {
-            return PlannedRow {
-                raw,
-                outcome: early,
-            };
-        }
+    /// Like `plan_row` for a batch of rows, without building batch items: one outcome per row,
+    /// valid rows `Pending`. This is what `validate` runs, reading cells in place, at no
+    /// allocation per valid row; duplicates are looked up for the whole batch at once, so the
+    /// table's cache misses overlap.
+    pub fn check_batch(&mut self, batch: &RowBatch) -> Vec<Outcome> {
         if self.kind == RecordKind::Organizations {
-            let (row, _) = self.plan_row(raw);
-            return row;
+            return batch
+                .iter()
+                .map(|r| self.plan_row(r.to_raw()).0.outcome)
+                .collect();
         }
-        let respelled = &mut self.respelled;
-        let mut note = |field: &str, from: &str, to: &str| {
-            let e = respelled
-                .entry(field.to_string())
-                .or_insert_with(|| (0, format!("'{from}' → '{to}'")));
-            e.0 += 1;
-        };
-        let (header, cells) = view(&self.compiled, &self.header, &raw);
-        let checked = map::check_customer(
-            &self.mapping,
-            header,
-            &self.schema,
-            &cells,
-            &self.rules,
-            &mut note,
-        )
-        .map(str::to_string);
-        let outcome = match checked {
-            Err(errors) => cell_errors(errors),
-            Ok(email) => self.duplicate(&email, raw.row).unwrap_or(Outcome::Pending),
-        };
-        PlannedRow { raw, outcome }
-    }
-
-    /// Read problems and blank rows are decided before any cell is looked at.
-    fn pre_check(&self, raw: &RawRow) -> Option<Outcome> {
-        if let Some(problem) = &raw.problem {
-            return Some(Outcome::Failed {
-                stage: Stage::Read,
-                field: String::new(),
-                error: problem.clone(),
-            });
+        let mut outcomes = Vec::with_capacity(batch.len());
+        // (index in the batch, row, email as shown)
+        let mut keys: Vec<(usize, u64, std::borrow::Cow<'_, str>)> =
+            Vec::with_capacity(batch.len());
+        let email_col = self
+            .mapping
+            .targets
+            .iter()
+            .position(|t| *t == map::Target::Email);
+        for (i, row) in batch.iter().enumerate() {
+            if let Some(early) = pre_check(row.problem(), || row.is_blank()) {
+                outcomes.push(early);
+                continue;
+            }
+            let respelled = &mut self.respelled;
+            let mut note = |field: &str, from: &str, to: &str| {
+                let e = respelled
+                    .entry(field.to_string())
+                    .or_insert_with(|| (0, format!("'{from}' → '{to}'")));
+                e.0 += 1;
+            };
+            let mapped;
+            let (header, cells): (&[String], &dyn Cells) = match &self.compiled {
+                Some((c, mapped_header)) => {
+                    mapped = c.apply(&row);
+                    (mapped_header, &mapped)
+                }
+                None => (&self.header, &row),
+            };
+            let checked = map::check_customer(
+                &self.mapping,
+                header,
+                &self.schema,
+                cells,
+                &self.rules,
+                &mut note,
+            );
+            match checked {
+                Err(errors) => outcomes.push(cell_errors(errors)),
+                Ok(email) => {
+                    // Without a mapping file the email is a slice of the batch: no copy.
+                    let email = match (&self.compiled, email_col) {
+                        (None, Some(c)) => {
+                            std::borrow::Cow::Borrowed(row.get(c).unwrap_or("").trim())
+                        }
+                        _ => std::borrow::Cow::Owned(email.to_string()),
+                    };
+                    keys.push((i, row.row(), email));
+                    outcomes.push(Outcome::Pending);
+                }
+            }
         }
-        raw.is_blank().then(|| Outcome::Skipped {
-            reason: "blank row".into(),
-        })
-    }
-
-    /// The outcome of a later row for an email seen before.
-    fn duplicate(&mut self, email: &str, row: u64) -> Option<Outcome> {
-        let key = if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
-            std::borrow::Cow::Owned(email.to_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(email)
-        };
-        self.duplicate_key(&key, email, map::COL_EMAIL, "a customer", row)
+        let lookups: Vec<(std::borrow::Cow<'_, str>, u64)> = keys
+            .iter()
+            .map(|(_, row, email)| (email_key(email), *row))
+            .collect();
+        let firsts = self.seen.check_many(&lookups);
+        for ((i, _, email), first) in keys.iter().zip(firsts) {
+            if let Some(first) = first {
+                outcomes[*i] = duplicate_outcome(first, email, map::COL_EMAIL, "a customer");
+            }
+        }
+        outcomes
     }
 
     /// The outcome of a later row whose identifying `key` was seen before.
@@ -224,18 +239,12 @@ impl Intake {
         row: u64,
     ) -> Option<Outcome> {
         let first = self.seen.check(key, row)?;
-        Some(Outcome::Failed {
-            stage: Stage::Validate,
-            field: field.into(),
-            error: format!(
-                "duplicate: '{shown}' is already in row {first} of this file; only the first row for {noun} is sent (merge the rows)"
-            ),
-        })
+        Some(duplicate_outcome(first, shown, field, noun))
     }
 
     /// Decides one row: a read problem, a blank row, invalid cells, a duplicate, or a batch item.
     pub fn plan_row(&mut self, raw: RawRow) -> (PlannedRow, Option<BulkItem>) {
-        if let Some(early) = self.pre_check(&raw) {
+        if let Some(early) = pre_check(raw.problem.as_deref(), || raw.is_blank()) {
             return (
                 PlannedRow {
                     raw,
@@ -330,6 +339,39 @@ fn view<'a>(
     match compiled {
         Some((c, mapped_header)) => (mapped_header, RowCells::Mapped(c.apply(&raw.cells))),
         None => (header, RowCells::Raw(&raw.cells)),
+    }
+}
+
+/// Read problems and blank rows are decided before any cell is looked at.
+fn pre_check(problem: Option<&str>, is_blank: impl FnOnce() -> bool) -> Option<Outcome> {
+    if let Some(problem) = problem {
+        return Some(Outcome::Failed {
+            stage: Stage::Read,
+            field: String::new(),
+            error: problem.to_string(),
+        });
+    }
+    is_blank().then(|| Outcome::Skipped {
+        reason: "blank row".into(),
+    })
+}
+
+/// Emails are compared case-insensitively; most are lower case already and are not copied.
+fn email_key(email: &str) -> std::borrow::Cow<'_, str> {
+    if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
+        std::borrow::Cow::Owned(email.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(email)
+    }
+}
+
+fn duplicate_outcome(first: u64, shown: &str, field: &str, noun: &str) -> Outcome {
+    Outcome::Failed {
+        stage: Stage::Validate,
+        field: field.into(),
+        error: format!(
+            "duplicate: '{shown}' is already in row {first} of this file; only the first row for {noun} is sent (merge the rows)"
+        ),
     }
 }
 

@@ -357,7 +357,7 @@ pub fn check_customer<'c>(
                     Ok(())
                 }
             }
-            Target::Organizations => validate::organization_refs(cell).map(|_| ()),
+            Target::Organizations => validate::organization_refs_ok(cell),
             Target::Detail(fi) => {
                 let def = &schema.fields[*fi];
                 validate::detail_check(def, cell, rules, &mut |from, to| {

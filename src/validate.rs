@@ -196,8 +196,18 @@ fn iso_date_ok(value: &str) -> Result<(), String> {
             4 | 7 => b == b'-',
             _ => b.is_ascii_digit(),
         });
-    if ok_shape && value.parse::<jiff::civil::Date>().is_ok() {
-        return Ok(());
+    if ok_shape {
+        let n = |r: std::ops::Range<usize>| {
+            value.as_bytes()[r]
+                .iter()
+                .fold(0i32, |a, b| a * 10 + i32::from(b - b'0'))
+        };
+        let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+        if let (Ok(y), Ok(m), Ok(d)) = (i16::try_from(y), i8::try_from(m), i8::try_from(d))
+            && jiff::civil::Date::new(y, m, d).is_ok()
+        {
+            return Ok(());
+        }
     }
     Err(format!(
         "'{value}' is not a date in ISO form YYYY-MM-DD (e.g. 2026-06-30)"
@@ -226,7 +236,8 @@ pub fn email(value: &str) -> Result<String, String> {
 
 pub fn email_ok(value: &str) -> Result<(), String> {
     use email_address::{EmailAddress, Options};
-    if value.chars().count() > MAX_EMAIL_CHARS {
+    // Bytes are never fewer than characters: most values need no counting.
+    if value.len() > MAX_EMAIL_CHARS && value.chars().count() > MAX_EMAIL_CHARS {
         return Err(text(value, MAX_EMAIL_CHARS).unwrap_err());
     }
     if plain_email(value) {
@@ -250,7 +261,30 @@ fn plain_email(v: &str) -> bool {
     let Some((local, domain)) = v.split_once('@') else {
         return false;
     };
-    let atom = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+    let atom = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'/'
+                    | b'='
+                    | b'?'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'{'
+                    | b'|'
+                    | b'}'
+                    | b'~'
+                    | b'-'
+            )
+    };
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
@@ -282,11 +316,15 @@ pub fn phone(value: &str) -> Result<String, String> {
 }
 
 fn phone_ok(value: &str) -> Result<(), String> {
-    let allowed = value
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.'));
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let plus_ok = value.rfind('+').is_none_or(|i| i == 0);
+    let (mut allowed, mut digits, mut plus_ok) = (true, 0, true);
+    for (i, b) in value.bytes().enumerate() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'+' => plus_ok &= i == 0,
+            b'-' | b' ' | b'(' | b')' | b'.' => {}
+            _ => allowed = false,
+        }
+    }
     if allowed && plus_ok && (5..=20).contains(&digits) {
         Ok(())
     } else {
@@ -345,6 +383,17 @@ pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String
         }
     }
     Ok((ids, names))
+}
+
+/// `organization_refs` without keeping anything: what `validate` needs.
+pub fn organization_refs_ok(raw: &str) -> Result<(), String> {
+    let max = crate::map::MAX_ORGANIZATION_NAME_CHARS;
+    for part in raw.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+        if part.len() > max && !part.bytes().all(|b| b.is_ascii_digit()) {
+            text(part, max)?;
+        }
+    }
+    Ok(())
 }
 
 /// The candidate closest to `value` by edit distance (case-insensitive), if reasonably close.

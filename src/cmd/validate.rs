@@ -11,7 +11,7 @@ use crate::cli::InputArgs;
 use crate::client::Client;
 use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
 use crate::intake::{self, Intake};
-use crate::plan::Outcome;
+use crate::plan::{Outcome, PlannedRow};
 use crate::read::Dialect;
 use crate::report::{self, Counts, ReportWriter};
 use crate::schema::Schema;
@@ -82,21 +82,22 @@ fn validate_file(
     let mut valid = 0u64;
     let mut read_error = None;
     let mut reader = intake.reader();
-    loop {
-        let raw = match reader.next_row() {
-            None => break,
-            Some(Ok(raw)) => raw,
-            Some(Err(e)) => {
-                read_error = Some(e.to_string());
-                break;
+    while let Some(mut batch) = reader.next_batch() {
+        let outcomes = intake.check_batch(&batch);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            if outcome == Outcome::Pending {
+                valid += 1;
+                writer.count_success();
+            } else {
+                let raw = batch.row(i).to_raw();
+                writer.write(&PlannedRow { raw, outcome }, &dir)?;
             }
-        };
-        let mut row = intake.check_row(raw);
-        if row.outcome == Outcome::Pending {
-            valid += 1;
-            row.outcome = Outcome::Succeeded { id: None };
         }
-        writer.write(&row, &dir)?;
+        if let Some(e) = batch.error.take() {
+            read_error = Some(e.to_string());
+            break;
+        }
+        reader.recycle(batch);
     }
     let counts = writer.finish(&dir)?;
     let mut dialect = reader.finish();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::batch::{BATCH_BYTES, BATCH_ROWS, ByteFill, RowBatch};
 use super::{Dialect, Encoding, RawRow, ReadError, ReadOptions};
 
 /// How much of the file the sniffers look at.
@@ -489,60 +490,70 @@ impl CsvSource {
     /// The next data row, `None` at the end. A broken record (bad quoting that runs into the
     /// end of the file) is a file-level error; ragged rows, NUL and bad bytes are row problems.
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
+        let mut batch = RowBatch::default();
+        let mut fill = batch.bytes();
         match self.read_record() {
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
-            Ok(true) => {
-                let row = self.next_row;
-                self.next_row += 1;
-                let mut problem = None;
-                let nul = memchr::memchr(0, self.record.as_slice())
-                    .and_then(|_| self.record.iter().position(|c| c.contains(&0)));
-                // Hand the buffer over whole (no copy, no String per cell) and keep a fresh one
-                // of the same size for the next record.
-                let next =
-                    csv::ByteRecord::with_capacity(self.record.as_slice().len(), self.record.len());
-                let bytes = std::mem::replace(&mut self.record, next);
-                let cells = match csv::StringRecord::from_byte_record(bytes) {
-                    Ok(cells) => cells,
-                    Err(e) => {
-                        let bytes = e.into_byte_record();
-                        let bad = bytes
-                            .iter()
-                            .position(|c| std::str::from_utf8(c).is_err())
-                            .unwrap_or(0);
-                        if self.raw_utf8 {
-                            problem = Some(format!(
-                                "{} is not valid UTF-8; if the file was saved by Excel on Windows, pass --encoding windows-1252",
-                                self.column(bad)
-                            ));
-                        }
-                        bytes
-                            .iter()
-                            .map(|c| String::from_utf8_lossy(c).into_owned())
-                            .collect()
-                    }
-                };
-                if let Some(i) = nul {
-                    problem
-                        .get_or_insert_with(|| format!("{} contains a NUL byte", self.column(i)));
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
+            Ok(true) => self.push_record(&mut fill, &mut batch),
+        }
+        batch.finish_bytes(fill, &|col| self.bad_utf8(col));
+        Some(Ok(batch.row(0).to_raw()))
+    }
+
+    /// Reads records into `batch` until it is full or the file ends; false at the end. A broken
+    /// record ends the file: the error goes with the batch, after the rows before it.
+    pub fn fill_batch(&mut self, batch: &mut RowBatch) -> bool {
+        let mut fill = batch.bytes();
+        let mut more = true;
+        while batch.len() < BATCH_ROWS && fill.len() < BATCH_BYTES {
+            match self.read_record() {
+                Ok(true) => self.push_record(&mut fill, batch),
+                Ok(false) => {
+                    more = false;
+                    break;
                 }
-                let ragged = cells.len() != self.header.len()
-                    && !(cells.len() == 1 && cells.get(0) == Some(""));
-                if ragged {
-                    problem = Some(format!(
-                        "expected {} fields (as in the header) but found {}",
-                        self.header.len(),
-                        cells.len()
-                    ));
+                Err(e) => {
+                    batch.error = Some(e);
+                    more = false;
+                    break;
                 }
-                Some(Ok(RawRow {
-                    row,
-                    cells,
-                    problem,
-                }))
             }
         }
+        batch.finish_bytes(fill, &|col| self.bad_utf8(col));
+        more
+    }
+
+    /// Adds the record just read, with its ragged-row or NUL problem (UTF-8 is checked later,
+    /// for the whole batch at once).
+    fn push_record(&mut self, fill: &mut ByteFill, batch: &mut RowBatch) {
+        let row = self.next_row;
+        self.next_row += 1;
+        let rec = &self.record;
+        let ragged = rec.len() != self.header.len() && !(rec.len() == 1 && rec[0].is_empty());
+        let problem = if ragged {
+            Some(format!(
+                "expected {} fields (as in the header) but found {}",
+                self.header.len(),
+                rec.len()
+            ))
+        } else {
+            memchr::memchr(0, rec.as_slice())
+                .and_then(|_| rec.iter().position(|c| c.contains(&0)))
+                .map(|i| format!("{} contains a NUL byte", self.column(i)))
+        };
+        fill.push(batch, row, rec.iter(), problem);
+    }
+
+    /// The problem of a row whose cell `col` is not UTF-8. Decoded input (UTF-16, Windows-1252)
+    /// is always valid text, so only raw UTF-8 input can have it.
+    fn bad_utf8(&self, col: usize) -> Option<String> {
+        self.raw_utf8.then(|| {
+            format!(
+                "{} is not valid UTF-8; if the file was saved by Excel on Windows, pass --encoding windows-1252",
+                self.column(col)
+            )
+        })
     }
 }
 

@@ -2,8 +2,11 @@
 //! and a stream of raw rows, each carrying where it came from, plus a report of what was
 //! detected. Feeds `map`; knows nothing of CSM. One file per format: `csv`, `xlsx`.
 
+pub mod batch;
 pub mod csv;
 pub mod xlsx;
+
+pub use batch::{RowBatch, RowRef};
 
 use std::path::{Path, PathBuf};
 
@@ -46,7 +49,8 @@ impl Cells for Vec<String> {
 
 impl RawRow {
     pub fn is_blank(&self) -> bool {
-        self.cells.iter().all(|c| c.trim().is_empty())
+        // All cells share one buffer: a row is blank when that buffer is only whitespace.
+        self.cells.as_slice().trim().is_empty()
     }
 }
 
@@ -210,55 +214,56 @@ impl Source {
     }
 }
 
-/// Rows handed over per message by the background reader: enough to keep the channel cheap.
-const BATCH_ROWS: usize = 512;
-
 /// A source read on its own thread, so parsing and decoding run beside mapping and validation
-/// (two cores: about twice the rows per second). Rows arrive in order, in small batches; at
-/// most a few batches are buffered.
+/// (two cores: about twice the rows per second). Rows arrive in order, in batches whose
+/// buffers go back to the reader to be filled again; at most a few batches are in flight.
 pub struct Background {
     /// Spreadsheets are already read on their own thread: no second hop for them.
     inline: Option<Source>,
-    rx: std::sync::mpsc::Receiver<Vec<Result<RawRow, ReadError>>>,
-    current: std::vec::IntoIter<Result<RawRow, ReadError>>,
+    rx: std::sync::mpsc::Receiver<RowBatch>,
+    recycle: Option<std::sync::mpsc::SyncSender<RowBatch>>,
+    /// For `next_row`: the batch being handed out row by row, and the next row in it.
+    current: Option<(RowBatch, usize)>,
     handle: Option<std::thread::JoinHandle<Dialect>>,
     progress: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
+/// Batches in flight each way.
+const IN_FLIGHT: usize = 4;
+
 impl Background {
-    pub fn spawn(mut source: Source) -> Background {
+    pub fn spawn(source: Source) -> Background {
         use std::sync::atomic::Ordering;
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        if matches!(source, Source::Sheet(_)) {
-            return Background {
-                inline: Some(source),
-                rx,
-                current: Vec::new().into_iter(),
-                handle: None,
-                progress: Default::default(),
-            };
-        }
-        let (done, total) = source.progress();
+        let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let mut source = match source {
+            Source::Csv(csv) => csv,
+            sheet => {
+                return Background {
+                    inline: Some(sheet),
+                    rx,
+                    recycle: None,
+                    current: None,
+                    handle: None,
+                    progress: Default::default(),
+                };
+            }
+        };
         let progress = std::sync::Arc::new((
-            std::sync::atomic::AtomicU64::new(done),
-            std::sync::atomic::AtomicU64::new(total),
+            std::sync::atomic::AtomicU64::new(source.position()),
+            std::sync::atomic::AtomicU64::new(source.size()),
         ));
         let p = progress.clone();
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<RowBatch>(IN_FLIGHT + 1);
         let handle = std::thread::Builder::new()
             .name("reader".into())
             .spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH_ROWS);
                 loop {
-                    let next = source.next_row();
-                    let end = next.is_none();
-                    let failed = matches!(next, Some(Err(_)));
-                    batch.extend(next);
-                    if end || failed || batch.len() >= BATCH_ROWS {
-                        p.0.store(source.progress().0, Ordering::Relaxed);
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                        if (!full.is_empty() && tx.send(full).is_err()) || end || failed {
-                            break;
-                        }
+                    let mut batch = recycled.try_recv().unwrap_or_default();
+                    batch.clear();
+                    let more = source.fill_batch(&mut batch);
+                    p.0.store(source.position(), Ordering::Relaxed);
+                    if (!batch.is_empty() && tx.send(batch).is_err()) || !more {
+                        break;
                     }
                 }
                 source.dialect()
@@ -267,21 +272,59 @@ impl Background {
         Background {
             inline: None,
             rx,
-            current: Vec::new().into_iter(),
+            recycle: Some(recycle),
+            current: None,
             handle: Some(handle),
             progress,
         }
     }
 
+    /// The next rows, in order (`None` at the end). A read error comes in `error` of the last
+    /// batch, after the rows before it.
+    pub fn next_batch(&mut self) -> Option<RowBatch> {
+        let Some(s) = &mut self.inline else {
+            return self.rx.recv().ok();
+        };
+        let mut batch = RowBatch::default();
+        while !batch.is_full() {
+            match s.next_row() {
+                None => break,
+                Some(Ok(raw)) => batch.push_raw(&raw),
+                Some(Err(e)) => {
+                    batch.error = Some(e);
+                    break;
+                }
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    /// Gives a finished batch's buffers back to the reader.
+    pub fn recycle(&mut self, batch: RowBatch) {
+        if let Some(tx) = &self.recycle {
+            // A full channel means the reader has spares enough: this one is simply dropped.
+            let _ = tx.try_send(batch);
+        }
+    }
+
+    /// The next row on its own, for callers that keep rows (import).
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
         if let Some(s) = &mut self.inline {
             return s.next_row();
         }
         loop {
-            if let Some(r) = self.current.next() {
-                return Some(r);
+            if let Some((batch, i)) = &mut self.current {
+                if *i < batch.len() {
+                    *i += 1;
+                    return Some(Ok(batch.row(*i - 1).to_raw()));
+                }
+                let (mut batch, _) = self.current.take().expect("a batch is current");
+                if let Some(e) = batch.error.take() {
+                    return Some(Err(e));
+                }
+                self.recycle(batch);
             }
-            self.current = self.rx.recv().ok()?.into_iter();
+            self.current = Some((self.rx.recv().ok()?, 0));
         }
     }
 

@@ -1,0 +1,344 @@
+//! Read stage, hand-over format: rows read together travel from a reader thread to `intake` as
+//! one `RowBatch` — every cell of every row in one text buffer, checked as UTF-8 once — and
+//! the buffers go back to the reader to be filled again. Filled by `csv` and `xlsx`; read by
+//! `intake` (validate) and `Background::next_row` (import), which makes `RawRow`s of it.
+
+use super::{Cells, RawRow, ReadError};
+
+/// Rows per batch: enough to make the hand-over cheap, few enough to stay in cache.
+pub const BATCH_ROWS: usize = 512;
+/// A batch is also handed over once its text is this large (a file of huge cells).
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// Consecutive rows of one input, in order.
+#[derive(Debug, Default)]
+pub struct RowBatch {
+    /// The cells of every row, one after another.
+    text: String,
+    /// Where each cell ends in `text`, for all rows.
+    ends: Vec<usize>,
+    rows: Vec<RowMeta>,
+    /// A read error after the last row: the input ends here.
+    pub error: Option<ReadError>,
+}
+
+#[derive(Debug, Clone)]
+struct RowMeta {
+    row: u64,
+    /// Index in `ends` of the row's first cell.
+    first: usize,
+    cells: usize,
+    problem: Option<String>,
+}
+
+/// One row of a batch, read in place.
+#[derive(Clone, Copy)]
+pub struct RowRef<'a> {
+    batch: &'a RowBatch,
+    meta: &'a RowMeta,
+}
+
+impl RowBatch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.error.is_none()
+    }
+
+    /// Full enough to hand over.
+    pub fn is_full(&self) -> bool {
+        self.rows.len() >= BATCH_ROWS || self.text.len() >= BATCH_BYTES
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.rows.clear();
+        self.error = None;
+    }
+
+    pub fn row(&self, i: usize) -> RowRef<'_> {
+        RowRef {
+            batch: self,
+            meta: &self.rows[i],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RowRef<'_>> {
+        self.rows
+            .iter()
+            .map(move |meta| RowRef { batch: self, meta })
+    }
+
+    /// Appends a row of text cells.
+    pub fn push<'c>(
+        &mut self,
+        row: u64,
+        cells: impl IntoIterator<Item = &'c str>,
+        problem: Option<String>,
+    ) {
+        let first = self.ends.len();
+        for c in cells {
+            self.text.push_str(c);
+            self.ends.push(self.text.len());
+        }
+        self.rows.push(RowMeta {
+            row,
+            first,
+            cells: self.ends.len() - first,
+            problem,
+        });
+    }
+
+    pub fn push_raw(&mut self, raw: &RawRow) {
+        self.push(raw.row, raw.cells.iter(), raw.problem.clone());
+    }
+
+    /// Starts filling with bytes not yet known to be UTF-8; `finish_bytes` checks them.
+    pub fn bytes(&mut self) -> ByteFill {
+        ByteFill {
+            bytes: std::mem::take(&mut self.text).into_bytes(),
+            first_row: self.rows.len(),
+        }
+    }
+
+    /// Takes back the bytes filled through `push_bytes` and checks them as UTF-8 at once (one
+    /// pass over the batch, not one per cell). A row with bad bytes gets `bad_utf8`'s problem
+    /// for the first bad cell and its cells decoded lossily; the others are untouched.
+    pub fn finish_bytes(&mut self, fill: ByteFill, bad_utf8: &dyn Fn(usize) -> Option<String>) {
+        let ByteFill {
+            bytes, first_row, ..
+        } = fill;
+        let bounds_ok = |text: &str, rows: &[RowMeta], ends: &[usize]| {
+            rows.iter().all(|m| {
+                ends[m.first..m.first + m.cells]
+                    .iter()
+                    .all(|&e| text.is_char_boundary(e))
+            })
+        };
+        match String::from_utf8(bytes) {
+            Ok(text) if bounds_ok(&text, &self.rows[first_row..], &self.ends) => {
+                self.text = text;
+            }
+            Ok(text) => self.repair(text.into_bytes(), first_row, bad_utf8),
+            Err(e) => self.repair(e.into_bytes(), first_row, bad_utf8),
+        }
+    }
+
+    /// The rare path: rebuilds the text row by row, decoding bad cells lossily.
+    fn repair(
+        &mut self,
+        bytes: Vec<u8>,
+        first_row: usize,
+        bad_utf8: &dyn Fn(usize) -> Option<String>,
+    ) {
+        let start = |ends: &[usize], i: usize| if i == 0 { 0 } else { ends[i - 1] };
+        let mut text = String::with_capacity(bytes.len() + 64);
+        let mut ends = Vec::with_capacity(self.ends.len());
+        // Rows before `first_row` were text already.
+        let done = self
+            .rows
+            .get(first_row)
+            .map_or(self.ends.len(), |m| m.first);
+        for i in 0..done {
+            text.push_str(
+                std::str::from_utf8(&bytes[start(&self.ends, i)..self.ends[i]]).unwrap_or(""),
+            );
+            ends.push(text.len());
+        }
+        for m in &mut self.rows[first_row..] {
+            let mut bad = None;
+            for i in m.first..m.first + m.cells {
+                let cell = &bytes[start(&self.ends, i)..self.ends[i]];
+                match std::str::from_utf8(cell) {
+                    Ok(s) => text.push_str(s),
+                    Err(_) => {
+                        bad.get_or_insert(i - m.first);
+                        text.push_str(&String::from_utf8_lossy(cell));
+                    }
+                }
+                ends.push(text.len());
+            }
+            if let Some(col) = bad
+                && m.problem.is_none()
+            {
+                m.problem = bad_utf8(col);
+            }
+        }
+        self.text = text;
+        self.ends = ends;
+    }
+}
+
+/// A batch being filled with raw bytes (see `RowBatch::bytes`).
+pub struct ByteFill {
+    bytes: Vec<u8>,
+    first_row: usize,
+}
+
+impl ByteFill {
+    /// Appends a row of byte cells to `batch`'s row list, the bytes to this fill.
+    pub fn push<'c>(
+        &mut self,
+        batch: &mut RowBatch,
+        row: u64,
+        cells: impl IntoIterator<Item = &'c [u8]>,
+        problem: Option<String>,
+    ) {
+        let first = batch.ends.len();
+        for c in cells {
+            self.bytes.extend_from_slice(c);
+            batch.ends.push(self.bytes.len());
+        }
+        batch.rows.push(RowMeta {
+            row,
+            first,
+            cells: batch.ends.len() - first,
+            problem,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl<'a> RowRef<'a> {
+    /// 1-based data row, as `RawRow::row`.
+    pub fn row(&self) -> u64 {
+        self.meta.row
+    }
+
+    pub fn problem(&self) -> Option<&'a str> {
+        self.meta.problem.as_deref()
+    }
+
+    pub fn len(&self) -> usize {
+        self.meta.cells
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.cells == 0
+    }
+
+    fn span(&self) -> (usize, usize) {
+        let ends = &self.batch.ends;
+        let m = self.meta;
+        let start = if m.first == 0 { 0 } else { ends[m.first - 1] };
+        let end = if m.cells == 0 {
+            start
+        } else {
+            ends[m.first + m.cells - 1]
+        };
+        (start, end)
+    }
+
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        if i >= self.meta.cells {
+            return None;
+        }
+        let ends = &self.batch.ends;
+        let k = self.meta.first + i;
+        let start = if k == 0 { 0 } else { ends[k - 1] };
+        Some(&self.batch.text[start..ends[k]])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let me = *self;
+        (0..me.meta.cells).map(move |i| me.get(i).unwrap_or(""))
+    }
+
+    /// Blank when all its text is whitespace (cells are stored back to back).
+    pub fn is_blank(&self) -> bool {
+        let (start, end) = self.span();
+        self.batch.text[start..end].trim().is_empty()
+    }
+
+    /// The row as an owned `RawRow`, for reports and batch items.
+    pub fn to_raw(&self) -> RawRow {
+        let mut cells =
+            ::csv::StringRecord::with_capacity(self.span().1 - self.span().0, self.len());
+        for c in self.iter() {
+            cells.push_field(c);
+        }
+        RawRow {
+            row: self.meta.row,
+            cells,
+            problem: self.meta.problem.clone(),
+        }
+    }
+}
+
+impl Cells for RowRef<'_> {
+    fn cell(&self, i: usize) -> &str {
+        self.get(i).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf8_problem(col: usize) -> Option<String> {
+        Some(format!("column {} is not valid UTF-8", col + 1))
+    }
+
+    #[test]
+    fn rows_read_back_as_pushed() {
+        let mut b = RowBatch::default();
+        b.push(1, ["a", "bé", ""], None);
+        b.push(2, [], None);
+        b.push(3, ["  ", "\t"], Some("ragged".into()));
+        assert_eq!(b.len(), 3);
+        let r: Vec<Vec<&str>> = b.iter().map(|r| r.iter().collect()).collect();
+        assert_eq!(r, vec![vec!["a", "bé", ""], vec![], vec!["  ", "\t"]]);
+        assert!(!b.row(0).is_blank());
+        assert!(b.row(1).is_blank());
+        assert!(b.row(2).is_blank());
+        assert_eq!(b.row(2).problem(), Some("ragged"));
+        assert_eq!(b.row(0).cell(7), "");
+        let raw = b.row(0).to_raw();
+        assert_eq!(raw.row, 1);
+        assert_eq!(raw.cells, ::csv::StringRecord::from(vec!["a", "bé", ""]));
+    }
+
+    #[test]
+    fn bytes_are_checked_once_and_bad_rows_named() {
+        let mut b = RowBatch::default();
+        b.push(1, ["text"], None);
+        let mut fill = b.bytes();
+        fill.push(&mut b, 2, [&b"caf\xc3\xa9"[..], b"ok"], None);
+        fill.push(&mut b, 3, [&b"ok"[..], b"caf\xe9"], None);
+        // A character cut between two cells is as bad as a bad byte.
+        fill.push(&mut b, 4, [&b"x\xc3"[..], b"\xa9y"], None);
+        b.finish_bytes(fill, &utf8_problem);
+        let rows: Vec<Vec<&str>> = b.iter().map(|r| r.iter().collect()).collect();
+        assert_eq!(rows[0], vec!["text"]);
+        assert_eq!(rows[1], vec!["café", "ok"]);
+        assert_eq!(rows[2], vec!["ok", "caf\u{fffd}"]);
+        assert_eq!(rows[3], vec!["x\u{fffd}", "\u{fffd}y"]);
+        assert_eq!(b.row(1).problem(), None);
+        assert_eq!(b.row(2).problem(), Some("column 2 is not valid UTF-8"));
+        assert_eq!(b.row(3).problem(), Some("column 1 is not valid UTF-8"));
+    }
+
+    #[test]
+    fn a_cleared_batch_is_reused() {
+        let mut b = RowBatch::default();
+        let mut fill = b.bytes();
+        fill.push(&mut b, 1, [&b"abc"[..]], None);
+        b.finish_bytes(fill, &utf8_problem);
+        b.clear();
+        assert!(b.is_empty());
+        let mut fill = b.bytes();
+        fill.push(&mut b, 2, [&b"de"[..]], None);
+        b.finish_bytes(fill, &utf8_problem);
+        assert_eq!(b.row(0).iter().collect::<Vec<_>>(), vec!["de"]);
+    }
+}
