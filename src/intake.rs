@@ -172,7 +172,8 @@ impl Intake {
             .mapping
             .targets
             .iter()
-            .position(|t| *t == map::Target::Email);
+            .position(|t| *t == map::Target::Email)
+            .unwrap_or(usize::MAX);
         for (i, row) in batch.iter().enumerate() {
             if let Some(early) = pre_check(row.problem(), || row.is_blank()) {
                 outcomes.push(early);
@@ -185,32 +186,38 @@ impl Intake {
                     .or_insert_with(|| (0, format!("'{from}' → '{to}'")));
                 e.0 += 1;
             };
-            let mapped;
-            let (header, cells): (&[String], &dyn Cells) = match &self.compiled {
+            // Two calls rather than a `dyn Cells`: the cell reads are the inner loop.
+            let checked = match &self.compiled {
                 Some((c, mapped_header)) => {
-                    mapped = c.apply(&row);
-                    (mapped_header, &mapped)
+                    let mapped = c.apply(&row);
+                    map::check_customer(
+                        &self.mapping,
+                        mapped_header,
+                        &self.schema,
+                        &mapped,
+                        &self.rules,
+                        &mut note,
+                    )
+                    .map(|e| std::borrow::Cow::Owned(e.to_string()))
                 }
-                None => (&self.header, &row),
+                None => map::check_customer(
+                    &self.mapping,
+                    &self.header,
+                    &self.schema,
+                    &row,
+                    &self.rules,
+                    &mut note,
+                )
+                // The same cell, borrowed from the batch rather than from `row`.
+                .map(|_| {
+                    std::borrow::Cow::Borrowed(crate::validate::trim(
+                        row.get(email_col).unwrap_or(""),
+                    ))
+                }),
             };
-            let checked = map::check_customer(
-                &self.mapping,
-                header,
-                &self.schema,
-                cells,
-                &self.rules,
-                &mut note,
-            );
             match checked {
                 Err(errors) => outcomes.push(cell_errors(errors)),
                 Ok(email) => {
-                    // Without a mapping file the email is a slice of the batch: no copy.
-                    let email = match (&self.compiled, email_col) {
-                        (None, Some(c)) => {
-                            std::borrow::Cow::Borrowed(row.get(c).unwrap_or("").trim())
-                        }
-                        _ => std::borrow::Cow::Owned(email.to_string()),
-                    };
                     keys.push((i, row.row(), email));
                     outcomes.push(Outcome::Pending);
                 }
@@ -358,7 +365,10 @@ fn pre_check(problem: Option<&str>, is_blank: impl FnOnce() -> bool) -> Option<O
 
 /// Emails are compared case-insensitively; most are lower case already and are not copied.
 fn email_key(email: &str) -> std::borrow::Cow<'_, str> {
-    if email.bytes().any(|b| b.is_ascii_uppercase()) || !email.is_ascii() {
+    if email
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
         std::borrow::Cow::Owned(email.to_lowercase())
     } else {
         std::borrow::Cow::Borrowed(email)

@@ -254,7 +254,7 @@ pub fn customer_item(
         match target {
             Target::Ignored | Target::Id | Target::Name => {}
             Target::Email => {
-                let v = cell.trim();
+                let v = validate::trim(cell);
                 if v.is_empty() {
                     errors.push(CellError {
                         field: column(),
@@ -271,7 +271,7 @@ pub fn customer_item(
                 }
             }
             Target::DisplayName => {
-                let v = cell.trim();
+                let v = validate::trim(cell);
                 if !v.is_empty() {
                     match validate::text(v, validate::MAX_NAME_CHARS) {
                         Ok(v) => payload.display_name = Some(v),
@@ -342,7 +342,7 @@ pub fn check_customer<'c>(
         let result = match target {
             Target::Ignored | Target::Id | Target::Name => Ok(()),
             Target::Email => {
-                email = cell.trim();
+                email = validate::trim(cell);
                 if email.is_empty() {
                     Err("email is empty; every customer needs an email address".to_string())
                 } else {
@@ -350,7 +350,7 @@ pub fn check_customer<'c>(
                 }
             }
             Target::DisplayName => {
-                let v = cell.trim();
+                let v = validate::trim(cell);
                 if v.len() > validate::MAX_NAME_CHARS {
                     validate::text(v, validate::MAX_NAME_CHARS).map(|_| ())
                 } else {
@@ -415,7 +415,7 @@ pub fn organization_item(
         };
         match target {
             Target::Id => {
-                let v = cell.trim();
+                let v = validate::trim(cell);
                 if v.is_empty() {
                 } else if v.bytes().all(|b| b.is_ascii_digit()) {
                     payload.id = Some(v.to_string());
@@ -426,7 +426,7 @@ pub fn organization_item(
                 }
             }
             Target::Name => {
-                let v = cell.trim();
+                let v = validate::trim(cell);
                 if !v.is_empty() {
                     match validate::text(v, MAX_ORGANIZATION_NAME_CHARS) {
                         Ok(v) => payload.name = Some(v),

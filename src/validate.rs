@@ -25,7 +25,7 @@ pub fn detail_value(
     raw: &str,
     rules: &CellRules,
 ) -> Result<Option<Vec<String>>, String> {
-    let cell = raw.trim();
+    let cell = trim(raw);
     if cell.is_empty() {
         return Ok(None);
     }
@@ -35,7 +35,7 @@ pub fn detail_value(
         FieldKind::Select => vec![option(def, cell)?],
         FieldKind::MultiSelect => {
             let mut out: Vec<String> = Vec::new();
-            for part in cell.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+            for part in split_ascii(cell, SEP).map(trim) {
                 if part.is_empty() {
                     continue;
                 }
@@ -67,7 +67,7 @@ pub fn detail_check(
     rules: &CellRules,
     respelled: &mut dyn FnMut(&str, &str),
 ) -> Result<(), String> {
-    let cell = raw.trim();
+    let cell = trim(raw);
     if cell.is_empty() {
         return Ok(());
     }
@@ -84,7 +84,7 @@ pub fn detail_check(
             }
         }
         FieldKind::MultiSelect => {
-            for part in cell.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+            for part in split_ascii(cell, SEP).map(trim) {
                 if !part.is_empty() {
                     let canonical = option_ref(def, part)?;
                     if canonical != part {
@@ -258,11 +258,55 @@ pub fn email_ok(value: &str) -> Result<(), String> {
 /// The common shape `local@label.label` in ASCII, checked without the full RFC 5322 parser
 /// (which the rest still goes through). Whatever this accepts, the parser accepts too.
 fn plain_email(v: &str) -> bool {
-    let Some((local, domain)) = v.split_once('@') else {
+    // One pass over the bytes: this runs for every row of every file.
+    let b = v.as_bytes();
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
-    let atom = |b: u8| {
-        b.is_ascii_alphanumeric()
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    if local.is_empty() || local.len() > 64 || domain.len() > 253 {
+        return false;
+    }
+    // A dot may not start or end the local part, nor follow another.
+    let mut prev = b'.';
+    for &c in local {
+        if c == b'.' {
+            if prev == b'.' {
+                return false;
+            }
+        } else if !EMAIL_ATOM[usize::from(c)] {
+            return false;
+        }
+        prev = c;
+    }
+    if prev == b'.' {
+        return false;
+    }
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for l in domain.split(|&c| c == b'.') {
+        let ok = !l.is_empty()
+            && l.len() <= 63
+            && l[0] != b'-'
+            && l[l.len() - 1] != b'-'
+            && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
+        if !ok {
+            return false;
+        }
+        labels += 1;
+        last = l;
+    }
+    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
+}
+
+/// Bytes allowed in an unquoted local part besides dots (RFC 5322 `atext`), as a table: this
+/// runs for every byte of every email.
+static EMAIL_ATOM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
             || matches!(
                 b,
                 b'!' | b'#'
@@ -283,33 +327,45 @@ fn plain_email(v: &str) -> bool {
                     | b'}'
                     | b'~'
                     | b'-'
-            )
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local.bytes().all(|b| atom(b) || b == b'.');
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    let mut labels = 0;
-    let mut last = "";
-    let mut all_ok = domain.len() <= 253;
-    for l in domain.split('.') {
-        labels += 1;
-        all_ok &= label_ok(l);
-        last = l;
+            );
+        c += 1;
     }
-    let domain_ok =
-        all_ok && labels >= 2 && last.len() >= 2 && last.bytes().all(|b| b.is_ascii_alphabetic());
-    local_ok && domain_ok
+    t
+};
+
+/// `str::trim`, answering at once for the usual cell that starts and ends with a visible
+/// ASCII character.
+pub fn trim(s: &str) -> &str {
+    let visible = |b: u8| b > b' ' && b < 0x7f;
+    match s.as_bytes() {
+        [] => s,
+        [first, .., last] if visible(*first) && visible(*last) => s,
+        [only] if visible(*only) => s,
+        _ => s.trim(),
+    }
 }
+
+/// `s` split at each `sep` (an ASCII byte, so every piece is on a character boundary).
+pub fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(sep.is_ascii());
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(sep, r.as_bytes()) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// The separator of several values in one cell, as a byte.
+const SEP: u8 = MULTI_VALUE_SEPARATOR as u8;
 
 pub fn phone(value: &str) -> Result<String, String> {
     phone_ok(value).map(|()| value.to_string())
@@ -342,14 +398,27 @@ fn url_ok(value: &str) -> Result<(), String> {
     let rest = value
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let host = rest.map(|r| {
+        let end = r
+            .bytes()
+            .position(|c| matches!(c, b'/' | b'?' | b'#'))
+            .unwrap_or(r.len());
+        &r.as_bytes()[..end]
+    });
+    let spaced = if value.is_ascii() {
+        value
+            .bytes()
+            .any(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    } else {
+        value.contains(char::is_whitespace)
+    };
     match host {
         Some(h)
             if !h.is_empty()
-                && !value.contains(char::is_whitespace)
-                && h.contains('.')
-                && !h.starts_with('.')
-                && !h.ends_with('.') =>
+                && !spaced
+                && h.contains(&b'.')
+                && h[0] != b'.'
+                && h[h.len() - 1] != b'.' =>
         {
             Ok(())
         }
@@ -364,7 +433,7 @@ fn url_ok(value: &str) -> Result<(), String> {
 pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String> {
     let mut ids: Vec<String> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    for part in raw.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+    for part in split_ascii(raw, SEP).map(trim) {
         if part.is_empty() {
             continue;
         }
@@ -388,7 +457,7 @@ pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String
 /// `organization_refs` without keeping anything: what `validate` needs.
 pub fn organization_refs_ok(raw: &str) -> Result<(), String> {
     let max = crate::map::MAX_ORGANIZATION_NAME_CHARS;
-    for part in raw.split(MULTI_VALUE_SEPARATOR).map(str::trim) {
+    for part in split_ascii(raw, SEP).map(trim) {
         if part.len() > max && !part.bytes().all(|b| b.is_ascii_digit()) {
             text(part, max)?;
         }

@@ -15,6 +15,8 @@ pub const BATCH_BYTES: usize = 1 << 20;
 pub struct RowBatch {
     /// The cells of every row, one after another.
     text: String,
+    /// A cleared batch's buffer, still initialized, so refilling it writes without zeroing.
+    spent: Vec<u8>,
     /// Where each cell ends in `text`, for all rows.
     ends: Vec<usize>,
     rows: Vec<RowMeta>,
@@ -53,6 +55,9 @@ impl RowBatch {
     }
 
     pub fn clear(&mut self) {
+        if self.spent.is_empty() {
+            self.spent = std::mem::take(&mut self.text).into_bytes();
+        }
         self.text.clear();
         self.ends.clear();
         self.rows.clear();
@@ -98,8 +103,16 @@ impl RowBatch {
 
     /// Starts filling with bytes not yet known to be UTF-8; `finish_bytes` checks them.
     pub fn bytes(&mut self) -> ByteFill {
+        let bytes = if self.text.is_empty() && !self.spent.is_empty() {
+            Filled {
+                buf: std::mem::take(&mut self.spent),
+                used: 0,
+            }
+        } else {
+            Filled::from_vec(std::mem::take(&mut self.text).into_bytes())
+        };
         ByteFill {
-            bytes: std::mem::take(&mut self.text).into_bytes(),
+            bytes,
             first_row: self.rows.len(),
         }
     }
@@ -108,9 +121,8 @@ impl RowBatch {
     /// pass over the batch, not one per cell). A row with bad bytes gets `bad_utf8`'s problem
     /// for the first bad cell and its cells decoded lossily; the others are untouched.
     pub fn finish_bytes(&mut self, fill: ByteFill, bad_utf8: &dyn Fn(usize) -> Option<String>) {
-        let ByteFill {
-            bytes, first_row, ..
-        } = fill;
+        let ByteFill { bytes, first_row } = fill;
+        let bytes = bytes.into_vec();
         let bounds_ok = |text: &str, rows: &[RowMeta], ends: &[usize]| {
             rows.iter().all(|m| {
                 ends[m.first..m.first + m.cells]
@@ -172,9 +184,63 @@ impl RowBatch {
     }
 }
 
+/// A byte buffer filled from its end, for parsers that write into a slice: all of `buf` is
+/// initialized (zeroed once), `used` of it holds data.
+#[derive(Debug, Default)]
+pub struct Filled {
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl Filled {
+    /// Takes over `v` (its bytes are the data) and its allocation.
+    pub fn from_vec(v: Vec<u8>) -> Filled {
+        let used = v.len();
+        Filled { buf: v, used }
+    }
+
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.used]
+    }
+
+    /// The free bytes after `used + skip`, at least `min` of them.
+    pub fn spare(&mut self, skip: usize, min: usize) -> &mut [u8] {
+        let need = self.used + skip + min;
+        if self.buf.len() < need {
+            // Grow into the allocation first, and by doubling beyond it.
+            let target = need.max(self.buf.capacity()).max(self.buf.len() * 2);
+            self.buf.resize(target, 0);
+        }
+        &mut self.buf[self.used + skip..]
+    }
+
+    /// Marks `n` more bytes (written through `spare`) as data.
+    pub fn commit(&mut self, n: usize) {
+        self.used += n;
+    }
+
+    pub fn extend_from_slice(&mut self, b: &[u8]) {
+        self.spare(0, b.len())[..b.len()].copy_from_slice(b);
+        self.commit(b.len());
+    }
+
+    pub fn clear(&mut self) {
+        self.used = 0;
+    }
+
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.buf.truncate(self.used);
+        self.buf
+    }
+}
+
 /// A batch being filled with raw bytes (see `RowBatch::bytes`).
 pub struct ByteFill {
-    bytes: Vec<u8>,
+    bytes: Filled,
     first_row: usize,
 }
 
@@ -190,7 +256,7 @@ impl ByteFill {
         let first = batch.ends.len();
         for c in cells {
             self.bytes.extend_from_slice(c);
-            batch.ends.push(self.bytes.len());
+            batch.ends.push(self.bytes.used());
         }
         batch.rows.push(RowMeta {
             row,
@@ -200,12 +266,37 @@ impl ByteFill {
         });
     }
 
+    /// Where a parser writes the next row's bytes.
+    pub fn out(&mut self) -> &mut Filled {
+        &mut self.bytes
+    }
+
+    /// Adds a row whose bytes a parser wrote from `start`; `ends` are its cells' ends counted
+    /// from there.
+    pub fn push_written(
+        &mut self,
+        batch: &mut RowBatch,
+        row: u64,
+        start: usize,
+        ends: &[usize],
+        problem: Option<String>,
+    ) {
+        let first = batch.ends.len();
+        batch.ends.extend(ends.iter().map(|e| start + e));
+        batch.rows.push(RowMeta {
+            row,
+            first,
+            cells: ends.len(),
+            problem,
+        });
+    }
+
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.used()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.bytes.used() == 0
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::batch::{BATCH_BYTES, BATCH_ROWS, ByteFill, RowBatch};
+use super::batch::{BATCH_BYTES, BATCH_ROWS, ByteFill, Filled, RowBatch};
 use super::{Dialect, Encoding, RawRow, ReadError, ReadOptions};
 
 /// How much of the file the sniffers look at.
@@ -20,9 +20,10 @@ pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 pub struct CsvSource {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    parser: Parser,
     header: Vec<String>,
-    record: csv::ByteRecord,
+    /// The last record's cell ends (scratch, reused).
+    ends: Vec<usize>,
     next_row: u64,
     size: u64,
     raw_pos: Arc<AtomicU64>,
@@ -366,17 +367,19 @@ impl CsvSource {
             stats: lines.clone(),
             prev: 0,
         });
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .buffer_capacity(256 * 1024)
-            .from_reader(counting);
+        let parser = Parser {
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            input: counting,
+            buf: vec![0; 256 * 1024],
+            start: 0,
+            end: 0,
+            eof: false,
+        };
         let mut src = CsvSource {
             path: path.to_path_buf(),
-            reader,
+            parser,
             header: Vec::new(),
-            record: csv::ByteRecord::new(),
+            ends: Vec::new(),
             next_row: 1,
             size,
             raw_pos,
@@ -392,8 +395,10 @@ impl CsvSource {
 
     fn read_header(&mut self) -> Result<(), ReadError> {
         let path = self.path.clone();
+        let mut scratch = Filled::default();
         for _ in 1..self.dialect.header_row {
-            if !self.read_record()? {
+            scratch.clear();
+            if !self.read_record(&mut scratch)? {
                 return Err(ReadError::Header {
                     path,
                     why: format!(
@@ -403,11 +408,16 @@ impl CsvSource {
                 });
             }
         }
-        if !self.read_record()? {
+        scratch.clear();
+        if !self.read_record(&mut scratch)? {
             return Err(ReadError::Empty { path });
         }
-        let mut header = Vec::with_capacity(self.record.len());
-        for (i, cell) in self.record.iter().enumerate() {
+        let bytes = scratch.as_slice();
+        let mut header = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let cell = &bytes[start..end];
+            start = end;
             if cell.contains(&0) {
                 return Err(ReadError::NotCsv {
                     path,
@@ -441,20 +451,35 @@ impl CsvSource {
         Ok(())
     }
 
-    /// Reads the next record into `self.record`, counting the lines it takes.
-    fn read_record(&mut self) -> Result<bool, ReadError> {
-        match self.reader.read_byte_record(&mut self.record) {
+    /// Appends the next record to `out` (its cell ends in `self.ends`), counting the lines it
+    /// takes; false at the end of the file.
+    fn read_record(&mut self, out: &mut Filled) -> Result<bool, ReadError> {
+        let start = out.used();
+        match self.parser.read_record(out, &mut self.ends) {
             Ok(false) => Ok(false),
             Ok(true) => {
-                let inner = if memchr::memchr2(b'\r', b'\n', self.record.as_slice()).is_some() {
-                    self.record.iter().map(terminators_in).sum::<u64>()
+                let bytes = &out.as_slice()[start..];
+                let inner = if memchr::memchr2(b'\r', b'\n', bytes).is_some() {
+                    let mut from = 0;
+                    self.ends
+                        .iter()
+                        .map(|&end| {
+                            let n = terminators_in(&bytes[from..end]);
+                            from = end;
+                            n
+                        })
+                        .sum::<u64>()
                 } else {
                     0
                 };
                 self.record_lines += 1 + inner;
                 Ok(true)
             }
-            Err(e) => Err(broken(&self.path, &e)),
+            Err(e) => Err(ReadError::Broken {
+                path: self.path.clone(),
+                line: self.record_lines + 1,
+                why: e.to_string(),
+            }),
         }
     }
 
@@ -492,10 +517,10 @@ impl CsvSource {
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
         let mut batch = RowBatch::default();
         let mut fill = batch.bytes();
-        match self.read_record() {
+        match self.read_record(fill.out()) {
             Ok(false) => return None,
             Err(e) => return Some(Err(e)),
-            Ok(true) => self.push_record(&mut fill, &mut batch),
+            Ok(true) => self.push_record(&mut fill, &mut batch, 0),
         }
         batch.finish_bytes(fill, &|col| self.bad_utf8(col));
         Some(Ok(batch.row(0).to_raw()))
@@ -507,8 +532,9 @@ impl CsvSource {
         let mut fill = batch.bytes();
         let mut more = true;
         while batch.len() < BATCH_ROWS && fill.len() < BATCH_BYTES {
-            match self.read_record() {
-                Ok(true) => self.push_record(&mut fill, batch),
+            let start = fill.len();
+            match self.read_record(fill.out()) {
+                Ok(true) => self.push_record(&mut fill, batch, start),
                 Ok(false) => {
                     more = false;
                     break;
@@ -524,25 +550,25 @@ impl CsvSource {
         more
     }
 
-    /// Adds the record just read, with its ragged-row or NUL problem (UTF-8 is checked later,
-    /// for the whole batch at once).
-    fn push_record(&mut self, fill: &mut ByteFill, batch: &mut RowBatch) {
+    /// Adds the record just written to `fill` from `start`, with its ragged-row or NUL problem
+    /// (UTF-8 is checked later, for the whole batch at once).
+    fn push_record(&mut self, fill: &mut ByteFill, batch: &mut RowBatch, start: usize) {
         let row = self.next_row;
         self.next_row += 1;
-        let rec = &self.record;
-        let ragged = rec.len() != self.header.len() && !(rec.len() == 1 && rec[0].is_empty());
+        let ends = &self.ends;
+        let ragged = ends.len() != self.header.len() && !(ends.len() == 1 && ends[0] == 0);
         let problem = if ragged {
             Some(format!(
                 "expected {} fields (as in the header) but found {}",
                 self.header.len(),
-                rec.len()
+                ends.len()
             ))
         } else {
-            memchr::memchr(0, rec.as_slice())
-                .and_then(|_| rec.iter().position(|c| c.contains(&0)))
+            memchr::memchr(0, &fill.out().as_slice()[start..])
+                .map(|at| ends.iter().position(|&e| e > at).unwrap_or(0))
                 .map(|i| format!("{} contains a NUL byte", self.column(i)))
         };
-        fill.push(batch, row, rec.iter(), problem);
+        fill.push_written(batch, row, start, &self.ends, problem);
     }
 
     /// The problem of a row whose cell `col` is not UTF-8. Decoded input (UTF-16, Windows-1252)
@@ -588,12 +614,63 @@ fn decode_sample(bytes: &[u8], e: Encoding) -> String {
     }
 }
 
-fn broken(path: &Path, e: &csv::Error) -> ReadError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    ReadError::Broken {
-        path: path.to_path_buf(),
-        line,
-        why: e.to_string(),
+/// csv-core driven straight into our buffers: a record's cells land where they stay, with no
+/// intermediate record to copy them from (the csv crate's reader would add one copy per row).
+struct Parser {
+    core: csv_core::Reader,
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl Parser {
+    /// Appends the next record's cells to `out`; `ends` gets where each cell ends, counted from
+    /// the record's start. False at the end of the input.
+    fn read_record(&mut self, out: &mut Filled, ends: &mut Vec<usize>) -> std::io::Result<bool> {
+        use csv_core::ReadRecordResult::*;
+        if ends.len() < 64 {
+            ends.resize(64, 0);
+        }
+        let (mut outlen, mut nends, mut room) = (0, 0, 1024);
+        loop {
+            if self.start == self.end && !self.eof {
+                self.start = 0;
+                self.end = loop {
+                    match self.input.read(&mut self.buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                self.eof = self.end == 0;
+            }
+            let input = &self.buf[self.start..self.end];
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, out.spare(outlen, room), &mut ends[nends..]);
+            self.start += nin;
+            outlen += nout;
+            nends += nend;
+            match res {
+                InputEmpty => {}
+                OutputFull => room *= 2,
+                OutputEndsFull => {
+                    let n = ends.len();
+                    ends.resize(n * 2, 0);
+                }
+                Record => {
+                    out.commit(outlen);
+                    ends.truncate(nends);
+                    return Ok(true);
+                }
+                End => {
+                    ends.clear();
+                    return Ok(false);
+                }
+            }
+        }
     }
 }
 

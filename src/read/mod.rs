@@ -154,7 +154,8 @@ impl Dialect {
     }
 }
 
-/// An open input of any supported format.
+/// An open input of any supported format. (One per input file: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     Csv(csv::CsvSource),
     Sheet(xlsx::SheetSource),
