@@ -97,10 +97,6 @@ impl RowBatch {
         });
     }
 
-    pub fn push_raw(&mut self, raw: &RawRow) {
-        self.push(raw.row, raw.cells.iter(), raw.problem.clone());
-    }
-
     /// Starts filling with bytes not yet known to be UTF-8; `finish_bytes` checks them.
     pub fn bytes(&mut self) -> ByteFill {
         let bytes = if self.text.is_empty() && !self.spent.is_empty() {

@@ -190,6 +190,18 @@ impl Source {
         }
     }
 
+    /// The next rows, in order (`None` at the end); a read error comes in the last batch.
+    pub fn next_batch(&mut self) -> Option<RowBatch> {
+        match self {
+            Source::Csv(s) => {
+                let mut batch = RowBatch::default();
+                s.fill_batch(&mut batch);
+                (!batch.is_empty()).then_some(batch)
+            }
+            Source::Sheet(s) => s.next_batch(),
+        }
+    }
+
     /// Progress: (done, total) in the unit the format knows (bytes, or rows).
     pub fn progress(&self) -> (u64, u64) {
         match self {
@@ -286,18 +298,7 @@ impl Background {
         let Some(s) = &mut self.inline else {
             return self.rx.recv().ok();
         };
-        let mut batch = RowBatch::default();
-        while !batch.is_full() {
-            match s.next_row() {
-                None => break,
-                Some(Ok(raw)) => batch.push_raw(&raw),
-                Some(Err(e)) => {
-                    batch.error = Some(e);
-                    break;
-                }
-            }
-        }
-        (!batch.is_empty()).then_some(batch)
+        s.next_batch()
     }
 
     /// Gives a finished batch's buffers back to the reader.
