@@ -69,8 +69,14 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
+    /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
     Customers,
+    /// Organization profiles (organization/profile/bulk): name or id, details
     Organizations,
+    /// Customer accounts only (customer/bulk): email, display name
+    CustomerAccounts,
+    /// Organization records only (organization/bulk): name, id
+    OrganizationAccounts,
 }
 
 impl Kind {
@@ -78,6 +84,8 @@ impl Kind {
         match self {
             Kind::Customers => "customers",
             Kind::Organizations => "organizations",
+            Kind::CustomerAccounts => "customer-accounts",
+            Kind::OrganizationAccounts => "organization-accounts",
         }
     }
 }
@@ -149,7 +157,7 @@ pub struct ImportArgs {
     /// Read, map and validate only: write the reports, send nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Rows per bulk request (1 to 100)
+    /// Rows per bulk request (1 to 100; the account kinds take at most 50)
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub batch_size: usize,
     /// Requests per second at most (fractions allowed)

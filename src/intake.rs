@@ -48,6 +48,8 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
     let path = match input.kind {
         Kind::Customers => paths::CUSTOMER_DETAILS,
         Kind::Organizations => paths::ORGANIZATION_DETAILS,
+        // Accounts carry no detail values: nothing to fetch.
+        Kind::CustomerAccounts | Kind::OrganizationAccounts => return Ok(Schema::default()),
     };
     let defs: DetailFieldsWithConfiguration =
         client.get_json(path).await.map_err(Error::from_setup)?;
@@ -158,7 +160,7 @@ impl Intake {
     /// allocation per valid row; duplicates are looked up for the whole batch at once, so the
     /// table's cache misses overlap.
     pub fn check_batch(&mut self, batch: &RowBatch) -> Vec<Outcome> {
-        if self.kind == RecordKind::Organizations {
+        if self.kind != RecordKind::Customers {
             return batch
                 .iter()
                 .map(|r| self.plan_row(r.to_raw()).0.outcome)
@@ -263,7 +265,7 @@ impl Intake {
         let (header, cells) = view(&self.compiled, &self.header, &raw);
         // The item, and how a later duplicate of this row is recognised and named.
         let built = match self.kind {
-            RecordKind::Customers => map::customer_item(
+            RecordKind::Customers | RecordKind::CustomerAccounts => map::customer_item(
                 &self.mapping,
                 header,
                 &self.schema,
@@ -272,11 +274,20 @@ impl Intake {
                 &self.rules,
             )
             .map(|(item, names)| {
-                let email = item.payload.email.clone().unwrap_or_default();
-                let dup = (email.to_lowercase(), email, map::COL_EMAIL, "a customer");
-                (dup, BulkItem::Customer(item, names))
+                let dup = match (&item.payload.email, &item.payload.customer_id) {
+                    (Some(email), _) => (email.to_lowercase(), email.clone(), map::COL_EMAIL),
+                    (None, id) => {
+                        let id = id.clone().unwrap_or_default();
+                        (format!("id:{id}"), id, map::COL_ID)
+                    }
+                };
+                let (key, shown, field) = dup;
+                (
+                    (key, shown, field, "a customer"),
+                    BulkItem::Customer(item, names),
+                )
             }),
-            RecordKind::Organizations => map::organization_item(
+            RecordKind::Organizations | RecordKind::OrganizationAccounts => map::organization_item(
                 &self.mapping,
                 header,
                 &self.schema,
@@ -390,6 +401,8 @@ pub fn record_kind(kind: Kind) -> RecordKind {
     match kind {
         Kind::Customers => RecordKind::Customers,
         Kind::Organizations => RecordKind::Organizations,
+        Kind::CustomerAccounts => RecordKind::CustomerAccounts,
+        Kind::OrganizationAccounts => RecordKind::OrganizationAccounts,
     }
 }
 

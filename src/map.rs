@@ -24,14 +24,26 @@ pub const MAX_ORGANIZATION_NAME_CHARS: usize = 255;
 pub enum RecordKind {
     Customers,
     Organizations,
+    CustomerAccounts,
+    OrganizationAccounts,
 }
 
 impl RecordKind {
     fn noun(self) -> &'static str {
         match self {
-            RecordKind::Customers => "customer",
-            RecordKind::Organizations => "organization",
+            RecordKind::Customers | RecordKind::CustomerAccounts => "customer",
+            RecordKind::Organizations | RecordKind::OrganizationAccounts => "organization",
         }
+    }
+
+    /// Customers of either endpoint (identified by email); else organizations (by name).
+    pub fn is_customer(self) -> bool {
+        matches!(self, RecordKind::Customers | RecordKind::CustomerAccounts)
+    }
+
+    /// Whether rows carry detail-field values (the account endpoints take none).
+    pub fn has_details(self) -> bool {
+        matches!(self, RecordKind::Customers | RecordKind::Organizations)
     }
 }
 
@@ -137,7 +149,14 @@ pub fn map_header_for(
             (COL_DISPLAY_NAME, Target::DisplayName),
             (COL_ORGANIZATIONS, Target::Organizations),
         ],
-        RecordKind::Organizations => &[(COL_ID, Target::Id), (COL_NAME, Target::Name)],
+        RecordKind::CustomerAccounts => &[
+            (COL_EMAIL, Target::Email),
+            (COL_DISPLAY_NAME, Target::DisplayName),
+            (COL_ID, Target::Id),
+        ],
+        RecordKind::Organizations | RecordKind::OrganizationAccounts => {
+            &[(COL_ID, Target::Id), (COL_NAME, Target::Name)]
+        }
     };
     let mut known: Vec<(String, Target, String)> = base
         .iter()
@@ -212,7 +231,12 @@ pub fn map_header_for(
         RecordKind::Customers if !targets.contains(&Target::Email) => {
             return Err(MapError::MissingEmail(header.join(", ")));
         }
-        RecordKind::Organizations
+        RecordKind::CustomerAccounts
+            if !targets.contains(&Target::Email) && !targets.contains(&Target::Id) =>
+        {
+            return Err(MapError::MissingEmail(header.join(", ")));
+        }
+        RecordKind::Organizations | RecordKind::OrganizationAccounts
             if !targets.contains(&Target::Name) && !targets.contains(&Target::Id) =>
         {
             return Err(MapError::MissingIdentifier(header.join(", ")));
@@ -248,18 +272,24 @@ pub fn customer_item(
     let mut details = Vec::new();
     let mut errors = Vec::new();
     let mut org_names = Vec::new();
+    let mut email_col = None;
     for (i, target) in mapping.targets.iter().enumerate() {
         let cell = cells.cell(i);
         let column = || header.get(i).cloned().unwrap_or_default();
         match target {
-            Target::Ignored | Target::Id | Target::Name => {}
+            Target::Ignored | Target::Name => {}
+            // Only customer accounts take an id column: the customer to update.
+            Target::Id => {
+                let v = validate::trim(cell);
+                if !v.is_empty() {
+                    payload.customer_id = Some(v.to_string());
+                }
+            }
             Target::Email => {
                 let v = validate::trim(cell);
                 if v.is_empty() {
-                    errors.push(CellError {
-                        field: column(),
-                        message: "email is empty; every customer needs an email address".into(),
-                    });
+                    // Decided after the row: an account may be named by its id instead.
+                    email_col = Some(i);
                 } else {
                     match validate::email(v) {
                         Ok(v) => payload.email = Some(v),
@@ -305,6 +335,15 @@ pub fn customer_item(
                 }
             }
         }
+    }
+    if let (Some(i), None) = (email_col, &payload.customer_id) {
+        errors.insert(
+            0,
+            CellError {
+                field: header.get(i).cloned().unwrap_or_default(),
+                message: "email is empty; every customer needs an email address".into(),
+            },
+        );
     }
     if !errors.is_empty() {
         return Err(errors);

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::model::{
-    CustomerProfileBulkRequest, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
-    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
-    TaskStatusResponse, TaskSubmitResponse,
+    CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest, CustomerProfileBulkRequest,
+    CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
+    OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
+    OrganizationFetchResponse, OrganizationProfileBulkRequest, TaskStatusResponse,
+    TaskSubmitResponse,
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
+use crate::map::RecordKind;
 use crate::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
 use crate::reconcile;
 use crate::resolve::OrgResolver;
@@ -29,6 +32,8 @@ pub struct SendContext {
     pub slot_wait: Duration,
     /// Organization names → ids, shared by all batches of the run.
     pub orgs: OrgResolver,
+    /// What the rows are: it picks the bulk endpoint.
+    pub kind: RecordKind,
 }
 
 /// What happened to a chunk, for the summary.
@@ -129,7 +134,57 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
             chunk.seq, status.id, f.entity_id, f.error
         ));
     }
+    fill_organization_ids(ctx, chunk).await;
     report
+}
+
+/// Organizations created or updated by name get their id in successes.csv: the task does not
+/// return ids, but organization/fetch finds them by name (50 per call). Customers cannot be
+/// looked up by email through the CSM API, so theirs stay as the input gave them.
+async fn fill_organization_ids(ctx: &SendContext, chunk: &mut Chunk) {
+    let wanted: Vec<(usize, String)> = chunk
+        .items
+        .iter()
+        .zip(&chunk.item_rows)
+        .filter_map(|(item, &r)| match (item, &chunk.rows[r].outcome) {
+            (BulkItem::Organization(o), Outcome::Succeeded { id: None }) => {
+                o.payload.name.clone().map(|n| (r, n))
+            }
+            _ => None,
+        })
+        .collect();
+    for group in wanted.chunks(MAX_ORGANIZATION_FETCH) {
+        let req = OrganizationFetchRequest {
+            organization_ids: vec![],
+            organization_names: group.iter().map(|(_, n)| n.trim().to_string()).collect(),
+        };
+        match ctx
+            .client
+            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+            .await
+        {
+            Ok(found) => {
+                let ids: HashMap<String, String> = found
+                    .results
+                    .into_iter()
+                    .map(|o| (match_key(&o.name), o.id))
+                    .collect();
+                for (r, name) in group {
+                    if let Some(id) = ids.get(&match_key(name)) {
+                        chunk.rows[*r].outcome = Outcome::Succeeded {
+                            id: Some(id.clone()),
+                        };
+                    }
+                }
+            }
+            // Only the report's id column is lost: the rows did succeed.
+            Err(e) => ctx.log.note(&format!(
+                "chunk {}: could not look up the ids of {} organizations: {e}",
+                chunk.seq,
+                group.len()
+            )),
+        }
+    }
 }
 
 /// POSTs the batch. A refusal for the task-slot limit is not an answer about the rows: wait and
@@ -140,7 +195,7 @@ async fn submit(
     chunk: &mut Chunk,
     range: &str,
 ) -> Result<TaskSubmitResponse, ApiError> {
-    let (path, body) = bulk_body(&chunk.items);
+    let (path, body) = bulk_body(ctx.kind, &chunk.items);
     let started = tokio::time::Instant::now();
     let mut refusals = 0u32;
     loop {
@@ -240,8 +295,52 @@ async fn attach_organizations(ctx: &SendContext, chunk: &mut Chunk) {
     chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
 }
 
-/// The bulk endpoint and body for a chunk's items (all of one kind).
-fn bulk_body(items: &[BulkItem]) -> (&'static str, serde_json::Value) {
+/// The bulk endpoint and body for a chunk's items (all of one kind). The account endpoints take
+/// the identifying part of the profile items.
+fn bulk_body(kind: RecordKind, items: &[BulkItem]) -> (&'static str, serde_json::Value) {
+    match kind {
+        RecordKind::CustomerAccounts => {
+            let customers = items
+                .iter()
+                .filter_map(|i| match i {
+                    BulkItem::Customer(c, _) => Some(CustomerAccountItem {
+                        operation_type: c.operation_type,
+                        payload: CustomerAccountPayload {
+                            customer_id: c.payload.customer_id.clone(),
+                            email: c.payload.email.clone(),
+                            display_name: c.payload.display_name.clone(),
+                        },
+                    }),
+                    BulkItem::Organization(_) => None,
+                })
+                .collect();
+            return (
+                paths::CUSTOMER_BULK,
+                serde_json::to_value(CustomerBulkRequest { customers }).expect("serializes"),
+            );
+        }
+        RecordKind::OrganizationAccounts => {
+            let organizations = items
+                .iter()
+                .filter_map(|i| match i {
+                    BulkItem::Organization(o) => Some(OrganizationAccountItem {
+                        operation_type: o.operation_type,
+                        payload: OrganizationAccountPayload {
+                            id: o.payload.id.clone(),
+                            name: o.payload.name.clone(),
+                        },
+                    }),
+                    BulkItem::Customer(..) => None,
+                })
+                .collect();
+            return (
+                paths::ORGANIZATION_BULK,
+                serde_json::to_value(OrganizationBulkRequest { organizations })
+                    .expect("serializes"),
+            );
+        }
+        RecordKind::Customers | RecordKind::Organizations => {}
+    }
     let customers: Vec<_> = items
         .iter()
         .filter_map(|i| match i {

@@ -71,6 +71,8 @@ pub mod paths {
     pub const ORGANIZATION_DETAILS: &str = "organization/details";
     pub const ORGANIZATION_PROFILE_BULK: &str = "organization/profile/bulk";
     pub const ORGANIZATION_FETCH: &str = "organization/fetch";
+    pub const CUSTOMER_BULK: &str = "customer/bulk";
+    pub const ORGANIZATION_BULK: &str = "organization/bulk";
 
     pub fn task(id: &str) -> String {
         format!("tasks/{id}")

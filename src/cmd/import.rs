@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::api::MAX_PROFILE_BULK_ITEMS;
-use crate::cli::ImportArgs;
+use crate::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_PROFILE_BULK_ITEMS};
+use crate::cli::{ImportArgs, Kind};
 use crate::client::{Client, Notify, Target, retry};
 use crate::error::{
     EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error,
@@ -34,6 +34,12 @@ pub struct ImportResult {
 
 pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
     let input = &args.input;
+    let kind_max = match input.kind {
+        Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
+        Kind::Customers | Kind::Organizations => MAX_PROFILE_BULK_ITEMS,
+    };
+    // The default suits the profile endpoints; the account endpoints take fewer per request.
+    let batch_size = args.batch_size.min(kind_max);
     if args.batch_size == 0 || args.batch_size > MAX_PROFILE_BULK_ITEMS {
         return Err(Error::Usage(format!(
             "--batch-size must be between 1 and {MAX_PROFILE_BULK_ITEMS} (the API's limit), got {}",
@@ -84,7 +90,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         target.base_url,
         target.cloud_id,
         intake.schema.fields.len(),
-        args.batch_size,
+        batch_size,
         args.rate,
         args.max_tasks
     ));
@@ -108,6 +114,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         alert: notify.clone(),
         slot_wait: Duration::from_secs(30 * 60),
         orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
+        kind: intake::record_kind(input.kind),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -119,7 +126,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let reader = {
         let progress = progress.clone();
         let interrupted = interrupted.clone();
-        let batch_size = args.batch_size;
+        let batch_size = batch_size;
         tokio::task::spawn_blocking(move || -> (Option<String>, Dialect) {
             let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
             let mut read_error = None;

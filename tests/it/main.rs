@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `csmport` binary against a real sandbox
 //! process on 127.0.0.1:0. One binary keeps link time down.
 
+mod accounts;
 mod bad_input;
 mod common;
 mod corpus;
