@@ -126,7 +126,6 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let reader = {
         let progress = progress.clone();
         let interrupted = interrupted.clone();
-        let batch_size = batch_size;
         tokio::task::spawn_blocking(move || -> (Option<String>, Dialect) {
             let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
             let mut read_error = None;
