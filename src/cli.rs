@@ -77,6 +77,8 @@ pub enum Kind {
     CustomerAccounts,
     /// Organization records only (organization/bulk): name, id
     OrganizationAccounts,
+    /// Detail-field definitions: entity, name, type, options
+    DetailFields,
 }
 
 impl Kind {
@@ -86,6 +88,7 @@ impl Kind {
             Kind::Organizations => "organizations",
             Kind::CustomerAccounts => "customer-accounts",
             Kind::OrganizationAccounts => "organization-accounts",
+            Kind::DetailFields => "detail-fields",
         }
     }
 }

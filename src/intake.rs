@@ -48,8 +48,10 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
     let path = match input.kind {
         Kind::Customers => paths::CUSTOMER_DETAILS,
         Kind::Organizations => paths::ORGANIZATION_DETAILS,
-        // Accounts carry no detail values: nothing to fetch.
-        Kind::CustomerAccounts | Kind::OrganizationAccounts => return Ok(Schema::default()),
+        // Accounts carry no detail values, definition files are checked on their own.
+        Kind::CustomerAccounts | Kind::OrganizationAccounts | Kind::DetailFields => {
+            return Ok(Schema::default());
+        }
     };
     let defs: DetailFieldsWithConfiguration =
         client.get_json(path).await.map_err(Error::from_setup)?;
@@ -403,6 +405,8 @@ pub fn record_kind(kind: Kind) -> RecordKind {
         Kind::Organizations => RecordKind::Organizations,
         Kind::CustomerAccounts => RecordKind::CustomerAccounts,
         Kind::OrganizationAccounts => RecordKind::OrganizationAccounts,
+        // Never mapped row by row (`cmd::fields` reads its own columns); closest shape.
+        Kind::DetailFields => RecordKind::OrganizationAccounts,
     }
 }
 

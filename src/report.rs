@@ -217,6 +217,9 @@ pub struct Summary {
     pub rows_per_s: f64,
     pub interrupted: bool,
     pub exit_code: i32,
+    /// Rows already on the site as the file has them (nothing was sent for them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<u64>,
     /// What the reader detected (encoding, delimiter, sheet, header row, blank lines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialect: Option<crate::read::Dialect>,

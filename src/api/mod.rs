@@ -72,6 +72,7 @@ pub mod paths {
     pub const ORGANIZATION_PROFILE_BULK: &str = "organization/profile/bulk";
     pub const ORGANIZATION_FETCH: &str = "organization/fetch";
     pub const CUSTOMER_BULK: &str = "customer/bulk";
+    pub const ENTITLEMENT_DETAILS: &str = "entitlement/details";
     pub const ORGANIZATION_BULK: &str = "organization/bulk";
 
     pub fn task(id: &str) -> String {

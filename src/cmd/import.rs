@@ -36,6 +36,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let input = &args.input;
     let kind_max = match input.kind {
         Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
+        Kind::DetailFields => crate::api::MAX_DEFINITIONS_BULK,
         Kind::Customers | Kind::Organizations => MAX_PROFILE_BULK_ITEMS,
     };
     // The default suits the profile endpoints; the account endpoints take fewer per request.
@@ -290,6 +291,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         interrupted: was_interrupted,
         exit_code,
+        unchanged: None,
         dialect: Some(dialect),
     };
     report::write_summary(&dir, &summary)?;

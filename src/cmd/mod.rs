@@ -1,6 +1,7 @@
 //! Subcommands: one file each, each a `run` that only orchestrates. Dispatch lives here, along
 //! with the `--sandbox` switch that points any command at an in-process emulator.
 
+pub mod fields;
 pub mod import;
 pub mod sandbox;
 pub mod validate;
@@ -21,7 +22,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Import(args) if args.dry_run => validate_cmd(&cli, &args.input).await,
         Command::Import(args) => {
             let (target, sandbox) = resolve_target(&cli).await?;
-            let result = import::run(args, &target).await?;
+            let result = if args.input.kind == crate::cli::Kind::DetailFields {
+                fields::run(args, &target).await?
+            } else {
+                import::run(args, &target).await?
+            };
             print_import_summary(&cli, &result, sandbox.as_ref());
             Ok(result.exit_code)
         }
@@ -31,6 +36,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
 
 /// Validation needs a target only to read the definitions, and only without `--schema`.
 async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, Error> {
+    if input.kind == crate::cli::Kind::DetailFields {
+        return Err(Error::Usage(
+            "validate and --dry-run do not take detail-fields yet: `import detail-fields` checks every row (and the site's fields) before it creates anything".into(),
+        ));
+    }
     let client = if input.schema.is_some() {
         None
     } else {
@@ -110,6 +120,11 @@ fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sa
         lines.push(format!(
             "  failed    {} read, {} validate, {} send, {} task",
             f.read, f.validate, f.send, f.task
+        ));
+    }
+    if let Some(u) = s.unchanged {
+        lines.push(format!(
+            "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
         ));
     }
     lines.push(format!(
