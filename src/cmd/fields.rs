@@ -6,9 +6,6 @@
 //! with `read`, writes the run folder with `report`; called by `cmd::import`.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::api::model::{
     CreateDetailField, DetailDefinitionsBulkRequest, DetailFieldType,
@@ -16,17 +13,15 @@ use crate::api::model::{
 };
 use crate::api::{self, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths};
 use crate::cli::ImportArgs;
-use crate::client::{Client, Notify, Target, retry};
-use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
-use crate::intake::read_options;
+use crate::client::{Client, Notify, Target};
+use crate::error::Error;
 use crate::map::normalize;
-use crate::plan::{Outcome, PlannedRow, Stage, uuid_key};
-use crate::progress::RunLog;
-use crate::read::{Cells, RawRow, Source};
-use crate::report::{self, ReportWriter, Summary};
+use crate::plan::{Stage, uuid_key};
+use crate::read::Cells;
 use crate::track::{self, PollPolicy};
 
-use super::import::{ImportResult, run_dir};
+use super::import::ImportResult;
+use super::small::{SmallRun, find_columns};
 
 /// The types the API knows (CONTRACT §5.2).
 const TYPES: [&str; 8] = [
@@ -78,42 +73,6 @@ pub struct Wanted {
     pub name: String,
     pub kind: String,
     pub options: Vec<String>,
-}
-
-/// Where each column of the file goes.
-struct Columns {
-    entity: Option<usize>,
-    name: usize,
-    kind: usize,
-    options: Option<usize>,
-}
-
-fn columns(header: &[String], file: &str, ignore_unknown: bool) -> Result<Columns, Error> {
-    let find = |n: &str| header.iter().position(|h| normalize(h) == n);
-    for (i, h) in header.iter().enumerate() {
-        let k = normalize(h);
-        let known = ["entity", "name", "type", "options"].contains(&k.as_str());
-        if !known && !k.is_empty() && !k.starts_with('_') && !ignore_unknown {
-            return Err(Error::Usage(format!(
-                "{file}: unknown column '{h}' (column {}): a detail-fields file has the columns entity, name, type, options",
-                i + 1
-            )));
-        }
-    }
-    let need = |n: &str| {
-        find(n).ok_or_else(|| {
-            Error::Usage(format!(
-                "{file}: no '{n}' column: a detail-fields file has the columns entity, name, type, options (header has: {})",
-                header.join(", ")
-            ))
-        })
-    };
-    Ok(Columns {
-        entity: find("entity"),
-        name: need("name")?,
-        kind: need("type")?,
-        options: find("options"),
-    })
 }
 
 /// Checks one row's cells; the definition, or (column, reason).
@@ -242,48 +201,62 @@ pub fn decide(w: &Wanted, existing: Option<&DetailFieldType>) -> Decision {
     Decision::Clash(why)
 }
 
+/// The columns of a definitions file, in this order.
+const COLUMNS: [&str; 4] = ["entity", "name", "type", "options"];
+
 pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
-    let input = &args.input;
-    let [file] = input.files.as_slice() else {
-        return Err(Error::Usage(
-            "import takes one file per run for now; run one import per file".into(),
-        ));
-    };
-    let started = Instant::now();
-    let started_at = jiff::Timestamp::now();
-    let label = file.display().to_string();
-    let (header, raws, dialect, read_error) = read_all(file, input)?;
-    let cols = columns(&header, &label, input.ignore_unknown_columns)?;
-    let dir = run_dir(input.out.as_deref(), "detail-fields", started_at)?;
-    let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
-        Error::Report(report::ReportError {
-            path: dir.join("run.log"),
-            source,
-        })
-    })?);
-    log.note(&format!(
-        "import detail-fields from {label} into {} (cloud {})",
-        target.base_url, target.cloud_id
-    ));
-    let policy = retry::Policy {
-        max_attempts: args.retries.saturating_add(1),
-        ..retry::Policy::default()
-    };
-    let notify: Arc<dyn Notify> = log.clone();
-    let client = Client::new(target, args.rate, policy, notify);
-    let poll = PollPolicy {
-        timeout: Duration::from_secs(args.task_timeout.max(1)),
-        ..PollPolicy::default()
-    };
+    let mut run = SmallRun::start("detail-fields", args, target)?;
+    let cols = find_columns(
+        &run.header,
+        &run.label,
+        "detail-fields",
+        &COLUMNS,
+        &["name", "type"],
+        args.input.ignore_unknown_columns,
+    )?;
+    let live = run.precheck();
 
     // Decide every row that can be decided without the site.
-    let mut rows: Vec<PlannedRow> = Vec::with_capacity(raws.len());
-    let mut wanted: Vec<Option<Wanted>> = Vec::with_capacity(raws.len());
+    let mut wanted: Vec<Option<Wanted>> = vec![None; run.rows.len()];
     let mut seen: HashMap<(Entity, String), u64> = HashMap::new();
-    for raw in raws {
-        let (outcome, w) = plan_row(&raw, &cols, &header, &mut seen);
-        wanted.push(w);
-        rows.push(PlannedRow { raw, outcome });
+    for i in (0..run.rows.len()).filter(|&i| live[i]) {
+        let raw = &run.rows[i].raw;
+        let cell = |c: Option<usize>| c.map(|c| raw.cells.cell(c));
+        let checked = check_row(
+            cell(cols[0]),
+            cell(cols[1]).unwrap_or(""),
+            cell(cols[2]).unwrap_or(""),
+            cell(cols[3]).unwrap_or(""),
+        );
+        let column = |name: &str| {
+            COLUMNS
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|k| cols[k])
+                .and_then(|c| run.header.get(c).cloned())
+                .unwrap_or_else(|| name.to_string())
+        };
+        match checked {
+            Err((col, why)) => {
+                let field = column(col);
+                let error = format!("{field}: {why}");
+                run.fail(i, Stage::Validate, &field, error);
+            }
+            Ok(w) => {
+                let key = (w.entity, w.name.to_lowercase());
+                if let Some(first) = seen.get(&key) {
+                    let error = format!(
+                        "duplicate: the {} field '{}' is already in row {first} of this file",
+                        w.entity.as_str(),
+                        w.name
+                    );
+                    run.fail(i, Stage::Validate, &column("name"), error);
+                } else {
+                    seen.insert(key, run.rows[i].raw.row);
+                    wanted[i] = Some(w);
+                }
+            }
+        }
     }
 
     // The site's fields, for each entity the file names.
@@ -292,7 +265,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     entities.dedup();
     let mut site: HashMap<Entity, Vec<(String, DetailFieldType)>> = HashMap::new();
     for e in &entities {
-        let defs: DetailFieldsWithConfiguration = client
+        let defs: DetailFieldsWithConfiguration = run
+            .client
             .get_json(&e.list_path())
             .await
             .map_err(Error::from_setup)?;
@@ -307,7 +281,6 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
 
     // Existing fields: unchanged or a clash; new ones wait for their entity's requests.
     let mut create: HashMap<Entity, Vec<usize>> = HashMap::new();
-    let mut unchanged = 0u64;
     for (i, w) in wanted.iter().enumerate() {
         let Some(w) = w else { continue };
         let fields = site.get(&w.entity).map(Vec::as_slice).unwrap_or(&[]);
@@ -317,27 +290,18 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
             .map(|(_, t)| t);
         match decide(w, existing) {
             Decision::Unchanged => {
-                unchanged += 1;
-                rows[i].outcome = Outcome::Succeeded { id: None };
+                run.unchanged += 1;
+                run.succeed(i, None);
             }
-            Decision::Clash(why) => {
-                rows[i].outcome = Outcome::Failed {
-                    stage: Stage::Validate,
-                    field: "name".into(),
-                    error: why,
-                }
-            }
+            Decision::Clash(why) => run.fail(i, Stage::Validate, "name", why),
             Decision::Create => {
                 let queued = create.entry(w.entity).or_default();
                 if fields.len() + queued.len() >= MAX_DETAIL_FIELDS {
-                    rows[i].outcome = Outcome::Failed {
-                        stage: Stage::Validate,
-                        field: "name".into(),
-                        error: format!(
-                            "the site would have more than {MAX_DETAIL_FIELDS} {} detail fields (the API's limit)",
-                            w.entity.as_str()
-                        ),
-                    };
+                    let error = format!(
+                        "the site would have more than {MAX_DETAIL_FIELDS} {} detail fields (the API's limit)",
+                        w.entity.as_str()
+                    );
+                    run.fail(i, Stage::Validate, "name", error);
                 } else {
                     queued.push(i);
                 }
@@ -345,192 +309,44 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         }
     }
 
-    let mut batches = 0u64;
-    let mut tasks = 0u64;
     for e in &entities {
         let Some(idx) = create.get(e) else { continue };
         if *e == Entity::Entitlement {
             // No bulk endpoint for entitlement fields: one request each.
             for &i in idx {
                 let w = wanted[i].as_ref().expect("queued rows are valid");
-                batches += 1;
+                run.batches += 1;
                 let body = definition(w);
-                rows[i].outcome = match client
+                match run
+                    .client
                     .post_json::<_, serde_json::Value>(paths::ENTITLEMENT_DETAILS, &body, None)
                     .await
                 {
-                    Ok(_) => Outcome::Succeeded { id: None },
-                    Err(err) => Outcome::Failed {
-                        stage: Stage::Send,
-                        field: "name".into(),
-                        error: format!("not created: {err}"),
-                    },
-                };
+                    Ok(_) => run.succeed(i, None),
+                    Err(err) => run.fail(i, Stage::Send, "name", format!("not created: {err}")),
+                }
             }
             continue;
         }
         for group in idx.chunks(MAX_DEFINITIONS_BULK) {
-            batches += 1;
+            run.batches += 1;
             let fields: Vec<CreateDetailField> = group
                 .iter()
                 .map(|&i| definition(wanted[i].as_ref().expect("queued rows are valid")))
                 .collect();
-            let result = create_fields(&client, &poll, &*log, *e, fields).await;
+            let result = create_fields(&run.client, &run.poll, &*run.log, *e, fields).await;
             if result.is_ok() || matches!(result, Err((true, _))) {
-                tasks += 1;
+                run.tasks += 1;
             }
             for &i in group {
-                rows[i].outcome = match &result {
-                    Ok(()) => Outcome::Succeeded { id: None },
-                    Err((_, why)) => Outcome::Failed {
-                        stage: Stage::Task,
-                        field: "name".into(),
-                        error: why.clone(),
-                    },
-                };
+                match &result {
+                    Ok(()) => run.succeed(i, None),
+                    Err((_, why)) => run.fail(i, Stage::Task, "name", why.clone()),
+                }
             }
         }
     }
-
-    let mut writer = ReportWriter::create(&dir, &header)?;
-    for row in &rows {
-        writer.write(row, &dir)?;
-    }
-    let counts = writer.finish(&dir)?;
-    let exit_code = if read_error.is_some() {
-        EXIT_USAGE
-    } else if counts.failed > 0 {
-        EXIT_ROWS_FAILED
-    } else {
-        EXIT_OK
-    };
-    log.note(&format!(
-        "done: {} rows = {} succeeded ({unchanged} already on the site as defined) + {} failed + {} skipped; exit {exit_code}",
-        counts.rows, counts.succeeded, counts.failed, counts.skipped
-    ));
-    let elapsed = started.elapsed().as_secs_f64();
-    let summary = Summary {
-        kind: "detail-fields".into(),
-        input: label,
-        run_dir: dir.display().to_string(),
-        target: format!("{} (cloud {})", target.base_url, target.cloud_id),
-        started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        finished_at: jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
-        rows_per_s: if elapsed > 0.0 {
-            (counts.rows as f64 / elapsed * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
-        unchanged: Some(unchanged),
-        counts,
-        batches,
-        tasks,
-        elapsed_s: (elapsed * 1000.0).round() / 1000.0,
-        interrupted: false,
-        exit_code,
-        dialect: Some(dialect),
-    };
-    report::write_summary(&dir, &summary)?;
-    Ok(ImportResult {
-        exit_code,
-        summary,
-        read_error,
-        auth_error: None,
-    })
-}
-
-/// A definition file is small: all rows are read first, so each is decided against the site.
-fn read_all(
-    file: &Path,
-    input: &crate::cli::InputArgs,
-) -> Result<
-    (
-        Vec<String>,
-        Vec<RawRow>,
-        crate::read::Dialect,
-        Option<String>,
-    ),
-    Error,
-> {
-    let mut source = Source::open(file, &read_options(input))?;
-    let header = source.header().to_vec();
-    let mut rows = Vec::new();
-    let mut read_error = None;
-    while let Some(r) = source.next_row() {
-        match r {
-            Ok(raw) => rows.push(raw),
-            Err(e) => {
-                read_error = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    Ok((header, rows, source.dialect(), read_error))
-}
-
-fn plan_row(
-    raw: &RawRow,
-    cols: &Columns,
-    header: &[String],
-    seen: &mut HashMap<(Entity, String), u64>,
-) -> (Outcome, Option<Wanted>) {
-    if let Some(p) = &raw.problem {
-        let outcome = Outcome::Failed {
-            stage: Stage::Read,
-            field: String::new(),
-            error: p.clone(),
-        };
-        return (outcome, None);
-    }
-    if raw.is_blank() {
-        let outcome = Outcome::Skipped {
-            reason: "blank row".into(),
-        };
-        return (outcome, None);
-    }
-    let cell = |i: Option<usize>| i.map(|i| raw.cells.cell(i));
-    let checked = check_row(
-        cell(cols.entity),
-        raw.cells.cell(cols.name),
-        raw.cells.cell(cols.kind),
-        cell(cols.options).unwrap_or(""),
-    );
-    let w = match checked {
-        Ok(w) => w,
-        Err((col, why)) => {
-            let field = match col {
-                "entity" => cols.entity,
-                "type" => Some(cols.kind),
-                "options" => cols.options,
-                _ => Some(cols.name),
-            }
-            .and_then(|i| header.get(i).cloned())
-            .unwrap_or_else(|| col.to_string());
-            let outcome = Outcome::Failed {
-                stage: Stage::Validate,
-                field: field.clone(),
-                error: format!("{field}: {why}"),
-            };
-            return (outcome, None);
-        }
-    };
-    let key = (w.entity, w.name.to_lowercase());
-    if let Some(first) = seen.get(&key) {
-        let outcome = Outcome::Failed {
-            stage: Stage::Validate,
-            field: header.get(cols.name).cloned().unwrap_or_default(),
-            error: format!(
-                "duplicate: the {} field '{}' is already in row {first} of this file",
-                w.entity.as_str(),
-                w.name
-            ),
-        };
-        return (outcome, None);
-    }
-    seen.insert(key, raw.row);
-    (Outcome::Pending, Some(w))
+    run.finish()
 }
 
 fn definition(w: &Wanted) -> CreateDetailField {

@@ -4,6 +4,7 @@
 pub mod fields;
 pub mod import;
 pub mod sandbox;
+pub mod small;
 pub mod validate;
 
 use crate::cli::{Cli, Command};

@@ -1,0 +1,267 @@
+//! Scaffolding for the kinds whose files are small and whose rows are decided against the site
+//! as a whole (detail fields, products, entitlements): read every row first, then the kind's
+//! own module decides and sends, and `finish` writes the run folder as `import` does. Used by
+//! `cmd::fields`, `cmd::products` and `cmd::entitlements`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli::{ImportArgs, InputArgs};
+use crate::client::{Client, Notify, Target, retry};
+use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
+use crate::intake::read_options;
+use crate::plan::{Outcome, PlannedRow, Stage};
+use crate::progress::RunLog;
+use crate::read::{Dialect, RawRow, Source};
+use crate::report::{self, ReportWriter, Summary};
+use crate::track::PollPolicy;
+
+use super::import::{ImportResult, run_dir};
+
+/// One run of a small kind: its input, run folder, log and client.
+pub struct SmallRun {
+    pub kind: &'static str,
+    pub label: String,
+    pub header: Vec<String>,
+    pub rows: Vec<PlannedRow>,
+    pub dialect: Dialect,
+    pub read_error: Option<String>,
+    pub dir: PathBuf,
+    pub log: Arc<RunLog>,
+    pub client: Client,
+    pub poll: PollPolicy,
+    pub target: Target,
+    started: Instant,
+    started_at: jiff::Timestamp,
+    /// Requests (or tasks) sent, for the summary.
+    pub batches: u64,
+    pub tasks: u64,
+    /// Rows already on the site as the file has them.
+    pub unchanged: u64,
+}
+
+impl SmallRun {
+    /// Reads the whole file (rows start `Pending`), makes the run folder and its log.
+    pub fn start(
+        kind: &'static str,
+        args: &ImportArgs,
+        target: &Target,
+    ) -> Result<SmallRun, Error> {
+        let input = &args.input;
+        let file = one_file(input)?;
+        let started = Instant::now();
+        let started_at = jiff::Timestamp::now();
+        let label = file.display().to_string();
+        let (header, raws, dialect, read_error) = read_all(file, input)?;
+        let dir = run_dir(input.out.as_deref(), kind, started_at)?;
+        let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
+            Error::Report(report::ReportError {
+                path: dir.join("run.log"),
+                source,
+            })
+        })?);
+        log.note(&format!(
+            "import {kind} from {label} into {} (cloud {})",
+            target.base_url, target.cloud_id
+        ));
+        let policy = retry::Policy {
+            max_attempts: args.retries.saturating_add(1),
+            ..retry::Policy::default()
+        };
+        let notify: Arc<dyn Notify> = log.clone();
+        let client = Client::new(target, args.rate, policy, notify);
+        let poll = PollPolicy {
+            timeout: Duration::from_secs(args.task_timeout.max(1)),
+            ..PollPolicy::default()
+        };
+        let rows = raws
+            .into_iter()
+            .map(|raw| PlannedRow {
+                raw,
+                outcome: Outcome::Pending,
+            })
+            .collect();
+        Ok(SmallRun {
+            kind,
+            label,
+            header,
+            rows,
+            dialect,
+            read_error,
+            dir,
+            log,
+            client,
+            poll,
+            target: target.clone(),
+            started,
+            started_at,
+            batches: 0,
+            tasks: 0,
+            unchanged: 0,
+        })
+    }
+
+    /// Read problems and blank rows, decided before any cell is looked at; true for the rest.
+    pub fn precheck(&mut self) -> Vec<bool> {
+        self.rows
+            .iter_mut()
+            .map(|r| {
+                if let Some(p) = &r.raw.problem {
+                    r.outcome = Outcome::Failed {
+                        stage: Stage::Read,
+                        field: String::new(),
+                        error: p.clone(),
+                    };
+                    false
+                } else if r.raw.is_blank() {
+                    r.outcome = Outcome::Skipped {
+                        reason: "blank row".into(),
+                    };
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect()
+    }
+
+    pub fn fail(&mut self, i: usize, stage: Stage, field: &str, error: String) {
+        self.rows[i].outcome = Outcome::Failed {
+            stage,
+            field: field.to_string(),
+            error,
+        };
+    }
+
+    pub fn succeed(&mut self, i: usize, id: Option<String>) {
+        self.rows[i].outcome = Outcome::Succeeded { id };
+    }
+
+    /// Writes failures.csv, successes.csv and summary.json; the exit code follows the rows.
+    pub fn finish(self) -> Result<ImportResult, Error> {
+        let mut writer = ReportWriter::create(&self.dir, &self.header)?;
+        for row in &self.rows {
+            writer.write(row, &self.dir)?;
+        }
+        let counts = writer.finish(&self.dir)?;
+        let exit_code = if self.read_error.is_some() {
+            EXIT_USAGE
+        } else if counts.failed > 0 {
+            EXIT_ROWS_FAILED
+        } else {
+            EXIT_OK
+        };
+        self.log.note(&format!(
+            "done: {} rows = {} succeeded ({} already on the site as in the file) + {} failed + {} skipped; exit {exit_code}",
+            counts.rows, counts.succeeded, self.unchanged, counts.failed, counts.skipped
+        ));
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let summary = Summary {
+            kind: self.kind.into(),
+            input: self.label,
+            run_dir: self.dir.display().to_string(),
+            target: format!(
+                "{} (cloud {})",
+                self.target.base_url, self.target.cloud_id
+            ),
+            started_at: self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            finished_at: jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            rows_per_s: if elapsed > 0.0 {
+                (counts.rows as f64 / elapsed * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
+            unchanged: Some(self.unchanged),
+            counts,
+            batches: self.batches,
+            tasks: self.tasks,
+            elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+            interrupted: false,
+            exit_code,
+            dialect: Some(self.dialect),
+        };
+        report::write_summary(&self.dir, &summary)?;
+        Ok(ImportResult {
+            exit_code,
+            summary,
+            read_error: self.read_error,
+            auth_error: None,
+        })
+    }
+}
+
+pub fn one_file(input: &InputArgs) -> Result<&Path, Error> {
+    match input.files.as_slice() {
+        [file] => Ok(file),
+        _ => Err(Error::Usage(
+            "import takes one file per run for now; run one import per file".into(),
+        )),
+    }
+}
+
+/// All rows of a file, and how reading ended.
+#[allow(clippy::type_complexity)]
+fn read_all(
+    file: &Path,
+    input: &InputArgs,
+) -> Result<(Vec<String>, Vec<RawRow>, Dialect, Option<String>), Error> {
+    let mut source = Source::open(file, &read_options(input))?;
+    let header = source.header().to_vec();
+    let mut rows = Vec::new();
+    let mut read_error = None;
+    while let Some(r) = source.next_row() {
+        match r {
+            Ok(raw) => rows.push(raw),
+            Err(e) => {
+                read_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    Ok((header, rows, source.dialect(), read_error))
+}
+
+/// Where each named column is (matched like every header: case and spaces ignored). Unknown
+/// columns are refused unless `ignore_unknown`; `required` ones must be there.
+pub fn find_columns(
+    header: &[String],
+    file: &str,
+    kind: &str,
+    known: &[&str],
+    required: &[&str],
+    ignore_unknown: bool,
+) -> Result<Vec<Option<usize>>, Error> {
+    use crate::map::normalize;
+    for (i, h) in header.iter().enumerate() {
+        let k = normalize(h);
+        let is_known = known.iter().any(|n| normalize(n) == k);
+        if !is_known && !k.is_empty() && !k.starts_with('_') && !ignore_unknown {
+            let closest = crate::validate::closest(h, known.iter().copied())
+                .map(|c| format!(": did you mean '{c}'?"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{file}: unknown column '{h}' (column {}){closest} A {kind} file has the columns {} (or pass --ignore-unknown-columns)",
+                i + 1,
+                known.join(", ")
+            )));
+        }
+    }
+    let cols: Vec<Option<usize>> = known
+        .iter()
+        .map(|n| header.iter().position(|h| normalize(h) == normalize(n)))
+        .collect();
+    for r in required {
+        let i = known.iter().position(|k| k == r).expect("required is known");
+        if cols[i].is_none() {
+            return Err(Error::Usage(format!(
+                "{file}: no '{r}' column: a {kind} file has the columns {} (header has: {})",
+                known.join(", "),
+                header.join(", ")
+            )));
+        }
+    }
+    Ok(cols)
+}
