@@ -79,6 +79,8 @@ pub enum Kind {
     OrganizationAccounts,
     /// Detail-field definitions: entity, name, type, options
     DetailFields,
+    /// Products (POST/PUT product): name, id
+    Products,
 }
 
 impl Kind {
@@ -89,7 +91,14 @@ impl Kind {
             Kind::CustomerAccounts => "customer-accounts",
             Kind::OrganizationAccounts => "organization-accounts",
             Kind::DetailFields => "detail-fields",
+            Kind::Products => "products",
         }
+    }
+
+    /// Kinds whose files are read whole and decided against the site (`cmd::small`), not
+    /// streamed through the bulk pipeline.
+    pub fn is_small(self) -> bool {
+        matches!(self, Kind::DetailFields | Kind::Products)
     }
 }
 

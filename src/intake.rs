@@ -49,7 +49,10 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
         Kind::Customers => paths::CUSTOMER_DETAILS,
         Kind::Organizations => paths::ORGANIZATION_DETAILS,
         // Accounts carry no detail values, definition files are checked on their own.
-        Kind::CustomerAccounts | Kind::OrganizationAccounts | Kind::DetailFields => {
+        Kind::CustomerAccounts
+        | Kind::OrganizationAccounts
+        | Kind::DetailFields
+        | Kind::Products => {
             return Ok(Schema::default());
         }
     };
@@ -406,7 +409,7 @@ pub fn record_kind(kind: Kind) -> RecordKind {
         Kind::CustomerAccounts => RecordKind::CustomerAccounts,
         Kind::OrganizationAccounts => RecordKind::OrganizationAccounts,
         // Never mapped row by row (`cmd::fields` reads its own columns); closest shape.
-        Kind::DetailFields => RecordKind::OrganizationAccounts,
+        Kind::DetailFields | Kind::Products => RecordKind::OrganizationAccounts,
     }
 }
 

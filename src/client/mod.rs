@@ -163,6 +163,50 @@ impl Client {
         decode("POST", path, &body)
     }
 
+    /// POSTs a JSON body that creates something and has no idempotency key: an attempt whose
+    /// outcome is unknown (timeout, dropped connection, 500/502/504) is not repeated, since it
+    /// may have been applied; the caller checks the site instead. Refusals that say nothing was
+    /// done (429, 503, no connection) are retried as usual.
+    pub async fn post_json_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+            method: "POST",
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let body = self
+            .execute_with(
+                reqwest::Method::POST,
+                "POST",
+                path,
+                Some(bytes),
+                None,
+                false,
+            )
+            .await?;
+        decode("POST", path, &body)
+    }
+
+    /// PUTs a JSON body (idempotent: retried like a GET).
+    pub async fn put_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+            method: "PUT",
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let body = self
+            .execute(reqwest::Method::PUT, "PUT", path, Some(bytes), None)
+            .await?;
+        decode("PUT", path, &body)
+    }
+
     async fn execute(
         &self,
         method: reqwest::Method,
@@ -171,6 +215,26 @@ impl Client {
         body: Option<Vec<u8>>,
         idempotency_key: Option<&str>,
     ) -> Result<String, ApiError> {
+        self.execute_with(method, method_name, path, body, idempotency_key, true)
+            .await
+    }
+
+    async fn execute_with(
+        &self,
+        method: reqwest::Method,
+        method_name: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+        replay_safe: bool,
+    ) -> Result<String, ApiError> {
+        let decide = |attempt: u32, f: &Failure| {
+            if !replay_safe && retry::maybe_applied(f) {
+                Decision::GiveUp
+            } else {
+                self.decide(attempt, f)
+            }
+        };
         let url = self.url(path);
         let mut attempt = 0u32;
         loop {
@@ -197,7 +261,7 @@ impl Client {
                     let headers = resp.headers().clone();
                     let text = match resp.text().await {
                         Ok(t) => t,
-                        Err(e) => match self.decide(attempt, &Failure::Transport) {
+                        Err(e) => match decide(attempt, &Failure::Transport) {
                             Decision::GiveUp => {
                                 return Err(self.network(method_name, path, &e, attempt));
                             }
@@ -219,7 +283,7 @@ impl Client {
                         retry_after: ra.as_deref(),
                         rate_limit_reset: reset.as_deref(),
                     };
-                    match self.decide(attempt, &f) {
+                    match decide(attempt, &f) {
                         Decision::GiveUp => {
                             return Err(ApiError::Status {
                                 method: method_name,
@@ -240,7 +304,7 @@ impl Client {
                     } else {
                         Failure::Transport
                     };
-                    match self.decide(attempt, &f) {
+                    match decide(attempt, &f) {
                         Decision::GiveUp => {
                             return Err(self.network(method_name, path, &e, attempt));
                         }

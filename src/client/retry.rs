@@ -54,6 +54,16 @@ pub fn is_retryable(f: &Failure) -> bool {
     }
 }
 
+/// A failure after which the request may have been applied: repeating it is only safe with an
+/// idempotency key. (No connection, 429 and 503 mean the server did not act on it.)
+pub fn maybe_applied(f: &Failure) -> bool {
+    match f {
+        Failure::Status { status, .. } => matches!(status, 408 | 500 | 502 | 504),
+        Failure::Timeout | Failure::Transport => true,
+        Failure::Connect => false,
+    }
+}
+
 /// `attempt` is the number of attempts made so far (1 after the first failure); `jitter` is a
 /// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`.
 pub fn decide(
@@ -132,6 +142,29 @@ fn until(now: jiff::Timestamp, at: jiff::Timestamp) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_outcomes_are_told_from_refusals() {
+        let st = |status| Failure::Status {
+            status,
+            retry_after: None,
+            rate_limit_reset: None,
+        };
+        let cases = [
+            (Failure::Timeout, true),
+            (Failure::Transport, true),
+            (Failure::Connect, false),
+            (st(500), true),
+            (st(502), true),
+            (st(504), true),
+            (st(429), false),
+            (st(503), false),
+            (st(400), false),
+        ];
+        for (f, want) in cases {
+            assert_eq!(maybe_applied(&f), want, "{f:?}");
+        }
+    }
 
     fn now() -> jiff::Timestamp {
         "2026-01-22T10:29:30Z".parse().unwrap()

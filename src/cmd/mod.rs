@@ -3,11 +3,12 @@
 
 pub mod fields;
 pub mod import;
+pub mod products;
 pub mod sandbox;
 pub mod small;
 pub mod validate;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Kind};
 use crate::client::{Auth, Client, Target};
 use crate::config;
 use crate::error::Error;
@@ -23,10 +24,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Import(args) if args.dry_run => validate_cmd(&cli, &args.input).await,
         Command::Import(args) => {
             let (target, sandbox) = resolve_target(&cli).await?;
-            let result = if args.input.kind == crate::cli::Kind::DetailFields {
-                fields::run(args, &target).await?
-            } else {
-                import::run(args, &target).await?
+            let result = match args.input.kind {
+                Kind::DetailFields => fields::run(args, &target).await?,
+                Kind::Products => products::run(args, &target).await?,
+                _ => import::run(args, &target).await?,
             };
             print_import_summary(&cli, &result, sandbox.as_ref());
             Ok(result.exit_code)
@@ -37,10 +38,12 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
 
 /// Validation needs a target only to read the definitions, and only without `--schema`.
 async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, Error> {
-    if input.kind == crate::cli::Kind::DetailFields {
-        return Err(Error::Usage(
-            "validate and --dry-run do not take detail-fields yet: `import detail-fields` checks every row (and the site's fields) before it creates anything".into(),
-        ));
+    if input.kind.is_small() {
+        return Err(Error::Usage(format!(
+            "validate and --dry-run do not take {} yet: `import {}` checks every row (and the site's current state) before it sends anything",
+            input.kind.as_str(),
+            input.kind.as_str()
+        )));
     }
     let client = if input.schema.is_some() {
         None

@@ -161,10 +161,7 @@ impl SmallRun {
             kind: self.kind.into(),
             input: self.label,
             run_dir: self.dir.display().to_string(),
-            target: format!(
-                "{} (cloud {})",
-                self.target.base_url, self.target.cloud_id
-            ),
+            target: format!("{} (cloud {})", self.target.base_url, self.target.cloud_id),
             started_at: self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             finished_at: jiff::Timestamp::now()
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -254,7 +251,10 @@ pub fn find_columns(
         .map(|n| header.iter().position(|h| normalize(h) == normalize(n)))
         .collect();
     for r in required {
-        let i = known.iter().position(|k| k == r).expect("required is known");
+        let i = known
+            .iter()
+            .position(|k| k == r)
+            .expect("required is known");
         if cols[i].is_none() {
             return Err(Error::Usage(format!(
                 "{file}: no '{r}' column: a {kind} file has the columns {} (header has: {})",

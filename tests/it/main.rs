@@ -9,6 +9,7 @@ mod fields;
 mod golden;
 mod import;
 mod organizations;
+mod products;
 mod sandbox;
 mod sandbox_rules;
 mod validate;
