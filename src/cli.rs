@@ -55,6 +55,10 @@ pub struct TargetArgs {
         value_name = "TOKEN"
     )]
     pub api_token: Option<String>,
+    /// The Jira site (https://SITE.atlassian.net) for JSM lookups CSM cannot do (customers by
+    /// email); default: through the API gateway
+    #[arg(long, env = "CSM_SITE", global = true, value_name = "URL")]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +85,8 @@ pub enum Kind {
     DetailFields,
     /// Products (POST/PUT product): name, id
     Products,
+    /// Entitlements: customer (id or email) or organization (name or id), product, details
+    Entitlements,
 }
 
 impl Kind {
@@ -92,13 +98,17 @@ impl Kind {
             Kind::OrganizationAccounts => "organization-accounts",
             Kind::DetailFields => "detail-fields",
             Kind::Products => "products",
+            Kind::Entitlements => "entitlements",
         }
     }
 
     /// Kinds whose files are read whole and decided against the site (`cmd::small`), not
     /// streamed through the bulk pipeline.
     pub fn is_small(self) -> bool {
-        matches!(self, Kind::DetailFields | Kind::Products)
+        matches!(
+            self,
+            Kind::DetailFields | Kind::Products | Kind::Entitlements
+        )
     }
 }
 
@@ -169,6 +179,10 @@ pub struct ImportArgs {
     /// Read, map and validate only: write the reports, send nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// A JSM service project whose customers csmport may look up by email (entitlements of
+    /// customers given by email)
+    #[arg(long, value_name = "ID")]
+    pub service_desk: Option<String>,
     /// Rows per bulk request (1 to 100; the account kinds take at most 50)
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub batch_size: usize,

@@ -52,6 +52,7 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
         base_url: base_url.trim_end_matches('/').to_string(),
         cloud_id: cloud_id.trim().to_string(),
         auth,
+        site: args.site.clone(),
     })
 }
 
@@ -71,6 +72,7 @@ mod tests {
             access_token: at.map(str::to_string),
             email: email.map(str::to_string),
             api_token: tok.map(str::to_string),
+            site: None,
         }
     }
 

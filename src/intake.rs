@@ -52,7 +52,8 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
         Kind::CustomerAccounts
         | Kind::OrganizationAccounts
         | Kind::DetailFields
-        | Kind::Products => {
+        | Kind::Products
+        | Kind::Entitlements => {
             return Ok(Schema::default());
         }
     };
@@ -409,7 +410,9 @@ pub fn record_kind(kind: Kind) -> RecordKind {
         Kind::CustomerAccounts => RecordKind::CustomerAccounts,
         Kind::OrganizationAccounts => RecordKind::OrganizationAccounts,
         // Never mapped row by row (`cmd::fields` reads its own columns); closest shape.
-        Kind::DetailFields | Kind::Products => RecordKind::OrganizationAccounts,
+        Kind::DetailFields | Kind::Products | Kind::Entitlements => {
+            RecordKind::OrganizationAccounts
+        }
     }
 }
 

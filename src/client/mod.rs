@@ -38,6 +38,23 @@ pub struct Target {
     pub base_url: String,
     pub cloud_id: String,
     pub auth: Auth,
+    /// Where the JSM REST API (`/rest/servicedeskapi`) is: the site (`--site`), else the
+    /// gateway's Jira route for the cloud id.
+    pub site: Option<String>,
+}
+
+impl Target {
+    /// The base of JSM REST calls (used to find customers and organizations CSM cannot list).
+    pub fn jsm_base(&self) -> String {
+        match &self.site {
+            Some(s) => format!("{}/rest/servicedeskapi", s.trim_end_matches('/')),
+            None => format!(
+                "{}/ex/jira/{}/rest/servicedeskapi",
+                self.base_url.trim_end_matches('/'),
+                self.cloud_id
+            ),
+        }
+    }
 }
 
 /// Receives one-line notes about waits and retries (progress line, run log).
@@ -99,6 +116,7 @@ impl ApiError {
 pub struct Client {
     http: reqwest::Client,
     prefix: String,
+    jsm: String,
     auth: Auth,
     pacer: Pacer,
     policy: Policy,
@@ -120,6 +138,7 @@ impl Client {
                 target.base_url.trim_end_matches('/'),
                 api::api_prefix(&target.cloud_id)
             ),
+            jsm: target.jsm_base(),
             auth: target.auth.clone(),
             pacer: Pacer::new(rate),
             policy,
@@ -129,6 +148,16 @@ impl Client {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.prefix, path.trim_start_matches('/'))
+    }
+
+    /// GET on the JSM REST API (`path` relative to `/rest/servicedeskapi/`), paced and retried
+    /// like every call.
+    pub async fn jsm_get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let url = format!("{}/{}", self.jsm, path.trim_start_matches('/'));
+        let body = self
+            .execute(reqwest::Method::GET, "GET", &url, None, None)
+            .await?;
+        decode("GET", path, &body)
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
@@ -235,7 +264,11 @@ impl Client {
                 self.decide(attempt, f)
             }
         };
-        let url = self.url(path);
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            self.url(path)
+        };
         let mut attempt = 0u32;
         loop {
             attempt += 1;

@@ -36,7 +36,9 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let input = &args.input;
     let kind_max = match input.kind {
         Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
-        Kind::DetailFields | Kind::Products => crate::api::MAX_DEFINITIONS_BULK,
+        Kind::DetailFields | Kind::Products | Kind::Entitlements => {
+            crate::api::MAX_DEFINITIONS_BULK
+        }
         Kind::Customers | Kind::Organizations => MAX_PROFILE_BULK_ITEMS,
     };
     // The default suits the profile endpoints; the account endpoints take fewer per request.

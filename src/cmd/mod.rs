@@ -1,6 +1,7 @@
 //! Subcommands: one file each, each a `run` that only orchestrates. Dispatch lives here, along
 //! with the `--sandbox` switch that points any command at an in-process emulator.
 
+pub mod entitlements;
 pub mod fields;
 pub mod import;
 pub mod products;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let result = match args.input.kind {
                 Kind::DetailFields => fields::run(args, &target).await?,
                 Kind::Products => products::run(args, &target).await?,
+                Kind::Entitlements => entitlements::run(args, &target).await?,
                 _ => import::run(args, &target).await?,
             };
             print_import_summary(&cli, &result, sandbox.as_ref());
@@ -104,6 +106,7 @@ async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
             base_url: format!("http://{addr}"),
             cloud_id: "sandbox".into(),
             auth: Auth::Bearer(token),
+            site: Some(format!("http://{addr}")),
         },
         Some(sb),
     ))

@@ -212,7 +212,9 @@ pub fn router(sb: Sandbox) -> Router {
         .fallback(not_found);
     let gated = Router::new()
         .nest("/jsm/csm/cloudid/{cloud_id}/api/v1", api)
-        .nest("/rest/servicedeskapi", jsm)
+        // The site's own path, and the API gateway's route to it (as OAuth apps call it).
+        .nest("/rest/servicedeskapi", jsm.clone())
+        .nest("/ex/jira/{cloud_id}/rest/servicedeskapi", jsm)
         .layer(middleware::from_fn_with_state(sb.clone(), gate));
     Router::new()
         .merge(gated)
@@ -1615,9 +1617,11 @@ fn jsm_user(c: &super::store::Customer) -> JsmUser {
 
 async fn jsm_organization_users(
     State(sb): State<Sandbox>,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
+    // Also served under the gateway's /ex/jira/{cloud_id}: the id is the named one.
+    let id = params.get("id").cloned().unwrap_or_default();
     let store = sb.store.lock().expect("store lock");
     if !store.organizations.contains_key(&id) {
         return missing("Organization", &id);
@@ -1634,9 +1638,11 @@ async fn jsm_organization_users(
 /// [Sandbox simplification] every customer belongs to every service project.
 async fn jsm_service_desk_customers(
     State(sb): State<Sandbox>,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
+    // Also served under the gateway's /ex/jira/{cloud_id}: the id is the named one.
+    let id = params.get("id").cloned().unwrap_or_default();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return missing("Service desk", &id);
     }
