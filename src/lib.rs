@@ -18,6 +18,7 @@ pub mod plan;
 pub mod progress;
 pub mod read;
 pub mod reconcile;
+pub mod refs;
 pub mod report;
 pub mod resolve;
 pub mod sandbox;

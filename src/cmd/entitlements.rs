@@ -9,11 +9,10 @@
 use std::collections::HashMap;
 
 use crate::api::model::{
-    CreateEntitlement, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
-    DetailFieldsWithConfiguration, DetailValue, Entitlement, EntitlementPage, JsmPage, JsmUser,
-    OrganizationFetchRequest, OrganizationFetchResponse, UpdateDetailField,
+    CreateEntitlement, DetailFieldsWithConfiguration, DetailValue, Entitlement, EntitlementPage,
+    UpdateDetailField,
 };
-use crate::api::{ENTITLEMENT_PAGE_MAX, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, paths};
+use crate::api::{ENTITLEMENT_PAGE_MAX, paths};
 use crate::cli::ImportArgs;
 use crate::client::{ApiError, Client, Target};
 use crate::error::Error;
@@ -22,78 +21,11 @@ use crate::read::Cells;
 use crate::schema::Schema;
 use crate::validate::{self, CellRules};
 
+use crate::refs::{Entity, Holder, query_escape, resolve_holders};
+
 use super::import::ImportResult;
 use super::products::list_products;
 use super::small::{SmallRun, find_columns};
-
-/// Who holds an entitlement, as the row names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Holder {
-    CustomerId(String),
-    CustomerEmail(String),
-    OrganizationId(String),
-    OrganizationName(String),
-}
-
-impl Holder {
-    /// Organization ids are numeric (CONTRACT §4); customers are ids unless they look like an
-    /// email address.
-    pub fn parse(customer: &str, organization: &str) -> Result<Holder, String> {
-        let (c, o) = (customer.trim(), organization.trim());
-        match (c.is_empty(), o.is_empty()) {
-            (false, false) => {
-                Err("give a customer or an organization, not both (one entitlement per row)".into())
-            }
-            (true, true) => {
-                Err("no customer and no organization: who holds the entitlement?".into())
-            }
-            (false, true) if c.contains('@') => Ok(Holder::CustomerEmail(c.to_lowercase())),
-            (false, true) => Ok(Holder::CustomerId(c.to_string())),
-            (true, false) if o.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Holder::OrganizationId(o.to_string()))
-            }
-            (true, false) => Ok(Holder::OrganizationName(o.to_string())),
-        }
-    }
-}
-
-impl Holder {
-    /// Two rows name the same holder when these are equal (names and emails ignore case).
-    fn key(&self) -> String {
-        match self {
-            Holder::CustomerId(i) => format!("c:{i}"),
-            Holder::CustomerEmail(e) => format!("e:{}", match_key(e)),
-            Holder::OrganizationId(i) => format!("o:{i}"),
-            Holder::OrganizationName(n) => format!("n:{}", match_key(n)),
-        }
-    }
-}
-
-/// The API's entity for a resolved holder: (entityType, id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Entity {
-    customer: bool,
-    id: String,
-}
-
-impl Entity {
-    fn kind(&self) -> &'static str {
-        if self.customer {
-            "CUSTOMER"
-        } else {
-            "ORGANIZATION"
-        }
-    }
-
-    fn create_path(&self) -> String {
-        let e = if self.customer {
-            "customer"
-        } else {
-            "organization"
-        };
-        format!("{e}/{}/entitlement", self.id)
-    }
-}
 
 struct Wanted {
     row: usize,
@@ -349,17 +281,6 @@ fn holder_column(h: &Holder) -> &'static str {
     }
 }
 
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Every entitlement the entity holds itself (E8, 25 a page).
 async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>, ApiError> {
     let mut all = Vec::new();
@@ -382,168 +303,10 @@ async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>
     Ok(all)
 }
 
-/// Holders → API entities, or why not. Organizations by name or id (organization/fetch, 50 a
-/// call), customers by id (profile fetch, 25 a call) or by email (the JSM customers of the
-/// service project given, since CSM cannot look customers up by email).
-async fn resolve_holders<'a>(
-    client: &Client,
-    service_desk: Option<&str>,
-    holders: impl Iterator<Item = &'a Holder>,
-) -> HashMap<Holder, Result<Entity, String>> {
-    let mut out = HashMap::new();
-    let mut org_names = Vec::new();
-    let mut org_ids = Vec::new();
-    let mut customer_ids = Vec::new();
-    let mut emails = Vec::new();
-    for h in holders {
-        if out.contains_key(h) {
-            continue;
-        }
-        out.insert(h.clone(), Err(String::new()));
-        match h {
-            Holder::OrganizationName(n) => org_names.push(n.clone()),
-            Holder::OrganizationId(i) => org_ids.push(i.clone()),
-            Holder::CustomerId(i) => customer_ids.push(i.clone()),
-            Holder::CustomerEmail(e) => emails.push(e.clone()),
-        }
-    }
-    for (names, ids) in org_names
-        .chunks(MAX_ORGANIZATION_FETCH)
-        .map(|c| (c.to_vec(), vec![]))
-        .chain(
-            org_ids
-                .chunks(MAX_ORGANIZATION_FETCH)
-                .map(|c| (vec![], c.to_vec())),
-        )
-    {
-        let req = OrganizationFetchRequest {
-            organization_ids: ids.clone(),
-            organization_names: names.clone(),
-        };
-        let found = client
-            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
-            .await;
-        for n in &names {
-            let r = match &found {
-                Ok(f) => f
-                    .results
-                    .iter()
-                    .find(|o| match_key(&o.name) == match_key(n))
-                    .map(|o| Entity {
-                        customer: false,
-                        id: o.id.clone(),
-                    })
-                    .ok_or_else(|| {
-                        format!("no organization '{n}' on the site (import organizations first)")
-                    }),
-                Err(e) => Err(format!("organization '{n}' could not be looked up: {e}")),
-            };
-            out.insert(Holder::OrganizationName(n.clone()), r);
-        }
-        for i in &ids {
-            let r = match &found {
-                Ok(f) if f.results.iter().any(|o| &o.id == i) => Ok(Entity {
-                    customer: false,
-                    id: i.clone(),
-                }),
-                Ok(_) => Err(format!("no organization with id {i} on the site")),
-                Err(e) => Err(format!("organization {i} could not be looked up: {e}")),
-            };
-            out.insert(Holder::OrganizationId(i.clone()), r);
-        }
-    }
-    for group in customer_ids.chunks(MAX_PROFILE_FETCH) {
-        let req = CustomerProfileFetchRequest {
-            customer_ids: group.to_vec(),
-        };
-        let found = client
-            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
-            .await;
-        for i in group {
-            let r = match &found {
-                Ok(f) if f.results.iter().any(|p| &p.id == i) => Ok(Entity {
-                    customer: true,
-                    id: i.clone(),
-                }),
-                Ok(_) => Err(format!("no customer with id '{i}' on the site")),
-                Err(e) => Err(format!("customer '{i}' could not be looked up: {e}")),
-            };
-            out.insert(Holder::CustomerId(i.clone()), r);
-        }
-    }
-    if !emails.is_empty() {
-        let by_email = match service_desk {
-            None => Err(
-                "CSM cannot look a customer up by email: give the customer's id, or pass --service-desk ID (a service project the customers belong to) so csmport can find them through JSM".to_string(),
-            ),
-            Some(sd) => service_desk_customers(client, sd)
-                .await
-                .map_err(|e| format!("the customers of service project {sd} could not be listed: {e}")),
-        };
-        for e in emails {
-            let r = match &by_email {
-                Ok(map) => map
-                    .get(&e)
-                    .map(|id| Entity {
-                        customer: true,
-                        id: id.clone(),
-                    })
-                    .ok_or_else(|| {
-                        format!("no customer '{e}' among the customers of the service project (import customers first)")
-                    }),
-                Err(why) => Err(why.clone()),
-            };
-            out.insert(Holder::CustomerEmail(e), r);
-        }
-    }
-    out
-}
-
-/// email (lower case) → customer id, for every customer of a JSM service project (paged).
-async fn service_desk_customers(
-    client: &Client,
-    service_desk: &str,
-) -> Result<HashMap<String, String>, ApiError> {
-    let mut out = HashMap::new();
-    let mut start = 0u64;
-    for _ in 0..100_000 {
-        let page: JsmPage<JsmUser> = client
-            .jsm_get_json(&format!(
-                "servicedesk/{}/customer?start={start}&limit=50",
-                query_escape(service_desk)
-            ))
-            .await?;
-        let n = page.values.len() as u64;
-        for u in page.values {
-            out.insert(u.email_address.to_lowercase(), u.account_id);
-        }
-        if page.is_last_page || n == 0 {
-            break;
-        }
-        start += n;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::model::Product;
-
-    #[test]
-    fn holders_are_told_apart() {
-        let cases = [
-            ("a@x.io", "", Ok(Holder::CustomerEmail("a@x.io".into()))),
-            ("qm:1:2", "", Ok(Holder::CustomerId("qm:1:2".into()))),
-            ("", "101", Ok(Holder::OrganizationId("101".into()))),
-            ("", "Acme", Ok(Holder::OrganizationName("Acme".into()))),
-        ];
-        for (c, o, want) in cases {
-            assert_eq!(Holder::parse(c, o), want);
-        }
-        assert!(Holder::parse("a@x.io", "Acme").is_err());
-        assert!(Holder::parse(" ", "").is_err());
-    }
 
     #[test]
     fn an_existing_entitlement_is_kept_and_only_changed_details_are_set() {
