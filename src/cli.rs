@@ -87,6 +87,10 @@ pub enum Kind {
     Products,
     /// Entitlements: customer (id or email) or organization (name or id), product, details
     Entitlements,
+    /// Customer detail values (customer/details/bulk): wide or long layout
+    CustomerDetails,
+    /// Organization detail values (organization/details/bulk): wide or long layout
+    OrganizationDetails,
 }
 
 impl Kind {
@@ -99,6 +103,8 @@ impl Kind {
             Kind::DetailFields => "detail-fields",
             Kind::Products => "products",
             Kind::Entitlements => "entitlements",
+            Kind::CustomerDetails => "customer-details",
+            Kind::OrganizationDetails => "organization-details",
         }
     }
 
@@ -107,7 +113,11 @@ impl Kind {
     pub fn is_small(self) -> bool {
         matches!(
             self,
-            Kind::DetailFields | Kind::Products | Kind::Entitlements
+            Kind::DetailFields
+                | Kind::Products
+                | Kind::Entitlements
+                | Kind::CustomerDetails
+                | Kind::OrganizationDetails
         )
     }
 }

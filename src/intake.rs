@@ -53,7 +53,9 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
         | Kind::OrganizationAccounts
         | Kind::DetailFields
         | Kind::Products
-        | Kind::Entitlements => {
+        | Kind::Entitlements
+        | Kind::CustomerDetails
+        | Kind::OrganizationDetails => {
             return Ok(Schema::default());
         }
     };
@@ -410,9 +412,7 @@ pub fn record_kind(kind: Kind) -> RecordKind {
         Kind::CustomerAccounts => RecordKind::CustomerAccounts,
         Kind::OrganizationAccounts => RecordKind::OrganizationAccounts,
         // Never mapped row by row (`cmd::fields` reads its own columns); closest shape.
-        Kind::DetailFields | Kind::Products | Kind::Entitlements => {
-            RecordKind::OrganizationAccounts
-        }
+        _ => RecordKind::OrganizationAccounts,
     }
 }
 

@@ -255,5 +255,4 @@ mod tests {
         assert!(Holder::parse("a@x.io", "Acme").is_err());
         assert!(Holder::parse(" ", "").is_err());
     }
-
 }

@@ -196,20 +196,45 @@ async fn submit(
     range: &str,
 ) -> Result<TaskSubmitResponse, ApiError> {
     let (path, body) = bulk_body(ctx.kind, &chunk.items);
+    let mut key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
+    let label = format!("chunk {} ({range})", chunk.seq);
+    let r = submit_task(
+        &ctx.client,
+        &*ctx.alert,
+        &label,
+        path,
+        &body,
+        &mut key,
+        ctx.slot_wait,
+    )
+    .await;
+    chunk.idempotency_key = Some(key);
+    r
+}
+
+/// Submits one bulk task under `key`, waiting for a free task slot when the site has none (a
+/// new key for each resubmission; `key` ends as the one that was accepted).
+pub async fn submit_task(
+    client: &Client,
+    alert: &dyn Notify,
+    label: &str,
+    path: &str,
+    body: &serde_json::Value,
+    key: &mut String,
+    slot_wait: Duration,
+) -> Result<TaskSubmitResponse, ApiError> {
     let started = tokio::time::Instant::now();
     let mut refusals = 0u32;
     loop {
-        let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
-        match ctx
-            .client
-            .post_json::<_, TaskSubmitResponse>(path, &body, Some(&key))
+        match client
+            .post_json::<_, TaskSubmitResponse>(path, body, Some(key))
             .await
         {
             Err(ApiError::Status {
                 status: 400,
                 message,
                 ..
-            }) if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < ctx.slot_wait => {
+            }) if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < slot_wait => {
                 refusals += 1;
                 let wait = retry::backoff(
                     &retry::Policy {
@@ -221,17 +246,30 @@ async fn submit(
                     0.5,
                 );
                 let new_key = uuid_key();
-                ctx.alert.note(&format!(
-                    "chunk {} ({range}): server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
-                    chunk.seq,
+                alert.note(&format!(
+                    "{label}: server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
                     wait.as_secs_f64()
                 ));
-                chunk.idempotency_key = Some(new_key);
+                *key = new_key;
                 tokio::time::sleep(wait).await;
             }
             other => return other,
         }
     }
+}
+
+/// Polls a submitted task until it ends (or the policy's timeout).
+pub async fn wait_task(
+    client: &Client,
+    poll: &PollPolicy,
+    submitted: &TaskSubmitResponse,
+) -> Result<TaskStatusResponse, TrackError<ApiError>> {
+    let path = api::status_url_to_path(&submitted.status_url)
+        .unwrap_or_else(|| paths::task(&submitted.id));
+    track::until_terminal(poll, || async {
+        client.get_json::<TaskStatusResponse>(&path).await
+    })
+    .await
 }
 
 /// Looks up customer ids named in failures to learn their emails (profile fetch, 25 per call).

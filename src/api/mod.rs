@@ -73,6 +73,9 @@ pub mod paths {
     pub const ORGANIZATION_FETCH: &str = "organization/fetch";
     pub const CUSTOMER_BULK: &str = "customer/bulk";
     pub const ENTITLEMENT_DETAILS: &str = "entitlement/details";
+    pub const CUSTOMER_DETAILS_BULK: &str = "customer/details/bulk";
+    pub const ORGANIZATION_DETAILS_BULK: &str = "organization/details/bulk";
+    pub const ORGANIZATION_PROFILE_FETCH: &str = "organization/profile/fetch";
     pub const ORGANIZATION_BULK: &str = "organization/bulk";
 
     pub fn task(id: &str) -> String {

@@ -36,10 +36,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let input = &args.input;
     let kind_max = match input.kind {
         Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
-        Kind::DetailFields | Kind::Products | Kind::Entitlements => {
-            crate::api::MAX_DEFINITIONS_BULK
-        }
-        Kind::Customers | Kind::Organizations => MAX_PROFILE_BULK_ITEMS,
+        // The small kinds never come here (`cmd::small`).
+        _ => MAX_PROFILE_BULK_ITEMS,
     };
     // The default suits the profile endpoints; the account endpoints take fewer per request.
     let batch_size = args.batch_size.min(kind_max);

@@ -1,6 +1,7 @@
 //! Subcommands: one file each, each a `run` that only orchestrates. Dispatch lives here, along
 //! with the `--sandbox` switch that points any command at an in-process emulator.
 
+pub mod details;
 pub mod entitlements;
 pub mod fields;
 pub mod import;
@@ -29,6 +30,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
                 Kind::DetailFields => fields::run(args, &target).await?,
                 Kind::Products => products::run(args, &target).await?,
                 Kind::Entitlements => entitlements::run(args, &target).await?,
+                Kind::CustomerDetails => details::run(args, &target, true).await?,
+                Kind::OrganizationDetails => details::run(args, &target, false).await?,
                 _ => import::run(args, &target).await?,
             };
             print_import_summary(&cli, &result, sandbox.as_ref());
