@@ -133,10 +133,16 @@ pub enum Op {
 #[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// What the file holds
-    pub kind: Kind,
-    /// The file(s) to read: CSV (any common dialect) or spreadsheets (.xlsx, .xlsm, .xlsb, .xls, .ods)
-    #[arg(required = true, num_args = 1..)]
+    #[arg(id = "kind", value_name = "KIND", required_unless_present = "plan")]
+    pub kind_arg: Option<Kind>,
+    /// The file(s) to read: CSV (any common dialect) or spreadsheets (.xlsx, .xlsm, .xlsb, .xls,
+    /// .ods). Several kinds in one run: KIND FILE pairs (`organizations a.csv customers c.csv`)
+    #[arg(required_unless_present = "plan", num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// A plan (TOML: [[step]] kind, file, ...) of several files, run in dependency order:
+    /// detail-fields, organizations, customers, details, products, entitlements
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "files"])]
+    pub plan: Option<PathBuf>,
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<crate::read::Encoding>,
@@ -169,6 +175,14 @@ pub struct InputArgs {
     pub out: Option<PathBuf>,
 }
 
+impl InputArgs {
+    /// The kind of a single-kind run (clap requires it unless `--plan` is given; a plan's steps
+    /// each set it).
+    pub fn kind(&self) -> Kind {
+        self.kind_arg.unwrap_or(Kind::Customers)
+    }
+}
+
 fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
@@ -182,7 +196,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub input: InputArgs,

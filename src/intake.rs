@@ -45,7 +45,7 @@ pub async fn schema(input: &InputArgs, client: Option<&Client>) -> Result<Schema
                 .into(),
         ));
     };
-    let path = match input.kind {
+    let path = match input.kind() {
         Kind::Customers => paths::CUSTOMER_DETAILS,
         Kind::Organizations => paths::ORGANIZATION_DETAILS,
         // Accounts carry no detail values, definition files are checked on their own.
@@ -91,7 +91,7 @@ impl Intake {
         if let Some(fmt) = &input.date_format {
             check_date_format(fmt)?;
         }
-        let kind = record_kind(input.kind);
+        let kind = record_kind(input.kind());
         let source = Source::open(file, &read_options(input))?;
         let file_label = file.display().to_string();
         let header = source.header().to_vec();
@@ -101,7 +101,7 @@ impl Intake {
             Some(path) => {
                 let m = mapfile::load(path).map_err(|e| Error::Usage(format!("--mapping {e}")))?;
                 let c = m
-                    .compile(input.kind.as_str(), &header, &schema)
+                    .compile(input.kind().as_str(), &header, &schema)
                     .map_err(|e| {
                         Error::Usage(format!("--mapping {}: {file_label}: {e}", path.display()))
                     })?;

@@ -34,7 +34,7 @@ pub struct ImportResult {
 
 pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
     let input = &args.input;
-    let kind_max = match input.kind {
+    let kind_max = match input.kind() {
         Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
         // The small kinds never come here (`cmd::small`).
         _ => MAX_PROFILE_BULK_ITEMS,
@@ -77,7 +77,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let file_label = intake.file_label.clone();
     let header = intake.header.clone();
 
-    let dir = run_dir(input.out.as_deref(), input.kind.as_str(), started_at)?;
+    let dir = run_dir(input.out.as_deref(), input.kind().as_str(), started_at)?;
     let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
         Error::Report(report::ReportError {
             path: dir.join("run.log"),
@@ -86,7 +86,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     })?);
     log.note(&format!(
         "import {} from {} into {} (cloud {}); {} detail fields; batch size {}, rate {}/s, max tasks {}",
-        input.kind.as_str(),
+        input.kind().as_str(),
         file_label,
         target.base_url,
         target.cloud_id,
@@ -115,7 +115,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         alert: notify.clone(),
         slot_wait: Duration::from_secs(30 * 60),
         orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
-        kind: intake::record_kind(input.kind),
+        kind: intake::record_kind(input.kind()),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -272,7 +272,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     }
     let elapsed = started.elapsed().as_secs_f64();
     let summary = Summary {
-        kind: input.kind.as_str().to_string(),
+        kind: input.kind().as_str().to_string(),
         input: file_label,
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),

@@ -5,6 +5,7 @@ pub mod details;
 pub mod entitlements;
 pub mod fields;
 pub mod import;
+pub mod plan;
 pub mod products;
 pub mod sandbox;
 pub mod small;
@@ -25,15 +26,15 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Import(args) if args.dry_run => validate_cmd(&cli, &args.input).await,
         Command::Import(args) => {
-            let (target, sandbox) = resolve_target(&cli).await?;
-            let result = match args.input.kind {
-                Kind::DetailFields => fields::run(args, &target).await?,
-                Kind::Products => products::run(args, &target).await?,
-                Kind::Entitlements => entitlements::run(args, &target).await?,
-                Kind::CustomerDetails => details::run(args, &target, true).await?,
-                Kind::OrganizationDetails => details::run(args, &target, false).await?,
-                _ => import::run(args, &target).await?,
+            let steps = match &args.input.plan {
+                Some(p) => Some(plan::load(p)?),
+                None => plan::from_command_line(args.input.kind(), &args.input.files),
             };
+            let (target, sandbox) = resolve_target(&cli).await?;
+            if let Some(steps) = steps {
+                return run_plan(&cli, args, &target, sandbox.as_ref(), steps).await;
+            }
+            let result = run_import(args, &target).await?;
             print_import_summary(&cli, &result, sandbox.as_ref());
             Ok(result.exit_code)
         }
@@ -41,13 +42,122 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
+/// One import of one file, by the module of its kind.
+pub async fn run_import(
+    args: &crate::cli::ImportArgs,
+    target: &crate::client::Target,
+) -> Result<import::ImportResult, Error> {
+    match args.input.kind() {
+        Kind::DetailFields => fields::run(args, target).await,
+        Kind::Products => products::run(args, target).await,
+        Kind::Entitlements => entitlements::run(args, target).await,
+        Kind::CustomerDetails => details::run(args, target, true).await,
+        Kind::OrganizationDetails => details::run(args, target, false).await,
+        Kind::Customers
+        | Kind::Organizations
+        | Kind::CustomerAccounts
+        | Kind::OrganizationAccounts => import::run(args, target).await,
+    }
+}
+
+/// Runs a plan's steps in dependency order against one target (one sandbox for all of them),
+/// each into its own folder of one run folder; a step that cannot start is reported and the
+/// others still run.
+async fn run_plan(
+    cli: &Cli,
+    args: &crate::cli::ImportArgs,
+    target: &crate::client::Target,
+    sandbox: Option<&Sandbox>,
+    steps: Vec<plan::Step>,
+) -> Result<i32, Error> {
+    let steps = plan::ordered(steps);
+    let top = import::run_dir(args.input.out.as_deref(), "plan", jiff::Timestamp::now())?;
+    let mut done = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let dir = plan::step_dir(&top, n, step);
+        eprintln!(
+            "csmport: step {}/{}: {} from {}",
+            n + 1,
+            steps.len(),
+            step.kind.as_str(),
+            step.file.display()
+        );
+        let step_args = plan::step_args(args, step, dir.clone());
+        let (summary, error, exit_code) = match run_import(&step_args, target).await {
+            Ok(r) => {
+                print_import_summary(cli, &r, sandbox);
+                (Some(r.summary), None, r.exit_code)
+            }
+            Err(e) => {
+                eprintln!("csmport: error: {e}");
+                (None, Some(e.to_string()), e.exit_code())
+            }
+        };
+        done.push(plan::StepSummary {
+            kind: step.kind.as_str().into(),
+            file: step.file.display().to_string(),
+            run_dir: dir.display().to_string(),
+            exit_code,
+            summary,
+            error,
+        });
+    }
+    let exit_code = plan::exit_code(&done);
+    let summary = plan::PlanSummary {
+        run_dir: top.display().to_string(),
+        steps: done,
+        exit_code,
+    };
+    plan::write_summary(&top, &summary)?;
+    let lines: Vec<String> = summary
+        .steps
+        .iter()
+        .map(|s| match (&s.summary, &s.error) {
+            (Some(x), _) => format!(
+                "  {:<22} {:>6} rows = {} succeeded + {} failed + {} skipped{}",
+                s.kind,
+                x.counts.rows,
+                x.counts.succeeded,
+                x.counts.failed,
+                x.counts.skipped,
+                x.unchanged
+                    .filter(|u| *u > 0)
+                    .map(|u| format!(" ({u} unchanged)"))
+                    .unwrap_or_default()
+            ),
+            (None, e) => format!("  {:<22} not run: {}", s.kind, e.as_deref().unwrap_or("")),
+        })
+        .collect();
+    let text = format!(
+        "plan: {} steps in dependency order\n{}\n  run folder {}",
+        summary.steps.len(),
+        lines.join("\n"),
+        summary.run_dir
+    );
+    if cli.json {
+        eprintln!("{text}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        println!("{text}");
+    }
+    Ok(exit_code)
+}
+
 /// Validation needs a target only to read the definitions, and only without `--schema`.
 async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, Error> {
-    if input.kind.is_small() {
+    if input.plan.is_some() {
+        return Err(Error::Usage(
+            "validate and --dry-run take one kind at a time: run `csmport validate KIND FILE` for each file of the plan".into(),
+        ));
+    }
+    if input.kind().is_small() {
         return Err(Error::Usage(format!(
             "validate and --dry-run do not take {} yet: `import {}` checks every row (and the site's current state) before it sends anything",
-            input.kind.as_str(),
-            input.kind.as_str()
+            input.kind().as_str(),
+            input.kind().as_str()
         )));
     }
     let client = if input.schema.is_some() {
@@ -132,7 +242,7 @@ fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sa
             f.read, f.validate, f.send, f.task
         ));
     }
-    if let Some(u) = s.unchanged {
+    if let Some(u) = s.unchanged.filter(|u| *u > 0) {
         lines.push(format!(
             "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
         ));

@@ -42,7 +42,7 @@ pub async fn run(
     let schema = intake::schema(input, client).await?;
     let dir = super::import::run_dir(
         input.out.as_deref(),
-        &format!("validate-{}", input.kind.as_str()),
+        &format!("validate-{}", input.kind().as_str()),
         jiff::Timestamp::now(),
     )?;
     let mut out = Vec::new();
@@ -123,7 +123,7 @@ fn validate_file(
     };
     let elapsed = started.elapsed().as_secs_f64();
     let summary = ValidateSummary {
-        kind: input.kind.as_str().to_string(),
+        kind: input.kind().as_str().to_string(),
         input: intake.file_label.clone(),
         run_dir: dir.display().to_string(),
         dialect,

@@ -11,6 +11,7 @@ mod fields;
 mod golden;
 mod import;
 mod organizations;
+mod plan;
 mod products;
 mod sandbox;
 mod sandbox_rules;

@@ -294,19 +294,19 @@ fn several_files_one_folder_each() {
     assert!(ctx.path("v/1-good/failures.csv").is_file());
     assert!(ctx.path("v/3-customers/failures.csv").is_file());
     assert!(!ctx.path("v/2-customers/failures.csv").exists());
-    // import takes one file.
+    // import with several files of one kind runs each as a step of one run.
     let sb = SandboxProc::start(&[]);
     let out = ctx
         .csmport(Some(&sb))
         .args(["import", "customers"])
         .arg(&good)
         .arg(&good)
+        .arg("--out")
+        .arg(ctx.path("imp"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("import takes one file per run"),
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("plan: 2 steps"), "{}", stdout(&out));
+    assert!(ctx.path("imp/01-customers-good/summary.json").is_file());
+    assert!(ctx.path("imp/02-customers-good/summary.json").is_file());
 }
