@@ -10,8 +10,8 @@ use crate::api::model::{
     CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest, CustomerProfileBulkRequest,
     CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
     OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
-    OrganizationFetchResponse, OrganizationProfileBulkRequest, TaskStatusResponse,
-    TaskSubmitResponse,
+    OrganizationFetchResponse, OrganizationProfileBulkRequest, OrganizationProfileFetchRequest,
+    OrganizationProfileFetchResponse, TaskStatusResponse, TaskSubmitResponse,
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
@@ -34,6 +34,8 @@ pub struct SendContext {
     pub orgs: OrgResolver,
     /// What the rows are: it picks the bulk endpoint.
     pub kind: RecordKind,
+    /// Rows found on the site exactly as the file has them (not sent).
+    pub unchanged: std::sync::atomic::AtomicU64,
 }
 
 /// What happened to a chunk, for the summary.
@@ -47,6 +49,7 @@ pub struct SendReport {
 pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let mut report = SendReport::default();
     attach_organizations(ctx, chunk).await;
+    drop_unchanged_organizations(ctx, chunk).await;
     if chunk.items.is_empty() {
         return report;
     }
@@ -136,6 +139,106 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     }
     fill_organization_ids(ctx, chunk).await;
     report
+}
+
+/// Organizations the site already has exactly as the rows give them (name, and every detail
+/// value a row sets) are not sent: the rows succeed as `unchanged`, with the id. Read through
+/// organization/fetch (names, 50 a call) and organization/profile/fetch (25 a call); when a
+/// read fails, everything is sent as usual.
+async fn drop_unchanged_organizations(ctx: &SendContext, chunk: &mut Chunk) {
+    if !matches!(
+        ctx.kind,
+        RecordKind::Organizations | RecordKind::OrganizationAccounts
+    ) {
+        return;
+    }
+    let names: Vec<String> = chunk
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            BulkItem::Organization(o) if o.payload.id.is_none() => o.payload.name.clone(),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for group in names.chunks(MAX_ORGANIZATION_FETCH) {
+        let req = OrganizationFetchRequest {
+            organization_ids: vec![],
+            organization_names: group.iter().map(|n| n.trim().to_string()).collect(),
+        };
+        match ctx
+            .client
+            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+            .await
+        {
+            Ok(r) => ids.extend(r.results.into_iter().map(|o| (match_key(&o.name), o.id))),
+            Err(_) => return,
+        }
+    }
+    let wanted: Vec<String> = ids.values().cloned().collect();
+    let mut profiles: HashMap<String, (String, Vec<crate::api::model::DetailValue>)> =
+        HashMap::new();
+    for group in wanted.chunks(MAX_PROFILE_FETCH) {
+        let req = OrganizationProfileFetchRequest {
+            organization_ids: group.to_vec(),
+        };
+        match ctx
+            .client
+            .post_json::<_, OrganizationProfileFetchResponse>(
+                paths::ORGANIZATION_PROFILE_FETCH,
+                &req,
+                None,
+            )
+            .await
+        {
+            Ok(r) => profiles.extend(r.results.into_iter().map(|p| (p.id, (p.name, p.details)))),
+            Err(_) => return,
+        }
+    }
+    let mut keep = vec![true; chunk.items.len()];
+    for (k, item) in chunk.items.iter().enumerate() {
+        let BulkItem::Organization(o) = item else {
+            continue;
+        };
+        let (Some(name), None) = (&o.payload.name, &o.payload.id) else {
+            continue;
+        };
+        let Some(id) = ids.get(&match_key(name)) else {
+            continue;
+        };
+        let Some((site_name, site_details)) = profiles.get(id) else {
+            continue;
+        };
+        let same_details = o.payload.details.iter().flatten().all(|d| {
+            site_details
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
+        });
+        let creates = o.operation_type == crate::api::model::ProfileOperation::Create;
+        if site_name == name.trim() && same_details && !creates {
+            keep[k] = false;
+            chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded {
+                id: Some(id.clone()),
+            };
+        }
+    }
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return;
+    }
+    ctx.unchanged
+        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+    ctx.log.note(&format!(
+        "chunk {}: {dropped} organizations are already on the site as in the file; not sent",
+        chunk.seq
+    ));
+    let mut it = keep.iter();
+    chunk.items.retain(|_| *it.next().unwrap_or(&true));
+    let mut it = keep.iter();
+    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
 }
 
 /// Organizations created or updated by name get their id in successes.csv: the task does not

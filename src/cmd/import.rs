@@ -116,6 +116,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         slot_wait: Duration::from_secs(30 * 60),
         orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
         kind: intake::record_kind(input.kind()),
+        unchanged: Default::default(),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -291,7 +292,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         interrupted: was_interrupted,
         exit_code,
-        unchanged: None,
+        unchanged: Some(ctx.unchanged.load(Ordering::Relaxed)),
         dialect: Some(dialect),
     };
     report::write_summary(&dir, &summary)?;

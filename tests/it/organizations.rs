@@ -74,15 +74,33 @@ fn organizations_import_by_name_with_details() {
         "numeric ids"
     );
 
-    // The same file again: nothing new.
+    // The same file again: nothing new, nothing sent, and the summary says so.
     std::fs::remove_dir_all(ctx.path("run")).unwrap();
-    ctx.import_kind(
+    let before = sb.requests().len();
+    let out = ctx.import_kind(
         &sb,
         "organizations",
         &repo("sample-data/organizations.csv"),
         &[],
     );
     assert_eq!(sb.state()["organizations"].as_array().unwrap().len(), 14);
+    assert_eq!(ctx.summary()["unchanged"], 3, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("unchanged 3 rows"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        sb.requests()[before..]
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().ends_with("/bulk")),
+        "no bulk request the second time"
+    );
+    let (_, ok) = ctx.read_csv(&ctx.path("run/successes.csv"));
+    assert!(
+        ok.iter().all(|r| !r.last().unwrap().is_empty()),
+        "ids: {ok:?}"
+    );
 }
 
 #[test]
