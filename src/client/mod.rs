@@ -175,21 +175,15 @@ impl Client {
         body: &B,
         idempotency_key: Option<&str>,
     ) -> Result<T, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
-            method: "POST",
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
-        let body = self
-            .execute(
-                reqwest::Method::POST,
-                "POST",
-                path,
-                Some(bytes),
-                idempotency_key,
-            )
-            .await?;
-        decode("POST", path, &body)
+        self.send_json(
+            reqwest::Method::POST,
+            "POST",
+            path,
+            body,
+            idempotency_key,
+            true,
+        )
+        .await
     }
 
     /// POSTs a JSON body that creates something and has no idempotency key: an attempt whose
@@ -201,22 +195,8 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
-            method: "POST",
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
-        let body = self
-            .execute_with(
-                reqwest::Method::POST,
-                "POST",
-                path,
-                Some(bytes),
-                None,
-                false,
-            )
-            .await?;
-        decode("POST", path, &body)
+        self.send_json(reqwest::Method::POST, "POST", path, body, None, false)
+            .await
     }
 
     /// PUTs a JSON body (idempotent: retried like a GET).
@@ -225,15 +205,35 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
+        self.send_json(reqwest::Method::PUT, "PUT", path, body, None, true)
+            .await
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        method_name: &'static str,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+        replay_safe: bool,
+    ) -> Result<T, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
-            method: "PUT",
+            method: method_name,
             path: path.to_string(),
             message: e.to_string(),
         })?;
         let body = self
-            .execute(reqwest::Method::PUT, "PUT", path, Some(bytes), None)
+            .execute_with(
+                method,
+                method_name,
+                path,
+                Some(bytes),
+                idempotency_key,
+                replay_safe,
+            )
             .await?;
-        decode("PUT", path, &body)
+        decode(method_name, path, &body)
     }
 
     async fn execute(

@@ -257,17 +257,7 @@ pub async fn run(
             }
         }
         if !errors.is_empty() {
-            let field = errors
-                .iter()
-                .map(|(c, _)| c.as_str())
-                .collect::<Vec<_>>()
-                .join(";");
-            let error = errors
-                .iter()
-                .map(|(c, e)| format!("{c}: {e}"))
-                .collect::<Vec<_>>()
-                .join(" | ");
-            run.fail(i, Stage::Validate, &field, error);
+            run.fail_cells(i, &errors);
             continue;
         }
         let holder = holder.expect("no errors");

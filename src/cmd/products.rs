@@ -14,6 +14,7 @@ use crate::client::{ApiError, Client, Target};
 use crate::error::Error;
 use crate::plan::{Stage, match_key};
 use crate::read::Cells;
+use crate::refs::query_escape;
 
 use super::import::ImportResult;
 use super::small::{SmallRun, find_columns};
@@ -28,7 +29,7 @@ pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
     for _ in 0..10_000 {
         let mut path = format!("product?limit={PRODUCT_PAGE_MAX}");
         if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={}", urlencode(c)));
+            path.push_str(&format!("&cursor={}", query_escape(c)));
         }
         let page: PaginatedProducts = client.get_json(&path).await?;
         let empty = page.results.is_empty();
@@ -48,17 +49,6 @@ fn maybe_applied(e: &ApiError) -> bool {
         ApiError::Status { status, .. } => matches!(status, 408 | 500 | 502 | 504),
         ApiError::Decode { .. } => false,
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// What one valid row needs.

@@ -134,6 +134,21 @@ impl SmallRun {
         };
     }
 
+    /// Fails row `i` with every (column, reason) found in it, so a user fixes a row once.
+    pub fn fail_cells(&mut self, i: usize, errors: &[(String, String)]) {
+        let field = errors
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(";");
+        let error = errors
+            .iter()
+            .map(|(c, e)| format!("{c}: {e}"))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        self.fail(i, Stage::Validate, &field, error);
+    }
+
     pub fn succeed(&mut self, i: usize, id: Option<String>) {
         self.rows[i].outcome = Outcome::Succeeded { id };
     }
