@@ -212,7 +212,7 @@ pub async fn resolve_holders<'a>(
 }
 
 /// email (lower case) → customer id, for every customer of a JSM service project (paged).
-async fn service_desk_customers(
+pub async fn service_desk_customers(
     client: &Client,
     service_desk: &str,
 ) -> Result<HashMap<String, String>, ApiError> {

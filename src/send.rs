@@ -36,6 +36,9 @@ pub struct SendContext {
     pub kind: RecordKind,
     /// Rows found on the site exactly as the file has them (not sent).
     pub unchanged: std::sync::atomic::AtomicU64,
+    /// `--service-desk`: where customers can be found by email, and what was found (once).
+    pub service_desk: Option<String>,
+    pub emails: tokio::sync::OnceCell<Option<HashMap<String, String>>>,
 }
 
 /// What happened to a chunk, for the summary.
@@ -50,6 +53,7 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let mut report = SendReport::default();
     attach_organizations(ctx, chunk).await;
     drop_unchanged_organizations(ctx, chunk).await;
+    drop_unchanged_customers(ctx, chunk).await;
     if chunk.items.is_empty() {
         return report;
     }
@@ -139,6 +143,110 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     }
     fill_organization_ids(ctx, chunk).await;
     report
+}
+
+/// Customers the site already has exactly as the rows give them are not sent (the rows succeed
+/// as `unchanged`, with the id). CSM cannot look a customer up by email, so this needs
+/// `--service-desk` (its JSM customers, listed once per run) or ids in the file; without either,
+/// or when a read fails, everything is sent as usual (UPSERT leaves the site the same anyway).
+async fn drop_unchanged_customers(ctx: &SendContext, chunk: &mut Chunk) {
+    if !matches!(
+        ctx.kind,
+        RecordKind::Customers | RecordKind::CustomerAccounts
+    ) {
+        return;
+    }
+    let emails = match &ctx.service_desk {
+        None => None,
+        Some(sd) => ctx
+            .emails
+            .get_or_init(|| async {
+                crate::refs::service_desk_customers(&ctx.client, sd)
+                    .await
+                    .map_err(|e| {
+                        ctx.log.note(&format!(
+                            "the customers of service project {sd} could not be listed ({e}); every row is sent"
+                        ))
+                    })
+                    .ok()
+            })
+            .await
+            .as_ref(),
+    };
+    let id_of = |c: &crate::api::model::CustomerProfileItem| {
+        c.payload.customer_id.clone().or_else(|| {
+            let email = c.payload.email.as_deref()?;
+            emails?.get(&email.to_lowercase()).cloned()
+        })
+    };
+    let ids: Vec<String> = chunk
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            BulkItem::Customer(c, _) => id_of(c),
+            BulkItem::Organization(_) => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let mut profiles: HashMap<String, crate::api::model::CustomerProfile> = HashMap::new();
+    for group in ids.chunks(MAX_PROFILE_FETCH) {
+        let req = CustomerProfileFetchRequest {
+            customer_ids: group.to_vec(),
+        };
+        match ctx
+            .client
+            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
+            .await
+        {
+            Ok(r) => profiles.extend(r.results.into_iter().map(|p| (p.id.clone(), p))),
+            Err(_) => return,
+        }
+    }
+    let mut keep = vec![true; chunk.items.len()];
+    for (k, item) in chunk.items.iter().enumerate() {
+        let BulkItem::Customer(c, names) = item else {
+            continue;
+        };
+        let Some(id) = id_of(c) else { continue };
+        let Some(site) = profiles.get(&id) else {
+            continue;
+        };
+        let p = &c.payload;
+        let same = c.operation_type != crate::api::model::ProfileOperation::Create
+            && names.is_empty()
+            && p.display_name
+                .as_ref()
+                .is_none_or(|n| *n == site.display_name)
+            && p.details.iter().flatten().all(|d| {
+                site.details
+                    .iter()
+                    .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
+            })
+            && p.associate_organizations
+                .iter()
+                .flat_map(|a| &a.organization_ids)
+                .all(|o| site.organizations.iter().any(|s| &s.id == o));
+        if same {
+            keep[k] = false;
+            chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded { id: Some(id) };
+        }
+    }
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return;
+    }
+    ctx.unchanged
+        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+    ctx.log.note(&format!(
+        "chunk {}: {dropped} customers are already on the site as in the file; not sent",
+        chunk.seq
+    ));
+    let mut it = keep.iter();
+    chunk.items.retain(|_| *it.next().unwrap_or(&true));
+    let mut it = keep.iter();
+    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
 }
 
 /// Organizations the site already has exactly as the rows give them (name, and every detail

@@ -117,6 +117,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
         kind: intake::record_kind(input.kind()),
         unchanged: Default::default(),
+        service_desk: args.service_desk.clone(),
+        emails: Default::default(),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));

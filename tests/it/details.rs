@@ -129,7 +129,7 @@ fn organization_details_long_layout_by_name() {
     let d = details_of(
         &sb,
         "organization/profile/fetch",
-        serde_json::json!({"organizationIds": ["103"]}),
+        serde_json::json!({"organizationIds": ["102"]}),
     );
     assert_eq!(
         d,

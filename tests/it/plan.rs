@@ -73,6 +73,44 @@ fn a_plan_runs_in_dependency_order_and_lands_the_crm_pair() {
         got.sort();
         assert_eq!(got, want, "{}", row[0]);
     }
+
+    // The same plan again: every row that went through is found on the site as it is in the
+    // files, nothing is written, and each step's summary says so.
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(repo("sample-data/migration.toml"))
+        .args(["--service-desk", "1", "--out"])
+        .arg(ctx.path("again"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("again/summary.json")).unwrap())
+            .unwrap();
+    let first = ctx.summary();
+    for (a, b) in first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(again["steps"].as_array().unwrap())
+    {
+        assert_eq!(
+            b["summary"]["unchanged"], a["summary"]["succeeded"],
+            "{}: {}",
+            b["kind"], b["summary"]
+        );
+    }
+    let writes: Vec<_> = sb.requests()[before..]
+        .iter()
+        .filter(|r| {
+            let p = r["path"].as_str().unwrap_or("");
+            r["method"] != "GET" && !p.ends_with("/fetch")
+        })
+        .map(|r| r["path"].clone())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
 }
 
 #[test]
