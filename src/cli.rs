@@ -67,8 +67,26 @@ pub enum Command {
     Import(ImportArgs),
     /// Read, map and validate a file without sending anything (exit 1 if any row is invalid)
     Validate(ValidateArgs),
+    /// Import again exactly the rows of a failures.csv (fixed in place or not), as a new run
+    Retry(RetryArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// A failures.csv written by an earlier run; its `_` columns are ignored
+    pub failures: PathBuf,
+    /// What the rows are, when the run folder next to the report does not say (summary.json)
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
+    /// Options of `import` for this run (e.g. --mapping FILE --op update --out DIR)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMPORT OPTIONS"
+    )]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

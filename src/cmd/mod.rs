@@ -7,6 +7,7 @@ pub mod fields;
 pub mod import;
 pub mod plan;
 pub mod products;
+pub mod retry;
 pub mod sandbox;
 pub mod small;
 pub mod validate;
@@ -39,6 +40,13 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             Ok(result.exit_code)
         }
         Command::Validate(args) => validate_cmd(&cli, &args.input).await,
+        Command::Retry(args) => {
+            let (cli, import_args) = retry::import_cli(&cli, args)?;
+            let (target, sandbox) = resolve_target(&cli).await?;
+            let result = run_import(&import_args, &target).await?;
+            print_import_summary(&cli, &result, sandbox.as_ref());
+            Ok(result.exit_code)
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod import;
 mod organizations;
 mod plan;
 mod products;
+mod retry;
 mod sandbox;
 mod sandbox_rules;
 mod validate;
