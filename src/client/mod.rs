@@ -305,6 +305,21 @@ impl Client {
                             }
                         },
                     };
+                    let signal = if status == 429 {
+                        pace::Signal::Throttled
+                    } else {
+                        pace::Signal::Answered
+                    };
+                    if let Some(rate) = self.pacer.observe(signal) {
+                        self.notify.note(&format!(
+                            "pacing: {rate:.1} requests/s {}",
+                            if signal == pace::Signal::Throttled {
+                                "after a 429 (the server asked to slow down)"
+                            } else {
+                                "again (back to --rate)"
+                            }
+                        ));
+                    }
                     if (200..300).contains(&status) {
                         return Ok(text);
                     }

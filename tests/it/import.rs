@@ -361,6 +361,14 @@ fn faults_and_rate_limits_lose_and_duplicate_nothing() {
     assert!(faults >= 5, "the run met faults: {faults}");
     let run_log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
     assert!(run_log.contains("retry"), "{run_log}");
+    // 200/s against a limit of 40/s: the 429s slow the pace down, and the log says so.
+    let throttled = sb.requests().iter().filter(|r| r["status"] == 429).count();
+    assert!(throttled > 0, "the rate limit was met");
+    assert!(run_log.contains("pacing: "), "{throttled} 429s; {run_log}");
+    assert!(
+        run_log.contains("after a 429"),
+        "{throttled} 429s; {run_log}"
+    );
 }
 
 #[test]
