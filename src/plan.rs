@@ -109,6 +109,16 @@ impl Chunk {
         }
     }
 
+    /// Removes the items whose `keep` is false (their rows stay, with the outcome the caller
+    /// gave them); returns how many were removed.
+    pub fn retain_items(&mut self, keep: &[bool]) -> usize {
+        let mut it = keep.iter();
+        self.items.retain(|_| *it.next().unwrap_or(&true));
+        let mut it = keep.iter();
+        self.item_rows.retain(|_| *it.next().unwrap_or(&true));
+        keep.iter().filter(|k| !**k).count()
+    }
+
     pub fn first_row(&self) -> u64 {
         self.rows.first().map(|r| r.raw.row).unwrap_or(0)
     }

@@ -51,7 +51,7 @@ impl OrgResolver {
             }
         }
         if !wanted.is_empty() {
-            let found = fetch(client, &wanted).await;
+            let found = fetch_ids(client, &wanted).await;
             let missing: Vec<String> = match &found {
                 Ok(map) => wanted
                     .iter()
@@ -79,7 +79,7 @@ impl OrgResolver {
                         };
                         match created {
                             Ok(()) => {
-                                let again = fetch(client, &missing).await.unwrap_or_default();
+                                let again = fetch_ids(client, &missing).await.unwrap_or_default();
                                 for m in &missing {
                                     let k = match_key(m);
                                     let r = again.get(&k).cloned().ok_or_else(|| {
@@ -117,8 +117,12 @@ impl OrgResolver {
     }
 }
 
-/// Looks names up, 50 per call; returns normalized name → id for those that exist.
-async fn fetch(client: &Client, names: &[String]) -> Result<HashMap<String, String>, ApiError> {
+/// Looks organization names up, 50 per call; returns normalized name (`match_key`) → id for
+/// those that exist.
+pub async fn fetch_ids(
+    client: &Client,
+    names: &[String],
+) -> Result<HashMap<String, String>, ApiError> {
     let mut out = HashMap::new();
     for group in names.chunks(MAX_ORGANIZATION_FETCH) {
         let req = OrganizationFetchRequest {

@@ -233,20 +233,15 @@ async fn drop_unchanged_customers(ctx: &SendContext, chunk: &mut Chunk) {
             chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded { id: Some(id) };
         }
     }
-    let dropped = keep.iter().filter(|k| !**k).count();
-    if dropped == 0 {
-        return;
+    let dropped = chunk.retain_items(&keep);
+    if dropped > 0 {
+        ctx.unchanged
+            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        ctx.log.note(&format!(
+            "chunk {}: {dropped} customers are already on the site as in the file; not sent",
+            chunk.seq
+        ));
     }
-    ctx.unchanged
-        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-    ctx.log.note(&format!(
-        "chunk {}: {dropped} customers are already on the site as in the file; not sent",
-        chunk.seq
-    ));
-    let mut it = keep.iter();
-    chunk.items.retain(|_| *it.next().unwrap_or(&true));
-    let mut it = keep.iter();
-    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
 }
 
 /// Organizations the site already has exactly as the rows give them (name, and every detail
@@ -271,21 +266,10 @@ async fn drop_unchanged_organizations(ctx: &SendContext, chunk: &mut Chunk) {
     if names.is_empty() {
         return;
     }
-    let mut ids: HashMap<String, String> = HashMap::new();
-    for group in names.chunks(MAX_ORGANIZATION_FETCH) {
-        let req = OrganizationFetchRequest {
-            organization_ids: vec![],
-            organization_names: group.iter().map(|n| n.trim().to_string()).collect(),
-        };
-        match ctx
-            .client
-            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
-            .await
-        {
-            Ok(r) => ids.extend(r.results.into_iter().map(|o| (match_key(&o.name), o.id))),
-            Err(_) => return,
-        }
-    }
+    let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
+    let Ok(ids) = crate::resolve::fetch_ids(&ctx.client, &names).await else {
+        return;
+    };
     let wanted: Vec<String> = ids.values().cloned().collect();
     let mut profiles: HashMap<String, (String, Vec<crate::api::model::DetailValue>)> =
         HashMap::new();
@@ -333,20 +317,15 @@ async fn drop_unchanged_organizations(ctx: &SendContext, chunk: &mut Chunk) {
             };
         }
     }
-    let dropped = keep.iter().filter(|k| !**k).count();
-    if dropped == 0 {
-        return;
+    let dropped = chunk.retain_items(&keep);
+    if dropped > 0 {
+        ctx.unchanged
+            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        ctx.log.note(&format!(
+            "chunk {}: {dropped} organizations are already on the site as in the file; not sent",
+            chunk.seq
+        ));
     }
-    ctx.unchanged
-        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-    ctx.log.note(&format!(
-        "chunk {}: {dropped} organizations are already on the site as in the file; not sent",
-        chunk.seq
-    ));
-    let mut it = keep.iter();
-    chunk.items.retain(|_| *it.next().unwrap_or(&true));
-    let mut it = keep.iter();
-    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
 }
 
 /// Organizations created or updated by name get their id in successes.csv: the task does not
@@ -364,37 +343,26 @@ async fn fill_organization_ids(ctx: &SendContext, chunk: &mut Chunk) {
             _ => None,
         })
         .collect();
-    for group in wanted.chunks(MAX_ORGANIZATION_FETCH) {
-        let req = OrganizationFetchRequest {
-            organization_ids: vec![],
-            organization_names: group.iter().map(|(_, n)| n.trim().to_string()).collect(),
-        };
-        match ctx
-            .client
-            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
-            .await
-        {
-            Ok(found) => {
-                let ids: HashMap<String, String> = found
-                    .results
-                    .into_iter()
-                    .map(|o| (match_key(&o.name), o.id))
-                    .collect();
-                for (r, name) in group {
-                    if let Some(id) = ids.get(&match_key(name)) {
-                        chunk.rows[*r].outcome = Outcome::Succeeded {
-                            id: Some(id.clone()),
-                        };
-                    }
+    if wanted.is_empty() {
+        return;
+    }
+    let names: Vec<String> = wanted.iter().map(|(_, n)| n.trim().to_string()).collect();
+    match crate::resolve::fetch_ids(&ctx.client, &names).await {
+        Ok(ids) => {
+            for (r, name) in &wanted {
+                if let Some(id) = ids.get(&match_key(name)) {
+                    chunk.rows[*r].outcome = Outcome::Succeeded {
+                        id: Some(id.clone()),
+                    };
                 }
             }
-            // Only the report's id column is lost: the rows did succeed.
-            Err(e) => ctx.log.note(&format!(
-                "chunk {}: could not look up the ids of {} organizations: {e}",
-                chunk.seq,
-                group.len()
-            )),
         }
+        // Only the report's id column is lost: the rows did succeed.
+        Err(e) => ctx.log.note(&format!(
+            "chunk {}: could not look up the ids of {} organizations: {e}",
+            chunk.seq,
+            wanted.len()
+        )),
     }
 }
 
@@ -535,13 +503,7 @@ async fn attach_organizations(ctx: &SendContext, chunk: &mut Chunk) {
             };
         }
     }
-    if keep.iter().all(|k| *k) {
-        return;
-    }
-    let mut it = keep.iter();
-    chunk.items.retain(|_| *it.next().unwrap_or(&true));
-    let mut it = keep.iter();
-    chunk.item_rows.retain(|_| *it.next().unwrap_or(&true));
+    chunk.retain_items(&keep);
 }
 
 /// The bulk endpoint and body for a chunk's items (all of one kind). The account endpoints take

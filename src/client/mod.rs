@@ -153,11 +153,8 @@ impl Client {
     /// GET on the JSM REST API (`path` relative to `/rest/servicedeskapi/`), paced and retried
     /// like every call.
     pub async fn jsm_get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        let url = format!("{}/{}", self.jsm, path.trim_start_matches('/'));
-        let body = self
-            .execute(reqwest::Method::GET, "GET", &url, None, None)
-            .await?;
-        decode("GET", path, &body)
+        self.get_json(&format!("{}/{}", self.jsm, path.trim_start_matches('/')))
+            .await
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {

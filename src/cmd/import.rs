@@ -78,12 +78,7 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let header = intake.header.clone();
 
     let dir = run_dir(input.out.as_deref(), input.kind().as_str(), started_at)?;
-    let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
-        Error::Report(report::ReportError {
-            path: dir.join("run.log"),
-            source,
-        })
-    })?);
+    let log = open_log(&dir)?;
     log.note(&format!(
         "import {} from {} into {} (cloud {}); {} detail fields; batch size {}, rate {}/s, max tasks {}",
         input.kind().as_str(),
@@ -347,6 +342,14 @@ fn spawn_interrupt_watch(flag: Arc<AtomicBool>, notify: Arc<dyn Notify>) {
             }
         }
     });
+}
+
+/// The run folder's `run.log`.
+pub fn open_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
+    let path = dir.join("run.log");
+    RunLog::create(&path)
+        .map(Arc::new)
+        .map_err(|source| Error::Report(report::ReportError { path, source }))
 }
 
 /// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.

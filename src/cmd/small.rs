@@ -17,7 +17,7 @@ use crate::read::{Dialect, RawRow, Source};
 use crate::report::{self, ReportWriter, Summary};
 use crate::track::PollPolicy;
 
-use super::import::{ImportResult, run_dir};
+use super::import::{ImportResult, open_log, run_dir};
 
 /// One run of a small kind: its input, run folder, log and client.
 pub struct SmallRun {
@@ -55,12 +55,7 @@ impl SmallRun {
         let label = file.display().to_string();
         let (header, raws, dialect, read_error) = read_all(file, input)?;
         let dir = run_dir(input.out.as_deref(), kind, started_at)?;
-        let log = Arc::new(RunLog::create(&dir.join("run.log")).map_err(|source| {
-            Error::Report(report::ReportError {
-                path: dir.join("run.log"),
-                source,
-            })
-        })?);
+        let log = open_log(&dir)?;
         log.note(&format!(
             "import {kind} from {label} into {} (cloud {})",
             target.base_url, target.cloud_id

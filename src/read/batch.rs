@@ -241,7 +241,8 @@ pub struct ByteFill {
 }
 
 impl ByteFill {
-    /// Appends a row of byte cells to `batch`'s row list, the bytes to this fill.
+    /// Appends a row of byte cells the way a parser does (tests).
+    #[cfg(test)]
     pub fn push<'c>(
         &mut self,
         batch: &mut RowBatch,
@@ -249,17 +250,13 @@ impl ByteFill {
         cells: impl IntoIterator<Item = &'c [u8]>,
         problem: Option<String>,
     ) {
-        let first = batch.ends.len();
+        let start = self.bytes.used();
+        let mut ends = Vec::new();
         for c in cells {
             self.bytes.extend_from_slice(c);
-            batch.ends.push(self.bytes.used());
+            ends.push(self.bytes.used() - start);
         }
-        batch.rows.push(RowMeta {
-            row,
-            first,
-            cells: batch.ends.len() - first,
-            problem,
-        });
+        self.push_written(batch, row, start, &ends, problem);
     }
 
     /// Where a parser writes the next row's bytes.

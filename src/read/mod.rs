@@ -190,18 +190,6 @@ impl Source {
         }
     }
 
-    /// The next rows, in order (`None` at the end); a read error comes in the last batch.
-    pub fn next_batch(&mut self) -> Option<RowBatch> {
-        match self {
-            Source::Csv(s) => {
-                let mut batch = RowBatch::default();
-                s.fill_batch(&mut batch);
-                (!batch.is_empty()).then_some(batch)
-            }
-            Source::Sheet(s) => s.next_batch(),
-        }
-    }
-
     /// Progress: (done, total) in the unit the format knows (bytes, or rows).
     pub fn progress(&self) -> (u64, u64) {
         match self {
@@ -232,7 +220,7 @@ impl Source {
 /// buffers go back to the reader to be filled again; at most a few batches are in flight.
 pub struct Background {
     /// Spreadsheets are already read on their own thread: no second hop for them.
-    inline: Option<Source>,
+    inline: Option<xlsx::SheetSource>,
     rx: std::sync::mpsc::Receiver<RowBatch>,
     recycle: Option<std::sync::mpsc::SyncSender<RowBatch>>,
     /// For `next_row`: the batch being handed out row by row, and the next row in it.
@@ -250,7 +238,7 @@ impl Background {
         let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
         let mut source = match source {
             Source::Csv(csv) => csv,
-            sheet => {
+            Source::Sheet(sheet) => {
                 return Background {
                     inline: Some(sheet),
                     rx,
