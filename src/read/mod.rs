@@ -291,6 +291,9 @@ impl Background {
 
     /// Gives a finished batch's buffers back to the reader.
     pub fn recycle(&mut self, batch: RowBatch) {
+        if let Some(s) = &mut self.inline {
+            return s.recycle(batch);
+        }
         if let Some(tx) = &self.recycle {
             // A full channel means the reader has spares enough: this one is simply dropped.
             let _ = tx.try_send(batch);

@@ -1,13 +1,13 @@
 //! Spreadsheet reader (XLSX/XLSM and XLSB by streaming calamine's cell reader; XLS and ODS
-//! through calamine's range, which those formats require). A reader thread owns the workbook
-//! and sends finished rows through a small bounded channel, so memory holds the shared strings
-//! and a few rows, not the sheet. Cells become text the way a user sees them: integers without
-//! `.0`, dates as ISO dates (1900 and 1904 systems), formulas as their cached values, error
-//! cells as row problems. Part of the read stage; `map` consumes its rows.
+//! through calamine's range, which those formats require). A sheet thread owns the workbook and
+//! does only what must happen there: it turns each cell into the text a user sees (integers
+//! without `.0`, dates as ISO dates in the 1900 and 1904 systems, formulas as their cached
+//! values) and sends the cells in batches whose buffers come back to it. The reading side
+//! assembles cells into rows under the header (error cells and cells outside the header become
+//! row problems), so the sheet thread — the slow one, as unzipping and XML take most of the
+//! time — never waits on row building. Part of the read stage; `map` consumes its rows.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use calamine::{CellErrorType, Data, DataRef, ExcelDateTime, Reader, Sheets, open_workbook_auto};
@@ -15,80 +15,197 @@ use calamine::{CellErrorType, Data, DataRef, ExcelDateTime, Reader, Sheets, open
 use super::{Dialect, RawRow, ReadError, ReadOptions, RowBatch};
 
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
-/// Batches of rows buffered between the sheet's thread and its reader.
+/// Cell batches in flight each way between the sheet thread and the reading side.
 const CHANNEL_BATCHES: usize = 4;
+/// Cells per batch sent by the sheet thread.
+const BATCH_CELLS: usize = 8192;
+/// Row batches kept for reuse once the caller is done with them.
+const SPARE_ROW_BATCHES: usize = 4;
 
-/// What the sheet's thread sends first: the header, or why there is none.
-struct Start {
-    header: Vec<String>,
-    dialect: Dialect,
-    total_rows: u64,
+/// Cells as the sheet thread sends them: their texts one after another, and per cell its
+/// position and where its text ends. Error cells (rare) are listed apart.
+#[derive(Default)]
+struct CellBatch {
+    /// Set in the first batch: the workbook's format, the sheet's name, its row count.
+    start: Option<(&'static str, String, u64)>,
+    text: String,
+    cells: Vec<CellAt>,
+    /// (index in `cells`, the error's text).
+    errors: Vec<(usize, String)>,
+    /// The sheet could not be read (further): the cells end here.
+    error: Option<ReadError>,
+}
+
+#[derive(Clone, Copy)]
+struct CellAt {
+    row: u32,
+    col: u32,
+    end: u32,
+}
+
+impl CellBatch {
+    fn clear(&mut self) {
+        self.start = None;
+        self.text.clear();
+        self.cells.clear();
+        self.errors.clear();
+        self.error = None;
+    }
+
+    fn is_full(&self) -> bool {
+        self.cells.len() >= BATCH_CELLS || self.text.len() >= super::batch::BATCH_BYTES
+    }
 }
 
 pub struct SheetSource {
     header: Vec<String>,
-    rows: Receiver<RowBatch>,
+    cells: Receiver<CellBatch>,
+    recycle: SyncSender<CellBatch>,
+    /// The cell batch being assembled into rows, and the next cell in it.
+    pending: Option<(CellBatch, usize)>,
+    rows: RowBuilder,
+    /// The sheet thread has finished (or failed) and every cell it sent is assembled.
+    ended: bool,
     /// For `next_row`: the batch being handed out row by row, and the next row in it.
     current: Option<(RowBatch, usize)>,
-    dialect: Dialect,
-    rows_done: Arc<AtomicU64>,
-    /// Empty rows inside the table, counted like blank lines.
-    blanks: Arc<AtomicU64>,
-    total_rows: u64,
 }
 
 impl SheetSource {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<SheetSource, ReadError> {
-        let (start_tx, start_rx) = sync_channel::<Result<Start, ReadError>>(1);
-        let (tx, rows) = sync_channel(CHANNEL_BATCHES);
-        let rows_done = Arc::new(AtomicU64::new(0));
-        let blanks = Arc::new(AtomicU64::new(0));
+        let (tx, cells) = sync_channel(CHANNEL_BATCHES);
+        let (recycle, recycled) = sync_channel(CHANNEL_BATCHES + 1);
         let (p, o) = (path.to_path_buf(), opts.clone());
-        let (done, b) = (rows_done.clone(), blanks.clone());
         std::thread::Builder::new()
             .name("sheet-reader".into())
             .spawn(move || {
-                let mut out = Sink {
-                    start: Some(start_tx),
-                    rows: tx,
+                let mut out = CellSink {
+                    tx,
+                    recycled,
+                    batch: CellBatch::default(),
                 };
-                if let Err(e) = read_sheet(&p, &o, &mut out, &done, &b) {
-                    out.fail(e);
+                if let Err(e) = read_sheet(&p, &o, &mut out) {
+                    out.batch.error = Some(e);
                 }
+                out.send();
             })
             .map_err(|source| ReadError::Open {
                 path: path.to_path_buf(),
                 source,
             })?;
-        match start_rx.recv() {
-            Ok(Ok(Start {
-                header,
-                dialect,
-                total_rows,
-            })) => Ok(SheetSource {
-                header,
-                rows,
-                current: None,
-                dialect,
-                rows_done,
-                blanks,
-                total_rows,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(ReadError::Spreadsheet {
-                path: path.to_path_buf(),
-                why: "the reader stopped before the header".into(),
-            }),
+        let mut s = SheetSource {
+            header: Vec::new(),
+            cells,
+            recycle,
+            pending: None,
+            rows: RowBuilder::new(opts),
+            ended: false,
+            current: None,
+        };
+        // Assemble until the header row is complete; the rows after it wait in `pending`.
+        while s.rows.header.is_none() && !s.ended {
+            s.assemble();
         }
+        if let Some(e) = s.rows.batch.error.take() {
+            if s.rows.header.is_none() {
+                return Err(e);
+            }
+            s.rows.batch.error = Some(e);
+        }
+        match &s.rows.header {
+            Some((h, _)) => s.header = h.clone(),
+            None => {
+                return Err(match s.rows.header_row {
+                    Some(h) => ReadError::Header {
+                        path: path.to_path_buf(),
+                        why: format!("--header-row {} is past the last row with cells", h + 1),
+                    },
+                    None => ReadError::Empty {
+                        path: path.to_path_buf(),
+                    },
+                });
+            }
+        }
+        Ok(s)
     }
 
     pub fn header(&self) -> &[String] {
         &self.header
     }
 
+    /// Feeds cells to the row builder until a row batch is full or the cells run out.
+    fn assemble(&mut self) {
+        loop {
+            let (mut batch, mut i) = match self.pending.take() {
+                Some(p) => p,
+                None => match self.cells.recv() {
+                    Ok(b) => (b, 0),
+                    Err(_) => {
+                        self.rows.finish(None);
+                        self.ended = true;
+                        return;
+                    }
+                },
+            };
+            if let Some((format, sheet, total)) = batch.start.take() {
+                self.rows.dialect.format = format.into();
+                self.rows.dialect.sheet = Some(sheet);
+                self.rows.total = total;
+            }
+            let mut errors = batch.errors.iter().peekable();
+            while errors.peek().is_some_and(|(at, _)| *at < i) {
+                errors.next();
+            }
+            let mut start = if i == 0 {
+                0
+            } else {
+                batch.cells[i - 1].end as usize
+            };
+            while i < batch.cells.len() {
+                let c = batch.cells[i];
+                let error = match errors.peek() {
+                    Some((at, e)) if *at == i => {
+                        errors.next();
+                        Some(e.as_str())
+                    }
+                    _ => None,
+                };
+                let text = &batch.text[start..c.end as usize];
+                start = c.end as usize;
+                i += 1;
+                if self.rows.cell(c.row, c.col, text, error) {
+                    self.pending = Some((batch, i));
+                    return;
+                }
+            }
+            if let Some(e) = batch.error.take() {
+                self.rows.finish(Some(e));
+                self.ended = true;
+                return;
+            }
+            batch.clear();
+            // A full channel means the sheet thread has spares enough.
+            let _ = self.recycle.try_send(batch);
+        }
+    }
+
     /// The next rows, in order; a read error comes in the last batch's `error`.
     pub fn next_batch(&mut self) -> Option<RowBatch> {
-        self.rows.recv().ok()
+        while !self.rows.batch.is_full() && !self.ended {
+            self.assemble();
+        }
+        if self.rows.batch.is_empty() {
+            return None;
+        }
+        let next = self.rows.spares.pop().unwrap_or_default();
+        Some(std::mem::replace(&mut self.rows.batch, next))
+    }
+
+    /// Gives a finished batch's buffers back, to be filled again.
+    pub fn recycle(&mut self, mut batch: RowBatch) {
+        if self.rows.spares.len() < SPARE_ROW_BATCHES {
+            batch.clear();
+            self.rows.spares.push(batch);
+        }
     }
 
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
@@ -102,19 +219,27 @@ impl SheetSource {
                 if let Some(e) = batch.error.take() {
                     return Some(Err(e));
                 }
+                self.recycle(batch);
             }
-            self.current = Some((self.rows.recv().ok()?, 0));
+            self.current = Some((self.next_batch()?, 0));
         }
     }
 
     pub fn progress(&self) -> (u64, u64) {
-        (self.rows_done.load(Ordering::Relaxed), self.total_rows)
+        (self.rows.done, self.rows.total)
     }
 
     pub fn dialect(&self) -> Dialect {
-        let mut d = self.dialect.clone();
-        d.blank_lines_skipped = self.blanks.load(Ordering::Relaxed);
+        let mut d = self.rows.dialect.clone();
+        d.blank_lines_skipped = self.rows.blanks;
         d
+    }
+}
+
+impl Drop for SheetSource {
+    fn drop(&mut self) {
+        // Let a sheet thread blocked on a full channel see that no one reads any more.
+        drop(std::mem::replace(&mut self.cells, sync_channel(1).1));
     }
 }
 
@@ -125,36 +250,44 @@ fn sheet_err(path: &Path, why: impl std::fmt::Display) -> ReadError {
     }
 }
 
-/// Where the sheet's thread sends: the header (once), then batches of rows.
-struct Sink {
-    start: Option<SyncSender<Result<Start, ReadError>>>,
-    rows: SyncSender<RowBatch>,
+/// The sheet thread's side: fills cell batches and sends them.
+struct CellSink {
+    tx: SyncSender<CellBatch>,
+    recycled: Receiver<CellBatch>,
+    batch: CellBatch,
 }
 
-impl Sink {
-    /// An error before the header fails the open; after it, it ends the rows.
-    fn fail(&mut self, e: ReadError) {
-        match self.start.take() {
-            Some(tx) => {
-                let _ = tx.send(Err(e));
-            }
-            None => {
-                let mut batch = RowBatch::default();
-                batch.error = Some(e);
-                let _ = self.rows.send(batch);
-            }
+impl CellSink {
+    /// Takes one cell; false when the reading side has gone (stop reading).
+    fn cell(&mut self, row: u32, col: u32, v: Value<'_>) -> bool {
+        let b = &mut self.batch;
+        let before = b.text.len();
+        let error = write_value(v, &mut b.text);
+        if b.text.len() == before && error.is_none() {
+            return true;
         }
+        if let Some(e) = error {
+            b.errors.push((b.cells.len(), e));
+        }
+        b.cells.push(CellAt {
+            row,
+            col,
+            end: b.text.len() as u32,
+        });
+        !b.is_full() || self.send()
+    }
+
+    /// Hands the batch over (the error, if any, goes with it); false when no one reads.
+    fn send(&mut self) -> bool {
+        let mut next = self.recycled.try_recv().unwrap_or_default();
+        next.clear();
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.tx.send(batch).is_ok()
     }
 }
 
-/// Runs in the reader thread: picks the sheet, then streams its cells into rows.
-fn read_sheet(
-    path: &Path,
-    opts: &ReadOptions,
-    out: &mut Sink,
-    done: &AtomicU64,
-    blanks: &AtomicU64,
-) -> Result<(), ReadError> {
+/// Runs in the sheet thread: picks the sheet, then streams its cells.
+fn read_sheet(path: &Path, opts: &ReadOptions, out: &mut CellSink) -> Result<(), ReadError> {
     std::fs::metadata(path).map_err(|source| ReadError::Open {
         path: path.to_path_buf(),
         source,
@@ -189,18 +322,16 @@ fn read_sheet(
         Sheets::Xls(_) => "XLS",
         Sheets::Ods(_) => "ODS",
     };
-    let mut rows = RowBuilder::new(path, opts, &name, format, out, done, blanks);
-    // A failure after the header ends the rows, after those read before it.
-    let streamed = stream(&mut wb, &name, path, &mut rows);
-    rows.finish(streamed)
+    stream(&mut wb, &name, format, path, out)
 }
 
-/// Feeds every cell of the sheet to `rows`, in row-major order.
+/// Feeds every cell of the sheet to `out`, in row-major order.
 fn stream(
     wb: &mut Sheets<std::io::BufReader<std::fs::File>>,
     name: &str,
+    format: &'static str,
     path: &Path,
-    rows: &mut RowBuilder<'_>,
+    out: &mut CellSink,
 ) -> Result<(), ReadError> {
     // XLSX and XLSB have the same streaming cell reader, under two types.
     macro_rules! stream_cells {
@@ -209,10 +340,11 @@ fn stream(
                 .worksheet_cells_reader(name)
                 .map_err(|e| sheet_err(path, e))?;
             let d = cells.dimensions();
-            rows.total = u64::from(d.end.0.saturating_sub(d.start.0)) + 1;
+            let total = u64::from(d.end.0.saturating_sub(d.start.0)) + 1;
+            out.batch.start = Some((format, name.to_string(), total));
             while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
                 let (r, col) = c.get_position();
-                if !rows.cell(r, col, Value::from_ref(c.get_value()))? {
+                if !out.cell(r, col, Value::from_ref(c.get_value())) {
                     return Ok(());
                 }
             }
@@ -225,10 +357,10 @@ fn stream(
             let range = other
                 .worksheet_range(name)
                 .map_err(|e| sheet_err(path, e))?;
-            rows.total = range.height() as u64;
+            out.batch.start = Some((format, name.to_string(), range.height() as u64));
             let (r0, c0) = range.start().unwrap_or((0, 0));
             for (r, c, v) in range.used_cells() {
-                if !rows.cell(r0 + r as u32, c0 + c as u32, Value::from_data(v))? {
+                if !out.cell(r0 + r as u32, c0 + c as u32, Value::from_data(v)) {
                     return Ok(());
                 }
             }
@@ -276,17 +408,18 @@ fn first_non_empty(
     None
 }
 
-/// Assembles cells (in row-major order) into rows under the header, written straight into
-/// the batch being filled: a cell's text is copied once, from the sheet to the batch.
-struct RowBuilder<'a> {
-    path: PathBuf,
-    out: &'a mut Sink,
+/// Assembles cells (in row-major order) into rows under the header, written into the batch
+/// being filled.
+struct RowBuilder {
     batch: RowBatch,
-    done: &'a AtomicU64,
-    blanks: &'a AtomicU64,
+    spares: Vec<RowBatch>,
+    /// Rows of the sheet passed, and its row count, for progress.
+    done: u64,
+    total: u64,
+    /// Empty rows inside the table, counted like blank lines.
+    blanks: u64,
     header_row: Option<u32>,
     dialect: Dialect,
-    total: u64,
     header: Option<(Vec<String>, u32)>,
     current: Option<u32>,
     /// The current row's texts, one after another, and per non-empty cell: its column, where
@@ -297,29 +430,16 @@ struct RowBuilder<'a> {
     next_data_row: u64,
 }
 
-impl<'a> RowBuilder<'a> {
-    fn new(
-        path: &Path,
-        opts: &ReadOptions,
-        sheet: &str,
-        format: &str,
-        out: &'a mut Sink,
-        done: &'a AtomicU64,
-        blanks: &'a AtomicU64,
-    ) -> Self {
+impl RowBuilder {
+    fn new(opts: &ReadOptions) -> Self {
         RowBuilder {
-            path: path.to_path_buf(),
-            out,
             batch: RowBatch::default(),
-            done,
-            blanks,
-            header_row: opts.header_row.map(|h| h.saturating_sub(1) as u32),
-            dialect: Dialect {
-                format: format.into(),
-                sheet: Some(sheet.to_string()),
-                ..Dialect::default()
-            },
+            spares: Vec::new(),
+            done: 0,
             total: 0,
+            blanks: 0,
+            header_row: opts.header_row.map(|h| h.saturating_sub(1) as u32),
+            dialect: Dialect::default(),
             header: None,
             current: None,
             text: String::new(),
@@ -329,49 +449,39 @@ impl<'a> RowBuilder<'a> {
         }
     }
 
-    /// Takes one cell; returns false when the receiver has gone (stop reading).
-    fn cell(&mut self, row: u32, col: u32, v: Value<'_>) -> Result<bool, ReadError> {
+    /// Takes one non-empty cell; true when a batch of rows is ready or the header was found
+    /// (time to hand over).
+    fn cell(&mut self, row: u32, col: u32, text: &str, error: Option<&str>) -> bool {
+        let mut ready = false;
         if self.current != Some(row) {
-            if !self.flush()? {
-                return Ok(false);
-            }
+            let had_header = self.header.is_some();
+            self.flush();
+            ready = self.batch.is_full() || had_header != self.header.is_some();
             self.current = Some(row);
         }
-        let before = self.text.len();
-        let error = write_value(v, &mut self.text);
-        if self.text.len() > before || error.is_some() {
-            self.cells.push((col, self.text.len(), error));
-        }
-        Ok(true)
+        self.text.push_str(text);
+        self.cells
+            .push((col, self.text.len(), error.map(str::to_string)));
+        ready
     }
 
     /// Ends the current row: it becomes the header, a data row, or is skipped.
-    fn flush(&mut self) -> Result<bool, ReadError> {
+    fn flush(&mut self) {
         let Some(row) = self.current.take() else {
-            return Ok(true);
+            return;
         };
-        if self.cells.is_empty() {
-            self.text.clear();
-            return Ok(true);
-        }
-        self.done.store(u64::from(row) + 1, Ordering::Relaxed);
+        self.done = u64::from(row) + 1;
         let text = std::mem::take(&mut self.text);
         let cells = std::mem::take(&mut self.cells);
-        let result = self.flush_row(row, &text, &cells);
+        self.flush_row(row, &text, &cells);
         // The row's buffers are reused for the next row.
         self.text = text;
         self.text.clear();
         self.cells = cells;
         self.cells.clear();
-        result
     }
 
-    fn flush_row(
-        &mut self,
-        row: u32,
-        text: &str,
-        cells: &[(u32, usize, Option<String>)],
-    ) -> Result<bool, ReadError> {
+    fn flush_row(&mut self, row: u32, text: &str, cells: &[(u32, usize, Option<String>)]) {
         let spans = || {
             let mut start = 0;
             cells.iter().map(move |(c, end, e)| {
@@ -382,7 +492,7 @@ impl<'a> RowBuilder<'a> {
         };
         let Some((header, first)) = &self.header else {
             if self.header_row.is_some_and(|h| row < h) {
-                return Ok(true);
+                return;
             }
             let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
             let last = cells.iter().map(|c| c.0).max().unwrap_or(0);
@@ -396,20 +506,13 @@ impl<'a> RowBuilder<'a> {
                     .notes
                     .push(format!("the table starts in column {}", column_name(first)));
             }
-            self.header = Some((header.clone(), first));
+            self.header = Some((header, first));
             self.last_row = Some(row);
-            let start = Start {
-                header,
-                dialect: self.dialect.clone(),
-                total_rows: self.total,
-            };
-            let tx = self.out.start.take().expect("the header is sent once");
-            return Ok(tx.send(Ok(start)).is_ok());
+            return;
         };
         let (first, width) = (*first, header.len());
         // Empty rows inside the table are counted like blank lines.
-        let gap = row.saturating_sub(self.last_row.unwrap_or(row) + 1);
-        self.blanks.fetch_add(u64::from(gap), Ordering::Relaxed);
+        self.blanks += u64::from(row.saturating_sub(self.last_row.unwrap_or(row) + 1));
         self.last_row = Some(row);
         let mut problem = None;
         for (c, _, e) in spans() {
@@ -444,41 +547,14 @@ impl<'a> RowBuilder<'a> {
             .chain(extra.iter().map(String::as_str));
         self.batch.push(self.next_data_row, row_cells, problem);
         self.next_data_row += 1;
-        Ok(!self.batch.is_full() || self.send())
     }
 
-    /// Hands the filled batch over; false when the receiver has gone.
-    fn send(&mut self) -> bool {
-        let batch = std::mem::take(&mut self.batch);
-        self.out.rows.send(batch).is_ok()
-    }
-
-    /// Sends what is left; `streamed` is how the cells ended (an error after the header goes
-    /// with the last rows).
-    fn finish(mut self, streamed: Result<(), ReadError>) -> Result<(), ReadError> {
-        let flushed = self.flush();
-        let ended = streamed.and(flushed.map(|_| ()));
-        if let Err(e) = ended {
-            if self.header.is_none() {
-                return Err(e);
-            }
-            self.batch.error = Some(e);
-            self.send();
-            return Ok(());
+    /// The cells have ended, after an error when `error` is set (it goes with the last rows).
+    fn finish(&mut self, error: Option<ReadError>) {
+        self.flush();
+        if error.is_some() {
+            self.batch.error = error;
         }
-        if self.header.is_none() {
-            return Err(match self.header_row {
-                Some(h) => ReadError::Header {
-                    path: self.path,
-                    why: format!("--header-row {} is past the last row with cells", h + 1),
-                },
-                None => ReadError::Empty { path: self.path },
-            });
-        }
-        if !self.batch.is_empty() {
-            self.send();
-        }
-        Ok(())
     }
 }
 
