@@ -69,8 +69,16 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Import again exactly the rows of a failures.csv (fixed in place or not), as a new run
     Retry(RetryArgs),
+    /// Finish an import that stopped early (Ctrl-C, crash, kill) from its run folder's journal
+    Resume(ResumeArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run folder of the import to finish (it holds journal.sqlite)
+    pub run_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -89,7 +97,8 @@ pub struct RetryArgs {
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
     Customers,
@@ -140,7 +149,8 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Op {
     Create,
     Update,
@@ -148,7 +158,7 @@ pub enum Op {
 }
 
 /// What to read and how: shared by `import` and `validate`.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InputArgs {
     /// What the file holds
     #[arg(id = "kind", value_name = "KIND", required_unless_present = "plan")]
@@ -214,7 +224,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
     }
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub input: InputArgs,

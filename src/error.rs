@@ -30,6 +30,8 @@ pub enum Error {
     Report(#[from] ReportError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("cannot reach the CSM API: {0}")]
@@ -46,6 +48,7 @@ impl Error {
             | Error::Map { .. }
             | Error::Report(_)
             | Error::Sandbox(_)
+            | Error::Journal(_)
             | Error::Api(_) => EXIT_USAGE,
             Error::Auth(_) | Error::Network(_) => EXIT_AUTH_NETWORK,
         }

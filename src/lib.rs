@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod intake;
+pub mod journal;
 pub mod map;
 pub mod mapfile;
 pub mod plan;

@@ -96,16 +96,23 @@ pub struct Chunk {
     pub item_rows: Vec<usize>,
     /// Set when the chunk is sealed, only if it has items.
     pub idempotency_key: Option<String>,
+    /// Some row's outcome is not final (unknown, or never sent because the run stopped): the
+    /// journal keeps the chunk open so that `resume` finishes it.
+    pub unsettled: bool,
+    /// The outcomes came from the journal of an earlier attempt at this run.
+    pub replayed: bool,
 }
 
 impl Chunk {
-    fn new(seq: u64) -> Chunk {
+    pub fn new(seq: u64) -> Chunk {
         Chunk {
             seq,
             rows: Vec::new(),
             items: Vec::new(),
             item_rows: Vec::new(),
             idempotency_key: None,
+            unsettled: false,
+            replayed: false,
         }
     }
 
@@ -133,6 +140,8 @@ impl Chunk {
 pub struct Chunker {
     batch_size: usize,
     max_rows: usize,
+    /// Chunks whose last row is already fixed (by the journal of the run being resumed).
+    fixed: std::collections::HashMap<u64, u64>,
     current: Chunk,
     key: Box<dyn FnMut() -> String + Send>,
 }
@@ -143,19 +152,31 @@ impl Chunker {
         Chunker {
             batch_size,
             max_rows: (batch_size * 10).max(1000),
+            fixed: Default::default(),
             current: Chunk::new(0),
             key,
         }
+    }
+
+    /// Cuts the chunks named in `last_rows` (sequence number → last input row) exactly there,
+    /// whatever their rows weigh now: a resumed run keeps the chunks its journal recorded.
+    pub fn with_boundaries(mut self, last_rows: std::collections::HashMap<u64, u64>) -> Chunker {
+        self.fixed = last_rows;
+        self
     }
 
     /// Adds a row; `item` is its batch item when the row is valid. Returns a sealed chunk when
     /// this row filled one.
     pub fn push(&mut self, row: PlannedRow, item: Option<BulkItem>) -> Option<Chunk> {
         let idx = self.current.rows.len();
+        let number = row.raw.row;
         self.current.rows.push(row);
         if let Some(item) = item {
             self.current.items.push(item);
             self.current.item_rows.push(idx);
+        }
+        if let Some(&last) = self.fixed.get(&self.current.seq) {
+            return (number >= last).then(|| self.seal());
         }
         if self.current.items.len() >= self.batch_size || self.current.rows.len() >= self.max_rows {
             return Some(self.seal());
@@ -371,6 +392,20 @@ mod tests {
                 .collect();
             assert_eq!(all, (1..=7).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn recorded_boundaries_win_over_batch_size() {
+        // Chunks 0 and 1 were recorded as rows 1-2 and 3-6; later chunks are cut as usual.
+        let fixed = [(0, 2), (1, 6)].into_iter().collect();
+        let mut c = Chunker::new(3, counter_key()).with_boundaries(fixed);
+        let mut out = Vec::new();
+        for i in 1..=10 {
+            out.extend(c.push(row(i), Some(item())));
+        }
+        out.extend(c.finish());
+        let ranges: Vec<(u64, u64)> = out.iter().map(|c| (c.first_row(), c.last_row())).collect();
+        assert_eq!(ranges, vec![(1, 2), (3, 6), (7, 9), (10, 10)]);
     }
 
     #[test]

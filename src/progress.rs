@@ -92,6 +92,18 @@ impl RunLog {
             file: Mutex::new(File::create(path)?),
         })
     }
+
+    /// Continues an existing log (a resumed run).
+    pub fn append(path: &Path) -> std::io::Result<RunLog> {
+        Ok(RunLog {
+            file: Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        })
+    }
 }
 
 impl Notify for RunLog {

@@ -131,13 +131,8 @@ mod tests {
     use crate::read::RawRow;
 
     fn chunk(emails: &[&str]) -> Chunk {
-        let mut c = Chunk {
-            seq: 0,
-            rows: vec![],
-            items: vec![],
-            item_rows: vec![],
-            idempotency_key: Some("k".into()),
-        };
+        let mut c = Chunk::new(0);
+        c.idempotency_key = Some("k".into());
         // Row 2 is an invalid row riding along between items.
         for (i, e) in emails.iter().enumerate() {
             c.rows.push(PlannedRow {

@@ -15,6 +15,7 @@ use crate::api::model::{
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
+use crate::journal::{Batch, BatchState, Journal};
 use crate::map::RecordKind;
 use crate::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
 use crate::reconcile;
@@ -39,6 +40,8 @@ pub struct SendContext {
     /// `--service-desk`: where customers can be found by email, and what was found (once).
     pub service_desk: Option<String>,
     pub emails: tokio::sync::OnceCell<Option<HashMap<String, String>>>,
+    /// The run journal (batches, keys, attempts, tasks), when the run keeps one.
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// What happened to a chunk, for the summary.
@@ -47,6 +50,8 @@ pub struct SendReport {
     pub task_id: Option<String>,
     /// Set when the server refused our credentials: the run must stop (exit 3).
     pub auth_error: Option<String>,
+    /// Set when the journal could not be written: the run must stop.
+    pub journal_error: Option<String>,
 }
 
 pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
@@ -57,8 +62,207 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     if chunk.items.is_empty() {
         return report;
     }
+    let (path, body) = bulk_body(ctx.kind, &chunk.items);
+    let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
+    if let Some(j) = &ctx.journal {
+        let batch = Batch {
+            seq: chunk.seq,
+            first_row: chunk.first_row(),
+            last_row: chunk.last_row(),
+            state: BatchState::Planned,
+            key: Some(key),
+            item_rows: chunk
+                .item_rows
+                .iter()
+                .map(|&i| chunk.rows[i].raw.row)
+                .collect(),
+            path: Some(path.to_string()),
+            body: Some(body.to_string()),
+            task_id: None,
+            status_url: None,
+        };
+        let decided: Vec<(u64, &Outcome)> = chunk
+            .rows
+            .iter()
+            .filter(|r| r.outcome != Outcome::Pending)
+            .map(|r| (r.raw.row, &r.outcome))
+            .collect();
+        if let Err(e) = j.plan(&batch, &decided) {
+            fail_items(
+                chunk,
+                Stage::Send,
+                &format!("not sent: the run journal could not be written ({e})"),
+            );
+            chunk.unsettled = true;
+            report.journal_error = Some(e.to_string());
+            return report;
+        }
+    }
+    send_and_track(ctx, chunk, path, &body, report).await
+}
+
+/// Finishes a chunk an interrupted run had started, as its journal record says: poll the task
+/// it already has, or send the recorded body again under the recorded key (never a new body or
+/// key for rows that may have been applied). The items are read back from that body, so the
+/// rows are matched with exactly what was sent.
+pub async fn resume(ctx: &SendContext, chunk: &mut Chunk, batch: &Batch) -> SendReport {
+    let mut report = SendReport::default();
+    let (Some(path), Some(body)) = (batch.path.as_deref(), batch.body.as_deref()) else {
+        return process(ctx, chunk).await;
+    };
+    let parsed = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| Some((items_from_body(path, &v)?, v)));
+    let rows: Option<Vec<usize>> = batch
+        .item_rows
+        .iter()
+        .map(|n| chunk.rows.iter().position(|r| r.raw.row == *n))
+        .collect();
+    let (Some((items, body)), Some(item_rows)) = (parsed, rows) else {
+        fail_items(
+            chunk,
+            Stage::Send,
+            "outcome unknown: the journal's record of this batch cannot be read; check the site",
+        );
+        return report;
+    };
+    if items.len() != item_rows.len() {
+        fail_items(
+            chunk,
+            Stage::Send,
+            "outcome unknown: the journal's record of this batch is inconsistent; check the site",
+        );
+        return report;
+    }
+    // Rows decided before the batch was sent (invalid, unchanged, …) keep that outcome.
+    if let Some(j) = &ctx.journal {
+        match j.outcomes(batch.first_row, batch.last_row) {
+            Ok(decided) => {
+                for r in &mut chunk.rows {
+                    if let Some(o) = decided.get(&r.raw.row) {
+                        r.outcome = o.clone();
+                    }
+                }
+            }
+            Err(e) => report.journal_error = Some(e.to_string()),
+        }
+    }
+    for &i in &item_rows {
+        chunk.rows[i].outcome = Outcome::Pending;
+    }
+    chunk.items = items;
+    chunk.item_rows = item_rows;
+    chunk.idempotency_key = batch.key.clone();
     let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
-    let submitted = match submit(ctx, chunk, &range).await {
+    match (&batch.task_id, &batch.status_url) {
+        (Some(id), status_url) => {
+            ctx.log.note(&format!(
+                "chunk {} ({range}): resumed; polling its task {id} again",
+                chunk.seq
+            ));
+            let submitted = TaskSubmitResponse {
+                id: id.clone(),
+                status_url: status_url.clone().unwrap_or_else(|| paths::task(id)),
+            };
+            track_task(ctx, chunk, submitted, &range, report).await
+        }
+        (None, _) => {
+            ctx.log.note(&format!(
+                "chunk {} ({range}): resumed; sending the recorded batch again with its key {}",
+                chunk.seq,
+                batch.key.as_deref().unwrap_or("")
+            ));
+            let path = static_path(path);
+            send_and_track(ctx, chunk, path, &body, report).await
+        }
+    }
+}
+
+/// The bulk endpoints a journal may name, as the static paths the client takes.
+fn static_path(path: &str) -> &'static str {
+    [
+        paths::CUSTOMER_PROFILE_BULK,
+        paths::ORGANIZATION_PROFILE_BULK,
+        paths::CUSTOMER_BULK,
+        paths::ORGANIZATION_BULK,
+    ]
+    .into_iter()
+    .find(|p| *p == path)
+    .unwrap_or(paths::CUSTOMER_PROFILE_BULK)
+}
+
+/// The items of a recorded bulk body, as the chunk holds them (for matching task failures).
+fn items_from_body(path: &str, body: &serde_json::Value) -> Option<Vec<BulkItem>> {
+    use crate::api::model::{
+        CustomerProfileItem, CustomerProfilePayload, OrganizationProfileItem,
+        OrganizationProfilePayload,
+    };
+    let b = body.clone();
+    Some(match path {
+        p if p == paths::CUSTOMER_PROFILE_BULK => {
+            serde_json::from_value::<CustomerProfileBulkRequest>(b)
+                .ok()?
+                .customer_profiles
+                .into_iter()
+                .map(|c| BulkItem::Customer(c, vec![]))
+                .collect()
+        }
+        p if p == paths::ORGANIZATION_PROFILE_BULK => {
+            serde_json::from_value::<OrganizationProfileBulkRequest>(b)
+                .ok()?
+                .organization_profiles
+                .into_iter()
+                .map(BulkItem::Organization)
+                .collect()
+        }
+        p if p == paths::CUSTOMER_BULK => serde_json::from_value::<CustomerBulkRequest>(b)
+            .ok()?
+            .customers
+            .into_iter()
+            .map(|c| {
+                BulkItem::Customer(
+                    CustomerProfileItem {
+                        operation_type: c.operation_type,
+                        payload: CustomerProfilePayload {
+                            customer_id: c.payload.customer_id,
+                            email: c.payload.email,
+                            display_name: c.payload.display_name,
+                            ..Default::default()
+                        },
+                    },
+                    vec![],
+                )
+            })
+            .collect(),
+        p if p == paths::ORGANIZATION_BULK => serde_json::from_value::<OrganizationBulkRequest>(b)
+            .ok()?
+            .organizations
+            .into_iter()
+            .map(|o| {
+                BulkItem::Organization(OrganizationProfileItem {
+                    operation_type: o.operation_type,
+                    payload: OrganizationProfilePayload {
+                        id: o.payload.id,
+                        name: o.payload.name,
+                        ..Default::default()
+                    },
+                })
+            })
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// Sends a chunk's batch (its key already fixed and journaled) and tracks its task.
+async fn send_and_track(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    path: &'static str,
+    body: &serde_json::Value,
+    mut report: SendReport,
+) -> SendReport {
+    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
+    let submitted = match submit(ctx, chunk, &range, path, body).await {
         Ok(s) => s,
         Err(e) => {
             if e.is_auth() {
@@ -72,16 +276,28 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
                 } => {
                     format!("the server refused the whole batch ({range}): {message}")
                 }
-                ApiError::Network { .. } | ApiError::Status { .. } => format!(
-                    "not confirmed: {e}; the batch may or may not have been applied, re-run this report with csmport to be sure"
-                ),
-                ApiError::Decode { .. } => format!("not confirmed: {e}"),
+                ApiError::Network { .. } | ApiError::Status { .. } => {
+                    // Maybe applied (or refused for a reason that may pass, such as our
+                    // credentials): `resume` sends it again under the same key.
+                    chunk.unsettled = true;
+                    format!(
+                        "not confirmed: {e}; the batch may or may not have been applied: `csmport resume` on this run folder sends it again safely (same idempotency key)"
+                    )
+                }
+                ApiError::Decode { .. } => {
+                    chunk.unsettled = true;
+                    format!("not confirmed: {e}")
+                }
             };
             fail_items(chunk, Stage::Send, &error);
             return report;
         }
     };
-    report.task_id = Some(submitted.id.clone());
+    if let Some(j) = &ctx.journal
+        && let Err(e) = j.submitted(chunk.seq, &submitted.id, &submitted.status_url)
+    {
+        report.journal_error = Some(e.to_string());
+    }
     ctx.log.note(&format!(
         "chunk {} ({range}, {} items): task {} submitted with key {}",
         chunk.seq,
@@ -89,6 +305,18 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         submitted.id,
         chunk.idempotency_key.as_deref().unwrap_or("")
     ));
+    track_task(ctx, chunk, submitted, &range, report).await
+}
+
+/// Waits for a chunk's task and sets every row's outcome from it.
+async fn track_task(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    submitted: TaskSubmitResponse,
+    range: &str,
+    mut report: SendReport,
+) -> SendReport {
+    report.task_id = Some(submitted.id.clone());
     let path = api::status_url_to_path(&submitted.status_url)
         .unwrap_or_else(|| paths::task(&submitted.id));
     let client = ctx.client.clone();
@@ -102,11 +330,12 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         Ok(s) => s,
         Err(TrackError::TimedOut { last }) => {
             let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
+            chunk.unsettled = true;
             fail_items(
                 chunk,
                 Stage::Task,
                 &format!(
-                    "outcome unknown: task {} was still {state} after {}s; check the site before retrying",
+                    "outcome unknown: task {} ({range}) was still {state} after {}s; `csmport resume` on this run folder polls it again",
                     submitted.id,
                     ctx.poll.timeout.as_secs()
                 ),
@@ -117,10 +346,14 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
             if e.is_auth() {
                 report.auth_error = Some(e.to_string());
             }
+            chunk.unsettled = true;
             fail_items(
                 chunk,
                 Stage::Task,
-                &format!("outcome unknown: polling task {} failed: {e}", submitted.id),
+                &format!(
+                    "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
+                    submitted.id
+                ),
             );
             return report;
         }
@@ -373,18 +606,21 @@ async fn submit(
     ctx: &SendContext,
     chunk: &mut Chunk,
     range: &str,
+    path: &'static str,
+    body: &serde_json::Value,
 ) -> Result<TaskSubmitResponse, ApiError> {
-    let (path, body) = bulk_body(ctx.kind, &chunk.items);
     let mut key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
     let label = format!("chunk {} ({range})", chunk.seq);
+    let journal = ctx.journal.as_deref().map(|j| (j, chunk.seq));
     let r = submit_task(
         &ctx.client,
         &*ctx.alert,
         &label,
         path,
-        &body,
+        body,
         &mut key,
         ctx.slot_wait,
+        journal,
     )
     .await;
     chunk.idempotency_key = Some(key);
@@ -392,7 +628,10 @@ async fn submit(
 }
 
 /// Submits one bulk task under `key`, waiting for a free task slot when the site has none (a
-/// new key for each resubmission; `key` ends as the one that was accepted).
+/// new key for each resubmission; `key` ends as the one that was accepted). With a journal
+/// (and the chunk's number), every attempt is recorded, and a new key is committed before it
+/// is first used.
+#[allow(clippy::too_many_arguments)]
 pub async fn submit_task(
     client: &Client,
     alert: &dyn Notify,
@@ -401,14 +640,24 @@ pub async fn submit_task(
     body: &serde_json::Value,
     key: &mut String,
     slot_wait: Duration,
+    journal: Option<(&Journal, u64)>,
 ) -> Result<TaskSubmitResponse, ApiError> {
     let started = tokio::time::Instant::now();
     let mut refusals = 0u32;
     loop {
-        match client
+        let answer = client
             .post_json::<_, TaskSubmitResponse>(path, body, Some(key))
-            .await
-        {
+            .await;
+        if let Some((j, seq)) = journal {
+            let outcome = match &answer {
+                Ok(t) => format!("accepted as task {}", t.id),
+                Err(e) => e.to_string(),
+            };
+            if let Err(e) = j.attempt(seq, key, &outcome) {
+                alert.note(&format!("{label}: {e}"));
+            }
+        }
+        match answer {
             Err(ApiError::Status {
                 status: 400,
                 message,
@@ -429,6 +678,16 @@ pub async fn submit_task(
                     "{label}: server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
                     wait.as_secs_f64()
                 ));
+                if let Some((j, seq)) = journal
+                    && let Err(e) = j.rekey(seq, &new_key)
+                {
+                    // Never send under a key the journal does not know.
+                    return Err(ApiError::Decode {
+                        method: "POST",
+                        path: path.to_string(),
+                        message: format!("not sent again: {e}"),
+                    });
+                }
                 *key = new_key;
                 tokio::time::sleep(wait).await;
             }
@@ -648,8 +907,9 @@ fn fail_items(chunk: &mut Chunk, stage: Stage, error: &str) {
     }
 }
 
-/// Marks a chunk that will never be sent (the run stopped first).
+/// Marks a chunk that was not sent because the run stopped first (`resume` sends it).
 pub fn skip_items(chunk: &mut Chunk, reason: &str) {
+    chunk.unsettled = true;
     for &i in &chunk.item_rows {
         chunk.rows[i].outcome = Outcome::Skipped {
             reason: reason.to_string(),

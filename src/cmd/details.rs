@@ -368,6 +368,7 @@ pub async fn run(
                     &body,
                     &mut key,
                     std::time::Duration::from_secs(30 * 60),
+                    None,
                 )
                 .await
                 {

@@ -2,7 +2,7 @@
 //! send (task-slot bounded) → track → reconcile → report — and writes the run folder. Only
 //! orchestration lives here; each stage is its own module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use crate::error::{
     EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error,
 };
 use crate::intake::{self, Intake};
+use crate::journal::{self, Batch, BatchState, InputIdentity, Journal, ResumeAction, RunMeta};
 use crate::plan::{Chunk, Chunker, uuid_key};
 use crate::progress::{Progress, RunLog, Tee};
 use crate::read::Dialect;
@@ -29,10 +30,28 @@ pub struct ImportResult {
     pub exit_code: i32,
     pub summary: Summary,
     pub read_error: Option<String>,
-    pub auth_error: Option<String>,
+    /// Why the run stopped sending before the end (authentication, journal, changed input).
+    pub stopped: Option<String>,
+    /// Rows whose outcome is not final (not sent, or unknown): `resume` finishes them.
+    pub unsettled: u64,
+}
+
+/// A run being finished by `csmport resume`: its journal and what the journal holds.
+pub struct Resume {
+    pub journal: Arc<Journal>,
+    pub batches: HashMap<u64, Batch>,
 }
 
 pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Error> {
+    run_with(args, target, None).await
+}
+
+/// An import, new (`resume` = None: a new journal in a new run folder) or resumed.
+pub async fn run_with(
+    args: &ImportArgs,
+    target: &Target,
+    resume: Option<Resume>,
+) -> Result<ImportResult, Error> {
     let input = &args.input;
     let kind_max = match input.kind() {
         Kind::CustomerAccounts | Kind::OrganizationAccounts => MAX_ACCOUNT_BULK_ITEMS,
@@ -78,7 +97,37 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let header = intake.header.clone();
 
     let dir = run_dir(input.out.as_deref(), input.kind().as_str(), started_at)?;
-    let log = open_log(&dir)?;
+    let resuming = resume.is_some();
+    let (journal, recorded) = match resume {
+        Some(r) => (r.journal, r.batches),
+        None => {
+            let meta = RunMeta {
+                args: serde_json::to_string(&journaled_args(args, &dir)?).expect("serializes"),
+                input: InputIdentity::of(file).map_err(|e| {
+                    Error::Usage(format!("{}: cannot be read: {e}", file.display()))
+                })?,
+                base_url: target.base_url.clone(),
+                cloud_id: target.cloud_id.clone(),
+                started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            };
+            (Arc::new(Journal::create(&dir, &meta)?), HashMap::new())
+        }
+    };
+    let log = if resuming {
+        append_log(&dir)?
+    } else {
+        open_log(&dir)?
+    };
+    if resuming {
+        let open = recorded
+            .values()
+            .filter(|b| b.state != BatchState::Done)
+            .count();
+        log.note(&format!(
+            "resumed: the journal has {} chunks, {open} of them unfinished; finished chunks are reported from the journal, unfinished ones polled or sent again under their recorded keys",
+            recorded.len()
+        ));
+    }
     log.note(&format!(
         "import {} from {} into {} (cloud {}); {} detail fields; batch size {}, rate {}/s, max tasks {}",
         input.kind().as_str(),
@@ -114,19 +163,23 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         unchanged: Default::default(),
         service_desk: args.service_desk.clone(),
         emails: Default::default(),
+        journal: Some(journal.clone()),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
     spawn_interrupt_watch(interrupted.clone(), notify.clone());
-    let abort: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let abort: Arc<Abort> = Default::default();
 
-    // Reader: a blocking thread that reads, maps, validates and cuts chunks.
+    // Reader: a blocking thread that reads, maps, validates and cuts chunks (where the journal
+    // of a resumed run says they end).
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(2);
+    let boundaries: HashMap<u64, u64> = recorded.iter().map(|(s, b)| (*s, b.last_row)).collect();
     let reader = {
         let progress = progress.clone();
         let interrupted = interrupted.clone();
         tokio::task::spawn_blocking(move || -> (Option<String>, Dialect) {
-            let mut chunker = Chunker::new(batch_size, Box::new(uuid_key));
+            let mut chunker =
+                Chunker::new(batch_size, Box::new(uuid_key)).with_boundaries(boundaries);
             let mut read_error = None;
             let mut reader = intake.reader();
             while !interrupted.load(Ordering::Relaxed) {
@@ -162,9 +215,13 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     let window = Arc::new(Semaphore::new(args.max_tasks * 4));
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(Chunk, tokio::sync::OwnedSemaphorePermit)>();
+    let unsettled = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let emitter = {
         let dir = dir.clone();
         let progress = progress.clone();
+        let journal = journal.clone();
+        let abort = abort.clone();
+        let unsettled = unsettled.clone();
         tokio::spawn(async move {
             let mut next = 0u64;
             let mut pending: BTreeMap<u64, (Chunk, tokio::sync::OwnedSemaphorePermit)> =
@@ -174,6 +231,17 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
                 while let Some((chunk, permit)) = pending.remove(&next) {
                     for row in &chunk.rows {
                         writer.write(row, &dir)?;
+                    }
+                    // Only final outcomes close a chunk in the journal; `resume` finishes the rest.
+                    if chunk.unsettled {
+                        unsettled.fetch_add(chunk.item_rows.len() as u64, Ordering::Relaxed);
+                    } else if !chunk.replayed {
+                        let outcomes: Vec<(u64, &crate::plan::Outcome)> =
+                            chunk.rows.iter().map(|r| (r.raw.row, &r.outcome)).collect();
+                        let range = (chunk.first_row(), chunk.last_row());
+                        if let Err(e) = journal.done(chunk.seq, range, &outcomes) {
+                            abort.local(format!("the run journal could not be written: {e}"));
+                        }
                     }
                     let c = &writer.counts;
                     progress
@@ -201,7 +269,26 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
             .acquire_owned()
             .await
             .expect("window semaphore open");
-        if chunk.items.is_empty() {
+        let record = recorded.get(&chunk.seq).cloned();
+        if let Some(b) = &record
+            && (b.first_row, b.last_row) != (chunk.first_row(), chunk.last_row())
+        {
+            abort.local(format!(
+                "the input no longer gives chunk {} the rows the journal recorded (rows {}-{}, now {}-{}); nothing more is sent",
+                chunk.seq,
+                b.first_row,
+                b.last_row,
+                chunk.first_row(),
+                chunk.last_row()
+            ));
+        }
+        let action = journal::resume_action(record.as_ref());
+        if action == ResumeAction::Replay {
+            replay(&journal, &mut chunk, &abort);
+            let _ = done_tx.send((chunk, permit));
+            continue;
+        }
+        if chunk.items.is_empty() && action == ResumeAction::Send {
             let _ = done_tx.send((chunk, permit));
             continue;
         }
@@ -227,13 +314,21 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         let abort = abort.clone();
         let tasks = tasks.clone();
         jobs.spawn(async move {
-            let r = send::process(&ctx, &mut chunk).await;
+            let r = match (action, &record) {
+                (ResumeAction::Poll | ResumeAction::Resend, Some(b)) => {
+                    send::resume(&ctx, &mut chunk, b).await
+                }
+                _ => send::process(&ctx, &mut chunk).await,
+            };
             drop(slot);
             if r.task_id.is_some() {
                 tasks.fetch_add(1, Ordering::Relaxed);
             }
             if let Some(e) = r.auth_error {
-                abort.lock().expect("abort lock").get_or_insert(e);
+                abort.auth(e);
+            }
+            if let Some(e) = r.journal_error {
+                abort.local(format!("the run journal could not be written: {e}"));
             }
             let _ = done_tx.send((chunk, permit));
         });
@@ -253,11 +348,11 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
     progress.finish();
 
     let was_interrupted = interrupted.load(Ordering::Relaxed);
-    let auth_error = abort.lock().expect("abort lock").clone();
+    let stopped = abort.get();
     let exit_code = if was_interrupted {
         EXIT_INTERRUPTED
-    } else if auth_error.is_some() {
-        EXIT_AUTH_NETWORK
+    } else if let Some((code, _)) = &stopped {
+        *code
     } else if read_error.is_some() {
         EXIT_USAGE
     } else if counts.failed > 0 {
@@ -304,23 +399,96 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         exit_code,
         summary,
         read_error,
-        auth_error,
+        stopped: stopped.map(|(_, why)| why),
+        unsettled: unsettled.load(Ordering::Relaxed),
     })
+}
+
+/// A chunk the journal has every outcome of: those outcomes, nothing sent.
+fn replay(journal: &Journal, chunk: &mut Chunk, abort: &Abort) {
+    chunk.replayed = true;
+    match journal.outcomes(chunk.first_row(), chunk.last_row()) {
+        Ok(outcomes) => {
+            for r in &mut chunk.rows {
+                r.outcome = outcomes.get(&r.raw.row).cloned().unwrap_or_else(|| {
+                    crate::plan::Outcome::Failed {
+                        stage: crate::plan::Stage::Send,
+                        field: String::new(),
+                        error: "outcome unknown: the journal closed this row's chunk without its outcome; check the site".into(),
+                    }
+                });
+            }
+        }
+        Err(e) => {
+            abort.local(format!("the run journal could not be read: {e}"));
+            send::skip_items(chunk, "not reported: the run journal could not be read");
+        }
+    }
+}
+
+/// The options a journal keeps: the import's own (no credentials: those are target options),
+/// with paths made absolute so `resume` works from any folder, and the run folder fixed.
+fn journaled_args(args: &ImportArgs, dir: &Path) -> Result<ImportArgs, Error> {
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .map_err(|e| Error::Usage(format!("{}: cannot be resolved: {e}", p.display())))
+    };
+    let mut a = args.clone();
+    a.input.files = a
+        .input
+        .files
+        .iter()
+        .map(|f| abs(f))
+        .collect::<Result<_, _>>()?;
+    a.input.mapping = a.input.mapping.as_deref().map(abs).transpose()?;
+    a.input.schema = a.input.schema.as_deref().map(abs).transpose()?;
+    a.input.out = Some(abs(dir)?);
+    a.input.plan = None;
+    Ok(a)
 }
 
 fn read_rows(p: &Progress) -> u64 {
     p.counters.read.load(Ordering::Relaxed)
 }
 
-fn stop_reason(interrupted: &AtomicBool, abort: &Mutex<Option<String>>) -> Option<String> {
+fn stop_reason(interrupted: &AtomicBool, abort: &Abort) -> Option<String> {
     if interrupted.load(Ordering::Relaxed) {
         return Some("not sent: the run was interrupted before this row's batch was sent".into());
     }
-    abort
-        .lock()
-        .expect("abort lock")
-        .as_ref()
-        .map(|e| format!("not sent: the run stopped after an authentication error ({e})"))
+    abort.get().map(|(code, why)| {
+        if code == EXIT_AUTH_NETWORK {
+            format!("not sent: the run stopped after an authentication error ({why})")
+        } else {
+            format!("not sent: the run stopped: {why}")
+        }
+    })
+}
+
+/// Why the run stops sending (the first reason wins), and the exit code it means.
+#[derive(Default)]
+struct Abort(Mutex<Option<(i32, String)>>);
+
+impl Abort {
+    fn set(&self, code: i32, why: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert((code, why));
+    }
+
+    /// The site refused our credentials.
+    fn auth(&self, why: String) {
+        self.set(EXIT_AUTH_NETWORK, why);
+    }
+
+    /// Something here went wrong (the journal, a changed input): exit 2.
+    fn local(&self, why: String) {
+        self.set(EXIT_USAGE, why);
+    }
+
+    fn get(&self) -> Option<(i32, String)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// First Ctrl-C: stop reading and sending, let submitted tasks finish, write reports (exit 4).
@@ -342,6 +510,14 @@ fn spawn_interrupt_watch(flag: Arc<AtomicBool>, notify: Arc<dyn Notify>) {
             }
         }
     });
+}
+
+/// The run folder's `run.log`, continued by a resumed run.
+fn append_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
+    let path = dir.join("run.log");
+    RunLog::append(&path)
+        .map(Arc::new)
+        .map_err(|source| Error::Report(report::ReportError { path, source }))
 }
 
 /// The run folder's `run.log`.

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod import;
 pub mod plan;
 pub mod products;
+pub mod resume;
 pub mod retry;
 pub mod sandbox;
 pub mod small;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             Ok(result.exit_code)
         }
         Command::Validate(args) => validate_cmd(&cli, &args.input).await,
+        Command::Resume(args) => resume::run(&cli, args).await,
         Command::Retry(args) => {
             let (cli, import_args) = retry::import_cli(&cli, args)?;
             let (target, sandbox) = resolve_target(&cli).await?;
@@ -233,7 +235,7 @@ async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
     ))
 }
 
-fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sandbox>) {
+pub(crate) fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sandbox>) {
     let s = &r.summary;
     let c = &s.counts;
     let mut lines = vec![
@@ -279,11 +281,21 @@ fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox: Option<&Sa
     if let Some(e) = &r.read_error {
         lines.push(format!("  stopped   reading failed: {e}"));
     }
-    if let Some(e) = &r.auth_error {
-        lines.push(format!("  stopped   authentication failed: {e}"));
+    if let Some(e) = &r.stopped {
+        if r.exit_code == crate::error::EXIT_AUTH_NETWORK {
+            lines.push(format!("  stopped   authentication failed: {e}"));
+        } else {
+            lines.push(format!("  stopped   {e}"));
+        }
     }
     if s.interrupted {
         lines.push("  stopped   interrupted; rows not sent are in failures.csv".into());
+    }
+    if r.unsettled > 0 {
+        lines.push(format!(
+            "  resume    {} rows were not sent or have no confirmed outcome: `csmport resume {}` finishes them (same keys, nothing sent twice)",
+            r.unsettled, s.run_dir
+        ));
     }
     let text = lines.join("\n");
     if cli.json {

@@ -195,7 +195,8 @@ impl SmallRun {
             exit_code,
             summary,
             read_error: self.read_error,
-            auth_error: None,
+            stopped: None,
+            unsettled: 0,
         })
     }
 }

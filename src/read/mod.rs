@@ -79,7 +79,7 @@ pub enum ReadError {
 }
 
 /// Character encodings a CSV may come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 pub enum Encoding {
     #[value(name = "utf-8", alias = "utf8")]
     Utf8,

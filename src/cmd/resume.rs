@@ -1,0 +1,89 @@
+//! `csmport resume RUN_DIR`: finishes an import that stopped early (Ctrl-C, a crash, kill -9,
+//! power loss) from its run journal: chunks with every outcome recorded are reported as they
+//! were, tasks already submitted are polled again, batches that may have been sent go again
+//! under their recorded key and body, and the rest are sent as new. The options come from the
+//! journal; the target (never stored: credentials) from flags and environment, as for import.
+//! Neighbours: `journal` (what is recorded), `cmd::import` (the run itself).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cli::{Cli, ImportArgs, ResumeArgs};
+use crate::config;
+use crate::error::Error;
+use crate::journal::{InputIdentity, Journal, RunMeta};
+
+use super::import::{self, Resume};
+
+pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
+    let dir = &args.run_dir;
+    let (journal, meta) = Journal::open(dir)?;
+    let import_args = options(dir, &meta)?;
+    check_input(dir, &meta)?;
+    if cli.sandbox {
+        return Err(Error::Usage(format!(
+            "{}: a run is resumed against the site it wrote to ({}, cloud {}); an in-process --sandbox starts empty. Give that site's target (flags or CSM_* environment) without --sandbox",
+            dir.display(),
+            meta.base_url,
+            meta.cloud_id
+        )));
+    }
+    let target = config::target(&cli.target)?;
+    if (target.base_url.as_str(), target.cloud_id.as_str())
+        != (meta.base_url.as_str(), meta.cloud_id.as_str())
+    {
+        return Err(Error::Usage(format!(
+            "{}: the run wrote to {} (cloud {}), not {} (cloud {}); resume it against the same site",
+            dir.display(),
+            meta.base_url,
+            meta.cloud_id,
+            target.base_url,
+            target.cloud_id
+        )));
+    }
+    let batches = journal.batches()?;
+    let resume = Resume {
+        journal: Arc::new(journal),
+        batches,
+    };
+    let result = import::run_with(&import_args, &target, Some(resume)).await?;
+    super::print_import_summary(cli, &result, None);
+    Ok(result.exit_code)
+}
+
+/// The import options the journal recorded, writing into this folder (wherever it is now).
+fn options(dir: &Path, meta: &RunMeta) -> Result<ImportArgs, Error> {
+    let mut a: ImportArgs = serde_json::from_str(&meta.args).map_err(|e| {
+        Error::Usage(format!(
+            "{}: the run journal's import options cannot be read ({e}); it is damaged or from another csmport",
+            dir.display()
+        ))
+    })?;
+    a.input.out = Some(dir.to_path_buf());
+    Ok(a)
+}
+
+/// The input must be the very file the run began with: the journal's chunks are row ranges of
+/// it, and a batch resent under its key must be the batch first sent.
+fn check_input(dir: &Path, meta: &RunMeta) -> Result<(), Error> {
+    let was = &meta.input;
+    let now = InputIdentity::of(&was.path).map_err(|e| {
+        Error::Usage(format!(
+            "{}: the run's input {} cannot be read ({e}); resume needs that same file",
+            dir.display(),
+            was.path.display()
+        ))
+    })?;
+    if now.size != was.size || now.sha256 != was.sha256 {
+        return Err(Error::Usage(format!(
+            "{}: the input {} changed since the run began ({} bytes, sha256 {} then; {} bytes, sha256 {} now); resuming would send rows the journal does not describe. Put the original file back, or import the new one as a new run",
+            dir.display(),
+            was.path.display(),
+            was.size,
+            &was.sha256[..12.min(was.sha256.len())],
+            now.size,
+            &now.sha256[..12.min(now.sha256.len())]
+        )));
+    }
+    Ok(())
+}
