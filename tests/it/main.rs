@@ -13,6 +13,7 @@ mod import;
 mod organizations;
 mod plan;
 mod products;
+mod resume;
 mod retry;
 mod sandbox;
 mod sandbox_rules;

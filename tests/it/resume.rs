@@ -1,0 +1,334 @@
+//! `csmport resume`: runs killed (SIGKILL) or interrupted (Ctrl-C) at several points finish
+//! from their journal with every row in exactly one outcome and nothing sent twice; folders
+//! that cannot be resumed safely are refused with exit 2.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Ctx, SandboxProc, read_csv, repo, stderr};
+
+/// Batches of the journal by state: (all recorded, submitted, done).
+fn journal_counts(run: &Path) -> (u64, u64, u64) {
+    let path = run.join("journal.sqlite");
+    if !path.exists() {
+        return (0, 0, 0);
+    }
+    let Ok(c) = rusqlite::Connection::open(&path) else {
+        return (0, 0, 0);
+    };
+    let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64;
+    (
+        count("SELECT COUNT(*) FROM batches"),
+        count("SELECT COUNT(*) FROM batches WHERE state = 'submitted'"),
+        count("SELECT COUNT(*) FROM batches WHERE state = 'done'"),
+    )
+}
+
+/// Waits until `ready` holds for the run's journal, then kills the process with SIGKILL.
+fn kill_when(mut child: Child, run: &Path, what: &str, ready: impl Fn((u64, u64, u64)) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the run ended ({status}) before {what}: journal {:?}",
+                journal_counts(run)
+            );
+        }
+        if ready(journal_counts(run)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reached {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn customers_csv(ctx: &Ctx, n: usize) -> std::path::PathBuf {
+    let mut csv = String::from("email,displayName\n");
+    for i in 0..n {
+        csv.push_str(&format!("user{i}@example.com,User {i}\n"));
+    }
+    ctx.write("customers.csv", csv.as_bytes())
+}
+
+/// Every input row once in the reports, none twice: returns (succeeded rows, failed rows).
+fn report_rows(run: &Path) -> (Vec<u64>, Vec<u64>) {
+    let rows = |file: &str| -> Vec<u64> {
+        let (header, rows) = read_csv(&run.join(file));
+        let col = header.iter().position(|h| h == "_row").unwrap();
+        rows.iter().map(|r| r[col].parse().unwrap()).collect()
+    };
+    (rows("successes.csv"), rows("failures.csv"))
+}
+
+#[test]
+fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
+    // Slow answers widen the window between a batch being journaled and its task existing.
+    let sb = SandboxProc::start_raw(&[
+        "--task-latency-ms",
+        "200",
+        "--fault-seed",
+        "11",
+        "--fault-slow",
+        "0.3",
+        "--fault-slow-ms",
+        "300",
+    ]);
+    let ctx = Ctx::new();
+    let file = customers_csv(&ctx, 5000);
+    let run = ctx.path("run");
+    let spawn = |args: &[&std::ffi::OsStr]| -> Child {
+        ctx.csmport(Some(&sb))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let import = spawn(&[
+        "import".as_ref(),
+        "customers".as_ref(),
+        file.as_os_str(),
+        "--out".as_ref(),
+        run.as_os_str(),
+    ]);
+    let resume = || spawn(&["resume".as_ref(), run.as_os_str()]);
+    // 1. The first batch is journaled (its key fixed); maybe sent, no task recorded yet.
+    kill_when(
+        import,
+        &run,
+        "the first batch is journaled",
+        |(all, _, _)| all >= 1,
+    );
+    // 2. A resumed run with several tasks in flight.
+    kill_when(resume(), &run, "3 tasks are in flight", |(_, sub, _)| {
+        sub >= 3
+    });
+    // 3. A resumed run half-way through.
+    kill_when(resume(), &run, "25 chunks are done", |(_, _, done)| {
+        done >= 25
+    });
+    // 4. The last resume runs to the end.
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Every row in exactly one outcome.
+    let (ok, failed) = report_rows(&run);
+    assert!(failed.is_empty(), "{failed:?}");
+    let mut seen = ok.clone();
+    seen.sort();
+    assert_eq!(seen, (1..=5000).collect::<Vec<u64>>());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (s["rows"].as_u64(), s["succeeded"].as_u64()),
+        (Some(5000), Some(5000))
+    );
+
+    // Each customer created exactly once: 5,000 customers, and the tasks together hold 5,000
+    // items (a batch sent again under a new key would have made a second task of its rows).
+    let state = sb.state();
+    let customers = state["customers"].as_array().unwrap();
+    let emails: HashSet<&str> = customers
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert_eq!((customers.len(), emails.len()), (5000, 5000));
+    let tasks = state["tasks"].as_array().unwrap();
+    let items: u64 = tasks.iter().map(|t| t["items"].as_u64().unwrap()).sum();
+    assert_eq!(items, 5000, "rows sent in more than one task");
+    // No task created twice for one key.
+    let mut per_key: HashMap<&str, usize> = HashMap::new();
+    for t in tasks {
+        *per_key
+            .entry(t["idempotencyKey"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    assert!(per_key.values().all(|n| *n == 1), "{per_key:?}");
+    // The resumes did send some batches again under their recorded keys, or polled tasks.
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert_eq!(log.matches("resumed: the journal has").count(), 3, "{log}");
+    assert!(log.contains("polling its task") || log.contains("sending the recorded batch"));
+}
+
+#[test]
+fn ctrl_c_then_resume_gives_the_outcomes_of_an_uninterrupted_run() {
+    let sb = SandboxProc::start(&["--task-latency-ms", "400"]);
+    let ctx = Ctx::new();
+    let run = ctx.path("run");
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(repo("sample-data/customers.csv"))
+        .arg("--out")
+        .arg(&run)
+        .args(["--max-tasks", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while journal_counts(&run).1 == 0 {
+        assert!(Instant::now() < deadline, "no task was submitted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let int = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(int.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    // As the README's quick start: 964 succeeded, 35 failed, 1 skipped (exit 1).
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (
+            s["rows"].as_u64(),
+            s["succeeded"].as_u64(),
+            s["failed"].as_u64(),
+            s["skipped"].as_u64(),
+            s["interrupted"].as_bool()
+        ),
+        (Some(1000), Some(964), Some(35), Some(1), Some(false)),
+        "{s}"
+    );
+    let (ok, failed) = report_rows(&run);
+    let all: HashSet<u64> = ok.iter().chain(&failed).copied().collect();
+    assert_eq!(all.len(), ok.len() + failed.len(), "a row reported twice");
+    assert_eq!(ok.len(), 964);
+    let state = sb.state();
+    let items: u64 = state["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("BULK_CUSTOMER_PROFILE")
+        })
+        .map(|t| t["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        items,
+        964 + 4,
+        "each valid row sent once (4 fail in their task)"
+    );
+}
+
+#[test]
+fn folders_that_cannot_be_resumed_safely_are_refused() {
+    let sb = SandboxProc::start_raw(&[]);
+    let ctx = Ctx::new();
+    let file = customers_csv(&ctx, 30);
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = ctx.path("run");
+    let resume = |dir: &Path, extra: &[&str]| {
+        let out = ctx
+            .csmport(Some(&sb))
+            .args(extra)
+            .arg("resume")
+            .arg(dir)
+            .output()
+            .unwrap();
+        (out.status.code(), stderr(&out))
+    };
+    // A finished run resumes to the same result and sends nothing.
+    let before = sb.requests().len();
+    let (code, err) = resume(&run, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let posts = sb.requests()[before..]
+        .iter()
+        .filter(|r| r["method"] == "POST")
+        .count();
+    assert_eq!(posts, 0);
+    // A new import into a run folder is refused: the run is never overwritten.
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("already holds a run"),
+        "{}",
+        stderr(&out)
+    );
+
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+        (
+            "changed input",
+            Box::new(|_| {
+                std::fs::write(&file, "email,displayName\nsomeone@example.com,Some One\n").unwrap()
+            }),
+            "changed since the run began",
+        ),
+        (
+            "newer journal",
+            Box::new(|run| {
+                let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
+                c.execute(
+                    "UPDATE meta SET value = '2' WHERE key = 'journal_version'",
+                    [],
+                )
+                .unwrap();
+            }),
+            "written by a newer csmport",
+        ),
+        (
+            "corrupt journal",
+            Box::new(|run| {
+                for f in ["journal.sqlite-wal", "journal.sqlite-shm"] {
+                    let _ = std::fs::remove_file(run.join(f));
+                }
+                let mut bytes = std::fs::read(run.join("journal.sqlite")).unwrap();
+                let n = bytes.len();
+                for b in &mut bytes[100..n / 2] {
+                    *b = 0xA5;
+                }
+                std::fs::write(run.join("journal.sqlite"), bytes).unwrap();
+            }),
+            "damaged",
+        ),
+    ];
+    for (what, spoil, want) in cases {
+        // Each case spoils a fresh copy of the finished run.
+        let copy = ctx.path(&format!("copy-{}", what.replace(' ', "-")));
+        copy_dir(&run, &copy);
+        let original = std::fs::read(&file).unwrap();
+        spoil(&copy);
+        let (code, err) = resume(&copy, &[]);
+        std::fs::write(&file, original).unwrap();
+        assert_eq!(code, Some(2), "{what}: {err}");
+        assert!(err.contains(want), "{what}: {err}");
+    }
+    let (code, err) = resume(&ctx.path("nowhere"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a folder"), "{err}");
+    let (code, err) = resume(ctx.dir.path(), &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a run folder"), "{err}");
+    let (code, err) = resume(&run, &["--sandbox"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("starts empty"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
