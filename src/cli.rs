@@ -253,6 +253,13 @@ pub struct ImportArgs {
     /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx), with backoff
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub retries: u32,
+    /// Retries the whole run may spend on failures (timeouts, 5xx, dropped connections; 429s
+    /// do not count): a server that keeps failing is not hammered
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub retry_budget: u64,
+    /// Longest single wait before a retry, in seconds, even when the server asks for longer
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub max_wait: u64,
 }
 
 #[derive(Debug, Args)]

@@ -72,6 +72,16 @@ impl BulkItem {
             .collect()
     }
 
+    /// The row asks to create the entity (never skipped as unchanged: the site must refuse an
+    /// existing one).
+    pub fn creates(&self) -> bool {
+        use crate::api::model::ProfileOperation::Create;
+        match self {
+            BulkItem::Customer(c, _) => c.operation_type == Create,
+            BulkItem::Organization(o) => o.operation_type == Create,
+        }
+    }
+
     /// The id the input gave, if any (written to successes.csv).
     pub fn given_id(&self) -> Option<String> {
         match self {

@@ -11,7 +11,7 @@ use crate::api::model::{
     CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
     OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
     OrganizationFetchResponse, OrganizationProfileBulkRequest, OrganizationProfileFetchRequest,
-    OrganizationProfileFetchResponse, TaskStatusResponse, TaskSubmitResponse,
+    OrganizationProfileFetchResponse, TaskStatus, TaskStatusResponse, TaskSubmitResponse,
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
@@ -57,8 +57,7 @@ pub struct SendReport {
 pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
     let mut report = SendReport::default();
     attach_organizations(ctx, chunk).await;
-    drop_unchanged_organizations(ctx, chunk).await;
-    drop_unchanged_customers(ctx, chunk).await;
+    drop_unchanged(ctx, chunk).await;
     if chunk.items.is_empty() {
         return report;
     }
@@ -330,6 +329,14 @@ async fn track_task(
         Ok(s) => s,
         Err(TrackError::TimedOut { last }) => {
             let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
+            let why = format!(
+                "task {} was still {state} after {}s",
+                submitted.id,
+                ctx.poll.timeout.as_secs()
+            );
+            if settle_by_read_back(ctx, chunk, &why).await {
+                return report;
+            }
             chunk.unsettled = true;
             fail_items(
                 chunk,
@@ -365,6 +372,18 @@ async fn track_task(
         status.status.as_str(),
         status.failures.len()
     ));
+    if status.status == TaskStatus::Failed
+        && status.failures.is_empty()
+        && settle_by_read_back(
+            ctx,
+            chunk,
+            &format!("task {} ended FAILED without naming any row", status.id),
+        )
+        .await
+    {
+        fill_organization_ids(ctx, chunk).await;
+        return report;
+    }
     let unmatched = reconcile::unmatched_entity_ids(chunk, &status);
     let resolved = resolve_ids(ctx, chunk, &unmatched).await;
     let unattributed = reconcile::apply(chunk, &status, &resolved);
@@ -378,20 +397,25 @@ async fn track_task(
     report
 }
 
-/// Customers the site already has exactly as the rows give them are not sent (the rows succeed
-/// as `unchanged`, with the id). CSM cannot look a customer up by email, so this needs
-/// `--service-desk` (its JSM customers, listed once per run) or ids in the file; without either,
-/// or when a read fails, everything is sent as usual (UPSERT leaves the site the same anyway).
-async fn drop_unchanged_customers(ctx: &SendContext, chunk: &mut Chunk) {
-    if !matches!(
-        ctx.kind,
-        RecordKind::Customers | RecordKind::CustomerAccounts
-    ) {
-        return;
-    }
-    let emails = match &ctx.service_desk {
-        None => None,
-        Some(sd) => ctx
+/// What the site has for one item, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The entity, exactly as the item gives it (everything the item sets), with its id.
+    Same(String),
+    /// The entity exists with other values, or does not exist.
+    Differs,
+    /// The site could not be asked about it (customers by email without `--service-desk`).
+    CannotTell,
+}
+
+/// Rows the site already has exactly as the file gives them are not sent (they succeed as
+/// `unchanged`, with the id). CSM cannot look a customer up by email, so for customers this
+/// needs `--service-desk` (its JSM customers, listed once per run) or ids in the file; without
+/// either, or when a read fails, everything is sent as usual (UPSERT leaves the site the same).
+/// Rows that ask to CREATE are always sent.
+async fn drop_unchanged(ctx: &SendContext, chunk: &mut Chunk) {
+    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
+        (Some(sd), true) => ctx
             .emails
             .get_or_init(|| async {
                 crate::refs::service_desk_customers(&ctx.client, sd)
@@ -405,63 +429,16 @@ async fn drop_unchanged_customers(ctx: &SendContext, chunk: &mut Chunk) {
             })
             .await
             .as_ref(),
+        _ => None,
     };
-    let id_of = |c: &crate::api::model::CustomerProfileItem| {
-        c.payload.customer_id.clone().or_else(|| {
-            let email = c.payload.email.as_deref()?;
-            emails?.get(&email.to_lowercase()).cloned()
-        })
-    };
-    let ids: Vec<String> = chunk
-        .items
-        .iter()
-        .filter_map(|i| match i {
-            BulkItem::Customer(c, _) => id_of(c),
-            BulkItem::Organization(_) => None,
-        })
-        .collect();
-    if ids.is_empty() {
+    let Ok(found) = read_back_items(ctx, &chunk.items, emails).await else {
         return;
-    }
-    let mut profiles: HashMap<String, crate::api::model::CustomerProfile> = HashMap::new();
-    for group in ids.chunks(MAX_PROFILE_FETCH) {
-        let req = CustomerProfileFetchRequest {
-            customer_ids: group.to_vec(),
-        };
-        match ctx
-            .client
-            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
-            .await
-        {
-            Ok(r) => profiles.extend(r.results.into_iter().map(|p| (p.id.clone(), p))),
-            Err(_) => return,
-        }
-    }
+    };
     let mut keep = vec![true; chunk.items.len()];
-    for (k, item) in chunk.items.iter().enumerate() {
-        let BulkItem::Customer(c, names) = item else {
-            continue;
-        };
-        let Some(id) = id_of(c) else { continue };
-        let Some(site) = profiles.get(&id) else {
-            continue;
-        };
-        let p = &c.payload;
-        let same = c.operation_type != crate::api::model::ProfileOperation::Create
-            && names.is_empty()
-            && p.display_name
-                .as_ref()
-                .is_none_or(|n| *n == site.display_name)
-            && p.details.iter().flatten().all(|d| {
-                site.details
-                    .iter()
-                    .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
-            })
-            && p.associate_organizations
-                .iter()
-                .flat_map(|a| &a.organization_ids)
-                .all(|o| site.organizations.iter().any(|s| &s.id == o));
-        if same {
+    for (k, (item, f)) in chunk.items.iter().zip(found).enumerate() {
+        if let Found::Same(id) = f
+            && !item.creates()
+        {
             keep[k] = false;
             chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded { id: Some(id) };
         }
@@ -471,94 +448,213 @@ async fn drop_unchanged_customers(ctx: &SendContext, chunk: &mut Chunk) {
         ctx.unchanged
             .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
         ctx.log.note(&format!(
-            "chunk {}: {dropped} customers are already on the site as in the file; not sent",
-            chunk.seq
+            "chunk {}: {dropped} {} already on the site as in the file; not sent",
+            chunk.seq,
+            if ctx.kind.is_customer() {
+                "customers are"
+            } else {
+                "organizations are"
+            }
         ));
     }
 }
 
-/// Organizations the site already has exactly as the rows give them (name, and every detail
-/// value a row sets) are not sent: the rows succeed as `unchanged`, with the id. Read through
-/// organization/fetch (names, 50 a call) and organization/profile/fetch (25 a call); when a
-/// read fails, everything is sent as usual.
-async fn drop_unchanged_organizations(ctx: &SendContext, chunk: &mut Chunk) {
-    if !matches!(
-        ctx.kind,
-        RecordKind::Organizations | RecordKind::OrganizationAccounts
-    ) {
-        return;
+/// Settles a batch whose task said nothing useful (FAILED without failures, or never ended) by
+/// reading its entities back: rows the site has as sent succeed, the others fail as not
+/// applied. Returns false (rows left as they are) when the site cannot tell.
+async fn settle_by_read_back(ctx: &SendContext, chunk: &mut Chunk, why: &str) -> bool {
+    // A fresh listing: the customers this batch created are not in the run's cached one.
+    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
+        (Some(sd), true) => crate::refs::service_desk_customers(&ctx.client, sd)
+            .await
+            .ok(),
+        _ => None,
+    };
+    let found = match read_back_items(ctx, &chunk.items, emails.as_ref()).await {
+        Ok(f) => f,
+        Err(e) => {
+            ctx.log.note(&format!(
+                "chunk {}: reading the batch back failed ({e}); its outcome stays unknown",
+                chunk.seq
+            ));
+            return false;
+        }
+    };
+    if found.contains(&Found::CannotTell) {
+        ctx.log.note(&format!(
+            "chunk {}: {why}; customers cannot be read back by email without --service-desk, so the outcome stays unknown",
+            chunk.seq
+        ));
+        return false;
     }
-    let names: Vec<String> = chunk
-        .items
+    let mut applied = 0;
+    for (k, f) in found.into_iter().enumerate() {
+        let row = &mut chunk.rows[chunk.item_rows[k]];
+        row.outcome = match f {
+            Found::Same(id) => {
+                applied += 1;
+                Outcome::Succeeded { id: Some(id) }
+            }
+            _ => Outcome::Failed {
+                stage: Stage::Task,
+                field: String::new(),
+                error: format!(
+                    "not applied: {why}, and the site does not have this row as it was sent"
+                ),
+            },
+        };
+    }
+    ctx.log.note(&format!(
+        "chunk {}: {why}; read back: {applied} of {} rows are on the site as sent, the others were not applied",
+        chunk.seq,
+        chunk.items.len()
+    ));
+    true
+}
+
+/// Reads the items' entities back from the site (customers: profile fetch by id, 25 a call,
+/// ids given or found by email in `emails`; organizations: fetch by name, 50 a call, then
+/// profile fetch) and tells, per item, whether the site has it as given.
+async fn read_back_items(
+    ctx: &SendContext,
+    items: &[BulkItem],
+    emails: Option<&HashMap<String, String>>,
+) -> Result<Vec<Found>, ApiError> {
+    use crate::api::model::{CustomerProfile, DetailValue};
+    let same_details = |mine: &Option<Vec<DetailValue>>, site: &[DetailValue]| {
+        mine.iter().flatten().all(|d| {
+            site.iter()
+                .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
+        })
+    };
+    if ctx.kind.is_customer() {
+        let id_of = |c: &crate::api::model::CustomerProfileItem| {
+            c.payload.customer_id.clone().or_else(|| {
+                let email = c.payload.email.as_deref()?;
+                emails?.get(&email.to_lowercase()).cloned()
+            })
+        };
+        let ids: Vec<Option<String>> = items
+            .iter()
+            .map(|i| match i {
+                BulkItem::Customer(c, _) => id_of(c),
+                BulkItem::Organization(_) => None,
+            })
+            .collect();
+        let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+        let mut profiles: HashMap<String, CustomerProfile> = HashMap::new();
+        for group in wanted.chunks(MAX_PROFILE_FETCH) {
+            let req = CustomerProfileFetchRequest {
+                customer_ids: group.to_vec(),
+            };
+            let r = ctx
+                .client
+                .post_json::<_, CustomerProfileFetchResponse>(
+                    paths::CUSTOMER_PROFILE_FETCH,
+                    &req,
+                    None,
+                )
+                .await?;
+            profiles.extend(r.results.into_iter().map(|p| (p.id.clone(), p)));
+        }
+        return Ok(items
+            .iter()
+            .zip(ids)
+            .map(|(item, id)| {
+                let (BulkItem::Customer(c, names), Some(id)) = (item, id) else {
+                    // An email csmport could not look up: new, or not listed.
+                    return if emails.is_some() {
+                        Found::Differs
+                    } else {
+                        Found::CannotTell
+                    };
+                };
+                let Some(site) = profiles.get(&id) else {
+                    return Found::Differs;
+                };
+                let p = &c.payload;
+                let same = names.is_empty()
+                    && p.display_name
+                        .as_ref()
+                        .is_none_or(|n| *n == site.display_name)
+                    && same_details(&p.details, &site.details)
+                    && p.associate_organizations
+                        .iter()
+                        .flat_map(|a| &a.organization_ids)
+                        .all(|o| site.organizations.iter().any(|s| &s.id == o));
+                if same {
+                    Found::Same(id)
+                } else {
+                    Found::Differs
+                }
+            })
+            .collect());
+    }
+    let names: Vec<String> = items
         .iter()
         .filter_map(|i| match i {
-            BulkItem::Organization(o) if o.payload.id.is_none() => o.payload.name.clone(),
+            BulkItem::Organization(o) if o.payload.id.is_none() => {
+                o.payload.name.as_deref().map(|n| n.trim().to_string())
+            }
             _ => None,
         })
         .collect();
-    if names.is_empty() {
-        return;
-    }
-    let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
-    let Ok(ids) = crate::resolve::fetch_ids(&ctx.client, &names).await else {
-        return;
+    let by_name = if names.is_empty() {
+        HashMap::new()
+    } else {
+        crate::resolve::fetch_ids(&ctx.client, &names).await?
     };
-    let wanted: Vec<String> = ids.values().cloned().collect();
-    let mut profiles: HashMap<String, (String, Vec<crate::api::model::DetailValue>)> =
-        HashMap::new();
+    let id_of = |o: &crate::api::model::OrganizationProfileItem| {
+        o.payload
+            .id
+            .clone()
+            .or_else(|| by_name.get(&match_key(o.payload.name.as_deref()?)).cloned())
+    };
+    let ids: Vec<Option<String>> = items
+        .iter()
+        .map(|i| match i {
+            BulkItem::Organization(o) => id_of(o),
+            BulkItem::Customer(..) => None,
+        })
+        .collect();
+    let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+    let mut profiles: HashMap<String, (String, Vec<DetailValue>)> = HashMap::new();
     for group in wanted.chunks(MAX_PROFILE_FETCH) {
         let req = OrganizationProfileFetchRequest {
             organization_ids: group.to_vec(),
         };
-        match ctx
+        let r = ctx
             .client
             .post_json::<_, OrganizationProfileFetchResponse>(
                 paths::ORGANIZATION_PROFILE_FETCH,
                 &req,
                 None,
             )
-            .await
-        {
-            Ok(r) => profiles.extend(r.results.into_iter().map(|p| (p.id, (p.name, p.details)))),
-            Err(_) => return,
-        }
+            .await?;
+        profiles.extend(r.results.into_iter().map(|p| (p.id, (p.name, p.details))));
     }
-    let mut keep = vec![true; chunk.items.len()];
-    for (k, item) in chunk.items.iter().enumerate() {
-        let BulkItem::Organization(o) = item else {
-            continue;
-        };
-        let (Some(name), None) = (&o.payload.name, &o.payload.id) else {
-            continue;
-        };
-        let Some(id) = ids.get(&match_key(name)) else {
-            continue;
-        };
-        let Some((site_name, site_details)) = profiles.get(id) else {
-            continue;
-        };
-        let same_details = o.payload.details.iter().flatten().all(|d| {
-            site_details
-                .iter()
-                .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
-        });
-        let creates = o.operation_type == crate::api::model::ProfileOperation::Create;
-        if site_name == name.trim() && same_details && !creates {
-            keep[k] = false;
-            chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded {
-                id: Some(id.clone()),
+    Ok(items
+        .iter()
+        .zip(ids)
+        .map(|(item, id)| {
+            let (BulkItem::Organization(o), Some(id)) = (item, id) else {
+                return Found::Differs;
             };
-        }
-    }
-    let dropped = chunk.retain_items(&keep);
-    if dropped > 0 {
-        ctx.unchanged
-            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-        ctx.log.note(&format!(
-            "chunk {}: {dropped} organizations are already on the site as in the file; not sent",
-            chunk.seq
-        ));
-    }
+            let Some((site_name, site_details)) = profiles.get(&id) else {
+                return Found::Differs;
+            };
+            let same_name = o
+                .payload
+                .name
+                .as_deref()
+                .is_none_or(|n| n.trim() == site_name);
+            if same_name && same_details(&o.payload.details, site_details) {
+                Found::Same(id)
+            } else {
+                Found::Differs
+            }
+        })
+        .collect())
 }
 
 /// Organizations created or updated by name get their id in successes.csv: the task does not

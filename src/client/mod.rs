@@ -60,6 +60,11 @@ impl Target {
 /// Receives one-line notes about waits and retries (progress line, run log).
 pub trait Notify: Send + Sync {
     fn note(&self, msg: &str);
+    /// The pace requests go at now (requests per second), after every answer.
+    fn pacing(&self, _rate: f64) {}
+    /// A wait before a retry begins (`Some(until)`; `rate_limited` when the server said to
+    /// slow down) or ends (`None`).
+    fn waiting(&self, _until: Option<jiff::Timestamp>, _rate_limited: bool) {}
 }
 
 pub struct Silent;
@@ -121,6 +126,9 @@ pub struct Client {
     pacer: Pacer,
     policy: Policy,
     notify: Arc<dyn Notify>,
+    /// Retries left of the run's budget, and whether its end was reported.
+    budget: std::sync::atomic::AtomicU64,
+    budget_noted: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -141,6 +149,8 @@ impl Client {
             jsm: target.jsm_base(),
             auth: target.auth.clone(),
             pacer: Pacer::new(rate),
+            budget: std::sync::atomic::AtomicU64::new(policy.budget),
+            budget_noted: Default::default(),
             policy,
             notify,
         }
@@ -307,7 +317,9 @@ impl Client {
                     } else {
                         pace::Signal::Answered
                     };
-                    if let Some(rate) = self.pacer.observe(signal) {
+                    let changed = self.pacer.observe(signal);
+                    self.notify.pacing(self.pacer.current_rate());
+                    if let Some(rate) = changed {
                         self.notify.note(&format!(
                             "pacing: {rate:.1} requests/s {}",
                             if signal == pace::Signal::Throttled {
@@ -365,15 +377,70 @@ impl Client {
     }
 
     async fn pause(&self, method: &str, path: &str, why: &str, attempt: u32, wait: Duration) {
+        let until = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+            .unwrap_or_else(|_| jiff::Timestamp::now());
         self.notify.note(&format!(
-            "{method} {path}: {why}; retry {attempt} in {:.1}s",
-            wait.as_secs_f64()
+            "{method} {path}: {why}; retry {attempt} in {:.1}s (at {})",
+            wait.as_secs_f64(),
+            until.strftime("%H:%M:%S")
         ));
+        let rate_limited = why.starts_with("HTTP 429");
+        self.notify.waiting(Some(until), rate_limited);
         tokio::time::sleep(wait).await;
+        self.notify.waiting(None, false);
     }
 
     fn decide(&self, attempt: u32, f: &Failure) -> Decision {
-        retry::decide(&self.policy, attempt, f, jitter(), jiff::Timestamp::now())
+        use std::sync::atomic::Ordering;
+        let left = self.budget.load(Ordering::Relaxed);
+        let d = retry::decide(
+            &self.policy,
+            attempt,
+            f,
+            jitter(),
+            jiff::Timestamp::now(),
+            left,
+        );
+        if let (
+            Decision::Retry(_),
+            Failure::Status {
+                retry_after,
+                rate_limit_reset,
+                ..
+            },
+        ) = (&d, f)
+            && let Some(hint) =
+                retry::server_hint(*retry_after, *rate_limit_reset, jiff::Timestamp::now())
+            && hint > self.policy.max_hint
+        {
+            self.notify.note(&format!(
+                "the server asked to wait {:.0}s; waiting at most --max-wait {}s before trying again",
+                hint.as_secs_f64(),
+                self.policy.max_hint.as_secs()
+            ));
+        }
+        let spends = retry::spends_budget(f);
+        match d {
+            Decision::Retry(_) if spends => {
+                let _ = self
+                    .budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1));
+            }
+            Decision::GiveUp
+                if spends
+                    && left == 0
+                    && retry::is_retryable(f)
+                    && !self.budget_noted.swap(true, Ordering::Relaxed) =>
+            {
+                self.notify.note(&format!(
+                    "the run's retry budget ({} retries, --retry-budget) is spent: failures are no longer retried; their rows are reported as not confirmed and `csmport resume` sends them again",
+                    self.policy.budget
+                ));
+            }
+            _ => {}
+        }
+        d
     }
 
     fn network(

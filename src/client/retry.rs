@@ -10,8 +10,12 @@ pub struct Policy {
     pub max_attempts: u32,
     pub base: Duration,
     pub cap: Duration,
-    /// A server hint (`Retry-After`, `X-RateLimit-Reset`) longer than this is clamped.
+    /// No single wait is longer (`--max-wait`): a server hint (`Retry-After`,
+    /// `X-RateLimit-Reset`) beyond it is clamped, and the request is tried again then.
     pub max_hint: Duration,
+    /// Retries of failures (not of 429s, which the pacing answers) the whole run may spend
+    /// (`--retry-budget`): a server that keeps failing is not hammered for hours.
+    pub budget: u64,
 }
 
 impl Default for Policy {
@@ -21,6 +25,7 @@ impl Default for Policy {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(60),
             max_hint: Duration::from_secs(300),
+            budget: 1000,
         }
     }
 }
@@ -64,16 +69,27 @@ pub fn maybe_applied(f: &Failure) -> bool {
     }
 }
 
+/// Whether retrying `f` spends the run's retry budget: a 429 is the server pacing us, answered
+/// by waiting and slowing down, not a failure.
+pub fn spends_budget(f: &Failure) -> bool {
+    !matches!(f, Failure::Status { status: 429, .. })
+}
+
 /// `attempt` is the number of attempts made so far (1 after the first failure); `jitter` is a
-/// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`.
+/// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`;
+/// `budget_left` is what is left of the run's retry budget.
 pub fn decide(
     policy: &Policy,
     attempt: u32,
     f: &Failure,
     jitter: f64,
     now: jiff::Timestamp,
+    budget_left: u64,
 ) -> Decision {
     if !is_retryable(f) || attempt >= policy.max_attempts {
+        return Decision::GiveUp;
+    }
+    if budget_left == 0 && spends_budget(f) {
         return Decision::GiveUp;
     }
     if let Failure::Status {
@@ -88,7 +104,7 @@ pub fn decide(
     {
         return Decision::Retry(hint.min(policy.max_hint));
     }
-    Decision::Retry(backoff(policy, attempt, jitter))
+    Decision::Retry(backoff(policy, attempt, jitter).min(policy.max_hint))
 }
 
 /// Capped exponential backoff with "equal jitter": half the step is fixed, half random, so
@@ -257,11 +273,45 @@ mod tests {
         ];
         for (attempt, f, jitter, want) in cases {
             assert_eq!(
-                decide(&p, attempt, &f, jitter, now()),
+                decide(&p, attempt, &f, jitter, now(), 10),
                 want,
                 "{attempt} {f:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_budget_and_max_wait_bound_retries() {
+        let p = Policy {
+            max_hint: Duration::from_secs(10),
+            ..Policy::default()
+        };
+        let ms = Duration::from_millis;
+        let limited = |ra| Failure::Status {
+            status: 429,
+            retry_after: Some(ra),
+            rate_limit_reset: None,
+        };
+        // (attempt, failure, budget left) -> decision
+        let cases: Vec<(u32, Failure, u64, Decision)> = vec![
+            (1, status(503), 0, Decision::GiveUp),
+            (1, Failure::Timeout, 0, Decision::GiveUp),
+            (1, status(503), 1, Decision::Retry(ms(250))),
+            // 429s are paced, not failures: they do not need budget.
+            (1, limited("3"), 0, Decision::Retry(ms(3000))),
+            // No wait is longer than --max-wait, server hint or backoff.
+            (1, limited("3600"), 5, Decision::Retry(ms(10_000))),
+            (7, Failure::Transport, 5, Decision::Retry(ms(10_000))),
+        ];
+        for (attempt, f, left, want) in cases {
+            assert_eq!(
+                decide(&p, attempt, &f, 0.0, now(), left),
+                want,
+                "{f:?} {left}"
+            );
+        }
+        assert!(!spends_budget(&limited("1")));
+        assert!(spends_budget(&status(500)));
     }
 
     #[test]

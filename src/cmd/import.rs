@@ -75,13 +75,14 @@ pub async fn run_with(
             args.rate
         )));
     }
-    let policy = retry::Policy {
-        max_attempts: args.retries.saturating_add(1),
-        ..retry::Policy::default()
-    };
+    let policy = policy(args);
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let progress = Arc::new(Progress::new(0));
+    progress
+        .counters
+        .slots
+        .store(args.max_tasks as u64, Ordering::Relaxed);
     // The log does not exist until the run folder does; notes before that go to the terminal.
     let early: Arc<dyn Notify> = progress.clone();
     let setup_client = Client::new(target, args.rate, policy, early);
@@ -304,6 +305,7 @@ pub async fn run_with(
             let _ = done_tx.send((chunk, permit));
             continue;
         }
+        progress.counters.tasks.fetch_add(1, Ordering::Relaxed);
         progress
             .counters
             .sent
@@ -313,6 +315,7 @@ pub async fn run_with(
         let done_tx = done_tx.clone();
         let abort = abort.clone();
         let tasks = tasks.clone();
+        let progress = progress.clone();
         jobs.spawn(async move {
             let r = match (action, &record) {
                 (ResumeAction::Poll | ResumeAction::Resend, Some(b)) => {
@@ -321,6 +324,8 @@ pub async fn run_with(
                 _ => send::process(&ctx, &mut chunk).await,
             };
             drop(slot);
+            progress.counters.tasks.fetch_sub(1, Ordering::Relaxed);
+            progress.refresh();
             if r.task_id.is_some() {
                 tasks.fetch_add(1, Ordering::Relaxed);
             }
@@ -445,6 +450,19 @@ fn journaled_args(args: &ImportArgs, dir: &Path) -> Result<ImportArgs, Error> {
     a.input.out = Some(abs(dir)?);
     a.input.plan = None;
     Ok(a)
+}
+
+/// The retry policy of an import's options.
+pub fn policy(args: &ImportArgs) -> retry::Policy {
+    let max_wait = Duration::from_secs(args.max_wait.max(1));
+    let default = retry::Policy::default();
+    retry::Policy {
+        max_attempts: args.retries.saturating_add(1),
+        max_hint: max_wait,
+        cap: default.cap.min(max_wait),
+        budget: args.retry_budget,
+        ..default
+    }
 }
 
 fn read_rows(p: &Progress) -> u64 {

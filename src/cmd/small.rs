@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::{ImportArgs, InputArgs};
-use crate::client::{Client, Notify, Target, retry};
+use crate::client::{Client, Notify, Target};
 use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
 use crate::intake::read_options;
 use crate::plan::{Outcome, PlannedRow, Stage};
@@ -60,10 +60,7 @@ impl SmallRun {
             "import {kind} from {label} into {} (cloud {})",
             target.base_url, target.cloud_id
         ));
-        let policy = retry::Policy {
-            max_attempts: args.retries.saturating_add(1),
-            ..retry::Policy::default()
-        };
+        let policy = super::import::policy(args);
         let notify: Arc<dyn Notify> = log.clone();
         let client = Client::new(target, args.rate, policy, notify);
         let poll = PollPolicy {
