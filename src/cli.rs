@@ -356,4 +356,7 @@ pub struct SandboxArgs {
     /// Probability that a new task writes its data but ends FAILED with no failures listed
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fault_failed_empty: f64,
+    /// Refuse (400) every bulk request with an item containing TEXT, naming the item
+    #[arg(long, value_name = "TEXT")]
+    pub fault_refuse_item: Option<String>,
 }

@@ -62,40 +62,8 @@ pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
         return report;
     }
     let (path, body) = bulk_body(ctx.kind, &chunk.items);
-    let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
-    if let Some(j) = &ctx.journal {
-        let batch = Batch {
-            seq: chunk.seq,
-            first_row: chunk.first_row(),
-            last_row: chunk.last_row(),
-            state: BatchState::Planned,
-            key: Some(key),
-            item_rows: chunk
-                .item_rows
-                .iter()
-                .map(|&i| chunk.rows[i].raw.row)
-                .collect(),
-            path: Some(path.to_string()),
-            body: Some(body.to_string()),
-            task_id: None,
-            status_url: None,
-        };
-        let decided: Vec<(u64, &Outcome)> = chunk
-            .rows
-            .iter()
-            .filter(|r| r.outcome != Outcome::Pending)
-            .map(|r| (r.raw.row, &r.outcome))
-            .collect();
-        if let Err(e) = j.plan(&batch, &decided) {
-            fail_items(
-                chunk,
-                Stage::Send,
-                &format!("not sent: the run journal could not be written ({e})"),
-            );
-            chunk.unsettled = true;
-            report.journal_error = Some(e.to_string());
-            return report;
-        }
+    if !journal_plan(ctx, chunk, path, &body, &mut report) {
+        return report;
     }
     send_and_track(ctx, chunk, path, &body, report).await
 }
@@ -149,9 +117,51 @@ pub async fn resume(ctx: &SendContext, chunk: &mut Chunk, batch: &Batch) -> Send
     for &i in &item_rows {
         chunk.rows[i].outcome = Outcome::Pending;
     }
+    // Valid rows that are neither decided nor in the recorded batch were waiting for their
+    // turn (the parts of a refused batch not yet sent): they go after it, as a new batch.
+    let recut_items = std::mem::take(&mut chunk.items);
+    let recut_rows = std::mem::take(&mut chunk.item_rows);
+    let (leftover_items, leftover_rows): (Vec<BulkItem>, Vec<usize>) = recut_items
+        .into_iter()
+        .zip(recut_rows)
+        .filter(|(_, r)| !item_rows.contains(r) && chunk.rows[*r].outcome == Outcome::Pending)
+        .unzip();
     chunk.items = items;
     chunk.item_rows = item_rows;
     chunk.idempotency_key = batch.key.clone();
+    let report = resume_recorded(ctx, chunk, batch, path, body, report).await;
+    if leftover_items.is_empty() {
+        return report;
+    }
+    ctx.log.note(&format!(
+        "chunk {}: {} rows not yet sent go as a new batch",
+        chunk.seq,
+        leftover_items.len()
+    ));
+    let recorded = (
+        std::mem::replace(&mut chunk.items, leftover_items),
+        std::mem::replace(&mut chunk.item_rows, leftover_rows),
+    );
+    chunk.idempotency_key = None;
+    let more = process(ctx, chunk).await;
+    chunk.items = recorded.0;
+    chunk.item_rows = recorded.1;
+    SendReport {
+        task_id: more.task_id.or(report.task_id),
+        auth_error: more.auth_error.or(report.auth_error),
+        journal_error: more.journal_error.or(report.journal_error),
+    }
+}
+
+/// Polls the recorded batch's task, or sends the recorded body again under its key.
+async fn resume_recorded(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    batch: &Batch,
+    path: &str,
+    body: serde_json::Value,
+    report: SendReport,
+) -> SendReport {
     let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
     match (&batch.task_id, &batch.status_url) {
         (Some(id), status_url) => {
@@ -252,6 +262,169 @@ fn items_from_body(path: &str, body: &serde_json::Value) -> Option<Vec<BulkItem>
     })
 }
 
+/// Commits the chunk's batch — its rows, body and key — to the journal before its first send,
+/// with the outcomes of the rows already decided. False (the batch's rows failed, not sent)
+/// when the journal cannot be written.
+fn journal_plan(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    path: &str,
+    body: &serde_json::Value,
+    report: &mut SendReport,
+) -> bool {
+    let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
+    let Some(j) = &ctx.journal else {
+        return true;
+    };
+    let batch = Batch {
+        seq: chunk.seq,
+        first_row: chunk.first_row(),
+        last_row: chunk.last_row(),
+        state: BatchState::Planned,
+        key: Some(key),
+        item_rows: chunk
+            .item_rows
+            .iter()
+            .map(|&i| chunk.rows[i].raw.row)
+            .collect(),
+        path: Some(path.to_string()),
+        body: Some(body.to_string()),
+        task_id: None,
+        status_url: None,
+    };
+    let decided: Vec<(u64, &Outcome)> = chunk
+        .rows
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pending)
+        .map(|r| (r.raw.row, &r.outcome))
+        .collect();
+    if let Err(e) = j.plan(&batch, &decided) {
+        fail_items(
+            chunk,
+            Stage::Send,
+            &format!("not sent: the run journal could not be written ({e})"),
+        );
+        chunk.unsettled = true;
+        report.journal_error = Some(e.to_string());
+        return false;
+    }
+    true
+}
+
+/// Sets the outcome of a batch the server did not accept.
+fn submit_failed(chunk: &mut Chunk, range: &str, e: &ApiError, report: &mut SendReport) {
+    if e.is_auth() {
+        report.auth_error = Some(e.to_string());
+    }
+    let error = match e {
+        ApiError::Status {
+            status: 400,
+            message,
+            ..
+        } if chunk.items.len() == 1 => format!("the server refused this row: {message}"),
+        ApiError::Status {
+            status: 400,
+            message,
+            ..
+        } => format!("the server refused the whole batch ({range}): {message}"),
+        ApiError::Network { .. } | ApiError::Status { .. } => {
+            // Maybe applied (or refused for a reason that may pass, such as our credentials):
+            // `resume` sends it again under the same key.
+            chunk.unsettled = true;
+            format!(
+                "not confirmed: {e}; the batch may or may not have been applied: `csmport resume` on this run folder sends it again safely (same idempotency key)"
+            )
+        }
+        ApiError::Decode { .. } => {
+            chunk.unsettled = true;
+            format!("not confirmed: {e}")
+        }
+    };
+    fail_items(chunk, Stage::Send, &error);
+}
+
+/// A refusal of a whole batch (400) for what some of its rows hold: the batch is split in
+/// halves, each sent under a new key, and halves refused again are split again, so the good
+/// rows land and each bad row gets the server's reason. Parts go one after another.
+async fn bisect(
+    ctx: &SendContext,
+    chunk: &mut Chunk,
+    refusal: &str,
+    mut report: SendReport,
+) -> SendReport {
+    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
+    ctx.log.note(&format!(
+        "chunk {} ({range}): the server refused the whole batch ({refusal}); splitting it to find the rows it refuses",
+        chunk.seq
+    ));
+    let items = std::mem::take(&mut chunk.items);
+    let rows = std::mem::take(&mut chunk.item_rows);
+    let mut queue: std::collections::VecDeque<(Vec<BulkItem>, Vec<usize>)> =
+        split(items.clone(), rows.clone()).into_iter().collect();
+    while let Some((part, part_rows)) = queue.pop_front() {
+        chunk.items = part;
+        chunk.item_rows = part_rows;
+        chunk.idempotency_key = Some(uuid_key());
+        let part_range = format!(
+            "rows {}-{}",
+            chunk.rows[chunk.item_rows[0]].raw.row,
+            chunk.rows[*chunk.item_rows.last().expect("parts are not empty")]
+                .raw
+                .row
+        );
+        let (path, body) = bulk_body(ctx.kind, &chunk.items);
+        if !journal_plan(ctx, chunk, path, &body, &mut report) {
+            continue;
+        }
+        match submit(ctx, chunk, &part_range, path, &body).await {
+            Ok(submitted) => {
+                if let Some(j) = &ctx.journal
+                    && let Err(e) = j.submitted(chunk.seq, &submitted.id, &submitted.status_url)
+                {
+                    report.journal_error = Some(e.to_string());
+                }
+                ctx.log.note(&format!(
+                    "chunk {} (part {part_range}, {} items): task {} submitted with key {}",
+                    chunk.seq,
+                    chunk.items.len(),
+                    submitted.id,
+                    chunk.idempotency_key.as_deref().unwrap_or("")
+                ));
+                report = track_task(ctx, chunk, submitted, &part_range, report).await;
+            }
+            Err(ApiError::Status {
+                status: 400,
+                message,
+                ..
+            }) if chunk.items.len() > 1 && !message.contains(TASK_LIMIT_MESSAGE) => {
+                let halves = split(
+                    std::mem::take(&mut chunk.items),
+                    std::mem::take(&mut chunk.item_rows),
+                );
+                for h in halves.into_iter().rev() {
+                    queue.push_front(h);
+                }
+            }
+            Err(e) => submit_failed(chunk, &part_range, &e, &mut report),
+        }
+    }
+    chunk.items = items;
+    chunk.item_rows = rows;
+    report
+}
+
+/// A batch's items (and their rows) in two halves, the first the larger; nothing to split in
+/// a batch of one.
+pub fn split<T>(mut items: Vec<T>, mut rows: Vec<usize>) -> Vec<(Vec<T>, Vec<usize>)> {
+    if items.len() < 2 {
+        return vec![(items, rows)];
+    }
+    let mid = items.len().div_ceil(2);
+    let tail = items.split_off(mid);
+    let tail_rows = rows.split_off(mid);
+    vec![(items, rows), (tail, tail_rows)]
+}
+
 /// Sends a chunk's batch (its key already fixed and journaled) and tracks its task.
 async fn send_and_track(
     ctx: &SendContext,
@@ -263,32 +436,15 @@ async fn send_and_track(
     let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
     let submitted = match submit(ctx, chunk, &range, path, body).await {
         Ok(s) => s,
+        Err(ApiError::Status {
+            status: 400,
+            message,
+            ..
+        }) if chunk.items.len() > 1 && !message.contains(TASK_LIMIT_MESSAGE) => {
+            return bisect(ctx, chunk, &message, report).await;
+        }
         Err(e) => {
-            if e.is_auth() {
-                report.auth_error = Some(e.to_string());
-            }
-            let error = match &e {
-                ApiError::Status {
-                    status: 400,
-                    message,
-                    ..
-                } => {
-                    format!("the server refused the whole batch ({range}): {message}")
-                }
-                ApiError::Network { .. } | ApiError::Status { .. } => {
-                    // Maybe applied (or refused for a reason that may pass, such as our
-                    // credentials): `resume` sends it again under the same key.
-                    chunk.unsettled = true;
-                    format!(
-                        "not confirmed: {e}; the batch may or may not have been applied: `csmport resume` on this run folder sends it again safely (same idempotency key)"
-                    )
-                }
-                ApiError::Decode { .. } => {
-                    chunk.unsettled = true;
-                    format!("not confirmed: {e}")
-                }
-            };
-            fail_items(chunk, Stage::Send, &error);
+            submit_failed(chunk, &range, &e, &mut report);
             return report;
         }
     };
@@ -1010,5 +1166,31 @@ pub fn skip_items(chunk: &mut Chunk, reason: &str) {
         chunk.rows[i].outcome = Outcome::Skipped {
             reason: reason.to_string(),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn batches_split_in_halves_in_order() {
+        let cases: Vec<(Vec<u32>, Vec<Vec<u32>>)> = vec![
+            (vec![], vec![vec![]]),
+            (vec![1], vec![vec![1]]),
+            (vec![1, 2], vec![vec![1], vec![2]]),
+            (vec![1, 2, 3], vec![vec![1, 2], vec![3]]),
+            (vec![1, 2, 3, 4, 5, 6], vec![vec![1, 2, 3], vec![4, 5, 6]]),
+        ];
+        for (items, want) in cases {
+            let rows: Vec<usize> = items.iter().map(|i| *i as usize * 10).collect();
+            let got = split(items.clone(), rows);
+            let parts: Vec<Vec<u32>> = got.iter().map(|(p, _)| p.clone()).collect();
+            assert_eq!(parts, want, "{items:?}");
+            for (p, r) in &got {
+                let expect: Vec<usize> = p.iter().map(|i| *i as usize * 10).collect();
+                assert_eq!(r, &expect, "rows follow their items");
+            }
+        }
     }
 }

@@ -48,6 +48,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             slow_ms: args.fault_slow_ms,
             stuck_task: args.fault_stuck_task,
             failed_empty: args.fault_failed_empty,
+            refuse_item: args.fault_refuse_item.clone(),
         },
         fault_seed: args.fault_seed,
         data: args.data.clone(),

@@ -33,6 +33,10 @@ pub struct Faults {
     pub stuck_task: f64,
     /// A new task writes its data, then ends FAILED with an empty `failures` list.
     pub failed_empty: f64,
+    /// A bulk request with an item whose JSON contains this text is refused as a whole (400
+    /// naming the item), the way a site refuses an invalid envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refuse_item: Option<String>,
 }
 
 impl Faults {

@@ -562,6 +562,22 @@ fn submit(sb: &Sandbox, cloud_id: &str, headers: &HeaderMap, canonical: String, 
             "{IDEMPOTENCY_HEADER} must be at most 255 characters"
         ));
     }
+    // A request-level refusal of the whole batch for one item (`--fault-refuse-item`), as a
+    // real site refuses an envelope it finds invalid.
+    let refuse = sb
+        .faults
+        .lock()
+        .expect("faults lock")
+        .faults
+        .refuse_item
+        .clone();
+    if let Some(text) = refuse.filter(|t| !t.is_empty())
+        && let Some(i) = job.item_json().iter().position(|j| j.contains(&text))
+    {
+        return bad(format!(
+            "item {i} of the request is invalid: it contains '{text}' (sandbox fault)"
+        ));
+    }
     let (task_fault, jitter) = {
         let mut f = sb.faults.lock().expect("faults lock");
         (f.task(), f.draw())

@@ -51,6 +51,24 @@ impl Job {
         }
     }
 
+    /// Each item of the request as JSON (for the refuse-item fault).
+    pub fn item_json(&self) -> Vec<String> {
+        fn all<T: serde::Serialize>(v: &[T]) -> Vec<String> {
+            v.iter()
+                .map(|i| serde_json::to_string(i).expect("items serialize"))
+                .collect()
+        }
+        match self {
+            Job::CustomerProfiles(v) => all(v),
+            Job::CustomerAccounts(v) => all(v),
+            Job::CustomerDetails(v) => all(v),
+            Job::OrganizationProfiles(v) => all(v),
+            Job::OrganizationAccounts(v) => all(v),
+            Job::OrganizationDetails(v) => all(v),
+            Job::Definitions(_, v) => all(v),
+        }
+    }
+
     /// Units of work, for the per-item latency (detail operations count one each).
     pub fn items(&self) -> usize {
         match self {

@@ -201,3 +201,44 @@ fn a_spent_retry_budget_stops_retrying_and_resume_finishes_the_run() {
     assert_eq!((ok.len(), failed.len()), (150, 0));
     assert_eq!(task_items(&sb), 150);
 }
+
+#[test]
+fn a_refused_batch_is_bisected_so_good_rows_land_and_bad_rows_get_the_reason() {
+    let sb = SandboxProc::start_raw(&["--fault-refuse-item", "refuse-me"]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("email,displayName\n");
+    for i in 0..100 {
+        let user = if i == 7 || i == 61 {
+            "refuse-me"
+        } else {
+            "user"
+        };
+        csv.push_str(&format!("{user}{i}@example.com,User {i}\n"));
+    }
+    let file = ctx.write("customers.csv", csv.as_bytes());
+    let out = ctx.import(&sb, &file, &["--batch-size", "50"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (ok, failed) = outcomes(&ctx.path("run"));
+    assert_eq!((ok.len(), failed.len()), (98, 2));
+    let bad: Vec<(&str, &str)> = failed
+        .iter()
+        .map(|r| (r[2].as_str(), r[5].as_str()))
+        .collect();
+    assert_eq!(bad[0].0, "8");
+    assert_eq!(bad[1].0, "62");
+    for (_, why) in &bad {
+        assert!(
+            why.starts_with("the server refused this row: ") && why.contains("refuse-me"),
+            "{why}"
+        );
+    }
+    // The good rows went in tasks of their own, each part under a new key.
+    assert_eq!(task_items(&sb), 98);
+    let keys: HashSet<String> = sb
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "POST")
+        .filter_map(|r| r["idempotencyKey"].as_str().map(str::to_string))
+        .collect();
+    assert!(keys.len() > 2, "{keys:?}");
+}
