@@ -257,6 +257,10 @@ pub struct ImportArgs {
     /// do not count): a server that keeps failing is not hammered
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub retry_budget: u64,
+    /// After each batch's task ends, read its rows back and say per row whether the site has
+    /// them as sent (successes.csv `_verified`: confirmed, drifted, missing)
+    #[arg(long)]
+    pub verify: bool,
     /// Longest single wait before a retry, in seconds, even when the server asks for longer
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub max_wait: u64,

@@ -158,6 +158,11 @@ impl Intake {
         self.source.as_ref().map(Source::progress).unwrap_or((0, 0))
     }
 
+    /// What the reader detected on opening the input (blank lines are counted as it reads).
+    pub fn dialect(&self) -> Option<crate::read::Dialect> {
+        self.source.as_ref().map(Source::dialect)
+    }
+
     /// Starts reading rows on a background thread (once).
     pub fn reader(&mut self) -> Background {
         Background::spawn(self.source.take().expect("the input is read once"))

@@ -69,6 +69,8 @@ pub struct RunMeta {
     /// The import options (`cli::ImportArgs` as JSON).
     pub args: String,
     pub input: InputIdentity,
+    /// The input's dialect as detected when the run began (JSON), for the record.
+    pub dialect: String,
     /// The API the run wrote to (base URL and cloud id; no credentials).
     pub base_url: String,
     pub cloud_id: String,
@@ -191,6 +193,7 @@ impl Journal {
             ("input_path", meta.input.path.display().to_string()),
             ("input_size", meta.input.size.to_string()),
             ("input_sha256", meta.input.sha256.clone()),
+            ("input_dialect", meta.dialect.clone()),
             ("base_url", meta.base_url.clone()),
             ("cloud_id", meta.cloud_id.clone()),
             ("started_at", meta.started_at.clone()),
@@ -278,6 +281,7 @@ impl Journal {
                     .map_err(|_| refused("the run journal's input size is damaged".into()))?,
                 sha256: get("input_sha256")?,
             },
+            dialect: meta.get("input_dialect").cloned().unwrap_or_default(),
             base_url: get("base_url")?,
             cloud_id: get("cloud_id")?,
             started_at: get("started_at")?,
@@ -557,6 +561,7 @@ mod tests {
                 size: 3,
                 sha256: "ab".into(),
             },
+            dialect: "{}".into(),
             base_url: "http://127.0.0.1:1".into(),
             cloud_id: "c".into(),
             started_at: "2026-01-01T00:00:00Z".into(),

@@ -111,6 +111,8 @@ pub struct Chunk {
     pub unsettled: bool,
     /// The outcomes came from the journal of an earlier attempt at this run.
     pub replayed: bool,
+    /// `--verify`: what reading back found, by index in `rows`.
+    pub verified: std::collections::HashMap<usize, crate::report::Verdict>,
 }
 
 impl Chunk {
@@ -123,6 +125,7 @@ impl Chunk {
             idempotency_key: None,
             unsettled: false,
             replayed: false,
+            verified: Default::default(),
         }
     }
 

@@ -22,6 +22,41 @@ pub struct Counts {
     pub failed: u64,
     pub skipped: u64,
     pub failed_by_stage: StageCounts,
+    /// `--verify`: what reading the succeeded rows back found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<VerifyCounts>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyCounts {
+    pub confirmed: u64,
+    pub drifted: u64,
+    pub missing: u64,
+    pub unverifiable: u64,
+}
+
+/// What reading a written row back found (`--verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The site has it as sent.
+    Confirmed,
+    /// The site has it, with other values.
+    Drifted,
+    /// The site does not have it.
+    Missing,
+    /// It could not be read back (customers by email without `--service-desk`, a failed read).
+    Unverifiable,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Drifted => "drifted",
+            Verdict::Missing => "missing",
+            Verdict::Unverifiable => "unverifiable",
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -35,6 +70,8 @@ pub struct StageCounts {
 pub struct ReportWriter {
     failures: csv::Writer<BufWriter<File>>,
     successes: Option<csv::Writer<BufWriter<File>>>,
+    /// `--verify`: successes.csv has a `_verified` column.
+    verify: bool,
     /// Indexes of the input columns that are copied (those not starting with `_`).
     keep: Vec<usize>,
     header_len: usize,
@@ -53,11 +90,31 @@ impl ReportWriter {
         ReportWriter::with_successes(dir, header, true)
     }
 
+    /// An import's reports; with `verify`, successes.csv says what reading each row back found.
+    pub fn create_verified(
+        dir: &Path,
+        header: &[String],
+        verify: bool,
+    ) -> Result<ReportWriter, ReportError> {
+        let mut w = ReportWriter::with_successes_and(dir, header, true, verify)?;
+        w.verify = verify;
+        Ok(w)
+    }
+
     /// `successes` false: only the failure report (a validation run sends nothing).
     pub fn with_successes(
         dir: &Path,
         header: &[String],
         successes: bool,
+    ) -> Result<ReportWriter, ReportError> {
+        ReportWriter::with_successes_and(dir, header, successes, false)
+    }
+
+    fn with_successes_and(
+        dir: &Path,
+        header: &[String],
+        successes: bool,
+        verify: bool,
     ) -> Result<ReportWriter, ReportError> {
         // Columns of an earlier report (`_row`, `_error`, ...) are dropped: they are ours, and
         // this run writes fresh ones.
@@ -82,11 +139,14 @@ impl ReportWriter {
             };
         Ok(ReportWriter {
             failures: open(FAILURES_FILE, &["_row", "_stage", "_field", "_error"])?,
-            successes: if successes {
+            successes: if successes && verify {
+                Some(open(SUCCESSES_FILE, &["_row", "_id", "_verified"])?)
+            } else if successes {
                 Some(open(SUCCESSES_FILE, &["_row", "_id"])?)
             } else {
                 None
             },
+            verify,
             keep,
             header_len: header.len(),
             counts: Counts::default(),
@@ -102,6 +162,16 @@ impl ReportWriter {
 
     /// Writes one row with its final outcome. Rows must come in input order.
     pub fn write(&mut self, row: &PlannedRow, dir: &Path) -> Result<(), ReportError> {
+        self.write_verified(row, None, dir)
+    }
+
+    /// `write`, with what `--verify` found for a succeeded row.
+    pub fn write_verified(
+        &mut self,
+        row: &PlannedRow,
+        verdict: Option<Verdict>,
+        dir: &Path,
+    ) -> Result<(), ReportError> {
         self.counts.rows += 1;
         let mut record: Vec<&str> = self
             .keep
@@ -114,6 +184,16 @@ impl ReportWriter {
             Outcome::Succeeded { id } => {
                 self.counts.succeeded += 1;
                 record.push(id.as_deref().unwrap_or(""));
+                if self.verify {
+                    let v = self.counts.verified.get_or_insert_with(Default::default);
+                    *match verdict {
+                        Some(Verdict::Confirmed) => &mut v.confirmed,
+                        Some(Verdict::Drifted) => &mut v.drifted,
+                        Some(Verdict::Missing) => &mut v.missing,
+                        Some(Verdict::Unverifiable) | None => &mut v.unverifiable,
+                    } += 1;
+                    record.push(verdict.map(Verdict::as_str).unwrap_or("not verified"));
+                }
                 if let Some(w) = &mut self.successes {
                     w.write_record(&record)
                         .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;

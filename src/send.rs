@@ -42,6 +42,8 @@ pub struct SendContext {
     pub emails: tokio::sync::OnceCell<Option<HashMap<String, String>>>,
     /// The run journal (batches, keys, attempts, tasks), when the run keeps one.
     pub journal: Option<Arc<Journal>>,
+    /// `--verify`: the service project's customers as last listed.
+    pub verify_emails: tokio::sync::Mutex<Option<HashMap<String, String>>>,
 }
 
 /// What happened to a chunk, for the summary.
@@ -558,8 +560,10 @@ async fn track_task(
 pub enum Found {
     /// The entity, exactly as the item gives it (everything the item sets), with its id.
     Same(String),
-    /// The entity exists with other values, or does not exist.
-    Differs,
+    /// The entity exists with other values.
+    Drifted,
+    /// The site does not have the entity.
+    Missing,
     /// The site could not be asked about it (customers by email without `--service-desk`).
     CannotTell,
 }
@@ -612,6 +616,77 @@ async fn drop_unchanged(ctx: &SendContext, chunk: &mut Chunk) {
                 "organizations are"
             }
         ));
+    }
+}
+
+/// `--verify`: reads the chunk's succeeded rows back and records, per row, whether the site
+/// has them as sent. Rows not sent because the site already had them were just read and count
+/// as confirmed. Customers known only by email are found through `--service-desk` (listed
+/// again when a row's email is not in the last listing).
+pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
+    use crate::report::Verdict;
+    let sent: Vec<usize> = (0..chunk.items.len())
+        .filter(|&k| {
+            matches!(
+                chunk.rows[chunk.item_rows[k]].outcome,
+                Outcome::Succeeded { .. }
+            )
+        })
+        .collect();
+    for (i, r) in chunk.rows.iter().enumerate() {
+        if matches!(r.outcome, Outcome::Succeeded { .. }) && !chunk.item_rows.contains(&i) {
+            chunk.verified.insert(i, Verdict::Confirmed);
+        }
+    }
+    if sent.is_empty() {
+        return;
+    }
+    let items: Vec<BulkItem> = sent.iter().map(|&k| chunk.items[k].clone()).collect();
+    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
+        (Some(sd), true) => {
+            let mut cache = ctx.verify_emails.lock().await;
+            let known = |m: &HashMap<String, String>| {
+                items.iter().all(|i| match i {
+                    BulkItem::Customer(c, _) => {
+                        c.payload.customer_id.is_some()
+                            || c.payload
+                                .email
+                                .as_deref()
+                                .is_none_or(|e| m.contains_key(&e.to_lowercase()))
+                    }
+                    BulkItem::Organization(_) => true,
+                })
+            };
+            if !cache.as_ref().is_some_and(known) {
+                match crate::refs::service_desk_customers(&ctx.client, sd).await {
+                    Ok(m) => *cache = Some(m),
+                    Err(e) => ctx.log.note(&format!(
+                        "verify: the customers of service project {sd} could not be listed ({e})"
+                    )),
+                }
+            }
+            cache.clone()
+        }
+        _ => None,
+    };
+    let found = match read_back_items(ctx, &items, emails.as_ref()).await {
+        Ok(f) => f,
+        Err(e) => {
+            ctx.log.note(&format!(
+                "chunk {}: verify could not read the rows back ({e})",
+                chunk.seq
+            ));
+            vec![Found::CannotTell; items.len()]
+        }
+    };
+    for (k, f) in sent.into_iter().zip(found) {
+        let verdict = match f {
+            Found::Same(_) => Verdict::Confirmed,
+            Found::Drifted => Verdict::Drifted,
+            Found::Missing => Verdict::Missing,
+            Found::CannotTell => Verdict::Unverifiable,
+        };
+        chunk.verified.insert(chunk.item_rows[k], verdict);
     }
 }
 
@@ -720,13 +795,13 @@ async fn read_back_items(
                 let (BulkItem::Customer(c, names), Some(id)) = (item, id) else {
                     // An email csmport could not look up: new, or not listed.
                     return if emails.is_some() {
-                        Found::Differs
+                        Found::Missing
                     } else {
                         Found::CannotTell
                     };
                 };
                 let Some(site) = profiles.get(&id) else {
-                    return Found::Differs;
+                    return Found::Missing;
                 };
                 let p = &c.payload;
                 let same = names.is_empty()
@@ -741,7 +816,7 @@ async fn read_back_items(
                 if same {
                     Found::Same(id)
                 } else {
-                    Found::Differs
+                    Found::Drifted
                 }
             })
             .collect());
@@ -794,10 +869,10 @@ async fn read_back_items(
         .zip(ids)
         .map(|(item, id)| {
             let (BulkItem::Organization(o), Some(id)) = (item, id) else {
-                return Found::Differs;
+                return Found::Missing;
             };
             let Some((site_name, site_details)) = profiles.get(&id) else {
-                return Found::Differs;
+                return Found::Missing;
             };
             let same_name = o
                 .payload
@@ -807,7 +882,7 @@ async fn read_back_items(
             if same_name && same_details(&o.payload.details, site_details) {
                 Found::Same(id)
             } else {
-                Found::Differs
+                Found::Drifted
             }
         })
         .collect())

@@ -107,6 +107,7 @@ pub async fn run_with(
                 input: InputIdentity::of(file).map_err(|e| {
                     Error::Usage(format!("{}: cannot be read: {e}", file.display()))
                 })?,
+                dialect: serde_json::to_string(&intake.dialect()).expect("serializes"),
                 base_url: target.base_url.clone(),
                 cloud_id: target.cloud_id.clone(),
                 started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -165,6 +166,7 @@ pub async fn run_with(
         service_desk: args.service_desk.clone(),
         emails: Default::default(),
         journal: Some(journal.clone()),
+        verify_emails: Default::default(),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -212,7 +214,7 @@ pub async fn run_with(
 
     // Emitter: writes finished chunks in input order. The window bounds how far ahead of the
     // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
-    let mut writer = ReportWriter::create(&dir, &header)?;
+    let mut writer = ReportWriter::create_verified(&dir, &header, args.verify)?;
     let window = Arc::new(Semaphore::new(args.max_tasks * 4));
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(Chunk, tokio::sync::OwnedSemaphorePermit)>();
@@ -230,8 +232,8 @@ pub async fn run_with(
             while let Some((chunk, permit)) = done_rx.recv().await {
                 pending.insert(chunk.seq, (chunk, permit));
                 while let Some((chunk, permit)) = pending.remove(&next) {
-                    for row in &chunk.rows {
-                        writer.write(row, &dir)?;
+                    for (i, row) in chunk.rows.iter().enumerate() {
+                        writer.write_verified(row, chunk.verified.get(&i).copied(), &dir)?;
                     }
                     // Only final outcomes close a chunk in the journal; `resume` finishes the rest.
                     if chunk.unsettled {
@@ -316,6 +318,7 @@ pub async fn run_with(
         let abort = abort.clone();
         let tasks = tasks.clone();
         let progress = progress.clone();
+        let verify = args.verify;
         jobs.spawn(async move {
             let r = match (action, &record) {
                 (ResumeAction::Poll | ResumeAction::Resend, Some(b)) => {
@@ -323,6 +326,9 @@ pub async fn run_with(
                 }
                 _ => send::process(&ctx, &mut chunk).await,
             };
+            if verify {
+                send::verify(&ctx, &mut chunk).await;
+            }
             drop(slot);
             progress.counters.tasks.fetch_sub(1, Ordering::Relaxed);
             progress.refresh();

@@ -271,6 +271,12 @@ pub(crate) fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox:
             "  sandbox   now holds {c} customers and {o} organizations"
         ));
     }
+    if let Some(v) = &c.verified {
+        lines.push(format!(
+            "  verified  {} confirmed, {} drifted, {} missing, {} unverifiable (successes.csv _verified)",
+            v.confirmed, v.drifted, v.missing, v.unverifiable
+        ));
+    }
     lines.push(format!("  run folder {}", s.run_dir));
     if c.failed > 0 || c.skipped > 0 {
         lines.push(format!(
