@@ -226,6 +226,22 @@ impl Journal {
             ));
         }
         if !path.is_file() {
+            let steps: Vec<String> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().join(JOURNAL_FILE).is_file())
+                .map(|e| e.path().display().to_string())
+                .collect();
+            if !steps.is_empty() {
+                let mut steps = steps;
+                steps.sort();
+                return Err(refused(format!(
+                    "{} is the folder of a plan; resume its steps one by one, in order: {}",
+                    dir.display(),
+                    steps.join(", ")
+                )));
+            }
             return Err(refused(format!(
                 "{} is not a run folder of an import (it has no {JOURNAL_FILE}); only imports of customers, organizations, customer-accounts and organization-accounts keep a journal",
                 dir.display()
