@@ -237,7 +237,7 @@ impl Journal {
                 let mut steps = steps;
                 steps.sort();
                 return Err(refused(format!(
-                    "{} is the folder of a plan; resume its steps one by one, in order: {}",
+                    "{} is not a run folder of an import (it has no {JOURNAL_FILE}); the run folders in it (a plan's steps, in order) are: {}",
                     dir.display(),
                     steps.join(", ")
                 )));
