@@ -46,6 +46,15 @@ fn kill_when(mut child: Child, run: &Path, what: &str, ready: impl Fn((u64, u64,
     child.wait().unwrap();
 }
 
+/// `csmport resume RUN` against `sb`, run to its end.
+fn resume_to_end(ctx: &Ctx, sb: &SandboxProc, run: &Path) -> std::process::Output {
+    ctx.csmport(Some(sb))
+        .arg("resume")
+        .arg(run)
+        .output()
+        .unwrap()
+}
+
 fn customers_csv(ctx: &Ctx, n: usize) -> std::path::PathBuf {
     let mut csv = String::from("email,displayName\n");
     for i in 0..n {
@@ -112,12 +121,7 @@ fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
         done >= 25
     });
     // 4. The last resume runs to the end.
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = resume_to_end(&ctx, &sb, &run);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Every row in exactly one outcome.
@@ -187,12 +191,7 @@ fn ctrl_c_then_resume_gives_the_outcomes_of_an_uninterrupted_run() {
     assert!(int.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = resume_to_end(&ctx, &sb, &run);
     // As the README's quick start: 964 succeeded, 35 failed, 1 skipped (exit 1).
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let s = ctx.summary();
