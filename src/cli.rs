@@ -71,8 +71,47 @@ pub enum Command {
     Retry(RetryArgs),
     /// Finish an import that stopped early (Ctrl-C, crash, kill) from its run folder's journal
     Resume(ResumeArgs),
+    /// Export what the site holds to a CSV or XLSX file (the import templates' columns)
+    Export(ExportArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export; several kinds go into one .xlsx, one sheet each
+    #[arg(required = true, num_args = 1.., value_name = "KIND")]
+    pub kinds: Vec<crate::export::ExportKind>,
+    /// The file to write (.csv or .xlsx); written under a temporary name and renamed at the end
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// File format (default: from the --out extension)
+    #[arg(long, value_enum)]
+    pub format: Option<crate::export::write::ExportFormat>,
+    /// Start a CSV with a UTF-8 byte-order mark (Excel then reads it as UTF-8)
+    #[arg(long)]
+    pub bom: bool,
+    /// CSV field delimiter: , ; tab | or another single character
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, default_value = ",")]
+    pub delimiter: u8,
+    /// Customers of this JSM service project (default: the members of every organization)
+    #[arg(long, value_name = "ID")]
+    pub service_desk: Option<String>,
+    /// Export only these: one id, email or name a line (or a CSV's first column)
+    #[arg(long, value_name = "FILE")]
+    pub ids: Option<PathBuf>,
+    /// Requests per second at most
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub rate: f64,
+    /// Read calls in flight at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+    /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx)
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub retries: u32,
+    /// Longest single wait before a retry, in seconds
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub max_wait: u64,
 }
 
 #[derive(Debug, Args)]

@@ -226,7 +226,7 @@ impl Intake {
                 // The same cell, borrowed from the batch rather than from `row`.
                 .map(|_| {
                     std::borrow::Cow::Borrowed(crate::validate::trim(
-                        row.get(email_col).unwrap_or(""),
+                        crate::read::unescape_formula(row.get(email_col).unwrap_or("")),
                     ))
                 }),
             };

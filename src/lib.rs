@@ -11,6 +11,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod intake;
 pub mod journal;
 pub mod map;

@@ -148,6 +148,8 @@ pub fn map_header_for(
             (COL_EMAIL, Target::Email),
             (COL_DISPLAY_NAME, Target::DisplayName),
             (COL_ORGANIZATIONS, Target::Organizations),
+            // An export's last column: the row is that customer.
+            (COL_ID, Target::Id),
         ],
         RecordKind::CustomerAccounts => &[
             (COL_EMAIL, Target::Email),

@@ -272,7 +272,7 @@ fn holder_column(h: &Holder) -> &'static str {
 }
 
 /// Every entitlement the entity holds itself (E8, 25 a page).
-async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>, ApiError> {
+pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>, ApiError> {
     let mut all = Vec::new();
     let mut start = 0u64;
     for _ in 0..10_000 {

@@ -3,6 +3,7 @@
 
 pub mod details;
 pub mod entitlements;
+pub mod export;
 pub mod fields;
 pub mod import;
 pub mod plan;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Validate(args) => validate_cmd(&cli, &args.input).await,
         Command::Resume(args) => resume::run(&cli, args).await,
+        Command::Export(args) => export::run(&cli, args).await,
         Command::Retry(args) => {
             let (cli, import_args) = retry::import_cli(&cli, args)?;
             let (target, sandbox) = resolve_target(&cli).await?;
@@ -215,7 +217,7 @@ async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, E
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.
-async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
+pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
     if !cli.sandbox {
         return Ok((config::target(&cli.target)?, None));
     }

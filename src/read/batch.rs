@@ -361,7 +361,7 @@ impl<'a> RowRef<'a> {
 
 impl Cells for RowRef<'_> {
     fn cell(&self, i: usize) -> &str {
-        self.get(i).unwrap_or("")
+        super::unescape_formula(self.get(i).unwrap_or(""))
     }
 }
 

@@ -24,20 +24,34 @@ pub struct RawRow {
     pub problem: Option<String>,
 }
 
-/// Indexed access to a row's cells, whatever holds them; a missing cell reads as empty.
+/// Indexed access to a row's cells, whatever holds them; a missing cell reads as empty. Cells
+/// read here have the formula guard of csmport's CSV export taken off (`unescape_formula`).
 pub trait Cells {
     fn cell(&self, i: usize) -> &str;
 }
 
+/// The value of a cell written by csmport's CSV export: text that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, tab or CR) is written with a leading `'`, which
+/// this takes off again. Anything else is returned as it is.
+#[inline]
+pub fn unescape_formula(cell: &str) -> &str {
+    let b = cell.as_bytes();
+    if b.len() >= 2 && b[0] == b'\'' && matches!(b[1], b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') {
+        &cell[1..]
+    } else {
+        cell
+    }
+}
+
 impl Cells for ::csv::StringRecord {
     fn cell(&self, i: usize) -> &str {
-        self.get(i).unwrap_or("")
+        unescape_formula(self.get(i).unwrap_or(""))
     }
 }
 
 impl Cells for [String] {
     fn cell(&self, i: usize) -> &str {
-        self.get(i).map(String::as_str).unwrap_or("")
+        unescape_formula(self.get(i).map(String::as_str).unwrap_or(""))
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod corpus;
 mod details;
 mod entitlements;
+mod export;
 mod faults;
 mod fields;
 mod golden;

@@ -1,0 +1,450 @@
+//! `csmport export KIND... --out FILE`: reads what the site holds (`export::fetch`), builds
+//! tables with the import templates' columns (`export`), and writes them atomically as CSV or
+//! XLSX (`export::write`). Any read that fails after its retries fails the export (exit 3, or
+//! 2 for a refusal) and nothing is left under the final name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::model::DetailFieldWithConfiguration;
+use crate::cli::{Cli, ExportArgs};
+use crate::client::{ApiError, Client, Notify, retry};
+use crate::error::Error;
+use crate::export::fetch::{self, Wanted};
+use crate::export::write::{self, CsvOptions, ExportFormat};
+use crate::export::{self as ex, ExportKind, HolderName, Table};
+use crate::refs::Entity;
+use crate::schema::{FieldDef, Schema};
+
+/// `summary` of an export, printed (or given as JSON with --json).
+#[derive(Debug, serde::Serialize)]
+pub struct ExportSummary {
+    pub out: String,
+    pub format: ExportFormat,
+    /// Rows per kind.
+    pub rows: BTreeMap<String, usize>,
+    pub elapsed_s: f64,
+    pub sha256: String,
+}
+
+pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
+    let started = Instant::now();
+    let format = match args.format {
+        Some(f) => f,
+        None => format_of(&args.out)?,
+    };
+    let mut kinds: Vec<ExportKind> = Vec::new();
+    for k in &args.kinds {
+        if !kinds.contains(k) {
+            kinds.push(*k);
+        }
+    }
+    if format == ExportFormat::Csv && kinds.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{}: a CSV holds one kind; export {} to an .xlsx (one sheet each), or run one export per kind",
+            args.out.display(),
+            kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(Error::Usage(format!(
+            "--rate must be a positive number, got {}",
+            args.rate
+        )));
+    }
+    let ids = match &args.ids {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| Error::Usage(format!("--ids {}: cannot be read: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let (target, _sandbox) = super::resolve_target(cli).await?;
+    let progress = Arc::new(crate::progress::Progress::new(0));
+    let notify: Arc<dyn Notify> = progress.clone();
+    let policy = retry::Policy {
+        max_attempts: args.retries.saturating_add(1),
+        max_hint: std::time::Duration::from_secs(args.max_wait.max(1)),
+        ..retry::Policy::default()
+    };
+    let client = Client::new(&target, args.rate, policy, notify.clone());
+    let reader = Reader {
+        client: &client,
+        args,
+        ids: ids.as_deref(),
+        notify: &*notify,
+    };
+    let mut tables = Vec::new();
+    for kind in &kinds {
+        let table = reader.table(*kind).await?;
+        notify.note(&format!("{}: {} rows", kind.as_str(), table.rows.len()));
+        tables.push(table);
+    }
+    progress.finish();
+    let csv = CsvOptions {
+        bom: args.bom,
+        delimiter: args.delimiter,
+    };
+    let out = args.out.clone();
+    let tables_for_write = tables.clone();
+    let sha256 =
+        tokio::task::spawn_blocking(move || write::write(&out, format, &tables_for_write, csv))
+            .await
+            .map_err(|e| Error::Usage(format!("the writer stopped: {e}")))?
+            .map_err(|e| Error::Usage(e.to_string()))?;
+    let summary = ExportSummary {
+        out: args.out.display().to_string(),
+        format,
+        rows: tables
+            .iter()
+            .map(|t| (t.kind.as_str().to_string(), t.rows.len()))
+            .collect(),
+        elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        sha256,
+    };
+    let text = format!(
+        "exported {} to {} in {:.1}s (sha256 {})",
+        tables
+            .iter()
+            .map(|t| format!("{} ({} rows)", t.kind.as_str(), t.rows.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        summary.out,
+        summary.elapsed_s,
+        &summary.sha256[..16]
+    );
+    if cli.json {
+        eprintln!("{text}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        println!("{text}");
+    }
+    Ok(crate::error::EXIT_OK)
+}
+
+fn format_of(out: &Path) -> Result<ExportFormat, Error> {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv") => Ok(ExportFormat::Csv),
+        Some("xlsx") => Ok(ExportFormat::Xlsx),
+        _ => Err(Error::Usage(format!(
+            "--out {}: give a .csv or .xlsx file, or --format csv|xlsx",
+            out.display()
+        ))),
+    }
+}
+
+struct Reader<'a> {
+    client: &'a Client,
+    args: &'a ExportArgs,
+    ids: Option<&'a str>,
+    notify: &'a dyn Notify,
+}
+
+fn schema_of(defs: &[DetailFieldWithConfiguration]) -> Schema {
+    Schema {
+        fields: defs.iter().map(FieldDef::from).collect(),
+    }
+}
+
+fn failed(what: &str, e: ApiError) -> Error {
+    let e = Error::from_setup(e);
+    match e {
+        Error::Network(m) => Error::Network(format!("{what}: {m}")),
+        Error::Auth(m) => Error::Auth(m),
+        other => Error::Api(format!("{what}: {other}")),
+    }
+}
+
+impl Reader<'_> {
+    fn concurrency(&self) -> usize {
+        self.args.concurrency.clamp(1, 16)
+    }
+
+    async fn table(&self, kind: ExportKind) -> Result<Table, Error> {
+        let c = self.client;
+        match kind {
+            ExportKind::DetailFields => {
+                let mut defs = Vec::new();
+                for entity in ["customer", "organization", "entitlement"] {
+                    let list = fetch::definitions(c, entity)
+                        .await
+                        .map_err(|e| failed(&format!("{entity} detail fields"), e))?;
+                    defs.push((entity, list));
+                }
+                Ok(ex::detail_fields(&defs))
+            }
+            ExportKind::Products => {
+                let mut list = fetch::products(c)
+                    .await
+                    .map_err(|e| failed("products", e))?;
+                if let Some(text) = self.ids {
+                    let w = fetch::parse_ids(text, true);
+                    let wanted: Vec<String> = w.ids.iter().chain(&w.names).cloned().collect();
+                    list.retain(|p| {
+                        wanted
+                            .iter()
+                            .any(|x| *x == p.id || x.eq_ignore_ascii_case(&p.name))
+                    });
+                }
+                Ok(ex::products(list))
+            }
+            ExportKind::Organizations => {
+                let defs = fetch::definitions(c, "organization")
+                    .await
+                    .map_err(|e| failed("organization detail fields", e))?;
+                let ids = self.organization_ids().await?;
+                let profiles = fetch::organization_profiles(c, &ids, self.concurrency())
+                    .await
+                    .map_err(|e| failed("organization profiles", e))?;
+                Ok(ex::organizations(&schema_of(&defs), profiles))
+            }
+            ExportKind::Customers => {
+                let defs = fetch::definitions(c, "customer")
+                    .await
+                    .map_err(|e| failed("customer detail fields", e))?;
+                let ids = self.customer_ids().await?;
+                let profiles = fetch::customer_profiles(c, &ids, self.concurrency())
+                    .await
+                    .map_err(|e| failed("customer profiles", e))?;
+                Ok(ex::customers(&schema_of(&defs), profiles))
+            }
+            ExportKind::Entitlements => {
+                let defs = fetch::definitions(c, "entitlement")
+                    .await
+                    .map_err(|e| failed("entitlement detail fields", e))?;
+                let (entities, names) = self.holders().await?;
+                let found = fetch::entitlements(c, entities, self.concurrency())
+                    .await
+                    .map_err(|e| failed("entitlements", e))?;
+                let list = found
+                    .into_iter()
+                    .flat_map(|(e, list)| {
+                        let who = names.get(&(e.customer, e.id.clone())).cloned();
+                        let who = match (e.customer, who) {
+                            (true, w) => HolderName::Customer(w.unwrap_or(e.id.clone())),
+                            (false, w) => HolderName::Organization(w.unwrap_or(e.id.clone())),
+                        };
+                        list.into_iter().map(move |x| (who.clone(), x))
+                    })
+                    .collect();
+                Ok(ex::entitlements(&schema_of(&defs), list))
+            }
+        }
+    }
+
+    /// The organizations to export: those `--ids` names, or every one the JSM listing has.
+    async fn organization_ids(&self) -> Result<Vec<String>, Error> {
+        match self.ids {
+            Some(text) => {
+                self.named_organizations(&fetch::parse_ids(text, true))
+                    .await
+            }
+            None => Ok(fetch::list_organizations(self.client)
+                .await
+                .map_err(|e| failed("the JSM organization listing (--site)", e))?
+                .into_iter()
+                .map(|o| o.id)
+                .collect()),
+        }
+    }
+
+    async fn named_organizations(&self, w: &Wanted) -> Result<Vec<String>, Error> {
+        let mut ids = w.ids.clone();
+        if !w.names.is_empty() {
+            let found = fetch::ids_of_names(self.client, &w.names)
+                .await
+                .map_err(|e| failed("organizations by name", e))?;
+            let missing: Vec<&String> = w
+                .names
+                .iter()
+                .filter(|n| !found.contains_key(&crate::plan::match_key(n)))
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--ids: no organization named {}",
+                    missing
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            ids.extend(found.into_values());
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// The customers to export: those `--ids` names (emails through `--service-desk`), or the
+    /// service project's customers, or every organization's members.
+    async fn customer_ids(&self) -> Result<Vec<String>, Error> {
+        match self.ids {
+            Some(text) => self.named_customers(&fetch::parse_ids(text, false)).await,
+            None => Ok(self.all_customers().await?.into_keys().collect()),
+        }
+    }
+
+    async fn all_customers(&self) -> Result<BTreeMap<String, crate::api::model::JsmUser>, Error> {
+        fetch::list_customers(
+            self.client,
+            self.args.service_desk.as_deref(),
+            self.concurrency(),
+        )
+        .await
+        .map_err(|e| failed("the JSM customer listing (--site)", e))
+    }
+
+    async fn named_customers(&self, w: &Wanted) -> Result<Vec<String>, Error> {
+        let mut ids = w.ids.clone();
+        if !w.emails.is_empty() {
+            let Some(sd) = &self.args.service_desk else {
+                return Err(Error::Usage(
+                    "--ids names customers by email: add --service-desk ID so csmport can find them (CSM has no lookup by email)".into(),
+                ));
+            };
+            let (found, missing) = fetch::ids_of_emails(self.client, sd, &w.emails)
+                .await
+                .map_err(|e| failed("customers by email", e))?;
+            if !missing.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--ids: no customer of service project {sd} has the email {}",
+                    missing.join(", ")
+                )));
+            }
+            ids.extend(found);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Who may hold entitlements, and how the file names them (customers by email,
+    /// organizations by name).
+    async fn holders(&self) -> Result<(Vec<Entity>, HashMap<(bool, String), String>), Error> {
+        let mut entities = Vec::new();
+        let mut names = HashMap::new();
+        let (org_ids, customer_ids) = match self.ids {
+            Some(text) => {
+                let (orgs, customers) = split_holders(text);
+                (
+                    self.named_organizations(&orgs).await?,
+                    self.named_customers(&customers).await?,
+                )
+            }
+            None => {
+                let orgs = fetch::list_organizations(self.client)
+                    .await
+                    .map_err(|e| failed("the JSM organization listing (--site)", e))?;
+                let customers = self.all_customers().await?;
+                for o in &orgs {
+                    names.insert((false, o.id.clone()), o.name.clone());
+                }
+                for (id, u) in &customers {
+                    names.insert((true, id.clone()), u.email_address.clone());
+                }
+                (
+                    orgs.into_iter().map(|o| o.id).collect(),
+                    customers.into_keys().collect(),
+                )
+            }
+        };
+        // Names of holders given by id: read once, for the file's customer/organization columns.
+        let unnamed_orgs: Vec<String> = org_ids
+            .iter()
+            .filter(|id| !names.contains_key(&(false, (*id).clone())))
+            .cloned()
+            .collect();
+        if !unnamed_orgs.is_empty() {
+            for p in fetch::organization_profiles(self.client, &unnamed_orgs, self.concurrency())
+                .await
+                .map_err(|e| failed("organization profiles", e))?
+            {
+                names.insert((false, p.id), p.name);
+            }
+        }
+        let unnamed_customers: Vec<String> = customer_ids
+            .iter()
+            .filter(|id| !names.contains_key(&(true, (*id).clone())))
+            .cloned()
+            .collect();
+        if !unnamed_customers.is_empty() {
+            for p in fetch::customer_profiles(self.client, &unnamed_customers, self.concurrency())
+                .await
+                .map_err(|e| failed("customer profiles", e))?
+            {
+                if let Some(email) = p.email {
+                    names.insert((true, p.id), email);
+                }
+            }
+        }
+        entities.extend(org_ids.into_iter().map(|id| Entity {
+            customer: false,
+            id,
+        }));
+        entities.extend(
+            customer_ids
+                .into_iter()
+                .map(|id| Entity { customer: true, id }),
+        );
+        self.notify.note(&format!(
+            "entitlements: reading those of {} holders",
+            entities.len()
+        ));
+        Ok((entities, names))
+    }
+}
+
+/// `--ids` for entitlements names both kinds of holder: emails and `qm:…`-style ids (with a
+/// `:`) are customers; digits and other text are organizations (ids, names).
+fn split_holders(text: &str) -> (Wanted, Wanted) {
+    let all = fetch::parse_ids(text, false);
+    let mut orgs = Wanted::default();
+    let mut customers = Wanted {
+        emails: all.emails,
+        ..Wanted::default()
+    };
+    for v in all.ids {
+        if v.contains(':') {
+            customers.ids.push(v);
+        } else if v.bytes().all(|b| b.is_ascii_digit()) {
+            orgs.ids.push(v);
+        } else {
+            orgs.names.push(v);
+        }
+    }
+    (orgs, customers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_in_an_ids_file_are_told_apart() {
+        let (o, c) = split_holders("ann@x.com\nqm:1\n10001\nAcme Pty Ltd\n");
+        assert_eq!(
+            (o.ids, o.names),
+            (vec!["10001".into()], vec!["Acme Pty Ltd".into()])
+        );
+        assert_eq!(
+            (c.ids, c.emails),
+            (vec!["qm:1".into()], vec!["ann@x.com".into()])
+        );
+        assert!(format_of(Path::new("a/b.XLSX")).is_ok());
+        assert!(format_of(Path::new("a/b.txt")).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! Export stage, I/O: finds what to export and reads it. CSM has no list-all call (CONTRACT
+//! §11), so organizations are discovered through the JSM listing on `--site`, customers through
+//! a service project's customers (`--service-desk`) or the organizations' members, or both come
+//! from `--ids FILE`; then they are hydrated through the CSM fetch endpoints (profiles 25 a
+//! call) a few calls at a time. Every call goes through `client` (paced, retried). Neighbours:
+//! `export` (tables), `cmd::export` (orchestration).
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use crate::api::model::{
+    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
+    DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement, JsmOrganization,
+    JsmPage, JsmUser, OrganizationProfile, OrganizationProfileFetchRequest,
+    OrganizationProfileFetchResponse, Product,
+};
+use crate::api::{MAX_PROFILE_FETCH, paths};
+use crate::client::{ApiError, Client};
+use crate::refs::{Entity, query_escape};
+
+/// JSM listing page size.
+const JSM_PAGE: u64 = 50;
+
+/// Every page of a JSM listing (`path` without `start`/`limit`).
+async fn jsm_all<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    // Bounded: 100,000 pages of 50.
+    for _ in 0..100_000 {
+        let page: JsmPage<T> = client
+            .jsm_get_json(&format!("{path}{sep}start={start}&limit={JSM_PAGE}"))
+            .await?;
+        let n = page.values.len() as u64;
+        out.extend(page.values);
+        if page.is_last_page || n == 0 {
+            break;
+        }
+        start += n;
+    }
+    Ok(out)
+}
+
+/// Detail-field definitions of `customer`, `organization` or `entitlement`.
+pub async fn definitions(
+    client: &Client,
+    entity: &str,
+) -> Result<Vec<DetailFieldWithConfiguration>, ApiError> {
+    let path = match entity {
+        "customer" => paths::CUSTOMER_DETAILS,
+        "organization" => paths::ORGANIZATION_DETAILS,
+        _ => paths::ENTITLEMENT_DETAILS,
+    };
+    let defs: DetailFieldsWithConfiguration = client.get_json(path).await?;
+    let mut list = defs.results;
+    // The site's own order (position), which a person set up on purpose.
+    list.sort_by_key(|d| {
+        d.configuration
+            .as_ref()
+            .map(|c| c.position)
+            .unwrap_or(i64::MAX)
+    });
+    Ok(list)
+}
+
+/// Every organization of the JSM listing (id, name).
+pub async fn list_organizations(client: &Client) -> Result<Vec<JsmOrganization>, ApiError> {
+    jsm_all(client, "organization").await
+}
+
+/// Customers by account id: those of the service project, or else the members of every
+/// organization (customers in no organization are only found through a service project).
+pub async fn list_customers(
+    client: &Client,
+    service_desk: Option<&str>,
+    concurrency: usize,
+) -> Result<BTreeMap<String, JsmUser>, ApiError> {
+    let users: Vec<JsmUser> = match service_desk {
+        Some(sd) => {
+            jsm_all(
+                client,
+                &format!("servicedesk/{}/customer", query_escape(sd)),
+            )
+            .await?
+        }
+        None => {
+            let orgs = list_organizations(client).await?;
+            stream::iter(orgs)
+                .map(|o| async move {
+                    jsm_all::<JsmUser>(
+                        client,
+                        &format!("organization/{}/user", query_escape(&o.id)),
+                    )
+                    .await
+                })
+                .buffered(concurrency.max(1))
+                .try_collect::<Vec<Vec<JsmUser>>>()
+                .await?
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+    };
+    Ok(users
+        .into_iter()
+        .map(|u| (u.account_id.clone(), u))
+        .collect())
+}
+
+/// Customer profiles of `ids`, 25 a call, `concurrency` calls at a time.
+pub async fn customer_profiles(
+    client: &Client,
+    ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<CustomerProfile>, ApiError> {
+    let groups: Vec<Vec<String>> = ids.chunks(MAX_PROFILE_FETCH).map(<[_]>::to_vec).collect();
+    let pages: Vec<CustomerProfileFetchResponse> = stream::iter(groups)
+        .map(|customer_ids| async move {
+            client
+                .post_json(
+                    paths::CUSTOMER_PROFILE_FETCH,
+                    &CustomerProfileFetchRequest { customer_ids },
+                    None,
+                )
+                .await
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flat_map(|p| p.results).collect())
+}
+
+/// Organization profiles of `ids`, 25 a call, `concurrency` calls at a time.
+pub async fn organization_profiles(
+    client: &Client,
+    ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<OrganizationProfile>, ApiError> {
+    let groups: Vec<Vec<String>> = ids.chunks(MAX_PROFILE_FETCH).map(<[_]>::to_vec).collect();
+    let pages: Vec<OrganizationProfileFetchResponse> = stream::iter(groups)
+        .map(|organization_ids| async move {
+            client
+                .post_json(
+                    paths::ORGANIZATION_PROFILE_FETCH,
+                    &OrganizationProfileFetchRequest { organization_ids },
+                    None,
+                )
+                .await
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flat_map(|p| p.results).collect())
+}
+
+/// Every product (cursor-paged).
+pub async fn products(client: &Client) -> Result<Vec<Product>, ApiError> {
+    crate::cmd::products::list_products(client).await
+}
+
+/// The entitlements each entity holds, `concurrency` entities at a time.
+pub async fn entitlements(
+    client: &Client,
+    entities: Vec<Entity>,
+    concurrency: usize,
+) -> Result<Vec<(Entity, Vec<Entitlement>)>, ApiError> {
+    stream::iter(entities)
+        .map(|e| async move {
+            let list = crate::cmd::entitlements::entitlements_of(client, &e).await?;
+            Ok::<_, ApiError>((e, list))
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// What `--ids FILE` names, sorted out per kind: customer ids (`qm:…` or any id without `@`)
+/// and emails; organization ids (digits) and names.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub ids: Vec<String>,
+    pub emails: Vec<String>,
+    pub names: Vec<String>,
+}
+
+/// Reads `--ids FILE`: one id, email or name a line (blank lines and `#` comments skipped), or
+/// a CSV (when the first line has a comma) whose first column is used. A first line that is
+/// just `id`, `email` or `name` is a header.
+pub fn parse_ids(text: &str, organizations: bool) -> Wanted {
+    let is_csv = text.lines().next().unwrap_or("").contains(',');
+    let values: Vec<String> = if is_csv {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .records()
+            .filter_map(|r| r.ok()?.get(0).map(str::to_string))
+            .collect()
+    } else {
+        text.lines().map(str::to_string).collect()
+    };
+    let mut w = Wanted::default();
+    for (n, v) in values.iter().enumerate() {
+        let v = v.trim().trim_start_matches('\u{feff}').trim();
+        if v.is_empty() || v.starts_with('#') {
+            continue;
+        }
+        if n == 0 && ["id", "email", "name"].contains(&v.to_lowercase().as_str()) {
+            continue;
+        }
+        let v = v.to_string();
+        if organizations {
+            if v.bytes().all(|b| b.is_ascii_digit()) {
+                w.ids.push(v);
+            } else {
+                w.names.push(v);
+            }
+        } else if v.contains('@') {
+            w.emails.push(v);
+        } else {
+            w.ids.push(v);
+        }
+    }
+    w
+}
+
+/// Emails → account ids through a service project's customers.
+pub async fn ids_of_emails(
+    client: &Client,
+    service_desk: &str,
+    emails: &[String],
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let listed = crate::refs::service_desk_customers(client, service_desk).await?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for e in emails {
+        match listed.get(&e.to_lowercase()) {
+            Some(id) => found.push(id.clone()),
+            None => missing.push(e.clone()),
+        }
+    }
+    Ok((found, missing))
+}
+
+/// Organization names → ids (organization/fetch).
+pub async fn ids_of_names(
+    client: &Client,
+    names: &[String],
+) -> Result<HashMap<String, String>, ApiError> {
+    crate::resolve::fetch_ids(client, names).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_files_are_sorted_out_per_kind() {
+        let text = "email,displayName\nqm:1,Q\n\n# a comment\nann@x.com,Ann\n\"bob@x.com\",Bob\n";
+        let w = parse_ids(text, false);
+        assert_eq!(w.ids, ["qm:1"]);
+        assert_eq!(w.emails, ["ann@x.com", "bob@x.com"]);
+        let w = parse_ids("name\n10001\nAcme, Inc.\n", true);
+        assert_eq!(
+            (w.ids, w.names),
+            (vec!["10001".to_string()], vec!["Acme, Inc.".to_string()])
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! Export stage, output: tables into a CSV (UTF-8, optional BOM, any delimiter, text that a
+//! spreadsheet would run as a formula defused) or an XLSX (rust_xlsxwriter in constant-memory
+//! mode, one sheet per table, typed cells, bold frozen header, autofilter, column widths).
+//! Written to a temporary file in the target folder and renamed at the end, so a crash never
+//! leaves half an export under the final name. Neighbours: `export` (tables), `cmd::export`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
+use sha2::{Digest, Sha256};
+
+use super::{Cell, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CsvOptions {
+    pub bom: bool,
+    pub delimiter: u8,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{path}: cannot write: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write the workbook: {source}")]
+    Xlsx { path: String, source: XlsxError },
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV cell that spreadsheets will not evaluate: text starting with a formula character gets
+/// a leading `'`. `read::unescape_formula` takes it off again on import.
+pub fn escape_formula(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(FORMULA_START) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Writes `tables` to `path` atomically; returns the SHA-256 of what was written.
+pub fn write(
+    path: &Path,
+    format: ExportFormat,
+    tables: &[Table],
+    csv: CsvOptions,
+) -> Result<String, WriteError> {
+    let shown = path.display().to_string();
+    let io = |source| WriteError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".csmport-export-")
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    match format {
+        ExportFormat::Csv => {
+            let [table] = tables else {
+                return Err(io(std::io::Error::other(
+                    "a CSV holds one kind; export several kinds to an .xlsx (one sheet each)",
+                )));
+            };
+            write_csv(tmp.as_file_mut(), table, csv).map_err(io)?;
+        }
+        ExportFormat::Xlsx => {
+            let mut book = workbook(tables).map_err(|source| WriteError::Xlsx {
+                path: shown.clone(),
+                source,
+            })?;
+            book.save_to_writer(tmp.as_file_mut())
+                .map_err(|source| WriteError::Xlsx {
+                    path: shown.clone(),
+                    source,
+                })?;
+        }
+    }
+    tmp.as_file_mut().sync_all().map_err(io)?;
+    // A temporary file is private (0600); the export is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    sha256_of(path).map_err(io)
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_csv(out: &mut std::fs::File, table: &Table, opts: CsvOptions) -> std::io::Result<()> {
+    let mut buf = std::io::BufWriter::new(out);
+    if opts.bom {
+        buf.write_all("\u{feff}".as_bytes())?;
+    }
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(opts.delimiter)
+        .from_writer(buf);
+    let err = |e: csv::Error| std::io::Error::other(e.to_string());
+    w.write_record(table.header.iter().map(|h| escape_formula(h).into_owned()))
+        .map_err(err)?;
+    for row in &table.rows {
+        w.write_record(row.iter().map(|c| escape_formula(&c.text()).into_owned()))
+            .map_err(err)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The widest a column gets (characters), and the narrowest.
+const MAX_WIDTH: usize = 60;
+const MIN_WIDTH: usize = 8;
+
+fn workbook(tables: &[Table]) -> Result<Workbook, XlsxError> {
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for t in tables {
+        let sheet = book.add_worksheet_with_constant_memory()?;
+        sheet.set_name(sheet_name(t.kind.as_str()))?;
+        // Widths first: a constant-memory sheet writes rows as they come.
+        for (c, h) in t.header.iter().enumerate() {
+            let widest = t
+                .rows
+                .iter()
+                .map(|r| match r.get(c) {
+                    Some(Cell::Date(_)) => 10,
+                    Some(cell) => cell.text().chars().count(),
+                    None => 0,
+                })
+                .chain(std::iter::once(h.chars().count() + 2))
+                .max()
+                .unwrap_or(0);
+            sheet.set_column_width(c as u16, widest.clamp(MIN_WIDTH, MAX_WIDTH) as f64)?;
+        }
+        for (c, h) in t.header.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        let last_col = t.header.len().saturating_sub(1) as u16;
+        sheet.autofilter(0, 0, t.rows.len() as u32, last_col)?;
+        for (r, row) in t.rows.iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, cell) in row.iter().enumerate() {
+                let c = c as u16;
+                match cell {
+                    Cell::Empty => {}
+                    // Strings are written as strings: never as formulas, whatever they start with.
+                    Cell::Text(s) => {
+                        sheet.write_string(r, c, s)?;
+                    }
+                    Cell::Number(n, _) => {
+                        sheet.write_number(r, c, *n)?;
+                    }
+                    Cell::Date(d) => {
+                        let dt = ExcelDateTime::from_ymd(
+                            d.year() as u16,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?;
+                        sheet.write_datetime_with_format(r, c, &dt, &date)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(book)
+}
+
+/// Excel sheet names: at most 31 characters, none of `[]:*?/\`.
+fn sheet_name(kind: &str) -> String {
+    kind.chars()
+        .filter(|c| !"[]:*?/\\".contains(*c))
+        .take(31)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::unescape_formula;
+
+    #[test]
+    fn formula_text_is_defused_and_restored() {
+        let cases = [
+            ("=1+1", "'=1+1"),
+            ("+44 20 7946 0000", "'+44 20 7946 0000"),
+            ("-5", "'-5"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("plain", "plain"),
+            ("'quoted", "'quoted"),
+            ("", ""),
+        ];
+        for (value, written) in cases {
+            assert_eq!(escape_formula(value), written, "{value:?}");
+            assert_eq!(unescape_formula(written), value, "{written:?}");
+        }
+    }
+}
