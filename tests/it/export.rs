@@ -437,3 +437,33 @@ fn entitlements_export_in_the_template_columns_and_import_back_unchanged() {
         .count();
     assert_eq!(writes, fetches, "only reads (POST …/fetch) were made");
 }
+
+#[test]
+fn xlsx_sheets_have_a_bold_frozen_filtered_header() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = export(&ctx, &sb, &["organizations", "--out", "o.xlsx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = std::fs::File::open(ctx.path("o.xlsx")).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(
+        xml.contains(r#"state="frozen""#) && xml.contains(r#"ySplit="1""#),
+        "{xml}"
+    );
+    assert!(xml.contains("<autoFilter ref=\"A1:"), "{xml}");
+    assert!(
+        xml.contains("<col ") && xml.contains("customWidth=\"1\""),
+        "{xml}"
+    );
+    // The header cells use the bold style, data cells do not.
+    assert!(xml.contains(r#"<c r="A1" s="1""#), "{xml}");
+    let mut styles = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+    assert!(styles.contains("<b/>"), "{styles}");
+}
