@@ -119,15 +119,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         summary.elapsed_s,
         &summary.sha256[..16]
     );
-    if cli.json {
-        eprintln!("{text}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
-    } else {
-        println!("{text}");
-    }
+    super::print_summary(cli, &text, &summary);
     Ok(crate::error::EXIT_OK)
 }
 

@@ -146,15 +146,7 @@ async fn run_plan(
         lines.join("\n"),
         summary.run_dir
     );
-    if cli.json {
-        eprintln!("{text}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
-    } else {
-        println!("{text}");
-    }
+    print_summary(cli, &text, &summary);
     Ok(exit_code)
 }
 
@@ -305,12 +297,17 @@ pub(crate) fn print_import_summary(cli: &Cli, r: &import::ImportResult, sandbox:
             r.unsettled, s.run_dir
         ));
     }
-    let text = lines.join("\n");
+    print_summary(cli, &lines.join("\n"), s);
+}
+
+/// The summary of a command: text for people on stdout, or with `--json` the JSON on stdout
+/// and the text on stderr.
+pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Serialize) {
     if cli.json {
         eprintln!("{text}");
         println!(
             "{}",
-            serde_json::to_string_pretty(s).expect("summary serializes")
+            serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else {
         println!("{text}");

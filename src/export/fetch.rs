@@ -117,21 +117,15 @@ pub async fn customer_profiles(
     ids: &[String],
     concurrency: usize,
 ) -> Result<Vec<CustomerProfile>, ApiError> {
-    let groups: Vec<Vec<String>> = ids.chunks(MAX_PROFILE_FETCH).map(<[_]>::to_vec).collect();
-    let pages: Vec<CustomerProfileFetchResponse> = stream::iter(groups)
-        .map(|customer_ids| async move {
-            client
-                .post_json(
-                    paths::CUSTOMER_PROFILE_FETCH,
-                    &CustomerProfileFetchRequest { customer_ids },
-                    None,
-                )
-                .await
-        })
-        .buffered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(pages.into_iter().flat_map(|p| p.results).collect())
+    fetch_in_groups(
+        client,
+        paths::CUSTOMER_PROFILE_FETCH,
+        ids,
+        concurrency,
+        |customer_ids| CustomerProfileFetchRequest { customer_ids },
+        |r: CustomerProfileFetchResponse| r.results,
+    )
+    .await
 }
 
 /// Organization profiles of `ids`, 25 a call, `concurrency` calls at a time.
@@ -140,21 +134,40 @@ pub async fn organization_profiles(
     ids: &[String],
     concurrency: usize,
 ) -> Result<Vec<OrganizationProfile>, ApiError> {
-    let groups: Vec<Vec<String>> = ids.chunks(MAX_PROFILE_FETCH).map(<[_]>::to_vec).collect();
-    let pages: Vec<OrganizationProfileFetchResponse> = stream::iter(groups)
-        .map(|organization_ids| async move {
-            client
-                .post_json(
-                    paths::ORGANIZATION_PROFILE_FETCH,
-                    &OrganizationProfileFetchRequest { organization_ids },
-                    None,
-                )
-                .await
-        })
+    fetch_in_groups(
+        client,
+        paths::ORGANIZATION_PROFILE_FETCH,
+        ids,
+        concurrency,
+        |organization_ids| OrganizationProfileFetchRequest { organization_ids },
+        |r: OrganizationProfileFetchResponse| r.results,
+    )
+    .await
+}
+
+/// POSTs `ids` to a fetch endpoint in groups of 25, `concurrency` at a time, in order.
+async fn fetch_in_groups<B, R, T>(
+    client: &Client,
+    path: &str,
+    ids: &[String],
+    concurrency: usize,
+    body: impl Fn(Vec<String>) -> B,
+    results: impl Fn(R) -> Vec<T>,
+) -> Result<Vec<T>, ApiError>
+where
+    B: serde::Serialize,
+    R: serde::de::DeserializeOwned,
+{
+    let bodies: Vec<B> = ids
+        .chunks(MAX_PROFILE_FETCH)
+        .map(|g| body(g.to_vec()))
+        .collect();
+    let pages: Vec<R> = stream::iter(bodies)
+        .map(|b| async move { client.post_json(path, &b, None).await })
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
-    Ok(pages.into_iter().flat_map(|p| p.results).collect())
+    Ok(pages.into_iter().flat_map(results).collect())
 }
 
 /// Every product (cursor-paged).
