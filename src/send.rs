@@ -511,6 +511,19 @@ async fn track_task(
             if e.is_auth() {
                 report.auth_error = Some(e.to_string());
             }
+            // A task the site no longer knows (ended tasks are kept a few days) can only be
+            // settled by looking at the entities themselves.
+            if e.status() == Some(404)
+                && settle_by_read_back(
+                    ctx,
+                    chunk,
+                    &format!("task {} is no longer known to the site", submitted.id),
+                )
+                .await
+            {
+                fill_organization_ids(ctx, chunk).await;
+                return report;
+            }
             chunk.unsettled = true;
             fail_items(
                 chunk,

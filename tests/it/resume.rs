@@ -331,3 +331,47 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_task_the_site_forgot_is_settled_by_reading_back() {
+    // A run killed while its task was running, resumed after the site dropped the task (ended
+    // tasks are kept a few days): resume cannot poll it, so it reads the organizations back.
+    let sb = SandboxProc::start_raw(&[]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("name\n");
+    for i in 0..20 {
+        csv.push_str(&format!("Company {i}\n"));
+    }
+    let file = ctx.write("orgs.csv", csv.as_bytes());
+    let out = ctx.import_kind(&sb, "organizations", &file, &["--batch-size", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = ctx.path("run");
+    // Make the journal say: chunk 1 (rows 11-20) was submitted as a task that is now gone.
+    let items: Vec<serde_json::Value> = (10..20)
+        .map(|i| serde_json::json!({"operationType": "UPSERT", "payload": {"name": format!("Company {i}")}}))
+        .collect();
+    let body = serde_json::json!({ "organizationProfiles": items }).to_string();
+    let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
+    c.execute(
+        "UPDATE batches SET state = 'submitted', task_id = 'gone-task', status_url = NULL, body = ?1, path = 'organization/profile/bulk', item_rows = '[11,12,13,14,15,16,17,18,19,20]' WHERE seq = 1",
+        [body],
+    )
+    .unwrap();
+    c.execute("DELETE FROM rows WHERE seq = 1", []).unwrap();
+    drop(c);
+    let before = sb.requests().len();
+    let out = resume_to_end(&ctx, &sb, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (ok, failed) = report_rows(&run);
+    assert_eq!((ok.len(), failed.len()), (20, 0));
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(
+        log.contains("task gone-task is no longer known to the site; read back: 10 of 10"),
+        "{log}"
+    );
+    let posts = sb.requests()[before..]
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/bulk"))
+        .count();
+    assert_eq!(posts, 0, "nothing sent again");
+}
