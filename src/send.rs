@@ -407,7 +407,25 @@ async fn bisect(
                     queue.push_front(h);
                 }
             }
-            Err(e) => submit_failed(chunk, &part_range, &e, &mut report),
+            Err(e) => {
+                submit_failed(chunk, &part_range, &e, &mut report);
+                if chunk.unsettled {
+                    // This part may have been applied: it stays the chunk's open batch in the
+                    // journal (same body and key for `resume`), and the parts not sent yet wait
+                    // for `resume` too rather than being recorded as decided.
+                    let rest: Vec<usize> = queue.drain(..).flat_map(|(_, r)| r).collect();
+                    for &i in &rest {
+                        chunk.rows[i].outcome = Outcome::Pending;
+                    }
+                    journal_plan(ctx, chunk, path, &body, &mut report);
+                    for &i in &rest {
+                        chunk.rows[i].outcome = Outcome::Skipped {
+                            reason: "not sent: an earlier part of its refused batch has no confirmed outcome; `csmport resume` sends it".into(),
+                        };
+                    }
+                    break;
+                }
+            }
         }
     }
     chunk.items = items;
