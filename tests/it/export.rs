@@ -467,3 +467,35 @@ fn xlsx_sheets_have_a_bold_frozen_filtered_header() {
     std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
     assert!(styles.contains("<b/>"), "{styles}");
 }
+
+#[test]
+fn the_export_summary_line() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = export(
+        &ctx,
+        &sb,
+        &["organizations", "products", "--out", "both.xlsx"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The time and the workbook's hash (it holds its creation time) change from run to run.
+    let text = stdout(&out);
+    let masked: String = text
+        .split(" in ")
+        .next()
+        .map(|head| format!("{head} in <time> (sha256 <hash>)"))
+        .unwrap();
+    insta::assert_snapshot!("export_summary", masked);
+    let out = export(&ctx, &sb, &["organizations", "--out", "o.csv"]);
+    let text = stdout(&out);
+    let csv_hash = text
+        .split("sha256 ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(")\n");
+    let again = stdout(&export(&ctx, &sb, &["organizations", "--out", "o2.csv"]));
+    assert!(
+        again.contains(csv_hash),
+        "a CSV of the same site has the same hash"
+    );
+}
