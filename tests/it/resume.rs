@@ -73,21 +73,17 @@ fn report_rows(run: &Path) -> (Vec<u64>, Vec<u64>) {
     (rows("successes.csv"), rows("failures.csv"))
 }
 
-#[test]
-fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
-    // Slow answers widen the window between a batch being journaled and its task existing.
-    let sb = SandboxProc::start_raw(&[
-        "--task-latency-ms",
-        "200",
-        "--fault-seed",
-        "11",
-        "--fault-slow",
-        "0.3",
-        "--fault-slow-ms",
-        "300",
-    ]);
+/// Where a run is killed: a description and the journal state (recorded, submitted, done)
+/// that triggers the kill.
+type KillPoint = (&'static str, fn((u64, u64, u64)) -> bool);
+
+/// Imports `rows` customers against a sandbox started with `flags`, kills the import (then each
+/// resume) with SIGKILL at `points`, resumes to the end, and checks that every row has exactly
+/// one outcome, every customer exists once and no row was sent in two tasks.
+fn kill_and_resume(flags: &[&str], rows: u64, points: &[KillPoint]) {
+    let sb = SandboxProc::start_raw(flags);
     let ctx = Ctx::new();
-    let file = customers_csv(&ctx, 5000);
+    let file = customers_csv(&ctx, rows as usize);
     let run = ctx.path("run");
     let spawn = |args: &[&std::ffi::OsStr]| -> Child {
         ctx.csmport(Some(&sb))
@@ -97,30 +93,20 @@ fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
             .spawn()
             .unwrap()
     };
-    let import = spawn(&[
-        "import".as_ref(),
-        "customers".as_ref(),
-        file.as_os_str(),
-        "--out".as_ref(),
-        run.as_os_str(),
-    ]);
-    let resume = || spawn(&["resume".as_ref(), run.as_os_str()]);
-    // 1. The first batch is journaled (its key fixed); maybe sent, no task recorded yet.
-    kill_when(
-        import,
-        &run,
-        "the first batch is journaled",
-        |(all, _, _)| all >= 1,
-    );
-    // 2. A resumed run with several tasks in flight.
-    kill_when(resume(), &run, "3 tasks are in flight", |(_, sub, _)| {
-        sub >= 3
-    });
-    // 3. A resumed run half-way through.
-    kill_when(resume(), &run, "25 chunks are done", |(_, _, done)| {
-        done >= 25
-    });
-    // 4. The last resume runs to the end.
+    for (n, (what, ready)) in points.iter().enumerate() {
+        let child = if n == 0 {
+            spawn(&[
+                "import".as_ref(),
+                "customers".as_ref(),
+                file.as_os_str(),
+                "--out".as_ref(),
+                run.as_os_str(),
+            ])
+        } else {
+            spawn(&["resume".as_ref(), run.as_os_str()])
+        };
+        kill_when(child, &run, what, ready);
+    }
     let out = resume_to_end(&ctx, &sb, &run);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
@@ -129,26 +115,26 @@ fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
     assert!(failed.is_empty(), "{failed:?}");
     let mut seen = ok.clone();
     seen.sort();
-    assert_eq!(seen, (1..=5000).collect::<Vec<u64>>());
+    assert_eq!(seen, (1..=rows).collect::<Vec<u64>>());
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(
         (s["rows"].as_u64(), s["succeeded"].as_u64()),
-        (Some(5000), Some(5000))
+        (Some(rows), Some(rows))
     );
 
-    // Each customer created exactly once: 5,000 customers, and the tasks together hold 5,000
-    // items (a batch sent again under a new key would have made a second task of its rows).
+    // Each customer created exactly once, and the tasks together hold one item per row (a batch
+    // sent again under a new key would have made a second task of its rows).
     let state = sb.state();
     let customers = state["customers"].as_array().unwrap();
     let emails: HashSet<&str> = customers
         .iter()
         .map(|c| c["email"].as_str().unwrap())
         .collect();
-    assert_eq!((customers.len(), emails.len()), (5000, 5000));
+    assert_eq!((customers.len() as u64, emails.len() as u64), (rows, rows));
     let tasks = state["tasks"].as_array().unwrap();
     let items: u64 = tasks.iter().map(|t| t["items"].as_u64().unwrap()).sum();
-    assert_eq!(items, 5000, "rows sent in more than one task");
+    assert_eq!(items, rows, "rows sent in more than one task");
     // No task created twice for one key.
     let mut per_key: HashMap<&str, usize> = HashMap::new();
     for t in tasks {
@@ -157,10 +143,62 @@ fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
             .or_default() += 1;
     }
     assert!(per_key.values().all(|n| *n == 1), "{per_key:?}");
-    // The resumes did send some batches again under their recorded keys, or polled tasks.
     let log = std::fs::read_to_string(run.join("run.log")).unwrap();
-    assert_eq!(log.matches("resumed: the journal has").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("resumed: the journal has").count(),
+        points.len(),
+        "{log}"
+    );
     assert!(log.contains("polling its task") || log.contains("sending the recorded batch"));
+}
+
+#[test]
+fn kill_9_at_several_points_then_resume_loses_and_duplicates_nothing() {
+    // Slow answers widen the window between a batch being journaled and its task existing.
+    kill_and_resume(
+        &[
+            "--task-latency-ms",
+            "200",
+            "--fault-seed",
+            "11",
+            "--fault-slow",
+            "0.3",
+            "--fault-slow-ms",
+            "300",
+        ],
+        5000,
+        &[
+            // The first batch is journaled (its key fixed); maybe sent, no task recorded yet.
+            ("the first batch is journaled", |(all, _, _)| all >= 1),
+            // A resumed run with several tasks in flight.
+            ("3 tasks are in flight", |(_, sub, _)| sub >= 3),
+            // A resumed run half-way through.
+            ("25 chunks are done", |(_, _, done)| done >= 25),
+        ],
+    );
+}
+
+#[test]
+fn kill_9_while_connections_drop_after_the_server_applied_the_request() {
+    // The client often does not hear that a batch was accepted; killed then, the resume must
+    // send it under the same key and get the same task back.
+    kill_and_resume(
+        &[
+            "--task-latency-ms",
+            "100",
+            "--fault-seed",
+            "12",
+            "--fault-drop-after",
+            "0.25",
+            "--fault-500",
+            "0.1",
+        ],
+        2000,
+        &[
+            ("2 batches are journaled", |(all, _, _)| all >= 2),
+            ("8 chunks are done", |(_, _, done)| done >= 8),
+        ],
+    );
 }
 
 #[test]
