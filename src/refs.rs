@@ -216,19 +216,36 @@ pub async fn service_desk_customers(
     client: &Client,
     service_desk: &str,
 ) -> Result<HashMap<String, String>, ApiError> {
-    let mut out = HashMap::new();
+    let users: Vec<JsmUser> = jsm_all(
+        client,
+        &format!("servicedesk/{}/customer", query_escape(service_desk)),
+    )
+    .await?;
+    Ok(users
+        .into_iter()
+        .map(|u| (u.email_address.to_lowercase(), u.account_id))
+        .collect())
+}
+
+/// JSM listing page size.
+const JSM_PAGE: u64 = 50;
+
+/// Every page of a JSM listing (`path` relative to `/rest/servicedeskapi/`, without
+/// `start`/`limit`).
+pub async fn jsm_all<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
     let mut start = 0u64;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    // Bounded: 100,000 pages of 50.
     for _ in 0..100_000 {
-        let page: JsmPage<JsmUser> = client
-            .jsm_get_json(&format!(
-                "servicedesk/{}/customer?start={start}&limit=50",
-                query_escape(service_desk)
-            ))
+        let page: JsmPage<T> = client
+            .jsm_get_json(&format!("{path}{sep}start={start}&limit={JSM_PAGE}"))
             .await?;
         let n = page.values.len() as u64;
-        for u in page.values {
-            out.insert(u.email_address.to_lowercase(), u.account_id);
-        }
+        out.extend(page.values);
         if page.is_last_page || n == 0 {
             break;
         }

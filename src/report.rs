@@ -305,6 +305,29 @@ pub struct Summary {
     pub dialect: Option<crate::read::Dialect>,
 }
 
+/// The summary's times: start and end (UTC, to the second), run time and pace.
+pub struct Timing {
+    pub started_at: String,
+    pub finished_at: String,
+    pub elapsed_s: f64,
+    pub rows_per_s: f64,
+}
+
+pub fn timing(started_at: jiff::Timestamp, elapsed: std::time::Duration, rows: u64) -> Timing {
+    let secs = elapsed.as_secs_f64();
+    let stamp = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Timing {
+        started_at: stamp(started_at),
+        finished_at: stamp(jiff::Timestamp::now()),
+        elapsed_s: (secs * 1000.0).round() / 1000.0,
+        rows_per_s: if secs > 0.0 {
+            (rows as f64 / secs * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+    }
+}
+
 pub fn write_summary(dir: &Path, s: &Summary) -> Result<(), ReportError> {
     let path = dir.join(SUMMARY_FILE);
     let mut text = serde_json::to_string_pretty(s).expect("summary serializes");

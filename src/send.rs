@@ -43,7 +43,7 @@ pub struct SendContext {
     /// The run journal (batches, keys, attempts, tasks), when the run keeps one.
     pub journal: Option<Arc<Journal>>,
     /// `--verify`: the service project's customers as last listed.
-    pub verify_emails: tokio::sync::Mutex<Option<HashMap<String, String>>>,
+    pub verify_emails: tokio::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
 }
 
 /// What happened to a chunk, for the summary.
@@ -394,11 +394,7 @@ async fn bisect(
                 ));
                 report = track_task(ctx, chunk, submitted, &part_range, report).await;
             }
-            Err(ApiError::Status {
-                status: 400,
-                message,
-                ..
-            }) if chunk.items.len() > 1 && !message.contains(TASK_LIMIT_MESSAGE) => {
+            Err(e) if chunk.items.len() > 1 && refuses_batch(&e) => {
                 let halves = split(
                     std::mem::take(&mut chunk.items),
                     std::mem::take(&mut chunk.item_rows),
@@ -433,6 +429,12 @@ async fn bisect(
     report
 }
 
+/// A refusal of the batch for what it holds (400), as opposed to the task-slot limit (also a
+/// 400, which only means "later").
+fn refuses_batch(e: &ApiError) -> bool {
+    e.status() == Some(400) && !e.message().contains(TASK_LIMIT_MESSAGE)
+}
+
 /// A batch's items (and their rows) in two halves, the first the larger; nothing to split in
 /// a batch of one.
 pub fn split<T>(mut items: Vec<T>, mut rows: Vec<usize>) -> Vec<(Vec<T>, Vec<usize>)> {
@@ -456,12 +458,8 @@ async fn send_and_track(
     let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
     let submitted = match submit(ctx, chunk, &range, path, body).await {
         Ok(s) => s,
-        Err(ApiError::Status {
-            status: 400,
-            message,
-            ..
-        }) if chunk.items.len() > 1 && !message.contains(TASK_LIMIT_MESSAGE) => {
-            return bisect(ctx, chunk, &message, report).await;
+        Err(e) if chunk.items.len() > 1 && refuses_batch(&e) => {
+            return bisect(ctx, chunk, e.message(), report).await;
         }
         Err(e) => {
             submit_failed(chunk, &range, &e, &mut report);
@@ -688,9 +686,9 @@ pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
                     BulkItem::Organization(_) => true,
                 })
             };
-            if !cache.as_ref().is_some_and(known) {
+            if !cache.as_deref().is_some_and(known) {
                 match crate::refs::service_desk_customers(&ctx.client, sd).await {
-                    Ok(m) => *cache = Some(m),
+                    Ok(m) => *cache = Some(Arc::new(m)),
                     Err(e) => ctx.log.note(&format!(
                         "verify: the customers of service project {sd} could not be listed ({e})"
                     )),
@@ -700,7 +698,7 @@ pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
         }
         _ => None,
     };
-    let found = match read_back_items(ctx, &items, emails.as_ref()).await {
+    let found = match read_back_items(ctx, &items, emails.as_deref()).await {
         Ok(f) => f,
         Err(e) => {
             ctx.log.note(&format!(

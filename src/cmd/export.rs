@@ -179,7 +179,7 @@ impl Reader<'_> {
                 Ok(ex::detail_fields(&defs))
             }
             ExportKind::Products => {
-                let mut list = fetch::products(c)
+                let mut list = crate::cmd::products::list_products(c)
                     .await
                     .map_err(|e| failed("products", e))?;
                 if let Some(text) = self.ids {
@@ -256,7 +256,7 @@ impl Reader<'_> {
     async fn named_organizations(&self, w: &Wanted) -> Result<Vec<String>, Error> {
         let mut ids = w.ids.clone();
         if !w.names.is_empty() {
-            let found = fetch::ids_of_names(self.client, &w.names)
+            let found = crate::resolve::fetch_ids(self.client, &w.names)
                 .await
                 .map_err(|e| failed("organizations by name", e))?;
             let missing: Vec<&String> = w

@@ -374,25 +374,19 @@ pub async fn run_with(
     if let Some(e) = &read_error {
         log.note(&format!("reading stopped early: {e}"));
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let t = report::timing(started_at, started.elapsed(), counts.rows);
     let summary = Summary {
         kind: input.kind().as_str().to_string(),
         input: file_label,
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),
-        started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        finished_at: jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
-        rows_per_s: if elapsed > 0.0 {
-            (counts.rows as f64 / elapsed * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
+        started_at: t.started_at,
+        finished_at: t.finished_at,
+        rows_per_s: t.rows_per_s,
         counts,
         batches,
         tasks: tasks.load(Ordering::Relaxed),
-        elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+        elapsed_s: t.elapsed_s,
         interrupted: was_interrupted,
         exit_code,
         unchanged: Some(ctx.unchanged.load(Ordering::Relaxed)),

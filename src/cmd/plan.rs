@@ -26,6 +26,22 @@ pub struct Step {
     pub ignore_unknown_columns: bool,
 }
 
+impl Step {
+    /// A step of `kind` reading `file` with the default options.
+    pub fn new(kind: Kind, file: PathBuf) -> Step {
+        Step {
+            kind,
+            file,
+            mapping: None,
+            sheet: None,
+            header_row: None,
+            op: None,
+            date_format: None,
+            ignore_unknown_columns: false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
@@ -140,16 +156,7 @@ pub fn from_command_line(kind: Kind, files: &[PathBuf]) -> Option<Vec<Step>> {
     if files.len() < 2 {
         return None;
     }
-    let step = |kind: Kind, file: &PathBuf| Step {
-        kind,
-        file: file.clone(),
-        mapping: None,
-        sheet: None,
-        header_row: None,
-        op: None,
-        date_format: None,
-        ignore_unknown_columns: false,
-    };
+    let step = |kind: Kind, file: &PathBuf| Step::new(kind, file.clone());
     let is_kind = |p: &PathBuf| !p.exists() && p.to_str().and_then(parse_kind).is_some();
     let mut steps = Vec::new();
     let mut current = kind;
@@ -246,16 +253,7 @@ mod tests {
 
     #[test]
     fn steps_run_in_dependency_order() {
-        let s = |kind, f: &str| Step {
-            kind,
-            file: f.into(),
-            mapping: None,
-            sheet: None,
-            header_row: None,
-            op: None,
-            date_format: None,
-            ignore_unknown_columns: false,
-        };
+        let s = |kind, f: &str| Step::new(kind, f.into());
         let got: Vec<String> = ordered(vec![
             s(Kind::Entitlements, "e"),
             s(Kind::Customers, "c1"),

@@ -163,26 +163,20 @@ impl SmallRun {
             "done: {} rows = {} succeeded ({} already on the site as in the file) + {} failed + {} skipped; exit {exit_code}",
             counts.rows, counts.succeeded, self.unchanged, counts.failed, counts.skipped
         ));
-        let elapsed = self.started.elapsed().as_secs_f64();
+        let t = report::timing(self.started_at, self.started.elapsed(), counts.rows);
         let summary = Summary {
             kind: self.kind.into(),
             input: self.label,
             run_dir: self.dir.display().to_string(),
             target: format!("{} (cloud {})", self.target.base_url, self.target.cloud_id),
-            started_at: self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            finished_at: jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
-            rows_per_s: if elapsed > 0.0 {
-                (counts.rows as f64 / elapsed * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            rows_per_s: t.rows_per_s,
             unchanged: Some(self.unchanged),
             counts,
             batches: self.batches,
             tasks: self.tasks,
-            elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+            elapsed_s: t.elapsed_s,
             interrupted: false,
             exit_code,
             dialect: Some(self.dialect),

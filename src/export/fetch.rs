@@ -5,45 +5,19 @@
 //! call) a few calls at a time. Every call goes through `client` (paced, retried). Neighbours:
 //! `export` (tables), `cmd::export` (orchestration).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::api::model::{
     CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse,
     DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement, JsmOrganization,
-    JsmPage, JsmUser, OrganizationProfile, OrganizationProfileFetchRequest,
-    OrganizationProfileFetchResponse, Product,
+    JsmUser, OrganizationProfile, OrganizationProfileFetchRequest,
+    OrganizationProfileFetchResponse,
 };
 use crate::api::{MAX_PROFILE_FETCH, paths};
 use crate::client::{ApiError, Client};
-use crate::refs::{Entity, query_escape};
-
-/// JSM listing page size.
-const JSM_PAGE: u64 = 50;
-
-/// Every page of a JSM listing (`path` without `start`/`limit`).
-async fn jsm_all<T: serde::de::DeserializeOwned>(
-    client: &Client,
-    path: &str,
-) -> Result<Vec<T>, ApiError> {
-    let mut out = Vec::new();
-    let mut start = 0u64;
-    let sep = if path.contains('?') { '&' } else { '?' };
-    // Bounded: 100,000 pages of 50.
-    for _ in 0..100_000 {
-        let page: JsmPage<T> = client
-            .jsm_get_json(&format!("{path}{sep}start={start}&limit={JSM_PAGE}"))
-            .await?;
-        let n = page.values.len() as u64;
-        out.extend(page.values);
-        if page.is_last_page || n == 0 {
-            break;
-        }
-        start += n;
-    }
-    Ok(out)
-}
+use crate::refs::{Entity, jsm_all, query_escape};
 
 /// Detail-field definitions of `customer`, `organization` or `entitlement`.
 pub async fn definitions(
@@ -170,11 +144,6 @@ where
     Ok(pages.into_iter().flat_map(results).collect())
 }
 
-/// Every product (cursor-paged).
-pub async fn products(client: &Client) -> Result<Vec<Product>, ApiError> {
-    crate::cmd::products::list_products(client).await
-}
-
 /// The entitlements each entity holds, `concurrency` entities at a time.
 pub async fn entitlements(
     client: &Client,
@@ -257,14 +226,6 @@ pub async fn ids_of_emails(
         }
     }
     Ok((found, missing))
-}
-
-/// Organization names → ids (organization/fetch).
-pub async fn ids_of_names(
-    client: &Client,
-    names: &[String],
-) -> Result<HashMap<String, String>, ApiError> {
-    crate::resolve::fetch_ids(client, names).await
 }
 
 #[cfg(test)]

@@ -359,6 +359,38 @@ impl<'a> RowRef<'a> {
     }
 }
 
+/// Where batches of rows come from, and go back to once read.
+pub trait Batches {
+    fn next_batch(&mut self) -> Option<RowBatch>;
+    fn recycle(&mut self, batch: RowBatch);
+}
+
+/// Hands the rows of successive batches out one at a time, as `RawRow`s (for callers that
+/// keep rows); a read error comes after the rows before it.
+#[derive(Default)]
+pub struct RowCursor {
+    current: Option<(RowBatch, usize)>,
+}
+
+impl RowCursor {
+    pub fn next_row(&mut self, from: &mut impl Batches) -> Option<Result<RawRow, ReadError>> {
+        loop {
+            if let Some((batch, i)) = &mut self.current {
+                if *i < batch.len() {
+                    *i += 1;
+                    return Some(Ok(batch.row(*i - 1).to_raw()));
+                }
+                let (mut batch, _) = self.current.take().expect("a batch is current");
+                if let Some(e) = batch.error.take() {
+                    return Some(Err(e));
+                }
+                from.recycle(batch);
+            }
+            self.current = Some((from.next_batch()?, 0));
+        }
+    }
+}
+
 impl Cells for RowRef<'_> {
     fn cell(&self, i: usize) -> &str {
         super::unescape_formula(self.get(i).unwrap_or(""))

@@ -237,10 +237,20 @@ pub struct Background {
     inline: Option<xlsx::SheetSource>,
     rx: std::sync::mpsc::Receiver<RowBatch>,
     recycle: Option<std::sync::mpsc::SyncSender<RowBatch>>,
-    /// For `next_row`: the batch being handed out row by row, and the next row in it.
-    current: Option<(RowBatch, usize)>,
+    /// For `next_row`.
+    cursor: batch::RowCursor,
     handle: Option<std::thread::JoinHandle<Dialect>>,
     progress: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
+}
+
+impl batch::Batches for Background {
+    fn next_batch(&mut self) -> Option<RowBatch> {
+        Background::next_batch(self)
+    }
+
+    fn recycle(&mut self, batch: RowBatch) {
+        Background::recycle(self, batch)
+    }
 }
 
 /// Batches in flight each way.
@@ -257,7 +267,7 @@ impl Background {
                     inline: Some(sheet),
                     rx,
                     recycle: None,
-                    current: None,
+                    cursor: Default::default(),
                     handle: None,
                     progress: Default::default(),
                 };
@@ -288,7 +298,7 @@ impl Background {
             inline: None,
             rx,
             recycle: Some(recycle),
-            current: None,
+            cursor: Default::default(),
             handle: Some(handle),
             progress,
         }
@@ -316,23 +326,10 @@ impl Background {
 
     /// The next row on its own, for callers that keep rows (import).
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
-        if let Some(s) = &mut self.inline {
-            return s.next_row();
-        }
-        loop {
-            if let Some((batch, i)) = &mut self.current {
-                if *i < batch.len() {
-                    *i += 1;
-                    return Some(Ok(batch.row(*i - 1).to_raw()));
-                }
-                let (mut batch, _) = self.current.take().expect("a batch is current");
-                if let Some(e) = batch.error.take() {
-                    return Some(Err(e));
-                }
-                self.recycle(batch);
-            }
-            self.current = Some((self.rx.recv().ok()?, 0));
-        }
+        let mut cursor = std::mem::take(&mut self.cursor);
+        let row = cursor.next_row(self);
+        self.cursor = cursor;
+        row
     }
 
     /// (done, total), as `Source::progress`.

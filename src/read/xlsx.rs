@@ -66,8 +66,8 @@ pub struct SheetSource {
     rows: RowBuilder,
     /// The sheet thread has finished (or failed) and every cell it sent is assembled.
     ended: bool,
-    /// For `next_row`: the batch being handed out row by row, and the next row in it.
-    current: Option<(RowBatch, usize)>,
+    /// For `next_row`.
+    cursor: super::batch::RowCursor,
 }
 
 impl SheetSource {
@@ -99,7 +99,7 @@ impl SheetSource {
             pending: None,
             rows: RowBuilder::new(opts),
             ended: false,
-            current: None,
+            cursor: Default::default(),
         };
         // Assemble until the header row is complete; the rows after it wait in `pending`.
         while s.rows.header.is_none() && !s.ended {
@@ -209,20 +209,10 @@ impl SheetSource {
     }
 
     pub fn next_row(&mut self) -> Option<Result<RawRow, ReadError>> {
-        loop {
-            if let Some((batch, i)) = &mut self.current {
-                if *i < batch.len() {
-                    *i += 1;
-                    return Some(Ok(batch.row(*i - 1).to_raw()));
-                }
-                let (mut batch, _) = self.current.take().expect("a batch is current");
-                if let Some(e) = batch.error.take() {
-                    return Some(Err(e));
-                }
-                self.recycle(batch);
-            }
-            self.current = Some((self.next_batch()?, 0));
-        }
+        let mut cursor = std::mem::take(&mut self.cursor);
+        let row = cursor.next_row(self);
+        self.cursor = cursor;
+        row
     }
 
     pub fn progress(&self) -> (u64, u64) {
@@ -233,6 +223,16 @@ impl SheetSource {
         let mut d = self.rows.dialect.clone();
         d.blank_lines_skipped = self.rows.blanks;
         d
+    }
+}
+
+impl super::batch::Batches for SheetSource {
+    fn next_batch(&mut self) -> Option<RowBatch> {
+        SheetSource::next_batch(self)
+    }
+
+    fn recycle(&mut self, batch: RowBatch) {
+        SheetSource::recycle(self, batch)
     }
 }
 
