@@ -6,9 +6,12 @@
 
 use std::collections::HashMap;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use crate::api::model::{
-    CustomerProfileFetchRequest, CustomerProfileFetchResponse, JsmPage, JsmUser,
-    OrganizationFetchRequest, OrganizationFetchResponse,
+    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, JsmPage, JsmUser,
+    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfile,
+    OrganizationProfileFetchRequest, OrganizationProfileFetchResponse,
 };
 use crate::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, paths};
 use crate::client::{ApiError, Client};
@@ -225,6 +228,65 @@ pub async fn service_desk_customers(
         .into_iter()
         .map(|u| (u.email_address.to_lowercase(), u.account_id))
         .collect())
+}
+
+/// Customer profiles of `ids`, 25 a call, `concurrency` calls at a time.
+pub async fn customer_profiles(
+    client: &Client,
+    ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<CustomerProfile>, ApiError> {
+    fetch_in_groups(
+        client,
+        paths::CUSTOMER_PROFILE_FETCH,
+        ids,
+        concurrency,
+        |customer_ids| CustomerProfileFetchRequest { customer_ids },
+        |r: CustomerProfileFetchResponse| r.results,
+    )
+    .await
+}
+
+/// Organization profiles of `ids`, 25 a call, `concurrency` calls at a time.
+pub async fn organization_profiles(
+    client: &Client,
+    ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<OrganizationProfile>, ApiError> {
+    fetch_in_groups(
+        client,
+        paths::ORGANIZATION_PROFILE_FETCH,
+        ids,
+        concurrency,
+        |organization_ids| OrganizationProfileFetchRequest { organization_ids },
+        |r: OrganizationProfileFetchResponse| r.results,
+    )
+    .await
+}
+
+/// POSTs `ids` to a fetch endpoint in groups of 25, `concurrency` at a time, in order.
+async fn fetch_in_groups<B, R, T>(
+    client: &Client,
+    path: &str,
+    ids: &[String],
+    concurrency: usize,
+    body: impl Fn(Vec<String>) -> B,
+    results: impl Fn(R) -> Vec<T>,
+) -> Result<Vec<T>, ApiError>
+where
+    B: serde::Serialize,
+    R: serde::de::DeserializeOwned,
+{
+    let bodies: Vec<B> = ids
+        .chunks(MAX_PROFILE_FETCH)
+        .map(|g| body(g.to_vec()))
+        .collect();
+    let pages: Vec<R> = stream::iter(bodies)
+        .map(|b| async move { client.post_json(path, &b, None).await })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flat_map(results).collect())
 }
 
 /// JSM listing page size.

@@ -10,8 +10,8 @@ use crate::api::model::{
     CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest, CustomerProfileBulkRequest,
     CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
     OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
-    OrganizationFetchResponse, OrganizationProfileBulkRequest, OrganizationProfileFetchRequest,
-    OrganizationProfileFetchResponse, TaskStatus, TaskStatusResponse, TaskSubmitResponse,
+    OrganizationFetchResponse, OrganizationProfileBulkRequest, TaskStatus, TaskStatusResponse,
+    TaskSubmitResponse,
 };
 use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
 use crate::client::{ApiError, Client, Notify, retry};
@@ -802,21 +802,12 @@ async fn read_back_items(
             })
             .collect();
         let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
-        let mut profiles: HashMap<String, CustomerProfile> = HashMap::new();
-        for group in wanted.chunks(MAX_PROFILE_FETCH) {
-            let req = CustomerProfileFetchRequest {
-                customer_ids: group.to_vec(),
-            };
-            let r = ctx
-                .client
-                .post_json::<_, CustomerProfileFetchResponse>(
-                    paths::CUSTOMER_PROFILE_FETCH,
-                    &req,
-                    None,
-                )
-                .await?;
-            profiles.extend(r.results.into_iter().map(|p| (p.id.clone(), p)));
-        }
+        let profiles: HashMap<String, CustomerProfile> =
+            crate::refs::customer_profiles(&ctx.client, &wanted, 1)
+                .await?
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect();
         return Ok(items
             .iter()
             .zip(ids)
@@ -878,21 +869,12 @@ async fn read_back_items(
         })
         .collect();
     let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
-    let mut profiles: HashMap<String, (String, Vec<DetailValue>)> = HashMap::new();
-    for group in wanted.chunks(MAX_PROFILE_FETCH) {
-        let req = OrganizationProfileFetchRequest {
-            organization_ids: group.to_vec(),
-        };
-        let r = ctx
-            .client
-            .post_json::<_, OrganizationProfileFetchResponse>(
-                paths::ORGANIZATION_PROFILE_FETCH,
-                &req,
-                None,
-            )
-            .await?;
-        profiles.extend(r.results.into_iter().map(|p| (p.id, (p.name, p.details))));
-    }
+    let profiles: HashMap<String, (String, Vec<DetailValue>)> =
+        crate::refs::organization_profiles(&ctx.client, &wanted, 1)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, (p.name, p.details)))
+            .collect();
     Ok(items
         .iter()
         .zip(ids)
