@@ -1,8 +1,10 @@
 //! References stage: turns the names rows use for customers and organizations (emails, names,
 //! ids) into the ids the API needs, once per run. Organizations through organization/fetch (50
 //! a call), customers by id through profile fetch (25 a call), customers by email through the
-//! JSM customers of a service project (CSM has no lookup by email). Used by the small kinds
-//! (`cmd::entitlements`, `cmd::details`); `resolve` does the same for customers' organizations.
+//! JSM customers of a service project (CSM has no lookup by email). Also the shared reads:
+//! paged JSM listings and profile reads 25 ids a call. Used by the small kinds
+//! (`cmd::entitlements`, `cmd::details`), `send` (read-back) and `export`; `resolve` does the
+//! same for customers' organizations.
 
 use std::collections::HashMap;
 
