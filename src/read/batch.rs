@@ -86,15 +86,46 @@ impl RowBatch {
     ) {
         let first = self.ends.len();
         for c in cells {
-            self.text.push_str(c);
-            self.ends.push(self.text.len());
+            self.push_cell(c);
         }
+        self.end_row(row, self.ends.len() - first, problem);
+    }
+
+    /// Appends one cell to the row being built cell by cell; `end_row` closes it.
+    pub fn push_cell(&mut self, cell: &str) {
+        if self.text.capacity() == 0 && !self.spent.is_empty() {
+            // The cleared batch's allocation, rather than growing a new one again.
+            let mut spent = std::mem::take(&mut self.spent);
+            spent.clear();
+            self.text = String::from_utf8(spent).unwrap_or_default();
+        }
+        self.text.push_str(cell);
+        self.ends.push(self.text.len());
+    }
+
+    /// Closes the row whose last `cells` cells were appended by `push_cell`.
+    pub fn end_row(&mut self, row: u64, cells: usize, problem: Option<String>) {
         self.rows.push(RowMeta {
             row,
-            first,
-            cells: self.ends.len() - first,
+            first: self.ends.len() - cells,
+            cells,
             problem,
         });
+    }
+
+    /// Takes back the last `cells` cells appended by `push_cell` (a row not yet closed).
+    pub fn reopen_row(&mut self, cells: usize) -> Vec<String> {
+        let first = self.ends.len() - cells;
+        let start = if first == 0 { 0 } else { self.ends[first - 1] };
+        let mut out = Vec::with_capacity(cells);
+        let mut from = start;
+        for &end in &self.ends[first..] {
+            out.push(self.text[from..end].to_string());
+            from = end;
+        }
+        self.text.truncate(start);
+        self.ends.truncate(first);
+        out
     }
 
     /// Starts filling with bytes not yet known to be UTF-8; `finish_bytes` checks them.
@@ -422,6 +453,27 @@ mod tests {
         let raw = b.row(0).to_raw();
         assert_eq!(raw.row, 1);
         assert_eq!(raw.cells, ::csv::StringRecord::from(vec!["a", "bé", ""]));
+    }
+
+    #[test]
+    fn rows_built_cell_by_cell_can_be_reopened() {
+        let mut b = RowBatch::default();
+        b.push(1, ["first"], None);
+        b.push_cell("a");
+        b.push_cell("");
+        assert_eq!(b.reopen_row(2), vec!["a".to_string(), String::new()]);
+        for c in ["x", "y", "zé"] {
+            b.push_cell(c);
+        }
+        b.end_row(2, 3, Some("late cell".into()));
+        let rows: Vec<Vec<&str>> = b.iter().map(|r| r.iter().collect()).collect();
+        assert_eq!(rows, vec![vec!["first"], vec!["x", "y", "zé"]]);
+        assert_eq!(b.row(1).problem(), Some("late cell"));
+        // A cleared batch fills its old allocation again.
+        b.clear();
+        b.push_cell("again");
+        b.end_row(3, 1, None);
+        assert_eq!(b.row(0).iter().collect::<Vec<_>>(), vec!["again"]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Spreadsheet reader (XLSX/XLSM and XLSB by streaming calamine's cell reader; XLS and ODS
 //! through calamine's range, which those formats require). A sheet thread owns the workbook and
-//! does only what must happen there: it turns each cell into the text a user sees (integers
-//! without `.0`, dates as ISO dates in the 1900 and 1904 systems, formulas as their cached
-//! values) and sends the cells in batches whose buffers come back to it. The reading side
-//! assembles cells into rows under the header (error cells and cells outside the header become
-//! row problems), so the sheet thread — the slow one, as unzipping and XML take most of the
-//! time — never waits on row building. Part of the read stage; `map` consumes its rows.
+//! does only what must happen there: it copies each cell's text, or keeps its number, date or
+//! error as it is, and sends the cells in batches whose buffers come back to it. The reading
+//! side turns values into the text a user sees (integers without `.0`, dates as ISO dates in
+//! the 1900 and 1904 systems, formulas as their cached values) and assembles cells into rows
+//! under the header (error cells and cells outside the header become row problems), so the
+//! sheet thread — the slow one, as unzipping and XML take most of the time — does as little as
+//! it can. Part of the read stage; `map` consumes its rows.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -23,15 +24,16 @@ const BATCH_CELLS: usize = 8192;
 const SPARE_ROW_BATCHES: usize = 4;
 
 /// Cells as the sheet thread sends them: their texts one after another, and per cell its
-/// position and where its text ends. Error cells (rare) are listed apart.
+/// position and where its text ends. Cells that are not text (numbers, dates, booleans,
+/// errors) have no text there and are listed apart with their value.
 #[derive(Default)]
 struct CellBatch {
     /// Set in the first batch: the workbook's format, the sheet's name, its row count.
     start: Option<(&'static str, String, u64)>,
     text: String,
     cells: Vec<CellAt>,
-    /// (index in `cells`, the error's text).
-    errors: Vec<(usize, String)>,
+    /// (index in `cells`, its value).
+    values: Vec<(usize, Scalar)>,
     /// The sheet could not be read (further): the cells end here.
     error: Option<ReadError>,
 }
@@ -48,7 +50,7 @@ impl CellBatch {
         self.start = None;
         self.text.clear();
         self.cells.clear();
-        self.errors.clear();
+        self.values.clear();
         self.error = None;
     }
 
@@ -66,15 +68,21 @@ pub struct SheetSource {
     rows: RowBuilder,
     /// The sheet thread has finished (or failed) and every cell it sent is assembled.
     ended: bool,
+    /// A value cell's text, while it is assembled.
+    scratch: String,
     /// For `next_row`.
     cursor: super::batch::RowCursor,
 }
 
 impl SheetSource {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<SheetSource, ReadError> {
+        // The workbook is opened here, not in the sheet thread: opening reads the shared
+        // strings, often most of the file, and this thread's allocator grows its heap in large
+        // steps where a new thread's grows a page at a time (a system call each).
+        let (mut wb, name, format) = open_sheet(path, opts)?;
         let (tx, cells) = sync_channel(CHANNEL_BATCHES);
         let (recycle, recycled) = sync_channel(CHANNEL_BATCHES + 1);
-        let (p, o) = (path.to_path_buf(), opts.clone());
+        let p = path.to_path_buf();
         std::thread::Builder::new()
             .name("sheet-reader".into())
             .spawn(move || {
@@ -83,7 +91,7 @@ impl SheetSource {
                     recycled,
                     batch: CellBatch::default(),
                 };
-                if let Err(e) = read_sheet(&p, &o, &mut out) {
+                if let Err(e) = stream(&mut wb, &name, format, &p, &mut out) {
                     out.batch.error = Some(e);
                 }
                 out.send();
@@ -99,6 +107,7 @@ impl SheetSource {
             pending: None,
             rows: RowBuilder::new(opts),
             ended: false,
+            scratch: String::new(),
             cursor: Default::default(),
         };
         // Assemble until the header row is complete; the rows after it wait in `pending`.
@@ -151,9 +160,9 @@ impl SheetSource {
                 self.rows.dialect.sheet = Some(sheet);
                 self.rows.total = total;
             }
-            let mut errors = batch.errors.iter().peekable();
-            while errors.peek().is_some_and(|(at, _)| *at < i) {
-                errors.next();
+            let mut values = batch.values.iter().peekable();
+            while values.peek().is_some_and(|(at, _)| *at < i) {
+                values.next();
             }
             let mut start = if i == 0 {
                 0
@@ -162,20 +171,22 @@ impl SheetSource {
             };
             while i < batch.cells.len() {
                 let c = batch.cells[i];
-                let error = match errors.peek() {
-                    Some((at, e)) if *at == i => {
-                        errors.next();
-                        Some(e.as_str())
-                    }
-                    _ => None,
-                };
-                let text = &batch.text[start..c.end as usize];
-                start = c.end as usize;
-                i += 1;
-                if self.rows.cell(c.row, c.col, text, error) {
+                if self.rows.boundary(c.row) {
                     self.pending = Some((batch, i));
                     return;
                 }
+                let (text, error) = match values.peek() {
+                    Some((at, v)) if *at == i => {
+                        values.next();
+                        self.scratch.clear();
+                        let error = write_value(v.as_value(), &mut self.scratch);
+                        (self.scratch.as_str(), error)
+                    }
+                    _ => (&batch.text[start..c.end as usize], None),
+                };
+                start = c.end as usize;
+                i += 1;
+                self.rows.cell(c.row, c.col, text, error.as_deref());
             }
             if let Some(e) = batch.error.take() {
                 self.rows.finish(Some(e));
@@ -261,13 +272,15 @@ impl CellSink {
     /// Takes one cell; false when the reading side has gone (stop reading).
     fn cell(&mut self, row: u32, col: u32, v: Value<'_>) -> bool {
         let b = &mut self.batch;
-        let before = b.text.len();
-        let error = write_value(v, &mut b.text);
-        if b.text.len() == before && error.is_none() {
-            return true;
-        }
-        if let Some(e) = error {
-            b.errors.push((b.cells.len(), e));
+        match v {
+            Value::Empty => return true,
+            Value::Text("") => return true,
+            Value::Text(t) => b.text.push_str(t),
+            Value::Int(i) => b.values.push((b.cells.len(), Scalar::Int(i))),
+            Value::Float(f) => b.values.push((b.cells.len(), Scalar::Float(f))),
+            Value::Bool(x) => b.values.push((b.cells.len(), Scalar::Bool(x))),
+            Value::Date(d) => b.values.push((b.cells.len(), Scalar::Date(d))),
+            Value::Error(e) => b.values.push((b.cells.len(), Scalar::Error(e.clone()))),
         }
         b.cells.push(CellAt {
             row,
@@ -286,8 +299,13 @@ impl CellSink {
     }
 }
 
-/// Runs in the sheet thread: picks the sheet, then streams its cells.
-fn read_sheet(path: &Path, opts: &ReadOptions, out: &mut CellSink) -> Result<(), ReadError> {
+type Workbook = Sheets<std::io::BufReader<std::fs::File>>;
+
+/// Opens the workbook and picks the sheet: the workbook, the sheet's name, the format's name.
+fn open_sheet(
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Workbook, String, &'static str), ReadError> {
     std::fs::metadata(path).map_err(|source| ReadError::Open {
         path: path.to_path_buf(),
         source,
@@ -322,12 +340,12 @@ fn read_sheet(path: &Path, opts: &ReadOptions, out: &mut CellSink) -> Result<(),
         Sheets::Xls(_) => "XLS",
         Sheets::Ods(_) => "ODS",
     };
-    stream(&mut wb, &name, format, path, out)
+    Ok((wb, name, format))
 }
 
 /// Feeds every cell of the sheet to `out`, in row-major order.
 fn stream(
-    wb: &mut Sheets<std::io::BufReader<std::fs::File>>,
+    wb: &mut Workbook,
     name: &str,
     format: &'static str,
     path: &Path,
@@ -380,10 +398,7 @@ fn pick_sheet(names: &[String], wanted: &str) -> Option<String> {
     names.get(i.checked_sub(1)?).cloned()
 }
 
-fn first_non_empty(
-    wb: &mut Sheets<std::io::BufReader<std::fs::File>>,
-    names: &[String],
-) -> Option<String> {
+fn first_non_empty(wb: &mut Workbook, names: &[String]) -> Option<String> {
     for n in names {
         let has_cells = match &mut *wb {
             Sheets::Xlsx(x) => x
@@ -408,8 +423,10 @@ fn first_non_empty(
     None
 }
 
-/// Assembles cells (in row-major order) into rows under the header, written into the batch
-/// being filled.
+/// Assembles cells (in row-major order) into rows under the header. A data row's cells are
+/// written straight into the batch being filled, as they come; the rare cells that do not fit
+/// that (outside the header's columns, or out of column order) are kept apart until the row
+/// ends.
 struct RowBuilder {
     batch: RowBatch,
     spares: Vec<RowBatch>,
@@ -420,12 +437,18 @@ struct RowBuilder {
     blanks: u64,
     header_row: Option<u32>,
     dialect: Dialect,
+    /// The header's names and its first column, once found.
     header: Option<(Vec<String>, u32)>,
+    /// The sheet row being assembled.
     current: Option<u32>,
-    /// The current row's texts, one after another, and per non-empty cell: its column, where
-    /// its text ends, and its error.
-    text: String,
-    cells: Vec<(u32, usize, Option<String>)>,
+    /// While no header is found: the candidate header row's cells.
+    head: Vec<(u32, String)>,
+    /// Header columns of the open data row written to the batch so far.
+    filled: usize,
+    problem: Option<String>,
+    /// Cells outside the header's columns, and cells that came after a cell to their right.
+    outside: Vec<(u32, String)>,
+    late: Vec<(usize, String)>,
     last_row: Option<u32>,
     next_data_row: u64,
 }
@@ -442,111 +465,152 @@ impl RowBuilder {
             dialect: Dialect::default(),
             header: None,
             current: None,
-            text: String::new(),
-            cells: Vec::new(),
+            head: Vec::new(),
+            filled: 0,
+            problem: None,
+            outside: Vec::new(),
+            late: Vec::new(),
             last_row: None,
             next_data_row: 1,
         }
     }
 
-    /// Takes one non-empty cell; true when a batch of rows is ready or the header was found
-    /// (time to hand over).
-    fn cell(&mut self, row: u32, col: u32, text: &str, error: Option<&str>) -> bool {
-        let mut ready = false;
-        if self.current != Some(row) {
-            let had_header = self.header.is_some();
-            self.flush();
-            ready = self.batch.is_full() || had_header != self.header.is_some();
-            self.current = Some(row);
+    /// Call before each cell: ends the open row when the cell starts another. True when that
+    /// filled the batch or found the header: hand over before taking the cell.
+    fn boundary(&mut self, row: u32) -> bool {
+        if self.current == Some(row) {
+            return false;
         }
-        self.text.push_str(text);
-        self.cells
-            .push((col, self.text.len(), error.map(str::to_string)));
-        ready
+        let had_header = self.header.is_some();
+        self.flush();
+        self.batch.is_full() || had_header != self.header.is_some()
     }
 
-    /// Ends the current row: it becomes the header, a data row, or is skipped.
+    /// Takes one non-empty cell of the row `boundary` was last called for.
+    fn cell(&mut self, row: u32, col: u32, text: &str, error: Option<&str>) {
+        if self.current.is_none() {
+            self.current = Some(row);
+            if let Some(last) = self.last_row.filter(|_| self.header.is_some()) {
+                self.blanks += u64::from(row.saturating_sub(last + 1));
+            }
+        }
+        let Some((header, first)) = &self.header else {
+            if self.header_row.is_none_or(|h| row >= h) {
+                self.head.push((col, text.to_string()));
+            }
+            return;
+        };
+        if let Some(e) = error {
+            self.problem.get_or_insert_with(|| {
+                format!(
+                    "cell {}{} is an error cell ({e})",
+                    column_name(col),
+                    row + 1
+                )
+            });
+        }
+        let at = col.wrapping_sub(*first) as usize;
+        if col < *first || at >= header.len() {
+            self.outside.push((col, text.to_string()));
+        } else if at < self.filled {
+            self.late.push((at, text.to_string()));
+        } else {
+            for _ in self.filled..at {
+                self.batch.push_cell("");
+            }
+            self.batch.push_cell(text);
+            self.filled = at + 1;
+        }
+    }
+
+    /// Ends the open row: it becomes the header, a data row, or is skipped.
     fn flush(&mut self) {
         let Some(row) = self.current.take() else {
             return;
         };
         self.done = u64::from(row) + 1;
-        let text = std::mem::take(&mut self.text);
-        let cells = std::mem::take(&mut self.cells);
-        self.flush_row(row, &text, &cells);
-        // The row's buffers are reused for the next row.
-        self.text = text;
-        self.text.clear();
-        self.cells = cells;
-        self.cells.clear();
-    }
-
-    fn flush_row(&mut self, row: u32, text: &str, cells: &[(u32, usize, Option<String>)]) {
-        let spans = || {
-            let mut start = 0;
-            cells.iter().map(move |(c, end, e)| {
-                let t = &text[start..*end];
-                start = *end;
-                (*c, t, e)
-            })
-        };
+        self.last_row = Some(row);
         let Some((header, first)) = &self.header else {
-            if self.header_row.is_some_and(|h| row < h) {
-                return;
-            }
-            let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
-            let last = cells.iter().map(|c| c.0).max().unwrap_or(0);
-            let mut header = vec![String::new(); (last - first + 1) as usize];
-            for (c, t, _) in spans() {
-                header[(c - first) as usize] = t.to_string();
-            }
-            self.dialect.header_row = u64::from(row) + 1;
-            if first > 0 {
-                self.dialect
-                    .notes
-                    .push(format!("the table starts in column {}", column_name(first)));
-            }
-            self.header = Some((header, first));
-            self.last_row = Some(row);
+            self.take_header(row);
             return;
         };
         let (first, width) = (*first, header.len());
-        // Empty rows inside the table are counted like blank lines.
-        self.blanks += u64::from(row.saturating_sub(self.last_row.unwrap_or(row) + 1));
-        self.last_row = Some(row);
-        let mut problem = None;
-        for (c, _, e) in spans() {
-            if let Some(e) = e {
-                problem.get_or_insert_with(|| {
-                    format!("cell {}{} is an error cell ({e})", column_name(c), row + 1)
+        if !self.late.is_empty() {
+            self.place_late(row, first);
+        }
+        for _ in self.filled..width {
+            self.batch.push_cell("");
+        }
+        let mut problem = self.problem.take();
+        let outside = std::mem::take(&mut self.outside);
+        if !outside.is_empty() {
+            let listed: Vec<String> = outside
+                .iter()
+                .map(|(c, t)| format!("{}{}={t}", column_name(*c), row + 1))
+                .collect();
+            problem = Some(format!(
+                "cells outside the header's columns: {} (expected {width} columns)",
+                listed.join(", ")
+            ));
+            // They stay in the row, after its columns and named by their place, so the
+            // failure report keeps them.
+            for cell in &listed {
+                self.batch.push_cell(cell);
+            }
+        }
+        self.batch
+            .end_row(self.next_data_row, width + outside.len(), problem);
+        self.outside = outside;
+        self.outside.clear();
+        self.filled = 0;
+        self.next_data_row += 1;
+    }
+
+    /// The rare path: cells that came after a cell to their right are put in their columns.
+    fn place_late(&mut self, row: u32, first: u32) {
+        let mut cells = self.batch.reopen_row(self.filled);
+        for (at, text) in std::mem::take(&mut self.late) {
+            if at >= cells.len() {
+                cells.resize(at + 1, String::new());
+            }
+            if cells[at].is_empty() {
+                cells[at] = text;
+            } else {
+                let kept = &cells[at];
+                self.problem.get_or_insert_with(|| {
+                    let c = column_name(first + at as u32);
+                    format!(
+                        "cell {c}{} is given twice ('{kept}' and '{text}'); keep one",
+                        row + 1
+                    )
                 });
             }
         }
-        let inside = |c: u32| c >= first && ((c - first) as usize) < width;
-        let extra: Vec<String> = spans()
-            .filter(|(c, _, _)| !inside(*c))
-            .map(|(c, t, _)| format!("{}{}={t}", column_name(c), row + 1))
-            .collect();
-        if !extra.is_empty() {
-            problem = Some(format!(
-                "cells outside the header's columns: {} (expected {width} columns)",
-                extra.join(", ")
-            ));
+        for c in &cells {
+            self.batch.push_cell(c);
         }
-        // Cells arrive in column order: walk the header's columns, taking each cell in turn.
-        let mut it = spans().filter(|(c, _, _)| inside(*c)).peekable();
-        let row_cells = (0..width as u32)
-            .map(|i| match it.peek() {
-                Some((c, t, _)) if *c == first + i => {
-                    let t = *t;
-                    it.next();
-                    t
-                }
-                _ => "",
-            })
-            .chain(extra.iter().map(String::as_str));
-        self.batch.push(self.next_data_row, row_cells, problem);
-        self.next_data_row += 1;
+        self.filled = cells.len();
+    }
+
+    /// The first row with cells (at or after `--header-row`) is the header.
+    fn take_header(&mut self, row: u32) {
+        let cells = std::mem::take(&mut self.head);
+        if cells.is_empty() {
+            return;
+        }
+        let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
+        let last = cells.iter().map(|c| c.0).max().unwrap_or(0);
+        let mut header = vec![String::new(); (last - first + 1) as usize];
+        for (c, t) in cells {
+            header[(c - first) as usize] = t;
+        }
+        self.dialect.header_row = u64::from(row) + 1;
+        if first > 0 {
+            self.dialect
+                .notes
+                .push(format!("the table starts in column {}", column_name(first)));
+        }
+        self.header = Some((header, first));
     }
 
     /// The cells have ended, after an error when `error` is set (it goes with the last rows).
@@ -581,6 +645,28 @@ pub enum Value<'a> {
     Bool(bool),
     Date(ExcelDateTime),
     Error(&'a CellErrorType),
+}
+
+/// A cell that is not text, as the sheet thread hands it over.
+#[derive(Clone)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(ExcelDateTime),
+    Error(CellErrorType),
+}
+
+impl Scalar {
+    fn as_value(&self) -> Value<'_> {
+        match self {
+            Scalar::Int(i) => Value::Int(*i),
+            Scalar::Float(f) => Value::Float(*f),
+            Scalar::Bool(b) => Value::Bool(*b),
+            Scalar::Date(d) => Value::Date(*d),
+            Scalar::Error(e) => Value::Error(e),
+        }
+    }
 }
 
 impl<'a> Value<'a> {
@@ -618,9 +704,7 @@ pub fn write_value(v: Value<'_>, out: &mut String) -> Option<String> {
     match v {
         Value::Empty => {}
         Value::Text(s) => out.push_str(s),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => write_int(i, out),
         Value::Float(f) => write_number(f, out),
         Value::Bool(b) => out.push_str(if b { "TRUE" } else { "FALSE" }),
         Value::Date(d) => {
@@ -666,11 +750,32 @@ pub fn number_text(f: f64) -> String {
 
 fn write_number(f: f64, out: &mut String) {
     use std::fmt::Write;
-    let _ = if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-        write!(out, "{}", f as i64)
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        write_int(f as i64, out);
     } else {
-        write!(out, "{f}")
-    };
+        let _ = write!(out, "{f}");
+    }
+}
+
+/// Decimal digits of `i`, without the formatting machinery: most numeric cells are whole.
+fn write_int(i: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 #[cfg(test)]
@@ -685,9 +790,18 @@ mod tests {
             (0.1, "0.1"),
             (-3.25, "-3.25"),
             (1e20, "100000000000000000000"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (-7.0, "-7"),
+            (9.007_199_254_740_991e15, "9007199254740991"),
         ];
         for (f, want) in cases {
             assert_eq!(number_text(f), want, "{f}");
+        }
+        for i in [0, 5, -5, 10, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            write_int(i, &mut s);
+            assert_eq!(s, i.to_string());
         }
         let cols = [
             (0, "A"),
@@ -709,5 +823,111 @@ mod tests {
             Some("Data")
         );
         assert_eq!(pick_sheet(&["Data".into()], "3"), None);
+    }
+
+    /// A one-sheet workbook with the given `<sheetData>` rows, as a file.
+    fn workbook(rows: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let f = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+        let mut z = zip::ZipWriter::new(f.reopen().unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        let ns = "http://schemas.openxmlformats.org";
+        let parts = [
+            (
+                "[Content_Types].xml",
+                format!(
+                    r#"<Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+                ),
+            ),
+            (
+                "_rels/.rels",
+                format!(
+                    r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+                ),
+            ),
+            (
+                "xl/workbook.xml",
+                format!(
+                    r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+                ),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                format!(
+                    r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+                ),
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                format!(
+                    r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><sheetData>{rows}</sheetData></worksheet>"#
+                ),
+            ),
+        ];
+        for (name, body) in parts {
+            z.start_file(name, opts).unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+        f
+    }
+
+    fn text(at: &str, v: &str) -> String {
+        format!(r#"<c r="{at}" t="inlineStr"><is><t>{v}</t></is></c>"#)
+    }
+
+    #[test]
+    fn cells_out_of_order_twice_or_outside_the_header_are_kept_and_named() {
+        let row = |n: u32, cells: &[(&str, &str)]| {
+            let c: String = cells.iter().map(|(at, v)| text(at, v)).collect();
+            format!(r#"<row r="{n}">{c}</row>"#)
+        };
+        let rows = [
+            row(1, &[("A1", "email"), ("B1", "name"), ("C1", "tier")]),
+            row(2, &[("C2", "Gold"), ("A2", "a@x.com"), ("B2", "Ann")]),
+            row(3, &[("A3", "b@x.com"), ("A3", "again")]),
+            row(4, &[("B4", "Cy"), ("E4", "stray")]),
+            // Row 5 is empty: counted like a blank line.
+            format!(
+                r#"<row r="6"><c r="A6"><v>42</v></c>{}</row>"#,
+                text("C6", "x")
+            ),
+        ]
+        .concat();
+        let f = workbook(&rows);
+        let mut s = SheetSource::open(f.path(), &ReadOptions::default()).unwrap();
+        assert_eq!(s.header(), ["email", "name", "tier"]);
+        let mut got = Vec::new();
+        while let Some(r) = s.next_row() {
+            let r = r.unwrap();
+            let cells: Vec<String> = r.cells.iter().map(str::to_string).collect();
+            got.push((r.row, cells, r.problem));
+        }
+        let want = |row: u64, cells: &[&str], problem: Option<&str>| {
+            (
+                row,
+                cells.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                problem.map(str::to_string),
+            )
+        };
+        assert_eq!(
+            got,
+            vec![
+                want(1, &["a@x.com", "Ann", "Gold"], None),
+                want(
+                    2,
+                    &["b@x.com", "", ""],
+                    Some("cell A3 is given twice ('b@x.com' and 'again'); keep one")
+                ),
+                want(
+                    3,
+                    &["", "Cy", "", "E4=stray"],
+                    Some("cells outside the header's columns: E4=stray (expected 3 columns)")
+                ),
+                want(4, &["42", "", "x"], None),
+            ]
+        );
+        assert_eq!(s.dialect().blank_lines_skipped, 1);
+        assert_eq!(s.dialect().sheet.as_deref(), Some("Data"));
     }
 }
