@@ -338,6 +338,9 @@ pub async fn run(
         slot.0.push(i);
         slot.1.extend(needed);
     }
+    if run.dry_run {
+        return run.finish();
+    }
     let sizes: Vec<usize> = order.iter().map(|id| by_entity[id].1.len()).collect();
     let packs: Vec<Vec<String>> = pack(&sizes, MAX_DETAIL_OPERATIONS)
         .into_iter()

@@ -202,6 +202,8 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         }
         let existing = current[&entity].iter().find(|e| e.product.id == pid);
         match decide(existing, &w.details) {
+            // A dry run stops here: the row would be sent.
+            Action::Update(..) | Action::Create if run.dry_run => {}
             Action::Unchanged(id) => {
                 run.unchanged += 1;
                 run.succeed(w.row, Some(id));

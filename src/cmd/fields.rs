@@ -309,6 +309,9 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
         }
     }
 
+    if run.dry_run {
+        return run.finish();
+    }
     for e in &entities {
         let Some(idx) = create.get(e) else { continue };
         if *e == Entity::Entitlement {

@@ -34,6 +34,8 @@ pub struct ImportResult {
     pub stopped: Option<String>,
     /// Rows whose outcome is not final (not sent, or unknown): `resume` finishes them.
     pub unsettled: u64,
+    /// A dry run of a small kind: what `validate` reports.
+    pub validated: Option<super::validate::ValidateSummary>,
 }
 
 /// A run being finished by `csmport resume`: its journal and what the journal holds.
@@ -406,6 +408,7 @@ pub async fn run_with(
         read_error,
         stopped: stopped.map(|(_, why)| why),
         unsettled: unsettled.load(Ordering::Relaxed),
+        validated: None,
     })
 }
 

@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             sandbox::run(args).await?;
             Ok(0)
         }
-        Command::Import(args) if args.dry_run => validate_cmd(&cli, &args.input).await,
+        Command::Import(args) if args.dry_run => validate_cmd(&cli, Some(args), &args.input).await,
         Command::Import(args) => {
             let steps = match &args.input.plan {
                 Some(p) => Some(plan::load(p)?),
@@ -41,7 +41,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             print_import_summary(&cli, &result, sandbox.as_ref());
             Ok(result.exit_code)
         }
-        Command::Validate(args) => validate_cmd(&cli, &args.input).await,
+        Command::Validate(args) => validate_cmd(&cli, None, &args.input).await,
         Command::Resume(args) => resume::run(&cli, args).await,
         Command::Export(args) => export::run(&cli, args).await,
         Command::Retry(args) => {
@@ -150,32 +150,35 @@ async fn run_plan(
     Ok(exit_code)
 }
 
-/// Validation needs a target only to read the definitions, and only without `--schema`.
-async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, Error> {
+/// Validation needs a target only to read the definitions, and only without `--schema`; the
+/// small kinds are decided against the site's current state, so they always read it.
+/// `import_args` are the import's options when this is `import --dry-run`.
+async fn validate_cmd(
+    cli: &Cli,
+    import_args: Option<&crate::cli::ImportArgs>,
+    input: &crate::cli::InputArgs,
+) -> Result<i32, Error> {
     if input.plan.is_some() {
         return Err(Error::Usage(
             "validate and --dry-run take one kind at a time: run `csmport validate KIND FILE` for each file of the plan".into(),
         ));
     }
-    if input.kind().is_small() {
-        return Err(Error::Usage(format!(
-            "validate and --dry-run do not take {} yet: `import {}` checks every row (and the site's current state) before it sends anything",
-            input.kind().as_str(),
-            input.kind().as_str()
-        )));
-    }
-    let client = if input.schema.is_some() {
-        None
+    let results = if input.kind().is_small() {
+        vec![Ok(dry_run_small(cli, import_args, input).await?)]
     } else {
-        let (target, _sandbox) = resolve_target(cli).await?;
-        Some(Client::new(
-            &target,
-            10.0,
-            crate::client::retry::Policy::default(),
-            std::sync::Arc::new(crate::client::Silent),
-        ))
+        let client = if input.schema.is_some() {
+            None
+        } else {
+            let (target, _sandbox) = resolve_target(cli).await?;
+            Some(Client::new(
+                &target,
+                10.0,
+                crate::client::retry::Policy::default(),
+                std::sync::Arc::new(crate::client::Silent),
+            ))
+        };
+        validate::run(input, client.as_ref()).await?
     };
-    let results = validate::run(input, client.as_ref()).await?;
     let mut code = 0;
     let mut summaries = Vec::new();
     for r in results {
@@ -206,6 +209,33 @@ async fn validate_cmd(cli: &Cli, input: &crate::cli::InputArgs) -> Result<i32, E
         println!("{text}");
     }
     Ok(code)
+}
+
+/// A small kind's import run as a dry run: it reads the site and decides every row (already
+/// there, to create, to change, or invalid) and sends nothing.
+async fn dry_run_small(
+    cli: &Cli,
+    import_args: Option<&crate::cli::ImportArgs>,
+    input: &crate::cli::InputArgs,
+) -> Result<validate::ValidateSummary, Error> {
+    let mut args = match import_args {
+        Some(a) => a.clone(),
+        None => {
+            // `validate` has no import options: the import's defaults, from its own parser.
+            let argv = ["csmport", "import", input.kind().as_str(), "-"];
+            match <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Import(a)) => a,
+                _ => return Err(Error::Usage("cannot build the import's options".into())),
+            }
+        }
+    };
+    args.input = input.clone();
+    args.dry_run = true;
+    let (target, _sandbox) = resolve_target(cli).await?;
+    let result = run_import(&args, &target).await?;
+    result
+        .validated
+        .ok_or_else(|| Error::Usage(format!("{} has no dry run", input.kind().as_str())))
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.

@@ -180,6 +180,9 @@ pub async fn run(args: &ImportArgs, target: &Target) -> Result<ImportResult, Err
             action => sends.push((i, action)),
         }
     }
+    if run.dry_run {
+        return run.finish();
+    }
     run.batches += sends.len() as u64;
     let client = &run.client;
     let concurrency = args.max_tasks.max(1);

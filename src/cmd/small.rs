@@ -1,7 +1,9 @@
 //! Scaffolding for the kinds whose files are small and whose rows are decided against the site
-//! as a whole (detail fields, products, entitlements): read every row first, then the kind's
-//! own module decides and sends, and `finish` writes the run folder as `import` does. Used by
-//! `cmd::fields`, `cmd::products` and `cmd::entitlements`.
+//! as a whole (detail fields, products, entitlements, details): read every row first, then the
+//! kind's own module decides and sends, and `finish` writes the run folder as `import` does.
+//! In a dry run (`validate`, `import --dry-run`) the kind reads the site, decides every row and
+//! stops before its first write; `finish` then writes what `validate` writes. Used by
+//! `cmd::fields`, `cmd::products`, `cmd::entitlements` and `cmd::details`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct SmallRun {
     pub tasks: u64,
     /// Rows already on the site as the file has them.
     pub unchanged: u64,
+    /// Decide every row, send nothing.
+    pub dry_run: bool,
 }
 
 impl SmallRun {
@@ -54,10 +58,17 @@ impl SmallRun {
         let started_at = jiff::Timestamp::now();
         let label = file.display().to_string();
         let (header, raws, dialect, read_error) = read_all(file, input)?;
-        let dir = run_dir(input.out.as_deref(), kind, started_at)?;
+        let dry_run = args.dry_run;
+        let folder = if dry_run {
+            format!("validate-{kind}")
+        } else {
+            kind.to_string()
+        };
+        let dir = run_dir(input.out.as_deref(), &folder, started_at)?;
         let log = open_log(&dir)?;
+        let what = if dry_run { "dry run: decide" } else { "import" };
         log.note(&format!(
-            "import {kind} from {label} into {} (cloud {})",
+            "{what} {kind} from {label} into {} (cloud {})",
             target.base_url, target.cloud_id
         ));
         let policy = super::import::policy(args);
@@ -91,6 +102,7 @@ impl SmallRun {
             batches: 0,
             tasks: 0,
             unchanged: 0,
+            dry_run,
         })
     }
 
@@ -146,7 +158,11 @@ impl SmallRun {
     }
 
     /// Writes failures.csv, successes.csv and summary.json; the exit code follows the rows.
+    /// A dry run writes failures.csv and `validate`'s summary.json instead.
     pub fn finish(self) -> Result<ImportResult, Error> {
+        if self.dry_run {
+            return self.finish_dry_run();
+        }
         let mut writer = ReportWriter::create(&self.dir, &self.header)?;
         for row in &self.rows {
             writer.write(row, &self.dir)?;
@@ -188,6 +204,87 @@ impl SmallRun {
             read_error: self.read_error,
             stopped: None,
             unsettled: 0,
+            validated: None,
+        })
+    }
+
+    /// Rows still pending would be sent, and rows already on the site need nothing: both are
+    /// valid. The others are in failures.csv, as `validate` writes it.
+    fn finish_dry_run(self) -> Result<ImportResult, Error> {
+        let mut writer = ReportWriter::with_successes(&self.dir, &self.header, false)?;
+        let mut valid = 0u64;
+        let mut pending = 0u64;
+        for row in &self.rows {
+            match row.outcome {
+                Outcome::Pending | Outcome::Succeeded { .. } => {
+                    pending += u64::from(row.outcome == Outcome::Pending);
+                    valid += 1;
+                    writer.count_success();
+                }
+                _ => writer.write(row, &self.dir)?,
+            }
+        }
+        let counts = writer.finish(&self.dir)?;
+        let exit_code = if self.read_error.is_some() {
+            EXIT_USAGE
+        } else if counts.failed > 0 {
+            EXIT_ROWS_FAILED
+        } else {
+            EXIT_OK
+        };
+        self.log.note(&format!(
+            "dry run done: {} rows = {valid} valid ({pending} would be sent, {} already on the site as in the file) + {} invalid + {} skipped; nothing sent; exit {exit_code}",
+            counts.rows, self.unchanged, counts.failed, counts.skipped
+        ));
+        let t = report::timing(self.started_at, self.started.elapsed(), counts.rows);
+        let mut dialect = self.dialect;
+        match self.unchanged {
+            0 => {}
+            1 => dialect.notes.push(
+                "1 row is on the site as in the file already: importing sends nothing for it"
+                    .into(),
+            ),
+            n => dialect.notes.push(format!(
+                "{n} rows are on the site as in the file already: importing sends nothing for them"
+            )),
+        }
+        let validated = super::validate::ValidateSummary {
+            kind: self.kind.into(),
+            input: self.label.clone(),
+            run_dir: self.dir.display().to_string(),
+            dialect: dialect.clone(),
+            counts: counts.clone(),
+            valid,
+            elapsed_s: t.elapsed_s,
+            rows_per_s: t.rows_per_s,
+            read_error: self.read_error.clone(),
+            exit_code,
+        };
+        super::validate::write_summary(&self.dir, &validated)?;
+        let summary = Summary {
+            kind: self.kind.into(),
+            input: self.label,
+            run_dir: self.dir.display().to_string(),
+            target: format!("{} (cloud {})", self.target.base_url, self.target.cloud_id),
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            rows_per_s: t.rows_per_s,
+            unchanged: Some(self.unchanged),
+            counts,
+            batches: 0,
+            tasks: 0,
+            elapsed_s: t.elapsed_s,
+            interrupted: false,
+            exit_code,
+            dialect: Some(dialect),
+        };
+        Ok(ImportResult {
+            exit_code,
+            summary,
+            read_error: self.read_error,
+            stopped: None,
+            unsettled: 0,
+            validated: Some(validated),
         })
     }
 }

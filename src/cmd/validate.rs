@@ -138,10 +138,16 @@ fn validate_file(
         read_error,
         exit_code,
     };
-    let path = dir.join(report::SUMMARY_FILE);
-    let text = serde_json::to_string_pretty(&summary).expect("summary serializes") + "\n";
-    std::fs::write(&path, text).map_err(|source| report::ReportError { path, source })?;
+    write_summary(&dir, &summary)?;
     Ok(summary)
+}
+
+/// The run folder's summary.json of a validation.
+pub fn write_summary(dir: &Path, summary: &ValidateSummary) -> Result<(), Error> {
+    let path = dir.join(report::SUMMARY_FILE);
+    let text = serde_json::to_string_pretty(summary).expect("summary serializes") + "\n";
+    std::fs::write(&path, text).map_err(|source| report::ReportError { path, source })?;
+    Ok(())
 }
 
 /// The human summary: the dialect report, then the counts.

@@ -310,3 +310,116 @@ fn several_files_one_folder_each() {
     assert!(ctx.path("imp/01-customers-good/summary.json").is_file());
     assert!(ctx.path("imp/02-customers-good/summary.json").is_file());
 }
+
+/// Requests that change the site (reads by POST end in `/fetch`).
+fn writes_since(sb: &SandboxProc, before: usize) -> Vec<String> {
+    sb.requests()[before..]
+        .iter()
+        .filter(|r| r["method"] != "GET" && !r["path"].as_str().unwrap().ends_with("/fetch"))
+        .map(|r| format!("{} {}", r["method"], r["path"]))
+        .collect()
+}
+
+#[test]
+fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let validate = |kind: &str, file: &str, out: &str, extra: &[&str]| {
+        let mut c = ctx.csmport(Some(&sb));
+        c.args(["validate", kind])
+            .arg(repo(file))
+            .arg("--out")
+            .arg(ctx.path(out))
+            .arg("--json")
+            .args(extra);
+        let o = c.output().unwrap();
+        let s: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{kind}: {}", stderr(&o)));
+        (o, s)
+    };
+    let counts =
+        |s: &serde_json::Value| ["rows", "valid", "failed"].map(|k| s[k].as_u64().unwrap());
+
+    // Products: the rows the import fails, for the same reasons, and nothing created.
+    let before = sb.requests().len();
+    let (o, s) = validate("products", "sample-data/products.csv", "p1", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(counts(&s), [6, 4, 2]);
+    let (_, failures) = ctx.read_csv(&ctx.path("p1/failures.csv"));
+    let got: Vec<&str> = failures.iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(got, vec!["5", "6"]);
+    assert!(
+        failures[1][5].contains("no product with id"),
+        "{failures:?}"
+    );
+    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+    let (status, v) = call(&sb, "GET", "product?limit=100", None, None);
+    assert_eq!((status, v["results"].as_array().unwrap().len()), (200, 0));
+    let err = stderr(&o);
+    assert!(err.contains("rows      6 = 4 valid + 2 invalid"), "{err}");
+
+    // Detail fields through `import --dry-run`: the same report, nothing created.
+    let before = sb.requests().len();
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "detail-fields"])
+        .arg(repo("sample-data/detail-fields.csv"))
+        .args(["--dry-run", "--json", "--out"])
+        .arg(ctx.path("f1"))
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(counts(&s), [12, 8, 4]);
+    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+
+    // Once the site has them, the dry run says nothing would be sent for them.
+    for (kind, file) in [
+        ("detail-fields", "sample-data/detail-fields.csv"),
+        ("products", "sample-data/products.csv"),
+        ("customer-accounts", "sample-data/customer-accounts.csv"),
+    ] {
+        ctx.import_kind(&sb, kind, &repo(file), &[]);
+        std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    }
+    let (_, s) = validate("products", "sample-data/products.csv", "p2", &[]);
+    assert_eq!(counts(&s), [6, 4, 2]);
+    let notes = s["dialect"]["notes"].to_string();
+    assert!(
+        notes.contains("4 rows are on the site as in the file already"),
+        "{notes}"
+    );
+
+    // Entitlements (with the import's --service-desk) and details: decided, not sent.
+    let before = sb.requests().len();
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "entitlements"])
+        .arg(repo("sample-data/entitlements.csv"))
+        .args(["--dry-run", "--service-desk", "1", "--json", "--out"])
+        .arg(ctx.path("e1"))
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(counts(&s), [9, 4, 5], "{}", stderr(&o));
+    let (_, failures) = ctx.read_csv(&ctx.path("e1/failures.csv"));
+    let got: Vec<&str> = failures.iter().map(|r| r[5].as_str()).collect();
+    assert_eq!(got, vec!["5", "6", "7", "8", "9"]);
+    let (o, s) = validate(
+        "organization-details",
+        "sample-data/organization-details.csv",
+        "d1",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(s["rows"], 8);
+    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+    let (status, v) = call(
+        &sb,
+        "GET",
+        "entitlements?entityType=ORGANIZATION&entityId=101",
+        None,
+        None,
+    );
+    assert_eq!((status, v["results"].as_array().unwrap().len()), (200, 0));
+}
