@@ -825,51 +825,136 @@ mod tests {
         assert_eq!(pick_sheet(&["Data".into()], "3"), None);
     }
 
-    /// A one-sheet workbook with the given `<sheetData>` rows, as a file.
-    fn workbook(rows: &str) -> tempfile::NamedTempFile {
+    /// A zip file of these parts, named with this extension.
+    fn zip_file(ext: &str, parts: &[(&str, String)]) -> tempfile::NamedTempFile {
         use std::io::Write;
-        let f = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+        let f = tempfile::Builder::new()
+            .suffix(&format!(".{ext}"))
+            .tempfile()
+            .unwrap();
         let mut z = zip::ZipWriter::new(f.reopen().unwrap());
         let opts = zip::write::SimpleFileOptions::default();
-        let ns = "http://schemas.openxmlformats.org";
-        let parts = [
-            (
-                "[Content_Types].xml",
-                format!(
-                    r#"<Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
-                ),
-            ),
-            (
-                "_rels/.rels",
-                format!(
-                    r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
-                ),
-            ),
-            (
-                "xl/workbook.xml",
-                format!(
-                    r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#
-                ),
-            ),
-            (
-                "xl/_rels/workbook.xml.rels",
-                format!(
-                    r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
-                ),
-            ),
-            (
-                "xl/worksheets/sheet1.xml",
-                format!(
-                    r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><sheetData>{rows}</sheetData></worksheet>"#
-                ),
-            ),
-        ];
         for (name, body) in parts {
-            z.start_file(name, opts).unwrap();
+            z.start_file(*name, opts).unwrap();
             z.write_all(body.as_bytes()).unwrap();
         }
         z.finish().unwrap();
         f
+    }
+
+    /// A one-sheet workbook with the given `<sheetData>` rows, as a file.
+    fn workbook(rows: &str) -> tempfile::NamedTempFile {
+        let ns = "http://schemas.openxmlformats.org";
+        zip_file(
+            "xlsx",
+            &[
+                (
+                    "[Content_Types].xml",
+                    format!(
+                        r#"<Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+                    ),
+                ),
+                (
+                    "_rels/.rels",
+                    format!(
+                        r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+                    ),
+                ),
+                (
+                    "xl/workbook.xml",
+                    format!(
+                        r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+                    ),
+                ),
+                (
+                    "xl/_rels/workbook.xml.rels",
+                    format!(
+                        r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+                    ),
+                ),
+                (
+                    "xl/worksheets/sheet1.xml",
+                    format!(
+                        r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><sheetData>{rows}</sheetData></worksheet>"#
+                    ),
+                ),
+            ],
+        )
+    }
+
+    /// Every row of a sheet: (row, cells, problem).
+    fn all_rows(path: &Path) -> (SheetSource, Vec<(u64, Vec<String>, Option<String>)>) {
+        let mut s = SheetSource::open(path, &ReadOptions::default()).unwrap();
+        let mut got = Vec::new();
+        while let Some(r) = s.next_row() {
+            let r = r.unwrap();
+            let cells: Vec<String> = r.cells.iter().map(str::to_string).collect();
+            got.push((r.row, cells, r.problem));
+        }
+        (s, got)
+    }
+
+    fn want(row: u64, cells: &[&str], problem: Option<&str>) -> (u64, Vec<String>, Option<String>) {
+        (
+            row,
+            cells.iter().map(|c| c.to_string()).collect(),
+            problem.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn ods_sheets_are_read_through_the_range() {
+        let text = |v: &str| {
+            format!(
+                r#"<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>"#
+            )
+        };
+        let row =
+            |cells: &[String]| format!("<table:table-row>{}</table:table-row>", cells.concat());
+        let number = |v: &str| {
+            format!(
+                r#"<table:table-cell office:value-type="float" office:value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+            )
+        };
+        let date = r#"<table:table-cell office:value-type="date" office:date-value="2026-01-31"><text:p>31/01/2026</text:p></table:table-cell>"#;
+        let empty = "<table:table-cell/>".to_string();
+        let rows = [
+            row(&[text("email"), text("seats"), text("renewal")]),
+            row(&[text("a@x.com"), number("42"), date.to_string()]),
+            row(&[text("b@x.com"), number("2.5"), empty.clone()]),
+            row(&[text("c@x.com"), empty, text("soon")]),
+        ]
+        .concat();
+        let content = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="People">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        );
+        let manifest = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+        let f = zip_file(
+            "ods",
+            &[
+                (
+                    "mimetype",
+                    "application/vnd.oasis.opendocument.spreadsheet".to_string(),
+                ),
+                ("META-INF/manifest.xml", manifest.to_string()),
+                ("content.xml", content),
+            ],
+        );
+        let (s, got) = all_rows(f.path());
+        assert_eq!(s.header(), ["email", "seats", "renewal"]);
+        assert_eq!(
+            got,
+            vec![
+                want(1, &["a@x.com", "42", "2026-01-31"], None),
+                want(2, &["b@x.com", "2.5", ""], None),
+                want(3, &["c@x.com", "", "soon"], None),
+            ]
+        );
+        let d = s.dialect();
+        assert_eq!(
+            (d.format.as_str(), d.sheet.as_deref()),
+            ("ODS", Some("People"))
+        );
     }
 
     fn text(at: &str, v: &str) -> String {
@@ -895,21 +980,8 @@ mod tests {
         ]
         .concat();
         let f = workbook(&rows);
-        let mut s = SheetSource::open(f.path(), &ReadOptions::default()).unwrap();
+        let (s, got) = all_rows(f.path());
         assert_eq!(s.header(), ["email", "name", "tier"]);
-        let mut got = Vec::new();
-        while let Some(r) = s.next_row() {
-            let r = r.unwrap();
-            let cells: Vec<String> = r.cells.iter().map(str::to_string).collect();
-            got.push((r.row, cells, r.problem));
-        }
-        let want = |row: u64, cells: &[&str], problem: Option<&str>| {
-            (
-                row,
-                cells.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                problem.map(str::to_string),
-            )
-        };
         assert_eq!(
             got,
             vec![
