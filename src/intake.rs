@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::map::{self, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
-use crate::plan::{BulkItem, Outcome, PlannedRow, SeenKeys, Stage};
+use crate::plan::{BulkItem, KeyCheck, KeySpill, Outcome, PlannedRow, SeenKeys, Stage};
 use crate::read::{Background, Cells, RawRow, ReadOptions, RowBatch, Source};
 use crate::schema::Schema;
 use crate::validate::CellRules;
@@ -28,7 +28,9 @@ pub struct Intake {
     pub rules: CellRules,
     pub op: ProfileOperation,
     pub file_label: String,
-    seen: SeenKeys,
+    seen: KeyCheck,
+    /// The input's rows, estimated from its size.
+    source_rows: u64,
     kind: RecordKind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
@@ -146,7 +148,8 @@ impl Intake {
                 Op::Update => ProfileOperation::Update,
                 Op::Upsert => ProfileOperation::Upsert,
             },
-            seen: SeenKeys::with_capacity(source_rows),
+            seen: KeyCheck::Table(SeenKeys::with_capacity(source_rows)),
+            source_rows,
             kind,
             respelled: Default::default(),
             file_label,
@@ -161,6 +164,33 @@ impl Intake {
     /// What the reader detected on opening the input (blank lines are counted as it reads).
     pub fn dialect(&self) -> Option<crate::read::Dialect> {
         self.source.as_ref().map(Source::dialect)
+    }
+
+    /// For a validation: duplicate keys are spilled to temporary files and found after the
+    /// pass (`duplicates`), so memory does not grow with the file. Their rows pass as valid
+    /// until then.
+    pub fn defer_duplicates(&mut self) -> Result<(), Error> {
+        let spill = KeySpill::new(self.source_rows).map_err(spill_error)?;
+        self.seen = KeyCheck::Spill(spill);
+        Ok(())
+    }
+
+    /// After a pass with `defer_duplicates`: every later row whose key an earlier valid row
+    /// had, as (row, first row), by row.
+    pub fn duplicates(&mut self) -> Result<Vec<(u64, u64)>, Error> {
+        match std::mem::replace(&mut self.seen, KeyCheck::Found(Default::default())) {
+            KeyCheck::Spill(spill) => spill.finish().map_err(spill_error),
+            other => {
+                self.seen = other;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// For a second pass over the same input: the duplicates `duplicates` found are the only
+    /// ones, so their rows get the outcome a single pass would have given them.
+    pub fn replay_duplicates(&mut self, found: &[(u64, u64)]) {
+        self.seen = KeyCheck::Found(found.iter().copied().collect());
     }
 
     /// Starts reading rows on a background thread (once).
@@ -397,6 +427,13 @@ fn email_key(email: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(email)
     }
+}
+
+fn spill_error(source: std::io::Error) -> Error {
+    Error::Report(crate::report::ReportError {
+        path: std::env::temp_dir(),
+        source,
+    })
 }
 
 fn duplicate_outcome(first: u64, shown: &str, field: &str, noun: &str) -> Outcome {

@@ -232,6 +232,111 @@ pub struct SeenKeys {
 /// Marks an empty slot; a real fingerprint of 0 is stored as 1 (one more collision in 2^64).
 const EMPTY: u64 = 0;
 
+/// How a run finds its duplicate keys.
+pub enum KeyCheck {
+    /// Exactly, as rows come: an import decides each row before it sends it.
+    Table(SeenKeys),
+    /// A validation's first pass: keys go to disk, and `KeySpill::finish` finds the
+    /// duplicates after it, in memory that does not grow with the file.
+    Spill(KeySpill),
+    /// A validation's second pass over the rows `KeySpill::finish` named: row → first row.
+    Found(std::collections::HashMap<u64, u64>),
+}
+
+impl KeyCheck {
+    /// Records `key` for `row`; the first row that used it, when known now.
+    pub fn check(&mut self, key: &str, row: u64) -> Option<u64> {
+        match self {
+            KeyCheck::Table(t) => t.check(key, row),
+            KeyCheck::Spill(s) => {
+                s.push(fingerprint(key).max(1), row);
+                None
+            }
+            KeyCheck::Found(f) => f.get(&row).copied(),
+        }
+    }
+
+    /// `check` for many keys in order.
+    pub fn check_many<K: AsRef<str>>(&mut self, keys: &[(K, u64)]) -> Vec<Option<u64>> {
+        match self {
+            KeyCheck::Table(t) => t.check_many(keys),
+            _ => keys
+                .iter()
+                .map(|(k, row)| self.check(k.as_ref(), *row))
+                .collect(),
+        }
+    }
+}
+
+/// Keys spilled to temporary files, split by fingerprint into parts small enough to check one
+/// at a time: (fingerprint, row) pairs, 16 bytes each, in row order within each part.
+pub struct KeySpill {
+    parts: Vec<std::io::BufWriter<std::fs::File>>,
+    lens: Vec<usize>,
+    error: Option<std::io::Error>,
+}
+
+/// Keys per part, about: its table (16 bytes a slot) stays near 2 MiB.
+const SPILL_PART_KEYS: u64 = 128 * 1024;
+const SPILL_MAX_PARTS: u64 = 64;
+
+impl KeySpill {
+    /// Sized for about `rows` keys (a guess from the file's size; more only make parts larger).
+    pub fn new(rows: u64) -> std::io::Result<KeySpill> {
+        let n = (rows / SPILL_PART_KEYS + 1).min(SPILL_MAX_PARTS) as usize;
+        let parts = (0..n)
+            .map(|_| tempfile::tempfile().map(|f| std::io::BufWriter::with_capacity(8192, f)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(KeySpill {
+            lens: vec![0; n],
+            parts,
+            error: None,
+        })
+    }
+
+    fn push(&mut self, fp: u64, row: u64) {
+        use std::io::Write;
+        // By the fingerprint's low half: a part's table places keys by the high half.
+        let p = slot(fp.rotate_left(32), self.parts.len());
+        let mut rec = [0u8; 16];
+        rec[..8].copy_from_slice(&fp.to_le_bytes());
+        rec[8..].copy_from_slice(&row.to_le_bytes());
+        if let Err(e) = self.parts[p].write_all(&rec) {
+            self.error.get_or_insert(e);
+        }
+        self.lens[p] += 1;
+    }
+
+    /// Every later row whose key an earlier row had: (row, first row), by row.
+    pub fn finish(self) -> std::io::Result<Vec<(u64, u64)>> {
+        use std::io::{Read, Seek};
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut found = Vec::new();
+        // One table for every part, sized for the largest: no second table beside the first.
+        let largest = self.lens.iter().copied().max().unwrap_or(0);
+        let mut table = SeenKeys::with_capacity(largest as u64);
+        for (part, len) in self.parts.into_iter().zip(self.lens) {
+            let mut file = part.into_inner().map_err(|e| e.into_error())?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            table.clear();
+            let mut r = std::io::BufReader::with_capacity(64 * 1024, file);
+            let mut rec = [0u8; 16];
+            for _ in 0..len {
+                r.read_exact(&mut rec)?;
+                let fp = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+                let row = u64::from_le_bytes(rec[8..].try_into().expect("8 bytes"));
+                if let Some(first) = table.check_print(fp, row) {
+                    found.push((row, first));
+                }
+            }
+        }
+        found.sort_unstable();
+        Ok(found)
+    }
+}
+
 impl SeenKeys {
     /// Sized for about `rows` keys up front, so a large file does not pay for the table's
     /// growth (old and new table side by side) at its peak.
@@ -245,10 +350,21 @@ impl SeenKeys {
 
     /// Records `key` for `row`; returns the first row that used it, if any.
     pub fn check(&mut self, key: &str, row: u64) -> Option<u64> {
+        self.check_print(fingerprint(key).max(1), row)
+    }
+
+    /// `check` of a key's fingerprint (never `EMPTY`).
+    fn check_print(&mut self, fp: u64, row: u64) -> Option<u64> {
         if (self.len + 1) * 5 > self.slots.len() * 4 {
             self.grow();
         }
-        self.insert(fingerprint(key).max(1), row)
+        self.insert(fp, row)
+    }
+
+    /// Empties the table, keeping its memory.
+    fn clear(&mut self) {
+        self.slots.fill([0; 3]);
+        self.len = 0;
     }
 
     /// `check` for many keys in order. The slots are touched first, all of them, so their
@@ -443,5 +559,35 @@ mod tests {
             assert_eq!(s.check(&format!("user{i}@x.io"), 999_999), Some(i + 10));
         }
         assert!(s.slots.len() * 12 < 50_000 * 24, "at most 24 bytes a key");
+    }
+
+    #[test]
+    fn spilled_keys_find_the_duplicates_the_table_finds() {
+        // Three parts; every 7th row repeats a key of an earlier row, some of them twice.
+        let rows: u64 = 2 * SPILL_PART_KEYS + 1000;
+        let key = |row: u64| {
+            let n = if row.is_multiple_of(7) { row / 7 } else { row };
+            format!("customer{n}@example.com")
+        };
+        let mut table = KeyCheck::Table(SeenKeys::default());
+        let mut spill = KeyCheck::Spill(KeySpill::new(rows).unwrap());
+        let mut want = Vec::new();
+        for row in 1..=rows {
+            if let Some(first) = table.check(&key(row), row) {
+                want.push((row, first));
+            }
+            assert_eq!(spill.check(&key(row), row), None);
+        }
+        let KeyCheck::Spill(s) = spill else {
+            unreachable!()
+        };
+        assert_eq!(s.parts.len(), 3);
+        let found = s.finish().unwrap();
+        assert!(found.len() > rows as usize / 10, "{}", found.len());
+        assert_eq!(found, want);
+        // The second pass answers for exactly those rows.
+        let mut again = KeyCheck::Found(found.iter().copied().collect());
+        assert_eq!(again.check("anything", want[0].0), Some(want[0].1));
+        assert_eq!(again.check("customer1@example.com", 1), None);
     }
 }

@@ -273,6 +273,77 @@ impl ReportWriter {
     }
 }
 
+/// Merges the failure rows of `other`'s failures.csv (same columns) into `dir`'s, both in row
+/// order, so the report reads as one pass would have written it.
+pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
+    let target = dir.join(FAILURES_FILE);
+    let open = |path: &Path| {
+        csv::ReaderBuilder::new()
+            .from_path(path)
+            .map_err(|e| csv_err(path, e))
+    };
+    let extra_path = other.join(FAILURES_FILE);
+    let mut a = open(&target)?;
+    let mut b = open(&extra_path)?;
+    let header = a.byte_headers().map_err(|e| csv_err(&target, e))?.clone();
+    let at = header.iter().position(|h| h == b"_row").ok_or_else(|| {
+        csv_err(
+            &target,
+            csv::Error::from(std::io::Error::other("no _row column")),
+        )
+    })?;
+    let row_of = |r: &csv::ByteRecord| {
+        std::str::from_utf8(r.get(at).unwrap_or_default())
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let merged_path = dir.join(format!("{FAILURES_FILE}.merging"));
+    let file = File::create(&merged_path).map_err(|source| ReportError {
+        path: merged_path.clone(),
+        source,
+    })?;
+    let mut w = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(BufWriter::new(file));
+    w.write_byte_record(&header)
+        .map_err(|e| csv_err(&merged_path, e))?;
+    let next =
+        |r: &mut csv::Reader<File>, path: &Path| -> Result<Option<csv::ByteRecord>, ReportError> {
+            let mut rec = csv::ByteRecord::new();
+            match r.read_byte_record(&mut rec) {
+                Ok(true) => Ok(Some(rec)),
+                Ok(false) => Ok(None),
+                Err(e) => Err(csv_err(path, e)),
+            }
+        };
+    let (mut x, mut y) = (next(&mut a, &target)?, next(&mut b, &extra_path)?);
+    loop {
+        let take_x = match (&x, &y) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(p), Some(q)) => row_of(p) <= row_of(q),
+        };
+        let rec = if take_x {
+            std::mem::replace(&mut x, next(&mut a, &target)?)
+        } else {
+            std::mem::replace(&mut y, next(&mut b, &extra_path)?)
+        };
+        w.write_byte_record(&rec.expect("one side has a record"))
+            .map_err(|e| csv_err(&merged_path, e))?;
+    }
+    w.flush().map_err(|source| ReportError {
+        path: merged_path.clone(),
+        source,
+    })?;
+    drop(w);
+    std::fs::rename(&merged_path, &target).map_err(|source| ReportError {
+        path: target.clone(),
+        source,
+    })
+}
+
 fn csv_err(path: &Path, e: csv::Error) -> ReportError {
     ReportError {
         path: path.to_path_buf(),

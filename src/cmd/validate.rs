@@ -76,7 +76,8 @@ fn validate_file(
     dir: &Path,
 ) -> Result<ValidateSummary, Error> {
     let started = Instant::now();
-    let mut intake = Intake::open(input, file, schema)?;
+    let mut intake = Intake::open(input, file, schema.clone())?;
+    intake.defer_duplicates()?;
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, &intake.header, false)?;
     let mut valid = 0u64;
@@ -99,8 +100,16 @@ fn validate_file(
         }
         reader.recycle(batch);
     }
-    let counts = writer.finish(&dir)?;
+    let mut counts = writer.finish(&dir)?;
     let mut dialect = reader.finish();
+    let found = intake.duplicates()?;
+    if !found.is_empty() {
+        let n = add_duplicates(input, file, schema, &found, &dir)?;
+        counts.succeeded -= n;
+        counts.failed += n;
+        counts.failed_by_stage.validate += n;
+        valid -= n;
+    }
     dialect.notes.extend(intake.mapping.notes.iter().cloned());
     dialect.notes.extend(
         intake
@@ -140,6 +149,46 @@ fn validate_file(
     };
     write_summary(&dir, &summary)?;
     Ok(summary)
+}
+
+/// The second pass, run only when the first found duplicate keys: the input is read again and
+/// the duplicates' rows (with the reason naming the first row) join the others in failures.csv,
+/// in row order. Returns how many rows it added.
+fn add_duplicates(
+    input: &InputArgs,
+    file: &Path,
+    schema: Schema,
+    found: &[(u64, u64)],
+    dir: &Path,
+) -> Result<u64, Error> {
+    let mut intake = Intake::open(input, file, schema)?;
+    intake.replay_duplicates(found);
+    let rows: std::collections::HashSet<u64> = found.iter().map(|(row, _)| *row).collect();
+    let part = tempfile::tempdir_in(dir).map_err(|source| report::ReportError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut writer = ReportWriter::with_successes(part.path(), &intake.header, false)?;
+    let mut added = 0u64;
+    let mut reader = intake.reader();
+    while let Some(batch) = reader.next_batch() {
+        let outcomes = intake.check_batch(&batch);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let row = batch.row(i);
+            if rows.contains(&row.row()) && matches!(outcome, Outcome::Failed { .. }) {
+                let raw = row.to_raw();
+                writer.write(&PlannedRow { raw, outcome }, part.path())?;
+                added += 1;
+            }
+        }
+        if batch.error.is_some() {
+            break;
+        }
+        reader.recycle(batch);
+    }
+    writer.finish(part.path())?;
+    report::merge_failures(dir, part.path())?;
+    Ok(added)
 }
 
 /// The run folder's summary.json of a validation.

@@ -423,3 +423,78 @@ fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
     );
     assert_eq!((status, v["results"].as_array().unwrap().len()), (200, 0));
 }
+
+#[test]
+fn duplicates_found_after_the_pass_join_the_report_in_row_order() {
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "dups.csv",
+        b"email,displayName\n\
+          a@x.example,Ann\n\
+          not-an-email,Bad\n\
+          a@x.example,Ann again\n\
+          b@x.example,Bo\n\
+          B@X.example,Bo shouting\n\
+          ,No email\n\
+          a@x.example,Ann thrice\n",
+    );
+    let run = |args: &[&str], out: &str| {
+        let o = ctx
+            .csmport(None)
+            .args(args)
+            .arg(&file)
+            .args(["--schema"])
+            .arg(repo(SCHEMA))
+            .arg("--out")
+            .arg(ctx.path(out))
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            s,
+            std::fs::read(ctx.path(&format!("{out}/failures.csv"))).unwrap(),
+        )
+    };
+    let (s, report) = run(&["validate", "customers"], "v");
+    assert_eq!(
+        ["rows", "valid", "failed"].map(|k| s[k].as_u64().unwrap()),
+        [7, 2, 5]
+    );
+    assert_eq!(s["failed_by_stage"]["validate"], 5);
+    let (_, failures) = ctx.read_csv(&ctx.path("v/failures.csv"));
+    let got: Vec<(&str, &str)> = failures
+        .iter()
+        .map(|r| (r[2].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2", "email"),
+            ("3", "email"),
+            ("5", "email"),
+            ("6", "email"),
+            ("7", "email")
+        ],
+        "{failures:?}"
+    );
+    assert!(
+        failures[1][5].contains("'a@x.example' is already in row 1"),
+        "{failures:?}"
+    );
+    assert!(
+        failures[2][5].contains("'B@X.example' is already in row 4"),
+        "{failures:?}"
+    );
+    assert!(failures[4][5].contains("already in row 1"), "{failures:?}");
+    // Nothing else is left in the run folder, and import --dry-run writes the same report.
+    let mut names: Vec<String> = std::fs::read_dir(ctx.path("v"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["failures.csv", "summary.json"]);
+    let (_, again) = run(&["import", "customers", "--dry-run"], "d");
+    assert_eq!(again, report);
+}
