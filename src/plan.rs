@@ -221,7 +221,8 @@ pub fn uuid_key() -> String {
 /// duplicates: two rows for one customer in a run would race each other on the server and make
 /// failures impossible to attribute. Keeps a 64-bit fingerprint and the row number per key (12
 /// bytes, one slot) in an open-addressing table at most 4/5 full, so a million rows cost about
-/// 16 MB and an insert touches one or two cache lines.
+/// 16 MB and an insert touches one or two cache lines. An import needs it whole (it decides a
+/// row before sending it); a validation spills its keys instead (`KeySpill`).
 #[derive(Default)]
 pub struct SeenKeys {
     /// `[fingerprint low, fingerprint high, row]`: one array, so a probe is one memory access.
