@@ -104,11 +104,12 @@ fn validate_file(
     let mut dialect = reader.finish();
     let found = intake.duplicates()?;
     if !found.is_empty() {
+        // These rows passed as valid in the first pass.
         let n = add_duplicates(input, file, schema, &found, &dir)?;
-        counts.succeeded -= n;
+        counts.succeeded = counts.succeeded.saturating_sub(n);
         counts.failed += n;
         counts.failed_by_stage.validate += n;
-        valid -= n;
+        valid = valid.saturating_sub(n);
     }
     dialect.notes.extend(intake.mapping.notes.iter().cloned());
     dialect.notes.extend(
