@@ -13,19 +13,27 @@ bin=target/release/csmport
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Runs a command RUNS times (default 3; the machine is shared and noisy); prints its best wall
-# time, the peak RSS of all runs (MiB) and the last exit code.
-measure() {
+# Runs a baseline command and a csmport command alternately, RUNS times each (default 3; the
+# machine is shared and noisy, and alternating keeps a busy spell from favouring either); prints
+# for each its best wall time and its peak RSS (MiB), then csmport's last exit code. The
+# commands are separated by a lone `--`.
+compare() {
   python3 - "${RUNS:-3}" "$@" <<'PY'
-import resource, subprocess, sys, time
-runs, cmd = int(sys.argv[1]), sys.argv[2:]
-best, code = float("inf"), 0
+import os, subprocess, sys, time
+runs, rest = int(sys.argv[1]), sys.argv[2:]
+cut = rest.index("--")
+cmds = [rest[:cut], rest[cut + 1:]]
+best, rss, code = [float("inf")] * 2, [0.0] * 2, 0
 for _ in range(runs):
-    t = time.time()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    best, code = min(best, time.time() - t), p.returncode
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(f"{best:.3f} {rss:.1f} {code}")
+    for i, cmd in enumerate(cmds):
+        t = time.time()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(p.pid, 0)
+        best[i] = min(best[i], time.time() - t)
+        rss[i] = max(rss[i], usage.ru_maxrss / 1024)
+        if i == 1:
+            code = os.waitstatus_to_exitcode(status)
+print(f"{best[0]:.3f} {rss[0]:.1f} {best[1]:.3f} {rss[1]:.1f} {code}")
 PY
 }
 
@@ -33,8 +41,8 @@ for rows in "${@:-100000 1000000}"; do
   for n in $rows; do
     python3 bench/gen_wide.py "$n" "$work/c$n.csv" "$work/schema.json"
     size=$(du -m "$work/c$n.csv" | cut -f1)
-    read -r raw_s raw_rss _ < <(measure "$baseline" csv "$work/c$n.csv")
-    read -r val_s val_rss code < <(measure "$bin" validate customers "$work/c$n.csv" --schema "$work/schema.json" --out "$work/v$n")
+    read -r raw_s raw_rss val_s val_rss code < <(compare "$baseline" csv "$work/c$n.csv" -- \
+      "$bin" validate customers "$work/c$n.csv" --schema "$work/schema.json" --out "$work/v$n")
     rm -rf "$work/v$n"
     python3 - "$n" "$size" "$raw_s" "$val_s" "$val_rss" "$code" <<'PY'
 import sys
@@ -48,8 +56,8 @@ done
 n=100000
 python3 bench/gen_wide.py "$n" "$work/x.csv" "$work/schema.json"
 python3 bench/csv_to_xlsx.py "$work/x.csv" "$work/x.xlsx"
-read -r raw_s raw_rss _ < <(measure "$baseline" xlsx "$work/x.xlsx")
-read -r val_s val_rss code < <(measure "$bin" validate customers "$work/x.xlsx" --schema "$work/schema.json" --out "$work/vx")
+read -r raw_s raw_rss val_s val_rss code < <(compare "$baseline" xlsx "$work/x.xlsx" -- \
+  "$bin" validate customers "$work/x.xlsx" --schema "$work/schema.json" --out "$work/vx")
 python3 - "$n" "$raw_s" "$val_s" "$raw_rss" "$val_rss" "$code" <<'PY'
 import sys
 n, raw, val, raw_rss, rss, code = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
