@@ -18,6 +18,18 @@ pub const EXIT_AUTH_NETWORK: i32 = 3;
 /// Interrupted (Ctrl-C); the reports cover the rows read so far.
 pub const EXIT_INTERRUPTED: i32 = 4;
 
+/// The exit code of a run that decided every row it read: reading stopped early, some rows
+/// failed, or all is well.
+pub fn rows_exit_code(read_failed: bool, rows_failed: u64) -> i32 {
+    if read_failed {
+        EXIT_USAGE
+    } else if rows_failed > 0 {
+        EXIT_ROWS_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]

@@ -125,13 +125,7 @@ impl ReportWriter {
         let open =
             |name: &str, extra: &[&str]| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
                 let path = dir.join(name);
-                let file = File::create(&path).map_err(|source| ReportError {
-                    path: path.clone(),
-                    source,
-                })?;
-                let mut w = csv::WriterBuilder::new()
-                    .flexible(false)
-                    .from_writer(BufWriter::new(file));
+                let mut w = csv_writer(&path)?;
                 let mut h = base.clone();
                 h.extend_from_slice(extra);
                 w.write_record(&h).map_err(|e| csv_err(&path, e))?;
@@ -286,12 +280,13 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
     let mut a = open(&target)?;
     let mut b = open(&extra_path)?;
     let header = a.byte_headers().map_err(|e| csv_err(&target, e))?.clone();
-    let at = header.iter().position(|h| h == b"_row").ok_or_else(|| {
-        csv_err(
-            &target,
-            csv::Error::from(std::io::Error::other("no _row column")),
-        )
-    })?;
+    let at = header
+        .iter()
+        .position(|h| h == b"_row")
+        .ok_or_else(|| ReportError {
+            path: target.clone(),
+            source: std::io::Error::other("no _row column"),
+        })?;
     let row_of = |r: &csv::ByteRecord| {
         std::str::from_utf8(r.get(at).unwrap_or_default())
             .ok()
@@ -299,13 +294,7 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
             .unwrap_or(u64::MAX)
     };
     let merged_path = dir.join(format!("{FAILURES_FILE}.merging"));
-    let file = File::create(&merged_path).map_err(|source| ReportError {
-        path: merged_path.clone(),
-        source,
-    })?;
-    let mut w = csv::WriterBuilder::new()
-        .flexible(false)
-        .from_writer(BufWriter::new(file));
+    let mut w = csv_writer(&merged_path)?;
     w.write_byte_record(&header)
         .map_err(|e| csv_err(&merged_path, e))?;
     let next =
@@ -342,6 +331,17 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
         path: target.clone(),
         source,
     })
+}
+
+/// A report file, created (or emptied) at `path`.
+fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>, ReportError> {
+    let file = File::create(path).map_err(|source| ReportError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(BufWriter::new(file)))
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> ReportError {

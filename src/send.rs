@@ -380,18 +380,8 @@ async fn bisect(
         }
         match submit(ctx, chunk, &part_range, path, &body).await {
             Ok(submitted) => {
-                if let Some(j) = &ctx.journal
-                    && let Err(e) = j.submitted(chunk.seq, &submitted.id, &submitted.status_url)
-                {
-                    report.journal_error = Some(e.to_string());
-                }
-                ctx.log.note(&format!(
-                    "chunk {} (part {part_range}, {} items): task {} submitted with key {}",
-                    chunk.seq,
-                    chunk.items.len(),
-                    submitted.id,
-                    chunk.idempotency_key.as_deref().unwrap_or("")
-                ));
+                let part = format!("part {part_range}");
+                record_submission(ctx, chunk, &submitted, &part, &mut report);
                 report = track_task(ctx, chunk, submitted, &part_range, report).await;
             }
             Err(e) if chunk.items.len() > 1 && refuses_batch(&e) => {
@@ -466,19 +456,31 @@ async fn send_and_track(
             return report;
         }
     };
+    record_submission(ctx, chunk, &submitted, &range, &mut report);
+    track_task(ctx, chunk, submitted, &range, report).await
+}
+
+/// A task the site accepted: its id goes to the journal (so resume polls it and never sends
+/// the batch again) and to run.log.
+fn record_submission(
+    ctx: &SendContext,
+    chunk: &Chunk,
+    submitted: &TaskSubmitResponse,
+    what: &str,
+    report: &mut SendReport,
+) {
     if let Some(j) = &ctx.journal
         && let Err(e) = j.submitted(chunk.seq, &submitted.id, &submitted.status_url)
     {
         report.journal_error = Some(e.to_string());
     }
     ctx.log.note(&format!(
-        "chunk {} ({range}, {} items): task {} submitted with key {}",
+        "chunk {} ({what}, {} items): task {} submitted with key {}",
         chunk.seq,
         chunk.items.len(),
         submitted.id,
         chunk.idempotency_key.as_deref().unwrap_or("")
     ));
-    track_task(ctx, chunk, submitted, &range, report).await
 }
 
 /// Waits for a chunk's task and sets every row's outcome from it.

@@ -13,9 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_PROFILE_BULK_ITEMS};
 use crate::cli::{ImportArgs, Kind};
 use crate::client::{Client, Notify, Target, retry};
-use crate::error::{
-    EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error,
-};
+use crate::error::{EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_USAGE, Error, rows_exit_code};
 use crate::intake::{self, Intake};
 use crate::journal::{self, Batch, BatchState, InputIdentity, Journal, ResumeAction, RunMeta};
 use crate::plan::{Chunk, Chunker, uuid_key};
@@ -366,12 +364,8 @@ pub async fn run_with(
         EXIT_INTERRUPTED
     } else if let Some((code, _)) = &stopped {
         *code
-    } else if read_error.is_some() {
-        EXIT_USAGE
-    } else if counts.failed > 0 {
-        EXIT_ROWS_FAILED
     } else {
-        EXIT_OK
+        rows_exit_code(read_error.is_some(), counts.failed)
     };
     if let Some(e) = &read_error {
         log.note(&format!("reading stopped early: {e}"));

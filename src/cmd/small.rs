@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{Client, Notify, Target};
-use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
+use crate::error::{Error, rows_exit_code};
 use crate::intake::read_options;
 use crate::plan::{Outcome, PlannedRow, Stage};
 use crate::progress::RunLog;
@@ -168,18 +168,69 @@ impl SmallRun {
             writer.write(row, &self.dir)?;
         }
         let counts = writer.finish(&self.dir)?;
-        let exit_code = if self.read_error.is_some() {
-            EXIT_USAGE
-        } else if counts.failed > 0 {
-            EXIT_ROWS_FAILED
-        } else {
-            EXIT_OK
-        };
+        let exit_code = rows_exit_code(self.read_error.is_some(), counts.failed);
         self.log.note(&format!(
             "done: {} rows = {} succeeded ({} already on the site as in the file) + {} failed + {} skipped; exit {exit_code}",
             counts.rows, counts.succeeded, self.unchanged, counts.failed, counts.skipped
         ));
+        let result = self.result(counts, exit_code);
+        report::write_summary(Path::new(&result.summary.run_dir), &result.summary)?;
+        Ok(result)
+    }
+
+    /// Rows still pending would be sent, and rows already on the site need nothing: both are
+    /// valid (counted as succeeded, as `validate` counts them). The others are in
+    /// failures.csv, as `validate` writes it.
+    fn finish_dry_run(mut self) -> Result<ImportResult, Error> {
+        let mut writer = ReportWriter::with_successes(&self.dir, &self.header, false)?;
+        for row in &self.rows {
+            match row.outcome {
+                Outcome::Pending | Outcome::Succeeded { .. } => writer.count_success(),
+                _ => writer.write(row, &self.dir)?,
+            }
+        }
+        let counts = writer.finish(&self.dir)?;
+        let exit_code = rows_exit_code(self.read_error.is_some(), counts.failed);
+        self.log.note(&format!(
+            "dry run done: {} rows = {} valid ({} would be sent, {} already on the site as in the file) + {} invalid + {} skipped; nothing sent; exit {exit_code}",
+            counts.rows,
+            counts.succeeded,
+            counts.succeeded - self.unchanged,
+            self.unchanged,
+            counts.failed,
+            counts.skipped
+        ));
+        match self.unchanged {
+            0 => {}
+            1 => self.dialect.notes.push(
+                "1 row is on the site as in the file already: importing sends nothing for it"
+                    .into(),
+            ),
+            n => self.dialect.notes.push(format!(
+                "{n} rows are on the site as in the file already: importing sends nothing for them"
+            )),
+        }
+        let result = self.result(counts, exit_code);
+        let v = result.validated.as_ref().expect("a dry run's result");
+        super::validate::write_summary(Path::new(&v.run_dir), v)?;
+        Ok(result)
+    }
+
+    /// The run's summary; in a dry run, also what `validate` reports of it.
+    fn result(self, counts: report::Counts, exit_code: i32) -> ImportResult {
         let t = report::timing(self.started_at, self.started.elapsed(), counts.rows);
+        let validated = self.dry_run.then(|| super::validate::ValidateSummary {
+            kind: self.kind.into(),
+            input: self.label.clone(),
+            run_dir: self.dir.display().to_string(),
+            dialect: self.dialect.clone(),
+            counts: counts.clone(),
+            valid: counts.succeeded,
+            elapsed_s: t.elapsed_s,
+            rows_per_s: t.rows_per_s,
+            read_error: self.read_error.clone(),
+            exit_code,
+        });
         let summary = Summary {
             kind: self.kind.into(),
             input: self.label,
@@ -197,95 +248,14 @@ impl SmallRun {
             exit_code,
             dialect: Some(self.dialect),
         };
-        report::write_summary(&self.dir, &summary)?;
-        Ok(ImportResult {
+        ImportResult {
             exit_code,
             summary,
             read_error: self.read_error,
             stopped: None,
             unsettled: 0,
-            validated: None,
-        })
-    }
-
-    /// Rows still pending would be sent, and rows already on the site need nothing: both are
-    /// valid. The others are in failures.csv, as `validate` writes it.
-    fn finish_dry_run(self) -> Result<ImportResult, Error> {
-        let mut writer = ReportWriter::with_successes(&self.dir, &self.header, false)?;
-        let mut valid = 0u64;
-        let mut pending = 0u64;
-        for row in &self.rows {
-            match row.outcome {
-                Outcome::Pending | Outcome::Succeeded { .. } => {
-                    pending += u64::from(row.outcome == Outcome::Pending);
-                    valid += 1;
-                    writer.count_success();
-                }
-                _ => writer.write(row, &self.dir)?,
-            }
+            validated,
         }
-        let counts = writer.finish(&self.dir)?;
-        let exit_code = if self.read_error.is_some() {
-            EXIT_USAGE
-        } else if counts.failed > 0 {
-            EXIT_ROWS_FAILED
-        } else {
-            EXIT_OK
-        };
-        self.log.note(&format!(
-            "dry run done: {} rows = {valid} valid ({pending} would be sent, {} already on the site as in the file) + {} invalid + {} skipped; nothing sent; exit {exit_code}",
-            counts.rows, self.unchanged, counts.failed, counts.skipped
-        ));
-        let t = report::timing(self.started_at, self.started.elapsed(), counts.rows);
-        let mut dialect = self.dialect;
-        match self.unchanged {
-            0 => {}
-            1 => dialect.notes.push(
-                "1 row is on the site as in the file already: importing sends nothing for it"
-                    .into(),
-            ),
-            n => dialect.notes.push(format!(
-                "{n} rows are on the site as in the file already: importing sends nothing for them"
-            )),
-        }
-        let validated = super::validate::ValidateSummary {
-            kind: self.kind.into(),
-            input: self.label.clone(),
-            run_dir: self.dir.display().to_string(),
-            dialect: dialect.clone(),
-            counts: counts.clone(),
-            valid,
-            elapsed_s: t.elapsed_s,
-            rows_per_s: t.rows_per_s,
-            read_error: self.read_error.clone(),
-            exit_code,
-        };
-        super::validate::write_summary(&self.dir, &validated)?;
-        let summary = Summary {
-            kind: self.kind.into(),
-            input: self.label,
-            run_dir: self.dir.display().to_string(),
-            target: format!("{} (cloud {})", self.target.base_url, self.target.cloud_id),
-            started_at: t.started_at,
-            finished_at: t.finished_at,
-            rows_per_s: t.rows_per_s,
-            unchanged: Some(self.unchanged),
-            counts,
-            batches: 0,
-            tasks: 0,
-            elapsed_s: t.elapsed_s,
-            interrupted: false,
-            exit_code,
-            dialect: Some(dialect),
-        };
-        Ok(ImportResult {
-            exit_code,
-            summary,
-            read_error: self.read_error,
-            stopped: None,
-            unsettled: 0,
-            validated: Some(validated),
-        })
     }
 }
 

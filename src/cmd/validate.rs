@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::InputArgs;
 use crate::client::Client;
-use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, Error};
+use crate::error::{Error, rows_exit_code};
 use crate::intake::{self, Intake};
 use crate::plan::{Outcome, PlannedRow};
 use crate::read::Dialect;
@@ -80,14 +80,12 @@ fn validate_file(
     intake.defer_duplicates()?;
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, &intake.header, false)?;
-    let mut valid = 0u64;
     let mut read_error = None;
     let mut reader = intake.reader();
     while let Some(mut batch) = reader.next_batch() {
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             if outcome == Outcome::Pending {
-                valid += 1;
                 writer.count_success();
             } else {
                 let raw = batch.row(i).to_raw();
@@ -109,7 +107,6 @@ fn validate_file(
         counts.succeeded = counts.succeeded.saturating_sub(n);
         counts.failed += n;
         counts.failed_by_stage.validate += n;
-        valid = valid.saturating_sub(n);
     }
     dialect.notes.extend(intake.mapping.notes.iter().cloned());
     dialect.notes.extend(
@@ -124,13 +121,7 @@ fn validate_file(
             "{field}: {n} values match an option only when case is ignored; they are sent as the site spells them (e.g. {example})"
         ));
     }
-    let exit_code = if read_error.is_some() {
-        EXIT_USAGE
-    } else if counts.failed > 0 {
-        EXIT_ROWS_FAILED
-    } else {
-        EXIT_OK
-    };
+    let exit_code = rows_exit_code(read_error.is_some(), counts.failed);
     let elapsed = started.elapsed().as_secs_f64();
     let summary = ValidateSummary {
         kind: input.kind().as_str().to_string(),
@@ -142,8 +133,9 @@ fn validate_file(
         } else {
             0.0
         },
+        // Valid rows are the ones counted as succeeded: a validation sends nothing.
+        valid: counts.succeeded,
         counts,
-        valid,
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         read_error,
         exit_code,
@@ -164,7 +156,6 @@ fn add_duplicates(
 ) -> Result<u64, Error> {
     let mut intake = Intake::open(input, file, schema)?;
     intake.replay_duplicates(found);
-    let rows: std::collections::HashSet<u64> = found.iter().map(|(row, _)| *row).collect();
     let part = tempfile::tempdir_in(dir).map_err(|source| report::ReportError {
         path: dir.to_path_buf(),
         source,
@@ -176,7 +167,8 @@ fn add_duplicates(
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             let row = batch.row(i);
-            if rows.contains(&row.row()) && matches!(outcome, Outcome::Failed { .. }) {
+            let named = found.binary_search_by_key(&row.row(), |f| f.0).is_ok();
+            if named && matches!(outcome, Outcome::Failed { .. }) {
                 let raw = row.to_raw();
                 writer.write(&PlannedRow { raw, outcome }, part.path())?;
                 added += 1;

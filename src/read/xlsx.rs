@@ -734,20 +734,7 @@ pub fn write_value(v: Value<'_>, out: &mut String) -> Option<String> {
     None
 }
 
-/// A cell as the text a user sees, and the error text for error cells.
-pub fn cell_text(v: &Data) -> (String, Option<String>) {
-    let mut out = String::new();
-    let error = write_value(Value::from_data(v), &mut out);
-    (out, error)
-}
-
 /// Whole numbers without `.0` (a phone `4155550100` stays that), others in their shortest form.
-pub fn number_text(f: f64) -> String {
-    let mut out = String::new();
-    write_number(f, &mut out);
-    out
-}
-
 fn write_number(f: f64, out: &mut String) {
     use std::fmt::Write;
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
@@ -781,6 +768,12 @@ fn write_int(i: i64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn number_text(f: f64) -> String {
+        let mut out = String::new();
+        write_number(f, &mut out);
+        out
+    }
 
     #[test]
     fn numbers_and_columns() {

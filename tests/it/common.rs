@@ -63,6 +63,16 @@ impl SandboxProc {
         log["requests"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Requests after the first `before` that change the site (reads by POST end in
+    /// `/fetch`), as `METHOD path`.
+    pub fn writes_since(&self, before: usize) -> Vec<String> {
+        self.requests()[before..]
+            .iter()
+            .filter(|r| r["method"] != "GET" && !r["path"].as_str().unwrap().ends_with("/fetch"))
+            .map(|r| format!("{} {}", r["method"], r["path"]))
+            .collect()
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("{}/jsm/csm/cloudid/test-cloud/api/v1/{path}", self.url)
     }

@@ -311,15 +311,6 @@ fn several_files_one_folder_each() {
     assert!(ctx.path("imp/02-customers-good/summary.json").is_file());
 }
 
-/// Requests that change the site (reads by POST end in `/fetch`).
-fn writes_since(sb: &SandboxProc, before: usize) -> Vec<String> {
-    sb.requests()[before..]
-        .iter()
-        .filter(|r| r["method"] != "GET" && !r["path"].as_str().unwrap().ends_with("/fetch"))
-        .map(|r| format!("{} {}", r["method"], r["path"]))
-        .collect()
-}
-
 #[test]
 fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
     let sb = SandboxProc::start(&[]);
@@ -352,7 +343,7 @@ fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
         failures[1][5].contains("no product with id"),
         "{failures:?}"
     );
-    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
     let (status, v) = call(&sb, "GET", "product?limit=100", None, None);
     assert_eq!((status, v["results"].as_array().unwrap().len()), (200, 0));
     let err = stderr(&o);
@@ -371,7 +362,7 @@ fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(counts(&s), [12, 8, 4]);
-    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
 
     // Once the site has them, the dry run says nothing would be sent for them.
     for (kind, file) in [
@@ -413,7 +404,7 @@ fn small_kinds_are_decided_against_the_site_and_nothing_is_sent() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(s["rows"], 8);
-    assert_eq!(writes_since(&sb, before), Vec::<String>::new());
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
     let (status, v) = call(
         &sb,
         "GET",
