@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod csv;
 pub mod xlsx;
+mod zipview;
 
 pub use batch::{RowBatch, RowRef};
 

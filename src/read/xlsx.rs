@@ -11,8 +11,9 @@
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use calamine::{CellErrorType, Data, DataRef, ExcelDateTime, Reader, Sheets, open_workbook_auto};
+use calamine::{CellErrorType, Data, DataRef, ExcelDateTime, Ods, Reader, Sheets, Xls, Xlsb, Xlsx};
 
+use super::zipview::Archive;
 use super::{Dialect, RawRow, ReadError, ReadOptions, RowBatch};
 
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
@@ -299,7 +300,23 @@ impl CellSink {
     }
 }
 
-type Workbook = Sheets<std::io::BufReader<std::fs::File>>;
+type Workbook = Sheets<Archive>;
+
+/// Opens a workbook by its extension (in any case). The zip-based formats are read through a
+/// view that inflates their large parts ahead on another thread.
+fn open_workbook(path: &Path) -> Result<Workbook, calamine::Error> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "xls" => Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?),
+        "xlsb" => Sheets::Xlsb(Xlsb::new(Archive::open(path)?).map_err(calamine::Error::Xlsb)?),
+        "ods" => Sheets::Ods(Ods::new(Archive::open(path)?).map_err(calamine::Error::Ods)?),
+        _ => Sheets::Xlsx(Xlsx::new(Archive::open(path)?).map_err(calamine::Error::Xlsx)?),
+    })
+}
 
 /// Opens the workbook and picks the sheet: the workbook, the sheet's name, the format's name.
 fn open_sheet(
@@ -310,7 +327,7 @@ fn open_sheet(
         path: path.to_path_buf(),
         source,
     })?;
-    let mut wb = open_workbook_auto(path).map_err(|e| {
+    let mut wb = open_workbook(path).map_err(|e| {
         sheet_err(
             path,
             format!("{e} (is it a complete, unprotected workbook?)"),
@@ -994,5 +1011,32 @@ mod tests {
         );
         assert_eq!(s.dialect().blank_lines_skipped, 1);
         assert_eq!(s.dialect().sheet.as_deref(), Some("Data"));
+    }
+
+    #[test]
+    fn a_large_sheet_is_read_whole_through_the_inflating_view() {
+        let f = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "email").unwrap();
+        ws.write_string(0, 1, "n").unwrap();
+        let rows = 40_000u32;
+        for r in 1..=rows {
+            ws.write_string(r, 0, format!("user{r}@example.com"))
+                .unwrap();
+            ws.write_number(r, 1, f64::from(r)).unwrap();
+        }
+        wb.save(f.path()).unwrap();
+        // The sheet and its shared strings are both over the size that is inflated ahead.
+        assert!(matches!(Archive::open(f.path()).unwrap(), Archive::View(_)));
+        let (s, got) = all_rows(f.path());
+        assert_eq!(s.header(), ["email", "n"]);
+        assert_eq!(got.len(), rows as usize);
+        for (i, (row, cells, problem)) in got.into_iter().enumerate() {
+            let r = i as u64 + 1;
+            assert_eq!(row, r);
+            assert_eq!(cells, [format!("user{r}@example.com"), r.to_string()]);
+            assert_eq!(problem, None);
+        }
     }
 }

@@ -1,0 +1,682 @@
+//! Read stage, beneath the spreadsheet reader (`xlsx`): a zip archive (XLSX, XLSB, ODS) seen
+//! through a view in which each large deflated member is stored instead, its bytes inflated
+//! ahead on a helper thread. Inflating is about a tenth of reading a sheet; done there, it runs
+//! beside calamine's XML parsing rather than inside it. calamine reads the view as it would
+//! the file: the small members, the names, the checksums are the file's own. An archive this
+//! does not understand (ZIP64, split, damaged, not a zip at all) is read as it is, so the
+//! errors a user sees are calamine's.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// Members smaller than this are left as they are: inflating them ahead would not pay for a
+/// thread.
+const AHEAD_MIN_BYTES: u64 = 1 << 20;
+/// Inflated bytes per hand-over, and hand-overs waiting at most: what the helper may be ahead.
+const CHUNK_BYTES: usize = 128 << 10;
+const CHUNKS_AHEAD: usize = 4;
+
+const LOCAL_SIG: [u8; 4] = *b"PK\x03\x04";
+const CENTRAL_SIG: [u8; 4] = *b"PK\x01\x02";
+const END_SIG: [u8; 4] = *b"PK\x05\x06";
+const ZIP64_LOCATOR_SIG: [u8; 4] = *b"PK\x06\x07";
+const END_LEN: usize = 22;
+const CENTRAL_LEN: usize = 46;
+const LOCAL_LEN: usize = 30;
+/// General-purpose flags that make no sense on a stored member: the data descriptor (its
+/// sizes are in the headers now) and deflate's compression level.
+const DEFLATE_ONLY_FLAGS: u16 = 0x0008 | 0x0006;
+/// Zeros before the new directory: zip readers look for the end record in the last 64 KiB of
+/// an archive, and would otherwise read (and so inflate) the end of the last member to do it.
+const GAP_BEFORE_DIRECTORY: u64 = (1 << 16) + 64;
+
+/// A spreadsheet file, as calamine reads it.
+pub enum Archive {
+    Plain(BufReader<File>),
+    View(ZipView),
+}
+
+impl Archive {
+    /// The file as it is.
+    pub fn plain(path: &Path) -> io::Result<Archive> {
+        Ok(Archive::Plain(BufReader::new(File::open(path)?)))
+    }
+
+    /// The file with its large deflated members inflated ahead, when it is a zip archive this
+    /// understands; otherwise as it is.
+    pub fn open(path: &Path) -> io::Result<Archive> {
+        let file = File::open(path)?;
+        match ZipView::new(file.try_clone()?, AHEAD_MIN_BYTES) {
+            Some(v) => Ok(Archive::View(v)),
+            None => Ok(Archive::Plain(BufReader::new(file))),
+        }
+    }
+}
+
+impl Read for Archive {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Archive::Plain(r) => r.read(buf),
+            Archive::View(v) => v.read(buf),
+        }
+    }
+}
+
+impl Seek for Archive {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match self {
+            Archive::Plain(r) => r.seek(to),
+            Archive::View(v) => v.seek(to),
+        }
+    }
+}
+
+/// The archive as it would be with its large deflated members stored: the file's bytes up to
+/// its central directory, then a stored copy of each such member (a local header, then the
+/// member's inflated bytes), then a central directory that points at those copies and, for
+/// every other member, at the original.
+pub struct ZipView {
+    file: Arc<File>,
+    /// In order of `start`; none is empty.
+    parts: Vec<Part>,
+    len: u64,
+    pos: u64,
+    members: Vec<Member>,
+    /// Inflating streams started so far.
+    streams: usize,
+}
+
+struct Part {
+    start: u64,
+    kind: PartKind,
+}
+
+enum PartKind {
+    /// The file's bytes at the same offsets.
+    File,
+    Bytes(Vec<u8>),
+    Zeros,
+    /// The inflated bytes of `members[i]`.
+    Inflated(usize),
+}
+
+/// A member inflated ahead: where its compressed bytes are, and the stream of its inflated
+/// bytes while one is read.
+struct Member {
+    name: String,
+    data_start: u64,
+    compressed: u64,
+    size: u64,
+    stream: Option<Stream>,
+}
+
+type Chunk = io::Result<(Vec<u8>, usize)>;
+
+struct Stream {
+    /// The member's offset of `chunk[0]`.
+    at: u64,
+    chunk: Vec<u8>,
+    filled: usize,
+    used: usize,
+    rx: Receiver<Chunk>,
+    spares: SyncSender<Vec<u8>>,
+}
+
+impl ZipView {
+    /// The view of an archive, or None when it has no member to inflate ahead, or is not a
+    /// plain single-disk zip archive whose directory this can read.
+    fn new(file: File, min_bytes: u64) -> Option<ZipView> {
+        let len = file.metadata().ok()?.len();
+        let tail_len = len.min((END_LEN + u16::MAX as usize) as u64) as usize;
+        if tail_len < END_LEN {
+            return None;
+        }
+        let mut tail = vec![0; tail_len];
+        read_exact_at(&file, &mut tail, len - tail_len as u64).ok()?;
+        // The end record is the one whose comment runs exactly to the end of the file.
+        let end = (0..=tail_len - END_LEN).rev().find(|&p| {
+            tail[p..p + 4] == END_SIG
+                && p + END_LEN + usize::from(u16_at(&tail, p + 20)) == tail_len
+        })?;
+        if end >= 20 && tail[end - 20..end - 16] == ZIP64_LOCATOR_SIG {
+            return None;
+        }
+        if u16_at(&tail, end + 4) != 0 || u16_at(&tail, end + 6) != 0 {
+            return None;
+        }
+        let entries = usize::from(u16_at(&tail, end + 10));
+        let dir_size = u64::from(u32_at(&tail, end + 12));
+        let dir_start = u64::from(u32_at(&tail, end + 16));
+        // Bytes before the archive, or between its directory and end record, are left to
+        // the zip reader to make sense of.
+        if dir_start + dir_size != len - tail_len as u64 + end as u64 {
+            return None;
+        }
+        let mut dir = vec![0; dir_size as usize];
+        read_exact_at(&file, &mut dir, dir_start).ok()?;
+
+        let mut records = Vec::with_capacity(entries);
+        let mut q = 0;
+        for _ in 0..entries {
+            if dir.len() < q + CENTRAL_LEN || dir[q..q + 4] != CENTRAL_SIG {
+                return None;
+            }
+            let n = usize::from(u16_at(&dir, q + 28))
+                + usize::from(u16_at(&dir, q + 30))
+                + usize::from(u16_at(&dir, q + 32));
+            if dir.len() < q + CENTRAL_LEN + n {
+                return None;
+            }
+            records.push(q..q + CENTRAL_LEN + n);
+            q += CENTRAL_LEN + n;
+        }
+
+        let mut parts = Vec::new();
+        if dir_start > 0 {
+            parts.push(Part {
+                start: 0,
+                kind: PartKind::File,
+            });
+        }
+        let mut members = Vec::new();
+        let mut at = dir_start;
+        let mut new_dir = Vec::with_capacity(dir.len() + END_LEN);
+        for r in records {
+            let mut rec = dir[r].to_vec();
+            if let Some(m) = inflatable(&file, &rec, dir_start, min_bytes) {
+                let name_len = usize::from(u16_at(&rec, 28));
+                let header_len = (LOCAL_LEN + name_len) as u64;
+                // The whole view must stay addressable without ZIP64 records.
+                let view_end = at
+                    + header_len
+                    + m.size
+                    + GAP_BEFORE_DIRECTORY
+                    + dir.len() as u64
+                    + END_LEN as u64;
+                let fits = view_end < u64::from(u32::MAX);
+                if fits {
+                    let flags = u16_at(&rec, 8) & !DEFLATE_ONLY_FLAGS;
+                    put_u16(&mut rec, 8, flags);
+                    put_u16(&mut rec, 10, 0);
+                    put_u32(&mut rec, 20, m.size as u32);
+                    put_u32(&mut rec, 42, at as u32);
+                    let mut local = Vec::with_capacity(header_len as usize);
+                    local.extend_from_slice(&LOCAL_SIG);
+                    // Version needed, flags, method, time, date, crc, sizes: as in the
+                    // directory record; no extra field.
+                    local.extend_from_slice(&rec[6..28]);
+                    local.extend_from_slice(&(name_len as u16).to_le_bytes());
+                    local.extend_from_slice(&0u16.to_le_bytes());
+                    local.extend_from_slice(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]);
+                    parts.push(Part {
+                        start: at,
+                        kind: PartKind::Bytes(local),
+                    });
+                    at += header_len;
+                    parts.push(Part {
+                        start: at,
+                        kind: PartKind::Inflated(members.len()),
+                    });
+                    at += m.size;
+                    members.push(m);
+                }
+            }
+            new_dir.extend_from_slice(&rec);
+        }
+        if members.is_empty() {
+            return None;
+        }
+        parts.push(Part {
+            start: at,
+            kind: PartKind::Zeros,
+        });
+        at += GAP_BEFORE_DIRECTORY;
+        let dir_len = new_dir.len() as u32;
+        new_dir.extend_from_slice(&END_SIG);
+        new_dir.extend_from_slice(&[0; 4]);
+        new_dir.extend_from_slice(&(entries as u16).to_le_bytes());
+        new_dir.extend_from_slice(&(entries as u16).to_le_bytes());
+        new_dir.extend_from_slice(&dir_len.to_le_bytes());
+        new_dir.extend_from_slice(&(at as u32).to_le_bytes());
+        new_dir.extend_from_slice(&0u16.to_le_bytes());
+        let len = at + new_dir.len() as u64;
+        parts.push(Part {
+            start: at,
+            kind: PartKind::Bytes(new_dir),
+        });
+        Some(ZipView {
+            file: Arc::new(file),
+            parts,
+            len,
+            pos: 0,
+            members,
+            streams: 0,
+        })
+    }
+}
+
+/// The member of this directory record, when it is one to inflate ahead: deflated, not
+/// encrypted, at least `min_bytes` inflated, its sizes and offset in the record (not in ZIP64
+/// fields), and its data before the directory.
+fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option<Member> {
+    let flags = u16_at(rec, 8);
+    let method = u16_at(rec, 10);
+    let compressed = u32_at(rec, 20);
+    let size = u32_at(rec, 24);
+    let local = u32_at(rec, 42);
+    if method != 8
+        || flags & 1 != 0
+        || u64::from(size) < min_bytes
+        || [compressed, size, local].contains(&u32::MAX)
+    {
+        return None;
+    }
+    let mut head = [0; LOCAL_LEN];
+    read_exact_at(file, &mut head, u64::from(local)).ok()?;
+    if head[..4] != LOCAL_SIG {
+        return None;
+    }
+    let data_start = u64::from(local)
+        + LOCAL_LEN as u64
+        + u64::from(u16_at(&head, 26))
+        + u64::from(u16_at(&head, 28));
+    if data_start + u64::from(compressed) > dir_start {
+        return None;
+    }
+    let name_len = usize::from(u16_at(rec, 28));
+    Some(Member {
+        name: String::from_utf8_lossy(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]).into_owned(),
+        data_start,
+        compressed: u64::from(compressed),
+        size: u64::from(size),
+        stream: None,
+    })
+}
+
+impl Read for ZipView {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let i = self.parts.partition_point(|p| p.start <= self.pos) - 1;
+        let end = self.parts.get(i + 1).map_or(self.len, |p| p.start);
+        let room = (end - self.pos).min(buf.len() as u64) as usize;
+        let off = self.pos - self.parts[i].start;
+        let n = match &self.parts[i].kind {
+            PartKind::File => read_at(&self.file, &mut buf[..room], self.pos)?,
+            PartKind::Bytes(b) => {
+                let off = off as usize;
+                buf[..room].copy_from_slice(&b[off..off + room]);
+                room
+            }
+            PartKind::Zeros => {
+                buf[..room].fill(0);
+                room
+            }
+            PartKind::Inflated(m) => {
+                let m = &mut self.members[*m];
+                if m.behind(off) {
+                    m.stream = Some(m.start(&self.file)?);
+                    self.streams += 1;
+                }
+                m.read(off, &mut buf[..room])?
+            }
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for ZipView {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl Member {
+    /// Whether reading from the member's offset `off` needs a new stream: there is none, or it
+    /// is past `off`.
+    fn behind(&self, off: u64) -> bool {
+        match &self.stream {
+            Some(s) => off < s.at + s.used as u64,
+            None => true,
+        }
+    }
+
+    /// Inflated bytes from the member's offset `off`, as many as fit in `buf` and are ready,
+    /// taken from the stream (at or before `off`).
+    fn read(&mut self, off: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(s) = self.stream.as_mut() else {
+            unreachable!("a stream is started before reading");
+        };
+        loop {
+            let next = s.at + s.used as u64;
+            if s.used == s.filled {
+                if next >= self.size {
+                    self.stream = None;
+                    return Ok(0);
+                }
+                s.at += s.filled as u64;
+                s.used = 0;
+                s.filled = 0;
+                let spent = std::mem::take(&mut s.chunk);
+                if !spent.is_empty() {
+                    let _ = s.spares.try_send(spent);
+                }
+                match s.rx.recv() {
+                    Ok(Ok((chunk, filled))) => {
+                        s.chunk = chunk;
+                        s.filled = filled;
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("{}: its inflating stopped at byte {next}", self.name),
+                        ));
+                    }
+                }
+                continue;
+            }
+            if next < off {
+                // Skipped over: only in a reader that seeks forward within the member.
+                s.used += ((off - next) as usize).min(s.filled - s.used);
+                continue;
+            }
+            let n = buf.len().min(s.filled - s.used);
+            buf[..n].copy_from_slice(&s.chunk[s.used..s.used + n]);
+            s.used += n;
+            if s.at + s.used as u64 >= self.size {
+                self.stream = None;
+            }
+            return Ok(n);
+        }
+    }
+
+    fn start(&self, file: &Arc<File>) -> io::Result<Stream> {
+        let (tx, rx) = sync_channel(CHUNKS_AHEAD);
+        let (spares, spare) = sync_channel(CHUNKS_AHEAD + 1);
+        let source = FileRange {
+            file: Arc::clone(file),
+            pos: self.data_start,
+            end: self.data_start + self.compressed,
+        };
+        let (name, size) = (self.name.clone(), self.size);
+        std::thread::Builder::new()
+            .name("inflate".into())
+            .spawn(move || inflate(source, &name, size, &tx, &spare))?;
+        Ok(Stream {
+            at: 0,
+            chunk: Vec::new(),
+            filled: 0,
+            used: 0,
+            rx,
+            spares,
+        })
+    }
+}
+
+/// The helper thread: inflates a member into chunks and sends them until it is done, fails, or
+/// no one reads any more.
+fn inflate(
+    source: FileRange,
+    name: &str,
+    size: u64,
+    tx: &SyncSender<Chunk>,
+    spare: &Receiver<Vec<u8>>,
+) {
+    let mut z = flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 << 10, source));
+    let mut done = 0u64;
+    while done < size {
+        let mut chunk = spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK_BYTES]);
+        let want = (size - done).min(CHUNK_BYTES as u64) as usize;
+        let mut filled = 0;
+        while filled < want {
+            match z.read(&mut chunk[filled..want]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::new(
+                        e.kind(),
+                        format!("{name}: its compressed data is damaged ({e})"),
+                    )));
+                    return;
+                }
+            }
+        }
+        done += filled as u64;
+        if filled < want {
+            let _ = tx.send(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name}: its compressed data ends after {done} of {size} bytes"),
+            )));
+            return;
+        }
+        if tx.send(Ok((chunk, filled))).is_err() {
+            return;
+        }
+    }
+}
+
+/// A range of a file, read by offset: the helper threads share the file without sharing a
+/// cursor.
+struct FileRange {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for FileRange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if room == 0 {
+            return Ok(0);
+        }
+        let n = read_at(&self.file, &mut buf[..room], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, at)
+}
+
+// Windows reads by offset too; it moves the file's cursor, which nothing here uses.
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, at)
+}
+
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut at: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, at) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                at += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Text that deflates well but not trivially, `n` bytes of it.
+    fn text(n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 64);
+        let mut i = 0u64;
+        while out.len() < n {
+            i += 1;
+            let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+            write!(out, "<c r=\"A{i}\" t=\"s\"><v>{x}</v></c>").unwrap();
+        }
+        out.truncate(n);
+        out
+    }
+
+    /// An archive of these members (name, bytes, deflated?), as a file.
+    fn archive(members: &[(&str, &[u8], bool)]) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut z = zip::ZipWriter::new(f.reopen().unwrap());
+        for (name, body, deflated) in members {
+            let method = if *deflated {
+                zip::CompressionMethod::Deflated
+            } else {
+                zip::CompressionMethod::Stored
+            };
+            let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+            z.start_file(*name, opts).unwrap();
+            z.write_all(body).unwrap();
+        }
+        z.finish().unwrap();
+        f
+    }
+
+    fn view(f: &tempfile::NamedTempFile, min: u64) -> Option<ZipView> {
+        ZipView::new(f.reopen().unwrap(), min)
+    }
+
+    fn member(z: &mut zip::ZipArchive<ZipView>, name: &str) -> (zip::CompressionMethod, Vec<u8>) {
+        let mut m = z.by_name(name).unwrap();
+        let mut out = Vec::new();
+        m.read_to_end(&mut out).unwrap();
+        (m.compression(), out)
+    }
+
+    #[test]
+    fn large_deflated_members_read_as_stored_with_the_same_bytes() {
+        let big = text(1_500_000);
+        let other = text(700_000);
+        let f = archive(&[
+            ("small.xml", b"<a>small</a>", true),
+            ("big.xml", &big, true),
+            ("stored.bin", &other[..5000], false),
+            ("other.xml", &other, true),
+        ]);
+        use zip::CompressionMethod::{Deflated, Stored};
+        let mut v = view(&f, 100_000).unwrap();
+        // Twice, and in another order: opening the archive inflates nothing, and each member
+        // read starts one stream, no more.
+        for round in 1..=2 {
+            let mut z = zip::ZipArchive::new(v).unwrap();
+            assert_eq!(z.len(), 4);
+            assert_eq!(member(&mut z, "other.xml"), (Stored, other.clone()));
+            assert_eq!(member(&mut z, "big.xml"), (Stored, big.clone()));
+            assert_eq!(
+                member(&mut z, "small.xml"),
+                (Deflated, b"<a>small</a>".to_vec())
+            );
+            assert_eq!(
+                member(&mut z, "stored.bin"),
+                (Stored, other[..5000].to_vec())
+            );
+            v = z.into_inner();
+            assert_eq!(v.streams, 2 * round);
+        }
+        let mut z = zip::ZipArchive::new(v).unwrap();
+        // Half a member, then the whole of it again.
+        {
+            let mut m = z.by_name("big.xml").unwrap();
+            let mut half = vec![0; 600_000];
+            m.read_exact(&mut half).unwrap();
+            assert_eq!(half, big[..600_000]);
+        }
+        assert_eq!(member(&mut z, "big.xml").1, big);
+    }
+
+    #[test]
+    fn the_view_reads_at_any_offset_forward_and_back() {
+        let big = text(1_200_000);
+        let f = archive(&[("big.xml", &big, true)]);
+        let start = {
+            let mut z = zip::ZipArchive::new(view(&f, 1000).unwrap()).unwrap();
+            z.by_name("big.xml").unwrap().data_start().unwrap()
+        };
+        let mut v = view(&f, 1000).unwrap();
+        let mut at = |off: usize, n: usize| {
+            v.seek(SeekFrom::Start(start + off as u64)).unwrap();
+            let mut buf = vec![0; n];
+            v.read_exact(&mut buf).unwrap();
+            buf
+        };
+        assert_eq!(at(10, 100), big[10..110]);
+        assert_eq!(at(900_000, 5000), big[900_000..905_000]);
+        assert_eq!(at(5, 300_000), big[5..300_005]);
+        assert_eq!(at(1_199_990, 10), big[1_199_990..]);
+    }
+
+    #[test]
+    fn archives_it_cannot_improve_are_read_as_they_are() {
+        let big = text(200_000);
+        // Members under the threshold, or stored already.
+        assert!(view(&archive(&[("a.xml", &big, true)]), 1 << 20).is_none());
+        assert!(view(&archive(&[("a.xml", &big, false)]), 1000).is_none());
+        // Not a zip; empty; cut short.
+        let mut junk = tempfile::NamedTempFile::new().unwrap();
+        junk.write_all(&big).unwrap();
+        assert!(view(&junk, 1000).is_none());
+        assert!(view(&tempfile::NamedTempFile::new().unwrap(), 1000).is_none());
+        let whole = std::fs::read(archive(&[("a.xml", &big, true)]).path()).unwrap();
+        let mut cut = tempfile::NamedTempFile::new().unwrap();
+        cut.write_all(&whole[..whole.len() - 30]).unwrap();
+        assert!(view(&cut, 1000).is_none());
+    }
+
+    #[test]
+    fn damaged_compressed_data_is_an_error_naming_the_member() {
+        let big = text(1_000_000);
+        let f = archive(&[("xl/worksheets/sheet1.xml", &big, true)]);
+        let mut bytes = std::fs::read(f.path()).unwrap();
+        // The member's data starts after its 30-byte local header and name.
+        let data = 30 + "xl/worksheets/sheet1.xml".len();
+        for b in &mut bytes[data + 2000..data + 2400] {
+            *b = 0xff;
+        }
+        std::fs::write(f.path(), &bytes).unwrap();
+        let mut z = zip::ZipArchive::new(view(&f, 1000).unwrap()).unwrap();
+        // The zip reader may meet the damage as it opens the member, or as it reads it.
+        let e = match z.by_name("xl/worksheets/sheet1.xml") {
+            Ok(mut m) => m.read_to_end(&mut Vec::new()).unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("xl/worksheets/sheet1.xml: its compressed data is damaged"),
+            "{e}"
+        );
+    }
+}
