@@ -3,6 +3,7 @@
 //! detected. Feeds `map`; knows nothing of CSM. One file per format: `csv`, `xlsx`.
 
 pub mod batch;
+mod biff;
 pub mod csv;
 pub mod xlsx;
 mod zipview;

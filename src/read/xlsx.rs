@@ -80,7 +80,7 @@ impl SheetSource {
         // The workbook is opened here, not in the sheet thread: opening reads the shared
         // strings, often most of the file, and this thread's allocator grows its heap in large
         // steps where a new thread's grows a page at a time (a system call each).
-        let (mut wb, name, format) = open_sheet(path, opts)?;
+        let (mut wb, name, format) = guarded(path, || open_sheet(path, opts))?;
         let (tx, cells) = sync_channel(CHANNEL_BATCHES);
         let (recycle, recycled) = sync_channel(CHANNEL_BATCHES + 1);
         let p = path.to_path_buf();
@@ -92,7 +92,8 @@ impl SheetSource {
                     recycled,
                     batch: CellBatch::default(),
                 };
-                if let Err(e) = stream(&mut wb, &name, format, &p, &mut out) {
+                // The cells sent before a failure stay sent; the error ends them.
+                if let Err(e) = guarded(&p, || stream(&mut wb, &name, format, &p, &mut out)) {
                     out.batch.error = Some(e);
                 }
                 out.send();
@@ -255,6 +256,27 @@ impl Drop for SheetSource {
     }
 }
 
+/// Runs calamine's part of reading, turning a panic in it (damaged files have made it index
+/// past the end of a record, or overflow arithmetic) into an error for the file: a panic on
+/// the sheet thread would otherwise end the cells early with no error, and rows would be lost
+/// without a word.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, ReadError>) -> Result<T, ReadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(sheet_err(
+            path,
+            format!(
+                "the spreadsheet reader failed ({what}); the file looks damaged: open it in \
+                 Excel or LibreOffice and save it again"
+            ),
+        ))
+    })
+}
+
 fn sheet_err(path: &Path, why: impl std::fmt::Display) -> ReadError {
     ReadError::Spreadsheet {
         path: path.to_path_buf(),
@@ -302,15 +324,17 @@ impl CellSink {
 
 type Workbook = Sheets<Archive>;
 
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default()
+}
+
 /// Opens a workbook by its extension (in any case). The zip-based formats are read through a
 /// view that inflates their large parts ahead on another thread.
 fn open_workbook(path: &Path) -> Result<Workbook, calamine::Error> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    Ok(match ext.as_str() {
+    Ok(match extension(path).as_str() {
         "xls" => Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?),
         "xlsb" => Sheets::Xlsb(Xlsb::new(Archive::open(path)?).map_err(calamine::Error::Xlsb)?),
         "ods" => Sheets::Ods(Ods::new(Archive::open(path)?).map_err(calamine::Error::Ods)?),
@@ -327,6 +351,9 @@ fn open_sheet(
         path: path.to_path_buf(),
         source,
     })?;
+    if extension(path) == "xls" {
+        super::biff::check_sheet_sizes(path).map_err(|why| sheet_err(path, why))?;
+    }
     let mut wb = open_workbook(path).map_err(|e| {
         sheet_err(
             path,
@@ -1037,6 +1064,286 @@ mod tests {
             assert_eq!(row, r);
             assert_eq!(cells, [format!("user{r}@example.com"), r.to_string()]);
             assert_eq!(problem, None);
+        }
+    }
+
+    /// A cell of a hand-built XLS sheet.
+    #[derive(Clone)]
+    enum Biff<'a> {
+        Text(&'a str),
+        Number(f64),
+        Date(f64),
+        Rk(i32),
+        Bool(bool),
+        Error(u8),
+    }
+
+    /// An XLS (BIFF8) workbook of these sheets, each a list of (row, column, cell), in a
+    /// compound file as Excel writes it: the globals (date system, two cell formats: General
+    /// and the built-in date format 14, the sheets, the shared strings), then each sheet.
+    fn xls_file(
+        date_1904: bool,
+        sheets: &[(&str, Vec<(u16, u16, Biff)>)],
+    ) -> tempfile::NamedTempFile {
+        xls_container(&xls_stream(date_1904, sheets))
+    }
+
+    /// The workbook stream of `xls_file`.
+    fn xls_stream(date_1904: bool, sheets: &[(&str, Vec<(u16, u16, Biff)>)]) -> Vec<u8> {
+        fn rec(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+            out.extend_from_slice(&typ.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+            out.extend_from_slice(data);
+        }
+        fn bof(out: &mut Vec<u8>, kind: u16) {
+            let mut d = vec![0x00, 0x06];
+            d.extend_from_slice(&kind.to_le_bytes());
+            d.extend_from_slice(&[0xbb, 0x0d, 0xcc, 0x07, 0, 0, 0, 0, 0x06, 0, 0, 0]);
+            rec(out, 0x0809, &d);
+        }
+        let mut strings: Vec<&str> = Vec::new();
+        for (_, cells) in sheets {
+            for (_, _, c) in cells {
+                if let Biff::Text(t) = c
+                    && !strings.contains(t)
+                {
+                    strings.push(t);
+                }
+            }
+        }
+        let mut globals = Vec::new();
+        bof(&mut globals, 0x0005);
+        rec(&mut globals, 0x0022, &[u8::from(date_1904), 0]);
+        for ifmt in [0u16, 14] {
+            let mut xf = vec![0; 20];
+            xf[2..4].copy_from_slice(&ifmt.to_le_bytes());
+            rec(&mut globals, 0x00E0, &xf);
+        }
+        let mut sheet_at = Vec::new();
+        for (name, _) in sheets {
+            sheet_at.push(globals.len() + 4);
+            let mut d = vec![0; 6];
+            d.extend_from_slice(&[name.len() as u8, 0]);
+            d.extend_from_slice(name.as_bytes());
+            rec(&mut globals, 0x0085, &d);
+        }
+        let mut sst = Vec::new();
+        sst.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        sst.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        for t in &strings {
+            let utf16: Vec<u16> = t.encode_utf16().collect();
+            sst.extend_from_slice(&(utf16.len() as u16).to_le_bytes());
+            sst.push(1);
+            sst.extend(utf16.iter().flat_map(|u| u.to_le_bytes()));
+        }
+        rec(&mut globals, 0x00FC, &sst);
+        rec(&mut globals, 0x000A, &[]);
+        let mut stream = globals;
+        for (i, (_, cells)) in sheets.iter().enumerate() {
+            let at = stream.len() as u32;
+            stream[sheet_at[i]..sheet_at[i] + 4].copy_from_slice(&at.to_le_bytes());
+            bof(&mut stream, 0x0010);
+            let rows = cells.iter().map(|c| u32::from(c.0) + 1).max().unwrap_or(0);
+            let cols = cells.iter().map(|c| c.1 + 1).max().unwrap_or(0);
+            let mut dim = vec![0; 4];
+            dim.extend_from_slice(&rows.to_le_bytes());
+            dim.extend_from_slice(&[0, 0]);
+            dim.extend_from_slice(&cols.to_le_bytes());
+            dim.extend_from_slice(&[0, 0]);
+            rec(&mut stream, 0x0200, &dim);
+            for (r, c, cell) in cells {
+                let mut d = Vec::new();
+                d.extend_from_slice(&r.to_le_bytes());
+                d.extend_from_slice(&c.to_le_bytes());
+                let xf: u16 = u16::from(matches!(cell, Biff::Date(_)));
+                d.extend_from_slice(&xf.to_le_bytes());
+                let typ = match cell {
+                    Biff::Text(t) => {
+                        let i = strings.iter().position(|s| s == t).unwrap() as u32;
+                        d.extend_from_slice(&i.to_le_bytes());
+                        0x00FD
+                    }
+                    Biff::Number(f) | Biff::Date(f) => {
+                        d.extend_from_slice(&f.to_le_bytes());
+                        0x0203
+                    }
+                    Biff::Rk(i) => {
+                        // An integer RK: the value shifted left by two, with the integer bit.
+                        d.extend_from_slice(&((i << 2) | 2).to_le_bytes());
+                        0x027E
+                    }
+                    Biff::Bool(b) => {
+                        d.extend_from_slice(&[u8::from(*b), 0]);
+                        0x0205
+                    }
+                    Biff::Error(e) => {
+                        d.extend_from_slice(&[*e, 1]);
+                        0x0205
+                    }
+                };
+                rec(&mut stream, typ, &d);
+            }
+            rec(&mut stream, 0x000A, &[]);
+        }
+        stream
+    }
+
+    /// An XLS file: a compound file holding this workbook stream.
+    fn xls_container(stream: &[u8]) -> tempfile::NamedTempFile {
+        let f = tempfile::Builder::new().suffix(".xls").tempfile().unwrap();
+        let mut cfb =
+            cfb::CompoundFile::create_with_version(cfb::Version::V3, f.reopen().unwrap()).unwrap();
+        {
+            use std::io::Write;
+            let mut w = cfb.create_stream("/Workbook").unwrap();
+            w.write_all(stream).unwrap();
+        }
+        cfb.flush().unwrap();
+        f
+    }
+
+    #[test]
+    fn xls_sheets_are_read_through_the_range() {
+        use Biff::*;
+        let head = |at: &mut Vec<(u16, u16, Biff<'static>)>| {
+            for (c, name) in ["email", "phone", "joined", "score", "vip"]
+                .iter()
+                .enumerate()
+            {
+                at.push((1, c as u16, Text(name)));
+            }
+        };
+        // The first sheet has no cells; the table starts on row 2, column A.
+        let mut cells = Vec::new();
+        head(&mut cells);
+        cells.extend([
+            (2, 0, Text("zoë@example.com")),
+            (2, 1, Number(4_155_550_100.0)),
+            (2, 2, Date(45_000.0)),
+            (2, 3, Rk(42)),
+            (2, 4, Bool(true)),
+            (3, 0, Text("bob@example.com")),
+            (3, 1, Text("0042")),
+            (3, 3, Number(2.5)),
+            (3, 4, Error(0x2A)),
+        ]);
+        for (date_1904, joined) in [(false, "2023-03-15"), (true, "2027-03-16")] {
+            let f = xls_file(date_1904, &[("Empty", Vec::new()), ("Data", cells.clone())]);
+            let (s, got) = all_rows(f.path());
+            assert_eq!(s.header(), ["email", "phone", "joined", "score", "vip"]);
+            assert_eq!(
+                got,
+                vec![
+                    want(
+                        1,
+                        &["zoë@example.com", "4155550100", joined, "42", "TRUE"],
+                        None
+                    ),
+                    want(
+                        2,
+                        &["bob@example.com", "0042", "", "2.5", "#N/A"],
+                        Some("cell E4 is an error cell (#N/A)")
+                    ),
+                ]
+            );
+            let d = s.dialect();
+            assert_eq!(
+                (d.format.as_str(), d.sheet.as_deref()),
+                ("XLS", Some("Data"))
+            );
+        }
+    }
+
+    /// Opens and reads a workbook to the end: its rows, or the first error.
+    fn read_all(path: &Path) -> Result<Vec<(u64, Vec<String>, Option<String>)>, String> {
+        let mut s = SheetSource::open(path, &ReadOptions::default()).map_err(|e| e.to_string())?;
+        let mut got = Vec::new();
+        while let Some(r) = s.next_row() {
+            let r = r.map_err(|e| e.to_string())?;
+            got.push((
+                r.row,
+                r.cells.iter().map(str::to_string).collect(),
+                r.problem,
+            ));
+        }
+        Ok(got)
+    }
+
+    #[test]
+    fn damaged_xls_files_are_errors_not_panics_or_aborts() {
+        use Biff::*;
+        let cells = vec![
+            (0, 0, Text("email")),
+            (0, 1, Text("n")),
+            (1, 0, Text("a@x.com")),
+            (1, 1, Number(1.5)),
+            (2, 0, Text("b@x.com")),
+            (2, 1, Rk(7)),
+        ];
+        let good = xls_stream(false, &[("Data", cells)]);
+        assert_eq!(
+            read_all(xls_container(&good).path()).unwrap(),
+            vec![
+                want(1, &["a@x.com", "1.5"], None),
+                want(2, &["b@x.com", "7"], None)
+            ]
+        );
+        // Every cut, and every byte set to 0x00, 0x7f or 0xff.
+        let mut damaged: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+        for i in 0..good.len() {
+            for b in [0x00, 0x7f, 0xff] {
+                let mut v = good.clone();
+                v[i] = b;
+                damaged.push(v);
+            }
+        }
+        let mut errors = std::collections::BTreeMap::<String, usize>::new();
+        for v in damaged {
+            let f = xls_container(&v);
+            let got = std::panic::catch_unwind(|| read_all(f.path()));
+            let Ok(got) = got else {
+                panic!("a panic escaped for {v:?}");
+            };
+            if let Err(e) = got {
+                let kind = if e.contains("the spreadsheet reader failed") {
+                    "reader failed"
+                } else if e.contains("more than an XLS sheet can have") {
+                    "sheet size"
+                } else {
+                    "other"
+                };
+                *errors.entry(kind.into()).or_default() += 1;
+            }
+        }
+        // calamine's panics were caught, and the sizes that would have ended the process
+        // were refused before it read them.
+        assert!(errors.get("reader failed") > Some(&0), "{errors:?}");
+        assert!(errors.get("sheet size") > Some(&0), "{errors:?}");
+    }
+
+    #[test]
+    fn damaged_xlsx_sheets_are_errors_or_rows_never_panics() {
+        let rows = concat!(
+            r#"<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c>"#,
+            r#"<c r="B1" t="inlineStr"><is><t>n</t></is></c></row>"#,
+            r#"<row r="2"><c r="A2" t="inlineStr"><is><t>a@x.com</t></is></c><c r="B2"><v>1.5</v></c></row>"#,
+            r#"<row r="3"><c r="A3" t="b"><v>1</v></c><c r="B3" t="e"><v>#N/A</v></c></row>"#,
+        );
+        assert_eq!(read_all(workbook(rows).path()).unwrap().len(), 2);
+        let mut damaged: Vec<String> = (0..rows.len()).map(|n| rows[..n].to_string()).collect();
+        for i in 0..rows.len() {
+            for b in ['0', '9', '<', '"', 'Z', '-', ' '] {
+                let mut v = rows.as_bytes().to_vec();
+                v[i] = b as u8;
+                damaged.push(String::from_utf8(v).unwrap());
+            }
+        }
+        for v in damaged {
+            let f = workbook(&v);
+            assert!(
+                std::panic::catch_unwind(|| read_all(f.path())).is_ok(),
+                "{v}"
+            );
         }
     }
 }

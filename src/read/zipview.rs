@@ -679,4 +679,37 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn damaged_headers_and_directories_never_panic() {
+        let big = text(300_000);
+        let f = archive(&[("a.xml", b"<a/>", true), ("big.xml", &big, true)]);
+        let good = std::fs::read(f.path()).unwrap();
+        let data_start = {
+            let mut z = zip::ZipArchive::new(view(&f, 1000).unwrap()).unwrap();
+            z.by_name("big.xml").unwrap().data_start().unwrap() as usize
+        };
+        // The big member's local header, and the directory and end record.
+        let dir = good.len() - 22 - 2 * 46 - "a.xml".len() - "big.xml".len();
+        let spots = (data_start - 40..data_start + 8).chain(dir..good.len());
+        let mut viewed = 0;
+        for i in spots {
+            for b in [0x00, 0x7f, 0xff] {
+                let mut bytes = good.clone();
+                bytes[i] = b;
+                std::fs::write(f.path(), &bytes).unwrap();
+                let Some(v) = view(&f, 1000) else { continue };
+                viewed += 1;
+                let Ok(mut z) = zip::ZipArchive::new(v) else {
+                    continue;
+                };
+                for n in 0..z.len() {
+                    if let Ok(mut m) = z.by_index(n) {
+                        let _ = m.read_to_end(&mut Vec::new());
+                    }
+                }
+            }
+        }
+        assert!(viewed > 100, "{viewed}");
+    }
 }
