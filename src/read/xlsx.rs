@@ -863,7 +863,7 @@ mod tests {
     }
 
     /// A zip file of these parts, named with this extension.
-    fn zip_file(ext: &str, parts: &[(&str, String)]) -> tempfile::NamedTempFile {
+    fn zip_file<B: AsRef<[u8]>>(ext: &str, parts: &[(&str, B)]) -> tempfile::NamedTempFile {
         use std::io::Write;
         let f = tempfile::Builder::new()
             .suffix(&format!(".{ext}"))
@@ -873,7 +873,7 @@ mod tests {
         let opts = zip::write::SimpleFileOptions::default();
         for (name, body) in parts {
             z.start_file(*name, opts).unwrap();
-            z.write_all(body.as_bytes()).unwrap();
+            z.write_all(body.as_ref()).unwrap();
         }
         z.finish().unwrap();
         f
@@ -1071,6 +1071,8 @@ mod tests {
     #[derive(Clone)]
     enum Biff<'a> {
         Text(&'a str),
+        /// A shared string by its index, whether or not there is one.
+        SharedString(u32),
         Number(f64),
         Date(f64),
         Rk(i32),
@@ -1160,6 +1162,10 @@ mod tests {
                 let typ = match cell {
                     Biff::Text(t) => {
                         let i = strings.iter().position(|s| s == t).unwrap() as u32;
+                        d.extend_from_slice(&i.to_le_bytes());
+                        0x00FD
+                    }
+                    Biff::SharedString(i) => {
                         d.extend_from_slice(&i.to_le_bytes());
                         0x00FD
                     }
@@ -1345,5 +1351,191 @@ mod tests {
                 "{v}"
             );
         }
+    }
+
+    /// An XLSB workbook with one sheet, "Data", of these cells (row, column, cell): the
+    /// workbook (date system, the sheet), its relationships, styles (General and the built-in
+    /// date format 14), the shared strings and the sheet, as BIFF12 records.
+    fn xlsb_file(date_1904: bool, cells: &[(u32, u32, Biff)]) -> tempfile::NamedTempFile {
+        fn rec(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+            if typ < 0x80 {
+                out.push(typ as u8);
+            } else {
+                out.extend_from_slice(&[(typ & 0x7f) as u8 | 0x80, (typ >> 7) as u8]);
+            }
+            let mut len = data.len();
+            loop {
+                let b = (len & 0x7f) as u8;
+                len >>= 7;
+                if len == 0 {
+                    out.push(b);
+                    break;
+                }
+                out.push(b | 0x80);
+            }
+            out.extend_from_slice(data);
+        }
+        fn wide(out: &mut Vec<u8>, text: &str) {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            out.extend_from_slice(&(units.len() as u32).to_le_bytes());
+            out.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+        }
+        let mut workbook = Vec::new();
+        rec(&mut workbook, 0x0099, &u32::from(date_1904).to_le_bytes());
+        let mut sheet = vec![0; 8];
+        wide(&mut sheet, "rId1");
+        wide(&mut sheet, "Data");
+        rec(&mut workbook, 0x009C, &sheet);
+        rec(&mut workbook, 0x0090, &[]);
+        rec(&mut workbook, 0x009D, &[0; 4]);
+
+        let mut styles = Vec::new();
+        rec(&mut styles, 0x0267, &0u32.to_le_bytes());
+        rec(&mut styles, 0x0269, &2u32.to_le_bytes());
+        for ifmt in [0u16, 14] {
+            let mut xf = vec![0; 16];
+            xf[2..4].copy_from_slice(&ifmt.to_le_bytes());
+            rec(&mut styles, 0x002F, &xf);
+        }
+
+        let mut strings: Vec<&str> = Vec::new();
+        for (_, _, c) in cells {
+            if let Biff::Text(t) = c
+                && !strings.contains(t)
+            {
+                strings.push(t);
+            }
+        }
+        let mut sst = Vec::new();
+        let count = (strings.len() as u32).to_le_bytes();
+        rec(&mut sst, 0x009F, &[count, count].concat());
+        for t in &strings {
+            let mut item = vec![0];
+            wide(&mut item, t);
+            rec(&mut sst, 0x0013, &item);
+        }
+
+        let mut ws = Vec::new();
+        let last_row = cells.iter().map(|c| c.0).max().unwrap_or(0);
+        let last_col = cells.iter().map(|c| c.1).max().unwrap_or(0);
+        let dim = [0u32, last_row, 0, last_col].map(u32::to_le_bytes).concat();
+        rec(&mut ws, 0x0094, &dim);
+        rec(&mut ws, 0x0091, &[]);
+        let mut row = None;
+        for (r, c, cell) in cells {
+            if row != Some(*r) {
+                row = Some(*r);
+                rec(
+                    &mut ws,
+                    0x0000,
+                    &[r.to_le_bytes().as_slice(), &[0; 13]].concat(),
+                );
+            }
+            let style: u32 = u32::from(matches!(cell, Biff::Date(_)));
+            let mut d = [c.to_le_bytes(), style.to_le_bytes()].concat();
+            let typ = match cell {
+                Biff::Text(t) => {
+                    let i = strings.iter().position(|s| s == t).unwrap() as u32;
+                    d.extend_from_slice(&i.to_le_bytes());
+                    0x0007
+                }
+                Biff::SharedString(i) => {
+                    d.extend_from_slice(&i.to_le_bytes());
+                    0x0007
+                }
+                Biff::Number(f) | Biff::Date(f) => {
+                    d.extend_from_slice(&f.to_le_bytes());
+                    0x0005
+                }
+                Biff::Rk(i) => {
+                    d.extend_from_slice(&((i << 2) | 2).to_le_bytes());
+                    0x0002
+                }
+                Biff::Bool(b) => {
+                    d.push(u8::from(*b));
+                    0x0004
+                }
+                Biff::Error(e) => {
+                    d.push(*e);
+                    0x0003
+                }
+            };
+            rec(&mut ws, typ, &d);
+        }
+        rec(&mut ws, 0x0092, &[]);
+
+        let ns = "http://schemas.openxmlformats.org";
+        let rels = format!(
+            r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#
+        );
+        zip_file(
+            "xlsb",
+            &[
+                ("xl/workbook.bin", workbook),
+                ("xl/_rels/workbook.bin.rels", rels.into_bytes()),
+                ("xl/styles.bin", styles),
+                ("xl/sharedStrings.bin", sst),
+                ("xl/worksheets/sheet1.bin", ws),
+            ],
+        )
+    }
+
+    #[test]
+    fn xlsb_sheets_are_streamed() {
+        use Biff::*;
+        let mut cells = Vec::new();
+        for (c, name) in ["email", "phone", "joined", "score", "vip"]
+            .iter()
+            .enumerate()
+        {
+            cells.push((2, c as u32, Text(name)));
+        }
+        cells.extend([
+            (3, 0, Text("zoë@example.com")),
+            (3, 1, Number(4_155_550_100.0)),
+            (3, 2, Date(45_000.0)),
+            (3, 3, Rk(42)),
+            (3, 4, Bool(true)),
+            (4, 0, Text("bob@example.com")),
+            (4, 1, Text("0042")),
+            (4, 3, Number(2.5)),
+            (4, 4, Error(0x2A)),
+        ]);
+        for (date_1904, joined) in [(false, "2023-03-15"), (true, "2027-03-16")] {
+            let f = xlsb_file(date_1904, &cells);
+            let (s, got) = all_rows(f.path());
+            assert_eq!(s.header(), ["email", "phone", "joined", "score", "vip"]);
+            assert_eq!(
+                got,
+                vec![
+                    want(
+                        1,
+                        &["zoë@example.com", "4155550100", joined, "42", "TRUE"],
+                        None
+                    ),
+                    want(
+                        2,
+                        &["bob@example.com", "0042", "", "2.5", "#N/A"],
+                        Some("cell E5 is an error cell (#N/A)")
+                    ),
+                ]
+            );
+            let d = s.dialect();
+            assert_eq!(
+                (d.format.as_str(), d.sheet.as_deref()),
+                ("XLSB", Some("Data"))
+            );
+        }
+        // A cell naming a shared string that is not there: calamine panics, the row before
+        // it is read, and the error ends the rows.
+        let mut bad = cells.clone();
+        bad.push((5, 0, SharedString(99)));
+        let mut s =
+            SheetSource::open(xlsb_file(false, &bad).path(), &ReadOptions::default()).unwrap();
+        assert_eq!(s.next_row().unwrap().unwrap().row, 1);
+        assert_eq!(s.next_row().unwrap().unwrap().row, 2);
+        let e = s.next_row().unwrap().unwrap_err().to_string();
+        assert!(e.contains("the file looks damaged"), "{e}");
+        assert!(s.next_row().is_none());
     }
 }
