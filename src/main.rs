@@ -5,6 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = csmport::cli::Cli::parse();
+    csmport::read::xlsx::quiet_guarded_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -261,7 +261,10 @@ impl Drop for SheetSource {
 /// the sheet thread would otherwise end the cells early with no error, and rows would be lost
 /// without a word.
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, ReadError>) -> Result<T, ReadError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+    let outer = GUARDED.replace(true);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.set(outer);
+    result.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -275,6 +278,23 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, ReadError>) -> Result<T
             ),
         ))
     })
+}
+
+thread_local! {
+    /// This thread is in `guarded`: a panic here is reported as the file's error.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the panic message (with its source location in a library) off the terminal for
+/// panics that `guarded` turns into an error for the file; every other panic is printed as
+/// before. Called once by `main`.
+pub fn quiet_guarded_panics() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !GUARDED.get() {
+            print(info);
+        }
+    }));
 }
 
 fn sheet_err(path: &Path, why: impl std::fmt::Display) -> ReadError {

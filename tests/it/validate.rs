@@ -489,3 +489,59 @@ fn duplicates_found_after_the_pass_join_the_report_in_row_order() {
     let (_, again) = run(&["import", "customers", "--dry-run"], "d");
     assert_eq!(again, report);
 }
+
+#[test]
+fn xls_and_xlsb_workbooks_validate_and_a_damaged_one_stops_with_its_error() {
+    let ctx = Ctx::new();
+    let validate = |file: &str| {
+        ctx.csmport(None)
+            .args(["validate", "customers"])
+            .arg(repo(&format!("tests/fixtures/sheets/{file}")))
+            .arg("--schema")
+            .arg(repo(SCHEMA))
+            .arg("--out")
+            .arg(ctx.path(file))
+            .output()
+            .unwrap()
+    };
+    for (file, read) in [
+        (
+            "customers.xls",
+            "XLS · sheet 'Customers' · header row 1 · 3 rows",
+        ),
+        (
+            "customers.xlsb",
+            "XLSB · sheet 'Data' · header row 1 · 3 rows",
+        ),
+    ] {
+        let out = validate(file);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stdout(&out).contains(read), "{}", stdout(&out));
+        assert_eq!(
+            std::fs::read_to_string(ctx.path(&format!("{file}/failures.csv"))).unwrap(),
+            "email,displayName,_row,_stage,_field,_error\n\
+             carl@example.com,#N/A,3,read,,cell B4 is an error cell (#N/A)\n"
+        );
+    }
+    // Its fourth row names a shared string that is not there: calamine panics on it. The rows
+    // before are validated, the error ends the run, and no panic message reaches the terminal.
+    let out = validate("damaged.xlsb");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "damaged.xlsb: cannot read the spreadsheet: the spreadsheet reader failed (index out of \
+             bounds: the len is 8 but the index is 99); the file looks damaged"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.path("damaged.xlsb/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (summary["rows"].as_u64(), summary["exit_code"].as_u64()),
+        (Some(3), Some(2))
+    );
+}
