@@ -488,6 +488,10 @@ impl CsvSource {
     }
 
     /// Size of the file in bytes, for progress.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -92,6 +92,8 @@ pub enum ReadError {
     },
     #[error("{path}: {why}")]
     Header { path: PathBuf, why: String },
+    #[error("{path}: reading stopped: {why} (a bug in csmport; please report it)")]
+    Stopped { path: PathBuf, why: String },
 }
 
 /// Character encodings a CSV may come in.
@@ -258,6 +260,45 @@ impl batch::Batches for Background {
 /// Batches in flight each way.
 const IN_FLIGHT: usize = 4;
 
+/// The reader thread's loop: fills batches (reusing those that came back) and sends them
+/// until `fill` says there is no more or no one reads. A panic while filling (a bug) is sent
+/// as the error of a last batch: the receiving side would otherwise see the channel close as
+/// the end of the file, and the rows after it would be lost without a word.
+fn send_batches(
+    path: &Path,
+    tx: &std::sync::mpsc::SyncSender<RowBatch>,
+    recycled: &std::sync::mpsc::Receiver<RowBatch>,
+    mut fill: impl FnMut(&mut RowBatch) -> bool,
+) {
+    loop {
+        let mut batch = recycled.try_recv().unwrap_or_default();
+        batch.clear();
+        let filled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fill(&mut batch)));
+        let more = match filled {
+            Ok(more) => more,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                // The rows of the batch being filled are dropped with it: the error says the
+                // file was not read to its end, and the run stops on it.
+                let mut last = RowBatch::default();
+                last.error = Some(ReadError::Stopped {
+                    path: path.to_path_buf(),
+                    why,
+                });
+                let _ = tx.send(last);
+                return;
+            }
+        };
+        if (!batch.is_empty() && tx.send(batch).is_err()) || !more {
+            return;
+        }
+    }
+}
+
 impl Background {
     pub fn spawn(source: Source) -> Background {
         use std::sync::atomic::Ordering;
@@ -284,15 +325,12 @@ impl Background {
         let handle = std::thread::Builder::new()
             .name("reader".into())
             .spawn(move || {
-                loop {
-                    let mut batch = recycled.try_recv().unwrap_or_default();
-                    batch.clear();
-                    let more = source.fill_batch(&mut batch);
+                let path = source.path().to_path_buf();
+                send_batches(&path, &tx, &recycled, |batch| {
+                    let more = source.fill_batch(batch);
                     p.0.store(source.position(), Ordering::Relaxed);
-                    if (!batch.is_empty() && tx.send(batch).is_err()) || !more {
-                        break;
-                    }
-                }
+                    more
+                });
                 source.dialect()
             })
             .expect("a thread can be started");
@@ -359,5 +397,38 @@ impl Background {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_reading_ends_the_rows_with_an_error_not_silently() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let (_spare, recycled) = std::sync::mpsc::sync_channel(1);
+        let mut n = 0;
+        let reader = std::thread::spawn(move || {
+            send_batches(Path::new("in.csv"), &tx, &recycled, |batch| {
+                n += 1;
+                batch.push(n, ["a@x.com"], None);
+                assert!(n < 3, "row {n} cannot be parsed");
+                true
+            });
+        });
+        let got: Vec<RowBatch> = rx.iter().collect();
+        reader.join().unwrap();
+        let rows: Vec<u64> = got.iter().flat_map(|b| b.iter().map(|r| r.row())).collect();
+        assert_eq!(rows, [1, 2]);
+        let last = got.last().unwrap();
+        assert_eq!(last.len(), 0);
+        assert_eq!(
+            last.error.as_ref().map(ToString::to_string).as_deref(),
+            Some(
+                "in.csv: reading stopped: row 3 cannot be parsed (a bug in csmport; please \
+                 report it)"
+            )
+        );
     }
 }
