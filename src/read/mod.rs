@@ -260,6 +260,15 @@ impl batch::Batches for Background {
 /// Batches in flight each way.
 const IN_FLIGHT: usize = 4;
 
+/// What a caught panic said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// The reader thread's loop: fills batches (reusing those that came back) and sends them
 /// until `fill` says there is no more or no one reads. A panic while filling (a bug) is sent
 /// as the error of a last batch: the receiving side would otherwise see the channel close as
@@ -277,11 +286,7 @@ fn send_batches(
         let more = match filled {
             Ok(more) => more,
             Err(panic) => {
-                let why = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let why = panic_text(panic.as_ref());
                 // The rows of the batch being filled are dropped with it: the error says the
                 // file was not read to its end, and the run stops on it.
                 let mut last = RowBatch::default();

@@ -265,11 +265,7 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, ReadError>) -> Result<T
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     GUARDED.set(outer);
     result.unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = super::panic_text(panic.as_ref());
         Err(sheet_err(
             path,
             format!(
