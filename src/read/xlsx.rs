@@ -1224,55 +1224,70 @@ mod tests {
         f
     }
 
+    /// The table the binary formats are tested with, its header on the 0-based `head_row`:
+    /// a phone number, a date-formatted number, an RK integer, a boolean, text that looks like
+    /// a number, a missing cell and an error cell.
+    fn binary_table(head_row: u32) -> Vec<(u32, u32, Biff<'static>)> {
+        use Biff::*;
+        let mut cells = Vec::new();
+        for (c, name) in ["email", "phone", "joined", "score", "vip"]
+            .into_iter()
+            .enumerate()
+        {
+            cells.push((head_row, c as u32, Text(name)));
+        }
+        let (a, b) = (head_row + 1, head_row + 2);
+        cells.extend([
+            (a, 0, Text("zoë@example.com")),
+            (a, 1, Number(4_155_550_100.0)),
+            (a, 2, Date(45_000.0)),
+            (a, 3, Rk(42)),
+            (a, 4, Bool(true)),
+            (b, 0, Text("bob@example.com")),
+            (b, 1, Text("0042")),
+            (b, 3, Number(2.5)),
+            (b, 4, Error(0x2A)),
+        ]);
+        cells
+    }
+
+    /// Reads a workbook of `binary_table` and checks every cell as a user sees it.
+    fn check_binary_table(path: &Path, head_row: u32, format: &str, joined: &str) {
+        let (s, got) = all_rows(path);
+        assert_eq!(s.header(), ["email", "phone", "joined", "score", "vip"]);
+        let error = format!("cell E{} is an error cell (#N/A)", head_row + 3);
+        assert_eq!(
+            got,
+            vec![
+                want(
+                    1,
+                    &["zoë@example.com", "4155550100", joined, "42", "TRUE"],
+                    None
+                ),
+                want(
+                    2,
+                    &["bob@example.com", "0042", "", "2.5", "#N/A"],
+                    Some(&error)
+                ),
+            ]
+        );
+        let d = s.dialect();
+        assert_eq!(
+            (d.format.as_str(), d.sheet.as_deref()),
+            (format, Some("Data"))
+        );
+    }
+
     #[test]
     fn xls_sheets_are_read_through_the_range() {
-        use Biff::*;
-        let head = |at: &mut Vec<(u16, u16, Biff<'static>)>| {
-            for (c, name) in ["email", "phone", "joined", "score", "vip"]
-                .iter()
-                .enumerate()
-            {
-                at.push((1, c as u16, Text(name)));
-            }
-        };
-        // The first sheet has no cells; the table starts on row 2, column A.
-        let mut cells = Vec::new();
-        head(&mut cells);
-        cells.extend([
-            (2, 0, Text("zoë@example.com")),
-            (2, 1, Number(4_155_550_100.0)),
-            (2, 2, Date(45_000.0)),
-            (2, 3, Rk(42)),
-            (2, 4, Bool(true)),
-            (3, 0, Text("bob@example.com")),
-            (3, 1, Text("0042")),
-            (3, 3, Number(2.5)),
-            (3, 4, Error(0x2A)),
-        ]);
+        // The first sheet has no cells; the table starts on row 2.
+        let cells: Vec<(u16, u16, Biff)> = binary_table(1)
+            .into_iter()
+            .map(|(r, c, v)| (r as u16, c as u16, v))
+            .collect();
         for (date_1904, joined) in [(false, "2023-03-15"), (true, "2027-03-16")] {
             let f = xls_file(date_1904, &[("Empty", Vec::new()), ("Data", cells.clone())]);
-            let (s, got) = all_rows(f.path());
-            assert_eq!(s.header(), ["email", "phone", "joined", "score", "vip"]);
-            assert_eq!(
-                got,
-                vec![
-                    want(
-                        1,
-                        &["zoë@example.com", "4155550100", joined, "42", "TRUE"],
-                        None
-                    ),
-                    want(
-                        2,
-                        &["bob@example.com", "0042", "", "2.5", "#N/A"],
-                        Some("cell E4 is an error cell (#N/A)")
-                    ),
-                ]
-            );
-            let d = s.dialect();
-            assert_eq!(
-                (d.format.as_str(), d.sheet.as_deref()),
-                ("XLS", Some("Data"))
-            );
+            check_binary_table(f.path(), 1, "XLS", joined);
         }
     }
 
@@ -1498,54 +1513,14 @@ mod tests {
 
     #[test]
     fn xlsb_sheets_are_streamed() {
-        use Biff::*;
-        let mut cells = Vec::new();
-        for (c, name) in ["email", "phone", "joined", "score", "vip"]
-            .iter()
-            .enumerate()
-        {
-            cells.push((2, c as u32, Text(name)));
-        }
-        cells.extend([
-            (3, 0, Text("zoë@example.com")),
-            (3, 1, Number(4_155_550_100.0)),
-            (3, 2, Date(45_000.0)),
-            (3, 3, Rk(42)),
-            (3, 4, Bool(true)),
-            (4, 0, Text("bob@example.com")),
-            (4, 1, Text("0042")),
-            (4, 3, Number(2.5)),
-            (4, 4, Error(0x2A)),
-        ]);
+        let cells = binary_table(2);
         for (date_1904, joined) in [(false, "2023-03-15"), (true, "2027-03-16")] {
-            let f = xlsb_file(date_1904, &cells);
-            let (s, got) = all_rows(f.path());
-            assert_eq!(s.header(), ["email", "phone", "joined", "score", "vip"]);
-            assert_eq!(
-                got,
-                vec![
-                    want(
-                        1,
-                        &["zoë@example.com", "4155550100", joined, "42", "TRUE"],
-                        None
-                    ),
-                    want(
-                        2,
-                        &["bob@example.com", "0042", "", "2.5", "#N/A"],
-                        Some("cell E5 is an error cell (#N/A)")
-                    ),
-                ]
-            );
-            let d = s.dialect();
-            assert_eq!(
-                (d.format.as_str(), d.sheet.as_deref()),
-                ("XLSB", Some("Data"))
-            );
+            check_binary_table(xlsb_file(date_1904, &cells).path(), 2, "XLSB", joined);
         }
         // A cell naming a shared string that is not there: calamine panics, the row before
         // it is read, and the error ends the rows.
         let mut bad = cells.clone();
-        bad.push((5, 0, SharedString(99)));
+        bad.push((5, 0, Biff::SharedString(99)));
         let mut s =
             SheetSource::open(xlsb_file(false, &bad).path(), &ReadOptions::default()).unwrap();
         assert_eq!(s.next_row().unwrap().unwrap().row, 1);
