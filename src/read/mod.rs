@@ -1,6 +1,8 @@
 //! Read stage: turns an input file (CSV in any common dialect, or a spreadsheet) into a header
 //! and a stream of raw rows, each carrying where it came from, plus a report of what was
-//! detected. Feeds `map`; knows nothing of CSM. One file per format: `csv`, `xlsx`.
+//! detected. Feeds `map`; knows nothing of CSM. One file per format: `csv`, `xlsx` (all
+//! spreadsheets, through calamine), with `zipview` (inflating zip members ahead) and `biff`
+//! (checking an XLS before calamine opens it) beneath it.
 
 pub mod batch;
 mod biff;
