@@ -344,7 +344,15 @@ pub async fn run_with(
             let _ = done_tx.send((chunk, permit));
         });
     }
-    while jobs.join_next().await.is_some() {}
+    while let Some(joined) = jobs.join_next().await {
+        if let Err(e) = joined {
+            abort.local(format!(
+                "a send job stopped unexpectedly ({e}); the outcome of its rows is unknown: \
+                 `csmport resume {}` finishes them",
+                dir.display()
+            ));
+        }
+    }
     drop(done_tx);
     let (read_error, dialect) = reader
         .await
@@ -357,6 +365,9 @@ pub async fn run_with(
         .await
         .map_err(|e| Error::Usage(format!("report writer stopped: {e}")))??;
     progress.finish();
+    if let Some(why) = unreported(read_rows(&progress), counts.rows, &dir) {
+        abort.local(why);
+    }
 
     let was_interrupted = interrupted.load(Ordering::Relaxed);
     let stopped = abort.get();
@@ -460,6 +471,20 @@ pub fn policy(args: &ImportArgs) -> retry::Policy {
         budget: args.retry_budget,
         ..default
     }
+}
+
+/// Every row read must reach the report with an outcome. If some did not (a bug: a send job
+/// that panicked takes its chunk with it, and the chunks after it wait for it), the run must
+/// not look complete: this says so, and the journal still has those rows open for `resume`.
+fn unreported(read: u64, reported: u64, dir: &std::path::Path) -> Option<String> {
+    (reported < read).then(|| {
+        format!(
+            "{} of the {read} rows read have no outcome in the report (an internal error); \
+             `csmport resume {}` finishes them",
+            read - reported,
+            dir.display()
+        )
+    })
 }
 
 fn read_rows(p: &Progress) -> u64 {
@@ -566,4 +591,23 @@ pub fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<Pa
         })
     })?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_but_not_reported_stop_the_run_with_a_reason() {
+        let dir = std::path::Path::new("runs/r1");
+        assert_eq!(unreported(0, 0, dir), None);
+        assert_eq!(unreported(1000, 1000, dir), None);
+        assert_eq!(
+            unreported(1000, 900, dir).as_deref(),
+            Some(
+                "100 of the 1000 rows read have no outcome in the report (an internal error); \
+                 `csmport resume runs/r1` finishes them"
+            )
+        );
+    }
 }
