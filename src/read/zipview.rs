@@ -1,6 +1,6 @@
 //! Read stage, beneath the spreadsheet reader (`xlsx`): a zip archive (XLSX, XLSB, ODS) seen
 //! through a view in which each large deflated member is stored instead, its bytes inflated
-//! ahead on a helper thread. Inflating is about a tenth of reading a sheet; done there, it runs
+//! ahead on a helper thread. Inflating is about 7% of reading a sheet; done there, it runs
 //! beside calamine's XML parsing rather than inside it. calamine reads the view as it would
 //! the file: the small members, the names, the checksums are the file's own. An archive this
 //! does not understand (ZIP64, split, damaged, not a zip at all) is read as it is, so the
