@@ -712,4 +712,54 @@ mod tests {
         }
         assert!(viewed > 100, "{viewed}");
     }
+
+    #[test]
+    fn members_written_with_data_descriptors_are_viewed_too() {
+        // A writer that cannot seek back puts sizes and checksum after the data (flag bit 3)
+        // and zeros in the local header; the directory has the real ones.
+        let big = text(400_000);
+        let f = tempfile::NamedTempFile::new().unwrap();
+        {
+            let mut z = zip::ZipWriter::new_stream(f.reopen().unwrap());
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+            z.write_all(&big).unwrap();
+            z.start_file("xl/workbook.xml", opts).unwrap();
+            z.write_all(b"<workbook/>").unwrap();
+            z.finish().unwrap();
+        }
+        let flags = u16_at(&std::fs::read(f.path()).unwrap(), 6);
+        assert_eq!(flags & 0x0008, 0x0008, "the writer used a data descriptor");
+        let mut z = zip::ZipArchive::new(view(&f, 1000).unwrap()).unwrap();
+        let (method, body) = member(&mut z, "xl/worksheets/sheet1.xml");
+        assert_eq!(
+            (method, body == big),
+            (zip::CompressionMethod::Stored, true)
+        );
+        assert_eq!(member(&mut z, "xl/workbook.xml").1, b"<workbook/>");
+    }
+
+    #[test]
+    fn zip64_members_are_left_to_the_zip_reader() {
+        let big = text(400_000);
+        let f = tempfile::NamedTempFile::new().unwrap();
+        {
+            let mut z = zip::ZipWriter::new(f.reopen().unwrap());
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .large_file(true);
+            z.start_file("big.xml", opts).unwrap();
+            z.write_all(&big).unwrap();
+            z.finish().unwrap();
+        }
+        assert!(view(&f, 1000).is_none());
+        let mut z = zip::ZipArchive::new(Archive::open(f.path()).unwrap()).unwrap();
+        let mut body = Vec::new();
+        z.by_name("big.xml")
+            .unwrap()
+            .read_to_end(&mut body)
+            .unwrap();
+        assert_eq!(body, big);
+    }
 }
