@@ -7,6 +7,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::{le_u16, le_u32};
+
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
 const BOUND_SHEET: u16 = 0x0085;
@@ -40,7 +42,7 @@ fn check_stream(stream: &[u8]) -> Result<(), String> {
     let mut sheets = Vec::new();
     for (typ, data) in records(stream, 0) {
         match typ {
-            BOUND_SHEET if data.len() >= 4 => sheets.push(u32_at(data, 0) as usize),
+            BOUND_SHEET if data.len() >= 4 => sheets.push(le_u32(data, 0) as usize),
             EOF => break,
             _ => {}
         }
@@ -78,16 +80,16 @@ fn check_stream(stream: &[u8]) -> Result<(), String> {
 fn check_dimensions(d: &[u8]) -> Result<(), String> {
     let (first_row, row_end, mut first_col, col_end) = match d.len() {
         10 => (
-            u64::from(u16_at(d, 0)),
-            u64::from(u16_at(d, 2)),
-            u64::from(u16_at(d, 4)),
-            u64::from(u16_at(d, 6)),
+            u64::from(le_u16(d, 0)),
+            u64::from(le_u16(d, 2)),
+            u64::from(le_u16(d, 4)),
+            u64::from(le_u16(d, 6)),
         ),
         14 | 16 => (
-            u64::from(u32_at(d, 0)),
-            u64::from(u32_at(d, 4)),
-            u64::from(u16_at(d, 8)),
-            u64::from(u16_at(d, 10)),
+            u64::from(le_u32(d, 0)),
+            u64::from(le_u32(d, 4)),
+            u64::from(le_u16(d, 8)),
+            u64::from(le_u16(d, 10)),
         ),
         _ => return Ok(()),
     };
@@ -122,8 +124,8 @@ fn records(stream: &[u8], mut at: usize) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         loop {
             let head = stream.get(at..at + 4)?;
-            let typ = u16_at(head, 0);
-            let len = usize::from(u16_at(head, 2));
+            let typ = le_u16(head, 0);
+            let len = usize::from(le_u16(head, 2));
             let data = stream.get(at + 4..at + 4 + len)?;
             at += 4 + len;
             if typ != CONTINUE {
@@ -131,14 +133,6 @@ fn records(stream: &[u8], mut at: usize) -> impl Iterator<Item = (u16, &[u8])> {
             }
         }
     })
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 #[cfg(test)]

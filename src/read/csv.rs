@@ -487,11 +487,11 @@ impl CsvSource {
         &self.header
     }
 
-    /// Size of the file in bytes, for progress.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Size of the file in bytes, for progress.
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -184,12 +184,7 @@ pub enum Source {
 impl Source {
     /// Opens by extension: .xlsx/.xlsm/.xlsb/.xls/.ods are spreadsheets, anything else CSV.
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ReadError> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        if xlsx::EXTENSIONS.contains(&ext.as_str()) {
+        if xlsx::EXTENSIONS.contains(&extension(path).as_str()) {
             Ok(Source::Sheet(xlsx::SheetSource::open(path, opts)?))
         } else {
             Ok(Source::Csv(csv::CsvSource::open(path, opts)?))
@@ -261,6 +256,23 @@ impl batch::Batches for Background {
 
 /// Batches in flight each way.
 const IN_FLIGHT: usize = 4;
+
+/// A file's extension in lower case ("" when it has none): formats are chosen by it.
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default()
+}
+
+/// Little-endian integers at `at` in a binary format's record.
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
 
 /// What a caught panic said.
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

@@ -340,17 +340,10 @@ impl CellSink {
 
 type Workbook = Sheets<Archive>;
 
-fn extension(path: &Path) -> String {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default()
-}
-
-/// Opens a workbook by its extension (in any case). The zip-based formats are read through a
+/// Opens a workbook by its (lower-case) extension. The zip-based formats are read through a
 /// view that inflates their large parts ahead on another thread.
-fn open_workbook(path: &Path) -> Result<Workbook, calamine::Error> {
-    Ok(match extension(path).as_str() {
+fn open_workbook(path: &Path, ext: &str) -> Result<Workbook, calamine::Error> {
+    Ok(match ext {
         "xls" => Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?),
         "xlsb" => Sheets::Xlsb(Xlsb::new(Archive::open(path)?).map_err(calamine::Error::Xlsb)?),
         "ods" => Sheets::Ods(Ods::new(Archive::open(path)?).map_err(calamine::Error::Ods)?),
@@ -367,10 +360,11 @@ fn open_sheet(
         path: path.to_path_buf(),
         source,
     })?;
-    if extension(path) == "xls" {
+    let ext = super::extension(path);
+    if ext == "xls" {
         super::biff::check_sheet_sizes(path).map_err(|why| sheet_err(path, why))?;
     }
-    let mut wb = open_workbook(path).map_err(|e| {
+    let mut wb = open_workbook(path, &ext).map_err(|e| {
         sheet_err(
             path,
             format!("{e} (is it a complete, unprotected workbook?)"),
@@ -806,23 +800,7 @@ fn write_number(f: f64, out: &mut String) {
 
 /// Decimal digits of `i`, without the formatting machinery: most numeric cells are whole.
 fn write_int(i: i64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    for &d in &digits[at..] {
-        out.push(d as char);
-    }
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::{le_u16, le_u32};
+
 /// Members smaller than this are left as they are: inflating them ahead would not pay for a
 /// thread.
 const AHEAD_MIN_BYTES: u64 = 1 << 20;
@@ -139,17 +141,17 @@ impl ZipView {
         // The end record is the one whose comment runs exactly to the end of the file.
         let end = (0..=tail_len - END_LEN).rev().find(|&p| {
             tail[p..p + 4] == END_SIG
-                && p + END_LEN + usize::from(u16_at(&tail, p + 20)) == tail_len
+                && p + END_LEN + usize::from(le_u16(&tail, p + 20)) == tail_len
         })?;
         if end >= 20 && tail[end - 20..end - 16] == ZIP64_LOCATOR_SIG {
             return None;
         }
-        if u16_at(&tail, end + 4) != 0 || u16_at(&tail, end + 6) != 0 {
+        if le_u16(&tail, end + 4) != 0 || le_u16(&tail, end + 6) != 0 {
             return None;
         }
-        let entries = usize::from(u16_at(&tail, end + 10));
-        let dir_size = u64::from(u32_at(&tail, end + 12));
-        let dir_start = u64::from(u32_at(&tail, end + 16));
+        let entries = usize::from(le_u16(&tail, end + 10));
+        let dir_size = u64::from(le_u32(&tail, end + 12));
+        let dir_start = u64::from(le_u32(&tail, end + 16));
         // Bytes before the archive, or between its directory and end record, are left to
         // the zip reader to make sense of.
         if dir_start + dir_size != len - tail_len as u64 + end as u64 {
@@ -164,9 +166,9 @@ impl ZipView {
             if dir.len() < q + CENTRAL_LEN || dir[q..q + 4] != CENTRAL_SIG {
                 return None;
             }
-            let n = usize::from(u16_at(&dir, q + 28))
-                + usize::from(u16_at(&dir, q + 30))
-                + usize::from(u16_at(&dir, q + 32));
+            let n = usize::from(le_u16(&dir, q + 28))
+                + usize::from(le_u16(&dir, q + 30))
+                + usize::from(le_u16(&dir, q + 32));
             if dir.len() < q + CENTRAL_LEN + n {
                 return None;
             }
@@ -187,7 +189,7 @@ impl ZipView {
         for r in records {
             let mut rec = dir[r].to_vec();
             if let Some(m) = inflatable(&file, &rec, dir_start, min_bytes) {
-                let name_len = usize::from(u16_at(&rec, 28));
+                let name_len = usize::from(le_u16(&rec, 28));
                 let header_len = (LOCAL_LEN + name_len) as u64;
                 // The whole view must stay addressable without ZIP64 records.
                 let view_end = at
@@ -198,7 +200,7 @@ impl ZipView {
                     + END_LEN as u64;
                 let fits = view_end < u64::from(u32::MAX);
                 if fits {
-                    let flags = u16_at(&rec, 8) & !DEFLATE_ONLY_FLAGS;
+                    let flags = le_u16(&rec, 8) & !DEFLATE_ONLY_FLAGS;
                     put_u16(&mut rec, 8, flags);
                     put_u16(&mut rec, 10, 0);
                     put_u32(&mut rec, 20, m.size as u32);
@@ -262,11 +264,11 @@ impl ZipView {
 /// encrypted, at least `min_bytes` inflated, its sizes and offset in the record (not in ZIP64
 /// fields), and its data before the directory.
 fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option<Member> {
-    let flags = u16_at(rec, 8);
-    let method = u16_at(rec, 10);
-    let compressed = u32_at(rec, 20);
-    let size = u32_at(rec, 24);
-    let local = u32_at(rec, 42);
+    let flags = le_u16(rec, 8);
+    let method = le_u16(rec, 10);
+    let compressed = le_u32(rec, 20);
+    let size = le_u32(rec, 24);
+    let local = le_u32(rec, 42);
     if method != 8
         || flags & 1 != 0
         || u64::from(size) < min_bytes
@@ -281,12 +283,12 @@ fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option
     }
     let data_start = u64::from(local)
         + LOCAL_LEN as u64
-        + u64::from(u16_at(&head, 26))
-        + u64::from(u16_at(&head, 28));
+        + u64::from(le_u16(&head, 26))
+        + u64::from(le_u16(&head, 28));
     if data_start + u64::from(compressed) > dir_start {
         return None;
     }
-    let name_len = usize::from(u16_at(rec, 28));
+    let name_len = usize::from(le_u16(rec, 28));
     Some(Member {
         name: String::from_utf8_lossy(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]).into_owned(),
         data_start,
@@ -515,14 +517,6 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut at: u64) -> io::Result<()>
     Ok(())
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 fn put_u16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
@@ -729,7 +723,7 @@ mod tests {
             z.write_all(b"<workbook/>").unwrap();
             z.finish().unwrap();
         }
-        let flags = u16_at(&std::fs::read(f.path()).unwrap(), 6);
+        let flags = le_u16(&std::fs::read(f.path()).unwrap(), 6);
         assert_eq!(flags & 0x0008, 0x0008, "the writer used a data descriptor");
         let mut z = zip::ZipArchive::new(view(&f, 1000).unwrap()).unwrap();
         let (method, body) = member(&mut z, "xl/worksheets/sheet1.xml");
