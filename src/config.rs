@@ -1,10 +1,10 @@
 //! Resolves flags and environment into a typed `client::Target`, or a clear configuration error.
 //! Used by the commands; reads `cli` only.
 
-use crate::api::DEFAULT_BASE_URL;
 use crate::cli::TargetArgs;
-use crate::client::{Auth, Target};
 use crate::error::Error;
+use crate::site::api::DEFAULT_BASE_URL;
+use crate::site::client::{Auth, Target};
 
 pub fn target(args: &TargetArgs) -> Result<Target, Error> {
     let base_url = args

@@ -1,11 +1,11 @@
 //! Crate errors and the exit-code contract: module errors (thiserror) are gathered here and
 //! mapped once, in `main`, to the documented exit codes. Leaf module; everything may use it.
 
-use crate::client::ApiError;
+use crate::engine::report::ReportError;
 use crate::map::MapError;
 use crate::read::ReadError;
-use crate::report::ReportError;
 use crate::sandbox::SandboxError;
+use crate::site::client::ApiError;
 
 /// Every row succeeded.
 pub const EXIT_OK: i32 = 0;
@@ -43,7 +43,7 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
+    Journal(#[from] crate::engine::journal::JournalError),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("cannot reach the CSM API: {0}")]

@@ -2,12 +2,12 @@
 //! insensitive), then turns each raw row into a `CustomerProfileItem` or a list of cell errors.
 //! Sits between `read` (raw rows) and `plan` (batches); `validate` checks each cell.
 
-use crate::api::model::{
+use crate::read::Cells;
+use crate::schema::{FieldDef, Schema};
+use crate::site::api::model::{
     AssociateOrganizations, CustomerProfileItem, CustomerProfilePayload, DetailValue,
     OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation,
 };
-use crate::read::Cells;
-use crate::schema::{FieldDef, Schema};
 use crate::validate::{self, CellRules};
 
 pub const COL_EMAIL: &str = "email";
@@ -495,7 +495,7 @@ pub fn organization_item(
     let key = payload
         .name
         .as_deref()
-        .map(crate::plan::match_key)
+        .map(crate::engine::plan::match_key)
         .or_else(|| payload.id.as_ref().map(|id| format!("#{id}")))
         .unwrap_or_default();
     if !details.is_empty() {

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::api::MULTI_VALUE_SEPARATOR;
 use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ORGANIZATIONS, normalize};
 use crate::read::Cells;
 use crate::schema::Schema;
+use crate::site::api::MULTI_VALUE_SEPARATOR;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

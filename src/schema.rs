@@ -2,7 +2,7 @@
 //! seed file), turned into typed field kinds. Used by `map` (which columns are known) and
 //! `validate` (how a cell must look); built from `api::model`.
 
-use crate::api::model::{DetailFieldWithConfiguration, DetailFieldsWithConfiguration};
+use crate::site::api::model::{DetailFieldWithConfiguration, DetailFieldsWithConfiguration};
 
 /// The value types of CONTRACT §5.2. An unknown type name is kept and passed through unchecked,
 /// so a new server-side type does not stop an import.

@@ -2,8 +2,8 @@
 //! send. Pure functions, no I/O; `map` calls them per row, `schema` supplies the definitions.
 //! Messages name the value and say what is expected, so the failure report explains the fix.
 
-use crate::api::MULTI_VALUE_SEPARATOR;
 use crate::schema::{FieldDef, FieldKind};
+use crate::site::api::MULTI_VALUE_SEPARATOR;
 
 /// Settings that change how cells are read.
 #[derive(Debug, Clone, Default)]

@@ -10,23 +10,23 @@ use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::api::model::{
+use crate::cli::ImportArgs;
+use crate::engine::plan::{Stage, match_key, uuid_key};
+use crate::engine::send::{submit_task, wait_task};
+use crate::error::Error;
+use crate::map::normalize;
+use crate::read::Cells;
+use crate::schema::{FieldDef, Schema};
+use crate::site::api::model::{
     CustomerDetailOperations, CustomerDetailsBulkRequest, CustomerProfileFetchRequest,
     CustomerProfileFetchResponse, DetailFieldsWithConfiguration, DetailOperation,
     DetailOperationPayload, DetailValue, DetailValueOperation, OrganizationDetailOperations,
     OrganizationDetailsBulkRequest, OrganizationProfileFetchRequest,
     OrganizationProfileFetchResponse, TaskStatus,
 };
-use crate::api::{MAX_DETAIL_OPERATIONS, MAX_PROFILE_FETCH, paths};
-use crate::cli::ImportArgs;
-use crate::client::{Client, Notify, Target};
-use crate::error::Error;
-use crate::map::normalize;
-use crate::plan::{Stage, match_key, uuid_key};
-use crate::read::Cells;
-use crate::refs::{Entity, Holder, resolve_holders};
-use crate::schema::{FieldDef, Schema};
-use crate::send::{submit_task, wait_task};
+use crate::site::api::{MAX_DETAIL_OPERATIONS, MAX_PROFILE_FETCH, paths};
+use crate::site::client::{Client, Notify, Target};
+use crate::site::refs::{Entity, Holder, resolve_holders};
 use crate::validate::{self, CellRules};
 
 use super::import::ImportResult;

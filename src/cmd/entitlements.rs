@@ -8,20 +8,20 @@
 
 use std::collections::HashMap;
 
-use crate::api::model::{
+use crate::cli::ImportArgs;
+use crate::engine::plan::{Stage, match_key};
+use crate::error::Error;
+use crate::read::Cells;
+use crate::schema::Schema;
+use crate::site::api::model::{
     CreateEntitlement, DetailFieldsWithConfiguration, DetailValue, Entitlement, EntitlementPage,
     UpdateDetailField,
 };
-use crate::api::{ENTITLEMENT_PAGE_MAX, paths};
-use crate::cli::ImportArgs;
-use crate::client::{ApiError, Client, Target};
-use crate::error::Error;
-use crate::plan::{Stage, match_key};
-use crate::read::Cells;
-use crate::schema::Schema;
+use crate::site::api::{ENTITLEMENT_PAGE_MAX, paths};
+use crate::site::client::{ApiError, Client, Target};
 use crate::validate::{self, CellRules};
 
-use crate::refs::{Entity, Holder, query_escape, resolve_holders};
+use crate::site::refs::{Entity, Holder, query_escape, resolve_holders};
 
 use super::import::ImportResult;
 use super::products::list_products;
@@ -298,7 +298,7 @@ pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlem
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::Product;
+    use crate::site::api::model::Product;
 
     #[test]
     fn an_existing_entitlement_is_kept_and_only_changed_details_are_set() {

@@ -8,15 +8,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::api::model::DetailFieldWithConfiguration;
 use crate::cli::{Cli, ExportArgs};
-use crate::client::{ApiError, Client, Notify, retry};
 use crate::error::Error;
 use crate::export::fetch::{self, Wanted};
 use crate::export::write::{self, CsvOptions, ExportFormat};
 use crate::export::{self as ex, ExportKind, HolderName, Table};
-use crate::refs::Entity;
 use crate::schema::{FieldDef, Schema};
+use crate::site::api::model::DetailFieldWithConfiguration;
+use crate::site::client::{ApiError, Client, Notify, retry};
+use crate::site::refs::Entity;
 
 /// `summary` of an export, printed (or given as JSON with --json).
 #[derive(Debug, serde::Serialize)]
@@ -66,7 +66,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         None => None,
     };
     let (target, _sandbox) = super::resolve_target(cli).await?;
-    let progress = Arc::new(crate::progress::Progress::new(0));
+    let progress = Arc::new(crate::engine::progress::Progress::new(0));
     let notify: Arc<dyn Notify> = progress.clone();
     let policy = retry::Policy {
         max_attempts: args.retries.saturating_add(1),
@@ -256,13 +256,13 @@ impl Reader<'_> {
     async fn named_organizations(&self, w: &Wanted) -> Result<Vec<String>, Error> {
         let mut ids = w.ids.clone();
         if !w.names.is_empty() {
-            let found = crate::resolve::fetch_ids(self.client, &w.names)
+            let found = crate::site::resolve::fetch_ids(self.client, &w.names)
                 .await
                 .map_err(|e| failed("organizations by name", e))?;
             let missing: Vec<&String> = w
                 .names
                 .iter()
-                .filter(|n| !found.contains_key(&crate::plan::match_key(n)))
+                .filter(|n| !found.contains_key(&crate::engine::plan::match_key(n)))
                 .collect();
             if !missing.is_empty() {
                 return Err(Error::Usage(format!(
@@ -290,7 +290,9 @@ impl Reader<'_> {
         }
     }
 
-    async fn all_customers(&self) -> Result<BTreeMap<String, crate::api::model::JsmUser>, Error> {
+    async fn all_customers(
+        &self,
+    ) -> Result<BTreeMap<String, crate::site::api::model::JsmUser>, Error> {
         fetch::list_customers(
             self.client,
             self.args.service_desk.as_deref(),

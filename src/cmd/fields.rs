@@ -7,18 +7,18 @@
 
 use std::collections::HashMap;
 
-use crate::api::model::{
+use crate::cli::ImportArgs;
+use crate::engine::plan::{Stage, uuid_key};
+use crate::engine::track::{self, PollPolicy};
+use crate::error::Error;
+use crate::map::normalize;
+use crate::read::Cells;
+use crate::site::api::model::{
     CreateDetailField, DetailDefinitionsBulkRequest, DetailFieldType,
     DetailFieldsWithConfiguration, TaskStatus, TaskStatusResponse, TaskSubmitResponse,
 };
-use crate::api::{self, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths};
-use crate::cli::ImportArgs;
-use crate::client::{Client, Notify, Target};
-use crate::error::Error;
-use crate::map::normalize;
-use crate::plan::{Stage, uuid_key};
-use crate::read::Cells;
-use crate::track::{self, PollPolicy};
+use crate::site::api::{self, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths};
+use crate::site::client::{Client, Notify, Target};
 
 use super::import::ImportResult;
 use super::small::{SmallRun, find_columns};

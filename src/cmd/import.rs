@@ -10,18 +10,20 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_PROFILE_BULK_ITEMS};
 use crate::cli::{ImportArgs, Kind};
-use crate::client::{Client, Notify, Target, retry};
+use crate::engine::intake::{self, Intake};
+use crate::engine::journal::{
+    self, Batch, BatchState, InputIdentity, Journal, ResumeAction, RunMeta,
+};
+use crate::engine::plan::{Chunk, Chunker, uuid_key};
+use crate::engine::progress::{Progress, RunLog, Tee};
+use crate::engine::report::{self, ReportWriter, Summary};
+use crate::engine::send::{self, SendContext};
+use crate::engine::track::PollPolicy;
 use crate::error::{EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_USAGE, Error, rows_exit_code};
-use crate::intake::{self, Intake};
-use crate::journal::{self, Batch, BatchState, InputIdentity, Journal, ResumeAction, RunMeta};
-use crate::plan::{Chunk, Chunker, uuid_key};
-use crate::progress::{Progress, RunLog, Tee};
 use crate::read::Dialect;
-use crate::report::{self, ReportWriter, Summary};
-use crate::send::{self, SendContext};
-use crate::track::PollPolicy;
+use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_PROFILE_BULK_ITEMS};
+use crate::site::client::{Client, Notify, Target, retry};
 
 /// What the command tells its caller besides the exit code.
 pub struct ImportResult {
@@ -160,7 +162,7 @@ pub async fn run_with(
         log: log.clone(),
         alert: notify.clone(),
         slot_wait: Duration::from_secs(30 * 60),
-        orgs: crate::resolve::OrgResolver::new(!args.no_create_organizations),
+        orgs: crate::site::resolve::OrgResolver::new(!args.no_create_organizations),
         kind: intake::record_kind(input.kind()),
         unchanged: Default::default(),
         service_desk: args.service_desk.clone(),
@@ -239,7 +241,7 @@ pub async fn run_with(
                     if chunk.unsettled {
                         unsettled.fetch_add(chunk.item_rows.len() as u64, Ordering::Relaxed);
                     } else if !chunk.replayed {
-                        let outcomes: Vec<(u64, &crate::plan::Outcome)> =
+                        let outcomes: Vec<(u64, &crate::engine::plan::Outcome)> =
                             chunk.rows.iter().map(|r| (r.raw.row, &r.outcome)).collect();
                         let range = (chunk.first_row(), chunk.last_row());
                         if let Err(e) = journal.done(chunk.seq, range, &outcomes) {
@@ -424,8 +426,8 @@ fn replay(journal: &Journal, chunk: &mut Chunk, abort: &Abort) {
         Ok(outcomes) => {
             for r in &mut chunk.rows {
                 r.outcome = outcomes.get(&r.raw.row).cloned().unwrap_or_else(|| {
-                    crate::plan::Outcome::Failed {
-                        stage: crate::plan::Stage::Send,
+                    crate::engine::plan::Outcome::Failed {
+                        stage: crate::engine::plan::Stage::Send,
                         field: String::new(),
                         error: "outcome unknown: the journal closed this row's chunk without its outcome; check the site".into(),
                     }

@@ -15,10 +15,10 @@ pub mod small;
 pub mod validate;
 
 use crate::cli::{Cli, Command, Kind};
-use crate::client::{Auth, Client, Target};
 use crate::config;
 use crate::error::Error;
 use crate::sandbox::{Config, Sandbox};
+use crate::site::client::{Auth, Client, Target};
 
 /// Runs the command and returns its exit code.
 pub async fn run(cli: Cli) -> Result<i32, Error> {
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
 /// One import of one file, by the module of its kind.
 pub async fn run_import(
     args: &crate::cli::ImportArgs,
-    target: &crate::client::Target,
+    target: &crate::site::client::Target,
 ) -> Result<import::ImportResult, Error> {
     match args.input.kind() {
         Kind::DetailFields => fields::run(args, target).await,
@@ -78,7 +78,7 @@ pub async fn run_import(
 async fn run_plan(
     cli: &Cli,
     args: &crate::cli::ImportArgs,
-    target: &crate::client::Target,
+    target: &crate::site::client::Target,
     sandbox: Option<&Sandbox>,
     steps: Vec<plan::Step>,
 ) -> Result<i32, Error> {
@@ -173,8 +173,8 @@ async fn validate_cmd(
             Some(Client::new(
                 &target,
                 10.0,
-                crate::client::retry::Policy::default(),
-                std::sync::Arc::new(crate::client::Silent),
+                crate::site::client::retry::Policy::default(),
+                std::sync::Arc::new(crate::site::client::Silent),
             ))
         };
         validate::run(input, client.as_ref()).await?

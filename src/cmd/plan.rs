@@ -10,8 +10,8 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{ImportArgs, Kind, Op};
+use crate::engine::report::ReportError;
 use crate::error::{EXIT_USAGE, Error};
-use crate::report::ReportError;
 
 /// One file of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ pub struct StepSummary {
     pub run_dir: String,
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<crate::report::Summary>,
+    pub summary: Option<crate::engine::report::Summary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -227,7 +227,7 @@ pub fn step_dir(top: &Path, n: usize, step: &Step) -> PathBuf {
 }
 
 pub fn write_summary(top: &Path, s: &PlanSummary) -> Result<(), Error> {
-    let path = top.join(crate::report::SUMMARY_FILE);
+    let path = top.join(crate::engine::report::SUMMARY_FILE);
     let text = serde_json::to_string_pretty(s).expect("summary serializes") + "\n";
     std::fs::write(&path, text).map_err(|source| Error::Report(ReportError { path, source }))
 }

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::api::PRODUCT_PAGE_MAX;
-use crate::api::model::{PaginatedProducts, Product, ProductName};
 use crate::cli::ImportArgs;
-use crate::client::{ApiError, Client, Target};
+use crate::engine::plan::{Stage, match_key};
 use crate::error::Error;
-use crate::plan::{Stage, match_key};
 use crate::read::Cells;
-use crate::refs::query_escape;
+use crate::site::api::PRODUCT_PAGE_MAX;
+use crate::site::api::model::{PaginatedProducts, Product, ProductName};
+use crate::site::client::{ApiError, Client, Target};
+use crate::site::refs::query_escape;
 
 use super::import::ImportResult;
 use super::small::{SmallRun, find_columns};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, ImportArgs, ResumeArgs};
 use crate::config;
+use crate::engine::journal::{InputIdentity, Journal, RunMeta};
 use crate::error::Error;
-use crate::journal::{InputIdentity, Journal, RunMeta};
 
 use super::import::{self, Resume};
 

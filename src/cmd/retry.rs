@@ -10,10 +10,10 @@ use clap::{Parser, ValueEnum};
 
 use crate::cli::{Cli, Command, ImportArgs, Kind, RetryArgs};
 
+use crate::engine::report::SUMMARY_FILE;
 use crate::error::Error;
 use crate::map::normalize;
 use crate::read::{ReadOptions, Source};
-use crate::report::SUMMARY_FILE;
 
 /// The columns every failure report ends with.
 pub const REPORT_COLUMNS: [&str; 4] = ["_row", "_stage", "_field", "_error"];

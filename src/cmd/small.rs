@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::{ImportArgs, InputArgs};
-use crate::client::{Client, Notify, Target};
+use crate::engine::intake::read_options;
+use crate::engine::plan::{Outcome, PlannedRow, Stage};
+use crate::engine::progress::RunLog;
+use crate::engine::report::{self, ReportWriter, Summary};
+use crate::engine::track::PollPolicy;
 use crate::error::{Error, rows_exit_code};
-use crate::intake::read_options;
-use crate::plan::{Outcome, PlannedRow, Stage};
-use crate::progress::RunLog;
 use crate::read::{Dialect, RawRow, Source};
-use crate::report::{self, ReportWriter, Summary};
-use crate::track::PollPolicy;
+use crate::site::client::{Client, Notify, Target};
 
 use super::import::{ImportResult, open_log, run_dir};
 

@@ -8,13 +8,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cli::InputArgs;
-use crate::client::Client;
+use crate::engine::intake::{self, Intake};
+use crate::engine::plan::{Outcome, PlannedRow};
+use crate::engine::report::{self, Counts, ReportWriter};
 use crate::error::{Error, rows_exit_code};
-use crate::intake::{self, Intake};
-use crate::plan::{Outcome, PlannedRow};
 use crate::read::Dialect;
-use crate::report::{self, Counts, ReportWriter};
 use crate::schema::Schema;
+use crate::site::client::Client;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidateSummary {

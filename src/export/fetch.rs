@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::api::model::{
+use crate::site::api::model::{
     DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement, JsmOrganization,
     JsmUser,
 };
-use crate::api::paths;
-use crate::client::{ApiError, Client};
-use crate::refs::{Entity, jsm_all, query_escape};
-pub use crate::refs::{customer_profiles, organization_profiles};
+use crate::site::api::paths;
+use crate::site::client::{ApiError, Client};
+use crate::site::refs::{Entity, jsm_all, query_escape};
+pub use crate::site::refs::{customer_profiles, organization_profiles};
 
 /// Detail-field definitions of `customer`, `organization` or `entitlement`.
 pub async fn definitions(
@@ -156,7 +156,7 @@ pub async fn ids_of_emails(
     service_desk: &str,
     emails: &[String],
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let listed = crate::refs::service_desk_customers(client, service_desk).await?;
+    let listed = crate::site::refs::service_desk_customers(client, service_desk).await?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for e in emails {

@@ -6,12 +6,12 @@
 pub mod fetch;
 pub mod write;
 
-use crate::api::MULTI_VALUE_SEPARATOR;
-use crate::api::model::{
+use crate::schema::{FieldKind, Schema};
+use crate::site::api::MULTI_VALUE_SEPARATOR;
+use crate::site::api::model::{
     CustomerProfile, DetailFieldWithConfiguration, DetailValue, Entitlement, OrganizationProfile,
     Product,
 };
-use crate::schema::{FieldKind, Schema};
 
 /// What can be exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
@@ -264,8 +264,8 @@ pub fn detail_fields(defs: &[(&str, Vec<DetailFieldWithConfiguration>)]) -> Tabl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::OrganizationRef;
     use crate::schema::FieldDef;
+    use crate::site::api::model::OrganizationRef;
 
     #[test]
     fn detail_values_become_typed_cells() {

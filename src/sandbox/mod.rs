@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::api::{DEFAULT_MAX_TASKS, IDEMPOTENCY_CONFLICT_STATUS, TASK_RETENTION_SECS};
+use crate::site::api::{DEFAULT_MAX_TASKS, IDEMPOTENCY_CONFLICT_STATUS, TASK_RETENTION_SECS};
 use faults::{FaultState, Faults, RateLimit};
 use store::{Seed, Store};
 

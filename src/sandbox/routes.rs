@@ -22,7 +22,7 @@ use super::faults::{Faults, RequestFault, reset_header};
 use super::store::{Entity, Store, same_name};
 use super::tasks::{self, Job};
 use super::{LoggedRequest, REQUEST_LOG_CAP, Sandbox};
-use crate::api::model::{
+use crate::site::api::model::{
     CreateDetailField, CreateEntitlement, Customer as CustomerView, CustomerAccount,
     CustomerBulkRequest, CustomerDetailsBulkRequest, CustomerProfileBulkRequest,
     CustomerProfileFetchRequest, CustomerProfileFetchResponse, CustomerProfileItem,
@@ -36,7 +36,7 @@ use crate::api::model::{
     SearchByDetailFieldRequest, SearchByDetailFieldResponse, SearchHit, TaskSubmitResponse,
     UpdateDetailField,
 };
-use crate::api::{
+use crate::site::api::{
     ENTITLEMENT_PAGE_MAX, ENTITY_CUSTOMER, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE,
     IDEMPOTENCY_HEADER, MAX_ACCOUNT_BULK_ITEMS, MAX_DEFINITIONS_BULK, MAX_DETAIL_OPERATIONS,
     MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, MAX_PROFILE_FETCH, MISSING_IDEMPOTENCY_STATUS,

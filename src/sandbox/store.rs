@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::model::{
+use crate::site::api::model::{
     CreateDetailField, CustomerAccountItem, CustomerDetailOperations, CustomerProfile,
     CustomerProfileItem, DetailField, DetailFieldWithConfiguration, DetailFieldsWithConfiguration,
     DetailOperation, DetailValue, DetailValueOperation, Entitlement, FieldConfiguration,
@@ -15,7 +15,7 @@ use crate::api::model::{
     OrganizationProfileItem, OrganizationRef, Product, ProfileOperation, TaskFailure, TaskStatus,
     TaskStatusResponse,
 };
-use crate::api::{ENTITY_CUSTOMER, MAX_DETAIL_FIELDS};
+use crate::site::api::{ENTITY_CUSTOMER, MAX_DETAIL_FIELDS};
 
 /// [UNCONFIRMED] failure texts and sub-part names of the emulated task engine (CONTRACT §7.2).
 pub const ERR_INVALID_DETAIL_FIELD: &str = "Invalid detail field";
@@ -391,7 +391,7 @@ impl Store {
         &mut self,
         entity: Entity,
         name: String,
-        field_type: crate::api::model::DetailFieldType,
+        field_type: crate::site::api::model::DetailFieldType,
     ) {
         self.counters.field += 1;
         self.touch(T_META, "counters");
@@ -464,10 +464,10 @@ impl Store {
             if !is_select {
                 return Err("Only SELECT and MULTISELECT fields have options".into());
             }
-            if opts.is_empty() || opts.len() > crate::api::MAX_FIELD_OPTIONS {
+            if opts.is_empty() || opts.len() > crate::site::api::MAX_FIELD_OPTIONS {
                 return Err(format!(
                     "A select field needs 1 to {} options",
-                    crate::api::MAX_FIELD_OPTIONS
+                    crate::site::api::MAX_FIELD_OPTIONS
                 ));
             }
         }
@@ -1016,7 +1016,7 @@ impl Store {
         let p = &item.payload;
         let profile = CustomerProfileItem {
             operation_type: item.operation_type,
-            payload: crate::api::model::CustomerProfilePayload {
+            payload: crate::site::api::model::CustomerProfilePayload {
                 customer_id: p.customer_id.clone(),
                 email: p.email.clone(),
                 display_name: p.display_name.clone(),
@@ -1195,10 +1195,10 @@ pub fn check_definition(d: &CreateDetailField) -> Result<(), String> {
         if options.is_empty() {
             return Err(format!("{t} fields need options"));
         }
-        if options.len() > crate::api::MAX_FIELD_OPTIONS {
+        if options.len() > crate::site::api::MAX_FIELD_OPTIONS {
             return Err(format!(
                 "At most {} options are allowed",
-                crate::api::MAX_FIELD_OPTIONS
+                crate::site::api::MAX_FIELD_OPTIONS
             ));
         }
     }
@@ -1274,7 +1274,7 @@ pub fn valid_values(def: &DetailFieldWithConfiguration, values: &[String]) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::{
+    use crate::site::api::model::{
         AssociateOrganizations, CustomerProfilePayload, DetailFieldType, DetailOperationPayload,
         OrganizationProfilePayload,
     };

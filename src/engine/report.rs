@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::plan::{Outcome, PlannedRow, Stage};
+use crate::engine::plan::{Outcome, PlannedRow, Stage};
 
 pub const FAILURES_FILE: &str = "failures.csv";
 pub const SUCCESSES_FILE: &str = "successes.csv";

@@ -12,7 +12,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{self, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE, IDEMPOTENCY_HEADER};
+use crate::site::api::{self, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE, IDEMPOTENCY_HEADER};
 use pace::Pacer;
 use retry::{Decision, Failure, Policy};
 

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::api::model::TaskStatusResponse;
+use crate::site::api::model::TaskStatusResponse;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
@@ -75,7 +75,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::TaskStatus;
+    use crate::site::api::model::TaskStatus;
     use std::sync::{Arc, Mutex};
 
     fn status(s: TaskStatus) -> TaskStatusResponse {

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Outcome, Stage};
+use crate::engine::plan::{Outcome, Stage};
 
 pub const JOURNAL_FILE: &str = "journal.sqlite";
 /// The journal layout this build writes and reads; a journal of another version is refused.

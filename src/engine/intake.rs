@@ -4,16 +4,16 @@
 
 use std::path::Path;
 
-use crate::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
-use crate::api::paths;
 use crate::cli::{InputArgs, Kind, Op};
-use crate::client::Client;
+use crate::engine::plan::{BulkItem, KeyCheck, KeySpill, Outcome, PlannedRow, SeenKeys, Stage};
 use crate::error::Error;
 use crate::map::{self, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
-use crate::plan::{BulkItem, KeyCheck, KeySpill, Outcome, PlannedRow, SeenKeys, Stage};
 use crate::read::{Background, Cells, RawRow, ReadOptions, RowBatch, Source};
 use crate::schema::Schema;
+use crate::site::api::model::{DetailFieldsWithConfiguration, ProfileOperation};
+use crate::site::api::paths;
+use crate::site::client::Client;
 use crate::validate::CellRules;
 
 pub struct Intake {
@@ -430,7 +430,7 @@ fn email_key(email: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn spill_error(source: std::io::Error) -> Error {
-    Error::Report(crate::report::ReportError {
+    Error::Report(crate::engine::report::ReportError {
         path: std::env::temp_dir(),
         source,
     })

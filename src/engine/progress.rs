@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::client::Notify;
+use crate::site::client::Notify;
 
 #[derive(Default)]
 pub struct Counters {

@@ -3,8 +3,8 @@
 //! the chunk is sealed, before any send. Invalid rows ride along so reports keep input order.
 //! Fed by `map`, consumed by `send`; outcomes are defined here and read by `report`.
 
-use crate::api::model::{CustomerProfileItem, OrganizationProfileItem};
 use crate::read::RawRow;
+use crate::site::api::model::{CustomerProfileItem, OrganizationProfileItem};
 
 /// Where a row's failure happened, as written to `_stage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -75,7 +75,7 @@ impl BulkItem {
     /// The row asks to create the entity (never skipped as unchanged: the site must refuse an
     /// existing one).
     pub fn creates(&self) -> bool {
-        use crate::api::model::ProfileOperation::Create;
+        use crate::site::api::model::ProfileOperation::Create;
         match self {
             BulkItem::Customer(c, _) => c.operation_type == Create,
             BulkItem::Organization(o) => o.operation_type == Create,
@@ -112,7 +112,7 @@ pub struct Chunk {
     /// The outcomes came from the journal of an earlier attempt at this run.
     pub replayed: bool,
     /// `--verify`: what reading back found, by index in `rows`.
-    pub verified: std::collections::HashMap<usize, crate::report::Verdict>,
+    pub verified: std::collections::HashMap<usize, crate::engine::report::Verdict>,
 }
 
 impl Chunk {
@@ -447,7 +447,7 @@ fn fingerprint(key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::{CustomerProfilePayload, ProfileOperation};
+    use crate::site::api::model::{CustomerProfilePayload, ProfileOperation};
 
     fn row(n: u64) -> PlannedRow {
         PlannedRow {

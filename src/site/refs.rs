@@ -10,14 +10,14 @@ use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::api::model::{
+use crate::engine::plan::match_key;
+use crate::site::api::model::{
     CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, JsmPage, JsmUser,
     OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfile,
     OrganizationProfileFetchRequest, OrganizationProfileFetchResponse,
 };
-use crate::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, paths};
-use crate::client::{ApiError, Client};
-use crate::plan::match_key;
+use crate::site::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, paths};
+use crate::site::client::{ApiError, Client};
 
 /// A customer or organization as a row names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

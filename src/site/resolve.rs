@@ -8,15 +8,15 @@ use std::collections::HashMap;
 
 use tokio::sync::Mutex;
 
-use crate::api::model::{
+use crate::engine::plan::{match_key, uuid_key};
+use crate::engine::track::{self, PollPolicy};
+use crate::site::api::model::{
     OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
     OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation, TaskStatusResponse,
     TaskSubmitResponse,
 };
-use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, paths};
-use crate::client::{ApiError, Client, Notify};
-use crate::plan::{match_key, uuid_key};
-use crate::track::{self, PollPolicy};
+use crate::site::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, paths};
+use crate::site::client::{ApiError, Client, Notify};
 
 pub struct OrgResolver {
     /// Create organizations that do not exist yet (`--no-create-organizations` turns it off).

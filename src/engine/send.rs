@@ -6,21 +6,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::model::{
+use crate::engine::journal::{Batch, BatchState, Journal};
+use crate::engine::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
+use crate::engine::reconcile;
+use crate::engine::track::{self, PollPolicy, TrackError};
+use crate::map::RecordKind;
+use crate::site::api::model::{
     CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest, CustomerProfileBulkRequest,
     CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
     OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
     OrganizationFetchResponse, OrganizationProfileBulkRequest, TaskStatus, TaskStatusResponse,
     TaskSubmitResponse,
 };
-use crate::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths};
-use crate::client::{ApiError, Client, Notify, retry};
-use crate::journal::{Batch, BatchState, Journal};
-use crate::map::RecordKind;
-use crate::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
-use crate::reconcile;
-use crate::resolve::OrgResolver;
-use crate::track::{self, PollPolicy, TrackError};
+use crate::site::api::{
+    self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths,
+};
+use crate::site::client::{ApiError, Client, Notify, retry};
+use crate::site::resolve::OrgResolver;
 
 pub struct SendContext {
     pub client: Arc<Client>,
@@ -204,7 +206,7 @@ fn static_path(path: &str) -> &'static str {
 
 /// The items of a recorded bulk body, as the chunk holds them (for matching task failures).
 fn items_from_body(path: &str, body: &serde_json::Value) -> Option<Vec<BulkItem>> {
-    use crate::api::model::{
+    use crate::site::api::model::{
         CustomerProfileItem, CustomerProfilePayload, OrganizationProfileItem,
         OrganizationProfilePayload,
     };
@@ -609,7 +611,7 @@ async fn drop_unchanged(ctx: &SendContext, chunk: &mut Chunk) {
         (Some(sd), true) => ctx
             .emails
             .get_or_init(|| async {
-                crate::refs::service_desk_customers(&ctx.client, sd)
+                crate::site::refs::service_desk_customers(&ctx.client, sd)
                     .await
                     .map_err(|e| {
                         ctx.log.note(&format!(
@@ -655,7 +657,7 @@ async fn drop_unchanged(ctx: &SendContext, chunk: &mut Chunk) {
 /// as confirmed. Customers known only by email are found through `--service-desk` (listed
 /// again when a row's email is not in the last listing).
 pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
-    use crate::report::Verdict;
+    use crate::engine::report::Verdict;
     let sent: Vec<usize> = (0..chunk.items.len())
         .filter(|&k| {
             matches!(
@@ -689,7 +691,7 @@ pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
                 })
             };
             if !cache.as_deref().is_some_and(known) {
-                match crate::refs::service_desk_customers(&ctx.client, sd).await {
+                match crate::site::refs::service_desk_customers(&ctx.client, sd).await {
                     Ok(m) => *cache = Some(Arc::new(m)),
                     Err(e) => ctx.log.note(&format!(
                         "verify: the customers of service project {sd} could not be listed ({e})"
@@ -727,7 +729,7 @@ pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
 async fn settle_by_read_back(ctx: &SendContext, chunk: &mut Chunk, why: &str) -> bool {
     // A fresh listing: the customers this batch created are not in the run's cached one.
     let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
-        (Some(sd), true) => crate::refs::service_desk_customers(&ctx.client, sd)
+        (Some(sd), true) => crate::site::refs::service_desk_customers(&ctx.client, sd)
             .await
             .ok(),
         _ => None,
@@ -782,7 +784,7 @@ async fn read_back_items(
     items: &[BulkItem],
     emails: Option<&HashMap<String, String>>,
 ) -> Result<Vec<Found>, ApiError> {
-    use crate::api::model::{CustomerProfile, DetailValue};
+    use crate::site::api::model::{CustomerProfile, DetailValue};
     let same_details = |mine: &Option<Vec<DetailValue>>, site: &[DetailValue]| {
         mine.iter().flatten().all(|d| {
             site.iter()
@@ -790,7 +792,7 @@ async fn read_back_items(
         })
     };
     if ctx.kind.is_customer() {
-        let id_of = |c: &crate::api::model::CustomerProfileItem| {
+        let id_of = |c: &crate::site::api::model::CustomerProfileItem| {
             c.payload.customer_id.clone().or_else(|| {
                 let email = c.payload.email.as_deref()?;
                 emails?.get(&email.to_lowercase()).cloned()
@@ -805,7 +807,7 @@ async fn read_back_items(
             .collect();
         let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
         let profiles: HashMap<String, CustomerProfile> =
-            crate::refs::customer_profiles(&ctx.client, &wanted, 1)
+            crate::site::refs::customer_profiles(&ctx.client, &wanted, 1)
                 .await?
                 .into_iter()
                 .map(|p| (p.id.clone(), p))
@@ -855,9 +857,9 @@ async fn read_back_items(
     let by_name = if names.is_empty() {
         HashMap::new()
     } else {
-        crate::resolve::fetch_ids(&ctx.client, &names).await?
+        crate::site::resolve::fetch_ids(&ctx.client, &names).await?
     };
-    let id_of = |o: &crate::api::model::OrganizationProfileItem| {
+    let id_of = |o: &crate::site::api::model::OrganizationProfileItem| {
         o.payload
             .id
             .clone()
@@ -872,7 +874,7 @@ async fn read_back_items(
         .collect();
     let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
     let profiles: HashMap<String, (String, Vec<DetailValue>)> =
-        crate::refs::organization_profiles(&ctx.client, &wanted, 1)
+        crate::site::refs::organization_profiles(&ctx.client, &wanted, 1)
             .await?
             .into_iter()
             .map(|p| (p.id, (p.name, p.details)))
@@ -920,7 +922,7 @@ async fn fill_organization_ids(ctx: &SendContext, chunk: &mut Chunk) {
         return;
     }
     let names: Vec<String> = wanted.iter().map(|(_, n)| n.trim().to_string()).collect();
-    match crate::resolve::fetch_ids(&ctx.client, &names).await {
+    match crate::site::resolve::fetch_ids(&ctx.client, &names).await {
         Ok(ids) => {
             for (r, name) in &wanted {
                 if let Some(id) = ids.get(&match_key(name)) {
@@ -1081,7 +1083,7 @@ async fn attach_organizations(ctx: &SendContext, chunk: &mut Chunk) {
             match resolved.get(&match_key(&n)) {
                 Some(Ok(id)) => {
                     let assoc = c.payload.associate_organizations.get_or_insert_with(|| {
-                        crate::api::model::AssociateOrganizations {
+                        crate::site::api::model::AssociateOrganizations {
                             organization_ids: vec![],
                         }
                     });

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::api::model::{TaskFailure, TaskStatus, TaskStatusResponse};
-use crate::plan::{Chunk, Outcome, Stage, match_key};
+use crate::engine::plan::{Chunk, Outcome, Stage, match_key};
+use crate::site::api::model::{TaskFailure, TaskStatus, TaskStatusResponse};
 
 /// `entityId`s in the task's failures that match no item of the chunk directly: ids the server
 /// assigned, which `send` resolves to emails or names before calling `apply`.
@@ -126,9 +126,9 @@ fn lookup(index: &HashMap<String, usize>, entity_id: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::{CustomerProfileItem, CustomerProfilePayload, ProfileOperation};
-    use crate::plan::{BulkItem, PlannedRow};
+    use crate::engine::plan::{BulkItem, PlannedRow};
     use crate::read::RawRow;
+    use crate::site::api::model::{CustomerProfileItem, CustomerProfilePayload, ProfileOperation};
 
     fn chunk(emails: &[&str]) -> Chunk {
         let mut c = Chunk::new(0);
