@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::kinds::Kind;
+use crate::options;
+pub use crate::options::Op;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -118,6 +122,10 @@ pub struct ExportArgs {
 pub struct ResumeArgs {
     /// The run folder of the import to finish (it holds journal.sqlite)
     pub run_dir: PathBuf,
+    /// A JSM service project whose customers csmport may look up by email, when the run had
+    /// none (rows it could not read back by email stay open without one)
+    #[arg(long, value_name = "ID")]
+    pub service_desk: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -127,77 +135,14 @@ pub struct RetryArgs {
     /// What the rows are, when the run folder next to the report does not say (summary.json)
     #[arg(long, value_enum)]
     pub kind: Option<Kind>,
-    /// Options of `import` for this run (e.g. --mapping FILE --op update --out DIR)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "IMPORT OPTIONS"
-    )]
-    pub options: Vec<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
-    Customers,
-    /// Organization profiles (organization/profile/bulk): name or id, details
-    Organizations,
-    /// Customer accounts only (customer/bulk): email, display name
-    CustomerAccounts,
-    /// Organization records only (organization/bulk): name, id
-    OrganizationAccounts,
-    /// Detail-field definitions: entity, name, type, options
-    DetailFields,
-    /// Products (POST/PUT product): name, id
-    Products,
-    /// Entitlements: customer (id or email) or organization (name or id), product, details
-    Entitlements,
-    /// Customer detail values (customer/details/bulk): wide or long layout
-    CustomerDetails,
-    /// Organization detail values (organization/details/bulk): wide or long layout
-    OrganizationDetails,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Customers => "customers",
-            Kind::Organizations => "organizations",
-            Kind::CustomerAccounts => "customer-accounts",
-            Kind::OrganizationAccounts => "organization-accounts",
-            Kind::DetailFields => "detail-fields",
-            Kind::Products => "products",
-            Kind::Entitlements => "entitlements",
-            Kind::CustomerDetails => "customer-details",
-            Kind::OrganizationDetails => "organization-details",
-        }
-    }
-
-    /// Kinds whose files are read whole and decided against the site (`cmd::small`), not
-    /// streamed through the bulk pipeline.
-    pub fn is_small(self) -> bool {
-        matches!(
-            self,
-            Kind::DetailFields
-                | Kind::Products
-                | Kind::Entitlements
-                | Kind::CustomerDetails
-                | Kind::OrganizationDetails
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Op {
-    Create,
-    Update,
-    Upsert,
-}
-
-/// What to read and how: shared by `import` and `validate`.
-#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
+/// What to read: the kind and its files, or a plan.
+#[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// What the file holds
     #[arg(id = "kind", value_name = "KIND", required_unless_present = "plan")]
@@ -210,6 +155,21 @@ pub struct InputArgs {
     /// detail-fields, organizations, customers, details, products, entitlements
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "files"])]
     pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl InputArgs {
+    /// The kind of a single-kind run (clap requires it unless `--plan` is given; a plan's steps
+    /// each set it).
+    pub fn kind(&self) -> Kind {
+        self.kind_arg.unwrap_or(Kind::Customers)
+    }
+}
+
+/// How files are read and rows checked: shared by `import`, `validate` and `retry`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReadArgs {
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<crate::read::Encoding>,
@@ -242,11 +202,19 @@ pub struct InputArgs {
     pub out: Option<PathBuf>,
 }
 
-impl InputArgs {
-    /// The kind of a single-kind run (clap requires it unless `--plan` is given; a plan's steps
-    /// each set it).
-    pub fn kind(&self) -> Kind {
-        self.kind_arg.unwrap_or(Kind::Customers)
+impl ReadArgs {
+    pub fn input_options(&self) -> crate::options::InputOptions {
+        crate::options::InputOptions {
+            encoding: self.encoding,
+            delimiter: self.delimiter,
+            sheet: self.sheet.clone(),
+            header_row: self.header_row,
+            date_format: self.date_format.clone(),
+            schema: self.schema.clone(),
+            mapping: self.mapping.clone(),
+            ignore_unknown_columns: self.ignore_unknown_columns,
+            op: self.op,
+        }
     }
 }
 
@@ -263,11 +231,18 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
     }
 }
 
-#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Args, Clone)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Read, map and validate only: write the reports, send nothing
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How an import sends: shared by `import` and `retry`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Read the site and decide every row, write the reports, send nothing
     #[arg(long)]
     pub dry_run: bool,
     /// A JSM service project whose customers csmport may look up by email (entitlements of
@@ -275,34 +250,87 @@ pub struct ImportArgs {
     #[arg(long, value_name = "ID")]
     pub service_desk: Option<String>,
     /// Rows per bulk request (1 to 100; the account kinds take at most 50)
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = options::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
     /// Requests per second at most (fractions allowed)
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    #[arg(long, default_value_t = options::DEFAULT_RATE, value_name = "N")]
     pub rate: f64,
     /// Unfinished bulk tasks at most (the API allows 5 per site)
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = options::DEFAULT_TASKS, value_name = "N")]
     pub max_tasks: usize,
-    /// Seconds to wait for one task before its rows are reported as unknown
-    #[arg(long, default_value_t = 2100, value_name = "SECS")]
+    /// Seconds to wait for one task; a task still running then stays open for `resume`
+    #[arg(long, default_value_t = options::DEFAULT_TASK_TIMEOUT_SECS, value_name = "SECS")]
     pub task_timeout: u64,
+    /// Seconds to wait for the site to take a request (a free task slot, the rate limit)
+    /// before the run stops as an interrupted one does (exit 4, rows open for `resume`)
+    #[arg(long, default_value_t = options::DEFAULT_SLOT_WAIT_SECS, value_name = "SECS")]
+    pub slot_wait: u64,
     /// Fail customers that name an organization the site does not have, instead of creating it
     #[arg(long)]
     pub no_create_organizations: bool,
-    /// Retries of a request whose outcome is unknown (timeouts, 429, 5xx), with backoff
-    #[arg(long, default_value_t = 7, value_name = "N")]
+    /// Retries of a request whose outcome is unknown (timeouts, 5xx), with backoff; waits for
+    /// the rate limit (429) and for task slots are not retries
+    #[arg(long, default_value_t = options::DEFAULT_RETRIES, value_name = "N")]
     pub retries: u32,
     /// Retries the whole run may spend on failures (timeouts, 5xx, dropped connections; 429s
     /// do not count): a server that keeps failing is not hammered
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = options::DEFAULT_RETRY_BUDGET, value_name = "N")]
     pub retry_budget: u64,
     /// After each batch's task ends, read its rows back and say per row whether the site has
     /// them as sent (successes.csv `_verified`: confirmed, drifted, missing)
     #[arg(long)]
     pub verify: bool,
     /// Longest single wait before a retry, in seconds, even when the server asks for longer
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    #[arg(long, default_value_t = options::DEFAULT_MAX_WAIT_SECS, value_name = "SECS")]
     pub max_wait: u64,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        let o = options::ImportOptions::default();
+        RunArgs {
+            dry_run: o.dry_run,
+            service_desk: o.service_desk,
+            batch_size: o.batch_size,
+            rate: o.rate,
+            max_tasks: o.max_tasks,
+            task_timeout: o.task_timeout_secs,
+            slot_wait: o.slot_wait_secs,
+            no_create_organizations: !o.create_organizations,
+            retries: o.retries,
+            retry_budget: o.retry_budget,
+            verify: o.verify,
+            max_wait: o.max_wait_secs,
+        }
+    }
+}
+
+/// The options of one import of `file` as `kind`, from the command line.
+pub fn import_options(
+    kind: Kind,
+    file: &std::path::Path,
+    read: &ReadArgs,
+    run: &RunArgs,
+) -> options::ImportOptions {
+    options::ImportOptions {
+        kind,
+        file: file.to_path_buf(),
+        input: read.input_options(),
+        out: read.out.clone(),
+        dry_run: run.dry_run,
+        service_desk: run.service_desk.clone(),
+        batch_size: run.batch_size,
+        rate: run.rate,
+        max_tasks: run.max_tasks,
+        task_timeout_secs: run.task_timeout,
+        slot_wait_secs: run.slot_wait,
+        create_organizations: !run.no_create_organizations,
+        retries: run.retries,
+        retry_budget: run.retry_budget,
+        verify: run.verify,
+        max_wait_secs: run.max_wait,
+        ..options::ImportOptions::default()
+    }
 }
 
 #[derive(Debug, Args)]

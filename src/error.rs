@@ -94,12 +94,14 @@ mod tests {
             status: s,
             message: "x".into(),
             attempts: 1,
+            uncertain: false,
         };
         let net = ApiError::Network {
             method: "GET",
             path: "p".into(),
             message: "refused".into(),
             attempts: 8,
+            uncertain: false,
         };
         let cases = [
             (Error::from_setup(status(401)), EXIT_AUTH_NETWORK),

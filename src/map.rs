@@ -495,7 +495,7 @@ pub fn organization_item(
     let key = payload
         .name
         .as_deref()
-        .map(crate::engine::plan::match_key)
+        .map(crate::row::match_key)
         .or_else(|| payload.id.as_ref().map(|id| format!("#{id}")))
         .unwrap_or_default();
     if !details.is_empty() {

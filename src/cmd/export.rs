@@ -179,7 +179,7 @@ impl Reader<'_> {
                 Ok(ex::detail_fields(&defs))
             }
             ExportKind::Products => {
-                let mut list = crate::cmd::products::list_products(c)
+                let mut list = crate::site::refs::list_products(c)
                     .await
                     .map_err(|e| failed("products", e))?;
                 if let Some(text) = self.ids {
@@ -262,7 +262,7 @@ impl Reader<'_> {
             let missing: Vec<&String> = w
                 .names
                 .iter()
-                .filter(|n| !found.contains_key(&crate::engine::plan::match_key(n)))
+                .filter(|n| !found.contains_key(&crate::row::match_key(n)))
                 .collect();
             if !missing.is_empty() {
                 return Err(Error::Usage(format!(

@@ -2,16 +2,17 @@
 //! command line. Steps run one after another in dependency order (detail fields, organizations,
 //! customers, detail values, products, entitlements), each to its end — every task of a step
 //! finished — before the next starts, into one run folder with a folder per step and a
-//! summary of all. Orchestration only: each step is an ordinary import (`cmd::run_import`).
+//! summary of all. Orchestration only: each step is an ordinary import (`engine::run`).
 
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ImportArgs, Kind, Op};
 use crate::engine::report::ReportError;
 use crate::error::{EXIT_USAGE, Error};
+use crate::kinds::Kind;
+use crate::options::{ImportOptions, Op};
 
 /// One file of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,13 +191,12 @@ pub struct PlanSummary {
     pub exit_code: i32,
 }
 
-/// The arguments of one step: the run's options, the step's own settings.
-pub fn step_args(base: &ImportArgs, step: &Step, out: PathBuf) -> ImportArgs {
+/// The options of one step: the run's options, the step's own settings.
+pub fn step_options(base: &ImportOptions, step: &Step, out: PathBuf) -> ImportOptions {
     let mut a = base.clone();
-    a.input.kind_arg = Some(step.kind);
-    a.input.files = vec![step.file.clone()];
-    a.input.plan = None;
-    a.input.out = Some(out);
+    a.kind = step.kind;
+    a.file = step.file.clone();
+    a.out = Some(out);
     if step.mapping.is_some() {
         a.input.mapping = step.mapping.clone();
     }

@@ -1,24 +1,29 @@
-//! `csmport resume RUN_DIR`: finishes an import that stopped early (Ctrl-C, a crash, kill -9,
-//! power loss) from its run journal: chunks with every outcome recorded are reported as they
+//! `csmport resume RUN_DIR`: finishes an import from its run journal — after Ctrl-C, a crash,
+//! kill -9 or power loss, or a run that ended with rows open (a task still running, an answer
+//! lost, the site out of task slots). Chunks with every outcome recorded are reported as they
 //! were, tasks already submitted are polled again, batches that may have been sent go again
-//! under their recorded key and body, and the rest are sent as new. The options come from the
-//! journal; the target (never stored: credentials) from flags and environment, as for import.
-//! Neighbours: `journal` (what is recorded), `cmd::import` (the run itself).
+//! under their recorded key and body, and the rest are decided and sent as new. The options
+//! come from the journal; the target (never stored: credentials) from flags and environment,
+//! as for import. Neighbours: `engine::journal` (what is recorded), `engine::run` (the run).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cli::{Cli, ImportArgs, ResumeArgs};
+use crate::cli::{Cli, ResumeArgs};
 use crate::config;
 use crate::engine::journal::{InputIdentity, Journal, RunMeta};
+use crate::engine::run::{self, Resumed};
 use crate::error::Error;
-
-use super::import::{self, Resume};
+use crate::options::ImportOptions;
 
 pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
     let dir = &args.run_dir;
     let (journal, meta) = Journal::open(dir)?;
-    let import_args = options(dir, &meta)?;
+    let mut opts = options(dir, &meta)?;
+    if let Some(sd) = &args.service_desk {
+        // A way to read customers back by email that the first run did not have.
+        opts.service_desk = Some(sd.clone());
+    }
     check_input(dir, &meta)?;
     if cli.sandbox {
         return Err(Error::Usage(format!(
@@ -41,26 +46,27 @@ pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
             target.cloud_id
         )));
     }
-    let batches = journal.batches()?;
-    let resume = Resume {
+    let chunks = journal.chunks()?;
+    let resumed = Resumed {
         journal: Arc::new(journal),
-        batches,
+        chunks,
     };
-    let result = import::run_with(&import_args, &target, Some(resume)).await?;
-    super::print_import_summary(cli, &result, None);
+    let result = run::run(&opts, &target, Some(resumed)).await?;
+    super::import::print_result(cli, &result, None);
     Ok(result.exit_code)
 }
 
 /// The import options the journal recorded, writing into this folder (wherever it is now).
-fn options(dir: &Path, meta: &RunMeta) -> Result<ImportArgs, Error> {
-    let mut a: ImportArgs = serde_json::from_str(&meta.args).map_err(|e| {
+fn options(dir: &Path, meta: &RunMeta) -> Result<ImportOptions, Error> {
+    let mut o = ImportOptions::from_journal(&meta.options).map_err(|e| {
         Error::Usage(format!(
-            "{}: the run journal's import options cannot be read ({e}); it is damaged or from another csmport",
+            "{}: the run journal's import options cannot be read ({e}); resume it with the csmport that started it",
             dir.display()
         ))
     })?;
-    a.input.out = Some(dir.to_path_buf());
-    Ok(a)
+    o.out = Some(dir.to_path_buf());
+    o.dry_run = false;
+    Ok(o)
 }
 
 /// The input must be the very file the run began with: the journal's chunks are row ranges of

@@ -2,67 +2,68 @@
 //! again, as a new run with its own folder. The report keeps the input's columns and cells, so
 //! rows the user fixed in it go through and the others fail again with their new reason. The
 //! kind comes from the run folder's summary.json (or `--kind`); the rest is an ordinary import
-//! (`cmd::run_import`).
+//! (`engine::run`). A report with rows still open (their outcome not known yet) is refused:
+//! `resume` settles them without sending anything twice.
 
 use std::path::Path;
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 
-use crate::cli::{Cli, Command, ImportArgs, Kind, RetryArgs};
-
-use crate::engine::report::SUMMARY_FILE;
+use crate::cli::{self, Cli, Kind, RetryArgs};
+use crate::engine::report::{OPEN_STAGE, SUMMARY_FILE};
+use crate::engine::run;
 use crate::error::Error;
 use crate::map::normalize;
-use crate::read::{ReadOptions, Source};
+use crate::read::{Cells, ReadOptions, Source};
 
 /// The columns every failure report ends with.
 pub const REPORT_COLUMNS: [&str; 4] = ["_row", "_stage", "_field", "_error"];
 
-/// The command line of the import a retry runs: the report as the input, and the options that
-/// followed it (global ones such as --sandbox included, wherever they were written).
-pub fn import_cli(outer: &Cli, args: &RetryArgs) -> Result<(Cli, ImportArgs), Error> {
+pub async fn run(cli: &Cli, args: &RetryArgs) -> Result<i32, Error> {
     let file = &args.failures;
-    let source = Source::open(file, &ReadOptions::default())?;
+    let kind = check(file, args.kind)?;
+    let (target, sandbox) = super::resolve_target(cli).await?;
+    let opts = cli::import_options(kind, file, &args.read, &args.run);
+    let result = run::run(&opts, &target, None).await?;
+    super::import::print_result(cli, &result, sandbox.as_ref());
+    Ok(result.exit_code)
+}
+
+/// The kind of the report's rows, once the report is known to be one csmport wrote and to hold
+/// no open rows.
+fn check(file: &Path, kind: Option<Kind>) -> Result<Kind, Error> {
+    let mut source = Source::open(file, &ReadOptions::default())?;
     check_header(file, source.header())?;
-    let kind = match args.kind {
-        Some(k) => k,
-        None => kind_of_run(file)?,
-    };
-    let mut argv: Vec<String> = vec![
-        "csmport".into(),
-        "import".into(),
-        kind.as_str().into(),
-        file.display().to_string(),
-    ];
-    argv.extend(args.options.iter().cloned());
-    match Cli::try_parse_from(&argv) {
-        Ok(inner) => {
-            let Command::Import(a) = &inner.command else {
-                return Err(Error::Usage("retry runs an import".into()));
-            };
-            let a = a.clone();
-            let t = &inner.target;
-            let o = &outer.target;
-            let cli = Cli {
-                target: crate::cli::TargetArgs {
-                    base_url: t.base_url.clone().or(o.base_url.clone()),
-                    cloud_id: t.cloud_id.clone().or(o.cloud_id.clone()),
-                    access_token: t.access_token.clone().or(o.access_token.clone()),
-                    email: t.email.clone().or(o.email.clone()),
-                    api_token: t.api_token.clone().or(o.api_token.clone()),
-                    site: t.site.clone().or(o.site.clone()),
-                },
-                sandbox: outer.sandbox || inner.sandbox,
-                json: outer.json || inner.json,
-                command: inner.command,
-            };
-            Ok((cli, a))
+    let stage = source
+        .header()
+        .iter()
+        .position(|h| normalize(h) == "_stage")
+        .expect("checked");
+    let mut open = Vec::new();
+    while let Some(Ok(row)) = source.next_row() {
+        if row.cells.cell(stage).trim() == OPEN_STAGE {
+            open.push(row.row);
         }
-        Err(e) => Err(Error::Usage(format!(
-            "retry {}: {}",
+    }
+    if !open.is_empty() {
+        let run = file.parent().unwrap_or(Path::new("."));
+        let shown: Vec<String> = open.iter().take(10).map(u64::to_string).collect();
+        return Err(Error::Usage(format!(
+            "{}: {} rows have no outcome yet in their run (_stage {OPEN_STAGE}: rows {}{}); they may be on the site already, and retrying could send them twice. Finish that run with `csmport resume {}` (it rewrites this report), or delete those rows from the report",
             file.display(),
-            e.to_string().lines().next().unwrap_or("bad options")
-        ))),
+            open.len(),
+            shown.join(", "),
+            if open.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            },
+            run.display()
+        )));
+    }
+    match kind {
+        Some(k) => Ok(k),
+        None => kind_of_run(file),
     }
 }
 

@@ -1,18 +1,25 @@
-//! `csmport validate KIND FILE` (and `import --dry-run`): read, map and validate without sending
+//! `csmport validate KIND FILE` (and `import --dry-run`): read, map and check without sending
 //! anything; print the dialect report; write `failures.csv` and `summary.json` as import does.
-//! Orchestration only: `intake` does the work.
+//! The profile kinds are checked offline as fast as the reader goes (`engine::intake`); the
+//! kinds decided against what the site holds run their import as a dry run (the engine reads
+//! the site, decides every row, and stops before the first write).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cli::InputArgs;
+use crate::cli::{self, Cli, ImportArgs, RunArgs, ValidateArgs};
 use crate::engine::intake::{self, Intake};
-use crate::engine::plan::{Outcome, PlannedRow};
 use crate::engine::report::{self, Counts, ReportWriter};
+use crate::engine::run;
 use crate::error::{Error, rows_exit_code};
+use crate::kinds::Kind;
+use crate::kinds::columns;
+use crate::map::RecordKind;
+use crate::options::{ImportOptions, InputOptions};
 use crate::read::Dialect;
+use crate::row::Row;
 use crate::schema::Schema;
 use crate::site::client::Client;
 
@@ -33,34 +40,171 @@ pub struct ValidateSummary {
     pub exit_code: i32,
 }
 
-/// Validates every file; with several, each gets its own folder inside the run folder.
-/// `client` is used only to read the detail-field definitions when `--schema` is not given.
-pub async fn run(
-    input: &InputArgs,
-    client: Option<&Client>,
+/// `csmport validate`: the import's default options.
+pub async fn command(cli: &Cli, args: &ValidateArgs) -> Result<i32, Error> {
+    let input = &args.input;
+    let opts = cli::import_options(
+        input.kind(),
+        Path::new(""),
+        &input.read,
+        &RunArgs {
+            dry_run: true,
+            ..RunArgs::default()
+        },
+    );
+    validate(cli, input.plan.is_some(), &input.files, &opts).await
+}
+
+/// `csmport import --dry-run`: the import's own options.
+pub async fn dry_run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
+    let input = &args.input;
+    let opts = cli::import_options(input.kind(), Path::new(""), &input.read, &args.run);
+    validate(cli, input.plan.is_some(), &input.files, &opts).await
+}
+
+async fn validate(
+    cli: &Cli,
+    plan: bool,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+) -> Result<i32, Error> {
+    if plan {
+        return Err(Error::Usage(
+            "validate and --dry-run take one kind at a time: run `csmport validate KIND FILE` for each file of the plan".into(),
+        ));
+    }
+    let results = match intake::record_kind(opts.kind) {
+        Some(rk) if !opts.kind.is_decided_on_site() => {
+            let client = if opts.input.schema.is_some() || is_account(rk) {
+                None
+            } else {
+                let (target, _sandbox) = super::resolve_target(cli).await?;
+                Some(Client::new(
+                    &target,
+                    opts.rate,
+                    crate::site::client::retry::Policy::default(),
+                    std::sync::Arc::new(crate::site::client::Silent),
+                ))
+            };
+            offline(
+                opts.kind,
+                rk,
+                files,
+                &opts.input,
+                opts.out.as_deref(),
+                client.as_ref(),
+            )
+            .await?
+        }
+        _ => decided_on_site(cli, files, opts).await?,
+    };
+    let mut code = 0;
+    let mut summaries = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => {
+                code = code.max(s.exit_code);
+                summaries.push(s);
+            }
+            Err(e) => {
+                eprintln!("csmport: error: {e}");
+                code = code.max(e.exit_code());
+            }
+        }
+    }
+    let text = summaries
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if cli.json {
+        eprintln!("{text}");
+        let json = match summaries.as_slice() {
+            [one] if files.len() == 1 => serde_json::to_string_pretty(one),
+            many => serde_json::to_string_pretty(many),
+        };
+        println!("{}", json.expect("summary serializes"));
+    } else if !text.is_empty() {
+        println!("{text}");
+    }
+    Ok(code)
+}
+
+fn is_account(rk: RecordKind) -> bool {
+    matches!(
+        rk,
+        RecordKind::CustomerAccounts | RecordKind::OrganizationAccounts
+    )
+}
+
+/// A kind decided against the site: its import as a dry run, per file.
+async fn decided_on_site(
+    cli: &Cli,
+    files: &[PathBuf],
+    opts: &ImportOptions,
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
-    let schema = intake::schema(input, client).await?;
-    let dir = super::import::run_dir(
-        input.out.as_deref(),
-        &format!("validate-{}", input.kind().as_str()),
+    let (target, _sandbox) = super::resolve_target(cli).await?;
+    let dir = run::run_dir(
+        opts.out.as_deref(),
+        &format!("validate-{}", opts.kind.as_str()),
         jiff::Timestamp::now(),
     )?;
     let mut out = Vec::new();
-    for (n, file) in input.files.iter().enumerate() {
-        let sub = if input.files.len() == 1 {
-            dir.clone()
+    for (n, file) in files.iter().enumerate() {
+        let mut o = opts.clone();
+        o.file = file.clone();
+        o.dry_run = true;
+        o.out = Some(sub_dir(&dir, files.len(), n, file)?);
+        let result = run::run(&o, &target, None).await.and_then(|r| {
+            r.validated
+                .ok_or_else(|| Error::Usage(format!("{} has no dry run", o.kind.as_str())))
+        });
+        if files.len() == 1 {
+            out.push(Ok(result?));
         } else {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("input");
-            let d = dir.join(format!("{}-{stem}", n + 1));
-            std::fs::create_dir_all(&d).map_err(|source| report::ReportError {
-                path: d.clone(),
-                source,
-            })?;
-            d
-        };
-        let result = validate_file(input, file, schema.clone(), &sub);
+            out.push(result);
+        }
+    }
+    Ok(out)
+}
+
+/// The folder of file `n` of a validation: the run folder itself for one file.
+fn sub_dir(dir: &Path, files: usize, n: usize, file: &Path) -> Result<PathBuf, Error> {
+    if files == 1 {
+        return Ok(dir.to_path_buf());
+    }
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("input");
+    let d = dir.join(format!("{}-{stem}", n + 1));
+    std::fs::create_dir_all(&d).map_err(|source| report::ReportError {
+        path: d.clone(),
+        source,
+    })?;
+    Ok(d)
+}
+
+/// Validates every file of a profile kind; with several, each gets its own folder inside the
+/// run folder. `client` is used only to read the detail-field definitions when `--schema` is
+/// not given.
+pub async fn offline(
+    kind: Kind,
+    rk: RecordKind,
+    files: &[PathBuf],
+    input: &InputOptions,
+    out: Option<&Path>,
+    client: Option<&Client>,
+) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
+    let schema = columns::schema(rk, input, client).await?;
+    let dir = run::run_dir(
+        out,
+        &format!("validate-{}", kind.as_str()),
+        jiff::Timestamp::now(),
+    )?;
+    let mut out = Vec::new();
+    for (n, file) in files.iter().enumerate() {
+        let sub = sub_dir(&dir, files.len(), n, file)?;
+        let result = validate_file(kind, rk, input, file, schema.clone(), &sub);
         // One file: its error is the command's. Several: report it and go on with the others.
-        if input.files.len() == 1 {
+        if files.len() == 1 {
             out.push(Ok(result?));
         } else {
             out.push(result);
@@ -70,26 +214,30 @@ pub async fn run(
 }
 
 fn validate_file(
-    input: &InputArgs,
+    kind: Kind,
+    rk: RecordKind,
+    input: &InputOptions,
     file: &Path,
     schema: Schema,
     dir: &Path,
 ) -> Result<ValidateSummary, Error> {
     let started = Instant::now();
-    let mut intake = Intake::open(input, file, schema.clone())?;
+    let mut intake = Intake::open(rk, kind.as_str(), input, file, schema.clone())?;
     intake.defer_duplicates()?;
     let dir = dir.to_path_buf();
-    let mut writer = ReportWriter::with_successes(&dir, &intake.header, false)?;
+    let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
     let mut read_error = None;
     let mut reader = intake.reader();
     while let Some(mut batch) = reader.next_batch() {
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
-            if outcome == Outcome::Pending {
-                writer.count_success();
-            } else {
-                let raw = batch.row(i).to_raw();
-                writer.write(&PlannedRow { raw, outcome }, &dir)?;
+            match outcome {
+                None => writer.count_success(),
+                Some(o) => {
+                    let mut row = Row::new(batch.row(i).to_raw());
+                    row.close(o);
+                    writer.write(&row, &dir)?;
+                }
             }
         }
         if let Some(e) = batch.error.take() {
@@ -103,14 +251,17 @@ fn validate_file(
     let found = intake.duplicates()?;
     if !found.is_empty() {
         // These rows passed as valid in the first pass.
-        let n = add_duplicates(input, file, schema, &found, &dir)?;
+        let n = add_duplicates(kind, rk, input, file, schema, &found, &dir)?;
         counts.succeeded = counts.succeeded.saturating_sub(n);
         counts.failed += n;
         counts.failed_by_stage.validate += n;
     }
-    dialect.notes.extend(intake.mapping.notes.iter().cloned());
+    dialect
+        .notes
+        .extend(intake.columns.mapping.notes.iter().cloned());
     dialect.notes.extend(
         intake
+            .columns
             .mapping
             .ignored_unknown
             .iter()
@@ -124,7 +275,7 @@ fn validate_file(
     let exit_code = rows_exit_code(read_error.is_some(), counts.failed);
     let elapsed = started.elapsed().as_secs_f64();
     let summary = ValidateSummary {
-        kind: input.kind().as_str().to_string(),
+        kind: kind.as_str().to_string(),
         input: intake.file_label.clone(),
         run_dir: dir.display().to_string(),
         dialect,
@@ -148,19 +299,21 @@ fn validate_file(
 /// the duplicates' rows (with the reason naming the first row) join the others in failures.csv,
 /// in row order. Returns how many rows it added.
 fn add_duplicates(
-    input: &InputArgs,
+    kind: Kind,
+    rk: RecordKind,
+    input: &InputOptions,
     file: &Path,
     schema: Schema,
     found: &[(u64, u64)],
     dir: &Path,
 ) -> Result<u64, Error> {
-    let mut intake = Intake::open(input, file, schema)?;
+    let mut intake = Intake::open(rk, kind.as_str(), input, file, schema)?;
     intake.replay_duplicates(found);
     let part = tempfile::tempdir_in(dir).map_err(|source| report::ReportError {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut writer = ReportWriter::with_successes(part.path(), &intake.header, false)?;
+    let mut writer = ReportWriter::with_successes(part.path(), intake.header(), false)?;
     let mut added = 0u64;
     let mut reader = intake.reader();
     while let Some(batch) = reader.next_batch() {
@@ -168,9 +321,10 @@ fn add_duplicates(
         for (i, outcome) in outcomes.into_iter().enumerate() {
             let row = batch.row(i);
             let named = found.binary_search_by_key(&row.row(), |f| f.0).is_ok();
-            if named && matches!(outcome, Outcome::Failed { .. }) {
-                let raw = row.to_raw();
-                writer.write(&PlannedRow { raw, outcome }, part.path())?;
+            if named && let Some(o @ crate::row::Outcome::Failed { .. }) = outcome {
+                let mut r = Row::new(row.to_raw());
+                r.close(o);
+                writer.write(&r, part.path())?;
                 added += 1;
             }
         }

@@ -1,24 +1,26 @@
-//! Run journal: the run folder's `journal.sqlite` (SQLite, WAL, synchronous=FULL, one
-//! transaction per state change). It records what `resume` needs to finish a run after a crash
-//! without losing or duplicating a row: the input's identity, the import options (never
-//! credentials), each chunk's fixed row range, each batch's request body and `Idempotency-Key`
-//! committed *before* the first attempt to send it, every attempt, the task, and every row's
-//! final outcome. Written by `send` (batches) and `cmd::import` (outcomes); read by
-//! `cmd::resume`.
+//! Journal stage: the run folder's `journal.sqlite` (SQLite, WAL, synchronous=FULL, one
+//! transaction per state change). It holds what `resume` needs to finish a run after a crash
+//! without losing or duplicating a row: the input's identity and the run's options (never
+//! credentials); each chunk's fixed row range; each batch (every request the run makes, the
+//! organizations it creates on the way and the parts of a refused batch included) with its
+//! rows, items, body and `Idempotency-Key`, committed *before* its first attempt; every
+//! attempt; the task; and every closed row's outcome. A folder either has a whole journal or
+//! none: it is built under another name and renamed into place. Written by `send` and `run`,
+//! read by `run` on resume.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::engine::plan::{Outcome, Stage};
+use crate::row::{Outcome, Stage};
 
 pub const JOURNAL_FILE: &str = "journal.sqlite";
 /// The journal layout this build writes and reads; a journal of another version is refused.
-pub const JOURNAL_VERSION: i64 = 1;
+pub const JOURNAL_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -66,8 +68,8 @@ impl InputIdentity {
 /// What a run was started with, as the journal keeps it.
 #[derive(Debug, Clone)]
 pub struct RunMeta {
-    /// The import options (`cli::ImportArgs` as JSON).
-    pub args: String,
+    /// The import options (`options::ImportOptions` as JSON).
+    pub options: String,
     pub input: InputIdentity,
     /// The input's dialect as detected when the run began (JSON), for the record.
     pub dialect: String,
@@ -77,15 +79,37 @@ pub struct RunMeta {
     pub started_at: String,
 }
 
+/// What a batch is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Rows of the chunk.
+    Rows,
+    /// Something the chunk's rows need first (organizations customers name).
+    Prerequisite,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Rows => "rows",
+            Purpose::Prerequisite => "prerequisite",
+        }
+    }
+}
+
 /// Where a batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchState {
-    /// Key and body committed; sent zero or more times, no task known.
+    /// Committed; sent zero or more times, no task known.
     Planned,
-    /// The server accepted it as a task.
+    /// The site accepted it as a task.
     Submitted,
-    /// Every row of the chunk has its final outcome in `rows`.
+    /// Every row it carries is closed (or, for a prerequisite, its task ended).
     Done,
+    /// Refused as a whole and split: its rows are in the batches of its parts.
+    Split,
+    /// Calls whose answer was lost: their rows are decided again against the site.
+    Abandoned,
 }
 
 impl BatchState {
@@ -94,33 +118,67 @@ impl BatchState {
             BatchState::Planned => "planned",
             BatchState::Submitted => "submitted",
             BatchState::Done => "done",
+            BatchState::Split => "split",
+            BatchState::Abandoned => "abandoned",
         }
     }
 
     fn parse(s: &str) -> Option<BatchState> {
-        match s {
-            "planned" => Some(BatchState::Planned),
-            "submitted" => Some(BatchState::Submitted),
-            "done" => Some(BatchState::Done),
-            _ => None,
-        }
+        Some(match s {
+            "planned" => BatchState::Planned,
+            "submitted" => BatchState::Submitted,
+            "done" => BatchState::Done,
+            "split" => BatchState::Split,
+            "abandoned" => BatchState::Abandoned,
+            _ => return None,
+        })
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, BatchState::Planned | BatchState::Submitted)
     }
 }
 
-/// One chunk's record: its rows, and the batch made of them if it has one.
+/// A batch as planned, before its first attempt.
+#[derive(Debug, Clone)]
+pub struct NewBatch<'a> {
+    pub seq: u64,
+    pub purpose: Purpose,
+    /// The requests as JSON (`kinds::Call`s).
+    pub calls: &'a serde_json::Value,
+    /// None for synchronous calls, which carry no key.
+    pub key: Option<&'a str>,
+    /// The input rows it carries, in body order.
+    pub rows: &'a [u64],
+    /// The kind's items for those rows (JSON), for attributing failures and reading back.
+    pub items: &'a serde_json::Value,
+}
+
+/// A batch as the journal holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    pub id: i64,
+    pub seq: u64,
+    pub purpose: Purpose,
+    pub state: BatchState,
+    pub key: Option<String>,
+    /// Some attempt may have been applied: its key is never replaced.
+    pub uncertain: bool,
+    pub rows: Vec<u64>,
+    pub calls: serde_json::Value,
+    pub items: serde_json::Value,
+    pub task_id: Option<String>,
+    pub status_url: Option<String>,
+}
+
+/// A chunk as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
     pub seq: u64,
     pub first_row: u64,
     pub last_row: u64,
-    pub state: BatchState,
-    pub key: Option<String>,
-    /// The input rows whose items the body holds, in body order.
-    pub item_rows: Vec<u64>,
-    pub path: Option<String>,
-    pub body: Option<String>,
-    pub task_id: Option<String>,
-    pub status_url: Option<String>,
+    /// Every row of it is closed and its outcome recorded.
+    pub done: bool,
 }
 
 pub struct Journal {
@@ -130,26 +188,35 @@ pub struct Journal {
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE batches (
+CREATE TABLE chunks (
     seq INTEGER PRIMARY KEY,
     first_row INTEGER NOT NULL,
     last_row INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
     state TEXT NOT NULL,
     idempotency_key TEXT,
-    item_rows TEXT,
-    path TEXT,
-    body TEXT,
+    uncertain INTEGER NOT NULL DEFAULT 0,
+    rows TEXT NOT NULL,
+    calls TEXT NOT NULL,
+    items TEXT NOT NULL,
     task_id TEXT,
     status_url TEXT,
     updated_at TEXT NOT NULL
 );
+CREATE INDEX batches_by_chunk ON batches (seq);
 CREATE TABLE attempts (
-    seq INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
-    idempotency_key TEXT NOT NULL,
+    idempotency_key TEXT,
     at TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    PRIMARY KEY (seq, attempt)
+    PRIMARY KEY (batch, attempt)
 );
 CREATE TABLE rows (
     row INTEGER PRIMARY KEY,
@@ -169,8 +236,9 @@ fn now() -> String {
 }
 
 impl Journal {
-    /// Starts the journal of a new run in `dir`; a folder that already holds one is refused
-    /// (it is a run to resume, not to overwrite).
+    /// Starts the journal of a new run in `dir`. A folder that already holds one is refused (it
+    /// is a run to resume, not to overwrite). The journal is written whole under a temporary
+    /// name and renamed into place, so a kill at any moment leaves a whole journal or none.
     pub fn create(dir: &Path, meta: &RunMeta) -> Result<Journal, JournalError> {
         let path = dir.join(JOURNAL_FILE);
         if path.exists() {
@@ -179,33 +247,62 @@ impl Journal {
                 why: "this folder already holds a run; finish it with `csmport resume` or choose another --out".into(),
             });
         }
+        let building = dir.join(format!("{JOURNAL_FILE}.new"));
         let sql = |source| JournalError::Sql {
             path: path.clone(),
             source,
         };
-        let mut conn = Connection::open(&path).map_err(sql)?;
-        configure(&conn).map_err(sql)?;
-        let tx = conn.transaction().map_err(sql)?;
-        tx.execute_batch(SCHEMA).map_err(sql)?;
-        let pairs = [
-            ("journal_version", JOURNAL_VERSION.to_string()),
-            ("args", meta.args.clone()),
-            ("input_path", meta.input.path.display().to_string()),
-            ("input_size", meta.input.size.to_string()),
-            ("input_sha256", meta.input.sha256.clone()),
-            ("input_dialect", meta.dialect.clone()),
-            ("base_url", meta.base_url.clone()),
-            ("cloud_id", meta.cloud_id.clone()),
-            ("started_at", meta.started_at.clone()),
-        ];
-        for (k, v) in pairs {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )
-            .map_err(sql)?;
+        // What an earlier attempt killed half-way left behind.
+        for leftover in [
+            building.clone(),
+            dir.join(format!("{JOURNAL_FILE}.new-wal")),
+            dir.join(format!("{JOURNAL_FILE}.new-shm")),
+            dir.join(format!("{JOURNAL_FILE}.new-journal")),
+        ] {
+            let _ = std::fs::remove_file(leftover);
         }
-        tx.commit().map_err(sql)?;
+        {
+            let mut conn = Connection::open(&building).map_err(sql)?;
+            // A rollback journal while building: the file is whole once the connection
+            // closes, with nothing beside it to move.
+            conn.pragma_update(None, "journal_mode", "DELETE")
+                .map_err(sql)?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(sql)?;
+            let tx = conn.transaction().map_err(sql)?;
+            tx.execute_batch(SCHEMA).map_err(sql)?;
+            let pairs = [
+                ("journal_version", JOURNAL_VERSION.to_string()),
+                ("options", meta.options.clone()),
+                ("input_path", meta.input.path.display().to_string()),
+                ("input_size", meta.input.size.to_string()),
+                ("input_sha256", meta.input.sha256.clone()),
+                ("input_dialect", meta.dialect.clone()),
+                ("base_url", meta.base_url.clone()),
+                ("cloud_id", meta.cloud_id.clone()),
+                ("started_at", meta.started_at.clone()),
+            ];
+            for (k, v) in pairs {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )
+                .map_err(sql)?;
+            }
+            tx.commit().map_err(sql)?;
+            conn.close().map_err(|(_, e)| sql(e))?;
+        }
+        sync_file(&building).map_err(|e| JournalError::Refused {
+            path: building.clone(),
+            why: format!("cannot be written: {e}"),
+        })?;
+        std::fs::rename(&building, &path).map_err(|e| JournalError::Refused {
+            path: path.clone(),
+            why: format!("cannot be put in place: {e}"),
+        })?;
+        sync_file(dir).ok();
+        let conn = Connection::open(&path).map_err(sql)?;
+        configure(&conn).map_err(sql)?;
         Ok(Journal {
             path,
             conn: Mutex::new(conn),
@@ -226,7 +323,7 @@ impl Journal {
             ));
         }
         if !path.is_file() {
-            let steps: Vec<String> = std::fs::read_dir(dir)
+            let mut steps: Vec<String> = std::fs::read_dir(dir)
                 .into_iter()
                 .flatten()
                 .flatten()
@@ -234,7 +331,6 @@ impl Journal {
                 .map(|e| e.path().display().to_string())
                 .collect();
             if !steps.is_empty() {
-                let mut steps = steps;
                 steps.sort();
                 return Err(refused(format!(
                     "{} is not a run folder of an import (it has no {JOURNAL_FILE}); the run folders in it (a plan's steps, in order) are: {}",
@@ -242,8 +338,13 @@ impl Journal {
                     steps.join(", ")
                 )));
             }
+            let note = if dir.join(format!("{JOURNAL_FILE}.new")).exists() {
+                " (the run was stopped before it sent anything: import the file again)"
+            } else {
+                ""
+            };
             return Err(refused(format!(
-                "{} is not a run folder of an import (it has no {JOURNAL_FILE}); only imports of customers, organizations, customer-accounts and organization-accounts keep a journal",
+                "{} is not a run folder of an import (it has no {JOURNAL_FILE}){note}",
                 dir.display()
             )));
         }
@@ -289,7 +390,7 @@ impl Journal {
                 .ok_or_else(|| refused(format!("the run journal has no '{k}'; it is damaged")))
         };
         let run = RunMeta {
-            args: get("args")?,
+            options: get("options")?,
             input: InputIdentity {
                 path: PathBuf::from(get("input_path")?),
                 size: get("input_size")?
@@ -329,65 +430,114 @@ impl Journal {
         })
     }
 
-    /// Commits a batch — its rows, body and key — before its first send, with the outcomes of
-    /// the chunk's rows already decided (invalid, unchanged, …).
-    pub fn plan(&self, batch: &Batch, decided: &[(u64, &Outcome)]) -> Result<(), JournalError> {
+    /// Records a chunk's rows when the run first reaches it; a chunk already recorded keeps
+    /// its range.
+    pub fn chunk(&self, seq: u64, first_row: u64, last_row: u64) -> Result<(), JournalError> {
         self.with(|tx| {
             tx.execute(
-                "INSERT OR REPLACE INTO batches (seq, first_row, last_row, state, idempotency_key, item_rows, path, body, task_id, status_url, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT OR IGNORE INTO chunks (seq, first_row, last_row, done, updated_at) VALUES (?1, ?2, ?3, 0, ?4)",
+                params![seq as i64, first_row as i64, last_row as i64, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Commits a batch before its first attempt, with the outcomes of the rows the chunk
+    /// closed before it (invalid, unchanged, …). Returns the batch's id.
+    pub fn plan(&self, b: &NewBatch<'_>, closed: &[(u64, &Outcome)]) -> Result<i64, JournalError> {
+        self.with(|tx| {
+            tx.execute(
+                "INSERT INTO batches (seq, purpose, state, idempotency_key, uncertain, rows, calls, items, updated_at)
+                 VALUES (?1, ?2, 'planned', ?3, 0, ?4, ?5, ?6, ?7)",
                 params![
-                    batch.seq as i64,
-                    batch.first_row as i64,
-                    batch.last_row as i64,
-                    batch.state.as_str(),
-                    batch.key,
-                    serde_json::to_string(&batch.item_rows).expect("serializes"),
-                    batch.path,
-                    batch.body,
-                    batch.task_id,
-                    batch.status_url,
+                    b.seq as i64,
+                    b.purpose.as_str(),
+                    b.key,
+                    serde_json::to_string(b.rows).expect("serializes"),
+                    b.calls.to_string(),
+                    b.items.to_string(),
                     now()
                 ],
             )?;
-            insert_rows(tx, batch.seq, decided)
+            let id = tx.last_insert_rowid();
+            insert_rows(tx, b.seq, closed)?;
+            Ok(id)
         })
     }
 
-    /// A new key for a batch the server refused for want of a task slot, before it is sent.
-    pub fn rekey(&self, seq: u64, key: &str) -> Result<(), JournalError> {
+    /// A new key for a batch none of whose attempts can have been applied, before it is sent.
+    pub fn rekey(&self, batch: i64, key: &str) -> Result<(), JournalError> {
         self.with(|tx| {
             tx.execute(
-                "UPDATE batches SET idempotency_key = ?2, updated_at = ?3 WHERE seq = ?1",
-                params![seq as i64, key, now()],
+                "UPDATE batches SET idempotency_key = ?2, updated_at = ?3 WHERE id = ?1 AND uncertain = 0",
+                params![batch, key, now()],
             )
             .map(|_| ())
         })
     }
 
-    /// One send of a batch and how it ended.
-    pub fn attempt(&self, seq: u64, key: &str, outcome: &str) -> Result<(), JournalError> {
+    /// Some attempt of the batch may have been applied: its key is never replaced.
+    pub fn uncertain(&self, batch: i64) -> Result<(), JournalError> {
         self.with(|tx| {
             tx.execute(
-                "INSERT INTO attempts (seq, attempt, idempotency_key, at, outcome)
-                 VALUES (?1, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE seq = ?1), ?2, ?3, ?4)",
-                params![seq as i64, key, now(), outcome],
+                "UPDATE batches SET uncertain = 1, updated_at = ?2 WHERE id = ?1",
+                params![batch, now()],
             )
             .map(|_| ())
         })
     }
 
-    pub fn submitted(&self, seq: u64, task_id: &str, status_url: &str) -> Result<(), JournalError> {
+    /// One attempt and how it ended.
+    pub fn attempt(
+        &self,
+        batch: i64,
+        key: Option<&str>,
+        outcome: &str,
+    ) -> Result<(), JournalError> {
         self.with(|tx| {
             tx.execute(
-                "UPDATE batches SET state = 'submitted', task_id = ?2, status_url = ?3, updated_at = ?4 WHERE seq = ?1",
-                params![seq as i64, task_id, status_url, now()],
+                "INSERT INTO attempts (batch, attempt, idempotency_key, at, outcome)
+                 VALUES (?1, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE batch = ?1), ?2, ?3, ?4)",
+                params![batch, key, now(), outcome],
             )
             .map(|_| ())
         })
     }
 
-    /// Every row of a chunk has its final outcome: record them, and drop the batch's body.
+    pub fn submitted(
+        &self,
+        batch: i64,
+        task_id: &str,
+        status_url: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|tx| {
+            tx.execute(
+                "UPDATE batches SET state = 'submitted', task_id = ?2, status_url = ?3, updated_at = ?4 WHERE id = ?1",
+                params![batch, task_id, status_url, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Rows the batch closed, and the batch's new state.
+    pub fn settle(
+        &self,
+        batch: i64,
+        seq: u64,
+        state: BatchState,
+        closed: &[(u64, &Outcome)],
+    ) -> Result<(), JournalError> {
+        self.with(|tx| {
+            tx.execute(
+                "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![batch, state.as_str(), now()],
+            )?;
+            insert_rows(tx, seq, closed)
+        })
+    }
+
+    /// Every row of a chunk is closed: record the outcomes not recorded yet, and drop the
+    /// bodies of its batches (nothing will be sent again).
     pub fn done(
         &self,
         seq: u64,
@@ -396,41 +546,67 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.with(|tx| {
             tx.execute(
-                "INSERT INTO batches (seq, first_row, last_row, state, updated_at) VALUES (?1, ?2, ?3, 'done', ?4)
-                 ON CONFLICT(seq) DO UPDATE SET state = 'done', body = NULL, updated_at = ?4",
+                "INSERT INTO chunks (seq, first_row, last_row, done, updated_at) VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT(seq) DO UPDATE SET done = 1, updated_at = ?4",
                 params![seq as i64, range.0 as i64, range.1 as i64, now()],
+            )?;
+            tx.execute(
+                "UPDATE batches SET calls = '[]', updated_at = ?2 WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
+                params![seq as i64, now()],
             )?;
             insert_rows(tx, seq, outcomes)
         })
     }
 
     /// Every chunk the journal knows, by sequence number.
-    pub fn batches(&self) -> Result<HashMap<u64, Batch>, JournalError> {
+    pub fn chunks(&self) -> Result<BTreeMap<u64, ChunkRecord>, JournalError> {
         self.with(|tx| {
-            let mut s = tx.prepare(
-                "SELECT seq, first_row, last_row, state, idempotency_key, item_rows, path, body, task_id, status_url FROM batches",
-            )?;
+            let mut s = tx.prepare("SELECT seq, first_row, last_row, done FROM chunks")?;
             let rows = s.query_map([], |r| {
-                let state: String = r.get(3)?;
-                let item_rows: Option<String> = r.get(5)?;
-                Ok(Batch {
+                Ok(ChunkRecord {
                     seq: r.get::<_, i64>(0)? as u64,
                     first_row: r.get::<_, i64>(1)? as u64,
                     last_row: r.get::<_, i64>(2)? as u64,
-                    state: BatchState::parse(&state).ok_or_else(|| {
-                        rusqlite::Error::InvalidColumnType(3, state.clone(), rusqlite::types::Type::Text)
-                    })?,
-                    key: r.get(4)?,
-                    item_rows: item_rows
-                        .and_then(|t| serde_json::from_str(&t).ok())
-                        .unwrap_or_default(),
-                    path: r.get(6)?,
-                    body: r.get(7)?,
-                    task_id: r.get(8)?,
-                    status_url: r.get(9)?,
+                    done: r.get::<_, i64>(3)? != 0,
                 })
             })?;
-            rows.map(|b| b.map(|b| (b.seq, b))).collect()
+            rows.map(|c| c.map(|c| (c.seq, c))).collect()
+        })
+    }
+
+    /// The batches of a chunk, in the order they were planned.
+    pub fn batches(&self, seq: u64) -> Result<Vec<Batch>, JournalError> {
+        self.with(|tx| {
+            let mut s = tx.prepare(
+                "SELECT id, seq, purpose, state, idempotency_key, uncertain, rows, calls, items, task_id, status_url
+                 FROM batches WHERE seq = ?1 ORDER BY id",
+            )?;
+            let rows = s.query_map(params![seq as i64], |r| {
+                let purpose: String = r.get(2)?;
+                let state: String = r.get(3)?;
+                let bad = |i, t: String| {
+                    rusqlite::Error::InvalidColumnType(i, t, rusqlite::types::Type::Text)
+                };
+                let json = |t: String| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null);
+                Ok(Batch {
+                    id: r.get(0)?,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    purpose: match purpose.as_str() {
+                        "rows" => Purpose::Rows,
+                        "prerequisite" => Purpose::Prerequisite,
+                        _ => return Err(bad(2, purpose)),
+                    },
+                    state: BatchState::parse(&state).ok_or_else(|| bad(3, state.clone()))?,
+                    key: r.get(4)?,
+                    uncertain: r.get::<_, i64>(5)? != 0,
+                    rows: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    calls: json(r.get(7)?),
+                    items: json(r.get(8)?),
+                    task_id: r.get(9)?,
+                    status_url: r.get(10)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 
@@ -452,6 +628,30 @@ impl Journal {
             rows.collect()
         })
     }
+
+    /// The attempts of a batch, oldest first: (key, outcome).
+    pub fn attempts(&self, batch: i64) -> Result<Vec<(Option<String>, String)>, JournalError> {
+        self.with(|tx| {
+            let mut s = tx.prepare(
+                "SELECT idempotency_key, outcome FROM attempts WHERE batch = ?1 ORDER BY attempt",
+            )?;
+            let rows = s.query_map(params![batch], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// The key of a batch now.
+    pub fn key(&self, batch: i64) -> Result<Option<String>, JournalError> {
+        self.with(|tx| {
+            tx.query_row(
+                "SELECT idempotency_key FROM batches WHERE id = ?1",
+                params![batch],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -460,6 +660,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())
+}
+
+/// fsync of a file or folder (a folder: so a rename in it survives power loss).
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
 }
 
 fn insert_rows(
@@ -472,9 +677,6 @@ fn insert_rows(
     )?;
     for (row, o) in outcomes {
         let (kind, stage, field, error, id) = encode_outcome(o);
-        if kind == "pending" {
-            continue;
-        }
         s.execute(params![
             *row as i64,
             seq as i64,
@@ -498,7 +700,6 @@ type Encoded<'a> = (
 
 fn encode_outcome(o: &Outcome) -> Encoded<'_> {
     match o {
-        Outcome::Pending => ("pending", None, None, None, None),
         Outcome::Succeeded { id } => ("succeeded", None, None, None, id.as_deref()),
         Outcome::Failed {
             stage,
@@ -528,40 +729,34 @@ fn decode_outcome(
             reason: error.unwrap_or_default(),
         },
         _ => Outcome::Failed {
-            stage: match stage.as_deref() {
-                Some("read") => Stage::Read,
-                Some("validate") => Stage::Validate,
-                Some("send") => Stage::Send,
-                _ => Stage::Task,
-            },
+            stage: stage
+                .as_deref()
+                .and_then(Stage::parse)
+                .unwrap_or(Stage::Task),
             field: field.unwrap_or_default(),
             error: error.unwrap_or_default(),
         },
     }
 }
 
-/// What `resume` does with a chunk, from its journal record.
+/// What `resume` does with a live batch of rows, from its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResumeAction {
-    /// Every row's outcome is recorded: report them, send nothing.
-    Replay,
     /// A task exists for it: poll that task, never send again.
     Poll,
     /// Sent or maybe sent, no task known: send the recorded body again under the recorded key
-    /// (the server answers a repeat of an applied request with the first answer).
+    /// (the site answers a repeat of an applied request with the first answer).
     Resend,
-    /// Never planned: plan and send as in a new run.
-    Send,
+    /// Synchronous calls whose answers are unknown: decide their rows again from what the
+    /// site holds now, never send them blindly.
+    Redecide,
 }
 
-pub fn resume_action(batch: Option<&Batch>) -> ResumeAction {
-    match batch.map(|b| (b.state, b.task_id.is_some(), b.body.is_some())) {
-        None => ResumeAction::Send,
-        Some((BatchState::Done, _, _)) => ResumeAction::Replay,
-        Some((_, true, _)) => ResumeAction::Poll,
-        Some((_, false, true)) => ResumeAction::Resend,
-        // A planned batch without a body has nothing to send: plan it again.
-        Some((_, false, false)) => ResumeAction::Send,
+pub fn resume_action(b: &Batch) -> ResumeAction {
+    match (&b.task_id, &b.key) {
+        (Some(_), _) => ResumeAction::Poll,
+        (None, Some(_)) => ResumeAction::Resend,
+        (None, None) => ResumeAction::Redecide,
     }
 }
 
@@ -571,7 +766,7 @@ mod tests {
 
     fn meta() -> RunMeta {
         RunMeta {
-            args: "{}".into(),
+            options: "{}".into(),
             input: InputIdentity {
                 path: "/x.csv".into(),
                 size: 3,
@@ -584,16 +779,17 @@ mod tests {
         }
     }
 
-    fn batch(state: BatchState, task: bool, body: bool) -> Batch {
+    fn batch(id: i64, state: BatchState, task: bool, key: bool) -> Batch {
         Batch {
+            id,
             seq: 0,
-            first_row: 1,
-            last_row: 3,
+            purpose: Purpose::Rows,
             state,
-            key: Some("k".into()),
-            item_rows: vec![1, 3],
-            path: Some("p".into()),
-            body: body.then(|| "{}".into()),
+            key: key.then(|| "k".into()),
+            uncertain: false,
+            rows: vec![1, 3],
+            calls: serde_json::json!([]),
+            items: serde_json::json!([]),
             task_id: task.then(|| "t".into()),
             status_url: None,
         }
@@ -604,47 +800,65 @@ mod tests {
         use BatchState::*;
         use ResumeAction::*;
         let cases = [
-            (None, Send),
-            (Some(batch(Done, true, false)), Replay),
-            (Some(batch(Submitted, true, true)), Poll),
-            (Some(batch(Planned, false, true)), Resend),
-            (Some(batch(Planned, false, false)), Send),
+            (batch(1, Submitted, true, true), Poll),
+            (batch(1, Planned, false, true), Resend),
+            (batch(1, Planned, false, false), Redecide),
         ];
         for (b, want) in cases {
-            assert_eq!(resume_action(b.as_ref()), want, "{b:?}");
+            assert_eq!(resume_action(&b), want, "{b:?}");
         }
+        assert!(Planned.is_live() && Submitted.is_live());
+        assert!(!Done.is_live() && !Split.is_live() && !Abandoned.is_live());
     }
 
     #[test]
-    fn a_batch_goes_through_its_states_and_survives_reopening() {
+    fn batches_go_through_their_states_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path(), &meta()).unwrap();
-        let invalid = Outcome::Failed {
-            stage: Stage::Validate,
-            field: "email".into(),
-            error: "bad".into(),
+        assert!(!dir.path().join("journal.sqlite.new").exists());
+        let invalid = Outcome::failed(Stage::Validate, "email", "bad");
+        j.chunk(0, 1, 3).unwrap();
+        j.chunk(0, 1, 99).unwrap();
+        let calls = serde_json::json!([{"method": "Post", "path": "p", "body": {}}]);
+        let items = serde_json::json!(["a", "c"]);
+        let nb = NewBatch {
+            seq: 0,
+            purpose: Purpose::Rows,
+            calls: &calls,
+            key: Some("k"),
+            rows: &[1, 3],
+            items: &items,
         };
-        j.plan(&batch(BatchState::Planned, false, true), &[(2, &invalid)])
-            .unwrap();
-        j.attempt(0, "k", "network error").unwrap();
-        j.rekey(0, "k2").unwrap();
-        j.attempt(0, "k2", "accepted").unwrap();
-        j.submitted(0, "t1", "/task/t1").unwrap();
+        let id = j.plan(&nb, &[(2, &invalid)]).unwrap();
+        j.attempt(id, Some("k"), "task slots full").unwrap();
+        j.rekey(id, "k2").unwrap();
+        j.attempt(id, Some("k2"), "timed out").unwrap();
+        j.uncertain(id).unwrap();
+        // A key that may have been applied is never replaced.
+        j.rekey(id, "k3").unwrap();
+        j.submitted(id, "t1", "/task/t1").unwrap();
         drop(j);
         let (j, m) = Journal::open(dir.path()).unwrap();
         assert_eq!(m.input, meta().input);
-        let b = j.batches().unwrap()[&0].clone();
+        assert_eq!(
+            j.chunks().unwrap()[&0].last_row,
+            3,
+            "a chunk keeps its range"
+        );
+        let b = j.batches(0).unwrap()[0].clone();
         assert_eq!(b.state, BatchState::Submitted);
-        assert_eq!(b.key.as_deref(), Some("k2"));
-        assert_eq!(b.item_rows, vec![1, 3]);
-        assert_eq!(resume_action(Some(&b)), ResumeAction::Poll);
+        assert_eq!((b.key.as_deref(), b.uncertain), (Some("k2"), true));
+        assert_eq!((b.rows.clone(), b.items.clone()), (vec![1, 3], items));
+        assert_eq!(resume_action(&b), ResumeAction::Poll);
+        assert_eq!(j.attempts(id).unwrap().len(), 2);
         let ok = Outcome::Succeeded {
             id: Some("qm:1".into()),
         };
-        j.done(0, (1, 3), &[(1, &ok), (2, &invalid), (3, &ok)])
-            .unwrap();
-        let b = j.batches().unwrap()[&0].clone();
-        assert_eq!((b.state, b.body), (BatchState::Done, None));
+        j.settle(id, 0, BatchState::Done, &[(1, &ok)]).unwrap();
+        j.done(0, (1, 3), &[(3, &ok)]).unwrap();
+        let c = j.chunks().unwrap()[&0].clone();
+        assert!(c.done);
+        assert_eq!(j.batches(0).unwrap()[0].calls, serde_json::json!([]));
         let o = j.outcomes(1, 3).unwrap();
         assert_eq!(o.len(), 3);
         assert_eq!(o[&2], invalid);
@@ -653,6 +867,18 @@ mod tests {
             Journal::create(dir.path(), &meta()).is_err(),
             "never overwritten"
         );
+    }
+
+    #[test]
+    fn a_journal_killed_while_it_was_made_is_not_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a kill in the first milliseconds leaves: a half-made file under the other name.
+        std::fs::write(dir.path().join("journal.sqlite.new"), b"").unwrap();
+        let e = Journal::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("stopped before it sent anything"), "{e}");
+        // The folder can be imported into again.
+        Journal::create(dir.path(), &meta()).unwrap();
+        assert!(Journal::open(dir.path()).is_ok());
     }
 
     #[test]

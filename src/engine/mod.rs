@@ -1,6 +1,8 @@
-//! The import engine, one module per stage: `intake` (read, map, validate), `plan` (chunks and
-//! keys), `journal`, `send`, `track`, `reconcile`, `report`, with `progress` for the terminal
-//! and the run log. Driven by `cmd`; uses `site` to talk to CSM.
+//! The import engine, the same for every kind, one module per stage: `run` (the run: reader,
+//! dispatcher, emitter), `plan` (chunks), `journal`, `send` (decide, send, with `track` and
+//! `reconcile`), `report`, with `progress` for the terminal and the run log, and `intake` for
+//! `validate`'s offline checks. Every row change goes through `row::step`. Driven by `cmd`;
+//! uses `kinds` for what differs between kinds and `site` to talk to CSM.
 
 pub mod intake;
 pub mod journal;
@@ -8,5 +10,6 @@ pub mod plan;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
+pub mod run;
 pub mod send;
 pub mod track;

@@ -1,142 +1,39 @@
 //! Plan stage: cuts the row stream into chunks with fixed boundaries. A chunk is a contiguous
-//! range of input rows; its valid rows form one bulk batch with an `Idempotency-Key` fixed when
-//! the chunk is sealed, before any send. Invalid rows ride along so reports keep input order.
-//! Fed by `map`, consumed by `send`; outcomes are defined here and read by `report`.
+//! range of input rows, decided against the site and journaled together; its valid rows' items
+//! become the chunk's batches, each with an `Idempotency-Key` fixed and journaled before any
+//! send. Invalid rows ride along so reports keep input order. Also the whole-file duplicate
+//! check (`SeenKeys`, or `KeySpill` for a validation). Fed by `run`'s reader, consumed by
+//! `send`.
 
-use crate::read::RawRow;
-use crate::site::api::model::{CustomerProfileItem, OrganizationProfileItem};
+use std::collections::HashMap;
 
-/// Where a row's failure happened, as written to `_stage`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Read,
-    Validate,
-    Send,
-    Task,
-}
+use super::report::Verdict;
+use crate::row::Row;
 
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Read => "read",
-            Stage::Validate => "validate",
-            Stage::Send => "send",
-            Stage::Task => "task",
-        }
-    }
-}
-
-/// The one final outcome every row gets (DESIGN invariant 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Not decided yet: the row is in a batch that is still in flight.
-    Pending,
-    Succeeded {
-        id: Option<String>,
-    },
-    Failed {
-        stage: Stage,
-        field: String,
-        error: String,
-    },
-    Skipped {
-        reason: String,
-    },
-}
-
+/// A sealed chunk: rows in input order, and the items of the valid ones.
 #[derive(Debug, Clone)]
-pub struct PlannedRow {
-    pub raw: RawRow,
-    pub outcome: Outcome,
-}
-
-/// One row's bulk item; a chunk holds items of one kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BulkItem {
-    /// A customer, and the organization names it names (turned into ids before sending).
-    Customer(CustomerProfileItem, Vec<String>),
-    Organization(OrganizationProfileItem),
-}
-
-impl BulkItem {
-    /// Every key a task failure may name this item by: its id as is, and its email (customers)
-    /// or name (organizations) normalized by `match_key`.
-    pub fn keys(&self) -> Vec<String> {
-        let (id, natural) = match self {
-            BulkItem::Customer(c, _) => (c.payload.customer_id.clone(), c.payload.email.clone()),
-            BulkItem::Organization(o) => (o.payload.id.clone(), o.payload.name.clone()),
-        };
-        id.into_iter()
-            .chain(natural.map(|n| match_key(&n)))
-            .collect()
-    }
-
-    /// The row asks to create the entity (never skipped as unchanged: the site must refuse an
-    /// existing one).
-    pub fn creates(&self) -> bool {
-        use crate::site::api::model::ProfileOperation::Create;
-        match self {
-            BulkItem::Customer(c, _) => c.operation_type == Create,
-            BulkItem::Organization(o) => o.operation_type == Create,
-        }
-    }
-
-    /// The id the input gave, if any (written to successes.csv).
-    pub fn given_id(&self) -> Option<String> {
-        match self {
-            BulkItem::Customer(c, _) => c.payload.customer_id.clone(),
-            BulkItem::Organization(o) => o.payload.id.clone(),
-        }
-    }
-}
-
-/// How emails and organization names are compared: trimmed, lower-cased.
-pub fn match_key(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
-/// A sealed chunk: rows in input order, and the batch made of the valid ones.
-#[derive(Debug, Clone)]
-pub struct Chunk {
+pub struct Chunk<I> {
     pub seq: u64,
-    pub rows: Vec<PlannedRow>,
-    pub items: Vec<BulkItem>,
-    /// For each item, the index of its row in `rows`.
-    pub item_rows: Vec<usize>,
-    /// Set when the chunk is sealed, only if it has items.
-    pub idempotency_key: Option<String>,
-    /// Some row's outcome is not final (unknown, or never sent because the run stopped): the
-    /// journal keeps the chunk open so that `resume` finishes it.
-    pub unsettled: bool,
+    pub rows: Vec<Row>,
+    /// Per row, its item while it has one to decide and send.
+    pub items: Vec<Option<I>>,
+    /// `--verify`: what reading back found, by index in `rows`.
+    pub verified: HashMap<usize, Verdict>,
     /// The outcomes came from the journal of an earlier attempt at this run.
     pub replayed: bool,
-    /// `--verify`: what reading back found, by index in `rows`.
-    pub verified: std::collections::HashMap<usize, crate::engine::report::Verdict>,
+    weight: usize,
 }
 
-impl Chunk {
-    pub fn new(seq: u64) -> Chunk {
+impl<I> Chunk<I> {
+    pub fn new(seq: u64) -> Chunk<I> {
         Chunk {
             seq,
             rows: Vec::new(),
             items: Vec::new(),
-            item_rows: Vec::new(),
-            idempotency_key: None,
-            unsettled: false,
-            replayed: false,
             verified: Default::default(),
+            replayed: false,
+            weight: 0,
         }
-    }
-
-    /// Removes the items whose `keep` is false (their rows stay, with the outcome the caller
-    /// gave them); returns how many were removed.
-    pub fn retain_items(&mut self, keep: &[bool]) -> usize {
-        let mut it = keep.iter();
-        self.items.retain(|_| *it.next().unwrap_or(&true));
-        let mut it = keep.iter();
-        self.item_rows.retain(|_| *it.next().unwrap_or(&true));
-        keep.iter().filter(|k| !**k).count()
     }
 
     pub fn first_row(&self) -> u64 {
@@ -146,69 +43,93 @@ impl Chunk {
     pub fn last_row(&self) -> u64 {
         self.rows.last().map(|r| r.raw.row).unwrap_or(0)
     }
+
+    /// Rows with no final outcome yet.
+    pub fn open_rows(&self) -> usize {
+        self.rows.iter().filter(|r| r.state.is_open()).count()
+    }
+
+    /// Index of input row `n` in this chunk.
+    pub fn index_of(&self, n: u64) -> Option<usize> {
+        let first = self.first_row();
+        let i = n.checked_sub(first)? as usize;
+        // Rows are consecutive in a chunk: a direct look first, a search if not.
+        match self.rows.get(i) {
+            Some(r) if r.raw.row == n => Some(i),
+            _ => self.rows.iter().position(|r| r.raw.row == n),
+        }
+    }
 }
 
-/// Cuts rows into chunks of at most `batch_size` items. A chunk also closes after `max_rows`
-/// rows in total, so a long run of invalid rows is reported without being held in memory.
-pub struct Chunker {
-    batch_size: usize,
+/// Cuts rows into chunks whose items weigh at most `max_weight` together. A chunk also closes
+/// after `max_rows` rows in all, so a long run of invalid rows is reported without being held
+/// in memory.
+pub struct Chunker<I> {
+    max_weight: usize,
     max_rows: usize,
     /// Chunks whose last row is already fixed (by the journal of the run being resumed).
-    fixed: std::collections::HashMap<u64, u64>,
-    current: Chunk,
-    key: Box<dyn FnMut() -> String + Send>,
+    fixed: HashMap<u64, u64>,
+    current: Chunk<I>,
 }
 
-impl Chunker {
-    pub fn new(batch_size: usize, key: Box<dyn FnMut() -> String + Send>) -> Chunker {
-        let batch_size = batch_size.max(1);
+impl<I> Chunker<I> {
+    pub fn new(max_weight: usize) -> Chunker<I> {
+        let max_weight = max_weight.max(1);
         Chunker {
-            batch_size,
-            max_rows: (batch_size * 10).max(1000),
+            max_weight,
+            max_rows: (max_weight * 10).clamp(1000, 10_000),
             fixed: Default::default(),
             current: Chunk::new(0),
-            key,
         }
     }
 
     /// Cuts the chunks named in `last_rows` (sequence number → last input row) exactly there,
     /// whatever their rows weigh now: a resumed run keeps the chunks its journal recorded.
-    pub fn with_boundaries(mut self, last_rows: std::collections::HashMap<u64, u64>) -> Chunker {
+    pub fn with_boundaries(mut self, last_rows: HashMap<u64, u64>) -> Chunker<I> {
         self.fixed = last_rows;
         self
     }
 
-    /// Adds a row; `item` is its batch item when the row is valid. Returns a sealed chunk when
-    /// this row filled one.
-    pub fn push(&mut self, row: PlannedRow, item: Option<BulkItem>) -> Option<Chunk> {
-        let idx = self.current.rows.len();
+    /// Adds a row; `item` is its item and the item's weight when the row is valid. Returns
+    /// the chunks this row sealed (an item that would overflow the chunk starts the next one).
+    pub fn push(&mut self, row: Row, item: Option<(I, usize)>) -> Vec<Chunk<I>> {
+        let mut sealed = Vec::new();
+        if let Some((_, w)) = &item
+            && !self.fixed.contains_key(&self.current.seq)
+            && self.current.weight > 0
+            && self.current.weight + w > self.max_weight
+        {
+            sealed.push(self.seal());
+        }
         let number = row.raw.row;
         self.current.rows.push(row);
-        if let Some(item) = item {
-            self.current.items.push(item);
-            self.current.item_rows.push(idx);
+        match item {
+            Some((it, w)) => {
+                self.current.weight += w;
+                self.current.items.push(Some(it));
+            }
+            None => self.current.items.push(None),
         }
-        if let Some(&last) = self.fixed.get(&self.current.seq) {
-            return (number >= last).then(|| self.seal());
+        let full = match self.fixed.get(&self.current.seq) {
+            Some(&last) => number >= last,
+            None => {
+                self.current.weight >= self.max_weight || self.current.rows.len() >= self.max_rows
+            }
+        };
+        if full {
+            sealed.push(self.seal());
         }
-        if self.current.items.len() >= self.batch_size || self.current.rows.len() >= self.max_rows {
-            return Some(self.seal());
-        }
-        None
+        sealed
     }
 
     /// Seals what is left, if anything.
-    pub fn finish(&mut self) -> Option<Chunk> {
+    pub fn finish(&mut self) -> Option<Chunk<I>> {
         (!self.current.rows.is_empty()).then(|| self.seal())
     }
 
-    fn seal(&mut self) -> Chunk {
+    fn seal(&mut self) -> Chunk<I> {
         let next = Chunk::new(self.current.seq + 1);
-        let mut chunk = std::mem::replace(&mut self.current, next);
-        if !chunk.items.is_empty() {
-            chunk.idempotency_key = Some((self.key)());
-        }
-        chunk
+        std::mem::replace(&mut self.current, next)
     }
 }
 
@@ -447,73 +368,41 @@ fn fingerprint(key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::api::model::{CustomerProfilePayload, ProfileOperation};
+    use crate::read::RawRow;
 
-    fn row(n: u64) -> PlannedRow {
-        PlannedRow {
-            raw: RawRow {
-                row: n,
-                cells: csv::StringRecord::new(),
-                problem: None,
-            },
-            outcome: Outcome::Pending,
-        }
-    }
-
-    fn item() -> BulkItem {
-        BulkItem::Customer(
-            CustomerProfileItem {
-                operation_type: ProfileOperation::Upsert,
-                payload: CustomerProfilePayload::default(),
-            },
-            vec![],
-        )
-    }
-
-    fn counter_key() -> Box<dyn FnMut() -> String + Send> {
-        let mut n = 0;
-        Box::new(move || {
-            n += 1;
-            format!("k{n}")
+    fn row(n: u64) -> Row {
+        Row::new(RawRow {
+            row: n,
+            cells: csv::StringRecord::new(),
+            problem: None,
         })
     }
 
+    fn items(c: &Chunk<u32>) -> usize {
+        c.items.iter().flatten().count()
+    }
+
     #[test]
-    fn chunks_keep_order_counts_and_fixed_keys() {
-        // (batch_size, valid pattern of 7 rows) -> (rows per chunk, items per chunk, keys)
-        type Want = (Vec<usize>, Vec<usize>, Vec<Option<&'static str>>);
-        let cases: Vec<(usize, [bool; 7], Want)> = vec![
-            (
-                3,
-                [true; 7],
-                (
-                    vec![3, 3, 1],
-                    vec![3, 3, 1],
-                    vec![Some("k1"), Some("k2"), Some("k3")],
-                ),
-            ),
+    fn chunks_keep_order_and_counts() {
+        // (max weight, valid pattern of 7 rows) -> (rows per chunk, items per chunk)
+        let cases: Vec<(usize, [bool; 7], (Vec<usize>, Vec<usize>))> = vec![
+            (3, [true; 7], (vec![3, 3, 1], vec![3, 3, 1])),
             (
                 2,
                 [true, false, true, false, false, true, false],
-                (vec![3, 4], vec![2, 1], vec![Some("k1"), Some("k2")]),
+                (vec![3, 4], vec![2, 1]),
             ),
-            (10, [false; 7], (vec![7], vec![0], vec![None])),
+            (10, [false; 7], (vec![7], vec![0])),
         ];
-        for (batch, valid, (rows, items, keys)) in cases {
-            let mut c = Chunker::new(batch, counter_key());
+        for (batch, valid, (rows, want_items)) in cases {
+            let mut c = Chunker::new(batch);
             let mut out = Vec::new();
             for (i, v) in valid.iter().enumerate() {
-                out.extend(c.push(row(i as u64 + 1), v.then(item)));
+                out.extend(c.push(row(i as u64 + 1), v.then_some((7u32, 1))));
             }
             out.extend(c.finish());
             assert_eq!(out.iter().map(|c| c.rows.len()).collect::<Vec<_>>(), rows);
-            assert_eq!(out.iter().map(|c| c.items.len()).collect::<Vec<_>>(), items);
-            assert_eq!(
-                out.iter()
-                    .map(|c| c.idempotency_key.as_deref())
-                    .collect::<Vec<_>>(),
-                keys
-            );
+            assert_eq!(out.iter().map(items).collect::<Vec<_>>(), want_items);
             let seqs: Vec<u64> = out.iter().map(|c| c.seq).collect();
             assert_eq!(seqs, (0..out.len() as u64).collect::<Vec<_>>());
             let all: Vec<u64> = out
@@ -525,13 +414,29 @@ mod tests {
     }
 
     #[test]
+    fn heavy_items_start_the_next_chunk() {
+        // Weights 400, 400, 400, 1000, 1 under 1000: [400, 400] [400] [1000] [1].
+        let mut c = Chunker::new(1000);
+        let mut out = Vec::new();
+        for (i, w) in [400, 400, 400, 1000, 1].into_iter().enumerate() {
+            out.extend(c.push(row(i as u64 + 1), Some((0u32, w))));
+        }
+        out.extend(c.finish());
+        let ranges: Vec<(u64, u64)> = out.iter().map(|c| (c.first_row(), c.last_row())).collect();
+        assert_eq!(ranges, vec![(1, 2), (3, 3), (4, 4), (5, 5)]);
+        assert_eq!(out[2].index_of(4), Some(0));
+        assert_eq!(out[0].index_of(2), Some(1));
+        assert_eq!(out[0].index_of(9), None);
+    }
+
+    #[test]
     fn recorded_boundaries_win_over_batch_size() {
         // Chunks 0 and 1 were recorded as rows 1-2 and 3-6; later chunks are cut as usual.
         let fixed = [(0, 2), (1, 6)].into_iter().collect();
-        let mut c = Chunker::new(3, counter_key()).with_boundaries(fixed);
+        let mut c = Chunker::new(3).with_boundaries(fixed);
         let mut out = Vec::new();
         for i in 1..=10 {
-            out.extend(c.push(row(i), Some(item())));
+            out.extend(c.push(row(i), Some((0u32, 1))));
         }
         out.extend(c.finish());
         let ranges: Vec<(u64, u64)> = out.iter().map(|c| (c.first_row(), c.last_row())).collect();
@@ -540,8 +445,8 @@ mod tests {
 
     #[test]
     fn long_runs_of_invalid_rows_are_bounded() {
-        let mut c = Chunker::new(1, counter_key());
-        let sealed = (1..=1000).filter_map(|i| c.push(row(i), None)).count();
+        let mut c = Chunker::<u32>::new(1);
+        let sealed: usize = (1..=1000).map(|i| c.push(row(i), None).len()).sum();
         assert_eq!(sealed, 1);
     }
 

@@ -1,6 +1,8 @@
 //! Report stage: writes the run folder's `failures.csv` and `successes.csv` row by row, in input
 //! order, keeping the input's own columns and cells unchanged so a failure report can be edited
-//! and fed back in; and `summary.json` at the end. Reads outcomes defined in `plan`.
+//! and fed back in; and `summary.json` at the end. Rows still open (their outcome not known
+//! yet) go to `failures.csv` with `_stage` `open`, counted as skipped: `resume` finishes them.
+//! Reads rows as `row` defines them; written by `run`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -8,19 +10,28 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::engine::plan::{Outcome, PlannedRow, Stage};
+use crate::row::{Outcome, Row, Stage, State};
 
 pub const FAILURES_FILE: &str = "failures.csv";
 pub const SUCCESSES_FILE: &str = "successes.csv";
 pub const SUMMARY_FILE: &str = "summary.json";
 
-/// Counts that always satisfy `rows == succeeded + failed + skipped`.
+/// The `_stage` of a row whose outcome is not known yet.
+pub const OPEN_STAGE: &str = "open";
+
+/// Counts that always satisfy `rows == succeeded + failed + skipped (+ not_read)`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub rows: u64,
     pub succeeded: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Of the skipped rows, those whose outcome is not known yet (not sent, or sent with no
+    /// answer that settles them): `csmport resume` finishes them.
+    pub open: u64,
+    /// Rows of the input not read because the run was interrupted (counted in `rows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_read: Option<u64>,
     pub failed_by_stage: StageCounts,
     /// `--verify`: what reading the succeeded rows back found.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,15 +165,15 @@ impl ReportWriter {
         self.counts.succeeded += 1;
     }
 
-    /// Writes one row with its final outcome. Rows must come in input order.
-    pub fn write(&mut self, row: &PlannedRow, dir: &Path) -> Result<(), ReportError> {
+    /// Writes one row with its outcome. Rows must come in input order.
+    pub fn write(&mut self, row: &Row, dir: &Path) -> Result<(), ReportError> {
         self.write_verified(row, None, dir)
     }
 
     /// `write`, with what `--verify` found for a succeeded row.
     pub fn write_verified(
         &mut self,
-        row: &PlannedRow,
+        row: &Row,
         verdict: Option<Verdict>,
         dir: &Path,
     ) -> Result<(), ReportError> {
@@ -174,7 +185,24 @@ impl ReportWriter {
             .collect();
         let row_no = row.raw.row.to_string();
         record.push(&row_no);
-        match &row.outcome {
+        let outcome = match &row.state {
+            State::Closed(o) => o,
+            _ => {
+                self.counts.skipped += 1;
+                self.counts.open += 1;
+                let why = if row.note.is_empty() {
+                    "outcome unknown; `csmport resume` on this run folder finishes it"
+                } else {
+                    row.note.as_str()
+                };
+                record.extend([OPEN_STAGE, "", why]);
+                return self
+                    .failures
+                    .write_record(&record)
+                    .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e));
+            }
+        };
+        match outcome {
             Outcome::Succeeded { id } => {
                 self.counts.succeeded += 1;
                 record.push(id.as_deref().unwrap_or(""));
@@ -227,21 +255,11 @@ impl ReportWriter {
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
                 }
             }
-            Outcome::Pending => {
-                // Every row is decided before it reaches the report; a pending one is a bug,
-                // and it is reported rather than silently dropped.
-                self.counts.failed += 1;
-                self.counts.failed_by_stage.send += 1;
-                record.extend(["send", "", "internal error: row had no outcome"]);
-                self.failures
-                    .write_record(&record)
-                    .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
-            }
         }
         Ok(())
     }
 
-    fn extra_cells(&self, row: &PlannedRow) -> Option<String> {
+    fn extra_cells(&self, row: &Row) -> Option<String> {
         (row.raw.cells.len() > self.header_len).then(|| {
             row.raw
                 .cells
@@ -411,15 +429,20 @@ mod tests {
     use super::*;
     use crate::read::RawRow;
 
-    fn row(n: u64, cells: &[&str], outcome: Outcome) -> PlannedRow {
-        PlannedRow {
-            raw: RawRow {
-                row: n,
-                cells: csv::StringRecord::from(cells.to_vec()),
-                problem: None,
-            },
-            outcome,
+    fn row(n: u64, cells: &[&str], outcome: Option<Outcome>) -> Row {
+        let mut r = Row::new(RawRow {
+            row: n,
+            cells: csv::StringRecord::from(cells.to_vec()),
+            problem: None,
+        });
+        match outcome {
+            Some(o) => r.close(o),
+            None => {
+                r.apply(crate::row::Event::Planned);
+                r.note = "not sent: the run was interrupted before this row was sent".into();
+            }
         }
+        r
     }
 
     #[test]
@@ -434,45 +457,45 @@ mod tests {
             row(
                 1,
                 &["a@x.io", "hi, \"there\"\nyou", "9", "old"],
-                Outcome::Succeeded { id: None },
+                Some(Outcome::Succeeded { id: None }),
             ),
             row(
                 2,
                 &["bad", "n", "", ""],
-                Outcome::Failed {
+                Some(Outcome::Failed {
                     stage: Stage::Validate,
                     field: "email".into(),
                     error: "not valid".into(),
-                },
+                }),
             ),
             row(
                 3,
                 &["", "", "", ""],
-                Outcome::Skipped {
+                Some(Outcome::Skipped {
                     reason: "blank row".into(),
-                },
+                }),
             ),
-            row(
-                4,
-                &["c@x.io", "", "", "", "extra"],
-                Outcome::Skipped {
-                    reason: "interrupted".into(),
-                },
-            ),
+            row(4, &["c@x.io", "", "", "", "extra"], None),
         ];
         for r in &rows {
             w.write(r, dir.path()).unwrap();
         }
         let counts = w.finish(dir.path()).unwrap();
         assert_eq!(
-            (counts.rows, counts.succeeded, counts.failed, counts.skipped),
-            (4, 1, 1, 2)
+            (
+                counts.rows,
+                counts.succeeded,
+                counts.failed,
+                counts.skipped,
+                counts.open
+            ),
+            (4, 1, 1, 2, 1)
         );
         let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
         insta::assert_snapshot!(failures, @r#"
         email,notes,_row,_stage,_field,_error
         bad,n,2,validate,email,not valid
-        c@x.io,,4,send,,interrupted
+        c@x.io,,4,open,,not sent: the run was interrupted before this row was sent
         "#);
         let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
         insta::assert_snapshot!(successes, @r#"

@@ -1,1286 +1,1286 @@
-//! Send stage: submits one chunk's batch to `customer/profile/bulk` under its fixed idempotency
-//! key, waits for the task (`track`) and sets every row's outcome (`reconcile`). The task-slot
-//! limit is back-pressure here, never a row failure. Called by `cmd::import`; uses `client`.
+//! Send stage, with track and reconcile around it: one chunk of rows goes from decided to
+//! closed or left open. Its items are decided against the site by the kind; the requests the
+//! kind builds are journaled before their first attempt and sent. A bulk request waits for a
+//! free task slot and for the rate limit (back-pressure, never a row failure) and keeps its
+//! `Idempotency-Key` whenever an attempt may have been applied; a batch refused as a whole is
+//! split, each part a batch of its own. Its task is polled to a terminal status, whose
+//! failures close the rows they name; what a status cannot settle is read back once the task
+//! has ended, or stays open for `resume`. Synchronous calls are settled by their answers, or by
+//! reading the site when an answer is lost. Every row change goes through `row::step`. Used by
+//! `run`; uses `site`, `journal`, `track` and `reconcile`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::engine::journal::{Batch, BatchState, Journal};
-use crate::engine::plan::{BulkItem, Chunk, Outcome, Stage, match_key, uuid_key};
-use crate::engine::reconcile;
-use crate::engine::track::{self, PollPolicy, TrackError};
-use crate::map::RecordKind;
-use crate::site::api::model::{
-    CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest, CustomerProfileBulkRequest,
-    CustomerProfileFetchRequest, CustomerProfileFetchResponse, OrganizationAccountItem,
-    OrganizationAccountPayload, OrganizationBulkRequest, OrganizationFetchRequest,
-    OrganizationFetchResponse, OrganizationProfileBulkRequest, TaskStatus, TaskStatusResponse,
-    TaskSubmitResponse,
-};
-use crate::site::api::{
-    self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, TASK_LIMIT_MESSAGE, paths,
-};
-use crate::site::client::{ApiError, Client, Notify, retry};
-use crate::site::resolve::OrgResolver;
+use tokio::sync::Semaphore;
 
-pub struct SendContext {
-    pub client: Arc<Client>,
-    pub poll: PollPolicy,
-    /// The run log: every batch, task and resolution.
+use crate::error::{EXIT_AUTH_NETWORK, EXIT_INTERRUPTED, EXIT_USAGE};
+use crate::kinds::{BoxFuture, Call, Cx, Decision, Description, Method, Mode, Prerequisites};
+use crate::options::ImportOptions;
+use crate::row::{Event, Found, Outcome, Row, State};
+use crate::site::Site;
+use crate::site::api::model::{TaskStatusResponse, TaskSubmitResponse};
+use crate::site::api::{self, paths};
+use crate::site::client::{Notify, retry};
+
+use super::journal::{
+    self, BatchState, ChunkRecord, Journal, JournalError, NewBatch, Purpose, ResumeAction,
+};
+use super::plan::{Chunk, uuid_key};
+use super::progress::Progress;
+use super::reconcile;
+use super::report;
+use super::track::{self, PollPolicy, TrackError};
+
+/// Why the run stops sending, and whether it was interrupted. The first reason wins.
+#[derive(Default)]
+pub struct Stop {
+    interrupted: AtomicBool,
+    reason: std::sync::Mutex<Option<(i32, String)>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Stop {
+    /// Ctrl-C: no new request goes out; what is in flight is followed to its end.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
+        self.wake.notify_waiters();
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// The run cannot go on: no new request goes out, and the run ends with `code`.
+    pub fn set(&self, code: i32, why: String) {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert((code, why));
+        self.wake.notify_waiters();
+    }
+
+    pub fn reason(&self) -> Option<(i32, String)> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Why no new request may go out, if so (as the rows left open say it).
+    pub fn halted(&self) -> Option<String> {
+        if self.interrupted() {
+            return Some("not sent: the run was interrupted before this row was sent".into());
+        }
+        self.reason().map(|(code, why)| match code {
+            EXIT_AUTH_NETWORK => {
+                format!("not sent: the run stopped after an authentication error ({why})")
+            }
+            _ => format!("not sent: the run stopped: {why}"),
+        })
+    }
+
+    /// Sleeps `d`, or less when the run is told to stop; false then.
+    async fn sleep(&self, d: Duration) -> bool {
+        let woken = self.wake.notified();
+        if self.halted().is_some() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.halted().is_none(),
+            _ = woken => false,
+        }
+    }
+}
+
+/// The key a batch is sent again under after the site refused it for want of a task slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChoice {
+    /// No attempt can have been applied: a new key, since the site may remember the refusal
+    /// under the old one (CONTRACT §7.4).
+    New,
+    /// Some attempt may have been applied: the same key, always, so the site answers with the
+    /// task it may already have made instead of making a second one.
+    Same,
+}
+
+pub fn key_after_slot_refusal(uncertain: bool) -> KeyChoice {
+    if uncertain {
+        KeyChoice::Same
+    } else {
+        KeyChoice::New
+    }
+}
+
+/// How long to wait before asking again for a task slot (`refusals` so far, from 1).
+pub fn slot_backoff(refusals: u32, jitter: f64) -> Duration {
+    retry::backoff(
+        &retry::Policy {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+            ..retry::Policy::default()
+        },
+        refusals,
+        jitter,
+    )
+}
+
+/// Counts for the summary and the progress line.
+#[derive(Default)]
+pub struct Stats {
+    /// Requests sent (a bulk batch or a call counts once, however often it was attempted).
+    pub requests: AtomicU64,
+    /// Tasks the site accepted.
+    pub tasks: AtomicU64,
+    /// Rows found on the site as the file has them (nothing sent).
+    pub unchanged: AtomicU64,
+}
+
+/// Everything a run shares between its chunks.
+pub struct Engine<K: Description> {
+    pub kind: K,
+    pub site: Site,
+    pub opts: ImportOptions,
+    pub journal: Option<Arc<Journal>>,
+    /// The run log.
     pub log: Arc<dyn Notify>,
     /// Waits the user should see as they happen (the log and the progress line).
     pub alert: Arc<dyn Notify>,
-    /// How long to keep waiting for a free task slot on the server before failing the batch.
-    pub slot_wait: Duration,
-    /// Organization names → ids, shared by all batches of the run.
-    pub orgs: OrgResolver,
-    /// What the rows are: it picks the bulk endpoint.
-    pub kind: RecordKind,
-    /// Rows found on the site exactly as the file has them (not sent).
-    pub unchanged: std::sync::atomic::AtomicU64,
-    /// `--service-desk`: where customers can be found by email, and what was found (once).
-    pub service_desk: Option<String>,
-    pub emails: tokio::sync::OnceCell<Option<HashMap<String, String>>>,
-    /// The run journal (batches, keys, attempts, tasks), when the run keeps one.
-    pub journal: Option<Arc<Journal>>,
-    /// `--verify`: the service project's customers as last listed.
-    pub verify_emails: tokio::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
+    pub progress: Arc<Progress>,
+    pub poll: PollPolicy,
+    /// The run's own unfinished tasks, at most `--max-tasks`.
+    slots: Semaphore,
+    /// Synchronous calls in flight.
+    calls: Semaphore,
+    pub stop: Stop,
+    pub stats: Stats,
 }
 
-/// What happened to a chunk, for the summary.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SendReport {
-    pub task_id: Option<String>,
-    /// Set when the server refused our credentials: the run must stop (exit 3).
-    pub auth_error: Option<String>,
-    /// Set when the journal could not be written: the run must stop.
-    pub journal_error: Option<String>,
+/// A batch of rows on its way: what the journal holds of it, and where its rows are in the
+/// chunk.
+struct Live<I> {
+    id: Option<i64>,
+    key: String,
+    uncertain: bool,
+    call: Call,
+    /// Indexes in the chunk's rows, in body order.
+    rows: Vec<usize>,
+    items: Vec<I>,
 }
 
-pub async fn process(ctx: &SendContext, chunk: &mut Chunk) -> SendReport {
-    let mut report = SendReport::default();
-    attach_organizations(ctx, chunk).await;
-    drop_unchanged(ctx, chunk).await;
-    if chunk.items.is_empty() {
-        return report;
-    }
-    let (path, body) = bulk_body(ctx.kind, &chunk.items);
-    if !journal_plan(ctx, chunk, path, &body, &mut report) {
-        return report;
-    }
-    send_and_track(ctx, chunk, path, &body, report).await
+/// How a submission ended.
+enum Submitted {
+    Task(TaskSubmitResponse),
+    /// A 400 (or 409/413/422) for what the batch holds.
+    Refused(String),
+    /// Not taken, or not known to be: the rows stay open with this note.
+    Open(String),
 }
 
-/// Finishes a chunk an interrupted run had started, as its journal record says: poll the task
-/// it already has, or send the recorded body again under the recorded key (never a new body or
-/// key for rows that may have been applied). The items are read back from that body, so the
-/// rows are matched with exactly what was sent.
-pub async fn resume(ctx: &SendContext, chunk: &mut Chunk, batch: &Batch) -> SendReport {
-    let mut report = SendReport::default();
-    let (Some(path), Some(body)) = (batch.path.as_deref(), batch.body.as_deref()) else {
-        return process(ctx, chunk).await;
-    };
-    let parsed = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| Some((items_from_body(path, &v)?, v)));
-    let rows: Option<Vec<usize>> = batch
-        .item_rows
-        .iter()
-        .map(|n| chunk.rows.iter().position(|r| r.raw.row == *n))
-        .collect();
-    let (Some((items, body)), Some(item_rows)) = (parsed, rows) else {
-        fail_items(
-            chunk,
-            Stage::Send,
-            "outcome unknown: the journal's record of this batch cannot be read; check the site",
-        );
-        return report;
-    };
-    if items.len() != item_rows.len() {
-        fail_items(
-            chunk,
-            Stage::Send,
-            "outcome unknown: the journal's record of this batch is inconsistent; check the site",
-        );
-        return report;
-    }
-    // Rows decided before the batch was sent (invalid, unchanged, …) keep that outcome.
-    if let Some(j) = &ctx.journal {
-        match j.outcomes(batch.first_row, batch.last_row) {
-            Ok(decided) => {
-                for r in &mut chunk.rows {
-                    if let Some(o) = decided.get(&r.raw.row) {
-                        r.outcome = o.clone();
-                    }
-                }
-            }
-            Err(e) => report.journal_error = Some(e.to_string()),
+impl<K: Description> Engine<K> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: K,
+        site: Site,
+        opts: ImportOptions,
+        journal: Option<Arc<Journal>>,
+        log: Arc<dyn Notify>,
+        alert: Arc<dyn Notify>,
+        progress: Arc<Progress>,
+    ) -> Engine<K> {
+        let poll = PollPolicy {
+            timeout: opts.task_timeout(),
+            ..PollPolicy::default()
+        };
+        let n = opts.max_tasks.max(1);
+        Engine {
+            kind,
+            site,
+            journal,
+            log,
+            alert,
+            progress,
+            poll,
+            slots: Semaphore::new(n),
+            calls: Semaphore::new(n),
+            stop: Stop::default(),
+            stats: Stats::default(),
+            opts,
         }
     }
-    for &i in &item_rows {
-        chunk.rows[i].outcome = Outcome::Pending;
-    }
-    // Valid rows that are neither decided nor in the recorded batch were waiting for their
-    // turn (the parts of a refused batch not yet sent): they go after it, as a new batch.
-    let recut_items = std::mem::take(&mut chunk.items);
-    let recut_rows = std::mem::take(&mut chunk.item_rows);
-    let (leftover_items, leftover_rows): (Vec<BulkItem>, Vec<usize>) = recut_items
-        .into_iter()
-        .zip(recut_rows)
-        .filter(|(_, r)| !item_rows.contains(r) && chunk.rows[*r].outcome == Outcome::Pending)
-        .unzip();
-    chunk.items = items;
-    chunk.item_rows = item_rows;
-    chunk.idempotency_key = batch.key.clone();
-    let report = resume_recorded(ctx, chunk, batch, path, body, report).await;
-    if leftover_items.is_empty() {
-        return report;
-    }
-    ctx.log.note(&format!(
-        "chunk {}: {} rows not yet sent go as a new batch",
-        chunk.seq,
-        leftover_items.len()
-    ));
-    let recorded = (
-        std::mem::replace(&mut chunk.items, leftover_items),
-        std::mem::replace(&mut chunk.item_rows, leftover_rows),
-    );
-    chunk.idempotency_key = None;
-    let more = process(ctx, chunk).await;
-    chunk.items = recorded.0;
-    chunk.item_rows = recorded.1;
-    SendReport {
-        task_id: more.task_id.or(report.task_id),
-        auth_error: more.auth_error.or(report.auth_error),
-        journal_error: more.journal_error.or(report.journal_error),
-    }
-}
 
-/// Polls the recorded batch's task, or sends the recorded body again under its key.
-async fn resume_recorded(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    batch: &Batch,
-    path: &str,
-    body: serde_json::Value,
-    report: SendReport,
-) -> SendReport {
-    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
-    match (&batch.task_id, &batch.status_url) {
-        (Some(id), status_url) => {
-            ctx.log.note(&format!(
-                "chunk {} ({range}): resumed; polling its task {id} again",
-                chunk.seq
-            ));
-            let submitted = TaskSubmitResponse {
-                id: id.clone(),
-                status_url: status_url.clone().unwrap_or_else(|| paths::task(id)),
-            };
-            track_task(ctx, chunk, submitted, &range, report).await
-        }
-        (None, _) => {
-            ctx.log.note(&format!(
-                "chunk {} ({range}): resumed; sending the recorded batch again with its key {}",
-                chunk.seq,
-                batch.key.as_deref().unwrap_or("")
-            ));
-            let path = static_path(path);
-            send_and_track(ctx, chunk, path, &body, report).await
+    fn cx(&self, seq: u64) -> Cx<'_> {
+        Cx {
+            site: &self.site,
+            opts: &self.opts,
+            log: &*self.log,
+            tasks: self,
+            seq,
         }
     }
-}
 
-/// The bulk endpoints a journal may name, as the static paths the client takes.
-fn static_path(path: &str) -> &'static str {
-    [
-        paths::CUSTOMER_PROFILE_BULK,
-        paths::ORGANIZATION_PROFILE_BULK,
-        paths::CUSTOMER_BULK,
-        paths::ORGANIZATION_BULK,
-    ]
-    .into_iter()
-    .find(|p| *p == path)
-    .unwrap_or(paths::CUSTOMER_PROFILE_BULK)
-}
-
-/// The items of a recorded bulk body, as the chunk holds them (for matching task failures).
-fn items_from_body(path: &str, body: &serde_json::Value) -> Option<Vec<BulkItem>> {
-    use crate::site::api::model::{
-        CustomerProfileItem, CustomerProfilePayload, OrganizationProfileItem,
-        OrganizationProfilePayload,
-    };
-    let b = body.clone();
-    Some(match path {
-        p if p == paths::CUSTOMER_PROFILE_BULK => {
-            serde_json::from_value::<CustomerProfileBulkRequest>(b)
-                .ok()?
-                .customer_profiles
-                .into_iter()
-                .map(|c| BulkItem::Customer(c, vec![]))
-                .collect()
-        }
-        p if p == paths::ORGANIZATION_PROFILE_BULK => {
-            serde_json::from_value::<OrganizationProfileBulkRequest>(b)
-                .ok()?
-                .organization_profiles
-                .into_iter()
-                .map(BulkItem::Organization)
-                .collect()
-        }
-        p if p == paths::CUSTOMER_BULK => serde_json::from_value::<CustomerBulkRequest>(b)
-            .ok()?
-            .customers
-            .into_iter()
-            .map(|c| {
-                BulkItem::Customer(
-                    CustomerProfileItem {
-                        operation_type: c.operation_type,
-                        payload: CustomerProfilePayload {
-                            customer_id: c.payload.customer_id,
-                            email: c.payload.email,
-                            display_name: c.payload.display_name,
-                            ..Default::default()
-                        },
-                    },
-                    vec![],
-                )
-            })
-            .collect(),
-        p if p == paths::ORGANIZATION_BULK => serde_json::from_value::<OrganizationBulkRequest>(b)
-            .ok()?
-            .organizations
-            .into_iter()
-            .map(|o| {
-                BulkItem::Organization(OrganizationProfileItem {
-                    operation_type: o.operation_type,
-                    payload: OrganizationProfilePayload {
-                        id: o.payload.id,
-                        name: o.payload.name,
-                        ..Default::default()
-                    },
-                })
-            })
-            .collect(),
-        _ => return None,
-    })
-}
-
-/// Commits the chunk's batch — its rows, body and key — to the journal before its first send,
-/// with the outcomes of the rows already decided. False (the batch's rows failed, not sent)
-/// when the journal cannot be written.
-fn journal_plan(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    path: &str,
-    body: &serde_json::Value,
-    report: &mut SendReport,
-) -> bool {
-    let key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
-    let Some(j) = &ctx.journal else {
-        return true;
-    };
-    let batch = Batch {
-        seq: chunk.seq,
-        first_row: chunk.first_row(),
-        last_row: chunk.last_row(),
-        state: BatchState::Planned,
-        key: Some(key),
-        item_rows: chunk
-            .item_rows
-            .iter()
-            .map(|&i| chunk.rows[i].raw.row)
-            .collect(),
-        path: Some(path.to_string()),
-        body: Some(body.to_string()),
-        task_id: None,
-        status_url: None,
-    };
-    let decided: Vec<(u64, &Outcome)> = chunk
-        .rows
-        .iter()
-        .filter(|r| r.outcome != Outcome::Pending)
-        .map(|r| (r.raw.row, &r.outcome))
-        .collect();
-    if let Err(e) = j.plan(&batch, &decided) {
-        fail_items(
-            chunk,
-            Stage::Send,
-            &format!("not sent: the run journal could not be written ({e})"),
-        );
-        chunk.unsettled = true;
-        report.journal_error = Some(e.to_string());
-        return false;
+    /// A journal write that failed stops the run: nothing is sent that the journal does not
+    /// know.
+    fn journal_failed(&self, e: &JournalError) -> String {
+        let why = format!("the run journal could not be written: {e}");
+        self.stop.set(EXIT_USAGE, why.clone());
+        format!("not sent: {why}")
     }
-    true
-}
 
-/// Sets the outcome of a batch the server did not accept.
-fn submit_failed(chunk: &mut Chunk, range: &str, e: &ApiError, report: &mut SendReport) {
-    if e.is_auth() {
-        report.auth_error = Some(e.to_string());
-    }
-    let error = match e {
-        ApiError::Status {
-            status: 400,
-            message,
-            ..
-        } if chunk.items.len() == 1 => format!("the server refused this row: {message}"),
-        ApiError::Status {
-            status: 400,
-            message,
-            ..
-        } => format!("the server refused the whole batch ({range}): {message}"),
-        ApiError::Network { .. } | ApiError::Status { .. } => {
-            // Maybe applied (or refused for a reason that may pass, such as our credentials):
-            // `resume` sends it again under the same key.
-            chunk.unsettled = true;
-            format!(
-                "not confirmed: {e}; the batch may or may not have been applied: `csmport resume` on this run folder sends it again safely (same idempotency key)"
-            )
-        }
-        ApiError::Decode { .. } => {
-            chunk.unsettled = true;
-            format!("not confirmed: {e}")
-        }
-    };
-    fail_items(chunk, Stage::Send, &error);
-}
-
-/// A refusal of a whole batch (400) for what some of its rows hold: the batch is split in
-/// halves, each sent under a new key, and halves refused again are split again, so the good
-/// rows land and each bad row gets the server's reason. Parts go one after another.
-async fn bisect(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    refusal: &str,
-    mut report: SendReport,
-) -> SendReport {
-    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
-    ctx.log.note(&format!(
-        "chunk {} ({range}): the server refused the whole batch ({refusal}); splitting it to find the rows it refuses",
-        chunk.seq
-    ));
-    let items = std::mem::take(&mut chunk.items);
-    let rows = std::mem::take(&mut chunk.item_rows);
-    let mut queue: std::collections::VecDeque<(Vec<BulkItem>, Vec<usize>)> =
-        split(items.clone(), rows.clone()).into_iter().collect();
-    while let Some((part, part_rows)) = queue.pop_front() {
-        chunk.items = part;
-        chunk.item_rows = part_rows;
-        chunk.idempotency_key = Some(uuid_key());
-        let part_range = format!(
-            "rows {}-{}",
-            chunk.rows[chunk.item_rows[0]].raw.row,
-            chunk.rows[*chunk.item_rows.last().expect("parts are not empty")]
-                .raw
-                .row
-        );
-        let (path, body) = bulk_body(ctx.kind, &chunk.items);
-        if !journal_plan(ctx, chunk, path, &body, &mut report) {
-            continue;
-        }
-        match submit(ctx, chunk, &part_range, path, &body).await {
-            Ok(submitted) => {
-                let part = format!("part {part_range}");
-                record_submission(ctx, chunk, &submitted, &part, &mut report);
-                report = track_task(ctx, chunk, submitted, &part_range, report).await;
-            }
-            Err(e) if chunk.items.len() > 1 && refuses_batch(&e) => {
-                let halves = split(
-                    std::mem::take(&mut chunk.items),
-                    std::mem::take(&mut chunk.item_rows),
-                );
-                for h in halves.into_iter().rev() {
-                    queue.push_front(h);
-                }
-            }
-            Err(e) => {
-                submit_failed(chunk, &part_range, &e, &mut report);
-                if chunk.unsettled {
-                    // This part may have been applied: it stays the chunk's open batch in the
-                    // journal (same body and key for `resume`), and the parts not sent yet wait
-                    // for `resume` too rather than being recorded as decided.
-                    let rest: Vec<usize> = queue.drain(..).flat_map(|(_, r)| r).collect();
-                    for &i in &rest {
-                        chunk.rows[i].outcome = Outcome::Pending;
-                    }
-                    journal_plan(ctx, chunk, path, &body, &mut report);
-                    for &i in &rest {
-                        chunk.rows[i].outcome = Outcome::Skipped {
-                            reason: "not sent: an earlier part of its refused batch has no confirmed outcome; `csmport resume` sends it".into(),
-                        };
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    chunk.items = items;
-    chunk.item_rows = rows;
-    report
-}
-
-/// A refusal of the batch for what it holds (400), as opposed to the task-slot limit (also a
-/// 400, which only means "later").
-fn refuses_batch(e: &ApiError) -> bool {
-    e.status() == Some(400) && !e.message().contains(TASK_LIMIT_MESSAGE)
-}
-
-/// A batch's items (and their rows) in two halves, the first the larger; nothing to split in
-/// a batch of one.
-pub fn split<T>(mut items: Vec<T>, mut rows: Vec<usize>) -> Vec<(Vec<T>, Vec<usize>)> {
-    if items.len() < 2 {
-        return vec![(items, rows)];
-    }
-    let mid = items.len().div_ceil(2);
-    let tail = items.split_off(mid);
-    let tail_rows = rows.split_off(mid);
-    vec![(items, rows), (tail, tail_rows)]
-}
-
-/// Sends a chunk's batch (its key already fixed and journaled) and tracks its task.
-async fn send_and_track(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    path: &'static str,
-    body: &serde_json::Value,
-    mut report: SendReport,
-) -> SendReport {
-    let range = format!("rows {}-{}", chunk.first_row(), chunk.last_row());
-    let submitted = match submit(ctx, chunk, &range, path, body).await {
-        Ok(s) => s,
-        Err(e) if chunk.items.len() > 1 && refuses_batch(&e) => {
-            return bisect(ctx, chunk, e.message(), report).await;
-        }
-        Err(e) => {
-            submit_failed(chunk, &range, &e, &mut report);
-            return report;
-        }
-    };
-    record_submission(ctx, chunk, &submitted, &range, &mut report);
-    track_task(ctx, chunk, submitted, &range, report).await
-}
-
-/// A task the site accepted: its id goes to the journal (so resume polls it and never sends
-/// the batch again) and to run.log.
-fn record_submission(
-    ctx: &SendContext,
-    chunk: &Chunk,
-    submitted: &TaskSubmitResponse,
-    what: &str,
-    report: &mut SendReport,
-) {
-    if let Some(j) = &ctx.journal
-        && let Err(e) = j.submitted(chunk.seq, &submitted.id, &submitted.status_url)
-    {
-        report.journal_error = Some(e.to_string());
-    }
-    ctx.log.note(&format!(
-        "chunk {} ({what}, {} items): task {} submitted with key {}",
-        chunk.seq,
-        chunk.items.len(),
-        submitted.id,
-        chunk.idempotency_key.as_deref().unwrap_or("")
-    ));
-}
-
-/// Waits for a chunk's task and sets every row's outcome from it.
-async fn track_task(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    submitted: TaskSubmitResponse,
-    range: &str,
-    mut report: SendReport,
-) -> SendReport {
-    report.task_id = Some(submitted.id.clone());
-    let path = api::status_url_to_path(&submitted.status_url)
-        .unwrap_or_else(|| paths::task(&submitted.id));
-    let client = ctx.client.clone();
-    let status = track::until_terminal(&ctx.poll, || {
-        let client = client.clone();
-        let path = path.clone();
-        async move { client.get_json::<TaskStatusResponse>(&path).await }
-    })
-    .await;
-    let status = match status {
-        Ok(s) => s,
-        Err(TrackError::TimedOut { last }) => {
-            let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
-            let why = format!(
-                "task {} was still {state} after {}s",
-                submitted.id,
-                ctx.poll.timeout.as_secs()
-            );
-            if settle_by_read_back(ctx, chunk, &why).await {
-                return report;
-            }
-            chunk.unsettled = true;
-            fail_items(
-                chunk,
-                Stage::Task,
-                &format!(
-                    "outcome unknown: task {} ({range}) was still {state} after {}s; `csmport resume` on this run folder polls it again",
-                    submitted.id,
-                    ctx.poll.timeout.as_secs()
-                ),
-            );
-            return report;
-        }
-        Err(TrackError::Fetch(e)) => {
-            if e.is_auth() {
-                report.auth_error = Some(e.to_string());
-            }
-            // A task the site no longer knows (ended tasks are kept a few days) can only be
-            // settled by looking at the entities themselves.
-            if e.status() == Some(404)
-                && settle_by_read_back(
-                    ctx,
-                    chunk,
-                    &format!("task {} is no longer known to the site", submitted.id),
-                )
-                .await
-            {
-                fill_organization_ids(ctx, chunk).await;
-                return report;
-            }
-            chunk.unsettled = true;
-            fail_items(
-                chunk,
-                Stage::Task,
-                &format!(
-                    "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
-                    submitted.id
-                ),
-            );
-            return report;
-        }
-    };
-    ctx.log.note(&format!(
-        "chunk {}: task {} {} with {} failures",
-        chunk.seq,
-        status.id,
-        status.status.as_str(),
-        status.failures.len()
-    ));
-    if status.status == TaskStatus::Failed
-        && status.failures.is_empty()
-        && settle_by_read_back(
-            ctx,
-            chunk,
-            &format!("task {} ended FAILED without naming any row", status.id),
-        )
-        .await
-    {
-        fill_organization_ids(ctx, chunk).await;
-        return report;
-    }
-    let unmatched = reconcile::unmatched_entity_ids(chunk, &status);
-    let resolved = resolve_ids(ctx, chunk, &unmatched).await;
-    let unattributed = reconcile::apply(chunk, &status, &resolved);
-    for f in unattributed {
-        ctx.log.note(&format!(
-            "chunk {}: task {} failure for '{}' matches no row: {}",
-            chunk.seq, status.id, f.entity_id, f.error
-        ));
-    }
-    fill_organization_ids(ctx, chunk).await;
-    report
-}
-
-/// What the site has for one item, read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Found {
-    /// The entity, exactly as the item gives it (everything the item sets), with its id.
-    Same(String),
-    /// The entity exists with other values.
-    Drifted,
-    /// The site does not have the entity.
-    Missing,
-    /// The site could not be asked about it (customers by email without `--service-desk`).
-    CannotTell,
-}
-
-/// Rows the site already has exactly as the file gives them are not sent (they succeed as
-/// `unchanged`, with the id). CSM cannot look a customer up by email, so for customers this
-/// needs `--service-desk` (its JSM customers, listed once per run) or ids in the file; without
-/// either, or when a read fails, everything is sent as usual (UPSERT leaves the site the same).
-/// Rows that ask to CREATE are always sent.
-async fn drop_unchanged(ctx: &SendContext, chunk: &mut Chunk) {
-    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
-        (Some(sd), true) => ctx
-            .emails
-            .get_or_init(|| async {
-                crate::site::refs::service_desk_customers(&ctx.client, sd)
-                    .await
-                    .map_err(|e| {
-                        ctx.log.note(&format!(
-                            "the customers of service project {sd} could not be listed ({e}); every row is sent"
-                        ))
-                    })
-                    .ok()
-            })
-            .await
-            .as_ref(),
-        _ => None,
-    };
-    let Ok(found) = read_back_items(ctx, &chunk.items, emails).await else {
-        return;
-    };
-    let mut keep = vec![true; chunk.items.len()];
-    for (k, (item, f)) in chunk.items.iter().zip(found).enumerate() {
-        if let Found::Same(id) = f
-            && !item.creates()
+    /// Takes a chunk from read to closed (or open for `resume`): what the journal says of it
+    /// first, then the rows still to decide.
+    pub async fn process(
+        &self,
+        mut chunk: Chunk<K::Item>,
+        record: Option<&ChunkRecord>,
+    ) -> Chunk<K::Item> {
+        if let Some(rec) = record
+            && !self.resume_chunk(&mut chunk, rec).await
         {
-            keep[k] = false;
-            chunk.rows[chunk.item_rows[k]].outcome = Outcome::Succeeded { id: Some(id) };
+            return chunk;
         }
-    }
-    let dropped = chunk.retain_items(&keep);
-    if dropped > 0 {
-        ctx.unchanged
-            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-        ctx.log.note(&format!(
-            "chunk {}: {dropped} {} already on the site as in the file; not sent",
-            chunk.seq,
-            if ctx.kind.is_customer() {
-                "customers are"
-            } else {
-                "organizations are"
+        let mut pending: Vec<(usize, K::Item)> = Vec::new();
+        for (i, item) in chunk.items.iter_mut().enumerate() {
+            if chunk.rows[i].state == State::Pending
+                && let Some(it) = item.take()
+            {
+                pending.push((i, it));
             }
-        ));
+        }
+        if pending.is_empty() {
+            return chunk;
+        }
+        if let Some(why) = self.stop.halted() {
+            for (i, _) in &pending {
+                chunk.rows[*i].apply_noting(Event::Unsettled, &why);
+            }
+            return chunk;
+        }
+        let cx = self.cx(chunk.seq);
+        let (rows, items): (Vec<usize>, Vec<K::Item>) = pending.into_iter().unzip();
+        let decisions = self.kind.decide(&cx, items).await;
+        let mut sending: Vec<(usize, K::Item)> = Vec::new();
+        for (i, d) in rows.into_iter().zip(decisions) {
+            let row = &mut chunk.rows[i];
+            match d {
+                Decision::Send(item) if self.opts.dry_run => {
+                    let _ = item;
+                    row.close(Outcome::Succeeded { id: None });
+                }
+                Decision::Send(item) => sending.push((i, item)),
+                Decision::Unchanged(id) => {
+                    self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
+                    row.close(Outcome::Succeeded { id });
+                    if self.opts.verify {
+                        chunk.verified.insert(i, report::Verdict::Confirmed);
+                    }
+                }
+                Decision::Refuse {
+                    stage,
+                    field,
+                    error,
+                } => row.close(Outcome::Failed {
+                    stage,
+                    field,
+                    error,
+                }),
+                Decision::Open(why) => row.apply_noting(Event::Unsettled, &why),
+            }
+        }
+        if sending.is_empty() {
+            return chunk;
+        }
+        let items: Vec<K::Item> = sending.iter().map(|(_, it)| it.clone()).collect();
+        for req in self.kind.requests(&items) {
+            let rows: Vec<usize> = req.items.iter().map(|&k| sending[k].0).collect();
+            let its: Vec<K::Item> = req.items.iter().map(|&k| items[k].clone()).collect();
+            match req.mode {
+                Mode::Task => {
+                    let call = req
+                        .calls
+                        .into_iter()
+                        .next()
+                        .expect("a task request has a call");
+                    self.task_batch(&mut chunk, call, rows, its).await;
+                }
+                Mode::Calls => self.call_batch(&mut chunk, req.calls, rows, its).await,
+            }
+        }
+        if self.opts.verify {
+            self.verify(&mut chunk, &sending).await;
+        }
+        chunk
     }
-}
 
-/// `--verify`: reads the chunk's succeeded rows back and records, per row, whether the site
-/// has them as sent. Rows not sent because the site already had them were just read and count
-/// as confirmed. Customers known only by email are found through `--service-desk` (listed
-/// again when a row's email is not in the last listing).
-pub async fn verify(ctx: &SendContext, chunk: &mut Chunk) {
-    use crate::engine::report::Verdict;
-    let sent: Vec<usize> = (0..chunk.items.len())
-        .filter(|&k| {
-            matches!(
-                chunk.rows[chunk.item_rows[k]].outcome,
-                Outcome::Succeeded { .. }
-            )
-        })
-        .collect();
-    for (i, r) in chunk.rows.iter().enumerate() {
-        if matches!(r.outcome, Outcome::Succeeded { .. }) && !chunk.item_rows.contains(&i) {
-            chunk.verified.insert(i, Verdict::Confirmed);
+    /// Applies what the journal says of a chunk being resumed: closed rows, and batches that
+    /// were on their way (polled again, or sent again under their recorded key; synchronous
+    /// calls whose answers were lost are decided again). False when the run must not go on.
+    async fn resume_chunk(&self, chunk: &mut Chunk<K::Item>, rec: &ChunkRecord) -> bool {
+        let Some(journal) = &self.journal else {
+            return true;
+        };
+        let read = journal
+            .outcomes(rec.first_row, rec.last_row)
+            .and_then(|o| Ok((o, journal.batches(rec.seq)?)));
+        let (outcomes, batches) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                let why = format!("the run journal could not be read: {e}");
+                self.stop.set(EXIT_USAGE, why.clone());
+                for r in &mut chunk.rows {
+                    r.apply_noting(Event::Unsettled, &format!("not reported: {why}"));
+                }
+                return false;
+            }
+        };
+        for (i, r) in chunk.rows.iter_mut().enumerate() {
+            if let Some(o) = outcomes.get(&r.raw.row) {
+                r.state = State::Closed(o.clone());
+                chunk.items[i] = None;
+            }
+        }
+        if rec.done {
+            chunk.replayed = true;
+            for r in &mut chunk.rows {
+                if r.state.is_open() {
+                    r.state = State::Closed(Outcome::failed(
+                        crate::row::Stage::Send,
+                        "",
+                        "outcome unknown: the journal closed this row's chunk without its outcome; check the site",
+                    ));
+                }
+            }
+            return true;
+        }
+        for b in batches.into_iter().filter(|b| b.state.is_live()) {
+            if b.purpose == Purpose::Prerequisite {
+                self.resume_prerequisite(&b).await;
+                continue;
+            }
+            let rows: Vec<usize> = b.rows.iter().filter_map(|n| chunk.index_of(*n)).collect();
+            let items: Option<Vec<K::Item>> = serde_json::from_value(b.items.clone()).ok();
+            let call: Option<Call> = serde_json::from_value::<Vec<Call>>(b.calls.clone())
+                .ok()
+                .and_then(|c| c.into_iter().next());
+            match (journal::resume_action(&b), items, call) {
+                (ResumeAction::Redecide, _, _) => {
+                    if let Err(e) = journal.settle(b.id, b.seq, BatchState::Abandoned, &[]) {
+                        self.journal_failed(&e);
+                    }
+                    self.log.note(&format!(
+                        "chunk {}: resumed; {} rows whose calls had no answer are decided again from what the site holds now",
+                        chunk.seq,
+                        rows.len()
+                    ));
+                }
+                (action, Some(items), Some(call))
+                    if items.len() == rows.len() && rows.len() == b.rows.len() =>
+                {
+                    for &i in &rows {
+                        chunk.items[i] = None;
+                        let r = &mut chunk.rows[i];
+                        if r.state.is_open() {
+                            r.apply(Event::Planned);
+                            r.apply(Event::Sent);
+                        }
+                    }
+                    let live = Live {
+                        id: Some(b.id),
+                        key: b.key.clone().unwrap_or_else(uuid_key),
+                        // A crash may have come mid-attempt: the key is kept whatever happens.
+                        uncertain: true,
+                        call,
+                        rows,
+                        items,
+                    };
+                    match (action, &b.task_id) {
+                        (ResumeAction::Poll, Some(task)) => {
+                            self.log.note(&format!(
+                                "chunk {}: resumed; polling its task {task} again",
+                                chunk.seq
+                            ));
+                            for &i in &live.rows {
+                                chunk.rows[i].apply(Event::Accepted);
+                            }
+                            let submitted = TaskSubmitResponse {
+                                id: task.clone(),
+                                status_url: b
+                                    .status_url
+                                    .clone()
+                                    .unwrap_or_else(|| paths::task(task)),
+                            };
+                            let _slot = self.slots.acquire().await;
+                            self.track(chunk, &live, submitted).await;
+                        }
+                        _ => {
+                            self.log.note(&format!(
+                                "chunk {}: resumed; sending the recorded batch again with its key {}",
+                                chunk.seq, live.key
+                            ));
+                            Box::pin(self.submit_and_track(chunk, live)).await;
+                        }
+                    }
+                }
+                _ => {
+                    // A record that cannot be read back into a batch cannot be sent again
+                    // safely: its rows stay open, and the user checks the site.
+                    for &i in &rows {
+                        chunk.items[i] = None;
+                        chunk.rows[i].apply_noting(
+                            Event::Unsettled,
+                            "outcome unknown: the journal's record of this row's batch cannot be read; check the site",
+                        );
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Plans a bulk batch (journaled with its key before any attempt) and sends it.
+    async fn task_batch(
+        &self,
+        chunk: &mut Chunk<K::Item>,
+        call: Call,
+        rows: Vec<usize>,
+        items: Vec<K::Item>,
+    ) {
+        if let Some(why) = self.stop.halted() {
+            for &i in &rows {
+                chunk.rows[i].apply_noting(Event::Unsettled, &why);
+            }
+            return;
+        }
+        let key = uuid_key();
+        let id = match self.plan(
+            chunk,
+            Purpose::Rows,
+            std::slice::from_ref(&call),
+            Some(&key),
+            &rows,
+            &items,
+        ) {
+            Ok(id) => id,
+            Err(why) => {
+                for &i in &rows {
+                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                }
+                return;
+            }
+        };
+        for &i in &rows {
+            chunk.rows[i].apply(Event::Planned);
+        }
+        let live = Live {
+            id,
+            key,
+            uncertain: false,
+            call,
+            rows,
+            items,
+        };
+        Box::pin(self.submit_and_track(chunk, live)).await;
+    }
+
+    /// Commits a batch to the journal (with the chunk's closed rows) before its first attempt.
+    fn plan(
+        &self,
+        chunk: &Chunk<K::Item>,
+        purpose: Purpose,
+        calls: &[Call],
+        key: Option<&str>,
+        rows: &[usize],
+        items: &[K::Item],
+    ) -> Result<Option<i64>, String> {
+        let Some(j) = &self.journal else {
+            return Ok(None);
+        };
+        let numbers: Vec<u64> = rows.iter().map(|&i| chunk.rows[i].raw.row).collect();
+        let calls = serde_json::to_value(calls).expect("calls serialize");
+        let items = serde_json::to_value(items).expect("items serialize");
+        let closed = closed_outcomes(&chunk.rows);
+        j.plan(
+            &NewBatch {
+                seq: chunk.seq,
+                purpose,
+                calls: &calls,
+                key,
+                rows: &numbers,
+                items: &items,
+            },
+            &closed,
+        )
+        .map(Some)
+        .map_err(|e| self.journal_failed(&e))
+    }
+
+    /// Submits a planned bulk batch and follows its task; a batch refused as a whole is split
+    /// and each part planned and sent as a batch of its own.
+    async fn submit_and_track(&self, chunk: &mut Chunk<K::Item>, mut b: Live<K::Item>) {
+        let slot = self.slots.acquire().await.expect("slots stay open");
+        let range = range_of(chunk, &b.rows);
+        for &i in &b.rows {
+            chunk.rows[i].apply(Event::Sent);
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.task_started(b.rows.len());
+        let label = format!("chunk {} ({range})", chunk.seq);
+        let answer = self
+            .submit(&label, &mut b.key, &mut b.uncertain, b.id, &b.call)
+            .await;
+        match answer {
+            Submitted::Task(t) => {
+                for &i in &b.rows {
+                    chunk.rows[i].apply(Event::Accepted);
+                }
+                self.record_submission(b.id, &t);
+                self.log.note(&format!(
+                    "{label}: task {} submitted with key {} ({} items)",
+                    t.id,
+                    b.key,
+                    b.rows.len()
+                ));
+                self.track(chunk, &b, t).await;
+                drop(slot);
+                self.task_ended();
+            }
+            Submitted::Refused(why) if b.rows.len() > 1 => {
+                drop(slot);
+                self.task_ended();
+                self.log.note(&format!(
+                    "{label}: the server refused the whole batch ({why}); splitting it to find the rows it refuses"
+                ));
+                if let Some(id) = b.id
+                    && let Some(j) = &self.journal
+                    && let Err(e) = j.settle(id, chunk.seq, BatchState::Split, &[])
+                {
+                    let why = self.journal_failed(&e);
+                    for &i in &b.rows {
+                        chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                    }
+                    return;
+                }
+                for &i in &b.rows {
+                    chunk.rows[i].apply(Event::BatchRefused);
+                }
+                let mid = b.rows.len().div_ceil(2);
+                let (rows, items) = (b.rows, b.items);
+                for (rows, items) in [
+                    (rows[..mid].to_vec(), items[..mid].to_vec()),
+                    (rows[mid..].to_vec(), items[mid..].to_vec()),
+                ] {
+                    for req in self.kind.requests(&items) {
+                        let r: Vec<usize> = req.items.iter().map(|&k| rows[k]).collect();
+                        let its: Vec<K::Item> =
+                            req.items.iter().map(|&k| items[k].clone()).collect();
+                        let call = req
+                            .calls
+                            .into_iter()
+                            .next()
+                            .expect("a task request has a call");
+                        Box::pin(self.task_batch(chunk, call, r, its)).await;
+                    }
+                }
+            }
+            Submitted::Refused(why) => {
+                drop(slot);
+                self.task_ended();
+                for &i in &b.rows {
+                    chunk.rows[i].apply(Event::Refused(why.clone()));
+                }
+                self.settle(chunk, b.id, &b.rows);
+            }
+            Submitted::Open(why) => {
+                drop(slot);
+                self.task_ended();
+                for &i in &b.rows {
+                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                }
+                self.log.note(&format!("{label}: {why}"));
+            }
         }
     }
-    if sent.is_empty() {
-        return;
+
+    fn task_started(&self, rows: usize) {
+        let c = &self.progress.counters;
+        c.tasks.fetch_add(1, Ordering::Relaxed);
+        c.sent.fetch_add(rows as u64, Ordering::Relaxed);
+        self.progress.refresh();
     }
-    let items: Vec<BulkItem> = sent.iter().map(|&k| chunk.items[k].clone()).collect();
-    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
-        (Some(sd), true) => {
-            let mut cache = ctx.verify_emails.lock().await;
-            let known = |m: &HashMap<String, String>| {
-                items.iter().all(|i| match i {
-                    BulkItem::Customer(c, _) => {
-                        c.payload.customer_id.is_some()
-                            || c.payload
-                                .email
-                                .as_deref()
-                                .is_none_or(|e| m.contains_key(&e.to_lowercase()))
-                    }
-                    BulkItem::Organization(_) => true,
-                })
+
+    fn task_ended(&self) {
+        self.progress.counters.tasks.fetch_sub(1, Ordering::Relaxed);
+        self.progress.refresh();
+    }
+
+    fn record_submission(&self, id: Option<i64>, t: &TaskSubmitResponse) {
+        self.stats.tasks.fetch_add(1, Ordering::Relaxed);
+        if let (Some(id), Some(j)) = (id, &self.journal)
+            && let Err(e) = j.submitted(id, &t.id, &t.status_url)
+        {
+            self.journal_failed(&e);
+        }
+    }
+
+    /// POSTs a bulk request under `key` until the site takes it, refuses it, or the run cannot
+    /// wait any more. A full set of task slots is waited out (a new key only while no attempt
+    /// can have been applied); 429s are waited out inside the client. Every attempt is
+    /// journaled.
+    async fn submit(
+        &self,
+        label: &str,
+        key: &mut String,
+        uncertain: &mut bool,
+        id: Option<i64>,
+        call: &Call,
+    ) -> Submitted {
+        let started = tokio::time::Instant::now();
+        let slot_wait = self.opts.slot_wait();
+        let mut refusals = 0u32;
+        loop {
+            let answer = self
+                .site
+                .client
+                .post_json::<_, TaskSubmitResponse>(&call.path, &call.body, Some(key))
+                .await;
+            if let (Some(id), Some(j)) = (id, &self.journal) {
+                let outcome = match &answer {
+                    Ok(t) => format!("accepted as task {}", t.id),
+                    Err(e) => e.to_string(),
+                };
+                if let Err(e) = j.attempt(id, Some(key), &outcome) {
+                    self.alert.note(&format!("{label}: {e}"));
+                }
+            }
+            let e = match answer {
+                Ok(t) => return Submitted::Task(t),
+                Err(e) => e,
             };
-            if !cache.as_deref().is_some_and(known) {
-                match crate::site::refs::service_desk_customers(&ctx.client, sd).await {
-                    Ok(m) => *cache = Some(Arc::new(m)),
-                    Err(e) => ctx.log.note(&format!(
-                        "verify: the customers of service project {sd} could not be listed ({e})"
+            if e.uncertain() && !*uncertain {
+                *uncertain = true;
+                if let (Some(id), Some(j)) = (id, &self.journal)
+                    && let Err(e) = j.uncertain(id)
+                {
+                    return Submitted::Open(self.journal_failed(&e));
+                }
+            }
+            if e.is_slot_refusal() {
+                refusals += 1;
+                let waited = started.elapsed();
+                if waited >= slot_wait {
+                    let why = format!(
+                        "no task slot came free on the site within --slot-wait {}s",
+                        slot_wait.as_secs()
+                    );
+                    self.stop.set(EXIT_INTERRUPTED, why.clone());
+                    return Submitted::Open(format!(
+                        "not sent: {why}; `csmport resume` sends it{}",
+                        if *uncertain {
+                            " again under the same key"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                let wait = slot_backoff(refusals, jitter()).min(slot_wait - waited);
+                match key_after_slot_refusal(*uncertain) {
+                    KeyChoice::New => {
+                        let new_key = uuid_key();
+                        if let (Some(id), Some(j)) = (id, &self.journal)
+                            && let Err(e) = j.rekey(id, &new_key)
+                        {
+                            return Submitted::Open(self.journal_failed(&e));
+                        }
+                        self.alert.note(&format!(
+                            "{label}: server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
+                            wait.as_secs_f64()
+                        ));
+                        *key = new_key;
+                    }
+                    KeyChoice::Same => self.alert.note(&format!(
+                        "{label}: server task slots full; waiting {:.1}s, then resubmitting under the same key {key} (an earlier attempt may have been applied)",
+                        wait.as_secs_f64()
                     )),
                 }
-            }
-            cache.clone()
-        }
-        _ => None,
-    };
-    let found = match read_back_items(ctx, &items, emails.as_deref()).await {
-        Ok(f) => f,
-        Err(e) => {
-            ctx.log.note(&format!(
-                "chunk {}: verify could not read the rows back ({e})",
-                chunk.seq
-            ));
-            vec![Found::CannotTell; items.len()]
-        }
-    };
-    for (k, f) in sent.into_iter().zip(found) {
-        let verdict = match f {
-            Found::Same(_) => Verdict::Confirmed,
-            Found::Drifted => Verdict::Drifted,
-            Found::Missing => Verdict::Missing,
-            Found::CannotTell => Verdict::Unverifiable,
-        };
-        chunk.verified.insert(chunk.item_rows[k], verdict);
-    }
-}
-
-/// Settles a batch whose task said nothing useful (FAILED without failures, or never ended) by
-/// reading its entities back: rows the site has as sent succeed, the others fail as not
-/// applied. Returns false (rows left as they are) when the site cannot tell.
-async fn settle_by_read_back(ctx: &SendContext, chunk: &mut Chunk, why: &str) -> bool {
-    // A fresh listing: the customers this batch created are not in the run's cached one.
-    let emails = match (&ctx.service_desk, ctx.kind.is_customer()) {
-        (Some(sd), true) => crate::site::refs::service_desk_customers(&ctx.client, sd)
-            .await
-            .ok(),
-        _ => None,
-    };
-    let found = match read_back_items(ctx, &chunk.items, emails.as_ref()).await {
-        Ok(f) => f,
-        Err(e) => {
-            ctx.log.note(&format!(
-                "chunk {}: reading the batch back failed ({e}); its outcome stays unknown",
-                chunk.seq
-            ));
-            return false;
-        }
-    };
-    if found.contains(&Found::CannotTell) {
-        ctx.log.note(&format!(
-            "chunk {}: {why}; customers cannot be read back by email without --service-desk, so the outcome stays unknown",
-            chunk.seq
-        ));
-        return false;
-    }
-    let mut applied = 0;
-    for (k, f) in found.into_iter().enumerate() {
-        let row = &mut chunk.rows[chunk.item_rows[k]];
-        row.outcome = match f {
-            Found::Same(id) => {
-                applied += 1;
-                Outcome::Succeeded { id: Some(id) }
-            }
-            _ => Outcome::Failed {
-                stage: Stage::Task,
-                field: String::new(),
-                error: format!(
-                    "not applied: {why}, and the site does not have this row as it was sent"
-                ),
-            },
-        };
-    }
-    ctx.log.note(&format!(
-        "chunk {}: {why}; read back: {applied} of {} rows are on the site as sent, the others were not applied",
-        chunk.seq,
-        chunk.items.len()
-    ));
-    true
-}
-
-/// Reads the items' entities back from the site (customers: profile fetch by id, 25 a call,
-/// ids given or found by email in `emails`; organizations: fetch by name, 50 a call, then
-/// profile fetch) and tells, per item, whether the site has it as given.
-async fn read_back_items(
-    ctx: &SendContext,
-    items: &[BulkItem],
-    emails: Option<&HashMap<String, String>>,
-) -> Result<Vec<Found>, ApiError> {
-    use crate::site::api::model::{CustomerProfile, DetailValue};
-    let same_details = |mine: &Option<Vec<DetailValue>>, site: &[DetailValue]| {
-        mine.iter().flatten().all(|d| {
-            site.iter()
-                .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
-        })
-    };
-    if ctx.kind.is_customer() {
-        let id_of = |c: &crate::site::api::model::CustomerProfileItem| {
-            c.payload.customer_id.clone().or_else(|| {
-                let email = c.payload.email.as_deref()?;
-                emails?.get(&email.to_lowercase()).cloned()
-            })
-        };
-        let ids: Vec<Option<String>> = items
-            .iter()
-            .map(|i| match i {
-                BulkItem::Customer(c, _) => id_of(c),
-                BulkItem::Organization(_) => None,
-            })
-            .collect();
-        let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
-        let profiles: HashMap<String, CustomerProfile> =
-            crate::site::refs::customer_profiles(&ctx.client, &wanted, 1)
-                .await?
-                .into_iter()
-                .map(|p| (p.id.clone(), p))
-                .collect();
-        return Ok(items
-            .iter()
-            .zip(ids)
-            .map(|(item, id)| {
-                let (BulkItem::Customer(c, names), Some(id)) = (item, id) else {
-                    // An email csmport could not look up: new, or not listed.
-                    return if emails.is_some() {
-                        Found::Missing
-                    } else {
-                        Found::CannotTell
-                    };
-                };
-                let Some(site) = profiles.get(&id) else {
-                    return Found::Missing;
-                };
-                let p = &c.payload;
-                let same = names.is_empty()
-                    && p.display_name
-                        .as_ref()
-                        .is_none_or(|n| *n == site.display_name)
-                    && same_details(&p.details, &site.details)
-                    && p.associate_organizations
-                        .iter()
-                        .flat_map(|a| &a.organization_ids)
-                        .all(|o| site.organizations.iter().any(|s| &s.id == o));
-                if same {
-                    Found::Same(id)
-                } else {
-                    Found::Drifted
+                if !self.stop.sleep(wait).await {
+                    return Submitted::Open(self.stop.halted().unwrap_or_default());
                 }
-            })
-            .collect());
-    }
-    let names: Vec<String> = items
-        .iter()
-        .filter_map(|i| match i {
-            BulkItem::Organization(o) if o.payload.id.is_none() => {
-                o.payload.name.as_deref().map(|n| n.trim().to_string())
+                continue;
             }
-            _ => None,
-        })
-        .collect();
-    let by_name = if names.is_empty() {
-        HashMap::new()
-    } else {
-        crate::site::resolve::fetch_ids(&ctx.client, &names).await?
-    };
-    let id_of = |o: &crate::site::api::model::OrganizationProfileItem| {
-        o.payload
-            .id
-            .clone()
-            .or_else(|| by_name.get(&match_key(o.payload.name.as_deref()?)).cloned())
-    };
-    let ids: Vec<Option<String>> = items
-        .iter()
-        .map(|i| match i {
-            BulkItem::Organization(o) => id_of(o),
-            BulkItem::Customer(..) => None,
-        })
-        .collect();
-    let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
-    let profiles: HashMap<String, (String, Vec<DetailValue>)> =
-        crate::site::refs::organization_profiles(&ctx.client, &wanted, 1)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, (p.name, p.details)))
-            .collect();
-    Ok(items
-        .iter()
-        .zip(ids)
-        .map(|(item, id)| {
-            let (BulkItem::Organization(o), Some(id)) = (item, id) else {
-                return Found::Missing;
-            };
-            let Some((site_name, site_details)) = profiles.get(&id) else {
-                return Found::Missing;
-            };
-            let same_name = o
-                .payload
-                .name
-                .as_deref()
-                .is_none_or(|n| n.trim() == site_name);
-            if same_name && same_details(&o.payload.details, site_details) {
-                Found::Same(id)
-            } else {
-                Found::Drifted
+            if e.is_auth() {
+                self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+                return Submitted::Open(format!("not sent: authentication failed: {e}"));
             }
-        })
-        .collect())
-}
-
-/// Organizations created or updated by name get their id in successes.csv: the task does not
-/// return ids, but organization/fetch finds them by name (50 per call). Customers cannot be
-/// looked up by email through the CSM API, so theirs stay as the input gave them.
-async fn fill_organization_ids(ctx: &SendContext, chunk: &mut Chunk) {
-    let wanted: Vec<(usize, String)> = chunk
-        .items
-        .iter()
-        .zip(&chunk.item_rows)
-        .filter_map(|(item, &r)| match (item, &chunk.rows[r].outcome) {
-            (BulkItem::Organization(o), Outcome::Succeeded { id: None }) => {
-                o.payload.name.clone().map(|n| (r, n))
-            }
-            _ => None,
-        })
-        .collect();
-    if wanted.is_empty() {
-        return;
-    }
-    let names: Vec<String> = wanted.iter().map(|(_, n)| n.trim().to_string()).collect();
-    match crate::site::resolve::fetch_ids(&ctx.client, &names).await {
-        Ok(ids) => {
-            for (r, name) in &wanted {
-                if let Some(id) = ids.get(&match_key(name)) {
-                    chunk.rows[*r].outcome = Outcome::Succeeded {
-                        id: Some(id.clone()),
-                    };
-                }
-            }
-        }
-        // Only the report's id column is lost: the rows did succeed.
-        Err(e) => ctx.log.note(&format!(
-            "chunk {}: could not look up the ids of {} organizations: {e}",
-            chunk.seq,
-            wanted.len()
-        )),
-    }
-}
-
-/// POSTs the batch. A refusal for the task-slot limit is not an answer about the rows: wait and
-/// submit again under a new key (a refused key may stay refused, CONTRACT §7.4). Unknown
-/// outcomes are retried inside the client under the same key.
-async fn submit(
-    ctx: &SendContext,
-    chunk: &mut Chunk,
-    range: &str,
-    path: &'static str,
-    body: &serde_json::Value,
-) -> Result<TaskSubmitResponse, ApiError> {
-    let mut key = chunk.idempotency_key.get_or_insert_with(uuid_key).clone();
-    let label = format!("chunk {} ({range})", chunk.seq);
-    let journal = ctx.journal.as_deref().map(|j| (j, chunk.seq));
-    let r = submit_task(
-        &ctx.client,
-        &*ctx.alert,
-        &label,
-        path,
-        body,
-        &mut key,
-        ctx.slot_wait,
-        journal,
-    )
-    .await;
-    chunk.idempotency_key = Some(key);
-    r
-}
-
-/// Submits one bulk task under `key`, waiting for a free task slot when the site has none (a
-/// new key for each resubmission; `key` ends as the one that was accepted). With a journal
-/// (and the chunk's number), every attempt is recorded, and a new key is committed before it
-/// is first used.
-#[allow(clippy::too_many_arguments)]
-pub async fn submit_task(
-    client: &Client,
-    alert: &dyn Notify,
-    label: &str,
-    path: &str,
-    body: &serde_json::Value,
-    key: &mut String,
-    slot_wait: Duration,
-    journal: Option<(&Journal, u64)>,
-) -> Result<TaskSubmitResponse, ApiError> {
-    let started = tokio::time::Instant::now();
-    let mut refusals = 0u32;
-    loop {
-        let answer = client
-            .post_json::<_, TaskSubmitResponse>(path, body, Some(key))
-            .await;
-        if let Some((j, seq)) = journal {
-            let outcome = match &answer {
-                Ok(t) => format!("accepted as task {}", t.id),
-                Err(e) => e.to_string(),
-            };
-            if let Err(e) = j.attempt(seq, key, &outcome) {
-                alert.note(&format!("{label}: {e}"));
-            }
-        }
-        match answer {
-            Err(ApiError::Status {
-                status: 400,
-                message,
-                ..
-            }) if message.contains(TASK_LIMIT_MESSAGE) && started.elapsed() < slot_wait => {
-                refusals += 1;
-                let wait = retry::backoff(
-                    &retry::Policy {
-                        base: Duration::from_secs(1),
-                        cap: Duration::from_secs(30),
-                        ..retry::Policy::default()
-                    },
-                    refusals,
-                    0.5,
+            if e.is_rate_limited() {
+                let why = format!(
+                    "the site kept answering 429 (rate limit) for --slot-wait {}s",
+                    slot_wait.as_secs()
                 );
-                let new_key = uuid_key();
-                alert.note(&format!(
-                    "{label}: server task slots full; waiting {:.1}s, then resubmitting with new key {new_key} (was {key})",
-                    wait.as_secs_f64()
-                ));
-                if let Some((j, seq)) = journal
-                    && let Err(e) = j.rekey(seq, &new_key)
-                {
-                    // Never send under a key the journal does not know.
-                    return Err(ApiError::Decode {
-                        method: "POST",
-                        path: path.to_string(),
-                        message: format!("not sent again: {e}"),
-                    });
-                }
-                *key = new_key;
-                tokio::time::sleep(wait).await;
+                self.stop.set(EXIT_INTERRUPTED, why.clone());
+                return Submitted::Open(format!("not sent: {why}; `csmport resume` sends it"));
             }
-            other => return other,
+            return match e.status() {
+                Some(400 | 409 | 413 | 422) => Submitted::Refused(e.message().to_string()),
+                Some(s) if (400..500).contains(&s) => {
+                    self.stop
+                        .set(EXIT_USAGE, format!("the site refused a request: {e}"));
+                    Submitted::Open(format!("not sent: the site refused the request: {e}"))
+                }
+                _ if *uncertain => Submitted::Open(format!(
+                    "not confirmed: {e}; the batch may or may not have been applied: `csmport resume` on this run folder sends it again safely (same idempotency key)"
+                )),
+                _ => Submitted::Open(format!(
+                    "not sent: {e}; `csmport resume` on this run folder sends it"
+                )),
+            };
         }
     }
-}
 
-/// Polls a submitted task until it ends (or the policy's timeout).
-pub async fn wait_task(
-    client: &Client,
-    poll: &PollPolicy,
-    submitted: &TaskSubmitResponse,
-) -> Result<TaskStatusResponse, TrackError<ApiError>> {
-    let path = api::status_url_to_path(&submitted.status_url)
-        .unwrap_or_else(|| paths::task(&submitted.id));
-    track::until_terminal(poll, || async {
-        client.get_json::<TaskStatusResponse>(&path).await
-    })
-    .await
-}
-
-/// Looks up customer ids named in failures to learn their emails (profile fetch, 25 per call).
-/// Best effort: what cannot be resolved stays unattributed and is reported as such.
-/// Replaces the organization names customers give by ids (looking them up, creating missing
-/// ones first). Rows whose organizations cannot be had fail here and leave the batch, before
-/// its first send.
-async fn attach_organizations(ctx: &SendContext, chunk: &mut Chunk) {
-    let names: Vec<String> = chunk
-        .items
-        .iter()
-        .flat_map(|i| match i {
-            BulkItem::Customer(_, names) => names.clone(),
-            BulkItem::Organization(_) => vec![],
+    /// Polls a batch's task to a terminal status and settles its rows from it.
+    async fn track(&self, chunk: &mut Chunk<K::Item>, b: &Live<K::Item>, t: TaskSubmitResponse) {
+        let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
+        let client = self.site.client.clone();
+        let status = track::until_terminal(&self.poll, || {
+            let client = client.clone();
+            let path = path.clone();
+            async move { client.get_json::<TaskStatusResponse>(&path).await }
         })
-        .collect();
-    if names.is_empty() {
-        return;
-    }
-    let resolved = ctx
-        .orgs
-        .resolve(&ctx.client, &ctx.poll, &*ctx.log, &names)
         .await;
-    let mut keep = vec![true; chunk.items.len()];
-    for (i, item) in chunk.items.iter_mut().enumerate() {
-        let BulkItem::Customer(c, names) = item else {
-            continue;
+        match status {
+            Ok(status) => self.reconcile(chunk, b, &status).await,
+            Err(TrackError::TimedOut { last }) => {
+                let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
+                let why = format!(
+                    "outcome unknown: task {} was still {state} after {}s (--task-timeout); `csmport resume` on this run folder polls it again",
+                    t.id,
+                    self.poll.timeout.as_secs()
+                );
+                self.log.note(&format!("chunk {}: {why}", chunk.seq));
+                for &i in &b.rows {
+                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                }
+            }
+            Err(TrackError::Fetch(e)) if e.status() == Some(404) => {
+                // Ended tasks are kept a few days: one the site no longer knows ended long
+                // ago, and only the entities themselves can say what it did.
+                let why = format!("task {} is no longer known to the site", t.id);
+                self.log.note(&format!(
+                    "chunk {}: {why}; reading its rows back",
+                    chunk.seq
+                ));
+                let all: Vec<usize> = (0..b.rows.len()).collect();
+                let note = format!(
+                    "outcome unknown: {why}, and the row could not be read back; check the site"
+                );
+                self.read_back_settled(chunk, b, &all, &note).await;
+            }
+            Err(TrackError::Fetch(e)) => {
+                if e.is_auth() {
+                    self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+                }
+                let why = format!(
+                    "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
+                    t.id
+                );
+                for &i in &b.rows {
+                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                }
+            }
+        }
+        self.settle(chunk, b.id, &b.rows);
+    }
+
+    /// Settles a batch's rows from its task's terminal status: failures close the rows they
+    /// name; rows the status cannot settle are read back (the task has ended).
+    async fn reconcile(
+        &self,
+        chunk: &mut Chunk<K::Item>,
+        b: &Live<K::Item>,
+        status: &TaskStatusResponse,
+    ) {
+        self.log.note(&format!(
+            "chunk {}: task {} {} with {} failures",
+            chunk.seq,
+            status.id,
+            status.status.as_str(),
+            status.failures.len()
+        ));
+        let cx = self.cx(chunk.seq);
+        let keys: Vec<Vec<String>> = b.items.iter().map(|i| self.kind.keys(i)).collect();
+        let unmatched = reconcile::unmatched_ids(&keys, &status.failures);
+        let resolved = if unmatched.is_empty() {
+            HashMap::new()
+        } else {
+            self.kind.failure_keys(&cx, &unmatched).await
         };
-        let mut errors = Vec::new();
-        for n in names.drain(..) {
-            match resolved.get(&match_key(&n)) {
-                Some(Ok(id)) => {
-                    let assoc = c.payload.associate_organizations.get_or_insert_with(|| {
-                        crate::site::api::model::AssociateOrganizations {
-                            organization_ids: vec![],
-                        }
-                    });
-                    if !assoc.organization_ids.contains(id) {
-                        assoc.organization_ids.push(id.clone());
+        let placed = reconcile::place(&keys, &status.failures, &resolved);
+        for f in &placed.unplaced {
+            self.log.note(&format!(
+                "chunk {}: task {} failure for '{}' matches no row: {}",
+                chunk.seq,
+                status.id,
+                f.entity_id,
+                reconcile::describe(f)
+            ));
+        }
+        let mut unsure = Vec::new();
+        for (k, &i) in b.rows.iter().enumerate() {
+            let v = reconcile::verdict(status.status, &placed.per_item[k], placed.unplaced.len());
+            match v.event(self.kind.id_of(&b.items[k], None)) {
+                Some(e) => chunk.rows[i].apply(e),
+                None => unsure.push(k),
+            }
+        }
+        if !unsure.is_empty() {
+            let note = reconcile::unsettled_note(&status.id, status.status, &placed.unplaced);
+            self.read_back_settled(chunk, b, &unsure, &note).await;
+        }
+        self.fill_ids(chunk, b).await;
+    }
+
+    /// Reads back items (by index in the batch) whose task has ended, and settles their rows.
+    async fn read_back_settled(
+        &self,
+        chunk: &mut Chunk<K::Item>,
+        b: &Live<K::Item>,
+        which: &[usize],
+        note: &str,
+    ) {
+        let items: Vec<K::Item> = which.iter().map(|&k| b.items[k].clone()).collect();
+        let cx = self.cx(chunk.seq);
+        let found = match self.kind.read_back(&cx, &items).await {
+            Ok(f) if f.len() == items.len() => f,
+            Ok(_) => vec![Found::CannotTell; items.len()],
+            Err(e) => {
+                self.log.note(&format!(
+                    "chunk {}: reading {} rows back failed ({e}); they stay open",
+                    chunk.seq,
+                    items.len()
+                ));
+                vec![Found::CannotTell; items.len()]
+            }
+        };
+        let applied = found.iter().filter(|f| matches!(f, Found::Same(_))).count();
+        let unknown = found.iter().filter(|f| **f == Found::CannotTell).count();
+        self.log.note(&format!(
+            "chunk {}: read back: {applied} of {} rows are on the site as sent{}",
+            chunk.seq,
+            items.len(),
+            if unknown > 0 {
+                format!(", {unknown} cannot be told (they stay open)")
+            } else {
+                String::new()
+            }
+        ));
+        for (k, f) in which.iter().zip(found) {
+            let i = b.rows[*k];
+            chunk.rows[i].apply_noting(
+                Event::ReadBack {
+                    found: f,
+                    settled: true,
+                },
+                note,
+            );
+        }
+    }
+
+    /// Ids for succeeded rows that have none (organizations by name).
+    async fn fill_ids(&self, chunk: &mut Chunk<K::Item>, b: &Live<K::Item>) {
+        let wanted: Vec<usize> = (0..b.rows.len())
+            .filter(|&k| {
+                matches!(
+                    chunk.rows[b.rows[k]].state,
+                    State::Closed(Outcome::Succeeded { id: None })
+                )
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let items: Vec<K::Item> = wanted.iter().map(|&k| b.items[k].clone()).collect();
+        let cx = self.cx(chunk.seq);
+        let ids = self.kind.fill_ids(&cx, &items).await;
+        for (k, id) in wanted.into_iter().zip(ids) {
+            if let Some(id) = id {
+                chunk.rows[b.rows[k]].state = State::Closed(Outcome::Succeeded { id: Some(id) });
+            }
+        }
+    }
+
+    /// Records the rows a batch closed; the batch is done once all of them are.
+    fn settle(&self, chunk: &Chunk<K::Item>, id: Option<i64>, rows: &[usize]) {
+        let (Some(id), Some(j)) = (id, &self.journal) else {
+            return;
+        };
+        let closed: Vec<(u64, &Outcome)> = rows
+            .iter()
+            .filter_map(|&i| match &chunk.rows[i].state {
+                State::Closed(o) => Some((chunk.rows[i].raw.row, o)),
+                _ => None,
+            })
+            .collect();
+        let state = if closed.len() == rows.len() {
+            BatchState::Done
+        } else if rows.iter().any(|&i| chunk.rows[i].state == State::InTask) {
+            BatchState::Submitted
+        } else {
+            BatchState::Planned
+        };
+        if let Err(e) = j.settle(id, chunk.seq, state, &closed) {
+            self.journal_failed(&e);
+        }
+    }
+
+    /// Synchronous calls for one batch of rows (usually one row), made in order. A call whose
+    /// answer is lost is settled by reading the site back, never by sending it again blindly.
+    async fn call_batch(
+        &self,
+        chunk: &mut Chunk<K::Item>,
+        calls: Vec<Call>,
+        rows: Vec<usize>,
+        items: Vec<K::Item>,
+    ) {
+        if let Some(why) = self.stop.halted() {
+            for &i in &rows {
+                chunk.rows[i].apply_noting(Event::Unsettled, &why);
+            }
+            return;
+        }
+        let id = match self.plan(chunk, Purpose::Rows, &calls, None, &rows, &items) {
+            Ok(id) => id,
+            Err(why) => {
+                for &i in &rows {
+                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
+                }
+                return;
+            }
+        };
+        let _permit = self.calls.acquire().await.expect("calls stay open");
+        for &i in &rows {
+            chunk.rows[i].apply(Event::Planned);
+            chunk.rows[i].apply(Event::Sent);
+        }
+        self.stats
+            .requests
+            .fetch_add(calls.len() as u64, Ordering::Relaxed);
+        self.progress
+            .counters
+            .sent
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        let mut answer = None;
+        for call in &calls {
+            let r = match call.method {
+                Method::Post => {
+                    self.site
+                        .client
+                        .post_json_once::<_, serde_json::Value>(&call.path, &call.body)
+                        .await
+                }
+                Method::Put => {
+                    self.site
+                        .client
+                        .put_json::<_, serde_json::Value>(&call.path, &call.body)
+                        .await
+                }
+            };
+            if let (Some(id), Some(j)) = (id, &self.journal) {
+                let outcome = match &r {
+                    Ok(_) => "answered".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if let Err(e) = j.attempt(id, None, &outcome) {
+                    self.alert.note(&format!("chunk {}: {e}", chunk.seq));
+                }
+            }
+            let e = match r {
+                Ok(v) => {
+                    answer = Some(v);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            if e.is_auth() {
+                self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+            } else if e.is_rate_limited() {
+                self.stop.set(
+                    EXIT_INTERRUPTED,
+                    format!(
+                        "the site kept answering 429 (rate limit) for --slot-wait {}s",
+                        self.opts.slot_wait().as_secs()
+                    ),
+                );
+            }
+            match e.status() {
+                Some(s) if (400..500).contains(&s) && !matches!(s, 401 | 403 | 408 | 429) => {
+                    for &i in &rows {
+                        chunk.rows[i].apply(Event::Refused(e.message().to_string()));
                     }
                 }
-                Some(Err(why)) => errors.push(why.clone()),
-                None => errors.push(format!("organization '{n}' could not be resolved")),
+                _ if e.uncertain() => {
+                    // The call may have been applied: what the site holds now says.
+                    let cx = self.cx(chunk.seq);
+                    let found = self
+                        .kind
+                        .read_back(&cx, &items)
+                        .await
+                        .unwrap_or_else(|_| vec![Found::CannotTell; items.len()]);
+                    let note = format!(
+                        "not confirmed: {e}; the site does not show this row as sent (yet): `csmport resume` checks it again and sends it only if it is not there"
+                    );
+                    for (&i, f) in rows.iter().zip(found) {
+                        chunk.rows[i].apply_noting(
+                            Event::ReadBack {
+                                found: f,
+                                settled: false,
+                            },
+                            &note,
+                        );
+                    }
+                }
+                _ => {
+                    let note =
+                        format!("not sent: {e}; `csmport resume` on this run folder sends it");
+                    for &i in &rows {
+                        chunk.rows[i].apply_noting(Event::Unsettled, &note);
+                    }
+                }
+            }
+            self.settle(chunk, id, &rows);
+            return;
+        }
+        for (&i, item) in rows.iter().zip(&items) {
+            let id = self.kind.id_of(item, answer.as_ref());
+            chunk.rows[i].apply(Event::Answered(id));
+        }
+        self.settle(chunk, id, &rows);
+    }
+
+    /// `--verify`: reads the rows this chunk sent back and records per row whether the site
+    /// has them as sent.
+    async fn verify(&self, chunk: &mut Chunk<K::Item>, sent: &[(usize, K::Item)]) {
+        let done: Vec<&(usize, K::Item)> = sent
+            .iter()
+            .filter(|(i, _)| chunk.rows[*i].state.succeeded())
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        let items: Vec<K::Item> = done.iter().map(|(_, it)| it.clone()).collect();
+        let cx = self.cx(chunk.seq);
+        let found = match self.kind.read_back(&cx, &items).await {
+            Ok(f) if f.len() == items.len() => f,
+            Ok(_) => vec![Found::CannotTell; items.len()],
+            Err(e) => {
+                self.log.note(&format!(
+                    "chunk {}: verify could not read the rows back ({e})",
+                    chunk.seq
+                ));
+                vec![Found::CannotTell; items.len()]
+            }
+        };
+        for ((i, _), f) in done.into_iter().zip(found) {
+            let v = match f {
+                Found::Same(_) => report::Verdict::Confirmed,
+                Found::Drifted => report::Verdict::Drifted,
+                Found::Missing => report::Verdict::Missing,
+                Found::CannotTell => report::Verdict::Unverifiable,
+            };
+            chunk.verified.insert(*i, v);
+        }
+    }
+
+    /// Finishes a prerequisite task a resumed chunk had started: poll it, or send its recorded
+    /// body again under its key, to its end.
+    async fn resume_prerequisite(&self, b: &journal::Batch) {
+        let call: Option<Call> = serde_json::from_value::<Vec<Call>>(b.calls.clone())
+            .ok()
+            .and_then(|c| c.into_iter().next());
+        let (Some(call), Some(key)) = (call, b.key.clone()) else {
+            return;
+        };
+        let what = format!("chunk {}: resumed prerequisite", b.seq);
+        let _ = self
+            .prerequisite(
+                b.seq,
+                &what,
+                call,
+                Some((b.id, key, b.task_id.clone(), b.status_url.clone())),
+            )
+            .await;
+    }
+
+    /// Runs a prerequisite bulk task (journaled with chunk `seq`) to its end, under the same
+    /// slot limit, pacing and key rules as every batch.
+    async fn prerequisite(
+        &self,
+        seq: u64,
+        what: &str,
+        call: Call,
+        recorded: Option<(i64, String, Option<String>, Option<String>)>,
+    ) -> Result<TaskStatusResponse, String> {
+        if let Some(why) = self.stop.halted() {
+            return Err(why);
+        }
+        let (id, mut key, task, status_url, mut uncertain) = match recorded {
+            Some((id, key, task, url)) => (Some(id), key, task, url, true),
+            None => {
+                let key = uuid_key();
+                let id = match &self.journal {
+                    Some(j) => {
+                        let calls = serde_json::to_value([&call]).expect("serializes");
+                        let empty = serde_json::json!([]);
+                        Some(
+                            j.plan(
+                                &NewBatch {
+                                    seq,
+                                    purpose: Purpose::Prerequisite,
+                                    calls: &calls,
+                                    key: Some(&key),
+                                    rows: &[],
+                                    items: &empty,
+                                },
+                                &[],
+                            )
+                            .map_err(|e| self.journal_failed(&e))?,
+                        )
+                    }
+                    None => None,
+                };
+                (id, key, None, None, false)
+            }
+        };
+        let _slot = self.slots.acquire().await.expect("slots stay open");
+        let submitted = match task {
+            Some(task) => TaskSubmitResponse {
+                status_url: status_url.unwrap_or_else(|| paths::task(&task)),
+                id: task,
+            },
+            None => {
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                match self.submit(what, &mut key, &mut uncertain, id, &call).await {
+                    Submitted::Task(t) => {
+                        self.record_submission(id, &t);
+                        self.log
+                            .note(&format!("{what}: task {} with key {key}", t.id));
+                        t
+                    }
+                    Submitted::Refused(why) => {
+                        self.settle_prerequisite(id, seq);
+                        return Err(format!("the site refused it: {why}"));
+                    }
+                    Submitted::Open(why) => return Err(why),
+                }
+            }
+        };
+        let path = api::status_url_to_path(&submitted.status_url)
+            .unwrap_or_else(|| paths::task(&submitted.id));
+        let client = self.site.client.clone();
+        let status = track::until_terminal(&self.poll, || {
+            let client = client.clone();
+            let path = path.clone();
+            async move { client.get_json::<TaskStatusResponse>(&path).await }
+        })
+        .await;
+        match status {
+            Ok(s) => {
+                self.settle_prerequisite(id, seq);
+                Ok(s)
+            }
+            Err(TrackError::TimedOut { .. }) => Err(format!(
+                "task {} was still running after {}s; `csmport resume` waits for it",
+                submitted.id,
+                self.poll.timeout.as_secs()
+            )),
+            Err(TrackError::Fetch(e)) => {
+                if e.is_auth() {
+                    self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+                }
+                Err(format!("task {} could not be followed: {e}", submitted.id))
             }
         }
-        if !errors.is_empty() {
-            keep[i] = false;
-            chunk.rows[chunk.item_rows[i]].outcome = Outcome::Failed {
-                stage: Stage::Send,
-                field: crate::map::COL_ORGANIZATIONS.into(),
-                error: format!("not sent: {}", errors.join(" | ")),
-            };
+    }
+
+    fn settle_prerequisite(&self, id: Option<i64>, seq: u64) {
+        if let (Some(id), Some(j)) = (id, &self.journal)
+            && let Err(e) = j.settle(id, seq, BatchState::Done, &[])
+        {
+            self.journal_failed(&e);
         }
     }
-    chunk.retain_items(&keep);
 }
 
-/// The bulk endpoint and body for a chunk's items (all of one kind). The account endpoints take
-/// the identifying part of the profile items.
-fn bulk_body(kind: RecordKind, items: &[BulkItem]) -> (&'static str, serde_json::Value) {
-    match kind {
-        RecordKind::CustomerAccounts => {
-            let customers = items
-                .iter()
-                .filter_map(|i| match i {
-                    BulkItem::Customer(c, _) => Some(CustomerAccountItem {
-                        operation_type: c.operation_type,
-                        payload: CustomerAccountPayload {
-                            customer_id: c.payload.customer_id.clone(),
-                            email: c.payload.email.clone(),
-                            display_name: c.payload.display_name.clone(),
-                        },
-                    }),
-                    BulkItem::Organization(_) => None,
-                })
-                .collect();
-            return (
-                paths::CUSTOMER_BULK,
-                serde_json::to_value(CustomerBulkRequest { customers }).expect("serializes"),
-            );
-        }
-        RecordKind::OrganizationAccounts => {
-            let organizations = items
-                .iter()
-                .filter_map(|i| match i {
-                    BulkItem::Organization(o) => Some(OrganizationAccountItem {
-                        operation_type: o.operation_type,
-                        payload: OrganizationAccountPayload {
-                            id: o.payload.id.clone(),
-                            name: o.payload.name.clone(),
-                        },
-                    }),
-                    BulkItem::Customer(..) => None,
-                })
-                .collect();
-            return (
-                paths::ORGANIZATION_BULK,
-                serde_json::to_value(OrganizationBulkRequest { organizations })
-                    .expect("serializes"),
-            );
-        }
-        RecordKind::Customers | RecordKind::Organizations => {}
+impl<K: Description> Prerequisites for Engine<K> {
+    fn run_task<'a>(
+        &'a self,
+        seq: u64,
+        what: String,
+        call: Call,
+    ) -> BoxFuture<'a, Result<TaskStatusResponse, String>> {
+        Box::pin(async move { self.prerequisite(seq, &what, call, None).await })
     }
-    let customers: Vec<_> = items
-        .iter()
-        .filter_map(|i| match i {
-            BulkItem::Customer(c, _) => Some(c.clone()),
-            BulkItem::Organization(_) => None,
+}
+
+/// The closed rows of a chunk with their outcomes, for the journal.
+pub fn closed_outcomes(rows: &[Row]) -> Vec<(u64, &Outcome)> {
+    rows.iter()
+        .filter_map(|r| match &r.state {
+            State::Closed(o) => Some((r.raw.row, o)),
+            _ => None,
         })
-        .collect();
-    if customers.len() == items.len() {
-        let body = CustomerProfileBulkRequest {
-            customer_profiles: customers,
-        };
-        return (
-            paths::CUSTOMER_PROFILE_BULK,
-            serde_json::to_value(body).expect("serializes"),
-        );
-    }
-    let organizations: Vec<_> = items
-        .iter()
-        .filter_map(|i| match i {
-            BulkItem::Organization(o) => Some(o.clone()),
-            BulkItem::Customer(..) => None,
-        })
-        .collect();
-    let body = OrganizationProfileBulkRequest {
-        organization_profiles: organizations,
-    };
-    (
-        paths::ORGANIZATION_PROFILE_BULK,
-        serde_json::to_value(body).expect("serializes"),
-    )
+        .collect()
 }
 
-/// Looks up ids named in failures to learn the emails (customer profile fetch, 25 per call) or
-/// names (organization fetch, 50 per call) the chunk knows its rows by. Best effort: what
-/// cannot be resolved stays unattributed and is reported as such.
-async fn resolve_ids(ctx: &SendContext, chunk: &Chunk, ids: &[String]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let organizations = matches!(chunk.items.first(), Some(BulkItem::Organization(_)));
-    let size = if organizations {
-        MAX_ORGANIZATION_FETCH
-    } else {
-        MAX_PROFILE_FETCH
-    };
-    for group in ids.chunks(size) {
-        let result = if organizations {
-            let req = OrganizationFetchRequest {
-                organization_ids: group.to_vec(),
-                organization_names: vec![],
-            };
-            ctx.client
-                .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
-                .await
-                .map(|r| {
-                    r.results
-                        .into_iter()
-                        .map(|o| (o.id, o.name))
-                        .collect::<Vec<_>>()
-                })
-        } else {
-            let req = CustomerProfileFetchRequest {
-                customer_ids: group.to_vec(),
-            };
-            ctx.client
-                .post_json::<_, CustomerProfileFetchResponse>(
-                    paths::CUSTOMER_PROFILE_FETCH,
-                    &req,
-                    None,
-                )
-                .await
-                .map(|r| {
-                    r.results
-                        .into_iter()
-                        .filter_map(|p| Some((p.id, p.email?)))
-                        .collect::<Vec<_>>()
-                })
-        };
-        match result {
-            Ok(pairs) => out.extend(pairs),
-            Err(e) => ctx
-                .log
-                .note(&format!("could not resolve ids {group:?}: {e}")),
-        }
-    }
-    out
-}
-
-fn fail_items(chunk: &mut Chunk, stage: Stage, error: &str) {
-    for &i in &chunk.item_rows {
-        chunk.rows[i].outcome = Outcome::Failed {
-            stage,
-            field: String::new(),
-            error: error.to_string(),
-        };
+fn range_of<I>(chunk: &Chunk<I>, rows: &[usize]) -> String {
+    match (rows.first(), rows.last()) {
+        (Some(&a), Some(&b)) => format!("rows {}-{}", chunk.rows[a].raw.row, chunk.rows[b].raw.row),
+        _ => "no rows".into(),
     }
 }
 
-/// Marks a chunk that was not sent because the run stopped first (`resume` sends it).
-pub fn skip_items(chunk: &mut Chunk, reason: &str) {
-    chunk.unsettled = true;
-    for &i in &chunk.item_rows {
-        chunk.rows[i].outcome = Outcome::Skipped {
-            reason: reason.to_string(),
-        };
-    }
+/// A uniform draw in [0, 1) for spreading waits out; not cryptographic.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::*;
+
+    /// Issue 14 cases 1 and 10: a batch any attempt of which may have been applied keeps its
+    /// key through every slot refusal; only a batch nothing of which was taken gets a new one.
+    #[test]
+    fn keys_after_a_slot_refusal() {
+        assert_eq!(key_after_slot_refusal(false), KeyChoice::New);
+        assert_eq!(key_after_slot_refusal(true), KeyChoice::Same);
+    }
 
     #[test]
-    fn batches_split_in_halves_in_order() {
-        let cases: Vec<(Vec<u32>, Vec<Vec<u32>>)> = vec![
-            (vec![], vec![vec![]]),
-            (vec![1], vec![vec![1]]),
-            (vec![1, 2], vec![vec![1], vec![2]]),
-            (vec![1, 2, 3], vec![vec![1, 2], vec![3]]),
-            (vec![1, 2, 3, 4, 5, 6], vec![vec![1, 2, 3], vec![4, 5, 6]]),
-        ];
-        for (items, want) in cases {
-            let rows: Vec<usize> = items.iter().map(|i| *i as usize * 10).collect();
-            let got = split(items.clone(), rows);
-            let parts: Vec<Vec<u32>> = got.iter().map(|(p, _)| p.clone()).collect();
-            assert_eq!(parts, want, "{items:?}");
-            for (p, r) in &got {
-                let expect: Vec<usize> = p.iter().map(|i| *i as usize * 10).collect();
-                assert_eq!(r, &expect, "rows follow their items");
-            }
-        }
+    fn slot_waits_grow_and_are_capped() {
+        let secs: Vec<f64> = (1..=8)
+            .map(|n| slot_backoff(n, 0.0).as_secs_f64())
+            .collect();
+        assert_eq!(secs, vec![0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0]);
+        assert_eq!(slot_backoff(3, 1.0), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_wakes_every_wait() {
+        let stop = Arc::new(Stop::default());
+        let s = stop.clone();
+        let waiter = tokio::spawn(async move { s.sleep(Duration::from_secs(3600)).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.set(EXIT_INTERRUPTED, "no slot".into());
+        assert!(!waiter.await.unwrap());
+        assert_eq!(
+            stop.halted().as_deref(),
+            Some("not sent: the run stopped: no slot")
+        );
+        assert!(!stop.sleep(Duration::from_secs(1)).await);
     }
 }

@@ -92,7 +92,7 @@ pub async fn entitlements(
 ) -> Result<Vec<(Entity, Vec<Entitlement>)>, ApiError> {
     stream::iter(entities)
         .map(|e| async move {
-            let list = crate::cmd::entitlements::entitlements_of(client, &e).await?;
+            let list = crate::site::refs::entitlements_of(client, &e).await?;
             Ok::<_, ApiError>((e, list))
         })
         .buffered(concurrency.max(1))

@@ -7,3 +7,52 @@ pub mod api;
 pub mod client;
 pub mod refs;
 pub mod resolve;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use client::{ApiError, Client, Target};
+
+/// The site a run talks to: the client, and what the run has listed of it once.
+pub struct Site {
+    pub client: Arc<Client>,
+    pub target: Target,
+    /// `--service-desk`: a JSM service project whose customers can be found by email (CSM has
+    /// no lookup by email).
+    pub service_desk: Option<String>,
+    listing: tokio::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
+}
+
+impl Site {
+    pub fn new(client: Arc<Client>, target: Target, service_desk: Option<String>) -> Site {
+        Site {
+            client,
+            target,
+            service_desk,
+            listing: Default::default(),
+        }
+    }
+
+    /// Customer ids by lower-cased email, through the customers of `--service-desk` (None
+    /// without it). The listing is made once per run; with `again_if_missing` it is made again
+    /// when one of `emails` is not in it (a customer created since: reading rows back after
+    /// their task), so many chunks share one listing.
+    pub async fn customers_by_email(
+        &self,
+        emails: &[String],
+        again_if_missing: bool,
+    ) -> Result<Option<Arc<HashMap<String, String>>>, ApiError> {
+        let Some(sd) = &self.service_desk else {
+            return Ok(None);
+        };
+        let mut cache = self.listing.lock().await;
+        let known = |m: &HashMap<String, String>| {
+            !again_if_missing || emails.iter().all(|e| m.contains_key(&e.to_lowercase()))
+        };
+        if !cache.as_deref().is_some_and(known) {
+            let fresh = refs::service_desk_customers(&self.client, sd).await?;
+            *cache = Some(Arc::new(fresh));
+        }
+        Ok(cache.clone())
+    }
+}

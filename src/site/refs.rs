@@ -1,26 +1,29 @@
-//! References stage: turns the names rows use for customers and organizations (emails, names,
-//! ids) into the ids the API needs, once per run. Organizations through organization/fetch (50
-//! a call), customers by id through profile fetch (25 a call), customers by email through the
-//! JSM customers of a service project (CSM has no lookup by email). Also the shared reads:
-//! paged JSM listings and profile reads 25 ids a call. Used by the small kinds
-//! (`cmd::entitlements`, `cmd::details`), `send` (read-back) and `export`; `resolve` does the
-//! same for customers' organizations.
+//! Lookups: turns the names rows use for customers and organizations (emails, names, ids) into
+//! the ids the API needs. Organizations through organization/fetch (50 a call), customers by
+//! id through profile fetch (25 a call), customers by email through the JSM customers of a
+//! service project (CSM has no lookup by email). Also the shared reads: paged JSM listings,
+//! profile reads 25 ids a call, the product list and an entity's entitlements. Used by the
+//! kinds (deciding and reading back) and `export`; `resolve` does the same for customers'
+//! organizations.
 
 use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::engine::plan::match_key;
+use crate::row::match_key;
 use crate::site::api::model::{
-    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, JsmPage, JsmUser,
-    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfile,
-    OrganizationProfileFetchRequest, OrganizationProfileFetchResponse,
+    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, Entitlement,
+    EntitlementPage, JsmPage, JsmUser, OrganizationFetchRequest, OrganizationFetchResponse,
+    OrganizationProfile, OrganizationProfileFetchRequest, OrganizationProfileFetchResponse,
+    PaginatedProducts, Product,
 };
-use crate::site::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, paths};
+use crate::site::api::{
+    ENTITLEMENT_PAGE_MAX, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, PRODUCT_PAGE_MAX, paths,
+};
 use crate::site::client::{ApiError, Client};
 
 /// A customer or organization as a row names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Holder {
     CustomerId(String),
     CustomerEmail(String),
@@ -63,7 +66,7 @@ impl Holder {
 }
 
 /// The API's entity for a resolved holder: (entityType, id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
     pub customer: bool,
     pub id: String,
@@ -99,14 +102,24 @@ pub fn query_escape(s: &str) -> String {
         .collect()
 }
 
-/// Holders → API entities, or why not. Organizations by name or id (organization/fetch, 50 a
-/// call), customers by id (profile fetch, 25 a call) or by email (the JSM customers of the
-/// service project given, since CSM cannot look customers up by email).
+/// What looking a holder up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Entity),
+    /// The site does not have it (or it cannot be looked up at all): the row fails.
+    NotFound(String),
+    /// The lookup failed: the row cannot be decided now.
+    Failed(String),
+}
+
+/// Holders → API entities. Organizations by name or id (organization/fetch, 50 a call),
+/// customers by id (profile fetch, 25 a call) or by email (the JSM customers of the service
+/// project given, since CSM cannot look customers up by email).
 pub async fn resolve_holders<'a>(
     client: &Client,
     service_desk: Option<&str>,
     holders: impl Iterator<Item = &'a Holder>,
-) -> HashMap<Holder, Result<Entity, String>> {
+) -> HashMap<Holder, Lookup> {
     let mut out = HashMap::new();
     let mut org_names = Vec::new();
     let mut org_ids = Vec::new();
@@ -116,7 +129,7 @@ pub async fn resolve_holders<'a>(
         if out.contains_key(h) {
             continue;
         }
-        out.insert(h.clone(), Err(String::new()));
+        out.insert(h.clone(), Lookup::Failed(String::new()));
         match h {
             Holder::OrganizationName(n) => org_names.push(n.clone()),
             Holder::OrganizationId(i) => org_ids.push(i.clone()),
@@ -146,25 +159,29 @@ pub async fn resolve_holders<'a>(
                     .results
                     .iter()
                     .find(|o| match_key(&o.name) == match_key(n))
-                    .map(|o| Entity {
-                        customer: false,
-                        id: o.id.clone(),
+                    .map(|o| {
+                        Lookup::Found(Entity {
+                            customer: false,
+                            id: o.id.clone(),
+                        })
                     })
-                    .ok_or_else(|| {
-                        format!("no organization '{n}' on the site (import organizations first)")
+                    .unwrap_or_else(|| {
+                        Lookup::NotFound(format!(
+                            "no organization '{n}' on the site (import organizations first)"
+                        ))
                     }),
-                Err(e) => Err(format!("organization '{n}' could not be looked up: {e}")),
+                Err(e) => Lookup::Failed(format!("organization '{n}' could not be looked up: {e}")),
             };
             out.insert(Holder::OrganizationName(n.clone()), r);
         }
         for i in &ids {
             let r = match &found {
-                Ok(f) if f.results.iter().any(|o| &o.id == i) => Ok(Entity {
+                Ok(f) if f.results.iter().any(|o| &o.id == i) => Lookup::Found(Entity {
                     customer: false,
                     id: i.clone(),
                 }),
-                Ok(_) => Err(format!("no organization with id {i} on the site")),
-                Err(e) => Err(format!("organization {i} could not be looked up: {e}")),
+                Ok(_) => Lookup::NotFound(format!("no organization with id {i} on the site")),
+                Err(e) => Lookup::Failed(format!("organization {i} could not be looked up: {e}")),
             };
             out.insert(Holder::OrganizationId(i.clone()), r);
         }
@@ -178,37 +195,41 @@ pub async fn resolve_holders<'a>(
             .await;
         for i in group {
             let r = match &found {
-                Ok(f) if f.results.iter().any(|p| &p.id == i) => Ok(Entity {
+                Ok(f) if f.results.iter().any(|p| &p.id == i) => Lookup::Found(Entity {
                     customer: true,
                     id: i.clone(),
                 }),
-                Ok(_) => Err(format!("no customer with id '{i}' on the site")),
-                Err(e) => Err(format!("customer '{i}' could not be looked up: {e}")),
+                Ok(_) => Lookup::NotFound(format!("no customer with id '{i}' on the site")),
+                Err(e) => Lookup::Failed(format!("customer '{i}' could not be looked up: {e}")),
             };
             out.insert(Holder::CustomerId(i.clone()), r);
         }
     }
     if !emails.is_empty() {
         let by_email = match service_desk {
-            None => Err(
+            None => Err(Lookup::NotFound(
                 "CSM cannot look a customer up by email: give the customer's id, or pass --service-desk ID (a service project the customers belong to) so csmport can find them through JSM".to_string(),
-            ),
-            Some(sd) => service_desk_customers(client, sd)
-                .await
-                .map_err(|e| format!("the customers of service project {sd} could not be listed: {e}")),
+            )),
+            Some(sd) => service_desk_customers(client, sd).await.map_err(|e| {
+                Lookup::Failed(format!(
+                    "the customers of service project {sd} could not be listed: {e}"
+                ))
+            }),
         };
         for e in emails {
             let r = match &by_email {
                 Ok(map) => map
                     .get(&e)
-                    .map(|id| Entity {
-                        customer: true,
-                        id: id.clone(),
+                    .map(|id| {
+                        Lookup::Found(Entity {
+                            customer: true,
+                            id: id.clone(),
+                        })
                     })
-                    .ok_or_else(|| {
-                        format!("no customer '{e}' among the customers of the service project (import customers first)")
+                    .unwrap_or_else(|| {
+                        Lookup::NotFound(format!("no customer '{e}' among the customers of the service project (import customers first)"))
                     }),
-                Err(why) => Err(why.clone()),
+                Err(why) => why.clone(),
             };
             out.insert(Holder::CustomerEmail(e), r);
         }
@@ -289,6 +310,49 @@ where
         .try_collect()
         .await?;
     Ok(pages.into_iter().flat_map(results).collect())
+}
+
+/// Every product on the site (cursor-paged, 100 a page).
+pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    // A site has few products; the bound only guards against a cursor that never ends.
+    for _ in 0..10_000 {
+        let mut path = format!("product?limit={PRODUCT_PAGE_MAX}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={}", query_escape(c)));
+        }
+        let page: PaginatedProducts = client.get_json(&path).await?;
+        let empty = page.results.is_empty();
+        all.extend(page.results);
+        match page.next_page_cursor {
+            Some(c) if !c.is_empty() && !empty && Some(&c) != cursor.as_ref() => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(all)
+}
+
+/// Every entitlement the entity holds itself (E8, 25 a page).
+pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>, ApiError> {
+    let mut all = Vec::new();
+    let mut start = 0u64;
+    for _ in 0..10_000 {
+        let page: EntitlementPage = client
+            .get_json(&format!(
+                "entitlements?entityType={}&entityId={}&start={start}&limit={ENTITLEMENT_PAGE_MAX}",
+                e.kind(),
+                query_escape(&e.id)
+            ))
+            .await?;
+        let n = page.results.len() as u64;
+        all.extend(page.results);
+        if page.is_last_page || n == 0 {
+            break;
+        }
+        start += n;
+    }
+    Ok(all)
 }
 
 /// JSM listing page size.

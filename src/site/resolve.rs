@@ -1,29 +1,43 @@
-//! References stage: organization names in a customers file become organization ids before a
-//! batch is sent. Names are looked up with `organization/fetch` (50 per call); missing ones are
-//! created first with an organization profile bulk task (UPSERT by name), which must be
-//! FINISHED before any customer that names them is sent — unless creation is switched off, and
-//! then those rows fail with the reason. Results are cached for the run. Used by `send`.
+//! Organization names in a customers file become organization ids before a batch is sent.
+//! Names are looked up with `organization/fetch` (50 per call); missing ones are created first
+//! by an organization profile bulk task (UPSERT by name), which the engine journals and runs
+//! under the same slot limit and pacing as every batch, and which must end before any
+//! customer that names them is sent — unless creation is switched off, and then those rows
+//! fail with the reason. Ids and refusals are kept for the run; a lookup or creation that
+//! could not finish is asked again by the next chunk (its rows stay open). Used by
+//! `kinds::customers`.
 
 use std::collections::HashMap;
 
 use tokio::sync::Mutex;
 
-use crate::engine::plan::{match_key, uuid_key};
-use crate::engine::track::{self, PollPolicy};
+use crate::kinds::{Call, Cx, Method};
+use crate::row::match_key;
 use crate::site::api::model::{
     OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
-    OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation, TaskStatusResponse,
-    TaskSubmitResponse,
+    OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation,
 };
-use crate::site::api::{self, MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, paths};
-use crate::site::client::{ApiError, Client, Notify};
+use crate::site::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, paths};
+use crate::site::client::{ApiError, Client};
+
+/// What a name turned into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Id(String),
+    /// The name cannot be had (creation is off, or creating it failed): rows naming it fail.
+    Refused(String),
+    /// Not known yet (a lookup failed, a creation has not ended): rows naming it stay open.
+    Open(String),
+}
 
 pub struct OrgResolver {
     /// Create organizations that do not exist yet (`--no-create-organizations` turns it off).
     pub create: bool,
-    /// Normalized name → id, or why there is none. One lock: two batches naming the same new
-    /// organization must not both create it.
-    cache: Mutex<HashMap<String, Result<String, String>>>,
+    /// Normalized name → id or refusal. One lock: two chunks naming the same new organization
+    /// must not both create it.
+    cache: Mutex<HashMap<String, Resolved>>,
+    /// Names created by this run, for the log.
+    created: Mutex<Vec<String>>,
 }
 
 impl OrgResolver {
@@ -31,17 +45,12 @@ impl OrgResolver {
         OrgResolver {
             create,
             cache: Mutex::new(HashMap::new()),
+            created: Mutex::new(Vec::new()),
         }
     }
 
-    /// Ids for `names` (keyed by `match_key`), or the reason a name has none.
-    pub async fn resolve(
-        &self,
-        client: &Client,
-        poll: &PollPolicy,
-        log: &dyn Notify,
-        names: &[String],
-    ) -> HashMap<String, Result<String, String>> {
+    /// What each of `names` is (keyed by `match_key`).
+    pub async fn resolve(&self, cx: &Cx<'_>, names: &[String]) -> HashMap<String, Resolved> {
         let mut cache = self.cache.lock().await;
         let mut wanted: Vec<String> = Vec::new();
         for n in names {
@@ -50,52 +59,43 @@ impl OrgResolver {
                 wanted.push(n.trim().to_string());
             }
         }
+        let mut open: HashMap<String, Resolved> = HashMap::new();
         if !wanted.is_empty() {
-            let found = fetch_ids(client, &wanted).await;
-            let missing: Vec<String> = match &found {
-                Ok(map) => wanted
-                    .iter()
-                    .filter(|w| !map.contains_key(&match_key(w)))
-                    .cloned()
-                    .collect(),
-                Err(_) => vec![],
-            };
-            match found {
+            match fetch_ids(&cx.site.client, &wanted).await {
                 Err(e) => {
                     for w in &wanted {
-                        cache.insert(
+                        open.insert(
                             match_key(w),
-                            Err(format!("could not look up organization '{w}': {e}")),
+                            Resolved::Open(format!(
+                                "organization '{w}' could not be looked up: {e}"
+                            )),
                         );
                     }
                 }
-                Ok(map) => {
-                    cache.extend(map.into_iter().map(|(k, id)| (k, Ok(id))));
-                    if !missing.is_empty() {
-                        let created = if self.create {
-                            create(client, poll, log, &missing).await
-                        } else {
-                            Err("it does not exist on the site (creating organizations is off: --no-create-organizations)".to_string())
-                        };
-                        match created {
-                            Ok(()) => {
-                                let again = fetch_ids(client, &missing).await.unwrap_or_default();
-                                for m in &missing {
-                                    let k = match_key(m);
-                                    let r = again.get(&k).cloned().ok_or_else(|| {
-                                        format!(
-                                            "organization '{m}' was not found after it was created"
-                                        )
-                                    });
-                                    cache.insert(k, r);
+                Ok(found) => {
+                    let missing: Vec<String> = wanted
+                        .iter()
+                        .filter(|w| !found.contains_key(&match_key(w)))
+                        .cloned()
+                        .collect();
+                    cache.extend(found.into_iter().map(|(k, id)| (k, Resolved::Id(id))));
+                    if !missing.is_empty() && !self.create {
+                        for m in &missing {
+                            cache.insert(
+                                match_key(m),
+                                Resolved::Refused(format!(
+                                    "organization '{m}': it does not exist on the site (creating organizations is off: --no-create-organizations)"
+                                )),
+                            );
+                        }
+                    } else if !missing.is_empty() {
+                        for (k, r) in self.create_missing(cx, &missing).await {
+                            match r {
+                                Resolved::Open(_) => {
+                                    open.insert(k, r);
                                 }
-                            }
-                            Err(why) => {
-                                for m in &missing {
-                                    cache.insert(
-                                        match_key(m),
-                                        Err(format!("organization '{m}': {why}")),
-                                    );
+                                r => {
+                                    cache.insert(k, r);
                                 }
                             }
                         }
@@ -107,13 +107,93 @@ impl OrgResolver {
             .iter()
             .map(|n| {
                 let k = match_key(n);
-                let r = cache
+                let r = open
                     .get(&k)
+                    .or_else(|| cache.get(&k))
                     .cloned()
-                    .unwrap_or_else(|| Err(format!("organization '{n}' is unknown")));
+                    .unwrap_or_else(|| Resolved::Open(format!("organization '{n}' is unknown")));
                 (k, r)
             })
             .collect()
+    }
+
+    /// Creates `names` (UPSERT by name, so one made meanwhile elsewhere is harmless) through
+    /// the engine's prerequisite tasks, then looks them up.
+    async fn create_missing(&self, cx: &Cx<'_>, names: &[String]) -> Vec<(String, Resolved)> {
+        let mut out = Vec::new();
+        for group in names.chunks(MAX_PROFILE_BULK_ITEMS) {
+            let body = OrganizationProfileBulkRequest {
+                organization_profiles: group
+                    .iter()
+                    .map(|n| OrganizationProfileItem {
+                        operation_type: ProfileOperation::Upsert,
+                        payload: OrganizationProfilePayload {
+                            name: Some(n.clone()),
+                            ..Default::default()
+                        },
+                    })
+                    .collect(),
+            };
+            let call = Call {
+                method: Method::Post,
+                path: paths::ORGANIZATION_PROFILE_BULK.into(),
+                body: serde_json::to_value(body).expect("serializes"),
+            };
+            let what = format!(
+                "chunk {}: creating {} organizations named by customers ({})",
+                cx.seq,
+                group.len(),
+                group.join(", ")
+            );
+            let status = match cx.tasks.run_task(cx.seq, what, call).await {
+                Ok(s) => s,
+                Err(why) => {
+                    for n in group {
+                        out.push((
+                            match_key(n),
+                            Resolved::Open(format!("organization '{n}' is being created: {why}")),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let failures: HashMap<String, String> = status
+                .failures
+                .iter()
+                .map(|f| (match_key(&f.entity_id), f.error.clone()))
+                .collect();
+            let again = fetch_ids(&cx.site.client, group).await;
+            for n in group {
+                let k = match_key(n);
+                let r = match &again {
+                    Ok(found) => match found.get(&k) {
+                        Some(id) => {
+                            self.created.lock().await.push(n.clone());
+                            cx.log
+                                .note(&format!("organization '{n}' created (id {id})"));
+                            Resolved::Id(id.clone())
+                        }
+                        None => Resolved::Refused(match failures.get(&k) {
+                            Some(e) => format!("organization '{n}' could not be created: {e}"),
+                            None => format!(
+                                "organization '{n}' was not found after the task that creates it ended ({})",
+                                status.status.as_str()
+                            ),
+                        }),
+                    },
+                    Err(e) => Resolved::Open(format!(
+                        "organization '{n}' could not be looked up after it was created: {e}"
+                    )),
+                };
+                out.push((k, r));
+            }
+        }
+        out
+    }
+
+    /// The organizations this run created.
+    pub async fn created(&self) -> Vec<String> {
+        self.created.lock().await.clone()
     }
 }
 
@@ -137,58 +217,4 @@ pub async fn fetch_ids(
         }
     }
     Ok(out)
-}
-
-/// Creates organizations by name (UPSERT, so a concurrent creation elsewhere is harmless) and
-/// waits until the task is terminal.
-async fn create(
-    client: &Client,
-    poll: &PollPolicy,
-    log: &dyn Notify,
-    names: &[String],
-) -> Result<(), String> {
-    for group in names.chunks(MAX_PROFILE_BULK_ITEMS) {
-        let body = OrganizationProfileBulkRequest {
-            organization_profiles: group
-                .iter()
-                .map(|n| OrganizationProfileItem {
-                    operation_type: ProfileOperation::Upsert,
-                    payload: OrganizationProfilePayload {
-                        name: Some(n.clone()),
-                        ..Default::default()
-                    },
-                })
-                .collect(),
-        };
-        let key = uuid_key();
-        let submitted: TaskSubmitResponse = client
-            .post_json(paths::ORGANIZATION_PROFILE_BULK, &body, Some(&key))
-            .await
-            .map_err(|e| format!("could not be created: {e}"))?;
-        log.note(&format!(
-            "creating {} organizations named by customers ({}): task {} with key {key}",
-            group.len(),
-            group.join(", "),
-            submitted.id
-        ));
-        let path = api::status_url_to_path(&submitted.status_url)
-            .unwrap_or_else(|| paths::task(&submitted.id));
-        let status = track::until_terminal(poll, || async {
-            client.get_json::<TaskStatusResponse>(&path).await
-        })
-        .await
-        .map_err(|e| match e {
-            track::TrackError::TimedOut { .. } => {
-                format!("creating it did not finish (task {})", submitted.id)
-            }
-            track::TrackError::Fetch(e) => format!("creating it could not be followed: {e}"),
-        })?;
-        for f in &status.failures {
-            log.note(&format!(
-                "organization '{}' was not created: {}",
-                f.entity_id, f.error
-            ));
-        }
-    }
-    Ok(())
 }

@@ -57,15 +57,32 @@ fn tasks_failed_without_failures_are_settled_by_reading_back() {
     assert!(log.contains("read back: 50 of 50 rows"), "{log}");
     assert_eq!(task_items(&sb), 120);
 
-    // Without a way to find customers by email, the outcome stays unknown (never guessed).
+    // Without a way to find customers by email, the outcome stays unknown (never guessed):
+    // the rows stay open (issue 14 case 5), and a resume given a way to read them back
+    // settles them without sending anything again.
     let sb = SandboxProc::start_raw(&["--fault-seed", "3", "--fault-failed-empty", "1"]);
     let ctx = Ctx::new();
     let file = customers(&ctx, 20);
     let out = ctx.import(&sb, &file, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let (ok, failed) = outcomes(&ctx.path("run"));
     assert_eq!((ok.len(), failed.len()), (0, 20));
-    assert!(failed[0][5].contains("outcome unknown"), "{:?}", failed[0]);
+    assert!(
+        failed[0][3] == "open" && failed[0][5].contains("outcome unknown"),
+        "{:?}",
+        failed[0]
+    );
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["resume", "--service-desk", "1"])
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (ok, failed) = outcomes(&ctx.path("run"));
+    assert_eq!((ok.len(), failed.len()), (20, 0));
+    assert!(sb.writes_since(before).is_empty(), "nothing sent again");
 }
 
 #[test]
@@ -88,10 +105,19 @@ fn organizations_of_failed_empty_tasks_are_read_back_by_name() {
 }
 
 #[test]
-fn stuck_tasks_are_settled_by_reading_back() {
-    // Tasks never finish and write nothing: after --task-timeout the rows are read back, not
-    // found, and fail as not applied (so a retry of the report is safe).
-    let sb = SandboxProc::start_raw(&["--fault-seed", "9", "--fault-stuck-task", "1"]);
+fn stuck_tasks_stay_open_until_they_end_then_resume_settles_them() {
+    // Tasks never finish and write nothing. After --task-timeout the rows stay open: a task
+    // still running may yet apply them, so they are never read back into failures (issue 14
+    // case 4). Once the site has failed the stale tasks, resume reads the rows back: not
+    // there, so they fail as not applied (and a retry of the report is safe).
+    let sb = SandboxProc::start_raw(&[
+        "--fault-seed",
+        "9",
+        "--fault-stuck-task",
+        "1",
+        "--stale-task-after",
+        "3s",
+    ]);
     let ctx = Ctx::new();
     let file = customers(&ctx, 120);
     let out = ctx.import(
@@ -101,22 +127,41 @@ fn stuck_tasks_are_settled_by_reading_back() {
             "--batch-size",
             "50",
             "--task-timeout",
-            "2",
+            "1",
             "--service-desk",
             "1",
         ],
     );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let (ok, failed) = outcomes(&ctx.path("run"));
+    assert_eq!((ok.len(), failed.len()), (0, 120));
+    assert!(
+        failed.iter().all(|r| r[3] == "open"
+            && r[5].starts_with("outcome unknown: task ")
+            && r[5].contains("was still IN_PROGRESS")),
+        "{:?}",
+        failed[0]
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (ok, failed) = outcomes(&ctx.path("run"));
     assert_eq!((ok.len(), failed.len()), (0, 120));
     assert!(
         failed
             .iter()
-            .all(|r| r[5].starts_with("not applied: task ")
-                && r[5].contains("was still IN_PROGRESS")),
+            .all(|r| r[3] == "task" && r[5].starts_with("not applied: ")),
         "{:?}",
         failed[0]
     );
+    assert!(sb.writes_since(before).is_empty(), "nothing sent again");
+    assert_eq!(sb.state()["customers"].as_array().unwrap().len(), 0);
 }
 
 #[test]
@@ -172,10 +217,18 @@ fn a_spent_retry_budget_stops_retrying_and_resume_finishes_the_run() {
             schema.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Nothing was applied (503s): every row stays open for `resume`, none is failed.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let (ok, failed) = outcomes(&ctx.path("run"));
     assert_eq!((ok.len(), failed.len()), (0, 150));
-    assert!(failed[0][5].contains("not confirmed"), "{:?}", failed[0]);
+    assert!(
+        failed
+            .iter()
+            .all(|r| r[3] == "open" && r[5].starts_with("not sent: ")),
+        "{:?}",
+        failed[0]
+    );
+    assert_eq!(ctx.summary()["open"], 150);
     let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
     assert!(log.contains("retry budget (3 retries"), "{log}");
     let summary = String::from_utf8_lossy(&out.stdout).to_string();

@@ -317,7 +317,7 @@ fn folders_that_cannot_be_resumed_safely_are_refused() {
             Box::new(|run| {
                 let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
                 c.execute(
-                    "UPDATE meta SET value = '2' WHERE key = 'journal_version'",
+                    "UPDATE meta SET value = '3' WHERE key = 'journal_version'",
                     [],
                 )
                 .unwrap();
@@ -388,13 +388,21 @@ fn a_task_the_site_forgot_is_settled_by_reading_back() {
     let items: Vec<serde_json::Value> = (10..20)
         .map(|i| serde_json::json!({"operationType": "UPSERT", "payload": {"name": format!("Company {i}")}}))
         .collect();
-    let body = serde_json::json!({ "organizationProfiles": items }).to_string();
+    let calls = serde_json::json!([{
+        "method": "Post",
+        "path": "organization/profile/bulk",
+        "body": { "organizationProfiles": items }
+    }])
+    .to_string();
+    let items = serde_json::Value::Array(items).to_string();
     let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
     c.execute(
-        "UPDATE batches SET state = 'submitted', task_id = 'gone-task', status_url = NULL, body = ?1, path = 'organization/profile/bulk', item_rows = '[11,12,13,14,15,16,17,18,19,20]' WHERE seq = 1",
-        [body],
+        "UPDATE batches SET state = 'submitted', task_id = 'gone-task', status_url = NULL, calls = ?1, items = ?2, rows = '[11,12,13,14,15,16,17,18,19,20]' WHERE seq = 1",
+        [calls, items],
     )
     .unwrap();
+    c.execute("UPDATE chunks SET done = 0 WHERE seq = 1", [])
+        .unwrap();
     c.execute("DELETE FROM rows WHERE seq = 1", []).unwrap();
     drop(c);
     let before = sb.requests().len();
@@ -404,7 +412,8 @@ fn a_task_the_site_forgot_is_settled_by_reading_back() {
     assert_eq!((ok.len(), failed.len()), (20, 0));
     let log = std::fs::read_to_string(run.join("run.log")).unwrap();
     assert!(
-        log.contains("task gone-task is no longer known to the site; read back: 10 of 10"),
+        log.contains("task gone-task is no longer known to the site; reading its rows back")
+            && log.contains("read back: 10 of 10 rows are on the site as sent"),
         "{log}"
     );
     let posts = sb.requests()[before..]

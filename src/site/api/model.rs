@@ -696,7 +696,10 @@ mod tests {
     fn documented_examples_round_trip() {
         macro_rules! fixture {
             ($t:ty, $f:literal) => {
-                round_trip::<$t>($f, include_str!(concat!("../../../tests/fixtures/api/", $f)))
+                round_trip::<$t>(
+                    $f,
+                    include_str!(concat!("../../../tests/fixtures/api/", $f)),
+                )
             };
         }
         fixture!(TaskSubmitResponse, "task-submit.response.json");

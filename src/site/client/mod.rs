@@ -81,6 +81,9 @@ pub enum ApiError {
         status: u16,
         message: String,
         attempts: u32,
+        /// An earlier attempt of this call may have been applied (it timed out, its
+        /// connection broke, or it got a 500/502/504).
+        uncertain: bool,
     },
     #[error("{method} {path}: {message} (after {attempts} attempts)")]
     Network {
@@ -88,6 +91,8 @@ pub enum ApiError {
         path: String,
         message: String,
         attempts: u32,
+        /// Some attempt of this call may have been applied.
+        uncertain: bool,
     },
     #[error("{method} {path}: unexpected response: {message}")]
     Decode {
@@ -115,6 +120,25 @@ impl ApiError {
 
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
+    }
+
+    /// Whether the request may have been applied although no answer says so: some attempt
+    /// timed out, broke off or got a 500/502/504, or a success could not be read.
+    pub fn uncertain(&self) -> bool {
+        match self {
+            ApiError::Status { uncertain, .. } | ApiError::Network { uncertain, .. } => *uncertain,
+            ApiError::Decode { .. } => true,
+        }
+    }
+
+    /// The site's refusal of the task-slot limit (CONTRACT §7.4): "later", not "no".
+    pub fn is_slot_refusal(&self) -> bool {
+        self.status() == Some(400) && self.message().contains(api::TASK_LIMIT_MESSAGE)
+    }
+
+    /// The rate limit kept this request waiting longer than the run's patience.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status() == Some(429)
     }
 }
 
@@ -277,6 +301,12 @@ impl Client {
             self.url(path)
         };
         let mut attempt = 0u32;
+        // Attempts that failed, 429s in a row, the time 429s have kept us waiting, and whether
+        // some attempt may have been applied.
+        let mut failed = 0u32;
+        let mut throttled = 0u32;
+        let mut throttled_for = Duration::ZERO;
+        let mut uncertain = false;
         loop {
             attempt += 1;
             self.pacer.wait().await;
@@ -295,15 +325,39 @@ impl Client {
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
+            let mut judge = |f: &Failure| -> Decision {
+                uncertain |= retry::maybe_applied(f);
+                if retry::is_back_pressure(f) {
+                    throttled += 1;
+                    if retry::out_of_patience(&self.policy, throttled_for) {
+                        return Decision::GiveUp;
+                    }
+                    let d = decide(throttled, f);
+                    if let Decision::Retry(w) = d {
+                        throttled_for += w;
+                    }
+                    d
+                } else {
+                    throttled = 0;
+                    failed += 1;
+                    decide(failed, f)
+                }
+            };
             let (failure_desc, decision) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     let text = match resp.text().await {
                         Ok(t) => t,
-                        Err(e) => match decide(attempt, &Failure::Transport) {
+                        Err(e) => match judge(&Failure::Transport) {
                             Decision::GiveUp => {
-                                return Err(self.network(method_name, path, &e, attempt));
+                                return Err(self.network(
+                                    method_name,
+                                    path,
+                                    &e,
+                                    attempt,
+                                    uncertain,
+                                ));
                             }
                             Decision::Retry(wait) => {
                                 let desc = format!("reading the response failed: {}", describe(&e));
@@ -340,7 +394,7 @@ impl Client {
                         retry_after: ra.as_deref(),
                         rate_limit_reset: reset.as_deref(),
                     };
-                    match decide(attempt, &f) {
+                    match judge(&f) {
                         Decision::GiveUp => {
                             return Err(ApiError::Status {
                                 method: method_name,
@@ -348,6 +402,7 @@ impl Client {
                                 status,
                                 message: api::error_text(&text),
                                 attempts: attempt,
+                                uncertain,
                             });
                         }
                         d => (format!("HTTP {status}: {}", api::error_text(&text)), d),
@@ -361,9 +416,9 @@ impl Client {
                     } else {
                         Failure::Transport
                     };
-                    match decide(attempt, &f) {
+                    match judge(&f) {
                         Decision::GiveUp => {
-                            return Err(self.network(method_name, path, &e, attempt));
+                            return Err(self.network(method_name, path, &e, attempt, uncertain));
                         }
                         d => (describe(&e), d),
                     }
@@ -449,12 +504,14 @@ impl Client {
         path: &str,
         e: &reqwest::Error,
         attempts: u32,
+        uncertain: bool,
     ) -> ApiError {
         ApiError::Network {
             method,
             path: path.to_string(),
             message: describe(e),
             attempts,
+            uncertain,
         }
     }
 }

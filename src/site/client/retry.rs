@@ -16,6 +16,9 @@ pub struct Policy {
     /// Retries of failures (not of 429s, which the pacing answers) the whole run may spend
     /// (`--retry-budget`): a server that keeps failing is not hammered for hours.
     pub budget: u64,
+    /// How long one request may be kept waiting by 429s in all (`--slot-wait`): 429s are the
+    /// server pacing us, so they are waited out rather than counted as attempts.
+    pub patience: Duration,
 }
 
 impl Default for Policy {
@@ -26,6 +29,7 @@ impl Default for Policy {
             cap: Duration::from_secs(60),
             max_hint: Duration::from_secs(300),
             budget: 1000,
+            patience: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -75,7 +79,19 @@ pub fn spends_budget(f: &Failure) -> bool {
     !matches!(f, Failure::Status { status: 429, .. })
 }
 
-/// `attempt` is the number of attempts made so far (1 after the first failure); `jitter` is a
+/// A 429: the server pacing us, not a failure. It is waited out (never counted against
+/// `--retries` or the budget) for as long as the policy's patience lasts.
+pub fn is_back_pressure(f: &Failure) -> bool {
+    matches!(f, Failure::Status { status: 429, .. })
+}
+
+/// Whether a request that 429s have kept waiting for `waited` in all should stop waiting.
+pub fn out_of_patience(policy: &Policy, waited: Duration) -> bool {
+    waited >= policy.patience
+}
+
+/// `attempt` is the number of attempts made so far that ended this way: failures (1 after the
+/// first), or for a 429 the 429s in a row (they never use up `max_attempts`); `jitter` is a
 /// uniform draw from [0, 1); `now` is the current time, for `X-RateLimit-Reset`;
 /// `budget_left` is what is left of the run's retry budget.
 pub fn decide(
@@ -86,7 +102,7 @@ pub fn decide(
     now: jiff::Timestamp,
     budget_left: u64,
 ) -> Decision {
-    if !is_retryable(f) || attempt >= policy.max_attempts {
+    if !is_retryable(f) || (!is_back_pressure(f) && attempt >= policy.max_attempts) {
         return Decision::GiveUp;
     }
     if budget_left == 0 && spends_budget(f) {
@@ -210,6 +226,17 @@ mod tests {
             (4, Failure::Connect, 0.5, Decision::Retry(ms(3000))),
             (7, Failure::Transport, 0.0, Decision::Retry(ms(16000))),
             (8, Failure::Transport, 0.0, Decision::GiveUp),
+            // The 20th 429 in a row is still waited out: back-pressure is not an attempt.
+            (
+                20,
+                Failure::Status {
+                    status: 429,
+                    retry_after: Some("2"),
+                    rate_limit_reset: None,
+                },
+                0.0,
+                Decision::Retry(ms(2000)),
+            ),
             (
                 1,
                 Failure::Status {
@@ -312,6 +339,18 @@ mod tests {
         }
         assert!(!spends_budget(&limited("1")));
         assert!(spends_budget(&status(500)));
+    }
+
+    #[test]
+    fn patience_bounds_the_waits_for_the_rate_limit() {
+        let p = Policy {
+            patience: Duration::from_secs(60),
+            ..Policy::default()
+        };
+        assert!(!out_of_patience(&p, Duration::from_secs(59)));
+        assert!(out_of_patience(&p, Duration::from_secs(60)));
+        assert!(is_back_pressure(&status(429)));
+        assert!(!is_back_pressure(&status(503)));
     }
 
     #[test]

@@ -1,0 +1,629 @@
+//! One import run, for every kind the same: a reader thread reads, checks (the kind's row
+//! checks and the whole-file duplicate check) and cuts chunks (`plan`); a dispatcher hands
+//! each chunk to `send` (decide, journal, send, track, reconcile), at most a window of chunks
+//! ahead of the oldest unfinished one so memory stays bounded; an emitter writes the reports in
+//! input order and closes finished chunks in the journal. New runs and resumed ones (`resume`)
+//! go through the same code. Called by `cmd`; uses the stages around it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::error::{EXIT_INTERRUPTED, EXIT_USAGE, Error, rows_exit_code};
+use crate::kinds::{self, Description, Kind, Setup};
+use crate::map::CellError;
+use crate::options::ImportOptions;
+use crate::read::{Background, Dialect, Source};
+use crate::row::{Outcome, Row, Stage};
+use crate::site::Site;
+use crate::site::client::{Client, Notify, Target};
+
+use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta};
+use super::plan::{Chunk, Chunker, SeenKeys};
+use super::progress::{Progress, RunLog, Tee};
+use super::report::{self, ReportWriter, Summary};
+use super::send::{Engine, closed_outcomes};
+
+/// What a run tells its caller besides the run folder.
+pub struct RunResult {
+    pub exit_code: i32,
+    pub summary: Summary,
+    pub read_error: Option<String>,
+    /// Why the run stopped sending before the end (authentication, journal, changed input,
+    /// back-pressure it could not wait out).
+    pub stopped: Option<String>,
+    /// A dry run: what `validate` reports.
+    pub validated: Option<crate::cmd::validate::ValidateSummary>,
+}
+
+impl RunResult {
+    /// Rows `resume` finishes: open ones, and with an interruption the ones not read.
+    pub fn unfinished(&self) -> u64 {
+        let c = &self.summary.counts;
+        c.open + c.not_read.unwrap_or(0)
+    }
+}
+
+/// A run being finished by `csmport resume`: its journal and the chunks it recorded.
+pub struct Resumed {
+    pub journal: Arc<Journal>,
+    pub chunks: BTreeMap<u64, ChunkRecord>,
+}
+
+/// Runs an import of `opts.file` as `opts.kind`, new or resumed.
+pub async fn run(
+    opts: &ImportOptions,
+    target: &Target,
+    resumed: Option<Resumed>,
+) -> Result<RunResult, Error> {
+    match opts.kind {
+        Kind::Customers => run_kind::<kinds::customers::Customers>(opts, target, resumed).await,
+        Kind::Organizations => {
+            run_kind::<kinds::organizations::Organizations>(opts, target, resumed).await
+        }
+        Kind::CustomerAccounts => {
+            run_kind::<kinds::accounts::CustomerAccounts>(opts, target, resumed).await
+        }
+        Kind::OrganizationAccounts => {
+            run_kind::<kinds::accounts::OrganizationAccounts>(opts, target, resumed).await
+        }
+        Kind::DetailFields => {
+            run_kind::<kinds::detail_fields::DetailFields>(opts, target, resumed).await
+        }
+        Kind::Products => run_kind::<kinds::products::Products>(opts, target, resumed).await,
+        Kind::Entitlements => {
+            run_kind::<kinds::entitlements::Entitlements>(opts, target, resumed).await
+        }
+        Kind::CustomerDetails => {
+            run_kind::<kinds::details::CustomerDetails>(opts, target, resumed).await
+        }
+        Kind::OrganizationDetails => {
+            run_kind::<kinds::details::OrganizationDetails>(opts, target, resumed).await
+        }
+    }
+}
+
+/// What the reader thread ends with.
+struct ReadEnd {
+    error: Option<String>,
+    dialect: Dialect,
+    /// Rows left unread after an interruption.
+    not_read: u64,
+}
+
+async fn run_kind<K: Description>(
+    opts: &ImportOptions,
+    target: &Target,
+    resumed: Option<Resumed>,
+) -> Result<RunResult, Error> {
+    opts.check()?;
+    let kind_name = opts.kind.as_str();
+    let started = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    let progress = Arc::new(Progress::new(0));
+    progress
+        .counters
+        .slots
+        .store(opts.max_tasks as u64, Ordering::Relaxed);
+    // The log does not exist until the run folder does; notes before that go to the terminal.
+    let early: Arc<dyn Notify> = progress.clone();
+    let setup = Site::new(
+        Arc::new(Client::new(target, opts.rate, opts.policy(), early)),
+        target.clone(),
+        opts.service_desk.clone(),
+    );
+    let file = opts.file.as_path();
+    let source = Source::open(file, &opts.input.read_options())?;
+    let header = source.header().to_vec();
+    let label = file.display().to_string();
+    progress.set_length(source.progress().1);
+    let kind = K::open(Setup {
+        site: &setup,
+        opts,
+        header: &header,
+        label: &label,
+    })
+    .await?;
+    let folder = if opts.dry_run {
+        format!("validate-{kind_name}")
+    } else {
+        kind_name.to_string()
+    };
+    let dir = run_dir(opts.out.as_deref(), &folder, started_at)?;
+    let resuming = resumed.is_some();
+    let (journal, recorded) = match resumed {
+        Some(r) => (Some(r.journal), r.chunks),
+        None if opts.dry_run => (None, BTreeMap::new()),
+        None => {
+            let meta = RunMeta {
+                options: serde_json::to_string(&opts.journaled(&dir)?).expect("serializes"),
+                input: InputIdentity::of(file).map_err(|e| {
+                    Error::Usage(format!("{}: cannot be read: {e}", file.display()))
+                })?,
+                dialect: serde_json::to_string(&source.dialect()).expect("serializes"),
+                base_url: target.base_url.clone(),
+                cloud_id: target.cloud_id.clone(),
+                started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            };
+            (
+                Some(Arc::new(Journal::create(&dir, &meta)?)),
+                BTreeMap::new(),
+            )
+        }
+    };
+    let log = if resuming {
+        append_log(&dir)?
+    } else {
+        open_log(&dir)?
+    };
+    if resuming {
+        let open = recorded.values().filter(|c| !c.done).count();
+        log.note(&format!(
+            "resumed: the journal has {} chunks, {open} of them unfinished; finished chunks are reported from the journal, unfinished ones polled or sent again under their recorded keys",
+            recorded.len()
+        ));
+    }
+    let what = if opts.dry_run {
+        "dry run: decide"
+    } else {
+        "import"
+    };
+    log.note(&format!(
+        "{what} {kind_name} from {label} into {} (cloud {}); batch size {}, rate {}/s, max tasks {}",
+        target.base_url, target.cloud_id, opts.batch_size, opts.rate, opts.max_tasks
+    ));
+    for note in kind.notes() {
+        log.note(&note);
+    }
+    let alert: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
+    let site = Site::new(
+        Arc::new(Client::new(target, opts.rate, opts.policy(), alert.clone())),
+        target.clone(),
+        opts.service_desk.clone(),
+    );
+    let estimated = source.estimated_rows();
+    let engine = Arc::new(Engine::new(
+        kind,
+        site,
+        opts.clone(),
+        journal.clone(),
+        log.clone(),
+        alert.clone(),
+        progress.clone(),
+    ));
+    spawn_interrupt_watch(engine.clone());
+
+    // Reader: a blocking thread that reads, checks and cuts chunks (where the journal of a
+    // resumed run says they end).
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk<K::Item>>(2);
+    let boundaries: HashMap<u64, u64> = recorded.iter().map(|(s, c)| (*s, c.last_row)).collect();
+    let reader = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            read_rows(&engine, source, estimated, boundaries, chunk_tx)
+        })
+    };
+
+    // Emitter: writes finished chunks in input order. The window bounds how far ahead of the
+    // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
+    let writer = if opts.dry_run {
+        ReportWriter::with_successes(&dir, &header, false)?
+    } else {
+        ReportWriter::create_verified(&dir, &header, opts.verify)?
+    };
+    let window = Arc::new(Semaphore::new(opts.max_tasks * 4));
+    let (done_tx, done_rx) =
+        mpsc::unbounded_channel::<(Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)>();
+    let emitter = tokio::spawn(emit(engine.clone(), writer, dir.clone(), done_rx));
+
+    // Dispatcher: one background job per chunk.
+    let mut jobs = tokio::task::JoinSet::new();
+    while let Some(chunk) = chunk_rx.recv().await {
+        let permit = window
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("window semaphore open");
+        let record = recorded.get(&chunk.seq).cloned();
+        match &record {
+            Some(c) if (c.first_row, c.last_row) != (chunk.first_row(), chunk.last_row()) => {
+                engine.stop.set(
+                    EXIT_USAGE,
+                    format!(
+                        "the input no longer gives chunk {} the rows the journal recorded (rows {}-{}, now {}-{}); nothing more is sent",
+                        chunk.seq,
+                        c.first_row,
+                        c.last_row,
+                        chunk.first_row(),
+                        chunk.last_row()
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                if let Some(j) = &journal
+                    && let Err(e) = j.chunk(chunk.seq, chunk.first_row(), chunk.last_row())
+                {
+                    engine.stop.set(
+                        EXIT_USAGE,
+                        format!("the run journal could not be written: {e}"),
+                    );
+                }
+            }
+        }
+        let engine = engine.clone();
+        let done_tx = done_tx.clone();
+        jobs.spawn(async move {
+            let chunk = engine.process(chunk, record.as_ref()).await;
+            let _ = done_tx.send((chunk, permit));
+        });
+    }
+    while let Some(joined) = jobs.join_next().await {
+        if let Err(e) = joined {
+            engine.stop.set(
+                EXIT_USAGE,
+                format!(
+                    "a send job stopped unexpectedly ({e}); the outcome of its rows is unknown: \
+                     `csmport resume {}` finishes them",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    drop(done_tx);
+    let end = reader.await.unwrap_or_else(|e| ReadEnd {
+        error: Some(format!("reader stopped: {e}")),
+        dialect: Dialect::default(),
+        not_read: 0,
+    });
+    let read = progress.counters.read.load(Ordering::Relaxed);
+    log.note(&format!("input: {}", end.dialect.describe(read)));
+    let mut counts = emitter
+        .await
+        .map_err(|e| Error::Usage(format!("report writer stopped: {e}")))??;
+    progress.finish();
+    if let Some(why) = unreported(read, counts.rows, &dir) {
+        engine.stop.set(EXIT_USAGE, why);
+    }
+    let interrupted = engine.stop.interrupted();
+    if interrupted {
+        counts.not_read = Some(end.not_read);
+        counts.rows += end.not_read;
+    }
+    let stopped = engine.stop.reason();
+    let exit_code = if interrupted {
+        EXIT_INTERRUPTED
+    } else if let Some((code, _)) = &stopped {
+        *code
+    } else if end.error.is_some() {
+        rows_exit_code(true, counts.failed)
+    } else if counts.open > 0 {
+        EXIT_INTERRUPTED
+    } else {
+        rows_exit_code(false, counts.failed)
+    };
+    if let Some(e) = &end.error {
+        log.note(&format!("reading stopped early: {e}"));
+    }
+    let unchanged = engine.stats.unchanged.load(Ordering::Relaxed);
+    let t = report::timing(started_at, started.elapsed(), counts.rows);
+    let mut dialect = end.dialect;
+    if opts.dry_run {
+        match unchanged {
+            0 => {}
+            1 => dialect.notes.push(
+                "1 row is on the site as in the file already: importing sends nothing for it"
+                    .into(),
+            ),
+            n => dialect.notes.push(format!(
+                "{n} rows are on the site as in the file already: importing sends nothing for them"
+            )),
+        }
+    }
+    let summary = Summary {
+        kind: kind_name.to_string(),
+        input: label.clone(),
+        run_dir: dir.display().to_string(),
+        target: format!("{} (cloud {})", target.base_url, target.cloud_id),
+        started_at: t.started_at,
+        finished_at: t.finished_at,
+        rows_per_s: t.rows_per_s,
+        counts: counts.clone(),
+        batches: engine.stats.requests.load(Ordering::Relaxed),
+        tasks: engine.stats.tasks.load(Ordering::Relaxed),
+        elapsed_s: t.elapsed_s,
+        interrupted,
+        exit_code,
+        unchanged: Some(unchanged),
+        dialect: Some(dialect.clone()),
+    };
+    log.note(&format!(
+        "done: {} rows = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",
+        counts.rows,
+        counts.succeeded,
+        counts.failed,
+        counts.skipped,
+        counts.open,
+        counts
+            .not_read
+            .map(|n| format!(", {n} not read"))
+            .unwrap_or_default()
+    ));
+    let validated = if opts.dry_run {
+        let v = crate::cmd::validate::ValidateSummary {
+            kind: kind_name.into(),
+            input: label,
+            run_dir: dir.display().to_string(),
+            dialect,
+            counts: counts.clone(),
+            valid: counts.succeeded,
+            elapsed_s: t.elapsed_s,
+            rows_per_s: t.rows_per_s,
+            read_error: end.error.clone(),
+            exit_code,
+        };
+        crate::cmd::validate::write_summary(&dir, &v)?;
+        Some(v)
+    } else {
+        report::write_summary(&dir, &summary)?;
+        None
+    };
+    Ok(RunResult {
+        exit_code,
+        summary,
+        read_error: end.error,
+        stopped: stopped.map(|(_, why)| why),
+        validated,
+    })
+}
+
+/// The reader thread: reads rows, closes those a local check settles (read problems, blank
+/// rows, invalid cells, duplicates) and cuts the rest into chunks. After an interruption it
+/// only counts the rows it does not read.
+fn read_rows<K: Description>(
+    engine: &Engine<K>,
+    source: Source,
+    estimated: u64,
+    boundaries: HashMap<u64, u64>,
+    chunks: mpsc::Sender<Chunk<K::Item>>,
+) -> ReadEnd {
+    let kind = &engine.kind;
+    let progress = &engine.progress;
+    let mut chunker = Chunker::new(kind.chunk_weight(&engine.opts)).with_boundaries(boundaries);
+    let mut seen = SeenKeys::with_capacity(estimated);
+    let mut reader = Background::spawn(source);
+    let mut error = None;
+    let mut not_read = 0u64;
+    let send = |c: Chunk<K::Item>| chunks.blocking_send(c).is_ok();
+    loop {
+        let raw = match reader.next_row() {
+            None => break,
+            Some(Ok(raw)) => raw,
+            Some(Err(e)) => {
+                error = Some(e.to_string());
+                break;
+            }
+        };
+        if engine.stop.interrupted() {
+            not_read += 1;
+            continue;
+        }
+        progress.counters.read.fetch_add(1, Ordering::Relaxed);
+        let mut row = Row::new(raw);
+        let mut item = None;
+        if let Some(problem) = &row.raw.problem {
+            let problem = problem.clone();
+            row.close(Outcome::failed(Stage::Read, "", problem));
+        } else if row.raw.is_blank() {
+            row.close(Outcome::Skipped {
+                reason: "blank row".into(),
+            });
+        } else {
+            match kind.check(&row.raw) {
+                Err(errors) => row.close(cell_errors(errors)),
+                Ok(it) => {
+                    let dup = kind
+                        .identity(&it)
+                        .into_iter()
+                        .find_map(|id| seen.check(&id.key, row.raw.row).map(|first| (id, first)));
+                    match dup {
+                        Some((id, first)) => row.close(Outcome::failed(
+                            Stage::Validate,
+                            id.field,
+                            id.message.replace("{first}", &first.to_string()),
+                        )),
+                        None => {
+                            let w = kind.weight(&it);
+                            item = Some((it, w));
+                        }
+                    }
+                }
+            }
+        }
+        for chunk in chunker.push(row, item) {
+            progress.set_position(reader.progress().0);
+            progress.refresh();
+            if !send(chunk) {
+                return ReadEnd {
+                    error,
+                    dialect: reader.finish(),
+                    not_read,
+                };
+            }
+        }
+    }
+    if let Some(chunk) = chunker.finish() {
+        send(chunk);
+    }
+    progress.set_position(reader.progress().0);
+    ReadEnd {
+        error,
+        dialect: reader.finish(),
+        not_read,
+    }
+}
+
+/// Writes finished chunks in input order; a chunk all of whose rows are closed is closed in
+/// the journal, the others stay open for `resume`.
+async fn emit<K: Description>(
+    engine: Arc<Engine<K>>,
+    mut writer: ReportWriter,
+    dir: PathBuf,
+    mut done: mpsc::UnboundedReceiver<(Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)>,
+) -> Result<report::Counts, Error> {
+    let mut next = 0u64;
+    let mut pending: BTreeMap<u64, (Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)> =
+        BTreeMap::new();
+    while let Some((chunk, permit)) = done.recv().await {
+        pending.insert(chunk.seq, (chunk, permit));
+        while let Some((chunk, permit)) = pending.remove(&next) {
+            for (i, row) in chunk.rows.iter().enumerate() {
+                if engine.opts.dry_run {
+                    if row.state.succeeded() {
+                        writer.count_success();
+                    } else {
+                        writer.write(row, &dir)?;
+                    }
+                } else {
+                    writer.write_verified(row, chunk.verified.get(&i).copied(), &dir)?;
+                }
+            }
+            if chunk.open_rows() == 0
+                && !chunk.replayed
+                && let Some(j) = &engine.journal
+            {
+                let outcomes = closed_outcomes(&chunk.rows);
+                if let Err(e) = j.done(chunk.seq, (chunk.first_row(), chunk.last_row()), &outcomes)
+                {
+                    engine.stop.set(
+                        EXIT_USAGE,
+                        format!("the run journal could not be written: {e}"),
+                    );
+                }
+            }
+            let c = &writer.counts;
+            let p = &engine.progress.counters;
+            p.confirmed.store(c.succeeded, Ordering::Relaxed);
+            p.failed.store(c.failed, Ordering::Relaxed);
+            engine.progress.refresh();
+            drop(permit);
+            next += 1;
+        }
+    }
+    Ok(writer.finish(&dir)?)
+}
+
+fn cell_errors(errors: Vec<CellError>) -> Outcome {
+    Outcome::failed(
+        Stage::Validate,
+        errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect::<Vec<_>>()
+            .join(";"),
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    )
+}
+
+/// Every row read must reach the report with an outcome. If some did not (a bug: a send job
+/// that panicked takes its chunk with it, and the chunks after it wait for it), the run must
+/// not look complete: this says so, and the journal still has those rows open for `resume`.
+fn unreported(read: u64, reported: u64, dir: &Path) -> Option<String> {
+    (reported < read).then(|| {
+        format!(
+            "{} of the {read} rows read have no outcome in the report (an internal error); \
+             `csmport resume {}` finishes them",
+            read - reported,
+            dir.display()
+        )
+    })
+}
+
+/// First Ctrl-C: stop reading and sending, let submitted tasks finish, write reports (exit 4).
+/// Second Ctrl-C: leave at once.
+fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            engine.stop.interrupt();
+            engine.log.note("interrupted: no new batches will be sent; waiting for submitted tasks to finish (Ctrl-C again to quit now)");
+            eprintln!(
+                "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                engine.log.note("interrupted again: exiting without waiting; outcomes of in-flight batches are unknown");
+                eprintln!(
+                    "csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; `csmport resume` finishes them."
+                );
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        }
+    });
+}
+
+/// The run folder's `run.log`, continued by a resumed run.
+fn append_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
+    let path = dir.join("run.log");
+    RunLog::append(&path)
+        .map(Arc::new)
+        .map_err(|source| Error::Report(report::ReportError { path, source }))
+}
+
+/// The run folder's `run.log`.
+pub fn open_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
+    let path = dir.join("run.log");
+    RunLog::create(&path)
+        .map(Arc::new)
+        .map_err(|source| Error::Report(report::ReportError { path, source }))
+}
+
+/// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.
+pub fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<PathBuf, Error> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let base = PathBuf::from("csmport-runs");
+            let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+            let mut dir = base.join(format!("{stamp}-{kind}"));
+            let mut n = 2;
+            while dir.exists() {
+                dir = base.join(format!("{stamp}-{kind}-{n}"));
+                n += 1;
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| {
+        Error::Report(report::ReportError {
+            path: dir.clone(),
+            source,
+        })
+    })?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_but_not_reported_stop_the_run_with_a_reason() {
+        let dir = std::path::Path::new("runs/r1");
+        assert_eq!(unreported(0, 0, dir), None);
+        assert_eq!(unreported(1000, 1000, dir), None);
+        assert_eq!(
+            unreported(1000, 900, dir).as_deref(),
+            Some(
+                "100 of the 1000 rows read have no outcome in the report (an internal error); \
+                 `csmport resume runs/r1` finishes them"
+            )
+        );
+    }
+}

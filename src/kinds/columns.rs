@@ -1,0 +1,249 @@
+//! The columns of the profile kinds (customers, organizations and their accounts): the
+//! detail-field definitions rows are checked against, an optional mapping file, and the
+//! header mapped onto CSM fields (`map`). Shared by those kinds and by `validate`'s intake.
+
+use crate::engine::intake::RowCells;
+use crate::error::Error;
+use crate::map::{self, CellError, Mapping, RecordKind};
+use crate::mapfile::{self, Compiled};
+use crate::options::{InputOptions, Op};
+use crate::read::RawRow;
+use crate::schema::Schema;
+use crate::site::Site;
+use crate::site::api::model::{
+    CustomerProfileItem, DetailFieldsWithConfiguration, OrganizationProfileItem, ProfileOperation,
+};
+use crate::site::api::paths;
+use crate::site::client::Client;
+use crate::validate::CellRules;
+
+pub struct Columns {
+    /// The input's own header (the reports keep it).
+    pub header: Vec<String>,
+    /// With a mapping file: the rules, and the header `map` sees.
+    compiled: Option<(Compiled, Vec<String>)>,
+    pub mapping: Mapping,
+    pub schema: Schema,
+    pub rules: CellRules,
+    pub op: ProfileOperation,
+}
+
+/// The detail-field definitions of `kind`'s entity: from `--schema FILE` when given, else from
+/// the site (none for the account kinds, which carry no detail values).
+pub async fn schema(
+    kind: RecordKind,
+    input: &InputOptions,
+    client: Option<&Client>,
+) -> Result<Schema, Error> {
+    if let Some(path) = &input.schema {
+        return schema_file(path);
+    }
+    let path = match kind {
+        RecordKind::Customers => paths::CUSTOMER_DETAILS,
+        RecordKind::Organizations => paths::ORGANIZATION_DETAILS,
+        RecordKind::CustomerAccounts | RecordKind::OrganizationAccounts => {
+            return Ok(Schema::default());
+        }
+    };
+    let Some(client) = client else {
+        return Err(Error::Usage(
+            "no detail-field definitions: pass --schema FILE (the JSON of GET customer/details), or the target options (or --sandbox) to read them from the site"
+                .into(),
+        ));
+    };
+    let defs: DetailFieldsWithConfiguration =
+        client.get_json(path).await.map_err(Error::from_setup)?;
+    Ok(Schema::from_api(&defs))
+}
+
+pub fn schema_file(path: &std::path::Path) -> Result<Schema, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("--schema {}: cannot read: {e}", path.display())))?;
+    let defs: DetailFieldsWithConfiguration = serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "--schema {}: not the JSON of GET customer/details ({{\"results\": [{{\"name\", \"type\": {{\"name\", \"options\"}}}}]}}): {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Schema::from_api(&defs))
+}
+
+impl Columns {
+    /// Maps `header` onto `kind`'s fields; any problem stops the run before anything is sent.
+    pub fn new(
+        kind: RecordKind,
+        kind_name: &str,
+        input: &InputOptions,
+        header: &[String],
+        schema: Schema,
+        label: &str,
+    ) -> Result<Columns, Error> {
+        let compiled = match &input.mapping {
+            None => None,
+            Some(path) => {
+                let m = mapfile::load(path).map_err(|e| Error::Usage(format!("--mapping {e}")))?;
+                let c = m.compile(kind_name, header, &schema).map_err(|e| {
+                    Error::Usage(format!("--mapping {}: {label}: {e}", path.display()))
+                })?;
+                let mapped = c.header.clone();
+                Some((c, mapped))
+            }
+        };
+        let mapped_header = compiled
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| header.to_vec());
+        let mut mapping = map::map_header_for(kind, &mapped_header, &schema, input.ignore_unknown_columns).map_err(|source| {
+            // A title line above the table looks like a one-column header.
+            if header.iter().filter(|h| !h.trim().is_empty()).count() == 1
+                && input.header_row.is_none()
+                && matches!(source, map::MapError::UnknownColumns(..))
+            {
+                return Error::Usage(format!(
+                    "{label}: the first row ('{}') does not look like a header; if the header is further down, pass --header-row N",
+                    header.iter().find(|h| !h.trim().is_empty()).map(String::as_str).unwrap_or("")
+                ));
+            }
+            Error::Map {
+                file: label.to_string(),
+                source,
+            }
+        })?;
+        if let Some((c, _)) = &compiled {
+            mapping.notes.extend(c.notes.iter().cloned());
+        }
+        Ok(Columns {
+            header: header.to_vec(),
+            compiled,
+            mapping,
+            schema,
+            rules: CellRules {
+                date_format: input.date_format.clone(),
+            },
+            op: match input.op {
+                Op::Create => ProfileOperation::Create,
+                Op::Update => ProfileOperation::Update,
+                Op::Upsert => ProfileOperation::Upsert,
+            },
+        })
+    }
+
+    /// Reads the schema (site or file) and maps the header, for a profile kind's set-up.
+    pub async fn open(
+        kind: RecordKind,
+        kind_name: &str,
+        input: &InputOptions,
+        site: &Site,
+        header: &[String],
+        label: &str,
+    ) -> Result<Columns, Error> {
+        let schema = schema(kind, input, Some(&site.client)).await?;
+        Columns::new(kind, kind_name, input, header, schema, label)
+    }
+
+    /// What the run log should say about the columns.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .mapping
+            .ignored_unknown
+            .iter()
+            .map(|c| {
+                format!("column '{c}' matches no field and is ignored (--ignore-unknown-columns)")
+            })
+            .collect();
+        notes.extend(self.mapping.notes.iter().cloned());
+        notes.push(format!("{} detail fields", self.schema.fields.len()));
+        notes
+    }
+
+    /// The header and cells `map` reads for a row: the input's own, or those a mapping file
+    /// made of them.
+    pub fn view<'a>(&'a self, raw: &'a RawRow) -> (&'a [String], RowCells<'a>) {
+        match &self.compiled {
+            Some((c, mapped_header)) => (mapped_header, RowCells::Mapped(c.apply(&raw.cells))),
+            None => (&self.header, RowCells::Raw(&raw.cells)),
+        }
+    }
+
+    /// A customer row's item and the organization names it gives, or its cell errors.
+    pub fn customer(
+        &self,
+        raw: &RawRow,
+    ) -> Result<(CustomerProfileItem, Vec<String>), Vec<CellError>> {
+        let (header, cells) = self.view(raw);
+        map::customer_item(
+            &self.mapping,
+            header,
+            &self.schema,
+            &cells,
+            self.op,
+            &self.rules,
+        )
+    }
+
+    /// An organization row's item and its identifying key, or its cell errors.
+    pub fn organization(
+        &self,
+        raw: &RawRow,
+    ) -> Result<(OrganizationProfileItem, String), Vec<CellError>> {
+        let (header, cells) = self.view(raw);
+        map::organization_item(
+            &self.mapping,
+            header,
+            &self.schema,
+            &cells,
+            self.op,
+            &self.rules,
+        )
+    }
+
+    /// Whether a mapping file is in use (validate's fast path reads cells in place without).
+    pub fn mapped(&self) -> Option<&(Compiled, Vec<String>)> {
+        self.compiled.as_ref()
+    }
+}
+
+/// Where each named column is (matched like every header: case and spaces ignored). Unknown
+/// columns are refused unless `ignore_unknown`; `required` ones must be there.
+pub fn find_columns(
+    header: &[String],
+    file: &str,
+    kind: &str,
+    known: &[&str],
+    required: &[&str],
+    ignore_unknown: bool,
+) -> Result<Vec<Option<usize>>, Error> {
+    use crate::map::normalize;
+    for (i, h) in header.iter().enumerate() {
+        let k = normalize(h);
+        let is_known = known.iter().any(|n| normalize(n) == k);
+        if !is_known && !k.is_empty() && !k.starts_with('_') && !ignore_unknown {
+            let closest = crate::validate::closest(h, known.iter().copied())
+                .map(|c| format!(": did you mean '{c}'?"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{file}: unknown column '{h}' (column {}){closest} A {kind} file has the columns {} (or pass --ignore-unknown-columns)",
+                i + 1,
+                known.join(", ")
+            )));
+        }
+    }
+    let cols: Vec<Option<usize>> = known
+        .iter()
+        .map(|n| header.iter().position(|h| normalize(h) == normalize(n)))
+        .collect();
+    for r in required {
+        let i = known
+            .iter()
+            .position(|k| k == r)
+            .expect("required is known");
+        if cols[i].is_none() {
+            return Err(Error::Usage(format!(
+                "{file}: no '{r}' column: a {kind} file has the columns {} (header has: {})",
+                known.join(", "),
+                header.join(", ")
+            )));
+        }
+    }
+    Ok(cols)
+}

@@ -1,0 +1,321 @@
+//! Customers, as profiles (`customer/profile/bulk`: email, display name, organizations, detail
+//! values, 100 a task) or as accounts only (`customer/bulk`: email and display name, 50 a
+//! task). A row is its customer by email, or by `id` (an export's last column). Organization
+//! names become ids first (created when missing, `site::resolve`). A row the site already has
+//! as the file gives it is not sent; reading back finds customers by id, or by email through
+//! `--service-desk` (CSM has no lookup by email). The kind description for `engine`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::map::{self, CellError, RecordKind};
+use crate::options::ImportOptions;
+use crate::read::RawRow;
+use crate::row::{Found, Stage};
+use crate::site::api::model::{
+    AssociateOrganizations, CustomerAccountItem, CustomerAccountPayload, CustomerBulkRequest,
+    CustomerProfile, CustomerProfileBulkRequest, CustomerProfileItem, ProfileOperation,
+};
+use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, paths};
+use crate::site::client::ApiError;
+use crate::site::refs;
+use crate::site::resolve::{OrgResolver, Resolved};
+
+use super::columns::Columns;
+use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
+
+/// Customer profiles (`ACCOUNTS` false) or customer accounts (`ACCOUNTS` true).
+pub struct CustomerKind<const ACCOUNTS: bool> {
+    columns: Columns,
+    orgs: OrgResolver,
+}
+
+pub type Customers = CustomerKind<false>;
+
+/// One row's customer, and the organization names it gives (ids once decided).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Customer {
+    pub profile: CustomerProfileItem,
+    #[serde(default)]
+    pub organizations: Vec<String>,
+}
+
+impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
+    fn record_kind() -> RecordKind {
+        if ACCOUNTS {
+            RecordKind::CustomerAccounts
+        } else {
+            RecordKind::Customers
+        }
+    }
+}
+
+impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
+    type Item = Customer;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let name = s.opts.kind.as_str();
+        let columns = Columns::open(
+            Self::record_kind(),
+            name,
+            &s.opts.input,
+            s.site,
+            s.header,
+            s.label,
+        )
+        .await?;
+        Ok(CustomerKind {
+            columns,
+            orgs: OrgResolver::new(s.opts.create_organizations),
+        })
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.columns.notes()
+    }
+
+    fn check(&self, row: &RawRow) -> Result<Customer, Vec<CellError>> {
+        let (profile, organizations) = self.columns.customer(row)?;
+        Ok(Customer {
+            profile,
+            organizations,
+        })
+    }
+
+    fn identity(&self, c: &Customer) -> Vec<Identity> {
+        let p = &c.profile.payload;
+        vec![match (&p.email, &p.customer_id) {
+            (Some(email), _) => {
+                Identity::named(email.to_lowercase(), map::COL_EMAIL, email, "a customer")
+            }
+            (None, id) => {
+                let id = id.clone().unwrap_or_default();
+                Identity::named(format!("id:{id}"), map::COL_ID, &id, "a customer")
+            }
+        }]
+    }
+
+    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
+        if ACCOUNTS {
+            opts.batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
+        } else {
+            opts.batch_size
+        }
+    }
+
+    async fn decide<'a>(&'a self, cx: &'a Cx<'a>, items: Vec<Customer>) -> Vec<Decision<Customer>> {
+        let mut out: Vec<Option<Decision<Customer>>> = vec![None; items.len()];
+        let mut items: Vec<Customer> = items;
+        // Organization names → ids (created first when missing).
+        let names: Vec<String> = items.iter().flat_map(|c| c.organizations.clone()).collect();
+        if !names.is_empty() {
+            let resolved = self.orgs.resolve(cx, &names).await;
+            for (k, c) in items.iter_mut().enumerate() {
+                let mut refused = Vec::new();
+                let mut open = Vec::new();
+                for n in std::mem::take(&mut c.organizations) {
+                    match resolved.get(&crate::row::match_key(&n)) {
+                        Some(Resolved::Id(id)) => {
+                            let assoc = c
+                                .profile
+                                .payload
+                                .associate_organizations
+                                .get_or_insert_with(|| AssociateOrganizations {
+                                    organization_ids: vec![],
+                                });
+                            if !assoc.organization_ids.contains(id) {
+                                assoc.organization_ids.push(id.clone());
+                            }
+                        }
+                        Some(Resolved::Refused(why)) => refused.push(why.clone()),
+                        Some(Resolved::Open(why)) => open.push(why.clone()),
+                        None => open.push(format!("organization '{n}' could not be resolved")),
+                    }
+                }
+                if !refused.is_empty() {
+                    out[k] = Some(Decision::Refuse {
+                        stage: Stage::Send,
+                        field: map::COL_ORGANIZATIONS.into(),
+                        error: format!("not sent: {}", refused.join(" | ")),
+                    });
+                } else if !open.is_empty() {
+                    out[k] = Some(Decision::Open(format!(
+                        "not sent: {}; `csmport resume` sends it once the organization is there",
+                        open.join(" | ")
+                    )));
+                }
+            }
+        }
+        // Rows the site already has as the file gives them are not sent.
+        let candidates: Vec<usize> = (0..items.len())
+            .filter(|&k| {
+                out[k].is_none() && items[k].profile.operation_type != ProfileOperation::Create
+            })
+            .collect();
+        if !candidates.is_empty() {
+            let these: Vec<Customer> = candidates.iter().map(|&k| items[k].clone()).collect();
+            match self.read(cx, &these, false).await {
+                Ok(found) => {
+                    for (&k, f) in candidates.iter().zip(found) {
+                        if let Found::Same(id) = f {
+                            out[k] = Some(Decision::Unchanged(id));
+                        }
+                    }
+                }
+                // Without the site's state everything is sent: UPSERT leaves it the same.
+                Err(e) => cx.log.note(&format!(
+                    "chunk {}: the customers could not be read to skip unchanged ones ({e}); every row is sent",
+                    cx.seq
+                )),
+            }
+        }
+        out.into_iter()
+            .zip(items)
+            .map(|(d, c)| d.unwrap_or(Decision::Send(c)))
+            .collect()
+    }
+
+    fn requests(&self, items: &[Customer]) -> Vec<Request> {
+        let all: Vec<usize> = (0..items.len()).collect();
+        if ACCOUNTS {
+            let customers = items
+                .iter()
+                .map(|c| CustomerAccountItem {
+                    operation_type: c.profile.operation_type,
+                    payload: CustomerAccountPayload {
+                        customer_id: c.profile.payload.customer_id.clone(),
+                        email: c.profile.payload.email.clone(),
+                        display_name: c.profile.payload.display_name.clone(),
+                    },
+                })
+                .collect();
+            let body = serde_json::to_value(CustomerBulkRequest { customers }).expect("serializes");
+            return vec![Request::task(paths::CUSTOMER_BULK, body, all)];
+        }
+        let body = CustomerProfileBulkRequest {
+            customer_profiles: items.iter().map(|c| c.profile.clone()).collect(),
+        };
+        vec![Request::task(
+            paths::CUSTOMER_PROFILE_BULK,
+            serde_json::to_value(body).expect("serializes"),
+            all,
+        )]
+    }
+
+    fn keys(&self, c: &Customer) -> Vec<String> {
+        let p = &c.profile.payload;
+        p.customer_id
+            .clone()
+            .into_iter()
+            .chain(p.email.as_deref().map(crate::row::match_key))
+            .collect()
+    }
+
+    async fn failure_keys<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        ids: &'a [String],
+    ) -> HashMap<String, String> {
+        match refs::customer_profiles(&cx.site.client, ids, 1).await {
+            Ok(profiles) => profiles
+                .into_iter()
+                .filter_map(|p| Some((p.id, p.email?)))
+                .collect(),
+            Err(e) => {
+                cx.log.note(&format!("could not resolve ids {ids:?}: {e}"));
+                HashMap::new()
+            }
+        }
+    }
+
+    fn id_of(&self, c: &Customer, _answer: Option<&serde_json::Value>) -> Option<String> {
+        c.profile.payload.customer_id.clone()
+    }
+
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Customer],
+    ) -> Result<Vec<Found>, ApiError> {
+        self.read(cx, items, true).await
+    }
+}
+
+impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
+    /// Reads the customers back (profile fetch by id, 25 a call; ids given, or found by email
+    /// through `--service-desk`) and tells, per item, whether the site has it as given.
+    /// `again_if_missing`: list the service project again when an email is not in the last
+    /// listing (after a task that may have created it).
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        items: &[Customer],
+        again_if_missing: bool,
+    ) -> Result<Vec<Found>, ApiError> {
+        let emails: Vec<String> = items
+            .iter()
+            .filter(|c| c.profile.payload.customer_id.is_none())
+            .filter_map(|c| c.profile.payload.email.clone())
+            .collect();
+        let by_email = if emails.is_empty() {
+            None
+        } else {
+            cx.site
+                .customers_by_email(&emails, again_if_missing)
+                .await?
+        };
+        let ids: Vec<Option<String>> = items
+            .iter()
+            .map(|c| {
+                c.profile.payload.customer_id.clone().or_else(|| {
+                    let email = c.profile.payload.email.as_deref()?;
+                    by_email.as_ref()?.get(&email.to_lowercase()).cloned()
+                })
+            })
+            .collect();
+        let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+        let profiles: HashMap<String, CustomerProfile> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            refs::customer_profiles(&cx.site.client, &wanted, 1)
+                .await?
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect()
+        };
+        Ok(items
+            .iter()
+            .zip(ids)
+            .map(|(c, id)| {
+                let Some(id) = id else {
+                    // An email csmport could not look up: new, or not listed.
+                    return if by_email.is_some() {
+                        Found::Missing
+                    } else {
+                        Found::CannotTell
+                    };
+                };
+                let Some(site) = profiles.get(&id) else {
+                    return Found::Missing;
+                };
+                let p = &c.profile.payload;
+                let same = c.organizations.is_empty()
+                    && p.display_name
+                        .as_ref()
+                        .is_none_or(|n| *n == site.display_name)
+                    && same_details(p.details.as_deref().unwrap_or(&[]), &site.details)
+                    && p.associate_organizations
+                        .iter()
+                        .flat_map(|a| &a.organization_ids)
+                        .all(|o| site.organizations.iter().any(|s| &s.id == o));
+                if same {
+                    Found::Same(Some(id))
+                } else {
+                    Found::Drifted
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,541 @@
+//! Detail values of customers or organizations (`{entity}/details/bulk`, up to 1,000
+//! operations a task). Two layouts: wide (an identifying column — `id` or `email` for
+//! customers, `id` or `name` for organizations — then one column per field, optional
+//! `operation` for the whole row) and long (identifying column, `field`, `values`, optional
+//! `operation`: one operation per row). Operations that would change nothing (the site's values
+//! read first) are not sent, so a re-run is a no-op and says so. A task failure naming an
+//! entity fails every row of it in that task (its operations go together). The kind
+//! description for `engine`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::map::{CellError, normalize};
+use crate::options::ImportOptions;
+use crate::read::{Cells, RawRow};
+use crate::row::{Found, match_key};
+use crate::schema::{FieldDef, FieldKind, Schema};
+use crate::site::api::model::{
+    CustomerDetailOperations, CustomerDetailsBulkRequest, DetailFieldsWithConfiguration,
+    DetailOperation, DetailOperationPayload, DetailValue, DetailValueOperation,
+    OrganizationDetailOperations, OrganizationDetailsBulkRequest,
+};
+use crate::site::api::{MAX_DETAIL_OPERATIONS, paths};
+use crate::site::client::ApiError;
+use crate::site::refs::{self, Holder, Lookup, resolve_holders};
+use crate::validate::{self, CellRules};
+
+use super::columns::find_columns;
+use super::{Cx, Decision, Description, Identity, Request, Setup};
+
+/// Detail values of customers (`CUSTOMERS` true) or of organizations.
+pub struct DetailsKind<const CUSTOMERS: bool> {
+    cols: Vec<Option<usize>>,
+    known: Vec<String>,
+    header: Vec<String>,
+    long: bool,
+    schema: Schema,
+    /// The other entity's field names, to say a column belongs to it.
+    other_fields: Vec<String>,
+    rules: CellRules,
+}
+
+pub type CustomerDetails = DetailsKind<true>;
+pub type OrganizationDetails = DetailsKind<false>;
+
+/// One operation a row asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    pub kind: DetailOperation,
+    pub field: String,
+    pub values: Option<Vec<String>>,
+}
+
+/// One row's operations on its entity (the entity's id once decided).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub holder: Holder,
+    pub ops: Vec<Op>,
+    #[serde(default)]
+    pub entity: Option<String>,
+}
+
+pub fn parse_operation(cell: &str) -> Result<DetailOperation, String> {
+    match cell.trim().to_ascii_uppercase().as_str() {
+        "" | "UPDATE" => Ok(DetailOperation::Update),
+        "PATCH" => Ok(DetailOperation::Patch),
+        "DELETE" => Ok(DetailOperation::Delete),
+        other => Err(format!(
+            "'{other}' is not an operation (UPDATE replaces the values, PATCH adds to them, DELETE clears the field)"
+        )),
+    }
+}
+
+/// Whether `op` would change the field's `current` values (multi-valued: PATCH adds).
+pub fn changes(op: &Op, current: Option<&[String]>, multi: bool) -> bool {
+    let current = current.unwrap_or(&[]);
+    match op.kind {
+        DetailOperation::Delete => !current.is_empty(),
+        DetailOperation::Update => op.values.as_deref().unwrap_or(&[]) != current,
+        DetailOperation::Patch if multi => op.values.iter().flatten().any(|v| !current.contains(v)),
+        DetailOperation::Patch => op.values.as_deref().unwrap_or(&[]) != current,
+    }
+}
+
+impl<const CUSTOMERS: bool> DetailsKind<CUSTOMERS> {
+    fn names() -> (&'static str, &'static str, &'static str) {
+        if CUSTOMERS {
+            ("customer-details", "customer", "organization")
+        } else {
+            ("organization-details", "organization", "customer")
+        }
+    }
+
+    fn ids() -> [&'static str; 2] {
+        if CUSTOMERS {
+            ["id", "email"]
+        } else {
+            ["id", "name"]
+        }
+    }
+
+    fn column(&self, k: usize) -> String {
+        self.cols[k]
+            .and_then(|c| self.header.get(c).cloned())
+            .unwrap_or_else(|| self.known[k].clone())
+    }
+
+    fn multi(&self, field: &str) -> bool {
+        self.schema
+            .fields
+            .iter()
+            .any(|f| f.name == field && f.kind == FieldKind::MultiSelect)
+    }
+
+    fn field_def(&self, name: &str) -> Result<&FieldDef, String> {
+        let (_, entity, other) = Self::names();
+        self.schema
+            .fields
+            .iter()
+            .find(|f| normalize(&f.name) == normalize(name))
+            .ok_or_else(|| {
+                if self
+                    .other_fields
+                    .iter()
+                    .any(|f| normalize(f) == normalize(name))
+                {
+                    format!("'{name}' is a detail field of {other}s, not of {entity}s")
+                } else {
+                    let close =
+                        validate::closest(name, self.schema.fields.iter().map(|f| f.name.as_str()))
+                            .map(|c| format!("; did you mean '{c}'?"))
+                            .unwrap_or_default();
+                    format!("no {entity} detail field '{name}' on the site{close}")
+                }
+            })
+    }
+
+    /// The current values of `ids` (profile fetch, 25 a call). An id missing here could not be
+    /// read: its operations are all sent.
+    async fn current(
+        cx: &Cx<'_>,
+        ids: &[String],
+    ) -> Result<HashMap<String, Vec<DetailValue>>, ApiError> {
+        Ok(if CUSTOMERS {
+            refs::customer_profiles(&cx.site.client, ids, 1)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.details))
+                .collect()
+        } else {
+            refs::organization_profiles(&cx.site.client, ids, 1)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.details))
+                .collect()
+        })
+    }
+}
+
+fn column_of(h: &Holder) -> &'static str {
+    match h {
+        Holder::CustomerId(_) | Holder::OrganizationId(_) => "id",
+        Holder::CustomerEmail(_) => "email",
+        Holder::OrganizationName(_) => "name",
+    }
+}
+
+impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
+    type Item = Change;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let (kind, entity, other) = Self::names();
+        let defs: DetailFieldsWithConfiguration = s
+            .site
+            .client
+            .get_json(&format!("{entity}/details"))
+            .await
+            .map_err(Error::from_setup)?;
+        let schema = Schema::from_api(&defs);
+        let other_fields: Vec<String> = s
+            .site
+            .client
+            .get_json::<DetailFieldsWithConfiguration>(&format!("{other}/details"))
+            .await
+            .map(|d| d.results.into_iter().map(|f| f.name).collect())
+            .unwrap_or_default();
+        let ids = Self::ids();
+        let long = s.header.iter().any(|h| normalize(h) == "field");
+        let mut known: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        known.push("operation".into());
+        if long {
+            known.extend(["field".to_string(), "values".to_string()]);
+        } else {
+            known.extend(schema.fields.iter().map(|f| f.name.clone()));
+            for h in s.header {
+                if other_fields.iter().any(|f| normalize(f) == normalize(h))
+                    && !known.iter().any(|k| normalize(k) == normalize(h))
+                {
+                    return Err(Error::Usage(format!(
+                        "{}: column '{h}' is a detail field of {other}s; a {kind} file takes the fields of {entity}s ({})",
+                        s.label,
+                        schema
+                            .fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
+        let required: &[&str] = if long { &["field"] } else { &[] };
+        let known_ref: Vec<&str> = known.iter().map(String::as_str).collect();
+        let cols = find_columns(
+            s.header,
+            s.label,
+            kind,
+            &known_ref,
+            required,
+            s.opts.input.ignore_unknown_columns,
+        )?;
+        if cols[0].is_none() && cols[1].is_none() {
+            return Err(Error::Usage(format!(
+                "{}: no '{}' or '{}' column: each row names the {entity} it changes",
+                s.label, ids[0], ids[1]
+            )));
+        }
+        Ok(DetailsKind {
+            cols,
+            known,
+            header: s.header.to_vec(),
+            long,
+            schema,
+            other_fields,
+            rules: CellRules {
+                date_format: s.opts.input.date_format.clone(),
+            },
+        })
+    }
+
+    fn check(&self, row: &RawRow) -> Result<Change, Vec<CellError>> {
+        let (_, entity, _) = Self::names();
+        let ids = Self::ids();
+        let cell = |c: Option<usize>| c.map(|c| row.cells.cell(c)).unwrap_or("");
+        let mut errors: Vec<CellError> = Vec::new();
+        let mut fail = |field: String, message: String| errors.push(CellError { field, message });
+        let (id, natural) = (cell(self.cols[0]).trim(), cell(self.cols[1]).trim());
+        let holder = match (id.is_empty(), natural.is_empty(), CUSTOMERS) {
+            (false, _, true) => Some(Holder::CustomerId(id.to_string())),
+            (false, _, false) => Some(Holder::OrganizationId(id.to_string())),
+            (true, false, true) => match validate::email(natural) {
+                Ok(e) => Some(Holder::CustomerEmail(e.to_lowercase())),
+                Err(e) => {
+                    fail(self.column(1), e);
+                    None
+                }
+            },
+            (true, false, false) => Some(Holder::OrganizationName(natural.to_string())),
+            (true, true, _) => {
+                fail(
+                    self.column(if self.cols[0].is_some() { 0 } else { 1 }),
+                    format!(
+                        "no {} and no {}: which {entity} does this row change?",
+                        ids[0], ids[1]
+                    ),
+                );
+                None
+            }
+        };
+        let op_kind = match parse_operation(cell(self.cols[2])) {
+            Ok(k) => k,
+            Err(e) => {
+                fail(self.column(2), e);
+                DetailOperation::Update
+            }
+        };
+        let mut ops = Vec::new();
+        let mut op_for = |def: &FieldDef,
+                          values_cell: &str,
+                          col: String,
+                          fail: &mut dyn FnMut(String, String)| {
+            if op_kind == DetailOperation::Delete {
+                ops.push(Op {
+                    kind: op_kind,
+                    field: def.name.clone(),
+                    values: None,
+                });
+                return;
+            }
+            match validate::detail_value(def, values_cell, &self.rules) {
+                Ok(Some(values)) => ops.push(Op {
+                    kind: op_kind,
+                    field: def.name.clone(),
+                    values: Some(values),
+                }),
+                Ok(None) => fail(
+                    col,
+                    format!(
+                        "no values for {}: use operation DELETE to clear a field",
+                        def.name
+                    ),
+                ),
+                Err(e) => fail(col, e),
+            }
+        };
+        if self.long {
+            let name = cell(self.cols[3]).trim();
+            if name.is_empty() {
+                fail(self.column(3), "field is empty".into());
+            } else {
+                match self.field_def(name) {
+                    Ok(def) => op_for(def, cell(self.cols[4]), self.column(4), &mut fail),
+                    Err(e) => fail(self.column(3), e),
+                }
+            }
+        } else {
+            for (k, def) in self.schema.fields.iter().enumerate() {
+                if !cell(self.cols[3 + k]).trim().is_empty() {
+                    op_for(def, cell(self.cols[3 + k]), self.column(3 + k), &mut fail);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Change {
+            holder: holder.expect("no errors"),
+            ops,
+            entity: None,
+        })
+    }
+
+    fn identity(&self, c: &Change) -> Vec<Identity> {
+        let (_, entity, _) = Self::names();
+        c.ops
+            .iter()
+            .map(|op| Identity {
+                key: format!("{}|{}", c.holder.key(), match_key(&op.field)),
+                field: op.field.clone(),
+                message: format!(
+                    "duplicate: row {{first}} of this file already changes {} of this {entity} (one operation per field)",
+                    op.field
+                ),
+            })
+            .collect()
+    }
+
+    fn weight(&self, c: &Change) -> usize {
+        c.ops.len().max(1)
+    }
+
+    fn chunk_weight(&self, _opts: &ImportOptions) -> usize {
+        MAX_DETAIL_OPERATIONS
+    }
+
+    async fn decide<'a>(&'a self, cx: &'a Cx<'a>, items: Vec<Change>) -> Vec<Decision<Change>> {
+        let holders = resolve_holders(
+            &cx.site.client,
+            cx.site.service_desk.as_deref(),
+            items.iter().map(|c| &c.holder),
+        )
+        .await;
+        let mut ids: Vec<String> = holders
+            .values()
+            .filter_map(|l| match l {
+                Lookup::Found(e) => Some(e.id.clone()),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let current = match Self::current(cx, &ids).await {
+            Ok(c) => c,
+            Err(e) => {
+                cx.log.note(&format!(
+                    "chunk {}: the current values could not be read ({e}); every operation is sent",
+                    cx.seq
+                ));
+                HashMap::new()
+            }
+        };
+        items
+            .into_iter()
+            .map(|mut c| {
+                let id = match holders.get(&c.holder) {
+                    Some(Lookup::Found(e)) => e.id.clone(),
+                    Some(Lookup::NotFound(why)) => {
+                        return Decision::refuse(column_of(&c.holder), why.clone());
+                    }
+                    Some(Lookup::Failed(why)) => return Decision::Open(format!("not sent: {why}")),
+                    None => return Decision::Open("not sent: not looked up".into()),
+                };
+                let now = current.get(&id);
+                c.ops.retain(|op| {
+                    let values = now.and_then(|d| {
+                        d.iter()
+                            .find(|v| v.name.eq_ignore_ascii_case(&op.field))
+                            .map(|v| v.values.as_slice())
+                    });
+                    // Without the current values (a failed read), send everything.
+                    now.is_none() || changes(op, values, self.multi(&op.field))
+                });
+                if c.ops.is_empty() {
+                    return Decision::Unchanged(Some(id));
+                }
+                c.entity = Some(id);
+                Decision::Send(c)
+            })
+            .collect()
+    }
+
+    fn requests(&self, items: &[Change]) -> Vec<Request> {
+        // Entities in first-row order, each with every operation its rows give.
+        let mut order: Vec<String> = Vec::new();
+        let mut by_entity: HashMap<String, Vec<DetailValueOperation>> = HashMap::new();
+        for c in items {
+            let Some(id) = &c.entity else { continue };
+            let ops = by_entity.entry(id.clone()).or_insert_with(|| {
+                order.push(id.clone());
+                Vec::new()
+            });
+            ops.extend(c.ops.iter().map(|op| DetailValueOperation {
+                operation_type: op.kind,
+                payload: DetailOperationPayload {
+                    name: op.field.clone(),
+                    values: op.values.clone(),
+                },
+            }));
+        }
+        let all: Vec<usize> = (0..items.len())
+            .filter(|&k| items[k].entity.is_some())
+            .collect();
+        let body = if CUSTOMERS {
+            serde_json::to_value(CustomerDetailsBulkRequest {
+                customers: order
+                    .iter()
+                    .map(|id| CustomerDetailOperations {
+                        customer_id: id.clone(),
+                        operations: by_entity[id].clone(),
+                    })
+                    .collect(),
+            })
+        } else {
+            serde_json::to_value(OrganizationDetailsBulkRequest {
+                organizations: order
+                    .iter()
+                    .map(|id| OrganizationDetailOperations {
+                        organization_id: id.clone(),
+                        operations: by_entity[id].clone(),
+                    })
+                    .collect(),
+            })
+        };
+        let path = if CUSTOMERS {
+            paths::CUSTOMER_DETAILS_BULK
+        } else {
+            paths::ORGANIZATION_DETAILS_BULK
+        };
+        vec![Request::task(path, body.expect("serializes"), all)]
+    }
+
+    fn keys(&self, c: &Change) -> Vec<String> {
+        c.entity.iter().cloned().collect()
+    }
+
+    fn id_of(&self, c: &Change, _answer: Option<&serde_json::Value>) -> Option<String> {
+        c.entity.clone()
+    }
+
+    /// The entities' values again: every operation of the row is in effect, or not.
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Change],
+    ) -> Result<Vec<Found>, ApiError> {
+        let mut ids: Vec<String> = items.iter().filter_map(|c| c.entity.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let current = Self::current(cx, &ids).await?;
+        Ok(items
+            .iter()
+            .map(|c| {
+                let Some(id) = &c.entity else {
+                    return Found::CannotTell;
+                };
+                let Some(now) = current.get(id) else {
+                    return Found::Missing;
+                };
+                let applied = c.ops.iter().all(|op| {
+                    let values = now
+                        .iter()
+                        .find(|v| v.name.eq_ignore_ascii_case(&op.field))
+                        .map(|v| v.values.as_slice());
+                    // In effect: doing it again would change nothing.
+                    !changes(op, values, self.multi(&op.field))
+                });
+                if applied {
+                    Found::Same(Some(id.clone()))
+                } else {
+                    Found::Drifted
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_operations_that_change_something_are_sent() {
+        let op = |kind, values: &[&str]| Op {
+            kind,
+            field: "F".into(),
+            values: Some(values.iter().map(|s| s.to_string()).collect()),
+        };
+        let now: Vec<String> = vec!["a".into(), "b".into()];
+        use DetailOperation::*;
+        let cases = [
+            (op(Update, &["a", "b"]), Some(now.as_slice()), true, false),
+            (op(Update, &["a"]), Some(now.as_slice()), true, true),
+            (op(Patch, &["b"]), Some(now.as_slice()), true, false),
+            (op(Patch, &["c"]), Some(now.as_slice()), true, true),
+            (op(Delete, &[]), Some(now.as_slice()), false, true),
+            (op(Delete, &[]), None, false, false),
+            (op(Update, &["x"]), None, false, true),
+        ];
+        for (o, cur, multi, want) in cases {
+            assert_eq!(changes(&o, cur, multi), want, "{o:?} {cur:?}");
+        }
+        assert_eq!(parse_operation(" patch ").unwrap(), Patch);
+        assert!(
+            parse_operation("REMOVE")
+                .unwrap_err()
+                .contains("not an operation")
+        );
+    }
+}

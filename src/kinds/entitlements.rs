@@ -1,0 +1,389 @@
+//! Entitlements: a product for a customer (`customer`: id or email) or an organization
+//! (`organization`: name or id), with entitlement detail values in columns named like the
+//! site's entitlement fields. Products are read from the product list; holders through
+//! organization/fetch, profile fetch, or by email through the JSM customers of
+//! `--service-desk`. A holder that already has the product keeps that entitlement (its
+//! details are set where they differ), so a re-run adds nothing. Each new entitlement is a
+//! `POST {customer,organization}/{id}/entitlement` and each changed detail a
+//! `PUT entitlement/{id}/details`, synchronous calls. The kind description for `engine`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::map::CellError;
+use crate::read::{Cells, RawRow};
+use crate::row::{Found, match_key};
+use crate::schema::Schema;
+use crate::site::api::model::{
+    CreateEntitlement, DetailFieldsWithConfiguration, DetailValue, Entitlement as SiteEntitlement,
+    Product, UpdateDetailField,
+};
+use crate::site::api::paths;
+use crate::site::client::ApiError;
+use crate::site::refs::{
+    Entity, Holder, Lookup, entitlements_of, list_products, query_escape, resolve_holders,
+};
+use crate::validate::{self, CellRules};
+
+use super::columns::find_columns;
+use super::{
+    Call, Cx, Decision, Description, Identity, Method, Mode, Request, Setup, same_details,
+};
+
+pub struct Entitlements {
+    cols: Vec<Option<usize>>,
+    known: Vec<String>,
+    header: Vec<String>,
+    schema: Schema,
+    rules: CellRules,
+    products: Vec<Product>,
+}
+
+/// One row's entitlement; what deciding found is filled in before it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wanted {
+    pub holder: Holder,
+    pub product: String,
+    pub details: Vec<DetailValue>,
+    /// The holder as the API knows it, and the product's id.
+    #[serde(default)]
+    pub entity: Option<Entity>,
+    #[serde(default)]
+    pub product_id: Option<String>,
+    /// The holder's entitlement for the product when it has one, and the details to set on it.
+    #[serde(default)]
+    pub existing: Option<String>,
+    #[serde(default)]
+    pub changed: Vec<DetailValue>,
+}
+
+/// What a row needs, given the holder's current entitlement for the product (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Unchanged(String),
+    /// Set these detail values on the existing entitlement.
+    Update(String, Vec<DetailValue>),
+}
+
+pub fn decide(existing: Option<&SiteEntitlement>, details: &[DetailValue]) -> Action {
+    let Some(e) = existing else {
+        return Action::Create;
+    };
+    let changed: Vec<DetailValue> = details
+        .iter()
+        .filter(|d| {
+            e.details
+                .iter()
+                .find(|x| x.name.eq_ignore_ascii_case(&d.name))
+                .is_none_or(|x| x.values != d.values)
+        })
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        Action::Unchanged(e.id.clone())
+    } else {
+        Action::Update(e.id.clone(), changed)
+    }
+}
+
+fn holder_column(h: &Holder) -> &'static str {
+    match h {
+        Holder::CustomerId(_) | Holder::CustomerEmail(_) => "customer",
+        Holder::OrganizationId(_) | Holder::OrganizationName(_) => "organization",
+    }
+}
+
+impl Entitlements {
+    fn column(&self, k: usize) -> String {
+        self.cols[k]
+            .and_then(|c| self.header.get(c).cloned())
+            .unwrap_or_else(|| self.known[k].clone())
+    }
+
+    fn product_id(&self, p: &str) -> Option<String> {
+        self.products
+            .iter()
+            .find(|x| x.id == p)
+            .or_else(|| {
+                self.products
+                    .iter()
+                    .find(|x| match_key(&x.name) == match_key(p))
+            })
+            .map(|x| x.id.clone())
+    }
+}
+
+impl Description for Entitlements {
+    type Item = Wanted;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let defs: DetailFieldsWithConfiguration = s
+            .site
+            .client
+            .get_json(paths::ENTITLEMENT_DETAILS)
+            .await
+            .map_err(Error::from_setup)?;
+        let schema = Schema::from_api(&defs);
+        let mut known: Vec<String> =
+            vec!["customer".into(), "organization".into(), "product".into()];
+        known.extend(schema.fields.iter().map(|f| f.name.clone()));
+        let known_ref: Vec<&str> = known.iter().map(String::as_str).collect();
+        let cols = find_columns(
+            s.header,
+            s.label,
+            "entitlements",
+            &known_ref,
+            &["product"],
+            s.opts.input.ignore_unknown_columns,
+        )?;
+        if cols[0].is_none() && cols[1].is_none() {
+            return Err(Error::Usage(format!(
+                "{}: no 'customer' or 'organization' column: each row names who holds the entitlement",
+                s.label
+            )));
+        }
+        let products = list_products(&s.site.client)
+            .await
+            .map_err(Error::from_setup)?;
+        Ok(Entitlements {
+            cols,
+            known,
+            header: s.header.to_vec(),
+            schema,
+            rules: CellRules {
+                date_format: s.opts.input.date_format.clone(),
+            },
+            products,
+        })
+    }
+
+    fn check(&self, row: &RawRow) -> Result<Wanted, Vec<CellError>> {
+        let cell = |c: Option<usize>| c.map(|c| row.cells.cell(c)).unwrap_or("");
+        let mut errors = Vec::new();
+        let holder = Holder::parse(cell(self.cols[0]), cell(self.cols[1]))
+            .map_err(|e| {
+                errors.push(CellError {
+                    field: self.column(if self.cols[0].is_some() { 0 } else { 1 }),
+                    message: e,
+                })
+            })
+            .ok();
+        let product = cell(self.cols[2]).trim().to_string();
+        if product.is_empty() {
+            errors.push(CellError {
+                field: self.column(2),
+                message: "product is empty (a product name or id)".into(),
+            });
+        }
+        let mut details = Vec::new();
+        for (k, def) in self.schema.fields.iter().enumerate() {
+            match validate::detail_value(def, cell(self.cols[3 + k]), &self.rules) {
+                Ok(Some(values)) => details.push(DetailValue {
+                    name: def.name.clone(),
+                    values,
+                }),
+                Ok(None) => {}
+                Err(e) => errors.push(CellError {
+                    field: self.column(3 + k),
+                    message: e,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Wanted {
+            holder: holder.expect("no errors"),
+            product,
+            details,
+            entity: None,
+            product_id: None,
+            existing: None,
+            changed: Vec::new(),
+        })
+    }
+
+    fn identity(&self, w: &Wanted) -> Vec<Identity> {
+        vec![Identity {
+            key: format!("{}|{}", w.holder.key(), match_key(&w.product)),
+            field: self.column(2),
+            message: "duplicate: row {first} of this file already gives this entitlement (one row per holder and product)".into(),
+        }]
+    }
+
+    async fn decide<'a>(&'a self, cx: &'a Cx<'a>, items: Vec<Wanted>) -> Vec<Decision<Wanted>> {
+        let holders = resolve_holders(
+            &cx.site.client,
+            cx.site.service_desk.as_deref(),
+            items.iter().map(|w| &w.holder),
+        )
+        .await;
+        let mut current: HashMap<Entity, Result<Vec<SiteEntitlement>, String>> = HashMap::new();
+        let mut out = Vec::with_capacity(items.len());
+        for mut w in items {
+            let Some(pid) = self.product_id(&w.product) else {
+                out.push(Decision::refuse(
+                    "product",
+                    format!(
+                        "no product '{}' on the site (import products first, or give its id)",
+                        w.product
+                    ),
+                ));
+                continue;
+            };
+            let entity = match holders.get(&w.holder) {
+                Some(Lookup::Found(e)) => e.clone(),
+                Some(Lookup::NotFound(why)) => {
+                    out.push(Decision::refuse(holder_column(&w.holder), why.clone()));
+                    continue;
+                }
+                Some(Lookup::Failed(why)) => {
+                    out.push(Decision::Open(format!("not sent: {why}")));
+                    continue;
+                }
+                None => {
+                    out.push(Decision::Open(
+                        "not sent: the holder could not be looked up".into(),
+                    ));
+                    continue;
+                }
+            };
+            if !current.contains_key(&entity) {
+                let list = entitlements_of(&cx.site.client, &entity)
+                    .await
+                    .map_err(|e| e.to_string());
+                current.insert(entity.clone(), list);
+            }
+            let list = match &current[&entity] {
+                Ok(l) => l,
+                Err(e) => {
+                    out.push(Decision::Open(format!(
+                        "not sent: the holder's entitlements could not be read: {e}"
+                    )));
+                    continue;
+                }
+            };
+            let existing = list.iter().find(|e| e.product.id == pid);
+            w.entity = Some(entity);
+            w.product_id = Some(pid);
+            out.push(match decide(existing, &w.details) {
+                Action::Unchanged(id) => Decision::Unchanged(Some(id)),
+                Action::Create => Decision::Send(w),
+                Action::Update(id, changed) => {
+                    w.existing = Some(id);
+                    w.changed = changed;
+                    Decision::Send(w)
+                }
+            });
+        }
+        out
+    }
+
+    fn requests(&self, items: &[Wanted]) -> Vec<Request> {
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(k, w)| {
+                let entity = w.entity.as_ref()?;
+                let calls = match &w.existing {
+                    None => vec![Call {
+                        method: Method::Post,
+                        path: entity.create_path(),
+                        body: serde_json::to_value(CreateEntitlement {
+                            product_id: w.product_id.clone()?,
+                            details: w.details.clone(),
+                        })
+                        .expect("serializes"),
+                    }],
+                    Some(id) => w
+                        .changed
+                        .iter()
+                        .map(|d| Call {
+                            method: Method::Put,
+                            path: format!(
+                                "entitlement/{id}/details?fieldName={}",
+                                query_escape(&d.name)
+                            ),
+                            body: serde_json::to_value(UpdateDetailField {
+                                values: d.values.clone(),
+                            })
+                            .expect("serializes"),
+                        })
+                        .collect(),
+                };
+                Some(Request {
+                    mode: Mode::Calls,
+                    calls,
+                    items: vec![k],
+                })
+            })
+            .collect()
+    }
+
+    fn keys(&self, w: &Wanted) -> Vec<String> {
+        w.entity.iter().map(|e| e.id.clone()).collect()
+    }
+
+    fn id_of(&self, w: &Wanted, answer: Option<&serde_json::Value>) -> Option<String> {
+        w.existing.clone().or_else(|| {
+            answer
+                .and_then(|v| serde_json::from_value::<SiteEntitlement>(v.clone()).ok())
+                .map(|e| e.id)
+        })
+    }
+
+    /// The holder's entitlements again: the product is there with the row's details, or not.
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Wanted],
+    ) -> Result<Vec<Found>, ApiError> {
+        let mut out = Vec::with_capacity(items.len());
+        for w in items {
+            let (Some(entity), Some(pid)) = (&w.entity, &w.product_id) else {
+                out.push(Found::CannotTell);
+                continue;
+            };
+            let list = entitlements_of(&cx.site.client, entity).await?;
+            out.push(match list.iter().find(|e| &e.product.id == pid) {
+                None => Found::Missing,
+                Some(e) if same_details(&w.details, &e.details) => Found::Same(Some(e.id.clone())),
+                Some(_) => Found::Drifted,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_entitlement_is_kept_and_only_changed_details_are_set() {
+        let v = |n: &str, x: &str| DetailValue {
+            name: n.into(),
+            values: vec![x.into()],
+        };
+        let e = SiteEntitlement {
+            id: "e1".into(),
+            product: Product {
+                id: "p".into(),
+                name: "P".into(),
+            },
+            details: vec![v("Seats", "10"), v("Level", "Gold")],
+        };
+        assert_eq!(decide(None, &[]), Action::Create);
+        assert_eq!(
+            decide(Some(&e), &[v("Seats", "10")]),
+            Action::Unchanged("e1".into())
+        );
+        assert_eq!(
+            decide(Some(&e), &[v("Seats", "20"), v("Level", "Gold")]),
+            Action::Update("e1".into(), vec![v("Seats", "20")])
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! The kinds of rows csmport imports, each described once: its columns and identity, its row
+//! checks, how a row is decided against what the site holds, how requests are built, how a
+//! task's failures are attributed and how entities are read back. The engine runs every kind
+//! the same way; a kind is a description, not a pipeline. Uses `site`; used by `engine` and
+//! `cmd`.
+
+use serde::{Deserialize, Serialize};
+
+/// What a file holds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
+    #[default]
+    Customers,
+    /// Organization profiles (organization/profile/bulk): name or id, details
+    Organizations,
+    /// Customer accounts only (customer/bulk): email, display name
+    CustomerAccounts,
+    /// Organization records only (organization/bulk): name, id
+    OrganizationAccounts,
+    /// Detail-field definitions: entity, name, type, options
+    DetailFields,
+    /// Products (POST/PUT product): name, id
+    Products,
+    /// Entitlements: customer (id or email) or organization (name or id), product, details
+    Entitlements,
+    /// Customer detail values (customer/details/bulk): wide or long layout
+    CustomerDetails,
+    /// Organization detail values (organization/details/bulk): wide or long layout
+    OrganizationDetails,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+            Kind::Organizations => "organizations",
+            Kind::CustomerAccounts => "customer-accounts",
+            Kind::OrganizationAccounts => "organization-accounts",
+            Kind::DetailFields => "detail-fields",
+            Kind::Products => "products",
+            Kind::Entitlements => "entitlements",
+            Kind::CustomerDetails => "customer-details",
+            Kind::OrganizationDetails => "organization-details",
+        }
+    }
+
+    /// Kinds whose rows are decided against the site as a whole (definitions, products,
+    /// entitlements, current values): `validate` runs their import as a dry run.
+    pub fn is_decided_on_site(self) -> bool {
+        matches!(
+            self,
+            Kind::DetailFields
+                | Kind::Products
+                | Kind::Entitlements
+                | Kind::CustomerDetails
+                | Kind::OrganizationDetails
+        )
+    }
+}
+
+pub mod accounts;
+pub mod columns;
+pub mod customers;
+pub mod detail_fields;
+pub mod details;
+pub mod entitlements;
+pub mod organizations;
+pub mod products;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Error;
+use crate::map::CellError;
+use crate::options::ImportOptions;
+use crate::read::RawRow;
+use crate::row::{Found, Stage};
+use crate::site::Site;
+use crate::site::api::model::TaskStatusResponse;
+use crate::site::client::{ApiError, Notify};
+
+/// What a kind is given to set itself up, once per run: the site (to read what rows are
+/// checked against) and the input's header.
+pub struct Setup<'a> {
+    pub site: &'a Site,
+    pub opts: &'a ImportOptions,
+    pub header: &'a [String],
+    /// The input, as the user named it (for messages).
+    pub label: &'a str,
+}
+
+/// What a kind is given while a chunk of rows is decided and sent.
+pub struct Cx<'a> {
+    pub site: &'a Site,
+    pub opts: &'a ImportOptions,
+    pub log: &'a dyn Notify,
+    /// Bulk tasks the chunk's rows depend on (organizations named by customers), journaled
+    /// with the chunk and run under the same slot limit and pacing as every request.
+    pub tasks: &'a dyn Prerequisites,
+    pub seq: u64,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait Prerequisites: Send + Sync {
+    /// Runs `call` as a bulk task to its end, for chunk `seq`. Err: why it did not end (yet),
+    /// which leaves the rows that need it open.
+    fn run_task<'a>(
+        &'a self,
+        seq: u64,
+        what: String,
+        call: Call,
+    ) -> BoxFuture<'a, Result<TaskStatusResponse, String>>;
+}
+
+/// One HTTP request of a batch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Call {
+    pub method: Method,
+    /// Relative to the CSM `api/v1` prefix.
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Method {
+    Post,
+    Put,
+}
+
+/// How a request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A bulk request: sent under an `Idempotency-Key`, answered with a task whose terminal
+    /// status says what happened to each item.
+    Task,
+    /// Synchronous calls, made in order, without a key: the answer is the result. A call whose
+    /// answer was lost is settled by reading the site, never by sending it blindly again.
+    Calls,
+}
+
+/// Requests that send some of the items given to `Description::requests`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub mode: Mode,
+    /// `Task`: exactly one. `Calls`: one or more.
+    pub calls: Vec<Call>,
+    /// Indexes of the items it carries, in body order.
+    pub items: Vec<usize>,
+}
+
+impl Request {
+    pub fn task(path: &str, body: serde_json::Value, items: Vec<usize>) -> Request {
+        Request {
+            mode: Mode::Task,
+            calls: vec![Call {
+                method: Method::Post,
+                path: path.to_string(),
+                body,
+            }],
+            items,
+        }
+    }
+
+    pub fn call(method: Method, path: String, body: serde_json::Value, item: usize) -> Request {
+        Request {
+            mode: Mode::Calls,
+            calls: vec![Call { method, path, body }],
+            items: vec![item],
+        }
+    }
+}
+
+/// What to do with one row's item, decided against what the site holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision<I> {
+    /// Send it (with what deciding filled in, such as organization ids).
+    Send(I),
+    /// The site has it as the row gives it: nothing to send; the row succeeds with this id.
+    Unchanged(Option<String>),
+    /// It cannot be sent: the row fails with this reason.
+    Refuse {
+        stage: Stage,
+        field: String,
+        error: String,
+    },
+    /// It cannot be decided now (a read failed, a prerequisite is still being made): the row
+    /// stays open for `resume`.
+    Open(String),
+}
+
+impl<I> Decision<I> {
+    pub fn refuse(field: impl Into<String>, error: impl Into<String>) -> Decision<I> {
+        Decision::Refuse {
+            stage: Stage::Validate,
+            field: field.into(),
+            error: error.into(),
+        }
+    }
+}
+
+/// What makes two rows one entity: the key rows are compared by, the column to blame, and the
+/// message for a later row (`{first}` stands for the first row's number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl Identity {
+    /// The usual message: "'shown' is already in row N; only the first row for a customer is
+    /// sent (merge the rows)".
+    pub fn named(key: String, field: &str, shown: &str, noun: &str) -> Identity {
+        Identity {
+            key,
+            field: field.to_string(),
+            message: format!(
+                "duplicate: '{shown}' is already in row {{first}} of this file; only the first row for {noun} is sent (merge the rows)"
+            ),
+        }
+    }
+}
+
+/// A kind: everything the engine needs to know to import its rows.
+pub trait Description: Sized + Send + Sync + 'static {
+    /// One valid row, as the kind sends it. Kept in the journal with its batch.
+    type Item: Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
+
+    /// Reads what rows are checked against (detail-field definitions, …) and maps the
+    /// header's columns; a header that does not fit stops the run before anything is sent.
+    fn open(setup: Setup<'_>) -> impl Future<Output = Result<Self, Error>> + Send;
+
+    /// What the run log should say about the header and the set-up.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Checks one row without the site: its item, or every problem in it.
+    fn check(&self, row: &RawRow) -> Result<Self::Item, Vec<CellError>>;
+
+    /// What makes two rows of the file the same thing (the later one is refused).
+    fn identity(&self, item: &Self::Item) -> Vec<Identity>;
+
+    /// How much of a request an item takes (detail operations count one each)…
+    fn weight(&self, _item: &Self::Item) -> usize {
+        1
+    }
+
+    /// …and how much a chunk of rows may hold: the rows of one chunk are decided together and
+    /// journaled together.
+    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
+        opts.batch_size
+    }
+
+    /// Decides each item against what the site holds, in order (one decision per item).
+    fn decide<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: Vec<Self::Item>,
+    ) -> impl Future<Output = Vec<Decision<Self::Item>>> + Send + 'a;
+
+    /// The requests that send `items`, every item in exactly one request.
+    fn requests(&self, items: &[Self::Item]) -> Vec<Request>;
+
+    /// Every key a task failure's `entityId` may name an item by.
+    fn keys(&self, item: &Self::Item) -> Vec<String>;
+
+    /// For `entityId`s in a task's failures that match no key (ids the site made): the key
+    /// each stands for.
+    fn failure_keys<'a>(
+        &'a self,
+        _cx: &'a Cx<'a>,
+        _ids: &'a [String],
+    ) -> impl Future<Output = HashMap<String, String>> + Send + 'a {
+        async { HashMap::new() }
+    }
+
+    /// The id a row reports once its item is applied: given in the row, or in a synchronous
+    /// call's answer.
+    fn id_of(&self, item: &Self::Item, answer: Option<&serde_json::Value>) -> Option<String>;
+
+    /// Ids the site gave items a task applied, where the row did not give one (organizations
+    /// by name). Best effort: only the report's id column depends on it.
+    fn fill_ids<'a>(
+        &'a self,
+        _cx: &'a Cx<'a>,
+        items: &'a [Self::Item],
+    ) -> impl Future<Output = Vec<Option<String>>> + Send + 'a {
+        async move { vec![None; items.len()] }
+    }
+
+    /// Reads the items back: whether the site has each as the row gives it.
+    fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Self::Item],
+    ) -> impl Future<Output = Result<Vec<Found>, ApiError>> + Send + 'a;
+}
+
+/// Every item's detail values are on the site: same name (case ignored) and the same values.
+pub fn same_details(
+    mine: &[crate::site::api::model::DetailValue],
+    site: &[crate::site::api::model::DetailValue],
+) -> bool {
+    mine.iter().all(|d| {
+        site.iter()
+            .any(|s| s.name.eq_ignore_ascii_case(&d.name) && s.values == d.values)
+    })
+}

@@ -1,0 +1,276 @@
+//! Organizations, as profiles (`organization/profile/bulk`: name or id, detail values, 100 a
+//! task) or as records only (`organization/bulk`: name, id, 50 a task). A row is its
+//! organization by name (case ignored: updated, never duplicated) or by id. A row the site
+//! already has as the file gives it is not sent; reading back finds organizations by name
+//! (`organization/fetch`) and reads their profiles. The kind description for `engine`.
+
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::map::{self, CellError, RecordKind};
+use crate::options::ImportOptions;
+use crate::read::RawRow;
+use crate::row::{Found, match_key};
+use crate::site::api::model::{
+    DetailValue, OrganizationAccountItem, OrganizationAccountPayload, OrganizationBulkRequest,
+    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
+    OrganizationProfileItem, ProfileOperation,
+};
+use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_ORGANIZATION_FETCH, paths};
+use crate::site::client::ApiError;
+use crate::site::{refs, resolve};
+
+use super::columns::Columns;
+use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
+
+/// Organization profiles (`ACCOUNTS` false) or organization records (`ACCOUNTS` true).
+pub struct OrganizationKind<const ACCOUNTS: bool> {
+    columns: Columns,
+}
+
+pub type Organizations = OrganizationKind<false>;
+
+impl<const ACCOUNTS: bool> OrganizationKind<ACCOUNTS> {
+    fn record_kind() -> RecordKind {
+        if ACCOUNTS {
+            RecordKind::OrganizationAccounts
+        } else {
+            RecordKind::Organizations
+        }
+    }
+}
+
+impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
+    type Item = OrganizationProfileItem;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let name = s.opts.kind.as_str();
+        let columns = Columns::open(
+            Self::record_kind(),
+            name,
+            &s.opts.input,
+            s.site,
+            s.header,
+            s.label,
+        )
+        .await?;
+        Ok(OrganizationKind { columns })
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.columns.notes()
+    }
+
+    fn check(&self, row: &RawRow) -> Result<OrganizationProfileItem, Vec<CellError>> {
+        self.columns.organization(row).map(|(item, _)| item)
+    }
+
+    fn identity(&self, o: &OrganizationProfileItem) -> Vec<Identity> {
+        let p = &o.payload;
+        let (key, shown, field) = match (&p.name, &p.id) {
+            (Some(n), _) => (match_key(n), n.clone(), map::COL_NAME),
+            (None, id) => {
+                let id = id.clone().unwrap_or_default();
+                (format!("#{id}"), id, map::COL_ID)
+            }
+        };
+        vec![Identity::named(key, field, &shown, "an organization")]
+    }
+
+    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
+        if ACCOUNTS {
+            opts.batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
+        } else {
+            opts.batch_size
+        }
+    }
+
+    async fn decide<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: Vec<OrganizationProfileItem>,
+    ) -> Vec<Decision<OrganizationProfileItem>> {
+        let found = match read(cx, &items).await {
+            Ok(f) => f,
+            Err(e) => {
+                cx.log.note(&format!(
+                    "chunk {}: the organizations could not be read to skip unchanged ones ({e}); every row is sent",
+                    cx.seq
+                ));
+                vec![Found::CannotTell; items.len()]
+            }
+        };
+        items
+            .into_iter()
+            .zip(found)
+            .map(|(o, f)| match f {
+                Found::Same(id) if o.operation_type != ProfileOperation::Create => {
+                    Decision::Unchanged(id)
+                }
+                _ => Decision::Send(o),
+            })
+            .collect()
+    }
+
+    fn requests(&self, items: &[OrganizationProfileItem]) -> Vec<Request> {
+        let all: Vec<usize> = (0..items.len()).collect();
+        if ACCOUNTS {
+            let organizations = items
+                .iter()
+                .map(|o| OrganizationAccountItem {
+                    operation_type: o.operation_type,
+                    payload: OrganizationAccountPayload {
+                        id: o.payload.id.clone(),
+                        name: o.payload.name.clone(),
+                    },
+                })
+                .collect();
+            let body = serde_json::to_value(OrganizationBulkRequest { organizations })
+                .expect("serializes");
+            return vec![Request::task(paths::ORGANIZATION_BULK, body, all)];
+        }
+        let body = OrganizationProfileBulkRequest {
+            organization_profiles: items.to_vec(),
+        };
+        vec![Request::task(
+            paths::ORGANIZATION_PROFILE_BULK,
+            serde_json::to_value(body).expect("serializes"),
+            all,
+        )]
+    }
+
+    fn keys(&self, o: &OrganizationProfileItem) -> Vec<String> {
+        o.payload
+            .id
+            .clone()
+            .into_iter()
+            .chain(o.payload.name.as_deref().map(match_key))
+            .collect()
+    }
+
+    async fn failure_keys<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        ids: &'a [String],
+    ) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for group in ids.chunks(MAX_ORGANIZATION_FETCH) {
+            let req = OrganizationFetchRequest {
+                organization_ids: group.to_vec(),
+                organization_names: vec![],
+            };
+            match cx
+                .site
+                .client
+                .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+                .await
+            {
+                Ok(r) => out.extend(r.results.into_iter().map(|o| (o.id, o.name))),
+                Err(e) => cx
+                    .log
+                    .note(&format!("could not resolve ids {group:?}: {e}")),
+            }
+        }
+        out
+    }
+
+    fn id_of(
+        &self,
+        o: &OrganizationProfileItem,
+        _answer: Option<&serde_json::Value>,
+    ) -> Option<String> {
+        o.payload.id.clone()
+    }
+
+    /// The task does not return ids; organization/fetch finds them by name (50 a call).
+    async fn fill_ids<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [OrganizationProfileItem],
+    ) -> Vec<Option<String>> {
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(|o| o.payload.name.as_deref().map(|n| n.trim().to_string()))
+            .collect();
+        match resolve::fetch_ids(&cx.site.client, &names).await {
+            Ok(ids) => items
+                .iter()
+                .map(|o| ids.get(&match_key(o.payload.name.as_deref()?)).cloned())
+                .collect(),
+            // Only the report's id column is lost: the rows did succeed.
+            Err(e) => {
+                cx.log.note(&format!(
+                    "chunk {}: could not look up the ids of {} organizations: {e}",
+                    cx.seq,
+                    items.len()
+                ));
+                vec![None; items.len()]
+            }
+        }
+    }
+
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [OrganizationProfileItem],
+    ) -> Result<Vec<Found>, ApiError> {
+        read(cx, items).await
+    }
+}
+
+/// Reads the organizations back (by name through organization/fetch, 50 a call, then profile
+/// fetch, 25 a call) and tells, per item, whether the site has it as given.
+async fn read(cx: &Cx<'_>, items: &[OrganizationProfileItem]) -> Result<Vec<Found>, ApiError> {
+    let names: Vec<String> = items
+        .iter()
+        .filter(|o| o.payload.id.is_none())
+        .filter_map(|o| o.payload.name.as_deref().map(|n| n.trim().to_string()))
+        .collect();
+    let by_name = if names.is_empty() {
+        HashMap::new()
+    } else {
+        resolve::fetch_ids(&cx.site.client, &names).await?
+    };
+    let ids: Vec<Option<String>> = items
+        .iter()
+        .map(|o| {
+            o.payload
+                .id
+                .clone()
+                .or_else(|| by_name.get(&match_key(o.payload.name.as_deref()?)).cloned())
+        })
+        .collect();
+    let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+    let profiles: HashMap<String, (String, Vec<DetailValue>)> = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        refs::organization_profiles(&cx.site.client, &wanted, 1)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, (p.name, p.details)))
+            .collect()
+    };
+    Ok(items
+        .iter()
+        .zip(ids)
+        .map(|(o, id)| {
+            let Some(id) = id else {
+                return Found::Missing;
+            };
+            let Some((site_name, site_details)) = profiles.get(&id) else {
+                return Found::Missing;
+            };
+            let same_name = o
+                .payload
+                .name
+                .as_deref()
+                .is_none_or(|n| n.trim() == site_name);
+            if same_name && same_details(o.payload.details.as_deref().unwrap_or(&[]), site_details)
+            {
+                Found::Same(Some(id))
+            } else {
+                Found::Drifted
+            }
+        })
+        .collect())
+}

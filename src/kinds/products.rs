@@ -1,0 +1,271 @@
+//! Products by `name` (and `id` to rename one). Products have no bulk endpoint: each new one is
+//! a `POST product` and each rename a `PUT product/{id}`, made as synchronous calls under the
+//! rate limiter. A name already on the site is that product (updated, never duplicated); a
+//! call whose answer is lost is settled by listing the products again. The kind description
+//! for `engine`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::map::CellError;
+use crate::read::{Cells, RawRow};
+use crate::row::{Found, match_key};
+use crate::site::api::model::{Product as SiteProduct, ProductName};
+use crate::site::client::ApiError;
+use crate::site::refs::list_products;
+
+use super::columns::find_columns;
+use super::{Cx, Decision, Description, Identity, Method, Request, Setup};
+
+const COLUMNS: [&str; 2] = ["id", "name"];
+/// [UNCONFIRMED] longest product name we send.
+pub const MAX_PRODUCT_NAME_CHARS: usize = 255;
+
+pub struct Products {
+    cols: Vec<Option<usize>>,
+    name_col: String,
+    /// The site's products when the run began: id → name, and match key → id.
+    by_id: HashMap<String, String>,
+    by_name: HashMap<String, String>,
+}
+
+/// One row's product: `id` given to rename one; after deciding, the id of the product a
+/// rename or respelling changes (None: a new product).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: Option<String>,
+    pub name: String,
+}
+
+/// What one valid row needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// On the site as in the file: nothing to send.
+    Unchanged(String),
+    Create(String),
+    Rename {
+        id: String,
+        name: String,
+    },
+    Refuse(String),
+}
+
+/// Decides a row against the site's products (`by_id`: id → name; `by_name`: match key → id).
+pub fn decide(
+    id: Option<&str>,
+    name: &str,
+    by_id: &HashMap<String, String>,
+    by_name: &HashMap<String, String>,
+) -> Action {
+    let owner = by_name.get(&match_key(name));
+    match id {
+        Some(id) => match by_id.get(id) {
+            None => Action::Refuse(format!(
+                "no product with id '{id}' on the site (ids are made by the site: leave id empty to create '{name}')"
+            )),
+            Some(current) if current == name => Action::Unchanged(id.to_string()),
+            Some(_) => match owner {
+                Some(other) if other != id => Action::Refuse(format!(
+                    "another product (id {other}) already has the name '{name}'"
+                )),
+                _ => Action::Rename {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                },
+            },
+        },
+        None => match owner {
+            Some(existing) if by_id.get(existing).map(String::as_str) == Some(name) => {
+                Action::Unchanged(existing.clone())
+            }
+            // The same product spelled differently (case, spaces): updated to this spelling.
+            Some(existing) => Action::Rename {
+                id: existing.clone(),
+                name: name.to_string(),
+            },
+            None => Action::Create(name.to_string()),
+        },
+    }
+}
+
+impl Description for Products {
+    type Item = Product;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let cols = find_columns(
+            s.header,
+            s.label,
+            "products",
+            &COLUMNS,
+            &["name"],
+            s.opts.input.ignore_unknown_columns,
+        )?;
+        let name_col = s.header[cols[1].expect("required")].clone();
+        let products = list_products(&s.site.client)
+            .await
+            .map_err(Error::from_setup)?;
+        Ok(Products {
+            cols,
+            name_col,
+            by_id: products
+                .iter()
+                .map(|p| (p.id.clone(), p.name.clone()))
+                .collect(),
+            by_name: products
+                .iter()
+                .map(|p| (match_key(&p.name), p.id.clone()))
+                .collect(),
+        })
+    }
+
+    fn check(&self, row: &RawRow) -> Result<Product, Vec<CellError>> {
+        let name = row
+            .cells
+            .cell(self.cols[1].expect("required"))
+            .trim()
+            .to_string();
+        let id = self.cols[0]
+            .map(|c| row.cells.cell(c).trim().to_string())
+            .filter(|s| !s.is_empty());
+        let fail = |message: &str| {
+            vec![CellError {
+                field: self.name_col.clone(),
+                message: message.to_string(),
+            }]
+        };
+        if name.is_empty() {
+            return Err(fail("name is empty"));
+        }
+        if name.chars().count() > MAX_PRODUCT_NAME_CHARS {
+            return Err(fail("a product name is at most 255 characters"));
+        }
+        Ok(Product { id, name })
+    }
+
+    fn identity(&self, p: &Product) -> Vec<Identity> {
+        let mut out = vec![Identity {
+            key: format!("n:{}", match_key(&p.name)),
+            field: self.name_col.clone(),
+            message: format!(
+                "duplicate: the product '{}' is already in row {{first}} of this file (one row per product)",
+                p.name
+            ),
+        }];
+        if let Some(id) = &p.id {
+            out.push(Identity {
+                key: format!("i:{id}"),
+                field: "id".into(),
+                message: format!("duplicate: id '{id}' is already in row {{first}} of this file"),
+            });
+        }
+        out
+    }
+
+    async fn decide<'a>(&'a self, _cx: &'a Cx<'a>, items: Vec<Product>) -> Vec<Decision<Product>> {
+        items
+            .into_iter()
+            .map(
+                |p| match decide(p.id.as_deref(), &p.name, &self.by_id, &self.by_name) {
+                    Action::Unchanged(id) => Decision::Unchanged(Some(id)),
+                    Action::Refuse(why) => Decision::refuse(self.name_col.clone(), why),
+                    Action::Create(name) => Decision::Send(Product { id: None, name }),
+                    Action::Rename { id, name } => Decision::Send(Product { id: Some(id), name }),
+                },
+            )
+            .collect()
+    }
+
+    fn requests(&self, items: &[Product]) -> Vec<Request> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let body = serde_json::to_value(ProductName {
+                    name: p.name.clone(),
+                })
+                .expect("serializes");
+                match &p.id {
+                    None => Request::call(Method::Post, "product".into(), body, k),
+                    Some(id) => Request::call(Method::Put, format!("product/{id}"), body, k),
+                }
+            })
+            .collect()
+    }
+
+    fn keys(&self, p: &Product) -> Vec<String> {
+        p.id.clone()
+            .into_iter()
+            .chain([match_key(&p.name)])
+            .collect()
+    }
+
+    fn id_of(&self, p: &Product, answer: Option<&serde_json::Value>) -> Option<String> {
+        answer
+            .and_then(|v| serde_json::from_value::<SiteProduct>(v.clone()).ok())
+            .map(|sp| sp.id)
+            .or_else(|| p.id.clone())
+    }
+
+    /// The product list again: a product with the row's name is there, or not.
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Product],
+    ) -> Result<Vec<Found>, ApiError> {
+        let now = list_products(&cx.site.client).await?;
+        Ok(items
+            .iter()
+            .map(|p| {
+                match now
+                    .iter()
+                    .find(|x| match_key(&x.name) == match_key(&p.name))
+                {
+                    Some(x) if x.name == p.name && p.id.as_ref().is_none_or(|id| *id == x.id) => {
+                        Found::Same(Some(x.id.clone()))
+                    }
+                    Some(_) => Found::Drifted,
+                    None => Found::Missing,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_matched_to_products_by_name_or_id() {
+        let by_id: HashMap<String, String> = [("p1", "Widget Pro"), ("p2", "Gadget")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let by_name: HashMap<String, String> = by_id
+            .iter()
+            .map(|(id, n)| (match_key(n), id.clone()))
+            .collect();
+        let d = |id: Option<&str>, name: &str| decide(id, name, &by_id, &by_name);
+        assert_eq!(d(None, "Widget Pro"), Action::Unchanged("p1".into()));
+        assert_eq!(
+            d(None, "widget pro"),
+            Action::Rename {
+                id: "p1".into(),
+                name: "widget pro".into()
+            }
+        );
+        assert_eq!(d(None, "Doohickey"), Action::Create("Doohickey".into()));
+        assert_eq!(d(Some("p2"), "Gadget"), Action::Unchanged("p2".into()));
+        assert_eq!(
+            d(Some("p2"), "Gadget 2"),
+            Action::Rename {
+                id: "p2".into(),
+                name: "Gadget 2".into()
+            }
+        );
+        assert!(matches!(d(Some("p2"), "Widget Pro"), Action::Refuse(w) if w.contains("id p1")));
+        assert!(matches!(d(Some("zz"), "X"), Action::Refuse(w) if w.contains("no product")));
+    }
+}

@@ -1,0 +1,279 @@
+//! Validated import options: what a run is started with, and what its journal keeps so that
+//! `resume` continues it as it began. A type of its own, versioned and serialized with defaults
+//! for every field, so a renamed flag in `cli` never breaks the resume of an older run. Built
+//! from the command line by `cmd`; read by the engine and the kinds. The defaults live here once
+//! and `cli` shows them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::kinds::Kind;
+use crate::read::{Encoding, ReadOptions};
+use crate::site::api::{DEFAULT_MAX_TASKS, MAX_PROFILE_BULK_ITEMS};
+use crate::site::client::retry;
+
+/// The layout of `ImportOptions` this build writes; a journal with a newer one is refused.
+pub const OPTIONS_VERSION: u32 = 1;
+
+pub const DEFAULT_BATCH_SIZE: usize = MAX_PROFILE_BULK_ITEMS;
+pub const DEFAULT_RATE: f64 = 10.0;
+pub const DEFAULT_TASKS: usize = DEFAULT_MAX_TASKS;
+/// A task still unfinished after this long is left open for `resume` (the server fails tasks
+/// older than 30 minutes, CONTRACT §7.3).
+pub const DEFAULT_TASK_TIMEOUT_SECS: u64 = 35 * 60;
+/// How long the run waits for the site to take a request (a free task slot, the rate limit)
+/// before it stops as an interrupted run does.
+pub const DEFAULT_SLOT_WAIT_SECS: u64 = 30 * 60;
+pub const DEFAULT_RETRIES: u32 = 7;
+pub const DEFAULT_RETRY_BUDGET: u64 = 1000;
+pub const DEFAULT_MAX_WAIT_SECS: u64 = 300;
+
+/// The operation each row asks for (profiles and accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Create,
+    Update,
+    #[default]
+    Upsert,
+}
+
+/// How the input is read and its rows checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputOptions {
+    pub encoding: Option<Encoding>,
+    pub delimiter: Option<u8>,
+    pub sheet: Option<String>,
+    pub header_row: Option<u64>,
+    pub date_format: Option<String>,
+    /// Detail-field definitions from a file instead of the site.
+    pub schema: Option<PathBuf>,
+    pub mapping: Option<PathBuf>,
+    pub ignore_unknown_columns: bool,
+    pub op: Op,
+}
+
+impl InputOptions {
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            encoding: self.encoding,
+            delimiter: self.delimiter,
+            header_row: self.header_row,
+            sheet: self.sheet.clone(),
+        }
+    }
+}
+
+/// One import of one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportOptions {
+    pub version: u32,
+    pub kind: Kind,
+    pub file: PathBuf,
+    pub input: InputOptions,
+    /// The run folder (default: `csmport-runs/<UTC time>-<kind>/`).
+    pub out: Option<PathBuf>,
+    /// Decide every row against the site and send nothing.
+    pub dry_run: bool,
+    /// A JSM service project whose customers csmport may look up by email.
+    pub service_desk: Option<String>,
+    pub batch_size: usize,
+    pub rate: f64,
+    pub max_tasks: usize,
+    pub task_timeout_secs: u64,
+    pub slot_wait_secs: u64,
+    pub create_organizations: bool,
+    pub retries: u32,
+    pub retry_budget: u64,
+    pub verify: bool,
+    pub max_wait_secs: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            version: OPTIONS_VERSION,
+            kind: Kind::Customers,
+            file: PathBuf::new(),
+            input: InputOptions::default(),
+            out: None,
+            dry_run: false,
+            service_desk: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            rate: DEFAULT_RATE,
+            max_tasks: DEFAULT_TASKS,
+            task_timeout_secs: DEFAULT_TASK_TIMEOUT_SECS,
+            slot_wait_secs: DEFAULT_SLOT_WAIT_SECS,
+            create_organizations: true,
+            retries: DEFAULT_RETRIES,
+            retry_budget: DEFAULT_RETRY_BUDGET,
+            verify: false,
+            max_wait_secs: DEFAULT_MAX_WAIT_SECS,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// The import's defaults for `kind` reading `file`.
+    pub fn new(kind: Kind, file: &Path) -> ImportOptions {
+        ImportOptions {
+            kind,
+            file: file.to_path_buf(),
+            ..ImportOptions::default()
+        }
+    }
+
+    /// Refuses values no run can use, with the flag that set them.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.batch_size == 0 || self.batch_size > MAX_PROFILE_BULK_ITEMS {
+            return Err(Error::Usage(format!(
+                "--batch-size must be between 1 and {MAX_PROFILE_BULK_ITEMS} (the API's limit), got {}",
+                self.batch_size
+            )));
+        }
+        if self.max_tasks == 0 {
+            return Err(Error::Usage("--max-tasks must be at least 1".into()));
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate must be a positive number, got {}",
+                self.rate
+            )));
+        }
+        if let Some(fmt) = &self.input.date_format {
+            check_date_format(fmt)?;
+        }
+        Ok(())
+    }
+
+    /// The retry policy of these options.
+    pub fn policy(&self) -> retry::Policy {
+        let max_wait = Duration::from_secs(self.max_wait_secs.max(1));
+        let default = retry::Policy::default();
+        retry::Policy {
+            max_attempts: self.retries.saturating_add(1),
+            max_hint: max_wait,
+            cap: default.cap.min(max_wait),
+            budget: self.retry_budget,
+            patience: Duration::from_secs(self.slot_wait_secs.max(1)),
+            ..default
+        }
+    }
+
+    pub fn task_timeout(&self) -> Duration {
+        Duration::from_secs(self.task_timeout_secs.max(1))
+    }
+
+    pub fn slot_wait(&self) -> Duration {
+        Duration::from_secs(self.slot_wait_secs.max(1))
+    }
+
+    /// These options as the journal keeps them: paths absolute (so `resume` works from any
+    /// folder) and the run folder fixed.
+    pub fn journaled(&self, dir: &Path) -> Result<ImportOptions, Error> {
+        let abs = |p: &Path| {
+            std::path::absolute(p)
+                .map_err(|e| Error::Usage(format!("{}: cannot be resolved: {e}", p.display())))
+        };
+        let mut o = self.clone();
+        o.version = OPTIONS_VERSION;
+        o.file = abs(&o.file)?;
+        o.input.mapping = o.input.mapping.as_deref().map(abs).transpose()?;
+        o.input.schema = o.input.schema.as_deref().map(abs).transpose()?;
+        o.out = Some(abs(dir)?);
+        Ok(o)
+    }
+
+    /// Options a journal recorded; refused when a newer csmport wrote them.
+    pub fn from_journal(text: &str) -> Result<ImportOptions, String> {
+        let o: ImportOptions = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if o.version > OPTIONS_VERSION {
+            return Err(format!(
+                "its options are version {}, this csmport reads up to {OPTIONS_VERSION} (it was written by a newer csmport)",
+                o.version
+            ));
+        }
+        Ok(o)
+    }
+}
+
+/// A format that reads no date at all is a usage error, caught before any row is read.
+pub fn check_date_format(fmt: &str) -> Result<(), Error> {
+    let has_day = fmt.contains("%d") || fmt.contains("%e") || fmt.contains("%j");
+    let has_month = ["%m", "%b", "%B", "%h"].iter().any(|m| fmt.contains(m));
+    let has_year = fmt.contains("%Y") || fmt.contains("%y");
+    if !(has_day && has_month && has_year) {
+        return Err(Error::Usage(format!(
+            "--date-format '{fmt}' must name a day, a month and a year (e.g. %d/%m/%Y or %m/%d/%Y)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journaled_options_round_trip_and_tolerate_missing_and_unknown_fields() {
+        let o = ImportOptions::new(Kind::Organizations, Path::new("/data/orgs.csv"));
+        let text = serde_json::to_string(&o).unwrap();
+        assert_eq!(ImportOptions::from_journal(&text).unwrap(), o);
+        // An older journal without newer fields, with a field since renamed: defaults fill in.
+        let old = r#"{"version":1,"kind":"customers","file":"/x.csv","batch_size":50,"no_such_flag":true}"#;
+        let o = ImportOptions::from_journal(old).unwrap();
+        assert_eq!(
+            (o.batch_size, o.slot_wait_secs),
+            (50, DEFAULT_SLOT_WAIT_SECS)
+        );
+        assert!(o.create_organizations);
+        let newer = r#"{"version":99,"kind":"customers"}"#;
+        let e = ImportOptions::from_journal(newer).unwrap_err();
+        assert!(e.contains("newer csmport"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let base = ImportOptions::new(Kind::Customers, Path::new("c.csv"));
+        let cases = [
+            (
+                ImportOptions {
+                    batch_size: 0,
+                    ..base.clone()
+                },
+                "--batch-size",
+            ),
+            (
+                ImportOptions {
+                    batch_size: 101,
+                    ..base.clone()
+                },
+                "--batch-size",
+            ),
+            (
+                ImportOptions {
+                    max_tasks: 0,
+                    ..base.clone()
+                },
+                "--max-tasks",
+            ),
+            (
+                ImportOptions {
+                    rate: 0.0,
+                    ..base.clone()
+                },
+                "--rate",
+            ),
+        ];
+        for (o, flag) in cases {
+            let e = o.check().unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+        assert!(base.check().is_ok());
+    }
+}
