@@ -382,6 +382,10 @@ pub struct SandboxArgs {
     /// Status for a reused Idempotency-Key with a different body (400, 409 or 422 are likely)
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(400..=499), value_name = "4XX")]
     pub idempotency_conflict_status: u16,
+    /// Check the task-slot limit before the Idempotency-Key, so a repeat of a request that
+    /// made a task can be refused for want of a slot (the site's order is not documented)
+    #[arg(long)]
+    pub slots_before_keys: bool,
     /// Requests per second per credential (token bucket); 429 above it
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<f64>,
@@ -427,7 +431,14 @@ pub struct SandboxArgs {
     /// Probability that a new task writes its data but ends FAILED with no failures listed
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fault_failed_empty: f64,
+    /// Probability that a new task applies the first half of its items, then ends FAILED
+    /// listing only that half's failures
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_failed_half: f64,
     /// Refuse (400) every bulk request with an item containing TEXT, naming the item
     #[arg(long, value_name = "TEXT")]
     pub fault_refuse_item: Option<String>,
+    /// Inject the request faults (5xx, drops, slow answers) into bulk submissions only
+    #[arg(long)]
+    pub fault_bulk_only: bool,
 }

@@ -33,10 +33,15 @@ pub struct Faults {
     pub stuck_task: f64,
     /// A new task writes its data, then ends FAILED with an empty `failures` list.
     pub failed_empty: f64,
+    /// A new task applies the first half of its items, then ends FAILED listing only that
+    /// half's failures.
+    pub failed_half: f64,
     /// A bulk request with an item whose JSON contains this text is refused as a whole (400
     /// naming the item), the way a site refuses an invalid envelope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_item: Option<String>,
+    /// The request faults (5xx, drops, slow answers) hit bulk submissions only.
+    pub bulk_only: bool,
 }
 
 impl Faults {
@@ -51,6 +56,7 @@ impl Faults {
             ("slow", self.slow),
             ("stuckTask", self.stuck_task),
             ("failedEmpty", self.failed_empty),
+            ("failedHalf", self.failed_half),
         ];
         for (name, p) in ps {
             if !(0.0..=1.0).contains(&p) {
@@ -68,8 +74,8 @@ impl Faults {
         if exclusive > 1.0 + 1e-9 {
             return Err("error500 + error502 + error503 + error503RetryAfter + dropBefore + dropAfter must not exceed 1".into());
         }
-        if self.stuck_task + self.failed_empty > 1.0 + 1e-9 {
-            return Err("stuckTask + failedEmpty must not exceed 1".into());
+        if self.stuck_task + self.failed_empty + self.failed_half > 1.0 + 1e-9 {
+            return Err("stuckTask + failedEmpty + failedHalf must not exceed 1".into());
         }
         Ok(())
     }
@@ -89,6 +95,7 @@ pub enum TaskFault {
     None,
     Stuck,
     FailedEmpty,
+    FailedHalf,
 }
 
 /// The seeded source of every random decision, so a run with the same seed and the same
@@ -170,6 +177,7 @@ impl FaultState {
             &[
                 (f.stuck_task, TaskFault::Stuck),
                 (f.failed_empty, TaskFault::FailedEmpty),
+                (f.failed_half, TaskFault::FailedHalf),
             ],
         )
         .unwrap_or(TaskFault::None)

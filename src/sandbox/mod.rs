@@ -40,6 +40,10 @@ pub struct Config {
     pub require_experimental: bool,
     /// [UNCONFIRMED] status for a reused idempotency key with another body (400, 409 or 422).
     pub idempotency_conflict_status: u16,
+    /// [UNCONFIRMED] Check the task-slot limit before looking the idempotency key up, so a
+    /// repeat of a request that made a task can be refused for want of a slot (the order a
+    /// site checks them in is not documented).
+    pub slots_before_keys: bool,
     pub rate_limit: Option<f64>,
     pub burst: u32,
     pub omit_retry_after: bool,
@@ -61,6 +65,7 @@ impl Default for Config {
             stale_task: tasks::stale_default(),
             require_experimental: true,
             idempotency_conflict_status: IDEMPOTENCY_CONFLICT_STATUS,
+            slots_before_keys: false,
             rate_limit: None,
             burst: 10,
             omit_retry_after: false,

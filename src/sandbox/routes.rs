@@ -402,7 +402,15 @@ async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Option<String
         );
         return (r, None);
     }
-    let (fault, slow) = sb.faults.lock().expect("faults lock").request();
+    let bulk = req.method() == axum::http::Method::POST && req.uri().path().ends_with("/bulk");
+    let (fault, slow) = {
+        let mut f = sb.faults.lock().expect("faults lock");
+        if f.faults.bulk_only && !bulk {
+            (RequestFault::None, None)
+        } else {
+            f.request()
+        }
+    };
     if let Some(d) = slow {
         tokio::time::sleep(d).await;
     }
@@ -585,6 +593,9 @@ fn submit(sb: &Sandbox, cloud_id: &str, headers: &HeaderMap, canonical: String, 
     let c = &sb.config;
     let outcome = sb.with_store(|store| {
         tasks::expire(store, c.task_retention, c.stale_task);
+        if c.slots_before_keys && store.unfinished_tasks(cloud_id) >= c.max_tasks {
+            return Err(bad(TASK_LIMIT_MESSAGE));
+        }
         if let Some((seen_body, task_id)) = store.keys.get(key) {
             if *seen_body == canonical {
                 return Ok((task_id.clone(), false));

@@ -82,6 +82,22 @@ impl Job {
         }
     }
 
+    /// The job of its first half of items (entities, for detail values), rounded up.
+    pub fn first_half(&self) -> Job {
+        fn half<T: Clone>(v: &[T]) -> Vec<T> {
+            v[..v.len().div_ceil(2)].to_vec()
+        }
+        match self {
+            Job::CustomerProfiles(v) => Job::CustomerProfiles(half(v)),
+            Job::CustomerAccounts(v) => Job::CustomerAccounts(half(v)),
+            Job::CustomerDetails(v) => Job::CustomerDetails(half(v)),
+            Job::OrganizationProfiles(v) => Job::OrganizationProfiles(half(v)),
+            Job::OrganizationAccounts(v) => Job::OrganizationAccounts(half(v)),
+            Job::OrganizationDetails(v) => Job::OrganizationDetails(half(v)),
+            Job::Definitions(e, v) => Job::Definitions(*e, half(v)),
+        }
+    }
+
     /// Applies every item; failures do not stop the others.
     pub fn apply(&self, store: &mut Store) -> Vec<TaskFailure> {
         fn each<T>(
@@ -141,14 +157,23 @@ pub fn run(sb: Sandbox, task_id: String, job: Job, fault: TaskFault, jitter: f64
             {
                 return;
             }
-            let failures = job.apply(store);
             match fault {
                 // The data was written, but the task says FAILED and names nothing: the case
                 // a third party saw on live sites (CONTRACT §12).
                 TaskFault::FailedEmpty => {
+                    job.apply(store);
                     store.set_task_status(&task_id, TaskStatus::Failed, vec![])
                 }
-                _ => store.set_task_status(&task_id, TaskStatus::Finished, failures),
+                // It stopped half-way ("failed or timed out before completing"): the second
+                // half was never applied, and only the first half's failures are listed.
+                TaskFault::FailedHalf => {
+                    let failures = job.first_half().apply(store);
+                    store.set_task_status(&task_id, TaskStatus::Failed, failures)
+                }
+                _ => {
+                    let failures = job.apply(store);
+                    store.set_task_status(&task_id, TaskStatus::Finished, failures)
+                }
             }
         });
     });

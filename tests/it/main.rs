@@ -6,6 +6,7 @@ mod bad_input;
 mod common;
 mod corpus;
 mod details;
+mod engine;
 mod entitlements;
 mod export;
 mod faults;
