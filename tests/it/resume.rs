@@ -422,3 +422,88 @@ fn a_task_the_site_forgot_is_settled_by_reading_back() {
         .count();
     assert_eq!(posts, 0, "nothing sent again");
 }
+
+/// The kinds that once had a run loop of their own are journaled like the others: products
+/// (synchronous calls) killed mid-run and resumed make each product exactly once. A call whose
+/// answer was lost is decided again from the product list, never sent blindly.
+#[test]
+fn products_killed_and_resumed_are_made_once_each() {
+    let sb = SandboxProc::start_raw(&["--fault-slow", "1", "--fault-slow-ms", "150"]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("name\n");
+    for i in 0..30 {
+        csv.push_str(&format!("Product {i}\n"));
+    }
+    let file = ctx.write("products.csv", csv.as_bytes());
+    let run = ctx.path("run");
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["import", "products"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&run)
+        .args(["--max-tasks", "1", "--batch-size", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when(child, &run, "two chunks of calls done", |(_, _, done)| {
+        done >= 8
+    });
+    let out = resume_to_end(&ctx, &sb, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (ok, failed) = report_rows(&run);
+    assert!(failed.is_empty(), "{failed:?}");
+    let mut seen = ok.clone();
+    seen.sort();
+    assert_eq!(seen, (1..=30).collect::<Vec<u64>>());
+    let state = sb.state();
+    let names: Vec<&str> = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let distinct: HashSet<&&str> = names.iter().collect();
+    assert_eq!((names.len(), distinct.len()), (30, 30), "each product once");
+}
+
+/// Detail values (a bulk task) killed while the task runs: resume polls that task again and
+/// sends nothing twice.
+#[test]
+fn detail_values_killed_while_their_task_runs_are_polled_on_resume() {
+    let sb = SandboxProc::start(&["--task-latency-ms", "1500"]);
+    let ctx = Ctx::new();
+    let names = ["Acme Pty Ltd", "Globex Corporation", "Initech", "Hooli"];
+    let mut csv = String::from("name,field,values\n");
+    for (i, n) in names.iter().enumerate() {
+        csv.push_str(&format!("{n},Industry,Industry {i}\n"));
+        csv.push_str(&format!("{n},Region,EMEA\n"));
+    }
+    let file = ctx.write("details.csv", csv.as_bytes());
+    let run = ctx.path("run");
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["import", "organization-details"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when(child, &run, "the task submitted", |(_, submitted, _)| {
+        submitted >= 1
+    });
+    let before = sb.requests().len();
+    let out = resume_to_end(&ctx, &sb, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (ok, failed) = report_rows(&run);
+    assert_eq!((ok.len(), failed.len()), (8, 0), "{failed:?}");
+    let resent = sb.requests()[before..]
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/bulk"))
+        .count();
+    assert_eq!(resent, 0, "the task was polled, not sent again");
+    assert_eq!(sb.state()["tasks"].as_array().unwrap().len(), 1);
+}
