@@ -1,6 +1,7 @@
-//! Map stage: matches the input's header to CSM customer fields (case- and whitespace-
-//! insensitive), then turns each raw row into a `CustomerProfileItem` or a list of cell errors.
-//! Sits between `read` (raw rows) and `plan` (batches); `validate` checks each cell.
+//! Map stage of the profile kinds: matches the input's header to CSM customer or organization
+//! fields (case- and whitespace-insensitive), then turns each raw row into a profile item or a
+//! list of cell errors. Used through `kinds::columns` by the kinds and `validate`; `validate`
+//! (the module) checks each cell.
 
 use crate::read::Cells;
 use crate::schema::{FieldDef, Schema};

@@ -1,6 +1,6 @@
 //! Progress and the run log: an indicatif bar on stderr when it is a terminal (hidden
 //! otherwise), and `run.log` in the run folder with every batch, retry and wait. Leaf module;
-//! `cmd` drives it and `client`/`send` write notes to it through `client::Notify`.
+//! `run` drives it and `client`/`send` write notes to it through `client::Notify`.
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};

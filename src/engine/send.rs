@@ -448,9 +448,7 @@ impl<K: Description> Engine<K> {
         items: Vec<K::Item>,
     ) {
         if let Some(why) = self.stop.halted() {
-            for &i in &rows {
-                chunk.rows[i].apply_noting(Event::Unsettled, &why);
-            }
+            leave_open(chunk, &rows, &why);
             return;
         }
         let key = uuid_key();
@@ -464,9 +462,7 @@ impl<K: Description> Engine<K> {
         ) {
             Ok(id) => id,
             Err(why) => {
-                for &i in &rows {
-                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                }
+                leave_open(chunk, &rows, &why);
                 return;
             }
         };
@@ -557,9 +553,7 @@ impl<K: Description> Engine<K> {
                     && let Err(e) = j.settle(id, chunk.seq, BatchState::Split, &[])
                 {
                     let why = self.journal_failed(&e);
-                    for &i in &b.rows {
-                        chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                    }
+                    leave_open(chunk, &b.rows, &why);
                     return;
                 }
                 for &i in &b.rows {
@@ -595,9 +589,7 @@ impl<K: Description> Engine<K> {
             Submitted::Open(why) => {
                 drop(slot);
                 self.task_ended();
-                for &i in &b.rows {
-                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                }
+                leave_open(chunk, &b.rows, &why);
                 self.log.note(&format!("{label}: {why}"));
             }
         }
@@ -705,7 +697,15 @@ impl<K: Description> Engine<K> {
                     )),
                 }
                 if !self.stop.sleep(wait).await {
-                    return Submitted::Open(self.stop.halted().unwrap_or_default());
+                    let why = self.stop.halted().unwrap_or_default();
+                    return Submitted::Open(if *uncertain {
+                        format!(
+                            "not confirmed: an earlier attempt may have been applied, and {}; `csmport resume` sends it again under the same key",
+                            why.trim_start_matches("not sent: ")
+                        )
+                    } else {
+                        why
+                    });
                 }
                 continue;
             }
@@ -738,17 +738,19 @@ impl<K: Description> Engine<K> {
         }
     }
 
+    /// Polls a task until it is terminal or `--task-timeout` has passed.
+    async fn poll(
+        &self,
+        t: &TaskSubmitResponse,
+    ) -> Result<TaskStatusResponse, TrackError<crate::site::client::ApiError>> {
+        let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
+        let client = &self.site.client;
+        track::until_terminal(&self.poll, || client.get_json::<TaskStatusResponse>(&path)).await
+    }
+
     /// Polls a batch's task to a terminal status and settles its rows from it.
     async fn track(&self, chunk: &mut Chunk<K::Item>, b: &Live<K::Item>, t: TaskSubmitResponse) {
-        let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
-        let client = self.site.client.clone();
-        let status = track::until_terminal(&self.poll, || {
-            let client = client.clone();
-            let path = path.clone();
-            async move { client.get_json::<TaskStatusResponse>(&path).await }
-        })
-        .await;
-        match status {
+        match self.poll(&t).await {
             Ok(status) => self.reconcile(chunk, b, &status).await,
             Err(TrackError::TimedOut { last }) => {
                 let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
@@ -758,9 +760,7 @@ impl<K: Description> Engine<K> {
                     self.poll.timeout.as_secs()
                 );
                 self.log.note(&format!("chunk {}: {why}", chunk.seq));
-                for &i in &b.rows {
-                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                }
+                leave_open(chunk, &b.rows, &why);
             }
             Err(TrackError::Fetch(e)) if e.status() == Some(404) => {
                 // Ended tasks are kept a few days: one the site no longer knows ended long
@@ -784,9 +784,7 @@ impl<K: Description> Engine<K> {
                     "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
                     t.id
                 );
-                for &i in &b.rows {
-                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                }
+                leave_open(chunk, &b.rows, &why);
             }
         }
         self.settle(chunk, b.id, &b.rows);
@@ -943,17 +941,13 @@ impl<K: Description> Engine<K> {
         items: Vec<K::Item>,
     ) {
         if let Some(why) = self.stop.halted() {
-            for &i in &rows {
-                chunk.rows[i].apply_noting(Event::Unsettled, &why);
-            }
+            leave_open(chunk, &rows, &why);
             return;
         }
         let id = match self.plan(chunk, Purpose::Rows, &calls, None, &rows, &items) {
             Ok(id) => id,
             Err(why) => {
-                for &i in &rows {
-                    chunk.rows[i].apply_noting(Event::Unsettled, &why);
-                }
+                leave_open(chunk, &rows, &why);
                 return;
             }
         };
@@ -1042,9 +1036,7 @@ impl<K: Description> Engine<K> {
                 _ => {
                     let note =
                         format!("not sent: {e}; `csmport resume` on this run folder sends it");
-                    for &i in &rows {
-                        chunk.rows[i].apply_noting(Event::Unsettled, &note);
-                    }
+                    leave_open(chunk, &rows, &note);
                 }
             }
             self.settle(chunk, id, &rows);
@@ -1174,16 +1166,7 @@ impl<K: Description> Engine<K> {
                 }
             }
         };
-        let path = api::status_url_to_path(&submitted.status_url)
-            .unwrap_or_else(|| paths::task(&submitted.id));
-        let client = self.site.client.clone();
-        let status = track::until_terminal(&self.poll, || {
-            let client = client.clone();
-            let path = path.clone();
-            async move { client.get_json::<TaskStatusResponse>(&path).await }
-        })
-        .await;
-        match status {
+        match self.poll(&submitted).await {
             Ok(s) => {
                 self.settle_prerequisite(id, seq);
                 Ok(s)
@@ -1219,6 +1202,13 @@ impl<K: Description> Prerequisites for Engine<K> {
         call: Call,
     ) -> BoxFuture<'a, Result<TaskStatusResponse, String>> {
         Box::pin(async move { self.prerequisite(seq, &what, call, None).await })
+    }
+}
+
+/// Leaves `rows` open, saying why.
+fn leave_open<I>(chunk: &mut Chunk<I>, rows: &[usize], why: &str) {
+    for &i in rows {
+        chunk.rows[i].apply_noting(Event::Unsettled, why);
     }
 }
 
