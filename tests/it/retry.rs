@@ -91,3 +91,33 @@ fn a_report_is_retried_as_a_new_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("pass --kind"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_report_with_rows_still_open_is_refused() {
+    // Every bulk call answers 503: nothing is applied, and every row stays open for `resume`.
+    // Retrying that report could send rows a second time under new keys: refused, with the
+    // resume command.
+    let sb = SandboxProc::start_raw(&["--fault-503", "1", "--fault-bulk-only"]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName\na@x.example,A\nb@x.example,B\n",
+    );
+    let out = ctx.import(&sb, &file, &["--retries", "1", "--max-wait", "1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let report = ctx.path("run/failures.csv");
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(sb.writes_since(before).is_empty(), "nothing sent");
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 rows have no outcome yet") && err.contains("csmport resume"),
+        "{err}"
+    );
+}
