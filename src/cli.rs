@@ -441,4 +441,8 @@ pub struct SandboxArgs {
     /// Inject the request faults (5xx, drops, slow answers) into bulk submissions only
     #[arg(long)]
     pub fault_bulk_only: bool,
+    /// Answer the way the docs leave open (repeatable): null-entity-id, extra-fields,
+    /// unknown-status, numeric-ids, no-email
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub quirk: Vec<crate::sandbox::quirks::Quirk>,
 }

@@ -348,7 +348,10 @@ impl Reader<'_> {
                     names.insert((false, o.id.clone()), o.name.clone());
                 }
                 for (id, u) in &customers {
-                    names.insert((true, id.clone()), u.email_address.clone());
+                    names.insert(
+                        (true, id.clone()),
+                        u.email_address.clone().unwrap_or_default(),
+                    );
                 }
                 (
                     orgs.into_iter().map(|o| o.id).collect(),

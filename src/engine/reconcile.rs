@@ -87,7 +87,7 @@ pub enum Verdict {
 /// The verdict for an item from the task's status, its own failures and how many failures
 /// name no item. A FAILED task is never taken for a FINISHED one: items it does not name are
 /// read back, not presumed applied.
-pub fn verdict(status: TaskStatus, own: &[TaskFailure], unplaced: usize) -> Verdict {
+pub fn verdict(status: &TaskStatus, own: &[TaskFailure], unplaced: usize) -> Verdict {
     if !own.is_empty() {
         return Verdict::Failed {
             field: fields(own),
@@ -115,7 +115,7 @@ impl Verdict {
 }
 
 /// Why a row whose read-back could not settle it stays open.
-pub fn unsettled_note(task: &str, status: TaskStatus, unplaced: &[TaskFailure]) -> String {
+pub fn unsettled_note(task: &str, status: &TaskStatus, unplaced: &[TaskFailure]) -> String {
     let why = if unplaced.is_empty() {
         format!(
             "task {task} ended {} without naming this row",
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!((counts, p.unplaced.len()), (vec![1, 1, 1], 0));
         let p = place(&keys(), &failures, &resolved);
         assert_eq!(
-            verdict(TaskStatus::Finished, &p.per_item[1], 0),
+            verdict(&TaskStatus::Finished, &p.per_item[1], 0),
             Verdict::Failed {
                 field: "Region;Tier".into(),
                 error: "Invalid (DETAIL_FIELD: Region) | Bad option (DETAIL_FIELD: Tier)".into()
@@ -264,7 +264,7 @@ mod tests {
         ];
         for (status, own, unplaced, want) in cases {
             assert_eq!(
-                verdict(status, &own, unplaced),
+                verdict(&status, &own, unplaced),
                 want,
                 "{status:?} {own:?} {unplaced}"
             );
@@ -278,12 +278,12 @@ mod tests {
 
     #[test]
     fn open_rows_say_why() {
-        let n = unsettled_note("T", TaskStatus::Failed, &[]);
+        let n = unsettled_note("T", &TaskStatus::Failed, &[]);
         assert!(
             n.starts_with("outcome unknown: task T ended FAILED without naming this row"),
             "{n}"
         );
-        let n = unsettled_note("T", TaskStatus::Finished, &[failure("qm:9", "X", "Boom")]);
+        let n = unsettled_note("T", &TaskStatus::Finished, &[failure("qm:9", "X", "Boom")]);
         assert!(n.contains("match no row (Boom (DETAIL_FIELD: X))"), "{n}");
     }
 }

@@ -21,7 +21,7 @@ use crate::kinds::{BoxFuture, Call, Cx, Decision, Description, Method, Mode, Pre
 use crate::options::ImportOptions;
 use crate::row::{Event, Found, Outcome, Row, State};
 use crate::site::Site;
-use crate::site::api::model::{TaskStatusResponse, TaskSubmitResponse};
+use crate::site::api::model::{TaskStatus, TaskStatusResponse, TaskSubmitResponse};
 use crate::site::api::{self, paths};
 use crate::site::client::{Notify, retry};
 
@@ -745,7 +745,21 @@ impl<K: Description> Engine<K> {
     ) -> Result<TaskStatusResponse, TrackError<crate::site::client::ApiError>> {
         let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
         let client = &self.site.client;
-        track::until_terminal(&self.poll, || client.get_json::<TaskStatusResponse>(&path)).await
+        let noted = std::sync::atomic::AtomicBool::new(false);
+        track::until_terminal(&self.poll, || async {
+            let r = client.get_json::<TaskStatusResponse>(&path).await;
+            if let Ok(s) = &r
+                && let TaskStatus::Other(v) = &s.status
+                && !noted.swap(true, Ordering::Relaxed)
+            {
+                self.alert.note(&format!(
+                    "task {}: the site reports the status '{v}', which csmport does not know; it is taken as not finished (--task-timeout bounds the wait)",
+                    t.id
+                ));
+            }
+            r
+        })
+        .await
     }
 
     /// Polls a batch's task to a terminal status and settles its rows from it.
@@ -753,7 +767,9 @@ impl<K: Description> Engine<K> {
         match self.poll(&t).await {
             Ok(status) => self.reconcile(chunk, b, &status).await,
             Err(TrackError::TimedOut { last }) => {
-                let state = last.map(|l| l.status.as_str()).unwrap_or("unknown");
+                let state = last
+                    .map(|l| l.status.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into());
                 let why = format!(
                     "outcome unknown: task {} was still {state} after {}s (--task-timeout); `csmport resume` on this run folder polls it again",
                     t.id,
@@ -825,14 +841,14 @@ impl<K: Description> Engine<K> {
         }
         let mut unsure = Vec::new();
         for (k, &i) in b.rows.iter().enumerate() {
-            let v = reconcile::verdict(status.status, &placed.per_item[k], placed.unplaced.len());
+            let v = reconcile::verdict(&status.status, &placed.per_item[k], placed.unplaced.len());
             match v.event(self.kind.id_of(&b.items[k], None)) {
                 Some(e) => chunk.rows[i].apply(e),
                 None => unsure.push(k),
             }
         }
         if !unsure.is_empty() {
-            let note = reconcile::unsettled_note(&status.id, status.status, &placed.unplaced);
+            let note = reconcile::unsettled_note(&status.id, &status.status, &placed.unplaced);
             self.read_back_settled(chunk, b, &unsure, &note).await;
         }
         self.fill_ids(chunk, b).await;

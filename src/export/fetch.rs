@@ -160,7 +160,7 @@ pub async fn ids_of_emails(
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for e in emails {
-        match listed.get(&e.to_lowercase()) {
+        match listed.get(e) {
             Some(id) => found.push(id.clone()),
             None => missing.push(e.clone()),
         }

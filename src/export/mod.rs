@@ -323,7 +323,7 @@ mod tests {
                     name: o.to_string(),
                 })
                 .collect(),
-            entitlements: vec![],
+            entitlements: None,
         };
         let t = customers(
             &schema,

@@ -271,7 +271,7 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
             .map(|c| {
                 c.profile.payload.customer_id.clone().or_else(|| {
                     let email = c.profile.payload.email.as_deref()?;
-                    by_email.as_ref()?.get(&email.to_lowercase()).cloned()
+                    by_email.as_ref()?.get(email).cloned()
                 })
             })
             .collect();
@@ -290,11 +290,11 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
             .zip(ids)
             .map(|(c, id)| {
                 let Some(id) = id else {
-                    // An email csmport could not look up: new, or not listed.
-                    return if by_email.is_some() {
-                        Found::Missing
-                    } else {
-                        Found::CannotTell
+                    // An email the listing does not have: not there, when the listing shows
+                    // every email; else (or without a listing) nothing can be told.
+                    return match &by_email {
+                        Some(l) if l.complete() => Found::Missing,
+                        _ => Found::CannotTell,
                     };
                 };
                 let Some(site) = profiles.get(&id) else {

@@ -42,6 +42,9 @@ pub struct Faults {
     pub refuse_item: Option<String>,
     /// The request faults (5xx, drops, slow answers) hit bulk submissions only.
     pub bulk_only: bool,
+    /// Answers shaped the ways the docs leave open (`quirks`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quirks: Vec<super::quirks::Quirk>,
 }
 
 impl Faults {

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod persist;
+pub mod quirks;
 pub mod routes;
 pub mod store;
 pub mod tasks;

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::faults::{Faults, RequestFault, reset_header};
+use super::quirks;
 use super::store::{Entity, Store, same_name};
 use super::tasks::{self, Job};
 use super::{LoggedRequest, REQUEST_LOG_CAP, Sandbox};
@@ -336,6 +337,12 @@ async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (resp, fault) = gate_inner(&sb, req, next).await;
+    let quirks = sb.faults.lock().expect("faults lock").faults.quirks.clone();
+    let resp = if quirks::rewrites(&quirks) && resp.status().is_success() {
+        with_quirks(resp, &quirks, &path).await
+    } else {
+        resp
+    };
     let mut log = sb.requests.lock().expect("requests lock");
     if log.len() >= REQUEST_LOG_CAP {
         log.pop_front();
@@ -351,6 +358,32 @@ async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
             .to_string(),
     });
     resp
+}
+
+/// A JSON answer rewritten as the quirks say; anything else as it is.
+async fn with_quirks(resp: R, quirks: &[quirks::Quirk], path: &str) -> R {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * MAX_BODY_BYTES).await else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "answer too large to rewrite",
+        );
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    quirks::rewrite(quirks, path, &mut v);
+    let out = serde_json::to_vec(&v).expect("json serializes");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(out))
 }
 
 async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Option<String>) {
@@ -586,9 +619,9 @@ fn submit(sb: &Sandbox, cloud_id: &str, headers: &HeaderMap, canonical: String, 
             "item {i} of the request is invalid: it contains '{text}' (sandbox fault)"
         ));
     }
-    let (task_fault, jitter) = {
+    let (task_fault, jitter, quirks) = {
         let mut f = sb.faults.lock().expect("faults lock");
-        (f.task(), f.draw())
+        (f.task(), f.draw(), f.faults.quirks.clone())
     };
     let c = &sb.config;
     let outcome = sb.with_store(|store| {
@@ -612,7 +645,15 @@ fn submit(sb: &Sandbox, cloud_id: &str, headers: &HeaderMap, canonical: String, 
         if store.unfinished_tasks(cloud_id) >= c.max_tasks {
             return Err(bad(TASK_LIMIT_MESSAGE));
         }
-        Ok((tasks::create(store, cloud_id, key, canonical, &job), true))
+        let first = if quirks.contains(&quirks::Quirk::UnknownStatus) {
+            crate::site::api::model::TaskStatus::Other(quirks::UNKNOWN_STATUS.into())
+        } else {
+            crate::site::api::model::TaskStatus::NotStarted
+        };
+        Ok((
+            tasks::create(store, cloud_id, key, canonical, &job, first),
+            true,
+        ))
     });
     match outcome {
         Err(r) => r,
@@ -1335,7 +1376,11 @@ async fn customer_profile_fetch(State(sb): State<Sandbox>, body: Bytes) -> R {
             .customer_ids
             .iter()
             .filter_map(|id| store.customers.get(id))
-            .map(|c| store.profile(c))
+            // Described as "detail fields and any organizations" (DELTAS A7): no entitlements.
+            .map(|c| crate::site::api::model::CustomerProfile {
+                entitlements: None,
+                ..store.profile(c)
+            })
             .collect(),
     })
 }
@@ -1637,7 +1682,7 @@ async fn jsm_organizations(
 fn jsm_user(c: &super::store::Customer) -> JsmUser {
     JsmUser {
         account_id: c.id.clone(),
-        email_address: c.email.clone(),
+        email_address: Some(c.email.clone()),
         display_name: c.display_name.clone(),
     }
 }

@@ -609,10 +609,11 @@ impl Store {
 
     pub fn set_task_status(&mut self, id: &str, status: TaskStatus, failures: Vec<TaskFailure>) {
         if let Some(t) = self.tasks.get_mut(id) {
+            let terminal = status.is_terminal();
             t.status.status = status;
             t.status.failures = failures;
             t.status.updated_at = now_iso();
-            if status.is_terminal() {
+            if terminal {
                 t.finished_ms = Some(now_ms());
             }
         }
@@ -678,11 +679,12 @@ impl Store {
                     name: o.name.clone(),
                 })
                 .collect(),
-            entitlements: self
-                .entitlements_of(ENTITY_CUSTOMER, &c.id, None, false)
-                .into_iter()
-                .map(|e| serde_json::to_value(e).expect("entitlement serializes"))
-                .collect(),
+            entitlements: Some(
+                self.entitlements_of(ENTITY_CUSTOMER, &c.id, None, false)
+                    .into_iter()
+                    .map(|e| serde_json::to_value(e).expect("entitlement serializes"))
+                    .collect(),
+            ),
         }
     }
 

@@ -214,6 +214,7 @@ pub fn create(
     key: &str,
     canonical: String,
     job: &Job,
+    first: TaskStatus,
 ) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_iso();
@@ -221,7 +222,7 @@ pub fn create(
         status: crate::site::api::model::TaskStatusResponse {
             id: id.clone(),
             task_type: job.task_type().to_string(),
-            status: TaskStatus::NotStarted,
+            status: first,
             failures: vec![],
             created_at: now.clone(),
             updated_at: now,

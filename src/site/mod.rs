@@ -8,10 +8,10 @@ pub mod client;
 pub mod refs;
 pub mod resolve;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use client::{ApiError, Client, Target};
+use refs::Listing;
 
 /// The site a run talks to: the client, and what the run has listed of it once.
 pub struct Site {
@@ -20,7 +20,7 @@ pub struct Site {
     /// `--service-desk`: a JSM service project whose customers can be found by email (CSM has
     /// no lookup by email).
     pub service_desk: Option<String>,
-    listing: tokio::sync::Mutex<Option<Arc<HashMap<String, String>>>>,
+    listing: tokio::sync::Mutex<Option<Arc<Listing>>>,
 }
 
 impl Site {
@@ -41,14 +41,12 @@ impl Site {
         &self,
         emails: &[String],
         again_if_missing: bool,
-    ) -> Result<Option<Arc<HashMap<String, String>>>, ApiError> {
+    ) -> Result<Option<Arc<Listing>>, ApiError> {
         let Some(sd) = &self.service_desk else {
             return Ok(None);
         };
         let mut cache = self.listing.lock().await;
-        let known = |m: &HashMap<String, String>| {
-            !again_if_missing || emails.iter().all(|e| m.contains_key(&e.to_lowercase()))
-        };
+        let known = |m: &Listing| !again_if_missing || emails.iter().all(|e| m.get(e).is_some());
         if !cache.as_deref().is_some_and(known) {
             let fresh = refs::service_desk_customers(&self.client, sd).await?;
             *cache = Some(Arc::new(fresh));

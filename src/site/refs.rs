@@ -226,9 +226,7 @@ pub async fn resolve_holders<'a>(
                             id: id.clone(),
                         })
                     })
-                    .unwrap_or_else(|| {
-                        Lookup::NotFound(format!("no customer '{e}' among the customers of the service project (import customers first)"))
-                    }),
+                    .unwrap_or_else(|| Lookup::NotFound(map.not_listed(&e))),
                 Err(why) => why.clone(),
             };
             out.insert(Holder::CustomerEmail(e), r);
@@ -237,20 +235,61 @@ pub async fn resolve_holders<'a>(
     out
 }
 
-/// email (lower case) → customer id, for every customer of a JSM service project (paged).
+/// The customers of a JSM service project by email.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// email (lower case) → customer id.
+    pub by_email: HashMap<String, String>,
+    /// Customers listed without an email (JSM hides it from callers not allowed to see it):
+    /// when there are any, an email not in `by_email` proves nothing.
+    pub hidden: usize,
+}
+
+impl Listing {
+    pub fn get(&self, email: &str) -> Option<&String> {
+        self.by_email.get(&email.to_lowercase())
+    }
+
+    /// Whether an email not in the listing means the customer is not in the project.
+    pub fn complete(&self) -> bool {
+        self.hidden == 0
+    }
+
+    /// Why an email that is not listed cannot be found.
+    pub fn not_listed(&self, email: &str) -> String {
+        if self.complete() {
+            format!(
+                "no customer '{email}' among the customers of the service project (import customers first)"
+            )
+        } else {
+            format!(
+                "customer '{email}' cannot be found by email: the service project lists {} customers without their email (the credentials may not be allowed to see emails); give the customer's id",
+                self.hidden
+            )
+        }
+    }
+}
+
+/// Every customer of a JSM service project (paged), by email.
 pub async fn service_desk_customers(
     client: &Client,
     service_desk: &str,
-) -> Result<HashMap<String, String>, ApiError> {
+) -> Result<Listing, ApiError> {
     let users: Vec<JsmUser> = jsm_all(
         client,
         &format!("servicedesk/{}/customer", query_escape(service_desk)),
     )
     .await?;
-    Ok(users
-        .into_iter()
-        .map(|u| (u.email_address.to_lowercase(), u.account_id))
-        .collect())
+    let mut listing = Listing::default();
+    for u in users {
+        match u.email_address.filter(|e| !e.trim().is_empty()) {
+            Some(e) => {
+                listing.by_email.insert(e.to_lowercase(), u.account_id);
+            }
+            None => listing.hidden += 1,
+        }
+    }
+    Ok(listing)
 }
 
 /// Customer profiles of `ids`, 25 a call, `concurrency` calls at a time.

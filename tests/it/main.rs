@@ -16,6 +16,7 @@ mod import;
 mod organizations;
 mod plan;
 mod products;
+mod real_site;
 mod resume;
 mod retry;
 mod sandbox;

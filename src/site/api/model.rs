@@ -1,6 +1,11 @@
 //! Wire types of the CSM REST API: the one place where JSON shapes live, shared by the client
-//! (`client`, `send`, `track`) and the sandbox (`sandbox::routes`). Shapes follow CONTRACT.md;
-//! names the contract marks unconfirmed are kept here so a correction is a one-line change.
+//! (`site`, the engine) and the sandbox (`sandbox::routes`). Shapes follow CONTRACT.md; names
+//! the contract marks unconfirmed are kept here so a correction is a one-line change.
+//!
+//! Reading is tolerant, writing exact: responses decode with unknown members ignored, `null`
+//! taken for an empty or absent value wherever a member is optional or unconfirmed, ids given
+//! as numbers taken as strings, and an unknown task status kept verbatim. Request bodies are
+//! serialized exactly as documented.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +50,7 @@ pub struct CreateDetailField {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetailValue {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub values: Vec<String>,
 }
 
@@ -115,34 +120,62 @@ pub struct CustomerProfileBulkRequest {
 #[serde(rename_all = "camelCase")]
 pub struct TaskSubmitResponse {
     pub id: String,
+    /// [UNCONFIRMED form] When missing, the task is polled at `tasks/{id}`.
+    #[serde(default, deserialize_with = "null_default")]
     pub status_url: String,
 }
 
-/// Task status. Unknown future values land in `Other` rather than failing the poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// Task status (CONTRACT §7.2). A value the client does not know is kept verbatim in
+/// `Other`: shown as it is, and taken as not finished (bounded by `--task-timeout`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
     NotStarted,
     InProgress,
     Finished,
     Failed,
-    #[serde(other)]
-    Other,
+    Other(String),
 }
 
 impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
+    pub fn parse(s: &str) -> TaskStatus {
+        match s {
+            "NOT_STARTED" => TaskStatus::NotStarted,
+            "IN_PROGRESS" => TaskStatus::InProgress,
+            "FINISHED" => TaskStatus::Finished,
+            "FAILED" => TaskStatus::Failed,
+            other => TaskStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
         match self {
             TaskStatus::NotStarted => "NOT_STARTED",
             TaskStatus::InProgress => "IN_PROGRESS",
             TaskStatus::Finished => "FINISHED",
             TaskStatus::Failed => "FAILED",
-            TaskStatus::Other => "an unknown status",
+            TaskStatus::Other(s) => s,
         }
     }
 
-    pub fn is_terminal(self) -> bool {
+    pub fn is_terminal(&self) -> bool {
         matches!(self, TaskStatus::Finished | TaskStatus::Failed)
+    }
+}
+
+impl Serialize for TaskStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Option::<serde_json::Value>::deserialize(d)?;
+        Ok(match v {
+            Some(serde_json::Value::String(s)) => TaskStatus::parse(&s),
+            None | Some(serde_json::Value::Null) => TaskStatus::Other("(none)".into()),
+            Some(other) => TaskStatus::Other(other.to_string()),
+        })
     }
 }
 
@@ -150,17 +183,18 @@ impl TaskStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskFailure {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub entity: String,
-    #[serde(default)]
+    /// [UNCONFIRMED] for a failed CREATE: the identifying input, an id, or null.
+    #[serde(default, deserialize_with = "null_or_string_or_number")]
     pub entity_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub operation: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub operated_on: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub operated_on_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub error: String,
 }
 
@@ -168,15 +202,16 @@ pub struct TaskFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStatusResponse {
+    #[serde(default, deserialize_with = "null_or_string_or_number")]
     pub id: String,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "null_default")]
     pub task_type: String,
     pub status: TaskStatus,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_default")]
     pub failures: Vec<TaskFailure>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub created_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub updated_at: String,
 }
 
@@ -193,7 +228,9 @@ pub struct RestError {
 /// `{id, name}` reference to an organization inside customer responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationRef {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
 }
 
@@ -209,20 +246,24 @@ pub struct CustomerProfileFetchRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CustomerProfile {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub details: Vec<DetailValue>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub organizations: Vec<OrganizationRef>,
-    #[serde(default)]
-    pub entitlements: Vec<serde_json::Value>,
+    /// The single-profile GET (C15) includes entitlements; the 25-per-call fetch (C17) is
+    /// described without them (DELTAS A7), so the sandbox leaves them out there and the
+    /// client never reads them from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlements: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfileFetchResponse {
+    #[serde(default, deserialize_with = "null_default")]
     pub results: Vec<CustomerProfile>,
 }
 
@@ -418,10 +459,12 @@ pub struct UpdateDetailField {
 /// Value-bearing `DetailField` inside O5/C5, and `UpdateDetailFieldResponse` (no configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetailField {
+    #[serde(default, deserialize_with = "null_or_string_or_number")]
     pub id: String,
     pub name: String,
     #[serde(rename = "type")]
     pub field_type: DetailFieldType,
+    #[serde(default, deserialize_with = "null_default")]
     pub values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<FieldConfiguration>,
@@ -430,8 +473,10 @@ pub struct DetailField {
 /// O5 response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub details: Vec<DetailField>,
 }
 
@@ -439,14 +484,18 @@ pub struct Organization {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub details: Vec<DetailField>,
+    #[serde(default, deserialize_with = "null_default")]
     pub organizations: Vec<OrganizationRef>,
 }
 
 /// Product `{id, name}`; also the P2/P4 request body (name only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     pub name: String,
 }
@@ -461,6 +510,7 @@ pub struct ProductName {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaginatedProducts {
+    #[serde(default, deserialize_with = "null_default")]
     pub results: Vec<Product>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page_cursor: Option<String>,
@@ -469,8 +519,10 @@ pub struct PaginatedProducts {
 /// Entitlement [UNCONFIRMED shape]: `{id, product: {id, name}, details: [{name, values}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entitlement {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     pub product: Product,
+    #[serde(default, deserialize_with = "null_default")]
     pub details: Vec<DetailValue>,
 }
 
@@ -492,23 +544,33 @@ pub struct Entitlements {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitlementPage {
+    #[serde(default, deserialize_with = "null_default")]
     pub results: Vec<Entitlement>,
+    #[serde(default, deserialize_with = "null_default")]
     pub start: u64,
+    #[serde(default, deserialize_with = "null_default")]
     pub limit: u64,
+    /// When missing, a page shorter than asked for is the last one.
+    #[serde(default, deserialize_with = "null_default")]
     pub is_last_page: bool,
 }
 
 /// O13 response [UNCONFIRMED].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationProfile {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub details: Vec<DetailValue>,
+    #[serde(default, deserialize_with = "null_default")]
     pub entitlements: Vec<Entitlement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationProfileFetchResponse {
+    #[serde(default, deserialize_with = "null_default")]
     pub results: Vec<OrganizationProfile>,
 }
 
@@ -532,6 +594,7 @@ pub struct OrganizationFetchRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationFetchResponse {
+    #[serde(default, deserialize_with = "null_default")]
     pub results: Vec<OrganizationRef>,
 }
 
@@ -595,17 +658,28 @@ pub struct SearchByDetailFieldResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JsmPage<T> {
+    #[serde(default, deserialize_with = "null_default")]
     pub start: u64,
+    #[serde(default, deserialize_with = "null_default")]
     pub limit: u64,
+    #[serde(default, deserialize_with = "null_default")]
     pub size: u64,
+    #[serde(default, deserialize_with = "null_default")]
     pub is_last_page: bool,
+    #[serde(
+        default = "Vec::new",
+        deserialize_with = "null_default",
+        bound(deserialize = "T: Deserialize<'de>")
+    )]
     pub values: Vec<T>,
 }
 
 /// A JSM organization in listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsmOrganization {
+    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
 }
 
@@ -614,7 +688,11 @@ pub struct JsmOrganization {
 #[serde(rename_all = "camelCase")]
 pub struct JsmUser {
     pub account_id: String,
-    pub email_address: String,
+    /// JSM hides it from callers without the permission to see it: such users cannot be
+    /// found by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
     pub display_name: String,
 }
 
@@ -648,12 +726,21 @@ impl StringOrNumber {
     }
 }
 
-fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+/// `null` read as the type's empty value.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: Deserialize<'de> + Default,
 {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A string, a number taken as its text, or `null` taken as empty.
+fn null_or_string_or_number<'de, D>(d: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(opt_string_or_number(d)?.unwrap_or_default())
 }
 
 fn string_or_number_vec<'de, D>(d: D) -> Result<Vec<String>, D::Error>
@@ -679,8 +766,13 @@ mod tests {
         assert!(t.failures.is_empty());
         let t: TaskStatusResponse =
             serde_json::from_str(r#"{"id":"t","status":"COMPLETED"}"#).unwrap();
-        assert_eq!(t.status, TaskStatus::Other);
+        assert_eq!(t.status, TaskStatus::Other("COMPLETED".into()));
+        assert_eq!(t.status.as_str(), "COMPLETED");
         assert!(!t.status.is_terminal());
+        assert_eq!(
+            serde_json::to_value(TaskStatus::Other("PENDING".into())).unwrap(),
+            serde_json::json!("PENDING")
+        );
     }
 
     /// Parses a documented example into `T` and checks that serializing it gives the same JSON:

@@ -539,6 +539,8 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
+/// A success answer as `T`. One that is not what csmport expects (an HTML page from a proxy,
+/// an empty body, another shape) names what is wrong and how the answer begins.
 fn decode<T: DeserializeOwned>(
     method: &'static str,
     path: &str,
@@ -547,8 +549,27 @@ fn decode<T: DeserializeOwned>(
     serde_json::from_str(body).map_err(|e| ApiError::Decode {
         method,
         path: path.to_string(),
-        message: format!("{e} in: {}", body.chars().take(200).collect::<String>()),
+        message: decode_message(&e, body),
     })
+}
+
+pub fn decode_message(e: &serde_json::Error, body: &str) -> String {
+    let what = if body.trim().is_empty() {
+        "the answer (HTTP 2xx) is empty where JSON was expected".to_string()
+    } else if e.is_syntax() || e.is_eof() {
+        format!(
+            "the answer (HTTP 2xx) is not JSON; it begins: {}",
+            body.chars().take(200).collect::<String>()
+        )
+    } else {
+        format!(
+            "the answer (HTTP 2xx) is not shaped as csmport expects ({e}); it begins: {}",
+            body.chars().take(200).collect::<String>()
+        )
+    };
+    format!(
+        "{what}. `csmport doctor` checks what the site answers; `--record DIR` keeps the answers for a bug report"
+    )
 }
 
 /// A uniform draw in [0, 1) for backoff jitter. Not cryptographic; spreading retries out is all
