@@ -368,7 +368,7 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub item_latency_ms: u64,
     /// Unfinished bulk tasks allowed at once per cloud id
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = crate::site::api::DEFAULT_MAX_TASKS, value_name = "N")]
     pub max_tasks: usize,
     /// How long ended tasks are kept (then 404), e.g. 3d, 12h, 90s
     #[arg(long, default_value = "3d", value_name = "DURATION")]
@@ -380,7 +380,7 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub no_experimental_check: bool,
     /// Status for a reused Idempotency-Key with a different body (400, 409 or 422 are likely)
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(400..=499), value_name = "4XX")]
+    #[arg(long, default_value_t = crate::site::api::IDEMPOTENCY_CONFLICT_STATUS, value_parser = clap::value_parser!(u16).range(400..=499), value_name = "4XX")]
     pub idempotency_conflict_status: u16,
     /// Check the task-slot limit before the Idempotency-Key, so a repeat of a request that
     /// made a task can be refused for want of a slot (the site's order is not documented)

@@ -18,10 +18,10 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
         )));
     }
     let cloud_id = args.cloud_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-        Error::Usage(
-            "no cloud id: set --cloud-id or CSM_CLOUD_ID (open https://YOUR-SITE.atlassian.net/_edge/tenant_info to see it), or add --sandbox to try csmport locally"
-                .into(),
-        )
+        Error::Usage(format!(
+            "no cloud id: set --cloud-id or CSM_CLOUD_ID (open https://YOUR-SITE.atlassian.net/{} to see it), or add --sandbox to try csmport locally",
+            crate::site::api::paths::TENANT_INFO
+        ))
     })?;
     let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
     let auth = match (

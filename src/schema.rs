@@ -16,6 +16,7 @@ pub enum FieldKind {
     Email,
     Phone,
     Url,
+    Boolean,
     Other(String),
 }
 
@@ -30,6 +31,7 @@ impl FieldKind {
             "EMAIL" => FieldKind::Email,
             "PHONE" => FieldKind::Phone,
             "URL" => FieldKind::Url,
+            "BOOLEAN" => FieldKind::Boolean,
             _ => FieldKind::Other(name.to_string()),
         }
     }

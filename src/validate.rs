@@ -54,6 +54,7 @@ pub fn detail_value(
         FieldKind::Email => vec![email(cell)?],
         FieldKind::Phone => vec![phone(cell)?],
         FieldKind::Url => vec![url(cell)?],
+        FieldKind::Boolean => vec![boolean(cell)?.to_string()],
     };
     Ok(Some(values))
 }
@@ -102,8 +103,23 @@ pub fn detail_check(
         FieldKind::Email => email_ok(cell)?,
         FieldKind::Phone => phone_ok(cell)?,
         FieldKind::Url => url_ok(cell)?,
+        FieldKind::Boolean => {
+            boolean(cell)?;
+        }
     }
     Ok(())
+}
+
+/// A yes/no cell (`true`/`false`, `yes`/`no`, `1`/`0`, any case) as the API's form.
+pub fn boolean(value: &str) -> Result<&'static str, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Ok(crate::site::api::BOOLEAN_TRUE),
+        "false" | "no" | "n" | "0" => Ok(crate::site::api::BOOLEAN_FALSE),
+        _ => Err(format!(
+            "'{}' is not a yes/no value (true, false, yes, no, 1 or 0)",
+            value.trim()
+        )),
+    }
 }
 
 /// Matches an option case-insensitively and returns the canonical spelling the server expects.
@@ -491,6 +507,21 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yes_no_cells_become_the_apis_booleans() {
+        for (cell, want) in [
+            ("true", Ok("true")),
+            (" Yes ", Ok("true")),
+            ("1", Ok("true")),
+            ("FALSE", Ok("false")),
+            ("no", Ok("false")),
+            ("0", Ok("false")),
+        ] {
+            assert_eq!(boolean(cell), want.map_err(|_: ()| String::new()), "{cell}");
+        }
+        assert!(boolean("maybe").unwrap_err().contains("not a yes/no value"));
+    }
+
     use super::*;
 
     fn def(kind: FieldKind, options: &[&str]) -> FieldDef {

@@ -15,7 +15,7 @@ use crate::site::api::model::{
 };
 use crate::site::api::paths;
 use crate::site::client::{ApiError, Client};
-use crate::site::refs::{Entity, jsm_all, query_escape};
+use crate::site::refs::{Entity, jsm_all};
 pub use crate::site::refs::{customer_profiles, organization_profiles};
 
 /// Detail-field definitions of `customer`, `organization` or `entitlement`.
@@ -42,7 +42,7 @@ pub async fn definitions(
 
 /// Every organization of the JSM listing (id, name).
 pub async fn list_organizations(client: &Client) -> Result<Vec<JsmOrganization>, ApiError> {
-    jsm_all(client, "organization").await
+    jsm_all(client, paths::jsm::ORGANIZATIONS).await
 }
 
 /// Customers by account id: those of the service project, or else the members of every
@@ -56,7 +56,7 @@ pub async fn list_customers(
         Some(sd) => {
             jsm_all(
                 client,
-                &format!("servicedesk/{}/customer", query_escape(sd)),
+                &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[sd]),
             )
             .await?
         }
@@ -64,11 +64,8 @@ pub async fn list_customers(
             let orgs = list_organizations(client).await?;
             stream::iter(orgs)
                 .map(|o| async move {
-                    jsm_all::<JsmUser>(
-                        client,
-                        &format!("organization/{}/user", query_escape(&o.id)),
-                    )
-                    .await
+                    jsm_all::<JsmUser>(client, &paths::at(paths::jsm::ORGANIZATION_USERS, &[&o.id]))
+                        .await
                 })
                 .buffered(concurrency.max(1))
                 .try_collect::<Vec<Vec<JsmUser>>>()

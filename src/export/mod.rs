@@ -44,6 +44,8 @@ pub enum Cell {
     /// A number whose text is exactly `text` (so nothing is lost either way).
     Number(f64, String),
     Date(jiff::civil::Date),
+    /// A yes/no value: an Excel boolean, `true`/`false` in a CSV.
+    Bool(bool),
 }
 
 impl Cell {
@@ -52,7 +54,14 @@ impl Cell {
         match self {
             Cell::Empty => String::new(),
             Cell::Text(t) | Cell::Number(_, t) => t.clone(),
-            Cell::Date(d) => d.strftime("%Y-%m-%d").to_string(),
+            Cell::Date(d) => d.strftime(crate::site::api::DATE_FORMAT).to_string(),
+            Cell::Bool(b) => {
+                if *b {
+                    crate::site::api::BOOLEAN_TRUE.to_string()
+                } else {
+                    crate::site::api::BOOLEAN_FALSE.to_string()
+                }
+            }
         }
     }
 }
@@ -87,6 +96,10 @@ pub fn detail_cell(kind: &FieldKind, values: &[String]) -> Cell {
         (FieldKind::Number, [v]) => match v.trim().parse::<f64>() {
             Ok(n) if n.is_finite() && number_text(n) == v.trim() => Cell::Number(n, v.clone()),
             _ => text(v),
+        },
+        (FieldKind::Boolean, [v]) => match crate::validate::boolean(v) {
+            Ok(b) => Cell::Bool(b == crate::site::api::BOOLEAN_TRUE),
+            Err(_) => text(v),
         },
         _ => text(&joined),
     }
@@ -281,6 +294,13 @@ mod tests {
                 Cell::Number(-2.5, "-2.5".into()),
             ),
             (FieldKind::Number, s(&["0042"]), Cell::Text("0042".into())),
+            (FieldKind::Boolean, s(&["true"]), Cell::Bool(true)),
+            (FieldKind::Boolean, s(&["FALSE"]), Cell::Bool(false)),
+            (
+                FieldKind::Boolean,
+                s(&["maybe"]),
+                Cell::Text("maybe".into()),
+            ),
             (
                 FieldKind::Phone,
                 s(&["4155550100"]),

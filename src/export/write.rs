@@ -183,6 +183,9 @@ fn workbook(tables: &[Table]) -> Result<Workbook, XlsxError> {
                     Cell::Number(n, _) => {
                         sheet.write_number(r, c, *n)?;
                     }
+                    Cell::Bool(b) => {
+                        sheet.write_boolean(r, c, *b)?;
+                    }
                     Cell::Date(d) => {
                         let dt = ExcelDateTime::from_ymd(
                             d.year() as u16,

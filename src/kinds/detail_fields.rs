@@ -17,52 +17,23 @@ use crate::row::{Found, match_key};
 use crate::site::api::model::{
     CreateDetailField, DetailDefinitionsBulkRequest, DetailFieldType, DetailFieldsWithConfiguration,
 };
-use crate::site::api::{self, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths};
+use crate::site::api::{
+    self, FIELD_TYPES, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths,
+};
 use crate::site::client::{ApiError, Client};
 
 use super::columns::find_columns;
 use super::{Cx, Description, Identity, Method, Request, Setup};
 
-/// The types the API knows (CONTRACT §5.2).
-const TYPES: [&str; 8] = [
-    "TEXT",
-    "SELECT",
-    "MULTISELECT",
-    "DATE",
-    "NUMBER",
-    "EMAIL",
-    "PHONE",
-    "URL",
-];
+pub use crate::site::api::Entity;
 
-/// The entities that have detail fields, as the `entity` column names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Entity {
-    Customer,
-    Organization,
-    Entitlement,
-}
-
-impl Entity {
-    fn parse(s: &str) -> Option<Entity> {
-        match normalize(s).trim_end_matches('s') {
-            "customer" => Some(Entity::Customer),
-            "organization" | "organisation" => Some(Entity::Organization),
-            "entitlement" => Some(Entity::Entitlement),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Customer => "customer",
-            Entity::Organization => "organization",
-            Entity::Entitlement => "entitlement",
-        }
-    }
-
-    fn list_path(self) -> String {
-        format!("{}/details", self.as_str())
+/// The entity an `entity` cell names (plural and British spelling allowed).
+fn parse_entity(s: &str) -> Option<Entity> {
+    match normalize(s).trim_end_matches('s') {
+        "customer" => Some(Entity::Customer),
+        "organization" | "organisation" => Some(Entity::Organization),
+        "entitlement" => Some(Entity::Entitlement),
+        _ => None,
     }
 }
 
@@ -84,7 +55,7 @@ pub fn check_row(
 ) -> Result<Wanted, (&'static str, String)> {
     let entity = match entity.map(str::trim) {
         None | Some("") => Entity::Customer,
-        Some(e) => Entity::parse(e).ok_or_else(|| {
+        Some(e) => parse_entity(e).ok_or_else(|| {
             (
                 "entity",
                 format!("'{e}' is not an entity with detail fields (customer, organization, entitlement)"),
@@ -103,15 +74,16 @@ pub fn check_row(
         "SINGLESELECT" | "DROPDOWN" => "SELECT".to_string(),
         "MULTISELECTDROPDOWN" => "MULTISELECT".to_string(),
         "PHONENUMBER" => "PHONE".to_string(),
+        "BOOL" | "CHECKBOX" | "YESNO" => "BOOLEAN".to_string(),
         _ => k,
     };
-    if !TYPES.contains(&k.as_str()) {
+    if !FIELD_TYPES.contains(&k.as_str()) {
         return Err((
             "type",
             format!(
                 "'{}' is not a detail-field type (one of {})",
                 kind.trim(),
-                TYPES.join(", ")
+                FIELD_TYPES.join(", ")
             ),
         ));
     }
@@ -229,7 +201,7 @@ async fn fields_of(
     client: &Client,
     entity: Entity,
 ) -> Result<Vec<(String, DetailFieldType)>, ApiError> {
-    let defs: DetailFieldsWithConfiguration = client.get_json(&entity.list_path()).await?;
+    let defs: DetailFieldsWithConfiguration = client.get_json(entity.details()).await?;
     Ok(defs
         .results
         .into_iter()
@@ -261,7 +233,7 @@ impl Description for DetailFields {
         )?;
         let mut site = HashMap::new();
         let mut counts = HashMap::new();
-        for e in [Entity::Customer, Entity::Organization, Entity::Entitlement] {
+        for e in Entity::ALL {
             let fields = fields_of(&s.site.client, e)
                 .await
                 .map_err(Error::from_setup)?;
@@ -343,14 +315,17 @@ impl Description for DetailFields {
 
     fn requests(&self, items: &[Wanted]) -> Vec<Request> {
         let mut out = Vec::new();
-        for e in [Entity::Customer, Entity::Organization] {
+        for e in Entity::ALL {
+            let Some(path) = e.definitions_bulk() else {
+                continue;
+            };
             let idx: Vec<usize> = (0..items.len()).filter(|&k| items[k].entity == e).collect();
             for group in idx.chunks(MAX_DEFINITIONS_BULK) {
                 let body = DetailDefinitionsBulkRequest {
                     detail_fields: group.iter().map(|&k| definition(&items[k])).collect(),
                 };
                 out.push(Request::task(
-                    &format!("{}/details/definitions/bulk", e.as_str()),
+                    path,
                     serde_json::to_value(body).expect("serializes"),
                     group.to_vec(),
                 ));

@@ -22,7 +22,7 @@ use crate::site::api::model::{
     DetailOperation, DetailOperationPayload, DetailValue, DetailValueOperation,
     OrganizationDetailOperations, OrganizationDetailsBulkRequest,
 };
-use crate::site::api::{MAX_DETAIL_OPERATIONS, paths};
+use crate::site::api::{self, MAX_DETAIL_OPERATIONS, paths};
 use crate::site::client::ApiError;
 use crate::site::refs::{self, Holder, Lookup, resolve_holders};
 use crate::validate::{self, CellRules};
@@ -73,15 +73,11 @@ pub fn parse_operation(cell: &str) -> Result<DetailOperation, String> {
     }
 }
 
-/// Whether `op` would change the field's `current` values (multi-valued: PATCH adds).
+/// Whether `op` would change the field's `current` values (`api::apply_operation`).
 pub fn changes(op: &Op, current: Option<&[String]>, multi: bool) -> bool {
     let current = current.unwrap_or(&[]);
-    match op.kind {
-        DetailOperation::Delete => !current.is_empty(),
-        DetailOperation::Update => op.values.as_deref().unwrap_or(&[]) != current,
-        DetailOperation::Patch if multi => op.values.iter().flatten().any(|v| !current.contains(v)),
-        DetailOperation::Patch => op.values.as_deref().unwrap_or(&[]) != current,
-    }
+    let values = op.values.as_deref().unwrap_or(&[]);
+    api::apply_operation(op.kind, current, values, multi) != current
 }
 
 impl<const CUSTOMERS: bool> DetailsKind<CUSTOMERS> {
@@ -90,6 +86,15 @@ impl<const CUSTOMERS: bool> DetailsKind<CUSTOMERS> {
             ("customer-details", "customer", "organization")
         } else {
             ("organization-details", "organization", "customer")
+        }
+    }
+
+    /// The API's entity of these rows (`own`), or of the other kind.
+    fn api_entity(own: bool) -> api::Entity {
+        if CUSTOMERS == own {
+            api::Entity::Customer
+        } else {
+            api::Entity::Organization
         }
     }
 
@@ -175,14 +180,14 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         let defs: DetailFieldsWithConfiguration = s
             .site
             .client
-            .get_json(&format!("{entity}/details"))
+            .get_json(Self::api_entity(true).details())
             .await
             .map_err(Error::from_setup)?;
         let schema = Schema::from_api(&defs);
         let other_fields: Vec<String> = s
             .site
             .client
-            .get_json::<DetailFieldsWithConfiguration>(&format!("{other}/details"))
+            .get_json::<DetailFieldsWithConfiguration>(Self::api_entity(false).details())
             .await
             .map(|d| d.results.into_iter().map(|f| f.name).collect())
             .unwrap_or_default();

@@ -22,9 +22,7 @@ use crate::site::api::model::{
 };
 use crate::site::api::paths;
 use crate::site::client::ApiError;
-use crate::site::refs::{
-    Entity, Holder, Lookup, entitlements_of, list_products, query_escape, resolve_holders,
-};
+use crate::site::refs::{Entity, Holder, Lookup, entitlements_of, list_products, resolve_holders};
 use crate::validate::{self, CellRules};
 
 use super::columns::find_columns;
@@ -303,10 +301,7 @@ impl Description for Entitlements {
                         .iter()
                         .map(|d| Call {
                             method: Method::Put,
-                            path: format!(
-                                "entitlement/{id}/details?fieldName={}",
-                                query_escape(&d.name)
-                            ),
+                            path: paths::entitlement_value(id, &d.name),
                             body: serde_json::to_value(UpdateDetailField {
                                 values: d.values.clone(),
                             })

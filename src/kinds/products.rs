@@ -13,6 +13,7 @@ use crate::map::CellError;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
 use crate::site::api::model::{Product as SiteProduct, ProductName};
+use crate::site::api::paths;
 use crate::site::client::ApiError;
 use crate::site::refs::list_products;
 
@@ -187,8 +188,10 @@ impl Description for Products {
                 })
                 .expect("serializes");
                 match &p.id {
-                    None => Request::call(Method::Post, "product".into(), body, k),
-                    Some(id) => Request::call(Method::Put, format!("product/{id}"), body, k),
+                    None => Request::call(Method::Post, paths::PRODUCTS.into(), body, k),
+                    Some(id) => {
+                        Request::call(Method::Put, paths::at(paths::PRODUCT, &[id]), body, k)
+                    }
                 }
             })
             .collect()

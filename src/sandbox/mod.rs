@@ -4,9 +4,9 @@
 //! rate limits, `persist` keeps state in SQLite. Depends only on `api`.
 
 pub mod faults;
+pub mod http;
 pub mod persist;
 pub mod quirks;
-pub mod routes;
 pub mod store;
 pub mod tasks;
 
@@ -236,7 +236,7 @@ impl Sandbox {
             addr: addr.to_string(),
             source,
         })?;
-        let app = routes::router(self);
+        let app = http::router(self);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::site::api::{self, Api, paths};
+
 #[derive(
     Debug,
     Clone,
@@ -46,7 +48,7 @@ pub fn rewrites(quirks: &[Quirk]) -> bool {
 pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
     for q in quirks {
         match q {
-            Quirk::NullEntityId if path.contains("/tasks/") => {
+            Quirk::NullEntityId if matches!(api::relative(path), Some((Api::Csm, rel)) if paths::matches(paths::TASK, rel)) => {
                 if let Some(failures) = v.get_mut("failures").and_then(Value::as_array_mut) {
                     for f in failures {
                         f["entityId"] = Value::Null;
@@ -56,7 +58,7 @@ pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
             }
             Quirk::ExtraFields => extra(v),
             Quirk::NumericIds => numeric_ids(v),
-            Quirk::NoEmail if path.contains("/rest/servicedeskapi/") => {
+            Quirk::NoEmail if matches!(api::relative(path), Some((Api::Jsm, _))) => {
                 if let Some(values) = v.get_mut("values").and_then(Value::as_array_mut) {
                     for u in values {
                         if let Some(o) = u.as_object_mut() {

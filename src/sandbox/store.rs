@@ -28,7 +28,7 @@ pub const ERR_ORGANIZATION_EXISTS: &str = "Organization already exists";
 pub const ERR_NAME_REQUIRED: &str = "A name is required to create an organization";
 pub const ERR_PRODUCT_NOT_FOUND: &str = "Product not found";
 pub const ERR_TOO_MANY_FIELDS: &str = "Maximum number of detail fields reached";
-pub const ENTITY_ORGANIZATION: &str = "ORGANIZATION";
+pub use crate::site::api::ENTITY_ORGANIZATION;
 pub const ON_CUSTOMER_ACCOUNT: &str = "CUSTOMER_ACCOUNT";
 pub const ON_CUSTOMER_PROFILE: &str = "CUSTOMER_PROFILE";
 pub const ON_ORGANIZATION: &str = "ORGANIZATION";
@@ -40,23 +40,7 @@ pub const ON_CUSTOMER_ASSOCIATION: &str = "CUSTOMER_ASSOCIATION";
 pub const ON_PRODUCT_ASSOCIATION: &str = "PRODUCT_ASSOCIATION";
 
 /// The entity kinds that carry detail fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Entity {
-    Customer,
-    Organization,
-    Entitlement,
-}
-
-impl Entity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Customer => "customer",
-            Entity::Organization => "organization",
-            Entity::Entitlement => "entitlement",
-        }
-    }
-}
+pub use crate::site::api::Entity;
 
 /// A stored definition; `id` is the numeric id the single-entity GETs show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,9 +334,19 @@ impl Store {
         self.products.insert(p.id.clone(), p);
     }
 
+    /// Deletes a product and every entitlement to it (DELTAS A1).
     pub fn remove_product(&mut self, id: &str) -> Option<Product> {
         let p = self.products.remove(id)?;
         self.touch(T_PRODUCT, id);
+        let held: Vec<String> = self
+            .entitlements
+            .values()
+            .filter(|e| e.product_id == id)
+            .map(|e| e.id.clone())
+            .collect();
+        for e in held {
+            self.remove_entitlement(&e);
+        }
         Some(p)
     }
 
@@ -1098,19 +1092,17 @@ impl Store {
                 DetailOperation::Delete => next.retain(|v| v.name != name),
                 DetailOperation::Update | DetailOperation::Patch => {
                     let multi = f.def.field_type.name == "MULTISELECT";
-                    let mut merged = given.clone();
-                    if op.operation_type == DetailOperation::Patch && multi {
-                        merged = next
-                            .iter()
-                            .find(|v| v.name == name)
-                            .map(|v| v.values.clone())
-                            .unwrap_or_default();
-                        for g in given {
-                            if !merged.contains(&g) {
-                                merged.push(g);
-                            }
-                        }
-                    }
+                    let current = next
+                        .iter()
+                        .find(|v| v.name == name)
+                        .map(|v| v.values.clone())
+                        .unwrap_or_default();
+                    let merged = crate::site::api::apply_operation(
+                        op.operation_type,
+                        &current,
+                        &given,
+                        multi,
+                    );
                     if !valid_values(&f.def, &merged) {
                         invalid.push(name);
                         continue;
@@ -1169,16 +1161,7 @@ impl Store {
 
 /// Known types, and options only (and always) on SELECT/MULTISELECT.
 pub fn check_definition(d: &CreateDetailField) -> Result<(), String> {
-    const KNOWN: [&str; 8] = [
-        "TEXT",
-        "SELECT",
-        "MULTISELECT",
-        "DATE",
-        "NUMBER",
-        "EMAIL",
-        "PHONE",
-        "URL",
-    ];
+    const KNOWN: [&str; 9] = crate::site::api::FIELD_TYPES;
     let t = d.field_type.name.as_str();
     if d.name.trim().is_empty() {
         return Err("name must not be empty".into());
@@ -1269,6 +1252,10 @@ pub fn valid_values(def: &DetailFieldWithConfiguration, values: &[String]) -> bo
         "NUMBER" => one && values[0].parse::<f64>().is_ok_and(f64::is_finite),
         "EMAIL" => one && valid_email(&values[0]),
         "URL" => one && (values[0].starts_with("https://") || values[0].starts_with("http://")),
+        "BOOLEAN" => {
+            one && (values[0] == crate::site::api::BOOLEAN_TRUE
+                || values[0] == crate::site::api::BOOLEAN_FALSE)
+        }
         _ => one,
     }
 }

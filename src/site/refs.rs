@@ -18,7 +18,7 @@ use crate::site::api::model::{
     PaginatedProducts, Product,
 };
 use crate::site::api::{
-    ENTITLEMENT_PAGE_MAX, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, PRODUCT_PAGE_MAX, paths,
+    self, ENTITLEMENT_PAGE_MAX, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, PRODUCT_PAGE_MAX, paths,
 };
 use crate::site::client::{ApiError, Client};
 
@@ -74,32 +74,26 @@ pub struct Entity {
 
 impl Entity {
     pub fn kind(&self) -> &'static str {
+        self.entity().entity_type()
+    }
+
+    pub fn entity(&self) -> api::Entity {
         if self.customer {
-            "CUSTOMER"
+            api::Entity::Customer
         } else {
-            "ORGANIZATION"
+            api::Entity::Organization
         }
     }
 
+    /// `POST {customer,organization}/{id}/entitlement` (C10, O10).
     pub fn create_path(&self) -> String {
-        let e = if self.customer {
-            "customer"
+        let template = if self.customer {
+            paths::CUSTOMER_ENTITLEMENTS
         } else {
-            "organization"
+            paths::ORGANIZATION_ENTITLEMENTS
         };
-        format!("{e}/{}/entitlement", self.id)
+        paths::at(template, &[&self.id])
     }
-}
-
-pub fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// What looking a holder up found.
@@ -277,7 +271,7 @@ pub async fn service_desk_customers(
 ) -> Result<Listing, ApiError> {
     let users: Vec<JsmUser> = jsm_all(
         client,
-        &format!("servicedesk/{}/customer", query_escape(service_desk)),
+        &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[service_desk]),
     )
     .await?;
     let mut listing = Listing::default();
@@ -357,10 +351,7 @@ pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
     let mut cursor: Option<String> = None;
     // A site has few products; the bound only guards against a cursor that never ends.
     for _ in 0..10_000 {
-        let mut path = format!("product?limit={PRODUCT_PAGE_MAX}");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={}", query_escape(c)));
-        }
+        let path = paths::products_page(PRODUCT_PAGE_MAX, cursor.as_deref());
         let page: PaginatedProducts = client.get_json(&path).await?;
         let empty = page.results.is_empty();
         all.extend(page.results);
@@ -378,10 +369,11 @@ pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlem
     let mut start = 0u64;
     for _ in 0..10_000 {
         let page: EntitlementPage = client
-            .get_json(&format!(
-                "entitlements?entityType={}&entityId={}&start={start}&limit={ENTITLEMENT_PAGE_MAX}",
+            .get_json(&paths::entitlements_page(
                 e.kind(),
-                query_escape(&e.id)
+                &e.id,
+                start,
+                ENTITLEMENT_PAGE_MAX,
             ))
             .await?;
         let n = page.results.len() as u64;
@@ -405,11 +397,10 @@ pub async fn jsm_all<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let mut start = 0u64;
-    let sep = if path.contains('?') { '&' } else { '?' };
     // Bounded: 100,000 pages of 50.
     for _ in 0..100_000 {
         let page: JsmPage<T> = client
-            .jsm_get_json(&format!("{path}{sep}start={start}&limit={JSM_PAGE}"))
+            .jsm_get_json(&paths::jsm_page(path, start, JSM_PAGE))
             .await?;
         let n = page.values.len() as u64;
         out.extend(page.values);

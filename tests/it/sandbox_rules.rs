@@ -218,14 +218,14 @@ fn paging_products_search_entitlements_and_listings() {
     );
     assert_eq!(
         (
-            p0["results"].as_array().unwrap().len(),
+            p0["customers"].as_array().unwrap().len(),
             p0["isLast"].as_bool()
         ),
         (2, Some(false))
     );
     assert_eq!(
         (
-            p2["results"].as_array().unwrap().len(),
+            p2["customers"].as_array().unwrap().len(),
             p2["isLast"].as_bool()
         ),
         (1, Some(true))
@@ -300,6 +300,21 @@ fn experimental_header_rules() {
         ),
         202
     );
+    // The JSM customer listing of a service project (callers send the header, DELTAS D1).
+    let jsm = runtime().block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/rest/servicedeskapi/servicedesk/1/customer",
+                sb.url
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(jsm, 412);
     let relaxed = SandboxProc::start_raw(&["--no-experimental-check"]);
     let code = runtime().block_on(async {
         reqwest::Client::new()
@@ -830,4 +845,25 @@ fn bad_input_gets_a_4xx_and_changes_nothing() {
     after["tasks"] = before["tasks"].clone();
     assert_eq!(after, before, "no partial state");
     assert_eq!(sb.state()["tasks"].as_array().unwrap().len(), 0);
+}
+
+/// DELETE product removes the product and every entitlement to it (DELTAS A1).
+#[test]
+fn deleting_a_product_deletes_its_entitlements() {
+    let sb = SandboxProc::start(&[]);
+    let (code, p) = call(&sb, "POST", "product", Some(&json!({"name": "Gone"})), None);
+    assert_eq!(code, 200, "{p}");
+    let pid = p["id"].as_str().unwrap().to_string();
+    let (code, e) = call(
+        &sb,
+        "POST",
+        "organization/101/entitlement",
+        Some(&json!({"productId": pid})),
+        None,
+    );
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(sb.state()["entitlements"].as_array().unwrap().len(), 1);
+    let (code, _) = call(&sb, "DELETE", &format!("product/{pid}"), None, None);
+    assert_eq!(code, 204);
+    assert!(sb.state()["entitlements"].as_array().unwrap().is_empty());
 }

@@ -644,11 +644,18 @@ pub struct SearchHit {
     pub email: Option<String>,
 }
 
-/// C7 response [UNCONFIRMED].
+/// C7 response [UNCONFIRMED page members]. The hits are under `customers` (DELTAS C1: two
+/// independent callers read that key); `results` and `values` are read too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchByDetailFieldResponse {
-    pub results: Vec<SearchHit>,
+    #[serde(
+        alias = "results",
+        alias = "values",
+        default,
+        deserialize_with = "null_default"
+    )]
+    pub customers: Vec<SearchHit>,
     pub page: u64,
     pub max_results: u64,
     pub is_last: bool,

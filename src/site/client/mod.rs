@@ -47,11 +47,11 @@ impl Target {
     /// The base of JSM REST calls (used to find customers and organizations CSM cannot list).
     pub fn jsm_base(&self) -> String {
         match &self.site {
-            Some(s) => format!("{}/rest/servicedeskapi", s.trim_end_matches('/')),
+            Some(s) => format!("{}/{}", s.trim_end_matches('/'), api::paths::jsm::ON_SITE),
             None => format!(
-                "{}/ex/jira/{}/rest/servicedeskapi",
+                "{}/{}",
                 self.base_url.trim_end_matches('/'),
-                self.cloud_id
+                api::paths::at(api::paths::jsm::VIA_GATEWAY, &[&self.cloud_id])
             ),
         }
     }

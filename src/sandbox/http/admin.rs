@@ -1,0 +1,55 @@
+//! The admin API under `/_sandbox/` (state, request log, faults, reset) and the site's cloud id
+//! lookup. Handlers of `http`'s router; no auth.
+
+use super::prelude::*;
+
+/// The site's cloud id lookup (CONTRACT §2.3); the sandbox answers for any cloud id.
+pub(super) async fn tenant_info() -> R {
+    ok(json!({ "cloudId": SANDBOX_CLOUD_ID }))
+}
+
+pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {
+    let store = sb.store.lock().expect("store lock");
+    let fields = |e: Entity| {
+        store
+            .field_list(e)
+            .iter()
+            .map(|f| f.def.clone())
+            .collect::<Vec<_>>()
+    };
+    ok(json!({
+        "customerDetailFields": fields(Entity::Customer),
+        "organizationDetailFields": fields(Entity::Organization),
+        "entitlementDetailFields": fields(Entity::Entitlement),
+        "organizations": store.organizations.values().collect::<Vec<_>>(),
+        "customers": store.customers.values().collect::<Vec<_>>(),
+        "products": store.products.values().collect::<Vec<_>>(),
+        "entitlements": store.entitlements.values().collect::<Vec<_>>(),
+        "tasks": store.tasks.values().collect::<Vec<_>>(),
+    }))
+}
+
+pub(super) async fn admin_requests(State(sb): State<Sandbox>) -> R {
+    let log = sb.requests.lock().expect("requests lock");
+    ok(json!({ "requests": log.iter().collect::<Vec<_>>() }))
+}
+
+pub(super) async fn admin_faults_get(State(sb): State<Sandbox>) -> R {
+    ok(sb.faults.lock().expect("faults lock").faults.clone())
+}
+
+pub(super) async fn admin_faults_put(State(sb): State<Sandbox>, body: Bytes) -> R {
+    let faults: Faults = tri!(parse(&body));
+    if let Err(e) = faults.validate() {
+        return bad(e);
+    }
+    sb.faults.lock().expect("faults lock").set(faults.clone());
+    ok(faults)
+}
+
+pub(super) async fn admin_reset(State(sb): State<Sandbox>) -> R {
+    match sb.reset() {
+        Ok(()) => no_content(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

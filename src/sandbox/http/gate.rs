@@ -1,0 +1,305 @@
+//! The gate every API request of the sandbox passes, in `http`'s router: the request log,
+//! auth, the rate limit, the experimental header, injected faults, and the quirks that rewrite
+//! answers. Uses `faults`, `quirks` and `site::api` (what is experimental).
+
+use super::prelude::*;
+
+pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (resp, fault) = gate_inner(&sb, req, next).await;
+    let quirks = sb.faults.lock().expect("faults lock").faults.quirks.clone();
+    let resp = if quirks::rewrites(&quirks) && resp.status().is_success() {
+        with_quirks(resp, &quirks, &path).await
+    } else {
+        resp
+    };
+    let mut log = sb.requests.lock().expect("requests lock");
+    if log.len() >= REQUEST_LOG_CAP {
+        log.pop_front();
+    }
+    log.push_back(LoggedRequest {
+        method,
+        path,
+        idempotency_key: key,
+        status: resp.status().as_u16(),
+        fault,
+        time: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string(),
+    });
+    resp
+}
+
+/// A JSON answer rewritten as the quirks say; anything else as it is.
+pub(super) async fn with_quirks(resp: R, quirks: &[quirks::Quirk], path: &str) -> R {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * MAX_BODY_BYTES).await else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "answer too large to rewrite",
+        );
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    quirks::rewrite(quirks, path, &mut v);
+    let out = serde_json::to_vec(&v).expect("json serializes");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(out))
+}
+
+pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Option<String>) {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !credentials_match(&auth, &sb.config.token) {
+        let r = error(
+            StatusCode::UNAUTHORIZED,
+            "Client must be authenticated to access this resource.",
+        );
+        return (r, None);
+    }
+    if let Some(r) = rate_limit(sb, &auth) {
+        return (r, Some("rate-limited".into()));
+    }
+    if sb.config.require_experimental && is_experimental(req.method(), req.uri().path()) {
+        let opted_in = req
+            .headers()
+            .get(EXPERIMENTAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(EXPERIMENTAL_VALUE));
+        if !opted_in {
+            let r = error(
+                EXPERIMENTAL_MISSING_STATUS,
+                format!(
+                    "This method is experimental: send the header {EXPERIMENTAL_HEADER}: {EXPERIMENTAL_VALUE} to use it"
+                ),
+            );
+            return (r, None);
+        }
+    }
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        // Read (a bounded amount of) the body first: answering while the client is still
+        // writing makes it see a broken pipe instead of the 413.
+        let _ = axum::body::to_bytes(req.into_body(), 8 * MAX_BODY_BYTES).await;
+        let r = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+        );
+        return (r, None);
+    }
+    let bulk = crate::site::api::is_bulk(req.method().as_str(), req.uri().path());
+    let (fault, slow) = {
+        let mut f = sb.faults.lock().expect("faults lock");
+        if f.faults.bulk_only && !bulk {
+            (RequestFault::None, None)
+        } else {
+            f.request()
+        }
+    };
+    if let Some(d) = slow {
+        tokio::time::sleep(d).await;
+    }
+    let slow_note = slow.map(|d| format!("slow {}ms", d.as_millis()));
+    match fault {
+        RequestFault::None => {
+            let r = next.run(req).await;
+            // The router's own 405 (a known path, another method) has no body; give it the
+            // contract's error shape, as for `GET api/v1/organization` (CONTRACT §1).
+            if r.status() == StatusCode::METHOD_NOT_ALLOWED {
+                return (
+                    error(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "Method not allowed on this resource",
+                    ),
+                    slow_note,
+                );
+            }
+            (r, slow_note)
+        }
+        RequestFault::Status {
+            status,
+            retry_after,
+        } => {
+            let code = StatusCode::from_u16(status).expect("valid status");
+            let mut r = error(code, "Injected server error (sandbox fault)");
+            if retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            (
+                r,
+                Some(format!(
+                    "{status}{}",
+                    if retry_after { " with Retry-After" } else { "" }
+                )),
+            )
+        }
+        RequestFault::DropBefore => (dropped(), Some("dropped before applying".into())),
+        RequestFault::DropAfter => {
+            let applied = next.run(req).await;
+            let note = format!(
+                "dropped after applying (status {})",
+                applied.status().as_u16()
+            );
+            // Read the answer to its end so the work is complete, then cut the connection.
+            let _ = axum::body::to_bytes(applied.into_body(), usize::MAX).await;
+            (dropped(), Some(note))
+        }
+    }
+}
+
+/// A response whose body fails at once: the client sees the connection break.
+pub(super) fn dropped() -> R {
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: connection dropped",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::from_stream(stream))
+        .expect("static response")
+}
+
+pub(super) fn rate_limit(sb: &Sandbox, credential: &str) -> Option<R> {
+    let mut guard = sb.rate.lock().expect("rate lock");
+    let rl = guard.as_mut()?;
+    match rl.take(credential, Instant::now()) {
+        Ok(remaining) => {
+            // Headers on successful answers are not needed by clients; the 429 carries them.
+            let _ = remaining;
+            None
+        }
+        Err(limited) => {
+            let mut r = if sb.config.html_429 {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body>Rate limited. Please try again later.</body></html>",
+                )
+                    .into_response()
+            } else {
+                error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
+            };
+            let h = r.headers_mut();
+            if !rl.omit_retry_after {
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(limited.retry_after_secs),
+                );
+            }
+            h.insert("X-RateLimit-Limit", HeaderValue::from(limited.limit));
+            h.insert("X-RateLimit-Remaining", HeaderValue::from_static("0"));
+            if let Ok(v) = HeaderValue::from_str(&reset_header(limited.retry_after_secs)) {
+                h.insert("X-RateLimit-Reset", v);
+            }
+            h.insert(
+                "RateLimit-Reason",
+                HeaderValue::from_static("jira-burst-based"),
+            );
+            Some(r)
+        }
+    }
+}
+
+pub(super) fn is_experimental(method: &Method, path: &str) -> bool {
+    crate::site::api::relative(path)
+        .is_some_and(|(_, rel)| crate::site::api::is_experimental(method.as_str(), rel))
+}
+
+/// Bearer TOKEN, or Basic with any email and TOKEN as the password.
+pub(super) fn credentials_match(value: &str, token: &str) -> bool {
+    if let Some(t) = value.strip_prefix("Bearer ") {
+        return t.trim() == token;
+    }
+    if let Some(b) = value.strip_prefix("Basic ") {
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b.trim()) else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(raw) else {
+            return false;
+        };
+        return text
+            .split_once(':')
+            .is_some_and(|(email, pass)| !email.is_empty() && pass == token);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials() {
+        let b = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        let cases = [
+            ("Bearer sandbox-token".to_string(), true),
+            ("Bearer wrong".to_string(), false),
+            (b("me@x.io:sandbox-token"), true),
+            (b("me@x.io:wrong"), false),
+            (b(":sandbox-token"), false),
+            ("Basic !!!".to_string(), false),
+            ("sandbox-token".to_string(), false),
+        ];
+        for (v, want) in cases {
+            assert_eq!(credentials_match(&v, "sandbox-token"), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn experimental_routes() {
+        let p = |s: &str| format!("/jsm/csm/cloudid/c/api/v1/{s}");
+        let cases = [
+            (Method::GET, p("tasks/abc"), true),
+            (Method::POST, p("customer/details/bulk"), true),
+            (Method::POST, p("customer/profile/bulk"), false),
+            (Method::POST, p("customer/details/definitions/bulk"), false),
+            (Method::GET, p("customer/qm:1/customer-experiences"), true),
+            (Method::GET, p("customer/details"), false),
+            (Method::GET, p("entitlements"), true),
+        ];
+        for (m, path, want) in cases {
+            assert_eq!(is_experimental(&m, &path), want, "{m} {path}");
+        }
+        // The JSM customer listing, on the site and through the gateway.
+        assert!(is_experimental(
+            &Method::GET,
+            "/rest/servicedeskapi/servicedesk/1/customer"
+        ));
+        assert!(is_experimental(
+            &Method::GET,
+            "/ex/jira/c/rest/servicedeskapi/servicedesk/1/customer"
+        ));
+    }
+}

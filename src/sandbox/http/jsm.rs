@@ -1,0 +1,65 @@
+//! The JSM listings export and lookups use (organizations, their users, a service project's
+//! customers; CONTRACT §11). Handlers of `http`'s router over `store`.
+
+use super::prelude::*;
+
+pub(super) async fn jsm_organizations(
+    State(sb): State<Sandbox>,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
+    let store = sb.store.lock().expect("store lock");
+    let mut all: Vec<JsmOrganization> = store
+        .organizations
+        .values()
+        .map(|o| JsmOrganization {
+            id: o.id.clone(),
+            name: o.name.clone(),
+        })
+        .collect();
+    all.sort_by(|a, b| crate::sandbox::store::id_order(&a.id, &b.id));
+    ok(tri!(page(&q, &all)))
+}
+
+pub(super) fn jsm_user(c: &crate::sandbox::store::Customer) -> JsmUser {
+    JsmUser {
+        account_id: c.id.clone(),
+        email_address: Some(c.email.clone()),
+        display_name: c.display_name.clone(),
+    }
+}
+
+pub(super) async fn jsm_organization_users(
+    State(sb): State<Sandbox>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
+    // Also served under the gateway's route (with a cloud id): the id is the named one.
+    let id = params.get("organizationId").cloned().unwrap_or_default();
+    let store = sb.store.lock().expect("store lock");
+    if !store.organizations.contains_key(&id) {
+        return missing("Organization", &id);
+    }
+    let all: Vec<JsmUser> = store
+        .customers
+        .values()
+        .filter(|c| c.organization_ids.contains(&id))
+        .map(jsm_user)
+        .collect();
+    ok(tri!(page(&q, &all)))
+}
+
+/// [Sandbox simplification] every customer belongs to every service project.
+pub(super) async fn jsm_service_desk_customers(
+    State(sb): State<Sandbox>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
+    // Also served under the gateway's route (with a cloud id): the id is the named one.
+    let id = params.get("serviceDeskId").cloned().unwrap_or_default();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return missing("Service desk", &id);
+    }
+    let store = sb.store.lock().expect("store lock");
+    let all: Vec<JsmUser> = store.customers.values().map(jsm_user).collect();
+    ok(tri!(page(&q, &all)))
+}
