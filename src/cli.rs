@@ -63,6 +63,10 @@ pub struct TargetArgs {
     /// email); default: through the API gateway
     #[arg(long, env = "CSM_SITE", global = true, value_name = "URL")]
     pub site: Option<String>,
+    /// Write every request and answer to a JSON-lines file in DIR (credentials redacted; the
+    /// bodies hold your customer data), to attach to a bug report
+    #[arg(long, global = true, value_name = "DIR")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +83,20 @@ pub enum Command {
     Export(ExportArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
+    /// Check, without writing anything, that the site answers the way csmport expects:
+    /// reachability, cloud id, credentials and permissions, CSM, JSM listings, clock, run
+    /// folder, and the shape of every read csmport uses
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A JSM service project to check the customer listing of (lookups by email use it)
+    #[arg(long, value_name = "ID")]
+    pub service_desk: Option<String>,
+    /// The folder runs are written to (default: csmport-runs)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,7 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
         cloud_id: cloud_id.trim().to_string(),
         auth,
         site: args.site.clone(),
+        record: args.record.clone(),
     })
 }
 
@@ -73,6 +74,7 @@ mod tests {
             email: email.map(str::to_string),
             api_token: tok.map(str::to_string),
             site: None,
+            record: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! `--sandbox` switch that points any command at an in-process emulator and the printing of
 //! summaries.
 
+pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod plan;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Resume(args) => resume::run(&cli, args).await,
         Command::Export(args) => export::run(&cli, args).await,
         Command::Retry(args) => retry::run(&cli, args).await,
+        Command::Doctor(args) => doctor::run(&cli, args).await,
     }
 }
 
@@ -47,6 +49,7 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
             cloud_id: "sandbox".into(),
             auth: Auth::Bearer(token),
             site: Some(format!("http://{addr}")),
+            record: cli.target.record.clone(),
         },
         Some(sb),
     ))

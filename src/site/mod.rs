@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod client;
+pub mod doctor;
 pub mod refs;
 pub mod resolve;
 

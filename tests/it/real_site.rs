@@ -89,3 +89,125 @@ fn quirky_answers_give_the_same_outcomes() {
     }
     assert!(open > 0);
 }
+
+fn doctor(sb: &SandboxProc, extra: &[&str]) -> (Option<i32>, String) {
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(Some(sb))
+        .args(["doctor", "--service-desk", "1"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        crate::common::stdout(&out) + &stderr(&out),
+    )
+}
+
+#[test]
+fn doctor_checks_a_site_without_writing_to_it() {
+    let sb = SandboxProc::start(&[]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("every check passes"), "{text}");
+    assert!(!text.contains("problem "), "{text}");
+    for check in [
+        "credentials",
+        "CSM enabled",
+        "clock",
+        "run folder",
+        "shape: POST organization/profile/fetch",
+    ] {
+        assert!(text.contains(check), "{check}: {text}");
+    }
+    // Read-only: nothing but GETs and the POST reads that end in /fetch.
+    assert!(sb.writes_since(0).is_empty(), "{:?}", sb.writes_since(0));
+
+    // Refused credentials: the check says which flag to fix.
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(None)
+        .args([
+            "--base-url",
+            &sb.url,
+            "--cloud-id",
+            "test-cloud",
+            "--access-token",
+            "wrong",
+        ])
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "credentials")
+        .unwrap();
+    assert_eq!(creds["status"], "problem");
+    assert!(
+        creds["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--access-token / CSM_ACCESS_TOKEN")
+    );
+
+    // Members csmport does not know are listed, and the check still passes.
+    let sb = SandboxProc::start(&["--quirk", "extra-fields"]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("warning") && text.contains("+sandboxExtra"),
+        "{text}"
+    );
+}
+
+#[test]
+fn record_keeps_every_request_and_answer_without_credentials() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\nrec@x.example,Rec\n");
+    let dir = ctx.path("rec");
+    let out = ctx.import(&sb, &file, &["--record", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(
+        !text.contains(crate::common::TOKEN),
+        "the token is never written"
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let submit = lines
+        .iter()
+        .find(|l| {
+            l["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("customer/profile/bulk")
+        })
+        .expect("the submission is recorded");
+    assert_eq!(submit["method"], "POST");
+    assert_eq!(
+        submit["request_body"]["customerProfiles"][0]["payload"]["email"],
+        "rec@x.example"
+    );
+    assert!(submit["status"].as_u64().is_some());
+    assert!(
+        submit["request_headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h[0] == "authorization" && h[1] == "REDACTED")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["url"].as_str().unwrap().contains("/tasks/"))
+    );
+}

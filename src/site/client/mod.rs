@@ -3,6 +3,7 @@
 //! (pure policy) and `pace` (rate limiter). It never decides what a failure means for a row.
 
 pub mod pace;
+pub mod record;
 pub mod retry;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct Target {
     /// Where the JSM REST API (`/rest/servicedeskapi`) is: the site (`--site`), else the
     /// gateway's Jira route for the cloud id.
     pub site: Option<String>,
+    /// `--record DIR`: every request and answer written there (credentials redacted).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Target {
@@ -153,6 +156,7 @@ pub struct Client {
     /// Retries left of the run's budget, and whether its end was reported.
     budget: std::sync::atomic::AtomicU64,
     budget_noted: std::sync::atomic::AtomicBool,
+    recorder: Option<Arc<record::Recorder>>,
 }
 
 impl Client {
@@ -163,7 +167,21 @@ impl Client {
             .user_agent(concat!("csmport/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
+        let recorder = target
+            .record
+            .as_deref()
+            .and_then(|dir| match record::Recorder::open(dir) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    notify.note(&format!(
+                        "--record {}: cannot write there ({e}); nothing is recorded",
+                        dir.display()
+                    ));
+                    None
+                }
+            });
         Client {
+            recorder,
             http,
             prefix: format!(
                 "{}{}",
@@ -182,6 +200,93 @@ impl Client {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.prefix, path.trim_start_matches('/'))
+    }
+
+    /// The full URL of a JSM path (relative to `/rest/servicedeskapi/`).
+    pub fn jsm_url(&self, path: &str) -> String {
+        format!("{}/{}", self.jsm, path.trim_start_matches('/'))
+    }
+
+    /// One attempt, no retry: the status, headers and body the site answers (for `doctor`,
+    /// which reports what it sees rather than working around it). `url` is a full URL. Paced
+    /// and recorded like every call.
+    pub async fn probe(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, HeaderMap, String), String> {
+        self.pacer.wait().await;
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(ACCEPT, "application/json")
+            .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
+        req = match &self.auth {
+            Auth::Bearer(t) => req.bearer_auth(t),
+            Auth::Basic { email, token } => req.basic_auth(email, Some(token)),
+        };
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("json serializes"));
+        if let Some(b) = &bytes {
+            req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+        }
+        let request = req.build().map_err(|e| describe(&e))?;
+        let sent_at = std::time::Instant::now();
+        let recorded = |status: Option<u16>,
+                        h: Option<&HeaderMap>,
+                        text: Option<&str>,
+                        error: Option<String>,
+                        req_h: &HeaderMap| {
+            if let Some(r) = &self.recorder {
+                let hs = |h: &HeaderMap| {
+                    record::headers(
+                        h.iter()
+                            .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or(""))),
+                    )
+                };
+                r.write(&record::Exchange {
+                    time: jiff::Timestamp::now()
+                        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                        .to_string(),
+                    method: method.as_str(),
+                    url,
+                    request_headers: hs(req_h),
+                    request_body: record::body(bytes.as_deref()),
+                    status,
+                    response_headers: h.map(hs).unwrap_or_default(),
+                    response_body: text.map(str::to_string),
+                    error,
+                    elapsed_ms: sent_at.elapsed().as_millis(),
+                });
+            }
+        };
+        let req_headers = request.headers().clone();
+        match self.http.execute(request).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                match resp.text().await {
+                    Ok(t) => {
+                        recorded(Some(status), Some(&headers), Some(&t), None, &req_headers);
+                        Ok((status, headers, t))
+                    }
+                    Err(e) => {
+                        recorded(
+                            Some(status),
+                            Some(&headers),
+                            None,
+                            Some(describe(&e)),
+                            &req_headers,
+                        );
+                        Err(describe(&e))
+                    }
+                }
+            }
+            Err(e) => {
+                recorded(None, None, None, Some(describe(&e)), &req_headers);
+                Err(describe(&e))
+            }
+        }
     }
 
     /// GET on the JSM REST API (`path` relative to `/rest/servicedeskapi/`), paced and retried
@@ -325,6 +430,44 @@ impl Client {
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
+            let sent_at = std::time::Instant::now();
+            let request = req.build().expect("requests are built from valid parts");
+            let recorded_headers = self.recorder.as_ref().map(|_| {
+                record::headers(
+                    request
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or(""))),
+                )
+            });
+            let record = |status: Option<u16>,
+                          headers: Option<&HeaderMap>,
+                          text: Option<&str>,
+                          error: Option<String>| {
+                if let (Some(r), Some(h)) = (&self.recorder, &recorded_headers) {
+                    r.write(&record::Exchange {
+                        time: jiff::Timestamp::now()
+                            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                            .to_string(),
+                        method: method_name,
+                        url: &url,
+                        request_headers: h.clone(),
+                        request_body: record::body(body.as_deref()),
+                        status,
+                        response_headers: headers
+                            .map(|h| {
+                                record::headers(
+                                    h.iter()
+                                        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or(""))),
+                                )
+                            })
+                            .unwrap_or_default(),
+                        response_body: text.map(str::to_string),
+                        error,
+                        elapsed_ms: sent_at.elapsed().as_millis(),
+                    });
+                }
+            };
             let mut judge = |f: &Failure| -> Decision {
                 uncertain |= retry::maybe_applied(f);
                 if retry::is_back_pressure(f) {
@@ -343,28 +486,36 @@ impl Client {
                     decide(failed, f)
                 }
             };
-            let (failure_desc, decision) = match req.send().await {
+            let (failure_desc, decision) = match self.http.execute(request).await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     let text = match resp.text().await {
-                        Ok(t) => t,
-                        Err(e) => match judge(&Failure::Transport) {
-                            Decision::GiveUp => {
-                                return Err(self.network(
-                                    method_name,
-                                    path,
-                                    &e,
-                                    attempt,
-                                    uncertain,
-                                ));
+                        Ok(t) => {
+                            record(Some(status), Some(&headers), Some(&t), None);
+                            t
+                        }
+                        Err(e) => {
+                            record(Some(status), Some(&headers), None, Some(describe(&e)));
+                            let decision = judge(&Failure::Transport);
+                            match decision {
+                                Decision::GiveUp => {
+                                    return Err(self.network(
+                                        method_name,
+                                        path,
+                                        &e,
+                                        attempt,
+                                        uncertain,
+                                    ));
+                                }
+                                Decision::Retry(wait) => {
+                                    let desc =
+                                        format!("reading the response failed: {}", describe(&e));
+                                    self.pause(method_name, path, &desc, attempt, wait).await;
+                                    continue;
+                                }
                             }
-                            Decision::Retry(wait) => {
-                                let desc = format!("reading the response failed: {}", describe(&e));
-                                self.pause(method_name, path, &desc, attempt, wait).await;
-                                continue;
-                            }
-                        },
+                        }
                     };
                     let signal = if status == 429 {
                         pace::Signal::Throttled
@@ -409,6 +560,7 @@ impl Client {
                     }
                 }
                 Err(e) => {
+                    record(None, None, None, Some(describe(&e)));
                     let f = if e.is_timeout() {
                         Failure::Timeout
                     } else if e.is_connect() {
