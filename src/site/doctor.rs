@@ -143,9 +143,10 @@ impl Doctor<'_> {
                         "CSM enabled",
                         Status::Problem,
                         format!("GET {} answers 404", paths::CUSTOMER_DETAILS),
-                        Some(
-                            "check the cloud id (https://YOUR-SITE.atlassian.net/_edge/tenant_info) and that Customer Service Management is enabled on the site",
-                        ),
+                        Some(&format!(
+                            "check the cloud id (https://YOUR-SITE.atlassian.net/{}) and that Customer Service Management is enabled on the site",
+                            paths::TENANT_INFO
+                        )),
                     ));
                 } else if authenticated {
                     out.push(check(
