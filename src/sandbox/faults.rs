@@ -1,6 +1,6 @@
 //! Sandbox faults and rate limiting: deterministic (seeded) injection of 5xx answers, dropped
 //! connections, slow answers, stuck tasks and FAILED-with-empty-failures tasks, plus a token
-//! bucket per credential that answers 429 the way Atlassian documents. `routes` asks here
+//! bucket per credential that answers 429 the way Atlassian documents. `http` asks here
 //! before and after each request; `tasks` gets its task fault from here.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! The sandbox: a local HTTP server that behaves like the CSM API of CONTRACT.md, so users can
-//! rehearse an import and tests have a real server. `routes` maps requests, `store` holds state
+//! rehearse an import and tests have a real server. `http` maps requests (a file per resource), `store` holds state
 //! and applies items, `tasks` runs bulk tasks in the background, `faults` injects failures and
 //! rate limits, `persist` keeps state in SQLite. Depends only on `api`.
 

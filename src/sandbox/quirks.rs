@@ -1,7 +1,7 @@
 //! Sandbox quirks: answers shaped the ways a real site may answer where the docs leave it open
 //! (CONTRACT marks them unconfirmed), so a client can be rehearsed against them. Each is named
 //! (`--quirk NAME`, `quirks` in `PUT /_sandbox/faults`); all but `unknown-status` rewrite a
-//! JSON answer on its way out of `routes`' gate, and `unknown-status` is `tasks`' first status.
+//! JSON answer on its way out of `http`'s gate, and `unknown-status` is `tasks`' first status.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

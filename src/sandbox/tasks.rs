@@ -1,7 +1,7 @@
 //! Sandbox task engine: a submitted bulk job runs in the background, NOT_STARTED → IN_PROGRESS
 //! → FINISHED (or FAILED), applying each item through `store` and collecting per-item failures.
 //! Duration is `--task-latency-ms` plus `--item-latency-ms` per item, with jitter, so tasks do
-//! not always finish in submission order. Started by `routes`; faults come from `faults`.
+//! not always finish in submission order. Started by `http`; faults come from `faults`.
 
 use std::time::Duration;
 
