@@ -103,11 +103,42 @@ pub struct UnknownColumn {
     pub closest: Option<String>,
 }
 
-fn unknown_message(cols: &[UnknownColumn], noun: &str) -> String {
-    let parts: Vec<String> = cols
+/// How many columns a message names before it says how many more there are (a hostile file
+/// can have a hundred thousand).
+const LISTED: usize = 10;
+
+/// The header for a message: its first columns, then how many more.
+pub fn header_list(header: &[String]) -> String {
+    let mut s = header
         .iter()
+        .take(LISTED)
+        .map(|h| shorten(h))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if header.len() > LISTED {
+        s.push_str(&format!(", … ({} columns in all)", header.len()));
+    }
+    s
+}
+
+/// A header cell for a message: at most 60 characters.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &name[..at]),
+        None => name.to_string(),
+    }
+}
+
+fn unknown_message(cols: &[UnknownColumn], noun: &str) -> String {
+    let mut parts: Vec<String> = cols
+        .iter()
+        .take(LISTED)
         .map(|c| {
-            let mut s = format!("unknown column '{}' (column {})", c.name, c.index + 1);
+            let mut s = format!(
+                "unknown column '{}' (column {})",
+                shorten(&c.name),
+                c.index + 1
+            );
             if let Some(close) = &c.closest {
                 s.push_str(&format!(": did you mean '{close}'?"));
             } else {
@@ -116,15 +147,20 @@ fn unknown_message(cols: &[UnknownColumn], noun: &str) -> String {
             s
         })
         .collect();
+    if cols.len() > LISTED {
+        parts.push(format!("and {} more unknown columns", cols.len() - LISTED));
+    }
     format!(
         "{}; rename it to a known field, add the detail field on the site, or pass --ignore-unknown-columns to skip it",
         parts.join("; ")
     )
 }
 
-/// Header matching key: case-insensitive, all whitespace (and a stray BOM) removed.
+/// Header matching key: case-insensitive, all whitespace (and a stray BOM, and the formula
+/// guard csmport's reports and exports put before a header like `=x`) removed.
 pub fn normalize(name: &str) -> String {
-    name.chars()
+    crate::read::unescape_formula(name.trim_start_matches('\u{feff}').trim())
+        .chars()
         .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
         .flat_map(char::to_lowercase)
         .collect()
@@ -232,17 +268,17 @@ pub fn map_header_for(
     }
     match kind {
         RecordKind::Customers if !targets.contains(&Target::Email) => {
-            return Err(MapError::MissingEmail(header.join(", ")));
+            return Err(MapError::MissingEmail(header_list(header)));
         }
         RecordKind::CustomerAccounts
             if !targets.contains(&Target::Email) && !targets.contains(&Target::Id) =>
         {
-            return Err(MapError::MissingEmail(header.join(", ")));
+            return Err(MapError::MissingEmail(header_list(header)));
         }
         RecordKind::Organizations | RecordKind::OrganizationAccounts
             if !targets.contains(&Target::Name) && !targets.contains(&Target::Id) =>
         {
-            return Err(MapError::MissingIdentifier(header.join(", ")));
+            return Err(MapError::MissingIdentifier(header_list(header)));
         }
         _ => {}
     }

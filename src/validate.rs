@@ -162,18 +162,43 @@ pub fn date(value: &str, format: Option<&str>) -> Result<String, String> {
     if let Ok(d) = iso_date(value) {
         return Ok(d);
     }
-    if let Some(fmt) = format {
-        return match jiff::fmt::strtime::parse(fmt, value).and_then(|t| t.to_date()) {
-            Ok(d) => Ok(d.to_string()),
-            Err(_) => Err(format!(
-                "'{value}' matches neither YYYY-MM-DD nor --date-format {fmt}"
-            )),
-        };
+    let with_format = format.map(|fmt| {
+        jiff::fmt::strtime::parse(fmt, value)
+            .and_then(|t| t.to_date())
+            .map_err(|_| format!("'{value}' matches neither YYYY-MM-DD nor --date-format {fmt}"))
+    });
+    if let Some(Ok(d)) = with_format {
+        return Ok(d.to_string());
+    }
+    if let Some((day, time)) = date_and_time(value) {
+        return Err(match iso_date_ok(day) {
+            Ok(()) => {
+                format!("'{value}' has a time part ({time}); the field takes a date alone: {day}")
+            }
+            Err(why) => why,
+        });
+    }
+    if let Some(Err(why)) = with_format {
+        return Err(why);
     }
     Err(match day_month_hint(value) {
         Some(hint) => format!("'{value}' is not a date in ISO form YYYY-MM-DD; {hint}"),
-        None => format!("'{value}' is not a date in ISO form YYYY-MM-DD (e.g. 2026-06-30)"),
+        None => iso_date_ok(value).unwrap_err(),
     })
+}
+
+/// `2026-06-30T10:30:00`, `2026-06-30 10:30` (a spreadsheet's date-time cell, or a CRM's
+/// timestamp): the date and the time part.
+fn date_and_time(value: &str) -> Option<(&str, &str)> {
+    let (day, time) = (value.get(..10)?, value.get(11..)?);
+    let sep = value.as_bytes()[10];
+    let time_like = !time.is_empty()
+        && time.as_bytes()[0].is_ascii_digit()
+        && time.contains(':')
+        && time
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b':' | b'.' | b'+' | b'-' | b'Z' | b' '));
+    ((sep == b'T' || sep == b' ') && time_like).then_some((day, time))
 }
 
 /// For `a/b/yyyy` (or `.`, `-`): which --date-format reads it, or that it is ambiguous.
@@ -204,6 +229,21 @@ pub fn iso_date(value: &str) -> Result<String, String> {
     iso_date_ok(value).map(|()| value.to_string())
 }
 
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 fn iso_date_ok(value: &str) -> Result<(), String> {
     // Only the strict calendar form: `2026-06-30`. Datetimes and other layouts are refused
     // rather than guessed, because day/month order cannot be told from one value.
@@ -224,6 +264,17 @@ fn iso_date_ok(value: &str) -> Result<(), String> {
         {
             return Ok(());
         }
+        // The form is right; the day is not in the calendar.
+        return Err(match u8::try_from(m) {
+            Ok(m @ 1..=12) => {
+                let days = jiff::civil::Date::new(y as i16, m as i8, 1)
+                    .map(|first| first.days_in_month())
+                    .unwrap_or(31);
+                let month = MONTHS[usize::from(m) - 1];
+                format!("'{value}' does not exist: {month} {y} has {days} days")
+            }
+            _ => format!("'{value}' does not exist: there is no month {m} (months are 01 to 12)"),
+        });
     }
     Err(format!(
         "'{value}' is not a date in ISO form YYYY-MM-DD (e.g. 2026-06-30)"
@@ -562,7 +613,12 @@ mod tests {
                 Err("'Fax' is not an option (options: Email, Phone)"),
             ),
             (Date, &[], "2026-06-30", Ok(Some(vec!["2026-06-30"]))),
-            (Date, &[], "2026-02-30", Err("ISO form")),
+            (
+                Date,
+                &[],
+                "2026-02-30",
+                Err("'2026-02-30' does not exist: February 2026 has 28 days"),
+            ),
             (Date, &[], "30/06/2026", Err("ISO form")),
             (Date, &[], "2026-6-3", Err("ISO form")),
             (Number, &[], "42", Ok(Some(vec!["42"]))),
@@ -681,6 +737,21 @@ mod tests {
                 Err("cannot be told apart: pass --date-format %d.%m.%Y or %m.%d.%Y"),
             ),
             ("next week", None, Err("(e.g. 2026-06-30)")),
+            (
+                "2027-02-30",
+                None,
+                Err("'2027-02-30' does not exist: February 2027 has 28 days"),
+            ),
+            ("2028-02-30", None, Err("February 2028 has 29 days")),
+            ("2026-04-31", None, Err("April 2026 has 30 days")),
+            ("2026-13-01", None, Err("there is no month 13")),
+            (
+                "2026-06-30T10:30:00",
+                None,
+                Err("has a time part (10:30:00); the field takes a date alone: 2026-06-30"),
+            ),
+            ("2026-06-30 09:15", None, Err("time part (09:15)")),
+            ("2026-02-30T10:00:00", None, Err("does not exist")),
         ];
         for (v, fmt, want) in cases {
             match (date(v, fmt), want) {

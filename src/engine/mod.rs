@@ -10,6 +10,7 @@ pub mod plan;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
+pub mod reread;
 pub mod run;
 pub mod send;
 pub mod track;

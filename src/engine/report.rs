@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::map::normalize;
+use crate::read::escape_formula;
+
+use super::reread::{DUPLICATE_PREFIX, RAW_COLUMN, raw_text};
 use crate::row::{Outcome, Row, Stage, State};
 
 pub const FAILURES_FILE: &str = "failures.csv";
@@ -85,6 +89,8 @@ pub struct ReportWriter {
     verify: bool,
     /// Indexes of the input columns that are copied (those not starting with `_`).
     keep: Vec<usize>,
+    /// An input that is itself a report: its `_raw` column, carried over.
+    raw_at: Option<usize>,
     header_len: usize,
     pub counts: Counts,
 }
@@ -132,7 +138,8 @@ impl ReportWriter {
         let keep: Vec<usize> = (0..header.len())
             .filter(|&i| !header[i].trim_start_matches('\u{feff}').starts_with('_'))
             .collect();
-        let base: Vec<&str> = keep.iter().map(|&i| header[i].as_str()).collect();
+        let escaped: Vec<_> = keep.iter().map(|&i| escape_formula(&header[i])).collect();
+        let base: Vec<&str> = escaped.iter().map(|c| c.as_ref()).collect();
         let open =
             |name: &str, extra: &[&str]| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
                 let path = dir.join(name);
@@ -143,7 +150,10 @@ impl ReportWriter {
                 Ok(w)
             };
         Ok(ReportWriter {
-            failures: open(FAILURES_FILE, &["_row", "_stage", "_field", "_error"])?,
+            failures: open(
+                FAILURES_FILE,
+                &["_row", "_stage", "_field", "_error", RAW_COLUMN],
+            )?,
             successes: if successes && verify {
                 Some(open(SUCCESSES_FILE, &["_row", "_id", "_verified"])?)
             } else if successes {
@@ -152,6 +162,7 @@ impl ReportWriter {
                 None
             },
             verify,
+            raw_at: header.iter().position(|h| normalize(h) == RAW_COLUMN),
             keep,
             header_len: header.len(),
             counts: Counts::default(),
@@ -178,11 +189,14 @@ impl ReportWriter {
         dir: &Path,
     ) -> Result<(), ReportError> {
         self.counts.rows += 1;
-        let mut record: Vec<&str> = self
+        // Reports are opened in spreadsheets to be fixed: a cell that would run as a formula
+        // gets the export's leading `'`, which reading the report back takes off.
+        let cells: Vec<std::borrow::Cow<str>> = self
             .keep
             .iter()
-            .map(|&i| row.raw.cells.get(i).unwrap_or(""))
+            .map(|&i| escape_formula(row.raw.cells.get(i).unwrap_or("")))
             .collect();
+        let mut record: Vec<&str> = cells.iter().map(|c| c.as_ref()).collect();
         let row_no = row.raw.row.to_string();
         record.push(&row_no);
         let outcome = match &row.state {
@@ -195,7 +209,7 @@ impl ReportWriter {
                 } else {
                     row.note.as_str()
                 };
-                record.extend([OPEN_STAGE, "", why]);
+                record.extend([OPEN_STAGE, "", why, ""]);
                 return self
                     .failures
                     .write_record(&record)
@@ -239,7 +253,17 @@ impl ReportWriter {
                     Some(x) => format!("{error}; extra cells beyond the header: {x}"),
                     None => error.clone(),
                 };
-                record.extend([stage.as_str(), field.as_str(), error.as_str()]);
+                let raw = if *stage == Stage::Read || error.starts_with(DUPLICATE_PREFIX) {
+                    self.raw_of(row)
+                } else {
+                    String::new()
+                };
+                let (field, error, raw) = (
+                    escape_formula(field),
+                    escape_formula(&error),
+                    escape_formula(&raw),
+                );
+                record.extend([stage.as_str(), &field, &error, &raw]);
                 self.failures
                     .write_record(&record)
                     .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -249,7 +273,7 @@ impl ReportWriter {
                 // Blank rows need nothing; rows skipped because the run stopped must be re-run,
                 // so they go to the failure report too.
                 if !row.raw.is_blank() {
-                    record.extend(["send", "", reason.as_str()]);
+                    record.extend(["send", "", reason.as_str(), ""]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -257,6 +281,26 @@ impl ReportWriter {
             }
         }
         Ok(())
+    }
+
+    /// The row's `_raw`: carried over from an input report (the record as first read), or the
+    /// input cells the report writes and the cells beyond the header.
+    fn raw_of(&self, row: &Row) -> String {
+        let carried = self
+            .raw_at
+            .and_then(|i| row.raw.cells.get(i))
+            .map(crate::read::unescape_formula)
+            .filter(|c| !c.is_empty());
+        if let Some(c) = carried {
+            return c.to_string();
+        }
+        let cells = &row.raw.cells;
+        raw_text(
+            self.keep
+                .iter()
+                .map(|&i| cells.get(i).unwrap_or(""))
+                .chain(cells.iter().skip(self.header_len)),
+        )
     }
 
     fn extra_cells(&self, row: &Row) -> Option<String> {
@@ -493,15 +537,57 @@ mod tests {
         );
         let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
         insta::assert_snapshot!(failures, @r#"
-        email,notes,_row,_stage,_field,_error
-        bad,n,2,validate,email,not valid
-        c@x.io,,4,open,,not sent: the run was interrupted before this row was sent
+        email,notes,_row,_stage,_field,_error,_raw
+        bad,n,2,validate,email,not valid,
+        c@x.io,,4,open,,not sent: the run was interrupted before this row was sent,
         "#);
         let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
         insta::assert_snapshot!(successes, @r#"
         email,notes,_row,_id
         a@x.io,"hi, ""there""
         you",1,
+        "#);
+    }
+
+    #[test]
+    fn report_cells_a_spreadsheet_would_run_are_defused() {
+        let dir = tempfile::tempdir().unwrap();
+        let header: Vec<String> = ["email", "=notes", "phone"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut w = ReportWriter::create(dir.path(), &header).unwrap();
+        let rows = [
+            row(
+                1,
+                &["a@x.io", "=HYPERLINK(\"http://x\")", "+44 20 7946 0000"],
+                Some(Outcome::Succeeded {
+                    id: Some("7".into()),
+                }),
+            ),
+            row(
+                2,
+                &["@bad", "-5", "'=already"],
+                Some(Outcome::Failed {
+                    stage: Stage::Validate,
+                    field: "email".into(),
+                    error: "not valid".into(),
+                }),
+            ),
+        ];
+        for r in &rows {
+            w.write(r, dir.path()).unwrap();
+        }
+        w.finish(dir.path()).unwrap();
+        let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
+        insta::assert_snapshot!(failures, @r#"
+        email,'=notes,phone,_row,_stage,_field,_error,_raw
+        '@bad,-5,'=already,2,validate,email,not valid,
+        "#);
+        let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
+        insta::assert_snapshot!(successes, @r#"
+        email,'=notes,phone,_row,_id
+        a@x.io,"'=HYPERLINK(""http://x"")",+44 20 7946 0000,1,7
         "#);
     }
 }

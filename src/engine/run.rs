@@ -26,6 +26,7 @@ use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta};
 use super::plan::{Chunk, Chunker, SeenKeys};
 use super::progress::{Progress, RunLog, Tee};
 use super::report::{self, ReportWriter, Summary};
+use super::reread::Again;
 use super::send::{Engine, closed_outcomes};
 
 /// What a run tells its caller besides the run folder.
@@ -203,8 +204,11 @@ async fn run_kind<K: Description>(
     let boundaries: HashMap<u64, u64> = recorded.iter().map(|(s, c)| (*s, c.last_row)).collect();
     let reader = {
         let engine = engine.clone();
+        let file = file.to_path_buf();
+        let header = header.clone();
         tokio::task::spawn_blocking(move || {
-            read_rows(&engine, source, estimated, boundaries, chunk_tx)
+            let again = Again::prepare(&file, &header, &engine.kind);
+            read_rows(&engine, source, again, estimated, boundaries, chunk_tx)
         })
     };
 
@@ -387,6 +391,7 @@ async fn run_kind<K: Description>(
 fn read_rows<K: Description>(
     engine: &Engine<K>,
     source: Source,
+    again: Option<Again>,
     estimated: u64,
     boundaries: HashMap<u64, u64>,
     chunks: mpsc::Sender<Chunk<K::Item>>,
@@ -415,9 +420,12 @@ fn read_rows<K: Description>(
         progress.counters.read.fetch_add(1, Ordering::Relaxed);
         let mut row = Row::new(raw);
         let mut item = None;
+        let unchanged = again.as_ref().and_then(|a| a.outcome(kind, &row.raw));
         if let Some(problem) = &row.raw.problem {
             let problem = problem.clone();
             row.close(Outcome::failed(Stage::Read, "", problem));
+        } else if let Some(outcome) = unchanged {
+            row.close(outcome);
         } else if row.raw.is_blank() {
             row.close(Outcome::Skipped {
                 reason: "blank row".into(),

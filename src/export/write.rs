@@ -11,6 +11,7 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 use sha2::{Digest, Sha256};
 
 use super::{Cell, Table};
+use crate::read::escape_formula;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,19 +35,6 @@ pub enum WriteError {
     },
     #[error("{path}: cannot write the workbook: {source}")]
     Xlsx { path: String, source: XlsxError },
-}
-
-/// Characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// A CSV cell that spreadsheets will not evaluate: text starting with a formula character gets
-/// a leading `'`. `read::unescape_formula` takes it off again on import.
-pub fn escape_formula(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(FORMULA_START) {
-        std::borrow::Cow::Owned(format!("'{s}"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
 }
 
 /// Writes `tables` to `path` atomically; returns the SHA-256 of what was written.
@@ -218,8 +206,18 @@ mod tests {
     fn formula_text_is_defused_and_restored() {
         let cases = [
             ("=1+1", "'=1+1"),
-            ("+44 20 7946 0000", "'+44 20 7946 0000"),
-            ("-5", "'-5"),
+            ("+44 20 7946 0000", "+44 20 7946 0000"),
+            ("-5", "-5"),
+            ("-0.5", "-0.5"),
+            ("+1.5e+3", "+1.5e+3"),
+            ("+1 (555) 010-0199", "+1 (555) 010-0199"),
+            ("-5+cmd|' /C calc'!A0", "'-5+cmd|' /C calc'!A0"),
+            ("+SUM(1)", "'+SUM(1)"),
+            ("-", "'-"),
+            ("- 5", "'- 5"),
+            ("-2*3", "'-2*3"),
+            ("+e5", "'+e5"),
+            ("=5", "'=5"),
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\tx", "'\tx"),
             ("\rx", "'\rx"),

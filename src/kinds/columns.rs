@@ -241,7 +241,7 @@ pub fn find_columns(
             return Err(Error::Usage(format!(
                 "{file}: no '{r}' column: a {kind} file has the columns {} (header has: {})",
                 known.join(", "),
-                header.join(", ")
+                crate::map::header_list(header)
             )));
         }
     }

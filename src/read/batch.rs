@@ -259,6 +259,16 @@ impl Filled {
         self.used = 0;
     }
 
+    /// Drops the data after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.used = self.used.min(len);
+    }
+
+    /// The data, to rewrite in place.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.used]
+    }
+
     pub fn into_vec(mut self) -> Vec<u8> {
         self.buf.truncate(self.used);
         self.buf

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::batch::{BATCH_BYTES, BATCH_ROWS, ByteFill, Filled, RowBatch};
-use super::{Dialect, Encoding, RawRow, ReadError, ReadOptions};
+use super::{
+    Dialect, Encoding, KEPT_CHARS, MAX_CELL_BYTES, MAX_FIELDS, MAX_ROW_BYTES, RawRow, ReadError,
+    ReadOptions, first_chars, oversized_problem, shown_size,
+};
 
 /// How much of the file the sniffers look at.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -30,6 +33,10 @@ pub struct CsvSource {
     lines: Arc<LineStats>,
     /// Lines taken by records so far (each record: 1 + the line breaks inside its fields).
     record_lines: u64,
+    /// The last record's fields, with those past `MAX_FIELDS` that were not kept.
+    fields: usize,
+    /// The last record's cells over the limit, cut: its row problem.
+    cut: Option<String>,
     /// The bytes are not decoded, so invalid UTF-8 is possible and is a row problem.
     raw_utf8: bool,
     dialect: Dialect,
@@ -374,6 +381,8 @@ impl CsvSource {
             start: 0,
             end: 0,
             eof: false,
+            last_byte: 0,
+            scratch: vec![0; 64 * 1024],
         };
         let mut src = CsvSource {
             path: path.to_path_buf(),
@@ -385,6 +394,8 @@ impl CsvSource {
             raw_pos,
             lines,
             record_lines: 0,
+            fields: 0,
+            cut: None,
             raw_utf8: encoding == Encoding::Utf8,
             dialect,
             bytes_per_line: (sample.len() as u64 / (terminators_in(&sample).max(1))).max(1),
@@ -411,6 +422,23 @@ impl CsvSource {
         scratch.clear();
         if !self.read_record(&mut scratch)? {
             return Err(ReadError::Empty { path });
+        }
+        if self.fields > MAX_FIELDS {
+            return Err(ReadError::Header {
+                path,
+                why: format!(
+                    "the header row has {} columns; at most {MAX_FIELDS} are read (is this the right file?)",
+                    self.fields
+                ),
+            });
+        }
+        if self.cut.take().is_some() {
+            return Err(ReadError::Header {
+                path,
+                why: format!(
+                    "a cell of the header row is larger than {MAX_CELL_BYTES} bytes (is this the right file?)"
+                ),
+            });
         }
         let bytes = scratch.as_slice();
         let mut header = Vec::with_capacity(self.ends.len());
@@ -452,35 +480,84 @@ impl CsvSource {
     }
 
     /// Appends the next record to `out` (its cell ends in `self.ends`), counting the lines it
-    /// takes; false at the end of the file.
+    /// takes; false at the end of the file. Cells over `MAX_CELL_BYTES` are cut to their first
+    /// `KEPT_CHARS` characters here (`self.cut` says so); a quote never closed is an error
+    /// naming the line it opened on.
     fn read_record(&mut self, out: &mut Filled) -> Result<bool, ReadError> {
         let start = out.used();
-        match self.parser.read_record(out, &mut self.ends) {
-            Ok(false) => Ok(false),
-            Ok(true) => {
-                let bytes = &out.as_slice()[start..];
-                let inner = if memchr::memchr2(b'\r', b'\n', bytes).is_some() {
-                    let mut from = 0;
-                    self.ends
-                        .iter()
-                        .map(|&end| {
-                            let n = terminators_in(&bytes[from..end]);
-                            from = end;
-                            n
-                        })
-                        .sum::<u64>()
-                } else {
-                    0
-                };
-                self.record_lines += 1 + inner;
-                Ok(true)
+        self.cut = None;
+        let rec = match self.parser.read_record(out, &mut self.ends) {
+            Ok(None) => return Ok(false),
+            Ok(Some(rec)) => rec,
+            Err(e) => {
+                return Err(ReadError::Broken {
+                    path: self.path.clone(),
+                    line: self.record_lines + 1,
+                    why: e.to_string(),
+                });
             }
-            Err(e) => Err(ReadError::Broken {
-                path: self.path.clone(),
-                line: self.record_lines + 1,
-                why: e.to_string(),
-            }),
+        };
+        self.fields = self.ends.len() + rec.fields_dropped;
+        let first_line = self.record_lines + 1;
+        // Line breaks inside each field (only quoted fields have them).
+        let stored = out.used() - start;
+        let bytes = &out.as_slice()[start..];
+        let mut breaks_before_last = 0;
+        let mut breaks_in_last = rec.dropped_lines;
+        if memchr::memchr2(b'\r', b'\n', bytes).is_some() {
+            let mut from = 0;
+            let last = self.ends.len().saturating_sub(1);
+            for (i, &end) in self.ends.iter().enumerate() {
+                let (a, b) = (from.min(stored), end.min(stored));
+                let n = terminators_in(&bytes[a..b]);
+                from = end;
+                if i == last {
+                    breaks_in_last += n;
+                } else {
+                    breaks_before_last += n;
+                }
+            }
         }
+        self.record_lines += 1 + breaks_before_last + breaks_in_last;
+        if rec.at_eof && breaks_in_last > 0 && self.parser.last_byte != b'"' {
+            return Err(ReadError::Broken {
+                path: self.path.clone(),
+                line: first_line + breaks_before_last,
+                why: format!(
+                    "a quote opened on line {} is never closed, so the {} lines after it, to the end of the file, read as one cell; close the quote (a quote inside a quoted cell is written twice: \"\")",
+                    first_line + breaks_before_last,
+                    breaks_in_last
+                ),
+            });
+        }
+        let oversized = rec.dropped > 0
+            || self
+                .ends
+                .iter()
+                .scan(0, |from, &end| {
+                    let size = end - *from;
+                    *from = end;
+                    Some(size)
+                })
+                .any(|size| size > MAX_CELL_BYTES);
+        if oversized {
+            let (len, over) = cut_cells(&mut out.as_mut_slice()[start..], stored, &mut self.ends);
+            out.truncate(start + len);
+            self.cut = Some(if over.is_empty() {
+                format!(
+                    "the row holds {}; at most {} of a row is read, so the row is not sent; the report keeps the first {KEPT_CHARS} characters of each cell",
+                    shown_size((stored + rec.dropped) as u64),
+                    shown_size(MAX_ROW_BYTES as u64)
+                )
+            } else {
+                let named: Vec<(String, u64)> = over
+                    .iter()
+                    .map(|&(i, size)| (self.column(i), size as u64))
+                    .collect();
+                oversized_problem(&named)
+            });
+        }
+        Ok(true)
     }
 
     pub fn header(&self) -> &[String] {
@@ -560,12 +637,14 @@ impl CsvSource {
         let row = self.next_row;
         self.next_row += 1;
         let ends = &self.ends;
-        let ragged = ends.len() != self.header.len() && !(ends.len() == 1 && ends[0] == 0);
-        let problem = if ragged {
+        let ragged = self.fields != self.header.len() && !(ends.len() == 1 && ends[0] == 0);
+        let problem = if let Some(cut) = self.cut.take() {
+            Some(cut)
+        } else if ragged {
             Some(format!(
                 "expected {} fields (as in the header) but found {}",
                 self.header.len(),
-                ends.len()
+                self.fields
             ))
         } else {
             memchr::memchr(0, &fill.out().as_slice()[start..])
@@ -627,17 +706,70 @@ struct Parser {
     start: usize,
     end: usize,
     eof: bool,
+    /// The file's last byte so far (a record ended by the end of the file inside a quote
+    /// leaves no closing quote there).
+    last_byte: u8,
+    /// Where the bytes of an oversized record go, to be counted and dropped.
+    scratch: Vec<u8>,
+}
+
+/// Cuts the cells of a record (its kept bytes `bytes[..stored]`, its cells' ends `ends`
+/// counting the bytes not kept too) that are over `MAX_CELL_BYTES` or not wholly kept, to
+/// their first `KEPT_CHARS` characters, in place. Returns the record's new length, with `ends`
+/// rewritten to match, and the (index, size) of each cell over the limit.
+fn cut_cells(bytes: &mut [u8], stored: usize, ends: &mut [usize]) -> (usize, Vec<(usize, usize)>) {
+    let (mut from, mut write) = (0, 0);
+    let mut over = Vec::new();
+    for (i, end) in ends.iter_mut().enumerate() {
+        let size = *end - from;
+        let (a, b) = (from.min(stored), (*end).min(stored));
+        let keep = if size > MAX_CELL_BYTES || *end > stored {
+            if size > MAX_CELL_BYTES {
+                over.push((i, size));
+            }
+            first_chars(&bytes[a..b], KEPT_CHARS)
+        } else {
+            b - a
+        };
+        bytes.copy_within(a..a + keep, write);
+        write += keep;
+        from = *end;
+        *end = write;
+    }
+    (write, over)
+}
+
+/// What reading one record found beyond its cells.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RecordEnd {
+    /// Bytes of the record not kept (past `MAX_ROW_BYTES`): `ends` still count them, so the
+    /// cells' sizes are known, but the bytes were never held.
+    dropped: usize,
+    /// Fields past `MAX_FIELDS`, counted and not kept.
+    fields_dropped: usize,
+    /// Line breaks in the dropped bytes.
+    dropped_lines: u64,
+    /// The record was ended by the end of the file, not by a line break.
+    at_eof: bool,
 }
 
 impl Parser {
     /// Appends the next record's cells to `out`; `ends` gets where each cell ends, counted from
-    /// the record's start. False at the end of the input.
-    fn read_record(&mut self, out: &mut Filled, ends: &mut Vec<usize>) -> std::io::Result<bool> {
+    /// the record's start. `None` at the end of the input. Memory is bounded whatever the
+    /// record holds: past `MAX_ROW_BYTES` its bytes are parsed into a scratch buffer and only
+    /// counted, and past `MAX_FIELDS` its fields too.
+    fn read_record(
+        &mut self,
+        out: &mut Filled,
+        ends: &mut Vec<usize>,
+    ) -> std::io::Result<Option<RecordEnd>> {
         use csv_core::ReadRecordResult::*;
         if ends.len() < 64 {
             ends.resize(64, 0);
         }
         let (mut outlen, mut nends, mut room) = (0, 0, 1024);
+        let mut rec = RecordEnd::default();
+        let mut scratch_ends = [0usize; 256];
         loop {
             if self.start == self.end && !self.eof {
                 self.start = 0;
@@ -649,29 +781,60 @@ impl Parser {
                     }
                 };
                 self.eof = self.end == 0;
+                if !self.eof {
+                    self.last_byte = self.buf[self.end - 1];
+                }
             }
             let input = &self.buf[self.start..self.end];
-            let (res, nin, nout, nend) =
-                self.core
-                    .read_record(input, out.spare(outlen, room), &mut ends[nends..]);
+            let keep_bytes = outlen < MAX_ROW_BYTES;
+            let keep_ends = nends < MAX_FIELDS;
+            let output: &mut [u8] = if keep_bytes {
+                let spare = out.spare(outlen, room);
+                let n = spare.len().min(MAX_ROW_BYTES - outlen).max(1);
+                &mut spare[..n]
+            } else {
+                &mut self.scratch[..]
+            };
+            let ends_out: &mut [usize] = if keep_ends {
+                &mut ends[nends..]
+            } else {
+                &mut scratch_ends[..]
+            };
+            let (res, nin, nout, nend) = self.core.read_record(input, output, ends_out);
+            if keep_bytes {
+                outlen += nout;
+            } else {
+                rec.dropped += nout;
+                rec.dropped_lines += terminators_in(&self.scratch[..nout]);
+            }
+            if keep_ends {
+                nends += nend;
+            } else {
+                rec.fields_dropped += nend;
+            }
             self.start += nin;
-            outlen += nout;
-            nends += nend;
             match res {
                 InputEmpty => {}
-                OutputFull => room *= 2,
+                OutputFull => {
+                    if keep_bytes && room < MAX_ROW_BYTES {
+                        room *= 2;
+                    }
+                }
                 OutputEndsFull => {
-                    let n = ends.len();
-                    ends.resize(n * 2, 0);
+                    if keep_ends {
+                        let n = ends.len();
+                        ends.resize((n * 2).min(MAX_FIELDS.max(n + 1)), 0);
+                    }
                 }
                 Record => {
+                    rec.at_eof = input.is_empty();
                     out.commit(outlen);
                     ends.truncate(nends);
-                    return Ok(true);
+                    return Ok(Some(rec));
                 }
                 End => {
                     ends.clear();
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
         }
@@ -718,6 +881,89 @@ mod tests {
         assert_eq!(d.encoding.as_deref(), Some("UTF-8 with BOM"));
         assert_eq!(d.line_endings.as_deref(), Some("CRLF"));
         assert_eq!(d.blank_lines_skipped, 0);
+    }
+
+    #[test]
+    fn cells_over_the_limit_are_cut_and_fail_their_row() {
+        let big = "é".repeat(MAX_CELL_BYTES); // twice the limit in bytes
+        let huge = "x".repeat(3 * MAX_ROW_BYTES); // past what a row holds
+        let text = format!(
+            "email,notes,tier\na@x.io,{big},Gold\nb@x.io,\"{huge}\nsecond line\",Free\nc@x.io,ok,Free\n"
+        );
+        let (_f, s) = source(text.as_bytes());
+        let mut s = s.unwrap();
+        let r = rows(&mut s);
+        assert_eq!(r.len(), 3);
+        let p = r[0].problem.as_deref().unwrap();
+        assert!(
+            p.starts_with("column 2 (notes) holds 31.2 KiB; a cell holds at most 16000 bytes"),
+            "{p}"
+        );
+        assert!(p.contains("keeps the first 1000 characters"), "{p}");
+        assert_eq!(r[0].cells.get(1).unwrap(), "é".repeat(KEPT_CHARS));
+        assert_eq!(
+            r[0].cells.get(2).unwrap(),
+            "Gold",
+            "cells after it are kept"
+        );
+        let p = r[1].problem.as_deref().unwrap();
+        assert!(p.starts_with("column 2 (notes) holds 6.0 MiB"), "{p}");
+        assert_eq!(r[1].cells.get(1).unwrap().len(), KEPT_CHARS);
+        assert_eq!(r[1].cells.get(2).unwrap(), "", "past the bytes a row holds");
+        assert!(r[2].problem.is_none());
+        assert_eq!(r[2].row, 3);
+        // Lines are still counted through the dropped bytes.
+        assert_eq!(s.dialect().blank_lines_skipped, 0);
+    }
+
+    #[test]
+    fn many_fields_are_counted_not_kept() {
+        let row = ",".repeat(MAX_FIELDS + 10);
+        let text = format!("email,notes\na@x.io{row}\nb@x.io,ok\n");
+        let (_f, s) = source(text.as_bytes());
+        let mut s = s.unwrap();
+        let r = rows(&mut s);
+        let p = r[0].problem.as_deref().unwrap();
+        assert_eq!(
+            p,
+            format!(
+                "expected 2 fields (as in the header) but found {}",
+                MAX_FIELDS + 11
+            )
+        );
+        assert!(r[1].problem.is_none());
+        let header = format!("email{}\n", ",x".repeat(MAX_FIELDS));
+        let (_f, s) = source(header.as_bytes());
+        let e = s.err().unwrap().to_string();
+        assert!(e.contains("the header row has 65537 columns"), "{e}");
+    }
+
+    #[test]
+    fn an_unclosed_quote_names_the_line_it_opened_on() {
+        let (_f, s) = source(
+            b"email,notes\na@x.io,fine\nb@x.io,\"two\nlines\"\nc@x.io,\"never closed\nd@x.io,x\ne@x.io,y\n",
+        );
+        let mut s = s.unwrap();
+        let mut got = Vec::new();
+        let err = loop {
+            match s.next_row() {
+                Some(Ok(r)) => got.push(r),
+                Some(Err(e)) => break e.to_string(),
+                None => panic!("no error"),
+            }
+        };
+        assert_eq!(got.len(), 2);
+        assert!(
+            err.contains(
+                "near line 5: a quote opened on line 5 is never closed, so the 3 lines after it"
+            ),
+            "{err}"
+        );
+        // A closed quote on the last line, with no line break after it, is fine.
+        let (_f, s) = source(b"email,notes\na@x.io,\"two\nlines\"");
+        let mut s = s.unwrap();
+        let r = rows(&mut s);
+        assert_eq!(r[0].cells.get(1).unwrap(), "two\nlines");
     }
 
     #[test]

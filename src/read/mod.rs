@@ -8,6 +8,7 @@ pub mod batch;
 mod biff;
 pub mod csv;
 pub mod xlsx;
+mod xmlguard;
 mod zipview;
 
 pub use batch::{RowBatch, RowRef};
@@ -28,10 +29,102 @@ pub struct RawRow {
     pub problem: Option<String>,
 }
 
+/// The largest cell worth holding: the API's own text limit (`validate::MAX_TEXT_CHARS`
+/// characters, at most four bytes each in UTF-8). A larger cell cannot be sent, so its row
+/// fails at the read stage, and the rest of the cell is never held.
+pub const MAX_CELL_BYTES: usize = 4 * crate::validate::MAX_TEXT_CHARS;
+/// What the report keeps of a cell over the limit.
+pub const KEPT_CHARS: usize = 1000;
+/// The bytes of one row held at most (a row of many large cells that are each allowed fits).
+pub const MAX_ROW_BYTES: usize = 2 << 20;
+/// The fields of one row held at most (a spreadsheet has 16,384 columns).
+pub const MAX_FIELDS: usize = 65_536;
+
+/// A size for messages: bytes, KiB, MiB or GiB.
+pub fn shown_size(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f >= K * K * K {
+        format!("{:.1} GiB", f / (K * K * K))
+    } else if f >= K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else if f >= 10.0 * K {
+        format!("{:.1} KiB", f / K)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The first `chars` characters of `bytes` (UTF-8, or bytes not checked yet: a character
+/// starts at every byte that is not a continuation byte).
+pub fn first_chars(bytes: &[u8], chars: usize) -> usize {
+    let mut seen = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if b & 0xC0 != 0x80 {
+            if seen == chars {
+                return i;
+            }
+            seen += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The row problem of cells over `MAX_CELL_BYTES`: (column name, size) of each, in order.
+pub fn oversized_problem(cells: &[(String, u64)]) -> String {
+    let (name, size) = &cells[0];
+    let more = match cells.len() {
+        1 => String::new(),
+        n => format!(" (and {} more cells over the limit)", n - 1),
+    };
+    format!(
+        "{name} holds {}{more}; a cell holds at most {MAX_CELL_BYTES} bytes ({} characters, the API's text limit), so the row is not sent; the report keeps the first {KEPT_CHARS} characters of the cell",
+        shown_size(*size),
+        crate::validate::MAX_TEXT_CHARS
+    )
+}
+
 /// Indexed access to a row's cells, whatever holds them; a missing cell reads as empty. Cells
 /// read here have the formula guard of csmport's CSV export taken off (`unescape_formula`).
 pub trait Cells {
     fn cell(&self, i: usize) -> &str;
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell that spreadsheets will not run: text starting with a formula character gets a leading
+/// `'` (`unescape_formula` takes it off again). Numbers stay as they are (`-5`, `+1.5e3`, a
+/// phone number like `+44 20 7946 0000`): they hold nothing a spreadsheet could run, and
+/// quoting them would turn numbers into text for every user who opens the file. Used by CSV
+/// exports and by the run reports, which exist to be opened in a spreadsheet.
+pub fn escape_formula(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(FORMULA_START) && !is_plain_number(s) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// A signed number or phone number: a sign, then only digits and the separators numbers and
+/// phone numbers are written with (space, `.`, `,`, `-`, `/`, parentheses, an exponent), at
+/// least one digit, and no letter, operator or function a formula needs.
+fn is_plain_number(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix(['+', '-']) else {
+        return false;
+    };
+    let mut digits = false;
+    let mut exponent = false;
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits = true,
+            ' ' | '.' | ',' | '-' | '/' | '(' | ')' => {}
+            'e' | 'E' if digits && !exponent => exponent = true,
+            '+' if exponent => {}
+            _ => return false,
+        }
+    }
+    digits && rest.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '(')
 }
 
 /// The value of a cell written by csmport's CSV export: text that a spreadsheet would run as a

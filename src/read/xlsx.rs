@@ -13,8 +13,13 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use calamine::{CellErrorType, Data, DataRef, ExcelDateTime, Ods, Reader, Sheets, Xls, Xlsb, Xlsx};
 
+use super::xmlguard::{Cuts, find_mark};
 use super::zipview::Archive;
-use super::{Dialect, RawRow, ReadError, ReadOptions, RowBatch};
+use super::{
+    Dialect, KEPT_CHARS, MAX_CELL_BYTES, MAX_ROW_BYTES, RawRow, ReadError, ReadOptions, RowBatch,
+    oversized_problem, shown_size,
+};
+use std::sync::Arc;
 
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
 /// Cell batches in flight each way between the sheet thread and the reading side.
@@ -35,6 +40,9 @@ struct CellBatch {
     cells: Vec<CellAt>,
     /// (index in `cells`, its value).
     values: Vec<(usize, Scalar)>,
+    /// (index in `cells`, its size): text cells over `MAX_CELL_BYTES`, of which `text` holds
+    /// only the first `KEPT_CHARS` characters.
+    cut: Vec<(usize, u64)>,
     /// The sheet could not be read (further): the cells end here.
     error: Option<ReadError>,
 }
@@ -52,6 +60,7 @@ impl CellBatch {
         self.text.clear();
         self.cells.clear();
         self.values.clear();
+        self.cut.clear();
         self.error = None;
     }
 
@@ -80,7 +89,7 @@ impl SheetSource {
         // The workbook is opened here, not in the sheet thread: opening reads the shared
         // strings, often most of the file, and this thread's allocator grows its heap in large
         // steps where a new thread's grows a page at a time (a system call each).
-        let (mut wb, name, format) = guarded(path, || open_sheet(path, opts))?;
+        let (mut wb, name, format, cuts) = guarded(path, || open_sheet(path, opts))?;
         let (tx, cells) = sync_channel(CHANNEL_BATCHES);
         let (recycle, recycled) = sync_channel(CHANNEL_BATCHES + 1);
         let p = path.to_path_buf();
@@ -91,6 +100,7 @@ impl SheetSource {
                     tx,
                     recycled,
                     batch: CellBatch::default(),
+                    cuts,
                 };
                 // The cells sent before a failure stay sent; the error ends them.
                 if let Err(e) = guarded(&p, || stream(&mut wb, &name, format, &p, &mut out)) {
@@ -166,6 +176,10 @@ impl SheetSource {
             while values.peek().is_some_and(|(at, _)| *at < i) {
                 values.next();
             }
+            let mut cut = batch.cut.iter().peekable();
+            while cut.peek().is_some_and(|(at, _)| *at < i) {
+                cut.next();
+            }
             let mut start = if i == 0 {
                 0
             } else {
@@ -186,9 +200,16 @@ impl SheetSource {
                     }
                     _ => (&batch.text[start..c.end as usize], None),
                 };
+                let size = match cut.peek() {
+                    Some((at, size)) if *at == i => {
+                        cut.next();
+                        Some(*size)
+                    }
+                    _ => None,
+                };
                 start = c.end as usize;
                 i += 1;
-                self.rows.cell(c.row, c.col, text, error.as_deref());
+                self.rows.cell(c.row, c.col, text, error.as_deref(), size);
             }
             if let Some(e) = batch.error.take() {
                 self.rows.finish(Some(e));
@@ -305,6 +326,8 @@ struct CellSink {
     tx: SyncSender<CellBatch>,
     recycled: Receiver<CellBatch>,
     batch: CellBatch,
+    /// The sizes of text nodes the zip view's guard cut (`xmlguard`).
+    cuts: Option<Arc<Cuts>>,
 }
 
 impl CellSink {
@@ -314,6 +337,20 @@ impl CellSink {
         match v {
             Value::Empty => return true,
             Value::Text("") => return true,
+            Value::Text(t) if t.len() > MAX_CELL_BYTES => {
+                // Cut by the guard (its marker names the cut, whose size it knows) or only
+                // large: either way the row fails, and only the cell's start is kept.
+                let (kept, size) = match find_mark(t) {
+                    Some((before, n)) => {
+                        let size = self.cuts.as_ref().and_then(|c| c.size(n));
+                        (before, size.unwrap_or(before.len() as u64))
+                    }
+                    None => (t, t.len() as u64),
+                };
+                let end = super::first_chars(kept.as_bytes(), KEPT_CHARS);
+                b.text.push_str(&kept[..end]);
+                b.cut.push((b.cells.len(), size));
+            }
             Value::Text(t) => b.text.push_str(t),
             Value::Int(i) => b.values.push((b.cells.len(), Scalar::Int(i))),
             Value::Float(f) => b.values.push((b.cells.len(), Scalar::Float(f))),
@@ -342,20 +379,28 @@ type Workbook = Sheets<Archive>;
 
 /// Opens a workbook by its (lower-case) extension. The zip-based formats are read through a
 /// view that inflates their large parts ahead on another thread.
-fn open_workbook(path: &Path, ext: &str) -> Result<Workbook, calamine::Error> {
-    Ok(match ext {
-        "xls" => Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?),
-        "xlsb" => Sheets::Xlsb(Xlsb::new(Archive::open(path)?).map_err(calamine::Error::Xlsb)?),
-        "ods" => Sheets::Ods(Ods::new(Archive::open(path)?).map_err(calamine::Error::Ods)?),
-        _ => Sheets::Xlsx(Xlsx::new(Archive::open(path)?).map_err(calamine::Error::Xlsx)?),
-    })
+fn open_workbook(path: &Path, ext: &str) -> Result<(Workbook, Option<Arc<Cuts>>), calamine::Error> {
+    if ext == "xls" {
+        let wb = Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?);
+        return Ok((wb, None));
+    }
+    let archive = Archive::open(path)?;
+    let cuts = archive.cuts();
+    let wb = match ext {
+        "xlsb" => Sheets::Xlsb(Xlsb::new(archive).map_err(calamine::Error::Xlsb)?),
+        "ods" => Sheets::Ods(Ods::new(archive).map_err(calamine::Error::Ods)?),
+        _ => Sheets::Xlsx(Xlsx::new(archive).map_err(calamine::Error::Xlsx)?),
+    };
+    Ok((wb, cuts))
 }
 
-/// Opens the workbook and picks the sheet: the workbook, the sheet's name, the format's name.
+/// Opens the workbook and picks the sheet: the workbook, the sheet's name, the format's name,
+/// and the sizes of the text nodes its guard cuts.
+#[allow(clippy::type_complexity)]
 fn open_sheet(
     path: &Path,
     opts: &ReadOptions,
-) -> Result<(Workbook, String, &'static str), ReadError> {
+) -> Result<(Workbook, String, &'static str, Option<Arc<Cuts>>), ReadError> {
     std::fs::metadata(path).map_err(|source| ReadError::Open {
         path: path.to_path_buf(),
         source,
@@ -364,7 +409,7 @@ fn open_sheet(
     if ext == "xls" {
         super::biff::check_sheet_sizes(path).map_err(|why| sheet_err(path, why))?;
     }
-    let mut wb = open_workbook(path, &ext).map_err(|e| {
+    let (mut wb, cuts) = open_workbook(path, &ext).map_err(|e| {
         sheet_err(
             path,
             format!("{e} (is it a complete, unprotected workbook?)"),
@@ -394,7 +439,7 @@ fn open_sheet(
         Sheets::Xls(_) => "XLS",
         Sheets::Ods(_) => "ODS",
     };
-    Ok((wb, name, format))
+    Ok((wb, name, format, cuts))
 }
 
 /// Feeds every cell of the sheet to `out`, in row-major order.
@@ -503,6 +548,10 @@ struct RowBuilder {
     /// Cells outside the header's columns, and cells that came after a cell to their right.
     outside: Vec<(u32, String)>,
     late: Vec<(usize, String)>,
+    /// Cells of the open row over `MAX_CELL_BYTES`: (name, size).
+    cut: Vec<(String, u64)>,
+    /// Text of the open row so far; past `MAX_ROW_BYTES` cells are left empty.
+    row_bytes: usize,
     last_row: Option<u32>,
     next_data_row: u64,
 }
@@ -524,6 +573,8 @@ impl RowBuilder {
             problem: None,
             outside: Vec::new(),
             late: Vec::new(),
+            cut: Vec::new(),
+            row_bytes: 0,
             last_row: None,
             next_data_row: 1,
         }
@@ -540,8 +591,35 @@ impl RowBuilder {
         self.batch.is_full() || had_header != self.header.is_some()
     }
 
-    /// Takes one non-empty cell of the row `boundary` was last called for.
-    fn cell(&mut self, row: u32, col: u32, text: &str, error: Option<&str>) {
+    /// Takes one non-empty cell of the row `boundary` was last called for (`cut`: the size of
+    /// a cell of which only the start is given).
+    fn cell(&mut self, row: u32, col: u32, text: &str, error: Option<&str>, cut: Option<u64>) {
+        self.row_bytes += text.len();
+        let text = if self.row_bytes > MAX_ROW_BYTES {
+            self.problem.get_or_insert_with(|| {
+                format!(
+                    "the row holds more than {}; at most that much of a row is read, so the row is not sent (the cells after cell {}{} are left out of the report)",
+                    shown_size(MAX_ROW_BYTES as u64),
+                    column_name(col),
+                    row + 1
+                )
+            });
+            ""
+        } else {
+            text
+        };
+        if let Some(size) = cut {
+            let name = match &self.header {
+                Some((h, first)) => h
+                    .get(col.wrapping_sub(*first) as usize)
+                    .map(|n| format!("cell {}{} ({n})", column_name(col), row + 1)),
+                None => None,
+            };
+            self.cut.push((
+                name.unwrap_or_else(|| format!("cell {}{}", column_name(col), row + 1)),
+                size,
+            ));
+        }
         if self.current.is_none() {
             self.current = Some(row);
             if let Some(last) = self.last_row.filter(|_| self.header.is_some()) {
@@ -582,9 +660,12 @@ impl RowBuilder {
         let Some(row) = self.current.take() else {
             return;
         };
+        self.row_bytes = 0;
+        let cut = std::mem::take(&mut self.cut);
         self.done = u64::from(row) + 1;
         self.last_row = Some(row);
         let Some((header, first)) = &self.header else {
+            self.problem = None;
             self.take_header(row);
             return;
         };
@@ -596,6 +677,9 @@ impl RowBuilder {
             self.batch.push_cell("");
         }
         let mut problem = self.problem.take();
+        if !cut.is_empty() {
+            problem = Some(oversized_problem(&cut));
+        }
         let outside = std::mem::take(&mut self.outside);
         if !outside.is_empty() {
             let listed: Vec<String> = outside
@@ -1032,6 +1116,31 @@ mod tests {
         );
         assert_eq!(s.dialect().blank_lines_skipped, 1);
         assert_eq!(s.dialect().sheet.as_deref(), Some("Data"));
+    }
+
+    #[test]
+    fn huge_cells_and_whitespace_are_cut_in_the_stream_and_fail_their_row() {
+        let huge = "x".repeat(3 << 20);
+        let medium = "y".repeat(20_000);
+        let ws = " ".repeat(2 << 20);
+        let rows = format!(
+            r#"<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c><c r="B1" t="inlineStr"><is><t>notes</t></is></c></row>{ws}<row r="2"><c r="A2" t="inlineStr"><is><t>a@x.io</t></is></c><c r="B2" t="inlineStr"><is><t>{huge}</t></is></c></row><row r="3"><c r="A3" t="inlineStr"><is><t>b@x.io</t></is></c><c r="B3" t="inlineStr"><is><t>{medium}</t></is></c></row><row r="4"><c r="A4" t="inlineStr"><is><t>c@x.io</t></is></c><c r="B4" t="inlineStr"><is><t>fine</t></is></c></row>"#
+        );
+        let f = workbook(&rows);
+        assert!(matches!(Archive::open(f.path()).unwrap(), Archive::View(_)));
+        let (s, got) = all_rows(f.path());
+        assert_eq!(s.header(), ["email", "notes"]);
+        assert_eq!(got.len(), 3);
+        let p = got[0].2.as_deref().unwrap();
+        assert!(
+            p.starts_with("cell B2 (notes) holds 3.0 MiB; a cell holds at most 16000 bytes"),
+            "{p}"
+        );
+        assert_eq!(got[0].1, ["a@x.io".to_string(), "x".repeat(KEPT_CHARS)]);
+        let p = got[1].2.as_deref().unwrap();
+        assert!(p.starts_with("cell B3 (notes) holds 19.5 KiB"), "{p}");
+        assert_eq!(got[1].1[1].len(), KEPT_CHARS);
+        assert_eq!(got[2], want(3, &["c@x.io", "fine"], None));
     }
 
     #[test]

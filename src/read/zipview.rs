@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::xmlguard::{Cuts, XmlGuard};
 use super::{le_u16, le_u32};
 
 /// Members smaller than this are left as they are: inflating them ahead would not pay for a
@@ -42,6 +43,14 @@ pub enum Archive {
 }
 
 impl Archive {
+    /// The sizes of the text nodes cut in the XML parts read so far (`xmlguard`).
+    pub fn cuts(&self) -> Option<Arc<Cuts>> {
+        match self {
+            Archive::Plain(_) => None,
+            Archive::View(v) => Some(v.cuts.clone()),
+        }
+    }
+
     /// The file as it is.
     pub fn plain(path: &Path) -> io::Result<Archive> {
         Ok(Archive::Plain(BufReader::new(File::open(path)?)))
@@ -89,6 +98,7 @@ pub struct ZipView {
     members: Vec<Member>,
     /// Inflating streams started so far.
     streams: usize,
+    cuts: Arc<Cuts>,
 }
 
 struct Part {
@@ -256,6 +266,7 @@ impl ZipView {
             pos: 0,
             members,
             streams: 0,
+            cuts: Arc::new(Cuts::default()),
         })
     }
 }
@@ -321,7 +332,7 @@ impl Read for ZipView {
             PartKind::Inflated(m) => {
                 let m = &mut self.members[*m];
                 if m.behind(off) {
-                    m.stream = Some(m.start(&self.file)?);
+                    m.stream = Some(m.start(&self.file, &self.cuts)?);
                     self.streams += 1;
                 }
                 m.read(off, &mut buf[..room])?
@@ -405,7 +416,7 @@ impl Member {
         }
     }
 
-    fn start(&self, file: &Arc<File>) -> io::Result<Stream> {
+    fn start(&self, file: &Arc<File>, cuts: &Arc<Cuts>) -> io::Result<Stream> {
         let (tx, rx) = sync_channel(CHUNKS_AHEAD);
         let (spares, spare) = sync_channel(CHUNKS_AHEAD + 1);
         let source = FileRange {
@@ -414,9 +425,15 @@ impl Member {
             end: self.data_start + self.compressed,
         };
         let (name, size) = (self.name.clone(), self.size);
+        // XML parts are read by calamine a text node at a time: they go through the guard
+        // that keeps every node bounded.
+        let guard = name
+            .to_ascii_lowercase()
+            .ends_with(".xml")
+            .then(|| XmlGuard::new(&name, size, cuts.clone()));
         std::thread::Builder::new()
             .name("inflate".into())
-            .spawn(move || inflate(source, &name, size, &tx, &spare))?;
+            .spawn(move || inflate(source, &name, size, guard, &tx, &spare))?;
         Ok(Stream {
             at: 0,
             chunk: Vec::new(),
@@ -434,17 +451,30 @@ fn inflate(
     source: FileRange,
     name: &str,
     size: u64,
+    mut guard: Option<XmlGuard>,
     tx: &SyncSender<Chunk>,
     spare: &Receiver<Vec<u8>>,
 ) {
+    // With a guard, inflated bytes are filtered into a second buffer; what is sent can be a
+    // few bytes shorter or longer than what was inflated, and is as long in all.
+    let mut raw = if guard.is_some() {
+        vec![0; CHUNK_BYTES]
+    } else {
+        Vec::new()
+    };
     let mut z = flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 << 10, source));
     let mut done = 0u64;
     while done < size {
         let mut chunk = spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK_BYTES]);
         let want = (size - done).min(CHUNK_BYTES as u64) as usize;
         let mut filled = 0;
+        let into = if guard.is_some() {
+            &mut raw
+        } else {
+            &mut chunk
+        };
         while filled < want {
-            match z.read(&mut chunk[filled..want]) {
+            match z.read(&mut into[filled..want]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -464,6 +494,18 @@ fn inflate(
                 format!("{name}: its compressed data ends after {done} of {size} bytes"),
             )));
             return;
+        }
+        if let Some(g) = &mut guard {
+            chunk.clear();
+            let mut filtered = g.feed(&raw[..filled], &mut chunk);
+            if filtered.is_ok() && done == size {
+                filtered = g.finish(&mut chunk);
+            }
+            if let Err(e) = filtered {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            filled = chunk.len();
         }
         if tx.send(Ok((chunk, filled))).is_err() {
             return;

@@ -45,7 +45,8 @@ fn a_report_is_retried_as_a_new_run() {
             "_row",
             "_stage",
             "_field",
-            "_error"
+            "_error",
+            "_raw"
         ]
     );
     assert_eq!(failures[0][0], "c@x.example");
@@ -120,4 +121,111 @@ fn a_report_with_rows_still_open_is_refused() {
         err.contains("2 rows have no outcome yet") && err.contains("csmport resume"),
         "{err}"
     );
+}
+
+/// Every cell of a report that a spreadsheet would run is guarded (a number is not).
+fn assert_no_live_formula(path: &std::path::Path) {
+    let (header, rows) = read_csv(path);
+    for cell in header.iter().chain(rows.iter().flatten()) {
+        let live = cell.starts_with(['=', '@', '\t', '\r'])
+            || (cell.starts_with(['+', '-'])
+                && !cell[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " .,-/()".contains(c)));
+        assert!(!live, "{}: live formula cell {cell:?}", path.display());
+    }
+}
+
+#[test]
+fn retrying_an_unedited_report_changes_nothing_on_the_site() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    // Rows that fail for reasons still true in the report: a ragged short row, a ragged long
+    // row, a duplicate (its first row is imported), a bad email with a formula beside it.
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,Customer Tier,Primary Contact Phone\n\
+a@x.example,-5,Free,+1 415 555 0100\n\
+short@x.example,Short\n\
+long@x.example,Long,Free,12345,extra\n\
+A@x.example,A again,Premium,\n\
+not-an-email,\"=HYPERLINK(\"\"http://x\"\")\",Free,+44 20 7946 0000\n",
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = ctx.path("run/failures.csv");
+    assert_no_live_formula(&report);
+    assert_no_live_formula(&ctx.path("run/successes.csv"));
+    let (header, first) = read_csv(&report);
+    assert_eq!(header.last().map(String::as_str), Some("_raw"));
+    assert_eq!(first.len(), 4, "{first:?}");
+    // The ragged rows keep their original record.
+    assert_eq!(first[0][8], "short@x.example,Short,,");
+    assert_eq!(first[1][8], "long@x.example,Long,Free,12345,extra");
+
+    let before = sb.requests().len();
+    let retry = |out: &str| {
+        ctx.csmport(Some(&sb))
+            .arg("retry")
+            .arg(&report)
+            .arg("--out")
+            .arg(ctx.path(out))
+            .output()
+            .unwrap()
+    };
+    let out = retry("again");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        sb.writes_since(before),
+        Vec::<String>::new(),
+        "nothing written"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("again/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        ["rows", "succeeded", "failed"].map(|k| s[k].as_u64().unwrap()),
+        [4, 0, 4]
+    );
+    // Each row fails again with the same stage, field and reason, and keeps its `_raw`.
+    let (_, again) = read_csv(&ctx.path("again/failures.csv"));
+    let why = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter().map(|r| r[5..].to_vec()).collect()
+    };
+    assert_eq!(why(&again), why(&first));
+    assert_no_live_formula(&ctx.path("again/failures.csv"));
+
+    // A retry of the retry's report: still nothing.
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(ctx.path("again/failures.csv"))
+        .arg("--out")
+        .arg(ctx.path("third"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
+
+    // The user fixes the short row in the report, and removes the duplicate's first row from
+    // the file it came from: both go through; the long row and the bad email fail again.
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::write(
+        &report,
+        // The first match is the row's cells; `_raw` after it keeps the original.
+        text.replacen("short@x.example,Short,,", "short@x.example,Short,Free,", 1),
+    )
+    .unwrap();
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        original.replace("a@x.example,-5,Free,+1 415 555 0100\n", ""),
+    )
+    .unwrap();
+    let out = retry("fixed");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (_, ok) = read_csv(&ctx.path("fixed/successes.csv"));
+    let sent: Vec<&str> = ok.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(sent, ["short@x.example", "A@x.example"]);
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Writes the hostile inputs of bench/hostile.sh, streaming (never holding a large value in
+memory), with the standard library only. Usage: bench/gen_hostile.py CASE SIZE OUT
+
+CASE is one of:
+  cell        an XLSX whose one data cell (an inline string) holds SIZE bytes
+  whitespace  an XLSX with SIZE bytes of whitespace between two rows of its sheet
+  strings     an XLSX whose sharedStrings.xml holds one string of SIZE bytes
+  manystrings an XLSX whose sharedStrings.xml holds SIZE bytes of one-character strings
+  csvfield    a CSV whose one field holds SIZE bytes
+  csvcolumns  a CSV with SIZE columns (its header names every one)
+"""
+import sys
+import zipfile
+
+CHUNK = 1 << 20
+NS = "http://schemas.openxmlformats.org"
+
+
+def repeat(f, unit, size):
+    block = unit * (CHUNK // len(unit))
+    left = size
+    while left > 0:
+        piece = block[: min(left, len(block))]
+        f.write(piece)
+        left -= len(piece)
+
+
+def xlsx(out, sheet_parts, strings=None):
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=False) as z:
+        types = (
+            f'<Types xmlns="{NS}/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        )
+        if strings:
+            types += '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        z.writestr("[Content_Types].xml", types + "</Types>")
+        z.writestr(
+            "_rels/.rels",
+            f'<Relationships xmlns="{NS}/package/2006/relationships"><Relationship Id="rId1" '
+            f'Type="{NS}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        z.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{NS}/spreadsheetml/2006/main" xmlns:r="{NS}/officeDocument/2006/relationships">'
+            '<sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        rels = (
+            f'<Relationships xmlns="{NS}/package/2006/relationships"><Relationship Id="rId1" '
+            f'Type="{NS}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        )
+        if strings:
+            rels += (
+                f'<Relationship Id="rId2" Type="{NS}/officeDocument/2006/relationships/sharedStrings" '
+                'Target="sharedStrings.xml"/>'
+            )
+        z.writestr("xl/_rels/workbook.xml.rels", rels + "</Relationships>")
+        with z.open("xl/worksheets/sheet1.xml", "w") as f:
+            f.write(f'<worksheet xmlns="{NS}/spreadsheetml/2006/main"><sheetData>'.encode())
+            sheet_parts(f)
+            f.write(b"</sheetData></worksheet>")
+        if strings:
+            with z.open("xl/sharedStrings.xml", "w") as f:
+                f.write(f'<sst xmlns="{NS}/spreadsheetml/2006/main">'.encode())
+                strings(f)
+                f.write(b"</sst>")
+
+
+def inline(ref, text):
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'.encode()
+
+
+def header_row(f):
+    f.write(b'<row r="1">' + inline("A1", "email") + inline("B1", "displayName") + b"</row>")
+
+
+def main():
+    case, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if case == "cell":
+        def sheet(f):
+            header_row(f)
+            f.write(b'<row r="2">' + inline("A2", "a@example.com") + b'<c r="B2" t="inlineStr"><is><t>')
+            repeat(f, b"x", size)
+            f.write(b"</t></is></c></row>")
+            f.write(b'<row r="3">' + inline("A3", "b@example.com") + inline("B3", "B") + b"</row>")
+        xlsx(out, sheet)
+    elif case == "whitespace":
+        def sheet(f):
+            header_row(f)
+            repeat(f, b" ", size)
+            f.write(b'<row r="2">' + inline("A2", "a@example.com") + inline("B2", "A") + b"</row>")
+        xlsx(out, sheet)
+    elif case in ("strings", "manystrings"):
+        def sheet(f):
+            f.write(b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>')
+            f.write(b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row>')
+
+        def strings(f):
+            for s in (b"email", b"displayName", b"a@example.com"):
+                f.write(b"<si><t>" + s + b"</t></si>")
+            if case == "strings":
+                f.write(b"<si><t>")
+                repeat(f, b"x", size)
+                f.write(b"</t></si>")
+            else:
+                repeat(f, b"<si><t>a</t></si>", size)
+        xlsx(out, sheet, strings)
+    elif case == "csvfield":
+        with open(out, "wb") as f:
+            f.write(b"email,displayName\na@example.com,\"")
+            repeat(f, b"x", size)
+            f.write(b"\"\nb@example.com,B\n")
+    elif case == "csvcolumns":
+        with open(out, "wb") as f:
+            f.write(b"email," + b",".join(f"Column {i}".encode() for i in range(size)) + b"\n")
+            f.write(b"a@example.com" + b"," * size + b"\n")
+    else:
+        sys.exit(f"unknown case {case}")
+
+
+if __name__ == "__main__":
+    main()
