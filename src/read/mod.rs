@@ -367,6 +367,10 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from(le_u32(b, at)) | (u64::from(le_u32(b, at + 4)) << 32)
+}
+
 /// What a caught panic said.
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic

@@ -379,19 +379,36 @@ type Workbook = Sheets<Archive>;
 
 /// Opens a workbook by its (lower-case) extension. The zip-based formats are read through a
 /// view that inflates their large parts ahead on another thread.
-fn open_workbook(path: &Path, ext: &str) -> Result<(Workbook, Option<Arc<Cuts>>), calamine::Error> {
+/// Errors are why the workbook cannot be opened, in words for the user.
+fn open_workbook(path: &Path, ext: &str) -> Result<(Workbook, Option<Arc<Cuts>>), String> {
+    let damaged = |e: calamine::Error| format!("{e} (is it a complete, unprotected workbook?)");
     if ext == "xls" {
-        let wb = Sheets::Xls(Xls::new(Archive::plain(path)?).map_err(calamine::Error::Xls)?);
+        let file = Archive::plain(path).map_err(|e| e.to_string())?;
+        let wb = Sheets::Xls(Xls::new(file).map_err(|e| damaged(calamine::Error::Xls(e)))?);
         return Ok((wb, None));
     }
-    let archive = Archive::open(path)?;
+    let archive = Archive::open(path).map_err(|e| e.to_string())?;
     let cuts = archive.cuts();
-    let wb = match ext {
-        "xlsb" => Sheets::Xlsb(Xlsb::new(archive).map_err(calamine::Error::Xlsb)?),
-        "ods" => Sheets::Ods(Ods::new(archive).map_err(calamine::Error::Ods)?),
-        _ => Sheets::Xlsx(Xlsx::new(archive).map_err(calamine::Error::Xlsx)?),
+    let opened = match ext {
+        "xlsb" => Xlsb::new(archive)
+            .map(Sheets::Xlsb)
+            .map_err(calamine::Error::Xlsb),
+        "ods" => Ods::new(archive)
+            .map(Sheets::Ods)
+            .map_err(calamine::Error::Ods),
+        _ => Xlsx::new(archive)
+            .map(Sheets::Xlsx)
+            .map_err(calamine::Error::Xlsx),
     };
-    Ok((wb, cuts))
+    match opened {
+        Ok(wb) => Ok((wb, cuts)),
+        Err(e) => Err(refusal(&cuts).unwrap_or_else(|| damaged(e))),
+    }
+}
+
+/// The guard's own words when it refused a part (calamine's error would bury them).
+fn refusal(cuts: &Option<Arc<Cuts>>) -> Option<String> {
+    cuts.as_ref().and_then(|c| c.refused())
 }
 
 /// Opens the workbook and picks the sheet: the workbook, the sheet's name, the format's name,
@@ -409,12 +426,7 @@ fn open_sheet(
     if ext == "xls" {
         super::biff::check_sheet_sizes(path).map_err(|why| sheet_err(path, why))?;
     }
-    let (mut wb, cuts) = open_workbook(path, &ext).map_err(|e| {
-        sheet_err(
-            path,
-            format!("{e} (is it a complete, unprotected workbook?)"),
-        )
-    })?;
+    let (mut wb, cuts) = open_workbook(path, &ext).map_err(|why| sheet_err(path, why))?;
     let names = wb.sheet_names();
     if names.is_empty() {
         return Err(sheet_err(path, "the workbook has no sheets"));
@@ -450,16 +462,18 @@ fn stream(
     path: &Path,
     out: &mut CellSink,
 ) -> Result<(), ReadError> {
+    let cuts = out.cuts.clone();
+    let err = |e: &dyn std::fmt::Display| {
+        sheet_err(path, refusal(&cuts).unwrap_or_else(|| e.to_string()))
+    };
     // XLSX and XLSB have the same streaming cell reader, under two types.
     macro_rules! stream_cells {
         ($book:expr) => {{
-            let mut cells = $book
-                .worksheet_cells_reader(name)
-                .map_err(|e| sheet_err(path, e))?;
+            let mut cells = $book.worksheet_cells_reader(name).map_err(|e| err(&e))?;
             let d = cells.dimensions();
             let total = u64::from(d.end.0.saturating_sub(d.start.0)) + 1;
             out.batch.start = Some((format, name.to_string(), total));
-            while let Some(c) = cells.next_cell().map_err(|e| sheet_err(path, e))? {
+            while let Some(c) = cells.next_cell().map_err(|e| err(&e))? {
                 let (r, col) = c.get_position();
                 if !out.cell(r, col, Value::from_ref(c.get_value())) {
                     return Ok(());
@@ -471,9 +485,7 @@ fn stream(
         Sheets::Xlsx(x) => stream_cells!(x),
         Sheets::Xlsb(x) => stream_cells!(x),
         other => {
-            let range = other
-                .worksheet_range(name)
-                .map_err(|e| sheet_err(path, e))?;
+            let range = other.worksheet_range(name).map_err(|e| err(&e))?;
             out.batch.start = Some((format, name.to_string(), range.height() as u64));
             let (r0, c0) = range.start().unwrap_or((0, 0));
             for (r, c, v) in range.used_cells() {

@@ -47,29 +47,38 @@ const VALUES: [&[u8]; 7] = [b"t", b"v", b"f", b"p", b"span", b"a", b"h"];
 /// Tag bytes kept to tell its name and kind.
 const HEAD: usize = 96;
 
-/// The sizes of the text nodes cut so far, by cut number.
+/// The sizes of the text nodes cut so far, by cut number; and why a part was refused, when one
+/// was (calamine wraps the error in its own words; the reader shows this one instead).
 #[derive(Debug, Default)]
-pub struct Cuts(Mutex<Vec<u64>>);
+pub struct Cuts {
+    sizes: Mutex<Vec<u64>>,
+    refused: Mutex<Option<String>>,
+}
 
 impl Cuts {
     fn start(&self) -> usize {
-        let mut v = self.0.lock().expect("not poisoned");
+        let mut v = self.sizes.lock().expect("not poisoned");
         v.push(0);
         v.len() - 1
     }
 
     fn set(&self, n: usize, size: u64) {
-        self.0.lock().expect("not poisoned")[n] = size;
+        self.sizes.lock().expect("not poisoned")[n] = size;
     }
 
     /// The size of cut `n`, once its node has ended.
     pub fn size(&self, n: usize) -> Option<u64> {
-        self.0
+        self.sizes
             .lock()
             .expect("not poisoned")
             .get(n)
             .copied()
             .filter(|&s| s > 0)
+    }
+
+    /// Why a part was refused, if one was.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.lock().expect("not poisoned").clone()
     }
 }
 
@@ -151,14 +160,17 @@ impl XmlGuard {
     }
 
     fn refuse(&self, why: String) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{} ({} inflated): {why}",
-                self.part,
-                super::shown_size(self.size)
-            ),
-        )
+        let text = format!(
+            "{} ({} inflated): {why}",
+            self.part,
+            super::shown_size(self.size)
+        );
+        self.cuts
+            .refused
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert(text.clone());
+        io::Error::new(io::ErrorKind::InvalidData, text)
     }
 
     /// Filters `input` (the part's next bytes) into `out`. What comes out is as long as what

@@ -1,10 +1,13 @@
 //! Read stage, beneath the spreadsheet reader (`xlsx`): a zip archive (XLSX, XLSB, ODS) seen
-//! through a view in which each large deflated member is stored instead, its bytes inflated
-//! ahead on a helper thread. Inflating is about 7% of reading a sheet; done there, it runs
-//! beside calamine's XML parsing rather than inside it. calamine reads the view as it would
-//! the file: the small members, the names, the checksums are the file's own. An archive this
-//! does not understand (ZIP64, split, damaged, not a zip at all) is read as it is, so the
-//! errors a user sees are calamine's.
+//! through a view in which each large deflated member (and each large stored XML member) is
+//! stored instead, its bytes inflated ahead on a helper thread, XML parts through the guard
+//! that bounds what calamine holds (`xmlguard`). Inflating is about 7% of reading a sheet;
+//! done there, it runs beside calamine's XML parsing rather than inside it. calamine reads
+//! the view as it would the file: the small members, the names, the checksums are the file's
+//! own. ZIP64 archives are viewed too (the view writes ZIP64 records where a value needs
+//! them). An archive this does not understand (split, data before it, damaged, not a zip at
+//! all) is read as it is, so the errors a user sees are calamine's, unless one of its XML
+//! parts is too large to be read whole: then it is refused, naming the part and its size.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::xmlguard::{Cuts, XmlGuard};
-use super::{le_u16, le_u32};
+use super::{le_u16, le_u32, le_u64};
 
 /// Members smaller than this are left as they are: inflating them ahead would not pay for a
 /// thread.
@@ -26,6 +29,17 @@ const LOCAL_SIG: [u8; 4] = *b"PK\x03\x04";
 const CENTRAL_SIG: [u8; 4] = *b"PK\x01\x02";
 const END_SIG: [u8; 4] = *b"PK\x05\x06";
 const ZIP64_LOCATOR_SIG: [u8; 4] = *b"PK\x06\x07";
+const ZIP64_END_SIG: [u8; 4] = *b"PK\x06\x06";
+const ZIP64_END_LEN: usize = 56;
+const ZIP64_LOCATOR_LEN: usize = 20;
+/// The extra field that holds ZIP64 sizes and offsets, and the version that reads it.
+const ZIP64_EXTRA: u16 = 0x0001;
+const ZIP64_VERSION: u16 = 45;
+/// The largest XML part of an archive read as it is (not through the view).
+const PLAIN_MAX_BYTES: u64 = 16 << 20;
+/// A directory larger than this (65,535 members of long names fit in far less) is left to
+/// the zip reader.
+const MAX_DIRECTORY_BYTES: u64 = 16 << 20;
 const END_LEN: usize = 22;
 const CENTRAL_LEN: usize = 46;
 const LOCAL_LEN: usize = 30;
@@ -62,9 +76,35 @@ impl Archive {
         let file = File::open(path)?;
         match ZipView::new(file.try_clone()?, AHEAD_MIN_BYTES) {
             Some(v) => Ok(Archive::View(v)),
-            None => Ok(Archive::Plain(BufReader::new(file))),
+            None => {
+                check_plain(&file)?;
+                Ok(Archive::Plain(BufReader::new(file)))
+            }
         }
     }
+}
+
+/// An archive read as it is holds its parts whole in calamine: one whose XML part is larger
+/// than `PLAIN_MAX_BYTES` inflated is refused, naming the part and its size. One the zip
+/// reader cannot open is left to calamine, whose error names the file.
+fn check_plain(file: &File) -> io::Result<()> {
+    let Ok(z) = zip::ZipArchive::new(file.try_clone()?) else {
+        return Ok(());
+    };
+    for i in 0..z.len() {
+        let Ok(m) = z.by_index_data(i) else { continue };
+        let name = m.name().map(|n| n.into_owned()).unwrap_or_default();
+        if guarded(&name) && m.size() > PLAIN_MAX_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{name} is {} inflated, and this archive (split, with data before it, or with a damaged directory) cannot be read in bounded pieces; open it in a spreadsheet and save it again as XLSX, or as CSV",
+                    super::shown_size(m.size())
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Read for Archive {
@@ -122,6 +162,8 @@ struct Member {
     data_start: u64,
     compressed: u64,
     size: u64,
+    /// Deflated, or stored (an XML part viewed only to be guarded).
+    deflated: bool,
     stream: Option<Stream>,
 }
 
@@ -139,40 +181,19 @@ struct Stream {
 
 impl ZipView {
     /// The view of an archive, or None when it has no member to inflate ahead, or is not a
-    /// plain single-disk zip archive whose directory this can read.
+    /// single-disk zip archive (ZIP64 or not) whose directory this can read.
     fn new(file: File, min_bytes: u64) -> Option<ZipView> {
         let len = file.metadata().ok()?.len();
-        let tail_len = len.min((END_LEN + u16::MAX as usize) as u64) as usize;
-        if tail_len < END_LEN {
+        let d = find_directory(&file, len)?;
+        if d.size > MAX_DIRECTORY_BYTES {
             return None;
         }
-        let mut tail = vec![0; tail_len];
-        read_exact_at(&file, &mut tail, len - tail_len as u64).ok()?;
-        // The end record is the one whose comment runs exactly to the end of the file.
-        let end = (0..=tail_len - END_LEN).rev().find(|&p| {
-            tail[p..p + 4] == END_SIG
-                && p + END_LEN + usize::from(le_u16(&tail, p + 20)) == tail_len
-        })?;
-        if end >= 20 && tail[end - 20..end - 16] == ZIP64_LOCATOR_SIG {
-            return None;
-        }
-        if le_u16(&tail, end + 4) != 0 || le_u16(&tail, end + 6) != 0 {
-            return None;
-        }
-        let entries = usize::from(le_u16(&tail, end + 10));
-        let dir_size = u64::from(le_u32(&tail, end + 12));
-        let dir_start = u64::from(le_u32(&tail, end + 16));
-        // Bytes before the archive, or between its directory and end record, are left to
-        // the zip reader to make sense of.
-        if dir_start + dir_size != len - tail_len as u64 + end as u64 {
-            return None;
-        }
-        let mut dir = vec![0; dir_size as usize];
-        read_exact_at(&file, &mut dir, dir_start).ok()?;
+        let mut dir = vec![0; d.size as usize];
+        read_exact_at(&file, &mut dir, d.start).ok()?;
 
-        let mut records = Vec::with_capacity(entries);
+        let mut records = Vec::new();
         let mut q = 0;
-        for _ in 0..entries {
+        for _ in 0..d.entries {
             if dir.len() < q + CENTRAL_LEN || dir[q..q + 4] != CENTRAL_SIG {
                 return None;
             }
@@ -187,56 +208,38 @@ impl ZipView {
         }
 
         let mut parts = Vec::new();
-        if dir_start > 0 {
+        if d.start > 0 {
             parts.push(Part {
                 start: 0,
                 kind: PartKind::File,
             });
         }
         let mut members = Vec::new();
-        let mut at = dir_start;
+        let mut at = d.start;
         let mut new_dir = Vec::with_capacity(dir.len() + END_LEN);
         for r in records {
-            let mut rec = dir[r].to_vec();
-            if let Some(m) = inflatable(&file, &rec, dir_start, min_bytes) {
-                let name_len = usize::from(le_u16(&rec, 28));
-                let header_len = (LOCAL_LEN + name_len) as u64;
-                // The whole view must stay addressable without ZIP64 records.
-                let view_end = at
-                    + header_len
-                    + m.size
-                    + GAP_BEFORE_DIRECTORY
-                    + dir.len() as u64
-                    + END_LEN as u64;
-                let fits = view_end < u64::from(u32::MAX);
-                if fits {
-                    let flags = le_u16(&rec, 8) & !DEFLATE_ONLY_FLAGS;
-                    put_u16(&mut rec, 8, flags);
-                    put_u16(&mut rec, 10, 0);
-                    put_u32(&mut rec, 20, m.size as u32);
-                    put_u32(&mut rec, 42, at as u32);
-                    let mut local = Vec::with_capacity(header_len as usize);
-                    local.extend_from_slice(&LOCAL_SIG);
-                    // Version needed, flags, method, time, date, crc, sizes: as in the
-                    // directory record; no extra field.
-                    local.extend_from_slice(&rec[6..28]);
-                    local.extend_from_slice(&(name_len as u16).to_le_bytes());
-                    local.extend_from_slice(&0u16.to_le_bytes());
-                    local.extend_from_slice(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]);
-                    parts.push(Part {
-                        start: at,
-                        kind: PartKind::Bytes(local),
-                    });
-                    at += header_len;
-                    parts.push(Part {
-                        start: at,
-                        kind: PartKind::Inflated(members.len()),
-                    });
-                    at += m.size;
-                    members.push(m);
-                }
-            }
-            new_dir.extend_from_slice(&rec);
+            let rec = &dir[r];
+            let viewed = inflatable(&file, rec, d.start, min_bytes)
+                .and_then(|m| stored_record(rec, m.size, at).map(|new| (m, new)));
+            let Some((m, new)) = viewed else {
+                // Left as it is: the file's own bytes, at the offset the record names.
+                new_dir.extend_from_slice(rec);
+                continue;
+            };
+            let local = local_header(&new, m.size);
+            let header_len = local.len() as u64;
+            parts.push(Part {
+                start: at,
+                kind: PartKind::Bytes(local),
+            });
+            at += header_len;
+            parts.push(Part {
+                start: at,
+                kind: PartKind::Inflated(members.len()),
+            });
+            at += m.size;
+            members.push(m);
+            new_dir.extend_from_slice(&new);
         }
         if members.is_empty() {
             return None;
@@ -246,14 +249,8 @@ impl ZipView {
             kind: PartKind::Zeros,
         });
         at += GAP_BEFORE_DIRECTORY;
-        let dir_len = new_dir.len() as u32;
-        new_dir.extend_from_slice(&END_SIG);
-        new_dir.extend_from_slice(&[0; 4]);
-        new_dir.extend_from_slice(&(entries as u16).to_le_bytes());
-        new_dir.extend_from_slice(&(entries as u16).to_le_bytes());
-        new_dir.extend_from_slice(&dir_len.to_le_bytes());
-        new_dir.extend_from_slice(&(at as u32).to_le_bytes());
-        new_dir.extend_from_slice(&0u16.to_le_bytes());
+        let dir_len = new_dir.len() as u64;
+        end_records(&mut new_dir, d.entries, dir_len, at);
         let len = at + new_dir.len() as u64;
         parts.push(Part {
             start: at,
@@ -271,40 +268,249 @@ impl ZipView {
     }
 }
 
-/// The member of this directory record, when it is one to inflate ahead: deflated, not
-/// encrypted, at least `min_bytes` inflated, its sizes and offset in the record (not in ZIP64
-/// fields), and its data before the directory.
+/// Where an archive's central directory is, as its end records (ZIP64 or not) say.
+struct Directory {
+    entries: u64,
+    start: u64,
+    size: u64,
+}
+
+/// The directory of a single-disk archive whose directory runs up to its end records, with
+/// nothing between them; None for anything else.
+fn find_directory(file: &File, len: u64) -> Option<Directory> {
+    let tail_len = len.min((END_LEN + u16::MAX as usize + ZIP64_LOCATOR_LEN) as u64) as usize;
+    if tail_len < END_LEN {
+        return None;
+    }
+    let tail_start = len - tail_len as u64;
+    let mut tail = vec![0; tail_len];
+    read_exact_at(file, &mut tail, tail_start).ok()?;
+    // The end record is the one whose comment runs exactly to the end of the file.
+    let end = (0..=tail_len - END_LEN).rev().find(|&p| {
+        tail[p..p + 4] == END_SIG && p + END_LEN + usize::from(le_u16(&tail, p + 20)) == tail_len
+    })?;
+    let end_at = tail_start + end as u64;
+    if end >= ZIP64_LOCATOR_LEN && tail[end - ZIP64_LOCATOR_LEN..end - 16] == ZIP64_LOCATOR_SIG {
+        let loc = &tail[end - ZIP64_LOCATOR_LEN..end];
+        // The disk with the ZIP64 end record, and the number of disks (some writers say 0).
+        if le_u32(loc, 4) != 0 || le_u32(loc, 16) > 1 {
+            return None;
+        }
+        let rec_at = le_u64(loc, 8);
+        let mut rec = [0; ZIP64_END_LEN];
+        read_exact_at(file, &mut rec, rec_at).ok()?;
+        if rec[..4] != ZIP64_END_SIG || le_u32(&rec, 16) != 0 || le_u32(&rec, 20) != 0 {
+            return None;
+        }
+        let rec_end = rec_at.checked_add(12)?.checked_add(le_u64(&rec, 4))?;
+        let d = Directory {
+            entries: le_u64(&rec, 32),
+            size: le_u64(&rec, 40),
+            start: le_u64(&rec, 48),
+        };
+        let fits = rec_end == end_at - ZIP64_LOCATOR_LEN as u64
+            && d.start.checked_add(d.size)? == rec_at
+            && le_u64(&rec, 24) == d.entries;
+        return fits.then_some(d);
+    }
+    if le_u16(&tail, end + 4) != 0 || le_u16(&tail, end + 6) != 0 {
+        return None;
+    }
+    let d = Directory {
+        entries: u64::from(le_u16(&tail, end + 10)),
+        size: u64::from(le_u32(&tail, end + 12)),
+        start: u64::from(le_u32(&tail, end + 16)),
+    };
+    // Bytes before the archive, or between its directory and end record, are left to the zip
+    // reader to make sense of.
+    (d.start + d.size == end_at).then_some(d)
+}
+
+/// A directory record's sizes and local header offset (compressed, inflated, offset), taken
+/// from its ZIP64 extra field where the record says so.
+fn record_values(rec: &[u8]) -> Option<(u64, u64, u64)> {
+    let mut compressed = u64::from(le_u32(rec, 20));
+    let mut size = u64::from(le_u32(rec, 24));
+    let mut local = u64::from(le_u32(rec, 42));
+    let max = u64::from(u32::MAX);
+    if [compressed, size, local].contains(&max) {
+        // The ZIP64 field holds, in this order, only the values whose fields are all ones.
+        let data = extra_fields(rec)?
+            .into_iter()
+            .find(|(id, _)| *id == ZIP64_EXTRA)?
+            .1;
+        let mut at = 0;
+        let mut next = |v: &mut u64| -> Option<()> {
+            if *v == max {
+                *v = le_u64(data.get(at..at + 8)?, 0);
+                at += 8;
+            }
+            Some(())
+        };
+        next(&mut size)?;
+        next(&mut compressed)?;
+        next(&mut local)?;
+    }
+    Some((compressed, size, local))
+}
+
+/// A directory record's extra fields, (id, data); None when they do not parse.
+fn extra_fields(rec: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+    let name_len = usize::from(le_u16(rec, 28));
+    let extra_len = usize::from(le_u16(rec, 30));
+    let mut extra = rec.get(CENTRAL_LEN + name_len..CENTRAL_LEN + name_len + extra_len)?;
+    let mut fields = Vec::new();
+    while !extra.is_empty() {
+        if extra.len() < 4 {
+            return None;
+        }
+        let (id, n) = (le_u16(extra, 0), usize::from(le_u16(extra, 2)));
+        fields.push((id, extra.get(4..4 + n)?));
+        extra = &extra[4 + n..];
+    }
+    Some(fields)
+}
+
+/// The directory record of a member once stored at `at` with `size` bytes: method stored,
+/// both sizes `size`, deflate's flags off, and a ZIP64 field of its own where a value needs
+/// one. None when the record's extra fields do not parse or would not fit.
+fn stored_record(rec: &[u8], size: u64, at: u64) -> Option<Vec<u8>> {
+    let name_len = usize::from(le_u16(rec, 28));
+    let extra_len = usize::from(le_u16(rec, 30));
+    let comment = &rec[CENTRAL_LEN + name_len + extra_len..];
+    let mut out = rec[..CENTRAL_LEN + name_len].to_vec();
+    put_u16(&mut out, 8, le_u16(rec, 8) & !DEFLATE_ONLY_FLAGS);
+    put_u16(&mut out, 10, 0);
+    let mut zip64 = Vec::new();
+    if size >= u64::from(u32::MAX) {
+        put_u32(&mut out, 20, u32::MAX);
+        put_u32(&mut out, 24, u32::MAX);
+        zip64.extend_from_slice(&size.to_le_bytes());
+        zip64.extend_from_slice(&size.to_le_bytes());
+    } else {
+        put_u32(&mut out, 20, size as u32);
+        put_u32(&mut out, 24, size as u32);
+    }
+    if at >= u64::from(u32::MAX) {
+        put_u32(&mut out, 42, u32::MAX);
+        zip64.extend_from_slice(&at.to_le_bytes());
+    } else {
+        put_u32(&mut out, 42, at as u32);
+    }
+    // Disk number start: the one disk.
+    put_u16(&mut out, 34, 0);
+    let mut extra = Vec::new();
+    for (id, data) in extra_fields(rec)? {
+        if id != ZIP64_EXTRA {
+            extra.extend_from_slice(&id.to_le_bytes());
+            extra.extend_from_slice(&(data.len() as u16).to_le_bytes());
+            extra.extend_from_slice(data);
+        }
+    }
+    if !zip64.is_empty() {
+        extra.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+        extra.extend_from_slice(&(zip64.len() as u16).to_le_bytes());
+        extra.extend_from_slice(&zip64);
+        put_u16(&mut out, 6, le_u16(rec, 6).max(ZIP64_VERSION));
+    }
+    put_u16(&mut out, 30, u16::try_from(extra.len()).ok()?);
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(comment);
+    Some(out)
+}
+
+/// The local header of a stored copy, from its new directory record: the same version,
+/// flags, method, time, date, checksum and sizes, the name, and a ZIP64 field with both sizes
+/// when they do not fit the header.
+fn local_header(rec: &[u8], size: u64) -> Vec<u8> {
+    let name_len = usize::from(le_u16(rec, 28));
+    let mut local = Vec::with_capacity(LOCAL_LEN + name_len + 20);
+    local.extend_from_slice(&LOCAL_SIG);
+    local.extend_from_slice(&rec[6..28]);
+    local.extend_from_slice(&(name_len as u16).to_le_bytes());
+    let zip64 = size >= u64::from(u32::MAX);
+    local.extend_from_slice(&(if zip64 { 20u16 } else { 0 }).to_le_bytes());
+    local.extend_from_slice(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]);
+    if zip64 {
+        local.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+        local.extend_from_slice(&16u16.to_le_bytes());
+        local.extend_from_slice(&size.to_le_bytes());
+        local.extend_from_slice(&size.to_le_bytes());
+    }
+    local
+}
+
+/// Appends the end records of a directory of `entries` records, `size` bytes, at `start`:
+/// ZIP64 ones first when a value does not fit the classic record.
+fn end_records(out: &mut Vec<u8>, entries: u64, size: u64, start: u64) {
+    let max = u64::from(u32::MAX);
+    let zip64 = entries >= u64::from(u16::MAX) || size >= max || start >= max;
+    if zip64 {
+        let rec_at = start + size;
+        out.extend_from_slice(&ZIP64_END_SIG);
+        out.extend_from_slice(&((ZIP64_END_LEN - 12) as u64).to_le_bytes());
+        out.extend_from_slice(&ZIP64_VERSION.to_le_bytes());
+        out.extend_from_slice(&ZIP64_VERSION.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&entries.to_le_bytes());
+        out.extend_from_slice(&entries.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&start.to_le_bytes());
+        out.extend_from_slice(&ZIP64_LOCATOR_SIG);
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&rec_at.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+    }
+    let entries16 = entries.min(u64::from(u16::MAX)) as u16;
+    out.extend_from_slice(&END_SIG);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&entries16.to_le_bytes());
+    out.extend_from_slice(&entries16.to_le_bytes());
+    out.extend_from_slice(&(size.min(max) as u32).to_le_bytes());
+    out.extend_from_slice(&(start.min(max) as u32).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+}
+
+/// Whether a member is XML that calamine parses a text node at a time: those go through the
+/// guard (`xmlguard`), stored or deflated.
+fn guarded(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.ends_with(".xml") || name.ends_with(".rels")
+}
+
+/// The member of this directory record, when it is one to view: deflated (or stored XML, which
+/// needs the guard), not encrypted, at least `min_bytes` inflated, and its data before the
+/// directory.
 fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option<Member> {
     let flags = le_u16(rec, 8);
     let method = le_u16(rec, 10);
-    let compressed = le_u32(rec, 20);
-    let size = le_u32(rec, 24);
-    let local = le_u32(rec, 42);
-    if method != 8
-        || flags & 1 != 0
-        || u64::from(size) < min_bytes
-        || [compressed, size, local].contains(&u32::MAX)
-    {
+    let name_len = usize::from(le_u16(rec, 28));
+    let name = String::from_utf8_lossy(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]).into_owned();
+    let (compressed, size, local) = record_values(rec)?;
+    let deflated = match method {
+        8 => true,
+        0 if guarded(&name) && compressed == size => false,
+        _ => return None,
+    };
+    if flags & 1 != 0 || size < min_bytes {
         return None;
     }
     let mut head = [0; LOCAL_LEN];
-    read_exact_at(file, &mut head, u64::from(local)).ok()?;
+    read_exact_at(file, &mut head, local).ok()?;
     if head[..4] != LOCAL_SIG {
         return None;
     }
-    let data_start = u64::from(local)
-        + LOCAL_LEN as u64
-        + u64::from(le_u16(&head, 26))
-        + u64::from(le_u16(&head, 28));
-    if data_start + u64::from(compressed) > dir_start {
+    let data_start =
+        local + LOCAL_LEN as u64 + u64::from(le_u16(&head, 26)) + u64::from(le_u16(&head, 28));
+    if data_start.checked_add(compressed)? > dir_start {
         return None;
     }
-    let name_len = usize::from(le_u16(rec, 28));
     Some(Member {
-        name: String::from_utf8_lossy(&rec[CENTRAL_LEN..CENTRAL_LEN + name_len]).into_owned(),
+        name,
         data_start,
-        compressed: u64::from(compressed),
-        size: u64::from(size),
+        compressed,
+        size,
+        deflated,
         stream: None,
     })
 }
@@ -424,16 +630,21 @@ impl Member {
             pos: self.data_start,
             end: self.data_start + self.compressed,
         };
-        let (name, size) = (self.name.clone(), self.size);
+        let (name, size, deflated) = (self.name.clone(), self.size, self.deflated);
         // XML parts are read by calamine a text node at a time: they go through the guard
         // that keeps every node bounded.
-        let guard = name
-            .to_ascii_lowercase()
-            .ends_with(".xml")
-            .then(|| XmlGuard::new(&name, size, cuts.clone()));
+        let guard = guarded(&name).then(|| XmlGuard::new(&name, size, cuts.clone()));
         std::thread::Builder::new()
             .name("inflate".into())
-            .spawn(move || inflate(source, &name, size, guard, &tx, &spare))?;
+            .spawn(move || {
+                let source = BufReader::with_capacity(64 << 10, source);
+                let z: Box<dyn Read> = if deflated {
+                    Box::new(flate2::bufread::DeflateDecoder::new(source))
+                } else {
+                    Box::new(source)
+                };
+                inflate(z, &name, size, guard, &tx, &spare)
+            })?;
         Ok(Stream {
             at: 0,
             chunk: Vec::new(),
@@ -448,7 +659,7 @@ impl Member {
 /// The helper thread: inflates a member into chunks and sends them until it is done, fails, or
 /// no one reads any more.
 fn inflate(
-    source: FileRange,
+    mut z: Box<dyn Read>,
     name: &str,
     size: u64,
     mut guard: Option<XmlGuard>,
@@ -462,7 +673,6 @@ fn inflate(
     } else {
         Vec::new()
     };
-    let mut z = flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 << 10, source));
     let mut done = 0u64;
     while done < size {
         let mut chunk = spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK_BYTES]);
@@ -679,9 +889,9 @@ mod tests {
     #[test]
     fn archives_it_cannot_improve_are_read_as_they_are() {
         let big = text(200_000);
-        // Members under the threshold, or stored already.
+        // Members under the threshold, or stored already (and not XML, which is guarded).
         assert!(view(&archive(&[("a.xml", &big, true)]), 1 << 20).is_none());
-        assert!(view(&archive(&[("a.xml", &big, false)]), 1000).is_none());
+        assert!(view(&archive(&[("a.bin", &big, false)]), 1000).is_none());
         // Not a zip; empty; cut short.
         let mut junk = tempfile::NamedTempFile::new().unwrap();
         junk.write_all(&big).unwrap();
@@ -777,7 +987,7 @@ mod tests {
     }
 
     #[test]
-    fn zip64_members_are_left_to_the_zip_reader() {
+    fn zip64_archives_and_stored_xml_are_viewed() {
         let big = text(400_000);
         let f = tempfile::NamedTempFile::new().unwrap();
         {
@@ -787,15 +997,94 @@ mod tests {
                 .large_file(true);
             z.start_file("big.xml", opts).unwrap();
             z.write_all(&big).unwrap();
+            let stored = opts.compression_method(zip::CompressionMethod::Stored);
+            z.start_file("stored.xml", stored).unwrap();
+            z.write_all(&big[..300_000]).unwrap();
+            z.start_file("stored.bin", stored).unwrap();
+            z.write_all(&big[..200_000]).unwrap();
             z.finish().unwrap();
         }
-        assert!(view(&f, 1000).is_none());
-        let mut z = zip::ZipArchive::new(Archive::open(f.path()).unwrap()).unwrap();
-        let mut body = Vec::new();
-        z.by_name("big.xml")
-            .unwrap()
-            .read_to_end(&mut body)
-            .unwrap();
-        assert_eq!(body, big);
+        let v = view(&f, 1000).expect("viewed");
+        assert_eq!(v.members.len(), 2, "the XML members, not the binary one");
+        let mut z = zip::ZipArchive::new(v).unwrap();
+        assert_eq!(member(&mut z, "big.xml").1, big);
+        assert_eq!(member(&mut z, "stored.xml").1, big[..300_000]);
+        assert_eq!(member(&mut z, "stored.bin").1, big[..200_000]);
+    }
+
+    #[test]
+    fn records_past_4_gib_get_zip64_fields_of_their_own() {
+        // A record as a ZIP64 writer leaves it: sizes and offset all ones, the values in the
+        // extra field (with another field before it, which is kept).
+        let name = b"xl/worksheets/sheet1.xml";
+        let mut rec = vec![0; CENTRAL_LEN];
+        rec[..4].copy_from_slice(&CENTRAL_SIG);
+        put_u16(&mut rec, 6, 20);
+        put_u16(&mut rec, 10, 8);
+        put_u32(&mut rec, 16, 0xdead_beef);
+        put_u32(&mut rec, 20, u32::MAX);
+        put_u32(&mut rec, 24, u32::MAX);
+        put_u32(&mut rec, 42, u32::MAX);
+        put_u16(&mut rec, 28, name.len() as u16);
+        let mut extra = vec![0x55, 0x54, 1, 0, 7];
+        extra.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+        extra.extend_from_slice(&24u16.to_le_bytes());
+        for v in [6_000_000_000u64, 5_000_000, 123] {
+            extra.extend_from_slice(&v.to_le_bytes());
+        }
+        put_u16(&mut rec, 30, extra.len() as u16);
+        rec.extend_from_slice(name);
+        rec.extend_from_slice(&extra);
+        assert_eq!(record_values(&rec), Some((5_000_000, 6_000_000_000, 123)));
+
+        // Stored at an offset past 4 GiB, with the same size: a new ZIP64 field.
+        let new = stored_record(&rec, 6_000_000_000, 5_000_000_000).unwrap();
+        assert_eq!(le_u16(&new, 10), 0, "stored");
+        assert_eq!(le_u16(&new, 6), ZIP64_VERSION);
+        assert_eq!(le_u32(&new, 16), 0xdead_beef, "checksum kept");
+        assert_eq!(
+            record_values(&new),
+            Some((6_000_000_000, 6_000_000_000, 5_000_000_000))
+        );
+        let fields = extra_fields(&new).unwrap();
+        assert_eq!(fields[0], (0x5455, &[7u8][..]), "other fields kept");
+        assert_eq!(fields.len(), 2);
+        // A small one needs none.
+        let small = stored_record(&rec, 1000, 2000).unwrap();
+        assert_eq!(record_values(&small), Some((1000, 1000, 2000)));
+        assert_eq!(extra_fields(&small).unwrap().len(), 1);
+        let local = local_header(&new, 6_000_000_000);
+        assert_eq!(local.len(), LOCAL_LEN + name.len() + 20);
+        assert_eq!(le_u64(&local, LOCAL_LEN + name.len() + 4), 6_000_000_000);
+
+        // End records: classic while everything fits, ZIP64 ones before it when not.
+        let mut end = Vec::new();
+        end_records(&mut end, 3, 300, 1000);
+        assert_eq!(end.len(), END_LEN);
+        let mut end = Vec::new();
+        end_records(&mut end, 3, 300, 5_000_000_000);
+        assert_eq!(end.len(), ZIP64_END_LEN + ZIP64_LOCATOR_LEN + END_LEN);
+        assert_eq!(le_u64(&end, 48), 5_000_000_000);
+        assert_eq!(le_u64(&end, ZIP64_END_LEN + 8), 5_000_000_300);
+    }
+
+    #[test]
+    fn an_archive_read_as_it_is_with_a_large_xml_part_is_refused() {
+        let big = text(PLAIN_MAX_BYTES as usize + 10);
+        let f = archive(&[("xl/worksheets/sheet1.xml", &big, true)]);
+        // Data before the archive: the view leaves it to the zip reader.
+        let mut bytes = b"MZ self-extracting stub".to_vec();
+        bytes.extend(std::fs::read(f.path()).unwrap());
+        let prefixed = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(prefixed.path(), &bytes).unwrap();
+        assert!(view(&prefixed, 1000).is_none());
+        let Err(e) = Archive::open(prefixed.path()) else {
+            panic!("refused")
+        };
+        assert!(
+            e.to_string()
+                .starts_with("xl/worksheets/sheet1.xml is 16.0 MiB inflated, and this archive"),
+            "{e}"
+        );
     }
 }
