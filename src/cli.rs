@@ -116,9 +116,14 @@ pub struct ExportArgs {
     /// CSV field delimiter: , ; tab | or another single character
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, default_value = ",")]
     pub delimiter: u8,
-    /// Customers of this JSM service project (default: the members of every organization)
+    /// Customers of this JSM service project only (default: the customers of every service
+    /// project the credentials can see, and the members of every organization)
     #[arg(long, value_name = "ID")]
     pub service_desk: Option<String>,
+    /// When a listing customers are found through is refused (403) or not there (404), export
+    /// what the others give, with a warning, instead of failing (exit 3)
+    #[arg(long)]
+    pub allow_partial: bool,
     /// Export only these: one id, email or name a line (or a CSV's first column)
     #[arg(long, value_name = "FILE")]
     pub ids: Option<PathBuf>,
@@ -459,6 +464,11 @@ pub struct SandboxArgs {
     /// Inject the request faults (5xx, drops, slow answers) into bulk submissions only
     #[arg(long)]
     pub fault_bulk_only: bool,
+    /// Answer 403 on this API path (repeatable; a template as csmport's API module spells it,
+    /// e.g. `servicedesk` or `organization/{organizationId}/user`), as for credentials that may
+    /// not list it
+    #[arg(long, value_name = "PATH")]
+    pub forbid: Vec<String>,
     /// Answer the way the docs leave open (repeatable): null-entity-id, extra-fields,
     /// unknown-status, numeric-ids, no-email
     #[arg(long, value_enum, value_name = "NAME")]

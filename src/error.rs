@@ -50,6 +50,10 @@ pub enum Error {
     Network(String),
     #[error("{0}")]
     Api(String),
+    /// A listing an export needs could not be read (refused or not there): exporting without
+    /// it would leave people out without a word.
+    #[error("{0}")]
+    Unlisted(String),
 }
 
 impl Error {
@@ -62,7 +66,7 @@ impl Error {
             | Error::Sandbox(_)
             | Error::Journal(_)
             | Error::Api(_) => EXIT_USAGE,
-            Error::Auth(_) | Error::Network(_) => EXIT_AUTH_NETWORK,
+            Error::Auth(_) | Error::Network(_) | Error::Unlisted(_) => EXIT_AUTH_NETWORK,
         }
     }
 

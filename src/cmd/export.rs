@@ -27,6 +27,17 @@ pub struct ExportSummary {
     pub rows: BTreeMap<String, usize>,
     pub elapsed_s: f64,
     pub sha256: String,
+    /// Where customers were found, and how many each source gave (customers and
+    /// entitlements without `--ids`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub customer_sources: Vec<fetch::SourceCount>,
+    /// Listings that could not be read and were left out (`--allow-partial`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_sources: Vec<String>,
+    /// What `--ids` names that the site does not have.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_ids: Vec<String>,
+    pub exit_code: i32,
 }
 
 pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
@@ -79,6 +90,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         args,
         ids: ids.as_deref(),
         notify: &*notify,
+        found: Default::default(),
     };
     let mut tables = Vec::new();
     for kind in &kinds {
@@ -98,6 +110,12 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             .await
             .map_err(|e| Error::Usage(format!("the writer stopped: {e}")))?
             .map_err(|e| Error::Usage(e.to_string()))?;
+    let found = reader.found.into_inner().expect("not poisoned");
+    let exit_code = if found.unknown.is_empty() {
+        crate::error::EXIT_OK
+    } else {
+        crate::error::EXIT_ROWS_FAILED
+    };
     let summary = ExportSummary {
         out: args.out.display().to_string(),
         format,
@@ -107,20 +125,75 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             .collect(),
         elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         sha256,
+        customer_sources: found.sources,
+        skipped_sources: found.skipped,
+        unknown_ids: found.unknown,
+        exit_code,
     };
-    let text = format!(
+    let mut text = format!(
         "exported {} to {} in {:.1}s (sha256 {})",
         tables
             .iter()
-            .map(|t| format!("{} ({} rows)", t.kind.as_str(), t.rows.len()))
+            .map(|t| format!(
+                "{} ({} {})",
+                t.kind.as_str(),
+                t.rows.len(),
+                rows_word(t.rows.len())
+            ))
             .collect::<Vec<_>>()
             .join(", "),
         summary.out,
         summary.elapsed_s,
         &summary.sha256[..16]
     );
+    if !summary.customer_sources.is_empty() {
+        text.push_str("\n  customers found in ");
+        text.push_str(
+            &summary
+                .customer_sources
+                .iter()
+                .map(|s| format!("{} ({})", s.source, s.customers))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
     super::print_summary(cli, &text, &summary);
-    Ok(crate::error::EXIT_OK)
+    if !summary.skipped_sources.is_empty() {
+        eprintln!(
+            "csmport: warning: the export is partial (--allow-partial): {} {} could not be read, so the customers only they hold are missing from {}:",
+            summary.skipped_sources.len(),
+            if summary.skipped_sources.len() == 1 {
+                "listing"
+            } else {
+                "listings"
+            },
+            summary.out
+        );
+        for s in &summary.skipped_sources {
+            eprintln!("  {s}");
+        }
+    }
+    if !summary.unknown_ids.is_empty() {
+        eprintln!(
+            "csmport: --ids: {} not on the site (the file holds the others): {}",
+            summary.unknown_ids.len(),
+            summary.unknown_ids.join(", ")
+        );
+    }
+    Ok(exit_code)
+}
+
+fn rows_word(n: usize) -> &'static str {
+    if n == 1 { "row" } else { "rows" }
+}
+
+/// What reading found besides the rows: where customers came from, listings left out, and
+/// `--ids` entries the site does not have.
+#[derive(Debug, Default)]
+struct Found {
+    sources: Vec<fetch::SourceCount>,
+    skipped: Vec<String>,
+    unknown: Vec<String>,
 }
 
 fn format_of(out: &Path) -> Result<ExportFormat, Error> {
@@ -143,12 +216,35 @@ struct Reader<'a> {
     args: &'a ExportArgs,
     ids: Option<&'a str>,
     notify: &'a dyn Notify,
+    found: std::sync::Mutex<Found>,
 }
 
 fn schema_of(defs: &[DetailFieldWithConfiguration]) -> Schema {
     Schema {
         fields: defs.iter().map(FieldDef::from).collect(),
     }
+}
+
+/// A customer listing that could not be read: the export would miss whom it holds.
+fn unlisted(u: fetch::Unlisted, one_desk: bool) -> Error {
+    let refused = matches!(u.error.status(), Some(403 | 404));
+    if !refused || one_desk {
+        return failed(&u.source, u.error);
+    }
+    Error::Unlisted(format!(
+        "cannot list {}: {}; an export without it would silently miss the customers only it holds. Give the credentials the permission to see it, or pass --allow-partial to export what the other listings give (with a warning)",
+        u.source, u.error
+    ))
+}
+
+/// The ids asked for that the answers do not have.
+fn not_returned<'a>(asked: &[String], got: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let got: std::collections::HashSet<&String> = got.collect();
+    asked
+        .iter()
+        .filter(|id| !got.contains(id))
+        .cloned()
+        .collect()
 }
 
 fn failed(what: &str, e: ApiError) -> Error {
@@ -185,11 +281,16 @@ impl Reader<'_> {
                 if let Some(text) = self.ids {
                     let w = fetch::parse_ids(text, true);
                     let wanted: Vec<String> = w.ids.iter().chain(&w.names).cloned().collect();
-                    list.retain(|p| {
+                    let is = |x: &String, p: &crate::site::api::model::Product| {
+                        *x == p.id || x.eq_ignore_ascii_case(&p.name)
+                    };
+                    self.unknown(
                         wanted
                             .iter()
-                            .any(|x| *x == p.id || x.eq_ignore_ascii_case(&p.name))
-                    });
+                            .filter(|x| !list.iter().any(|p| is(x, p)))
+                            .cloned(),
+                    );
+                    list.retain(|p| wanted.iter().any(|x| is(x, p)));
                 }
                 Ok(ex::products(list))
             }
@@ -201,6 +302,9 @@ impl Reader<'_> {
                 let profiles = fetch::organization_profiles(c, &ids, self.concurrency())
                     .await
                     .map_err(|e| failed("organization profiles", e))?;
+                if self.ids.is_some() {
+                    self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
+                }
                 Ok(ex::organizations(&schema_of(&defs), profiles))
             }
             ExportKind::Customers => {
@@ -211,6 +315,9 @@ impl Reader<'_> {
                 let profiles = fetch::customer_profiles(c, &ids, self.concurrency())
                     .await
                     .map_err(|e| failed("customer profiles", e))?;
+                if self.ids.is_some() {
+                    self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
+                }
                 Ok(ex::customers(&schema_of(&defs), profiles))
             }
             ExportKind::Entitlements => {
@@ -253,27 +360,27 @@ impl Reader<'_> {
         }
     }
 
+    fn unknown(&self, ids: impl IntoIterator<Item = String>) {
+        let mut f = self.found.lock().expect("not poisoned");
+        for id in ids {
+            if !f.unknown.contains(&id) {
+                f.unknown.push(id);
+            }
+        }
+    }
+
     async fn named_organizations(&self, w: &Wanted) -> Result<Vec<String>, Error> {
         let mut ids = w.ids.clone();
         if !w.names.is_empty() {
             let found = crate::site::resolve::fetch_ids(self.client, &w.names)
                 .await
                 .map_err(|e| failed("organizations by name", e))?;
-            let missing: Vec<&String> = w
-                .names
-                .iter()
-                .filter(|n| !found.contains_key(&crate::row::match_key(n)))
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::Usage(format!(
-                    "--ids: no organization named {}",
-                    missing
-                        .iter()
-                        .map(|n| format!("'{n}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
+            self.unknown(
+                w.names
+                    .iter()
+                    .filter(|n| !found.contains_key(&crate::row::match_key(n)))
+                    .cloned(),
+            );
             ids.extend(found.into_values());
         }
         ids.sort();
@@ -290,16 +397,24 @@ impl Reader<'_> {
         }
     }
 
+    /// Every customer the JSM listings give, noting how many each gave (once per export).
     async fn all_customers(
         &self,
     ) -> Result<BTreeMap<String, crate::site::api::model::JsmUser>, Error> {
-        fetch::list_customers(
+        let listed = fetch::list_customers(
             self.client,
             self.args.service_desk.as_deref(),
             self.concurrency(),
+            self.args.allow_partial,
         )
         .await
-        .map_err(|e| failed("the JSM customer listing (--site)", e))
+        .map_err(|u| unlisted(u, self.args.service_desk.is_some()))?;
+        let mut f = self.found.lock().expect("not poisoned");
+        if f.sources.is_empty() {
+            f.sources = listed.sources;
+            f.skipped = listed.skipped;
+        }
+        Ok(listed.customers)
     }
 
     async fn named_customers(&self, w: &Wanted) -> Result<Vec<String>, Error> {
@@ -313,12 +428,7 @@ impl Reader<'_> {
             let (found, missing) = fetch::ids_of_emails(self.client, sd, &w.emails)
                 .await
                 .map_err(|e| failed("customers by email", e))?;
-            if !missing.is_empty() {
-                return Err(Error::Usage(format!(
-                    "--ids: no customer of service project {sd} has the email {}",
-                    missing.join(", ")
-                )));
-            }
+            self.unknown(missing);
             ids.extend(found);
         }
         ids.sort();
@@ -373,6 +483,11 @@ impl Reader<'_> {
                 names.insert((false, p.id), p.name);
             }
         }
+        // Holders `--ids` names that the site does not have hold nothing to export.
+        let (org_ids, gone): (Vec<String>, Vec<String>) = org_ids
+            .into_iter()
+            .partition(|id| names.contains_key(&(false, id.clone())));
+        self.unknown(gone);
         let unnamed_customers: Vec<String> = customer_ids
             .iter()
             .filter(|id| !names.contains_key(&(true, (*id).clone())))
@@ -383,11 +498,13 @@ impl Reader<'_> {
                 .await
                 .map_err(|e| failed("customer profiles", e))?
             {
-                if let Some(email) = p.email {
-                    names.insert((true, p.id), email);
-                }
+                names.insert((true, p.id.clone()), p.email.unwrap_or(p.id));
             }
         }
+        let (customer_ids, gone): (Vec<String>, Vec<String>) = customer_ids
+            .into_iter()
+            .partition(|id| names.contains_key(&(true, id.clone())));
+        self.unknown(gone);
         entities.extend(org_ids.into_iter().map(|id| Entity {
             customer: false,
             id,

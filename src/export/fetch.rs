@@ -1,7 +1,7 @@
 //! Export stage, I/O: finds what to export and reads it. CSM has no list-all call (CONTRACT
 //! §11), so organizations are discovered through the JSM listing on `--site`, customers through
-//! a service project's customers (`--service-desk`) or the organizations' members, or both come
-//! from `--ids FILE`; then they are hydrated through the CSM fetch endpoints (profiles 25 a
+//! a service project's customers (`--service-desk`), or else every service project's customers
+//! together with every organization's members, or both come from `--ids FILE`; then they are hydrated through the CSM fetch endpoints (profiles 25 a
 //! call) a few calls at a time. Every call goes through `client` (paced, retried). Neighbours:
 //! `export` (tables), `cmd::export` (orchestration).
 
@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::site::api::model::{
     DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement, JsmOrganization,
-    JsmUser,
+    JsmServiceDesk, JsmUser,
 };
 use crate::site::api::paths;
 use crate::site::client::{ApiError, Client};
@@ -45,40 +45,151 @@ pub async fn list_organizations(client: &Client) -> Result<Vec<JsmOrganization>,
     jsm_all(client, paths::jsm::ORGANIZATIONS).await
 }
 
-/// Customers by account id: those of the service project, or else the members of every
-/// organization (customers in no organization are only found through a service project).
+/// Every service project the credentials can see.
+pub async fn list_service_desks(client: &Client) -> Result<Vec<JsmServiceDesk>, ApiError> {
+    jsm_all(client, paths::jsm::SERVICE_DESKS).await
+}
+
+/// A place customers are listed from, and how many it gave.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceCount {
+    pub source: String,
+    pub customers: usize,
+}
+
+/// A listing that could not be read: what it is, and why.
+#[derive(Debug)]
+pub struct Unlisted {
+    pub source: String,
+    pub error: ApiError,
+}
+
+/// Customers by account id, with where they were found. With a service project: its
+/// customers. Without: the customers of every service project the credentials see, and the
+/// members of every organization (a customer in no organization is only in the first; one in
+/// no service project only in the second). A listing that is refused (403) or not there (404)
+/// fails the whole, unless `allow_partial`: then it is in `skipped`, and the rest is listed.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub customers: BTreeMap<String, JsmUser>,
+    pub sources: Vec<SourceCount>,
+    pub skipped: Vec<String>,
+}
+
+impl Listed {
+    fn add(&mut self, source: String, users: Vec<JsmUser>) {
+        let mut seen = std::collections::HashSet::new();
+        for u in users {
+            if seen.insert(u.account_id.clone()) {
+                self.customers.entry(u.account_id.clone()).or_insert(u);
+            }
+        }
+        self.sources.push(SourceCount {
+            source,
+            customers: seen.len(),
+        });
+    }
+
+    /// A listing's error: kept as skipped when it may be, else the error.
+    fn skip(
+        &mut self,
+        source: String,
+        error: ApiError,
+        allow_partial: bool,
+    ) -> Result<(), Unlisted> {
+        let refused = matches!(error.status(), Some(403 | 404));
+        if allow_partial && refused {
+            self.skipped.push(format!("{source}: {error}"));
+            Ok(())
+        } else {
+            Err(Unlisted { source, error })
+        }
+    }
+}
+
 pub async fn list_customers(
     client: &Client,
     service_desk: Option<&str>,
     concurrency: usize,
-) -> Result<BTreeMap<String, JsmUser>, ApiError> {
-    let users: Vec<JsmUser> = match service_desk {
-        Some(sd) => {
-            jsm_all(
-                client,
-                &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[sd]),
-            )
-            .await?
+    allow_partial: bool,
+) -> Result<Listed, Unlisted> {
+    let mut listed = Listed::default();
+    let desk_customers = |id: String| async move {
+        let users = jsm_all::<JsmUser>(
+            client,
+            &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[&id]),
+        )
+        .await;
+        (id, users)
+    };
+    if let Some(sd) = service_desk {
+        let (_, users) = desk_customers(sd.to_string()).await;
+        let source = format!("service desk {sd}");
+        match users {
+            Ok(users) => listed.add(source, users),
+            Err(error) => return Err(Unlisted { source, error }),
         }
-        None => {
-            let orgs = list_organizations(client).await?;
-            stream::iter(orgs)
+        return Ok(listed);
+    }
+    match list_service_desks(client).await {
+        Ok(desks) => {
+            let names: BTreeMap<String, String> = desks
+                .iter()
+                .map(|d| (d.id.clone(), d.project_name.clone()))
+                .collect();
+            let found: Vec<_> = stream::iter(desks.into_iter().map(|d| d.id))
+                .map(desk_customers)
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+            for (id, users) in found {
+                let source = match names.get(&id).filter(|n| !n.is_empty()) {
+                    Some(name) => format!("service desk {id} ({name})"),
+                    None => format!("service desk {id}"),
+                };
+                match users {
+                    Ok(users) => listed.add(source, users),
+                    Err(e) => listed.skip(source, e, allow_partial)?,
+                }
+            }
+        }
+        Err(e) => listed.skip("the service desk listing".into(), e, allow_partial)?,
+    }
+    match list_organizations(client).await {
+        Ok(orgs) => {
+            let count = orgs.len();
+            let found: Vec<_> = stream::iter(orgs)
                 .map(|o| async move {
-                    jsm_all::<JsmUser>(client, &paths::at(paths::jsm::ORGANIZATION_USERS, &[&o.id]))
-                        .await
+                    let users = jsm_all::<JsmUser>(
+                        client,
+                        &paths::at(paths::jsm::ORGANIZATION_USERS, &[&o.id]),
+                    )
+                    .await;
+                    (o, users)
                 })
                 .buffered(concurrency.max(1))
-                .try_collect::<Vec<Vec<JsmUser>>>()
-                .await?
-                .into_iter()
-                .flatten()
                 .collect()
+                .await;
+            let mut members = Vec::new();
+            for (o, users) in found {
+                match users {
+                    Ok(users) => members.extend(users),
+                    Err(e) => listed.skip(
+                        format!("the members of organization {} ({})", o.id, o.name),
+                        e,
+                        allow_partial,
+                    )?,
+                }
+            }
+            let plural = if count == 1 { "" } else { "s" };
+            listed.add(
+                format!("the members of {count} organization{plural}"),
+                members,
+            );
         }
-    };
-    Ok(users
-        .into_iter()
-        .map(|u| (u.account_id.clone(), u))
-        .collect())
+        Err(e) => listed.skip("the organization listing".into(), e, allow_partial)?,
+    }
+    Ok(listed)
 }
 
 /// The entitlements each entity holds, `concurrency` entities at a time.

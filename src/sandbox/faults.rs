@@ -42,6 +42,11 @@ pub struct Faults {
     pub refuse_item: Option<String>,
     /// The request faults (5xx, drops, slow answers) hit bulk submissions only.
     pub bulk_only: bool,
+    /// Paths (templates relative to the API, as in `site::api::paths`, e.g. `servicedesk` or
+    /// `organization/{organizationId}/user`) that answer 403, as for credentials without the
+    /// permission to list them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forbid: Vec<String>,
     /// Answers shaped the ways the docs leave open (`quirks`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quirks: Vec<super::quirks::Quirk>,

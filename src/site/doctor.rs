@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::api::model::{
     CustomerProfileFetchResponse, DetailFieldsWithConfiguration, EntitlementPage, JsmOrganization,
-    JsmPage, JsmUser, OrganizationFetchResponse, OrganizationProfileFetchResponse,
+    JsmPage, JsmServiceDesk, JsmUser, OrganizationFetchResponse, OrganizationProfileFetchResponse,
     PaginatedProducts,
 };
 use super::api::{self, Entity, paths};
@@ -275,6 +275,13 @@ impl Doctor<'_> {
             .client
             .jsm_url(&paths::jsm_page(paths::jsm::ORGANIZATIONS, 0, 1));
         out.push(self.listing("JSM organization listing", &orgs).await);
+        let desks = self
+            .client
+            .jsm_url(&paths::jsm_page(paths::jsm::SERVICE_DESKS, 0, 1));
+        out.push(
+            self.listing("JSM service desk listing (export customers)", &desks)
+                .await,
+        );
         if let Some(sd) = self.service_desk {
             let url = self.client.jsm_url(&paths::jsm_page(
                 &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[sd]),
@@ -353,6 +360,17 @@ impl Doctor<'_> {
             )
             .await;
         out.push(listed);
+        out.push(
+            self.shape::<JsmPage<JsmServiceDesk>>(
+                "GET JSM servicedesk",
+                Method::GET,
+                &c.jsm_url(&paths::jsm_page(paths::jsm::SERVICE_DESKS, 0, 1)),
+                None,
+                None,
+            )
+            .await
+            .0,
+        );
         if let Some(o) = orgs.and_then(|p| p.values.into_iter().next()) {
             let fetch = serde_json::json!({"organizationNames": [o.name]});
             out.push(

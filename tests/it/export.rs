@@ -493,3 +493,182 @@ fn the_export_summary_line() {
         "a CSV of the same site has the same hash"
     );
 }
+
+#[test]
+fn customers_in_no_organization_are_exported_and_each_source_is_counted() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    let state = sb.state();
+    let all: Vec<&str> = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    let in_no_org = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["organizationIds"].as_array().is_none_or(|a| a.is_empty()))
+        .count();
+    assert!(in_no_org > 0, "bob is in no organization");
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["--json", "export", "customers", "--out", "all.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, rows) = read_csv(&ctx.path("all.csv"));
+    assert_eq!(rows.len(), all.len(), "every customer, bob too");
+    assert!(rows.iter().any(|r| r[0] == "bob@example.com"));
+    let s: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sources: Vec<(String, u64)> = s["customer_sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["source"].as_str().unwrap().to_string(),
+                x["customers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let n = all.len() as u64;
+    let members = n - in_no_org as u64;
+    assert_eq!(
+        sources,
+        [
+            ("service desk 1 (Customer Support)".to_string(), n),
+            ("service desk 2 (Partner Help)".to_string(), n),
+            ("the members of 12 organizations".to_string(), members),
+        ]
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "customers found in service desk 1 (Customer Support) ({n}), service desk 2 (Partner Help) ({n}), the members of 12 organizations ({members})"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_customer_listing_that_is_refused_fails_the_export_unless_partial_is_allowed() {
+    let sb = SandboxProc::start(&["--forbid", "servicedesk/{serviceDeskId}/customer"]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    ctx.write("c.csv", b"last night's export\n");
+    let out = export(&ctx, &sb, &["customers", "--out", "c.csv"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot list service desk 1 (Customer Support): GET"),
+        "{err}"
+    );
+    assert!(
+        err.contains("HTTP 403") && err.contains("--allow-partial"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("c.csv")).unwrap(),
+        "last night's export\n",
+        "the last good file stays"
+    );
+
+    let out = ctx
+        .csmport(Some(&sb))
+        .args([
+            "--json",
+            "export",
+            "customers",
+            "--out",
+            "c.csv",
+            "--allow-partial",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: the export is partial (--allow-partial): 2 listings could not be read"
+        ),
+        "{err}"
+    );
+    let s: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(s["skipped_sources"].as_array().unwrap().len(), 2, "{s}");
+    let (_, rows) = read_csv(&ctx.path("c.csv"));
+    // Only the organizations' members: bob, in none, is missing (and the warning says so).
+    assert!(!rows.iter().any(|r| r[0] == "bob@example.com"));
+    assert!(rows.iter().any(|r| r[0] == "ann@example.com"));
+}
+
+#[test]
+fn unknown_ids_of_any_kind_are_listed_and_exit_1() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    let ann = sb.state()["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "ann@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ctx.write(
+        "ids.txt",
+        format!("{ann}\nqm:no-such-customer\ncat@example.com\nnobody@example.com\n").as_bytes(),
+    );
+    let out = ctx
+        .csmport(Some(&sb))
+        .args([
+            "--json",
+            "export",
+            "customers",
+            "--ids",
+            "ids.txt",
+            "--service-desk",
+            "1",
+            "--out",
+            "some.csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "--ids: 2 not on the site (the file holds the others): nobody@example.com, qm:no-such-customer"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let s: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        s["unknown_ids"],
+        serde_json::json!(["nobody@example.com", "qm:no-such-customer"])
+    );
+    assert_eq!(s["exit_code"], 1);
+    let (_, rows) = read_csv(&ctx.path("some.csv"));
+    let emails: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(emails, ["ann@example.com", "cat@example.com"]);
+
+    // Organizations by an unknown name and an unknown id: the same.
+    ctx.write("orgs.txt", b"Globex Corporation\nNo Such Org\n99999\n");
+    let out = export(
+        &ctx,
+        &sb,
+        &["organizations", "--ids", "orgs.txt", "--out", "o.csv"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("--ids: 2 not on the site (the file holds the others): No Such Org, 99999"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, rows) = read_csv(&ctx.path("o.csv"));
+    assert_eq!(rows.len(), 1);
+}

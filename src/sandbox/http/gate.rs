@@ -79,6 +79,18 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
     if let Some(r) = rate_limit(sb, &auth) {
         return (r, Some("rate-limited".into()));
     }
+    let forbidden = {
+        let f = sb.faults.lock().expect("faults lock");
+        crate::site::api::relative(req.uri().path())
+            .is_some_and(|(_, rel)| f.faults.forbid.iter().any(|t| paths::matches(t, rel)))
+    };
+    if forbidden {
+        let r = error(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to access this resource (sandbox fault)",
+        );
+        return (r, Some("forbidden".into()));
+    }
     if sb.config.require_experimental && is_experimental(req.method(), req.uri().path()) {
         let opted_in = req
             .headers()

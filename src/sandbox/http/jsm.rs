@@ -1,5 +1,5 @@
-//! The JSM listings export and lookups use (organizations, their users, a service project's
-//! customers; CONTRACT §11). Handlers of `http`'s router over `store`.
+//! The JSM listings export and lookups use (organizations, their users, the service
+//! projects and a service project's customers; CONTRACT §11). Handlers of `http`'s router over `store`.
 
 use super::prelude::*;
 
@@ -48,6 +48,23 @@ pub(super) async fn jsm_organization_users(
     ok(tri!(page(&q, &all)))
 }
 
+/// The service projects the sandbox has: (id, name, key). [Sandbox simplification] a fixed
+/// list, and every customer belongs to every one of them.
+pub const SERVICE_DESKS: [(&str, &str, &str); 2] =
+    [("1", "Customer Support", "CS"), ("2", "Partner Help", "PH")];
+
+pub(super) async fn jsm_service_desks(Query(q): Query<HashMap<String, String>>) -> R {
+    let all: Vec<JsmServiceDesk> = SERVICE_DESKS
+        .iter()
+        .map(|(id, name, key)| JsmServiceDesk {
+            id: id.to_string(),
+            project_name: name.to_string(),
+            project_key: key.to_string(),
+        })
+        .collect();
+    ok(tri!(page(&q, &all)))
+}
+
 /// [Sandbox simplification] every customer belongs to every service project.
 pub(super) async fn jsm_service_desk_customers(
     State(sb): State<Sandbox>,
@@ -56,7 +73,7 @@ pub(super) async fn jsm_service_desk_customers(
 ) -> R {
     // Also served under the gateway's route (with a cloud id): the id is the named one.
     let id = params.get("serviceDeskId").cloned().unwrap_or_default();
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !SERVICE_DESKS.iter().any(|(d, _, _)| *d == id) {
         return missing("Service desk", &id);
     }
     let store = sb.store.lock().expect("store lock");

@@ -37,7 +37,7 @@ mod prelude {
         CustomerProfileFetchRequest, CustomerProfileFetchResponse, CustomerProfileItem,
         CustomerProfilePayload, DetailDefinitionsBulkRequest, DetailFieldsWithConfiguration,
         DisplayName, EditDetailField, EntitlementPage, Entitlements, JsmOrganization, JsmPage,
-        JsmUser, Organization as OrganizationView, OrganizationBulkRequest,
+        JsmServiceDesk, JsmUser, Organization as OrganizationView, OrganizationBulkRequest,
         OrganizationDetailsBulkRequest, OrganizationFetchRequest, OrganizationFetchResponse,
         OrganizationName, OrganizationProfileBulkRequest, OrganizationProfileFetchRequest,
         OrganizationProfileFetchResponse, OrganizationProfileItem, OrganizationProfilePayload,
@@ -186,6 +186,7 @@ pub fn router(sb: Sandbox) -> Router {
     let jsm = Router::new()
         .route(&r(jsm::ORGANIZATIONS), get(jsm_organizations))
         .route(&r(jsm::ORGANIZATION_USERS), get(jsm_organization_users))
+        .route(&r(jsm::SERVICE_DESKS), get(jsm_service_desks))
         .route(
             &r(jsm::SERVICE_DESK_CUSTOMERS),
             get(jsm_service_desk_customers),

@@ -293,6 +293,9 @@ pub mod paths {
     pub mod jsm {
         pub const ORGANIZATIONS: &str = "organization";
         pub const ORGANIZATION_USERS: &str = "organization/{organizationId}/user";
+        /// Every service project the caller can see (paged); export finds customers in no
+        /// organization through them.
+        pub const SERVICE_DESKS: &str = "servicedesk";
         pub const SERVICE_DESK_CUSTOMERS: &str = "servicedesk/{serviceDeskId}/customer";
         pub const CUSTOMERS: &str = "customer";
         /// Under the site: `https://SITE.atlassian.net/rest/servicedeskapi`.

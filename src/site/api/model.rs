@@ -690,6 +690,19 @@ pub struct JsmOrganization {
     pub name: String,
 }
 
+/// A JSM service project in the service desk listing (`GET servicedesk`): its id, and the
+/// project's name and key for messages (JSM sends more; unknown members are ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsmServiceDesk {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub project_name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub project_key: String,
+}
+
 /// A JSM user (customer) in listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
