@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cli::{self, Cli, ImportArgs, RunArgs, ValidateArgs};
+use crate::cli::{self, Cli, ImportArgs, InputArgs, RunArgs, ValidateArgs};
 use crate::engine::intake::{self, Intake};
 use crate::engine::report::{self, Counts, ReportWriter};
 use crate::engine::run;
@@ -52,52 +52,31 @@ pub async fn command(cli: &Cli, args: &ValidateArgs) -> Result<i32, Error> {
             ..RunArgs::default()
         },
     );
-    validate(cli, input.plan.is_some(), &input.files, &opts).await
+    validate(cli, input, &opts).await
 }
 
 /// `csmport import --dry-run`: the import's own options.
 pub async fn dry_run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
     let input = &args.input;
     let opts = cli::import_options(input.kind(), Path::new(""), &input.read, &args.run);
-    validate(cli, input.plan.is_some(), &input.files, &opts).await
+    validate(cli, input, &opts).await
 }
 
-async fn validate(
-    cli: &Cli,
-    plan: bool,
-    files: &[PathBuf],
-    opts: &ImportOptions,
-) -> Result<i32, Error> {
-    if plan {
-        return Err(Error::Usage(
-            "validate and --dry-run take one kind at a time: run `csmport validate KIND FILE` for each file of the plan".into(),
-        ));
-    }
-    let results = match intake::record_kind(opts.kind) {
-        Some(rk) if !opts.kind.is_decided_on_site() => {
-            let client = if opts.input.schema.is_some() || is_account(rk) {
-                None
-            } else {
-                let (target, _sandbox) = super::resolve_target(cli).await?;
-                Some(Client::new(
-                    &target,
-                    opts.rate,
-                    crate::site::client::retry::Policy::default(),
-                    std::sync::Arc::new(crate::site::client::Silent),
-                ))
-            };
-            offline(
-                opts.kind,
-                rk,
-                files,
-                &opts.input,
-                opts.out.as_deref(),
-                client.as_ref(),
-            )
-            .await?
-        }
-        _ => decided_on_site(cli, files, opts).await?,
+/// Every form `import` takes: one kind and its files, `KIND FILE` pairs, or `--plan`.
+async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<i32, Error> {
+    let steps = match &input.plan {
+        Some(p) => Some(super::plan::load(p)?),
+        None => super::plan::from_command_line(input.kind(), &input.files),
     };
+    if let Some(steps) = steps
+        && (input.plan.is_some() || steps.iter().any(|s| s.kind != steps[0].kind))
+    {
+        return validate_plan(cli, opts, steps).await;
+    }
+    for f in &input.files {
+        missing_input(f)?;
+    }
+    let results = validate_kind(cli, &input.files, opts).await?;
     let mut code = 0;
     let mut summaries = Vec::new();
     for r in results {
@@ -120,7 +99,7 @@ async fn validate(
     if cli.json {
         eprintln!("{text}");
         let json = match summaries.as_slice() {
-            [one] if files.len() == 1 => serde_json::to_string_pretty(one),
+            [one] if input.files.len() == 1 => serde_json::to_string_pretty(one),
             many => serde_json::to_string_pretty(many),
         };
         println!("{}", json.expect("summary serializes"));
@@ -128,6 +107,157 @@ async fn validate(
         println!("{text}");
     }
     Ok(code)
+}
+
+/// A file that is not there stops the command before a run folder is made for it.
+fn missing_input(file: &Path) -> Result<(), Error> {
+    match std::fs::metadata(file) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::Read(crate::read::ReadError::Open {
+            path: file.to_path_buf(),
+            source,
+        })),
+    }
+}
+
+/// One kind's files, validated (offline, or as a dry run of the import for the kinds decided
+/// against the site).
+async fn validate_kind(
+    cli: &Cli,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
+    match intake::record_kind(opts.kind) {
+        Some(rk) if !opts.kind.is_decided_on_site() => {
+            let client = if opts.input.schema.is_some() || is_account(rk) {
+                None
+            } else {
+                let (target, _sandbox) = super::resolve_target(cli).await?;
+                Some(Client::new(
+                    &target,
+                    opts.rate,
+                    crate::site::client::retry::Policy::default(),
+                    std::sync::Arc::new(crate::site::client::Silent),
+                ))
+            };
+            offline(
+                opts.kind,
+                rk,
+                files,
+                &opts.input,
+                opts.out.as_deref(),
+                client.as_ref(),
+            )
+            .await
+        }
+        _ => decided_on_site(cli, files, opts).await,
+    }
+}
+
+/// What one step of a validated plan ended with.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepValidation {
+    pub kind: String,
+    pub file: String,
+    pub run_dir: String,
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ValidateSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanValidation {
+    pub run_dir: String,
+    pub steps: Vec<StepValidation>,
+    pub exit_code: i32,
+}
+
+/// Several kinds (`KIND FILE` pairs or `--plan`): each file validated in dependency order
+/// into its own folder of one run folder, as an import of the plan would lay them out; a file
+/// that cannot be read is reported and the others still run. Each file is checked against the
+/// site as it is now: what an earlier step would create is not there yet.
+async fn validate_plan(
+    cli: &Cli,
+    base: &ImportOptions,
+    steps: Vec<super::plan::Step>,
+) -> Result<i32, Error> {
+    let steps = super::plan::ordered(steps);
+    let top = run::run_dir(base.out.as_deref(), "validate-plan", jiff::Timestamp::now())?;
+    let mut done = Vec::new();
+    let mut text = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let dir = super::plan::step_dir(&top, n, step);
+        let mut opts = super::plan::step_options(base, step, dir.clone());
+        opts.dry_run = true;
+        let result = match missing_input(&step.file) {
+            Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts)
+                .await
+                .and_then(|mut r| r.pop().unwrap_or_else(|| Err(Error::Usage("no file".into())))),
+            Err(e) => Err(e),
+        };
+        let (summary, error, exit_code) = match result {
+            Ok(s) => {
+                text.push(describe(&s));
+                let code = s.exit_code;
+                (Some(s), None, code)
+            }
+            Err(e) => {
+                eprintln!("csmport: error: {e}");
+                (None, Some(e.to_string()), e.exit_code())
+            }
+        };
+        done.push(StepValidation {
+            kind: step.kind.as_str().into(),
+            file: step.file.display().to_string(),
+            run_dir: dir.display().to_string(),
+            exit_code,
+            summary,
+            error,
+        });
+    }
+    let exit_code = done
+        .iter()
+        .map(|s| s.exit_code)
+        .max()
+        .unwrap_or(0);
+    let summary = PlanValidation {
+        run_dir: top.display().to_string(),
+        steps: done,
+        exit_code,
+    };
+    let path = top.join(report::SUMMARY_FILE);
+    let json = serde_json::to_string_pretty(&summary).expect("summary serializes") + "\n";
+    std::fs::write(&path, json).map_err(|source| report::ReportError { path, source })?;
+    let lines: Vec<String> = summary
+        .steps
+        .iter()
+        .map(|s| match (&s.summary, &s.error) {
+            (Some(x), _) => format!(
+                "  {:<22} {:>6} rows = {} valid + {} invalid + {} skipped",
+                s.kind, x.counts.rows, x.valid, x.counts.failed, x.counts.skipped
+            ),
+            (None, e) => format!("  {:<22} not read: {}", s.kind, e.as_deref().unwrap_or("")),
+        })
+        .collect();
+    text.push(format!(
+        "validated plan: {} steps in dependency order (each against the site as it is now)\n{}\n  run folder {}",
+        summary.steps.len(),
+        lines.join("\n"),
+        summary.run_dir
+    ));
+    let text = text.join("\n");
+    if cli.json {
+        eprintln!("{text}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        println!("{text}");
+    }
+    Ok(exit_code)
 }
 
 fn is_account(rk: RecordKind) -> bool {

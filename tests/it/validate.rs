@@ -545,3 +545,96 @@ fn xls_and_xlsb_workbooks_validate_and_a_damaged_one_stops_with_its_error() {
         (Some(3), Some(2))
     );
 }
+
+#[test]
+fn validate_takes_kind_file_pairs_and_plans_with_a_folder_per_file() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    ctx.write("a.csv", b"name\nInitech\n");
+    ctx.write(
+        "c.csv",
+        b"email,displayName,organizations\npeter@initech.example,Peter,Initech\nnot-an-email,X,\n",
+    );
+    let before = sb.requests().len();
+    // KIND FILE pairs, customers first on the command line: run in dependency order.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["validate", "customers", "c.csv", "organizations", "a.csv"])
+        .arg("--out")
+        .arg(ctx.path("v"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("validated plan: 2 steps in dependency order"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  organizations               1 rows = 1 valid + 0 invalid + 0 skipped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  customers                   2 rows = 1 valid + 1 invalid + 0 skipped"),
+        "{text}"
+    );
+    let (_, failures) = ctx.read_csv(&ctx.path("v/02-customers-c/failures.csv"));
+    assert_eq!(failures.len(), 1);
+    assert!(ctx.path("v/01-organizations-a/summary.json").exists());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("v/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["exit_code"], 1);
+    assert_eq!(s["steps"][0]["kind"], "organizations");
+    assert_eq!(s["steps"][1]["summary"]["failed"], 1);
+
+    // A plan, as `validate --plan` and as `import --plan --dry-run`; a step whose file is not
+    // there is reported and the others still run.
+    ctx.write(
+        "plan.toml",
+        b"[[step]]\nkind = \"customers\"\nfile = \"c.csv\"\n\n[[step]]\nkind = \"organizations\"\nfile = \"a.csv\"\n\n[[step]]\nkind = \"products\"\nfile = \"gone.csv\"\n",
+    );
+    for (args, dir) in [
+        (vec!["validate", "--plan", "plan.toml"], "p1"),
+        (vec!["import", "--plan", "plan.toml", "--dry-run"], "p2"),
+    ] {
+        let out = ctx
+            .csmport(Some(&sb))
+            .args(&args)
+            .arg("--out")
+            .arg(ctx.path(dir))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("gone.csv: cannot open"),
+            "{}",
+            stderr(&out)
+        );
+        let text = stdout(&out);
+        assert!(text.contains("  products               not read: "), "{text}");
+        assert!(ctx.path(&format!("{dir}/02-customers-c/failures.csv")).exists());
+        assert!(!ctx.path(&format!("{dir}/03-products-gone")).exists());
+    }
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_input_file_leaves_no_run_folder() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    for cmd in ["validate", "import"] {
+        let out = ctx
+            .csmport(Some(&sb))
+            .args([cmd, "customers", "no-such.csv"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no-such.csv: cannot open"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!ctx.path("csmport-runs").exists(), "{cmd}");
+    }
+}
