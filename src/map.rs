@@ -67,7 +67,7 @@ pub enum Target {
 pub struct Mapping {
     pub targets: Vec<Target>,
     /// Columns skipped because they match nothing (only with `--ignore-unknown-columns`).
-    pub ignored_unknown: Vec<String>,
+    pub ignored_unknown: Vec<UnknownColumn>,
     /// Things the user should know about the header (unnamed columns), for the report.
     pub notes: Vec<String>,
 }
@@ -101,6 +101,44 @@ pub struct UnknownColumn {
     pub index: usize,
     pub name: String,
     pub closest: Option<String>,
+}
+
+impl UnknownColumn {
+    /// For a note: `'Custmer Tier' (column 2; did you mean 'Customer Tier'?)`.
+    pub fn describe(&self) -> String {
+        match &self.closest {
+            Some(c) => format!(
+                "'{}' (column {}; did you mean '{c}'?)",
+                shorten(&self.name),
+                self.index + 1
+            ),
+            None => format!("'{}' (column {})", shorten(&self.name), self.index + 1),
+        }
+    }
+}
+
+/// The note a run prints about the columns `--ignore-unknown-columns` left out: the first
+/// few, then how many in all.
+pub fn ignored_note(cols: &[UnknownColumn]) -> Option<String> {
+    if cols.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = cols
+        .iter()
+        .take(LISTED)
+        .map(UnknownColumn::describe)
+        .collect();
+    if cols.len() > LISTED {
+        listed.push(format!("and {} more", cols.len() - LISTED));
+    }
+    let n = cols.len();
+    Some(format!(
+        "--ignore-unknown-columns: {n} column{} {} no field and {} not imported: {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "matches" } else { "match" },
+        if n == 1 { "is" } else { "are" },
+        listed.join(", ")
+    ))
 }
 
 /// How many columns a message names before it says how many more there are (a hostile file
@@ -247,18 +285,19 @@ pub fn map_header_for(
                 seen.push((*target, name));
                 targets.push(*target);
             }
-            None if ignore_unknown => {
-                ignored_unknown.push(name.clone());
-                targets.push(Target::Ignored);
-            }
             None => {
                 let closest = validate::closest(name, known.iter().map(|(_, _, c)| c.as_str()))
                     .map(str::to_string);
-                unknown.push(UnknownColumn {
+                let column = UnknownColumn {
                     index,
                     name: name.clone(),
                     closest,
-                });
+                };
+                if ignore_unknown {
+                    ignored_unknown.push(column);
+                } else {
+                    unknown.push(column);
+                }
                 targets.push(Target::Ignored);
             }
         }
@@ -617,7 +656,14 @@ mod tests {
             "{msg}"
         );
         let m = map_header(&h(&["email", "Custmer Tier"]), &schema(), true).unwrap();
-        assert_eq!(m.ignored_unknown, vec!["Custmer Tier"]);
+        assert_eq!(
+            m.ignored_unknown,
+            vec![UnknownColumn {
+                index: 1,
+                name: "Custmer Tier".into(),
+                closest: Some("Customer Tier".into())
+            }]
+        );
     }
 
     #[test]

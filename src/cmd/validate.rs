@@ -37,6 +37,9 @@ pub struct ValidateSummary {
     pub rows_per_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_error: Option<String>,
+    /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
     pub exit_code: i32,
 }
 
@@ -194,7 +197,10 @@ async fn validate_plan(
         let result = match missing_input(&step.file) {
             Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts)
                 .await
-                .and_then(|mut r| r.pop().unwrap_or_else(|| Err(Error::Usage("no file".into())))),
+                .and_then(|mut r| {
+                    r.pop()
+                        .unwrap_or_else(|| Err(Error::Usage("no file".into())))
+                }),
             Err(e) => Err(e),
         };
         let (summary, error, exit_code) = match result {
@@ -217,11 +223,7 @@ async fn validate_plan(
             error,
         });
     }
-    let exit_code = done
-        .iter()
-        .map(|s| s.exit_code)
-        .max()
-        .unwrap_or(0);
+    let exit_code = done.iter().map(|s| s.exit_code).max().unwrap_or(0);
     let summary = PlanValidation {
         run_dir: top.display().to_string(),
         steps: done,
@@ -389,14 +391,10 @@ fn validate_file(
     dialect
         .notes
         .extend(intake.columns.mapping.notes.iter().cloned());
-    dialect.notes.extend(
-        intake
-            .columns
-            .mapping
-            .ignored_unknown
-            .iter()
-            .map(|c| format!("column '{c}' matches no field and is ignored")),
-    );
+    let ignored_columns = intake.columns.mapping.ignored_unknown.clone();
+    dialect
+        .notes
+        .extend(crate::map::ignored_note(&ignored_columns));
     for (field, (n, example)) in &intake.respelled {
         dialect.notes.push(format!(
             "{field}: {n} values match an option only when case is ignored; they are sent as the site spells them (e.g. {example})"
@@ -419,6 +417,7 @@ fn validate_file(
         counts,
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         read_error,
+        ignored_columns: ignored_columns.iter().map(|c| c.name.clone()).collect(),
         exit_code,
     };
     write_summary(&dir, &summary)?;

@@ -116,6 +116,15 @@ impl Progress {
         self.refresh();
         self.bar.finish_and_clear();
     }
+
+    /// A line the user must see, bar or not (above the bar when there is one).
+    pub fn say(&self, msg: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{msg}");
+        } else {
+            self.bar.println(msg);
+        }
+    }
 }
 
 impl Notify for Progress {

@@ -436,6 +436,9 @@ pub struct Summary {
     /// What the reader detected (encoding, delimiter, sheet, header row, blank lines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialect: Option<crate::read::Dialect>,
+    /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
 }
 
 /// The summary's times: start and end (UTC, to the second), run time and pace.

@@ -180,6 +180,18 @@ async fn run_kind<K: Description>(
     for note in kind.notes() {
         log.note(&note);
     }
+    let ignored_columns: Vec<String> = kind
+        .ignored_columns()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let ignored_note = crate::map::ignored_note(kind.ignored_columns());
+    if let Some(note) = &ignored_note {
+        log.note(note);
+        if !resuming && !opts.dry_run {
+            progress.say(&format!("csmport: note: {label}: {note}"));
+        }
+    }
     let alert: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
     let site = Site::new(
         Arc::new(Client::new(target, opts.rate, opts.policy(), alert.clone())),
@@ -317,6 +329,7 @@ async fn run_kind<K: Description>(
     let t = report::timing(started_at, started.elapsed(), counts.rows);
     let mut dialect = end.dialect;
     if opts.dry_run {
+        dialect.notes.extend(ignored_note);
         match unchanged {
             0 => {}
             1 => dialect.notes.push(
@@ -344,6 +357,7 @@ async fn run_kind<K: Description>(
         exit_code,
         unchanged: Some(unchanged),
         dialect: Some(dialect.clone()),
+        ignored_columns: ignored_columns.clone(),
     };
     log.note(&format!(
         "done: {} rows = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",
@@ -368,6 +382,7 @@ async fn run_kind<K: Description>(
             elapsed_s: t.elapsed_s,
             rows_per_s: t.rows_per_s,
             read_error: end.error.clone(),
+            ignored_columns,
             exit_code,
         };
         crate::cmd::validate::write_summary(&dir, &v)?;

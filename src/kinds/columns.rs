@@ -4,6 +4,7 @@
 
 use crate::engine::intake::RowCells;
 use crate::error::Error;
+use crate::map::UnknownColumn;
 use crate::map::{self, CellError, Mapping, RecordKind};
 use crate::mapfile::{self, Compiled};
 use crate::options::{InputOptions, Op};
@@ -141,17 +142,10 @@ impl Columns {
         Columns::new(kind, kind_name, input, header, schema, label)
     }
 
-    /// What the run log should say about the columns.
+    /// What the run log should say about the columns (the ignored ones are the engine's to
+    /// say, on the terminal too).
     pub fn notes(&self) -> Vec<String> {
-        let mut notes: Vec<String> = self
-            .mapping
-            .ignored_unknown
-            .iter()
-            .map(|c| {
-                format!("column '{c}' matches no field and is ignored (--ignore-unknown-columns)")
-            })
-            .collect();
-        notes.extend(self.mapping.notes.iter().cloned());
+        let mut notes: Vec<String> = self.mapping.notes.clone();
         notes.push(format!("{} detail fields", self.schema.fields.len()));
         notes
     }
@@ -203,8 +197,9 @@ impl Columns {
     }
 }
 
-/// Where each named column is (matched like every header: case and spaces ignored). Unknown
-/// columns are refused unless `ignore_unknown`; `required` ones must be there.
+/// Where each named column is (matched like every header: case and spaces ignored), and the
+/// columns left out. Unknown columns are refused unless `ignore_unknown`; `required` ones must
+/// be there.
 pub fn find_columns(
     header: &[String],
     file: &str,
@@ -212,21 +207,33 @@ pub fn find_columns(
     known: &[&str],
     required: &[&str],
     ignore_unknown: bool,
-) -> Result<Vec<Option<usize>>, Error> {
+) -> Result<(Vec<Option<usize>>, Vec<UnknownColumn>), Error> {
     use crate::map::normalize;
+    let mut ignored = Vec::new();
     for (i, h) in header.iter().enumerate() {
         let k = normalize(h);
         let is_known = known.iter().any(|n| normalize(n) == k);
-        if !is_known && !k.is_empty() && !k.starts_with('_') && !ignore_unknown {
-            let closest = crate::validate::closest(h, known.iter().copied())
-                .map(|c| format!(": did you mean '{c}'?"))
-                .unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "{file}: unknown column '{h}' (column {}){closest} A {kind} file has the columns {} (or pass --ignore-unknown-columns)",
-                i + 1,
-                known.join(", ")
-            )));
+        if is_known || k.is_empty() || k.starts_with('_') {
+            continue;
         }
+        let closest = crate::validate::closest(h, known.iter().copied()).map(str::to_string);
+        if ignore_unknown {
+            ignored.push(UnknownColumn {
+                index: i,
+                name: h.clone(),
+                closest,
+            });
+            continue;
+        }
+        let closest = closest
+            .map(|c| format!(": did you mean '{c}'?"))
+            .unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "{file}: unknown column '{}' (column {}){closest}; a {kind} file has the columns {} (or pass --ignore-unknown-columns)",
+            crate::map::header_list(std::slice::from_ref(h)),
+            i + 1,
+            known.join(", ")
+        )));
     }
     let cols: Vec<Option<usize>> = known
         .iter()
@@ -245,5 +252,5 @@ pub fn find_columns(
             )));
         }
     }
-    Ok(cols)
+    Ok((cols, ignored))
 }

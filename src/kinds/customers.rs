@@ -55,6 +55,10 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
 impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
     type Item = Customer;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.columns.mapping.ignored_unknown
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
         let name = s.opts.kind.as_str();
         let columns = Columns::open(

@@ -178,6 +178,8 @@ const COLUMNS: [&str; 4] = ["entity", "name", "type", "options"];
 
 pub struct DetailFields {
     cols: Vec<Option<usize>>,
+    /// Columns `--ignore-unknown-columns` left out.
+    ignored: Vec<crate::map::UnknownColumn>,
     header: Vec<String>,
     /// The site's fields when the run began, per entity, and how many each entity will have
     /// once the fields this run sends are made (the API allows 50).
@@ -222,8 +224,12 @@ fn definition(w: &Wanted) -> CreateDetailField {
 impl Description for DetailFields {
     type Item = Wanted;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.ignored
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
-        let cols = find_columns(
+        let (cols, ignored) = find_columns(
             s.header,
             s.label,
             "detail-fields",
@@ -242,6 +248,7 @@ impl Description for DetailFields {
         }
         Ok(DetailFields {
             cols,
+            ignored,
             header: s.header.to_vec(),
             site,
             counts: Mutex::new(counts),

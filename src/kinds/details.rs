@@ -33,6 +33,8 @@ use super::{Cx, Decision, Description, Identity, Request, Setup};
 /// Detail values of customers (`CUSTOMERS` true) or of organizations.
 pub struct DetailsKind<const CUSTOMERS: bool> {
     cols: Vec<Option<usize>>,
+    /// Columns `--ignore-unknown-columns` left out.
+    ignored: Vec<crate::map::UnknownColumn>,
     known: Vec<String>,
     header: Vec<String>,
     long: bool,
@@ -175,6 +177,10 @@ fn column_of(h: &Holder) -> &'static str {
 impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
     type Item = Change;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.ignored
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
         let (kind, entity, other) = Self::names();
         let defs: DetailFieldsWithConfiguration = s
@@ -218,7 +224,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         }
         let required: &[&str] = if long { &["field"] } else { &[] };
         let known_ref: Vec<&str> = known.iter().map(String::as_str).collect();
-        let cols = find_columns(
+        let (cols, ignored) = find_columns(
             s.header,
             s.label,
             kind,
@@ -234,6 +240,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         }
         Ok(DetailsKind {
             cols,
+            ignored,
             known,
             header: s.header.to_vec(),
             long,

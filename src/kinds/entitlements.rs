@@ -32,6 +32,8 @@ use super::{
 
 pub struct Entitlements {
     cols: Vec<Option<usize>>,
+    /// Columns `--ignore-unknown-columns` left out.
+    ignored: Vec<crate::map::UnknownColumn>,
     known: Vec<String>,
     header: Vec<String>,
     schema: Schema,
@@ -117,6 +119,10 @@ impl Entitlements {
 impl Description for Entitlements {
     type Item = Wanted;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.ignored
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
         let defs: DetailFieldsWithConfiguration = s
             .site
@@ -129,7 +135,7 @@ impl Description for Entitlements {
             vec!["customer".into(), "organization".into(), "product".into()];
         known.extend(schema.fields.iter().map(|f| f.name.clone()));
         let known_ref: Vec<&str> = known.iter().map(String::as_str).collect();
-        let cols = find_columns(
+        let (cols, ignored) = find_columns(
             s.header,
             s.label,
             "entitlements",
@@ -148,6 +154,7 @@ impl Description for Entitlements {
             .map_err(Error::from_setup)?;
         Ok(Entitlements {
             cols,
+            ignored,
             known,
             header: s.header.to_vec(),
             schema,

@@ -247,6 +247,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The columns `--ignore-unknown-columns` left out (the engine says so on the terminal
+    /// and in the summary).
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &[]
+    }
+
     /// Checks one row without the site: its item, or every problem in it.
     fn check(&self, row: &RawRow) -> Result<Self::Item, Vec<CellError>>;
 

@@ -43,6 +43,10 @@ impl<const ACCOUNTS: bool> OrganizationKind<ACCOUNTS> {
 impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
     type Item = OrganizationProfileItem;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.columns.mapping.ignored_unknown
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
         let name = s.opts.kind.as_str();
         let columns = Columns::open(

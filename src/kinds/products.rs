@@ -26,6 +26,8 @@ pub const MAX_PRODUCT_NAME_CHARS: usize = 255;
 
 pub struct Products {
     cols: Vec<Option<usize>>,
+    /// Columns `--ignore-unknown-columns` left out.
+    ignored: Vec<crate::map::UnknownColumn>,
     name_col: String,
     /// The site's products when the run began: id → name, and match key → id.
     by_id: HashMap<String, String>,
@@ -94,8 +96,12 @@ pub fn decide(
 impl Description for Products {
     type Item = Product;
 
+    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
+        &self.ignored
+    }
+
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
-        let cols = find_columns(
+        let (cols, ignored) = find_columns(
             s.header,
             s.label,
             "products",
@@ -109,6 +115,7 @@ impl Description for Products {
             .map_err(Error::from_setup)?;
         Ok(Products {
             cols,
+            ignored,
             name_col,
             by_id: products
                 .iter()

@@ -64,14 +64,95 @@ fn file_level_problems_exit_2_with_the_file_named() {
 }
 
 #[test]
-fn unknown_columns_can_be_ignored() {
+fn unknown_columns_can_be_ignored_and_are_named_on_the_terminal_and_in_the_summary() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let file = ctx.write("c.csv", b"email,Colour\na@example.com,red\n");
+    let file = ctx.write(
+        "c.csv",
+        b"email,Customer Teir,Colour\na@example.com,Gold,red\n",
+    );
     let out = ctx.import(&sb, &file, &["--ignore-unknown-columns"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let note = "--ignore-unknown-columns: 2 columns match no field and are not imported: 'Customer Teir' (column 2; did you mean 'Customer Tier'?), 'Colour' (column 3)";
+    assert!(stderr(&out).contains(note), "{}", stderr(&out));
     let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
-    assert!(log.contains("column 'Colour' matches no field and is ignored"));
+    assert!(log.contains(note), "{log}");
+    assert_eq!(
+        ctx.summary()["ignored_columns"],
+        serde_json::json!(["Customer Teir", "Colour"])
+    );
+    // The kinds with fixed columns say the same.
+    let ctx = Ctx::new();
+    let file = ctx.write("p.csv", b"name,Colour\nWidget,red\n");
+    let out = ctx.import_kind(&sb, "products", &file, &["--ignore-unknown-columns"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 column matches no field and is not imported: 'Colour' (column 2)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        ctx.summary()["ignored_columns"],
+        serde_json::json!(["Colour"])
+    );
+}
+
+#[test]
+fn row_messages_say_what_is_wrong() {
+    let ctx = Ctx::new();
+    let schema = repo("sample-data/customer-detail-fields.json");
+    let validate = |file: &std::path::Path, dir: &str| {
+        ctx.csmport(None)
+            .args(["validate", "customers"])
+            .arg(file)
+            .arg("--schema")
+            .arg(&schema)
+            .arg("--out")
+            .arg(ctx.path(dir))
+            .output()
+            .unwrap()
+    };
+    // A date that does not exist; a date with a time part.
+    let file = ctx.write(
+        "d.csv",
+        b"email,Renewal Date\na@x.example,2027-02-30\nb@x.example,2026-06-30T10:30:00\n",
+    );
+    let out = validate(&file, "d");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (_, f) = ctx.read_csv(&ctx.path("d/failures.csv"));
+    let why: Vec<&str> = f.iter().map(|r| r[5].as_str()).collect();
+    assert_eq!(
+        why,
+        [
+            "Renewal Date: '2027-02-30' does not exist: February 2027 has 28 days",
+            "Renewal Date: '2026-06-30T10:30:00' has a time part (10:30:00); the field takes a date alone: 2026-06-30"
+        ]
+    );
+    // An unclosed quote names the line it opened on; the rows before it are reported.
+    let file = ctx.write(
+        "q.csv",
+        b"email,displayName\na@x.example,A\nb@x.example,\"never closed\nc@x.example,C\n",
+    );
+    let out = validate(&file, "q");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("a quote opened on line 3 is never closed"),
+        "{}",
+        stdout(&out)
+    );
+    // A header of 100,000 columns: a short message, not every name.
+    let header: Vec<String> = (0..100_000).map(|i| format!("Column {i}")).collect();
+    let file = ctx.write("w.csv", format!("{}\n", header.join(",")).as_bytes());
+    let out = validate(&file, "w");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.len() < 500,
+        "{} bytes: {}",
+        err.len(),
+        &err[..500.min(err.len())]
+    );
+    assert!(err.contains("the header row has 100000 columns"), "{err}");
 }
 
 #[test]

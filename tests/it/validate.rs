@@ -612,8 +612,14 @@ fn validate_takes_kind_file_pairs_and_plans_with_a_folder_per_file() {
             stderr(&out)
         );
         let text = stdout(&out);
-        assert!(text.contains("  products               not read: "), "{text}");
-        assert!(ctx.path(&format!("{dir}/02-customers-c/failures.csv")).exists());
+        assert!(
+            text.contains("  products               not read: "),
+            "{text}"
+        );
+        assert!(
+            ctx.path(&format!("{dir}/02-customers-c/failures.csv"))
+                .exists()
+        );
         assert!(!ctx.path(&format!("{dir}/03-products-gone")).exists());
     }
     assert_eq!(sb.writes_since(before), Vec::<String>::new());
