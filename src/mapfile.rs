@@ -54,6 +54,11 @@ pub struct ColumnRule {
     pub field: Option<String>,
     #[serde(default)]
     pub transform: Vec<Transform>,
+    /// Other names the (single) source column has in other exports of the same CRM, e.g.
+    /// `Account.Name` beside a report's `Account Name`: the first of `source` and these that
+    /// the input has is read.
+    #[serde(default)]
+    pub also: Vec<String>,
     /// Separator between joined source columns (default one space).
     #[serde(default)]
     pub join: Option<String>,
@@ -145,7 +150,12 @@ impl MappingFile {
             let label = format!("column rule {}", n + 1);
             let names: Vec<String> = match &rule.source {
                 None => vec![],
-                Some(Sources::One(s)) => vec![s.clone()],
+                Some(Sources::One(s)) => {
+                    let found = std::iter::once(s)
+                        .chain(&rule.also)
+                        .find(|n| index.contains_key(&normalize(n)));
+                    vec![found.unwrap_or(s).clone()]
+                }
                 Some(Sources::Many(v)) => v.clone(),
             };
             let mut sources = Vec::new();
@@ -518,5 +528,45 @@ optional = true
             toml::from_str::<MappingFile>("kind = \"customers\"\n[[column]]\nsorce = \"E\"\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn crm_contact_templates_give_contacts_their_company() {
+        let cases = [
+            (
+                include_str!("../templates/salesforce-contacts.toml"),
+                vec!["Email", "First Name", "Last Name", "Account Name"],
+            ),
+            (
+                include_str!("../templates/salesforce-contacts.toml"),
+                vec!["EMAIL", "FIRSTNAME", "LASTNAME", "ACCOUNT.NAME"],
+            ),
+            (
+                include_str!("../templates/hubspot-contacts.toml"),
+                vec!["Email", "First Name", "Last Name", "Associated Company"],
+            ),
+            (
+                include_str!("../templates/hubspot-contacts.toml"),
+                vec!["Email", "First Name", "Last Name", "Company Name"],
+            ),
+            (
+                include_str!("../templates/zendesk-users.toml"),
+                vec!["name", "email", "organization"],
+            ),
+        ];
+        for (text, header) in cases {
+            let m: MappingFile = toml::from_str(text).unwrap();
+            let c = m.compile("customers", &h(&header), &schema()).unwrap();
+            let at = c
+                .header
+                .iter()
+                .position(|f| f == "organizations")
+                .unwrap_or_else(|| panic!("{header:?}: {:?}", c.header));
+            let company = header.len() - 1;
+            let mut cells: Vec<String> = header.iter().map(|_| String::new()).collect();
+            cells[company] = " Acme Pty Ltd ".into();
+            let row = csv::StringRecord::from(cells);
+            assert_eq!(c.apply(&row)[at], "Acme Pty Ltd", "{header:?}");
+        }
     }
 }

@@ -208,9 +208,9 @@ fn crm_export_through_a_mapping_template() {
     // would match the same rules.
     let file = ctx.write(
         "contacts.csv",
-        "Id,First Name,Last Name,Email,Phone,Title,Mailing Country,Lead Source,Description\n\
-         003A1,Åsa,Berg, ASA.BERG@Example.com ,+46 8 123 456,CTO,Sweden,Web,\"likes, commas\"\n\
-         003A2,Luis,Núñez,not-an-email,,,Spain,Other,\n"
+        "Id,First Name,Last Name,Email,Phone,Title,Mailing Country,Lead Source,Account Name,Description\n\
+         003A1,Åsa,Berg, ASA.BERG@Example.com ,+46 8 123 456,CTO,Sweden,Web,Nordlys AB,\"likes, commas\"\n\
+         003A2,Luis,Núñez,not-an-email,,,Spain,Other,,\n"
             .as_bytes(),
     );
     let out = ctx.import(
@@ -227,11 +227,56 @@ fn crm_export_through_a_mapping_template() {
         (s["succeeded"].as_u64(), s["failed"].as_u64()),
         (Some(1), Some(1))
     );
-    let c = sb.state()["customers"][0].clone();
+    let state = sb.state();
+    let c = state["customers"][0].clone();
     assert_eq!(
         (c["email"].as_str(), c["displayName"].as_str()),
         (Some("asa.berg@example.com"), Some("Åsa Berg"))
     );
+    // The contact keeps its company: Account Name feeds organizations (created on the fly).
+    let org_of = |state: &serde_json::Value, c: &serde_json::Value| -> Vec<String> {
+        c["organizationIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| {
+                state["organizations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|o| o["id"] == *id)
+                    .unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(org_of(&state, &c), ["Nordlys AB"]);
+    // A Data Loader export names it Account.Name (and every header in capitals).
+    let dl = Ctx::new();
+    let file2 = dl.write(
+        "contacts.csv",
+        b"ID,FIRSTNAME,LASTNAME,EMAIL,ACCOUNT.NAME\n003A3,Ola,Nord,ola@example.com,Acme Pty Ltd\n",
+    );
+    let out = dl.import(
+        &sb,
+        &file2,
+        &[
+            "--mapping",
+            repo("templates/salesforce-contacts.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = sb.state();
+    let ola = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "ola@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(org_of(&state, &ola), ["Acme Pty Ltd"]);
     // The sample site has none of CSM's predefined fields: those rules were skipped, and said so.
     let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
     assert!(
