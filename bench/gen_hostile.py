@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hostile inputs of bench/hostile.sh, streaming (never holding a large value in
-memory), with the standard library only. Usage: bench/gen_hostile.py CASE SIZE OUT
+memory), with the standard library only (tests/it/hostile.rs writes the same shapes, small,
+in Rust). Usage: bench/gen_hostile.py CASE SIZE OUT
 
 CASE is one of:
   cell        an XLSX whose one data cell (an inline string) holds SIZE bytes
@@ -18,16 +19,18 @@ NS = "http://schemas.openxmlformats.org"
 
 
 def repeat(f, unit, size):
+    """SIZE bytes of UNIT repeated, in whole units (a cut one would not be XML)."""
     block = unit * (CHUNK // len(unit))
-    left = size
+    left = size - size % len(unit)
     while left > 0:
         piece = block[: min(left, len(block))]
         f.write(piece)
         left -= len(piece)
 
 
-def xlsx(out, sheet_parts, strings=None):
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=False) as z:
+def xlsx(out, sheet_parts, strings=None, big=False):
+    # Parts of 2 GiB or more need ZIP64 records (what Python, and some CRMs, then write).
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as z:
         types = (
             f'<Types xmlns="{NS}/package/2006/content-types">'
             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
@@ -58,12 +61,12 @@ def xlsx(out, sheet_parts, strings=None):
                 'Target="sharedStrings.xml"/>'
             )
         z.writestr("xl/_rels/workbook.xml.rels", rels + "</Relationships>")
-        with z.open("xl/worksheets/sheet1.xml", "w") as f:
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=big) as f:
             f.write(f'<worksheet xmlns="{NS}/spreadsheetml/2006/main"><sheetData>'.encode())
             sheet_parts(f)
             f.write(b"</sheetData></worksheet>")
         if strings:
-            with z.open("xl/sharedStrings.xml", "w") as f:
+            with z.open("xl/sharedStrings.xml", "w", force_zip64=big) as f:
                 f.write(f'<sst xmlns="{NS}/spreadsheetml/2006/main">'.encode())
                 strings(f)
                 f.write(b"</sst>")
@@ -86,13 +89,13 @@ def main():
             repeat(f, b"x", size)
             f.write(b"</t></is></c></row>")
             f.write(b'<row r="3">' + inline("A3", "b@example.com") + inline("B3", "B") + b"</row>")
-        xlsx(out, sheet)
+        xlsx(out, sheet, big=size >= 1 << 31)
     elif case == "whitespace":
         def sheet(f):
             header_row(f)
             repeat(f, b" ", size)
             f.write(b'<row r="2">' + inline("A2", "a@example.com") + inline("B2", "A") + b"</row>")
-        xlsx(out, sheet)
+        xlsx(out, sheet, big=size >= 1 << 31)
     elif case in ("strings", "manystrings"):
         def sheet(f):
             f.write(b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>')
@@ -107,7 +110,7 @@ def main():
                 f.write(b"</t></si>")
             else:
                 repeat(f, b"<si><t>a</t></si>", size)
-        xlsx(out, sheet, strings)
+        xlsx(out, sheet, strings, big=size >= 1 << 31)
     elif case == "csvfield":
         with open(out, "wb") as f:
             f.write(b"email,displayName\na@example.com,\"")

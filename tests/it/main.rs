@@ -12,6 +12,7 @@ mod export;
 mod faults;
 mod fields;
 mod golden;
+mod hostile;
 mod import;
 mod organizations;
 mod plan;
