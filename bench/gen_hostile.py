@@ -8,6 +8,7 @@ CASE is one of:
   whitespace  an XLSX with SIZE bytes of whitespace between two rows of its sheet
   strings     an XLSX whose sharedStrings.xml holds one string of SIZE bytes
   manystrings an XLSX whose sharedStrings.xml holds SIZE bytes of one-character strings
+  odsrepeat   an ODS of under 1 KB whose one row of 1,000 cells is repeated SIZE times
   csvfield    a CSV whose one field holds SIZE bytes
   csvcolumns  a CSV with SIZE columns (its header names every one)
 """
@@ -111,6 +112,32 @@ def main():
             else:
                 repeat(f, b"<si><t>a</t></si>", size)
         xlsx(out, sheet, strings, big=size >= 1 << 31)
+    elif case == "odsrepeat":
+        content = (
+            '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+            '<office:body><office:spreadsheet><table:table table:name="Sheet1"><table:table-row>'
+            '<table:table-cell office:value-type="string"><text:p>email</text:p></table:table-cell>'
+            f'</table:table-row><table:table-row table:number-rows-repeated="{size}">'
+            '<table:table-cell table:number-columns-repeated="1000" office:value-type="string">'
+            '<text:p>x@example.com</text:p></table:table-cell></table:table-row></table:table>'
+            '</office:spreadsheet></office:body></office:document-content>'
+        )
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+            z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+            z.writestr(
+                "META-INF/manifest.xml",
+                '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+                '<manifest:file-entry manifest:full-path="/" '
+                'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                "</manifest:manifest>",
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
     elif case == "csvfield":
         with open(out, "wb") as f:
             f.write(b"email,displayName\na@example.com,\"")

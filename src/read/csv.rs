@@ -383,6 +383,7 @@ impl CsvSource {
             eof: false,
             last_byte: 0,
             scratch: vec![0; 64 * 1024],
+            scratch_ends: vec![0; 256],
         };
         let mut src = CsvSource {
             path: path.to_path_buf(),
@@ -530,16 +531,18 @@ impl CsvSource {
                 ),
             });
         }
+        // A record no longer than one cell may be has no cell over the limit.
         let oversized = rec.dropped > 0
-            || self
-                .ends
-                .iter()
-                .scan(0, |from, &end| {
-                    let size = end - *from;
-                    *from = end;
-                    Some(size)
-                })
-                .any(|size| size > MAX_CELL_BYTES);
+            || stored > MAX_CELL_BYTES
+                && self
+                    .ends
+                    .iter()
+                    .scan(0, |from, &end| {
+                        let size = end - *from;
+                        *from = end;
+                        Some(size)
+                    })
+                    .any(|size| size > MAX_CELL_BYTES);
         if oversized {
             let (len, over) = cut_cells(&mut out.as_mut_slice()[start..], stored, &mut self.ends);
             out.truncate(start + len);
@@ -709,8 +712,10 @@ struct Parser {
     /// The file's last byte so far (a record ended by the end of the file inside a quote
     /// leaves no closing quote there).
     last_byte: u8,
-    /// Where the bytes of an oversized record go, to be counted and dropped.
+    /// Where the bytes of an oversized record go, to be counted and dropped (and the ends of
+    /// the fields past `MAX_FIELDS`): kept here, not made per record.
     scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
 }
 
 /// Cuts the cells of a record (its kept bytes `bytes[..stored]`, its cells' ends `ends`
@@ -769,7 +774,6 @@ impl Parser {
         }
         let (mut outlen, mut nends, mut room) = (0, 0, 1024);
         let mut rec = RecordEnd::default();
-        let mut scratch_ends = [0usize; 256];
         loop {
             if self.start == self.end && !self.eof {
                 self.start = 0;
@@ -798,7 +802,7 @@ impl Parser {
             let ends_out: &mut [usize] = if keep_ends {
                 &mut ends[nends..]
             } else {
-                &mut scratch_ends[..]
+                &mut self.scratch_ends[..]
             };
             let (res, nin, nout, nend) = self.core.read_record(input, output, ends_out);
             if keep_bytes {

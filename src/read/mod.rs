@@ -6,6 +6,7 @@
 
 pub mod batch;
 mod biff;
+mod binguard;
 pub mod csv;
 pub mod xlsx;
 mod xmlguard;

@@ -22,6 +22,9 @@ use super::{
 use std::sync::Arc;
 
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
+/// The largest XLS file read: calamine holds the whole workbook stream, its strings and the
+/// sheet's cells, a few times the file's size in all.
+const XLS_MAX_BYTES: u64 = 8 << 20;
 /// Cell batches in flight each way between the sheet thread and the reading side.
 const CHANNEL_BATCHES: usize = 4;
 /// Cells per batch sent by the sheet thread.
@@ -424,6 +427,17 @@ fn open_sheet(
     })?;
     let ext = super::extension(path);
     if ext == "xls" {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len > XLS_MAX_BYTES {
+            return Err(sheet_err(
+                path,
+                format!(
+                    "an XLS workbook is loaded whole (the format requires it), and this one is {}: csmport reads XLS files of up to {}; open it in a spreadsheet and save it as XLSX or CSV, which csmport streams",
+                    super::shown_size(len),
+                    super::shown_size(XLS_MAX_BYTES)
+                ),
+            ));
+        }
         super::biff::check_sheet_sizes(path).map_err(|why| sheet_err(path, why))?;
     }
     let (mut wb, cuts) = open_workbook(path, &ext).map_err(|why| sheet_err(path, why))?;
@@ -1627,5 +1641,36 @@ mod tests {
         let e = s.next_row().unwrap().unwrap_err().to_string();
         assert!(e.contains("the file looks damaged"), "{e}");
         assert!(s.next_row().is_none());
+    }
+
+    #[test]
+    fn an_xlsb_record_too_long_to_hold_is_refused_naming_the_part() {
+        let long = "x".repeat(600_000);
+        let cells = [
+            (0, 0, Biff::Text("email")),
+            (1, 0, Biff::Text(long.as_str())),
+        ];
+        let e = SheetSource::open(xlsb_file(false, &cells).path(), &ReadOptions::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("cannot read the spreadsheet: xl/sharedStrings.bin (1.1 MiB inflated): a record at byte"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_xls_file_too_large_to_load_is_refused() {
+        let f = tempfile::Builder::new().suffix(".xls").tempfile().unwrap();
+        f.as_file().set_len(XLS_MAX_BYTES + 1).unwrap();
+        let e = SheetSource::open(f.path(), &ReadOptions::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("an XLS workbook is loaded whole (the format requires it), and this one is 8.0 MiB: csmport reads XLS files of up to 8.0 MiB"),
+            "{e}"
+        );
     }
 }

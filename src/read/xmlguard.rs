@@ -24,6 +24,14 @@ pub const TAG_LIMIT: u64 = 1 << 20;
 pub const STRINGS_BUDGET: u64 = 40 << 20;
 /// A shared string's slot and allocation, beyond its text.
 const STRING_OVERHEAD: u64 = 56;
+/// What calamine may take loading an ODS workbook whole (it fills a dense table of every
+/// sheet, repeated rows and columns written out): cells at `ODS_CELL_BYTES` each, plus their
+/// text, each copy counted.
+pub const ODS_BUDGET: u64 = 40 << 20;
+const ODS_CELL_BYTES: u64 = 32;
+/// The largest ODS row and column counts calamine fills (it caps repeats there).
+const ODS_MAX_ROWS: u64 = 1 << 20;
+const ODS_MAX_COLUMNS: u64 = 1 << 14;
 
 /// The marker of a cut: `MARK`, the cut's number, `MARK`. A private-use character no
 /// spreadsheet text has reason to hold.
@@ -76,6 +84,17 @@ impl Cuts {
             .filter(|&s| s > 0)
     }
 
+    /// The error refusing a part (of `size` bytes inflated), noted as the reason (the first
+    /// reason stays).
+    pub fn refuse_part(&self, part: &str, size: u64, why: &str) -> io::Error {
+        let text = format!("{part} ({} inflated): {why}", super::shown_size(size));
+        self.refused
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(|| text.clone());
+        io::Error::new(io::ErrorKind::InvalidData, text)
+    }
+
     /// Why a part was refused, if one was.
     pub fn refused(&self) -> Option<String> {
         self.refused.lock().expect("not poisoned").clone()
@@ -124,7 +143,8 @@ pub struct XmlGuard {
     in_entity: bool,
     head: Vec<u8>,
     /// The element whose start tag came last (its qualified name), when it is a value.
-    open: Option<Vec<u8>>,
+    open: bool,
+    open_name: Vec<u8>,
     over: Option<Over>,
     /// After a cut value: its end tag, to become spaces. The tag's bytes wait in `held_tag`.
     closing: Option<Vec<u8>>,
@@ -136,6 +156,128 @@ pub struct XmlGuard {
     tag_at: u64,
     /// The tag's last byte before its `>` (`/` in a self-closing tag).
     tag_last: u8,
+    /// ODS `content.xml`: what loading it whole will take (`None` for other parts). Its tags
+    /// are kept whole (up to `TAG_LIMIT`) to read their repeat attributes.
+    ods: Option<OdsCells>,
+}
+
+/// The size of the dense tables calamine builds from an ODS `content.xml`, as it goes.
+#[derive(Debug, Default)]
+struct OdsCells {
+    /// Bytes of the tables done so far.
+    done: u64,
+    /// The current table: rows so far, rows up to the last one with a value, widest row.
+    rows: u64,
+    used_rows: u64,
+    width: u64,
+    /// Text of the current table, each copy counted.
+    text: u64,
+    /// The current row: its repeat, columns so far, columns up to its last value, its text.
+    repeat: u64,
+    cols: u64,
+    extent: u64,
+    row_text: u64,
+    /// The current cell: its repeat and text (`None` outside a cell).
+    cell: Option<(u64, u64)>,
+}
+
+impl OdsCells {
+    fn bytes(&self) -> u64 {
+        self.done
+            + self
+                .used_rows
+                .saturating_mul(self.width)
+                .saturating_mul(ODS_CELL_BYTES)
+            + self.text
+    }
+
+    /// A start or end tag (`tag` whole, from `<` to `>`).
+    fn tag(&mut self, tag: &[u8], self_closing: bool) {
+        let closing = tag.get(1) == Some(&b'/');
+        let name_is = |n: &[u8]| {
+            let at = if closing { 2 } else { 1 };
+            tag.get(at..at + n.len()) == Some(n)
+                && tag
+                    .get(at + n.len())
+                    .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+        };
+        if name_is(b"table:table-cell") || name_is(b"table:covered-table-cell") {
+            if closing {
+                self.end_cell();
+                return;
+            }
+            let c = repeat_attr(tag, b"table:number-columns-repeated");
+            let has_value = !self_closing || find(tag, b"office:value-type").is_some();
+            self.cols = (self.cols + c).min(ODS_MAX_COLUMNS);
+            if has_value {
+                self.extent = self.cols;
+            }
+            // Attribute values (`office:string-value`) are text too.
+            self.cell = Some((c, tag.len() as u64));
+            if self_closing {
+                self.end_cell();
+            }
+        } else if name_is(b"table:table-row") {
+            if closing {
+                self.end_row();
+            } else {
+                self.repeat = repeat_attr(tag, b"table:number-rows-repeated");
+                (self.cols, self.extent, self.row_text) = (0, 0, 0);
+                if self_closing {
+                    self.end_row();
+                }
+            }
+        } else if name_is(b"table:table") && closing {
+            self.done = self.bytes();
+            (self.rows, self.used_rows, self.width, self.text) = (0, 0, 0, 0);
+        }
+    }
+
+    fn text(&mut self, len: u64) {
+        if let Some((_, t)) = &mut self.cell {
+            *t += len;
+        }
+    }
+
+    fn end_cell(&mut self) {
+        if let Some((c, t)) = self.cell.take() {
+            self.row_text = self.row_text.saturating_add(c.saturating_mul(t));
+        }
+    }
+
+    fn end_row(&mut self) {
+        let r = self.repeat.min(ODS_MAX_ROWS.saturating_sub(self.rows));
+        self.rows += r;
+        if self.extent > 0 {
+            self.used_rows = self.rows;
+            self.width = self.width.max(self.extent);
+            self.text = self.text.saturating_add(r.saturating_mul(self.row_text));
+        }
+    }
+}
+
+/// Where `needle` starts in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// A repeat attribute's value (`name="N"` or `name='N'`): 1 when it is not there or not a
+/// number.
+fn repeat_attr(tag: &[u8], name: &[u8]) -> u64 {
+    let Some(at) = find(tag, name) else {
+        return 1;
+    };
+    let rest = &tag[at + name.len()..];
+    let rest = rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'=' | b'"' | b'\''))
+        .map_or(&[][..], |i| &rest[i..]);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits.min(19)])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .filter(|&n: &u64| n > 0)
+        .unwrap_or(1)
 }
 
 impl XmlGuard {
@@ -148,7 +290,8 @@ impl XmlGuard {
             len: 0,
             in_entity: false,
             head: Vec::with_capacity(HEAD),
-            open: None,
+            open: false,
+            open_name: Vec::with_capacity(HEAD),
             over: None,
             closing: None,
             held_tag: Vec::new(),
@@ -156,21 +299,12 @@ impl XmlGuard {
             pos: 0,
             tag_at: 0,
             tag_last: 0,
+            ods: (part == "content.xml").then(OdsCells::default),
         }
     }
 
     fn refuse(&self, why: String) -> io::Error {
-        let text = format!(
-            "{} ({} inflated): {why}",
-            self.part,
-            super::shown_size(self.size)
-        );
-        self.cuts
-            .refused
-            .lock()
-            .expect("not poisoned")
-            .get_or_insert(text.clone());
-        io::Error::new(io::ErrorKind::InvalidData, text)
+        self.cuts.refuse_part(&self.part, self.size, &why)
     }
 
     /// Filters `input` (the part's next bytes) into `out`. What comes out is as long as what
@@ -242,7 +376,12 @@ impl XmlGuard {
                             super::shown_size(TAG_LIMIT)
                         )));
                     }
-                    let room = HEAD.saturating_sub(self.head.len()).min(bytes.len());
+                    let keep = if self.ods.is_some() {
+                        TAG_LIMIT as usize
+                    } else {
+                        HEAD
+                    };
+                    let room = keep.saturating_sub(self.head.len()).min(bytes.len());
                     self.head.extend_from_slice(&bytes[..room]);
                     let body = if end.is_some() {
                         &bytes[..run - 1]
@@ -284,10 +423,14 @@ impl XmlGuard {
 
     /// A text node has ended at a `<`: the tag state starts with it (not consumed here).
     fn end_text(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        if let Some(o) = &mut self.ods {
+            o.text(self.len + self.over.as_ref().map_or(0, |o| o.past));
+        }
         if self.over.is_some() {
             self.finish_over(out);
         } else if let Some(used) = &mut self.strings
-            && self.open.as_deref().is_some_and(|n| local(n) == b"t")
+            && self.open
+            && local(&self.open_name) == b"t"
         {
             *used += self.len;
             self.check_strings()?;
@@ -311,20 +454,22 @@ impl XmlGuard {
 
     /// A tag has ended (its `>` is written or held).
     fn end_tag(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        let head = &self.head;
-        let kind = head.get(1).copied().unwrap_or(b'>');
-        let name_of = |from: usize| -> Vec<u8> {
-            head[from..]
-                .iter()
-                .take_while(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
-                .copied()
-                .collect()
-        };
+        let over = self.ods.as_mut().and_then(|o| {
+            o.tag(&self.head, self.tag_last == b'/');
+            (o.bytes() > ODS_BUDGET).then_some((o.used_rows, o.width))
+        });
+        if let Some((rows, cols)) = over {
+            return Err(self.refuse(format!(
+                "its sheets, loaded whole as the ODS format needs, would take more than {} (a sheet of {rows} rows × {cols} columns so far, repeats counted, or that much text); open it in a spreadsheet and save it as XLSX or CSV, which csmport streams",
+                super::shown_size(ODS_BUDGET)
+            )));
+        }
+        // Called for every tag of a sheet: no allocation here.
+        let kind = self.head.get(1).copied().unwrap_or(b'>');
         match kind {
             b'/' => {
-                let name = name_of(2);
                 if let Some(want) = self.closing.take() {
-                    if name == want {
+                    if tag_name(&self.head, 2) == want.as_slice() {
                         let n = self.held_tag.len();
                         self.held_tag.clear();
                         out.extend(std::iter::repeat_n(b' ', n));
@@ -332,7 +477,7 @@ impl XmlGuard {
                         out.append(&mut self.held_tag);
                     }
                 }
-                self.open = None;
+                self.open = false;
             }
             b'?' | b'!' => {
                 if self.closing.take().is_some() {
@@ -343,15 +488,19 @@ impl XmlGuard {
                 if self.closing.take().is_some() {
                     out.append(&mut self.held_tag);
                 }
-                let name = name_of(1);
+                let name = tag_name(&self.head, 1);
+                let local_name = local(name);
                 let self_closing = self.tag_last == b'/';
-                if let Some(used) = &mut self.strings
-                    && local(&name) == b"si"
-                {
+                let si = local_name == b"si";
+                self.open = !self_closing && VALUES.contains(&local_name);
+                if self.open {
+                    self.open_name.clear();
+                    self.open_name.extend_from_slice(name);
+                }
+                if si && let Some(used) = &mut self.strings {
                     *used += STRING_OVERHEAD;
                     self.check_strings()?;
                 }
-                self.open = (!self_closing && VALUES.contains(&local(&name))).then_some(name);
             }
         }
         self.state = State::Text;
@@ -363,15 +512,14 @@ impl XmlGuard {
 
     /// The text node has passed the cut point: what replaces the rest of it.
     fn start_over(&mut self) {
-        let (prefix, cut) = match &self.open {
-            Some(name) => {
-                let n = self.cuts.start();
-                let mut p = format!("{MARK}cut:{n}{MARK}</").into_bytes();
-                p.extend_from_slice(name);
-                p.push(b'>');
-                (p, Some(n))
-            }
-            None => (Vec::new(), None),
+        let (prefix, cut) = if self.open {
+            let n = self.cuts.start();
+            let mut p = format!("{MARK}cut:{n}{MARK}</").into_bytes();
+            p.extend_from_slice(&self.open_name);
+            p.push(b'>');
+            (p, Some(n))
+        } else {
+            (Vec::new(), None)
         };
         self.over = Some(Over {
             past: 0,
@@ -429,9 +577,20 @@ impl XmlGuard {
         }
         if let Some(n) = o.cut {
             self.cuts.set(n, self.len + o.past);
-            self.closing = self.open.take();
+            self.closing = self.open.then(|| self.open_name.clone());
+            self.open = false;
         }
     }
+}
+
+/// The name of the tag whose bytes (from `<`) are `head`, starting at `from`.
+fn tag_name(head: &[u8], from: usize) -> &[u8] {
+    let rest = head.get(from..).unwrap_or(&[]);
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// A qualified name's local part (`x:t` → `t`).
@@ -567,5 +726,58 @@ mod tests {
         }
         let e = err.expect("refused");
         assert!(e.contains("xl/sharedStrings.xml (1.0 GiB inflated): its shared strings take more than 40.0 MiB"), "{e}");
+    }
+
+    fn ods(xml: &str) -> (Option<OdsCells>, io::Result<()>) {
+        let cuts = Arc::new(Cuts::default());
+        let mut g = XmlGuard::new("content.xml", xml.len() as u64, cuts);
+        let mut out = Vec::new();
+        let mut r = Ok(());
+        for chunk in xml.as_bytes().chunks(7) {
+            r = g.feed(chunk, &mut out);
+            if r.is_err() {
+                break;
+            }
+        }
+        if r.is_ok() {
+            r = g.finish(&mut out);
+            assert_eq!(out, xml.as_bytes(), "content.xml passes unchanged");
+        }
+        (g.ods.take(), r)
+    }
+
+    const ROW: &str = r#"<table:table-row table:style-name="ro1"><table:table-cell office:value-type="string"><text:p>a@x.io</text:p></table:table-cell><table:table-cell/><table:table-cell office:value-type="float" office:value="3"><text:p>3</text:p></table:table-cell></table:table-row>"#;
+
+    #[test]
+    fn ods_sheets_are_sized_as_calamine_fills_them() {
+        // Three rows of three columns; LibreOffice's trailing empty block counts nothing.
+        let xml = format!(
+            r#"<office:spreadsheet><table:table table:name="S"><table:table-column table:number-columns-repeated="1024"/>{ROW}{ROW}{ROW}<table:table-row table:number-rows-repeated="1048573"><table:table-cell table:number-columns-repeated="1024"/></table:table-row></table:table></office:spreadsheet>"#
+        );
+        let (o, r) = ods(&xml);
+        r.unwrap();
+        let o = o.unwrap();
+        let text = 3 * (ROW.len() as u64 - 100);
+        assert!(o.done >= 9 * ODS_CELL_BYTES, "{o:?}");
+        assert!(o.done < 9 * ODS_CELL_BYTES + text, "{o:?}");
+        // Repeats multiply: rows by cells with a value, and their text.
+        let bomb = r#"<table:table table:name="S"><table:table-row table:number-rows-repeated='20000'><table:table-cell table:number-columns-repeated="100" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row></table:table>"#;
+        let (o, r) = ods(bomb);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.starts_with("content.xml (")
+                && e.contains("would take more than 40.0 MiB (a sheet of 20000 rows × 100 columns"),
+            "{e}"
+        );
+        assert!(o.unwrap().bytes() > ODS_BUDGET);
+        // Text repeated in columns and rows counts every copy.
+        let long = "y".repeat(30_000);
+        let text = format!(
+            r#"<table:table><table:table-row table:number-rows-repeated="100"><table:table-cell table:number-columns-repeated="20" office:value-type="string"><text:p>{long}</text:p></table:table-cell></table:table-row></table:table>"#
+        );
+        assert!(ods(&text).1.is_err());
+        assert_eq!(repeat_attr(b"<x a=\"7\">", b"a"), 7);
+        assert_eq!(repeat_attr(b"<x a=\"0\">", b"a"), 1);
+        assert_eq!(repeat_attr(b"<x>", b"a"), 1);
     }
 }

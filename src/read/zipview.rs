@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::binguard::BinGuard;
 use super::xmlguard::{Cuts, XmlGuard};
 use super::{le_u16, le_u32, le_u64};
 
@@ -471,6 +472,22 @@ fn end_records(out: &mut Vec<u8>, entries: u64, size: u64, start: u64) {
     out.extend_from_slice(&0u16.to_le_bytes());
 }
 
+/// What watches a member's bytes on their way to calamine.
+enum Guard {
+    Xml(Box<XmlGuard>),
+    Bin(BinGuard),
+}
+
+/// Whether a member is one of an XLSB's record streams (`binguard`): the workbook, the
+/// styles, the shared strings and the sheets (not the VBA project or printer settings).
+fn xlsb_records(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.ends_with(".bin")
+        && (name.starts_with("xl/worksheets/")
+            || ["xl/workbook.bin", "xl/styles.bin", "xl/sharedstrings.bin"]
+                .contains(&name.as_str()))
+}
+
 /// Whether a member is XML that calamine parses a text node at a time: those go through the
 /// guard (`xmlguard`), stored or deflated.
 fn guarded(name: &str) -> bool {
@@ -492,7 +509,9 @@ fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option
         0 if guarded(&name) && compressed == size => false,
         _ => return None,
     };
-    if flags & 1 != 0 || size < min_bytes {
+    // An ODS sheet's cost is not its size (a few bytes can repeat a row a million times):
+    // its guard must see it, however small.
+    if flags & 1 != 0 || (size < min_bytes && name != "content.xml") {
         return None;
     }
     let mut head = [0; LOCAL_LEN];
@@ -632,8 +651,18 @@ impl Member {
         };
         let (name, size, deflated) = (self.name.clone(), self.size, self.deflated);
         // XML parts are read by calamine a text node at a time: they go through the guard
-        // that keeps every node bounded.
-        let guard = guarded(&name).then(|| XmlGuard::new(&name, size, cuts.clone()));
+        // that keeps every node bounded. XLSB parts are read a record at a time: watched.
+        let guard = if guarded(&name) {
+            Some(Guard::Xml(Box::new(XmlGuard::new(
+                &name,
+                size,
+                cuts.clone(),
+            ))))
+        } else if xlsb_records(&name) {
+            Some(Guard::Bin(BinGuard::new(&name, size, cuts.clone())))
+        } else {
+            None
+        };
         std::thread::Builder::new()
             .name("inflate".into())
             .spawn(move || {
@@ -662,13 +691,14 @@ fn inflate(
     mut z: Box<dyn Read>,
     name: &str,
     size: u64,
-    mut guard: Option<XmlGuard>,
+    mut guard: Option<Guard>,
     tx: &SyncSender<Chunk>,
     spare: &Receiver<Vec<u8>>,
 ) {
-    // With a guard, inflated bytes are filtered into a second buffer; what is sent can be a
-    // few bytes shorter or longer than what was inflated, and is as long in all.
-    let mut raw = if guard.is_some() {
+    // With the XML guard, inflated bytes are filtered into a second buffer; what is sent can
+    // be a few bytes shorter or longer than what was inflated, and is as long in all.
+    let filters = matches!(guard, Some(Guard::Xml(_)));
+    let mut raw = if filters {
         vec![0; CHUNK_BYTES]
     } else {
         Vec::new()
@@ -678,11 +708,7 @@ fn inflate(
         let mut chunk = spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK_BYTES]);
         let want = (size - done).min(CHUNK_BYTES as u64) as usize;
         let mut filled = 0;
-        let into = if guard.is_some() {
-            &mut raw
-        } else {
-            &mut chunk
-        };
+        let into = if filters { &mut raw } else { &mut chunk };
         while filled < want {
             match z.read(&mut into[filled..want]) {
                 Ok(0) => break,
@@ -705,17 +731,26 @@ fn inflate(
             )));
             return;
         }
-        if let Some(g) = &mut guard {
-            chunk.clear();
-            let mut filtered = g.feed(&raw[..filled], &mut chunk);
-            if filtered.is_ok() && done == size {
-                filtered = g.finish(&mut chunk);
+        match &mut guard {
+            Some(Guard::Xml(g)) => {
+                chunk.clear();
+                let mut filtered = g.feed(&raw[..filled], &mut chunk);
+                if filtered.is_ok() && done == size {
+                    filtered = g.finish(&mut chunk);
+                }
+                if let Err(e) = filtered {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                filled = chunk.len();
             }
-            if let Err(e) = filtered {
-                let _ = tx.send(Err(e));
-                return;
+            Some(Guard::Bin(g)) => {
+                if let Err(e) = g.feed(&chunk[..filled]) {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             }
-            filled = chunk.len();
+            None => {}
         }
         if tx.send(Ok((chunk, filled))).is_err() {
             return;

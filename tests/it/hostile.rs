@@ -277,3 +277,49 @@ fn a_huge_csv_field_fails_its_row_and_is_not_copied_whole() {
         stdout(&out)
     );
 }
+
+/// An ODS of 850 bytes whose one row is repeated `rows` times, 1,000 cells each.
+fn repeated_ods(path: &Path, rows: u64) {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Sheet1"><table:table-row><table:table-cell office:value-type="string"><text:p>email</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="{rows}"><table:table-cell table:number-columns-repeated="1000" office:value-type="string"><text:p>x@example.com</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("mimetype", stored).unwrap();
+    z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    let deflated = zip::write::SimpleFileOptions::default();
+    z.start_file("content.xml", deflated).unwrap();
+    z.write_all(content.as_bytes()).unwrap();
+    z.start_file("META-INF/manifest.xml", deflated).unwrap();
+    z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+    z.finish().unwrap();
+}
+
+#[test]
+fn an_ods_that_repeats_a_row_past_what_can_be_loaded_is_refused() {
+    let ctx = Ctx::new();
+    let file = ctx.path("bomb.ods");
+    repeated_ods(&file, 10_000);
+    let out = validate(&ctx, &file, "ods");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bomb.ods: cannot read the spreadsheet: content.xml (")
+            && err.contains(
+                "would take more than 40.0 MiB (a sheet of 10001 rows × 1000 columns so far"
+            ),
+        "{err}"
+    );
+    // A few repeats are an ordinary sheet: its rows are read (and fail, with cells beyond the
+    // header).
+    repeated_ods(&file, 3);
+    let out = validate(&ctx, &file, "ods2");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("rows      3 = 0 valid + 3 invalid"),
+        "{}",
+        stdout(&out)
+    );
+}
