@@ -8,6 +8,7 @@ CASE is one of:
   whitespace  an XLSX with SIZE bytes of whitespace between two rows of its sheet
   strings     an XLSX whose sharedStrings.xml holds one string of SIZE bytes
   manystrings an XLSX whose sharedStrings.xml holds SIZE bytes of one-character strings
+  announced   an XLSX of under 1 KB whose shared strings announce SIZE strings (uniqueCount)
   odsrepeat   an ODS of under 1 KB whose one row of 1,000 cells is repeated SIZE times
   csvfield    a CSV whose one field holds SIZE bytes
   csvcolumns  a CSV with SIZE columns (its header names every one)
@@ -29,7 +30,7 @@ def repeat(f, unit, size):
         left -= len(piece)
 
 
-def xlsx(out, sheet_parts, strings=None, big=False):
+def xlsx(out, sheet_parts, strings=None, big=False, unique_count=None):
     # Parts of 2 GiB or more need ZIP64 records (what Python, and some CRMs, then write).
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as z:
         types = (
@@ -68,7 +69,8 @@ def xlsx(out, sheet_parts, strings=None, big=False):
             f.write(b"</sheetData></worksheet>")
         if strings:
             with z.open("xl/sharedStrings.xml", "w", force_zip64=big) as f:
-                f.write(f'<sst xmlns="{NS}/spreadsheetml/2006/main">'.encode())
+                count = f' uniqueCount="{unique_count}"' if unique_count else ""
+                f.write(f'<sst xmlns="{NS}/spreadsheetml/2006/main"{count}>'.encode())
                 strings(f)
                 f.write(b"</sst>")
 
@@ -97,6 +99,15 @@ def main():
             repeat(f, b" ", size)
             f.write(b'<row r="2">' + inline("A2", "a@example.com") + inline("B2", "A") + b"</row>")
         xlsx(out, sheet, big=size >= 1 << 31)
+    elif case == "announced":
+        def sheet(f):
+            f.write(b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>')
+            f.write(b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row>')
+
+        def strings(f):
+            for s in (b"email", b"displayName", b"a@example.com", b"Ann"):
+                f.write(b"<si><t>" + s + b"</t></si>")
+        xlsx(out, sheet, strings, unique_count=size)
     elif case in ("strings", "manystrings"):
         def sheet(f):
             f.write(b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>')

@@ -159,6 +159,8 @@ pub struct XmlGuard {
     /// ODS `content.xml`: what loading it whole will take (`None` for other parts). Its tags
     /// are kept whole (up to `TAG_LIMIT`) to read their repeat attributes.
     ods: Option<OdsCells>,
+    /// Shared strings: their `<sst>` tag has gone by.
+    sst_seen: bool,
 }
 
 /// The size of the dense tables calamine builds from an ODS `content.xml`, as it goes.
@@ -256,6 +258,38 @@ impl OdsCells {
     }
 }
 
+/// calamine reserves a slot per string the `<sst>` tag's `uniqueCount` announces before
+/// reading one (a file of 700 bytes announcing 900 billion made it abort): a count past what
+/// the budget could hold becomes zeros, the same length, and the table grows as strings come.
+const MAX_ANNOUNCED_STRINGS: u64 = STRINGS_BUDGET / STRING_OVERHEAD;
+
+/// Zeroes the digits of attribute `name` in `tag` when its value is over
+/// `MAX_ANNOUNCED_STRINGS`.
+pub fn cap_count(tag: &mut [u8], name: &[u8]) {
+    let Some(at) = find(tag, name) else {
+        return;
+    };
+    let start = at + name.len();
+    let Some(first) = tag[start..]
+        .iter()
+        .position(|b| b.is_ascii_digit())
+        .map(|p| start + p)
+    else {
+        return;
+    };
+    let digits = tag[first..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let value = std::str::from_utf8(&tag[first..first + digits])
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    if value > MAX_ANNOUNCED_STRINGS {
+        tag[first..first + digits].fill(b'0');
+    }
+}
+
 /// Where `needle` starts in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
@@ -300,6 +334,7 @@ impl XmlGuard {
             tag_at: 0,
             tag_last: 0,
             ods: (part == "content.xml").then(OdsCells::default),
+            sst_seen: false,
         }
     }
 
@@ -376,7 +411,8 @@ impl XmlGuard {
                             super::shown_size(TAG_LIMIT)
                         )));
                     }
-                    let keep = if self.ods.is_some() {
+                    let holding = self.holding();
+                    let keep = if self.ods.is_some() || holding {
                         TAG_LIMIT as usize
                     } else {
                         HEAD
@@ -391,7 +427,9 @@ impl XmlGuard {
                     if let Some(&b) = body.last() {
                         self.tag_last = b;
                     }
-                    if self.closing.is_some() {
+                    if holding {
+                        // Kept whole in `head`, written once it is looked at.
+                    } else if self.closing.is_some() {
                         self.held_tag.extend_from_slice(bytes);
                         if self.held_tag.len() > HEAD {
                             // Not the end tag: it goes through.
@@ -442,6 +480,12 @@ impl XmlGuard {
         Ok(())
     }
 
+    /// Shared strings before their `<sst>` tag: tags are held whole, to look at it before it
+    /// goes on.
+    fn holding(&self) -> bool {
+        self.strings.is_some() && !self.sst_seen
+    }
+
     fn check_strings(&self) -> io::Result<()> {
         match self.strings {
             Some(used) if used > STRINGS_BUDGET => Err(self.refuse(format!(
@@ -454,6 +498,13 @@ impl XmlGuard {
 
     /// A tag has ended (its `>` is written or held).
     fn end_tag(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        if self.holding() {
+            if local(tag_name(&self.head, 1)) == b"sst" {
+                self.sst_seen = true;
+                cap_count(&mut self.head, b"uniqueCount");
+            }
+            out.extend_from_slice(&self.head);
+        }
         let over = self.ods.as_mut().and_then(|o| {
             o.tag(&self.head, self.tag_last == b'/');
             (o.bytes() > ODS_BUDGET).then_some((o.used_rows, o.width))
@@ -779,5 +830,28 @@ mod tests {
         assert_eq!(repeat_attr(b"<x a=\"7\">", b"a"), 7);
         assert_eq!(repeat_attr(b"<x a=\"0\">", b"a"), 1);
         assert_eq!(repeat_attr(b"<x>", b"a"), 1);
+    }
+
+    #[test]
+    fn an_announced_string_count_past_the_budget_is_zeroed() {
+        let cuts = Arc::new(Cuts::default());
+        let xml = br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2" uniqueCount="900000000000"><si><t>a</t></si></sst>"#;
+        for piece in [1, 5, 4096] {
+            let mut g = XmlGuard::new("xl/sharedStrings.xml", xml.len() as u64, cuts.clone());
+            let mut out = Vec::new();
+            for c in xml.chunks(piece) {
+                g.feed(c, &mut out).unwrap();
+            }
+            g.finish(&mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.len(), xml.len());
+            assert!(
+                text.contains(r#"count="2" uniqueCount="000000000000">"#),
+                "{text}"
+            );
+        }
+        let mut ok = br#"<sst uniqueCount="5000">"#.to_vec();
+        cap_count(&mut ok, b"uniqueCount");
+        assert_eq!(ok, br#"<sst uniqueCount="5000">"#);
     }
 }

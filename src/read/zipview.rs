@@ -89,19 +89,41 @@ impl Archive {
 /// than `PLAIN_MAX_BYTES` inflated is refused, naming the part and its size. One the zip
 /// reader cannot open is left to calamine, whose error names the file.
 fn check_plain(file: &File) -> io::Result<()> {
-    let Ok(z) = zip::ZipArchive::new(file.try_clone()?) else {
+    let Ok(mut z) = zip::ZipArchive::new(file.try_clone()?) else {
         return Ok(());
     };
+    let unbounded = |name: &str, why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{name} {why}, and this archive (split, with data before it, or with a damaged directory) cannot be read in bounded pieces; open it in a spreadsheet and save it again as XLSX, or as CSV"
+            ),
+        )
+    };
+    let mut strings = None;
     for i in 0..z.len() {
         let Ok(m) = z.by_index_data(i) else { continue };
         let name = m.name().map(|n| n.into_owned()).unwrap_or_default();
         if guarded(&name) && m.size() > PLAIN_MAX_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{name} is {} inflated, and this archive (split, with data before it, or with a damaged directory) cannot be read in bounded pieces; open it in a spreadsheet and save it again as XLSX, or as CSV",
-                    super::shown_size(m.size())
-                ),
+            let why = format!("is {} inflated", super::shown_size(m.size()));
+            return Err(unbounded(&name, why));
+        }
+        if name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            strings = Some((i, name));
+        }
+    }
+    // The `<sst>` tag comes first: what it announces is reserved before a string is read.
+    if let Some((i, name)) = strings
+        && let Ok(m) = z.by_index(i)
+    {
+        let mut head = Vec::new();
+        let _ = m.take(4096).read_to_end(&mut head);
+        let mut capped = head.clone();
+        super::xmlguard::cap_count(&mut capped, b"uniqueCount");
+        if capped != head {
+            return Err(unbounded(
+                &name,
+                "announces more shared strings than csmport holds".into(),
             ));
         }
     }
@@ -509,9 +531,11 @@ fn inflatable(file: &File, rec: &[u8], dir_start: u64, min_bytes: u64) -> Option
         0 if guarded(&name) && compressed == size => false,
         _ => return None,
     };
-    // An ODS sheet's cost is not its size (a few bytes can repeat a row a million times):
-    // its guard must see it, however small.
-    if flags & 1 != 0 || (size < min_bytes && name != "content.xml") {
+    // Some parts' cost is not their size (a few bytes of ODS can repeat a row a million
+    // times; a shared strings tag can announce a billion strings): their guard must see
+    // them, however small.
+    let always = name == "content.xml" || name.to_ascii_lowercase().ends_with("sharedstrings.xml");
+    if flags & 1 != 0 || (size < min_bytes && !always) {
         return None;
     }
     let mut head = [0; LOCAL_LEN];
