@@ -22,8 +22,16 @@ pub const TAG_LIMIT: u64 = 1 << 20;
 /// What a workbook's shared strings may take in calamine's table (text, and a slot per
 /// string): it holds them all from the start.
 pub const STRINGS_BUDGET: u64 = 40 << 20;
-/// A shared string's slot and allocation, beyond its text.
+/// A shared string's slot (24 bytes) and its smallest allocation (32 bytes, which holds up to
+/// `STRING_INLINE` bytes of text); longer text takes its length more, in steps of 16 (as
+/// measured: 511,205 strings of 27 bytes on average took 31 MiB in calamine's table).
 const STRING_OVERHEAD: u64 = 56;
+const STRING_INLINE: u64 = 24;
+
+/// What `len` bytes of a shared string's text add to its `STRING_OVERHEAD`.
+fn string_text_cost(len: u64) -> u64 {
+    len.saturating_sub(STRING_INLINE).div_ceil(16) * 16
+}
 /// What calamine may take loading an ODS workbook whole (it fills a dense table of every
 /// sheet, repeated rows and columns written out): cells at `ODS_CELL_BYTES` each, plus their
 /// text, each copy counted.
@@ -470,7 +478,7 @@ impl XmlGuard {
             && self.open
             && local(&self.open_name) == b"t"
         {
-            *used += self.len;
+            *used += string_text_cost(self.len);
             self.check_strings()?;
         }
         self.state = State::Tag;
