@@ -128,7 +128,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub ids: Option<PathBuf>,
     /// Requests per second at most
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    #[arg(long, env = "CSM_RATE", default_value_t = 10.0, value_name = "N")]
     pub rate: f64,
     /// Read calls in flight at once
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -276,7 +276,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = options::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
     /// Requests per second at most (fractions allowed)
-    #[arg(long, default_value_t = options::DEFAULT_RATE, value_name = "N")]
+    #[arg(long, env = "CSM_RATE", default_value_t = options::DEFAULT_RATE, value_name = "N")]
     pub rate: f64,
     /// Unfinished bulk tasks at most (the API allows 5 per site)
     #[arg(long, default_value_t = options::DEFAULT_TASKS, value_name = "N")]

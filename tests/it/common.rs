@@ -127,6 +127,9 @@ impl Ctx {
                 c.env_remove(k);
             }
         }
+        // The sandbox answers at once: tests run at its pace, not a real site's (a test that
+        // is about pacing gives --rate itself).
+        c.env("CSM_RATE", "1000");
         if let Some(sb) = sb {
             c.args([
                 "--base-url",
