@@ -524,15 +524,19 @@ impl Client {
                     };
                     let changed = self.pacer.observe(signal);
                     self.notify.pacing(self.pacer.current_rate());
-                    if let Some(rate) = changed {
-                        self.notify.note(&format!(
-                            "pacing: {rate:.1} requests/s {}",
-                            if signal == pace::Signal::Throttled {
-                                "after a 429 (the server asked to slow down)"
+                    match changed {
+                        pace::Change::None => {}
+                        pace::Change::Cut { rate, measured } => self.notify.note(&format!(
+                            "pacing: {rate:.2} requests/s after a 429 ({})",
+                            if measured {
+                                "just under the rate the site accepted since the last change"
                             } else {
-                                "again (back to --rate)"
+                                "a cut: too soon to measure the site's rate"
                             }
-                        ));
+                        )),
+                        pace::Change::Probe { rate } => self.notify.note(&format!(
+                            "pacing: {rate:.2} requests/s (no 429 for a while: trying a little faster, up to --rate)"
+                        )),
                     }
                     if (200..300).contains(&status) {
                         return Ok(text);

@@ -108,19 +108,30 @@ pub fn decide(
     if budget_left == 0 && spends_budget(f) {
         return Decision::GiveUp;
     }
+    let backed_off = backoff(policy, attempt, jitter);
     if let Failure::Status {
         retry_after,
         rate_limit_reset,
         ..
     } = f
-        && let Some(hint) = server_hint(*retry_after, *rate_limit_reset, now)
-        // A hint that is already due (a reset rounded down to the minute) says nothing about
-        // when to come back; backing off is safer than retrying at once.
-        && !hint.is_zero()
     {
-        return Decision::Retry(hint.min(policy.max_hint));
+        // `Retry-After` is the server's own wait.
+        if let Some(hint) = server_hint(*retry_after, None, now)
+            && !hint.is_zero()
+        {
+            return Decision::Retry(hint.min(policy.max_hint));
+        }
+        // `X-RateLimit-Reset` alone has minute precision: it says when the wait ends at the
+        // latest, so it bounds the backoff and never stretches it (a 429 one second before the
+        // minute turns would otherwise wait a minute). One already due (rounded down) says
+        // nothing: back off.
+        if let Some(hint) = server_hint(None, *rate_limit_reset, now)
+            && !hint.is_zero()
+        {
+            return Decision::Retry(hint.min(backed_off).min(policy.max_hint));
+        }
     }
-    Decision::Retry(backoff(policy, attempt, jitter).min(policy.max_hint))
+    Decision::Retry(backed_off.min(policy.max_hint))
 }
 
 /// Capped exponential backoff with "equal jitter": half the step is fixed, half random, so
@@ -247,8 +258,19 @@ mod tests {
                 0.9,
                 Decision::Retry(ms(7000)),
             ),
+            // A reset alone (minute precision) bounds the backoff, never stretches it.
             (
                 1,
+                Failure::Status {
+                    status: 429,
+                    retry_after: None,
+                    rate_limit_reset: Some("2026-01-22T10:30Z"),
+                },
+                0.9,
+                Decision::Retry(ms(475)),
+            ),
+            (
+                8,
                 Failure::Status {
                     status: 429,
                     retry_after: None,
