@@ -390,6 +390,10 @@ pub struct SandboxArgs {
     /// Extra time per item of a bulk task, in milliseconds
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub item_latency_ms: u64,
+    /// A task takes up to this fraction longer than its latency, at random (0: exactly its
+    /// latency; tasks then finish in the order they were made)
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub task_jitter: f64,
     /// Unfinished bulk tasks allowed at once per cloud id
     #[arg(long, default_value_t = crate::site::api::DEFAULT_MAX_TASKS, value_name = "N")]
     pub max_tasks: usize,

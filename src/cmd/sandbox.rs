@@ -23,10 +23,17 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             "--rate-limit must be a positive number, got {r}"
         )));
     }
+    if !(args.task_jitter.is_finite() && (0.0..=10.0).contains(&args.task_jitter)) {
+        return Err(Error::Usage(format!(
+            "--task-jitter must be a number from 0 to 10, got {}",
+            args.task_jitter
+        )));
+    }
     let config = Config {
         token: args.token.clone(),
         task_latency: Duration::from_millis(args.task_latency_ms),
         item_latency: Duration::from_millis(args.item_latency_ms),
+        task_jitter: args.task_jitter,
         max_tasks: args.max_tasks.max(1),
         task_retention: duration_arg("--task-retention", &args.task_retention)?,
         stale_task: duration_arg("--stale-task-after", &args.stale_task_after)?,

@@ -32,7 +32,7 @@ use super::plan::{Chunk, uuid_key};
 use super::progress::Progress;
 use super::reconcile;
 use super::report;
-use super::track::{self, PollPolicy, TrackError};
+use super::track::{self, PollPlanner, PollPolicy, TrackError};
 
 /// Why the run stops sending, and whether it was interrupted. The first reason wins.
 #[derive(Default)]
@@ -150,6 +150,10 @@ pub struct Engine<K: Description> {
     pub alert: Arc<dyn Notify>,
     pub progress: Arc<Progress>,
     pub poll: PollPolicy,
+    /// Where the first poll of a task goes: learned from the kind's own tasks, and apart from
+    /// them from the prerequisite tasks (organizations made first), which take their own time.
+    planner: std::sync::Mutex<PollPlanner>,
+    prerequisite_planner: std::sync::Mutex<PollPlanner>,
     /// The run's own unfinished tasks, at most `--max-tasks`.
     slots: Semaphore,
     /// Synchronous calls in flight.
@@ -202,6 +206,8 @@ impl<K: Description> Engine<K> {
             log,
             alert,
             progress,
+            planner: std::sync::Mutex::new(PollPlanner::new(poll.initial)),
+            prerequisite_planner: std::sync::Mutex::new(PollPlanner::new(poll.initial)),
             poll,
             slots: Semaphore::new(n),
             calls: Semaphore::new(n),
@@ -738,15 +744,23 @@ impl<K: Description> Engine<K> {
         }
     }
 
-    /// Polls a task until it is terminal or `--task-timeout` has passed.
+    /// Polls a task until it is terminal or `--task-timeout` has passed, its first poll where
+    /// `planner` puts it (and what the task took, taught to it).
     async fn poll(
         &self,
         t: &TaskSubmitResponse,
+        planner: &std::sync::Mutex<PollPlanner>,
     ) -> Result<TaskStatusResponse, TrackError<crate::site::client::ApiError>> {
         let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
         let client = &self.site.client;
         let noted = std::sync::atomic::AtomicBool::new(false);
-        track::until_terminal(&self.poll, || async {
+        let first = planner.lock().expect("planner lock").first(self.poll.cap);
+        let policy = PollPolicy {
+            initial: first.delay,
+            second: first.second,
+            ..self.poll
+        };
+        let tracked = track::until_terminal(&policy, || async {
             let r = client.get_json::<TaskStatusResponse>(&path).await;
             if let Ok(s) = &r
                 && let TaskStatus::Other(v) = &s.status
@@ -759,12 +773,17 @@ impl<K: Description> Engine<K> {
             }
             r
         })
-        .await
+        .await?;
+        planner
+            .lock()
+            .expect("planner lock")
+            .record(first, tracked.pending_at, tracked.ended_at);
+        Ok(tracked.status)
     }
 
     /// Polls a batch's task to a terminal status and settles its rows from it.
     async fn track(&self, chunk: &mut Chunk<K::Item>, b: &Live<K::Item>, t: TaskSubmitResponse) {
-        match self.poll(&t).await {
+        match self.poll(&t, &self.planner).await {
             Ok(status) => self.reconcile(chunk, b, &status).await,
             Err(TrackError::TimedOut { last }) => {
                 let state = last
@@ -1182,7 +1201,7 @@ impl<K: Description> Engine<K> {
                 }
             }
         };
-        match self.poll(&submitted).await {
+        match self.poll(&submitted, &self.prerequisite_planner).await {
             Ok(s) => {
                 self.settle_prerequisite(id, seq);
                 Ok(s)

@@ -34,6 +34,8 @@ pub struct Config {
     pub token: String,
     pub task_latency: Duration,
     pub item_latency: Duration,
+    /// A task takes up to this fraction longer than its latency, at random (0.5: up to 50%).
+    pub task_jitter: f64,
     pub max_tasks: usize,
     pub task_retention: Duration,
     pub stale_task: Duration,
@@ -61,6 +63,7 @@ impl Default for Config {
             token: "sandbox-token".into(),
             task_latency: Duration::from_millis(200),
             item_latency: Duration::ZERO,
+            task_jitter: 0.5,
             max_tasks: DEFAULT_MAX_TASKS,
             task_retention: Duration::from_secs(TASK_RETENTION_SECS),
             stale_task: tasks::stale_default(),

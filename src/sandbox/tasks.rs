@@ -135,12 +135,13 @@ impl Job {
     }
 }
 
-/// Runs a task in the background. `jitter` in [0, 1) stretches its duration by up to 50%.
+/// Runs a task in the background. `jitter` in [0, 1) stretches its duration by up to
+/// `--task-jitter` (50% by default).
 pub fn run(sb: Sandbox, task_id: String, job: Job, fault: TaskFault, jitter: f64) {
     tokio::spawn(async move {
         let c = &sb.config;
-        let total =
-            (c.task_latency + c.item_latency * job.items() as u32).mul_f64(1.0 + jitter / 2.0);
+        let total = (c.task_latency + c.item_latency * job.items() as u32)
+            .mul_f64(1.0 + jitter * c.task_jitter);
         let first = total / 3;
         tokio::time::sleep(first).await;
         sb.with_store(|s| s.set_task_status(&task_id, TaskStatus::InProgress, vec![]));
