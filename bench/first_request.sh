@@ -50,7 +50,6 @@ if p.poll() is None:
     p.kill()
 p.wait()
 wall = time.monotonic() - start
-
 print(f"first bulk request {first * 1000:.0f} ms after start" if first is not None
       else "no bulk request seen")
 print(f"peak RSS {hwm / 1024:.1f} MiB over {wall:.1f} s ({'stopped 2 s after the first request' if stop else 'whole run'})")
