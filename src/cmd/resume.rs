@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, ResumeArgs};
 use crate::config;
-use crate::engine::journal::{InputIdentity, Journal, RunMeta};
+use crate::engine::journal::{InputCheck, InputIdentity, Journal, RunMeta};
 use crate::engine::run::{self, Resumed};
 use crate::error::Error;
 use crate::options::ImportOptions;
@@ -24,7 +24,7 @@ pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
         // A way to read customers back by email that the first run did not have.
         opts.service_desk = Some(sd.clone());
     }
-    check_input(dir, &meta)?;
+    check_input(dir, &journal, &meta)?;
     if cli.sandbox {
         return Err(Error::Usage(format!(
             "{}: a run is resumed against the site it wrote to ({}, cloud {}); an in-process --sandbox starts empty. Give that site's target (flags or CSM_* environment) without --sandbox",
@@ -70,8 +70,9 @@ fn options(dir: &Path, meta: &RunMeta) -> Result<ImportOptions, Error> {
 }
 
 /// The input must be the very file the run began with: the journal's chunks are row ranges of
-/// it, and a batch resent under its key must be the batch first sent.
-fn check_input(dir: &Path, meta: &RunMeta) -> Result<(), Error> {
+/// it, and a batch resent under its key must be the batch first sent. A run stopped before
+/// its hash was recorded is matched by size and modification time, and the hash recorded now.
+fn check_input(dir: &Path, journal: &Journal, meta: &RunMeta) -> Result<(), Error> {
     let was = &meta.input;
     let now = InputIdentity::of(&was.path).map_err(|e| {
         Error::Usage(format!(
@@ -80,16 +81,13 @@ fn check_input(dir: &Path, meta: &RunMeta) -> Result<(), Error> {
             was.path.display()
         ))
     })?;
-    if now.size != was.size || now.sha256 != was.sha256 {
-        return Err(Error::Usage(format!(
-            "{}: the input {} changed since the run began ({} bytes, sha256 {} then; {} bytes, sha256 {} now); resuming would send rows the journal does not describe. Put the original file back, or import the new one as a new run",
+    match was.check(&now) {
+        InputCheck::Same => Ok(()),
+        InputCheck::SameByStat => Ok(journal.record_input_sha256(&now.sha256)?),
+        InputCheck::Changed(how) => Err(Error::Usage(format!(
+            "{}: the input {} changed since the run began ({how}); resuming would send rows the journal does not describe. Put the original file back, or import the new one as a new run",
             dir.display(),
             was.path.display(),
-            was.size,
-            &was.sha256[..12.min(was.sha256.len())],
-            now.size,
-            &now.sha256[..12.min(now.sha256.len())]
-        )));
+        ))),
     }
-    Ok(())
 }

@@ -33,36 +33,109 @@ pub enum JournalError {
     },
 }
 
-/// Which file a run read, to tell whether it changed before a resume.
+/// Which file a run read, to tell whether it changed before a resume. A new run records the
+/// size and modification time at once and the SHA-256 when a helper thread has read the whole
+/// file (`Journal::record_input_sha256`), so the first request does not wait for it; until
+/// then `sha256` is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputIdentity {
     pub path: PathBuf,
     pub size: u64,
+    /// Nanoseconds since the Unix epoch, as the file system gave it; empty when it gave none.
+    pub modified: String,
     pub sha256: String,
 }
 
+/// What a resume may do with the input it finds, from what the journal recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputCheck {
+    /// The same bytes.
+    Same,
+    /// The run stopped before its hash was recorded; size and modification time match, which
+    /// is the best evidence there is. The caller records the hash now.
+    SameByStat,
+    /// Another file: resuming would send rows the journal does not describe.
+    Changed(String),
+}
+
 impl InputIdentity {
-    pub fn of(path: &Path) -> std::io::Result<InputIdentity> {
+    /// Size and modification time, without reading the file.
+    pub fn stat(path: &Path) -> std::io::Result<InputIdentity> {
         let path = std::path::absolute(path)?;
-        let mut f = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut size = 0u64;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&buf[..n]);
-        }
-        let sha256 = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok(InputIdentity { path, size, sha256 })
+        let m = std::fs::metadata(&path)?;
+        let modified = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        Ok(InputIdentity {
+            path,
+            size: m.len(),
+            modified,
+            sha256: String::new(),
+        })
     }
+
+    /// `stat` and the SHA-256 of the whole file.
+    pub fn of(path: &Path) -> std::io::Result<InputIdentity> {
+        let mut id = InputIdentity::stat(path)?;
+        let (size, sha256) = sha256_of(&id.path)?;
+        id.size = size;
+        id.sha256 = sha256;
+        Ok(id)
+    }
+
+    /// Whether `now` (from `of`) is the input this journal's run read.
+    pub fn check(&self, now: &InputIdentity) -> InputCheck {
+        let short = |h: &str| h[..12.min(h.len())].to_string();
+        if self.sha256.is_empty() {
+            return if self.size == now.size
+                && !self.modified.is_empty()
+                && self.modified == now.modified
+            {
+                InputCheck::SameByStat
+            } else {
+                InputCheck::Changed(format!(
+                    "{} bytes then, {} now; the run stopped before it recorded the file's hash, and its size or modification time differ",
+                    self.size, now.size
+                ))
+            };
+        }
+        if self.size == now.size && self.sha256 == now.sha256 {
+            InputCheck::Same
+        } else {
+            InputCheck::Changed(format!(
+                "{} bytes, sha256 {} then; {} bytes, sha256 {} now",
+                self.size,
+                short(&self.sha256),
+                now.size,
+                short(&now.sha256)
+            ))
+        }
+    }
+}
+
+/// The bytes read and the SHA-256 (hex) of the file at `path`.
+pub fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((size, hex))
 }
 
 /// What a run was started with, as the journal keeps it.
@@ -277,6 +350,7 @@ impl Journal {
                 ("input_path", meta.input.path.display().to_string()),
                 ("input_size", meta.input.size.to_string()),
                 ("input_sha256", meta.input.sha256.clone()),
+                ("input_modified", meta.input.modified.clone()),
                 ("input_dialect", meta.dialect.clone()),
                 ("base_url", meta.base_url.clone()),
                 ("cloud_id", meta.cloud_id.clone()),
@@ -396,6 +470,7 @@ impl Journal {
                 size: get("input_size")?
                     .parse()
                     .map_err(|_| refused("the run journal's input size is damaged".into()))?,
+                modified: meta.get("input_modified").cloned().unwrap_or_default(),
                 sha256: get("input_sha256")?,
             },
             dialect: meta.get("input_dialect").cloned().unwrap_or_default(),
@@ -427,6 +502,18 @@ impl Journal {
         run(&mut conn).map_err(|source| JournalError::Sql {
             path: self.path.clone(),
             source,
+        })
+    }
+
+    /// Records the input's SHA-256 once a helper thread has read the whole file (a new run
+    /// starts its journal without it, so the first request does not wait for the hash).
+    pub fn record_input_sha256(&self, sha256: &str) -> Result<(), JournalError> {
+        self.with(|tx| {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'input_sha256'",
+                params![sha256],
+            )
+            .map(|_| ())
         })
     }
 
@@ -770,6 +857,7 @@ mod tests {
             input: InputIdentity {
                 path: "/x.csv".into(),
                 size: 3,
+                modified: "1".into(),
                 sha256: "ab".into(),
             },
             dialect: "{}".into(),
@@ -777,6 +865,38 @@ mod tests {
             cloud_id: "c".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn what_resume_accepts_as_the_same_input() {
+        let id = |size: u64, modified: &str, sha: &str| InputIdentity {
+            path: "/x.csv".into(),
+            size,
+            modified: modified.into(),
+            sha256: sha.into(),
+        };
+        let now = id(3, "10", "ab");
+        let same = |c: InputCheck| c == InputCheck::Same;
+        let by_stat = |c: InputCheck| c == InputCheck::SameByStat;
+        let changed = |c: InputCheck| matches!(c, InputCheck::Changed(_));
+        let cases: [(InputIdentity, fn(InputCheck) -> bool); 7] = [
+            (id(3, "10", "ab"), same),
+            // Bytes decide when there is a hash: a touched file is the same file.
+            (id(3, "9", "ab"), same),
+            (id(3, "10", "cd"), changed),
+            (id(4, "10", "ab"), changed),
+            // No hash (stopped before it was read): size and time, both known, must match.
+            (id(3, "10", ""), by_stat),
+            (id(3, "9", ""), changed),
+            (id(3, "", ""), changed),
+        ];
+        for (i, (was, want)) in cases.into_iter().enumerate() {
+            assert!(want(was.check(&now)), "case {i}: {:?}", was.check(&now));
+        }
+        assert!(matches!(
+            id(4, "10", "").check(&now),
+            InputCheck::Changed(_)
+        ));
     }
 
     fn batch(id: i64, state: BatchState, task: bool, key: bool) -> Batch {

@@ -22,7 +22,7 @@ use crate::row::{Outcome, Row, Stage};
 use crate::site::Site;
 use crate::site::client::{Client, Notify, Target};
 
-use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta};
+use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta, sha256_of};
 use super::plan::{Chunk, Chunker, SeenKeys};
 use super::progress::{Progress, RunLog, Tee};
 use super::report::{self, ReportWriter, Summary};
@@ -136,13 +136,14 @@ async fn run_kind<K: Description>(
     };
     let dir = run_dir(opts.out.as_deref(), &folder, started_at)?;
     let resuming = resumed.is_some();
+    let mut began_size = 0;
     let (journal, recorded) = match resumed {
         Some(r) => (Some(r.journal), r.chunks),
         None if opts.dry_run => (None, BTreeMap::new()),
         None => {
             let meta = RunMeta {
                 options: serde_json::to_string(&opts.journaled(&dir)?).expect("serializes"),
-                input: InputIdentity::of(file).map_err(|e| {
+                input: InputIdentity::stat(file).map_err(|e| {
                     Error::Usage(format!("{}: cannot be read: {e}", file.display()))
                 })?,
                 dialect: serde_json::to_string(&source.dialect()).expect("serializes"),
@@ -150,6 +151,7 @@ async fn run_kind<K: Description>(
                 cloud_id: target.cloud_id.clone(),
                 started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             };
+            began_size = meta.input.size;
             (
                 Some(Arc::new(Journal::create(&dir, &meta)?)),
                 BTreeMap::new(),
@@ -160,6 +162,17 @@ async fn run_kind<K: Description>(
         append_log(&dir)?
     } else {
         open_log(&dir)?
+    };
+    // The input's hash (what `resume` checks) is read beside the run, not before it: on a
+    // large file it would otherwise hold back the first request by the time a pass takes.
+    let hashing = match (&journal, resuming) {
+        (Some(j), false) => {
+            let (j, log, file) = (j.clone(), log.clone(), file.to_path_buf());
+            Some(tokio::task::spawn_blocking(move || {
+                record_input_hash(&j, &file, began_size, &log)
+            }))
+        }
+        _ => None,
     };
     if resuming {
         let open = recorded.values().filter(|c| !c.done).count();
@@ -296,6 +309,10 @@ async fn run_kind<K: Description>(
         dialect: Dialect::default(),
         not_read: 0,
     });
+    if let Some(h) = hashing {
+        // A finished run always has its hash: `resume` then compares bytes, not dates.
+        let _ = h.await;
+    }
     let read = progress.counters.read.load(Ordering::Relaxed);
     log.note(&format!("input: {}", end.dialect.describe(read)));
     let mut counts = emitter
@@ -398,6 +415,28 @@ async fn run_kind<K: Description>(
         stopped: stopped.map(|(_, why)| why),
         validated,
     })
+}
+
+/// Reads the whole input and records its SHA-256 in the journal; a file that changed size
+/// since the run began is said in the log (a resume will refuse it).
+fn record_input_hash(journal: &Journal, file: &Path, began: u64, log: &RunLog) {
+    match sha256_of(file) {
+        Ok((size, sha)) => {
+            if began != size {
+                log.note(&format!(
+                    "{}: the file changed while the run read it ({began} bytes at the start, {size} now); `resume` will refuse it",
+                    file.display(),
+                ));
+            }
+            if let Err(e) = journal.record_input_sha256(&sha) {
+                log.note(&format!("the input's hash was not recorded ({e}); `resume` will compare its size and modification time"));
+            }
+        }
+        Err(e) => log.note(&format!(
+            "{}: cannot be read for its hash ({e}); `resume` will compare its size and modification time",
+            file.display()
+        )),
+    }
 }
 
 /// The reader thread: reads rows, closes those a local check settles (read problems, blank

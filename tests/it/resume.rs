@@ -313,6 +313,14 @@ fn folders_that_cannot_be_resumed_safely_are_refused() {
             "changed since the run began",
         ),
         (
+            "changed input, stopped before its hash was recorded",
+            Box::new(|run| {
+                forget_input_hash(run);
+                std::fs::write(&file, "email,displayName\nsomeone@example.com,Some One\n").unwrap()
+            }),
+            "stopped before it recorded the file's hash",
+        ),
+        (
             "newer journal",
             Box::new(|run| {
                 let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
@@ -360,6 +368,54 @@ fn folders_that_cannot_be_resumed_safely_are_refused() {
     let (code, err) = resume(&run, &["--sandbox"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("starts empty"), "{err}");
+}
+
+/// What a journal holds when its run was killed before the input's hash was read.
+fn forget_input_hash(run: &Path) {
+    let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
+    c.execute("UPDATE meta SET value = '' WHERE key = 'input_sha256'", [])
+        .unwrap();
+}
+
+fn input_hash(run: &Path) -> String {
+    let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
+    c.query_row(
+        "SELECT value FROM meta WHERE key = 'input_sha256'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_input_hash_is_recorded_beside_the_run_and_a_run_stopped_before_it_resumes() {
+    let sb = SandboxProc::start_raw(&[]);
+    let ctx = Ctx::new();
+    let file = customers_csv(&ctx, 30);
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = ctx.path("run");
+    let want = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(std::fs::read(&file).unwrap());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(
+        input_hash(&run),
+        want,
+        "a finished run has its input's hash"
+    );
+    // Killed before the hash was read: same size and modification time is the evidence left,
+    // and resume records the hash it reads.
+    forget_input_hash(&run);
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(input_hash(&run), want);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
