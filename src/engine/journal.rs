@@ -217,14 +217,14 @@ impl BatchState {
 pub struct NewBatch<'a> {
     pub seq: u64,
     pub purpose: Purpose,
-    /// The requests as JSON (`kinds::Call`s).
-    pub calls: &'a serde_json::Value,
+    /// The requests as JSON text (`kinds::Call`s).
+    pub calls: &'a str,
     /// None for synchronous calls, which carry no key.
     pub key: Option<&'a str>,
     /// The input rows it carries, in body order.
     pub rows: &'a [u64],
-    /// The kind's items for those rows (JSON), for attributing failures and reading back.
-    pub items: &'a serde_json::Value,
+    /// The kind's items for those rows (JSON text), for attributing failures and reading back.
+    pub items: &'a str,
 }
 
 /// A batch as the journal holds it.
@@ -541,8 +541,8 @@ impl Journal {
                     b.purpose.as_str(),
                     b.key,
                     serde_json::to_string(b.rows).expect("serializes"),
-                    b.calls.to_string(),
-                    b.items.to_string(),
+                    b.calls,
+                    b.items,
                     now()
                 ],
             )?;
@@ -944,10 +944,10 @@ mod tests {
         let nb = NewBatch {
             seq: 0,
             purpose: Purpose::Rows,
-            calls: &calls,
+            calls: &calls.to_string(),
             key: Some("k"),
             rows: &[1, 3],
-            items: &items,
+            items: &items.to_string(),
         };
         let id = j.plan(&nb, &[(2, &invalid)]).unwrap();
         j.attempt(id, Some("k"), "task slots full").unwrap();

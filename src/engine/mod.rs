@@ -6,6 +6,7 @@
 
 pub mod intake;
 pub mod journal;
+pub mod keys;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;

@@ -275,8 +275,21 @@ impl SeenKeys {
         self.check_print(fingerprint(key).max(1), row)
     }
 
+    /// Keys held.
+    pub fn held(&self) -> usize {
+        self.len
+    }
+
+    /// Every (fingerprint, row) held, in no order.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| print_of(s) != EMPTY)
+            .map(|s| (print_of(s), u64::from(s[2])))
+    }
+
     /// `check` of a key's fingerprint (never `EMPTY`).
-    fn check_print(&mut self, fp: u64, row: u64) -> Option<u64> {
+    pub fn check_print(&mut self, fp: u64, row: u64) -> Option<u64> {
         if (self.len + 1) * 5 > self.slots.len() * 4 {
             self.grow();
         }
@@ -360,7 +373,7 @@ fn slot(fp: u64, cap: usize) -> usize {
 
 /// A fixed seed: fingerprints are compared only within one run, but a stable function keeps
 /// runs reproducible.
-fn fingerprint(key: &str) -> u64 {
+pub fn fingerprint(key: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::quality::FixedState::with_seed(0x9e37_79b9).hash_one(key)
 }

@@ -23,7 +23,8 @@ use crate::site::Site;
 use crate::site::client::{Client, Notify, Target};
 
 use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta, sha256_of};
-use super::plan::{Chunk, Chunker, SeenKeys};
+use super::keys::RunKeys;
+use super::plan::{Chunk, Chunker};
 use super::progress::{Progress, RunLog, Tee};
 use super::report::{self, ReportWriter, Summary};
 use super::reread::Again;
@@ -284,6 +285,11 @@ async fn run_kind<K: Description>(
                 }
             }
         }
+        // A finished job's task stays allocated until it is joined: reap as we go, or memory
+        // grows with every chunk of the file.
+        while let Some(joined) = jobs.try_join_next() {
+            job_ended(&engine, joined, &dir);
+        }
         let engine = engine.clone();
         let done_tx = done_tx.clone();
         jobs.spawn(async move {
@@ -292,16 +298,7 @@ async fn run_kind<K: Description>(
         });
     }
     while let Some(joined) = jobs.join_next().await {
-        if let Err(e) = joined {
-            engine.stop.set(
-                EXIT_USAGE,
-                format!(
-                    "a send job stopped unexpectedly ({e}); the outcome of its rows is unknown: \
-                     `csmport resume {}` finishes them",
-                    dir.display()
-                ),
-            );
-        }
+        job_ended(&engine, joined, &dir);
     }
     drop(done_tx);
     let end = reader.await.unwrap_or_else(|e| ReadEnd {
@@ -417,6 +414,24 @@ async fn run_kind<K: Description>(
     })
 }
 
+/// A send job that panicked leaves its rows' outcome unknown: the run stops and says so.
+fn job_ended<K: Description>(
+    engine: &Engine<K>,
+    joined: Result<(), tokio::task::JoinError>,
+    dir: &Path,
+) {
+    if let Err(e) = joined {
+        engine.stop.set(
+            EXIT_USAGE,
+            format!(
+                "a send job stopped unexpectedly ({e}); the outcome of its rows is unknown: \
+                 `csmport resume {}` finishes them",
+                dir.display()
+            ),
+        );
+    }
+}
+
 /// Reads the whole input and records its SHA-256 in the journal; a file that changed size
 /// since the run began is said in the log (a resume will refuse it).
 fn record_input_hash(journal: &Journal, file: &Path, began: u64, log: &RunLog) {
@@ -453,7 +468,7 @@ fn read_rows<K: Description>(
     let kind = &engine.kind;
     let progress = &engine.progress;
     let mut chunker = Chunker::new(kind.chunk_weight(&engine.opts)).with_boundaries(boundaries);
-    let mut seen = SeenKeys::with_capacity(estimated);
+    let mut seen = RunKeys::new(estimated);
     let mut reader = Background::spawn(source);
     let mut error = None;
     let mut not_read = 0u64;
@@ -488,10 +503,26 @@ fn read_rows<K: Description>(
             match kind.check(&row.raw) {
                 Err(errors) => row.close(cell_errors(errors)),
                 Ok(it) => {
-                    let dup = kind
-                        .identity(&it)
-                        .into_iter()
-                        .find_map(|id| seen.check(&id.key, row.raw.row).map(|first| (id, first)));
+                    let mut dup = None;
+                    for id in kind.identity(&it) {
+                        match seen.check(&id.key, row.raw.row) {
+                            Ok(None) => {}
+                            Ok(Some(first)) => {
+                                dup = Some((id, first));
+                                break;
+                            }
+                            Err(e) => {
+                                error = Some(format!(
+                                    "the duplicate-key check's temporary file failed at row {} ({e}); rows from there on were not sent",
+                                    row.raw.row
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    if error.is_some() {
+                        break;
+                    }
                     match dup {
                         Some((id, first)) => row.close(Outcome::failed(
                             Stage::Validate,

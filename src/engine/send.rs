@@ -500,8 +500,9 @@ impl<K: Description> Engine<K> {
             return Ok(None);
         };
         let numbers: Vec<u64> = rows.iter().map(|&i| chunk.rows[i].raw.row).collect();
-        let calls = serde_json::to_value(calls).expect("calls serialize");
-        let items = serde_json::to_value(items).expect("items serialize");
+        // Straight to text: a tree of each would be built only to be printed.
+        let calls = serde_json::to_string(calls).expect("calls serialize");
+        let items = serde_json::to_string(items).expect("items serialize");
         let closed = closed_outcomes(&chunk.rows);
         j.plan(
             &NewBatch {
@@ -1156,8 +1157,7 @@ impl<K: Description> Engine<K> {
                 let key = uuid_key();
                 let id = match &self.journal {
                     Some(j) => {
-                        let calls = serde_json::to_value([&call]).expect("serializes");
-                        let empty = serde_json::json!([]);
+                        let calls = serde_json::to_string(&[&call]).expect("serializes");
                         Some(
                             j.plan(
                                 &NewBatch {
@@ -1166,7 +1166,7 @@ impl<K: Description> Engine<K> {
                                     calls: &calls,
                                     key: Some(&key),
                                     rows: &[],
-                                    items: &empty,
+                                    items: "[]",
                                 },
                                 &[],
                             )

@@ -195,17 +195,13 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
                     },
                 })
                 .collect();
-            let body = serde_json::to_value(CustomerBulkRequest { customers }).expect("serializes");
-            return vec![Request::task(paths::CUSTOMER_BULK, body, all)];
+            let body = CustomerBulkRequest { customers };
+            return vec![Request::task(paths::CUSTOMER_BULK, &body, all)];
         }
         let body = CustomerProfileBulkRequest {
             customer_profiles: items.iter().map(|c| c.profile.clone()).collect(),
         };
-        vec![Request::task(
-            paths::CUSTOMER_PROFILE_BULK,
-            serde_json::to_value(body).expect("serializes"),
-            all,
-        )]
+        vec![Request::task(paths::CUSTOMER_PROFILE_BULK, &body, all)]
     }
 
     fn keys(&self, c: &Customer) -> Vec<String> {

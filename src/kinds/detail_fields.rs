@@ -331,11 +331,7 @@ impl Description for DetailFields {
                 let body = DetailDefinitionsBulkRequest {
                     detail_fields: group.iter().map(|&k| definition(&items[k])).collect(),
                 };
-                out.push(Request::task(
-                    path,
-                    serde_json::to_value(body).expect("serializes"),
-                    group.to_vec(),
-                ));
+                out.push(Request::task(path, &body, group.to_vec()));
             }
         }
         // No bulk endpoint for entitlement fields: one request each.
@@ -344,7 +340,7 @@ impl Description for DetailFields {
                 out.push(Request::call(
                     Method::Post,
                     paths::ENTITLEMENT_DETAILS.into(),
-                    serde_json::to_value(definition(w)).expect("serializes"),
+                    &definition(w),
                     k,
                 ));
             }

@@ -470,7 +470,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         } else {
             paths::ORGANIZATION_DETAILS_BULK
         };
-        vec![Request::task(path, body.expect("serializes"), all)]
+        vec![Request::task(path, &body.expect("serializes"), all)]
     }
 
     fn keys(&self, c: &Change) -> Vec<String> {

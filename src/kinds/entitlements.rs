@@ -27,7 +27,7 @@ use crate::validate::{self, CellRules};
 
 use super::columns::find_columns;
 use super::{
-    Call, Cx, Decision, Description, Identity, Method, Mode, Request, Setup, same_details,
+    Body, Call, Cx, Decision, Description, Identity, Method, Mode, Request, Setup, same_details,
 };
 
 pub struct Entitlements {
@@ -297,11 +297,10 @@ impl Description for Entitlements {
                     None => vec![Call {
                         method: Method::Post,
                         path: entity.create_path(),
-                        body: serde_json::to_value(CreateEntitlement {
+                        body: Body::of(&CreateEntitlement {
                             product_id: w.product_id.clone()?,
                             details: w.details.clone(),
-                        })
-                        .expect("serializes"),
+                        }),
                     }],
                     Some(id) => w
                         .changed
@@ -309,10 +308,9 @@ impl Description for Entitlements {
                         .map(|d| Call {
                             method: Method::Put,
                             path: paths::entitlement_value(id, &d.name),
-                            body: serde_json::to_value(UpdateDetailField {
+                            body: Body::of(&UpdateDetailField {
                                 values: d.values.clone(),
-                            })
-                            .expect("serializes"),
+                            }),
                         })
                         .collect(),
                 };

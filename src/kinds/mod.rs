@@ -124,7 +124,42 @@ pub struct Call {
     pub method: Method,
     /// Relative to the CSM `api/v1` prefix.
     pub path: String,
-    pub body: serde_json::Value,
+    pub body: Body,
+}
+
+/// A request body, serialized once when the request is made. A batch holds its body until
+/// its task ends (to send it again under its key), and JSON text is a fraction of the size of
+/// a `serde_json::Value` tree: with a window of chunks in flight that is most of the memory
+/// an import holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Body(Box<serde_json::value::RawValue>);
+
+impl Body {
+    pub fn of(body: &impl serde::Serialize) -> Body {
+        Body(serde_json::value::to_raw_value(body).expect("a request body serializes"))
+    }
+
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body as a tree, for tests and the rare caller that looks inside.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).expect("a body is JSON")
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl From<serde_json::Value> for Body {
+    fn from(v: serde_json::Value) -> Body {
+        Body::of(&v)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -155,22 +190,31 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn task(path: &str, body: serde_json::Value, items: Vec<usize>) -> Request {
+    pub fn task(path: &str, body: &impl serde::Serialize, items: Vec<usize>) -> Request {
         Request {
             mode: Mode::Task,
             calls: vec![Call {
                 method: Method::Post,
                 path: path.to_string(),
-                body,
+                body: Body::of(body),
             }],
             items,
         }
     }
 
-    pub fn call(method: Method, path: String, body: serde_json::Value, item: usize) -> Request {
+    pub fn call(
+        method: Method,
+        path: String,
+        body: &impl serde::Serialize,
+        item: usize,
+    ) -> Request {
         Request {
             mode: Mode::Calls,
-            calls: vec![Call { method, path, body }],
+            calls: vec![Call {
+                method,
+                path,
+                body: Body::of(body),
+            }],
             items: vec![item],
         }
     }

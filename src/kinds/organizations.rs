@@ -129,18 +129,13 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
                     },
                 })
                 .collect();
-            let body = serde_json::to_value(OrganizationBulkRequest { organizations })
-                .expect("serializes");
-            return vec![Request::task(paths::ORGANIZATION_BULK, body, all)];
+            let body = OrganizationBulkRequest { organizations };
+            return vec![Request::task(paths::ORGANIZATION_BULK, &body, all)];
         }
         let body = OrganizationProfileBulkRequest {
             organization_profiles: items.to_vec(),
         };
-        vec![Request::task(
-            paths::ORGANIZATION_PROFILE_BULK,
-            serde_json::to_value(body).expect("serializes"),
-            all,
-        )]
+        vec![Request::task(paths::ORGANIZATION_PROFILE_BULK, &body, all)]
     }
 
     fn keys(&self, o: &OrganizationProfileItem) -> Vec<String> {

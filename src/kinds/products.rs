@@ -190,14 +190,13 @@ impl Description for Products {
             .iter()
             .enumerate()
             .map(|(k, p)| {
-                let body = serde_json::to_value(ProductName {
+                let body = ProductName {
                     name: p.name.clone(),
-                })
-                .expect("serializes");
+                };
                 match &p.id {
-                    None => Request::call(Method::Post, paths::PRODUCTS.into(), body, k),
+                    None => Request::call(Method::Post, paths::PRODUCTS.into(), &body, k),
                     Some(id) => {
-                        Request::call(Method::Put, paths::at(paths::PRODUCT, &[id]), body, k)
+                        Request::call(Method::Put, paths::at(paths::PRODUCT, &[id]), &body, k)
                     }
                 }
             })

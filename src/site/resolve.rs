@@ -137,7 +137,7 @@ impl OrgResolver {
             let call = Call {
                 method: Method::Post,
                 path: paths::ORGANIZATION_PROFILE_BULK.into(),
-                body: serde_json::to_value(body).expect("serializes"),
+                body: crate::kinds::Body::of(&body),
             };
             let what = format!(
                 "chunk {}: creating {} organizations named by customers ({})",
