@@ -1,7 +1,9 @@
 //! Raw read baselines for the reader benchmark (not a test): how fast the csv crate reads a
 //! file as ByteRecords, and calamine streams an XLSX's cells, on this machine, so
-//! `bench/validate.sh` can compare `csmport validate` with them in the same run.
-//! Usage: read_baseline csv|xlsx FILE
+//! `bench/validate.sh` can compare `csmport validate` with them in the same run; and how fast
+//! rust_xlsxwriter alone writes a CSV's cells as a constant-memory sheet, for `bench/run`'s
+//! export row.
+//! Usage: read_baseline csv|xlsx|xlsx-text FILE, or read_baseline write-xlsx IN.csv OUT.xlsx
 
 use std::time::Instant;
 
@@ -79,6 +81,30 @@ fn main() {
                 }
             }
             n.saturating_sub(1)
+        }
+        // Every cell a string, as an export of text fields writes them.
+        "write-xlsx" => {
+            let out = args.get(3).expect("write-xlsx IN.csv OUT.xlsx");
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_path(&path)
+                .expect("csv opens");
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let sheet = book
+                .add_worksheet_with_constant_memory()
+                .expect("sheet adds");
+            let mut rec = csv::StringRecord::new();
+            let mut n = 0u32;
+            while r.read_record(&mut rec).expect("csv reads") {
+                for (c, v) in rec.iter().enumerate() {
+                    if !v.is_empty() {
+                        sheet.write_string(n, c as u16, v).expect("cell writes");
+                    }
+                }
+                n += 1;
+            }
+            book.save(out).expect("xlsx saves");
+            u64::from(n.saturating_sub(1))
         }
         other => panic!("unknown mode {other}"),
     };

@@ -11,8 +11,8 @@ use std::io;
 
 use super::plan::{SeenKeys, fingerprint};
 
-/// Keys kept in memory before the table moves to disk: about 2 MiB of `SeenKeys`.
-pub const MEMORY_KEYS: usize = 128 * 1024;
+/// Keys kept in memory before the table moves to disk: about 512 KiB of `SeenKeys`.
+pub const MEMORY_KEYS: usize = 32 * 1024;
 
 /// A run's keys, by fingerprint: the first row that used each.
 pub struct RunKeys {

@@ -245,7 +245,7 @@ async fn run_kind<K: Description>(
     } else {
         ReportWriter::create_verified(&dir, &header, opts.verify)?
     };
-    let window = Arc::new(Semaphore::new(opts.max_tasks * 4));
+    let window = Arc::new(Semaphore::new(opts.max_tasks * WINDOW_PER_SLOT));
     let (done_tx, done_rx) =
         mpsc::unbounded_channel::<(Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)>();
     let emitter = tokio::spawn(emit(engine.clone(), writer, dir.clone(), done_rx));
@@ -413,6 +413,12 @@ async fn run_kind<K: Description>(
         validated,
     })
 }
+
+/// Chunks in flight (sending, waiting for a slot, or done and waiting for an earlier one to be
+/// written) per task slot. Each holds its rows, items and bodies, so this sets most of an
+/// import's peak memory; two per slot keep the slots busy in `bench/run`'s slot rows (one
+/// chunk waits ready for each slot while the others run).
+const WINDOW_PER_SLOT: usize = 2;
 
 /// A send job that panicked leaves its rows' outcome unknown: the run stops and says so.
 fn job_ended<K: Description>(
