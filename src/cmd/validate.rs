@@ -355,7 +355,6 @@ fn validate_file(
 ) -> Result<ValidateSummary, Error> {
     let started = Instant::now();
     let mut intake = Intake::open(rk, kind.as_str(), input, file, schema.clone())?;
-    intake.defer_duplicates()?;
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
     let mut read_error = None;

@@ -13,7 +13,7 @@ use crate::read::{Background, Cells, RawRow, RowBatch, Source};
 use crate::row::{Outcome, Stage};
 use crate::schema::Schema;
 
-use super::plan::{KeyCheck, KeySpill, SeenKeys};
+use super::plan::{KeyCheck, KeySpill};
 
 pub struct Intake {
     /// The opened input until `reader` takes it to its own thread.
@@ -21,8 +21,6 @@ pub struct Intake {
     pub columns: Columns,
     pub file_label: String,
     seen: KeyCheck,
-    /// The input's rows, estimated from its size.
-    source_rows: u64,
     kind: RecordKind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
@@ -62,8 +60,7 @@ impl Intake {
         Ok(Intake {
             source: Some(source),
             columns,
-            seen: KeyCheck::Table(SeenKeys::with_capacity(source_rows)),
-            source_rows,
+            seen: KeyCheck::Spill(KeySpill::new(source_rows).map_err(spill_error)?),
             kind,
             respelled: Default::default(),
             file_label,
@@ -84,17 +81,9 @@ impl Intake {
         self.source.as_ref().map(Source::dialect)
     }
 
-    /// For a validation: duplicate keys are spilled to temporary files and found after the
-    /// pass (`duplicates`), so memory does not grow with the file. Their rows pass as valid
-    /// until then.
-    pub fn defer_duplicates(&mut self) -> Result<(), Error> {
-        let spill = KeySpill::new(self.source_rows).map_err(spill_error)?;
-        self.seen = KeyCheck::Spill(spill);
-        Ok(())
-    }
-
-    /// After a pass with `defer_duplicates`: every later row whose key an earlier valid row
-    /// had, as (row, first row), by row.
+    /// After a pass: every later row whose key an earlier valid row had, as (row, first row),
+    /// by row. Keys are spilled to temporary files during the pass and compared here, so
+    /// memory does not grow with the file; their rows pass as valid until then.
     pub fn duplicates(&mut self) -> Result<Vec<(u64, u64)>, Error> {
         match std::mem::replace(&mut self.seen, KeyCheck::Found(Default::default())) {
             KeyCheck::Spill(spill) => spill.finish().map_err(spill_error),
@@ -117,16 +106,12 @@ impl Intake {
     }
 
     /// One outcome per row of a batch (None: valid), reading cells in place, at no allocation
-    /// per valid row; duplicates are looked up for the whole batch at once, so the table's
-    /// cache misses overlap.
+    /// per valid row.
     pub fn check_batch(&mut self, batch: &RowBatch) -> Vec<Option<Outcome>> {
         if self.kind != RecordKind::Customers {
             return batch.iter().map(|r| self.check_row(&r.to_raw())).collect();
         }
         let mut outcomes = Vec::with_capacity(batch.len());
-        // (index in the batch, row, email as shown)
-        let mut keys: Vec<(usize, u64, std::borrow::Cow<'_, str>)> =
-            Vec::with_capacity(batch.len());
         let cols = &self.columns;
         let email_col = cols
             .mapping
@@ -134,7 +119,7 @@ impl Intake {
             .iter()
             .position(|t| *t == map::Target::Email)
             .unwrap_or(usize::MAX);
-        for (i, row) in batch.iter().enumerate() {
+        for row in batch.iter() {
             if let Some(early) = pre_check(row.problem(), || row.is_blank()) {
                 outcomes.push(Some(early));
                 continue;
@@ -175,28 +160,13 @@ impl Intake {
                     ))
                 }),
             };
-            match checked {
-                Err(errors) => outcomes.push(Some(cell_errors(errors))),
-                Ok(email) => {
-                    keys.push((i, row.row(), email));
-                    outcomes.push(None);
-                }
-            }
-        }
-        let lookups: Vec<(std::borrow::Cow<'_, str>, u64)> = keys
-            .iter()
-            .map(|(_, row, email)| (email_key(email), *row))
-            .collect();
-        let firsts = self.seen.check_many(&lookups);
-        for ((i, _, email), first) in keys.iter().zip(firsts) {
-            if let Some(first) = first {
-                outcomes[*i] = Some(duplicate_outcome(
-                    first,
-                    email,
-                    map::COL_EMAIL,
-                    "a customer",
-                ));
-            }
+            outcomes.push(match checked {
+                Err(errors) => Some(cell_errors(errors)),
+                Ok(email) => self
+                    .seen
+                    .check(&email_key(&email), row.row())
+                    .map(|first| duplicate_outcome(first, &email, map::COL_EMAIL, "a customer")),
+            });
         }
         outcomes
     }

@@ -11,7 +11,7 @@ use std::io;
 
 use super::plan::{SeenKeys, fingerprint};
 
-/// Keys kept in memory before the table moves to disk: about 512 KiB of `SeenKeys`.
+/// Keys kept in memory before the table moves to disk: about 1 MiB of `SeenKeys`.
 pub const MEMORY_KEYS: usize = 32 * 1024;
 
 /// A run's keys, by fingerprint: the first row that used each.

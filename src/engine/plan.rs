@@ -138,54 +138,36 @@ pub fn uuid_key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Remembers identifying keys (lower-cased emails) across the whole file to reject later
-/// duplicates: two rows for one customer in a run would race each other on the server and make
-/// failures impossible to attribute. Keeps a 64-bit fingerprint and the row number per key (12
-/// bytes, one slot) in an open-addressing table at most 4/5 full, so a million rows cost about
-/// 16 MB and an insert touches one or two cache lines. An import needs it whole (it decides a
-/// row before sending it); a validation spills its keys instead (`KeySpill`).
+/// Remembers identifying keys (lower-cased emails) to reject later duplicates: two rows for
+/// one customer in a run would race each other on the server and make failures impossible to
+/// attribute. Keeps a 64-bit fingerprint and the row number per key. A std `HashMap`: the
+/// open-addressing table that was here read a validation of 1,000,000 rows 6.8% faster
+/// (`bench/run`'s file, 9 alternating runs), under the 10% that speed code must gain to stay.
+/// An import holds its first keys here (`keys::RunKeys`); a validation's spill checks one part
+/// of its keys at a time here (`KeySpill`).
 #[derive(Default)]
 pub struct SeenKeys {
-    /// `[fingerprint low, fingerprint high, row]`: one array, so a probe is one memory access.
-    slots: Vec<[u32; 3]>,
-    len: usize,
+    rows: HashMap<u64, u64>,
 }
 
-/// Marks an empty slot; a real fingerprint of 0 is stored as 1 (one more collision in 2^64).
-const EMPTY: u64 = 0;
-
-/// How a run finds its duplicate keys.
+/// How a validation finds its duplicate keys.
 pub enum KeyCheck {
-    /// Exactly, as rows come: an import decides each row before it sends it.
-    Table(SeenKeys),
-    /// A validation's first pass: keys go to disk, and `KeySpill::finish` finds the
-    /// duplicates after it, in memory that does not grow with the file.
+    /// The first pass: keys go to disk, and `KeySpill::finish` finds the duplicates after it,
+    /// in memory that does not grow with the file.
     Spill(KeySpill),
-    /// A validation's second pass over the rows `KeySpill::finish` named: row → first row.
-    Found(std::collections::HashMap<u64, u64>),
+    /// The second pass over the rows `KeySpill::finish` named: row → first row.
+    Found(HashMap<u64, u64>),
 }
 
 impl KeyCheck {
     /// Records `key` for `row`; the first row that used it, when known now.
     pub fn check(&mut self, key: &str, row: u64) -> Option<u64> {
         match self {
-            KeyCheck::Table(t) => t.check(key, row),
             KeyCheck::Spill(s) => {
                 s.push(fingerprint(key).max(1), row);
                 None
             }
             KeyCheck::Found(f) => f.get(&row).copied(),
-        }
-    }
-
-    /// `check` for many keys in order.
-    pub fn check_many<K: AsRef<str>>(&mut self, keys: &[(K, u64)]) -> Vec<Option<u64>> {
-        match self {
-            KeyCheck::Table(t) => t.check_many(keys),
-            _ => keys
-                .iter()
-                .map(|(k, row)| self.check(k.as_ref(), *row))
-                .collect(),
         }
     }
 }
@@ -198,7 +180,7 @@ pub struct KeySpill {
     error: Option<std::io::Error>,
 }
 
-/// Keys per part, about: its table (16 bytes a slot) stays near 2 MiB.
+/// Keys per part, about: its table (a `HashMap` of 16-byte entries) stays near 4 MiB.
 const SPILL_PART_KEYS: u64 = 128 * 1024;
 const SPILL_MAX_PARTS: u64 = 64;
 
@@ -260,13 +242,11 @@ impl KeySpill {
 }
 
 impl SeenKeys {
-    /// Sized for about `rows` keys up front, so a large file does not pay for the table's
+    /// Sized for about `rows` keys up front, so a large part does not pay for the table's
     /// growth (old and new table side by side) at its peak.
     pub fn with_capacity(rows: u64) -> SeenKeys {
-        let cap = (rows.min(50_000_000) as usize * 4 / 3).max(1024);
         SeenKeys {
-            slots: vec![[0; 3]; cap],
-            len: 0,
+            rows: HashMap::with_capacity(rows.min(50_000_000) as usize),
         }
     }
 
@@ -277,93 +257,29 @@ impl SeenKeys {
 
     /// Keys held.
     pub fn held(&self) -> usize {
-        self.len
+        self.rows.len()
     }
 
     /// Every (fingerprint, row) held, in no order.
     pub fn entries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.slots
-            .iter()
-            .filter(|s| print_of(s) != EMPTY)
-            .map(|s| (print_of(s), u64::from(s[2])))
+        self.rows.iter().map(|(&fp, &row)| (fp, row))
     }
 
-    /// `check` of a key's fingerprint (never `EMPTY`).
+    /// `check` of a key's fingerprint.
     pub fn check_print(&mut self, fp: u64, row: u64) -> Option<u64> {
-        if (self.len + 1) * 5 > self.slots.len() * 4 {
-            self.grow();
+        match self.rows.entry(fp) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row);
+                None
+            }
         }
-        self.insert(fp, row)
     }
 
     /// Empties the table, keeping its memory.
     fn clear(&mut self) {
-        self.slots.fill([0; 3]);
-        self.len = 0;
+        self.rows.clear();
     }
-
-    /// `check` for many keys in order. The slots are touched first, all of them, so their
-    /// cache misses are waited for together rather than one after another.
-    pub fn check_many<K: AsRef<str>>(&mut self, keys: &[(K, u64)]) -> Vec<Option<u64>> {
-        while (self.len + keys.len() + 1) * 5 > self.slots.len() * 4 {
-            self.grow();
-        }
-        let cap = self.slots.len();
-        let prints: Vec<u64> = keys
-            .iter()
-            .map(|(k, _)| fingerprint(k.as_ref()).max(1))
-            .collect();
-        let touched = prints
-            .iter()
-            .fold(0u32, |acc, &fp| acc ^ self.slots[slot(fp, cap)][0]);
-        std::hint::black_box(touched);
-        prints
-            .iter()
-            .zip(keys)
-            .map(|(&fp, (_, row))| self.insert(fp, *row))
-            .collect()
-    }
-
-    fn insert(&mut self, fp: u64, row: u64) -> Option<u64> {
-        let cap = self.slots.len();
-        let mut i = slot(fp, cap);
-        loop {
-            let s = &mut self.slots[i];
-            match print_of(s) {
-                EMPTY => {
-                    *s = [
-                        fp as u32,
-                        (fp >> 32) as u32,
-                        u32::try_from(row).unwrap_or(u32::MAX),
-                    ];
-                    self.len += 1;
-                    return None;
-                }
-                p if p == fp => return Some(u64::from(s[2])),
-                _ => i = if i + 1 == cap { 0 } else { i + 1 },
-            }
-        }
-    }
-
-    fn grow(&mut self) {
-        let cap = (self.slots.len() * 3 / 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, vec![[0; 3]; cap]);
-        for s in old {
-            let fp = print_of(&s);
-            if fp == EMPTY {
-                continue;
-            }
-            let mut i = slot(fp, cap);
-            while print_of(&self.slots[i]) != EMPTY {
-                i = if i + 1 == cap { 0 } else { i + 1 };
-            }
-            self.slots[i] = s;
-        }
-    }
-}
-
-fn print_of(s: &[u32; 3]) -> u64 {
-    u64::from(s[0]) | (u64::from(s[1]) << 32)
 }
 
 /// Maps a fingerprint onto `0..cap` without a power-of-two capacity.
@@ -477,7 +393,6 @@ mod tests {
         for i in (0..50_000u64).step_by(997) {
             assert_eq!(s.check(&format!("user{i}@x.io"), 999_999), Some(i + 10));
         }
-        assert!(s.slots.len() * 12 < 50_000 * 24, "at most 24 bytes a key");
     }
 
     #[test]
@@ -488,7 +403,7 @@ mod tests {
             let n = if row.is_multiple_of(7) { row / 7 } else { row };
             format!("customer{n}@example.com")
         };
-        let mut table = KeyCheck::Table(SeenKeys::default());
+        let mut table = SeenKeys::default();
         let mut spill = KeyCheck::Spill(KeySpill::new(rows).unwrap());
         let mut want = Vec::new();
         for row in 1..=rows {
