@@ -81,6 +81,12 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Export what the site holds to a CSV or XLSX file (the import templates' columns)
     Export(ExportArgs),
+    /// Show what a run folder says about its run (the latest under csmport-runs/ by default):
+    /// rows by outcome, open rows, tasks, what `resume` would do; reads only the folder
+    #[command(
+        after_help = "Examples:\n  csmport status\n  csmport status csmport-runs/20261203T091500Z-customers --json"
+    )]
+    Status(StatusArgs),
     /// Run the local CSM emulator
     Sandbox(SandboxArgs),
     /// Check, without writing anything, that the site answers the way csmport expects:
@@ -139,6 +145,12 @@ pub struct ExportArgs {
     /// Longest single wait before a retry, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub max_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run folder (default: the latest under csmport-runs/)
+    pub run_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

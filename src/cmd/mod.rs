@@ -10,6 +10,7 @@ pub mod plan;
 pub mod resume;
 pub mod retry;
 pub mod sandbox;
+pub mod status;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Export(args) => export::run(&cli, args).await,
         Command::Retry(args) => retry::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
+        Command::Status(args) => status::run(&cli, args),
     }
 }
 
@@ -53,6 +55,17 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
         },
         Some(sb),
     ))
+}
+
+/// `n noun`, with the plural when n is not 1.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The summary of a command: text for people on stdout, or with `--json` the JSON on stdout

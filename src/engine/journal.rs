@@ -162,7 +162,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Rows => "rows",
             Purpose::Prerequisite => "prerequisite",
@@ -186,7 +186,7 @@ pub enum BatchState {
 }
 
 impl BatchState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             BatchState::Planned => "planned",
             BatchState::Submitted => "submitted",
@@ -242,6 +242,46 @@ pub struct Batch {
     pub items: serde_json::Value,
     pub task_id: Option<String>,
     pub status_url: Option<String>,
+}
+
+/// A batch as `status` shows it: where it is, without its bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchView {
+    pub seq: u64,
+    pub purpose: Purpose,
+    pub state: BatchState,
+    pub task_id: Option<String>,
+    pub has_key: bool,
+    /// How many input rows it carries, and the first and last of them (0 when none).
+    pub rows: u64,
+    pub first_row: u64,
+    pub last_row: u64,
+    /// How its latest attempt ended, as recorded.
+    pub last_attempt: Option<String>,
+}
+
+impl BatchView {
+    /// What `resume` would do with it, when it is live.
+    pub fn resume_action(&self) -> Option<ResumeAction> {
+        self.state
+            .is_live()
+            .then(|| action(self.task_id.is_some(), self.has_key))
+    }
+}
+
+/// What a run's journal says of its rows: outcomes recorded, chunks, and rows without one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowTally {
+    pub succeeded: u64,
+    /// Failed rows by stage (`read`, `validate`, `send`, `task`).
+    pub failed: BTreeMap<String, u64>,
+    pub skipped: u64,
+    pub chunks: u64,
+    pub chunks_done: u64,
+    /// The last row of the last chunk: every row up to it was read and planned.
+    pub last_row: u64,
+    /// Rows of unfinished chunks with no outcome yet.
+    pub open: u64,
 }
 
 /// A chunk as the journal holds it.
@@ -727,6 +767,81 @@ impl Journal {
         })
     }
 
+    /// Rows by outcome, and the chunks (for `status`).
+    pub fn tally(&self) -> Result<RowTally, JournalError> {
+        self.with(|tx| {
+            let mut t = RowTally::default();
+            let mut s =
+                tx.prepare("SELECT outcome, stage, COUNT(*) FROM rows GROUP BY outcome, stage")?;
+            let counts = s.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?;
+            for c in counts {
+                let (outcome, stage, n) = c?;
+                match outcome.as_str() {
+                    "succeeded" => t.succeeded += n,
+                    "skipped" => t.skipped += n,
+                    _ => *t.failed.entry(stage.unwrap_or_default()).or_default() += n,
+                }
+            }
+            let (chunks, done, last): (i64, i64, i64) = tx.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(done), 0), COALESCE(MAX(last_row), 0) FROM chunks",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let (span, closed): (i64, i64) = tx.query_row(
+                "SELECT COALESCE(SUM(last_row - first_row + 1), 0),
+                        (SELECT COUNT(*) FROM rows WHERE seq IN (SELECT seq FROM chunks WHERE done = 0))
+                 FROM chunks WHERE done = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            t.chunks = chunks as u64;
+            t.chunks_done = done as u64;
+            t.last_row = last as u64;
+            t.open = (span - closed).max(0) as u64;
+            Ok(t)
+        })
+    }
+
+    /// Every batch, in the order planned, without its bodies (for `status`).
+    pub fn batch_views(&self) -> Result<Vec<BatchView>, JournalError> {
+        self.with(|tx| {
+            let mut s = tx.prepare(
+                "SELECT b.seq, b.purpose, b.state, b.task_id, b.idempotency_key IS NOT NULL, b.rows,
+                        (SELECT outcome FROM attempts a WHERE a.batch = b.id ORDER BY attempt DESC LIMIT 1)
+                 FROM batches b ORDER BY b.id",
+            )?;
+            let rows = s.query_map([], |r| {
+                let purpose: String = r.get(1)?;
+                let state: String = r.get(2)?;
+                let rows: Vec<u64> = serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default();
+                Ok(BatchView {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    purpose: if purpose == "prerequisite" {
+                        Purpose::Prerequisite
+                    } else {
+                        Purpose::Rows
+                    },
+                    state: BatchState::parse(&state).ok_or_else(|| {
+                        rusqlite::Error::InvalidColumnType(2, state.clone(), rusqlite::types::Type::Text)
+                    })?,
+                    task_id: r.get(3)?,
+                    has_key: r.get(4)?,
+                    rows: rows.len() as u64,
+                    first_row: rows.iter().copied().min().unwrap_or(0),
+                    last_row: rows.iter().copied().max().unwrap_or(0),
+                    last_attempt: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// The key of a batch now.
     pub fn key(&self, batch: i64) -> Result<Option<String>, JournalError> {
         self.with(|tx| {
@@ -843,10 +958,14 @@ pub enum ResumeAction {
 }
 
 pub fn resume_action(b: &Batch) -> ResumeAction {
-    match (&b.task_id, &b.key) {
-        (Some(_), _) => ResumeAction::Poll,
-        (None, Some(_)) => ResumeAction::Resend,
-        (None, None) => ResumeAction::Redecide,
+    action(b.task_id.is_some(), b.key.is_some())
+}
+
+fn action(has_task: bool, has_key: bool) -> ResumeAction {
+    match (has_task, has_key) {
+        (true, _) => ResumeAction::Poll,
+        (false, true) => ResumeAction::Resend,
+        (false, false) => ResumeAction::Redecide,
     }
 }
 

@@ -22,4 +22,5 @@ mod resume;
 mod retry;
 mod sandbox;
 mod sandbox_rules;
+mod status;
 mod validate;
