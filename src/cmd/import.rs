@@ -9,7 +9,7 @@ use crate::options::ImportOptions;
 use crate::sandbox::Sandbox;
 use crate::site::client::Target;
 
-use super::{plan, print_summary, resolve_target};
+use super::{count, plan, print_summary, resolve_target};
 
 pub async fn run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
     let input = &args.input;
@@ -109,6 +109,24 @@ async fn run_plan(
     Ok(exit_code)
 }
 
+/// The first names of a list, and how many more.
+fn first_few(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(
+            " and {} more (run.log has them all)",
+            names.len() - SHOWN
+        ));
+    }
+    text
+}
+
 /// The summary of one import run, for people (and as JSON with `--json`).
 pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     let s = &r.summary;
@@ -138,10 +156,24 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
         ));
     }
-    lines.push(format!(
-        "  sent      {} requests, {} tasks in {:.1}s ({} rows/s)",
-        s.batches, s.tasks, s.elapsed_s, s.rows_per_s
-    ));
+    if s.batches == 0 {
+        lines.push(format!("  sent      nothing, in {:.1}s", s.elapsed_s));
+    } else {
+        lines.push(format!(
+            "  sent      {}, {} in {:.1}s ({} rows/s)",
+            count(s.batches, "request"),
+            count(s.tasks, "task"),
+            s.elapsed_s,
+            s.rows_per_s
+        ));
+    }
+    if !s.created_organizations.is_empty() {
+        lines.push(format!(
+            "  created   {}: {}",
+            count(s.created_organizations.len() as u64, "organization"),
+            first_few(&s.created_organizations)
+        ));
+    }
     if let Some(sb) = sandbox {
         let (cu, o) = sb
             .store
@@ -159,7 +191,9 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
         ));
     }
     lines.push(format!("  run folder {}", s.run_dir));
-    if c.failed > 0 {
+    let unfinished = r.unfinished();
+    // A run with rows open is finished by `resume`; a retry of its report would be refused.
+    if c.failed > 0 && unfinished == 0 {
         lines.push(format!(
             "  failures  {}/failures.csv (fix the rows there and run `csmport retry` on it)",
             s.run_dir
@@ -178,10 +212,10 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     if s.interrupted {
         lines.push("  stopped   interrupted (Ctrl-C)".into());
     }
-    let unfinished = r.unfinished();
     if unfinished > 0 {
         lines.push(format!(
-            "  resume    {unfinished} rows have no outcome yet (not sent, not read, or sent with no answer that settles them): `csmport resume {}` finishes them (same keys, nothing sent twice)",
+            "  resume    {} no outcome yet (not sent, not read, or sent with no answer that settles them): `csmport resume {}` finishes them (same keys, nothing sent twice)",
+            if unfinished == 1 { "1 row has".to_string() } else { format!("{unfinished} rows have") },
             s.run_dir
         ));
     }

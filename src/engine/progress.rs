@@ -134,6 +134,10 @@ impl Notify for Progress {
         }
     }
 
+    fn alert(&self, msg: &str) {
+        self.say(msg);
+    }
+
     fn pacing(&self, rate: f64) {
         self.counters.rate.store(rate.to_bits(), Ordering::Relaxed);
     }
@@ -187,6 +191,12 @@ impl Notify for Tee {
     fn note(&self, msg: &str) {
         for n in &self.0 {
             n.note(msg);
+        }
+    }
+
+    fn alert(&self, msg: &str) {
+        for n in &self.0 {
+            n.alert(msg);
         }
     }
 

@@ -436,6 +436,8 @@ pub struct Summary {
     /// What the reader detected (encoding, delimiter, sheet, header row, blank lines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialect: Option<crate::read::Dialect>,
+    /// Organizations the run created because rows named them (customers), in order.
+    pub created_organizations: Vec<String>,
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,

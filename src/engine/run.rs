@@ -372,6 +372,7 @@ async fn run_kind<K: Description>(
         unchanged: Some(unchanged),
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
+        created_organizations: engine.kind.created_organizations().await,
     };
     log.note(&format!(
         "done: {} rows = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",

@@ -55,6 +55,10 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
 impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
     type Item = Customer;
 
+    fn created_organizations(&self) -> super::BoxFuture<'_, Vec<String>> {
+        Box::pin(self.orgs.created())
+    }
+
     fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
         &self.columns.mapping.ignored_unknown
     }

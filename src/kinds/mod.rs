@@ -297,6 +297,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         &[]
     }
 
+    /// Organizations this run created on the way (customers naming ones the site did not
+    /// have), for the summary.
+    fn created_organizations(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async { Vec::new() })
+    }
+
     /// Checks one row without the site: its item, or every problem in it.
     fn check(&self, row: &RawRow) -> Result<Self::Item, Vec<CellError>>;
 

@@ -262,8 +262,14 @@ impl Dialect {
             parts.push(format!("sheet '{s}'"));
         }
         parts.push(format!("header row {}", self.header_row));
-        parts.push(format!("{rows} rows"));
-        parts.push(format!("{} blank lines skipped", self.blank_lines_skipped));
+        parts.push(match rows {
+            1 => "1 row".to_string(),
+            n => format!("{n} rows"),
+        });
+        parts.push(match self.blank_lines_skipped {
+            1 => "1 blank line skipped".to_string(),
+            n => format!("{n} blank lines skipped"),
+        });
         parts.join(" · ")
     }
 }

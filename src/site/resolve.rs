@@ -140,9 +140,12 @@ impl OrgResolver {
                 body: crate::kinds::Body::of(&body),
             };
             let what = format!(
-                "chunk {}: creating {} organizations named by customers ({})",
+                "chunk {}: creating {} named by customers ({})",
                 cx.seq,
-                group.len(),
+                match group.len() {
+                    1 => "1 organization".to_string(),
+                    n => format!("{n} organizations"),
+                },
                 group.join(", ")
             );
             let status = match cx.tasks.run_task(cx.seq, what, call).await {

@@ -191,14 +191,21 @@ fn unreachable_site_exits_3() {
         ])
         .args(["import", "customers"])
         .arg(&file)
-        .args(["--retries", "0"])
+        .args(["--retries", "2", "--max-wait", "1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach the CSM API"), "{err}");
+    // Said at the first failed connection, once, with no terminal (stderr is a pipe here)...
+    let url = format!("http://127.0.0.1:{port}");
+    let told = format!("csmport: cannot reach {url} (could not connect");
+    assert_eq!(err.matches(&told).count(), 1, "{err}");
+    assert!(err.contains("retrying (2 of 3 attempts)"), "{err}");
+    // ...and the give-up names what to check.
     assert!(
-        stderr(&out).contains("cannot reach the CSM API"),
-        "{}",
-        stderr(&out)
+        err.contains(&format!("check that {url} is the right address")),
+        "{err}"
     );
 }
 

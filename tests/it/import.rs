@@ -303,6 +303,10 @@ fn ctrl_c_stops_sending_and_reports_every_row_read() {
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    // Rows are open: the summary says what `resume` will do, not to retry the report.
+    let text = stdout(&out);
+    assert!(text.contains("csmport resume"), "{text}");
+    assert!(!text.contains("csmport retry"), "{text}");
     let s = ctx.summary();
     assert_eq!(s["interrupted"], true);
     let rows = s["rows"].as_u64().unwrap();
@@ -488,4 +492,30 @@ fn contacts_name_their_companies() {
         mei["organizationIds"],
         serde_json::json!([made[0]["id"].clone()])
     );
+}
+
+#[test]
+fn the_summary_counts_requests_in_words_and_a_run_that_sent_nothing_has_no_pace() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("one.csv", b"email,displayName\none@example.com,One\n");
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("  sent      1 request, 1 task in "), "{text}");
+    assert_eq!(
+        ctx.summary()["created_organizations"],
+        serde_json::json!([])
+    );
+    // Resuming a finished run sends nothing, and says so without a rate.
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("  sent      nothing, in "), "{text}");
+    assert!(!text.contains("rows/s"), "{text}");
 }

@@ -63,6 +63,10 @@ impl Target {
 /// Receives one-line notes about waits and retries (progress line, run log).
 pub trait Notify: Send + Sync {
     fn note(&self, msg: &str);
+    /// A note the user must see at once, terminal or not (the site cannot be reached).
+    fn alert(&self, msg: &str) {
+        self.note(msg);
+    }
     /// The pace requests go at now (requests per second), after every answer.
     fn pacing(&self, _rate: f64) {}
     /// A wait before a retry begins (`Some(until)`; `rate_limited` when the server said to
@@ -156,6 +160,11 @@ pub struct Client {
     /// Retries left of the run's budget, and whether its end was reported.
     budget: std::sync::atomic::AtomicU64,
     budget_noted: std::sync::atomic::AtomicBool,
+    /// Connections are failing and the user was told; cleared by the next answer, so the
+    /// next outage is told too.
+    unreachable: std::sync::atomic::AtomicBool,
+    /// Where requests go, for messages.
+    base_url: String,
     recorder: Option<Arc<record::Recorder>>,
 }
 
@@ -193,6 +202,8 @@ impl Client {
             pacer: Pacer::new(rate),
             budget: std::sync::atomic::AtomicU64::new(policy.budget),
             budget_noted: Default::default(),
+            unreachable: Default::default(),
+            base_url: target.base_url.clone(),
             policy,
             notify,
         }
@@ -517,6 +528,8 @@ impl Client {
                             }
                         }
                     };
+                    self.unreachable
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     let signal = if status == 429 {
                         pace::Signal::Throttled
                     } else {
@@ -576,7 +589,22 @@ impl Client {
                         Decision::GiveUp => {
                             return Err(self.network(method_name, path, &e, attempt, uncertain));
                         }
-                        d => (describe(&e), d),
+                        d => {
+                            if matches!(f, Failure::Connect)
+                                && !self
+                                    .unreachable
+                                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                            {
+                                self.notify.alert(&format!(
+                                    "csmport: cannot reach {} ({}); retrying ({} of {} attempts)",
+                                    self.base_url,
+                                    describe(&e),
+                                    attempt + 1,
+                                    self.policy.max_attempts
+                                ));
+                            }
+                            (describe(&e), d)
+                        }
                     }
                 }
             };
@@ -662,10 +690,18 @@ impl Client {
         attempts: u32,
         uncertain: bool,
     ) -> ApiError {
+        let mut message = describe(e);
+        if e.is_connect() || e.is_timeout() {
+            // What a user can check, named once where the run gives up.
+            message.push_str(&format!(
+                "; check that {} is the right address (--base-url, CSM_BASE_URL), that this machine can reach it (network, VPN, HTTPS_PROXY) and that the site is up",
+                self.base_url
+            ));
+        }
         ApiError::Network {
             method,
             path: path.to_string(),
-            message: describe(e),
+            message,
             attempts,
             uncertain,
         }
