@@ -232,6 +232,12 @@ pub struct ReadArgs {
     /// Operation for each row: create new customers only, update existing ones only, or both
     #[arg(long, value_enum, default_value = "upsert")]
     pub op: Op,
+    /// Only the first N data rows: a trial run (recorded in the journal and the summary)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "rows")]
+    pub limit: Option<u64>,
+    /// Only data rows A to B (1-based, both included), e.g. 11-500 after a trial of 10
+    #[arg(long, value_name = "A-B", value_parser = parse_rows)]
+    pub rows: Option<(u64, u64)>,
     /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -249,8 +255,25 @@ impl ReadArgs {
             mapping: self.mapping.clone(),
             ignore_unknown_columns: self.ignore_unknown_columns,
             op: self.op,
+            rows: self.limit.map(|n| (1, n)).or(self.rows),
         }
     }
+}
+
+/// `A-B`: data rows A to B, 1-based, both included.
+fn parse_rows(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("'{s}' is not a range of data rows: give A-B, e.g. 1-10 or 501-600");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a == 0 || b < a {
+        return Err(format!(
+            "'{s}': data rows count from 1 and the range's end comes after its start"
+        ));
+    }
+    Ok((a, b))
 }
 
 fn parse_delimiter(s: &str) -> Result<u8, String> {
@@ -489,4 +512,25 @@ pub struct SandboxArgs {
     /// unknown-status, numeric-ids, no-email
     #[arg(long, value_enum, value_name = "NAME")]
     pub quirk: Vec<crate::sandbox::quirks::Quirk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_ranges() {
+        let cases = [
+            ("1-10", Some((1, 10))),
+            ("501-600", Some((501, 600))),
+            (" 7 - 7 ", Some((7, 7))),
+            ("0-10", None),
+            ("10-1", None),
+            ("10", None),
+            ("a-b", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_rows(text).ok(), want, "{text}");
+        }
+    }
 }

@@ -55,9 +55,16 @@ pub struct InputOptions {
     pub mapping: Option<PathBuf>,
     pub ignore_unknown_columns: bool,
     pub op: Op,
+    /// Only these data rows, first and last (`--limit N`, `--rows A-B`): a trial run.
+    pub rows: Option<(u64, u64)>,
 }
 
 impl InputOptions {
+    /// The trial range as the summary shows it ("1-10").
+    pub fn rows_label(&self) -> Option<String> {
+        self.rows.map(|(a, b)| format!("{a}-{b}"))
+    }
+
     pub fn read_options(&self) -> ReadOptions {
         ReadOptions {
             encoding: self.encoding,

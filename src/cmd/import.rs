@@ -144,6 +144,11 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
                 .unwrap_or_default()
         ),
     ];
+    if let Some(r) = &s.row_range {
+        lines.push(format!(
+            "  trial     data rows {r} of the file only (--limit / --rows); `--rows` takes the next ones"
+        ));
+    }
     if c.failed > 0 {
         let f = &c.failed_by_stage;
         lines.push(format!(

@@ -336,6 +336,8 @@ fn tasks_of(batches: &[BatchView]) -> Tasks {
             }
         }
     }
+    // In input order (chunks are planned side by side, so plan order is not it).
+    t.live.sort_by_key(|l| l.first_row);
     t
 }
 

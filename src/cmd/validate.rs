@@ -40,6 +40,9 @@ pub struct ValidateSummary {
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_range: Option<String>,
     pub exit_code: i32,
 }
 
@@ -325,6 +328,10 @@ pub async fn offline(
     out: Option<&Path>,
     client: Option<&Client>,
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
+    for file in files {
+        // Before the run folder exists: a range past the end of a file is a usage error.
+        crate::read::check_rows(file, &input.read_options(), input.rows).map_err(Error::Usage)?;
+    }
     let schema = columns::schema(rk, input, client).await?;
     let dir = run::run_dir(
         out,
@@ -417,6 +424,7 @@ fn validate_file(
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         read_error,
         ignored_columns: ignored_columns.iter().map(|c| c.name.clone()).collect(),
+        row_range: input.rows_label(),
         exit_code,
     };
     write_summary(&dir, &summary)?;
@@ -483,6 +491,11 @@ pub fn describe(s: &ValidateSummary) -> String {
     ];
     for n in &s.dialect.notes {
         lines.push(format!("  note      {n}"));
+    }
+    if let Some(r) = &s.row_range {
+        lines.push(format!(
+            "  trial     data rows {r} of the file only (--limit / --rows)"
+        ));
     }
     lines.push(format!(
         "  rows      {} = {} valid + {} invalid + {} skipped",

@@ -21,6 +21,8 @@ pub struct Intake {
     pub columns: Columns,
     pub file_label: String,
     seen: KeyCheck,
+    /// Only these data rows (a trial run).
+    rows: Option<(u64, u64)>,
     kind: RecordKind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
@@ -61,6 +63,7 @@ impl Intake {
             source: Some(source),
             columns,
             seen: KeyCheck::Spill(KeySpill::new(source_rows).map_err(spill_error)?),
+            rows: input.rows,
             kind,
             respelled: Default::default(),
             file_label,
@@ -102,7 +105,7 @@ impl Intake {
 
     /// Starts reading rows on a background thread (once).
     pub fn reader(&mut self) -> Background {
-        Background::spawn(self.source.take().expect("the input is read once"))
+        Background::spawn(self.source.take().expect("the input is read once")).with_rows(self.rows)
     }
 
     /// One outcome per row of a batch (None: valid), reading cells in place, at no allocation

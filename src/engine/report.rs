@@ -436,6 +436,9 @@ pub struct Summary {
     /// What the reader detected (encoding, delimiter, sheet, header row, blank lines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialect: Option<crate::read::Dialect>,
+    /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_range: Option<String>,
     /// Organizations the run created because rows named them (customers), in order.
     pub created_organizations: Vec<String>,
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).

@@ -119,6 +119,8 @@ async fn run_kind<K: Description>(
         opts.service_desk.clone(),
     );
     let file = opts.file.as_path();
+    crate::read::check_rows(file, &opts.input.read_options(), opts.input.rows)
+        .map_err(Error::Usage)?;
     let source = Source::open(file, &opts.input.read_options())?;
     let header = source.header().to_vec();
     let label = file.display().to_string();
@@ -373,6 +375,7 @@ async fn run_kind<K: Description>(
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
         created_organizations: engine.kind.created_organizations().await,
+        row_range: opts.input.rows_label(),
     };
     log.note(&format!(
         "done: {} rows = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",
@@ -398,6 +401,7 @@ async fn run_kind<K: Description>(
             rows_per_s: t.rows_per_s,
             read_error: end.error.clone(),
             ignored_columns,
+            row_range: opts.input.rows_label(),
             exit_code,
         };
         crate::cmd::validate::write_summary(&dir, &v)?;
@@ -476,7 +480,7 @@ fn read_rows<K: Description>(
     let progress = &engine.progress;
     let mut chunker = Chunker::new(kind.chunk_weight(&engine.opts)).with_boundaries(boundaries);
     let mut seen = RunKeys::new(estimated);
-    let mut reader = Background::spawn(source);
+    let mut reader = Background::spawn(source).with_rows(engine.opts.input.rows);
     let mut error = None;
     let mut not_read = 0u64;
     let send = |c: Chunk<K::Item>| chunks.blocking_send(c).is_ok();

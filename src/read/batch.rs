@@ -45,6 +45,11 @@ impl RowBatch {
         self.rows.len()
     }
 
+    /// The number of the batch's last row.
+    pub fn last_row(&self) -> Option<u64> {
+        self.rows.last().map(|m| m.row)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.error.is_none()
     }
@@ -75,6 +80,44 @@ impl RowBatch {
         self.rows
             .iter()
             .map(move |meta| RowRef { batch: self, meta })
+    }
+
+    /// Keeps only the rows numbered `first..=last` (a trial run's `--limit` or `--rows`), in
+    /// place; true when the batch went past `last` (nothing after it is wanted, not even a
+    /// read error after the batch).
+    pub fn keep_rows(&mut self, first: u64, last: u64) -> bool {
+        let past = self.rows.last().is_some_and(|m| m.row > last);
+        if past {
+            self.error = None;
+        }
+        let i0 = self.rows.partition_point(|m| m.row < first);
+        let i1 = self.rows.partition_point(|m| m.row <= last);
+        if i0 == 0 && i1 == self.rows.len() {
+            return past;
+        }
+        if i0 >= i1 {
+            self.text.clear();
+            self.ends.clear();
+            self.rows.clear();
+            return past;
+        }
+        let end_of = |cell: usize| if cell == 0 { 0 } else { self.ends[cell - 1] };
+        let cell0 = self.rows[i0].first;
+        let cell1 = self.rows[i1 - 1].first + self.rows[i1 - 1].cells;
+        let (text0, text1) = (end_of(cell0), end_of(cell1));
+        self.text.truncate(text1);
+        self.text.drain(..text0);
+        self.ends.truncate(cell1);
+        self.ends.drain(..cell0);
+        for e in &mut self.ends {
+            *e -= text0;
+        }
+        self.rows.truncate(i1);
+        self.rows.drain(..i0);
+        for m in &mut self.rows {
+            m.first -= cell0;
+        }
+        past
     }
 
     /// Appends a row of text cells.
@@ -463,6 +506,55 @@ mod tests {
         let raw = b.row(0).to_raw();
         assert_eq!(raw.row, 1);
         assert_eq!(raw.cells, ::csv::StringRecord::from(vec!["a", "bé", ""]));
+    }
+
+    #[test]
+    fn a_trial_keeps_its_rows_only() {
+        let batch = || {
+            let mut b = RowBatch::default();
+            b.push(4, ["d", "dd"], None);
+            b.push(5, [], None);
+            b.push(6, ["f", "ffé"], Some("ragged".into()));
+            b.push(7, ["g"], None);
+            b.error = Some(ReadError::Stopped {
+                path: "x.csv".into(),
+                why: "later".into(),
+            });
+            b
+        };
+        let cells = |b: &RowBatch| -> Vec<(u64, Vec<String>)> {
+            b.iter()
+                .map(|r| (r.row(), r.iter().map(str::to_string).collect()))
+                .collect()
+        };
+        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        // (first, last) → rows kept, past the end, error kept
+        let cases: [((u64, u64), Vec<(u64, Vec<String>)>, bool, bool); 5] = [
+            ((1, 100), cells(&batch()), false, true),
+            (
+                (5, 6),
+                vec![(5, vec![]), (6, s(&["f", "ffé"]))],
+                true,
+                false,
+            ),
+            (
+                (6, 100),
+                vec![(6, s(&["f", "ffé"])), (7, s(&["g"]))],
+                false,
+                true,
+            ),
+            ((1, 4), vec![(4, s(&["d", "dd"]))], true, false),
+            ((8, 9), vec![], false, true),
+        ];
+        for (i, ((first, last), want, past, error)) in cases.into_iter().enumerate() {
+            let mut b = batch();
+            assert_eq!(b.keep_rows(first, last), past, "case {i}");
+            assert_eq!(cells(&b), want, "case {i}");
+            assert_eq!(b.error.is_some(), error, "case {i}");
+        }
+        let mut b = batch();
+        b.keep_rows(6, 6);
+        assert_eq!(b.row(0).problem(), Some("ragged"));
     }
 
     #[test]

@@ -274,6 +274,40 @@ impl Dialect {
     }
 }
 
+/// For a trial run (`rows`: first and last data row): the file must have the first of them, or
+/// the run would be an empty one that looks like a success. Reads only up to that row.
+pub fn check_rows(
+    path: &Path,
+    options: &ReadOptions,
+    rows: Option<(u64, u64)>,
+) -> Result<(), String> {
+    let Some((first, last)) = rows else {
+        return Ok(());
+    };
+    let Ok(source) = Source::open(path, options) else {
+        // The run's own open says why.
+        return Ok(());
+    };
+    let mut reader = Background::spawn(source);
+    let mut seen = 0;
+    while let Some(batch) = reader.next_batch() {
+        seen = batch.last_row().unwrap_or(seen);
+        if seen >= first || batch.error.is_some() {
+            break;
+        }
+        reader.recycle(batch);
+    }
+    if seen >= first {
+        return Ok(());
+    }
+    Err(format!(
+        "--rows {first}-{last}: {} has {} data row{}, so no row is in that range",
+        path.display(),
+        seen,
+        if seen == 1 { "" } else { "s" }
+    ))
+}
+
 /// An open input of any supported format. (One per input file: its size does not matter.)
 #[allow(clippy::large_enum_variant)]
 pub enum Source {
@@ -342,6 +376,9 @@ pub struct Background {
     cursor: batch::RowCursor,
     handle: Option<std::thread::JoinHandle<Dialect>>,
     progress: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
+    /// Only these data rows (first, last), for a trial run; and whether reading went past them.
+    rows: Option<(u64, u64)>,
+    past: bool,
 }
 
 impl batch::Batches for Background {
@@ -436,6 +473,8 @@ impl Background {
                     cursor: Default::default(),
                     handle: None,
                     progress: Default::default(),
+                    rows: None,
+                    past: false,
                 };
             }
         };
@@ -464,16 +503,32 @@ impl Background {
             cursor: Default::default(),
             handle: Some(handle),
             progress,
+            rows: None,
+            past: false,
         }
+    }
+
+    /// Only the data rows `first..=last` come out (`--limit`, `--rows`); reading stops after
+    /// them.
+    pub fn with_rows(mut self, rows: Option<(u64, u64)>) -> Background {
+        self.rows = rows;
+        self
     }
 
     /// The next rows, in order (`None` at the end). A read error comes in `error` of the last
     /// batch, after the rows before it.
     pub fn next_batch(&mut self) -> Option<RowBatch> {
-        let Some(s) = &mut self.inline else {
-            return self.rx.recv().ok();
-        };
-        s.next_batch()
+        if self.past {
+            return None;
+        }
+        let mut batch = match &mut self.inline {
+            None => self.rx.recv().ok(),
+            Some(s) => s.next_batch(),
+        }?;
+        if let Some((first, last)) = self.rows {
+            self.past = batch.keep_rows(first, last);
+        }
+        Some(batch)
     }
 
     /// Gives a finished batch's buffers back to the reader.

@@ -519,3 +519,109 @@ fn the_summary_counts_requests_in_words_and_a_run_that_sent_nothing_has_no_pace(
     assert!(text.contains("  sent      nothing, in "), "{text}");
     assert!(!text.contains("rows/s"), "{text}");
 }
+
+#[test]
+fn a_trial_run_sends_its_first_rows_then_the_rest_follow_by_range() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let mut csv = String::from("email,displayName\n");
+    for i in 1..=30 {
+        csv.push_str(&format!("trial{i}@example.com,Trial {i}\n"));
+    }
+    let file = ctx.write("trial.csv", csv.as_bytes());
+    let emails = |sb: &SandboxProc| -> Vec<String> {
+        let mut e: Vec<String> = sb.state()["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["email"].as_str())
+            .filter(|e| e.starts_with("trial"))
+            .map(str::to_string)
+            .collect();
+        e.sort();
+        e
+    };
+    let out = ctx.import(&sb, &file, &["--limit", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(
+        (s["rows"].as_u64(), s["row_range"].as_str()),
+        (Some(10), Some("1-10")),
+        "{s}"
+    );
+    assert!(
+        stdout(&out).contains("data rows 1-10 of the file only"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(emails(&sb).len(), 10);
+    // The journal keeps the range, so a resume reads the same rows.
+    let c = rusqlite::Connection::open(ctx.path("run/journal.sqlite")).unwrap();
+    let options: String = c
+        .query_row("SELECT value FROM meta WHERE key = 'options'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(options.contains("\"rows\":[1,10]"), "{options}");
+    drop(c);
+
+    // The rest, by range, into a new folder: rows keep their numbers in the file.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(&file)
+        .args(["--rows", "11-30", "--out"])
+        .arg(ctx.path("rest"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (h, ok) = read_csv(&ctx.path("rest/successes.csv"));
+    let row = h.iter().position(|c| c == "_row").unwrap();
+    assert_eq!(ok.first().map(|r| r[row].as_str()), Some("11"));
+    assert_eq!(ok.len(), 20);
+    assert_eq!(emails(&sb).len(), 30);
+
+    // A range past the file's end is refused before anything is made.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(&file)
+        .args(["--rows", "500-600", "--out"])
+        .arg(ctx.path("none"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--rows 500-600:") && stderr(&out).contains("has 30 data rows"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ctx.path("none").exists());
+    // So is a range that is not one.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["validate", "customers"])
+        .arg(&file)
+        .args(["--rows", "9-3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // validate takes the range too.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["validate", "customers"])
+        .arg(&file)
+        .args(["--rows", "5-7", "--out"])
+        .arg(ctx.path("v"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("v/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (v["rows"].as_u64(), v["valid"].as_u64()),
+        (Some(3), Some(3)),
+        "{v}"
+    );
+}
