@@ -59,6 +59,22 @@ pub struct TargetArgs {
         value_name = "TOKEN"
     )]
     pub api_token: Option<String>,
+    /// Read the OAuth access token from FILE (readable by you alone: chmod 600); unlike a
+    /// flag, `ps` does not show it. Wins over CSM_ACCESS_TOKEN
+    #[arg(long, global = true, value_name = "FILE")]
+    pub access_token_file: Option<PathBuf>,
+    /// Read the API token from FILE (readable by you alone: chmod 600). Wins over
+    /// CSM_API_TOKEN
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "api_token_stdin"
+    )]
+    pub api_token_file: Option<PathBuf>,
+    /// Read the API token from standard input (one line), e.g. from a password manager
+    #[arg(long, global = true)]
+    pub api_token_stdin: bool,
     /// The Jira site (https://SITE.atlassian.net) for JSM lookups CSM cannot do (customers by
     /// email); default: through the API gateway
     #[arg(long, env = "CSM_SITE", global = true, value_name = "URL")]

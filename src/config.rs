@@ -1,6 +1,8 @@
 //! Resolves flags and environment into a typed `client::Target`, or a clear configuration error.
 //! Used by the commands; reads `cli` only.
 
+use std::path::Path;
+
 use crate::cli::TargetArgs;
 use crate::error::Error;
 use crate::site::api::DEFAULT_BASE_URL;
@@ -24,11 +26,32 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
         ))
     })?;
     let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
-    let auth = match (
-        nonempty(&args.access_token),
-        nonempty(&args.email),
-        nonempty(&args.api_token),
-    ) {
+    let access_token = match &args.access_token_file {
+        Some(f) => Some(token_file(f, "--access-token-file")?),
+        None => nonempty(&args.access_token),
+    };
+    let api_token = match (&args.api_token_file, args.api_token_stdin) {
+        (Some(f), _) => Some(token_file(f, "--api-token-file")?),
+        (None, true) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                Error::Usage(format!(
+                    "--api-token-stdin: standard input cannot be read ({e})"
+                ))
+            })?;
+            Some(one_token(&text, "--api-token-stdin (standard input)")?)
+        }
+        (None, false) => nonempty(&args.api_token),
+    };
+    for (t, what) in [
+        (&access_token, "--access-token / CSM_ACCESS_TOKEN"),
+        (&api_token, "--api-token / CSM_API_TOKEN"),
+    ] {
+        if let Some(t) = t {
+            one_token(t, what)?;
+        }
+    }
+    let auth = match (access_token, nonempty(&args.email), api_token) {
         (Some(t), _, _) => Auth::Bearer(t),
         (None, Some(email), Some(token)) => Auth::Basic { email, token },
         (None, Some(_), None) => {
@@ -57,6 +80,56 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
     })
 }
 
+/// A token as a file holds it: one line, its newline dropped. A file others can read is
+/// refused (the token would be theirs too).
+fn token_file(path: &Path, flag: &str) -> Result<String, Error> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Usage(format!("{flag} {shown}: cannot be read ({e})")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Usage(format!(
+                "{flag} {shown}: other users can read it (mode {mode:o}); make it yours alone with `chmod 600 {shown}`"
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("{flag} {shown}: cannot be read ({e})")))?;
+    one_token(&text, &format!("{flag} {shown}"))
+}
+
+/// `text` as one token: a final newline is dropped; anything else that is not part of a token
+/// (spaces, tabs, more lines, nothing at all) is refused, naming where it came from but never
+/// the token itself.
+fn one_token(text: &str, from: &str) -> Result<String, Error> {
+    let t = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    if t.is_empty() {
+        return Err(Error::Usage(format!("{from}: the token is empty")));
+    }
+    if let Some(at) = t.find(|c: char| c.is_whitespace() || c.is_control()) {
+        let what = match t.as_bytes()[at] {
+            b'\n' | b'\r' => "a line break",
+            b'\t' => "a tab",
+            b' ' => "a space",
+            _ => "a control or space character",
+        };
+        return Err(Error::Usage(format!(
+            "{from}: the token has {what} at character {} of {}; a token is one word (copy it again, without spaces or quotes)",
+            t[..at].chars().count() + 1,
+            t.chars().count()
+        )));
+    }
+    Ok(t.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +148,44 @@ mod tests {
             api_token: tok.map(str::to_string),
             site: None,
             record: None,
+            ..TargetArgs::default()
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "s3cret-token\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = token_file(&f, "--api-token-file").unwrap_err().to_string();
+        assert!(e.contains("mode 644") && e.contains("chmod 600"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(token_file(&f, "--api-token-file").unwrap(), "s3cret-token");
+    }
+
+    #[test]
+    fn tokens_are_one_word() {
+        let cases = [
+            ("abc", Ok("abc")),
+            ("abc\n", Ok("abc")),
+            ("abc\r\n", Ok("abc")),
+            ("", Err("the token is empty")),
+            ("\n", Err("the token is empty")),
+            ("ab c", Err("a space at character 3 of 4")),
+            ("abc\n\n", Err("a line break at character 4 of 4")),
+            (" abc", Err("a space at character 1 of 4")),
+            ("a\tb", Err("a tab at character 2 of 3")),
+        ];
+        for (text, want) in cases {
+            let got = one_token(text, "x").map_err(|e| e.to_string());
+            match want {
+                Ok(t) => assert_eq!(got.as_deref(), Ok(t), "{text:?}"),
+                Err(w) => assert!(got.as_ref().unwrap_err().contains(w), "{text:?}: {got:?}"),
+            }
         }
     }
 

@@ -22,5 +22,6 @@ mod resume;
 mod retry;
 mod sandbox;
 mod sandbox_rules;
+mod secrets;
 mod status;
 mod validate;
