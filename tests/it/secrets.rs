@@ -108,3 +108,30 @@ fn a_token_others_can_read_or_with_spaces_is_refused() {
     );
     assert!(!stderr(&out).contains("tok en"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_wrong_token_against_the_sandbox_says_which_one_it_takes() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email\na@example.com\n");
+    let out = ctx
+        .csmport(None)
+        .args([
+            "--base-url",
+            &sb.url,
+            "--cloud-id",
+            "c",
+            "--access-token",
+            "foo",
+        ])
+        .args(["import", "customers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("its --token; the default is sandbox-token"),
+        "{all}"
+    );
+}

@@ -72,7 +72,9 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
     if !credentials_match(&auth, &sb.config.token) {
         let r = error(
             StatusCode::UNAUTHORIZED,
-            "Client must be authenticated to access this resource.",
+            // The site's own words, then which token this sandbox takes: the client's 401
+            // message quotes it, so a user who gave another token learns where it is set.
+            "Client must be authenticated to access this resource. (csmport sandbox: send the token it was started with, its --token; the default is sandbox-token)",
         );
         return (r, None);
     }
