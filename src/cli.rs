@@ -25,6 +25,9 @@ pub struct Cli {
     /// Print the run summary as JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress line and no summary text: only errors (and the JSON with --json)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }

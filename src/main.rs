@@ -5,6 +5,9 @@ use clap::Parser;
 
 fn main() {
     let cli = csmport::cli::Cli::parse();
+    if cli.quiet {
+        csmport::engine::progress::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     csmport::read::xlsx::quiet_guarded_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

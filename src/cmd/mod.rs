@@ -44,7 +44,11 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
     let token = config.token.clone();
     let sb = Sandbox::with_sample_data(config)?;
     let addr = sb.clone().spawn("127.0.0.1:0").await?;
-    eprintln!("csmport: using the in-process sandbox at http://{addr} (seeded from sample-data/)");
+    if !cli.quiet {
+        eprintln!(
+            "csmport: using the in-process sandbox at http://{addr} (seeded from sample-data/)"
+        );
+    }
     Ok((
         Target {
             base_url: format!("http://{addr}"),
@@ -70,14 +74,17 @@ pub(crate) fn count(n: u64, noun: &str) -> String {
 
 /// The summary of a command: text for people on stdout, or with `--json` the JSON on stdout
 /// and the text on stderr.
+/// With `-q`, only the JSON (when asked for): the exit code and the run folder say the rest.
 pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Serialize) {
     if cli.json {
-        eprintln!("{text}");
+        if !cli.quiet {
+            eprintln!("{text}");
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(summary).expect("summary serializes")
         );
-    } else {
+    } else if !cli.quiet {
         println!("{text}");
     }
 }

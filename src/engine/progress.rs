@@ -29,50 +29,73 @@ pub struct Counters {
     pub waiting_until: std::sync::atomic::AtomicI64,
 }
 
-/// The progress line's text.
-pub fn message(
-    read: u64,
-    sent: u64,
-    confirmed: u64,
-    failed: u64,
-    tasks: (u64, u64),
-    rate: f64,
-    waiting_until: Option<(jiff::Timestamp, bool)>,
-) -> String {
-    let mut m = format!(
-        "{read} read · {sent} sent · {confirmed} confirmed · {failed} failed · tasks {}/{}",
-        tasks.0, tasks.1
-    );
-    if rate > 0.0 {
-        m.push_str(&format!(" · {rate:.1} req/s"));
-    }
-    if let Some((t, rate_limited)) = waiting_until {
+/// Set once at start by `-q`: no progress line (errors still go to stderr).
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the progress line shows besides the bar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Line<'a> {
+    /// Rows with a final outcome, and rows to process (an estimate until reading ends).
+    pub done: u64,
+    pub total: u64,
+    pub read: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub tasks: (u64, u64),
+    pub rate: f64,
+    pub waiting_until: Option<(jiff::Timestamp, bool)>,
+    /// The latest note (a retry, a pace change), shown last.
+    pub note: &'a str,
+}
+
+/// The progress line's text, most important first: the terminal cuts what does not fit
+/// (`wide_msg`), so the fields at the end are the ones that go, and the line never wraps.
+pub fn message(l: &Line<'_>) -> String {
+    let mut parts = Vec::new();
+    if let Some((t, rate_limited)) = l.waiting_until {
         let what = if rate_limited {
-            "waiting for rate limit until"
+            "waiting for the rate limit until"
         } else {
             "retrying at"
         };
-        m.push_str(&format!(" · {what} {} UTC", t.strftime("%H:%M:%S")));
+        parts.push(format!("{what} {} UTC", t.strftime("%H:%M:%S")));
     }
-    m
+    parts.push(format!("{}/{} done", l.done, l.total));
+    if l.failed > 0 {
+        parts.push(format!("{} failed", l.failed));
+    }
+    parts.push(format!("tasks {}/{}", l.tasks.0, l.tasks.1));
+    if l.rate > 0.0 {
+        parts.push(format!("{:.1} req/s", l.rate));
+    }
+    parts.push(format!("{} read", l.read));
+    parts.push(format!("{} sent", l.sent));
+    if !l.note.is_empty() {
+        parts.push(l.note.to_string());
+    }
+    parts.join(" · ")
 }
 
 pub struct Progress {
     bar: ProgressBar,
     pub counters: Counters,
+    /// Rows to process as far as known (the input's estimate, then what was read).
+    total: AtomicU64,
+    note: Mutex<String>,
 }
 
 impl Progress {
-    pub fn new(total_bytes: u64) -> Progress {
-        let target = if std::io::stderr().is_terminal() {
+    pub fn new(total_rows: u64) -> Progress {
+        let quiet = QUIET.load(Ordering::Relaxed);
+        let target = if std::io::stderr().is_terminal() && !quiet {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
+        let bar = ProgressBar::with_draw_target(Some(total_rows), target);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+                "{spinner} {elapsed_precise} [{bar:16}] {percent:>3}% ETA {eta} {wide_msg}",
             )
             .expect("static template")
             .progress_chars("=> "),
@@ -81,35 +104,51 @@ impl Progress {
         Progress {
             bar,
             counters: Counters::default(),
+            total: AtomicU64::new(total_rows),
+            note: Mutex::new(String::new()),
         }
     }
 
-    pub fn set_length(&self, total: u64) {
+    /// Rows to process: at least `rows` (an estimate from the input's size, or rows read).
+    pub fn set_length(&self, rows: u64) {
+        let total = self.total.fetch_max(rows, Ordering::Relaxed).max(rows);
         self.bar.set_length(total);
     }
 
-    pub fn set_position(&self, bytes: u64) {
-        self.bar.set_position(bytes);
+    /// Rows with a final outcome so far.
+    pub fn set_done(&self, rows: u64) {
+        self.bar.set_position(rows);
     }
 
     pub fn refresh(&self) {
         let c = &self.counters;
         let until = c.waiting_until.load(Ordering::Relaxed);
-        self.bar.set_message(message(
-            c.read.load(Ordering::Relaxed),
-            c.sent.load(Ordering::Relaxed),
-            c.confirmed.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed),
-            (
+        let read = c.read.load(Ordering::Relaxed);
+        self.set_length(read);
+        let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
+        self.bar.set_message(message(&Line {
+            done: self.bar.position(),
+            total: self.total.load(Ordering::Relaxed),
+            read,
+            sent: c.sent.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            tasks: (
                 c.tasks.load(Ordering::Relaxed),
                 c.slots.load(Ordering::Relaxed),
             ),
-            f64::from_bits(c.rate.load(Ordering::Relaxed)),
-            (until != 0)
+            rate: f64::from_bits(c.rate.load(Ordering::Relaxed)),
+            waiting_until: (until != 0)
                 .then(|| jiff::Timestamp::from_second(until.abs()).ok())
                 .flatten()
                 .map(|t| (t, until < 0)),
-        ));
+            note: &note,
+        }));
+    }
+
+    /// Reading has ended: `rows` is the whole count.
+    pub fn rows_known(&self, rows: u64) {
+        self.total.store(rows, Ordering::Relaxed);
+        self.bar.set_length(rows);
     }
 
     pub fn finish(&self) {
@@ -128,10 +167,13 @@ impl Progress {
 }
 
 impl Notify for Progress {
+    /// Notes (retries, pace changes, batches) update the line; `run.log` keeps every one.
     fn note(&self, msg: &str) {
-        if !self.bar.is_hidden() {
-            self.bar.println(msg);
+        if let Ok(mut n) = self.note.lock() {
+            n.clear();
+            n.push_str(msg);
         }
+        self.refresh();
     }
 
     fn alert(&self, msg: &str) {
@@ -220,22 +262,38 @@ mod tests {
     #[test]
     fn the_progress_line_says_what_the_run_waits_for() {
         let at: jiff::Timestamp = "2026-11-29T10:15:30Z".parse().unwrap();
+        let base = Line {
+            done: 5,
+            total: 10,
+            read: 10,
+            sent: 8,
+            failed: 0,
+            tasks: (2, 5),
+            ..Line::default()
+        };
         let cases = [
+            (base.clone(), "5/10 done · tasks 2/5 · 10 read · 8 sent"),
             (
-                (0.0, None),
-                "10 read · 8 sent · 5 confirmed · 1 failed · tasks 2/5",
+                Line {
+                    failed: 1,
+                    rate: 2.5,
+                    waiting_until: Some((at, true)),
+                    ..base.clone()
+                },
+                "waiting for the rate limit until 10:15:30 UTC · 5/10 done · 1 failed · tasks 2/5 · 2.5 req/s · 10 read · 8 sent",
             ),
             (
-                (2.5, Some((at, true))),
-                "10 read · 8 sent · 5 confirmed · 1 failed · tasks 2/5 · 2.5 req/s · waiting for rate limit until 10:15:30 UTC",
-            ),
-            (
-                (10.0, Some((at, false))),
-                "10 read · 8 sent · 5 confirmed · 1 failed · tasks 2/5 · 10.0 req/s · retrying at 10:15:30 UTC",
+                Line {
+                    rate: 10.0,
+                    waiting_until: Some((at, false)),
+                    note: "pacing: 4.00 requests/s after a 429",
+                    ..base.clone()
+                },
+                "retrying at 10:15:30 UTC · 5/10 done · tasks 2/5 · 10.0 req/s · 10 read · 8 sent · pacing: 4.00 requests/s after a 429",
             ),
         ];
-        for ((rate, wait), want) in cases {
-            assert_eq!(message(10, 8, 5, 1, (2, 5), rate, wait), want);
+        for (line, want) in cases {
+            assert_eq!(message(&line), want);
         }
     }
 }

@@ -124,7 +124,7 @@ async fn run_kind<K: Description>(
     let source = Source::open(file, &opts.input.read_options())?;
     let header = source.header().to_vec();
     let label = file.display().to_string();
-    progress.set_length(source.progress().1);
+    progress.set_length(source.estimated_rows());
     let kind = K::open(Setup {
         site: &setup,
         opts,
@@ -549,7 +549,6 @@ fn read_rows<K: Description>(
             }
         }
         for chunk in chunker.push(row, item) {
-            progress.set_position(reader.progress().0);
             progress.refresh();
             if !send(chunk) {
                 return ReadEnd {
@@ -563,7 +562,7 @@ fn read_rows<K: Description>(
     if let Some(chunk) = chunker.finish() {
         send(chunk);
     }
-    progress.set_position(reader.progress().0);
+    progress.rows_known(progress.counters.read.load(Ordering::Relaxed));
     ReadEnd {
         error,
         dialect: reader.finish(),
@@ -613,6 +612,10 @@ async fn emit<K: Description>(
             let p = &engine.progress.counters;
             p.confirmed.store(c.succeeded, Ordering::Relaxed);
             p.failed.store(c.failed, Ordering::Relaxed);
+            // Final outcomes only: a row still open is not done.
+            engine
+                .progress
+                .set_done(c.succeeded + c.failed + c.skipped.saturating_sub(c.open));
             engine.progress.refresh();
             drop(permit);
             next += 1;

@@ -625,3 +625,23 @@ fn a_trial_run_sends_its_first_rows_then_the_rest_follow_by_range() {
         "{v}"
     );
 }
+
+#[test]
+fn quiet_prints_nothing_but_errors() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("q.csv", b"email,displayName\nq@example.com,Q\n");
+    let out = ctx.import(&sb, &file, &["-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!((stdout(&out), stderr(&out)), (String::new(), String::new()));
+    assert_eq!(ctx.summary()["succeeded"], 1);
+    // An error still says why.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["-q", "import", "customers"])
+        .arg(ctx.path("missing.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.csv"), "{}", stderr(&out));
+}
