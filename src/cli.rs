@@ -91,14 +91,29 @@ pub struct TargetArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import rows from a file into CSM
+    #[command(
+        after_help = "Examples:\n  csmport import customers customers.csv --limit 10\n  csmport import --plan migration.toml"
+    )]
     Import(ImportArgs),
     /// Read, map and validate a file without sending anything (exit 1 if any row is invalid)
+    #[command(
+        after_help = "Examples:\n  csmport validate customers customers.csv --schema fields.json\n  csmport validate organizations accounts.csv customers contacts.csv"
+    )]
     Validate(ValidateArgs),
     /// Import again exactly the rows of a failures.csv (fixed in place or not), as a new run
+    #[command(
+        after_help = "Examples:\n  csmport retry csmport-runs/20261203T091500Z-customers/failures.csv"
+    )]
     Retry(RetryArgs),
     /// Finish an import that stopped early (Ctrl-C, crash, kill) from its run folder's journal
+    #[command(
+        after_help = "Examples:\n  csmport resume csmport-runs/20261203T091500Z-customers\n  csmport status   (first: what resume would do)"
+    )]
     Resume(ResumeArgs),
     /// Export what the site holds to a CSV or XLSX file (the import templates' columns)
+    #[command(
+        after_help = "Examples:\n  csmport export customers --out customers.xlsx\n  csmport export customers organizations --out site.xlsx"
+    )]
     Export(ExportArgs),
     /// Show what a run folder says about its run (the latest under csmport-runs/ by default):
     /// rows by outcome, open rows, tasks, what `resume` would do; reads only the folder
@@ -107,10 +122,16 @@ pub enum Command {
     )]
     Status(StatusArgs),
     /// Run the local CSM emulator
+    #[command(
+        after_help = "Examples:\n  csmport sandbox --addr 127.0.0.1:8080 --sample-data\n  csmport sandbox --rate-limit 4 --fault-500 0.05   (a site under load)"
+    )]
     Sandbox(SandboxArgs),
     /// Check, without writing anything, that the site answers the way csmport expects:
     /// reachability, cloud id, credentials and permissions, CSM, JSM listings, clock, run
     /// folder, and the shape of every read csmport uses
+    #[command(
+        after_help = "Examples:\n  csmport doctor\n  csmport doctor --site https://acme.atlassian.net --service-desk 1 --json"
+    )]
     Doctor(DoctorArgs),
 }
 

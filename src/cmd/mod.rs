@@ -22,7 +22,7 @@ use crate::site::client::{Auth, Target};
 pub async fn run(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Command::Sandbox(args) => {
-            sandbox::run(args).await?;
+            sandbox::run(args, cli.target.cloud_id.as_deref()).await?;
             Ok(0)
         }
         Command::Import(args) => import::run(&cli, args).await,

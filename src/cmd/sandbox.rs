@@ -9,7 +9,9 @@ use crate::error::Error;
 use crate::sandbox::faults::Faults;
 use crate::sandbox::{Config, Sandbox};
 
-pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
+/// `cloud_id`: the global `--cloud-id` (or `CSM_CLOUD_ID`), which the sandbox reports as its
+/// own at `/_edge/tenant_info`.
+pub async fn run(args: &SandboxArgs, cloud_id: Option<&str>) -> Result<(), Error> {
     if !args.allow_remote && !is_loopback(&args.addr) {
         return Err(Error::Usage(format!(
             "--addr {} is not a loopback address; the sandbox has no real security, pass --allow-remote if you mean it",
@@ -31,6 +33,11 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
     }
     let config = Config {
         token: args.token.clone(),
+        cloud_id: cloud_id
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .unwrap_or(crate::sandbox::http::SANDBOX_CLOUD_ID)
+            .to_string(),
         task_latency: Duration::from_millis(args.task_latency_ms),
         item_latency: Duration::from_millis(args.item_latency_ms),
         task_jitter: args.task_jitter,

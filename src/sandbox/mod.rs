@@ -32,6 +32,8 @@ pub const REQUEST_LOG_CAP: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub token: String,
+    /// What `/_edge/tenant_info` reports (every cloud id path is served all the same).
+    pub cloud_id: String,
     pub task_latency: Duration,
     pub item_latency: Duration,
     /// A task takes up to this fraction longer than its latency, at random (0.5: up to 50%).
@@ -61,6 +63,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             token: "sandbox-token".into(),
+            cloud_id: crate::sandbox::http::SANDBOX_CLOUD_ID.into(),
             task_latency: Duration::from_millis(200),
             item_latency: Duration::ZERO,
             task_jitter: 0.5,

@@ -645,3 +645,20 @@ fn quiet_prints_nothing_but_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.csv"), "{}", stderr(&out));
 }
+
+#[test]
+fn every_command_s_help_ends_with_examples() {
+    let ctx = Ctx::new();
+    for cmd in [
+        "import", "validate", "retry", "resume", "export", "status", "sandbox", "doctor",
+    ] {
+        let out = ctx.csmport(None).args([cmd, "--help"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        let text = stdout(&out);
+        let tail = text.trim_end().rsplit("Examples:").next().unwrap();
+        assert!(
+            text.contains("Examples:") && tail.contains(&format!("csmport {cmd}")),
+            "{cmd}: {text}"
+        );
+    }
+}

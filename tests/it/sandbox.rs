@@ -354,3 +354,14 @@ fn non_loopback_needs_allow_remote() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--allow-remote"));
 }
+
+#[test]
+fn tenant_info_reports_the_cloud_id_the_sandbox_was_started_with() {
+    let id =
+        |sb: &SandboxProc| get_json(&format!("{}/_edge/tenant_info", sb.url))["cloudId"].clone();
+    assert_eq!(id(&SandboxProc::start_raw(&[])), "sandbox");
+    assert_eq!(
+        id(&SandboxProc::start_raw(&["--cloud-id", "acme-1"])),
+        "acme-1"
+    );
+}

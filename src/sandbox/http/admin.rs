@@ -3,9 +3,10 @@
 
 use super::prelude::*;
 
-/// The site's cloud id lookup (CONTRACT §2.3); the sandbox answers for any cloud id.
-pub(super) async fn tenant_info() -> R {
-    ok(json!({ "cloudId": SANDBOX_CLOUD_ID }))
+/// The site's cloud id lookup (CONTRACT §2.3): the id the sandbox was started with; it
+/// answers for any cloud id in a path.
+pub(super) async fn tenant_info(State(sb): State<Sandbox>) -> R {
+    ok(json!({ "cloudId": sb.config.cloud_id }))
 }
 
 pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {

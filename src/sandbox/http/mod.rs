@@ -88,7 +88,8 @@ mod products;
 
 /// [UNCONFIRMED] status of an accepted bulk submission; third-party fakes use 202 (CONTRACT §6.3).
 pub const BULK_ACCEPTED_STATUS: StatusCode = StatusCode::ACCEPTED;
-/// The cloud id `/_edge/tenant_info` reports; every cloud id path is served.
+/// The cloud id `/_edge/tenant_info` reports unless the sandbox is started with `--cloud-id`;
+/// every cloud id path is served.
 pub const SANDBOX_CLOUD_ID: &str = "sandbox";
 /// Bodies above this are refused (413).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
