@@ -25,6 +25,14 @@ pub struct Cli {
     /// Print the run summary as JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
+    /// The config file (default: csmport.toml in the platform's config directory, e.g.
+    /// ~/.config/csmport/csmport.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A profile of the config file ([profiles.NAME]: base_url, cloud_id, site, email,
+    /// service_desk, rate, batch_size, max_tasks); flags and environment win over it
+    #[arg(long, env = "CSM_PROFILE", global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// No progress line and no summary text: only errors (and the JSON with --json)
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -121,6 +129,10 @@ pub enum Command {
         after_help = "Examples:\n  csmport status\n  csmport status csmport-runs/20261203T091500Z-customers --json"
     )]
     Status(StatusArgs),
+    /// The configuration in effect: `config show` prints every setting, its value and where
+    /// it came from (flag, environment, profile, default), secrets masked
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run the local CSM emulator
     #[command(
         after_help = "Examples:\n  csmport sandbox --addr 127.0.0.1:8080 --sample-data\n  csmport sandbox --rate-limit 4 --fault-500 0.05   (a site under load)"
@@ -185,6 +197,15 @@ pub struct ExportArgs {
     /// Longest single wait before a retry, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub max_wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting in effect and where it came from
+    #[command(
+        after_help = "Examples:\n  csmport config show\n  csmport --profile prod config show --json"
+    )]
+    Show,
 }
 
 #[derive(Debug, Args)]

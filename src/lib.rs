@@ -15,6 +15,7 @@ pub mod kinds;
 pub mod map;
 pub mod mapfile;
 pub mod options;
+pub mod profile;
 pub mod read;
 pub mod row;
 pub mod sandbox;

@@ -1,10 +1,22 @@
 //! Entry point: parse the command line, run the command on a tokio runtime, map the result to
 //! the documented exit code. Only this file prints fatal errors or exits.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
-    let cli = csmport::cli::Cli::parse();
+    let matches = csmport::cli::Cli::command().get_matches();
+    let mut cli = csmport::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = csmport::profile::apply(&mut cli, &matches) {
+        eprintln!("csmport: error: {e}");
+        std::process::exit(e.exit_code());
+    }
+    if matches!(cli.command, csmport::cli::Command::Config(_)) {
+        let code = csmport::cmd::config_show(&cli, &matches).unwrap_or_else(|e| {
+            eprintln!("csmport: error: {e}");
+            e.exit_code()
+        });
+        std::process::exit(code);
+    }
     if cli.quiet {
         csmport::engine::progress::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     }

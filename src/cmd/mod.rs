@@ -32,6 +32,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Retry(args) => retry::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args),
+        // Printed by `config_show`, which needs the parsed matches.
+        Command::Config(_) => Ok(0),
     }
 }
 
@@ -59,6 +61,38 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
         },
         Some(sb),
     ))
+}
+
+/// `csmport config show`.
+pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> {
+    let rows = crate::profile::show(cli, matches)?;
+    let file = match (&cli.config, crate::profile::default_path()) {
+        (Some(f), _) => format!("{} (--config)", f.display()),
+        (None, Some(f)) if f.is_file() => f.display().to_string(),
+        (None, Some(f)) => format!("{} (none there)", f.display()),
+        (None, None) => "none".into(),
+    };
+    let mut lines = vec![format!(
+        "config file  {file}{}",
+        cli.profile
+            .as_ref()
+            .map(|p| format!(", profile {p}"))
+            .unwrap_or_default()
+    )];
+    for (k, v, s) in &rows {
+        lines.push(format!("{k:<13}{v}  ({s})"));
+    }
+    let json: serde_json::Map<String, serde_json::Value> = rows
+        .iter()
+        .map(|(k, v, s)| {
+            (
+                k.clone(),
+                serde_json::json!({ "value": v, "source": s.to_string() }),
+            )
+        })
+        .collect();
+    print_summary(cli, &lines.join("\n"), &json);
+    Ok(0)
 }
 
 /// `n noun`, with the plural when n is not 1.

@@ -17,6 +17,7 @@ mod import;
 mod organizations;
 mod plan;
 mod products;
+mod profiles;
 mod real_site;
 mod resume;
 mod retry;
