@@ -46,12 +46,39 @@ pub struct Line<'a> {
     pub waiting_until: Option<(jiff::Timestamp, bool)>,
     /// The latest note (a retry, a pace change), shown last.
     pub note: &'a str,
+    /// Nothing has moved (rows done, read or sent) for at least `IDLE_SECS`.
+    pub idle: bool,
+}
+
+/// After this long without a row read, sent or done, the line says what the run waits for.
+pub const IDLE_SECS: u64 = 5;
+
+/// What an idle run is waiting for, from what the line knows.
+fn waiting_for(l: &Line<'_>) -> Option<String> {
+    if !l.idle || l.waiting_until.is_some() {
+        // A timed wait says so already.
+        return None;
+    }
+    let (tasks, slots) = l.tasks;
+    Some(if slots > 0 && tasks >= slots {
+        format!("waiting for a free task slot ({tasks}/{slots} running)")
+    } else if tasks > 0 {
+        format!(
+            "waiting for {tasks} task{} to finish",
+            if tasks == 1 { "" } else { "s" }
+        )
+    } else if l.read > l.done {
+        "waiting for the site to answer".to_string()
+    } else {
+        "waiting for the input".to_string()
+    })
 }
 
 /// The progress line's text, most important first: the terminal cuts what does not fit
 /// (`wide_msg`), so the fields at the end are the ones that go, and the line never wraps.
 pub fn message(l: &Line<'_>) -> String {
     let mut parts = Vec::new();
+    parts.extend(waiting_for(l));
     if let Some((t, rate_limited)) = l.waiting_until {
         let what = if rate_limited {
             "waiting for the rate limit until"
@@ -82,6 +109,8 @@ pub struct Progress {
     /// Rows to process as far as known (the input's estimate, then what was read).
     total: AtomicU64,
     note: Mutex<String>,
+    /// (done, read, sent) when last seen changing, and when.
+    moved: Mutex<((u64, u64, u64), std::time::Instant)>,
 }
 
 impl Progress {
@@ -106,7 +135,26 @@ impl Progress {
             counters: Counters::default(),
             total: AtomicU64::new(total_rows),
             note: Mutex::new(String::new()),
+            moved: Mutex::new(((0, 0, 0), std::time::Instant::now())),
         }
+    }
+
+    /// Redraws the line every second, so an idle run's line says so; ends with the run.
+    pub fn tick(progress: &std::sync::Arc<Progress>) {
+        let weak = std::sync::Arc::downgrade(progress);
+        std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || {
+                while let Some(p) = weak.upgrade() {
+                    if p.bar.is_finished() {
+                        return;
+                    }
+                    p.refresh();
+                    drop(p);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+            .ok();
     }
 
     /// Rows to process: at least `rows` (an estimate from the input's size, or rows read).
@@ -126,11 +174,20 @@ impl Progress {
         let read = c.read.load(Ordering::Relaxed);
         self.set_length(read);
         let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
+        let done = self.bar.position();
+        let sent = c.sent.load(Ordering::Relaxed);
+        let idle = self.moved.lock().is_ok_and(|mut m| {
+            if m.0 != (done, read, sent) {
+                *m = ((done, read, sent), std::time::Instant::now());
+            }
+            m.1.elapsed() >= Duration::from_secs(IDLE_SECS)
+        });
         self.bar.set_message(message(&Line {
-            done: self.bar.position(),
+            idle,
+            done,
             total: self.total.load(Ordering::Relaxed),
             read,
-            sent: c.sent.load(Ordering::Relaxed),
+            sent,
             failed: c.failed.load(Ordering::Relaxed),
             tasks: (
                 c.tasks.load(Ordering::Relaxed),
@@ -295,5 +352,35 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(message(&line), want);
         }
+        let idle = |tasks: (u64, u64), read: u64| {
+            message(&Line {
+                idle: true,
+                tasks,
+                read,
+                ..base.clone()
+            })
+        };
+        let cases = [
+            (
+                idle((5, 5), 10),
+                "waiting for a free task slot (5/5 running)",
+            ),
+            (idle((1, 5), 10), "waiting for 1 task to finish"),
+            (idle((0, 5), 10), "waiting for the site to answer"),
+            (idle((0, 5), 5), "waiting for the input"),
+        ];
+        for (got, want) in cases {
+            assert!(got.starts_with(want), "{got}");
+        }
+        // A timed wait is shown as it is.
+        let timed = message(&Line {
+            idle: true,
+            waiting_until: Some((at, true)),
+            ..base.clone()
+        });
+        assert!(
+            timed.starts_with("waiting for the rate limit until"),
+            "{timed}"
+        );
     }
 }

@@ -107,6 +107,7 @@ async fn run_kind<K: Description>(
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let progress = Arc::new(Progress::new(0));
+    Progress::tick(&progress);
     progress
         .counters
         .slots
