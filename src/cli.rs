@@ -33,6 +33,11 @@ pub struct Cli {
     /// service_desk, rate, batch_size, max_tasks); flags and environment win over it
     #[arg(long, env = "CSM_PROFILE", global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// More on stderr: -v every line of run.log as it is written, -vv also one line per HTTP
+    /// attempt (method, path, status, time, idempotency key; never credentials). RUST_LOG
+    /// (e.g. csmport=debug) overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// No progress line and no summary text: only errors (and the JSON with --json)
     #[arg(short, long, global = true)]
     pub quiet: bool,

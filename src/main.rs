@@ -17,6 +17,7 @@ fn main() {
         });
         std::process::exit(code);
     }
+    init_logging(cli.verbose, cli.quiet);
     if cli.quiet {
         csmport::engine::progress::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -41,4 +42,26 @@ fn main() {
     // Background tasks (an in-process sandbox, the Ctrl-C watcher) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
+}
+
+/// `-v`/`-vv` (or RUST_LOG) to stderr; nothing without them. The bar, when there is one, is
+/// redrawn after each line.
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) | (false, 0) => "off",
+        (false, 1) => "csmport=info",
+        (false, _) => "csmport=debug",
+    };
+    let filter = if quiet {
+        EnvFilter::new("off")
+    } else {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }

@@ -276,6 +276,8 @@ impl RunLog {
 
 impl Notify for RunLog {
     fn note(&self, msg: &str) {
+        // `-v`: the log's lines on stderr too.
+        tracing::info!(target: "csmport::run", "{msg}");
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");
         if let Ok(mut f) = self.file.lock() {
             let _ = writeln!(f, "{now} {msg}");

@@ -130,6 +130,8 @@ impl Ctx {
         // The sandbox answers at once: tests run at its pace, not a real site's (a test that
         // is about pacing gives --rate itself).
         c.env("CSM_RATE", "1000");
+        // Logging is asked for by a test itself (-v), never inherited.
+        c.env_remove("RUST_LOG");
         if let Some(sb) = sb {
             c.args([
                 "--base-url",

@@ -41,7 +41,7 @@ fn a_token_from_a_file_or_stdin_works_and_is_written_nowhere() {
         .arg(&token)
         .args(["import", "customers"])
         .arg(&file)
-        .args(["--out", "run", "--record", "rec", "--json"])
+        .args(["--out", "run", "--record", "rec", "--json", "-vv"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -64,6 +64,13 @@ fn a_token_from_a_file_or_stdin_works_and_is_written_nowhere() {
     for o in [&out, &out2] {
         assert!(!stdout(o).contains(SECRET) && !stderr(o).contains(SECRET));
     }
+    // -vv: a line per attempt, with its key, and the log's lines; never the token.
+    let err = stderr(&out);
+    assert!(
+        err.contains("POST ") && err.contains("-> 202") && err.contains("Idempotency-Key "),
+        "{err}"
+    );
+    assert!(err.contains("submitted with key"), "{err}");
     let files = all_text(&ctx.path("run"))
         .into_iter()
         .chain(all_text(&ctx.path("run2")))

@@ -455,6 +455,20 @@ impl Client {
                           headers: Option<&HeaderMap>,
                           text: Option<&str>,
                           error: Option<String>| {
+                // `-vv`: one line per attempt. No header is logged: Authorization stays out.
+                tracing::debug!(
+                    target: "csmport::http",
+                    "{method_name} {path} -> {} in {} ms (attempt {attempt}{})",
+                    match (status, &error) {
+                        (Some(s), _) => s.to_string(),
+                        (None, Some(e)) => e.clone(),
+                        (None, None) => "no answer".to_string(),
+                    },
+                    sent_at.elapsed().as_millis(),
+                    idempotency_key
+                        .map(|k| format!(", Idempotency-Key {k}"))
+                        .unwrap_or_default()
+                );
                 if let (Some(r), Some(h)) = (&self.recorder, &recorded_headers) {
                     r.write(&record::Exchange {
                         time: jiff::Timestamp::now()
