@@ -138,6 +138,17 @@ pub enum Command {
     /// it came from (flag, environment, profile, default), secrets masked
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout
+    #[command(
+        after_help = "Examples:\n  csmport completions bash > ~/.local/share/bash-completion/completions/csmport\n  csmport completions zsh > ~/.zfunc/_csmport"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, generated from these definitions
+    #[command(after_help = "Examples:\n  csmport man > csmport.1 && man ./csmport.1")]
+    Man,
     /// Run the local CSM emulator
     #[command(
         after_help = "Examples:\n  csmport sandbox --addr 127.0.0.1:8080 --sample-data\n  csmport sandbox --rate-limit 4 --fault-500 0.05   (a site under load)"

@@ -34,6 +34,22 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Status(args) => status::run(&cli, args),
         // Printed by `config_show`, which needs the parsed matches.
         Command::Config(_) => Ok(0),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "csmport", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // A pager or `head` that stops reading is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
+                    "the manual page cannot be written: {e}"
+                ))),
+                _ => Ok(0),
+            }
+        }
     }
 }
 

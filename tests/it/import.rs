@@ -650,7 +650,16 @@ fn quiet_prints_nothing_but_errors() {
 fn every_command_s_help_ends_with_examples() {
     let ctx = Ctx::new();
     for cmd in [
-        "import", "validate", "retry", "resume", "export", "status", "sandbox", "doctor",
+        "import",
+        "validate",
+        "retry",
+        "resume",
+        "export",
+        "status",
+        "sandbox",
+        "doctor",
+        "completions",
+        "man",
     ] {
         let out = ctx.csmport(None).args([cmd, "--help"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{cmd}");
@@ -661,4 +670,29 @@ fn every_command_s_help_ends_with_examples() {
             "{cmd}: {text}"
         );
     }
+}
+
+#[test]
+fn completions_and_a_manual_page_come_from_the_command_definitions() {
+    let ctx = Ctx::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = ctx
+            .csmport(None)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = stdout(&out);
+        assert!(
+            text.contains("csmport") && text.contains("status"),
+            "{shell}"
+        );
+    }
+    let out = ctx.csmport(None).arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains(".TH csmport 1") && text.contains("import"),
+        "{text}"
+    );
 }
