@@ -20,26 +20,37 @@ pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Run against an in-process sandbox seeded with sample-data/ instead of a real site
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub sandbox: bool,
     /// Print the run summary as JSON on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// The config file (default: csmport.toml in the platform's config directory, e.g.
     /// ~/.config/csmport/csmport.toml)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// A profile of the config file ([profiles.NAME]: base_url, cloud_id, site, email,
     /// service_desk, rate, batch_size, max_tasks); flags and environment win over it
-    #[arg(long, env = "CSM_PROFILE", global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        env = "CSM_PROFILE",
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
     /// More on stderr: -v every line of run.log as it is written, -vv also one line per HTTP
     /// attempt (method, path, status, time, idempotency key; never credentials). RUST_LOG
     /// (e.g. csmport=debug) overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// No progress line and no summary text: only errors (and the JSON with --json)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +58,7 @@ pub struct Cli {
 
 /// Where to send requests, and as whom. Flags win over environment variables.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Site and credentials (global options)")]
 pub struct TargetArgs {
     /// API gateway base URL
     #[arg(long, env = "CSM_BASE_URL", global = true, value_name = "URL")]
@@ -281,6 +293,7 @@ impl InputArgs {
 
 /// How files are read and rows checked: shared by `import`, `validate` and `retry`.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Reading and checking the input")]
 pub struct ReadArgs {
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
     #[arg(long, value_enum, value_name = "ENCODING")]
@@ -376,6 +389,7 @@ pub struct ImportArgs {
 
 /// How an import sends: shared by `import` and `retry`.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Sending")]
 pub struct RunArgs {
     /// Read the site and decide every row, write the reports, send nothing
     #[arg(long)]

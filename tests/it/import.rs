@@ -664,6 +664,13 @@ fn every_command_s_help_ends_with_examples() {
         let out = ctx.csmport(None).args([cmd, "--help"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         let text = stdout(&out);
+        // Global options come under their own headings, after the command's own.
+        let own = text.find("Options:").unwrap_or(usize::MAX);
+        let global = text.find("Global options:").unwrap_or(0);
+        let site = text
+            .find("Site and credentials (global options):")
+            .unwrap_or(0);
+        assert!(own < site && site < global, "{cmd}: {text}");
         let tail = text.trim_end().rsplit("Examples:").next().unwrap();
         assert!(
             text.contains("Examples:") && tail.contains(&format!("csmport {cmd}")),
