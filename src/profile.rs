@@ -156,47 +156,33 @@ pub fn apply(cli: &mut Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         }
     }
     let sub = matches.subcommand().map(|(_, m)| m);
-    let run = match &mut cli.command {
-        Command::Import(a) => Some(&mut a.run),
-        Command::Retry(a) => Some(&mut a.run),
-        Command::Export(a) => {
-            if a.service_desk.is_none() {
-                a.service_desk.clone_from(&p.service_desk);
-            }
-            if let Some(r) = p.rate
-                && defaulted(sub, "rate")
-            {
-                a.rate = r;
-            }
-            None
+    // A value the command line left at its default takes the profile's.
+    fn over<T: Copy>(field: &mut T, value: Option<T>, sub: Option<&clap::ArgMatches>, id: &str) {
+        if let Some(v) = value
+            && defaulted(sub, id)
+        {
+            *field = v;
         }
-        Command::Doctor(a) => {
-            if a.service_desk.is_none() {
-                a.service_desk.clone_from(&p.service_desk);
-            }
-            None
+    }
+    let desk = |field: &mut Option<String>| {
+        if field.is_none() {
+            field.clone_from(&p.service_desk);
         }
-        _ => None,
     };
-    if let Some(r) = run {
-        if r.service_desk.is_none() {
-            r.service_desk.clone_from(&p.service_desk);
+    match &mut cli.command {
+        Command::Import(crate::cli::ImportArgs { run: r, .. })
+        | Command::Retry(crate::cli::RetryArgs { run: r, .. }) => {
+            desk(&mut r.service_desk);
+            over(&mut r.rate, p.rate, sub, "rate");
+            over(&mut r.batch_size, p.batch_size, sub, "batch_size");
+            over(&mut r.max_tasks, p.max_tasks, sub, "max_tasks");
         }
-        if let Some(v) = p.rate
-            && defaulted(sub, "rate")
-        {
-            r.rate = v;
+        Command::Export(a) => {
+            desk(&mut a.service_desk);
+            over(&mut a.rate, p.rate, sub, "rate");
         }
-        if let Some(v) = p.batch_size
-            && defaulted(sub, "batch_size")
-        {
-            r.batch_size = v;
-        }
-        if let Some(v) = p.max_tasks
-            && defaulted(sub, "max_tasks")
-        {
-            r.max_tasks = v;
-        }
+        Command::Doctor(a) => desk(&mut a.service_desk),
+        _ => {}
     }
     Ok(())
 }

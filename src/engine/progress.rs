@@ -17,7 +17,6 @@ use crate::site::client::Notify;
 pub struct Counters {
     pub read: AtomicU64,
     pub sent: AtomicU64,
-    pub confirmed: AtomicU64,
     pub failed: AtomicU64,
     /// Bulk tasks submitted and not yet ended, and the most there may be (`--max-tasks`).
     pub tasks: AtomicU64,

@@ -611,7 +611,6 @@ async fn emit<K: Description>(
             }
             let c = &writer.counts;
             let p = &engine.progress.counters;
-            p.confirmed.store(c.succeeded, Ordering::Relaxed);
             p.failed.store(c.failed, Ordering::Relaxed);
             // Final outcomes only: a row still open is not done.
             engine
