@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
 
 pub use crate::kinds::Kind;
 use crate::options;
@@ -17,36 +18,18 @@ pub use crate::options::Op;
     after_help = "Exit codes: 0 all rows succeeded, 1 some rows failed (see the run folder), 2 usage/config/unreadable input, 3 authentication or network, 4 interrupted."
 )]
 pub struct Cli {
+    /// Site and credentials given before the command; the command's own copies (after it)
+    /// are merged into these by [`Cli::merge_command_options`].
     #[command(flatten)]
     pub target: TargetArgs,
     /// Run against an in-process sandbox seeded with sample-data/ instead of a real site
-    #[arg(long, global = true, help_heading = "Global options")]
+    #[arg(long, help_heading = "Global options")]
     pub sandbox: bool,
-    /// Print the run summary as JSON on stdout
-    #[arg(long, global = true, help_heading = "Global options")]
-    pub json: bool,
-    /// The config file (default: csmport.toml in the platform's config directory, e.g.
-    /// ~/.config/csmport/csmport.toml)
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "FILE"
-    )]
-    pub config: Option<PathBuf>,
-    /// A profile of the config file ([profiles.NAME]: base_url, cloud_id, site, email,
-    /// service_desk, rate, batch_size, max_tasks); flags and environment win over it
-    #[arg(
-        long,
-        env = "CSM_PROFILE",
-        global = true,
-        help_heading = "Global options",
-        value_name = "NAME"
-    )]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// More on stderr: -v every line of run.log as it is written, -vv also one line per HTTP
-    /// attempt (method, path, status, time, idempotency key; never credentials). RUST_LOG
-    /// (e.g. csmport=debug) overrides
+    /// attempt (method, path, status, time, idempotency key; never credentials); for `sandbox`,
+    /// a line per request. RUST_LOG (e.g. csmport=debug) overrides
     #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// No progress line and no summary text: only errors (and the JSON with --json)
@@ -56,60 +39,219 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Output and configuration options of the commands that have them; given before the command
+/// or after it.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Global options")]
+pub struct SessionArgs {
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The config file (default: csmport.toml in the platform's config directory, e.g.
+    /// ~/.config/csmport/csmport.toml)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A profile of the config file ([profiles.NAME]: base_url, cloud_id, site, email,
+    /// service_desk, rate, batch_size, max_tasks); flags and environment win over it
+    #[arg(long, env = "CSM_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// `--sandbox` and the site options, for the commands that talk to a site.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SiteArgs {
+    /// Run against an in-process sandbox seeded with sample-data/ instead of a real site
+    #[arg(long, help_heading = "Site and credentials")]
+    pub sandbox: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// The ids of the site and credential options ([`TargetArgs`]' fields).
+const TARGET_IDS: [&str; 10] = [
+    "base_url",
+    "cloud_id",
+    "access_token",
+    "email",
+    "api_token",
+    "access_token_file",
+    "api_token_file",
+    "api_token_stdin",
+    "site",
+    "record",
+];
+const SESSION_IDS: [&str; 3] = ["json", "config", "profile"];
+
+impl Cli {
+    /// Folds the options given after the command into the ones given before it, so the rest
+    /// of the program reads one place (`cli.target`, `cli.sandbox`, `cli.session`). An option
+    /// given before a command that has no use for it (`csmport --access-token T sandbox`) is
+    /// refused rather than ignored.
+    pub fn merge_command_options(&mut self, matches: &ArgMatches) -> Result<(), String> {
+        let (name, sub) = matches.subcommand().expect("clap requires a command");
+        let sub = match sub.subcommand() {
+            Some((_, nested)) => nested,
+            None => sub,
+        };
+        let (target, session, sandbox, json) = match &mut self.command {
+            Command::Import(ImportArgs { site, .. })
+            | Command::Validate(ValidateArgs { site, .. })
+            | Command::Retry(RetryArgs { site, .. })
+            | Command::Resume(ResumeArgs { site, .. })
+            | Command::Export(ExportArgs { site, .. })
+            | Command::Doctor(DoctorArgs { site, .. }) => (
+                Some(&site.target),
+                Some(&site.session),
+                Some(site.sandbox),
+                None,
+            ),
+            Command::Config(ConfigCommand::Show(a)) => {
+                (Some(&a.target), Some(&a.session), None, None)
+            }
+            Command::Status(a) => (None, None, None, Some(a.json)),
+            Command::Sandbox(_) | Command::Completions { .. } | Command::Man => {
+                (None, None, None, None)
+            }
+        };
+        let given_before = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let refuse = |id: &str| {
+            format!(
+                "--{} is not an option of `csmport {name}` (its options: csmport {name} --help)",
+                id.replace('_', "-")
+            )
+        };
+        match target {
+            Some(t) => merge_target(&mut self.target, t.clone(), matches, sub),
+            None => {
+                if let Some(id) = TARGET_IDS.into_iter().find(|id| given_before(id)) {
+                    return Err(refuse(id));
+                }
+            }
+        }
+        match session {
+            Some(s) => {
+                let top = &mut self.session;
+                top.json |= s.json;
+                pick(&mut top.config, s.config.clone(), matches, sub, "config");
+                pick(&mut top.profile, s.profile.clone(), matches, sub, "profile");
+            }
+            None => {
+                let allowed = |id: &str| id == "json" && json.is_some();
+                if let Some(id) = SESSION_IDS
+                    .into_iter()
+                    .find(|id| given_before(id) && !allowed(id))
+                {
+                    return Err(refuse(id));
+                }
+            }
+        }
+        match sandbox {
+            Some(b) => self.sandbox |= b,
+            None if given_before("sandbox") => return Err(refuse("sandbox")),
+            None => {}
+        }
+        if let Some(j) = json {
+            self.session.json |= j;
+        }
+        let t = &self.target;
+        if t.api_token_stdin && t.api_token_file.is_some() {
+            return Err(
+                "--api-token-file and --api-token-stdin both give the API token: give one".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The command's copy of an option wins when it was given on the command line, or when the
+/// one before the command was not (both read the same environment variable).
+fn pick<T>(top: &mut Option<T>, sub: Option<T>, m: &ArgMatches, s: &ArgMatches, id: &str) {
+    let on_line = |m: &ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+    if sub.is_some() && (on_line(s) || !on_line(m)) {
+        *top = sub;
+    }
+}
+
+fn merge_target(top: &mut TargetArgs, sub: TargetArgs, m: &ArgMatches, s: &ArgMatches) {
+    pick(&mut top.base_url, sub.base_url, m, s, "base_url");
+    pick(&mut top.cloud_id, sub.cloud_id, m, s, "cloud_id");
+    pick(
+        &mut top.access_token,
+        sub.access_token,
+        m,
+        s,
+        "access_token",
+    );
+    pick(&mut top.email, sub.email, m, s, "email");
+    pick(&mut top.api_token, sub.api_token, m, s, "api_token");
+    pick(
+        &mut top.access_token_file,
+        sub.access_token_file,
+        m,
+        s,
+        "access_token_file",
+    );
+    pick(
+        &mut top.api_token_file,
+        sub.api_token_file,
+        m,
+        s,
+        "api_token_file",
+    );
+    pick(&mut top.site, sub.site, m, s, "site");
+    pick(&mut top.record, sub.record, m, s, "record");
+    top.api_token_stdin |= sub.api_token_stdin;
+}
+
 /// Where to send requests, and as whom. Flags win over environment variables.
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Site and credentials (global options)")]
+#[command(next_help_heading = "Site and credentials")]
 pub struct TargetArgs {
     /// API gateway base URL
-    #[arg(long, env = "CSM_BASE_URL", global = true, value_name = "URL")]
+    #[arg(long, env = "CSM_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
     /// Cloud id of the site (https://SITE.atlassian.net/_edge/tenant_info shows it)
-    #[arg(long, env = "CSM_CLOUD_ID", global = true, value_name = "ID")]
+    #[arg(long, env = "CSM_CLOUD_ID", value_name = "ID")]
     pub cloud_id: Option<String>,
     /// OAuth 2.0 access token (sent as Bearer)
     #[arg(
         long,
         env = "CSM_ACCESS_TOKEN",
-        global = true,
         hide_env_values = true,
         value_name = "TOKEN"
     )]
     pub access_token: Option<String>,
     /// Atlassian account email, for Basic auth with --api-token
-    #[arg(long, env = "CSM_EMAIL", global = true, value_name = "EMAIL")]
+    #[arg(long, env = "CSM_EMAIL", value_name = "EMAIL")]
     pub email: Option<String>,
     /// Atlassian API token, for Basic auth with --email
     #[arg(
         long,
         env = "CSM_API_TOKEN",
-        global = true,
         hide_env_values = true,
         value_name = "TOKEN"
     )]
     pub api_token: Option<String>,
     /// Read the OAuth access token from FILE (readable by you alone: chmod 600); unlike a
     /// flag, `ps` does not show it. Wins over CSM_ACCESS_TOKEN
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub access_token_file: Option<PathBuf>,
     /// Read the API token from FILE (readable by you alone: chmod 600). Wins over
     /// CSM_API_TOKEN
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        conflicts_with = "api_token_stdin"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "api_token_stdin")]
     pub api_token_file: Option<PathBuf>,
     /// Read the API token from standard input (one line), e.g. from a password manager
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub api_token_stdin: bool,
     /// The Jira site (https://SITE.atlassian.net) for JSM lookups CSM cannot do (customers by
     /// email); default: through the API gateway
-    #[arg(long, env = "CSM_SITE", global = true, value_name = "URL")]
+    #[arg(long, env = "CSM_SITE", value_name = "URL")]
     pub site: Option<String>,
     /// Write every request and answer to a JSON-lines file in DIR (credentials redacted; the
     /// bodies hold your customer data), to attach to a bug report
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub record: Option<std::path::PathBuf>,
 }
 
@@ -183,6 +325,8 @@ pub struct DoctorArgs {
     /// The folder runs are written to (default: csmport-runs)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +369,8 @@ pub struct ExportArgs {
     /// Longest single wait before a retry, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub max_wait: u64,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,13 +379,24 @@ pub enum ConfigCommand {
     #[command(
         after_help = "Examples:\n  csmport config show\n  csmport --profile prod config show --json"
     )]
-    Show,
+    Show(ConfigShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The run folder (default: the latest under csmport-runs/)
     pub run_dir: Option<PathBuf>,
+    /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +407,8 @@ pub struct ResumeArgs {
     /// none (rows it could not read back by email stay open without one)
     #[arg(long, value_name = "ID")]
     pub service_desk: Option<String>,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +422,8 @@ pub struct RetryArgs {
     pub read: ReadArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 /// What to read: the kind and its files, or a plan.
@@ -319,9 +480,6 @@ pub struct ReadArgs {
     /// Mapping file (TOML) from the input's columns to CSM fields, e.g. templates/salesforce-contacts.toml
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
-    /// Operation for each row: create new customers only, update existing ones only, or both
-    #[arg(long, value_enum, default_value = "upsert")]
-    pub op: Op,
     /// Only the first N data rows: a trial run (recorded in the journal and the summary)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "rows")]
     pub limit: Option<u64>,
@@ -344,7 +502,7 @@ impl ReadArgs {
             schema: self.schema.clone(),
             mapping: self.mapping.clone(),
             ignore_unknown_columns: self.ignore_unknown_columns,
-            op: self.op,
+            op: Op::default(),
             rows: self.limit.map(|n| (1, n)).or(self.rows),
         }
     }
@@ -385,12 +543,17 @@ pub struct ImportArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 /// How an import sends: shared by `import` and `retry`.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Sending")]
 pub struct RunArgs {
+    /// Operation for each row: create new records only, update existing ones only, or both
+    #[arg(long, value_enum, default_value = "upsert")]
+    pub op: Op,
     /// Read the site and decide every row, write the reports, send nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -438,6 +601,7 @@ impl Default for RunArgs {
     fn default() -> Self {
         let o = options::ImportOptions::default();
         RunArgs {
+            op: o.input.op,
             dry_run: o.dry_run,
             service_desk: o.service_desk,
             batch_size: o.batch_size,
@@ -464,7 +628,10 @@ pub fn import_options(
     options::ImportOptions {
         kind,
         file: file.to_path_buf(),
-        input: read.input_options(),
+        input: options::InputOptions {
+            op: run.op,
+            ..read.input_options()
+        },
         out: read.out.clone(),
         dry_run: run.dry_run,
         service_desk: run.service_desk.clone(),
@@ -486,10 +653,16 @@ pub fn import_options(
 pub struct ValidateArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
+    /// The cloud id the sandbox answers to and reports at /_edge/tenant_info (any cloud id in a
+    /// request path is accepted)
+    #[arg(long, default_value = crate::sandbox::http::SANDBOX_CLOUD_ID, value_name = "ID")]
+    pub cloud_id: String,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub addr: String,

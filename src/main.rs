@@ -6,6 +6,10 @@ use clap::{CommandFactory, FromArgMatches};
 fn main() {
     let matches = csmport::cli::Cli::command().get_matches();
     let mut cli = csmport::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = cli.merge_command_options(&matches) {
+        eprintln!("csmport: error: {e}");
+        std::process::exit(csmport::error::EXIT_USAGE);
+    }
     if let Err(e) = csmport::profile::apply(&mut cli, &matches) {
         eprintln!("csmport: error: {e}");
         std::process::exit(e.exit_code());
@@ -17,7 +21,12 @@ fn main() {
         });
         std::process::exit(code);
     }
-    init_logging(cli.verbose, cli.quiet);
+    // The sandbox has only its request lines to show: -v shows them.
+    let verbose = match cli.command {
+        csmport::cli::Command::Sandbox(_) if cli.verbose > 0 => 2,
+        _ => cli.verbose,
+    };
+    init_logging(verbose, cli.quiet);
     if cli.quiet {
         csmport::engine::progress::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     }

@@ -101,10 +101,10 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
 
 /// The profile chosen, by name, from the file (None when no profile is asked for).
 pub fn chosen(cli: &Cli) -> Result<Option<(String, Profile, PathBuf)>, Error> {
-    let Some(name) = cli.profile.clone().filter(|p| !p.trim().is_empty()) else {
+    let Some(name) = cli.session.profile.clone().filter(|p| !p.trim().is_empty()) else {
         return Ok(None);
     };
-    let path = match &cli.config {
+    let path = match &cli.session.config {
         Some(p) => p.clone(),
         None => default_path().ok_or_else(|| {
             Error::Usage(format!(

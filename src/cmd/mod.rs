@@ -22,7 +22,7 @@ use crate::site::client::{Auth, Target};
 pub async fn run(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Command::Sandbox(args) => {
-            sandbox::run(args, cli.target.cloud_id.as_deref()).await?;
+            sandbox::run(args).await?;
             Ok(0)
         }
         Command::Import(args) => import::run(&cli, args).await,
@@ -82,7 +82,7 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
 /// `csmport config show`.
 pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> {
     let rows = crate::profile::show(cli, matches)?;
-    let file = match (&cli.config, crate::profile::default_path()) {
+    let file = match (&cli.session.config, crate::profile::default_path()) {
         (Some(f), _) => format!("{} (--config)", f.display()),
         (None, Some(f)) if f.is_file() => f.display().to_string(),
         (None, Some(f)) => format!("{} (none there)", f.display()),
@@ -90,7 +90,8 @@ pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> 
     };
     let mut lines = vec![format!(
         "config file  {file}{}",
-        cli.profile
+        cli.session
+            .profile
             .as_ref()
             .map(|p| format!(", profile {p}"))
             .unwrap_or_default()
@@ -126,7 +127,7 @@ pub(crate) fn count(n: u64, noun: &str) -> String {
 /// and the text on stderr.
 /// With `-q`, only the JSON (when asked for): the exit code and the run folder say the rest.
 pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Serialize) {
-    if cli.json {
+    if cli.session.json {
         if !cli.quiet {
             eprintln!("{text}");
         }

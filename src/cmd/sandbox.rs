@@ -9,9 +9,7 @@ use crate::error::Error;
 use crate::sandbox::faults::Faults;
 use crate::sandbox::{Config, Sandbox};
 
-/// `cloud_id`: the global `--cloud-id` (or `CSM_CLOUD_ID`), which the sandbox reports as its
-/// own at `/_edge/tenant_info`.
-pub async fn run(args: &SandboxArgs, cloud_id: Option<&str>) -> Result<(), Error> {
+pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
     if !args.allow_remote && !is_loopback(&args.addr) {
         return Err(Error::Usage(format!(
             "--addr {} is not a loopback address; the sandbox has no real security, pass --allow-remote if you mean it",
@@ -33,8 +31,7 @@ pub async fn run(args: &SandboxArgs, cloud_id: Option<&str>) -> Result<(), Error
     }
     let config = Config {
         token: args.token.clone(),
-        cloud_id: cloud_id
-            .map(str::trim)
+        cloud_id: Some(args.cloud_id.trim())
             .filter(|c| !c.is_empty())
             .unwrap_or(crate::sandbox::http::SANDBOX_CLOUD_ID)
             .to_string(),

@@ -102,7 +102,7 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
         .map(describe)
         .collect::<Vec<_>>()
         .join("\n");
-    if cli.json {
+    if cli.session.json {
         eprintln!("{text}");
         let json = match summaries.as_slice() {
             [one] if input.files.len() == 1 => serde_json::to_string_pretty(one),
@@ -253,7 +253,7 @@ async fn validate_plan(
         summary.run_dir
     ));
     let text = text.join("\n");
-    if cli.json {
+    if cli.session.json {
         eprintln!("{text}");
         println!(
             "{}",

@@ -664,19 +664,87 @@ fn every_command_s_help_ends_with_examples() {
         let out = ctx.csmport(None).args([cmd, "--help"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         let text = stdout(&out);
-        // Global options come under their own headings, after the command's own.
+        // Options come under their own headings, the command's own first; a command that
+        // talks to no site offers no site options.
         let own = text.find("Options:").unwrap_or(usize::MAX);
         let global = text.find("Global options:").unwrap_or(0);
-        let site = text
-            .find("Site and credentials (global options):")
-            .unwrap_or(0);
-        assert!(own < site && site < global, "{cmd}: {text}");
+        let talks_to_a_site = !matches!(cmd, "status" | "sandbox" | "completions" | "man");
+        if talks_to_a_site {
+            let site = text.find("Site and credentials:").unwrap_or(0);
+            assert!(own < site && site < global, "{cmd}: {text}");
+        } else {
+            assert!(own < global, "{cmd}: {text}");
+            for flag in [
+                "--access-token",
+                "--base-url",
+                "--sandbox",
+                "--profile",
+                "--record",
+            ] {
+                let offered = text.lines().any(|l| l.trim_start().starts_with(flag));
+                assert!(!offered, "{cmd} offers {flag}: {text}");
+            }
+        }
         let tail = text.trim_end().rsplit("Examples:").next().unwrap();
         assert!(
             text.contains("Examples:") && tail.contains(&format!("csmport {cmd}")),
             "{cmd}: {text}"
         );
     }
+}
+
+#[test]
+fn options_that_do_nothing_for_a_command_are_refused_there() {
+    let ctx = Ctx::new();
+    let text = stdout(
+        &ctx.csmport(None)
+            .args(["validate", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(!text.contains("--op"), "validate offers --op: {text}");
+    let text = stdout(
+        &ctx.csmport(None)
+            .args(["sandbox", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        text.contains("--cloud-id") && text.contains("--token"),
+        "{text}"
+    );
+    for args in [
+        &["sandbox", "--access-token", "foo"][..],
+        &["--access-token", "foo", "sandbox"],
+        &["--sandbox", "status"],
+        &["--base-url", "http://127.0.0.1:9", "completions", "bash"],
+        &["validate", "customers", "x.csv", "--op", "create"],
+    ] {
+        let out = ctx.csmport(None).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("--access-token")
+                || err.contains("--sandbox")
+                || err.contains("--base-url")
+                || err.contains("--op"),
+            "{args:?}: {err}"
+        );
+    }
+    // Site options and --json work before the command and after it alike.
+    let before = ctx
+        .csmport(None)
+        .args(["--cloud-id", "c-before", "--json", "config", "show"])
+        .output()
+        .unwrap();
+    let after = ctx
+        .csmport(None)
+        .args(["config", "show", "--cloud-id", "c-before", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    assert_eq!(stdout(&before), stdout(&after));
+    assert!(stdout(&before).contains("c-before"));
 }
 
 #[test]

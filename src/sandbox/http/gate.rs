@@ -19,6 +19,13 @@ pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) ->
     } else {
         resp
     };
+    // `csmport sandbox -v`: a line per request (in-process, at -vv beside the client's own).
+    tracing::debug!(
+        target: "csmport::sandbox",
+        "sandbox: {method} {path} {}{}",
+        resp.status().as_u16(),
+        fault.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
+    );
     let mut log = sb.requests.lock().expect("requests lock");
     if log.len() >= REQUEST_LOG_CAP {
         log.pop_front();
