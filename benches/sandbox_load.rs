@@ -61,7 +61,7 @@ async fn run(
     concurrency: usize,
     make: impl Fn(&reqwest::Client, &str, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 ) -> f64 {
-    let client = reqwest::Client::new();
+    let client = csmport::site::client::http_client();
     let make = Arc::new(make);
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));

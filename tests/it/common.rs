@@ -86,7 +86,16 @@ impl Drop for SandboxProc {
 }
 
 pub fn get_json(url: &str) -> serde_json::Value {
-    runtime().block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    runtime().block_on(async {
+        csmport::site::client::http_client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -215,7 +224,7 @@ pub fn call_full(
 ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     runtime().block_on(async {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = reqwest::Client::new()
+        let mut req = csmport::site::client::http_client()
             .request(method, url)
             .bearer_auth(TOKEN)
             .header("X-ExperimentalApi", "opt-in");

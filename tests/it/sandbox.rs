@@ -14,7 +14,7 @@ fn post(
     body: &Value,
 ) -> (u16, Value) {
     runtime().block_on(async {
-        let mut req = reqwest::Client::new()
+        let mut req = csmport::site::client::http_client()
             .post(sb.api(path))
             .header("X-ExperimentalApi", "opt-in")
             .json(body);
@@ -32,7 +32,7 @@ fn post(
 
 fn get(sb: &SandboxProc, path: &str) -> (u16, Value) {
     runtime().block_on(async {
-        let resp = reqwest::Client::new()
+        let resp = csmport::site::client::http_client()
             .get(sb.api(path))
             .header("X-ExperimentalApi", "opt-in")
             .bearer_auth(TOKEN)
@@ -83,7 +83,7 @@ fn auth_rules() {
         (Some("Bearer sandbox-token".to_string()), 200),
     ] {
         let code = runtime().block_on(async {
-            let mut r = reqwest::Client::new().get(sb.api("customer/details"));
+            let mut r = csmport::site::client::http_client().get(sb.api("customer/details"));
             if let Some(a) = &auth {
                 r = r.header("Authorization", a);
             }

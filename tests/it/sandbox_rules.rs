@@ -272,7 +272,7 @@ fn experimental_header_rules() {
     let no_header = |path: &str, method: &str, body: Option<&Value>| {
         runtime().block_on(async {
             let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let mut r = reqwest::Client::new()
+            let mut r = csmport::site::client::http_client()
                 .request(m, sb.api(path))
                 .bearer_auth(TOKEN)
                 .header("Idempotency-Key", key());
@@ -302,7 +302,7 @@ fn experimental_header_rules() {
     );
     // The JSM customer listing of a service project (callers send the header, DELTAS D1).
     let jsm = runtime().block_on(async {
-        reqwest::Client::new()
+        csmport::site::client::http_client()
             .get(format!(
                 "{}/rest/servicedeskapi/servicedesk/1/customer",
                 sb.url
@@ -317,7 +317,7 @@ fn experimental_header_rules() {
     assert_eq!(jsm, 412);
     let relaxed = SandboxProc::start_raw(&["--no-experimental-check"]);
     let code = runtime().block_on(async {
-        reqwest::Client::new()
+        csmport::site::client::http_client()
             .get(relaxed.api("tasks/x"))
             .bearer_auth(TOKEN)
             .send()
@@ -573,7 +573,7 @@ fn every_fault_kind() {
     // Dropped before: the client sees a broken answer and nothing was applied.
     let send = |k: &str| {
         runtime().block_on(async {
-            let r = reqwest::Client::new()
+            let r = csmport::site::client::http_client()
                 .post(sb.api("customer/profile/bulk"))
                 .bearer_auth(TOKEN)
                 .header("Idempotency-Key", k)
@@ -727,7 +727,7 @@ fn bad_input_gets_a_4xx_and_changes_nothing() {
     let raw = |method: &str, path: &str, body: Vec<u8>| {
         runtime().block_on(async {
             let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let resp = reqwest::Client::new()
+            let resp = csmport::site::client::http_client()
                 .request(m, sb.api(path))
                 .bearer_auth(TOKEN)
                 .header("X-ExperimentalApi", "opt-in")

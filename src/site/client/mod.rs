@@ -168,9 +168,28 @@ pub struct Client {
     recorder: Option<Arc<record::Recorder>>,
 }
 
+/// An HTTP client builder whose TLS is rustls with ring. reqwest is built without a crypto
+/// provider of its own (Cargo.toml says why), so ring is installed as the process's provider
+/// first; every `reqwest::Client` of the program and its tests comes from here.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Err means a provider is already installed, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
+/// A plain client (tests, benchmarks, the sandbox's own checks).
+pub fn http_client() -> reqwest::Client {
+    http_builder()
+        .build()
+        .expect("the HTTP client builds with default settings")
+}
+
 impl Client {
     pub fn new(target: &Target, rate: f64, policy: Policy, notify: Arc<dyn Notify>) -> Client {
-        let http = reqwest::Client::builder()
+        let http = http_builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("csmport/", env!("CARGO_PKG_VERSION")))
