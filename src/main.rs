@@ -53,24 +53,29 @@ fn main() {
     std::process::exit(code);
 }
 
-/// `-v`/`-vv` (or RUST_LOG) to stderr; nothing without them. The bar, when there is one, is
-/// redrawn after each line.
+/// `-v`/`-vv` (or RUST_LOG, as `target=level` directives, e.g. `csmport=debug`) to stderr;
+/// nothing without them. The bar, when there is one, is redrawn after each line.
 fn init_logging(verbose: u8, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
     let level = match (quiet, verbose) {
         (true, _) | (false, 0) => "off",
         (false, 1) => "csmport=info",
         (false, _) => "csmport=debug",
     };
-    let filter = if quiet {
-        EnvFilter::new("off")
-    } else {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| v.parse::<Targets>().ok());
+    let filter = match from_env {
+        Some(f) if !quiet => f,
+        _ => level.parse::<Targets>().unwrap_or_default(),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
         .try_init();
 }
