@@ -101,6 +101,7 @@ impl Cli {
             | Command::Retry(RetryArgs { site, .. })
             | Command::Resume(ResumeArgs { site, .. })
             | Command::Export(ExportArgs { site, .. })
+            | Command::Delete(DeleteArgs { site, .. })
             | Command::Doctor(DoctorArgs { site, .. }) => (
                 Some(&site.target),
                 Some(&site.session),
@@ -277,9 +278,15 @@ pub enum Command {
         after_help = "Examples:\n  csmport resume csmport-runs/20261203T091500Z-customers\n  csmport status   (first: what resume would do)"
     )]
     Resume(ResumeArgs),
+    /// Delete what the rows of a file name (products, organizations, customers, entitlements,
+    /// detail fields), after writing a backup that `import` puts back
+    #[command(
+        after_help = "Examples:\n  csmport delete products old-products.csv --dry-run\n  csmport delete customers test-accounts.csv --service-desk 1 --yes\n  csmport import customers csmport-runs/20261204T101500Z-delete-customers/backup.csv   (undo)"
+    )]
+    Delete(DeleteArgs),
     /// Export what the site holds to a CSV or XLSX file (the import templates' columns)
     #[command(
-        after_help = "Examples:\n  csmport export customers --out customers.xlsx\n  csmport export customers organizations --out site.xlsx"
+        after_help = "Examples:\n  csmport export customers --out customers.xlsx\n  csmport export customers organizations --out site.xlsx\n  csmport export customers --where 'Customer Tier=Gold' --out gold.csv"
     )]
     Export(ExportArgs),
     /// Show what a run folder says about its run (the latest under csmport-runs/ by default):
@@ -330,6 +337,54 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// What the file's rows name: products (id or name), organizations (id or name), customers
+    /// (id, or email with --service-desk), entitlements (id, or customer/organization and
+    /// product), detail-fields (entity and name)
+    #[arg(value_enum, value_name = "KIND")]
+    pub kind: Kind,
+    /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,
+    /// so an export, a backup or a failures.csv can be given as it is
+    pub file: PathBuf,
+    /// Delete without asking (required when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Find everything and write the backup, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The backup's format: csv (default) or xlsx
+    #[arg(long, value_enum)]
+    pub format: Option<crate::export::write::ExportFormat>,
+    /// A JSM service project whose customers csmport may look up by email
+    #[arg(long, value_name = "ID")]
+    pub service_desk: Option<String>,
+    /// Character encoding of a CSV (default: detect)
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<crate::read::Encoding>,
+    /// Field delimiter of a CSV (default: detect)
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Spreadsheet sheet, by name or 1-based number
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
+    /// Row that holds the header, 1-based
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_row: Option<u64>,
+    /// Run folder (default: csmport-runs/<UTC time>-delete-<kind>/)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Requests per second at most
+    #[arg(long, env = "CSM_RATE", default_value_t = options::DEFAULT_RATE, value_name = "N")]
+    pub rate: f64,
+    /// Retries of a read whose outcome is unknown (a delete whose answer is lost is settled by
+    /// reading the site, never sent again blindly)
+    #[arg(long, default_value_t = options::DEFAULT_RETRIES, value_name = "N")]
+    pub retries: u32,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     /// What to export; several kinds go into one .xlsx, one sheet each
     #[arg(required = true, num_args = 1.., value_name = "KIND")]
@@ -357,6 +412,10 @@ pub struct ExportArgs {
     /// Export only these: one id, email or name a line (or a CSV's first column)
     #[arg(long, value_name = "FILE")]
     pub ids: Option<PathBuf>,
+    /// Only the customers whose detail field FIELD holds VALUE (repeatable: all must hold),
+    /// found through the site's search by detail field, e.g. --where 'Customer Tier=Gold'
+    #[arg(long = "where", value_name = "FIELD=VALUE", conflicts_with = "ids")]
+    pub where_: Vec<String>,
     /// Requests per second at most
     #[arg(long, env = "CSM_RATE", default_value_t = 10.0, value_name = "N")]
     pub rate: f64,

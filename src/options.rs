@@ -16,7 +16,8 @@ use crate::site::api::{DEFAULT_MAX_TASKS, MAX_PROFILE_BULK_ITEMS};
 use crate::site::client::retry;
 
 /// The layout of `ImportOptions` this build writes; a journal with a newer one is refused.
-pub const OPTIONS_VERSION: u32 = 1;
+/// 2: `delete` (a csmport that knows only 1 must not take a delete run for an import).
+pub const OPTIONS_VERSION: u32 = 2;
 
 pub const DEFAULT_BATCH_SIZE: usize = MAX_PROFILE_BULK_ITEMS;
 pub const DEFAULT_RATE: f64 = 10.0;
@@ -99,6 +100,8 @@ pub struct ImportOptions {
     pub retry_budget: u64,
     pub verify: bool,
     pub max_wait_secs: u64,
+    /// `csmport delete`: the rows name things to delete (after the run folder's backup).
+    pub delete: bool,
 }
 
 impl Default for ImportOptions {
@@ -121,6 +124,7 @@ impl Default for ImportOptions {
             retry_budget: DEFAULT_RETRY_BUDGET,
             verify: false,
             max_wait_secs: DEFAULT_MAX_WAIT_SECS,
+            delete: false,
         }
     }
 }

@@ -69,6 +69,12 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             args.rate
         )));
     }
+    let query = fetch::parse_where(&args.where_).map_err(Error::Usage)?;
+    if !query.is_empty() && kinds.iter().any(|k| *k != ExportKind::Customers) {
+        return Err(Error::Usage(
+            "--where finds customers by a detail field: export only customers with it, the other kinds in another export".into(),
+        ));
+    }
     let ids = match &args.ids {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -89,6 +95,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         client: &client,
         args,
         ids: ids.as_deref(),
+        query: &query,
         notify: &*notify,
         found: Default::default(),
     };
@@ -215,6 +222,8 @@ struct Reader<'a> {
     client: &'a Client,
     args: &'a ExportArgs,
     ids: Option<&'a str>,
+    /// `--where`: customers whose detail fields hold these values.
+    query: &'a [crate::site::api::model::DetailFieldQuery],
     notify: &'a dyn Notify,
     found: std::sync::Mutex<Found>,
 }
@@ -254,6 +263,40 @@ fn failed(what: &str, e: ApiError) -> Error {
         Error::Auth(m) => Error::Auth(m),
         other => Error::Api(format!("{what}: {other}")),
     }
+}
+
+/// Every row of `kind` the site holds, read as `export` reads it (the backup of a delete uses
+/// it for what a delete takes with it: a product's entitlements).
+pub async fn read_table(
+    client: &Client,
+    kind: ExportKind,
+    service_desk: Option<String>,
+) -> Result<Table, Error> {
+    let args = ExportArgs {
+        kinds: vec![kind],
+        out: Default::default(),
+        format: None,
+        bom: false,
+        delimiter: b',',
+        service_desk,
+        allow_partial: false,
+        ids: None,
+        where_: Vec::new(),
+        rate: crate::options::DEFAULT_RATE,
+        concurrency: 4,
+        retries: crate::options::DEFAULT_RETRIES,
+        max_wait: crate::options::DEFAULT_MAX_WAIT_SECS,
+        site: Default::default(),
+    };
+    let reader = Reader {
+        client,
+        args: &args,
+        ids: None,
+        query: &[],
+        notify: &crate::site::client::Silent,
+        found: Default::default(),
+    };
+    reader.table(kind).await
 }
 
 impl Reader<'_> {
@@ -311,10 +354,26 @@ impl Reader<'_> {
                 let defs = fetch::definitions(c, "customer")
                     .await
                     .map_err(|e| failed("customer detail fields", e))?;
-                let ids = self.customer_ids().await?;
-                let profiles = fetch::customer_profiles(c, &ids, self.concurrency())
+                let ids = if self.query.is_empty() {
+                    self.customer_ids().await?
+                } else {
+                    self.searched_customers(&defs).await?
+                };
+                let mut profiles = fetch::customer_profiles(c, &ids, self.concurrency())
                     .await
                     .map_err(|e| failed("customer profiles", e))?;
+                if !self.query.is_empty() {
+                    // The search's matching rules are not documented: what it found is kept
+                    // only where the profile holds the value.
+                    let before = profiles.len();
+                    profiles.retain(|p| fetch::holds(&p.details, self.query));
+                    if profiles.len() < before {
+                        self.notify.note(&format!(
+                            "--where: {} of the {before} customers the search gave do not hold the value on their profile; left out",
+                            before - profiles.len()
+                        ));
+                    }
+                }
                 if self.ids.is_some() {
                     self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
                 }
@@ -395,6 +454,48 @@ impl Reader<'_> {
             Some(text) => self.named_customers(&fetch::parse_ids(text, false)).await,
             None => Ok(self.all_customers().await?.into_keys().collect()),
         }
+    }
+
+    /// `--where`: the customers the site's search by detail field finds, each field checked
+    /// against the definitions first so a misspelt one is named with the ones there are.
+    async fn searched_customers(
+        &self,
+        defs: &[DetailFieldWithConfiguration],
+    ) -> Result<Vec<String>, Error> {
+        let mut query = self.query.to_vec();
+        for q in &mut query {
+            match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&q.name)) {
+                Some(d) => q.name.clone_from(&d.name),
+                None => {
+                    return Err(Error::Usage(format!(
+                        "--where {}={}: the site has no customer detail field '{}'; it has: {}",
+                        q.name,
+                        q.value,
+                        q.name,
+                        defs.iter()
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
+        let hits = fetch::search_customers(self.client, &query)
+            .await
+            .map_err(|e| failed("the customer search by detail field", e))?;
+        let shown: Vec<String> = query
+            .iter()
+            .map(|q| format!("{}={}", q.name, q.value))
+            .collect();
+        self.found
+            .lock()
+            .expect("not poisoned")
+            .sources
+            .push(fetch::SourceCount {
+                source: format!("search by detail field: {}", shown.join(" and ")),
+                customers: hits.len(),
+            });
+        Ok(hits.into_iter().map(|h| h.id).collect())
     }
 
     /// Every customer the JSM listings give, noting how many each gave (once per export).

@@ -132,7 +132,10 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     let s = &r.summary;
     let c = &s.counts;
     let mut lines = vec![
-        format!("imported {} from {}", s.kind, s.input),
+        match s.operation.as_deref() {
+            Some("delete") => format!("deleted {} named in {}", s.kind, s.input),
+            _ => format!("imported {} from {}", s.kind, s.input),
+        },
         format!(
             "  rows      {} = {} succeeded + {} failed + {} skipped{}",
             c.rows,
@@ -198,7 +201,7 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     lines.push(format!("  run folder {}", s.run_dir));
     let unfinished = r.unfinished();
     // A run with rows open is finished by `resume`; a retry of its report would be refused.
-    if c.failed > 0 && unfinished == 0 {
+    if c.failed > 0 && unfinished == 0 && s.operation.is_none() {
         lines.push(format!(
             "  failures  {}/failures.csv (fix the rows there and run `csmport retry` on it)",
             s.run_dir

@@ -3,6 +3,7 @@
 //! `--sandbox` switch that points any command at an in-process emulator and the printing of
 //! summaries.
 
+pub mod delete;
 pub mod doctor;
 pub mod export;
 pub mod import;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Validate(args) => validate::command(&cli, args).await,
         Command::Resume(args) => resume::run(&cli, args).await,
         Command::Export(args) => export::run(&cli, args).await,
+        Command::Delete(args) => delete::run(&cli, args).await,
         Command::Retry(args) => retry::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args),

@@ -98,8 +98,16 @@ fn kind_of_run(file: &Path) -> Result<Kind, Error> {
             summary.display()
         ))
     })?;
-    let kind = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
+    let v = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+    if v["operation"] == "delete" {
+        return Err(Error::Usage(format!(
+            "{}: is the report of a delete; retry imports rows, so it would put them back: run `csmport delete {} {}` on it instead",
+            file.display(),
+            v["kind"].as_str().unwrap_or("KIND"),
+            file.display()
+        )));
+    }
+    let kind = Some(&v)
         .and_then(|v| v["kind"].as_str().map(str::to_string))
         .and_then(|k| Kind::from_str(&k, true).ok());
     kind.ok_or_else(|| {

@@ -417,6 +417,9 @@ fn csv_err(path: &Path, e: csv::Error) -> ReportError {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub kind: String,
+    /// `delete` for `csmport delete` (an import has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     pub input: String,
     pub run_dir: String,
     pub target: String,

@@ -62,6 +62,9 @@ pub async fn run(
     target: &Target,
     resumed: Option<Resumed>,
 ) -> Result<RunResult, Error> {
+    if opts.delete {
+        return run_kind::<kinds::deletes::Deletes>(opts, target, resumed).await;
+    }
     match opts.kind {
         Kind::Customers => run_kind::<kinds::customers::Customers>(opts, target, resumed).await,
         Kind::Organizations => {
@@ -360,6 +363,7 @@ async fn run_kind<K: Description>(
     }
     let summary = Summary {
         kind: kind_name.to_string(),
+        operation: opts.delete.then(|| "delete".to_string()),
         input: label.clone(),
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),

@@ -293,6 +293,7 @@ impl<K: Description> Engine<K> {
                     error,
                 }),
                 Decision::Open(why) => row.apply_noting(Event::Unsettled, &why),
+                Decision::Skip(reason) => row.close(Outcome::Skipped { reason }),
             }
         }
         if sending.is_empty() {
@@ -1014,6 +1015,7 @@ impl<K: Description> Engine<K> {
                         .put_json::<_, serde_json::Value>(&call.path, &call.body)
                         .await
                 }
+                Method::Delete => self.site.client.delete_once(&call.path).await,
             };
             if let (Some(id), Some(j)) = (id, &self.journal) {
                 let outcome = match &r {

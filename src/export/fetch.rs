@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::site::api::model::{
-    DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement, JsmOrganization,
-    JsmServiceDesk, JsmUser,
+    DetailFieldQuery, DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement,
+    JsmOrganization, JsmServiceDesk, JsmUser, SearchByDetailFieldRequest,
+    SearchByDetailFieldResponse, SearchHit,
 };
 use crate::site::api::paths;
 use crate::site::client::{ApiError, Client};
@@ -258,6 +259,69 @@ pub fn parse_ids(text: &str, organizations: bool) -> Wanted {
     w
 }
 
+/// `--where FIELD=VALUE` (repeatable, all must hold): the `FIELD` and `VALUE` of each, or what
+/// is wrong with one.
+pub fn parse_where(conditions: &[String]) -> Result<Vec<DetailFieldQuery>, String> {
+    conditions
+        .iter()
+        .map(|c| match c.split_once('=') {
+            Some((f, v)) if !f.trim().is_empty() && !v.trim().is_empty() => Ok(DetailFieldQuery {
+                name: f.trim().to_string(),
+                value: v.trim().to_string(),
+            }),
+            _ => Err(format!(
+                "--where '{c}': give FIELD=VALUE, a customer detail field and the value it holds, e.g. --where 'Customer Tier=Gold'"
+            )),
+        })
+        .collect()
+}
+
+/// The customers whose detail fields hold every value asked for (C7, page by page). The
+/// search's matching rules are not documented, so each hit is checked again by the caller on
+/// its profile (`holds`).
+pub async fn search_customers(
+    client: &Client,
+    query: &[DetailFieldQuery],
+) -> Result<Vec<SearchHit>, ApiError> {
+    let body = SearchByDetailFieldRequest {
+        detail_fields: query.to_vec(),
+    };
+    let max = crate::site::api::SEARCH_PAGE_MAX as u64;
+    let mut out = Vec::new();
+    // Bounded: 100,000 pages.
+    for page in 0..100_000u64 {
+        let path = format!("{}?page={page}&maxResults={max}", paths::CUSTOMER_SEARCH);
+        let answer: SearchByDetailFieldResponse = client.post_json(&path, &body, None).await?;
+        let n = answer.customers.len() as u64;
+        out.extend(answer.customers);
+        // A site that pages by its own size (maxResults in the answer) is followed to the end.
+        let size = if answer.max_results > 0 {
+            answer.max_results.min(max)
+        } else {
+            max
+        };
+        if answer.is_last.unwrap_or(n < size) || n == 0 {
+            break;
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup_by(|a, b| a.id == b.id);
+    Ok(out)
+}
+
+/// Whether a customer's profile holds every value asked for: the field named (case ignored)
+/// has the value among its values (case ignored, as the site compares names).
+pub fn holds(details: &[crate::site::api::model::DetailValue], query: &[DetailFieldQuery]) -> bool {
+    query.iter().all(|q| {
+        details.iter().any(|d| {
+            d.name.eq_ignore_ascii_case(&q.name)
+                && d.values
+                    .iter()
+                    .any(|v| v.trim().eq_ignore_ascii_case(q.value.trim()))
+        })
+    })
+}
+
 /// Emails → account ids through a service project's customers.
 pub async fn ids_of_emails(
     client: &Client,
@@ -279,6 +343,36 @@ pub async fn ids_of_emails(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_conditions_are_field_and_value() {
+        let q = parse_where(&["Customer Tier=Gold".into(), " Region = EU=West ".into()]).unwrap();
+        assert_eq!(
+            (q[0].name.as_str(), q[0].value.as_str()),
+            ("Customer Tier", "Gold")
+        );
+        assert_eq!(
+            (q[1].name.as_str(), q[1].value.as_str()),
+            ("Region", "EU=West")
+        );
+        for bad in ["Gold", "=Gold", "Tier=", " = "] {
+            assert!(
+                parse_where(&[bad.into()]).unwrap_err().contains(bad),
+                "{bad}"
+            );
+        }
+        let d = |n: &str, v: &[&str]| crate::site::api::model::DetailValue {
+            name: n.into(),
+            values: v.iter().map(|s| s.to_string()).collect(),
+        };
+        let details = [
+            d("Customer Tier", &["gold"]),
+            d("Region", &["EU=West", "US"]),
+        ];
+        assert!(holds(&details, &q));
+        assert!(!holds(&details[..1], &q));
+        assert!(!holds(&[d("Customer Tier", &["Silver"])], &q[..1]));
+    }
 
     #[test]
     fn ids_files_are_sorted_out_per_kind() {

@@ -65,6 +65,7 @@ impl Kind {
 pub mod accounts;
 pub mod columns;
 pub mod customers;
+pub mod deletes;
 pub mod detail_fields;
 pub mod details;
 pub mod entitlements;
@@ -166,6 +167,8 @@ impl From<serde_json::Value> for Body {
 pub enum Method {
     Post,
     Put,
+    /// No body is sent.
+    Delete,
 }
 
 /// How a request is answered.
@@ -236,6 +239,9 @@ pub enum Decision<I> {
     /// It cannot be decided now (a read failed, a prerequisite is still being made): the row
     /// stays open for `resume`.
     Open(String),
+    /// Nothing to do and nothing to report as done: the row is skipped with this reason (a
+    /// delete of something the site does not have).
+    Skip(String),
 }
 
 impl<I> Decision<I> {

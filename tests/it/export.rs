@@ -672,3 +672,70 @@ fn unknown_ids_of_any_kind_are_listed_and_exit_1() {
     let (_, rows) = read_csv(&ctx.path("o.csv"));
     assert_eq!(rows.len(), 1);
 }
+
+#[test]
+fn where_finds_customers_by_detail_field_through_the_search() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["--json", "export", "customers", "--out", "premium.csv"])
+        .args(["--where", "customer tier=Premium"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, rows) = read_csv(&ctx.path("premium.csv"));
+    let emails: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(emails, ["ann@example.com"]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        s["customer_sources"][0]["source"],
+        "search by detail field: Customer Tier=Premium"
+    );
+    // Repeated: every condition must hold.
+    let out = export(
+        &ctx,
+        &sb,
+        &[
+            "customers",
+            "--out",
+            "none.csv",
+            "--where",
+            "Customer Tier=Premium",
+            "--where",
+            "Seats=12",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read_csv(&ctx.path("none.csv")).1.is_empty());
+    let out = export(
+        &ctx,
+        &sb,
+        &[
+            "customers",
+            "--out",
+            "bob.csv",
+            "--where",
+            "Customer Tier=Free",
+            "--where",
+            "Seats=12",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read_csv(&ctx.path("bob.csv")).1[0][0], "bob@example.com");
+    // A field the site does not have, a condition without a value, another kind: exit 2.
+    for (args, says) in [
+        (&["customers", "--where", "Tier=Gold"][..], "it has: "),
+        (&["customers", "--where", "Gold"], "FIELD=VALUE"),
+        (
+            &["customers", "organizations", "--where", "Seats=5"],
+            "only customers",
+        ),
+    ] {
+        let out = export(&ctx, &sb, &[args, &["--out", "x.xlsx"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!ctx.path("x.xlsx").exists());
+}

@@ -273,7 +273,7 @@ pub(super) async fn customer_search(
         .cloned()
         .collect();
     ok(SearchByDetailFieldResponse {
-        is_last: start + results.len() >= hits.len(),
+        is_last: Some(start + results.len() >= hits.len()),
         customers: results,
         page,
         max_results: max,

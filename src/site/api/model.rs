@@ -636,9 +636,13 @@ pub struct SearchByDetailFieldRequest {
     pub detail_fields: Vec<DetailFieldQuery>,
 }
 
+/// One customer a C7 search found [UNCONFIRMED members: third parties read `id` or
+/// `accountId`, `displayName` or `name`, `email` when the caller may see it].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {
+    #[serde(alias = "accountId", deserialize_with = "null_or_string_or_number")]
     pub id: String,
+    #[serde(alias = "displayName", default, deserialize_with = "null_default")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -656,9 +660,13 @@ pub struct SearchByDetailFieldResponse {
         deserialize_with = "null_default"
     )]
     pub customers: Vec<SearchHit>,
+    #[serde(default, deserialize_with = "null_default")]
     pub page: u64,
+    #[serde(default, deserialize_with = "null_default")]
     pub max_results: u64,
-    pub is_last: bool,
+    /// Absent: the caller pages on until a short or empty page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_last: Option<bool>,
 }
 
 /// A JSM listing page: `{start, limit, size, isLastPage, values}`.
@@ -776,6 +784,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_answers_are_read_whatever_their_envelope() {
+        let cases = [
+            (
+                r#"{"customers":[{"id":"a","name":"A"}],"page":0,"maxResults":50,"isLast":true}"#,
+                Some(true),
+            ),
+            (
+                r#"{"results":[{"accountId":"a","displayName":"A","extra":1}]}"#,
+                None,
+            ),
+            (r#"{"values":[{"id":"a","name":null}],"isLast":null}"#, None),
+        ];
+        for (body, last) in cases {
+            let r: SearchByDetailFieldResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(r.customers[0].id, "a", "{body}");
+            assert_eq!(r.is_last, last, "{body}");
+        }
+    }
 
     #[test]
     fn task_status_parses_documented_example_and_tolerates_unknowns() {

@@ -365,6 +365,20 @@ impl Client {
             .await
     }
 
+    /// DELETEs without a body (CONTRACT: 204, or 200 with or without a body). An attempt whose
+    /// outcome is unknown is not repeated: a second DELETE of something the first removed
+    /// answers 404, so the caller reads the site instead.
+    pub async fn delete_once(&self, path: &str) -> Result<serde_json::Value, ApiError> {
+        let body = self
+            .execute_with(reqwest::Method::DELETE, "DELETE", path, None, None, false)
+            .await?;
+        if body.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        // Whatever a 2xx carries is not needed: a body that is not JSON is not an error.
+        Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
     /// PUTs a JSON body (idempotent: retried like a GET).
     pub async fn put_json<B: Serialize, T: DeserializeOwned>(
         &self,

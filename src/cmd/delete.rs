@@ -1,0 +1,267 @@
+//! `csmport delete KIND FILE`: finds every thing the file's rows name on the site, writes the
+//! backup (`backup.csv` or `.xlsx` in the import template's columns, then `backup.ids`) into
+//! the run folder, asks (or takes `--yes`), then runs the engine with the delete description
+//! (`kinds::deletes`), journaled and resumable like an import. `--dry-run` stops after the
+//! backup, with the engine's reports of what would be deleted.
+
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use crate::cli::{Cli, DeleteArgs};
+use crate::engine::run;
+use crate::error::{EXIT_OK, Error};
+use crate::export::write::{self, CsvOptions, ExportFormat};
+use crate::kinds::deletes::{self, BACKUP_IDS, Deletes, Target};
+use crate::kinds::{Description, Kind};
+use crate::options::{ImportOptions, InputOptions};
+use crate::read::Source;
+use crate::site::Site;
+use crate::site::client::{Client, Notify};
+
+/// Targets looked up per round of the backup pass.
+const FIND_GROUP: usize = 100;
+
+pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
+    if !deletes::deletable(args.kind) {
+        return Err(Error::Usage(format!(
+            "csmport delete takes products, organizations, customers, entitlements or detail-fields; {} values are cleared by importing them with operation DELETE",
+            args.kind.as_str()
+        )));
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(Error::Usage(format!(
+            "--rate must be a positive number, got {}",
+            args.rate
+        )));
+    }
+    let file = &args.file;
+    let input = InputOptions {
+        encoding: args.encoding,
+        delimiter: args.delimiter,
+        sheet: args.sheet.clone(),
+        header_row: args.header_row,
+        ..InputOptions::default()
+    };
+    let mut opts = ImportOptions {
+        kind: args.kind,
+        file: file.clone(),
+        input,
+        dry_run: args.dry_run,
+        service_desk: args.service_desk.clone(),
+        rate: args.rate,
+        retries: args.retries,
+        delete: true,
+        ..ImportOptions::default()
+    };
+    let source = Source::open(file, &opts.input.read_options())?;
+    let header = source.header().to_vec();
+    let label = file.display().to_string();
+    let (target, sandbox) = super::resolve_target(cli).await?;
+    let progress = Arc::new(crate::engine::progress::Progress::new(0));
+    let notify: Arc<dyn Notify> = progress.clone();
+    let site = Site::new(
+        Arc::new(Client::new(&target, opts.rate, opts.policy(), notify)),
+        target.clone(),
+        opts.service_desk.clone(),
+    );
+    let kind = Deletes::open_for(&site, args.kind, &header, &label, None).await?;
+
+    // The backup pass: every row's target, found on the site before anything is deleted.
+    let mut targets: Vec<Target> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut source = source;
+    let (mut rows, mut invalid) = (0u64, 0u64);
+    while let Some(row) = source.next_row() {
+        let row = row.map_err(|e| Error::Usage(format!("{label}: {e}")))?;
+        if row.is_blank() {
+            continue;
+        }
+        rows += 1;
+        match (row.problem.is_none()).then(|| kind.check(&row)) {
+            Some(Ok(t)) => {
+                if seen.insert(kind.identity(&t)[0].key.clone()) {
+                    targets.push(t);
+                }
+            }
+            _ => invalid += 1,
+        }
+    }
+    let (mut on_site, mut missing, mut unknown) = (0u64, 0u64, Vec::new());
+    for group in targets.chunks_mut(FIND_GROUP) {
+        let results = kind.find_all(&site, group).await;
+        for (t, f) in group.iter().zip(results) {
+            match f {
+                Ok(true) => on_site += 1,
+                Ok(false) => missing += 1,
+                Err(why) => unknown.push(format!("{}: {why}", t.shown())),
+            }
+        }
+    }
+    let found: Vec<Target> = targets.into_iter().filter(|t| t.id.is_some()).collect();
+    let mut backup = deletes::backup(&site, args.kind, &found)
+        .await
+        .map_err(Error::from_setup)?;
+    // Deleting a product deletes every entitlement of it (DELTAS A1): those go in the backup
+    // too, as an entitlements file, or the delete does not happen.
+    let mut cascade = None;
+    if args.kind == Kind::Products && !found.is_empty() {
+        let names: HashSet<String> = backup.tables[0]
+            .rows
+            .iter()
+            .map(|r| crate::row::match_key(&r[0].text()))
+            .collect();
+        let mut t = super::export::read_table(
+            &site.client,
+            crate::export::ExportKind::Entitlements,
+            opts.service_desk.clone(),
+        )
+        .await
+        .map_err(|e| {
+            Error::Usage(format!(
+                "the entitlements of the products cannot be backed up, so nothing is deleted (deleting a product deletes its entitlements): {e}"
+            ))
+        })?;
+        let product = t.header.iter().position(|h| h == "product").unwrap_or(2);
+        t.rows
+            .retain(|r| names.contains(&crate::row::match_key(&r[product].text())));
+        backup.not_restorable.push(format!(
+            "deleting a product deletes its entitlements: the {} it has are in {} (import it after the products)",
+            t.rows.len(),
+            match args.format.unwrap_or(ExportFormat::Csv) {
+                ExportFormat::Csv => "backup-entitlements.csv",
+                ExportFormat::Xlsx => "backup.xlsx, sheet entitlements",
+            }
+        ));
+        cascade = Some(t);
+    }
+    progress.finish();
+    let dir = run::run_dir(
+        args.out.as_deref(),
+        &format!("delete-{}", args.kind.as_str()),
+        jiff::Timestamp::now(),
+    )?;
+    let format = args.format.unwrap_or(ExportFormat::Csv);
+    let backup_file = dir.join(match format {
+        ExportFormat::Csv => "backup.csv",
+        ExportFormat::Xlsx => "backup.xlsx",
+    });
+    let csv = CsvOptions {
+        bom: false,
+        delimiter: b',',
+    };
+    let mut files = vec![(backup_file.clone(), backup.tables.clone())];
+    match (cascade, format) {
+        (Some(t), ExportFormat::Xlsx) => files[0].1.push(t),
+        (Some(t), ExportFormat::Csv) => files.push((dir.join("backup-entitlements.csv"), vec![t])),
+        (None, _) => {}
+    }
+    for (path, tables) in files {
+        tokio::task::spawn_blocking(move || write::write(&path, format, &tables, csv))
+            .await
+            .map_err(|e| Error::Usage(format!("the backup writer stopped: {e}")))?
+            .map_err(|e| Error::Usage(format!("the backup cannot be written: {e}")))?;
+    }
+    // The list of what the backup holds is written last, whole or not at all: without it
+    // nothing is deleted.
+    let ids: Vec<String> = found.iter().filter_map(|t| t.id.clone()).collect();
+    write_atomic(&dir.join(BACKUP_IDS), &(ids.join("\n") + "\n"))?;
+    let mut notes = vec![format!(
+        "delete {}: {} in {label}: {on_site} on the site (backed up to {}), {missing} not on the site, {invalid} not readable{}",
+        args.kind.as_str(),
+        super::count(rows, "row"),
+        backup_file.display(),
+        if unknown.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} could not be looked up (left for the run)",
+                unknown.len()
+            )
+        }
+    )];
+    if on_site > 0 {
+        for n in &backup.not_restorable {
+            notes.push(format!("  cannot be put back: {n}"));
+        }
+    }
+    if !cli.quiet {
+        for n in &notes {
+            eprintln!("csmport: {n}");
+        }
+    }
+    if !args.dry_run && on_site > 0 && !args.yes && !confirm(on_site, args.kind.as_str())? {
+        eprintln!(
+            "csmport: nothing deleted; the backup is in {}",
+            backup_file.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    opts.out = Some(dir.clone());
+    let result = run::run(&opts, &target, None).await?;
+    add_to_summary(&dir, &backup_file, &backup.not_restorable)?;
+    super::import::print_result(cli, &result, sandbox.as_ref());
+    if !cli.quiet {
+        // On stderr: with --json, stdout holds the summary alone (summary.json has these too).
+        eprintln!(
+            "  backup    {} (`csmport import {} {}` puts back what can be put back)",
+            backup_file.display(),
+            args.kind.as_str(),
+            backup_file.display()
+        );
+    }
+    Ok(result.exit_code)
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(n: u64, kind: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{n} {kind} would be deleted and there is no terminal to ask on: pass --yes to delete them (or --dry-run to look first)"
+        )));
+    }
+    eprint!("Delete {n} {kind} from the site? The backup is written. [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    let err = |e: std::io::Error| {
+        Error::Report(crate::engine::report::ReportError {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// `summary.json` gains where the backup is and what it cannot put back.
+fn add_to_summary(
+    dir: &std::path::Path,
+    backup: &std::path::Path,
+    not_restorable: &[String],
+) -> Result<(), Error> {
+    let path = dir.join(crate::engine::report::SUMMARY_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
+    v["backup"] = serde_json::json!(backup.display().to_string());
+    v["not_restorable"] = serde_json::json!(not_restorable);
+    write_atomic(
+        &path,
+        &serde_json::to_string_pretty(&v).expect("a summary serializes"),
+    )
+}

@@ -1,0 +1,742 @@
+//! Deletes (`csmport delete KIND FILE`) as a kind description for `engine`: each row names one
+//! thing on the site (a product, organization, customer account, entitlement or detail field)
+//! by id or by what the import templates name it by; deciding finds it (a row naming nothing
+//! the site has is skipped), and sending is one synchronous `DELETE` per row. A row is only
+//! deleted when the run folder's backup (`backup.csv`, written by `cmd::delete` before the run,
+//! from `backup_tables`) holds it: `backup.ids` lists what it holds, so a resumed run never
+//! deletes something it did not back up. Reading back asks for the thing again: gone is the
+//! evidence of a delete.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::export::{self as ex, HolderName, Table};
+use crate::map::CellError;
+use crate::read::{Cells, RawRow};
+use crate::row::{Found, match_key};
+use crate::schema::{FieldDef, Schema};
+use crate::site::Site;
+use crate::site::api::model::{DetailFieldWithConfiguration, Entitlement, Product};
+use crate::site::api::paths;
+use crate::site::client::ApiError;
+use crate::site::refs::{self, Holder, Lookup, list_products};
+
+use super::{Cx, Decision, Description, Identity, Kind, Method, Request, Setup};
+
+/// Starts a lookup failure that no later attempt can mend (the row fails instead of staying
+/// open).
+const NEEDS_DESK: &str = "cannot be looked up: ";
+
+/// The file in the run folder that lists, one a line, the ids `backup.csv` holds.
+pub const BACKUP_IDS: &str = "backup.ids";
+
+/// The kinds `delete` takes.
+pub fn deletable(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Products
+            | Kind::Organizations
+            | Kind::Customers
+            | Kind::Entitlements
+            | Kind::DetailFields
+    )
+}
+
+/// The columns a delete file of `kind` is read by (others, such as the rest of a backup's or an
+/// export's columns, are left alone), and the ones of which one must be there.
+fn columns(kind: Kind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        Kind::Products => (&["id", "name"], &["id", "name"]),
+        Kind::Organizations => (&["id", "name"], &["id", "name"]),
+        Kind::Customers => (&["id", "email"], &["id", "email"]),
+        Kind::Entitlements => (
+            &["id", "customer", "organization", "product"],
+            &["id", "product"],
+        ),
+        _ => (&["entity", "name"], &["name"]),
+    }
+}
+
+/// How a row names what it deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Named {
+    Id(String),
+    /// A product or organization by name.
+    Name(String),
+    /// A customer by email (found through `--service-desk`).
+    Email(String),
+    /// An entitlement: its holder and its product (name or id).
+    Holding {
+        holder: Holder,
+        product: String,
+    },
+    /// A detail field: `customer`, `organization` or `entitlement`, and its name.
+    Field {
+        entity: String,
+        name: String,
+    },
+}
+
+/// One row's target; `id` is filled when deciding found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub named: Named,
+    pub id: Option<String>,
+    /// An entitlement's holder as the import template names it (for the backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<(bool, String)>,
+}
+
+impl Target {
+    pub fn shown(&self) -> String {
+        match &self.named {
+            Named::Id(i) => format!("id {i}"),
+            Named::Name(n) | Named::Email(n) => format!("'{n}'"),
+            Named::Holding { holder, product } => format!("{} of {}", product, shown(holder)),
+            Named::Field { entity, name } => format!("{entity} field '{name}'"),
+        }
+    }
+}
+
+fn shown(h: &Holder) -> String {
+    match h {
+        Holder::CustomerId(i) => format!("customer {i}"),
+        Holder::CustomerEmail(e) => format!("customer {e}"),
+        Holder::OrganizationId(i) => format!("organization {i}"),
+        Holder::OrganizationName(n) => format!("organization '{n}'"),
+    }
+}
+
+/// The `DELETE` path of an id of `kind` (detail fields: `entity:name`).
+pub fn delete_path(kind: Kind, id: &str) -> String {
+    match kind {
+        Kind::Products => paths::at(paths::PRODUCT, &[id]),
+        Kind::Organizations => paths::at(paths::ORGANIZATION, &[id]),
+        Kind::Customers => paths::at(paths::CUSTOMER_ACCOUNT, &[id]),
+        Kind::Entitlements => paths::at(paths::ENTITLEMENT, &[id]),
+        _ => {
+            let (entity, name) = id.split_once(':').unwrap_or(("customer", id));
+            paths::at(field_template(entity), &[name])
+        }
+    }
+}
+
+/// Where the thing is read: 404 there means it is gone.
+fn read_path(kind: Kind, id: &str) -> String {
+    match kind {
+        Kind::Customers => paths::at(paths::CUSTOMER, &[id]),
+        _ => delete_path(kind, id),
+    }
+}
+
+fn field_template(entity: &str) -> &'static str {
+    match entity {
+        "organization" => paths::ORGANIZATION_DETAIL,
+        "entitlement" => paths::ENTITLEMENT_DETAIL,
+        _ => paths::CUSTOMER_DETAIL,
+    }
+}
+
+pub struct Deletes {
+    kind: Kind,
+    /// Column index of each of `columns(kind).0`.
+    cols: Vec<Option<usize>>,
+    header: Vec<String>,
+    /// The site's products when the run began (products, and entitlements by product).
+    products: Vec<Product>,
+    /// Detail-field names by entity when the run began.
+    fields: HashMap<String, Vec<String>>,
+    /// What the run folder's backup holds (None: the backup pass itself).
+    backed_up: Option<HashSet<String>>,
+}
+
+impl Deletes {
+    fn col(&self, name: &str) -> Option<usize> {
+        let (known, _) = columns(self.kind);
+        known
+            .iter()
+            .position(|k| *k == name)
+            .and_then(|i| self.cols[i])
+    }
+
+    fn cell<'r>(&self, row: &'r RawRow, name: &str) -> &'r str {
+        self.col(name)
+            .map(|c| row.cells.cell(c).trim())
+            .unwrap_or("")
+    }
+
+    fn column_name(&self, name: &str) -> String {
+        self.col(name)
+            .map(|c| self.header[c].clone())
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// Sets the kind up for the backup pass (`backed_up` None) or the run.
+    pub async fn open_for(
+        site: &Site,
+        kind: Kind,
+        header: &[String],
+        label: &str,
+        backed_up: Option<HashSet<String>>,
+    ) -> Result<Deletes, Error> {
+        if !deletable(kind) {
+            return Err(Error::Usage(format!(
+                "csmport delete takes products, organizations, customers, entitlements or detail-fields; {} are deleted by importing them with operation DELETE",
+                kind.as_str()
+            )));
+        }
+        let (known, one_of) = columns(kind);
+        let cols: Vec<Option<usize>> = known
+            .iter()
+            .map(|n| {
+                header
+                    .iter()
+                    .position(|h| crate::map::normalize(h) == crate::map::normalize(n))
+            })
+            .collect();
+        let has = |n: &str| {
+            known
+                .iter()
+                .position(|k| *k == n)
+                .is_some_and(|i| cols[i].is_some())
+        };
+        if !one_of.iter().any(|n| has(n)) {
+            return Err(Error::Usage(format!(
+                "{label}: a file of {} to delete needs a column {} (it has: {})",
+                kind.as_str(),
+                one_of.join(" or "),
+                crate::map::header_list(header)
+            )));
+        }
+        let client = &site.client;
+        let products = if matches!(kind, Kind::Products | Kind::Entitlements) {
+            list_products(client).await.map_err(Error::from_setup)?
+        } else {
+            Vec::new()
+        };
+        let mut fields = HashMap::new();
+        if kind == Kind::DetailFields {
+            for entity in ["customer", "organization", "entitlement"] {
+                let defs = crate::export::fetch::definitions(client, entity)
+                    .await
+                    .map_err(Error::from_setup)?;
+                fields.insert(
+                    entity.to_string(),
+                    defs.into_iter().map(|d| d.name).collect(),
+                );
+            }
+        }
+        Ok(Deletes {
+            kind,
+            cols,
+            header: header.to_vec(),
+            products,
+            fields,
+            backed_up,
+        })
+    }
+
+    /// The product a row names (by id or name), among the site's.
+    fn product(&self, named: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.id == named).or_else(|| {
+            self.products
+                .iter()
+                .find(|p| match_key(&p.name) == match_key(named))
+        })
+    }
+
+    /// Finds each target on the site: its id, None when the site does not have it, Err when it
+    /// cannot be told now.
+    async fn find(&self, site: &Site, items: &mut [Target]) -> Vec<Result<bool, String>> {
+        let mut out = Vec::with_capacity(items.len());
+        // Names and emails are looked up together; ids are asked for one by one.
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(|t| match &t.named {
+                Named::Name(n) if self.kind == Kind::Organizations => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        let org_ids = if names.is_empty() {
+            Ok(HashMap::new())
+        } else {
+            crate::site::resolve::fetch_ids(&site.client, &names)
+                .await
+                .map_err(|e| format!("the organizations could not be looked up: {e}"))
+        };
+        let emails: Vec<String> = items
+            .iter()
+            .filter_map(|t| match &t.named {
+                Named::Email(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        let listing = if emails.is_empty() {
+            Ok(None)
+        } else {
+            site.customers_by_email(&emails, false)
+                .await
+                .map_err(|e| format!("the customers could not be looked up by email: {e}"))
+        };
+        let holders: Vec<Holder> = items
+            .iter()
+            .filter_map(|t| match &t.named {
+                Named::Holding { holder, .. } => Some(holder.clone()),
+                _ => None,
+            })
+            .collect();
+        let holders = if holders.is_empty() {
+            HashMap::new()
+        } else {
+            refs::resolve_holders(&site.client, site.service_desk.as_deref(), holders.iter()).await
+        };
+        let mut held: HashMap<refs::Entity, Result<Vec<Entitlement>, String>> = HashMap::new();
+        for t in items.iter_mut() {
+            let found: Result<Option<String>, String> = match t.named.clone() {
+                Named::Id(id) => self.exists(site, &id).await.map(|e| e.then_some(id)),
+                Named::Name(n) if self.kind == Kind::Products => {
+                    Ok(self.product(&n).map(|p| p.id.clone()))
+                }
+                Named::Name(n) => org_ids
+                    .as_ref()
+                    .map(|m| m.get(&match_key(&n)).cloned())
+                    .map_err(Clone::clone),
+                Named::Email(e) => match &listing {
+                    Err(why) => Err(why.clone()),
+                    Ok(None) => Err(format!(
+                        "{NEEDS_DESK}customer '{e}' is named by email: give --service-desk ID so csmport can find it (CSM has no lookup by email), or give its id"
+                    )),
+                    Ok(Some(l)) => match l.get(&e) {
+                        Some(id) => Ok(Some(id.clone())),
+                        None if l.complete() => Ok(None),
+                        None => Err(format!(
+                            "customer '{e}' is not in the service project's listing, which hides {} emails: give its id",
+                            l.hidden
+                        )),
+                    },
+                },
+                Named::Holding { holder, product } => match holders.get(&holder) {
+                    Some(Lookup::Found(entity)) => {
+                        t.holder = Some(match &holder {
+                            Holder::CustomerEmail(e) => (true, e.clone()),
+                            Holder::CustomerId(i) => (true, i.clone()),
+                            Holder::OrganizationName(n) => (false, n.clone()),
+                            Holder::OrganizationId(i) => (false, i.clone()),
+                        });
+                        let list = match held.get(entity) {
+                            Some(l) => l.clone(),
+                            None => {
+                                let l = refs::entitlements_of(&site.client, entity).await.map_err(
+                                    |e| {
+                                        format!(
+                                            "the entitlements of {} could not be read: {e}",
+                                            shown(&holder)
+                                        )
+                                    },
+                                );
+                                held.insert(entity.clone(), l.clone());
+                                l
+                            }
+                        };
+                        let wanted = self.product(&product).map(|p| p.id.clone());
+                        list.map(|l| {
+                            l.into_iter()
+                                .find(|e| Some(&e.product.id) == wanted.as_ref())
+                                .map(|e| e.id)
+                        })
+                    }
+                    Some(Lookup::NotFound(_)) => Ok(None),
+                    Some(Lookup::Failed(why)) => Err(why.clone()),
+                    None => Err(format!("{} was not looked up", shown(&holder))),
+                },
+                Named::Field { entity, name } => Ok(self
+                    .fields
+                    .get(&entity)
+                    .and_then(|names| names.iter().find(|f| f.eq_ignore_ascii_case(&name)))
+                    .map(|f| format!("{entity}:{f}"))),
+            };
+            out.push(found.map(|id| {
+                let there = id.is_some();
+                t.id = id;
+                there
+            }));
+        }
+        out
+    }
+
+    /// Whether the site has the thing with this id (a 404 says it does not).
+    async fn exists(&self, site: &Site, id: &str) -> Result<bool, String> {
+        if self.kind == Kind::Products {
+            return Ok(self.products.iter().any(|p| p.id == id));
+        }
+        match site
+            .client
+            .get_json::<serde_json::Value>(&read_path(self.kind, id))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(format!("id {id} could not be read: {e}")),
+        }
+    }
+
+    /// The backup pass: every row's target found, in order (None: not on the site; Err: cannot
+    /// be told now).
+    pub async fn find_all(&self, site: &Site, items: &mut [Target]) -> Vec<Result<bool, String>> {
+        self.find(site, items).await
+    }
+}
+
+impl Description for Deletes {
+    type Item = Target;
+
+    async fn open(s: Setup<'_>) -> Result<Self, Error> {
+        let dir = s.opts.out.as_deref().unwrap_or(Path::new("."));
+        let ids = std::fs::read_to_string(dir.join(BACKUP_IDS)).map_err(|e| {
+            Error::Usage(format!(
+                "{}: the backup's list of ids cannot be read ({e}); csmport deletes only what it backed up first",
+                dir.join(BACKUP_IDS).display()
+            ))
+        })?;
+        let backed_up = ids
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect();
+        Deletes::open_for(s.site, s.opts.kind, s.header, s.label, Some(backed_up)).await
+    }
+
+    fn check(&self, row: &RawRow) -> Result<Target, Vec<CellError>> {
+        let fail = |col: &str, message: String| {
+            vec![CellError {
+                field: self.column_name(col),
+                message,
+            }]
+        };
+        let id = self.cell(row, "id");
+        let named = match self.kind {
+            Kind::Products | Kind::Organizations if !id.is_empty() => Named::Id(id.into()),
+            Kind::Products | Kind::Organizations => match self.cell(row, "name") {
+                "" => {
+                    return Err(fail(
+                        "name",
+                        "no id and no name: which one to delete?".into(),
+                    ));
+                }
+                n => Named::Name(n.into()),
+            },
+            Kind::Customers if !id.is_empty() => Named::Id(id.into()),
+            Kind::Customers => match self.cell(row, "email") {
+                "" => {
+                    return Err(fail(
+                        "email",
+                        "no id and no email: which customer to delete?".into(),
+                    ));
+                }
+                e => Named::Email(e.to_lowercase()),
+            },
+            Kind::Entitlements if !id.is_empty() => Named::Id(id.into()),
+            Kind::Entitlements => {
+                let holder =
+                    Holder::parse(self.cell(row, "customer"), self.cell(row, "organization"))
+                        .map_err(|e| fail("customer", e))?;
+                match self.cell(row, "product") {
+                    "" => {
+                        return Err(fail(
+                            "product",
+                            "no id and no product: which entitlement to delete?".into(),
+                        ));
+                    }
+                    p => Named::Holding {
+                        holder,
+                        product: p.into(),
+                    },
+                }
+            }
+            _ => {
+                let entity = match self.cell(row, "entity").to_ascii_lowercase().as_str() {
+                    "" | "customer" => "customer",
+                    "organization" => "organization",
+                    "entitlement" => "entitlement",
+                    other => {
+                        return Err(fail(
+                            "entity",
+                            format!("'{other}' is not customer, organization or entitlement"),
+                        ));
+                    }
+                };
+                match self.cell(row, "name") {
+                    "" => return Err(fail("name", "no field name: which field to delete?".into())),
+                    n => Named::Field {
+                        entity: entity.into(),
+                        name: n.into(),
+                    },
+                }
+            }
+        };
+        Ok(Target {
+            named,
+            id: None,
+            holder: None,
+        })
+    }
+
+    fn identity(&self, t: &Target) -> Vec<Identity> {
+        let (key, field) = match &t.named {
+            Named::Id(i) => (format!("i:{i}"), "id"),
+            Named::Name(n) => (format!("n:{}", match_key(n)), "name"),
+            Named::Email(e) => (format!("e:{}", match_key(e)), "email"),
+            Named::Holding { holder, product } => (
+                format!("h:{}:{}", holder.key(), match_key(product)),
+                "product",
+            ),
+            Named::Field { entity, name } => (format!("f:{entity}:{}", match_key(name)), "name"),
+        };
+        vec![Identity {
+            key,
+            field: self.column_name(field),
+            message: format!(
+                "duplicate: {} is already in row {{first}} of this file (it is deleted once)",
+                t.shown()
+            ),
+        }]
+    }
+
+    async fn decide<'a>(&'a self, cx: &'a Cx<'a>, mut items: Vec<Target>) -> Vec<Decision<Target>> {
+        let found = self.find(cx.site, &mut items).await;
+        items
+            .into_iter()
+            .zip(found)
+            .map(|(t, f)| match f {
+                Err(why) if why.starts_with(NEEDS_DESK) => {
+                    Decision::refuse(self.column_name("email"), why)
+                }
+                Err(why) => Decision::Open(why),
+                Ok(false) => Decision::Skip(format!("not on the site: {} (nothing to delete)", t.shown())),
+                Ok(true) => {
+                    let id = t.id.clone().expect("found has an id");
+                    match &self.backed_up {
+                        Some(ids) if !ids.contains(&id) => Decision::refuse(
+                            self.column_name("id"),
+                            format!(
+                                "{} ({id}) is not in this run's backup (it was not on the site when the backup was taken): not deleted; run csmport delete again for it",
+                                t.shown()
+                            ),
+                        ),
+                        _ => Decision::Send(t),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn requests(&self, items: &[Target]) -> Vec<Request> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let id = t.id.as_deref().expect("decided");
+                Request::call(
+                    Method::Delete,
+                    delete_path(self.kind, id),
+                    &serde_json::Value::Null,
+                    k,
+                )
+            })
+            .collect()
+    }
+
+    fn keys(&self, t: &Target) -> Vec<String> {
+        t.id.clone().into_iter().collect()
+    }
+
+    fn id_of(&self, t: &Target, _answer: Option<&serde_json::Value>) -> Option<String> {
+        t.id.clone()
+    }
+
+    /// Asks for each again: gone is the row done (`Same`), still there is not (`Missing`:
+    /// the site does not have the row's outcome).
+    async fn read_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        items: &'a [Target],
+    ) -> Result<Vec<Found>, ApiError> {
+        let mut out = Vec::with_capacity(items.len());
+        for t in items {
+            let Some(id) = &t.id else {
+                out.push(Found::CannotTell);
+                continue;
+            };
+            let path = read_path(self.kind, id);
+            let there = if self.kind == Kind::Products {
+                list_products(&cx.site.client)
+                    .await?
+                    .iter()
+                    .any(|p| p.id == *id)
+            } else {
+                match cx.site.client.get_json::<serde_json::Value>(&path).await {
+                    Ok(_) => true,
+                    Err(e) if e.status() == Some(404) => false,
+                    Err(e) => return Err(e),
+                }
+            };
+            out.push(if there {
+                Found::Missing
+            } else {
+                Found::Same(Some(id.clone()))
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// What the backup of `targets` (found, each with its id) holds, as import files: the main
+/// table in `kind`'s template columns, and what a delete takes with it (a product's
+/// entitlements), each a table of its own kind; and what cannot be put back.
+pub struct Backup {
+    pub tables: Vec<Table>,
+    pub not_restorable: Vec<String>,
+}
+
+pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, ApiError> {
+    let client = &site.client;
+    let ids: Vec<String> = targets.iter().filter_map(|t| t.id.clone()).collect();
+    let schema_of = |defs: &[DetailFieldWithConfiguration]| Schema {
+        fields: defs.iter().map(FieldDef::from).collect(),
+    };
+    let mut not_restorable = Vec::new();
+    let tables = match kind {
+        Kind::Products => {
+            let list: Vec<Product> = list_products(client)
+                .await?
+                .into_iter()
+                .filter(|p| ids.contains(&p.id))
+                .collect();
+            if !list.is_empty() {
+                not_restorable.push(format!(
+                    "{} products put back from the backup get new ids",
+                    list.len()
+                ));
+            }
+            vec![ex::products(list)]
+        }
+        Kind::Organizations => {
+            let defs = crate::export::fetch::definitions(client, "organization").await?;
+            let profiles = refs::organization_profiles(client, &ids, 4).await?;
+            if !profiles.is_empty() {
+                not_restorable.push(format!(
+                    "{} organizations put back from the backup get new ids, and their members and entitlements are not in it",
+                    profiles.len()
+                ));
+            }
+            vec![ex::organizations(&schema_of(&defs), profiles)]
+        }
+        Kind::Customers => {
+            let defs = crate::export::fetch::definitions(client, "customer").await?;
+            let profiles = refs::customer_profiles(client, &ids, 4).await?;
+            if !profiles.is_empty() {
+                not_restorable.push(format!(
+                    "{} customer accounts put back from the backup come back as new accounts with new ids (requests and history stay with the deleted ones); their entitlements are not in it",
+                    profiles.len()
+                ));
+            }
+            vec![ex::customers(&schema_of(&defs), profiles)]
+        }
+        Kind::Entitlements => {
+            let defs = crate::export::fetch::definitions(client, "entitlement").await?;
+            let mut list = Vec::new();
+            let mut no_holder = 0;
+            for t in targets.iter().filter(|t| t.id.is_some()) {
+                let id = t.id.as_deref().expect("filtered");
+                let e: Entitlement = client
+                    .get_json(&paths::at(paths::ENTITLEMENT, &[id]))
+                    .await?;
+                let holder = match &t.holder {
+                    Some((true, c)) => HolderName::Customer(c.clone()),
+                    Some((false, o)) => HolderName::Organization(o.clone()),
+                    None => {
+                        no_holder += 1;
+                        HolderName::Customer(String::new())
+                    }
+                };
+                list.push((holder, e));
+            }
+            if no_holder > 0 {
+                not_restorable.push(format!(
+                    "{no_holder} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it"
+                ));
+            }
+            vec![ex::entitlements(&schema_of(&defs), list)]
+        }
+        _ => {
+            let mut by_entity: Vec<(&str, Vec<DetailFieldWithConfiguration>)> = Vec::new();
+            for entity in ["customer", "organization", "entitlement"] {
+                let defs = crate::export::fetch::definitions(client, entity).await?;
+                let keep: Vec<_> = defs
+                    .into_iter()
+                    .filter(|d| ids.contains(&format!("{entity}:{}", d.name)))
+                    .collect();
+                by_entity.push((entity, keep));
+            }
+            let n: usize = by_entity.iter().map(|(_, d)| d.len()).sum();
+            if n > 0 {
+                not_restorable.push(format!(
+                    "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {n} definitions, not the values (export the customers or organizations first to keep them)"
+                ));
+            }
+            vec![ex::detail_fields(&by_entity)]
+        }
+    };
+    // What is put back is made anew, with a new id: an id column would make the import
+    // look for the deleted one and refuse the row.
+    let tables = tables.into_iter().map(without_ids).collect();
+    Ok(Backup {
+        tables,
+        not_restorable,
+    })
+}
+
+fn without_ids(mut t: Table) -> Table {
+    if let Some(i) = t.header.iter().position(|h| h == "id") {
+        t.header.remove(i);
+        for row in &mut t.rows {
+            if i < row.len() {
+                row.remove(i);
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_deletes_where_the_contract_says() {
+        let cases = [
+            (Kind::Products, "p1", "product/p1"),
+            (Kind::Organizations, "101", "organization/101"),
+            (Kind::Customers, "qm:1", "customer/account/qm:1"),
+            (Kind::Entitlements, "e7", "entitlement/e7"),
+            (
+                Kind::DetailFields,
+                "organization:Tier",
+                "organization/details/Tier",
+            ),
+            (
+                Kind::DetailFields,
+                "customer:Renewal Date",
+                "customer/details/Renewal%20Date",
+            ),
+        ];
+        for (kind, id, path) in cases {
+            assert_eq!(delete_path(kind, id), path, "{kind:?} {id}");
+        }
+        assert_eq!(read_path(Kind::Customers, "c1"), "customer/c1");
+        assert!(!deletable(Kind::CustomerDetails));
+    }
+}

@@ -1,0 +1,276 @@
+//! `csmport delete`: a third of every kind deleted from files, checked on the sandbox, and put
+//! back from the backups; the safety rails (no terminal without --yes, --dry-run) and the
+//! refusal to retry a delete's report as an import.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// `KIND`'s rows on the site, as export writes them, without the columns named in `drop`
+/// (ids, which a put-back thing gets anew).
+fn site_rows(
+    ctx: &Ctx,
+    sb: &SandboxProc,
+    kind: &str,
+    name: &str,
+    drop: &[&str],
+) -> BTreeSet<Vec<String>> {
+    let file = ctx.path(name);
+    let out = ctx
+        .csmport(Some(sb))
+        .args(["export", kind, "--service-desk", "1", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+    let (header, rows) = read_csv(&file);
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|i| !drop.contains(&header[*i].as_str()))
+        .collect();
+    rows.into_iter()
+        .map(|r| {
+            keep.iter()
+                .map(|&i| r.get(i).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect()
+}
+
+/// The first third of an export's rows, as a file to delete from.
+fn a_third(ctx: &Ctx, export: &str, name: &str) -> (PathBuf, usize) {
+    let (header, rows) = read_csv(&ctx.path(export));
+    let n = rows.len().div_ceil(3);
+    let mut w = csv::Writer::from_path(ctx.path(name)).unwrap();
+    w.write_record(&header).unwrap();
+    for r in &rows[..n] {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    (ctx.path(name), n)
+}
+
+fn delete(ctx: &Ctx, sb: &SandboxProc, kind: &str, file: &Path, dir: &str) -> serde_json::Value {
+    let out = ctx
+        .csmport(Some(sb))
+        .args(["delete", kind])
+        .arg(file)
+        .args(["--yes", "--service-desk", "1", "--out", dir])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+    serde_json::from_str(&std::fs::read_to_string(ctx.path(dir).join("summary.json")).unwrap())
+        .unwrap()
+}
+
+fn import(ctx: &Ctx, sb: &SandboxProc, kind: &str, file: &Path) {
+    let out = ctx
+        .csmport(Some(sb))
+        .args(["import", kind])
+        .arg(file)
+        .args(["--service-desk", "1", "--out"])
+        .arg(ctx.path(&format!(
+            "restore-{}",
+            file.file_stem().unwrap().to_string_lossy().to_string()
+                + &file.parent().unwrap().file_name().unwrap().to_string_lossy()
+        )))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{kind}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_third_of_every_kind_deleted_and_put_back_from_the_backups() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(repo("sample-data/migration.toml"))
+        .args(["--service-desk", "1", "--out", "plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Before: every kind as export sees it. Customers and organizations are compared by who
+    // they are (a deleted detail field's values are not put back: the summary says so).
+    let fields_before = site_rows(&ctx, &sb, "detail-fields", "fields.csv", &[]);
+    let products_before = site_rows(&ctx, &sb, "products", "products.csv", &["id"]);
+    let orgs_before = site_rows(&ctx, &sb, "organizations", "orgs.csv", &["id"]);
+    let customers_before = site_rows(&ctx, &sb, "customers", "customers.csv", &["id"]);
+    let ents_before = site_rows(&ctx, &sb, "entitlements", "ents.csv", &[]);
+    let count = |k: &str| sb.state()[k].as_array().map_or(0, |a| a.len());
+    let (n_customers, n_orgs, n_products) = (
+        count("customers"),
+        count("organizations"),
+        count("products"),
+    );
+
+    // A third of each, in the order that keeps what is left valid.
+    let (file, ents) = a_third(&ctx, "ents.csv", "del-ents.csv");
+    let s = delete(&ctx, &sb, "entitlements", &file, "d-ents");
+    assert_eq!(s["succeeded"], ents as u64, "{s}");
+    let (file, products) = a_third(&ctx, "products.csv", "del-products.csv");
+    let s = delete(&ctx, &sb, "products", &file, "d-products");
+    assert_eq!(s["succeeded"], products as u64, "{s}");
+    assert!(
+        s["not_restorable"]
+            .to_string()
+            .contains("deletes its entitlements"),
+        "{s}"
+    );
+    let (file, customers) = a_third(&ctx, "customers.csv", "del-customers.csv");
+    let s = delete(&ctx, &sb, "customers", &file, "d-customers");
+    assert_eq!(s["succeeded"], customers as u64, "{s}");
+    assert!(s["not_restorable"].to_string().contains("new ids"), "{s}");
+    let (file, orgs) = a_third(&ctx, "orgs.csv", "del-orgs.csv");
+    let s = delete(&ctx, &sb, "organizations", &file, "d-orgs");
+    assert_eq!(s["succeeded"], orgs as u64, "{s}");
+    let (file, fields) = a_third(&ctx, "fields.csv", "del-fields.csv");
+    let s = delete(&ctx, &sb, "detail-fields", &file, "d-fields");
+    assert_eq!(s["succeeded"], fields as u64, "{s}");
+    assert!(
+        s["not_restorable"].to_string().contains("not the values"),
+        "{s}"
+    );
+
+    // The sandbox lost exactly those.
+    assert_eq!(count("customers"), n_customers - customers);
+    assert_eq!(count("organizations"), n_orgs - orgs);
+    assert_eq!(count("products"), n_products - products);
+
+    // Put back, in dependency order, from the backups.
+    let backup = |dir: &str, file: &str| ctx.path(dir).join(file);
+    import(
+        &ctx,
+        &sb,
+        "detail-fields",
+        &backup("d-fields", "backup.csv"),
+    );
+    import(&ctx, &sb, "organizations", &backup("d-orgs", "backup.csv"));
+    import(&ctx, &sb, "customers", &backup("d-customers", "backup.csv"));
+    import(&ctx, &sb, "products", &backup("d-products", "backup.csv"));
+    let cascade = backup("d-products", "backup-entitlements.csv");
+    if read_csv(&cascade).1.is_empty() {
+        assert!(products == 0);
+    } else {
+        import(&ctx, &sb, "entitlements", &cascade);
+    }
+    import(&ctx, &sb, "entitlements", &backup("d-ents", "backup.csv"));
+
+    assert_eq!(
+        site_rows(&ctx, &sb, "detail-fields", "f2.csv", &[]),
+        fields_before
+    );
+    assert_eq!(
+        site_rows(&ctx, &sb, "products", "p2.csv", &["id"]),
+        products_before
+    );
+    let names = |rows: BTreeSet<Vec<String>>| -> BTreeSet<String> {
+        rows.into_iter().map(|r| r[0].clone()).collect()
+    };
+    assert_eq!(
+        names(site_rows(&ctx, &sb, "organizations", "o2.csv", &["id"])),
+        names(orgs_before)
+    );
+    let who = |rows: BTreeSet<Vec<String>>| -> BTreeSet<(String, String)> {
+        rows.into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect()
+    };
+    assert_eq!(
+        who(site_rows(&ctx, &sb, "customers", "c2.csv", &["id"])),
+        who(customers_before)
+    );
+    // Entitlements of holders that were not deleted are all back (a deleted customer's or
+    // organization's own entitlements are not in its backup: the summary said so).
+    let deleted_holders: BTreeSet<String> = read_csv(&ctx.path("del-customers.csv"))
+        .1
+        .iter()
+        .map(|r| r[0].clone())
+        .chain(
+            read_csv(&ctx.path("del-orgs.csv"))
+                .1
+                .iter()
+                .map(|r| r[0].clone()),
+        )
+        .collect();
+    let kept = |rows: BTreeSet<Vec<String>>| -> BTreeSet<Vec<String>> {
+        rows.into_iter()
+            .filter(|r| !deleted_holders.contains(&r[0]) && !deleted_holders.contains(&r[1]))
+            .collect()
+    };
+    assert_eq!(
+        kept(site_rows(&ctx, &sb, "entitlements", "e2.csv", &[])),
+        kept(ents_before)
+    );
+}
+
+#[test]
+fn a_delete_asks_first_and_a_dry_run_deletes_nothing() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("orgs.csv", b"name\nAcme Pty Ltd\nNo Such Org\n");
+    let writes = sb.requests().len();
+    // No terminal and no --yes: refused before anything is deleted.
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["delete", "organizations"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["delete", "organizations"])
+        .arg(&file)
+        .args(["--dry-run", "--out", "dry"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(sb.writes_since(writes).is_empty(), "a dry run wrote");
+    let (_, backed) = read_csv(&ctx.path("dry/backup.csv"));
+    assert_eq!(backed.len(), 1);
+    assert_eq!(backed[0][0], "Acme Pty Ltd");
+    let (_, skipped) = read_csv(&ctx.path("dry/failures.csv"));
+    assert!(
+        skipped[0].iter().any(|c| c.contains("not on the site")),
+        "{skipped:?}"
+    );
+
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["delete", "organizations"])
+        .arg(&file)
+        .args(["--yes", "--out", "real"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("real/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s["operation"], "delete");
+    // Its report is not retried as an import (that would put the rows back).
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(ctx.path("real/failures.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("csmport delete organizations"),
+        "{}",
+        stderr(&out)
+    );
+}
