@@ -133,6 +133,10 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     let c = &s.counts;
     let mut lines = vec![
         match s.operation.as_deref() {
+            Some("delete") if r.validated.is_some() => format!(
+                "dry run: {} named in {} would be deleted (succeeded); nothing was",
+                s.kind, s.input
+            ),
             Some("delete") => format!("deleted {} named in {}", s.kind, s.input),
             _ => format!("imported {} from {}", s.kind, s.input),
         },

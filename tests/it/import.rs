@@ -655,6 +655,7 @@ fn every_command_s_help_ends_with_examples() {
         "retry",
         "resume",
         "export",
+        "delete",
         "status",
         "sandbox",
         "doctor",
