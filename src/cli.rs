@@ -281,7 +281,7 @@ pub enum Command {
     /// Delete what the rows of a file name (products, organizations, customers, entitlements,
     /// detail fields), after writing a backup that `import` puts back
     #[command(
-        after_help = "Examples:\n  csmport delete products old-products.csv --dry-run\n  csmport delete customers test-accounts.csv --service-desk 1 --yes\n  csmport import customers csmport-runs/20261204T101500Z-delete-customers/backup.csv   (undo)"
+        after_help = "Examples:\n  csmport delete products old-products.csv --dry-run\n  csmport delete customers test-accounts.csv --service-desk 1 --yes\n  csmport delete customers --where 'Customer Tier=Test' --dry-run\n  csmport import customers csmport-runs/20261204T101500Z-delete-customers/backup.csv   (undo)"
     )]
     Delete(DeleteArgs),
     /// Export what the site holds to a CSV or XLSX file (the import templates' columns)
@@ -345,7 +345,13 @@ pub struct DeleteArgs {
     pub kind: Kind,
     /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,
     /// so an export, a backup or a failures.csv can be given as it is
-    pub file: PathBuf,
+    #[arg(required_unless_present = "where_")]
+    pub file: Option<PathBuf>,
+    /// Instead of a file: the customers whose detail field FIELD holds VALUE (repeatable: all
+    /// must hold), found through the site's search by detail field; their ids are written to
+    /// targets.csv in the run folder, which the run reads as its input
+    #[arg(long = "where", value_name = "FIELD=VALUE", conflicts_with = "file")]
+    pub where_: Vec<String>,
     /// Delete without asking (required when there is no terminal to ask on)
     #[arg(long, short = 'y')]
     pub yes: bool,

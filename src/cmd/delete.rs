@@ -35,7 +35,39 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             args.rate
         )));
     }
-    let file = &args.file;
+    let query = crate::export::fetch::parse_where(&args.where_).map_err(Error::Usage)?;
+    if !query.is_empty() && args.kind != Kind::Customers {
+        return Err(Error::Usage(
+            "--where finds customers by a detail field: it goes with `delete customers`".into(),
+        ));
+    }
+    let (target, sandbox) = super::resolve_target(cli).await?;
+    let progress = Arc::new(crate::engine::progress::Progress::new(0));
+    let notify: Arc<dyn Notify> = progress.clone();
+    let rate = args.rate;
+    let policy = ImportOptions {
+        retries: args.retries,
+        ..ImportOptions::default()
+    }
+    .policy();
+    let site = Site::new(
+        Arc::new(Client::new(&target, rate, policy, notify)),
+        target.clone(),
+        args.service_desk.clone(),
+    );
+    let dir = run::run_dir(
+        args.out.as_deref(),
+        &format!("delete-{}", args.kind.as_str()),
+        jiff::Timestamp::now(),
+    )?;
+    let searched;
+    let file = match &args.file {
+        Some(f) => f,
+        None => {
+            searched = search(&site, &query, &dir).await?;
+            &searched
+        }
+    };
     let input = InputOptions {
         encoding: args.encoding,
         delimiter: args.delimiter,
@@ -57,14 +89,6 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     let source = Source::open(file, &opts.input.read_options())?;
     let header = source.header().to_vec();
     let label = file.display().to_string();
-    let (target, sandbox) = super::resolve_target(cli).await?;
-    let progress = Arc::new(crate::engine::progress::Progress::new(0));
-    let notify: Arc<dyn Notify> = progress.clone();
-    let site = Site::new(
-        Arc::new(Client::new(&target, opts.rate, opts.policy(), notify)),
-        target.clone(),
-        opts.service_desk.clone(),
-    );
     let kind = Deletes::open_for(&site, args.kind, &header, &label, None).await?;
 
     // The backup pass: every row's target, found on the site before anything is deleted.
@@ -136,11 +160,6 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         cascade = Some(t);
     }
     progress.finish();
-    let dir = run::run_dir(
-        args.out.as_deref(),
-        &format!("delete-{}", args.kind.as_str()),
-        jiff::Timestamp::now(),
-    )?;
     let format = args.format.unwrap_or(ExportFormat::Csv);
     let backup_file = dir.join(match format {
         ExportFormat::Csv => "backup.csv",
@@ -211,6 +230,36 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         );
     }
     Ok(result.exit_code)
+}
+
+/// `--where`: the customers the search finds whose profiles hold every value, written as an
+/// `id` file in the run folder (the run's input, so `resume` reads the same rows).
+async fn search(
+    site: &Site,
+    query: &[crate::site::api::model::DetailFieldQuery],
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, Error> {
+    use crate::export::fetch;
+    let client = &site.client;
+    let defs = fetch::definitions(client, "customer")
+        .await
+        .map_err(Error::from_setup)?;
+    let query = fetch::on_site(query, &defs).map_err(Error::Usage)?;
+    let hits = fetch::search_customers(client, &query)
+        .await
+        .map_err(Error::from_setup)?;
+    let ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
+    let profiles = fetch::customer_profiles(client, &ids, 4)
+        .await
+        .map_err(Error::from_setup)?;
+    let mut text = String::from("id\n");
+    for p in profiles.iter().filter(|p| fetch::holds(&p.details, &query)) {
+        text.push_str(&p.id);
+        text.push('\n');
+    }
+    let path = dir.join("targets.csv");
+    write_atomic(&path, &text)?;
+    Ok(path)
 }
 
 /// Asks on the terminal; without one, `--yes` is required.

@@ -462,24 +462,7 @@ impl Reader<'_> {
         &self,
         defs: &[DetailFieldWithConfiguration],
     ) -> Result<Vec<String>, Error> {
-        let mut query = self.query.to_vec();
-        for q in &mut query {
-            match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&q.name)) {
-                Some(d) => q.name.clone_from(&d.name),
-                None => {
-                    return Err(Error::Usage(format!(
-                        "--where {}={}: the site has no customer detail field '{}'; it has: {}",
-                        q.name,
-                        q.value,
-                        q.name,
-                        defs.iter()
-                            .map(|d| d.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-            }
-        }
+        let query = fetch::on_site(self.query, defs).map_err(Error::Usage)?;
         let hits = fetch::search_customers(self.client, &query)
             .await
             .map_err(|e| failed("the customer search by detail field", e))?;

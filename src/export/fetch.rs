@@ -276,6 +276,35 @@ pub fn parse_where(conditions: &[String]) -> Result<Vec<DetailFieldQuery>, Strin
         .collect()
 }
 
+/// The query with each field spelt as the site spells it, or a message naming the fields the
+/// site has when one is not among them.
+pub fn on_site(
+    query: &[DetailFieldQuery],
+    defs: &[crate::site::api::model::DetailFieldWithConfiguration],
+) -> Result<Vec<DetailFieldQuery>, String> {
+    query
+        .iter()
+        .map(
+            |q| match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&q.name)) {
+                Some(d) => Ok(DetailFieldQuery {
+                    name: d.name.clone(),
+                    value: q.value.clone(),
+                }),
+                None => Err(format!(
+                    "--where {}={}: the site has no customer detail field '{}'; it has: {}",
+                    q.name,
+                    q.value,
+                    q.name,
+                    defs.iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+        )
+        .collect()
+}
+
 /// The customers whose detail fields hold every value asked for (C7, page by page). The
 /// search's matching rules are not documented, so each hit is checked again by the caller on
 /// its profile (`holds`).

@@ -274,3 +274,55 @@ fn a_delete_asks_first_and_a_dry_run_deletes_nothing() {
         stderr(&out)
     );
 }
+
+#[test]
+fn customers_found_by_a_detail_field_are_deleted_after_their_backup() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,Customer Tier\nann@example.com,Ann,Premium\nbob@example.com,Bob,Free\ncat@example.com,Cat,Free\n",
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = sb.state()["customers"].as_array().unwrap().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args([
+            "delete",
+            "customers",
+            "--where",
+            "customer tier=free",
+            "--yes",
+        ])
+        .args(["--out", "w"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        sb.state()["customers"].as_array().unwrap().len(),
+        before - 2
+    );
+    let (_, backed) = read_csv(&ctx.path("w/backup.csv"));
+    let emails: BTreeSet<&str> = backed.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        emails,
+        BTreeSet::from(["bob@example.com", "cat@example.com"])
+    );
+    assert_eq!(read_csv(&ctx.path("w/targets.csv")).1.len(), 2);
+    // Only with customers, and a field the site has.
+    for (args, says) in [
+        (
+            &["delete", "organizations", "--where", "Region=EMEA", "--yes"][..],
+            "customers",
+        ),
+        (
+            &["delete", "customers", "--where", "Tier=Free", "--yes"],
+            "it has: ",
+        ),
+    ] {
+        let out = ctx.csmport(Some(&sb)).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+}
