@@ -336,13 +336,35 @@ pub struct DoctorArgs {
     pub site: SiteArgs,
 }
 
+/// What `delete` takes (detail values are cleared by an import with operation DELETE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeleteKind {
+    Products,
+    Organizations,
+    Customers,
+    Entitlements,
+    DetailFields,
+}
+
+impl DeleteKind {
+    pub fn kind(self) -> Kind {
+        match self {
+            DeleteKind::Products => Kind::Products,
+            DeleteKind::Organizations => Kind::Organizations,
+            DeleteKind::Customers => Kind::Customers,
+            DeleteKind::Entitlements => Kind::Entitlements,
+            DeleteKind::DetailFields => Kind::DetailFields,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// What the file's rows name: products (id or name), organizations (id or name), customers
     /// (id, or email with --service-desk), entitlements (id, or customer/organization and
     /// product), detail-fields (entity and name)
     #[arg(value_enum, value_name = "KIND")]
-    pub kind: Kind,
+    pub kind: DeleteKind,
     /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,
     /// so an export, a backup or a failures.csv can be given as it is
     #[arg(required_unless_present = "where_")]
@@ -364,18 +386,8 @@ pub struct DeleteArgs {
     /// A JSM service project whose customers csmport may look up by email
     #[arg(long, value_name = "ID")]
     pub service_desk: Option<String>,
-    /// Character encoding of a CSV (default: detect)
-    #[arg(long, value_enum, value_name = "ENCODING")]
-    pub encoding: Option<crate::read::Encoding>,
-    /// Field delimiter of a CSV (default: detect)
-    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
-    pub delimiter: Option<u8>,
-    /// Spreadsheet sheet, by name or 1-based number
-    #[arg(long, value_name = "NAME|N")]
-    pub sheet: Option<String>,
-    /// Row that holds the header, 1-based
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_row: Option<u64>,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
     /// Run folder (default: csmport-runs/<UTC time>-delete-<kind>/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -517,10 +529,9 @@ impl InputArgs {
     }
 }
 
-/// How files are read and rows checked: shared by `import`, `validate` and `retry`.
+/// How a file is read, when detection needs help: shared by every command that reads one.
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Reading and checking the input")]
-pub struct ReadArgs {
+pub struct DialectArgs {
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<crate::read::Encoding>,
@@ -533,6 +544,26 @@ pub struct ReadArgs {
     /// Row that holds the header, 1-based; rows above it are skipped
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_row: Option<u64>,
+}
+
+impl DialectArgs {
+    pub fn input_options(&self) -> crate::options::InputOptions {
+        crate::options::InputOptions {
+            encoding: self.encoding,
+            delimiter: self.delimiter,
+            sheet: self.sheet.clone(),
+            header_row: self.header_row,
+            ..Default::default()
+        }
+    }
+}
+
+/// How files are read and rows checked: shared by `import`, `validate` and `retry`.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Reading and checking the input")]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub dialect: DialectArgs,
     /// Accept dates in this format besides ISO, e.g. %d/%m/%Y (strftime syntax)
     #[arg(long, value_name = "FORMAT")]
     pub date_format: Option<String>,
@@ -559,16 +590,13 @@ pub struct ReadArgs {
 impl ReadArgs {
     pub fn input_options(&self) -> crate::options::InputOptions {
         crate::options::InputOptions {
-            encoding: self.encoding,
-            delimiter: self.delimiter,
-            sheet: self.sheet.clone(),
-            header_row: self.header_row,
             date_format: self.date_format.clone(),
             schema: self.schema.clone(),
             mapping: self.mapping.clone(),
             ignore_unknown_columns: self.ignore_unknown_columns,
             op: Op::default(),
             rows: self.limit.map(|n| (1, n)).or(self.rows),
+            ..self.dialect.input_options()
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{EXIT_OK, Error};
 use crate::export::write::{self, CsvOptions, ExportFormat};
 use crate::kinds::deletes::{self, BACKUP_IDS, Deletes, Target};
 use crate::kinds::{Description, Kind};
-use crate::options::{ImportOptions, InputOptions};
+use crate::options::ImportOptions;
 use crate::read::Source;
 use crate::site::Site;
 use crate::site::client::{Client, Notify};
@@ -23,12 +23,7 @@ use crate::site::client::{Client, Notify};
 const FIND_GROUP: usize = 100;
 
 pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
-    if !deletes::deletable(args.kind) {
-        return Err(Error::Usage(format!(
-            "csmport delete takes products, organizations, customers, entitlements or detail-fields; {} values are cleared by importing them with operation DELETE",
-            args.kind.as_str()
-        )));
-    }
+    let kind_arg = args.kind.kind();
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(Error::Usage(format!(
             "--rate must be a positive number, got {}",
@@ -36,7 +31,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         )));
     }
     let query = crate::export::fetch::parse_where(&args.where_).map_err(Error::Usage)?;
-    if !query.is_empty() && args.kind != Kind::Customers {
+    if !query.is_empty() && kind_arg != Kind::Customers {
         return Err(Error::Usage(
             "--where finds customers by a detail field: it goes with `delete customers`".into(),
         ));
@@ -57,7 +52,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     );
     let dir = run::run_dir(
         args.out.as_deref(),
-        &format!("delete-{}", args.kind.as_str()),
+        &format!("delete-{}", kind_arg.as_str()),
         jiff::Timestamp::now(),
     )?;
     let searched;
@@ -68,15 +63,9 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             &searched
         }
     };
-    let input = InputOptions {
-        encoding: args.encoding,
-        delimiter: args.delimiter,
-        sheet: args.sheet.clone(),
-        header_row: args.header_row,
-        ..InputOptions::default()
-    };
+    let input = args.dialect.input_options();
     let mut opts = ImportOptions {
-        kind: args.kind,
+        kind: kind_arg,
         file: file.clone(),
         input,
         dry_run: args.dry_run,
@@ -89,7 +78,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     let source = Source::open(file, &opts.input.read_options())?;
     let header = source.header().to_vec();
     let label = file.display().to_string();
-    let kind = Deletes::open_for(&site, args.kind, &header, &label, None).await?;
+    let kind = Deletes::open_for(&site, kind_arg, &header, &label, None).await?;
 
     // The backup pass: every row's target, found on the site before anything is deleted.
     let mut targets: Vec<Target> = Vec::new();
@@ -123,13 +112,13 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         }
     }
     let found: Vec<Target> = targets.into_iter().filter(|t| t.id.is_some()).collect();
-    let mut backup = deletes::backup(&site, args.kind, &found)
+    let mut backup = deletes::backup(&site, kind_arg, &found)
         .await
         .map_err(Error::from_setup)?;
     // Deleting a product deletes every entitlement of it (DELTAS A1): those go in the backup
     // too, as an entitlements file, or the delete does not happen.
     let mut cascade = None;
-    if args.kind == Kind::Products && !found.is_empty() {
+    if kind_arg == Kind::Products && !found.is_empty() {
         let names: HashSet<String> = backup.tables[0]
             .rows
             .iter()
@@ -187,7 +176,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     write_atomic(&dir.join(BACKUP_IDS), &(ids.join("\n") + "\n"))?;
     let mut notes = vec![format!(
         "delete {}: {} in {label}: {on_site} on the site (backed up to {}), {missing} not on the site, {invalid} not readable{}",
-        args.kind.as_str(),
+        kind_arg.as_str(),
         super::count(rows, "row"),
         backup_file.display(),
         if unknown.is_empty() {
@@ -209,7 +198,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             eprintln!("csmport: {n}");
         }
     }
-    if !args.dry_run && on_site > 0 && !args.yes && !confirm(on_site, args.kind.as_str())? {
+    if !args.dry_run && on_site > 0 && !args.yes && !confirm(on_site, kind_arg.as_str())? {
         eprintln!(
             "csmport: nothing deleted; the backup is in {}",
             backup_file.display()
@@ -225,7 +214,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         eprintln!(
             "  backup    {} (`csmport import {} {}` puts back what can be put back)",
             backup_file.display(),
-            args.kind.as_str(),
+            kind_arg.as_str(),
             backup_file.display()
         );
     }
