@@ -290,6 +290,16 @@ mod tests {
                 }),
                 Some(ok("1")),
             ),
+            (
+                "deciding finds nothing to do (a delete of what the site does not have)",
+                S::Pending,
+                E::Checked(Outcome::Skipped {
+                    reason: "not on the site".into(),
+                }),
+                Some(S::Closed(Outcome::Skipped {
+                    reason: "not on the site".into(),
+                })),
+            ),
             ("planned", S::Pending, E::Planned, Some(S::Planned)),
             ("sent", S::Planned, E::Sent, Some(S::Sent)),
             ("sent again", S::Sent, E::Sent, Some(S::Sent)),

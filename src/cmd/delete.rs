@@ -102,7 +102,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     }
     let (mut on_site, mut missing, mut unknown) = (0u64, 0u64, Vec::new());
     for group in targets.chunks_mut(FIND_GROUP) {
-        let results = kind.find_all(&site, group).await;
+        let results = kind.find(&site, group).await;
         for (t, f) in group.iter().zip(results) {
             match f {
                 Ok(true) => on_site += 1,

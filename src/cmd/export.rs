@@ -13,7 +13,6 @@ use crate::error::Error;
 use crate::export::fetch::{self, Wanted};
 use crate::export::write::{self, CsvOptions, ExportFormat};
 use crate::export::{self as ex, ExportKind, HolderName, Table};
-use crate::schema::{FieldDef, Schema};
 use crate::site::api::model::DetailFieldWithConfiguration;
 use crate::site::client::{ApiError, Client, Notify, retry};
 use crate::site::refs::Entity;
@@ -228,12 +227,6 @@ struct Reader<'a> {
     found: std::sync::Mutex<Found>,
 }
 
-fn schema_of(defs: &[DetailFieldWithConfiguration]) -> Schema {
-    Schema {
-        fields: defs.iter().map(FieldDef::from).collect(),
-    }
-}
-
 /// A customer listing that could not be read: the export would miss whom it holds.
 fn unlisted(u: fetch::Unlisted, one_desk: bool) -> Error {
     let refused = matches!(u.error.status(), Some(403 | 404));
@@ -348,7 +341,7 @@ impl Reader<'_> {
                 if self.ids.is_some() {
                     self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
                 }
-                Ok(ex::organizations(&schema_of(&defs), profiles))
+                Ok(ex::organizations(&ex::schema_of(&defs), profiles))
             }
             ExportKind::Customers => {
                 let defs = fetch::definitions(c, "customer")
@@ -377,7 +370,7 @@ impl Reader<'_> {
                 if self.ids.is_some() {
                     self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
                 }
-                Ok(ex::customers(&schema_of(&defs), profiles))
+                Ok(ex::customers(&ex::schema_of(&defs), profiles))
             }
             ExportKind::Entitlements => {
                 let defs = fetch::definitions(c, "entitlement")
@@ -398,7 +391,7 @@ impl Reader<'_> {
                         list.into_iter().map(move |x| (who.clone(), x))
                     })
                     .collect();
-                Ok(ex::entitlements(&schema_of(&defs), list))
+                Ok(ex::entitlements(&ex::schema_of(&defs), list))
             }
         }
     }

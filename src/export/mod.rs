@@ -74,6 +74,13 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
+/// The schema export's tables are typed by: the site's detail-field definitions.
+pub fn schema_of(defs: &[DetailFieldWithConfiguration]) -> Schema {
+    Schema {
+        fields: defs.iter().map(crate::schema::FieldDef::from).collect(),
+    }
+}
+
 fn text(s: &str) -> Cell {
     if s.is_empty() {
         Cell::Empty

@@ -17,7 +17,6 @@ use crate::export::{self as ex, HolderName, Table};
 use crate::map::CellError;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
-use crate::schema::{FieldDef, Schema};
 use crate::site::Site;
 use crate::site::api::model::{DetailFieldWithConfiguration, Entitlement, Product};
 use crate::site::api::paths;
@@ -248,9 +247,9 @@ impl Deletes {
         })
     }
 
-    /// Finds each target on the site: its id, None when the site does not have it, Err when it
-    /// cannot be told now.
-    async fn find(&self, site: &Site, items: &mut [Target]) -> Vec<Result<bool, String>> {
+    /// Finds each target on the site (filling in its id): whether the site has it, or Err
+    /// when that cannot be told now. The backup pass and `decide` both ask this.
+    pub async fn find(&self, site: &Site, items: &mut [Target]) -> Vec<Result<bool, String>> {
         let mut out = Vec::with_capacity(items.len());
         // Names and emails are looked up together; ids are asked for one by one.
         let names: Vec<String> = items
@@ -381,12 +380,6 @@ impl Deletes {
             Err(e) if e.status() == Some(404) => Ok(false),
             Err(e) => Err(format!("id {id} could not be read: {e}")),
         }
-    }
-
-    /// The backup pass: every row's target found, in order (None: not on the site; Err: cannot
-    /// be told now).
-    pub async fn find_all(&self, site: &Site, items: &mut [Target]) -> Vec<Result<bool, String>> {
-        self.find(site, items).await
     }
 }
 
@@ -604,9 +597,6 @@ pub struct Backup {
 pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, ApiError> {
     let client = &site.client;
     let ids: Vec<String> = targets.iter().filter_map(|t| t.id.clone()).collect();
-    let schema_of = |defs: &[DetailFieldWithConfiguration]| Schema {
-        fields: defs.iter().map(FieldDef::from).collect(),
-    };
     let mut not_restorable = Vec::new();
     let tables = match kind {
         Kind::Products => {
@@ -632,7 +622,7 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                     profiles.len()
                 ));
             }
-            vec![ex::organizations(&schema_of(&defs), profiles)]
+            vec![ex::organizations(&ex::schema_of(&defs), profiles)]
         }
         Kind::Customers => {
             let defs = crate::export::fetch::definitions(client, "customer").await?;
@@ -643,7 +633,7 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                     profiles.len()
                 ));
             }
-            vec![ex::customers(&schema_of(&defs), profiles)]
+            vec![ex::customers(&ex::schema_of(&defs), profiles)]
         }
         Kind::Entitlements => {
             let defs = crate::export::fetch::definitions(client, "entitlement").await?;
@@ -669,7 +659,7 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                     "{no_holder} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it"
                 ));
             }
-            vec![ex::entitlements(&schema_of(&defs), list)]
+            vec![ex::entitlements(&ex::schema_of(&defs), list)]
         }
         _ => {
             let mut by_entity: Vec<(&str, Vec<DetailFieldWithConfiguration>)> = Vec::new();
