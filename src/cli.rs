@@ -585,6 +585,10 @@ pub struct ReadArgs {
     /// Run folder (default: csmport-runs/<UTC time>-<kind>/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// detail-fields: edit fields the site has to the file's definition (options, and renames
+    /// through a newName column) instead of failing their rows; types are never changed
+    #[arg(long)]
+    pub update_definitions: bool,
 }
 
 impl ReadArgs {
@@ -596,6 +600,7 @@ impl ReadArgs {
             ignore_unknown_columns: self.ignore_unknown_columns,
             op: Op::default(),
             rows: self.limit.map(|n| (1, n)).or(self.rows),
+            update_definitions: self.update_definitions,
             ..self.dialect.input_options()
         }
     }
@@ -860,6 +865,10 @@ pub struct SandboxArgs {
     /// Inject the request faults (5xx, drops, slow answers) into bulk submissions only
     #[arg(long)]
     pub fault_bulk_only: bool,
+    /// Inject the request faults into requests of these methods only (repeatable or
+    /// comma-separated, e.g. DELETE: every delete's answer lost with --fault-drop-after 1)
+    #[arg(long, value_name = "METHOD", value_delimiter = ',')]
+    pub fault_method: Vec<String>,
     /// Answer 403 on this API path (repeatable; a template as csmport's API module spells it,
     /// e.g. `servicedesk` or `organization/{organizationId}/user`), as for credentials that may
     /// not list it

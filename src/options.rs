@@ -17,7 +17,8 @@ use crate::site::client::retry;
 
 /// The layout of `ImportOptions` this build writes; a journal with a newer one is refused.
 /// 2: `delete` (a csmport that knows only 1 must not take a delete run for an import).
-pub const OPTIONS_VERSION: u32 = 2;
+/// 3: `update_definitions` (an older csmport would send a journaled edit as a new field).
+pub const OPTIONS_VERSION: u32 = 3;
 
 pub const DEFAULT_BATCH_SIZE: usize = MAX_PROFILE_BULK_ITEMS;
 pub const DEFAULT_RATE: f64 = 10.0;
@@ -58,6 +59,8 @@ pub struct InputOptions {
     pub op: Op,
     /// Only these data rows, first and last (`--limit N`, `--rows A-B`): a trial run.
     pub rows: Option<(u64, u64)>,
+    /// `--update-definitions`: detail fields the site has are edited to the file's definition.
+    pub update_definitions: bool,
 }
 
 impl InputOptions {
@@ -158,6 +161,12 @@ impl ImportOptions {
         }
         if let Some(fmt) = &self.input.date_format {
             check_date_format(fmt)?;
+        }
+        if self.input.update_definitions && self.kind != Kind::DetailFields {
+            return Err(Error::Usage(format!(
+                "--update-definitions edits detail-field definitions: it is for `detail-fields` files, not {}",
+                self.kind.as_str()
+            )));
         }
         Ok(())
     }

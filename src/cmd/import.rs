@@ -186,6 +186,7 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             first_few(&s.created_organizations)
         ));
     }
+    lines.extend(super::change_lines("edited", &s.changed_definitions));
     if let Some(sb) = sandbox {
         let (cu, o) = sb
             .store

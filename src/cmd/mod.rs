@@ -141,3 +141,20 @@ pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Seriali
         println!("{text}");
     }
 }
+
+/// Summary lines for detail-field edits, one each (the first 20; summary.json has them all).
+pub fn change_lines(verb: &str, changes: &[String]) -> Vec<String> {
+    const SHOWN: usize = 20;
+    let mut out: Vec<String> = changes
+        .iter()
+        .take(SHOWN)
+        .map(|c| format!("  {verb:<9} {c}"))
+        .collect();
+    if changes.len() > SHOWN {
+        out.push(format!(
+            "  {verb:<9} … and {} more (summary.json)",
+            changes.len() - SHOWN
+        ));
+    }
+    out
+}

@@ -63,6 +63,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             failed_half: args.fault_failed_half,
             refuse_item: args.fault_refuse_item.clone(),
             bulk_only: args.fault_bulk_only,
+            methods: args.fault_method.clone(),
             forbid: args.forbid.clone(),
             quirks: args.quirk.clone(),
         },

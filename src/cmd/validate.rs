@@ -43,6 +43,9 @@ pub struct ValidateSummary {
     /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row_range: Option<String>,
+    /// Detail-field definitions an import would edit (`--update-definitions`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_change_definitions: Vec<String>,
     pub exit_code: i32,
 }
 
@@ -425,6 +428,7 @@ fn validate_file(
         read_error,
         ignored_columns: ignored_columns.iter().map(|c| c.name.clone()).collect(),
         row_range: input.rows_label(),
+        would_change_definitions: Vec::new(),
         exit_code,
     };
     write_summary(&dir, &summary)?;
@@ -508,6 +512,10 @@ pub fn describe(s: &ValidateSummary) -> String {
         ));
         lines.push(format!("  failures  {}/failures.csv", s.run_dir));
     }
+    lines.extend(super::change_lines(
+        "would edit",
+        &s.would_change_definitions,
+    ));
     if let Some(e) = &s.read_error {
         lines.push(format!("  stopped   reading failed: {e}"));
     }

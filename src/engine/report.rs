@@ -444,6 +444,9 @@ pub struct Summary {
     pub row_range: Option<String>,
     /// Organizations the run created because rows named them (customers), in order.
     pub created_organizations: Vec<String>,
+    /// Detail-field definitions the run edited (`--update-definitions`), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_definitions: Vec<String>,
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,

@@ -380,6 +380,11 @@ async fn run_kind<K: Description>(
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
         created_organizations: engine.kind.created_organizations().await,
+        changed_definitions: if opts.dry_run {
+            Vec::new()
+        } else {
+            engine.kind.changes()
+        },
         row_range: opts.input.rows_label(),
     };
     log.note(&format!(
@@ -407,6 +412,7 @@ async fn run_kind<K: Description>(
             read_error: end.error.clone(),
             ignored_columns,
             row_range: opts.input.rows_label(),
+            would_change_definitions: engine.kind.changes(),
             exit_code,
         };
         crate::cmd::validate::write_summary(&dir, &v)?;

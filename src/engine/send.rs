@@ -1015,6 +1015,12 @@ impl<K: Description> Engine<K> {
                         .put_json::<_, serde_json::Value>(&call.path, &call.body)
                         .await
                 }
+                Method::PutOnce => {
+                    self.site
+                        .client
+                        .put_json_once::<_, serde_json::Value>(&call.path, &call.body)
+                        .await
+                }
                 Method::Delete => self.site.client.delete_once(&call.path).await,
             };
             if let (Some(id), Some(j)) = (id, &self.journal) {

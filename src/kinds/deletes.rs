@@ -19,7 +19,7 @@ use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
 use crate::site::Site;
 use crate::site::api::model::{DetailFieldWithConfiguration, Entitlement, Product};
-use crate::site::api::paths;
+use crate::site::api::{Entity, paths};
 use crate::site::client::ApiError;
 use crate::site::refs::{self, Holder, Lookup, list_products};
 
@@ -133,10 +133,11 @@ fn read_path(kind: Kind, id: &str) -> String {
 
 fn field_template(entity: &str) -> &'static str {
     match entity {
-        "organization" => paths::ORGANIZATION_DETAIL,
-        "entitlement" => paths::ENTITLEMENT_DETAIL,
-        _ => paths::CUSTOMER_DETAIL,
+        "organization" => Entity::Organization,
+        "entitlement" => Entity::Entitlement,
+        _ => Entity::Customer,
     }
+    .detail()
 }
 
 pub struct Deletes {

@@ -15,7 +15,8 @@ use crate::map::{CellError, normalize};
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
 use crate::site::api::model::{
-    CreateDetailField, DetailDefinitionsBulkRequest, DetailFieldType, DetailFieldsWithConfiguration,
+    CreateDetailField, DetailDefinitionsBulkRequest, DetailFieldType,
+    DetailFieldsWithConfiguration, EditDetailField,
 };
 use crate::site::api::{
     self, FIELD_TYPES, MAX_DEFINITIONS_BULK, MAX_DETAIL_FIELDS, MAX_FIELD_OPTIONS, paths,
@@ -44,6 +45,30 @@ pub struct Wanted {
     pub name: String,
     pub kind: String,
     pub options: Vec<String>,
+    /// The `newName` column: the field is to be renamed to this (`--update-definitions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
+    /// Filled in by deciding: the site's field this row edits, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+impl Wanted {
+    /// The name the field has once the row is applied.
+    pub fn target(&self) -> &str {
+        self.new_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// An edit of a field the site has (PUT `{entity}/details/{fieldName}`): its name there, the
+/// name it gets, the options it gets (None: left as they are), and the edit in words for the
+/// summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub from: String,
+    pub to: String,
+    pub options: Option<Vec<String>>,
+    pub what: String,
 }
 
 /// Checks one row's cells; the definition, or (column, reason).
@@ -52,6 +77,7 @@ pub fn check_row(
     name: &str,
     kind: &str,
     options: &str,
+    new_name: Option<&str>,
 ) -> Result<Wanted, (&'static str, String)> {
     let entity = match entity.map(str::trim) {
         None | Some("") => Entity::Customer,
@@ -69,6 +95,14 @@ pub fn check_row(
     if name.chars().count() > 255 {
         return Err(("name", "a field name is at most 255 characters".into()));
     }
+    let new_name = match new_name.map(str::trim) {
+        None | Some("") => None,
+        Some(n) if n == name => None,
+        Some(n) if n.chars().count() > 255 => {
+            return Err(("newName", "a field name is at most 255 characters".into()));
+        }
+        Some(n) => Some(n.to_string()),
+    };
     let k = normalize(kind).replace(['-', '_'], "").to_uppercase();
     let k = match k.as_str() {
         "SINGLESELECT" | "DROPDOWN" => "SELECT".to_string(),
@@ -120,61 +154,127 @@ pub fn check_row(
         name: name.to_string(),
         kind: k,
         options: opts,
+        new_name,
+        change: None,
     })
 }
 
-/// What to do with a wanted field, given the site's field of that name (if any).
+/// What to do with a wanted field, given the site's fields of its entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Make it (under its new name, when the row renames a field the site does not have).
     Create,
     Unchanged,
+    /// Edit the site's field (`--update-definitions`).
+    Update(Change),
     Clash(String),
 }
 
-pub fn decide(w: &Wanted, existing: Option<&DetailFieldType>) -> Decision {
-    let Some(e) = existing else {
-        return Decision::Create;
-    };
-    if !e.name.eq_ignore_ascii_case(&w.kind) {
-        return Decision::Clash(format!(
-            "the site already has the {} field '{}', of type {}; a field's type cannot be changed (use another name)",
-            w.entity.as_str(),
-            w.name,
-            e.name
-        ));
-    }
-    let site: Vec<&str> = e.options.iter().flatten().map(String::as_str).collect();
-    let missing: Vec<&str> = w
+/// The options only the row has, and those only the site has (case ignored).
+fn option_differences<'a>(
+    w: &'a Wanted,
+    site: &'a DetailFieldType,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let site: Vec<&str> = site.options.iter().flatten().map(String::as_str).collect();
+    let missing = w
         .options
         .iter()
         .map(String::as_str)
         .filter(|o| !site.iter().any(|s| s.eq_ignore_ascii_case(o)))
         .collect();
-    let extra: Vec<&str> = site
+    let extra = site
         .iter()
         .copied()
         .filter(|s| !w.options.iter().any(|o| o.eq_ignore_ascii_case(s)))
         .collect();
-    if missing.is_empty() && extra.is_empty() {
+    (missing, extra)
+}
+
+/// Decides a row against the site's fields of its entity. Without `update`, a field the site
+/// has with another definition is a clash (the site's field is never changed); with it, its
+/// name and options are edited. A type is never changed: the API edits only names and options.
+pub fn decide(w: &Wanted, fields: &[(String, DetailFieldType)], update: bool) -> Decision {
+    let find = |n: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f.trim().eq_ignore_ascii_case(n))
+    };
+    let what = format!("the {} field '{}'", w.entity.as_str(), w.name);
+    if w.new_name.is_some() && !update {
+        return Decision::Clash(format!(
+            "the row renames {what} (newName): pass --update-definitions to edit fields the site has"
+        ));
+    }
+    let old = find(&w.name);
+    let renamed = w
+        .new_name
+        .as_deref()
+        .filter(|n| !n.eq_ignore_ascii_case(&w.name))
+        .and_then(find);
+    let (site_name, site_type) = match (old, renamed) {
+        (None, None) => return Decision::Create,
+        (Some(_), Some((n, _))) => {
+            return Decision::Clash(format!(
+                "the site has both {what} and '{n}': renaming one onto the other would give two fields one name"
+            ));
+        }
+        // Renamed already (an earlier run, or by hand): the row is checked against it.
+        (None, Some((n, t))) | (Some((n, t)), None) => (n.trim(), t),
+    };
+    if !site_type.name.eq_ignore_ascii_case(&w.kind) {
+        return Decision::Clash(format!(
+            "the site already has the {} field '{site_name}', of type {}; a field's type cannot be changed through the API (`csmport delete detail-fields` removes the field and every value of it, then import it anew, or use another name)",
+            w.entity.as_str(),
+            site_type.name
+        ));
+    }
+    let (missing, extra) = option_differences(w, site_type);
+    let options_differ = !missing.is_empty() || !extra.is_empty();
+    let to = w.target();
+    // Without a newName, case differences in the name are the same field (as everywhere).
+    let rename = w.new_name.is_some() && site_name != to;
+    if !options_differ && !rename {
         return Decision::Unchanged;
     }
-    let mut why = format!(
-        "the site's {} field '{}' has other options",
-        w.entity.as_str(),
-        w.name
-    );
+    if !update {
+        let mut why = format!(
+            "the site's {} field '{}' has other options",
+            w.entity.as_str(),
+            w.name
+        );
+        if !missing.is_empty() {
+            why.push_str(&format!("; not on the site: {}", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            why.push_str(&format!("; only on the site: {}", extra.join(", ")));
+        }
+        why.push_str(" (--update-definitions makes the site's options the file's)");
+        return Decision::Clash(why);
+    }
+    let mut edits = Vec::new();
+    if rename {
+        edits.push(format!("renamed to '{to}'"));
+    }
     if !missing.is_empty() {
-        why.push_str(&format!("; not on the site: {}", missing.join(", ")));
+        edits.push(format!("options added: {}", missing.join(", ")));
     }
     if !extra.is_empty() {
-        why.push_str(&format!("; only on the site: {}", extra.join(", ")));
+        edits.push(format!("options removed: {}", extra.join(", ")));
     }
-    why.push_str(" (options of an existing field are edited on the site)");
-    Decision::Clash(why)
+    Decision::Update(Change {
+        from: site_name.to_string(),
+        to: to.to_string(),
+        options: options_differ.then(|| w.options.clone()),
+        what: format!(
+            "{} field '{site_name}': {}",
+            w.entity.as_str(),
+            edits.join("; ")
+        ),
+    })
 }
 
 /// The columns of a definitions file, in this order.
-const COLUMNS: [&str; 4] = ["entity", "name", "type", "options"];
+const COLUMNS: [&str; 5] = ["entity", "name", "type", "options", "newName"];
 
 pub struct DetailFields {
     cols: Vec<Option<usize>>,
@@ -185,9 +285,21 @@ pub struct DetailFields {
     /// once the fields this run sends are made (the API allows 50).
     site: HashMap<Entity, Vec<(String, DetailFieldType)>>,
     counts: Mutex<HashMap<Entity, usize>>,
+    /// `--update-definitions`: fields the site has are edited to the file's definition.
+    update: bool,
+    dry_run: bool,
+    /// Edits the site confirmed (or, in a dry run, would make), for the summary.
+    changes: Mutex<Vec<String>>,
 }
 
 impl DetailFields {
+    fn record(&self, what: &str) {
+        let mut c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        if !c.iter().any(|x| x == what) {
+            c.push(what.to_string());
+        }
+    }
+
     fn column(&self, name: &str) -> String {
         COLUMNS
             .iter()
@@ -252,6 +364,9 @@ impl Description for DetailFields {
             header: s.header.to_vec(),
             site,
             counts: Mutex::new(counts),
+            update: s.opts.input.update_definitions,
+            dry_run: s.opts.dry_run,
+            changes: Mutex::new(Vec::new()),
         })
     }
 
@@ -262,6 +377,7 @@ impl Description for DetailFields {
             cell(self.cols[1]).unwrap_or(""),
             cell(self.cols[2]).unwrap_or(""),
             cell(self.cols[3]).unwrap_or(""),
+            cell(self.cols[4]),
         )
         .map_err(|(col, why)| {
             vec![CellError {
@@ -272,15 +388,21 @@ impl Description for DetailFields {
     }
 
     fn identity(&self, w: &Wanted) -> Vec<Identity> {
-        vec![Identity {
-            key: format!("{}:{}", w.entity.as_str(), w.name.to_lowercase()),
-            field: self.column("name"),
-            message: format!(
-                "duplicate: the {} field '{}' is already in row {{first}} of this file",
-                w.entity.as_str(),
-                w.name
-            ),
-        }]
+        let mut names = vec![("name", w.name.as_str())];
+        if let Some(n) = &w.new_name {
+            names.push(("newName", n));
+        }
+        names
+            .into_iter()
+            .map(|(col, n)| Identity {
+                key: format!("{}:{}", w.entity.as_str(), n.to_lowercase()),
+                field: self.column(col),
+                message: format!(
+                    "duplicate: the {} field '{n}' is already in row {{first}} of this file",
+                    w.entity.as_str(),
+                ),
+            })
+            .collect()
     }
 
     async fn decide<'a>(
@@ -291,15 +413,21 @@ impl Description for DetailFields {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         items
             .into_iter()
-            .map(|w| {
+            .map(|mut w| {
                 let fields = self.site.get(&w.entity).map(Vec::as_slice).unwrap_or(&[]);
-                let existing = fields
-                    .iter()
-                    .find(|(n, _)| n.trim().eq_ignore_ascii_case(&w.name))
-                    .map(|(_, t)| t);
-                match decide(&w, existing) {
+                match decide(&w, fields, self.update) {
                     Decision::Unchanged => super::Decision::Unchanged(None),
-                    Decision::Clash(why) => super::Decision::refuse("name", why),
+                    Decision::Clash(why) => super::Decision::refuse(
+                        if w.new_name.is_some() { "newName" } else { "name" },
+                        why,
+                    ),
+                    Decision::Update(c) => {
+                        if self.dry_run {
+                            self.record(&c.what);
+                        }
+                        w.change = Some(c);
+                        super::Decision::Send(w)
+                    }
                     Decision::Create => {
                         let n = counts.entry(w.entity).or_default();
                         if *n >= MAX_DETAIL_FIELDS {
@@ -320,13 +448,22 @@ impl Description for DetailFields {
             .collect()
     }
 
+    fn changes(&self) -> Vec<String> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn requests(&self, items: &[Wanted]) -> Vec<Request> {
         let mut out = Vec::new();
         for e in Entity::ALL {
             let Some(path) = e.definitions_bulk() else {
                 continue;
             };
-            let idx: Vec<usize> = (0..items.len()).filter(|&k| items[k].entity == e).collect();
+            let idx: Vec<usize> = (0..items.len())
+                .filter(|&k| items[k].entity == e && items[k].change.is_none())
+                .collect();
             for group in idx.chunks(MAX_DEFINITIONS_BULK) {
                 let body = DetailDefinitionsBulkRequest {
                     detail_fields: group.iter().map(|&k| definition(&items[k])).collect(),
@@ -334,9 +471,20 @@ impl Description for DetailFields {
                 out.push(Request::task(path, &body, group.to_vec()));
             }
         }
-        // No bulk endpoint for entitlement fields: one request each.
+        // No bulk endpoint for entitlement fields, nor for edits: one request each.
         for (k, w) in items.iter().enumerate() {
-            if w.entity == Entity::Entitlement {
+            if let Some(c) = &w.change {
+                // Renamed by its old name: a second attempt would be a 404.
+                out.push(Request::call(
+                    Method::PutOnce,
+                    paths::at(w.entity.detail(), &[&c.from]),
+                    &EditDetailField {
+                        name: c.to.clone(),
+                        options: c.options.clone(),
+                    },
+                    k,
+                ));
+            } else if w.entity == Entity::Entitlement {
                 out.push(Request::call(
                     Method::Post,
                     paths::ENTITLEMENT_DETAILS.into(),
@@ -352,7 +500,11 @@ impl Description for DetailFields {
         vec![match_key(&w.name)]
     }
 
-    fn id_of(&self, _w: &Wanted, _answer: Option<&serde_json::Value>) -> Option<String> {
+    /// Called once the site answered the row's request: an edit is then on the site.
+    fn id_of(&self, w: &Wanted, _answer: Option<&serde_json::Value>) -> Option<String> {
+        if let Some(c) = &w.change {
+            self.record(&c.what);
+        }
         None
     }
 
@@ -368,14 +520,19 @@ impl Description for DetailFields {
             if let std::collections::hash_map::Entry::Vacant(v) = now.entry(w.entity) {
                 v.insert(fields_of(&cx.site.client, w.entity).await?);
             }
-            let existing = now[&w.entity]
+            let fields = &now[&w.entity];
+            let there = fields
                 .iter()
-                .find(|(n, _)| n.trim().eq_ignore_ascii_case(&w.name))
-                .map(|(_, t)| t);
-            out.push(match (existing, decide(w, existing)) {
-                (None, _) => Found::Missing,
-                (Some(_), Decision::Unchanged) => Found::Same(None),
-                (Some(_), _) => Found::Drifted,
+                .any(|(n, _)| n.trim().eq_ignore_ascii_case(w.target()));
+            out.push(match decide(w, fields, true) {
+                Decision::Unchanged => {
+                    if let Some(c) = &w.change {
+                        self.record(&c.what);
+                    }
+                    Found::Same(None)
+                }
+                _ if there => Found::Drifted,
+                _ => Found::Missing,
             });
         }
         Ok(out)
@@ -393,6 +550,7 @@ mod tests {
             " Tier ",
             "single-select",
             "Gold; Silver;gold",
+            Some(" Tier "),
         )
         .unwrap();
         assert_eq!(
@@ -402,47 +560,207 @@ mod tests {
                 name: "Tier".into(),
                 kind: "SELECT".into(),
                 options: vec!["Gold".into(), "Silver".into()],
+                new_name: None,
+                change: None,
             }
         );
         assert_eq!(
-            check_row(None, "Notes", "text", "").unwrap().entity,
+            check_row(None, "Notes", "text", "", None).unwrap().entity,
             Entity::Customer
         );
+        assert_eq!(
+            check_row(None, "Notes", "text", "", Some("Remarks"))
+                .unwrap()
+                .target(),
+            "Remarks"
+        );
+        let long = "x".repeat(256);
         let cases = [
-            (Some("ticket"), "X", "TEXT", "", "entity"),
-            (None, " ", "TEXT", "", "name"),
-            (None, "X", "colour", "", "type"),
-            (None, "X", "MULTISELECT", "", "options"),
-            (None, "X", "DATE", "a;b", "options"),
+            (Some("ticket"), "X", "TEXT", "", None, "entity"),
+            (None, " ", "TEXT", "", None, "name"),
+            (None, "X", "colour", "", None, "type"),
+            (None, "X", "MULTISELECT", "", None, "options"),
+            (None, "X", "DATE", "a;b", None, "options"),
+            (None, "X", "DATE", "", Some(long.as_str()), "newName"),
         ];
-        for (e, n, t, o, col) in cases {
-            assert_eq!(check_row(e, n, t, o).unwrap_err().0, col, "{n} {t} {o}");
+        for (e, n, t, o, r, col) in cases {
+            assert_eq!(check_row(e, n, t, o, r).unwrap_err().0, col, "{n} {t} {o}");
         }
+    }
+
+    fn site(fields: &[(&str, &str, Option<&[&str]>)]) -> Vec<(String, DetailFieldType)> {
+        fields
+            .iter()
+            .map(|(n, t, o)| {
+                (
+                    n.to_string(),
+                    DetailFieldType {
+                        name: t.to_string(),
+                        options: o.map(|o| o.iter().map(|s| s.to_string()).collect()),
+                    },
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn existing_fields_are_kept_or_named_as_clashes() {
-        let w = check_row(None, "Tier", "SELECT", "Gold;Silver").unwrap();
-        let site = |t: &str, o: Option<&[&str]>| DetailFieldType {
-            name: t.into(),
-            options: o.map(|o| o.iter().map(|s| s.to_string()).collect()),
-        };
-        assert_eq!(decide(&w, None), Decision::Create);
+        let w = check_row(None, "Tier", "SELECT", "Gold;Silver", None).unwrap();
+        assert_eq!(decide(&w, &[], false), Decision::Create);
         assert_eq!(
-            decide(&w, Some(&site("SELECT", Some(&["silver", "Gold"])))),
+            decide(
+                &w,
+                &site(&[("tier", "SELECT", Some(&["silver", "Gold"]))]),
+                false
+            ),
             Decision::Unchanged
         );
-        let Decision::Clash(why) = decide(&w, Some(&site("TEXT", None))) else {
+        let Decision::Clash(why) = decide(&w, &site(&[("Tier", "TEXT", None)]), false) else {
             panic!()
         };
         assert!(why.contains("of type TEXT"), "{why}");
-        let Decision::Clash(why) = decide(&w, Some(&site("SELECT", Some(&["Gold", "Bronze"]))))
-        else {
+        let Decision::Clash(why) = decide(
+            &w,
+            &site(&[("Tier", "SELECT", Some(&["Gold", "Bronze"]))]),
+            false,
+        ) else {
             panic!()
         };
         assert!(
-            why.contains("not on the site: Silver") && why.contains("only on the site: Bronze"),
+            why.contains("not on the site: Silver")
+                && why.contains("only on the site: Bronze")
+                && why.contains("--update-definitions"),
             "{why}"
         );
+    }
+
+    /// `--update-definitions`: every case of a row against the site's fields.
+    #[test]
+    fn updates_edit_names_and_options_never_types() {
+        let row = |name: &str, new: Option<&str>| {
+            check_row(None, name, "SELECT", "Gold;Silver", new).unwrap()
+        };
+        let gold_bronze: Option<&[&str]> = Some(&["Gold", "Bronze"]);
+        let gold_silver: Option<&[&str]> = Some(&["Gold", "Silver"]);
+        // (row name, newName, site, update) → Create / Unchanged / Update(from, to, options?) / Clash(contains)
+        enum Want {
+            Create,
+            Unchanged,
+            Update(&'static str, &'static str, bool, &'static str),
+            Clash(&'static str),
+        }
+        let cases: Vec<(
+            &str,
+            Option<&str>,
+            Vec<(String, DetailFieldType)>,
+            bool,
+            Want,
+        )> = vec![
+            ("Tier", None, site(&[]), true, Want::Create),
+            ("Tier", Some("Level"), site(&[]), true, Want::Create),
+            (
+                "Tier",
+                None,
+                site(&[("Tier", "SELECT", gold_silver)]),
+                true,
+                Want::Unchanged,
+            ),
+            (
+                "Tier",
+                None,
+                site(&[("Tier", "SELECT", gold_bronze)]),
+                true,
+                Want::Update(
+                    "Tier",
+                    "Tier",
+                    true,
+                    "options added: Silver; options removed: Bronze",
+                ),
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Tier", "SELECT", gold_silver)]),
+                true,
+                Want::Update("Tier", "Level", false, "renamed to 'Level'"),
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Tier", "SELECT", gold_bronze)]),
+                true,
+                Want::Update(
+                    "Tier",
+                    "Level",
+                    true,
+                    "renamed to 'Level'; options added: Silver; options removed: Bronze",
+                ),
+            ),
+            // Renamed already: the row is checked against the field under its new name.
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Level", "SELECT", gold_silver)]),
+                true,
+                Want::Unchanged,
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Level", "SELECT", gold_bronze)]),
+                true,
+                Want::Update("Level", "Level", true, "options removed: Bronze"),
+            ),
+            // A case-only rename is a rename.
+            (
+                "tier",
+                Some("Tier"),
+                site(&[("tier", "SELECT", gold_silver)]),
+                true,
+                Want::Update("tier", "Tier", false, "renamed to 'Tier'"),
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Tier", "SELECT", gold_silver), ("Level", "TEXT", None)]),
+                true,
+                Want::Clash("both"),
+            ),
+            (
+                "Tier",
+                None,
+                site(&[("Tier", "TEXT", None)]),
+                true,
+                Want::Clash("cannot be changed"),
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[("Tier", "SELECT", gold_silver)]),
+                false,
+                Want::Clash("--update-definitions"),
+            ),
+            (
+                "Tier",
+                Some("Level"),
+                site(&[]),
+                false,
+                Want::Clash("--update-definitions"),
+            ),
+        ];
+        for (name, new, fields, update, want) in cases {
+            let got = decide(&row(name, new), &fields, update);
+            let case = format!("{name} -> {new:?}, update {update}: {got:?}");
+            match (want, got) {
+                (Want::Create, Decision::Create) | (Want::Unchanged, Decision::Unchanged) => {}
+                (Want::Update(from, to, options, what), Decision::Update(c)) => {
+                    assert_eq!((c.from.as_str(), c.to.as_str()), (from, to), "{case}");
+                    assert_eq!(c.options.is_some(), options, "{case}");
+                    assert!(c.what.ends_with(what), "{case}");
+                }
+                (Want::Clash(part), Decision::Clash(why)) => assert!(why.contains(part), "{case}"),
+                _ => panic!("{case}"),
+            }
+        }
     }
 }

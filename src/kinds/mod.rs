@@ -167,6 +167,9 @@ impl From<serde_json::Value> for Body {
 pub enum Method {
     Post,
     Put,
+    /// A PUT whose repeat would not do the same (a rename, by the old name, answers 404 the
+    /// second time): sent once; a lost answer is settled by reading the site.
+    PutOnce,
     /// No body is sent.
     Delete,
 }
@@ -307,6 +310,12 @@ pub trait Description: Sized + Send + Sync + 'static {
     /// have), for the summary.
     fn created_organizations(&self) -> BoxFuture<'_, Vec<String>> {
         Box::pin(async { Vec::new() })
+    }
+
+    /// Edits of what the site had that the run made (detail-field definitions), confirmed by
+    /// the site's answer or by reading it back; in a dry run, those it would make.
+    fn changes(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// Checks one row without the site: its item, or every problem in it.

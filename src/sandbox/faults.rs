@@ -42,6 +42,10 @@ pub struct Faults {
     pub refuse_item: Option<String>,
     /// The request faults (5xx, drops, slow answers) hit bulk submissions only.
     pub bulk_only: bool,
+    /// The request faults hit only requests of these methods (e.g. `["DELETE"]`, to lose the
+    /// answer of every delete and nothing else); empty: every method.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
     /// Paths (templates relative to the API, as in `site::api::paths`, e.g. `servicedesk` or
     /// `organization/{organizationId}/user`) that answer 403, as for credentials without the
     /// permission to list them.

@@ -135,7 +135,13 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
     let bulk = crate::site::api::is_bulk(req.method().as_str(), req.uri().path());
     let (fault, slow) = {
         let mut f = sb.faults.lock().expect("faults lock");
-        if f.faults.bulk_only && !bulk {
+        let other_method = !f.faults.methods.is_empty()
+            && !f
+                .faults
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(req.method().as_str()));
+        if (f.faults.bulk_only && !bulk) || other_method {
             (RequestFault::None, None)
         } else {
             f.request()

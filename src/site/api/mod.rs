@@ -103,6 +103,15 @@ impl Entity {
         }
     }
 
+    /// `PUT`/`DELETE {entity}/details/{fieldName}`: one definition (O3/O4, C3/C4, E3/E4).
+    pub fn detail(self) -> &'static str {
+        match self {
+            Entity::Customer => paths::CUSTOMER_DETAIL,
+            Entity::Organization => paths::ORGANIZATION_DETAIL,
+            Entity::Entitlement => paths::ENTITLEMENT_DETAIL,
+        }
+    }
+
     /// `POST {entity}/details/definitions/bulk` (OB1, CB1); entitlements have none.
     pub fn definitions_bulk(self) -> Option<&'static str> {
         match self {

@@ -389,6 +389,17 @@ impl Client {
             .await
     }
 
+    /// PUTs a JSON body once: for a PUT a second attempt would not repeat (a rename by the old
+    /// name); the caller reads the site when the answer is lost.
+    pub async fn put_json_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        self.send_json(reqwest::Method::PUT, "PUT", path, body, None, false)
+            .await
+    }
+
     async fn send_json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
