@@ -849,6 +849,10 @@ pub struct SandboxArgs {
     /// Delay of a slow answer
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub fault_slow_ms: u64,
+    /// A slow answer is delayed after the request is applied, not before (a client killed
+    /// meanwhile never learns of work the site did)
+    #[arg(long)]
+    pub fault_slow_after_applying: bool,
     /// Probability that a new task never finishes
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fault_stuck_task: f64,

@@ -58,6 +58,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             drop_after: args.fault_drop_after,
             slow: args.fault_slow,
             slow_ms: args.fault_slow_ms,
+            slow_after_applying: args.fault_slow_after_applying,
             stuck_task: args.fault_stuck_task,
             failed_empty: args.fault_failed_empty,
             failed_half: args.fault_failed_half,

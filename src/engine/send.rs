@@ -372,9 +372,14 @@ impl<K: Description> Engine<K> {
                 .ok()
                 .and_then(|c| c.into_iter().next());
             match (journal::resume_action(&b), items, call) {
-                (ResumeAction::Redecide, _, _) => {
+                (ResumeAction::Redecide, items, _) => {
                     if let Err(e) = journal.settle(b.id, b.seq, BatchState::Abandoned, &[]) {
                         self.journal_failed(&e);
+                    }
+                    if K::READ_BACK_UNANSWERED
+                        && let Some(items) = items.filter(|i| i.len() == rows.len())
+                    {
+                        self.settle_unanswered(chunk, &rows, &items).await;
                     }
                     self.log.note(&format!(
                         "chunk {}: resumed; {} rows whose calls had no answer are decided again from what the site holds now",
@@ -444,6 +449,34 @@ impl<K: Description> Engine<K> {
             }
         }
         true
+    }
+
+    /// Calls a killed run may have made, without an answer: rows the site shows done are
+    /// closed so (with a note); the others stay open to be decided again. A failed read
+    /// leaves them all to deciding, which reads the site itself.
+    async fn settle_unanswered(
+        &self,
+        chunk: &mut Chunk<K::Item>,
+        rows: &[usize],
+        items: &[K::Item],
+    ) {
+        let cx = self.cx(chunk.seq);
+        let Ok(found) = self.kind.read_back(&cx, items).await else {
+            return;
+        };
+        for (&i, f) in rows.iter().zip(found) {
+            if !matches!(f, Found::Same(_)) || !chunk.rows[i].state.is_open() {
+                continue;
+            }
+            chunk.items[i] = None;
+            let r = &mut chunk.rows[i];
+            r.apply(Event::Planned);
+            r.apply(Event::Sent);
+            r.apply(Event::ReadBack {
+                found: f,
+                settled: true,
+            });
+        }
     }
 
     /// Plans a bulk batch (journaled with its key before any attempt) and sends it.

@@ -551,6 +551,8 @@ impl Description for Deletes {
         t.id.clone()
     }
 
+    const READ_BACK_UNANSWERED: bool = true;
+
     /// Asks for each again: gone is the row done (`Same`), still there is not (`Missing`:
     /// the site does not have the row's outcome).
     async fn read_back<'a>(
@@ -559,6 +561,8 @@ impl Description for Deletes {
         items: &'a [Target],
     ) -> Result<Vec<Found>, ApiError> {
         let mut out = Vec::with_capacity(items.len());
+        // Products are read as one list (there is no GET of one product by id that 404s).
+        let mut products: Option<Vec<Product>> = None;
         for t in items {
             let Some(id) = &t.id else {
                 out.push(Found::CannotTell);
@@ -566,10 +570,10 @@ impl Description for Deletes {
             };
             let path = read_path(self.kind, id);
             let there = if self.kind == Kind::Products {
-                list_products(&cx.site.client)
-                    .await?
-                    .iter()
-                    .any(|p| p.id == *id)
+                if products.is_none() {
+                    products = Some(list_products(&cx.site.client).await?);
+                }
+                products.iter().flatten().any(|p| p.id == *id)
             } else {
                 match cx.site.client.get_json::<serde_json::Value>(&path).await {
                     Ok(_) => true,

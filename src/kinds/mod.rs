@@ -372,6 +372,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         async move { vec![None; items.len()] }
     }
 
+    /// A resumed call that has no recorded answer is normally decided again from what the
+    /// site holds. Where deciding again cannot tell "done by the lost call" from "never
+    /// there" (a delete: the thing is gone either way, and would be reported skipped), the
+    /// journaled items are read back first, and those the site shows done are closed so.
+    const READ_BACK_UNANSWERED: bool = false;
+
     /// Reads the items back: whether the site has each as the row gives it.
     fn read_back<'a>(
         &'a self,

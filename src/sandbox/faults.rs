@@ -29,6 +29,8 @@ pub struct Faults {
     /// The answer is delayed by `slowMs`.
     pub slow: f64,
     pub slow_ms: u64,
+    /// A slow answer is delayed after the request is applied (else before).
+    pub slow_after_applying: bool,
     /// A new task never finishes (until the stale-task rule fails it).
     pub stuck_task: f64,
     /// A new task writes its data, then ends FAILED with an empty `failures` list.

@@ -147,13 +147,22 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
             f.request()
         }
     };
-    if let Some(d) = slow {
+    let after = sb
+        .faults
+        .lock()
+        .expect("faults lock")
+        .faults
+        .slow_after_applying;
+    if let Some(d) = slow.filter(|_| !after) {
         tokio::time::sleep(d).await;
     }
     let slow_note = slow.map(|d| format!("slow {}ms", d.as_millis()));
     match fault {
         RequestFault::None => {
             let r = next.run(req).await;
+            if let Some(d) = slow.filter(|_| after) {
+                tokio::time::sleep(d).await;
+            }
             // The router's own 405 (a known path, another method) has no body; give it the
             // contract's error shape, as for `GET api/v1/organization` (CONTRACT §1).
             if r.status() == StatusCode::METHOD_NOT_ALLOWED {
