@@ -336,7 +336,7 @@ pub struct DoctorArgs {
     pub site: SiteArgs,
 }
 
-/// What `delete` takes (detail values are cleared by an import with operation DELETE).
+/// What `delete` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeleteKind {
     Products,
@@ -344,6 +344,8 @@ pub enum DeleteKind {
     Customers,
     Entitlements,
     DetailFields,
+    CustomerDetails,
+    OrganizationDetails,
 }
 
 impl DeleteKind {
@@ -354,6 +356,8 @@ impl DeleteKind {
             DeleteKind::Customers => Kind::Customers,
             DeleteKind::Entitlements => Kind::Entitlements,
             DeleteKind::DetailFields => Kind::DetailFields,
+            DeleteKind::CustomerDetails => Kind::CustomerDetails,
+            DeleteKind::OrganizationDetails => Kind::OrganizationDetails,
         }
     }
 }
@@ -362,7 +366,8 @@ impl DeleteKind {
 pub struct DeleteArgs {
     /// What the file's rows name: products (id or name), organizations (id or name), customers
     /// (id, or email with --service-desk), entitlements (id, or customer/organization and
-    /// product), detail-fields (entity and name)
+    /// product), detail-fields (entity and name), customer-details / organization-details (the
+    /// values of the fields a row names, wide or long layout, are cleared)
     #[arg(value_enum, value_name = "KIND")]
     pub kind: DeleteKind,
     /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,

@@ -24,6 +24,9 @@ const FIND_GROUP: usize = 100;
 
 pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     let kind_arg = args.kind.kind();
+    if matches!(kind_arg, Kind::CustomerDetails | Kind::OrganizationDetails) {
+        return values(cli, args).await;
+    }
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(Error::Usage(format!(
             "--rate must be a positive number, got {}",
@@ -219,6 +222,89 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         );
     }
     Ok(result.exit_code)
+}
+
+/// `delete customer-details|organization-details FILE`: the values of every field a row
+/// names are cleared (operation DELETE, whatever the file says). The kind reads each entity's
+/// values as it decides, writes those it will clear to `backup.csv` (long layout, UPDATE) and
+/// syncs it before any request is sent; a value it cannot read first is not cleared.
+async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
+    let kind = args.kind.kind();
+    if !args.where_.is_empty() {
+        return Err(Error::Usage(
+            "--where finds customers by a detail field: it goes with `delete customers`".into(),
+        ));
+    }
+    if args.format == Some(ExportFormat::Xlsx) {
+        return Err(Error::Usage(
+            "the backup of detail values is written as it goes, as CSV: --format xlsx is for the other kinds".into(),
+        ));
+    }
+    let file = args
+        .file
+        .clone()
+        .expect("clap requires FILE without --where");
+    let opts = ImportOptions {
+        kind,
+        file: file.clone(),
+        // Columns that are no detail field (an export's displayName, organizations) are left
+        // alone, as for the other kinds: an export can be given as it is.
+        input: crate::options::InputOptions {
+            ignore_unknown_columns: true,
+            ..args.dialect.input_options()
+        },
+        dry_run: args.dry_run,
+        service_desk: args.service_desk.clone(),
+        rate: args.rate,
+        retries: args.retries,
+        delete: true,
+        out: args.out.clone(),
+        ..ImportOptions::default()
+    };
+    // The rows, counted for the question (a streaming pass: nothing is kept).
+    let mut source = Source::open(&file, &opts.input.read_options())?;
+    let mut rows = 0u64;
+    while let Some(row) = source.next_row() {
+        let row = row.map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
+        rows += u64::from(!row.is_blank());
+    }
+    let (target, sandbox) = super::resolve_target(cli).await?;
+    if !args.dry_run && rows > 0 && !args.yes && !confirm_values(rows, kind.as_str())? {
+        eprintln!("csmport: nothing cleared");
+        return Ok(EXIT_OK);
+    }
+    let result = run::run(&opts, &target, None).await?;
+    super::import::print_result(cli, &result, sandbox.as_ref());
+    if !cli.quiet {
+        let s = &result.summary;
+        match (&s.backup, s.backup_rows) {
+            (Some(b), Some(n)) => eprintln!(
+                "  backup    {} in {b} (`csmport import {} {b}` puts them back)",
+                super::count(n, "cleared value"),
+                kind.as_str()
+            ),
+            _ => eprintln!("  backup    none: no value was cleared"),
+        }
+    }
+    Ok(result.exit_code)
+}
+
+fn confirm_values(rows: u64, kind: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{rows} rows of {kind} would have their values cleared and there is no terminal to ask on: pass --yes (or --dry-run to look first)"
+        )));
+    }
+    eprint!(
+        "Clear the values {rows} rows of {kind} name? Each is backed up before it is cleared. [y/N] "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// `--where`: the customers the search finds whose profiles hold every value, written as an

@@ -187,6 +187,13 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
         ));
     }
     lines.extend(super::change_lines("edited", &s.changed_definitions));
+    if let (Some(b), Some(n), None) = (&s.backup, s.backup_rows, &s.operation) {
+        lines.push(format!(
+            "  backup    {} cleared by DELETE operations kept in {b} (`csmport import {} {b}` puts them back)",
+            count(n, "detail value"),
+            s.kind
+        ));
+    }
     if let Some(sb) = sandbox {
         let (cu, o) = sb
             .store

@@ -444,6 +444,12 @@ pub struct Summary {
     pub row_range: Option<String>,
     /// Organizations the run created because rows named them (customers), in order.
     pub created_organizations: Vec<String>,
+    /// The file in the run folder that keeps what the run removed (detail values its DELETE
+    /// operations cleared), to import to put them back; and how many rows it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_rows: Option<u64>,
     /// Detail-field definitions the run edited (`--update-definitions`), in words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_definitions: Vec<String>,

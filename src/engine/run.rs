@@ -62,7 +62,8 @@ pub async fn run(
     target: &Target,
     resumed: Option<Resumed>,
 ) -> Result<RunResult, Error> {
-    if opts.delete {
+    // Detail values are cleared by their own kinds (operation DELETE, backed up first).
+    if opts.delete && kinds::deletes::deletable(opts.kind) {
         return run_kind::<kinds::deletes::Deletes>(opts, target, resumed).await;
     }
     match opts.kind {
@@ -222,7 +223,10 @@ async fn run_kind<K: Description>(
     let engine = Arc::new(Engine::new(
         kind,
         site,
-        opts.clone(),
+        ImportOptions {
+            out: Some(dir.clone()),
+            ..opts.clone()
+        },
         journal.clone(),
         log.clone(),
         alert.clone(),
@@ -380,6 +384,8 @@ async fn run_kind<K: Description>(
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
         created_organizations: engine.kind.created_organizations().await,
+        backup: engine.kind.backup().map(|b| b.0),
+        backup_rows: engine.kind.backup().map(|b| b.1),
         changed_definitions: if opts.dry_run {
             Vec::new()
         } else {

@@ -7,7 +7,10 @@
 //! entity fails every row of it in that task (its operations go together). The kind
 //! description for `engine`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +45,113 @@ pub struct DetailsKind<const CUSTOMERS: bool> {
     /// The other entity's field names, to say a column belongs to it.
     other_fields: Vec<String>,
     rules: CellRules,
+    /// The values DELETE operations clear, kept before they are sent.
+    backup: Mutex<ValueBackup>,
+    /// `csmport delete`: every field a row names is cleared, whatever its `operation`.
+    delete_all: bool,
+}
+
+/// `backup.csv` in the run folder: a long-layout file (`id`, `field`, `values`, `operation`
+/// UPDATE) of the values this run's DELETE operations clear, written and synced before they
+/// are sent, so importing it puts them back. A resumed run appends to it; what it holds
+/// already is not written twice (kept as hashes: 8 bytes a value).
+pub struct ValueBackup {
+    path: Option<PathBuf>,
+    writer: Option<csv::Writer<std::fs::File>>,
+    seen: HashSet<u64>,
+    rows: u64,
+}
+
+pub const VALUE_BACKUP_FILE: &str = "backup.csv";
+const VALUE_BACKUP_COLUMNS: [&str; 4] = ["id", "field", "values", "operation"];
+
+fn backup_key(id: &str, field: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    field.to_lowercase().hash(&mut h);
+    h.finish()
+}
+
+impl ValueBackup {
+    fn new(dir: Option<PathBuf>) -> ValueBackup {
+        ValueBackup {
+            path: dir.map(|d| d.join(VALUE_BACKUP_FILE)),
+            writer: None,
+            seen: HashSet::new(),
+            rows: 0,
+        }
+    }
+
+    fn open(&mut self) -> Result<&mut csv::Writer<std::fs::File>, String> {
+        if self.writer.is_none() {
+            let path = self
+                .path
+                .clone()
+                .ok_or_else(|| "the run has no folder to keep a backup in".to_string())?;
+            let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+            let existing = path.exists();
+            if existing {
+                let mut r = csv::Reader::from_path(&path).map_err(|e| err(&e))?;
+                for rec in r.records() {
+                    let rec = rec.map_err(|e| err(&e))?;
+                    self.seen.insert(backup_key(
+                        rec.get(0).unwrap_or(""),
+                        rec.get(1).unwrap_or(""),
+                    ));
+                    self.rows += 1;
+                }
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| err(&e))?;
+            let mut w = csv::Writer::from_writer(file);
+            if !existing {
+                w.write_record(VALUE_BACKUP_COLUMNS).map_err(|e| err(&e))?;
+            }
+            self.writer = Some(w);
+        }
+        Ok(self.writer.as_mut().expect("opened"))
+    }
+
+    /// Writes `values` (entity id, field, values) and syncs them to disk.
+    fn keep(&mut self, values: &[(String, String, Vec<String>)]) -> Result<(), String> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |e: &dyn std::fmt::Display| {
+            format!(
+                "{}: {e}",
+                path.as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            )
+        };
+        self.open()?;
+        let mut added = 0;
+        for (id, field, vals) in values {
+            if !self.seen.insert(backup_key(id, field)) {
+                continue;
+            }
+            let joined = vals.join(&api::MULTI_VALUE_SEPARATOR.to_string());
+            let w = self.writer.as_mut().expect("opened");
+            w.write_record([
+                crate::read::escape_formula(id).as_ref(),
+                crate::read::escape_formula(field).as_ref(),
+                crate::read::escape_formula(&joined).as_ref(),
+                "UPDATE",
+            ])
+            .map_err(|e| err(&e))?;
+            added += 1;
+        }
+        let w = self.writer.as_mut().expect("opened");
+        w.flush().map_err(|e| err(&e))?;
+        w.get_ref().sync_data().map_err(|e| err(&e))?;
+        self.rows += added;
+        Ok(())
+    }
 }
 
 pub type CustomerDetails = DetailsKind<true>;
@@ -249,7 +359,17 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             rules: CellRules {
                 date_format: s.opts.input.date_format.clone(),
             },
+            backup: Mutex::new(ValueBackup::new(None)),
+            delete_all: s.opts.delete,
         })
+    }
+
+    fn backup(&self) -> Option<(String, u64)> {
+        let b = self.backup.lock().unwrap_or_else(|p| p.into_inner());
+        b.path
+            .as_ref()
+            .filter(|_| b.rows > 0)
+            .map(|p| (p.display().to_string(), b.rows))
     }
 
     fn check(&self, row: &RawRow) -> Result<Change, Vec<CellError>> {
@@ -282,6 +402,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             }
         };
         let op_kind = match parse_operation(cell(self.cols[2])) {
+            _ if self.delete_all => DetailOperation::Delete,
             Ok(k) => k,
             Err(e) => {
                 fail(self.column(2), e);
@@ -393,7 +514,8 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                 HashMap::new()
             }
         };
-        items
+        let mut cleared: Vec<(String, String, Vec<String>)> = Vec::new();
+        let mut decisions: Vec<Decision<Change>> = items
             .into_iter()
             .map(|mut c| {
                 let id = match holders.get(&c.holder) {
@@ -405,6 +527,14 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                     None => return Decision::Open("not sent: not looked up".into()),
                 };
                 let now = current.get(&id);
+                let deletes = c.ops.iter().any(|op| op.kind == DetailOperation::Delete);
+                if now.is_none() && deletes {
+                    // Nothing is cleared that was not backed up first.
+                    return Decision::Open(format!(
+                        "not sent: the {}'s current values could not be read, and values are cleared only once backed up",
+                        Self::names().1
+                    ));
+                }
                 c.ops.retain(|op| {
                     let values = now.and_then(|d| {
                         d.iter()
@@ -412,7 +542,15 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                             .map(|v| v.values.as_slice())
                     });
                     // Without the current values (a failed read), send everything.
-                    now.is_none() || changes(op, values, self.multi(&op.field))
+                    let send = now.is_none() || changes(op, values, self.multi(&op.field));
+                    if send && op.kind == DetailOperation::Delete {
+                        cleared.push((
+                            id.clone(),
+                            op.field.clone(),
+                            values.unwrap_or_default().to_vec(),
+                        ));
+                    }
+                    send
                 });
                 if c.ops.is_empty() {
                     return Decision::Unchanged(Some(id));
@@ -420,7 +558,24 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                 c.entity = Some(id);
                 Decision::Send(c)
             })
-            .collect()
+            .collect();
+        if !cleared.is_empty() {
+            let mut b = self.backup.lock().unwrap_or_else(|p| p.into_inner());
+            if b.path.is_none() {
+                *b = ValueBackup::new(cx.opts.out.clone());
+            }
+            if let Err(e) = b.keep(&cleared) {
+                let why =
+                    format!("not sent: the values it clears could not be backed up first ({e})");
+                for d in &mut decisions {
+                    let clears = matches!(d, Decision::Send(c) if c.ops.iter().any(|op| op.kind == DetailOperation::Delete));
+                    if clears {
+                        *d = Decision::Open(why.clone());
+                    }
+                }
+            }
+        }
+        decisions
     }
 
     fn requests(&self, items: &[Change]) -> Vec<Request> {
@@ -515,6 +670,40 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod backup_tests {
+    use super::*;
+
+    #[test]
+    fn cleared_values_are_kept_once_even_across_a_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = |id: &str, f: &str, vals: &[&str]| {
+            (
+                id.to_string(),
+                f.to_string(),
+                vals.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let mut b = ValueBackup::new(Some(dir.path().to_path_buf()));
+        b.keep(&[v("1", "Tier", &["Gold"]), v("1", "Channels", &["Email", "Phone"])])
+            .unwrap();
+        b.keep(&[v("1", "tier", &["Gold"])]).unwrap();
+        assert_eq!(b.rows, 2);
+        // A resumed run opens the file again and adds only what it does not hold.
+        let mut again = ValueBackup::new(Some(dir.path().to_path_buf()));
+        again
+            .keep(&[v("1", "Tier", &["Gold"]), v("2", "Notes", &["=cmd()"])])
+            .unwrap();
+        assert_eq!(again.rows, 3);
+        let text = std::fs::read_to_string(dir.path().join(VALUE_BACKUP_FILE)).unwrap();
+        assert_eq!(
+            text,
+            "id,field,values,operation\n1,Tier,Gold,UPDATE\n1,Channels,Email;Phone,UPDATE\n2,Notes,'=cmd(),UPDATE\n"
+        );
+        assert!(ValueBackup::new(None).keep(&[v("1", "X", &[])]).is_err());
     }
 }
 

@@ -318,6 +318,11 @@ pub trait Description: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// A backup the run kept of what it removed (detail values cleared): its file and rows.
+    fn backup(&self) -> Option<(String, u64)> {
+        None
+    }
+
     /// Checks one row without the site: its item, or every problem in it.
     fn check(&self, row: &RawRow) -> Result<Self::Item, Vec<CellError>>;
 
