@@ -688,8 +688,11 @@ mod backup_tests {
             )
         };
         let mut b = ValueBackup::new(Some(dir.path().to_path_buf()));
-        b.keep(&[v("1", "Tier", &["Gold"]), v("1", "Channels", &["Email", "Phone"])])
-            .unwrap();
+        b.keep(&[
+            v("1", "Tier", &["Gold"]),
+            v("1", "Channels", &["Email", "Phone"]),
+        ])
+        .unwrap();
         b.keep(&[v("1", "tier", &["Gold"])]).unwrap();
         assert_eq!(b.rows, 2);
         // A resumed run opens the file again and adds only what it does not hold.

@@ -297,6 +297,51 @@ fn documented_examples_round_trip_through_the_sandbox() {
         "values follow a field rename: {org}"
     );
 
+    // The deletes (E6, P5, O4, O7, C14) and their documented side effects: a deleted field
+    // takes its values with it, a deleted product its entitlements. Each answers 2xx without a
+    // body to decode, and what it deleted is then a 404.
+    let gone = |path: &str| {
+        let (code, v) = call(&sb, "GET", path, None, None);
+        assert_eq!(code, 404, "GET {path} after its delete: {code} {v}");
+        shaped(&v, "error.response.json");
+    };
+    ok(
+        &sb,
+        "DELETE",
+        "organization/details/Sales Region",
+        None,
+        None,
+    );
+    let org = ok(&sb, "GET", "organization/123", None, None);
+    assert!(
+        !org["details"].to_string().contains("Sales Region"),
+        "a deleted field's values go with it: {org}"
+    );
+    let ents = ok(&sb, "GET", "organization/123/entitlement", None, None);
+    let held = &ents["results"][0];
+    let (other, product) = (
+        held["id"].as_str().unwrap().to_string(),
+        held["product"]["id"].as_str().unwrap().to_string(),
+    );
+    // John's entitlement (E8 above): another holder's.
+    let one = ent_id.clone();
+    assert_ne!(one, other);
+    ok(&sb, "DELETE", &format!("entitlement/{one}"), None, None);
+    gone(&format!("entitlement/{one}"));
+    ok(&sb, "DELETE", &format!("product/{product}"), None, None);
+    gone(&format!("product/{product}"));
+    gone(&format!("entitlement/{other}"));
+    ok(&sb, "DELETE", "organization/123", None, None);
+    gone("organization/123");
+    ok(
+        &sb,
+        "DELETE",
+        &format!("customer/account/{JOHN}"),
+        None,
+        None,
+    );
+    gone(&format!("customer/{JOHN}"));
+
     // Errors, FAILED tasks and the cloud id lookup.
     let (code, e) = call(
         &sb,
