@@ -112,6 +112,7 @@ impl Cli {
                 (Some(&a.target), Some(&a.session), None, None)
             }
             Command::Status(a) => (None, None, None, Some(a.json)),
+            Command::Report(_) => (None, None, None, None),
             Command::Sandbox(_) | Command::Completions { .. } | Command::Man => {
                 (None, None, None, None)
             }
@@ -295,6 +296,12 @@ pub enum Command {
         after_help = "Examples:\n  csmport status\n  csmport status csmport-runs/20261203T091500Z-customers --json"
     )]
     Status(StatusArgs),
+    /// Write a run folder's report.html again (every run writes one): the outcome, the
+    /// reasons rows failed, the pace; one file that opens offline
+    #[command(
+        after_help = "Examples:\n  csmport report csmport-runs/20261203T091500Z-customers\n  csmport report csmport-runs/20261203T091500Z-customers --open"
+    )]
+    Report(ReportArgs),
     /// The configuration in effect: `config show` prints every setting, its value and where
     /// it came from (flag, environment, profile, default), secrets masked
     #[command(subcommand)]
@@ -479,6 +486,15 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run folder (it holds summary.json)
+    pub run_dir: PathBuf,
+    /// Open the report in the default browser
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

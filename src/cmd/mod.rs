@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod plan;
+pub mod report;
 pub mod resume;
 pub mod retry;
 pub mod sandbox;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Retry(args) => retry::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args),
+        Command::Report(args) => report::run(&cli, args),
         // Printed by `config_show`, which needs the parsed matches.
         Command::Config(_) => Ok(0),
         Command::Completions { shell } => {

@@ -174,12 +174,18 @@ pub struct Resume {
 
 fn status_of(dir: &Path) -> Result<Status, Error> {
     let summary = read_summary(dir);
-    let reports = [FAILURES_FILE, SUCCESSES_FILE, SUMMARY_FILE, LOG_FILE]
-        .iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
+    let reports = [
+        FAILURES_FILE,
+        SUCCESSES_FILE,
+        SUMMARY_FILE,
+        crate::engine::html::HTML_FILE,
+        LOG_FILE,
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .filter(|p| p.is_file())
+    .map(|p| p.display().to_string())
+    .collect();
     let ended = summary.as_ref().and_then(ended_of);
     if !dir.join(JOURNAL_FILE).is_file() {
         return validation_status(dir, summary, ended, reports);

@@ -432,6 +432,9 @@ fn validate_file(
         exit_code,
     };
     write_summary(&dir, &summary)?;
+    if let Err(e) = crate::engine::html::write(&dir) {
+        eprintln!("csmport: report.html: {e}");
+    }
     Ok(summary)
 }
 

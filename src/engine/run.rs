@@ -427,6 +427,11 @@ async fn run_kind<K: Description>(
         report::write_summary(&dir, &summary)?;
         None
     };
+    // The page for people is a view of the reports: one that cannot be written is said, and
+    // the run's outcome stands.
+    if let Err(e) = super::html::write(&dir) {
+        log.note(&format!("report.html: {e}"));
+    }
     Ok(RunResult {
         exit_code,
         summary,

@@ -20,6 +20,7 @@ mod plan;
 mod products;
 mod profiles;
 mod real_site;
+mod report;
 mod resume;
 mod retry;
 mod sandbox;

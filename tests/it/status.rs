@@ -62,7 +62,8 @@ fn a_finished_run_has_nothing_left_and_names_its_reports() {
         .map(|r| r.as_str().unwrap())
         .collect();
     assert!(
-        reports.iter().any(|r| r.ends_with("failures.csv")),
+        reports.iter().any(|r| r.ends_with("failures.csv"))
+            && reports.iter().any(|r| r.ends_with("report.html")),
         "{reports:?}"
     );
 

@@ -1,0 +1,773 @@
+//! Report stage, for people: `report.html` in a run folder, one self-contained file (inline
+//! CSS and SVG charts drawn by `plotters`, no script, font or image from elsewhere) that can be
+//! mailed or attached to a ticket. It is also well-formed XML (void elements closed), so tests
+//! and tools can read it with an XML parser. Reads only what `report` and `journal` wrote (summary.json,
+//! failures.csv, journal.sqlite), streaming failures.csv into aggregates, so a report of a
+//! million-row run stays small and is written in bounded memory. Written by `run` at the end
+//! of every run and by `cmd::report` on demand.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use super::report::{FAILURES_FILE, SUMMARY_FILE};
+
+pub const HTML_FILE: &str = "report.html";
+/// Rows shown per failure reason (the rest are counted).
+pub const ROWS_PER_REASON: usize = 20;
+/// Failure reasons kept apart; rarer ones after these are counted together.
+const MAX_REASONS: usize = 100;
+/// Reasons and columns drawn in a chart (the tables under them list every kept one).
+const CHART_BARS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HtmlError {
+    #[error("{0}: {1}")]
+    Read(PathBuf, String),
+    #[error("{0}: cannot be written: {1}")]
+    Write(PathBuf, std::io::Error),
+}
+
+/// One failure reason: the reason with the values that differ from row to row left out, how
+/// many rows it failed, and the first of them (row number and the row's first cell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub stage: String,
+    pub text: String,
+    pub count: u64,
+    pub rows: Vec<(String, String)>,
+}
+
+/// What failures.csv says, in aggregate.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Failures {
+    pub failed: u64,
+    pub open: u64,
+    pub reasons: Vec<Reason>,
+    /// Rows whose reason was not kept apart (beyond `MAX_REASONS` reasons).
+    pub other: u64,
+    pub by_column: BTreeMap<String, u64>,
+    pub by_stage: BTreeMap<String, u64>,
+    /// The input's first column (what identifies a row in the tables).
+    pub key_column: String,
+}
+
+/// A failure text with its quoted values folded, so rows failing for one reason group
+/// together: `no customer 'a@x' among …` and `no customer 'b@y' among …` are one reason.
+pub fn reason_key(error: &str) -> String {
+    let chars: Vec<char> = error.chars().collect();
+    let word = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    let mut out = String::with_capacity(error.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // A quote opens after a non-letter and closes before one; an apostrophe inside a word
+        // (O'Brien's) is text.
+        if c == '\'' && !word(i.checked_sub(1)) {
+            let close = (i + 1..chars.len()).find(|&j| chars[j] == '\'' && !word(Some(j + 1)));
+            if let Some(j) = close {
+                out.push_str("'…'");
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Reads failures.csv row by row into aggregates (at most `MAX_REASONS` reasons with
+/// `ROWS_PER_REASON` rows each are held).
+pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
+    let mut f = Failures::default();
+    if !path.exists() {
+        return Ok(f);
+    }
+    let err = |e: &dyn std::fmt::Display| HtmlError::Read(path.to_path_buf(), e.to_string());
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| err(&e))?;
+    let header = r.headers().map_err(|e| err(&e))?.clone();
+    let at = |name: &str| header.iter().position(|h| h == name);
+    let (Some(row_at), Some(stage_at), Some(field_at), Some(error_at)) =
+        (at("_row"), at("_stage"), at("_field"), at("_error"))
+    else {
+        return Err(err(
+            &"not a csmport failures.csv (no _row/_stage/_field/_error)",
+        ));
+    };
+    f.key_column = crate::read::unescape_formula(header.get(0).unwrap_or("")).to_string();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| err(&e))?;
+        let cell = |i: usize| crate::read::unescape_formula(rec.get(i).unwrap_or("")).to_string();
+        let stage = cell(stage_at);
+        if stage == super::report::OPEN_STAGE {
+            f.open += 1;
+            continue;
+        }
+        f.failed += 1;
+        *f.by_stage.entry(stage.clone()).or_default() += 1;
+        let field = cell(field_at);
+        if !field.is_empty() {
+            *f.by_column.entry(field).or_default() += 1;
+        }
+        let key = (stage.clone(), reason_key(&cell(error_at)));
+        let k = match index.get(&key) {
+            Some(&k) => k,
+            None if f.reasons.len() < MAX_REASONS => {
+                f.reasons.push(Reason {
+                    stage,
+                    text: key.1.clone(),
+                    count: 0,
+                    rows: Vec::new(),
+                });
+                index.insert(key, f.reasons.len() - 1);
+                f.reasons.len() - 1
+            }
+            None => {
+                f.other += 1;
+                continue;
+            }
+        };
+        let reason = &mut f.reasons[k];
+        reason.count += 1;
+        if reason.rows.len() < ROWS_PER_REASON {
+            let first = if row_at == 0 { String::new() } else { cell(0) };
+            reason.rows.push((cell(row_at), first));
+        }
+    }
+    f.reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
+    Ok(f)
+}
+
+/// What the journal says of the run's pace: rows confirmed over time, task slots in use,
+/// the waits, and how long tasks took. Seconds from the run's first attempt.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Timeline {
+    /// (seconds, rows confirmed so far), at each chunk's end.
+    pub confirmed: Vec<(f64, u64)>,
+    /// (start, end) of each task.
+    pub tasks: Vec<(f64, f64)>,
+    /// (seconds, what): 429s and refusals for want of a task slot.
+    pub waits: Vec<(f64, String)>,
+}
+
+fn seconds(t: &str) -> Option<f64> {
+    let ts: jiff::Timestamp = t.parse().ok()?;
+    Some(ts.as_millisecond() as f64 / 1000.0)
+}
+
+/// Reads the timeline from journal.sqlite (read-only); none without a journal.
+pub fn read_timeline(dir: &Path) -> Timeline {
+    let path = dir.join(super::journal::JOURNAL_FILE);
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Timeline::default();
+    };
+    let rows = |sql: &str| -> Vec<(String, String, i64)> {
+        let Ok(mut s) = c.prepare(sql) else {
+            return Vec::new();
+        };
+        s.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            ))
+        })
+        .map(|it| it.flatten().collect())
+        .unwrap_or_default()
+    };
+    let tasks = rows(
+        "SELECT MIN(a.at), b.updated_at, 0 FROM batches b JOIN attempts a ON a.batch = b.id \
+         WHERE b.task_id IS NOT NULL GROUP BY b.id",
+    );
+    let chunks = rows(
+        "SELECT updated_at, '', last_row - first_row + 1 FROM chunks WHERE done = 1 ORDER BY updated_at",
+    );
+    let waits = rows(
+        "SELECT at, outcome, 0 FROM attempts WHERE outcome LIKE '%429%' OR outcome LIKE '%slot%' ORDER BY at",
+    );
+    let first = rows("SELECT MIN(at), '', 0 FROM attempts")
+        .first()
+        .and_then(|r| seconds(&r.0))
+        .unwrap_or(0.0);
+    let rel = |t: &str| seconds(t).map(|s| (s - first).max(0.0));
+    let mut total = 0;
+    Timeline {
+        confirmed: chunks
+            .iter()
+            .filter_map(|(t, _, n)| {
+                total += (*n).max(0) as u64;
+                rel(t).map(|s| (s, total))
+            })
+            .collect(),
+        tasks: tasks
+            .iter()
+            .filter_map(|(a, b, _)| Some((rel(a)?, rel(b)?)))
+            .collect(),
+        waits: waits
+            .iter()
+            .filter_map(|(t, what, _)| Some((rel(t)?, what.clone())))
+            .collect(),
+    }
+}
+
+/// Median, p90 and max of the tasks' durations, in seconds.
+pub fn task_durations(tasks: &[(f64, f64)]) -> Option<[f64; 3]> {
+    let mut d: Vec<f64> = tasks.iter().map(|(a, b)| (b - a).max(0.0)).collect();
+    if d.is_empty() {
+        return None;
+    }
+    d.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| d[((d.len() - 1) as f64 * q).round() as usize];
+    Some([at(0.5), at(0.9), d[d.len() - 1]])
+}
+
+/// Tasks running at each moment a task starts or ends: (seconds, tasks).
+pub fn occupancy(tasks: &[(f64, f64)]) -> Vec<(f64, u64)> {
+    let mut edges: Vec<(f64, i64)> = tasks.iter().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
+    edges.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let mut n = 0i64;
+    edges
+        .into_iter()
+        .map(|(t, d)| {
+            n += d;
+            (t, n.max(0) as u64)
+        })
+        .collect()
+}
+
+/// Text for HTML (element content and attribute values).
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// A bar chart (SVG) of `bars` (label, value); labels are escaped by the SVG backend.
+fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
+    let mut svg = String::new();
+    let height = 60 + 28 * bars.len().max(1) as u32;
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(220)
+                .build_cartesian_2d(0u64..max + max / 10 + 1, (0..bars.len()).into_segmented())?;
+            let labels: Vec<String> = bars.iter().map(|b| short(&b.0, 34)).collect();
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_labels(6)
+                .light_line_style(TRANSPARENT)
+                .y_labels(bars.len().max(1))
+                .y_label_formatter(&|y| match y {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .draw()?;
+            chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                Rectangle::new(
+                    [
+                        (0, SegmentValue::Exact(i)),
+                        (*v, SegmentValue::Exact(i + 1)),
+                    ],
+                    RGBColor(0x2f, 0x6f, 0xb5).filled(),
+                )
+            }))?;
+            root.present()?;
+            Ok(())
+        })();
+        drawn.is_ok()
+    };
+    if !drawn {
+        svg.clear();
+    }
+    svg
+}
+
+/// Rows confirmed over time (line), the task slots in use beneath it (steps) and the waits
+/// (marks on the time axis).
+fn timeline_chart(t: &Timeline) -> String {
+    let mut svg = String::new();
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
+        let end = t
+            .confirmed
+            .iter()
+            .map(|c| c.0)
+            .chain(t.tasks.iter().map(|x| x.1))
+            .fold(0.0f64, f64::max)
+            .max(1.0);
+        let rows = t.confirmed.last().map_or(1, |c| c.1).max(1);
+        let occ = occupancy(&t.tasks);
+        let slots = occ.iter().map(|o| o.1).max().unwrap_or(0).max(1);
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            let (top, bottom) = root.split_vertically(240);
+            let mut a = ChartBuilder::on(&top)
+                .caption("Rows confirmed over time", ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(20)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.0..end, 0u64..rows + rows / 10 + 1)?;
+            a.configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .y_desc("rows")
+                .draw()?;
+            a.draw_series(LineSeries::new(
+                std::iter::once((0.0, 0)).chain(t.confirmed.iter().copied()),
+                RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
+            ))?;
+            a.draw_series(t.waits.iter().map(|(s, _)| {
+                PathElement::new(vec![(*s, 0), (*s, rows / 12 + 1)], RED.stroke_width(2))
+            }))?;
+            let mut b = ChartBuilder::on(&bottom)
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.0..end, 0u64..slots + 1)?;
+            b.configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .x_desc("seconds")
+                .y_desc("tasks")
+                .draw()?;
+            let mut steps = vec![(0.0, 0u64)];
+            for &(s, n) in &occ {
+                let last = steps.last().map_or(0, |p| p.1);
+                steps.push((s, last));
+                steps.push((s, n));
+            }
+            b.draw_series(LineSeries::new(steps, RGBColor(0x8a, 0x5a, 0x00)))?;
+            root.present()?;
+            Ok(())
+        })();
+        drawn.is_ok()
+    };
+    if !drawn {
+        svg.clear();
+    }
+    svg
+}
+
+fn table(out: &mut String, caption: &str, head: &[&str], rows: &[Vec<String>]) {
+    let _ = write!(out, "<table><caption>{}</caption><thead><tr>", esc(caption));
+    for h in head {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for r in rows {
+        out.push_str("<tr>");
+        for c in r {
+            let _ = write!(out, "<td>{}</td>", esc(c));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+}
+
+fn figure(out: &mut String, svg: &str, alt: &str) {
+    if svg.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<figure role=\"img\" aria-label=\"{}\">{svg}</figure>",
+        esc(alt)
+    );
+}
+
+const STYLE: &str = "
+:root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fff;--muted:#5b5b5b;--line:#d0d0d0;--ok:#1e7d32;--bad:#b3261e;--warn:#8a5a00}
+@media (prefers-color-scheme:dark){:root{--fg:#e8e8e8;--bg:#161616;--muted:#a8a8a8;--line:#3a3a3a;--ok:#7bd88f;--bad:#ff8a80;--warn:#ffcc66}
+figure svg{background:#f4f4f4;border-radius:4px}}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);background:var(--bg);max-width:60rem;margin:1.5rem auto;padding:0 1rem}
+h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid var(--line)}
+.outcome{font-size:1.15rem;padding:.6rem .8rem;border-left:6px solid var(--ok);background:color-mix(in srgb,var(--ok) 10%,transparent)}
+.outcome.bad{border-color:var(--bad);background:color-mix(in srgb,var(--bad) 10%,transparent)}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:.5rem 0 1rem;width:100%}caption{text-align:left;color:var(--muted);padding:.2rem 0}
+th,td{border-bottom:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td.n,th.n{text-align:right}figure{margin:.5rem 0}figure svg{max-width:100%;height:auto}
+.muted{color:var(--muted)}
+@media print{@page{size:auto;margin:14mm}body{max-width:none;margin:0;font-size:10.5pt;color:#000;background:#fff}
+h2{break-after:avoid}figure,table{break-inside:avoid}figure svg{background:none}}
+";
+
+/// What a summary's exit code means (the README's table).
+fn exit_meaning(code: i64) -> &'static str {
+    match code {
+        0 => "every row succeeded (or was already on the site)",
+        1 => "some rows failed or were skipped: see the reasons below",
+        2 => "the run was refused (usage, file or configuration)",
+        3 => "authentication or the network failed",
+        4 => "interrupted: rows are left open for `csmport resume`",
+        _ => "see the README's exit codes",
+    }
+}
+
+/// Writes `dir/report.html` from what the folder holds; its path.
+pub fn write(dir: &Path) -> Result<PathBuf, HtmlError> {
+    let summary_path = dir.join(SUMMARY_FILE);
+    let text = std::fs::read_to_string(&summary_path)
+        .map_err(|e| HtmlError::Read(summary_path.clone(), e.to_string()))?;
+    let s: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| HtmlError::Read(summary_path.clone(), e.to_string()))?;
+    let failures = read_failures(&dir.join(FAILURES_FILE))?;
+    let timeline = read_timeline(dir);
+    let html = render(&s, &failures, &timeline);
+    let path = dir.join(HTML_FILE);
+    let tmp = dir.join(format!("{HTML_FILE}.tmp"));
+    std::fs::write(&tmp, html).map_err(|e| HtmlError::Write(tmp.clone(), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| HtmlError::Write(path.clone(), e))?;
+    Ok(path)
+}
+
+/// The page, from a summary.json (an import's, or a validation's with `valid`) and the
+/// aggregates.
+pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    let txt = |k: &str| s[k].as_str().unwrap_or("").to_string();
+    let validation = s.get("valid").is_some();
+    let kind = txt("kind");
+    let verb = match (validation, s["operation"].as_str()) {
+        (true, _) => "Validation of",
+        (false, Some("delete")) => "Delete of",
+        _ => "Import of",
+    };
+    let code = s["exit_code"].as_i64().unwrap_or(0);
+    let mut out = String::with_capacity(64 * 1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"/><title>csmport: {} {}</title><style>{STYLE}</style></head><body>",
+        esc(&verb.to_lowercase()),
+        esc(&kind)
+    );
+    let _ = write!(
+        out,
+        "<header><p class=\"muted\">csmport run report</p><h1>{verb} {}</h1></header>",
+        esc(&kind)
+    );
+    let ok_word = if validation { "valid" } else { "succeeded" };
+    let _ = write!(
+        out,
+        "<p class=\"outcome{}\"><strong>{} rows</strong> = {} {ok_word} + {} failed + {} skipped{}{} · exit {code}: {}</p>",
+        if code == 0 { "" } else { " bad" },
+        n("rows"),
+        n("succeeded"),
+        n("failed"),
+        n("skipped"),
+        if n("open") > 0 {
+            format!(" ({} open, for `csmport resume`)", n("open"))
+        } else {
+            String::new()
+        },
+        match s["unchanged"].as_u64() {
+            Some(u) if u > 0 => format!(" · {u} unchanged (already on the site)"),
+            _ => String::new(),
+        },
+        esc(exit_meaning(code))
+    );
+    out.push_str("<dl>");
+    let mut item = |k: &str, v: String| {
+        if !v.is_empty() {
+            let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+        }
+    };
+    item("Input", txt("input"));
+    let d = &s["dialect"];
+    item(
+        "Read as",
+        [
+            d["format"].as_str(),
+            d["encoding"].as_str(),
+            d["delimiter"].as_str().map(|x| x.to_string()).as_deref(),
+            d["sheet"].as_str(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
+            + &d["header_row"]
+                .as_u64()
+                .map(|h| format!(" · header row {h}"))
+                .unwrap_or_default(),
+    );
+    item("Rows taken", txt("row_range"));
+    // The target line names the site and cloud id only: summary.json never holds a credential.
+    item("Target", txt("target"));
+    item(
+        "Started",
+        [txt("started_at"), txt("finished_at")]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(" → "),
+    );
+    item(
+        "Duration",
+        s["elapsed_s"]
+            .as_f64()
+            .map(|e| {
+                format!(
+                    "{e:.1} s ({} rows/s)",
+                    s["rows_per_s"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .unwrap_or_default(),
+    );
+    item(
+        "Requests",
+        if validation {
+            String::new()
+        } else {
+            format!("{} requests, {} tasks", n("batches"), n("tasks"))
+        },
+    );
+    item("Run folder", txt("run_dir"));
+    item("Backup", txt("backup"));
+    out.push_str("</dl>");
+    if let Some(notes) = d["notes"].as_array().filter(|a| !a.is_empty()) {
+        out.push_str("<h2>What the reader noticed</h2><ul>");
+        for note in notes.iter().filter_map(|x| x.as_str()) {
+            let _ = write!(out, "<li>{}</li>", esc(note));
+        }
+        out.push_str("</ul>");
+    }
+
+    out.push_str("<h2>Outcomes</h2>");
+    let mut outcomes: Vec<(String, u64)> = vec![
+        (ok_word.to_string(), n("succeeded")),
+        ("failed".into(), n("failed")),
+        ("skipped".into(), n("skipped") - n("open").min(n("skipped"))),
+        ("open".into(), n("open")),
+    ];
+    if let Some(stages) = s["failed_by_stage"].as_object() {
+        for (stage, v) in stages {
+            outcomes.push((format!("failed at {stage}"), v.as_u64().unwrap_or(0)));
+        }
+    }
+    figure(
+        &mut out,
+        &bar_chart("Rows by outcome", &outcomes),
+        "Bar chart of rows by outcome; the table below has the numbers",
+    );
+    table(
+        &mut out,
+        "Rows by outcome",
+        &["outcome", "rows"],
+        &outcomes
+            .iter()
+            .map(|(k, v)| vec![k.clone(), v.to_string()])
+            .collect::<Vec<_>>(),
+    );
+
+    if f.failed > 0 {
+        out.push_str("<h2>Why rows failed</h2>");
+        let bars: Vec<(String, u64)> = f
+            .reasons
+            .iter()
+            .take(CHART_BARS)
+            .map(|r| (r.text.clone(), r.count))
+            .collect();
+        figure(
+            &mut out,
+            &bar_chart("Top failure reasons", &bars),
+            "Bar chart of the most frequent failure reasons; the table below lists them",
+        );
+        let key = if f.key_column.is_empty() {
+            "first cell".to_string()
+        } else {
+            f.key_column.clone()
+        };
+        out.push_str("<table><caption>Failure reasons, most frequent first, with the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">first rows (row: ");
+        out.push_str(&esc(&key));
+        out.push_str(")</th></tr></thead><tbody>");
+        for r in &f.reasons {
+            let shown: Vec<String> = r
+                .rows
+                .iter()
+                .map(|(row, first)| format!("{row}: {first}"))
+                .collect();
+            let more = r.count.saturating_sub(r.rows.len() as u64);
+            let _ = write!(
+                out,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                r.count,
+                esc(&r.stage),
+                esc(&r.text),
+                shown
+                    .iter()
+                    .map(|x| esc(x))
+                    .collect::<Vec<_>>()
+                    .join("<br/>"),
+                if more > 0 {
+                    format!("<br/><span class=\"muted\">… and {more} more in failures.csv</span>")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if f.other > 0 {
+            let _ = write!(
+                out,
+                "<tr><td class=\"n\">{}</td><td></td><td>other reasons (see failures.csv)</td><td></td></tr>",
+                f.other
+            );
+        }
+        out.push_str("</tbody></table>");
+        if !f.by_column.is_empty() {
+            let mut cols: Vec<(String, u64)> =
+                f.by_column.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            cols.sort_by_key(|c| std::cmp::Reverse(c.1));
+            figure(
+                &mut out,
+                &bar_chart(
+                    "Failures per column",
+                    &cols.iter().take(CHART_BARS).cloned().collect::<Vec<_>>(),
+                ),
+                "Bar chart of failures per column; the table below has the numbers",
+            );
+            table(
+                &mut out,
+                "Failures per column",
+                &["column", "rows"],
+                &cols
+                    .iter()
+                    .map(|(k, v)| vec![k.clone(), v.to_string()])
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+
+    if !t.confirmed.is_empty() || !t.tasks.is_empty() {
+        out.push_str("<h2>Pace</h2>");
+        figure(
+            &mut out,
+            &timeline_chart(t),
+            "Line chart of rows confirmed over time, with the bulk tasks running beneath it and the waits marked in red; the tables below have the numbers",
+        );
+        let durations = task_durations(&t.tasks);
+        let mut rows = vec![vec!["tasks".to_string(), t.tasks.len().to_string()]];
+        if let Some([median, p90, max]) = durations {
+            rows.push(vec!["median task".into(), format!("{median:.2} s")]);
+            rows.push(vec!["p90 task".into(), format!("{p90:.2} s")]);
+            rows.push(vec!["longest task".into(), format!("{max:.2} s")]);
+        }
+        rows.push(vec![
+            "most tasks at once".into(),
+            occupancy(&t.tasks)
+                .iter()
+                .map(|o| o.1)
+                .max()
+                .unwrap_or(0)
+                .to_string(),
+        ]);
+        rows.push(vec![
+            "waits (429, task slots)".into(),
+            t.waits.len().to_string(),
+        ]);
+        table(&mut out, "Tasks and waits", &["", ""], &rows);
+        if !t.confirmed.is_empty() {
+            let step = (t.confirmed.len() / 20).max(1);
+            table(
+                &mut out,
+                "Rows confirmed over time",
+                &["seconds", "rows"],
+                &t.confirmed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % step == 0 || *i == t.confirmed.len() - 1)
+                    .map(|(_, (s, r))| vec![format!("{s:.1}"), r.to_string()])
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if !t.waits.is_empty() {
+            table(
+                &mut out,
+                "Waits",
+                &["seconds", "what"],
+                &t.waits
+                    .iter()
+                    .take(20)
+                    .map(|(s, w)| vec![format!("{s:.1}"), short(w, 200)])
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    out.push_str("<footer><p class=\"muted\">Written by csmport from the run folder (summary.json, failures.csv, journal.sqlite); `csmport report RUN_DIR` writes it again.</p></footer></body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_group_rows_whose_values_differ() {
+        let cases = [
+            (
+                "no customer 'a@x.example' among the customers",
+                "no customer '…' among the customers",
+            ),
+            ("email is empty", "email is empty"),
+            ("O'Brien's field", "O'Brien's field"),
+            ("name 'O'Brien' is taken", "name '…' is taken"),
+            ("an 'unclosed quote", "an 'unclosed quote"),
+            (
+                "Customer Tier: 'Gold' is not an option (options: Free)",
+                "Customer Tier: '…' is not an option (options: Free)",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(reason_key(error), want, "{error}");
+        }
+    }
+
+    #[test]
+    fn durations_and_occupancy_from_task_intervals() {
+        let tasks = [(0.0, 2.0), (1.0, 3.0), (1.5, 10.0), (4.0, 5.0)];
+        assert_eq!(task_durations(&tasks), Some([2.0, 8.5, 8.5]));
+        assert_eq!(task_durations(&[]), None);
+        let occ: Vec<u64> = occupancy(&tasks).into_iter().map(|o| o.1).collect();
+        assert_eq!(occ, [1, 2, 3, 2, 1, 2, 1, 0]);
+    }
+
+    #[test]
+    fn everything_from_the_input_is_escaped() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;"
+        );
+    }
+}
