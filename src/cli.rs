@@ -446,6 +446,10 @@ pub struct ExportArgs {
     /// found through the site's search by detail field, e.g. --where 'Customer Tier=Gold'
     #[arg(long = "where", value_name = "FIELD=VALUE", conflicts_with = "ids")]
     pub where_: Vec<String>,
+    /// Also write a report for people (HTML, one file that opens offline): rows per kind,
+    /// where customers were found, the output file and its SHA-256
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Requests per second at most
     #[arg(long, env = "CSM_RATE", default_value_t = 10.0, value_name = "N")]
     pub rate: f64,

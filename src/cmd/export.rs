@@ -163,6 +163,18 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
                 .join(", "),
         );
     }
+    if let Some(path) = &args.report {
+        let page = crate::engine::html::render_export(
+            &serde_json::to_value(&summary).expect("a summary serializes"),
+            &format!("{} (cloud {})", target.base_url, target.cloud_id),
+        );
+        std::fs::write(path, page).map_err(|e| {
+            Error::Usage(format!(
+                "{}: the report cannot be written: {e}",
+                path.display()
+            ))
+        })?;
+    }
     super::print_summary(cli, &text, &summary);
     if !summary.skipped_sources.is_empty() {
         eprintln!(
@@ -275,6 +287,7 @@ pub async fn read_table(
         allow_partial: false,
         ids: None,
         where_: Vec::new(),
+        report: None,
         rate: crate::options::DEFAULT_RATE,
         concurrency: 4,
         retries: crate::options::DEFAULT_RETRIES,

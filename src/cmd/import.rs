@@ -80,6 +80,9 @@ async fn run_plan(
         exit_code,
     };
     plan::write_summary(&top, &summary)?;
+    if let Err(e) = crate::engine::html::write(&top) {
+        eprintln!("csmport: report.html: {e}");
+    }
     let lines: Vec<String> = summary
         .steps
         .iter()

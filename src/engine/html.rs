@@ -317,6 +317,21 @@ fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
     svg
 }
 
+/// Points drawn per series at most: a million-row run's chart stays as small as a short one's.
+const MAX_POINTS: usize = 400;
+
+/// Every k-th point and the last, at most `MAX_POINTS`.
+fn thin<T: Copy>(v: &[T]) -> Vec<T> {
+    let step = v.len().div_ceil(MAX_POINTS).max(1);
+    let mut out: Vec<T> = v.iter().copied().step_by(step).collect();
+    if step > 1
+        && let Some(&last) = v.last()
+    {
+        out.push(last);
+    }
+    out
+}
+
 /// Rows confirmed over time (line), the task slots in use beneath it (steps) and the waits
 /// (marks on the time axis).
 fn timeline_chart(t: &Timeline) -> String {
@@ -333,45 +348,47 @@ fn timeline_chart(t: &Timeline) -> String {
         let rows = t.confirmed.last().map_or(1, |c| c.1).max(1);
         let occ = occupancy(&t.tasks);
         let slots = occ.iter().map(|o| o.1).max().unwrap_or(0).max(1);
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            let (top, bottom) = root.split_vertically(240);
-            let mut a = ChartBuilder::on(&top)
-                .caption("Rows confirmed over time", ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(20)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..end, 0u64..rows + rows / 10 + 1)?;
-            a.configure_mesh()
-                .light_line_style(TRANSPARENT)
-                .y_desc("rows")
-                .draw()?;
-            a.draw_series(LineSeries::new(
-                std::iter::once((0.0, 0)).chain(t.confirmed.iter().copied()),
-                RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
-            ))?;
-            a.draw_series(t.waits.iter().map(|(s, _)| {
-                PathElement::new(vec![(*s, 0), (*s, rows / 12 + 1)], RED.stroke_width(2))
-            }))?;
-            let mut b = ChartBuilder::on(&bottom)
-                .margin(8)
-                .x_label_area_size(28)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..end, 0u64..slots + 1)?;
-            b.configure_mesh()
-                .light_line_style(TRANSPARENT)
-                .x_desc("seconds")
-                .y_desc("tasks")
-                .draw()?;
-            let mut steps = vec![(0.0, 0u64)];
-            for &(s, n) in &occ {
-                let last = steps.last().map_or(0, |p| p.1);
-                steps.push((s, last));
-                steps.push((s, n));
-            }
-            b.draw_series(LineSeries::new(steps, RGBColor(0x8a, 0x5a, 0x00)))?;
-            root.present()?;
-            Ok(())
-        })();
+        let drawn =
+            (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+                let (top, bottom) = root.split_vertically(240);
+                let mut a = ChartBuilder::on(&top)
+                    .caption("Rows confirmed over time", ("sans-serif", 16))
+                    .margin(8)
+                    .x_label_area_size(20)
+                    .y_label_area_size(60)
+                    .build_cartesian_2d(0.0..end, 0u64..rows + rows / 10 + 1)?;
+                a.configure_mesh()
+                    .light_line_style(TRANSPARENT)
+                    .y_desc("rows")
+                    .draw()?;
+                a.draw_series(LineSeries::new(
+                    std::iter::once((0.0, 0)).chain(thin(&t.confirmed)),
+                    RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
+                ))?;
+                let waits: Vec<f64> = t.waits.iter().map(|w| w.0).collect();
+                a.draw_series(thin(&waits).into_iter().map(|s| {
+                    PathElement::new(vec![(s, 0), (s, rows / 12 + 1)], RED.stroke_width(2))
+                }))?;
+                let mut b = ChartBuilder::on(&bottom)
+                    .margin(8)
+                    .x_label_area_size(28)
+                    .y_label_area_size(60)
+                    .build_cartesian_2d(0.0..end, 0u64..slots + 1)?;
+                b.configure_mesh()
+                    .light_line_style(TRANSPARENT)
+                    .x_desc("seconds")
+                    .y_desc("tasks")
+                    .draw()?;
+                let mut steps = vec![(0.0, 0u64)];
+                for &(s, n) in &occ {
+                    let last = steps.last().map_or(0, |p| p.1);
+                    steps.push((s, last));
+                    steps.push((s, n));
+                }
+                b.draw_series(LineSeries::new(thin(&steps), RGBColor(0x8a, 0x5a, 0x00)))?;
+                root.present()?;
+                Ok(())
+            })();
         drawn.is_ok()
     };
     if !drawn {
@@ -443,15 +460,214 @@ pub fn write(dir: &Path) -> Result<PathBuf, HtmlError> {
         .map_err(|e| HtmlError::Read(summary_path.clone(), e.to_string()))?;
     let s: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| HtmlError::Read(summary_path.clone(), e.to_string()))?;
-    let failures = read_failures(&dir.join(FAILURES_FILE))?;
-    let timeline = read_timeline(dir);
-    let html = render(&s, &failures, &timeline);
+    let html = if s.get("steps").is_some() {
+        render_plan(&s)
+    } else {
+        let failures = read_failures(&dir.join(FAILURES_FILE))?;
+        let timeline = read_timeline(dir);
+        render(&s, &failures, &timeline)
+    };
     let path = dir.join(HTML_FILE);
     let tmp = dir.join(format!("{HTML_FILE}.tmp"));
     std::fs::write(&tmp, html).map_err(|e| HtmlError::Write(tmp.clone(), e))?;
     std::fs::rename(&tmp, &path).map_err(|e| HtmlError::Write(path.clone(), e))?;
     Ok(path)
 }
+
+fn head(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"/><title>csmport: {}</title><style>{STYLE}</style></head><body>",
+        esc(title)
+    );
+}
+
+/// A plan's page: one line per step, in the order they ran (the dependency order), each with
+/// its counts and the folder holding its own report.html.
+pub fn render_plan(s: &serde_json::Value) -> String {
+    let steps = s["steps"].as_array().cloned().unwrap_or_default();
+    let code = s["exit_code"].as_i64().unwrap_or(0);
+    let step_n = |st: &serde_json::Value, k: &str| st["summary"][k].as_u64().unwrap_or(0);
+    let total = |k: &str| steps.iter().map(|st| step_n(st, k)).sum::<u64>();
+    let mut out = String::with_capacity(32 * 1024);
+    head(&mut out, "migration plan");
+    out.push_str(
+        "<header><p class=\"muted\">csmport run report</p><h1>Migration plan</h1></header>",
+    );
+    let _ = write!(
+        out,
+        "<p class=\"outcome{}\"><strong>{} rows</strong> = {} succeeded + {} failed + {} skipped in {} steps · exit {code}: {}</p>",
+        if code == 0 { "" } else { " bad" },
+        total("rows"),
+        total("succeeded"),
+        total("failed"),
+        total("skipped"),
+        steps.len(),
+        esc(exit_meaning(code))
+    );
+    let _ = write!(
+        out,
+        "<dl><dt>Run folder</dt><dd>{}</dd></dl>",
+        esc(s["run_dir"].as_str().unwrap_or(""))
+    );
+    out.push_str("<h2>Steps, in the order they ran</h2>");
+    let bars: Vec<(String, u64)> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            (
+                format!("{} {}", i + 1, st["kind"].as_str().unwrap_or("")),
+                step_n(st, "failed"),
+            )
+        })
+        .collect();
+    figure(
+        &mut out,
+        &bar_chart("Failed rows per step", &bars),
+        "Bar chart of failed rows per step; the table below has every step",
+    );
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let txt = |k: &str| st[k].as_str().unwrap_or("").to_string();
+            vec![
+                (i + 1).to_string(),
+                txt("kind"),
+                txt("file"),
+                step_n(st, "rows").to_string(),
+                step_n(st, "succeeded").to_string(),
+                step_n(st, "failed").to_string(),
+                step_n(st, "skipped").to_string(),
+                st["exit_code"].as_i64().unwrap_or(0).to_string(),
+                if st["error"].is_string() {
+                    txt("error")
+                } else {
+                    format!("{}/{HTML_FILE}", txt("run_dir"))
+                },
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Steps (each folder has its own report)",
+        &[
+            "#",
+            "kind",
+            "file",
+            "rows",
+            "succeeded",
+            "failed",
+            "skipped",
+            "exit",
+            "report or error",
+        ],
+        &rows,
+    );
+    out.push_str(FOOTER);
+    out
+}
+
+/// An export's page (`export --report FILE`): rows per kind, where customers were found, the
+/// listings left out, and the file written with its SHA-256.
+pub fn render_export(s: &serde_json::Value, target: &str) -> String {
+    let code = s["exit_code"].as_i64().unwrap_or(0);
+    let rows: Vec<(String, u64)> = s["rows"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    let mut out = String::with_capacity(16 * 1024);
+    head(&mut out, "export");
+    out.push_str("<header><p class=\"muted\">csmport run report</p><h1>Export</h1></header>");
+    let _ = write!(
+        out,
+        "<p class=\"outcome{}\"><strong>{total} rows</strong> exported · exit {code}: {}</p><dl>",
+        if code == 0 { "" } else { " bad" },
+        if code == 0 {
+            "every row the site holds is in the file"
+        } else {
+            "some --ids are not on the site (listed below)"
+        }
+    );
+    let mut item = |k: &str, v: String| {
+        if !v.is_empty() {
+            let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+        }
+    };
+    item("File", s["out"].as_str().unwrap_or("").to_string());
+    item("Format", s["format"].as_str().unwrap_or("").to_string());
+    item("SHA-256", s["sha256"].as_str().unwrap_or("").to_string());
+    item("Source", target.to_string());
+    item(
+        "Duration",
+        s["elapsed_s"]
+            .as_f64()
+            .map(|e| format!("{e:.1} s"))
+            .unwrap_or_default(),
+    );
+    out.push_str("</dl><h2>Rows per kind</h2>");
+    figure(
+        &mut out,
+        &bar_chart("Rows per kind", &rows),
+        "Bar chart of rows per kind; the table below has the numbers",
+    );
+    table(
+        &mut out,
+        "Rows per kind",
+        &["kind", "rows"],
+        &rows
+            .iter()
+            .map(|(k, v)| vec![k.clone(), v.to_string()])
+            .collect::<Vec<_>>(),
+    );
+    if let Some(sources) = s["customer_sources"].as_array().filter(|a| !a.is_empty()) {
+        out.push_str("<h2>Where customers were found</h2>");
+        table(
+            &mut out,
+            "Customers per source (one customer may be in several)",
+            &["source", "customers"],
+            &sources
+                .iter()
+                .map(|x| {
+                    vec![
+                        x["source"].as_str().unwrap_or("").to_string(),
+                        x["customers"].to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    for (key, caption) in [
+        (
+            "skipped_sources",
+            "Listings that could not be read (--allow-partial): customers only they hold are missing",
+        ),
+        ("unknown_ids", "--ids the site does not have"),
+    ] {
+        if let Some(list) = s[key].as_array().filter(|a| !a.is_empty()) {
+            let _ = write!(out, "<h2>{}</h2>", esc(caption));
+            table(
+                &mut out,
+                caption,
+                &[""],
+                &list
+                    .iter()
+                    .take(200)
+                    .map(|x| vec![x.as_str().unwrap_or("").to_string()])
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    out.push_str("<footer><p class=\"muted\">Written by csmport export --report.</p></footer></body></html>\n");
+    out
+}
+
+const FOOTER: &str = "<footer><p class=\"muted\">Written by csmport from the run folder (summary.json, failures.csv, journal.sqlite); `csmport report RUN_DIR` writes it again.</p></footer></body></html>\n";
 
 /// The page, from a summary.json (an import's, or a validation's with `valid`) and the
 /// aggregates.
@@ -467,12 +683,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
     };
     let code = s["exit_code"].as_i64().unwrap_or(0);
     let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"/><title>csmport: {} {}</title><style>{STYLE}</style></head><body>",
-        esc(&verb.to_lowercase()),
-        esc(&kind)
-    );
+    head(&mut out, &format!("{} {kind}", verb.to_lowercase()));
     let _ = write!(
         out,
         "<header><p class=\"muted\">csmport run report</p><h1>{verb} {}</h1></header>",
@@ -725,7 +936,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             );
         }
     }
-    out.push_str("<footer><p class=\"muted\">Written by csmport from the run folder (summary.json, failures.csv, journal.sqlite); `csmport report RUN_DIR` writes it again.</p></footer></body></html>\n");
+    out.push_str(FOOTER);
     out
 }
 
@@ -761,6 +972,42 @@ mod tests {
         assert_eq!(task_durations(&[]), None);
         let occ: Vec<u64> = occupancy(&tasks).into_iter().map(|o| o.1).collect();
         assert_eq!(occ, [1, 2, 3, 2, 1, 2, 1, 0]);
+    }
+
+    /// A million-row run: 10,000 chunks and tasks, thousands of waits, 100 reasons of
+    /// thousands of rows each; the page stays under 200 kB.
+    #[test]
+    fn a_million_row_run_s_page_stays_small() {
+        let t = Timeline {
+            confirmed: (0..10_000)
+                .map(|i| (i as f64, (i as u64 + 1) * 100))
+                .collect(),
+            tasks: (0..10_000)
+                .map(|i| (i as f64 * 0.5, i as f64 * 0.5 + 2.0))
+                .collect(),
+            waits: (0..3_000).map(|i| (i as f64, "429".to_string())).collect(),
+        };
+        let f = Failures {
+            failed: 1_000_000,
+            reasons: (0..MAX_REASONS)
+                .map(|i| Reason {
+                    stage: "validate".into(),
+                    text: format!("reason {i} with a long explanation of what is wrong"),
+                    count: 10_000,
+                    rows: (0..ROWS_PER_REASON)
+                        .map(|r| (r.to_string(), format!("someone{r}@example.com")))
+                        .collect(),
+                })
+                .collect(),
+            by_column: (0..60).map(|c| (format!("Column {c}"), 1000)).collect(),
+            key_column: "email".into(),
+            ..Failures::default()
+        };
+        let s = serde_json::json!({"kind": "customers", "rows": 2_000_000u64, "succeeded": 1_000_000u64,
+            "failed": 1_000_000u64, "skipped": 0, "exit_code": 1});
+        let html = render(&s, &f, &t);
+        assert!(html.len() < 200_000, "{} bytes", html.len());
+        assert!(html.contains("… and 9980 more in failures.csv"));
     }
 
     #[test]

@@ -246,3 +246,67 @@ fn report_refuses_a_folder_that_is_no_run() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_plan_s_page_has_a_line_per_step_in_the_order_they_ran() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(repo("sample-data/migration.toml"))
+        .args(["--service-desk", "1", "--out", "plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let top = ctx.path("plan");
+    let html = std::fs::read_to_string(top.join("report.html")).unwrap();
+    offline(&html);
+    let page = parse(&html);
+    let s = summary(&top);
+    let steps = s["steps"].as_array().unwrap();
+    let table = &page.tables["Steps (each folder has its own report)"];
+    assert_eq!(table.len(), steps.len() + 1, "{table:?}");
+    for (row, step) in table[1..].iter().zip(steps) {
+        assert_eq!(row[1], step["kind"].as_str().unwrap());
+        assert_eq!(row[3], step["summary"]["rows"].to_string());
+        assert_eq!(row[5], step["summary"]["failed"].to_string());
+        let own = Path::new(step["run_dir"].as_str().unwrap()).join("report.html");
+        assert_eq!(row[8], own.display().to_string());
+        assert!(ctx.path("").join(&own).is_file(), "{own:?}");
+    }
+    let total: u64 = steps
+        .iter()
+        .map(|st| st["summary"]["rows"].as_u64().unwrap())
+        .sum();
+    assert!(
+        page.outcome.starts_with(&format!("{total} rows = ")),
+        "{}",
+        page.outcome
+    );
+}
+
+#[test]
+fn export_report_names_the_file_its_hash_and_rows_per_kind() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["export", "organizations", "products", "--out", "site.xlsx"])
+        .args(["--report", "export.html", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let html = std::fs::read_to_string(ctx.path("export.html")).unwrap();
+    offline(&html);
+    assert!(html.contains(s["sha256"].as_str().unwrap()));
+    let page = parse(&html);
+    let rows = &page.tables["Rows per kind"];
+    for kind in ["organizations", "products"] {
+        assert!(
+            rows.contains(&vec![kind.to_string(), s["rows"][kind].to_string()]),
+            "{rows:?}"
+        );
+    }
+}
