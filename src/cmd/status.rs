@@ -19,7 +19,7 @@ use crate::error::Error;
 
 /// Where runs go when `--out` is not given (`engine::run`).
 const RUNS_DIR: &str = "csmport-runs";
-const LOG_FILE: &str = "run.log";
+use crate::engine::run::LOG_FILE;
 /// Live tasks listed one by one; the rest are counted.
 const LISTED_TASKS: usize = 10;
 

@@ -194,9 +194,6 @@ pub fn read_timeline(dir: &Path) -> Timeline {
     let chunks = rows(
         "SELECT updated_at, '', last_row - first_row + 1 FROM chunks WHERE done = 1 ORDER BY updated_at",
     );
-    let waits = rows(
-        "SELECT at, outcome, 0 FROM attempts WHERE outcome LIKE '%429%' OR outcome LIKE '%slot%' ORDER BY at",
-    );
     let first = rows("SELECT MIN(at), '', 0 FROM attempts")
         .first()
         .and_then(|r| seconds(&r.0))
@@ -215,11 +212,33 @@ pub fn read_timeline(dir: &Path) -> Timeline {
             .iter()
             .filter_map(|(a, b, _)| Some((rel(a)?, rel(b)?)))
             .collect(),
-        waits: waits
-            .iter()
-            .filter_map(|(t, what, _)| Some((rel(t)?, what.clone())))
+        waits: read_waits(&dir.join(super::run::LOG_FILE))
+            .into_iter()
+            .filter_map(|(t, what)| Some((rel(&t)?, what)))
             .collect(),
     }
+}
+
+/// Waits kept for the chart; a run that waited more often is drawn from its first ones.
+const MAX_WAITS: usize = 10_000;
+
+/// The run log's waits, read line by line: answers of 429 (the rate limit) and refusals for
+/// want of a task slot, each with its time.
+fn read_waits(log: &Path) -> Vec<(String, String)> {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(log) else {
+        return Vec::new();
+    };
+    std::io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("HTTP 429") || l.contains("task slots full"))
+        .filter_map(|l| {
+            let (t, what) = l.split_once(' ')?;
+            Some((t.to_string(), short(what, 300)))
+        })
+        .take(MAX_WAITS)
+        .collect()
 }
 
 /// Median, p90 and max of the tasks' durations, in seconds.

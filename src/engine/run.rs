@@ -696,9 +696,11 @@ fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
     });
 }
 
+pub const LOG_FILE: &str = "run.log";
+
 /// The run folder's `run.log`, continued by a resumed run.
 fn append_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
-    let path = dir.join("run.log");
+    let path = dir.join(LOG_FILE);
     RunLog::append(&path)
         .map(Arc::new)
         .map_err(|source| Error::Report(report::ReportError { path, source }))
@@ -706,7 +708,7 @@ fn append_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
 
 /// The run folder's `run.log`.
 pub fn open_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
-    let path = dir.join("run.log");
+    let path = dir.join(LOG_FILE);
     RunLog::create(&path)
         .map(Arc::new)
         .map_err(|source| Error::Report(report::ReportError { path, source }))

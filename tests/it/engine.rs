@@ -301,6 +301,15 @@ fn case_3_a_429_storm_fails_no_row() {
     assert_eq!(stages(&r).get("ok"), Some(&100));
     let throttled = sb.requests().iter().filter(|r| r["status"] == 429).count();
     assert!(throttled > 0, "the storm happened");
+    // The report marks the waits on its time axis and counts them.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let waits = html
+        .split("<td>waits (429, task slots)</td><td>")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no waits line in the report"));
+    assert!(waits > 0, "{waits}");
 }
 
 /// Case 4: tasks still running at --task-timeout are never read back into failures: their
