@@ -16,6 +16,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo run --quiet -- --sandbox import customers sample-data/customers.csv --out "$work/run" >/dev/null || true
 mkdir -p "$(dirname "$out")"
-"$chrome" --headless=new --disable-gpu --no-sandbox --hide-scrollbars \
-  --window-size=1024,2200 --screenshot="$out" "file://$work/run/report.html" >/dev/null 2>&1
+# No network: the page needs none, and Chromium's own background calls are turned off.
+"$chrome" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$work/profile" --hide-scrollbars --window-size=1024,${HEIGHT:-1800} \
+  --screenshot="$(realpath -m "$out")" "file://$work/run/report.html" >/dev/null 2>&1
 echo "$out"

@@ -76,6 +76,18 @@ pub fn reason_key(error: &str) -> String {
                 continue;
             }
         }
+        // Numbers that name a row or an entity (row 400, ASSOCIATION: 999) differ from row to
+        // row; short ones (5 to 20 digits) are part of the reason.
+        if c.is_ascii_digit() && !word(i.checked_sub(1)) {
+            let end = (i..chars.len())
+                .find(|&j| !chars[j].is_ascii_digit())
+                .unwrap_or(chars.len());
+            if !word(Some(end)) && (end - i >= 3 || out.ends_with("row ")) {
+                out.push('N');
+                i = end;
+                continue;
+            }
+        }
         out.push(c);
         i += 1;
     }
@@ -115,9 +127,13 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
         }
         f.failed += 1;
         *f.by_stage.entry(stage.clone()).or_default() += 1;
-        let field = cell(field_at);
-        if !field.is_empty() {
-            *f.by_column.entry(field).or_default() += 1;
+        // A row failing on several cells names them all, separated by ';'.
+        for field in cell(field_at)
+            .split(';')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            *f.by_column.entry(field.to_string()).or_default() += 1;
         }
         let key = (stage.clone(), reason_key(&cell(error_at)));
         let k = match index.get(&key) {
@@ -299,31 +315,40 @@ fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
         let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
         let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
             let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
+                .caption(title, ("sans-serif", 18))
                 .margin(8)
                 .x_label_area_size(24)
                 .y_label_area_size(220)
                 .build_cartesian_2d(0u64..max + max / 10 + 1, (0..bars.len()).into_segmented())?;
-            let labels: Vec<String> = bars.iter().map(|b| short(&b.0, 34)).collect();
+            // The first bar on top: segment n-1 is drawn highest.
+            let n = bars.len();
+            let labels: Vec<String> = bars.iter().rev().map(|b| short(&b.0, 34)).collect();
             chart
                 .configure_mesh()
                 .disable_y_mesh()
                 .x_labels(6)
                 .light_line_style(TRANSPARENT)
-                .y_labels(bars.len().max(1))
+                .y_labels(n.max(1))
+                .y_label_style(("sans-serif", 13))
+                .x_label_style(("sans-serif", 12))
                 .y_label_formatter(&|y| match y {
                     SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
                     _ => String::new(),
                 })
                 .draw()?;
+            // Rectangles in the bars' order (a histogram series draws in hash order): the same
+            // run gives the same page, byte for byte.
             chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                Rectangle::new(
+                let k = n - 1 - i;
+                let mut bar = Rectangle::new(
                     [
-                        (0, SegmentValue::Exact(i)),
-                        (*v, SegmentValue::Exact(i + 1)),
+                        (0, SegmentValue::Exact(k)),
+                        (*v, SegmentValue::Exact(k + 1)),
                     ],
                     RGBColor(0x2f, 0x6f, 0xb5).filled(),
-                )
+                );
+                bar.set_margin(5, 5, 0, 0);
+                bar
             }))?;
             root.present()?;
             Ok(())
@@ -450,6 +475,7 @@ figure svg{background:#f4f4f4;border-radius:4px}}
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);background:var(--bg);max-width:60rem;margin:1.5rem auto;padding:0 1rem}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid var(--line)}
 .outcome{font-size:1.15rem;padding:.6rem .8rem;border-left:6px solid var(--ok);background:color-mix(in srgb,var(--ok) 10%,transparent)}
+.reasons td:nth-child(-n+2),.reasons th:nth-child(-n+2){white-space:nowrap}.reasons td:nth-child(4){width:32%}
 .outcome.bad{border-color:var(--bad);background:color-mix(in srgb,var(--bad) 10%,transparent)}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.5rem 0 1rem;width:100%}caption{text-align:left;color:var(--muted);padding:.2rem 0}
@@ -807,9 +833,14 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             outcomes.push((format!("failed at {stage}"), v.as_u64().unwrap_or(0)));
         }
     }
+    let drawn: Vec<(String, u64)> = outcomes
+        .iter()
+        .filter(|(k, v)| *v > 0 || !k.starts_with("failed at"))
+        .cloned()
+        .collect();
     figure(
         &mut out,
-        &bar_chart("Rows by outcome", &outcomes),
+        &bar_chart("Rows by outcome", &drawn),
         "Bar chart of rows by outcome; the table below has the numbers",
     );
     table(
@@ -840,7 +871,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         } else {
             f.key_column.clone()
         };
-        out.push_str("<table><caption>Failure reasons, most frequent first, with the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">first rows (row: ");
+        out.push_str("<table class=\"reasons\"><caption>Failure reasons, most frequent first, with the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">first rows (row: ");
         out.push_str(&esc(&key));
         out.push_str(")</th></tr></thead><tbody>");
         for r in &f.reasons {
@@ -974,6 +1005,19 @@ mod tests {
             ("O'Brien's field", "O'Brien's field"),
             ("name 'O'Brien' is taken", "name '…' is taken"),
             ("an 'unclosed quote", "an 'unclosed quote"),
+            (
+                "duplicate: '…' is already in row 45 of this file",
+                "duplicate: '…' is already in row N of this file",
+            ),
+            (
+                "Organization not found (ORGANIZATION_ASSOCIATION: 999)",
+                "Organization not found (ORGANIZATION_ASSOCIATION: N)",
+            ),
+            ("digits, 5 to 20 digits", "digits, 5 to 20 digits"),
+            (
+                "ISO form YYYY-MM-DD; 2027-02-30",
+                "ISO form YYYY-MM-DD; N-02-30",
+            ),
             (
                 "Customer Tier: 'Gold' is not an option (options: Free)",
                 "Customer Tier: '…' is not an option (options: Free)",

@@ -677,9 +677,11 @@ impl Journal {
                  ON CONFLICT(seq) DO UPDATE SET done = 1, updated_at = ?4",
                 params![seq as i64, range.0 as i64, range.1 as i64, now()],
             )?;
+            // Bodies of ended batches are dropped; their `updated_at` stays the time they
+            // ended (the report's task durations are read from it).
             tx.execute(
-                "UPDATE batches SET calls = '[]', updated_at = ?2 WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
-                params![seq as i64, now()],
+                "UPDATE batches SET calls = '[]' WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
+                params![seq as i64],
             )?;
             insert_rows(tx, seq, outcomes)
         })
