@@ -269,7 +269,15 @@ async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         rows += u64::from(!row.is_blank());
     }
     let (target, sandbox) = super::resolve_target(cli).await?;
-    if !args.dry_run && rows > 0 && !args.yes && !confirm_values(rows, kind.as_str())? {
+    let question = format!(
+        "Clear the values {rows} rows of {kind} name? Each is backed up before it is cleared.",
+        kind = kind.as_str()
+    );
+    let refusal = format!(
+        "{rows} rows of {} would have their values cleared and there is no terminal to ask on: pass --yes (or --dry-run to look first)",
+        kind.as_str()
+    );
+    if !args.dry_run && rows > 0 && !args.yes && !ask(&question, refusal)? {
         eprintln!("csmport: nothing cleared");
         return Ok(EXIT_OK);
     }
@@ -287,24 +295,6 @@ async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         }
     }
     Ok(result.exit_code)
-}
-
-fn confirm_values(rows: u64, kind: &str) -> Result<bool, Error> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::Usage(format!(
-            "{rows} rows of {kind} would have their values cleared and there is no terminal to ask on: pass --yes (or --dry-run to look first)"
-        )));
-    }
-    eprint!(
-        "Clear the values {rows} rows of {kind} name? Each is backed up before it is cleared. [y/N] "
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// `--where`: the customers the search finds whose profiles hold every value, written as an
@@ -339,12 +329,20 @@ async fn search(
 
 /// Asks on the terminal; without one, `--yes` is required.
 fn confirm(n: u64, kind: &str) -> Result<bool, Error> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::Usage(format!(
+    ask(
+        &format!("Delete {n} {kind} from the site? The backup is written."),
+        format!(
             "{n} {kind} would be deleted and there is no terminal to ask on: pass --yes to delete them (or --dry-run to look first)"
-        )));
+        ),
+    )
+}
+
+/// `question` on the terminal, answered yes or no; without a terminal, the refusal (exit 2).
+fn ask(question: &str, refusal: String) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::Usage(refusal));
     }
-    eprint!("Delete {n} {kind} from the site? The backup is written. [y/N] ");
+    eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -306,59 +306,65 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// A bar chart (SVG) of `bars` (label, value); labels are escaped by the SVG backend.
-fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
-    let mut svg = String::new();
-    let height = 60 + 28 * bars.len().max(1) as u32;
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Drawn<'a> = Result<(), Box<dyn std::error::Error + 'a>>;
+
+/// An SVG drawn by `draw`; empty when plotters cannot draw it (the table under it stays).
+fn svg(size: (u32, u32), draw: impl for<'a> FnOnce(&Area<'a>) -> Drawn<'a>) -> String {
+    let mut out = String::new();
     let drawn = {
-        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
-        let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 18))
-                .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(220)
-                .build_cartesian_2d(0u64..max + max / 10 + 1, (0..bars.len()).into_segmented())?;
-            // The first bar on top: segment n-1 is drawn highest.
-            let n = bars.len();
-            let labels: Vec<String> = bars.iter().rev().map(|b| short(&b.0, 34)).collect();
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .x_labels(6)
-                .light_line_style(TRANSPARENT)
-                .y_labels(n.max(1))
-                .y_label_style(("sans-serif", 13))
-                .x_label_style(("sans-serif", 12))
-                .y_label_formatter(&|y| match y {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .draw()?;
-            // Rectangles in the bars' order (a histogram series draws in hash order): the same
-            // run gives the same page, byte for byte.
-            chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                let k = n - 1 - i;
-                let mut bar = Rectangle::new(
-                    [
-                        (0, SegmentValue::Exact(k)),
-                        (*v, SegmentValue::Exact(k + 1)),
-                    ],
-                    RGBColor(0x2f, 0x6f, 0xb5).filled(),
-                );
-                bar.set_margin(5, 5, 0, 0);
-                bar
-            }))?;
-            root.present()?;
-            Ok(())
-        })();
-        drawn.is_ok()
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw(&root).is_ok() && root.present().is_ok()
     };
     if !drawn {
-        svg.clear();
+        out.clear();
     }
-    svg
+    out
+}
+
+/// A bar chart (SVG) of `bars` (label, value); labels are escaped by the SVG backend.
+fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
+    let height = 60 + 28 * bars.len().max(1) as u32;
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    svg((720, height), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(220)
+            .build_cartesian_2d(0u64..max + max / 10 + 1, (0..bars.len()).into_segmented())?;
+        // The first bar on top: segment n-1 is drawn highest.
+        let n = bars.len();
+        let labels: Vec<String> = bars.iter().rev().map(|b| short(&b.0, 34)).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_labels(6)
+            .light_line_style(TRANSPARENT)
+            .y_labels(n.max(1))
+            .y_label_style(("sans-serif", 13))
+            .x_label_style(("sans-serif", 12))
+            .y_label_formatter(&|y| match y {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()?;
+        // Rectangles in the bars' order (a histogram series draws in hash order): the same
+        // run gives the same page, byte for byte.
+        chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let k = n - 1 - i;
+            let mut bar = Rectangle::new(
+                [
+                    (0, SegmentValue::Exact(k)),
+                    (*v, SegmentValue::Exact(k + 1)),
+                ],
+                RGBColor(0x2f, 0x6f, 0xb5).filled(),
+            );
+            bar.set_margin(5, 5, 0, 0);
+            bar
+        }))?;
+        Ok(())
+    })
 }
 
 /// Points drawn per series at most: a million-row run's chart stays as small as a short one's.
@@ -379,66 +385,57 @@ fn thin<T: Copy>(v: &[T]) -> Vec<T> {
 /// Rows confirmed over time (line), the task slots in use beneath it (steps) and the waits
 /// (marks on the time axis).
 fn timeline_chart(t: &Timeline) -> String {
-    let mut svg = String::new();
-    let drawn = {
-        let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
-        let end = t
-            .confirmed
-            .iter()
-            .map(|c| c.0)
-            .chain(t.tasks.iter().map(|x| x.1))
-            .fold(0.0f64, f64::max)
-            .max(1.0);
-        let rows = t.confirmed.last().map_or(1, |c| c.1).max(1);
-        let occ = occupancy(&t.tasks);
-        let slots = occ.iter().map(|o| o.1).max().unwrap_or(0).max(1);
-        let drawn =
-            (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-                let (top, bottom) = root.split_vertically(240);
-                let mut a = ChartBuilder::on(&top)
-                    .caption("Rows confirmed over time", ("sans-serif", 16))
-                    .margin(8)
-                    .x_label_area_size(20)
-                    .y_label_area_size(60)
-                    .build_cartesian_2d(0.0..end, 0u64..rows + rows / 10 + 1)?;
-                a.configure_mesh()
-                    .light_line_style(TRANSPARENT)
-                    .y_desc("rows")
-                    .draw()?;
-                a.draw_series(LineSeries::new(
-                    std::iter::once((0.0, 0)).chain(thin(&t.confirmed)),
-                    RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
-                ))?;
-                let waits: Vec<f64> = t.waits.iter().map(|w| w.0).collect();
-                a.draw_series(thin(&waits).into_iter().map(|s| {
-                    PathElement::new(vec![(s, 0), (s, rows / 12 + 1)], RED.stroke_width(2))
-                }))?;
-                let mut b = ChartBuilder::on(&bottom)
-                    .margin(8)
-                    .x_label_area_size(28)
-                    .y_label_area_size(60)
-                    .build_cartesian_2d(0.0..end, 0u64..slots + 1)?;
-                b.configure_mesh()
-                    .light_line_style(TRANSPARENT)
-                    .x_desc("seconds")
-                    .y_desc("tasks")
-                    .draw()?;
-                let mut steps = vec![(0.0, 0u64)];
-                for &(s, n) in &occ {
-                    let last = steps.last().map_or(0, |p| p.1);
-                    steps.push((s, last));
-                    steps.push((s, n));
-                }
-                b.draw_series(LineSeries::new(thin(&steps), RGBColor(0x8a, 0x5a, 0x00)))?;
-                root.present()?;
-                Ok(())
-            })();
-        drawn.is_ok()
-    };
-    if !drawn {
-        svg.clear();
-    }
-    svg
+    let end = t
+        .confirmed
+        .iter()
+        .map(|c| c.0)
+        .chain(t.tasks.iter().map(|x| x.1))
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let rows = t.confirmed.last().map_or(1, |c| c.1).max(1);
+    let occ = occupancy(&t.tasks);
+    let slots = occ.iter().map(|o| o.1).max().unwrap_or(0).max(1);
+    svg((720, 360), |root| {
+        let (top, bottom) = root.split_vertically(240);
+        let mut a = ChartBuilder::on(&top)
+            .caption("Rows confirmed over time", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(20)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..end, 0u64..rows + rows / 10 + 1)?;
+        a.configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .y_desc("rows")
+            .draw()?;
+        a.draw_series(LineSeries::new(
+            std::iter::once((0.0, 0)).chain(thin(&t.confirmed)),
+            RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
+        ))?;
+        let waits: Vec<f64> = t.waits.iter().map(|w| w.0).collect();
+        a.draw_series(
+            thin(&waits)
+                .into_iter()
+                .map(|s| PathElement::new(vec![(s, 0), (s, rows / 12 + 1)], RED.stroke_width(2))),
+        )?;
+        let mut b = ChartBuilder::on(&bottom)
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..end, 0u64..slots + 1)?;
+        b.configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_desc("seconds")
+            .y_desc("tasks")
+            .draw()?;
+        let mut steps = vec![(0.0, 0u64)];
+        for &(s, n) in &occ {
+            let last = steps.last().map_or(0, |p| p.1);
+            steps.push((s, last));
+            steps.push((s, n));
+        }
+        b.draw_series(LineSeries::new(thin(&steps), RGBColor(0x8a, 0x5a, 0x00)))?;
+        Ok(())
+    })
 }
 
 fn table(out: &mut String, caption: &str, head: &[&str], rows: &[Vec<String>]) {

@@ -169,6 +169,21 @@ impl Ctx {
         c.output().unwrap()
     }
 
+    /// The sample migration plan (sample-data/migration.toml) imported into `sb`, its run
+    /// folder `out` (relative to the temp folder); the sample's bad rows fail on purpose.
+    pub fn import_sample_plan(&self, sb: &SandboxProc, out: &str) -> Output {
+        let o = self
+            .csmport(Some(sb))
+            .args(["import", "--plan"])
+            .arg(repo("sample-data/migration.toml"))
+            .args(["--service-desk", "1", "--out"])
+            .arg(self.path(out))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        o
+    }
+
     pub fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("run/summary.json")).unwrap();
         serde_json::from_str(&text).unwrap()

@@ -89,14 +89,7 @@ fn import(ctx: &Ctx, sb: &SandboxProc, kind: &str, file: &Path) {
 fn a_third_of_every_kind_deleted_and_put_back_from_the_backups() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(repo("sample-data/migration.toml"))
-        .args(["--service-desk", "1", "--out", "plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ctx.import_sample_plan(&sb, "plan");
     // Before: every kind as export sees it. Customers and organizations are compared by who
     // they are (a deleted detail field's values are not put back: the summary says so).
     let fields_before = site_rows(&ctx, &sb, "detail-fields", "fields.csv", &[]);
@@ -482,14 +475,7 @@ fn a_delete_killed_mid_run_resumes_only_with_its_backup_and_deletes_each_once() 
 fn detail_values_cleared_from_an_export_and_put_back_from_the_backup() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(repo("sample-data/migration.toml"))
-        .args(["--service-desk", "1", "--out", "plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ctx.import_sample_plan(&sb, "plan");
     let export = |kind: &str, name: &str| {
         let out = ctx
             .csmport(Some(&sb))

@@ -7,15 +7,7 @@ use crate::common::*;
 fn a_plan_runs_in_dependency_order_and_lands_the_crm_pair() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(repo("sample-data/migration.toml"))
-        .args(["--service-desk", "1", "--out"])
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = ctx.import_sample_plan(&sb, "run");
     let text = stdout(&out);
     assert!(text.contains("plan: 8 steps in dependency order"), "{text}");
     let s = ctx.summary();
@@ -77,15 +69,7 @@ fn a_plan_runs_in_dependency_order_and_lands_the_crm_pair() {
     // The same plan again: every row that went through is found on the site as it is in the
     // files, nothing is written, and each step's summary says so.
     let before = sb.requests().len();
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(repo("sample-data/migration.toml"))
-        .args(["--service-desk", "1", "--out"])
-        .arg(ctx.path("again"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ctx.import_sample_plan(&sb, "again");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ctx.path("again/summary.json")).unwrap())
             .unwrap();

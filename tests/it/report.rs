@@ -251,14 +251,7 @@ fn report_refuses_a_folder_that_is_no_run() {
 fn a_plan_s_page_has_a_line_per_step_in_the_order_they_ran() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(repo("sample-data/migration.toml"))
-        .args(["--service-desk", "1", "--out", "plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ctx.import_sample_plan(&sb, "plan");
     let top = ctx.path("plan");
     let html = std::fs::read_to_string(top.join("report.html")).unwrap();
     offline(&html);
