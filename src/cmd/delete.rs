@@ -83,45 +83,70 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     let label = file.display().to_string();
     let kind = Deletes::open_for(&site, kind_arg, &header, &label, None).await?;
 
-    // The backup pass: every row's target, found on the site before anything is deleted.
-    let mut targets: Vec<Target> = Vec::new();
-    let mut seen = HashSet::new();
+    // The backup pass: every row's target, found on the site before anything is deleted, a
+    // group of rows at a time. What it keeps grows with what is found on the site (the
+    // backup's rows and ids), never with the file: a row naming something found already is
+    // not looked up twice.
     let mut source = source;
-    let (mut rows, mut invalid) = (0u64, 0u64);
-    while let Some(row) = source.next_row() {
-        let row = row.map_err(|e| Error::Usage(format!("{label}: {e}")))?;
-        if row.is_blank() {
-            continue;
-        }
-        rows += 1;
-        match (row.problem.is_none()).then(|| kind.check(&row)) {
-            Some(Ok(t)) => {
-                if seen.insert(kind.identity(&t)[0].key.clone()) {
-                    targets.push(t);
+    let (mut rows, mut invalid, mut missing, mut unknown) = (0u64, 0u64, 0u64, 0u64);
+    let mut found_ids: Vec<String> = Vec::new();
+    let mut found_set: HashSet<String> = HashSet::new();
+    let mut backup = deletes::Backup::default();
+    let mut group: Vec<Target> = Vec::with_capacity(FIND_GROUP);
+    let mut reading = true;
+    while reading {
+        match source.next_row() {
+            Some(row) => {
+                let row = row.map_err(|e| Error::Usage(format!("{label}: {e}")))?;
+                if row.is_blank() {
+                    continue;
+                }
+                rows += 1;
+                match (row.problem.is_none()).then(|| kind.check(&row)) {
+                    Some(Ok(t)) => group.push(t),
+                    _ => invalid += 1,
+                }
+                if group.len() < FIND_GROUP {
+                    continue;
                 }
             }
-            _ => invalid += 1,
+            None => reading = false,
         }
-    }
-    let (mut on_site, mut missing, mut unknown) = (0u64, 0u64, Vec::new());
-    for group in targets.chunks_mut(FIND_GROUP) {
-        let results = kind.find(&site, group).await;
-        for (t, f) in group.iter().zip(results) {
+        if group.is_empty() {
+            continue;
+        }
+        let results = kind.find(&site, &mut group).await;
+        let mut found: Vec<Target> = Vec::new();
+        for (t, f) in group.drain(..).zip(results) {
             match f {
-                Ok(true) => on_site += 1,
+                Ok(true) => {
+                    let id = t.id.clone().expect("found has an id");
+                    if found_set.insert(id.clone()) {
+                        found_ids.push(id);
+                        found.push(t);
+                    }
+                }
                 Ok(false) => missing += 1,
-                Err(why) => unknown.push(format!("{}: {why}", t.shown())),
+                Err(_) => unknown += 1,
             }
         }
+        deletes::back_up(&site, kind_arg, &found, &mut backup)
+            .await
+            .map_err(Error::from_setup)?;
     }
-    let found: Vec<Target> = targets.into_iter().filter(|t| t.id.is_some()).collect();
-    let mut backup = deletes::backup(&site, kind_arg, &found)
-        .await
-        .map_err(Error::from_setup)?;
+    drop(found_set);
+    if backup.tables.is_empty() {
+        // A file without a valid row still gets its (empty) backup in the template's columns.
+        deletes::back_up(&site, kind_arg, &[], &mut backup)
+            .await
+            .map_err(Error::from_setup)?;
+    }
+    let on_site = found_ids.len() as u64;
+    let mut not_restorable = backup.not_restorable();
     // Deleting a product deletes every entitlement of it (DELTAS A1): those go in the backup
     // too, as an entitlements file, or the delete does not happen.
     let mut cascade = None;
-    if kind_arg == Kind::Products && !found.is_empty() {
+    if kind_arg == Kind::Products && on_site > 0 {
         let names: HashSet<String> = backup.tables[0]
             .rows
             .iter()
@@ -141,7 +166,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         let product = t.header.iter().position(|h| h == "product").unwrap_or(2);
         t.rows
             .retain(|r| names.contains(&crate::row::match_key(&r[product].text())));
-        backup.not_restorable.push(format!(
+        not_restorable.push(format!(
             "deleting a product deletes its entitlements: the {} it has are in {} (import it after the products)",
             t.rows.len(),
             match args.format.unwrap_or(ExportFormat::Csv) {
@@ -161,7 +186,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         bom: false,
         delimiter: b',',
     };
-    let mut files = vec![(backup_file.clone(), backup.tables.clone())];
+    let mut files = vec![(backup_file.clone(), std::mem::take(&mut backup.tables))];
     match (cascade, format) {
         (Some(t), ExportFormat::Xlsx) => files[0].1.push(t),
         (Some(t), ExportFormat::Csv) => files.push((dir.join("backup-entitlements.csv"), vec![t])),
@@ -175,24 +200,21 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     }
     // The list of what the backup holds is written last, whole or not at all: without it
     // nothing is deleted.
-    let ids: Vec<String> = found.iter().filter_map(|t| t.id.clone()).collect();
-    write_atomic(&dir.join(BACKUP_IDS), &(ids.join("\n") + "\n"))?;
+    write_atomic(&dir.join(BACKUP_IDS), &(found_ids.join("\n") + "\n"))?;
+    drop(found_ids);
     let mut notes = vec![format!(
         "delete {}: {} in {label}: {on_site} on the site (backed up to {}), {missing} not on the site, {invalid} not readable{}",
         kind_arg.as_str(),
         super::count(rows, "row"),
         backup_file.display(),
-        if unknown.is_empty() {
+        if unknown == 0 {
             String::new()
         } else {
-            format!(
-                ", {} could not be looked up (left for the run)",
-                unknown.len()
-            )
+            format!(", {unknown} could not be looked up (left for the run)")
         }
     )];
     if on_site > 0 {
-        for n in &backup.not_restorable {
+        for n in &not_restorable {
             notes.push(format!("  cannot be put back: {n}"));
         }
     }
@@ -210,7 +232,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     }
     opts.out = Some(dir.clone());
     let result = run::run(&opts, &target, None).await?;
-    add_to_summary(&dir, &backup_file, &backup.not_restorable)?;
+    add_to_summary(&dir, &backup_file, &not_restorable)?;
     super::import::print_result(cli, &result, sandbox.as_ref());
     if !cli.quiet {
         // On stderr: with --json, stdout holds the summary alone (summary.json has these too).

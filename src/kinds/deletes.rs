@@ -591,18 +591,97 @@ impl Description for Deletes {
     }
 }
 
-/// What the backup of `targets` (found, each with its id) holds, as import files: the main
-/// table in `kind`'s template columns, and what a delete takes with it (a product's
-/// entitlements), each a table of its own kind; and what cannot be put back.
+/// What the backup holds, as import files: the main table in `kind`'s template columns, and
+/// what a delete takes with it (a product's entitlements), each a table of its own kind; and
+/// counts of what cannot be put back. The backup pass adds one group of targets at a time.
+#[derive(Default)]
 pub struct Backup {
     pub tables: Vec<Table>,
-    pub not_restorable: Vec<String>,
+    lost: Lost,
 }
 
-pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, ApiError> {
+/// Counts behind the "cannot be put back" lines.
+#[derive(Default)]
+struct Lost {
+    products: usize,
+    organizations: usize,
+    customers: usize,
+    no_holder: usize,
+    fields: usize,
+}
+
+impl Backup {
+    /// Adds `more` (another group's backup) to this one.
+    fn merge(&mut self, more: Backup) {
+        if self.tables.is_empty() {
+            self.tables = more.tables;
+        } else {
+            for (t, m) in self.tables.iter_mut().zip(more.tables) {
+                t.rows.extend(m.rows);
+            }
+        }
+        let (a, b) = (&mut self.lost, more.lost);
+        a.products += b.products;
+        a.organizations += b.organizations;
+        a.customers += b.customers;
+        a.no_holder += b.no_holder;
+        a.fields += b.fields;
+    }
+
+    /// What the backup cannot put back, in words.
+    pub fn not_restorable(&self) -> Vec<String> {
+        let l = &self.lost;
+        let mut out = Vec::new();
+        if l.products > 0 {
+            out.push(format!(
+                "{} products put back from the backup get new ids",
+                l.products
+            ));
+        }
+        if l.organizations > 0 {
+            out.push(format!(
+                "{} organizations put back from the backup get new ids, and their members and entitlements are not in it",
+                l.organizations
+            ));
+        }
+        if l.customers > 0 {
+            out.push(format!(
+                "{} customer accounts put back from the backup come back as new accounts with new ids (requests and history stay with the deleted ones); their entitlements are not in it",
+                l.customers
+            ));
+        }
+        if l.no_holder > 0 {
+            out.push(format!(
+                "{} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it",
+                l.no_holder
+            ));
+        }
+        if l.fields > 0 {
+            out.push(format!(
+                "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {} definitions, not the values (export the customers or organizations first to keep them)",
+                l.fields
+            ));
+        }
+        out
+    }
+}
+
+/// Adds the targets found (each with its id) to `into`, read from the site.
+pub async fn back_up(
+    site: &Site,
+    kind: Kind,
+    targets: &[Target],
+    into: &mut Backup,
+) -> Result<(), ApiError> {
+    let more = backup(site, kind, targets).await?;
+    into.merge(more);
+    Ok(())
+}
+
+async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, ApiError> {
     let client = &site.client;
     let ids: Vec<String> = targets.iter().filter_map(|t| t.id.clone()).collect();
-    let mut not_restorable = Vec::new();
+    let mut lost = Lost::default();
     let tables = match kind {
         Kind::Products => {
             let list: Vec<Product> = list_products(client)
@@ -610,40 +689,24 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                 .into_iter()
                 .filter(|p| ids.contains(&p.id))
                 .collect();
-            if !list.is_empty() {
-                not_restorable.push(format!(
-                    "{} products put back from the backup get new ids",
-                    list.len()
-                ));
-            }
+            lost.products = list.len();
             vec![ex::products(list)]
         }
         Kind::Organizations => {
             let defs = crate::export::fetch::definitions(client, "organization").await?;
             let profiles = refs::organization_profiles(client, &ids, 4).await?;
-            if !profiles.is_empty() {
-                not_restorable.push(format!(
-                    "{} organizations put back from the backup get new ids, and their members and entitlements are not in it",
-                    profiles.len()
-                ));
-            }
+            lost.organizations = profiles.len();
             vec![ex::organizations(&ex::schema_of(&defs), profiles)]
         }
         Kind::Customers => {
             let defs = crate::export::fetch::definitions(client, "customer").await?;
             let profiles = refs::customer_profiles(client, &ids, 4).await?;
-            if !profiles.is_empty() {
-                not_restorable.push(format!(
-                    "{} customer accounts put back from the backup come back as new accounts with new ids (requests and history stay with the deleted ones); their entitlements are not in it",
-                    profiles.len()
-                ));
-            }
+            lost.customers = profiles.len();
             vec![ex::customers(&ex::schema_of(&defs), profiles)]
         }
         Kind::Entitlements => {
             let defs = crate::export::fetch::definitions(client, "entitlement").await?;
             let mut list = Vec::new();
-            let mut no_holder = 0;
             for t in targets.iter().filter(|t| t.id.is_some()) {
                 let id = t.id.as_deref().expect("filtered");
                 let e: Entitlement = client
@@ -653,16 +716,11 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                     Some((true, c)) => HolderName::Customer(c.clone()),
                     Some((false, o)) => HolderName::Organization(o.clone()),
                     None => {
-                        no_holder += 1;
+                        lost.no_holder += 1;
                         HolderName::Customer(String::new())
                     }
                 };
                 list.push((holder, e));
-            }
-            if no_holder > 0 {
-                not_restorable.push(format!(
-                    "{no_holder} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it"
-                ));
             }
             vec![ex::entitlements(&ex::schema_of(&defs), list)]
         }
@@ -676,22 +734,14 @@ pub async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backu
                     .collect();
                 by_entity.push((entity, keep));
             }
-            let n: usize = by_entity.iter().map(|(_, d)| d.len()).sum();
-            if n > 0 {
-                not_restorable.push(format!(
-                    "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {n} definitions, not the values (export the customers or organizations first to keep them)"
-                ));
-            }
+            lost.fields = by_entity.iter().map(|(_, d)| d.len()).sum();
             vec![ex::detail_fields(&by_entity)]
         }
     };
     // What is put back is made anew, with a new id: an id column would make the import
     // look for the deleted one and refuse the row.
     let tables = tables.into_iter().map(without_ids).collect();
-    Ok(Backup {
-        tables,
-        not_restorable,
-    })
+    Ok(Backup { tables, lost })
 }
 
 fn without_ids(mut t: Table) -> Table {

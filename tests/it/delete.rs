@@ -528,3 +528,43 @@ fn detail_values_cleared_from_an_export_and_put_back_from_the_backup() {
         assert_eq!(export(kind, "after.csv"), before, "{kind}");
     }
 }
+
+/// A file longer than one lookup group (100 rows), naming some products twice: the backup
+/// pass goes a group at a time and backs each product up once; the run deletes each once and
+/// fails the later duplicate rows.
+#[test]
+fn the_backup_pass_goes_a_group_at_a_time_and_backs_each_thing_up_once() {
+    let sb = SandboxProc::start_raw(&[]);
+    let ctx = Ctx::new();
+    products(&ctx, &sb, 230);
+    let mut csv = String::from("name\n");
+    for i in 0..230 {
+        csv.push_str(&format!("Product {i}\n"));
+    }
+    for i in [3, 150, 229] {
+        csv.push_str(&format!("product {i}\n"));
+    }
+    let file = ctx.write("gone.csv", csv.as_bytes());
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["delete", "products"])
+        .arg(&file)
+        .args(["--yes", "--out", "run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let run = ctx.path("run");
+    assert_eq!(read_csv(&run.join("backup.csv")).1.len(), 230);
+    let ids = std::fs::read_to_string(run.join("backup.ids")).unwrap();
+    assert_eq!(ids.lines().count(), 230);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        ["rows", "succeeded", "failed"].map(|k| s[k].as_u64().unwrap()),
+        [233, 230, 3],
+        "{s}"
+    );
+    assert_eq!(product_count(&sb), 0);
+    assert_eq!(deletes(&sb).len(), 230);
+    assert!(stderr(&out).contains("230 on the site"), "{}", stderr(&out));
+}
