@@ -176,6 +176,33 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         ));
         cascade = Some(t);
     }
+    // Deleting a detail field deletes its values (C4, O4): those of customer and organization
+    // fields are kept as value files, or the delete does not happen.
+    if kind_arg == Kind::DetailFields && on_site > 0 {
+        for (entity, export_kind) in [
+            ("customer", crate::export::ExportKind::Customers),
+            ("organization", crate::export::ExportKind::Organizations),
+        ] {
+            let names: Vec<&str> = found_ids
+                .iter()
+                .filter_map(|id| id.strip_prefix(entity)?.strip_prefix(':'))
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let table = super::export::read_table(&site.client, export_kind, opts.service_desk.clone())
+                .await
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "the values of the {entity} fields cannot be backed up, so nothing is deleted (deleting a field deletes its values): {e}"
+                    ))
+                })?;
+            let path = dir.join(format!("backup-values-{entity}.csv"));
+            write_values(&path, &table, &names)?;
+        }
+        backup.values_kept = true;
+        not_restorable = backup.not_restorable();
+    }
     progress.finish();
     let format = args.format.unwrap_or(ExportFormat::Csv);
     let backup_file = dir.join(match format {
@@ -244,6 +271,51 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         );
     }
     Ok(result.exit_code)
+}
+
+/// The values `table` (an export of customers or organizations) holds in the columns
+/// `names`, as a long-layout values file (`id,field,values,operation`) that puts them back.
+fn write_values(
+    path: &std::path::Path,
+    table: &crate::export::Table,
+    names: &[&str],
+) -> Result<(), Error> {
+    let err = |e: &dyn std::fmt::Display| {
+        Error::Usage(format!(
+            "{}: the values' backup cannot be written: {e}",
+            path.display()
+        ))
+    };
+    let id = table.header.iter().position(|h| h == "id");
+    let cols: Vec<(usize, &str)> = names
+        .iter()
+        .filter_map(|n| table.header.iter().position(|h| h == n).map(|c| (c, *n)))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    let mut w = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
+    w.write_record(["id", "field", "values", "operation"])
+        .map_err(|e| err(&e))?;
+    for row in &table.rows {
+        let Some(id) = id.and_then(|i| row.get(i)).map(|c| c.text()) else {
+            continue;
+        };
+        for &(c, name) in &cols {
+            let value = row.get(c).map(|v| v.text()).unwrap_or_default();
+            if value.is_empty() {
+                continue;
+            }
+            w.write_record([
+                crate::read::escape_formula(&id).as_ref(),
+                crate::read::escape_formula(name).as_ref(),
+                crate::read::escape_formula(&value).as_ref(),
+                "UPDATE",
+            ])
+            .map_err(|e| err(&e))?;
+        }
+    }
+    let file = w.into_inner().map_err(|e| err(&e))?;
+    file.sync_all().map_err(|e| err(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(&e))
 }
 
 /// `delete customer-details|organization-details FILE`: the values of every field a row

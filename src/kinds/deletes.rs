@@ -598,6 +598,8 @@ impl Description for Deletes {
 pub struct Backup {
     pub tables: Vec<Table>,
     lost: Lost,
+    /// The values of deleted customer and organization fields are in files of their own.
+    pub values_kept: bool,
 }
 
 /// Counts behind the "cannot be put back" lines.
@@ -656,7 +658,12 @@ impl Backup {
                 l.no_holder
             ));
         }
-        if l.fields > 0 {
+        if l.fields > 0 && self.values_kept {
+            out.push(format!(
+                "deleting a detail field deletes its values: those of the customer and organization fields are in backup-values-customer.csv and backup-values-organization.csv (import them as customer-details and organization-details after the {} definitions, which come back last in the site's order of fields); entitlement fields' values are not in the backup",
+                l.fields
+            ));
+        } else if l.fields > 0 {
             out.push(format!(
                 "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {} definitions, not the values (export the customers or organizations first to keep them)",
                 l.fields
@@ -741,7 +748,11 @@ async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, A
     // What is put back is made anew, with a new id: an id column would make the import
     // look for the deleted one and refuse the row.
     let tables = tables.into_iter().map(without_ids).collect();
-    Ok(Backup { tables, lost })
+    Ok(Backup {
+        tables,
+        lost,
+        values_kept: false,
+    })
 }
 
 fn without_ids(mut t: Table) -> Table {
