@@ -936,6 +936,21 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             "Line chart of rows confirmed over time, with the bulk tasks running beneath it and the waits marked in red; the tables below have the numbers",
         );
         let durations = task_durations(&t.tasks);
+        if let Some([median, p90, max]) = durations {
+            let ms = |s: f64| (s * 1000.0).round() as u64;
+            figure(
+                &mut out,
+                &bar_chart(
+                    "Task durations (ms)",
+                    &[
+                        ("median".into(), ms(median)),
+                        ("p90".into(), ms(p90)),
+                        ("longest".into(), ms(max)),
+                    ],
+                ),
+                "Bar chart of the tasks' median, p90 and longest durations; the table below has the numbers",
+            );
+        }
         let mut rows = vec![vec!["tasks".to_string(), t.tasks.len().to_string()]];
         if let Some([median, p90, max]) = durations {
             rows.push(vec!["median task".into(), format!("{median:.2} s")]);

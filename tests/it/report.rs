@@ -181,6 +181,15 @@ fn the_sample_import_s_report_shows_its_counts_reasons_and_rows() {
         "{columns:?}"
     );
 
+    // The pace: as many tasks as summary.json counts, their durations charted and listed.
+    let tasks = &page.tables["Tasks and waits"];
+    assert!(
+        tasks.contains(&vec!["tasks".to_string(), n("tasks").to_string()]),
+        "{tasks:?}"
+    );
+    assert!(tasks.iter().any(|r| r[0] == "median task"), "{tasks:?}");
+    assert!(html.contains("Task durations (ms)"));
+
     // `csmport report` writes the same page again.
     std::fs::remove_file(run.join("report.html")).unwrap();
     let out = ctx.csmport(None).arg("report").arg(&run).output().unwrap();
