@@ -365,6 +365,7 @@ async fn run_kind<K: Description>(
             )),
         }
     }
+    let backup = engine.kind.backup();
     let summary = Summary {
         kind: kind_name.to_string(),
         operation: opts.delete.then(|| "delete".to_string()),
@@ -384,8 +385,8 @@ async fn run_kind<K: Description>(
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
         created_organizations: engine.kind.created_organizations().await,
-        backup: engine.kind.backup().map(|b| b.0),
-        backup_rows: engine.kind.backup().map(|b| b.1),
+        backup: backup.as_ref().map(|b| b.0.clone()),
+        backup_rows: backup.as_ref().map(|b| b.1),
         changed_definitions: if opts.dry_run {
             Vec::new()
         } else {
