@@ -386,6 +386,27 @@ fn idempotency_key_required_on_every_bulk_endpoint() {
 }
 
 #[test]
+fn a_replayed_definitions_request_gets_its_task_back_after_it_ran() {
+    // The client's retry after a lost answer: the field exists by now, yet the same key and
+    // body are the same request, not a name clash.
+    let sb = SandboxProc::start_raw(&[]);
+    let body = json!({"detailFields": [{"name": "Tier", "type": {"name": "TEXT"}}]});
+    let k = key();
+    let path = "customer/details/definitions/bulk";
+    let (code, first) = call(&sb, "POST", path, Some(&body), Some(&k));
+    assert_eq!(code, 202, "{first}");
+    assert_eq!(
+        wait_task(&sb, first["id"].as_str().unwrap())["status"],
+        "FINISHED"
+    );
+    let (code, again) = call(&sb, "POST", path, Some(&body), Some(&k));
+    assert_eq!((code, &again["id"]), (202, &first["id"]), "{again}");
+    let (code, e) = call(&sb, "POST", path, Some(&body), Some(&key()));
+    assert_eq!(code, 400, "a new key is a new request: {e}");
+    assert!(e["errorMessage"].as_str().unwrap().contains("Tier"), "{e}");
+}
+
+#[test]
 fn idempotency_conflict_status_is_configurable() {
     let sb = SandboxProc::start_raw(&["--idempotency-conflict-status", "409"]);
     let k = key();

@@ -9,6 +9,10 @@ pub(super) fn submit(
     headers: &HeaderMap,
     canonical: String,
     job: Job,
+    // Checks of the site's state a new request must pass (a name clash). They run after the
+    // key lookup: a replay of an applied request gets its task back, as the client's retry
+    // after a lost answer must, not a refusal caused by the request itself.
+    check: impl FnOnce(&Store) -> Result<(), String>,
 ) -> R {
     let Some(key) = headers
         .get(IDEMPOTENCY_HEADER)
@@ -64,6 +68,7 @@ pub(super) fn submit(
                 ),
             ));
         }
+        check(store).map_err(bad)?;
         // The slot refusal is not remembered under the key: a later retry may succeed.
         if store.unfinished_tasks(cloud_id) >= c.max_tasks {
             return Err(bad(TASK_LIMIT_MESSAGE));
@@ -137,7 +142,7 @@ async fn handle<T: DeserializeOwned + Serialize>(
     if let Some(ops) = units {
         tri!(check_count("detail-field operations", ops, e.max));
     }
-    submit(&sb, &cloud, &h, canonical, (e.job)(req))
+    submit(&sb, &cloud, &h, canonical, (e.job)(req), |_| Ok(()))
 }
 
 /// `customer/profile/bulk` (CB4).
@@ -253,20 +258,14 @@ pub(super) fn definitions(entity: Entity) -> axum::routing::MethodRouter<Sandbox
                 req.detail_fields.len(),
                 MAX_DEFINITIONS_BULK
             ));
-            if let Err(e) = sb
-                .store
-                .lock()
-                .expect("store lock")
-                .check_new_fields(entity, &req.detail_fields)
-            {
-                return bad(e);
-            }
+            let fields = req.detail_fields.clone();
             submit(
                 &sb,
                 &cloud,
                 &h,
                 canonical,
                 Job::Definitions(entity, req.detail_fields),
+                |store| store.check_new_fields(entity, &fields),
             )
         },
     )
