@@ -219,7 +219,9 @@ fn idempotency_key_replays_and_conflicts() {
 
 #[test]
 fn tasks_run_in_the_background_with_per_item_failures() {
-    let sb = SandboxProc::start(&["--task-latency-ms", "300"]);
+    // Long enough that the first look comes before the end on a loaded machine (300 ms was
+    // not, with 16 test threads on 2 cores).
+    let sb = SandboxProc::start(&["--task-latency-ms", "2000"]);
     let body = json!({"customerProfiles": [
         {"operationType": "UPSERT", "payload": {"email": "ok@example.com", "details": [{"name": "Customer Tier", "values": ["Premium"]}]}},
         {"operationType": "UPSERT", "payload": {"email": "bad-email@", "displayName": "X"}},
