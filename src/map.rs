@@ -70,6 +70,9 @@ pub struct Mapping {
     pub ignored_unknown: Vec<UnknownColumn>,
     /// Things the user should know about the header (unnamed columns), for the report.
     pub notes: Vec<String>,
+    /// A mapping's `by`: the `organizations` cells are values of this organization detail
+    /// field (a CRM's own id), not names or CSM ids.
+    pub organizations_by: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -325,6 +328,7 @@ pub fn map_header_for(
         targets,
         ignored_unknown,
         notes,
+        organizations_by: None,
     })
 }
 
@@ -337,7 +341,8 @@ pub struct CellError {
 
 /// Builds the bulk item for one row, or every cell error in it (not just the first, so a user
 /// fixes a row once). Also returns the organization names the row names, which `resolve` turns
-/// into ids before the batch is sent.
+/// into ids before the batch is sent (with `organizations_by`, the values of that field the
+/// organizations are found by).
 pub fn customer_item(
     mapping: &Mapping,
     header: &[String],
@@ -388,6 +393,15 @@ pub fn customer_item(
                             message,
                         }),
                     }
+                }
+            }
+            Target::Organizations if mapping.organizations_by.is_some() => {
+                match validate::external_refs(cell) {
+                    Ok(values) => org_names = values,
+                    Err(message) => errors.push(CellError {
+                        field: column(),
+                        message,
+                    }),
                 }
             }
             Target::Organizations => match validate::organization_refs(cell) {
@@ -473,6 +487,9 @@ pub fn check_customer<'c>(
                 } else {
                     Ok(())
                 }
+            }
+            Target::Organizations if mapping.organizations_by.is_some() => {
+                validate::external_refs(cell).map(|_| ())
             }
             Target::Organizations => validate::organization_refs_ok(cell),
             Target::Detail(fi) => {

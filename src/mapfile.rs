@@ -75,9 +75,15 @@ pub struct ColumnRule {
     #[serde(default)]
     pub skip: bool,
     /// Drop the rule, instead of stopping, when the site has no such field or the input no
-    /// such column (templates use it for fields only some sites have).
+    /// such column (templates use it for fields only some sites have). Of several optional
+    /// rules feeding one field, the first the input has columns for is used.
     #[serde(default)]
     pub optional: bool,
+    /// For `field = "organizations"`: the cells are not names or CSM ids but values of this
+    /// organization detail field (the CRM's own account id, kept in `External ID`); each is
+    /// resolved to the one organization holding it.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,6 +102,8 @@ pub struct Compiled {
     rules: Vec<Bound>,
     /// Input columns read by no rule (only with `unmapped = "ignore"`), and rules dropped.
     pub notes: Vec<String>,
+    /// The organization detail field the `organizations` column's values are found by (`by`).
+    pub organizations_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,8 +154,25 @@ impl MappingFile {
         let mut rules = Vec::new();
         let mut notes = Vec::new();
         let mut used = vec![false; input_header.len()];
+        let mut organizations_by = None;
         for (n, rule) in self.columns.iter().enumerate() {
             let label = format!("column rule {}", n + 1);
+            if let Some(by) = &rule.by {
+                let links_orgs = rule
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| normalize(f) == normalize(COL_ORGANIZATIONS));
+                if !links_orgs || kind != "customers" {
+                    return Err(format!(
+                        "{label}: `by = \"{by}\"` finds organizations by a detail field, so it goes with `field = \"organizations\"` in a customers mapping"
+                    ));
+                }
+                if by.trim().is_empty() {
+                    return Err(format!(
+                        "{label}: `by` is empty; name the organization detail field that holds the CRM's id, e.g. by = \"External ID\""
+                    ));
+                }
+            }
             let names: Vec<String> = match &rule.source {
                 None => vec![],
                 Some(Sources::One(s)) => {
@@ -224,9 +249,23 @@ impl MappingFile {
                 .iter()
                 .any(|h: &String| normalize(h) == normalize(field))
             {
+                if rule.optional {
+                    notes.push(format!(
+                        "mapping for '{field}' from {} not used: an earlier rule already feeds it",
+                        names
+                            .iter()
+                            .map(|n| format!("'{n}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    continue;
+                }
                 return Err(format!(
                     "{label}: '{field}' is fed by two rules; join the columns in one rule instead"
                 ));
+            }
+            if rule.by.is_some() {
+                organizations_by = rule.by.as_ref().map(|b| b.trim().to_string());
             }
             header.push(field.clone());
             rules.push(Bound {
@@ -263,6 +302,7 @@ impl MappingFile {
             header,
             rules,
             notes,
+            organizations_by,
         })
     }
 }
@@ -480,7 +520,15 @@ optional = true
             let c = m
                 .compile(&m.kind, &header, schema)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(c.notes.is_empty(), "{}: {:?}", path.display(), c.notes);
+            // A header with every source column uses the first of two rules for one field.
+            assert!(
+                c.notes
+                    .iter()
+                    .all(|n| n.contains("an earlier rule already feeds it")),
+                "{}: {:?}",
+                path.display(),
+                c.notes
+            );
             assert!(!m.description.is_empty(), "{}", path.display());
             seen += 1;
         }
@@ -568,5 +616,86 @@ optional = true
             let row = csv::StringRecord::from(cells);
             assert_eq!(c.apply(&row)[at], "Acme Pty Ltd", "{header:?}");
         }
+    }
+
+    #[test]
+    fn by_links_organizations_by_a_detail_field_and_falls_back_to_names() {
+        // (template, header, `by` in use, the column read, its value)
+        let cases: [(&str, &[&str], Option<&str>, &str, &str); 5] = [
+            // Data Export: the account id, found by External ID.
+            (
+                include_str!("../templates/salesforce-contacts.toml"),
+                &["Id", "AccountId", "FirstName", "LastName", "Email"],
+                Some("External ID"),
+                "AccountId",
+                "0015g00000Xa001AAA",
+            ),
+            // A report export with no id column: the account's name.
+            (
+                include_str!("../templates/salesforce-contacts.toml"),
+                &["First Name", "Last Name", "Email", "Account Name"],
+                None,
+                "Account Name",
+                "Acme",
+            ),
+            (
+                include_str!("../templates/hubspot-contacts.toml"),
+                &[
+                    "Record ID",
+                    "First Name",
+                    "Last Name",
+                    "Email",
+                    "Associated Company",
+                    "Associated Company IDs",
+                ],
+                Some("External ID"),
+                "Associated Company IDs",
+                "123;456",
+            ),
+            (
+                include_str!("../templates/zendesk-users.toml"),
+                &["id", "name", "email", "organization_id"],
+                Some("External ID"),
+                "organization_id",
+                "360001",
+            ),
+            (
+                include_str!("../templates/zendesk-users.toml"),
+                &["name", "email", "organization"],
+                None,
+                "organization",
+                "Acme",
+            ),
+        ];
+        for (text, header, by, column, value) in cases {
+            let m: MappingFile = toml::from_str(text).unwrap();
+            let c = m.compile("customers", &h(header), &schema()).unwrap();
+            assert_eq!(c.organizations_by.as_deref(), by, "{header:?}");
+            let at = c.header.iter().position(|f| f == "organizations").unwrap();
+            let mut cells: Vec<String> = header.iter().map(|_| String::new()).collect();
+            cells[header.iter().position(|h| *h == column).unwrap()] = value.into();
+            let row = csv::StringRecord::from(cells);
+            assert_eq!(c.apply(&row)[at], value, "{header:?}");
+        }
+        // `by` belongs to the organizations column of a customers mapping.
+        for bad in [
+            "kind = \"customers\"\n[[column]]\nsource = \"x\"\nfield = \"email\"\nby = \"External ID\"",
+            "kind = \"organizations\"\n[[column]]\nsource = \"x\"\nfield = \"organizations\"\nby = \"External ID\"",
+            "kind = \"customers\"\n[[column]]\nsource = \"x\"\nfield = \"organizations\"\nby = \" \"",
+        ] {
+            let m: MappingFile = toml::from_str(bad).unwrap();
+            let err = m.compile(&m.kind, &h(&["x"]), &schema()).unwrap_err();
+            assert!(err.contains("column rule 1") && err.contains("by"), "{err}");
+        }
+        // Two rules for one field that are not both optional are still a mistake.
+        let m: MappingFile = toml::from_str(
+            "kind = \"customers\"\n[[column]]\nsource = \"a\"\nfield = \"email\"\n[[column]]\nsource = \"b\"\nfield = \"email\"",
+        )
+        .unwrap();
+        assert!(
+            m.compile("customers", &h(&["a", "b"]), &schema())
+                .unwrap_err()
+                .contains("fed by two rules")
+        );
     }
 }

@@ -15,6 +15,9 @@ use crate::read::RawRow;
 pub enum Stage {
     Read,
     Validate,
+    /// A reference to another record (an organization by its CRM id) that no record, or more
+    /// than one, answers to.
+    Resolve,
     Send,
     Task,
 }
@@ -24,6 +27,7 @@ impl Stage {
         match self {
             Stage::Read => "read",
             Stage::Validate => "validate",
+            Stage::Resolve => "resolve",
             Stage::Send => "send",
             Stage::Task => "task",
         }
@@ -33,6 +37,7 @@ impl Stage {
         Some(match s {
             "read" => Stage::Read,
             "validate" => Stage::Validate,
+            "resolve" => Stage::Resolve,
             "send" => Stage::Send,
             "task" => Stage::Task,
             _ => return None,

@@ -521,6 +521,23 @@ pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String
     Ok((ids, names))
 }
 
+/// The values of an `organizations` cell that names organizations by one of their detail
+/// fields (a CRM's ids, `;`-separated): every value kept as given, numbers too (a Zendesk
+/// organization id is a number, not a CSM id), duplicates once.
+pub fn external_refs(raw: &str) -> Result<Vec<String>, String> {
+    let mut values: Vec<String> = Vec::new();
+    for part in split_ascii(raw, SEP).map(trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let v = text(part, crate::map::MAX_ORGANIZATION_NAME_CHARS)?;
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    Ok(values)
+}
+
 /// `organization_refs` without keeping anything: what `validate` needs.
 pub fn organization_refs_ok(raw: &str) -> Result<(), String> {
     let max = crate::map::MAX_ORGANIZATION_NAME_CHARS;

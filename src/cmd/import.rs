@@ -161,8 +161,12 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     }
     if c.failed > 0 {
         let f = &c.failed_by_stage;
+        let resolve = match f.resolve {
+            0 => String::new(),
+            n => format!(", {n} resolve"),
+        };
         lines.push(format!(
-            "  failed    {} read, {} validate, {} send, {} task",
+            "  failed    {} read, {} validate{resolve}, {} send, {} task",
             f.read, f.validate, f.send, f.task
         ));
     }

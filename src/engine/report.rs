@@ -78,6 +78,9 @@ impl Verdict {
 pub struct StageCounts {
     pub read: u64,
     pub validate: u64,
+    /// Only when some row failed there (older summaries have no such key).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resolve: u64,
     pub send: u64,
     pub task: u64,
 }
@@ -245,6 +248,7 @@ impl ReportWriter {
                 *match stage {
                     Stage::Read => &mut c.read,
                     Stage::Validate => &mut c.validate,
+                    Stage::Resolve => &mut c.resolve,
                     Stage::Send => &mut c.send,
                     Stage::Task => &mut c.task,
                 } += 1;
@@ -486,6 +490,10 @@ pub fn write_summary(dir: &Path, s: &Summary) -> Result<(), ReportError> {
     let mut text = serde_json::to_string_pretty(s).expect("summary serializes");
     text.push('\n');
     std::fs::write(&path, text).map_err(|source| ReportError { path, source })
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

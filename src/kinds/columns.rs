@@ -112,6 +112,7 @@ impl Columns {
         })?;
         if let Some((c, _)) = &compiled {
             mapping.notes.extend(c.notes.iter().cloned());
+            mapping.organizations_by = c.organizations_by.clone();
         }
         Ok(Columns {
             header: header.to_vec(),

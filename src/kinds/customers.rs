@@ -20,6 +20,7 @@ use crate::site::api::model::{
 };
 use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, paths};
 use crate::site::client::ApiError;
+use crate::site::external::ExternalIds;
 use crate::site::refs;
 use crate::site::resolve::{OrgResolver, Resolved};
 
@@ -30,6 +31,9 @@ use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
 pub struct CustomerKind<const ACCOUNTS: bool> {
     columns: Columns,
     orgs: OrgResolver,
+    /// With a mapping's `by`: the organizations by the detail field the rows name them by,
+    /// read once when the run opens.
+    external: Option<ExternalIds>,
 }
 
 pub type Customers = CustomerKind<false>;
@@ -74,14 +78,28 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
             s.label,
         )
         .await?;
+        let external = match &columns.mapping.organizations_by {
+            Some(field) => Some(external_ids(s.site, field, s.label).await?),
+            None => None,
+        };
         Ok(CustomerKind {
             columns,
             orgs: OrgResolver::new(s.opts.create_organizations),
+            external,
         })
     }
 
     fn notes(&self) -> Vec<String> {
-        self.columns.notes()
+        let mut notes = self.columns.notes();
+        if let Some(x) = &self.external {
+            notes.push(format!(
+                "organizations found by {}: {} values on {} organizations read from the site",
+                x.field,
+                x.len(),
+                x.organizations
+            ));
+        }
+        notes
     }
 
     fn check(&self, row: &RawRow) -> Result<Customer, Vec<CellError>> {
@@ -116,6 +134,35 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
     async fn decide<'a>(&'a self, cx: &'a Cx<'a>, items: Vec<Customer>) -> Vec<Decision<Customer>> {
         let mut out: Vec<Option<Decision<Customer>>> = vec![None; items.len()];
         let mut items: Vec<Customer> = items;
+        if let Some(x) = &self.external {
+            // The CRM's ids → organization ids; a value no organization (or several) holds
+            // fails its row, naming the value.
+            for (k, c) in items.iter_mut().enumerate() {
+                let (ids, problems) = by_external_id(x, &std::mem::take(&mut c.organizations));
+                if !problems.is_empty() {
+                    out[k] = Some(Decision::Refuse {
+                        stage: Stage::Resolve,
+                        field: map::COL_ORGANIZATIONS.into(),
+                        error: problems.join(" | "),
+                    });
+                    continue;
+                }
+                if !ids.is_empty() {
+                    let assoc = c
+                        .profile
+                        .payload
+                        .associate_organizations
+                        .get_or_insert_with(|| AssociateOrganizations {
+                            organization_ids: vec![],
+                        });
+                    for id in ids {
+                        if !assoc.organization_ids.contains(&id) {
+                            assoc.organization_ids.push(id);
+                        }
+                    }
+                }
+            }
+        }
         // Organization names → ids (created first when missing).
         let names: Vec<String> = items.iter().flat_map(|c| c.organizations.clone()).collect();
         if !names.is_empty() {
@@ -245,6 +292,61 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
     ) -> Result<Vec<Found>, ApiError> {
         self.read(cx, items, true).await
     }
+}
+
+/// The organization ids `values` name through `x`, or why some cannot be had.
+fn by_external_id(x: &ExternalIds, values: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut problems = Vec::new();
+    for v in values {
+        match x.get(v) {
+            crate::site::external::Match::One(id) => ids.push(id.to_string()),
+            _ => problems.extend(x.problem(v)),
+        }
+    }
+    (ids, problems)
+}
+
+/// The site's organizations by `field` (a mapping's `by`): the field must be one of the site's
+/// organization detail fields, and some organization must hold a value of it, or the run stops
+/// before anything is sent.
+async fn external_ids(
+    site: &crate::site::Site,
+    field: &str,
+    label: &str,
+) -> Result<ExternalIds, Error> {
+    let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
+        .client
+        .get_json(paths::ORGANIZATION_DETAILS)
+        .await
+        .map_err(Error::from_setup)?;
+    let Some(def) = defs
+        .results
+        .iter()
+        .find(|d| map::normalize(&d.name) == map::normalize(field))
+    else {
+        let names: Vec<&str> = defs.results.iter().map(|d| d.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{label}: the mapping finds organizations by '{field}' (`by`), but the site's organizations have no detail field '{field}'{}; add it first (a detail-fields step: `csmport init`, or `csmport import detail-fields`)",
+            match names.is_empty() {
+                true => " (they have none)".to_string(),
+                false => format!(
+                    " (they have: {})",
+                    map::header_list(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                ),
+            }
+        )));
+    };
+    let x = ExternalIds::load(&site.client, &def.name)
+        .await
+        .map_err(Error::from_setup)?;
+    if x.is_empty() {
+        return Err(Error::Usage(format!(
+            "{label}: the mapping finds organizations by '{}' (`by`), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
+            def.name, x.organizations, def.name
+        )));
+    }
+    Ok(x)
 }
 
 impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {

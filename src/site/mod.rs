@@ -6,6 +6,7 @@
 pub mod api;
 pub mod client;
 pub mod doctor;
+pub mod external;
 pub mod refs;
 pub mod resolve;
 

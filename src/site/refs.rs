@@ -387,7 +387,7 @@ pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlem
 }
 
 /// JSM listing page size.
-const JSM_PAGE: u64 = 50;
+pub const JSM_PAGE: u64 = 50;
 
 /// Every page of a JSM listing (`path` relative to `/rest/servicedeskapi/`, without
 /// `start`/`limit`).

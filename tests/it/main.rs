@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod common;
 mod corpus;
+mod crm;
 mod delete;
 mod details;
 mod engine;
