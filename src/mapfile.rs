@@ -26,6 +26,75 @@ pub struct MappingFile {
     pub unmapped: Unmapped,
     #[serde(default, rename = "column")]
     pub columns: Vec<ColumnRule>,
+    /// Rows to leave out (deleted records, agents): each is skipped with the rule as its
+    /// reason, and listed in failures.csv.
+    #[serde(default)]
+    pub skip: Vec<SkipRule>,
+}
+
+/// `{ column = "IsDeleted", equals = "true" }`, `{ column = "role", not_in = ["end-user"] }`:
+/// values compared with spaces around them and case ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRule {
+    pub column: String,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub not_equals: Option<String>,
+    #[serde(default, rename = "in")]
+    pub is_in: Option<Vec<String>>,
+    #[serde(default)]
+    pub not_in: Option<Vec<String>>,
+    /// Drop the rule when the input has no such column (a template for several exports).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A skip rule bound to the input's header.
+#[derive(Debug, Clone)]
+struct BoundSkip {
+    index: usize,
+    column: String,
+    /// Normalized values; `skip_if_in` says whether a match skips the row or spares it.
+    values: Vec<String>,
+    skip_if_in: bool,
+}
+
+impl BoundSkip {
+    fn reason(&self, cells: &(impl Cells + ?Sized)) -> Option<String> {
+        let raw = cells.cell(self.index).trim();
+        let v = raw.to_lowercase();
+        let hit = self.values.contains(&v);
+        if hit != self.skip_if_in {
+            return None;
+        }
+        let listed = || {
+            self.values
+                .iter()
+                .map(|v| format!("'{v}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(match (self.skip_if_in, self.values.len()) {
+            (true, 1) => format!("skipped by the mapping: {} is '{raw}'", self.column),
+            (true, _) => format!(
+                "skipped by the mapping: {} is '{raw}' (one of {})",
+                self.column,
+                listed()
+            ),
+            (false, 1) => format!(
+                "skipped by the mapping: {} is '{raw}', not {}",
+                self.column,
+                listed()
+            ),
+            (false, _) => format!(
+                "skipped by the mapping: {} is '{raw}', not one of {}",
+                self.column,
+                listed()
+            ),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -104,6 +173,9 @@ pub struct Compiled {
     pub notes: Vec<String>,
     /// The organization detail field the `organizations` column's values are found by (`by`).
     pub organizations_by: Option<String>,
+    skips: Vec<BoundSkip>,
+    /// Input columns that only skip rules read.
+    pub filter_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +227,7 @@ impl MappingFile {
         let mut notes = Vec::new();
         let mut used = vec![false; input_header.len()];
         let mut organizations_by = None;
+        let mut unfed: Vec<(String, String)> = Vec::new();
         for (n, rule) in self.columns.iter().enumerate() {
             let label = format!("column rule {}", n + 1);
             if let Some(by) = &rule.by {
@@ -209,9 +282,13 @@ impl MappingFile {
             }
             if !missing.is_empty() {
                 if rule.optional {
-                    notes.push(format!(
-                        "mapping for '{field}' skipped: the input has no column {}",
-                        missing.join(", ")
+                    // Said only if no other rule feeds the field (a template's fallback).
+                    unfed.push((
+                        field.clone(),
+                        format!(
+                            "mapping for '{field}' skipped: the input has no column {}",
+                            missing.join(", ")
+                        ),
                     ));
                     continue;
                 }
@@ -281,6 +358,52 @@ impl MappingFile {
                 value: rule.value.clone(),
             });
         }
+        notes.extend(
+            unfed
+                .into_iter()
+                .filter(|(f, _)| !header.iter().any(|h| normalize(h) == normalize(f)))
+                .map(|(_, note)| note),
+        );
+        let mut skips = Vec::new();
+        let mut filter_columns = Vec::new();
+        for (n, rule) in self.skip.iter().enumerate() {
+            let label = format!("skip rule {} ({})", n + 1, rule.column);
+            let conditions = [
+                rule.equals.as_ref().map(|v| (vec![v.clone()], true)),
+                rule.not_equals.as_ref().map(|v| (vec![v.clone()], false)),
+                rule.is_in.as_ref().map(|v| (v.clone(), true)),
+                rule.not_in.as_ref().map(|v| (v.clone(), false)),
+            ];
+            let mut given = conditions.into_iter().flatten();
+            let (Some((values, skip_if_in)), None) = (given.next(), given.next()) else {
+                return Err(format!(
+                    "{label}: give exactly one of `equals`, `not_equals`, `in`, `not_in`"
+                ));
+            };
+            let Some(&index) = index.get(&normalize(&rule.column)) else {
+                if rule.optional {
+                    notes.push(format!(
+                        "skip rule on '{}' not used: the input has no such column",
+                        rule.column
+                    ));
+                    continue;
+                }
+                return Err(format!(
+                    "{label}: the input has no column '{}' (or set `optional = true`)",
+                    rule.column
+                ));
+            };
+            if !used[index] {
+                filter_columns.push(input_header[index].clone());
+            }
+            used[index] = true;
+            skips.push(BoundSkip {
+                index,
+                column: input_header[index].clone(),
+                values: values.iter().map(|v| v.trim().to_lowercase()).collect(),
+                skip_if_in,
+            });
+        }
         for (i, u) in used.iter().enumerate() {
             let name = &input_header[i];
             if *u || name.trim().is_empty() || name.trim_start().starts_with('_') {
@@ -303,11 +426,18 @@ impl MappingFile {
             rules,
             notes,
             organizations_by,
+            skips,
+            filter_columns,
         })
     }
 }
 
 impl Compiled {
+    /// Why a skip rule leaves this row out, if one does.
+    pub fn skip_reason(&self, cells: &(impl Cells + ?Sized)) -> Option<String> {
+        self.skips.iter().find_map(|s| s.reason(cells))
+    }
+
     /// The cells `map` reads, one per rule, from a raw row.
     pub fn apply(&self, cells: &(impl Cells + ?Sized)) -> Vec<String> {
         self.rules.iter().map(|r| r.apply(cells)).collect()
@@ -511,6 +641,7 @@ optional = true
                     Some(Sources::One(s)) => vec![s.clone()],
                     Some(Sources::Many(v)) => v.clone(),
                 })
+                .chain(m.skip.iter().map(|r| r.column.clone()))
                 .collect();
             let schema = if m.kind == "organizations" {
                 &organizations
@@ -697,5 +828,63 @@ optional = true
                 .unwrap_err()
                 .contains("fed by two rules")
         );
+    }
+
+    #[test]
+    fn skip_rules_leave_rows_out_with_the_rule_as_reason() {
+        let m: MappingFile = toml::from_str(
+            r#"
+kind = "customers"
+unmapped = "ignore"
+skip = [
+  { column = "IsDeleted", equals = "TRUE" },
+  { column = "role", not_in = ["end-user"] },
+  { column = "Stage", in = ["Lost", "Spam"] },
+  { column = "Missing", equals = "x", optional = true },
+]
+[[column]]
+source = "email"
+field = "email"
+"#,
+        )
+        .unwrap();
+        let header = h(&["email", "IsDeleted", "role", "Stage"]);
+        let c = m.compile("customers", &header, &schema()).unwrap();
+        assert_eq!(c.filter_columns, ["IsDeleted", "role", "Stage"]);
+        let cases: [(&[&str], Option<&str>); 5] = [
+            (&["a@x.io", "false", "end-user", "Won"], None),
+            (
+                &["a@x.io", " true ", "end-user", ""],
+                Some("skipped by the mapping: IsDeleted is 'true'"),
+            ),
+            (
+                &["a@x.io", "", "agent", ""],
+                Some("skipped by the mapping: role is 'agent', not 'end-user'"),
+            ),
+            (
+                &["a@x.io", "", "End-User", "spam"],
+                Some("skipped by the mapping: Stage is 'spam' (one of 'lost', 'spam')"),
+            ),
+            // An empty role is not an end user either.
+            (
+                &["a@x.io", "", "", ""],
+                Some("skipped by the mapping: role is '', not 'end-user'"),
+            ),
+        ];
+        for (cells, want) in cases {
+            let row = csv::StringRecord::from(cells.to_vec());
+            assert_eq!(c.skip_reason(&row).as_deref(), want, "{cells:?}");
+        }
+        for bad in [
+            "kind = \"customers\"\nskip = [{ column = \"email\" }]",
+            "kind = \"customers\"\nskip = [{ column = \"email\", equals = \"a\", in = [\"b\"] }]",
+            "kind = \"customers\"\nskip = [{ column = \"nope\", equals = \"a\" }]",
+        ] {
+            let m: MappingFile = toml::from_str(bad).unwrap();
+            let err = m
+                .compile("customers", &h(&["email"]), &schema())
+                .unwrap_err();
+            assert!(err.starts_with("skip rule 1"), "{err}");
+        }
     }
 }

@@ -127,6 +127,10 @@ impl Intake {
                 outcomes.push(Some(early));
                 continue;
             }
+            if let Some(reason) = cols.skip(&row) {
+                outcomes.push(Some(Outcome::Skipped { reason }));
+                continue;
+            }
             let respelled = &mut self.respelled;
             let mut note = |field: &str, from: &str, to: &str| {
                 let e = respelled
@@ -192,6 +196,9 @@ impl Intake {
     pub fn check_row(&mut self, raw: &RawRow) -> Option<Outcome> {
         if let Some(early) = pre_check(raw.problem.as_deref(), || raw.is_blank()) {
             return Some(early);
+        }
+        if let Some(reason) = self.columns.skip(&raw.cells) {
+            return Some(Outcome::Skipped { reason });
         }
         let cols = &self.columns;
         // How a later duplicate of this row is recognised and named.

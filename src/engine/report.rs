@@ -22,6 +22,9 @@ pub const SUMMARY_FILE: &str = "summary.json";
 
 /// The `_stage` of a row whose outcome is not known yet.
 pub const OPEN_STAGE: &str = "open";
+/// `_stage` of a row skipped on purpose (a mapping's skip rule, nothing to delete, a run that
+/// stopped before it): in the report so it can be looked at or run again.
+pub const SKIPPED_STAGE: &str = "skipped";
 
 /// Counts that always satisfy `rows == succeeded + failed + skipped (+ not_read)`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -277,7 +280,7 @@ impl ReportWriter {
                 // Blank rows need nothing; rows skipped because the run stopped must be re-run,
                 // so they go to the failure report too.
                 if !row.raw.is_blank() {
-                    record.extend(["send", "", reason.as_str(), ""]);
+                    record.extend([SKIPPED_STAGE, "", reason.as_str(), ""]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;

@@ -533,6 +533,8 @@ fn read_rows<K: Description>(
             row.close(Outcome::Skipped {
                 reason: "blank row".into(),
             });
+        } else if let Some(reason) = kind.skip(&row.raw) {
+            row.close(Outcome::Skipped { reason });
         } else {
             match kind.check(&row.raw) {
                 Err(errors) => row.close(cell_errors(errors)),

@@ -160,6 +160,11 @@ impl Columns {
         }
     }
 
+    /// Why the mapping's skip rules leave this row out, if they do.
+    pub fn skip(&self, cells: &(impl crate::read::Cells + ?Sized)) -> Option<String> {
+        self.compiled.as_ref()?.0.skip_reason(cells)
+    }
+
     /// A customer row's item and the organization names it gives, or its cell errors.
     pub fn customer(
         &self,

@@ -102,6 +102,10 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         notes
     }
 
+    fn skip(&self, row: &RawRow) -> Option<String> {
+        self.columns.skip(&row.cells)
+    }
+
     fn check(&self, row: &RawRow) -> Result<Customer, Vec<CellError>> {
         let (profile, organizations) = self.columns.customer(row)?;
         Ok(Customer {

@@ -323,6 +323,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         None
     }
 
+    /// Why a mapping's skip rule leaves this row out (deleted records, agents), if one does;
+    /// asked before `check`.
+    fn skip(&self, _row: &RawRow) -> Option<String> {
+        None
+    }
+
     /// Checks one row without the site: its item, or every problem in it.
     fn check(&self, row: &RawRow) -> Result<Self::Item, Vec<CellError>>;
 

@@ -65,6 +65,10 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         self.columns.notes()
     }
 
+    fn skip(&self, row: &RawRow) -> Option<String> {
+        self.columns.skip(&row.cells)
+    }
+
     fn check(&self, row: &RawRow) -> Result<OrganizationProfileItem, Vec<CellError>> {
         self.columns.organization(row).map(|(item, _)| item)
     }

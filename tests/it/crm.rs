@@ -96,9 +96,15 @@ fn salesforce_contacts_land_in_their_accounts_by_account_id() {
             None => assert!(got.is_empty(), "{email}: {got:?}"),
         }
     }
-    // Åsa, Luis (twice in the file, in two cases), Jörg, Ingrid and Dieter (deleted in the CRM:
-    // skipped once filters land).
-    assert_eq!(linked.len(), 5, "{linked:?}");
+    // Åsa, Luis (twice in the file, in two cases), Jörg and Ingrid.
+    assert_eq!(linked.len(), 4, "{linked:?}");
+    // Deleted in the CRM: neither the account nor the contact is imported.
+    assert!(!orgs.iter().any(|o| o["name"] == "Gone Ltd"));
+    assert!(
+        !customers
+            .iter()
+            .any(|c| c["email"] == "dieter@cafe-mueller.example")
+    );
     assert!(
         customers
             .iter()
@@ -118,11 +124,31 @@ fn salesforce_contacts_land_in_their_accounts_by_account_id() {
         orphan[col(&fh, "_error")].contains("External ID '0015g00000XaZZZAAA'"),
         "{orphan:?}"
     );
+    let deleted = failures
+        .iter()
+        .find(|r| r[col(&fh, "Email")] == "dieter@cafe-mueller.example")
+        .expect("the deleted contact is reported");
+    assert_eq!(deleted[col(&fh, "_stage")], "skipped");
+    assert_eq!(
+        deleted[col(&fh, "_error")],
+        "skipped by the mapping: IsDeleted is 'true'"
+    );
     let s: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ctx.path("run/03-customers-Contact/summary.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(s["failed_by_stage"]["resolve"], 1, "{s}");
+    // 9 contacts: Åsa, Luis, Jörg, Nadia and Ingrid in; the duplicate Luis, the bad email and
+    // the orphan failed; Dieter skipped.
+    assert_eq!(
+        (&s["succeeded"], &s["failed"], &s["skipped"]),
+        (&5.into(), &3.into(), &1.into()),
+        "{s}"
+    );
+    let (ah2, account_failures) = read_csv(&ctx.path("run/02-organizations-Account/failures.csv"));
+    assert_eq!(account_failures.len(), 1, "{account_failures:?}");
+    assert_eq!(account_failures[0][col(&ah2, "Name")], "Gone Ltd");
+    assert_eq!(account_failures[0][col(&ah2, "_stage")], "skipped");
     assert!(
         !customers
             .iter()
