@@ -332,6 +332,178 @@ pub fn map_header_for(
     })
 }
 
+/// What became of one input column (summary.json `columns`): imported into a field, read by
+/// a skip rule, or not imported and why. Every column of the input has one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnUse {
+    pub column: String,
+    /// `imported`, `filter` or `not imported`.
+    pub status: String,
+    /// The CSM field(s) it feeds (`organizations (by External ID)` for a link by a CRM id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why it is not imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A few of its values, for a column not imported (so a person can tell what is left).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+/// How many example values a column not imported keeps, and how long each may be.
+const EXAMPLES: usize = 3;
+const EXAMPLE_CHARS: usize = 40;
+
+/// Collects a few values of the columns not imported, as rows go by: at most `EXAMPLES` of
+/// `EXAMPLE_CHARS` per column, so what it holds does not grow with the file.
+pub struct Examples {
+    wanted: Vec<(usize, Vec<String>)>,
+    open: usize,
+}
+
+impl Examples {
+    pub fn new(uses: &[ColumnUse]) -> Examples {
+        let wanted: Vec<(usize, Vec<String>)> = uses
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.status == NOT_IMPORTED)
+            .map(|(i, _)| (i, Vec::new()))
+            .collect();
+        Examples {
+            open: wanted.len(),
+            wanted,
+        }
+    }
+
+    pub fn see(&mut self, cells: &(impl Cells + ?Sized)) {
+        if self.open == 0 {
+            return;
+        }
+        for (i, got) in &mut self.wanted {
+            if got.len() >= EXAMPLES {
+                continue;
+            }
+            let v = cells.cell(*i).trim();
+            if v.is_empty() {
+                continue;
+            }
+            let v = match v.char_indices().nth(EXAMPLE_CHARS) {
+                Some((at, _)) => format!("{}…", &v[..at]),
+                None => v.to_string(),
+            };
+            if !got.contains(&v) {
+                got.push(v);
+                if got.len() == EXAMPLES {
+                    self.open -= 1;
+                }
+            }
+        }
+    }
+
+    pub fn fill(self, uses: &mut [ColumnUse]) {
+        for (i, got) in self.wanted {
+            if let Some(u) = uses.get_mut(i) {
+                u.examples = got;
+            }
+        }
+    }
+}
+
+pub const IMPORTED: &str = "imported";
+pub const FILTER: &str = "filter";
+pub const NOT_IMPORTED: &str = "not imported";
+
+impl ColumnUse {
+    pub fn imported(column: &str, field: impl Into<String>) -> ColumnUse {
+        ColumnUse {
+            column: column.to_string(),
+            status: IMPORTED.into(),
+            field: Some(field.into()),
+            reason: None,
+            examples: Vec::new(),
+        }
+    }
+
+    pub fn filter(column: &str) -> ColumnUse {
+        ColumnUse {
+            column: column.to_string(),
+            status: FILTER.into(),
+            field: None,
+            reason: Some("read by a skip rule of the mapping".into()),
+            examples: Vec::new(),
+        }
+    }
+
+    pub fn not_imported(column: &str, reason: impl Into<String>) -> ColumnUse {
+        ColumnUse {
+            column: column.to_string(),
+            status: NOT_IMPORTED.into(),
+            field: None,
+            reason: Some(reason.into()),
+            examples: Vec::new(),
+        }
+    }
+}
+
+/// The one-line account of the columns for the terminal: how many are not imported, the first
+/// few named.
+pub fn columns_note(uses: &[ColumnUse]) -> Option<String> {
+    let left: Vec<&ColumnUse> = uses.iter().filter(|u| u.status == NOT_IMPORTED).collect();
+    if left.is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = left
+        .iter()
+        .take(LISTED)
+        .map(|u| format!("'{}'", shorten(&u.column)))
+        .collect();
+    if left.len() > LISTED {
+        names.push(format!("and {} more", left.len() - LISTED));
+    }
+    Some(format!(
+        "{} of {} columns not imported: {} (summary.json `columns` says why for each)",
+        left.len(),
+        uses.len(),
+        names.join(", ")
+    ))
+}
+
+impl Mapping {
+    /// What became of each column of `header` (mapped without a mapping file).
+    pub fn uses(&self, header: &[String], schema: &Schema) -> Vec<ColumnUse> {
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let target = self.targets.get(i).copied().unwrap_or(Target::Ignored);
+                let field = match target {
+                    Target::Email => COL_EMAIL.to_string(),
+                    Target::DisplayName => COL_DISPLAY_NAME.to_string(),
+                    Target::Organizations => COL_ORGANIZATIONS.to_string(),
+                    Target::Id => COL_ID.to_string(),
+                    Target::Name => COL_NAME.to_string(),
+                    Target::Detail(d) => schema.fields[d].name.clone(),
+                    Target::Ignored => {
+                        let reason = if name.trim().is_empty() {
+                            "the column has no header"
+                        } else if name
+                            .trim_start_matches('\u{feff}')
+                            .trim_start()
+                            .starts_with('_')
+                        {
+                            "a report column (csmport writes it)"
+                        } else {
+                            "matches no field (--ignore-unknown-columns)"
+                        };
+                        return ColumnUse::not_imported(name, reason);
+                    }
+                };
+                ColumnUse::imported(name, field)
+            })
+            .collect()
+    }
+}
+
 /// One problem with one cell of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellError {

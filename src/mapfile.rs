@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ORGANIZATIONS, normalize};
+use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ORGANIZATIONS, ColumnUse, normalize};
 use crate::read::Cells;
 use crate::schema::Schema;
 use crate::site::api::MULTI_VALUE_SEPARATOR;
@@ -176,6 +176,8 @@ pub struct Compiled {
     skips: Vec<BoundSkip>,
     /// Input columns that only skip rules read.
     pub filter_columns: Vec<String>,
+    /// What became of each input column.
+    pub columns: Vec<ColumnUse>,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +230,10 @@ impl MappingFile {
         let mut used = vec![false; input_header.len()];
         let mut organizations_by = None;
         let mut unfed: Vec<(String, String)> = Vec::new();
+        // Per input column: the fields it feeds, or why a rule reading it was not used.
+        let mut feeds: Vec<Vec<String>> = vec![Vec::new(); input_header.len()];
+        let mut unused: Vec<Option<String>> = vec![None; input_header.len()];
+        let mut missing_fields: Vec<String> = Vec::new();
         for (n, rule) in self.columns.iter().enumerate() {
             let label = format!("column rule {}", n + 1);
             if let Some(by) = &rule.by {
@@ -268,6 +274,9 @@ impl MappingFile {
                 }
             }
             if rule.skip {
+                for &i in &sources {
+                    unused[i] = Some("`skip = true` in the mapping".into());
+                }
                 continue;
             }
             let Some(field) = &rule.field else {
@@ -311,22 +320,23 @@ impl MappingFile {
                 ));
             }
             if !known(field) {
-                if rule.optional {
-                    notes.push(format!(
-                        "mapping for '{field}' skipped: the site has no such field"
-                    ));
-                    continue;
+                // Never dropped without a word: the run stops, naming every such field.
+                if !missing_fields
+                    .iter()
+                    .any(|m| normalize(m) == normalize(field))
+                {
+                    missing_fields.push(field.clone());
                 }
-                return Err(format!(
-                    "{label}: '{field}' is not a field of CSM {kind} on this site ({}, or a detail field)",
-                    base.join(", ")
-                ));
+                continue;
             }
             if header
                 .iter()
                 .any(|h: &String| normalize(h) == normalize(field))
             {
                 if rule.optional {
+                    for &i in &sources {
+                        unused[i] = Some(format!("an earlier rule of the mapping feeds '{field}'"));
+                    }
                     notes.push(format!(
                         "mapping for '{field}' from {} not used: an earlier rule already feeds it",
                         names
@@ -344,6 +354,15 @@ impl MappingFile {
             if rule.by.is_some() {
                 organizations_by = rule.by.as_ref().map(|b| b.trim().to_string());
             }
+            let fed = match &rule.by {
+                Some(by) => format!("{field} (by {})", by.trim()),
+                None => field.clone(),
+            };
+            for &i in &sources {
+                if !feeds[i].contains(&fed) {
+                    feeds[i].push(fed.clone());
+                }
+            }
             header.push(field.clone());
             rules.push(Bound {
                 sources,
@@ -357,6 +376,31 @@ impl MappingFile {
                     .collect(),
                 value: rule.value.clone(),
             });
+        }
+        if !missing_fields.is_empty() {
+            let what = if kind == "organizations" {
+                "organizations"
+            } else {
+                "customers"
+            };
+            return Err(format!(
+                "the mapping feeds {} the site's {what} do not have: {}; add {} first (a detail-fields step before this one: `csmport init` writes one, or `csmport import detail-fields FILE`), or remove the rule",
+                if missing_fields.len() == 1 {
+                    "a field"
+                } else {
+                    "fields"
+                },
+                missing_fields
+                    .iter()
+                    .map(|f| format!("'{f}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing_fields.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
+            ));
         }
         notes.extend(
             unfed
@@ -410,9 +454,9 @@ impl MappingFile {
                 continue;
             }
             match self.unmapped {
-                Unmapped::Ignore => notes.push(format!(
-                    "column '{name}' is not in the mapping; it is ignored"
-                )),
+                // Said once for all of them, with the other columns not imported
+                // (`map::columns_note`), and listed in summary.json `columns`.
+                Unmapped::Ignore => {}
                 Unmapped::Error => {
                     return Err(format!(
                         "column '{name}' (column {}) is not in the mapping; add a rule for it (or `skip = true`), or set unmapped = \"ignore\"",
@@ -421,6 +465,25 @@ impl MappingFile {
                 }
             }
         }
+        let columns = input_header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                if !feeds[i].is_empty() {
+                    ColumnUse::imported(name, feeds[i].join(", "))
+                } else if skips.iter().any(|s| s.index == i) {
+                    ColumnUse::filter(name)
+                } else if let Some(why) = &unused[i] {
+                    ColumnUse::not_imported(name, why.clone())
+                } else if name.trim().is_empty() {
+                    ColumnUse::not_imported(name, "the column has no header")
+                } else if name.trim_start().starts_with('_') {
+                    ColumnUse::not_imported(name, "a report column (csmport writes it)")
+                } else {
+                    ColumnUse::not_imported(name, "not in the mapping")
+                }
+            })
+            .collect();
         Ok(Compiled {
             header,
             rules,
@@ -428,6 +491,7 @@ impl MappingFile {
             organizations_by,
             skips,
             filter_columns,
+            columns,
         })
     }
 }
@@ -508,6 +572,26 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// `schema()` and the fields the contact templates feed.
+    fn crm_schema() -> Schema {
+        let mut s = schema();
+        for n in [
+            "Phone",
+            "External ID",
+            "Type",
+            "Title",
+            "Region",
+            "Preferred Language",
+        ] {
+            s.fields.push(FieldDef {
+                name: n.to_string(),
+                kind: FieldKind::Text,
+                options: vec![],
+            });
+        }
+        s
+    }
+
     const MAPPING: &str = r#"
 kind = "customers"
 unmapped = "ignore"
@@ -556,21 +640,65 @@ optional = true
             "Title",
             "Other",
         ]);
-        let c = m.compile("customers", &header, &schema()).unwrap();
+        // A field the site does not have is never dropped without a word, optional or not.
+        let e = m.compile("customers", &header, &schema()).unwrap_err();
+        assert_eq!(
+            e,
+            "the mapping feeds a field the site's customers do not have: 'Title'; add it first (a detail-fields step before this one: `csmport init` writes one, or `csmport import detail-fields FILE`), or remove the rule"
+        );
+        // Optional: an input without the column.
+        let without: Vec<String> = header.iter().filter(|c| *c != "Title").cloned().collect();
+        let c = m.compile("customers", &without, &schema()).unwrap();
+        assert_eq!(
+            c.notes,
+            vec!["mapping for 'Title' skipped: the input has no column Title"]
+        );
+        let c = m.compile("customers", &header, &crm_schema()).unwrap();
         assert_eq!(
             c.header,
             vec![
                 "email",
                 "displayName",
                 "Customer Tier",
-                "Preferred Contact Channels"
+                "Preferred Contact Channels",
+                "Title"
             ]
         );
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        // Every input column is accounted for.
+        let uses: Vec<(&str, &str, Option<&str>, Option<&str>)> = c
+            .columns
+            .iter()
+            .map(|u| {
+                (
+                    u.column.as_str(),
+                    u.status.as_str(),
+                    u.field.as_deref(),
+                    u.reason.as_deref(),
+                )
+            })
+            .collect();
         assert_eq!(
-            c.notes,
-            vec![
-                "mapping for 'Title' skipped: the site has no such field",
-                "column 'Other' is not in the mapping; it is ignored"
+            uses,
+            [
+                ("First Name", "imported", Some("displayName"), None),
+                ("Last Name", "imported", Some("displayName"), None),
+                ("e-mail address", "imported", Some("email"), None),
+                ("Level", "imported", Some("Customer Tier"), None),
+                (
+                    "Channels",
+                    "imported",
+                    Some("Preferred Contact Channels"),
+                    None
+                ),
+                (
+                    "Fax",
+                    "not imported",
+                    None,
+                    Some("`skip = true` in the mapping")
+                ),
+                ("Title", "imported", Some("Title"), None),
+                ("Other", "not imported", None, Some("not in the mapping")),
             ]
         );
         let row = h(&[
@@ -585,12 +713,12 @@ optional = true
         ]);
         assert_eq!(
             c.apply(&row),
-            vec!["ann@x.io", "Ann Lee", "Premium", "Email;Slack"]
+            vec!["ann@x.io", "Ann Lee", "Premium", "Email;Slack", "CEO"]
         );
         let row = h(&["", "Lee", "b@x.io", "", "", "", "", ""]);
         assert_eq!(
             c.apply(&row),
-            vec!["b@x.io", "Lee", "Free", ""],
+            vec!["b@x.io", "Lee", "Free", "", ""],
             "a constant fills empty cells"
         );
     }
@@ -700,7 +828,7 @@ optional = true
         .unwrap();
         let e = bad.compile("customers", &h(&["E"]), &schema()).unwrap_err();
         assert!(
-            e.contains("'Colour' is not a field of CSM customers"),
+            e.contains("the site's customers do not have: 'Colour'"),
             "{e}"
         );
         assert!(
@@ -800,7 +928,7 @@ optional = true
         ];
         for (text, header, by, column, value) in cases {
             let m: MappingFile = toml::from_str(text).unwrap();
-            let c = m.compile("customers", &h(header), &schema()).unwrap();
+            let c = m.compile("customers", &h(header), &crm_schema()).unwrap();
             assert_eq!(c.organizations_by.as_deref(), by, "{header:?}");
             let at = c.header.iter().position(|f| f == "organizations").unwrap();
             let mut cells: Vec<String> = header.iter().map(|_| String::new()).collect();

@@ -170,6 +170,17 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             f.read, f.validate, f.send, f.task
         ));
     }
+    let left = s
+        .columns
+        .iter()
+        .filter(|u| u.status == crate::map::NOT_IMPORTED)
+        .count();
+    if left > 0 {
+        lines.push(format!(
+            "  columns   {left} of {} not imported (summary.json `columns` and report.html say why)",
+            s.columns.len()
+        ));
+    }
     if let Some(u) = s.unchanged.filter(|u| *u > 0) {
         lines.push(format!(
             "  unchanged {u} rows already on the site as in the file (nothing sent for them)"

@@ -20,7 +20,7 @@ use crate::map::RecordKind;
 use crate::options::{ImportOptions, InputOptions};
 use crate::read::Dialect;
 use crate::row::Row;
-use crate::schema::Schema;
+use crate::schema::{FieldDef, Schema};
 use crate::site::client::Client;
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +40,9 @@ pub struct ValidateSummary {
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// Every input column and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<crate::map::ColumnUse>,
     /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row_range: Option<String>,
@@ -85,7 +88,7 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
     for f in &input.files {
         missing_input(f)?;
     }
-    let results = validate_kind(cli, &input.files, opts).await?;
+    let results = validate_kind(cli, &input.files, opts, &[]).await?;
     let mut code = 0;
     let mut summaries = Vec::new();
     for r in results {
@@ -135,6 +138,7 @@ async fn validate_kind(
     cli: &Cli,
     files: &[PathBuf],
     opts: &ImportOptions,
+    promised: &[(String, FieldDef)],
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
     match intake::record_kind(opts.kind) {
         Some(rk) if !opts.kind.is_decided_on_site() => {
@@ -149,6 +153,16 @@ async fn validate_kind(
                     std::sync::Arc::new(crate::site::client::Silent),
                 ))
             };
+            let entity = if rk == RecordKind::Organizations {
+                "organization"
+            } else {
+                "customer"
+            };
+            let promised: Vec<FieldDef> = promised
+                .iter()
+                .filter(|(e, _)| e == entity)
+                .map(|(_, f)| f.clone())
+                .collect();
             offline(
                 opts.kind,
                 rk,
@@ -156,6 +170,7 @@ async fn validate_kind(
                 &opts.input,
                 opts.out.as_deref(),
                 client.as_ref(),
+                &promised,
             )
             .await
         }
@@ -193,6 +208,7 @@ async fn validate_plan(
     steps: Vec<super::plan::Step>,
 ) -> Result<i32, Error> {
     let steps = super::plan::ordered(steps);
+    let promised = promised_fields(&steps);
     let top = run::run_dir(base.out.as_deref(), "validate-plan", jiff::Timestamp::now())?;
     let mut done = Vec::new();
     let mut text = Vec::new();
@@ -201,7 +217,7 @@ async fn validate_plan(
         let mut opts = super::plan::step_options(base, step, dir.clone());
         opts.dry_run = true;
         let result = match missing_input(&step.file) {
-            Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts)
+            Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts, &promised)
                 .await
                 .and_then(|mut r| {
                     r.pop()
@@ -320,6 +336,64 @@ fn sub_dir(dir: &Path, files: usize, n: usize, file: &Path) -> Result<PathBuf, E
     Ok(d)
 }
 
+/// The detail fields a plan's detail-fields steps define, by entity (`customer`,
+/// `organization`): the later steps of a validated plan are checked as if they were on the
+/// site, since importing the plan makes them first. A file that cannot be read promises
+/// nothing (its own step reports why).
+fn promised_fields(steps: &[super::plan::Step]) -> Vec<(String, FieldDef)> {
+    let mut out = Vec::new();
+    for step in steps
+        .iter()
+        .filter(|s| s.kind == crate::kinds::Kind::DetailFields)
+    {
+        let opts = crate::read::ReadOptions {
+            sheet: step.sheet.clone(),
+            header_row: step.header_row,
+            ..Default::default()
+        };
+        let Ok(mut source) = crate::read::Source::open(&step.file, &opts) else {
+            continue;
+        };
+        let at = |name: &str| {
+            source
+                .header()
+                .iter()
+                .position(|h| crate::map::normalize(h) == name)
+        };
+        let (Some(entity), Some(name), Some(kind)) = (at("entity"), at("name"), at("type")) else {
+            continue;
+        };
+        let options = at("options");
+        // Bounded: a definitions file is small, and a site takes a few hundred fields.
+        for _ in 0..100_000 {
+            let Some(Ok(row)) = source.next_row() else {
+                break;
+            };
+            let cell = |i: usize| row.cells.get(i).map(|c| c.trim()).unwrap_or("");
+            if cell(name).is_empty() {
+                continue;
+            }
+            out.push((
+                cell(entity).to_lowercase(),
+                FieldDef {
+                    name: cell(name).to_string(),
+                    kind: crate::schema::FieldKind::from_api(cell(kind)),
+                    options: options
+                        .map(|i| {
+                            cell(i)
+                                .split(crate::site::api::MULTI_VALUE_SEPARATOR)
+                                .map(|o| o.trim().to_string())
+                                .filter(|o| !o.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+            ));
+        }
+    }
+    out
+}
+
 /// Validates every file of a profile kind; with several, each gets its own folder inside the
 /// run folder. `client` is used only to read the detail-field definitions when `--schema` is
 /// not given.
@@ -330,12 +404,22 @@ pub async fn offline(
     input: &InputOptions,
     out: Option<&Path>,
     client: Option<&Client>,
+    promised: &[FieldDef],
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
     for file in files {
         // Before the run folder exists: a range past the end of a file is a usage error.
         crate::read::check_rows(file, &input.read_options(), input.rows).map_err(Error::Usage)?;
     }
-    let schema = columns::schema(rk, input, client).await?;
+    let mut schema = columns::schema(rk, input, client).await?;
+    for f in promised {
+        if !schema
+            .fields
+            .iter()
+            .any(|d| crate::map::normalize(&d.name) == crate::map::normalize(&f.name))
+        {
+            schema.fields.push(f.clone());
+        }
+    }
     let dir = run::run_dir(
         out,
         &format!("validate-{}", kind.as_str()),
@@ -369,7 +453,12 @@ fn validate_file(
     let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
     let mut read_error = None;
     let mut reader = intake.reader();
+    let mut columns = intake.columns.uses();
+    let mut examples = crate::map::Examples::new(&columns);
     while let Some(mut batch) = reader.next_batch() {
+        for r in batch.iter() {
+            examples.see(&r);
+        }
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -409,6 +498,8 @@ fn validate_file(
             "{field}: {n} values match an option only when case is ignored; they are sent as the site spells them (e.g. {example})"
         ));
     }
+    examples.fill(&mut columns);
+    dialect.notes.extend(crate::map::columns_note(&columns));
     let exit_code = rows_exit_code(read_error.is_some(), counts.failed);
     let elapsed = started.elapsed().as_secs_f64();
     let summary = ValidateSummary {
@@ -427,6 +518,7 @@ fn validate_file(
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,
         read_error,
         ignored_columns: ignored_columns.iter().map(|c| c.name.clone()).collect(),
+        columns,
         row_range: input.rows_label(),
         would_change_definitions: Vec::new(),
         exit_code,

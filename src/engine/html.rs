@@ -438,6 +438,63 @@ fn timeline_chart(t: &Timeline) -> String {
     })
 }
 
+/// How many columns not imported the page lists (a hostile file can have a hundred thousand).
+const COLUMNS_LISTED: usize = 200;
+
+/// The input's columns: how many were imported, and a table of those that were not, with why
+/// and a few of their values.
+fn columns_section(out: &mut String, s: &serde_json::Value) {
+    let Some(cols) = s["columns"].as_array().filter(|c| !c.is_empty()) else {
+        return;
+    };
+    let status = |c: &serde_json::Value, want: &str| c["status"].as_str() == Some(want);
+    let left: Vec<&serde_json::Value> = cols
+        .iter()
+        .filter(|c| status(c, crate::map::NOT_IMPORTED))
+        .collect();
+    let imported = cols
+        .iter()
+        .filter(|c| status(c, crate::map::IMPORTED))
+        .count();
+    let filters = cols
+        .iter()
+        .filter(|c| status(c, crate::map::FILTER))
+        .count();
+    let _ = write!(
+        out,
+        "<h2>Columns</h2><p>{} columns: {imported} imported, {filters} read by skip rules, {} not imported.</p>",
+        cols.len(),
+        left.len()
+    );
+    if left.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = left
+        .iter()
+        .take(COLUMNS_LISTED)
+        .map(|c| {
+            let examples: Vec<&str> = c["examples"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            vec![
+                c["column"].as_str().unwrap_or("").to_string(),
+                c["reason"].as_str().unwrap_or("").to_string(),
+                examples.join(" · "),
+            ]
+        })
+        .collect();
+    let caption = if left.len() > COLUMNS_LISTED {
+        format!(
+            "Columns not imported (the first {COLUMNS_LISTED} of {}; summary.json has them all)",
+            left.len()
+        )
+    } else {
+        "Columns not imported".to_string()
+    };
+    table(out, &caption, &["column", "why", "example values"], &rows);
+}
+
 fn table(out: &mut String, caption: &str, head: &[&str], rows: &[Vec<String>]) {
     let _ = write!(out, "<table><caption>{}</caption><thead><tr>", esc(caption));
     for h in head {
@@ -817,6 +874,8 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         }
         out.push_str("</ul>");
     }
+
+    columns_section(&mut out, s);
 
     out.push_str("<h2>Outcomes</h2>");
     let mut outcomes: Vec<(String, u64)> = vec![

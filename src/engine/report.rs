@@ -463,6 +463,9 @@ pub struct Summary {
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// Every input column and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<crate::map::ColumnUse>,
 }
 
 /// The summary's times: start and end (UTC, to the second), run time and pace.

@@ -99,6 +99,8 @@ struct ReadEnd {
     dialect: Dialect,
     /// Rows left unread after an interruption.
     not_read: u64,
+    /// A few values of the columns not imported.
+    examples: Option<crate::map::Examples>,
 }
 
 async fn run_kind<K: Description>(
@@ -206,6 +208,10 @@ async fn run_kind<K: Description>(
         .iter()
         .map(|c| c.name.clone())
         .collect();
+    let columns = column_uses(&kind, &header);
+    if let Some(note) = crate::map::columns_note(&columns) {
+        log.note(&note);
+    }
     let ignored_note = crate::map::ignored_note(kind.ignored_columns());
     if let Some(note) = &ignored_note {
         log.note(note);
@@ -242,9 +248,12 @@ async fn run_kind<K: Description>(
         let engine = engine.clone();
         let file = file.to_path_buf();
         let header = header.clone();
+        let examples = crate::map::Examples::new(&columns);
         tokio::task::spawn_blocking(move || {
             let again = Again::prepare(&file, &header, &engine.kind);
-            read_rows(&engine, source, again, estimated, boundaries, chunk_tx)
+            read_rows(
+                &engine, source, again, estimated, boundaries, chunk_tx, examples,
+            )
         })
     };
 
@@ -311,11 +320,16 @@ async fn run_kind<K: Description>(
         job_ended(&engine, joined, &dir);
     }
     drop(done_tx);
-    let end = reader.await.unwrap_or_else(|e| ReadEnd {
+    let mut end = reader.await.unwrap_or_else(|e| ReadEnd {
         error: Some(format!("reader stopped: {e}")),
         dialect: Dialect::default(),
         not_read: 0,
+        examples: None,
     });
+    let mut columns = columns;
+    if let Some(x) = end.examples.take() {
+        x.fill(&mut columns);
+    }
     if let Some(h) = hashing {
         // A finished run always has its hash: `resume` then compares bytes, not dates.
         let _ = h.await;
@@ -384,6 +398,7 @@ async fn run_kind<K: Description>(
         unchanged: Some(unchanged),
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
+        columns: columns.clone(),
         created_organizations: engine.kind.created_organizations().await,
         backup: backup.as_ref().map(|b| b.0.clone()),
         backup_rows: backup.as_ref().map(|b| b.1),
@@ -418,6 +433,7 @@ async fn run_kind<K: Description>(
             rows_per_s: t.rows_per_s,
             read_error: end.error.clone(),
             ignored_columns,
+            columns,
             row_range: opts.input.rows_label(),
             would_change_definitions: engine.kind.changes(),
             exit_code,
@@ -488,6 +504,33 @@ fn record_input_hash(journal: &Journal, file: &Path, began: u64, log: &RunLog) {
     }
 }
 
+/// What became of each input column: the kind's account, or (for kinds whose columns are
+/// all their own) every column imported as itself, those `--ignore-unknown-columns` left out
+/// and report columns aside.
+fn column_uses<K: Description>(kind: &K, header: &[String]) -> Vec<crate::map::ColumnUse> {
+    use crate::map::ColumnUse;
+    let told = kind.columns();
+    if !told.is_empty() {
+        return told;
+    }
+    let ignored = kind.ignored_columns();
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if ignored.iter().any(|u| u.index == i) {
+                ColumnUse::not_imported(name, "matches no field (--ignore-unknown-columns)")
+            } else if name.trim_start().starts_with('_') {
+                ColumnUse::not_imported(name, "a report column (csmport writes it)")
+            } else if name.trim().is_empty() {
+                ColumnUse::not_imported(name, "the column has no header")
+            } else {
+                ColumnUse::imported(name, name.trim())
+            }
+        })
+        .collect()
+}
+
 /// The reader thread: reads rows, closes those a local check settles (read problems, blank
 /// rows, invalid cells, duplicates) and cuts the rest into chunks. After an interruption it
 /// only counts the rows it does not read.
@@ -498,6 +541,7 @@ fn read_rows<K: Description>(
     estimated: u64,
     boundaries: HashMap<u64, u64>,
     chunks: mpsc::Sender<Chunk<K::Item>>,
+    mut examples: crate::map::Examples,
 ) -> ReadEnd {
     let kind = &engine.kind;
     let progress = &engine.progress;
@@ -521,6 +565,7 @@ fn read_rows<K: Description>(
             continue;
         }
         progress.counters.read.fetch_add(1, Ordering::Relaxed);
+        examples.see(&raw.cells);
         let mut row = Row::new(raw);
         let mut item = None;
         let unchanged = again.as_ref().and_then(|a| a.outcome(kind, &row.raw));
@@ -580,6 +625,7 @@ fn read_rows<K: Description>(
                     error,
                     dialect: reader.finish(),
                     not_read,
+                    examples: Some(examples),
                 };
             }
         }
@@ -592,6 +638,7 @@ fn read_rows<K: Description>(
         error,
         dialect: reader.finish(),
         not_read,
+        examples: Some(examples),
     }
 }
 

@@ -160,6 +160,14 @@ impl Columns {
         }
     }
 
+    /// What became of each input column.
+    pub fn uses(&self) -> Vec<map::ColumnUse> {
+        match &self.compiled {
+            Some((c, _)) => c.columns.clone(),
+            None => self.mapping.uses(&self.header, &self.schema),
+        }
+    }
+
     /// Why the mapping's skip rules leave this row out, if they do.
     pub fn skip(&self, cells: &(impl crate::read::Cells + ?Sized)) -> Option<String> {
         self.compiled.as_ref()?.0.skip_reason(cells)

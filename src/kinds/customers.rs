@@ -102,6 +102,10 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         notes
     }
 
+    fn columns(&self) -> Vec<crate::map::ColumnUse> {
+        self.columns.uses()
+    }
+
     fn skip(&self, row: &RawRow) -> Option<String> {
         self.columns.skip(&row.cells)
     }

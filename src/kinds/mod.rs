@@ -323,6 +323,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         None
     }
 
+    /// What became of each input column (summary.json `columns`); empty when every column
+    /// is one of the kind's own (the engine then lists the header as imported).
+    fn columns(&self) -> Vec<crate::map::ColumnUse> {
+        Vec::new()
+    }
+
     /// Why a mapping's skip rule leaves this row out (deleted records, agents), if one does;
     /// asked before `check`.
     fn skip(&self, _row: &RawRow) -> Option<String> {

@@ -65,6 +65,10 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         self.columns.notes()
     }
 
+    fn columns(&self) -> Vec<crate::map::ColumnUse> {
+        self.columns.uses()
+    }
+
     fn skip(&self, row: &RawRow) -> Option<String> {
         self.columns.skip(&row.cells)
     }

@@ -206,7 +206,10 @@ fn a_by_field_the_site_lacks_or_no_organization_holds_stops_before_sending() {
         "Contact.csv",
         b"\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\"\r\n",
     );
-    let mapping = repo("templates/salesforce-contacts.toml");
+    let mapping = ctx.write(
+        "contacts.toml",
+        b"kind = \"customers\"\nunmapped = \"ignore\"\n[[column]]\nsource = \"Email\"\nfield = \"email\"\n[[column]]\nsource = \"AccountId\"\nfield = \"organizations\"\nby = \"External ID\"\n",
+    );
     let before = sb.requests().len();
     let out = ctx.import(
         &sb,

@@ -213,6 +213,40 @@ fn crm_export_through_a_mapping_template() {
          003A2,Luis,Núñez,not-an-email,,,Spain,Other,,\n"
             .as_bytes(),
     );
+    // The sample site has none of the fields the template feeds: nothing is dropped without
+    // a word, the run stops before sending and names them all.
+    let before = sb.requests().len();
+    let out = ctx.import(
+        &sb,
+        &file,
+        &[
+            "--mapping",
+            repo("templates/salesforce-contacts.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "the site's customers do not have: 'External ID', 'Phone', 'Title', 'Region', 'Type'"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sb.writes_since(before).is_empty());
+    let fields = ctx.write(
+        "fields.csv",
+        b"entity,name,type,options\ncustomer,External ID,TEXT,\ncustomer,Phone,TEXT,\ncustomer,Title,TEXT,\ncustomer,Region,TEXT,\ncustomer,Type,SELECT,Customer;Partner;Prospect;Other\n",
+    );
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "detail-fields"])
+        .arg(&fields)
+        .arg("--out")
+        .arg(ctx.path("fields"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::remove_dir_all(ctx.path("run")).ok();
     let out = ctx.import(
         &sb,
         &file,
@@ -222,6 +256,11 @@ fn crm_export_through_a_mapping_template() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("columns   1 of 10 not imported"),
+        "{}",
+        stdout(&out)
+    );
     let s = ctx.summary();
     assert_eq!(
         (s["succeeded"].as_u64(), s["failed"].as_u64()),
@@ -277,15 +316,31 @@ fn crm_export_through_a_mapping_template() {
         .unwrap()
         .clone();
     assert_eq!(org_of(&state, &ola), ["Acme Pty Ltd"]);
-    // The sample site has none of CSM's predefined fields: those rules were skipped, and said so.
+    // Every column is accounted for: Description is the one left out, with an example.
+    let columns = s["columns"].as_array().unwrap();
+    assert_eq!(columns.len(), 10, "{columns:?}");
+    let left: Vec<&serde_json::Value> = columns
+        .iter()
+        .filter(|c| c["status"] == "not imported")
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["column"], "Description");
+    assert_eq!(left[0]["reason"], "not in the mapping");
+    assert_eq!(left[0]["examples"], serde_json::json!(["likes, commas"]));
+    let account = columns
+        .iter()
+        .find(|c| c["column"] == "Account Name")
+        .unwrap();
+    assert_eq!(account["field"], "organizations");
     let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
     assert!(
-        log.contains("mapping for 'Title' skipped: the site has no such field"),
+        log.contains("1 of 10 columns not imported: 'Description'"),
         "{log}"
     );
+    let html = std::fs::read_to_string(ctx.path("run/report.html")).unwrap();
     assert!(
-        log.contains("column 'Description' is not in the mapping; it is ignored"),
-        "{log}"
+        html.contains("<td>Description</td><td>not in the mapping</td><td>likes, commas</td>"),
+        "the report lists the columns left out"
     );
     // The failure report keeps the export's own columns.
     let (h, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
