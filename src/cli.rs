@@ -614,6 +614,10 @@ pub struct ReadArgs {
     /// through a newName column) instead of failing their rows; types are never changed
     #[arg(long)]
     pub update_definitions: bool,
+    /// An invalid value of a detail field: fail its row, or import the row without it (the
+    /// cell listed in warnings.csv); a mapping's on_invalid decides per column
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::options::InvalidValues::Fail)]
+    pub invalid_values: crate::options::InvalidValues,
 }
 
 impl ReadArgs {
@@ -626,6 +630,7 @@ impl ReadArgs {
             op: Op::default(),
             rows: self.limit.map(|n| (1, n)).or(self.rows),
             update_definitions: self.update_definitions,
+            invalid_values: self.invalid_values,
             ..self.dialect.input_options()
         }
     }

@@ -73,6 +73,9 @@ pub struct Mapping {
     /// A mapping's `by`: the `organizations` cells are values of this organization detail
     /// field (a CRM's own id), not names or CSM ids.
     pub organizations_by: Option<String>,
+    /// Per column: an invalid value there is left out of the row (a warning), not a failure.
+    /// Only detail fields are ever marked.
+    pub blank: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -329,6 +332,7 @@ pub fn map_header_for(
         ignored_unknown,
         notes,
         organizations_by: None,
+        blank: Vec::new(),
     })
 }
 
@@ -469,6 +473,50 @@ pub fn columns_note(uses: &[ColumnUse]) -> Option<String> {
 }
 
 impl Mapping {
+    /// Whether an invalid value in column `i` is left out of its row instead of failing it.
+    pub fn blanks(&self, i: usize) -> bool {
+        self.blank.get(i).copied().unwrap_or(false)
+    }
+
+    /// Marks the detail-field columns whose invalid values are left out: `choice(i)` is a
+    /// mapping rule's `on_invalid` for column `i`, else `all` (`--invalid-values blank`).
+    pub fn set_blank(&mut self, all: bool, choice: impl Fn(usize) -> Option<bool>) {
+        self.blank = self
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| matches!(t, Target::Detail(_)) && choice(i).unwrap_or(all))
+            .collect();
+    }
+
+    /// The cells of `cells` whose invalid values are left out of the row: (column, value, why).
+    pub fn blanked(
+        &self,
+        header: &[String],
+        schema: &Schema,
+        cells: &(impl Cells + ?Sized),
+        rules: &CellRules,
+    ) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let Target::Detail(fi) = t else { continue };
+            if !self.blanks(i) {
+                continue;
+            }
+            let cell = cells.cell(i);
+            if let Err(why) =
+                validate::detail_check(&schema.fields[*fi], cell, rules, &mut |_, _| {})
+            {
+                out.push((
+                    header.get(i).cloned().unwrap_or_default(),
+                    cell.to_string(),
+                    format!("{why}; imported without it"),
+                ));
+            }
+        }
+        out
+    }
+
     /// What became of each column of `header` (mapped without a mapping file).
     pub fn uses(&self, header: &[String], schema: &Schema) -> Vec<ColumnUse> {
         header
@@ -591,7 +639,9 @@ pub fn customer_item(
                 }),
             },
             Target::Detail(fi) => {
-                if let Err(message) = detail_cell(&schema.fields[*fi], cell, rules, &mut details) {
+                if let Err(message) = detail_cell(&schema.fields[*fi], cell, rules, &mut details)
+                    && !mapping.blanks(i)
+                {
                     errors.push(CellError {
                         field: column(),
                         message,
@@ -669,6 +719,7 @@ pub fn check_customer<'c>(
                 validate::detail_check(def, cell, rules, &mut |from, to| {
                     respelled(&def.name, from, to)
                 })
+                .or_else(|m| if mapping.blanks(i) { Ok(()) } else { Err(m) })
             }
         };
         if let Err(m) = result {
@@ -741,7 +792,9 @@ pub fn organization_item(
                 }
             }
             Target::Detail(fi) => {
-                if let Err(m) = detail_cell(&schema.fields[*fi], cell, rules, &mut details) {
+                if let Err(m) = detail_cell(&schema.fields[*fi], cell, rules, &mut details)
+                    && !mapping.blanks(i)
+                {
                     fail(m);
                 }
             }

@@ -153,6 +153,20 @@ pub struct ColumnRule {
     /// resolved to the one organization holding it.
     #[serde(default)]
     pub by: Option<String>,
+    /// What an invalid value in this column does: `fail` its row, or `blank` (the row is
+    /// imported without it, the cell listed in warnings.csv). Default: `--invalid-values`.
+    #[serde(default)]
+    pub on_invalid: Option<OnInvalid>,
+    /// The value for inputs `map` does not list (e.g. `default = "Other"`).
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    Fail,
+    Blank,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -168,6 +182,8 @@ pub enum Transform {
 pub struct Compiled {
     /// The header `map` sees: one column per rule.
     pub header: Vec<String>,
+    /// Per column of `header`: the rule's `on_invalid`, if it says.
+    pub on_invalid: Vec<Option<OnInvalid>>,
     rules: Vec<Bound>,
     /// Input columns read by no rule (only with `unmapped = "ignore"`), and rules dropped.
     pub notes: Vec<String>,
@@ -188,6 +204,7 @@ struct Bound {
     split: Option<String>,
     map: HashMap<String, String>,
     value: Option<String>,
+    default: Option<String>,
 }
 
 pub fn load(path: &Path) -> Result<MappingFile, String> {
@@ -225,6 +242,7 @@ impl MappingFile {
                     .any(|d| normalize(&d.name) == normalize(f))
         };
         let mut header = Vec::new();
+        let mut on_invalid = Vec::new();
         let mut rules = Vec::new();
         let mut notes = Vec::new();
         let mut used = vec![false; input_header.len()];
@@ -363,7 +381,18 @@ impl MappingFile {
                     feeds[i].push(fed.clone());
                 }
             }
+            if rule.on_invalid == Some(OnInvalid::Blank) && is_required(kind, field) {
+                return Err(format!(
+                    "{label}: '{field}' is required, so its invalid values cannot be left blank (`on_invalid = \"blank\"`); the row fails instead"
+                ));
+            }
+            if rule.default.is_some() && rule.map.is_empty() {
+                return Err(format!(
+                    "{label} ({field}): `default` is the value for inputs `map` does not list; give a `map` too, or use `value` for a constant"
+                ));
+            }
             header.push(field.clone());
+            on_invalid.push(rule.on_invalid);
             rules.push(Bound {
                 sources,
                 join: rule.join.clone().unwrap_or_else(|| " ".into()),
@@ -375,6 +404,7 @@ impl MappingFile {
                     .map(|(k, v)| (k.trim().to_lowercase(), v.clone()))
                     .collect(),
                 value: rule.value.clone(),
+                default: rule.default.clone(),
             });
         }
         if !missing_fields.is_empty() {
@@ -486,6 +516,7 @@ impl MappingFile {
             .collect();
         Ok(Compiled {
             header,
+            on_invalid,
             rules,
             notes,
             organizations_by,
@@ -494,6 +525,16 @@ impl MappingFile {
             columns,
         })
     }
+}
+
+/// The fields a row cannot go without: never left blank for an invalid value.
+fn is_required(kind: &str, field: &str) -> bool {
+    let f = normalize(field);
+    let required: &[&str] = match kind {
+        "organizations" => &["name", "id"],
+        _ => &[COL_EMAIL, COL_DISPLAY_NAME, COL_ORGANIZATIONS, "id"],
+    };
+    required.iter().any(|r| normalize(r) == f)
 }
 
 impl Compiled {
@@ -542,7 +583,11 @@ impl Bound {
                     Transform::Lowercase => v.to_lowercase(),
                     Transform::Uppercase => v.to_uppercase(),
                 });
-                self.map.get(&v.trim().to_lowercase()).cloned().unwrap_or(v)
+                match (self.map.get(&v.trim().to_lowercase()), &self.default) {
+                    (Some(to), _) => to.clone(),
+                    (None, Some(d)) if !self.map.is_empty() && !v.trim().is_empty() => d.clone(),
+                    (None, _) => v,
+                }
             })
             .filter(|v| self.split.is_none() || !v.trim().is_empty())
             .collect();
@@ -1014,5 +1059,47 @@ field = "email"
                 .unwrap_err();
             assert!(err.starts_with("skip rule 1"), "{err}");
         }
+    }
+
+    #[test]
+    fn value_maps_fall_back_to_default_and_required_fields_are_never_blanked() {
+        let m: MappingFile = toml::from_str(
+            r#"
+kind = "customers"
+[[column]]
+source = "email"
+field = "email"
+[[column]]
+source = "Stage"
+field = "Customer Tier"
+map = { Won = "Premium" }
+default = "Free"
+on_invalid = "blank"
+"#,
+        )
+        .unwrap();
+        let c = m
+            .compile("customers", &h(&["email", "Stage"]), &schema())
+            .unwrap();
+        assert_eq!(c.on_invalid, [None, Some(OnInvalid::Blank)]);
+        for (cell, want) in [("won", "Premium"), ("Trade Show", "Free"), ("", "")] {
+            let row = h(&["a@x.io", cell]);
+            assert_eq!(c.apply(&row)[1], want, "{cell}");
+        }
+        for bad in [
+            "kind = \"customers\"\n[[column]]\nsource = \"e\"\nfield = \"email\"\non_invalid = \"blank\"",
+            "kind = \"customers\"\n[[column]]\nsource = \"e\"\nfield = \"organizations\"\non_invalid = \"blank\"",
+            "kind = \"organizations\"\n[[column]]\nsource = \"e\"\nfield = \"name\"\non_invalid = \"blank\"",
+        ] {
+            let m: MappingFile = toml::from_str(bad).unwrap();
+            let e = m.compile(&m.kind, &h(&["e"]), &schema()).unwrap_err();
+            assert!(e.contains("is required"), "{e}");
+        }
+        let m: MappingFile = toml::from_str(
+            "kind = \"customers\"\n[[column]]\nsource = \"e\"\nfield = \"email\"\ndefault = \"x\"",
+        )
+        .unwrap();
+        let e = m.compile("customers", &h(&["e"]), &schema()).unwrap_err();
+        assert!(e.contains("give a `map` too"), "{e}");
     }
 }

@@ -43,6 +43,17 @@ pub enum Op {
     Upsert,
 }
 
+/// What an invalid value of an optional field does to its row (`--invalid-values`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvalidValues {
+    /// The row fails, naming the cell.
+    #[default]
+    Fail,
+    /// The row is imported without that value; the cell goes to warnings.csv.
+    Blank,
+}
+
 /// How the input is read and its rows checked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,6 +72,9 @@ pub struct InputOptions {
     pub rows: Option<(u64, u64)>,
     /// `--update-definitions`: detail fields the site has are edited to the file's definition.
     pub update_definitions: bool,
+    /// `--invalid-values`: what an invalid value of a detail field does to its row (a
+    /// mapping's `on_invalid` decides per column).
+    pub invalid_values: InvalidValues,
 }
 
 impl InputOptions {

@@ -181,6 +181,14 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             s.columns.len()
         ));
     }
+    if s.warnings > 0 {
+        lines.push(format!(
+            "  warnings  {} invalid values left out of rows that were imported: {}/{}",
+            s.warnings,
+            s.run_dir,
+            crate::engine::report::WARNINGS_FILE
+        ));
+    }
     if let Some(u) = s.unchanged.filter(|u| *u > 0) {
         lines.push(format!(
             "  unchanged {u} rows already on the site as in the file (nothing sent for them)"

@@ -40,6 +40,9 @@ pub struct ValidateSummary {
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// Cells valid rows would be imported without (warnings.csv).
+    #[serde(default)]
+    pub warnings: u64,
     /// Every input column and what became of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<crate::map::ColumnUse>,
@@ -451,6 +454,8 @@ fn validate_file(
     let mut intake = Intake::open(rk, kind.as_str(), input, file, schema.clone())?;
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
+    let mut warnings = report::WarningsWriter::new(&dir, intake.header());
+    let warned = intake.columns.mapping.blank.iter().any(|b| *b);
     let mut read_error = None;
     let mut reader = intake.reader();
     let mut columns = intake.columns.uses();
@@ -462,6 +467,13 @@ fn validate_file(
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
+                None if warned => {
+                    let raw = batch.row(i).to_raw();
+                    for (field, value, why) in intake.columns.warnings(&raw) {
+                        warnings.write(&raw, &field, &value, &why)?;
+                    }
+                    writer.count_success()
+                }
                 None => writer.count_success(),
                 Some(o) => {
                     let mut row = Row::new(batch.row(i).to_raw());
@@ -499,6 +511,7 @@ fn validate_file(
         ));
     }
     examples.fill(&mut columns);
+    let warnings = warnings.finish()?;
     dialect.notes.extend(crate::map::columns_note(&columns));
     let exit_code = rows_exit_code(read_error.is_some(), counts.failed);
     let elapsed = started.elapsed().as_secs_f64();
@@ -519,6 +532,7 @@ fn validate_file(
         read_error,
         ignored_columns: ignored_columns.iter().map(|c| c.name.clone()).collect(),
         columns,
+        warnings,
         row_range: input.rows_label(),
         would_change_definitions: Vec::new(),
         exit_code,
@@ -606,6 +620,14 @@ pub fn describe(s: &ValidateSummary) -> String {
             c.failed_by_stage.read, c.failed_by_stage.validate
         ));
         lines.push(format!("  failures  {}/failures.csv", s.run_dir));
+    }
+    if s.warnings > 0 {
+        lines.push(format!(
+            "  warnings  {} invalid values would be left out of their rows: {}/{}",
+            s.warnings,
+            s.run_dir,
+            report::WARNINGS_FILE
+        ));
     }
     lines.extend(super::change_lines(
         "would edit",

@@ -52,6 +52,32 @@ pub struct Failures {
     pub by_stage: BTreeMap<String, u64>,
     /// The input's first column (what identifies a row in the tables).
     pub key_column: String,
+    /// The first rows of warnings.csv: row, field, value, warning.
+    pub warnings: Vec<[String; 4]>,
+}
+
+/// How many warnings the page shows (warnings.csv has them all).
+const WARNINGS_SHOWN: usize = 20;
+
+/// The first warnings of `path` (warnings.csv), if it is there.
+pub fn read_warnings(path: &Path) -> Vec<[String; 4]> {
+    let Ok(mut r) = csv::ReaderBuilder::new().flexible(true).from_path(path) else {
+        return Vec::new();
+    };
+    let Ok(header) = r.headers().cloned() else {
+        return Vec::new();
+    };
+    let at = |name: &str| header.iter().position(|h| h == name);
+    let cols = [at("_row"), at("_field"), at("_value"), at("_warning")];
+    r.records()
+        .take(WARNINGS_SHOWN)
+        .filter_map(Result::ok)
+        .map(|rec| {
+            cols.map(|c| {
+                crate::read::unescape_formula(c.and_then(|i| rec.get(i)).unwrap_or("")).to_string()
+            })
+        })
+        .collect()
 }
 
 /// A failure text with its quoted values folded, so rows failing for one reason group
@@ -562,7 +588,8 @@ pub fn write(dir: &Path) -> Result<PathBuf, HtmlError> {
     let html = if s.get("steps").is_some() {
         render_plan(&s)
     } else {
-        let failures = read_failures(&dir.join(FAILURES_FILE))?;
+        let mut failures = read_failures(&dir.join(FAILURES_FILE))?;
+        failures.warnings = read_warnings(&dir.join(super::report::WARNINGS_FILE));
         let timeline = read_timeline(dir);
         render(&s, &failures, &timeline)
     };
@@ -908,6 +935,21 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             .map(|(k, v)| vec![k.clone(), v.to_string()])
             .collect::<Vec<_>>(),
     );
+
+    let warned = s["warnings"].as_u64().unwrap_or(0);
+    if warned > 0 {
+        let _ = write!(
+            out,
+            "<h2>Values left out</h2><p>{warned} invalid values were left out of rows that were imported (the column's invalid values are set to be left blank); warnings.csv lists them all.</p>"
+        );
+        let rows: Vec<Vec<String>> = f.warnings.iter().map(|w| w.to_vec()).collect();
+        table(
+            &mut out,
+            "The first values left out",
+            &["row", "field", "value", "why"],
+            &rows,
+        );
+    }
 
     if f.failed > 0 {
         out.push_str("<h2>Why rows failed</h2>");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::map::normalize;
-use crate::read::escape_formula;
+use crate::read::{RawRow, escape_formula};
 
 use super::reread::{DUPLICATE_PREFIX, RAW_COLUMN, raw_text};
 use crate::row::{Outcome, Row, Stage, State};
@@ -403,6 +403,82 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
 }
 
 /// A report file, created (or emptied) at `path`.
+pub const WARNINGS_FILE: &str = "warnings.csv";
+
+/// `warnings.csv`: every cell a row was imported without (an invalid value of a column marked
+/// `blank`), with the row's input columns, `_row`, `_field`, `_value` and `_warning`. Made
+/// when the first warning comes; a resumed run reads every row again, so it starts afresh.
+pub struct WarningsWriter {
+    path: std::path::PathBuf,
+    header: Vec<String>,
+    keep: Vec<usize>,
+    w: Option<csv::Writer<BufWriter<File>>>,
+    pub count: u64,
+}
+
+impl WarningsWriter {
+    pub fn new(dir: &Path, header: &[String]) -> WarningsWriter {
+        let path = dir.join(WARNINGS_FILE);
+        let _ = std::fs::remove_file(&path);
+        WarningsWriter {
+            path,
+            keep: (0..header.len())
+                .filter(|&i| !header[i].trim_start_matches('\u{feff}').starts_with('_'))
+                .collect(),
+            header: header.to_vec(),
+            w: None,
+            count: 0,
+        }
+    }
+
+    pub fn write(
+        &mut self,
+        row: &RawRow,
+        field: &str,
+        value: &str,
+        warning: &str,
+    ) -> Result<(), ReportError> {
+        if self.w.is_none() {
+            let mut w = csv_writer(&self.path)?;
+            let mut h: Vec<std::borrow::Cow<str>> = self
+                .keep
+                .iter()
+                .map(|&i| escape_formula(&self.header[i]))
+                .collect();
+            h.extend(["_row", "_field", "_value", "_warning"].map(std::borrow::Cow::from));
+            w.write_record(h.iter().map(|c| c.as_ref()))
+                .map_err(|e| csv_err(&self.path, e))?;
+            self.w = Some(w);
+        }
+        let w = self.w.as_mut().expect("opened above");
+        let mut record: Vec<std::borrow::Cow<str>> = self
+            .keep
+            .iter()
+            .map(|&i| escape_formula(row.cells.get(i).unwrap_or("")))
+            .collect();
+        let n = row.row.to_string();
+        record.push(std::borrow::Cow::Owned(n));
+        record.push(escape_formula(field));
+        record.push(escape_formula(value));
+        record.push(escape_formula(warning));
+        w.write_record(record.iter().map(|c| c.as_ref()))
+            .map_err(|e| csv_err(&self.path, e))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes the file; how many warnings it holds.
+    pub fn finish(self) -> Result<u64, ReportError> {
+        if let Some(mut w) = self.w {
+            w.flush().map_err(|source| ReportError {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        Ok(self.count)
+    }
+}
+
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>, ReportError> {
     let file = File::create(path).map_err(|source| ReportError {
         path: path.to_path_buf(),
@@ -463,6 +539,9 @@ pub struct Summary {
     /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_columns: Vec<String>,
+    /// Cells rows were imported without (invalid values of columns marked `blank`), listed in
+    /// warnings.csv.
+    pub warnings: u64,
     /// Every input column and what became of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<crate::map::ColumnUse>,

@@ -101,6 +101,8 @@ struct ReadEnd {
     not_read: u64,
     /// A few values of the columns not imported.
     examples: Option<crate::map::Examples>,
+    /// Cells rows were imported without (warnings.csv).
+    warnings: u64,
 }
 
 async fn run_kind<K: Description>(
@@ -249,10 +251,17 @@ async fn run_kind<K: Description>(
         let file = file.to_path_buf();
         let header = header.clone();
         let examples = crate::map::Examples::new(&columns);
+        let warnings = report::WarningsWriter::new(&dir, &header);
         tokio::task::spawn_blocking(move || {
             let again = Again::prepare(&file, &header, &engine.kind);
             read_rows(
-                &engine, source, again, estimated, boundaries, chunk_tx, examples,
+                &engine,
+                source,
+                again,
+                estimated,
+                boundaries,
+                chunk_tx,
+                (examples, warnings),
             )
         })
     };
@@ -325,6 +334,7 @@ async fn run_kind<K: Description>(
         dialect: Dialect::default(),
         not_read: 0,
         examples: None,
+        warnings: 0,
     });
     let mut columns = columns;
     if let Some(x) = end.examples.take() {
@@ -399,6 +409,7 @@ async fn run_kind<K: Description>(
         dialect: Some(dialect.clone()),
         ignored_columns: ignored_columns.clone(),
         columns: columns.clone(),
+        warnings: end.warnings,
         created_organizations: engine.kind.created_organizations().await,
         backup: backup.as_ref().map(|b| b.0.clone()),
         backup_rows: backup.as_ref().map(|b| b.1),
@@ -434,6 +445,7 @@ async fn run_kind<K: Description>(
             read_error: end.error.clone(),
             ignored_columns,
             columns,
+            warnings: end.warnings,
             row_range: opts.input.rows_label(),
             would_change_definitions: engine.kind.changes(),
             exit_code,
@@ -541,7 +553,7 @@ fn read_rows<K: Description>(
     estimated: u64,
     boundaries: HashMap<u64, u64>,
     chunks: mpsc::Sender<Chunk<K::Item>>,
-    mut examples: crate::map::Examples,
+    (mut examples, mut warnings): (crate::map::Examples, report::WarningsWriter),
 ) -> ReadEnd {
     let kind = &engine.kind;
     let progress = &engine.progress;
@@ -611,6 +623,17 @@ fn read_rows<K: Description>(
                             id.message.replace("{first}", &first.to_string()),
                         )),
                         None => {
+                            for (field, value, why) in kind.warnings(&row.raw) {
+                                if let Err(e) = warnings.write(&row.raw, &field, &value, &why) {
+                                    error = Some(format!(
+                                        "{e}; rows from {} on were not sent",
+                                        row.raw.row
+                                    ));
+                                }
+                            }
+                            if error.is_some() {
+                                break;
+                            }
                             let w = kind.weight(&it);
                             item = Some((it, w));
                         }
@@ -622,6 +645,7 @@ fn read_rows<K: Description>(
             progress.refresh();
             if !send(chunk) {
                 return ReadEnd {
+                    warnings: warnings.finish().unwrap_or(0),
                     error,
                     dialect: reader.finish(),
                     not_read,
@@ -634,7 +658,12 @@ fn read_rows<K: Description>(
         send(chunk);
     }
     progress.rows_known(progress.counters.read.load(Ordering::Relaxed));
+    let warned = warnings.finish();
+    if let Err(e) = &warned {
+        error.get_or_insert_with(|| e.to_string());
+    }
     ReadEnd {
+        warnings: warned.unwrap_or(0),
         error,
         dialect: reader.finish(),
         not_read,

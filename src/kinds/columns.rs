@@ -114,6 +114,15 @@ impl Columns {
             mapping.notes.extend(c.notes.iter().cloned());
             mapping.organizations_by = c.organizations_by.clone();
         }
+        let all = input.invalid_values == crate::options::InvalidValues::Blank;
+        mapping.set_blank(all, |i| {
+            let (c, _) = compiled.as_ref()?;
+            c.on_invalid
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|o| o == mapfile::OnInvalid::Blank)
+        });
         Ok(Columns {
             header: header.to_vec(),
             compiled,
@@ -166,6 +175,18 @@ impl Columns {
             Some((c, _)) => c.columns.clone(),
             None => self.mapping.uses(&self.header, &self.schema),
         }
+    }
+
+    /// The cells of a valid row that were left out for an invalid value: (the column or the
+    /// field it feeds, its value, why). Empty at once when no column is marked.
+    pub fn warnings(&self, raw: &RawRow) -> Vec<(String, String, String)> {
+        if !self.mapping.blank.iter().any(|b| *b) {
+            return Vec::new();
+        }
+        let (header, cells) = self.view(raw);
+        // With a mapping, a column is named by the field it feeds, as failures.csv names it.
+        self.mapping
+            .blanked(header, &self.schema, &cells, &self.rules)
     }
 
     /// Why the mapping's skip rules leave this row out, if they do.

@@ -106,6 +106,10 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         self.columns.uses()
     }
 
+    fn warnings(&self, row: &RawRow) -> Vec<(String, String, String)> {
+        self.columns.warnings(row)
+    }
+
     fn skip(&self, row: &RawRow) -> Option<String> {
         self.columns.skip(&row.cells)
     }

@@ -329,6 +329,12 @@ pub trait Description: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The cells a valid row is imported without (invalid values of columns marked `blank`):
+    /// (column or field, value, why), for warnings.csv.
+    fn warnings(&self, _row: &RawRow) -> Vec<(String, String, String)> {
+        Vec::new()
+    }
+
     /// Why a mapping's skip rule leaves this row out (deleted records, agents), if one does;
     /// asked before `check`.
     fn skip(&self, _row: &RawRow) -> Option<String> {

@@ -69,6 +69,10 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         self.columns.uses()
     }
 
+    fn warnings(&self, row: &RawRow) -> Vec<(String, String, String)> {
+        self.columns.warnings(row)
+    }
+
     fn skip(&self, row: &RawRow) -> Option<String> {
         self.columns.skip(&row.cells)
     }

@@ -145,6 +145,32 @@ fn salesforce_contacts_land_in_their_accounts_by_account_id() {
         (&5.into(), &3.into(), &1.into()),
         "{s}"
     );
+    // A lead source the template's map does not list: the contact is imported without it,
+    // and the value is in warnings.csv.
+    assert_eq!(s["warnings"], 1, "{s}");
+    let (wh, warnings) = read_csv(&ctx.path("run/03-customers-Contact/warnings.csv"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(
+        (
+            w[col(&wh, "Email")].as_str(),
+            w[col(&wh, "_field")].as_str(),
+            w[col(&wh, "_value")].as_str()
+        ),
+        ("ingrid.lund@nordlys.example", "Type", "Trade Show")
+    );
+    assert!(
+        w[col(&wh, "_warning")].contains("imported without it"),
+        "{w:?}"
+    );
+    let ingrid = customers
+        .iter()
+        .find(|c| c["email"] == "ingrid.lund@nordlys.example")
+        .unwrap();
+    assert!(
+        !ingrid.to_string().contains("Trade Show"),
+        "imported without the value: {ingrid}"
+    );
     let (ah2, account_failures) = read_csv(&ctx.path("run/02-organizations-Account/failures.csv"));
     assert_eq!(account_failures.len(), 1, "{account_failures:?}");
     assert_eq!(account_failures[0][col(&ah2, "Name")], "Gone Ltd");
@@ -261,4 +287,76 @@ fn a_by_field_the_site_lacks_or_no_organization_holds_stops_before_sending() {
         stderr(&out)
     );
     assert!(sb.writes_since(before).is_empty());
+}
+
+#[test]
+fn invalid_values_blank_keeps_the_row_and_lists_the_cell() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    // Customer Tier is a SELECT of the sample site; Renewal Date a DATE.
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,Customer Tier,Renewal Date\nann@x.example,Ann,Gold,2026-01-31\nbo@x.example,Bo,Premium,31st of never\n,No Email,Gold,\n",
+    );
+    let out = ctx.import(&sb, &file, &["--invalid-values", "blank"]);
+    // The row without an email still fails: a required field is never left out.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("warnings  2 invalid values left out"),
+        "{}",
+        stdout(&out)
+    );
+    let s = ctx.summary();
+    assert_eq!(
+        (&s["succeeded"], &s["failed"], &s["warnings"]),
+        (&2.into(), &1.into(), &2.into())
+    );
+    let (h, w) = read_csv(&ctx.path("run/warnings.csv"));
+    assert_eq!(
+        h,
+        [
+            "email",
+            "displayName",
+            "Customer Tier",
+            "Renewal Date",
+            "_row",
+            "_field",
+            "_value",
+            "_warning"
+        ]
+    );
+    let got: Vec<(&str, &str, &str)> = w
+        .iter()
+        .map(|r| (r[4].as_str(), r[5].as_str(), r[6].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1", "Customer Tier", "Gold"),
+            ("2", "Renewal Date", "31st of never")
+        ]
+    );
+    let state = sb.state();
+    let find = |e: &str| {
+        state["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["email"] == e)
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        find("ann@x.example").contains("2026-01-31") && !find("ann@x.example").contains("Gold")
+    );
+    assert!(find("bo@x.example").contains("Premium"));
+    let html = std::fs::read_to_string(ctx.path("run/report.html")).unwrap();
+    assert!(html.contains("Values left out") && html.contains("31st of never"));
+
+    // Without the flag, the same file fails those rows.
+    let strict = Ctx::new();
+    let out = strict.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(strict.summary()["failed"], 3);
+    assert!(!strict.path("run/warnings.csv").exists());
 }
