@@ -112,7 +112,7 @@ impl Cli {
                 (Some(&a.target), Some(&a.session), None, None)
             }
             Command::Status(a) => (None, None, None, Some(a.json)),
-            Command::Report(_) => (None, None, None, None),
+            Command::Report(_) | Command::Init(_) => (None, None, None, None),
             Command::Sandbox(_) | Command::Completions { .. } | Command::Man => {
                 (None, None, None, None)
             }
@@ -290,6 +290,12 @@ pub enum Command {
         after_help = "Examples:\n  csmport export customers --out customers.xlsx\n  csmport export customers organizations --out site.xlsx\n  csmport export customers --where 'Customer Tier=Gold' --out gold.csv"
     )]
     Export(ExportArgs),
+    /// Turn a folder of CRM exports (Salesforce, HubSpot, Zendesk) into a migration plan:
+    /// csmport-plan.toml, detail-fields.csv and the mappings, ready for validate and import
+    #[command(
+        after_help = "Examples:\n  csmport init salesforce ./sf-export\n  csmport validate --plan ./sf-export/csmport-plan.toml\n  csmport import --plan ./sf-export/csmport-plan.toml"
+    )]
+    Init(InitArgs),
     /// Show what a run folder says about its run (the latest under csmport-runs/ by default):
     /// rows by outcome, open rows, tasks, what `resume` would do; reads only the folder
     #[command(
@@ -490,6 +496,18 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The CRM the exports come from: salesforce, hubspot or zendesk
+    #[arg(value_name = "TEMPLATE")]
+    pub template: String,
+    /// The folder holding the export files (recognised by their headers, not their names)
+    pub dir: PathBuf,
+    /// Replace files an earlier init wrote there
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod export;

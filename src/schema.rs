@@ -35,6 +35,22 @@ impl FieldKind {
             _ => FieldKind::Other(name.to_string()),
         }
     }
+
+    /// The type's name as the API spells it.
+    pub fn api_name(&self) -> &str {
+        match self {
+            FieldKind::Text => "TEXT",
+            FieldKind::Select => "SELECT",
+            FieldKind::MultiSelect => "MULTISELECT",
+            FieldKind::Date => "DATE",
+            FieldKind::Number => "NUMBER",
+            FieldKind::Email => "EMAIL",
+            FieldKind::Phone => "PHONE",
+            FieldKind::Url => "URL",
+            FieldKind::Boolean => "BOOLEAN",
+            FieldKind::Other(name) => name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@ pub mod delete;
 pub mod doctor;
 pub mod export;
 pub mod import;
+pub mod init;
 pub mod plan;
 pub mod report;
 pub mod resume;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args),
         Command::Report(args) => report::run(&cli, args),
+        Command::Init(args) => init::run(args),
         // Printed by `config_show`, which needs the parsed matches.
         Command::Config(_) => Ok(0),
         Command::Completions { shell } => {

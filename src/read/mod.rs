@@ -8,6 +8,7 @@ pub mod batch;
 mod biff;
 mod binguard;
 pub mod csv;
+pub mod json;
 pub mod xlsx;
 mod xmlguard;
 mod zipview;
@@ -188,6 +189,12 @@ pub enum ReadError {
     },
     #[error("{path}: {why}")]
     Header { path: PathBuf, why: String },
+    #[error("{path}: at byte {offset}: {why}")]
+    Json {
+        path: PathBuf,
+        offset: u64,
+        why: String,
+    },
     #[error("{path}: reading stopped: {why} (a bug in csmport; please report it)")]
     Stopped { path: PathBuf, why: String },
 }
@@ -261,7 +268,10 @@ impl Dialect {
         if let Some(s) = &self.sheet {
             parts.push(format!("sheet '{s}'"));
         }
-        parts.push(format!("header row {}", self.header_row));
+        // JSON has no header row: its keys are the columns.
+        if self.header_row > 0 {
+            parts.push(format!("header row {}", self.header_row));
+        }
         parts.push(match rows {
             1 => "1 row".to_string(),
             n => format!("{n} rows"),
@@ -313,6 +323,7 @@ pub fn check_rows(
 pub enum Source {
     Csv(csv::CsvSource),
     Sheet(xlsx::SheetSource),
+    Json(json::JsonSource),
 }
 
 impl Source {
@@ -320,6 +331,8 @@ impl Source {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ReadError> {
         if xlsx::EXTENSIONS.contains(&extension(path).as_str()) {
             Ok(Source::Sheet(xlsx::SheetSource::open(path, opts)?))
+        } else if json::EXTENSIONS.contains(&extension(path).as_str()) {
+            Ok(Source::Json(json::JsonSource::open(path)?))
         } else {
             Ok(Source::Csv(csv::CsvSource::open(path, opts)?))
         }
@@ -329,6 +342,7 @@ impl Source {
         match self {
             Source::Csv(s) => s.header(),
             Source::Sheet(s) => s.header(),
+            Source::Json(s) => s.header(),
         }
     }
 
@@ -336,6 +350,7 @@ impl Source {
         match self {
             Source::Csv(s) => s.next_row(),
             Source::Sheet(s) => s.next_row(),
+            Source::Json(s) => s.next_row(),
         }
     }
 
@@ -344,6 +359,7 @@ impl Source {
         match self {
             Source::Csv(s) => (s.position(), s.size()),
             Source::Sheet(s) => s.progress(),
+            Source::Json(s) => (s.position(), s.size()),
         }
     }
 
@@ -352,6 +368,7 @@ impl Source {
         match self {
             Source::Csv(s) => s.estimated_rows(),
             Source::Sheet(s) => s.progress().1,
+            Source::Json(s) => s.estimated_rows(),
         }
     }
 
@@ -360,6 +377,7 @@ impl Source {
         match self {
             Source::Csv(s) => s.dialect(),
             Source::Sheet(s) => s.dialect(),
+            Source::Json(s) => s.dialect(),
         }
     }
 }
@@ -388,6 +406,51 @@ impl batch::Batches for Background {
 
     fn recycle(&mut self, batch: RowBatch) {
         Background::recycle(self, batch)
+    }
+}
+
+/// A source read on the background thread.
+trait Threaded: Send {
+    fn path(&self) -> &Path;
+    fn fill_batch(&mut self, batch: &mut RowBatch) -> bool;
+    fn position(&self) -> u64;
+    fn size(&self) -> u64;
+    fn dialect(&self) -> Dialect;
+}
+
+impl Threaded for csv::CsvSource {
+    fn path(&self) -> &Path {
+        csv::CsvSource::path(self)
+    }
+    fn fill_batch(&mut self, batch: &mut RowBatch) -> bool {
+        csv::CsvSource::fill_batch(self, batch)
+    }
+    fn position(&self) -> u64 {
+        csv::CsvSource::position(self)
+    }
+    fn size(&self) -> u64 {
+        csv::CsvSource::size(self)
+    }
+    fn dialect(&self) -> Dialect {
+        csv::CsvSource::dialect(self)
+    }
+}
+
+impl Threaded for json::JsonSource {
+    fn path(&self) -> &Path {
+        json::JsonSource::path(self)
+    }
+    fn fill_batch(&mut self, batch: &mut RowBatch) -> bool {
+        json::JsonSource::fill_batch(self, batch)
+    }
+    fn position(&self) -> u64 {
+        json::JsonSource::position(self)
+    }
+    fn size(&self) -> u64 {
+        json::JsonSource::size(self)
+    }
+    fn dialect(&self) -> Dialect {
+        json::JsonSource::dialect(self)
     }
 }
 
@@ -463,8 +526,9 @@ impl Background {
     pub fn spawn(source: Source) -> Background {
         use std::sync::atomic::Ordering;
         let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
-        let mut source = match source {
-            Source::Csv(csv) => csv,
+        let mut source: Box<dyn Threaded> = match source {
+            Source::Csv(csv) => Box::new(csv),
+            Source::Json(json) => Box::new(json),
             Source::Sheet(sheet) => {
                 return Background {
                     inline: Some(sheet),

@@ -27,7 +27,7 @@ kind = "customers"
 file = "{}"
 mapping = "{}"
 "#,
-        crm("salesforce/detail-fields.csv").display(),
+        crm("salesforce-detail-fields.csv").display(),
         accounts.display(),
         repo("templates/salesforce-accounts.toml").display(),
         contacts.display(),
@@ -359,4 +359,380 @@ fn invalid_values_blank_keeps_the_row_and_lists_the_cell() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(strict.summary()["failed"], 3);
     assert!(!strict.path("run/warnings.csv").exists());
+}
+
+/// What the Done-when test expects of one CRM's fixture folder.
+struct Expect {
+    crm: &'static str,
+    contacts: &'static str,
+    email: &'static str,
+    /// The contact's account ids (`;`-separated), as the contacts file names them.
+    account: &'static str,
+    /// Contacts the template's skip rules leave out, by email.
+    skipped: &'static [&'static str],
+    /// A contact imported without one bad optional value: (email, field, value).
+    warned: (&'static str, &'static str, &'static str),
+}
+
+/// `csmport init`, `validate --plan` and `import --plan` on a copy of the fixture folder, as the
+/// README's migration section runs them; then the site is checked against the files.
+fn migrate(e: &Expect) {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let dir = ctx.path("export");
+    std::fs::create_dir(&dir).unwrap();
+    for f in std::fs::read_dir(crm(e.crm)).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    let out = ctx
+        .csmport(None)
+        .args(["init", e.crm])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = dir.join("csmport-plan.toml");
+    assert!(
+        stdout(&out).contains(&format!("csmport validate --plan {}", plan.display())),
+        "{}",
+        stdout(&out)
+    );
+    let run = |cmd: &str, folder: &str| {
+        ctx.csmport(Some(&sb))
+            .args([cmd, "--plan"])
+            .arg(&plan)
+            .arg("--out")
+            .arg(ctx.path(folder))
+            .output()
+            .unwrap()
+    };
+    // Both end 1: the fixtures have rows that fail on purpose.
+    let out = run("validate", "validated");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = run("import", "run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let state = sb.state();
+    let detail = |x: &serde_json::Value, name: &str| -> Option<String> {
+        x["details"]
+            .as_array()?
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["values"][0].as_str())
+            .map(str::to_string)
+    };
+    // The CRM's account id → the organization holding it.
+    let orgs: std::collections::HashMap<String, String> = state["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| Some((detail(o, "External ID")?, o["id"].as_str()?.to_string())))
+        .collect();
+    let customers = state["customers"].as_array().unwrap();
+    let step = |kind: &str| -> PathBuf {
+        std::fs::read_dir(ctx.path("run"))
+            .unwrap()
+            .map(|d| d.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .contains(&format!("-{kind}-"))
+            })
+            .unwrap_or_else(|| panic!("no {kind} step"))
+    };
+    let folder = step("customers");
+    let (fh, failures) = read_csv(&folder.join("failures.csv"));
+    let fcol = |n: &str| fh.iter().position(|h| h == n).unwrap();
+    let (ch, contacts) = read_csv(&dir.join(e.contacts));
+    let col = |n: &str| ch.iter().position(|h| h == n).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut linked = 0;
+    for r in &contacts {
+        let email = r[col(e.email)].trim().to_lowercase();
+        let reported = failures
+            .iter()
+            .find(|f| f[fcol(e.email)].trim().to_lowercase() == email && !email.is_empty());
+        if e.skipped.contains(&email.as_str()) {
+            let f = reported.unwrap_or_else(|| panic!("{email} is reported skipped"));
+            assert_eq!(f[fcol("_stage")], "skipped", "{f:?}");
+            assert!(
+                f[fcol("_error")].starts_with("skipped by the mapping: "),
+                "{f:?}"
+            );
+            assert!(!customers.iter().any(|c| c["email"] == email.as_str()));
+            continue;
+        }
+        if !email.contains('@') || !seen.insert(email.clone()) {
+            continue;
+        }
+        let ids: Vec<&str> = r[col(e.account)]
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let customer = customers
+            .iter()
+            .find(|c| c["email"].as_str().unwrap().to_lowercase() == email);
+        if ids.iter().any(|id| !orgs.contains_key(*id)) {
+            // An account that did not land: the contact fails at resolve, naming the id.
+            let f = reported.unwrap_or_else(|| panic!("{email} is reported"));
+            assert_eq!(f[fcol("_stage")], "resolve", "{f:?}");
+            assert!(
+                customer.is_none(),
+                "{email} was sent without its organization"
+            );
+            continue;
+        }
+        let c = customer.unwrap_or_else(|| panic!("{email} is a customer: {:?}", reported));
+        let mut want: Vec<&str> = ids.iter().map(|id| orgs[*id].as_str()).collect();
+        let mut got: Vec<&str> = c["organizationIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{email}");
+        linked += usize::from(!want.is_empty());
+    }
+    assert!(linked >= 2, "{} contacts linked", linked);
+
+    // One bad optional value: the contact is in, without it, and the cell is in warnings.csv.
+    let (wh, warnings) = read_csv(&folder.join("warnings.csv"));
+    let w = warnings
+        .iter()
+        .find(|w| w[wh.iter().position(|h| h == e.email).unwrap()].to_lowercase() == e.warned.0)
+        .unwrap_or_else(|| panic!("{:?} in {warnings:?}", e.warned));
+    let at = |n: &str| wh.iter().position(|h| h == n).unwrap();
+    assert_eq!(
+        (w[at("_field")].as_str(), w[at("_value")].as_str()),
+        (e.warned.1, e.warned.2)
+    );
+    let c = customers
+        .iter()
+        .find(|c| c["email"] == e.warned.0)
+        .expect("the warned contact is in");
+    assert_eq!(detail(c, e.warned.1), None, "{c}");
+
+    // Every input column is accounted for, in both steps.
+    for kind in ["organizations", "customers"] {
+        let folder = step(kind);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("summary.json")).unwrap())
+                .unwrap();
+        let input = dir.join(s["input"].as_str().unwrap().rsplit('/').next().unwrap());
+        let listed: Vec<&str> = s["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["column"].as_str().unwrap())
+            .collect();
+        if input.extension().is_some_and(|x| x == "csv") {
+            let (header, _) = read_csv(&input);
+            assert_eq!(listed, header, "{kind}");
+        } else {
+            assert!(listed.len() > 5, "{kind}: {listed:?}");
+        }
+    }
+}
+
+#[test]
+fn salesforce_export_folder_to_a_linked_migration() {
+    migrate(&Expect {
+        crm: "salesforce",
+        contacts: "Contact.csv",
+        email: "Email",
+        account: "AccountId",
+        skipped: &["dieter@cafe-mueller.example"],
+        warned: ("ingrid.lund@nordlys.example", "Type", "Trade Show"),
+    });
+}
+
+#[test]
+fn hubspot_export_folder_to_a_linked_migration() {
+    migrate(&Expect {
+        crm: "hubspot",
+        contacts: "hubspot-crm-exports-all-contacts-2026-12-01.csv",
+        email: "Email",
+        account: "Associated Company IDs",
+        skipped: &[],
+        warned: ("luis@acme.example", "Type", "Trade Show Visitor"),
+    });
+}
+
+#[test]
+fn zendesk_export_folder_to_a_linked_migration() {
+    migrate(&Expect {
+        crm: "zendesk",
+        contacts: "users.csv",
+        email: "email",
+        account: "organization_id",
+        skipped: &[
+            "smith@support.example",
+            "ada@support.example",
+            "sam@nordlys.example",
+        ],
+        warned: ("free@example.com", "Preferred Language", "ru"),
+    });
+}
+
+#[test]
+fn salesforce_report_exports_lose_their_footer_not_rows() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let dir = ctx.path("export");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["accounts_report.csv", "contacts_report.csv"] {
+        std::fs::copy(crm(&format!("salesforce-report/{f}")), dir.join(f)).unwrap();
+    }
+    let out = ctx
+        .csmport(None)
+        .args(["init", "salesforce"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(dir.join("csmport-plan.toml"))
+        .arg("--out")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let s = ctx.summary();
+    let rows: Vec<u64> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["summary"]["rows"].as_u64().unwrap())
+        .collect();
+    // Definitions, 2 accounts, 3 contacts: no footer line became a row.
+    assert_eq!(rows[1..], [2, 3], "{s}");
+    let step: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::fs::read_dir(ctx.path("run"))
+                .unwrap()
+                .map(|d| d.unwrap().path())
+                .find(|p| p.to_str().unwrap().contains("-customers-"))
+                .unwrap()
+                .join("summary.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let notes = step["dialect"]["notes"].to_string();
+    assert!(
+        notes.contains("a Salesforce report footer after the data (6 lines"),
+        "{notes}"
+    );
+    // The report's 15-character account ids link the contacts.
+    let state = sb.state();
+    let nordlys = state["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Nordlys AB")
+        .unwrap()["id"]
+        .clone();
+    let ola = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "ola@nordlys.example")
+        .unwrap();
+    assert_eq!(ola["organizationIds"], serde_json::json!([nordlys]));
+}
+
+#[test]
+fn init_names_what_it_looked_for_and_never_overwrites() {
+    let ctx = Ctx::new();
+    let dir = ctx.path("empty");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("notes.csv"), "when,what\nmonday,call\n").unwrap();
+    let out = ctx
+        .csmport(None)
+        .args(["init", "zendesk"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no zendesk export in")
+            && err.contains("users (id, name, email")
+            && err.contains("notes.csv: not a zendesk export"),
+        "{err}"
+    );
+    let out = ctx
+        .csmport(None)
+        .args(["init", "pipedrive"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("salesforce, hubspot, zendesk"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = ctx.path("hs");
+    std::fs::create_dir(&dir).unwrap();
+    for f in std::fs::read_dir(crm("hubspot")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.join("csmport-plan.toml"), "# mine\n").unwrap();
+    let out = ctx
+        .csmport(None)
+        .args(["init", "hubspot"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("csmport-plan.toml; pass --force"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap(),
+        "# mine\n"
+    );
+    assert!(
+        !dir.join("detail-fields.csv").exists(),
+        "nothing is written when one file is there"
+    );
+    let out = ctx
+        .csmport(None)
+        .args(["init", "hubspot", "--force"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
+    // Companies before the contacts that name them, after the definitions.
+    let at = |s: &str| plan.find(s).unwrap();
+    assert!(
+        at("detail-fields") < at("all-companies") && at("all-companies") < at("all-contacts"),
+        "{plan}"
+    );
+    let defs = std::fs::read_to_string(dir.join("detail-fields.csv")).unwrap();
+    assert!(defs.contains("organization,External ID,TEXT,"), "{defs}");
+    assert!(
+        defs.contains("customer,Type,SELECT,Customer;Other;Prospect"),
+        "{defs}"
+    );
 }
