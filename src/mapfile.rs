@@ -30,6 +30,11 @@ pub struct MappingFile {
     /// reason, and listed in failures.csv.
     #[serde(default)]
     pub skip: Vec<SkipRule>,
+    /// An organizations mapping's key: the detail field (fed by a rule) that holds the CRM's
+    /// id, e.g. `key = "External ID"`. A row whose value an organization on the site already
+    /// holds updates that organization, renaming it to the row's name, instead of creating one.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// `{ column = "IsDeleted", equals = "true" }`, `{ column = "role", not_in = ["end-user"] }`:
@@ -189,6 +194,8 @@ pub struct Compiled {
     pub notes: Vec<String>,
     /// The organization detail field the `organizations` column's values are found by (`by`).
     pub organizations_by: Option<String>,
+    /// The mapping's `key`, as the rule feeding it spells the field.
+    pub key: Option<String>,
     skips: Vec<BoundSkip>,
     /// Input columns that only skip rules read.
     pub filter_columns: Vec<String>,
@@ -432,6 +439,24 @@ impl MappingFile {
                 }
             ));
         }
+        let key = match &self.key {
+            None => None,
+            Some(k) => {
+                if kind != "organizations" {
+                    return Err(format!(
+                        "`key = \"{k}\"`: a key finds organizations renamed in the CRM, so it goes in an organizations mapping (customers are found by email)"
+                    ));
+                }
+                match header.iter().find(|h| normalize(h) == normalize(k)) {
+                    Some(field) => Some(field.clone()),
+                    None => {
+                        return Err(format!(
+                            "`key = \"{k}\"`: no rule feeds '{k}'; the key is a detail field a column of the input fills (e.g. source = \"Id\", field = \"{k}\")"
+                        ));
+                    }
+                }
+            }
+        };
         notes.extend(
             unfed
                 .into_iter()
@@ -520,6 +545,7 @@ impl MappingFile {
             rules,
             notes,
             organizations_by,
+            key,
             skips,
             filter_columns,
             columns,
@@ -1101,5 +1127,28 @@ on_invalid = "blank"
         .unwrap();
         let e = m.compile("customers", &h(&["e"]), &schema()).unwrap_err();
         assert!(e.contains("give a `map` too"), "{e}");
+    }
+
+    #[test]
+    fn a_key_is_a_field_an_organizations_rule_feeds() {
+        let orgs = |extra: &str| -> Result<Compiled, String> {
+            let m: MappingFile = toml::from_str(&format!(
+                "kind = \"organizations\"\n{extra}\n[[column]]\nsource = \"Name\"\nfield = \"name\"\n[[column]]\nsource = \"Id\"\nfield = \"Region\"\n"
+            ))
+            .unwrap();
+            m.compile("organizations", &h(&["Name", "Id"]), &schema())
+        };
+        assert_eq!(
+            orgs("key = \"region\"").unwrap().key.as_deref(),
+            Some("Region")
+        );
+        assert!(orgs("").unwrap().key.is_none());
+        let e = orgs("key = \"External ID\"").unwrap_err();
+        assert!(e.contains("no rule feeds 'External ID'"), "{e}");
+        let m: MappingFile =
+            toml::from_str("kind = \"customers\"\nkey = \"Region\"\n[[column]]\nsource = \"e\"\nfield = \"email\"\n")
+                .unwrap();
+        let e = m.compile("customers", &h(&["e"]), &schema()).unwrap_err();
+        assert!(e.contains("goes in an organizations mapping"), "{e}");
     }
 }

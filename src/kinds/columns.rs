@@ -169,6 +169,11 @@ impl Columns {
         }
     }
 
+    /// The mapping's `key` (organizations): the detail field that holds the CRM's id.
+    pub fn key(&self) -> Option<&str> {
+        self.compiled.as_ref()?.0.key.as_deref()
+    }
+
     /// What became of each input column.
     pub fn uses(&self) -> Vec<map::ColumnUse> {
         match &self.compiled {

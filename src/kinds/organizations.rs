@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::map::{self, CellError, RecordKind};
 use crate::options::ImportOptions;
 use crate::read::RawRow;
+use crate::row::Stage;
 use crate::row::{Found, match_key};
 use crate::site::api::model::{
     DetailValue, OrganizationAccountItem, OrganizationAccountPayload, OrganizationBulkRequest,
@@ -18,6 +19,7 @@ use crate::site::api::model::{
 };
 use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_ORGANIZATION_FETCH, paths};
 use crate::site::client::ApiError;
+use crate::site::external::{ExternalIds, Match};
 use crate::site::{refs, resolve};
 
 use super::columns::Columns;
@@ -26,6 +28,9 @@ use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
 /// Organization profiles (`ACCOUNTS` false) or organization records (`ACCOUNTS` true).
 pub struct OrganizationKind<const ACCOUNTS: bool> {
     columns: Columns,
+    /// With a mapping's `key`: the site's organizations by the CRM id they hold, read once
+    /// when the run opens, so a renamed account updates its organization.
+    keyed: Option<ExternalIds>,
 }
 
 pub type Organizations = OrganizationKind<false>;
@@ -58,11 +63,28 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
             s.label,
         )
         .await?;
-        Ok(OrganizationKind { columns })
+        let keyed = match columns.key() {
+            Some(field) => Some(
+                ExternalIds::load(&s.site.client, field)
+                    .await
+                    .map_err(Error::from_setup)?,
+            ),
+            None => None,
+        };
+        Ok(OrganizationKind { columns, keyed })
     }
 
     fn notes(&self) -> Vec<String> {
-        self.columns.notes()
+        let mut notes = self.columns.notes();
+        if let Some(x) = &self.keyed {
+            notes.push(format!(
+                "organizations keyed by {}: {} values on {} organizations read from the site (a row whose value one holds updates it, renaming it to the row's name)",
+                x.field,
+                x.len(),
+                x.organizations
+            ));
+        }
+        notes
     }
 
     fn columns(&self) -> Vec<crate::map::ColumnUse> {
@@ -106,6 +128,24 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         cx: &'a Cx<'a>,
         items: Vec<OrganizationProfileItem>,
     ) -> Vec<Decision<OrganizationProfileItem>> {
+        let mut refused: Vec<Option<Decision<OrganizationProfileItem>>> = vec![None; items.len()];
+        let mut items = items;
+        if let Some(x) = &self.keyed {
+            // The organization holding the row's CRM id is the one the row updates.
+            for (k, o) in items.iter_mut().enumerate() {
+                match keyed_id(x, o) {
+                    Ok(Some(id)) => o.payload.id = Some(id),
+                    Ok(None) => {}
+                    Err(why) => {
+                        refused[k] = Some(Decision::Refuse {
+                            stage: Stage::Resolve,
+                            field: x.field.clone(),
+                            error: why,
+                        })
+                    }
+                }
+            }
+        }
         let found = match read(cx, &items).await {
             Ok(f) => f,
             Err(e) => {
@@ -119,8 +159,10 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         items
             .into_iter()
             .zip(found)
-            .map(|(o, f)| match f {
-                Found::Same(id) if o.operation_type != ProfileOperation::Create => {
+            .zip(refused)
+            .map(|((o, f), refused)| match (f, refused) {
+                (_, Some(d)) => d,
+                (Found::Same(id), None) if o.operation_type != ProfileOperation::Create => {
                     Decision::Unchanged(id)
                 }
                 _ => Decision::Send(o),
@@ -226,6 +268,27 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         items: &'a [OrganizationProfileItem],
     ) -> Result<Vec<Found>, ApiError> {
         read(cx, items).await
+    }
+}
+
+/// The organization a row updates through the mapping's key: the one holding the row's value
+/// of the key field (None when none does, or the row has no value: it is found by name as
+/// usual); an error when several hold it.
+fn keyed_id(x: &ExternalIds, o: &OrganizationProfileItem) -> Result<Option<String>, String> {
+    let value = o
+        .payload
+        .details
+        .iter()
+        .flatten()
+        .find(|d| map::normalize(&d.name) == map::normalize(&x.field))
+        .and_then(|d| d.values.first());
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match x.get(value) {
+        Match::One(id) => Ok(Some(id.to_string())),
+        Match::None => Ok(None),
+        Match::Many(_) => Err(x.problem(value).unwrap_or_default()),
     }
 }
 

@@ -736,3 +736,95 @@ fn init_names_what_it_looked_for_and_never_overwrites() {
         "{defs}"
     );
 }
+
+#[test]
+fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let dir = ctx.path("export");
+    std::fs::create_dir(&dir).unwrap();
+    let accounts = "\"Id\",\"IsDeleted\",\"Name\",\"Type\"\r\n\"001A\",\"false\",\"Lonely Corp\",\"Other\"\r\n\"001B\",\"false\",\"Busy Ltd\",\"Prospect\"\r\n";
+    std::fs::write(dir.join("Account.csv"), accounts).unwrap();
+    std::fs::write(
+        dir.join("Contact.csv"),
+        "\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\"\r\n",
+    )
+    .unwrap();
+    let init = ctx
+        .csmport(None)
+        .args(["init", "salesforce"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let import = |out: &str| {
+        ctx.csmport(Some(&sb))
+            .args(["import", "--plan"])
+            .arg(dir.join("csmport-plan.toml"))
+            .arg("--out")
+            .arg(ctx.path(out))
+            .output()
+            .unwrap()
+    };
+    let o = import("first");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let orgs = |state: &serde_json::Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = state["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["id"].as_str().unwrap().to_string(),
+                    o["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = orgs(&sb.state());
+    let lonely = before
+        .iter()
+        .find(|(_, n)| n == "Lonely Corp")
+        .unwrap()
+        .0
+        .clone();
+
+    // The CRM renamed the account; the next export says so.
+    std::fs::write(
+        dir.join("Account.csv"),
+        accounts.replace("Lonely Corp", "Lonely Corporation"),
+    )
+    .unwrap();
+    let o = import("second");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after = orgs(&sb.state());
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "no second organization: {after:?}"
+    );
+    assert!(
+        after.contains(&(lonely.clone(), "Lonely Corporation".to_string())),
+        "{after:?}"
+    );
+    // Busy Ltd is as it was: nothing sent for it; Ann is still in the renamed organization.
+    let step: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.path("second/02-organizations-Account/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&step["succeeded"], &step["unchanged"]),
+        (&2.into(), &1.into()),
+        "{step}"
+    );
+    let state = sb.state();
+    let ann = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "ann@x.example")
+        .unwrap();
+    assert_eq!(ann["organizationIds"], serde_json::json!([lonely]));
+}
