@@ -636,6 +636,11 @@ pub struct ReadArgs {
     /// cell listed in warnings.csv); a mapping's on_invalid decides per column
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::options::InvalidValues::Fail)]
     pub invalid_values: crate::options::InvalidValues,
+    /// Rows name organizations by this organization detail field (the CRM's id, kept in e.g.
+    /// "External ID"), not by name or id: customers' organizations column, entitlements'
+    /// organization column
+    #[arg(long, value_name = "FIELD")]
+    pub organizations_by: Option<String>,
 }
 
 impl ReadArgs {
@@ -649,6 +654,7 @@ impl ReadArgs {
             rows: self.limit.map(|n| (1, n)).or(self.rows),
             update_definitions: self.update_definitions,
             invalid_values: self.invalid_values,
+            organizations_by: self.organizations_by.clone(),
             ..self.dialect.input_options()
         }
     }

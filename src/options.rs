@@ -75,6 +75,9 @@ pub struct InputOptions {
     /// `--invalid-values`: what an invalid value of a detail field does to its row (a
     /// mapping's `on_invalid` decides per column).
     pub invalid_values: InvalidValues,
+    /// `--organizations-by`: rows name organizations by this organization detail field (a
+    /// CRM's id kept in e.g. `External ID`), not by name or id.
+    pub organizations_by: Option<String>,
 }
 
 impl InputOptions {

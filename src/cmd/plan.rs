@@ -25,6 +25,7 @@ pub struct Step {
     pub op: Option<Op>,
     pub date_format: Option<String>,
     pub ignore_unknown_columns: bool,
+    pub organizations_by: Option<String>,
 }
 
 impl Step {
@@ -39,6 +40,7 @@ impl Step {
             op: None,
             date_format: None,
             ignore_unknown_columns: false,
+            organizations_by: None,
         }
     }
 }
@@ -62,6 +64,8 @@ struct StepFile {
     date_format: Option<String>,
     #[serde(default)]
     ignore_unknown_columns: bool,
+    /// `--organizations-by` for this step.
+    organizations_by: Option<String>,
 }
 
 /// Where a kind runs: what it refers to must already be on the site.
@@ -146,6 +150,7 @@ pub fn load(path: &Path) -> Result<Vec<Step>, Error> {
                 op,
                 date_format: s.date_format,
                 ignore_unknown_columns: s.ignore_unknown_columns,
+                organizations_by: s.organizations_by,
             })
         })
         .collect()
@@ -213,6 +218,9 @@ pub fn step_options(base: &ImportOptions, step: &Step, out: PathBuf) -> ImportOp
         a.input.date_format = step.date_format.clone();
     }
     a.input.ignore_unknown_columns |= step.ignore_unknown_columns;
+    if step.organizations_by.is_some() {
+        a.input.organizations_by = step.organizations_by.clone();
+    }
     a
 }
 

@@ -16,6 +16,7 @@ use crate::site::api::model::{
 };
 use crate::site::api::paths;
 use crate::site::client::Client;
+use crate::site::external::ExternalIds;
 use crate::validate::CellRules;
 
 pub struct Columns {
@@ -113,6 +114,9 @@ impl Columns {
         if let Some((c, _)) = &compiled {
             mapping.notes.extend(c.notes.iter().cloned());
             mapping.organizations_by = c.organizations_by.clone();
+        }
+        if mapping.organizations_by.is_none() && kind == RecordKind::Customers {
+            mapping.organizations_by = input.organizations_by.clone();
         }
         let all = input.invalid_values == crate::options::InvalidValues::Blank;
         mapping.set_blank(all, |i| {
@@ -235,6 +239,48 @@ impl Columns {
     pub fn mapped(&self) -> Option<&(Compiled, Vec<String>)> {
         self.compiled.as_ref()
     }
+}
+
+/// The site's organizations by `field` (a mapping's `by`, `--organizations-by`): the field must be one of the site's
+/// organization detail fields, and some organization must hold a value of it, or the run stops
+/// before anything is sent.
+pub async fn external_ids(
+    site: &crate::site::Site,
+    field: &str,
+    label: &str,
+) -> Result<ExternalIds, Error> {
+    let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
+        .client
+        .get_json(paths::ORGANIZATION_DETAILS)
+        .await
+        .map_err(Error::from_setup)?;
+    let Some(def) = defs
+        .results
+        .iter()
+        .find(|d| map::normalize(&d.name) == map::normalize(field))
+    else {
+        let names: Vec<&str> = defs.results.iter().map(|d| d.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{label}: organizations are found by '{field}' (a mapping's `by`, or --organizations-by), but the site's organizations have no detail field '{field}'{}; add it first (a detail-fields step: `csmport init`, or `csmport import detail-fields`)",
+            match names.is_empty() {
+                true => " (they have none)".to_string(),
+                false => format!(
+                    " (they have: {})",
+                    map::header_list(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                ),
+            }
+        )));
+    };
+    let x = ExternalIds::load(&site.client, &def.name)
+        .await
+        .map_err(Error::from_setup)?;
+    if x.is_empty() {
+        return Err(Error::Usage(format!(
+            "{label}: organizations are found by '{}' (a mapping's `by`, or --organizations-by), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
+            def.name, x.organizations, def.name
+        )));
+    }
+    Ok(x)
 }
 
 /// Where each named column is (matched like every header: case and spaces ignored), and the

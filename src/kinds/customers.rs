@@ -79,7 +79,7 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         )
         .await?;
         let external = match &columns.mapping.organizations_by {
-            Some(field) => Some(external_ids(s.site, field, s.label).await?),
+            Some(field) => Some(super::columns::external_ids(s.site, field, s.label).await?),
             None => None,
         };
         Ok(CustomerKind {
@@ -317,48 +317,6 @@ fn by_external_id(x: &ExternalIds, values: &[String]) -> (Vec<String>, Vec<Strin
         }
     }
     (ids, problems)
-}
-
-/// The site's organizations by `field` (a mapping's `by`): the field must be one of the site's
-/// organization detail fields, and some organization must hold a value of it, or the run stops
-/// before anything is sent.
-async fn external_ids(
-    site: &crate::site::Site,
-    field: &str,
-    label: &str,
-) -> Result<ExternalIds, Error> {
-    let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
-        .client
-        .get_json(paths::ORGANIZATION_DETAILS)
-        .await
-        .map_err(Error::from_setup)?;
-    let Some(def) = defs
-        .results
-        .iter()
-        .find(|d| map::normalize(&d.name) == map::normalize(field))
-    else {
-        let names: Vec<&str> = defs.results.iter().map(|d| d.name.as_str()).collect();
-        return Err(Error::Usage(format!(
-            "{label}: the mapping finds organizations by '{field}' (`by`), but the site's organizations have no detail field '{field}'{}; add it first (a detail-fields step: `csmport init`, or `csmport import detail-fields`)",
-            match names.is_empty() {
-                true => " (they have none)".to_string(),
-                false => format!(
-                    " (they have: {})",
-                    map::header_list(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                ),
-            }
-        )));
-    };
-    let x = ExternalIds::load(&site.client, &def.name)
-        .await
-        .map_err(Error::from_setup)?;
-    if x.is_empty() {
-        return Err(Error::Usage(format!(
-            "{label}: the mapping finds organizations by '{}' (`by`), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
-            def.name, x.organizations, def.name
-        )));
-    }
-    Ok(x)
 }
 
 impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {

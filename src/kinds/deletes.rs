@@ -106,6 +106,7 @@ fn shown(h: &Holder) -> String {
         Holder::CustomerEmail(e) => format!("customer {e}"),
         Holder::OrganizationId(i) => format!("organization {i}"),
         Holder::OrganizationName(n) => format!("organization '{n}'"),
+        Holder::OrganizationExternal(v) => format!("organization with CRM id '{v}'"),
     }
 }
 
@@ -291,7 +292,13 @@ impl Deletes {
         let holders = if holders.is_empty() {
             HashMap::new()
         } else {
-            refs::resolve_holders(&site.client, site.service_desk.as_deref(), holders.iter()).await
+            refs::resolve_holders(
+                &site.client,
+                site.service_desk.as_deref(),
+                holders.iter(),
+                None,
+            )
+            .await
         };
         let mut held: HashMap<refs::Entity, Result<Vec<Entitlement>, String>> = HashMap::new();
         for t in items.iter_mut() {
@@ -325,6 +332,7 @@ impl Deletes {
                             Holder::CustomerId(i) => (true, i.clone()),
                             Holder::OrganizationName(n) => (false, n.clone()),
                             Holder::OrganizationId(i) => (false, i.clone()),
+                            Holder::OrganizationExternal(v) => (false, v.clone()),
                         });
                         let list = match held.get(entity) {
                             Some(l) => l.clone(),

@@ -49,6 +49,9 @@ pub struct DetailsKind<const CUSTOMERS: bool> {
     backup: Mutex<ValueBackup>,
     /// `csmport delete`: every field a row names is cleared, whatever its `operation`.
     delete_all: bool,
+    /// `--organizations-by` (organization details): the `name` column holds values of this
+    /// field, read from the site once when the run opens.
+    external: Option<crate::site::external::ExternalIds>,
 }
 
 /// `backup.csv` in the run folder: a long-layout file (`id`, `field`, `values`, `operation`
@@ -276,11 +279,19 @@ impl<const CUSTOMERS: bool> DetailsKind<CUSTOMERS> {
     }
 }
 
+/// Where a row whose target is not found fails: `resolve` for a CRM id, else `validate`.
+fn resolve_stage(h: &Holder) -> crate::row::Stage {
+    match h {
+        Holder::OrganizationExternal(_) => crate::row::Stage::Resolve,
+        _ => crate::row::Stage::Validate,
+    }
+}
+
 fn column_of(h: &Holder) -> &'static str {
     match h {
         Holder::CustomerId(_) | Holder::OrganizationId(_) => "id",
         Holder::CustomerEmail(_) => "email",
-        Holder::OrganizationName(_) => "name",
+        Holder::OrganizationName(_) | Holder::OrganizationExternal(_) => "name",
     }
 }
 
@@ -361,6 +372,12 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             },
             backup: Mutex::new(ValueBackup::new(None)),
             delete_all: s.opts.delete,
+            external: match (&s.opts.input.organizations_by, CUSTOMERS) {
+                (Some(field), false) => {
+                    Some(super::columns::external_ids(s.site, field, s.label).await?)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -389,6 +406,9 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                     None
                 }
             },
+            (true, false, false) if self.external.is_some() => {
+                Some(Holder::OrganizationExternal(natural.to_string()))
+            }
             (true, false, false) => Some(Holder::OrganizationName(natural.to_string())),
             (true, true, _) => {
                 fail(
@@ -493,6 +513,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             &cx.site.client,
             cx.site.service_desk.as_deref(),
             items.iter().map(|c| &c.holder),
+            self.external.as_ref(),
         )
         .await;
         let mut ids: Vec<String> = holders
@@ -521,7 +542,11 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
                 let id = match holders.get(&c.holder) {
                     Some(Lookup::Found(e)) => e.id.clone(),
                     Some(Lookup::NotFound(why)) => {
-                        return Decision::refuse(column_of(&c.holder), why.clone());
+                        return Decision::Refuse {
+                            stage: resolve_stage(&c.holder),
+                            field: column_of(&c.holder).into(),
+                            error: why.clone(),
+                        };
                     }
                     Some(Lookup::Failed(why)) => return Decision::Open(format!("not sent: {why}")),
                     None => return Decision::Open("not sent: not looked up".into()),

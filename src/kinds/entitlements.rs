@@ -39,6 +39,9 @@ pub struct Entitlements {
     schema: Schema,
     rules: CellRules,
     products: Vec<Product>,
+    /// `--organizations-by`: the organization column holds values of this field, read from
+    /// the site once when the run opens.
+    external: Option<crate::site::external::ExternalIds>,
 }
 
 /// One row's entitlement; what deciding found is filled in before it is sent.
@@ -92,7 +95,9 @@ pub fn decide(existing: Option<&SiteEntitlement>, details: &[DetailValue]) -> Ac
 fn holder_column(h: &Holder) -> &'static str {
     match h {
         Holder::CustomerId(_) | Holder::CustomerEmail(_) => "customer",
-        Holder::OrganizationId(_) | Holder::OrganizationName(_) => "organization",
+        Holder::OrganizationId(_)
+        | Holder::OrganizationName(_)
+        | Holder::OrganizationExternal(_) => "organization",
     }
 }
 
@@ -162,20 +167,28 @@ impl Description for Entitlements {
                 date_format: s.opts.input.date_format.clone(),
             },
             products,
+            external: match &s.opts.input.organizations_by {
+                Some(field) => Some(super::columns::external_ids(s.site, field, s.label).await?),
+                None => None,
+            },
         })
     }
 
     fn check(&self, row: &RawRow) -> Result<Wanted, Vec<CellError>> {
         let cell = |c: Option<usize>| c.map(|c| row.cells.cell(c)).unwrap_or("");
         let mut errors = Vec::new();
-        let holder = Holder::parse(cell(self.cols[0]), cell(self.cols[1]))
-            .map_err(|e| {
-                errors.push(CellError {
-                    field: self.column(if self.cols[0].is_some() { 0 } else { 1 }),
-                    message: e,
-                })
+        let holder = Holder::parse_by(
+            cell(self.cols[0]),
+            cell(self.cols[1]),
+            self.external.is_some(),
+        )
+        .map_err(|e| {
+            errors.push(CellError {
+                field: self.column(if self.cols[0].is_some() { 0 } else { 1 }),
+                message: e,
             })
-            .ok();
+        })
+        .ok();
         let product = cell(self.cols[2]).trim().to_string();
         if product.is_empty() {
             errors.push(CellError {
@@ -224,6 +237,7 @@ impl Description for Entitlements {
             &cx.site.client,
             cx.site.service_desk.as_deref(),
             items.iter().map(|w| &w.holder),
+            self.external.as_ref(),
         )
         .await;
         let mut current: HashMap<Entity, Result<Vec<SiteEntitlement>, String>> = HashMap::new();
@@ -242,7 +256,15 @@ impl Description for Entitlements {
             let entity = match holders.get(&w.holder) {
                 Some(Lookup::Found(e)) => e.clone(),
                 Some(Lookup::NotFound(why)) => {
-                    out.push(Decision::refuse(holder_column(&w.holder), why.clone()));
+                    out.push(Decision::Refuse {
+                        stage: if matches!(w.holder, Holder::OrganizationExternal(_)) {
+                            crate::row::Stage::Resolve
+                        } else {
+                            crate::row::Stage::Validate
+                        },
+                        field: holder_column(&w.holder).into(),
+                        error: why.clone(),
+                    });
                     continue;
                 }
                 Some(Lookup::Failed(why)) => {

@@ -29,6 +29,8 @@ pub enum Holder {
     CustomerEmail(String),
     OrganizationId(String),
     OrganizationName(String),
+    /// A value of the organization detail field `--organizations-by` names (a CRM's id).
+    OrganizationExternal(String),
 }
 
 impl Holder {
@@ -51,6 +53,17 @@ impl Holder {
             (true, false) => Ok(Holder::OrganizationName(o.to_string())),
         }
     }
+
+    /// `parse`, with organizations named by a CRM id when `external` (`--organizations-by`):
+    /// numbers too, since a Zendesk organization id is a number.
+    pub fn parse_by(customer: &str, organization: &str, external: bool) -> Result<Holder, String> {
+        match Holder::parse(customer, organization)? {
+            Holder::OrganizationId(v) | Holder::OrganizationName(v) if external => {
+                Ok(Holder::OrganizationExternal(v))
+            }
+            h => Ok(h),
+        }
+    }
 }
 
 impl Holder {
@@ -61,6 +74,7 @@ impl Holder {
             Holder::CustomerEmail(e) => format!("e:{}", match_key(e)),
             Holder::OrganizationId(i) => format!("o:{i}"),
             Holder::OrganizationName(n) => format!("n:{}", match_key(n)),
+            Holder::OrganizationExternal(v) => format!("x:{v}"),
         }
     }
 }
@@ -113,6 +127,7 @@ pub async fn resolve_holders<'a>(
     client: &Client,
     service_desk: Option<&str>,
     holders: impl Iterator<Item = &'a Holder>,
+    external: Option<&crate::site::external::ExternalIds>,
 ) -> HashMap<Holder, Lookup> {
     let mut out = HashMap::new();
     let mut org_names = Vec::new();
@@ -129,6 +144,22 @@ pub async fn resolve_holders<'a>(
             Holder::OrganizationId(i) => org_ids.push(i.clone()),
             Holder::CustomerId(i) => customer_ids.push(i.clone()),
             Holder::CustomerEmail(e) => emails.push(e.clone()),
+            Holder::OrganizationExternal(v) => {
+                use crate::site::external::Match;
+                let r = match external {
+                    None => Lookup::NotFound(format!(
+                        "organization '{v}' is named by a CRM id, but no --organizations-by field was read"
+                    )),
+                    Some(x) => match x.get(v) {
+                        Match::One(id) => Lookup::Found(Entity {
+                            customer: false,
+                            id: id.to_string(),
+                        }),
+                        _ => Lookup::NotFound(x.problem(v).unwrap_or_default()),
+                    },
+                };
+                out.insert(h.clone(), r);
+            }
         }
     }
     for (names, ids) in org_names

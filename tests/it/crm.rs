@@ -828,3 +828,125 @@ fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
         .unwrap();
     assert_eq!(ann["organizationIds"], serde_json::json!([lonely]));
 }
+
+#[test]
+fn entitlements_and_organization_details_name_organizations_by_crm_id() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let dir = ctx.path("export");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("Account.csv"),
+        "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n\"360\",\"Numbered Co\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("products.csv"), "name\nWidget Pro\n").unwrap();
+    // A CRM's entitlements and account notes name the accounts by their ids (a number too).
+    std::fs::write(
+        dir.join("entitlements.csv"),
+        "organization,product\n001A,Widget Pro\n360,Widget Pro\n001Z,Widget Pro\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("organization-details.csv"),
+        "name,field,values\n360,Industry,Retail\n001Z,Industry,Mining\n",
+    )
+    .unwrap();
+    let init = ctx
+        .csmport(None)
+        .args(["init", "salesforce"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let mut plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
+    plan.push_str(
+        "\n[[step]]\nkind = \"products\"\nfile = \"products.csv\"\n\n[[step]]\nkind = \"entitlements\"\nfile = \"entitlements.csv\"\norganizations_by = \"External ID\"\n\n[[step]]\nkind = \"organization-details\"\nfile = \"organization-details.csv\"\norganizations_by = \"External ID\"\n",
+    );
+    std::fs::write(dir.join("csmport-plan.toml"), plan).unwrap();
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(dir.join("csmport-plan.toml"))
+        .arg("--out")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let state = sb.state();
+    let org = |name: &str| -> serde_json::Value {
+        state["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (first, numbered) = (org("First Co"), org("Numbered Co"));
+    let holders: Vec<&str> = state["entitlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entityType"] == "ORGANIZATION")
+        .map(|e| e["entityId"].as_str().unwrap())
+        .collect();
+    for o in [&first, &numbered] {
+        assert!(
+            holders.contains(&o["id"].as_str().unwrap()),
+            "{holders:?} has {o}"
+        );
+    }
+    assert!(numbered.to_string().contains("Retail"), "{numbered}");
+    // The id no account holds fails at resolve in both, naming it.
+    for step in [
+        "05-entitlements-entitlements",
+        "03-organization-details-organization-details",
+    ] {
+        let (h, f) = read_csv(&ctx.path(&format!("run/{step}/failures.csv")));
+        assert_eq!(f.len(), 1, "{step}: {f:?}");
+        let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+        assert_eq!(f[0][at("_stage")], "resolve", "{step}");
+        assert!(
+            f[0][at("_error")].contains("External ID '001Z'"),
+            "{step}: {:?}",
+            f[0]
+        );
+    }
+    // A customers file without a mapping: the flag says what its organizations column holds.
+    let customers = ctx.write(
+        "c.csv",
+        b"email,organizations
+z@x.example,360;001A
+",
+    );
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(&customers)
+        .args(["--organizations-by", "External ID", "--out"])
+        .arg(ctx.path("c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let state = sb.state();
+    let z = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "z@x.example")
+        .unwrap();
+    let mut got: Vec<&str> = z["organizationIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    got.sort();
+    let mut want = vec![
+        first["id"].as_str().unwrap(),
+        numbered["id"].as_str().unwrap(),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
