@@ -848,6 +848,10 @@ pub struct SandboxArgs {
     /// Unfinished bulk tasks allowed at once per cloud id
     #[arg(long, default_value_t = crate::site::api::DEFAULT_MAX_TASKS, value_name = "N")]
     pub max_tasks: usize,
+    /// A new organization shows in the JSM organization listing only this long after it was
+    /// made, as on a real site (eventual consistency); 0: at once
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub listing_lag_ms: u64,
     /// How long ended tasks are kept (then 404), e.g. 3d, 12h, 90s
     #[arg(long, default_value = "3d", value_name = "DURATION")]
     pub task_retention: String,

@@ -10,7 +10,7 @@ use crate::kinds::Kind;
 use crate::map::{COL_DISPLAY_NAME, COL_EMAIL, COL_ID, COL_NAME, COL_ORGANIZATIONS, normalize};
 use crate::mapfile::{Compiled, MappingFile};
 use crate::read::{ReadOptions, Source};
-use crate::schema::{FieldDef, FieldKind, Schema};
+use crate::schema::FieldKind;
 use crate::site::api::MULTI_VALUE_SEPARATOR;
 
 /// A CRM's pair of templates: its accounts (organizations) and its contacts (customers).
@@ -103,35 +103,10 @@ pub fn is_ours(name: &str) -> bool {
 pub const PLAN_FILE: &str = "csmport-plan.toml";
 pub const DEFINITIONS_FILE: &str = "detail-fields.csv";
 
-/// A schema with every field `m` feeds, so it compiles against any site: `init` runs before
-/// the site has them (the detail-fields step makes them).
-fn permissive(m: &MappingFile) -> Schema {
-    let base = [
-        COL_EMAIL,
-        COL_DISPLAY_NAME,
-        COL_ORGANIZATIONS,
-        COL_ID,
-        COL_NAME,
-    ];
-    Schema {
-        fields: m
-            .columns
-            .iter()
-            .filter_map(|r| r.field.clone())
-            .filter(|f| !base.iter().any(|b| normalize(b) == normalize(f)))
-            .map(|name| FieldDef {
-                name,
-                kind: FieldKind::Text,
-                options: vec![],
-            })
-            .collect(),
-    }
-}
-
 /// Whether `header` is an export `m` reads: it compiles, and the rule of the kind's identity
 /// (a contact's email, an account's name) has its column.
 fn reads(m: &MappingFile, header: &[String]) -> Option<Compiled> {
-    let c = m.compile(&m.kind, header, &permissive(m)).ok()?;
+    let c = m.compile(&m.kind, header, &m.permissive_schema()).ok()?;
     let identity = if m.kind == "organizations" {
         COL_NAME
     } else {
@@ -255,7 +230,7 @@ pub fn definitions(found: &[Found]) -> Result<Vec<Definition>, String> {
             .map_err(|e| format!("{}: {e}", f.file.display()))?;
         let header = source.header().to_vec();
         let compiled = m
-            .compile(&m.kind, &header, &permissive(&m))
+            .compile(&m.kind, &header, &m.permissive_schema())
             .map_err(|e| format!("{}: {e}", f.file.display()))?;
         for (i, field) in compiled.header.iter().enumerate() {
             let base = [

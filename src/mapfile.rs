@@ -221,6 +221,25 @@ pub fn load(path: &Path) -> Result<MappingFile, String> {
 }
 
 impl MappingFile {
+    /// A schema with every detail field the rules feed, as plain text: for reading back what
+    /// the mapping made of rows that were imported (the site's own definitions checked them).
+    pub fn permissive_schema(&self) -> Schema {
+        let base = [COL_EMAIL, COL_DISPLAY_NAME, COL_ORGANIZATIONS, "id", "name"];
+        Schema {
+            fields: self
+                .columns
+                .iter()
+                .filter_map(|r| r.field.clone())
+                .filter(|f| !base.iter().any(|b| normalize(b) == normalize(f)))
+                .map(|name| crate::schema::FieldDef {
+                    name,
+                    kind: crate::schema::FieldKind::Text,
+                    options: vec![],
+                })
+                .collect(),
+        }
+    }
+
     /// Binds the rules to the input's columns; every problem names the rule and the fix.
     pub fn compile(
         &self,

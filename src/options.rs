@@ -122,6 +122,9 @@ pub struct ImportOptions {
     pub max_wait_secs: u64,
     /// `csmport delete`: the rows name things to delete (after the run folder's backup).
     pub delete: bool,
+    /// In a plan: the organizations earlier steps made, with their detail values
+    /// (`known-organizations.csv`), so a CRM id names one the site does not list yet.
+    pub known_organizations: Option<PathBuf>,
 }
 
 impl Default for ImportOptions {
@@ -133,6 +136,7 @@ impl Default for ImportOptions {
             input: InputOptions::default(),
             out: None,
             dry_run: false,
+            known_organizations: None,
             service_desk: None,
             batch_size: DEFAULT_BATCH_SIZE,
             rate: DEFAULT_RATE,

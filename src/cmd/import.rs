@@ -5,6 +5,7 @@
 use crate::cli::{self, Cli, ImportArgs};
 use crate::engine::run::{self, RunResult};
 use crate::error::{EXIT_AUTH_NETWORK, Error};
+use crate::kinds::Kind;
 use crate::options::ImportOptions;
 use crate::sandbox::Sandbox;
 use crate::site::client::Target;
@@ -53,10 +54,25 @@ async fn run_plan(
             step.kind.as_str(),
             step.file.display()
         );
-        let opts = plan::step_options(base, step, dir.clone());
+        let mut opts = plan::step_options(base, step, dir.clone());
+        let known = top.join(crate::kinds::columns::KNOWN_ORGANIZATIONS_FILE);
+        if known.exists() {
+            opts.known_organizations = Some(known.clone());
+        }
         let (summary, error, exit_code) = match run::run(&opts, target, None).await {
             Ok(r) => {
                 print_result(cli, &r, sandbox);
+                if matches!(step.kind, Kind::Organizations | Kind::OrganizationAccounts) {
+                    // Later steps find these by a CRM id even before the site lists them.
+                    let successes = dir.join(crate::engine::report::SUCCESSES_FILE);
+                    if let Err(e) =
+                        crate::kinds::columns::record_known_organizations(&opts, &successes, &known)
+                    {
+                        eprintln!(
+                            "csmport: note: the organizations this step made are not recorded for later steps: {e}"
+                        );
+                    }
+                }
                 (Some(r.summary), None, r.exit_code)
             }
             Err(e) => {

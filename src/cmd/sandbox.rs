@@ -38,6 +38,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         task_latency: Duration::from_millis(args.task_latency_ms),
         item_latency: Duration::from_millis(args.item_latency_ms),
         task_jitter: args.task_jitter,
+        listing_lag: Duration::from_millis(args.listing_lag_ms),
         max_tasks: args.max_tasks.max(1),
         task_retention: duration_arg("--task-retention", &args.task_retention)?,
         stale_task: duration_arg("--stale-task-after", &args.stale_task_after)?,

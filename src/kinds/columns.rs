@@ -248,6 +248,7 @@ pub async fn external_ids(
     site: &crate::site::Site,
     field: &str,
     label: &str,
+    known: Option<&std::path::Path>,
 ) -> Result<ExternalIds, Error> {
     let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
         .client
@@ -271,9 +272,15 @@ pub async fn external_ids(
             }
         )));
     };
-    let x = ExternalIds::load(&site.client, &def.name)
+    let mut x = ExternalIds::load(&site.client, &def.name)
         .await
         .map_err(Error::from_setup)?;
+    if let Some(path) = known.filter(|p| p.exists()) {
+        let added = add_known(&mut x, path).map_err(Error::Usage)?;
+        if added > 0 {
+            tracing::debug!("{added} values of {} known from earlier steps", def.name);
+        }
+    }
     if x.is_empty() {
         return Err(Error::Usage(format!(
             "{label}: organizations are found by '{}' (a mapping's `by`, or --organizations-by), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
@@ -281,6 +288,102 @@ pub async fn external_ids(
         )));
     }
     Ok(x)
+}
+
+/// Adds the values of `x`'s field that `path` (`known-organizations.csv`) holds.
+fn add_known(x: &mut ExternalIds, path: &std::path::Path) -> Result<u64, String> {
+    let mut r = ::csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut n = 0;
+    for rec in r.records() {
+        let rec = rec.map_err(|e| format!("{}: {e}", path.display()))?;
+        let (field, value, id) = (
+            rec.get(0).unwrap_or(""),
+            rec.get(1).unwrap_or(""),
+            rec.get(2).unwrap_or(""),
+        );
+        if map::normalize(field) == map::normalize(&x.field) && !id.is_empty() {
+            x.add(value, id);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// In a plan's run folder: the organizations its steps made or updated (`field,value,id`).
+pub const KNOWN_ORGANIZATIONS_FILE: &str = "known-organizations.csv";
+
+/// In a plan: what an organizations step's successes.csv says of the organizations it made or
+/// updated (each `_id`, with the detail values its row gave, through the step's mapping),
+/// appended to `out` as `field,value,id`. Later steps that name organizations by a CRM id find
+/// them there without the site, which may list a new organization only a while after the task
+/// that made it. Returns how many values were written.
+pub fn record_known_organizations(
+    opts: &crate::options::ImportOptions,
+    successes: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<u64, String> {
+    let err = |p: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    let mut r = ::csv::Reader::from_path(successes).map_err(|e| err(successes, &e))?;
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| err(successes, &e))?
+        .iter()
+        .map(|h| crate::read::unescape_formula(h).to_string())
+        .collect();
+    let Some(id_at) = header.iter().position(|h| h == "_id") else {
+        return Ok(0);
+    };
+    let compiled = match &opts.input.mapping {
+        None => None,
+        Some(path) => {
+            let m = mapfile::load(path)?;
+            Some(m.compile(opts.kind.as_str(), &header, &m.permissive_schema())?)
+        }
+    };
+    let base = [map::COL_ID, map::COL_NAME];
+    let exists = out.exists();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| err(out, &e))?;
+    let mut w = ::csv::Writer::from_writer(file);
+    if !exists {
+        w.write_record(["field", "value", "id"])
+            .map_err(|e| err(out, &e))?;
+    }
+    let mut n = 0;
+    for rec in r.records() {
+        let rec = rec.map_err(|e| err(successes, &e))?;
+        let id = crate::read::Cells::cell(&rec, id_at).trim().to_string();
+        if id.is_empty() {
+            continue;
+        }
+        let pairs: Vec<(String, String)> = match &compiled {
+            Some(c) => c.header.iter().cloned().zip(c.apply(&rec)).collect(),
+            None => header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| !h.starts_with('_'))
+                .map(|(i, h)| (h.clone(), crate::read::Cells::cell(&rec, i).to_string()))
+                .collect(),
+        };
+        for (field, value) in pairs {
+            let value = value.trim();
+            if value.is_empty()
+                || base
+                    .iter()
+                    .any(|b| map::normalize(b) == map::normalize(&field))
+            {
+                continue;
+            }
+            w.write_record([field.as_str(), value, id.as_str()])
+                .map_err(|e| err(out, &e))?;
+            n += 1;
+        }
+    }
+    w.flush().map_err(|e| err(out, &e))?;
+    Ok(n)
 }
 
 /// Where each named column is (matched like every header: case and spaces ignored), and the

@@ -79,7 +79,15 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         )
         .await?;
         let external = match &columns.mapping.organizations_by {
-            Some(field) => Some(super::columns::external_ids(s.site, field, s.label).await?),
+            Some(field) => Some(
+                super::columns::external_ids(
+                    s.site,
+                    field,
+                    s.label,
+                    s.opts.known_organizations.as_deref(),
+                )
+                .await?,
+            ),
             None => None,
         };
         Ok(CustomerKind {

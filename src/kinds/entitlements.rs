@@ -168,7 +168,15 @@ impl Description for Entitlements {
             },
             products,
             external: match &s.opts.input.organizations_by {
-                Some(field) => Some(super::columns::external_ids(s.site, field, s.label).await?),
+                Some(field) => Some(
+                    super::columns::external_ids(
+                        s.site,
+                        field,
+                        s.label,
+                        s.opts.known_organizations.as_deref(),
+                    )
+                    .await?,
+                ),
                 None => None,
             },
         })

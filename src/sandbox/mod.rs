@@ -57,6 +57,10 @@ pub struct Config {
     pub faults: Faults,
     pub fault_seed: u64,
     pub data: Option<PathBuf>,
+    /// How long an organization made through the API stays out of the JSM organization
+    /// listing: a real site lists new records only a while after the task that made them
+    /// (DELTAS-2026-12, eventual consistency). Zero: at once.
+    pub listing_lag: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             html_429: false,
             faults: Faults::default(),
             fault_seed: 1,
+            listing_lag: Duration::ZERO,
             data: None,
         }
     }

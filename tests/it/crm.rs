@@ -950,3 +950,85 @@ z@x.example,360;001A
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_plan_links_to_organizations_the_site_does_not_list_yet() {
+    // As on a real site, a new organization shows in the JSM listing only a while later.
+    let sb = SandboxProc::start(&["--listing-lag-ms", "600000"]);
+    let ctx = Ctx::new();
+    let dir = ctx.path("export");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["Account.csv", "Contact.csv"] {
+        std::fs::copy(crm(&format!("salesforce/{f}")), dir.join(f)).unwrap();
+    }
+    let init = ctx
+        .csmport(None)
+        .args(["init", "salesforce"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(dir.join("csmport-plan.toml"))
+        .arg("--out")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The customers step found the accounts the plan made in its organizations step.
+    let s = ctx.summary();
+    let contacts = &s["steps"][2]["summary"];
+    assert_eq!(
+        (
+            &contacts["succeeded"],
+            &contacts["failed_by_stage"]["resolve"]
+        ),
+        (&5.into(), &1.into()),
+        "{contacts}"
+    );
+    let known = std::fs::read_to_string(ctx.path("run/known-organizations.csv")).unwrap();
+    assert!(known.contains("External ID,0015g00000Xa001AAA,"), "{known}");
+    let state = sb.state();
+    let nordlys = state["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Nordlys AB")
+        .unwrap()["id"]
+        .clone();
+    let asa = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "asa.berg@nordlys.example")
+        .unwrap();
+    assert_eq!(asa["organizationIds"], serde_json::json!([nordlys]));
+
+    // Outside a plan nothing is known: the listing does not show the new ones yet (only Acme
+    // Pty Ltd, which the sample site had before), so their contacts fail at resolve, naming
+    // the id, and are not sent without their organization.
+    let alone = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(dir.join("Contact.csv"))
+        .arg("--mapping")
+        .arg(dir.join("mapping-salesforce-contacts.toml"))
+        .arg("--out")
+        .arg(ctx.path("alone"))
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(1), "{}", stderr(&alone));
+    let (h, f) = read_csv(&ctx.path("alone/failures.csv"));
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let asa = f
+        .iter()
+        .find(|r| r[at("Email")] == "asa.berg@nordlys.example")
+        .unwrap();
+    assert_eq!(asa[at("_stage")], "resolve");
+    assert!(
+        asa[at("_error")].contains("External ID '0015g00000Xa001AAA'"),
+        "{asa:?}"
+    );
+}

@@ -8,9 +8,11 @@ pub(super) async fn jsm_organizations(
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
     let store = sb.store.lock().expect("store lock");
+    let lag = sb.config.listing_lag;
     let mut all: Vec<JsmOrganization> = store
         .organizations
         .values()
+        .filter(|o| store.made_at.get(&o.id).is_none_or(|t| t.elapsed() >= lag))
         .map(|o| JsmOrganization {
             id: o.id.clone(),
             name: o.name.clone(),

@@ -98,6 +98,9 @@ pub const T_META: &str = "meta";
 
 #[derive(Debug, Default)]
 pub struct Store {
+    /// When each organization made through the API was made (not kept in `--data`: a
+    /// reloaded one counts as old), for the listing lag.
+    pub made_at: HashMap<String, std::time::Instant>,
     pub fields: BTreeMap<Entity, Vec<FieldDef>>,
     pub organizations: BTreeMap<String, Organization>,
     pub customers: BTreeMap<String, Customer>,
@@ -213,6 +216,7 @@ impl Store {
             name: name.trim().to_string(),
             details: vec![],
         };
+        self.made_at.insert(o.id.clone(), std::time::Instant::now());
         self.put_organization(o.clone());
         o
     }
