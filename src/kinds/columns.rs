@@ -290,6 +290,27 @@ pub async fn external_ids(
     Ok(x)
 }
 
+/// A kind's set-up when rows name organizations by `field` (a mapping's `by`,
+/// `--organizations-by`): the map of the site's organizations by it, with those earlier steps
+/// of a plan made; None without a field.
+pub async fn organizations_by(
+    s: &super::Setup<'_>,
+    field: Option<&str>,
+) -> Result<Option<ExternalIds>, Error> {
+    match field {
+        None => Ok(None),
+        Some(field) => Ok(Some(
+            external_ids(
+                s.site,
+                field,
+                s.label,
+                s.opts.known_organizations.as_deref(),
+            )
+            .await?,
+        )),
+    }
+}
+
 /// Adds the values of `x`'s field that `path` (`known-organizations.csv`) holds.
 fn add_known(x: &mut ExternalIds, path: &std::path::Path) -> Result<u64, String> {
     let mut r = ::csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;

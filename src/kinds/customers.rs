@@ -78,18 +78,9 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
             s.label,
         )
         .await?;
-        let external = match &columns.mapping.organizations_by {
-            Some(field) => Some(
-                super::columns::external_ids(
-                    s.site,
-                    field,
-                    s.label,
-                    s.opts.known_organizations.as_deref(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let external =
+            super::columns::organizations_by(&s, columns.mapping.organizations_by.as_deref())
+                .await?;
         Ok(CustomerKind {
             columns,
             orgs: OrgResolver::new(s.opts.create_organizations),
@@ -167,19 +158,8 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
                     });
                     continue;
                 }
-                if !ids.is_empty() {
-                    let assoc = c
-                        .profile
-                        .payload
-                        .associate_organizations
-                        .get_or_insert_with(|| AssociateOrganizations {
-                            organization_ids: vec![],
-                        });
-                    for id in ids {
-                        if !assoc.organization_ids.contains(&id) {
-                            assoc.organization_ids.push(id);
-                        }
-                    }
+                for id in ids {
+                    associate(c, id);
                 }
             }
         }
@@ -192,18 +172,7 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
                 let mut open = Vec::new();
                 for n in std::mem::take(&mut c.organizations) {
                     match resolved.get(&crate::row::match_key(&n)) {
-                        Some(Resolved::Id(id)) => {
-                            let assoc = c
-                                .profile
-                                .payload
-                                .associate_organizations
-                                .get_or_insert_with(|| AssociateOrganizations {
-                                    organization_ids: vec![],
-                                });
-                            if !assoc.organization_ids.contains(id) {
-                                assoc.organization_ids.push(id.clone());
-                            }
-                        }
+                        Some(Resolved::Id(id)) => associate(c, id.clone()),
                         Some(Resolved::Refused(why)) => refused.push(why.clone()),
                         Some(Resolved::Open(why)) => open.push(why.clone()),
                         None => open.push(format!("organization '{n}' could not be resolved")),
@@ -311,6 +280,20 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         items: &'a [Customer],
     ) -> Result<Vec<Found>, ApiError> {
         self.read(cx, items, true).await
+    }
+}
+
+/// Puts the customer in organization `id` (once).
+fn associate(c: &mut Customer, id: String) {
+    let assoc = c
+        .profile
+        .payload
+        .associate_organizations
+        .get_or_insert_with(|| AssociateOrganizations {
+            organization_ids: vec![],
+        });
+    if !assoc.organization_ids.contains(&id) {
+        assoc.organization_ids.push(id);
     }
 }
 

@@ -372,18 +372,16 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             },
             backup: Mutex::new(ValueBackup::new(None)),
             delete_all: s.opts.delete,
-            external: match (&s.opts.input.organizations_by, CUSTOMERS) {
-                (Some(field), false) => Some(
-                    super::columns::external_ids(
-                        s.site,
-                        field,
-                        s.label,
-                        s.opts.known_organizations.as_deref(),
-                    )
-                    .await?,
-                ),
-                _ => None,
-            },
+            // Customers are named by email or id: the flag is about organizations.
+            external: super::columns::organizations_by(
+                &s,
+                s.opts
+                    .input
+                    .organizations_by
+                    .as_deref()
+                    .filter(|_| !CUSTOMERS),
+            )
+            .await?,
         })
     }
 

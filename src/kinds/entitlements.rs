@@ -167,18 +167,11 @@ impl Description for Entitlements {
                 date_format: s.opts.input.date_format.clone(),
             },
             products,
-            external: match &s.opts.input.organizations_by {
-                Some(field) => Some(
-                    super::columns::external_ids(
-                        s.site,
-                        field,
-                        s.label,
-                        s.opts.known_organizations.as_deref(),
-                    )
-                    .await?,
-                ),
-                None => None,
-            },
+            external: super::columns::organizations_by(
+                &s,
+                s.opts.input.organizations_by.as_deref(),
+            )
+            .await?,
         })
     }
 

@@ -169,6 +169,36 @@ impl Ctx {
         c.output().unwrap()
     }
 
+    /// Detail-field definitions (`entity,name,type,options` lines after the header) made on
+    /// `sb` by `csmport import detail-fields`, which must succeed.
+    pub fn define_fields(&self, sb: &SandboxProc, lines: &str) {
+        let file = self.write(
+            "fields.csv",
+            format!("entity,name,type,options\n{lines}").as_bytes(),
+        );
+        let o = self.import_kind_to(sb, "detail-fields", &file, "fields", &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+
+    /// `import KIND FILE --out OUT` (relative to the temp folder).
+    pub fn import_kind_to(
+        &self,
+        sb: &SandboxProc,
+        kind: &str,
+        file: &Path,
+        out: &str,
+        extra: &[&str],
+    ) -> Output {
+        self.csmport(Some(sb))
+            .args(["import", kind])
+            .arg(file)
+            .arg("--out")
+            .arg(self.path(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     /// The sample migration plan (sample-data/migration.toml) imported into `sb`, its run
     /// folder `out` (relative to the temp folder); the sample's bad rows fail on purpose.
     pub fn import_sample_plan(&self, sb: &SandboxProc, out: &str) -> Output {

@@ -9,6 +9,64 @@ fn crm(path: &str) -> PathBuf {
     repo(&format!("tests/fixtures/crm/{path}"))
 }
 
+/// An `export` folder in the test's temp folder, holding the fixture folder's `files` (all of
+/// them when none are named; no fixture: empty).
+fn export(ctx: &Ctx, fixture: Option<&str>, files: &[&str]) -> PathBuf {
+    let dir = ctx.path("export");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in fixture
+        .map(|x| std::fs::read_dir(crm(x)).unwrap())
+        .into_iter()
+        .flatten()
+    {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        if files.is_empty() || files.contains(&name.as_str()) {
+            std::fs::copy(&f, dir.join(&name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// The one record of `list` (`organizations`, `customers`) in the sandbox's state whose
+/// `key` is `value`.
+fn one<'a>(
+    state: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    state[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x[key] == value)
+        .unwrap_or_else(|| panic!("no {list} with {key} {value}"))
+}
+
+/// `csmport init CRM DIR`, which must succeed.
+fn init(ctx: &Ctx, crm: &str, dir: &Path) -> std::process::Output {
+    let out = ctx
+        .csmport(None)
+        .args(["init", crm])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out
+}
+
+/// `csmport CMD --plan DIR/csmport-plan.toml --out OUT` against `sb`.
+fn on_plan(ctx: &Ctx, sb: &SandboxProc, cmd: &str, dir: &Path, out: &str) -> std::process::Output {
+    ctx.csmport(Some(sb))
+        .args([cmd, "--plan"])
+        .arg(dir.join("csmport-plan.toml"))
+        .arg("--out")
+        .arg(ctx.path(out))
+        .output()
+        .unwrap()
+}
+
 /// A plan of the Salesforce Data Export pair: definitions, accounts, contacts.
 fn salesforce_plan(ctx: &Ctx, accounts: &Path, contacts: &Path) -> PathBuf {
     let toml = format!(
@@ -256,19 +314,7 @@ fn a_by_field_the_site_lacks_or_no_organization_holds_stops_before_sending() {
     assert!(sb.writes_since(before).is_empty());
 
     // The field exists, but no organization holds a value in it.
-    let fields = ctx.write(
-        "fields.csv",
-        b"entity,name,type,options\norganization,External ID,TEXT,\n",
-    );
-    let o = ctx
-        .csmport(Some(&sb))
-        .args(["import", "detail-fields"])
-        .arg(&fields)
-        .arg("--out")
-        .arg(ctx.path("fields"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    ctx.define_fields(&sb, "organization,External ID,TEXT,\n");
     let before = sb.requests().len();
     let out = ctx.import(
         &sb,
@@ -337,15 +383,7 @@ fn invalid_values_blank_keeps_the_row_and_lists_the_cell() {
         ]
     );
     let state = sb.state();
-    let find = |e: &str| {
-        state["customers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["email"] == e)
-            .unwrap()
-            .to_string()
-    };
+    let find = |e: &str| one(&state, "customers", "email", e).to_string();
     assert!(
         find("ann@x.example").contains("2026-01-31") && !find("ann@x.example").contains("Gold")
     );
@@ -379,34 +417,15 @@ struct Expect {
 fn migrate(e: &Expect) {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = ctx.path("export");
-    std::fs::create_dir(&dir).unwrap();
-    for f in std::fs::read_dir(crm(e.crm)).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
-    }
-    let out = ctx
-        .csmport(None)
-        .args(["init", e.crm])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = export(&ctx, Some(e.crm), &[]);
+    let out = init(&ctx, e.crm, &dir);
     let plan = dir.join("csmport-plan.toml");
     assert!(
         stdout(&out).contains(&format!("csmport validate --plan {}", plan.display())),
         "{}",
         stdout(&out)
     );
-    let run = |cmd: &str, folder: &str| {
-        ctx.csmport(Some(&sb))
-            .args([cmd, "--plan"])
-            .arg(&plan)
-            .arg("--out")
-            .arg(ctx.path(folder))
-            .output()
-            .unwrap()
-    };
+    let run = |cmd: &str, folder: &str| on_plan(&ctx, &sb, cmd, &dir, folder);
     // Both end 1: the fixtures have rows that fail on purpose.
     let out = run("validate", "validated");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -584,26 +603,9 @@ fn zendesk_export_folder_to_a_linked_migration() {
 fn salesforce_report_exports_lose_their_footer_not_rows() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = ctx.path("export");
-    std::fs::create_dir(&dir).unwrap();
-    for f in ["accounts_report.csv", "contacts_report.csv"] {
-        std::fs::copy(crm(&format!("salesforce-report/{f}")), dir.join(f)).unwrap();
-    }
-    let out = ctx
-        .csmport(None)
-        .args(["init", "salesforce"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(dir.join("csmport-plan.toml"))
-        .arg("--out")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let dir = export(&ctx, Some("salesforce-report"), &[]);
+    init(&ctx, "salesforce", &dir);
+    let out = on_plan(&ctx, &sb, "import", &dir, "run");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -639,19 +641,8 @@ fn salesforce_report_exports_lose_their_footer_not_rows() {
     );
     // The report's 15-character account ids link the contacts.
     let state = sb.state();
-    let nordlys = state["organizations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == "Nordlys AB")
-        .unwrap()["id"]
-        .clone();
-    let ola = state["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["email"] == "ola@nordlys.example")
-        .unwrap();
+    let nordlys = one(&state, "organizations", "name", "Nordlys AB")["id"].clone();
+    let ola = one(&state, "customers", "email", "ola@nordlys.example");
     assert_eq!(ola["organizationIds"], serde_json::json!([nordlys]));
 }
 
@@ -688,12 +679,7 @@ fn init_names_what_it_looked_for_and_never_overwrites() {
         stderr(&out)
     );
 
-    let dir = ctx.path("hs");
-    std::fs::create_dir(&dir).unwrap();
-    for f in std::fs::read_dir(crm("hubspot")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
-    }
+    let dir = export(&ctx, Some("hubspot"), &[]);
     std::fs::write(dir.join("csmport-plan.toml"), "# mine\n").unwrap();
     let out = ctx
         .csmport(None)
@@ -741,8 +727,7 @@ fn init_names_what_it_looked_for_and_never_overwrites() {
 fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = ctx.path("export");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = export(&ctx, None, &[]);
     let accounts = "\"Id\",\"IsDeleted\",\"Name\",\"Type\"\r\n\"001A\",\"false\",\"Lonely Corp\",\"Other\"\r\n\"001B\",\"false\",\"Busy Ltd\",\"Prospect\"\r\n";
     std::fs::write(dir.join("Account.csv"), accounts).unwrap();
     std::fs::write(
@@ -750,22 +735,8 @@ fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
         "\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\"\r\n",
     )
     .unwrap();
-    let init = ctx
-        .csmport(None)
-        .args(["init", "salesforce"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
-    let import = |out: &str| {
-        ctx.csmport(Some(&sb))
-            .args(["import", "--plan"])
-            .arg(dir.join("csmport-plan.toml"))
-            .arg("--out")
-            .arg(ctx.path(out))
-            .output()
-            .unwrap()
-    };
+    init(&ctx, "salesforce", &dir);
+    let import = |out: &str| on_plan(&ctx, &sb, "import", &dir, out);
     let o = import("first");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let orgs = |state: &serde_json::Value| -> Vec<(String, String)> {
@@ -820,12 +791,7 @@ fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
         "{step}"
     );
     let state = sb.state();
-    let ann = state["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["email"] == "ann@x.example")
-        .unwrap();
+    let ann = one(&state, "customers", "email", "ann@x.example");
     assert_eq!(ann["organizationIds"], serde_json::json!([lonely]));
 }
 
@@ -833,8 +799,7 @@ fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
 fn entitlements_and_organization_details_name_organizations_by_crm_id() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = ctx.path("export");
-    std::fs::create_dir(&dir).unwrap();
+    let dir = export(&ctx, None, &[]);
     std::fs::write(
         dir.join("Account.csv"),
         "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n\"360\",\"Numbered Co\"\r\n",
@@ -852,37 +817,17 @@ fn entitlements_and_organization_details_name_organizations_by_crm_id() {
         "name,field,values\n360,Industry,Retail\n001Z,Industry,Mining\n",
     )
     .unwrap();
-    let init = ctx
-        .csmport(None)
-        .args(["init", "salesforce"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    init(&ctx, "salesforce", &dir);
     let mut plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
     plan.push_str(
         "\n[[step]]\nkind = \"products\"\nfile = \"products.csv\"\n\n[[step]]\nkind = \"entitlements\"\nfile = \"entitlements.csv\"\norganizations_by = \"External ID\"\n\n[[step]]\nkind = \"organization-details\"\nfile = \"organization-details.csv\"\norganizations_by = \"External ID\"\n",
     );
     std::fs::write(dir.join("csmport-plan.toml"), plan).unwrap();
-    let o = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(dir.join("csmport-plan.toml"))
-        .arg("--out")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let o = on_plan(&ctx, &sb, "import", &dir, "run");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let state = sb.state();
-    let org = |name: &str| -> serde_json::Value {
-        state["organizations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let org =
+        |name: &str| -> serde_json::Value { one(&state, "organizations", "name", name).clone() };
     let (first, numbered) = (org("First Co"), org("Numbered Co"));
     let holders: Vec<&str> = state["entitlements"]
         .as_array()
@@ -930,12 +875,7 @@ z@x.example,360;001A
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let state = sb.state();
-    let z = state["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["email"] == "z@x.example")
-        .unwrap();
+    let z = one(&state, "customers", "email", "z@x.example");
     let mut got: Vec<&str> = z["organizationIds"]
         .as_array()
         .unwrap()
@@ -956,26 +896,9 @@ fn a_plan_links_to_organizations_the_site_does_not_list_yet() {
     // As on a real site, a new organization shows in the JSM listing only a while later.
     let sb = SandboxProc::start(&["--listing-lag-ms", "600000"]);
     let ctx = Ctx::new();
-    let dir = ctx.path("export");
-    std::fs::create_dir(&dir).unwrap();
-    for f in ["Account.csv", "Contact.csv"] {
-        std::fs::copy(crm(&format!("salesforce/{f}")), dir.join(f)).unwrap();
-    }
-    let init = ctx
-        .csmport(None)
-        .args(["init", "salesforce"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
-    let o = ctx
-        .csmport(Some(&sb))
-        .args(["import", "--plan"])
-        .arg(dir.join("csmport-plan.toml"))
-        .arg("--out")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let dir = export(&ctx, Some("salesforce"), &["Account.csv", "Contact.csv"]);
+    init(&ctx, "salesforce", &dir);
+    let o = on_plan(&ctx, &sb, "import", &dir, "run");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     // The customers step found the accounts the plan made in its organizations step.
     let s = ctx.summary();
@@ -991,19 +914,8 @@ fn a_plan_links_to_organizations_the_site_does_not_list_yet() {
     let known = std::fs::read_to_string(ctx.path("run/known-organizations.csv")).unwrap();
     assert!(known.contains("External ID,0015g00000Xa001AAA,"), "{known}");
     let state = sb.state();
-    let nordlys = state["organizations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == "Nordlys AB")
-        .unwrap()["id"]
-        .clone();
-    let asa = state["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["email"] == "asa.berg@nordlys.example")
-        .unwrap();
+    let nordlys = one(&state, "organizations", "name", "Nordlys AB")["id"].clone();
+    let asa = one(&state, "customers", "email", "asa.berg@nordlys.example");
     assert_eq!(asa["organizationIds"], serde_json::json!([nordlys]));
 
     // Outside a plan nothing is known: the listing does not show the new ones yet (only Acme

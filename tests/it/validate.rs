@@ -233,19 +233,10 @@ fn crm_export_through_a_mapping_template() {
         stderr(&out)
     );
     assert!(sb.writes_since(before).is_empty());
-    let fields = ctx.write(
-        "fields.csv",
-        b"entity,name,type,options\ncustomer,External ID,TEXT,\ncustomer,Phone,TEXT,\ncustomer,Title,TEXT,\ncustomer,Region,TEXT,\ncustomer,Type,SELECT,Customer;Partner;Prospect;Other\n",
+    ctx.define_fields(
+        &sb,
+        "customer,External ID,TEXT,\ncustomer,Phone,TEXT,\ncustomer,Title,TEXT,\ncustomer,Region,TEXT,\ncustomer,Type,SELECT,Customer;Partner;Prospect;Other\n",
     );
-    let o = ctx
-        .csmport(Some(&sb))
-        .args(["import", "detail-fields"])
-        .arg(&fields)
-        .arg("--out")
-        .arg(ctx.path("fields"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     std::fs::remove_dir_all(ctx.path("run")).ok();
     let out = ctx.import(
         &sb,
