@@ -641,6 +641,11 @@ pub struct ReadArgs {
     /// organization column
     #[arg(long, value_name = "FIELD")]
     pub organizations_by: Option<String>,
+    /// Rows name customers by this customer detail field (the CRM's contact id, kept in e.g.
+    /// "External ID"), not by email or id: entitlements' customer column, customer-details'
+    /// email column
+    #[arg(long, value_name = "FIELD")]
+    pub customers_by: Option<String>,
 }
 
 impl ReadArgs {
@@ -655,6 +660,7 @@ impl ReadArgs {
             update_definitions: self.update_definitions,
             invalid_values: self.invalid_values,
             organizations_by: self.organizations_by.clone(),
+            customers_by: self.customers_by.clone(),
             ..self.dialect.input_options()
         }
     }

@@ -78,6 +78,9 @@ pub struct InputOptions {
     /// `--organizations-by`: rows name organizations by this organization detail field (a
     /// CRM's id kept in e.g. `External ID`), not by name or id.
     pub organizations_by: Option<String>,
+    /// `--customers-by`: rows name customers by this customer detail field (a CRM's id), not
+    /// by email or id.
+    pub customers_by: Option<String>,
 }
 
 impl InputOptions {

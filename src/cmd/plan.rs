@@ -26,6 +26,7 @@ pub struct Step {
     pub date_format: Option<String>,
     pub ignore_unknown_columns: bool,
     pub organizations_by: Option<String>,
+    pub customers_by: Option<String>,
 }
 
 impl Step {
@@ -41,6 +42,7 @@ impl Step {
             date_format: None,
             ignore_unknown_columns: false,
             organizations_by: None,
+            customers_by: None,
         }
     }
 }
@@ -66,6 +68,8 @@ struct StepFile {
     ignore_unknown_columns: bool,
     /// `--organizations-by` for this step.
     organizations_by: Option<String>,
+    /// `--customers-by` for this step.
+    customers_by: Option<String>,
 }
 
 /// Where a kind runs: what it refers to must already be on the site.
@@ -151,6 +155,7 @@ pub fn load(path: &Path) -> Result<Vec<Step>, Error> {
                 date_format: s.date_format,
                 ignore_unknown_columns: s.ignore_unknown_columns,
                 organizations_by: s.organizations_by,
+                customers_by: s.customers_by,
             })
         })
         .collect()
@@ -220,6 +225,9 @@ pub fn step_options(base: &ImportOptions, step: &Step, out: PathBuf) -> ImportOp
     a.input.ignore_unknown_columns |= step.ignore_unknown_columns;
     if step.organizations_by.is_some() {
         a.input.organizations_by = step.organizations_by.clone();
+    }
+    if step.customers_by.is_some() {
+        a.input.customers_by = step.customers_by.clone();
     }
     a
 }

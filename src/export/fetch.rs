@@ -11,13 +11,12 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::site::api::model::{
     DetailFieldQuery, DetailFieldWithConfiguration, DetailFieldsWithConfiguration, Entitlement,
-    JsmOrganization, JsmServiceDesk, JsmUser, SearchByDetailFieldRequest,
-    SearchByDetailFieldResponse, SearchHit,
+    JsmOrganization, JsmServiceDesk, JsmUser,
 };
 use crate::site::api::paths;
 use crate::site::client::{ApiError, Client};
 use crate::site::refs::{Entity, jsm_all};
-pub use crate::site::refs::{customer_profiles, organization_profiles};
+pub use crate::site::refs::{customer_profiles, holds, organization_profiles, search_customers};
 
 /// Detail-field definitions of `customer`, `organization` or `entitlement`.
 pub async fn definitions(
@@ -303,52 +302,6 @@ pub fn on_site(
             },
         )
         .collect()
-}
-
-/// The customers whose detail fields hold every value asked for (C7, page by page). The
-/// search's matching rules are not documented, so each hit is checked again by the caller on
-/// its profile (`holds`).
-pub async fn search_customers(
-    client: &Client,
-    query: &[DetailFieldQuery],
-) -> Result<Vec<SearchHit>, ApiError> {
-    let body = SearchByDetailFieldRequest {
-        detail_fields: query.to_vec(),
-    };
-    let max = crate::site::api::SEARCH_PAGE_MAX as u64;
-    let mut out = Vec::new();
-    // Bounded: 100,000 pages.
-    for page in 0..100_000u64 {
-        let path = format!("{}?page={page}&maxResults={max}", paths::CUSTOMER_SEARCH);
-        let answer: SearchByDetailFieldResponse = client.post_json(&path, &body, None).await?;
-        let n = answer.customers.len() as u64;
-        out.extend(answer.customers);
-        // A site that pages by its own size (maxResults in the answer) is followed to the end.
-        let size = if answer.max_results > 0 {
-            answer.max_results.min(max)
-        } else {
-            max
-        };
-        if answer.is_last.unwrap_or(n < size) || n == 0 {
-            break;
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out.dedup_by(|a, b| a.id == b.id);
-    Ok(out)
-}
-
-/// Whether a customer's profile holds every value asked for: the field named (case ignored)
-/// has the value among its values (case ignored, as the site compares names).
-pub fn holds(details: &[crate::site::api::model::DetailValue], query: &[DetailFieldQuery]) -> bool {
-    query.iter().all(|q| {
-        details.iter().any(|d| {
-            d.name.eq_ignore_ascii_case(&q.name)
-                && d.values
-                    .iter()
-                    .any(|v| v.trim().eq_ignore_ascii_case(q.value.trim()))
-        })
-    })
 }
 
 /// Emails → account ids through a service project's customers.

@@ -107,6 +107,7 @@ fn shown(h: &Holder) -> String {
         Holder::OrganizationId(i) => format!("organization {i}"),
         Holder::OrganizationName(n) => format!("organization '{n}'"),
         Holder::OrganizationExternal(v) => format!("organization with CRM id '{v}'"),
+        Holder::CustomerExternal(v) => format!("customer with CRM id '{v}'"),
     }
 }
 
@@ -296,7 +297,7 @@ impl Deletes {
                 &site.client,
                 site.service_desk.as_deref(),
                 holders.iter(),
-                None,
+                refs::By::default(),
             )
             .await
         };
@@ -333,6 +334,7 @@ impl Deletes {
                             Holder::OrganizationName(n) => (false, n.clone()),
                             Holder::OrganizationId(i) => (false, i.clone()),
                             Holder::OrganizationExternal(v) => (false, v.clone()),
+                            Holder::CustomerExternal(v) => (true, v.clone()),
                         });
                         let list = match held.get(entity) {
                             Some(l) => l.clone(),

@@ -52,6 +52,8 @@ pub struct DetailsKind<const CUSTOMERS: bool> {
     /// `--organizations-by` (organization details): the `name` column holds values of this
     /// field, read from the site once when the run opens.
     external: Option<crate::site::external::ExternalIds>,
+    /// `--customers-by` (customer details): the `email` column holds values of this field.
+    customers_by: Option<String>,
 }
 
 /// `backup.csv` in the run folder: a long-layout file (`id`, `field`, `values`, `operation`
@@ -282,7 +284,7 @@ impl<const CUSTOMERS: bool> DetailsKind<CUSTOMERS> {
 /// Where a row whose target is not found fails: `resolve` for a CRM id, else `validate`.
 fn resolve_stage(h: &Holder) -> crate::row::Stage {
     match h {
-        Holder::OrganizationExternal(_) => crate::row::Stage::Resolve,
+        h if h.is_external() => crate::row::Stage::Resolve,
         _ => crate::row::Stage::Validate,
     }
 }
@@ -290,7 +292,7 @@ fn resolve_stage(h: &Holder) -> crate::row::Stage {
 fn column_of(h: &Holder) -> &'static str {
     match h {
         Holder::CustomerId(_) | Holder::OrganizationId(_) => "id",
-        Holder::CustomerEmail(_) => "email",
+        Holder::CustomerEmail(_) | Holder::CustomerExternal(_) => "email",
         Holder::OrganizationName(_) | Holder::OrganizationExternal(_) => "name",
     }
 }
@@ -372,6 +374,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             },
             backup: Mutex::new(ValueBackup::new(None)),
             delete_all: s.opts.delete,
+            customers_by: s.opts.input.customers_by.clone().filter(|_| CUSTOMERS),
             // Customers are named by email or id: the flag is about organizations.
             external: super::columns::organizations_by(
                 &s,
@@ -403,6 +406,9 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         let holder = match (id.is_empty(), natural.is_empty(), CUSTOMERS) {
             (false, _, true) => Some(Holder::CustomerId(id.to_string())),
             (false, _, false) => Some(Holder::OrganizationId(id.to_string())),
+            (true, false, true) if self.customers_by.is_some() => {
+                Some(Holder::CustomerExternal(natural.to_string()))
+            }
             (true, false, true) => match validate::email(natural) {
                 Ok(e) => Some(Holder::CustomerEmail(e.to_lowercase())),
                 Err(e) => {
@@ -517,7 +523,10 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
             &cx.site.client,
             cx.site.service_desk.as_deref(),
             items.iter().map(|c| &c.holder),
-            self.external.as_ref(),
+            refs::By {
+                organizations: self.external.as_ref(),
+                customers: self.customers_by.as_deref(),
+            },
         )
         .await;
         let mut ids: Vec<String> = holders

@@ -22,7 +22,9 @@ use crate::site::api::model::{
 };
 use crate::site::api::paths;
 use crate::site::client::ApiError;
-use crate::site::refs::{Entity, Holder, Lookup, entitlements_of, list_products, resolve_holders};
+use crate::site::refs::{
+    self, Entity, Holder, Lookup, entitlements_of, list_products, resolve_holders,
+};
 use crate::validate::{self, CellRules};
 
 use super::columns::find_columns;
@@ -42,6 +44,17 @@ pub struct Entitlements {
     /// `--organizations-by`: the organization column holds values of this field, read from
     /// the site once when the run opens.
     external: Option<crate::site::external::ExternalIds>,
+    /// `--customers-by`: the customer column holds values of this customer detail field.
+    customers_by: Option<String>,
+}
+
+impl Entitlements {
+    fn by(&self) -> refs::By<'_> {
+        refs::By {
+            organizations: self.external.as_ref(),
+            customers: self.customers_by.as_deref(),
+        }
+    }
 }
 
 /// One row's entitlement; what deciding found is filled in before it is sent.
@@ -94,7 +107,9 @@ pub fn decide(existing: Option<&SiteEntitlement>, details: &[DetailValue]) -> Ac
 
 fn holder_column(h: &Holder) -> &'static str {
     match h {
-        Holder::CustomerId(_) | Holder::CustomerEmail(_) => "customer",
+        Holder::CustomerId(_) | Holder::CustomerEmail(_) | Holder::CustomerExternal(_) => {
+            "customer"
+        }
         Holder::OrganizationId(_)
         | Holder::OrganizationName(_)
         | Holder::OrganizationExternal(_) => "organization",
@@ -167,6 +182,7 @@ impl Description for Entitlements {
                 date_format: s.opts.input.date_format.clone(),
             },
             products,
+            customers_by: s.opts.input.customers_by.clone(),
             external: super::columns::organizations_by(
                 &s,
                 s.opts.input.organizations_by.as_deref(),
@@ -178,18 +194,14 @@ impl Description for Entitlements {
     fn check(&self, row: &RawRow) -> Result<Wanted, Vec<CellError>> {
         let cell = |c: Option<usize>| c.map(|c| row.cells.cell(c)).unwrap_or("");
         let mut errors = Vec::new();
-        let holder = Holder::parse_by(
-            cell(self.cols[0]),
-            cell(self.cols[1]),
-            self.external.is_some(),
-        )
-        .map_err(|e| {
-            errors.push(CellError {
-                field: self.column(if self.cols[0].is_some() { 0 } else { 1 }),
-                message: e,
+        let holder = Holder::parse_by(cell(self.cols[0]), cell(self.cols[1]), self.by())
+            .map_err(|e| {
+                errors.push(CellError {
+                    field: self.column(if self.cols[0].is_some() { 0 } else { 1 }),
+                    message: e,
+                })
             })
-        })
-        .ok();
+            .ok();
         let product = cell(self.cols[2]).trim().to_string();
         if product.is_empty() {
             errors.push(CellError {
@@ -238,7 +250,7 @@ impl Description for Entitlements {
             &cx.site.client,
             cx.site.service_desk.as_deref(),
             items.iter().map(|w| &w.holder),
-            self.external.as_ref(),
+            self.by(),
         )
         .await;
         let mut current: HashMap<Entity, Result<Vec<SiteEntitlement>, String>> = HashMap::new();
@@ -258,7 +270,7 @@ impl Description for Entitlements {
                 Some(Lookup::Found(e)) => e.clone(),
                 Some(Lookup::NotFound(why)) => {
                     out.push(Decision::Refuse {
-                        stage: if matches!(w.holder, Holder::OrganizationExternal(_)) {
+                        stage: if w.holder.is_external() {
                             crate::row::Stage::Resolve
                         } else {
                             crate::row::Stage::Validate

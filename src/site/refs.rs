@@ -12,10 +12,11 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::row::match_key;
 use crate::site::api::model::{
-    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, Entitlement,
-    EntitlementPage, JsmPage, JsmUser, OrganizationFetchRequest, OrganizationFetchResponse,
-    OrganizationProfile, OrganizationProfileFetchRequest, OrganizationProfileFetchResponse,
-    PaginatedProducts, Product,
+    CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, DetailFieldQuery,
+    DetailValue, Entitlement, EntitlementPage, JsmPage, JsmUser, OrganizationFetchRequest,
+    OrganizationFetchResponse, OrganizationProfile, OrganizationProfileFetchRequest,
+    OrganizationProfileFetchResponse, PaginatedProducts, Product, SearchByDetailFieldRequest,
+    SearchByDetailFieldResponse, SearchHit,
 };
 use crate::site::api::{
     self, ENTITLEMENT_PAGE_MAX, MAX_ORGANIZATION_FETCH, MAX_PROFILE_FETCH, PRODUCT_PAGE_MAX, paths,
@@ -31,6 +32,17 @@ pub enum Holder {
     OrganizationName(String),
     /// A value of the organization detail field `--organizations-by` names (a CRM's id).
     OrganizationExternal(String),
+    /// A value of the customer detail field `--customers-by` names (a CRM's id).
+    CustomerExternal(String),
+}
+
+/// How rows name holders besides ids, names and emails: organizations by a CRM id kept in a
+/// detail field (the map read once per run), customers by one kept in a customer detail field
+/// (searched for each value, C7: CSM lists no customers).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct By<'a> {
+    pub organizations: Option<&'a crate::site::external::ExternalIds>,
+    pub customers: Option<&'a str>,
 }
 
 impl Holder {
@@ -54,15 +66,28 @@ impl Holder {
         }
     }
 
-    /// `parse`, with organizations named by a CRM id when `external` (`--organizations-by`):
-    /// numbers too, since a Zendesk organization id is a number.
-    pub fn parse_by(customer: &str, organization: &str, external: bool) -> Result<Holder, String> {
+    /// `parse`, with organizations (`--organizations-by`) or customers (`--customers-by`)
+    /// named by a CRM id: as given, numbers too (a Zendesk id is a number).
+    pub fn parse_by(customer: &str, organization: &str, by: By<'_>) -> Result<Holder, String> {
         match Holder::parse(customer, organization)? {
-            Holder::OrganizationId(v) | Holder::OrganizationName(v) if external => {
+            Holder::OrganizationId(v) | Holder::OrganizationName(v)
+                if by.organizations.is_some() =>
+            {
                 Ok(Holder::OrganizationExternal(v))
+            }
+            Holder::CustomerId(_) | Holder::CustomerEmail(_) if by.customers.is_some() => {
+                Ok(Holder::CustomerExternal(customer.trim().to_string()))
             }
             h => Ok(h),
         }
+    }
+
+    /// Whether a row names it by a CRM id (a miss fails the row at `resolve`).
+    pub fn is_external(&self) -> bool {
+        matches!(
+            self,
+            Holder::OrganizationExternal(_) | Holder::CustomerExternal(_)
+        )
     }
 }
 
@@ -75,6 +100,7 @@ impl Holder {
             Holder::OrganizationId(i) => format!("o:{i}"),
             Holder::OrganizationName(n) => format!("n:{}", match_key(n)),
             Holder::OrganizationExternal(v) => format!("x:{v}"),
+            Holder::CustomerExternal(v) => format!("cx:{v}"),
         }
     }
 }
@@ -127,13 +153,14 @@ pub async fn resolve_holders<'a>(
     client: &Client,
     service_desk: Option<&str>,
     holders: impl Iterator<Item = &'a Holder>,
-    external: Option<&crate::site::external::ExternalIds>,
+    by: By<'_>,
 ) -> HashMap<Holder, Lookup> {
     let mut out = HashMap::new();
     let mut org_names = Vec::new();
     let mut org_ids = Vec::new();
     let mut customer_ids = Vec::new();
     let mut emails = Vec::new();
+    let mut customer_values = Vec::new();
     for h in holders {
         if out.contains_key(h) {
             continue;
@@ -144,9 +171,10 @@ pub async fn resolve_holders<'a>(
             Holder::OrganizationId(i) => org_ids.push(i.clone()),
             Holder::CustomerId(i) => customer_ids.push(i.clone()),
             Holder::CustomerEmail(e) => emails.push(e.clone()),
+            Holder::CustomerExternal(v) => customer_values.push(v.clone()),
             Holder::OrganizationExternal(v) => {
                 use crate::site::external::Match;
-                let r = match external {
+                let r = match by.organizations {
                     None => Lookup::NotFound(format!(
                         "organization '{v}' is named by a CRM id, but no --organizations-by field was read"
                     )),
@@ -230,6 +258,15 @@ pub async fn resolve_holders<'a>(
             out.insert(Holder::CustomerId(i.clone()), r);
         }
     }
+    for v in customer_values {
+        let r = match by.customers {
+            None => Lookup::NotFound(format!(
+                "customer '{v}' is named by a CRM id, but no --customers-by field was given"
+            )),
+            Some(field) => customer_by(client, field, &v).await,
+        };
+        out.insert(Holder::CustomerExternal(v), r);
+    }
     if !emails.is_empty() {
         let by_email = match service_desk {
             None => Err(Lookup::NotFound(
@@ -258,6 +295,57 @@ pub async fn resolve_holders<'a>(
         }
     }
     out
+}
+
+/// The one customer whose detail field `field` holds `value` (exactly, spaces around it
+/// aside): searched (C7), each hit's profile read to check it, since the search's matching rules
+/// are not documented.
+async fn customer_by(client: &Client, field: &str, value: &str) -> Lookup {
+    let query = [DetailFieldQuery {
+        name: field.to_string(),
+        value: value.to_string(),
+    }];
+    let failed = |e: ApiError| {
+        Lookup::Failed(format!(
+            "customers with {field} '{value}' could not be looked up: {e}"
+        ))
+    };
+    let hits = match search_customers(client, &query).await {
+        Ok(h) => h,
+        Err(e) => return failed(e),
+    };
+    let ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
+    let profiles = if ids.is_empty() {
+        Vec::new()
+    } else {
+        match customer_profiles(client, &ids, 1).await {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        }
+    };
+    let holding: Vec<String> = profiles
+        .into_iter()
+        .filter(|p| {
+            p.details.iter().any(|d| {
+                d.name.trim().eq_ignore_ascii_case(field.trim())
+                    && d.values.iter().any(|v| v.trim() == value.trim())
+            })
+        })
+        .map(|p| p.id)
+        .collect();
+    match holding.as_slice() {
+        [one] => Lookup::Found(Entity {
+            customer: true,
+            id: one.clone(),
+        }),
+        [] => Lookup::NotFound(format!(
+            "no customer on the site has {field} '{value}' (import that customer first, with its {field})"
+        )),
+        many => Lookup::NotFound(format!(
+            "customers {} all have {field} '{value}'; keep the value on one of them",
+            many.join(", ")
+        )),
+    }
 }
 
 /// The customers of a JSM service project by email.
@@ -415,6 +503,52 @@ pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlem
         start += n;
     }
     Ok(all)
+}
+
+/// The customers whose detail fields hold every value asked for (C7, page by page). The
+/// search's matching rules are not documented, so each hit is checked again by the caller on
+/// its profile (`holds`).
+pub async fn search_customers(
+    client: &Client,
+    query: &[DetailFieldQuery],
+) -> Result<Vec<SearchHit>, ApiError> {
+    let body = SearchByDetailFieldRequest {
+        detail_fields: query.to_vec(),
+    };
+    let max = api::SEARCH_PAGE_MAX as u64;
+    let mut out = Vec::new();
+    // Bounded: 100,000 pages.
+    for page in 0..100_000u64 {
+        let path = format!("{}?page={page}&maxResults={max}", paths::CUSTOMER_SEARCH);
+        let answer: SearchByDetailFieldResponse = client.post_json(&path, &body, None).await?;
+        let n = answer.customers.len() as u64;
+        out.extend(answer.customers);
+        // A site that pages by its own size (maxResults in the answer) is followed to the end.
+        let size = if answer.max_results > 0 {
+            answer.max_results.min(max)
+        } else {
+            max
+        };
+        if answer.is_last.unwrap_or(n < size) || n == 0 {
+            break;
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup_by(|a, b| a.id == b.id);
+    Ok(out)
+}
+
+/// Whether a customer's profile holds every value asked for: the field named (case ignored)
+/// has the value among its values (case ignored, as the site compares names).
+pub fn holds(details: &[DetailValue], query: &[DetailFieldQuery]) -> bool {
+    query.iter().all(|q| {
+        details.iter().any(|d| {
+            d.name.eq_ignore_ascii_case(&q.name)
+                && d.values
+                    .iter()
+                    .any(|v| v.trim().eq_ignore_ascii_case(q.value.trim()))
+        })
+    })
 }
 
 /// JSM listing page size.

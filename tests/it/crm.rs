@@ -944,3 +944,85 @@ fn a_plan_links_to_organizations_the_site_does_not_list_yet() {
         "{asa:?}"
     );
 }
+
+#[test]
+fn entitlements_and_customer_details_name_customers_by_crm_id() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let dir = export(&ctx, None, &[]);
+    std::fs::write(
+        dir.join("Account.csv"),
+        "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Contact.csv"),
+        "\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\",\"Title\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\",\"CTO\"\r\n\"003B\",\"001A\",\"Bo\",\"B\",\"bo@x.example\",\"\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("products.csv"), "name\nWidget Pro\n").unwrap();
+    // Support contracts and contact notes that name the contacts by their CRM ids.
+    std::fs::write(
+        dir.join("entitlements.csv"),
+        "customer,organization,product\n003A,,Widget Pro\n003Z,,Widget Pro\n,001A,Widget Pro\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("customer-details.csv"),
+        "email,field,values\n003B,Title,Buyer\n003Z,Title,Ghost\n",
+    )
+    .unwrap();
+    init(&ctx, "salesforce", &dir);
+    let mut plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
+    plan.push_str(
+        "\n[[step]]\nkind = \"products\"\nfile = \"products.csv\"\n\n[[step]]\nkind = \"entitlements\"\nfile = \"entitlements.csv\"\ncustomers_by = \"External ID\"\norganizations_by = \"External ID\"\n\n[[step]]\nkind = \"customer-details\"\nfile = \"customer-details.csv\"\ncustomers_by = \"External ID\"\n",
+    );
+    std::fs::write(dir.join("csmport-plan.toml"), plan).unwrap();
+    let o = on_plan(&ctx, &sb, "import", &dir, "run");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let state = sb.state();
+    let ann = one(&state, "customers", "email", "ann@x.example")["id"].clone();
+    let first = one(&state, "organizations", "name", "First Co")["id"].clone();
+    let held: Vec<(&str, &str)> = state["entitlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["entityType"].as_str().unwrap(),
+                e["entityId"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        held.contains(&("CUSTOMER", ann.as_str().unwrap())),
+        "{held:?}"
+    );
+    assert!(
+        held.contains(&("ORGANIZATION", first.as_str().unwrap())),
+        "{held:?}"
+    );
+    let bo = one(&state, "customers", "email", "bo@x.example");
+    assert!(bo.to_string().contains("Buyer"), "{bo}");
+    // The contact id no customer holds fails at resolve in both steps, naming it.
+    let steps = std::fs::read_dir(ctx.path("run"))
+        .unwrap()
+        .map(|d| d.unwrap().path());
+    let mut seen = 0;
+    for step in steps.filter(|p| {
+        let n = p.file_name().unwrap().to_str().unwrap();
+        n.contains("-entitlements-") || n.contains("-customer-details-")
+    }) {
+        let (h, f) = read_csv(&step.join("failures.csv"));
+        let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+        assert_eq!(f.len(), 1, "{step:?}: {f:?}");
+        assert_eq!(f[0][at("_stage")], "resolve", "{step:?}");
+        assert!(
+            f[0][at("_error")].contains("no customer on the site has External ID '003Z'"),
+            "{step:?}: {:?}",
+            f[0]
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}
