@@ -461,9 +461,9 @@ impl MappingFile {
         let key = match &self.key {
             None => None,
             Some(k) => {
-                if kind != "organizations" {
+                if kind != "organizations" && kind != "customers" {
                     return Err(format!(
-                        "`key = \"{k}\"`: a key finds organizations renamed in the CRM, so it goes in an organizations mapping (customers are found by email)"
+                        "`key = \"{k}\"`: a key finds organizations renamed, or customers whose email changed, in the CRM; it goes in an organizations or customers mapping"
                     ));
                 }
                 match header.iter().find(|h| normalize(h) == normalize(k)) {
@@ -1164,10 +1164,11 @@ on_invalid = "blank"
         assert!(orgs("").unwrap().key.is_none());
         let e = orgs("key = \"External ID\"").unwrap_err();
         assert!(e.contains("no rule feeds 'External ID'"), "{e}");
-        let m: MappingFile =
-            toml::from_str("kind = \"customers\"\nkey = \"Region\"\n[[column]]\nsource = \"e\"\nfield = \"email\"\n")
-                .unwrap();
-        let e = m.compile("customers", &h(&["e"]), &schema()).unwrap_err();
-        assert!(e.contains("goes in an organizations mapping"), "{e}");
+        let m: MappingFile = toml::from_str(
+            "kind = \"customers\"\nkey = \"Region\"\n[[column]]\nsource = \"e\"\nfield = \"email\"\n[[column]]\nsource = \"r\"\nfield = \"Region\"\n",
+        )
+        .unwrap();
+        let c = m.compile("customers", &h(&["e", "r"]), &schema()).unwrap();
+        assert_eq!(c.key.as_deref(), Some("Region"));
     }
 }

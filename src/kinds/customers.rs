@@ -192,6 +192,18 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
                 }
             }
         }
+        if let Some(field) = self.columns.key() {
+            // The customer the CRM id names on the site must be the one the email names: CSM
+            // finds customers by email, so a changed email would make a second customer.
+            for (k, c) in items.iter().enumerate() {
+                if out[k].is_some() {
+                    continue;
+                }
+                if let Some(d) = email_changed(cx, field, c).await {
+                    out[k] = Some(d);
+                }
+            }
+        }
         // Rows the site already has as the file gives them are not sent.
         let candidates: Vec<usize> = (0..items.len())
             .filter(|&k| {
@@ -280,6 +292,56 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         items: &'a [Customer],
     ) -> Result<Vec<Found>, ApiError> {
         self.read(cx, items, true).await
+    }
+}
+
+/// With a customers mapping's `key`: why `c` must not be sent (the customer holding its CRM id
+/// has another email, or several hold it), or None when it may.
+async fn email_changed(cx: &Cx<'_>, field: &str, c: &Customer) -> Option<Decision<Customer>> {
+    let p = &c.profile.payload;
+    let value = p
+        .details
+        .iter()
+        .flatten()
+        .find(|d| map::normalize(&d.name) == map::normalize(field))?
+        .values
+        .first()?;
+    let email = p.email.as_deref()?;
+    let holding = match refs::customers_holding(&cx.site.client, field, value).await {
+        Ok(h) => h,
+        Err(e) => {
+            return Some(Decision::Open(format!(
+                "not sent: the customers with {field} '{value}' could not be looked up ({e}); `csmport resume` asks again"
+            )));
+        }
+    };
+    let refuse = |error: String| {
+        Some(Decision::Refuse {
+            stage: Stage::Resolve,
+            field: field.to_string(),
+            error,
+        })
+    };
+    match holding.as_slice() {
+        [] => None,
+        [one] => match &one.email {
+            Some(e) if e.eq_ignore_ascii_case(email) => None,
+            Some(e) => refuse(format!(
+                "{field} '{value}' is customer {} on the site, whose email is {e}, not {email}: CSM finds customers by email and csmport does not change one, so sending this row would make a second customer; change the email on the site (or in the row) and run again",
+                one.id
+            )),
+            None => Some(Decision::Open(format!(
+                "not sent: {field} '{value}' is customer {} on the site, whose email these credentials cannot see, so whether it is {email} cannot be told",
+                one.id
+            ))),
+        },
+        many => refuse(format!(
+            "customers {} all have {field} '{value}'; keep the value on one of them",
+            many.iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 

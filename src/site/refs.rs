@@ -297,33 +297,28 @@ pub async fn resolve_holders<'a>(
     out
 }
 
-/// The one customer whose detail field `field` holds `value` (exactly, spaces around it
-/// aside): searched (C7), each hit's profile read to check it, since the search's matching rules
-/// are not documented.
-async fn customer_by(client: &Client, field: &str, value: &str) -> Lookup {
+/// The customers whose detail field `field` holds `value` (exactly, spaces around it aside):
+/// searched (C7), each hit's profile read to check it, since the search's matching rules are
+/// not documented.
+pub async fn customers_holding(
+    client: &Client,
+    field: &str,
+    value: &str,
+) -> Result<Vec<CustomerProfile>, ApiError> {
     let query = [DetailFieldQuery {
         name: field.to_string(),
         value: value.to_string(),
     }];
-    let failed = |e: ApiError| {
-        Lookup::Failed(format!(
-            "customers with {field} '{value}' could not be looked up: {e}"
-        ))
-    };
-    let hits = match search_customers(client, &query).await {
-        Ok(h) => h,
-        Err(e) => return failed(e),
-    };
-    let ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
-    let profiles = if ids.is_empty() {
-        Vec::new()
-    } else {
-        match customer_profiles(client, &ids, 1).await {
-            Ok(p) => p,
-            Err(e) => return failed(e),
-        }
-    };
-    let holding: Vec<String> = profiles
+    let ids: Vec<String> = search_customers(client, &query)
+        .await?
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customer_profiles(client, &ids, 1)
+        .await?
         .into_iter()
         .filter(|p| {
             p.details.iter().any(|d| {
@@ -331,8 +326,19 @@ async fn customer_by(client: &Client, field: &str, value: &str) -> Lookup {
                     && d.values.iter().any(|v| v.trim() == value.trim())
             })
         })
-        .map(|p| p.id)
-        .collect();
+        .collect())
+}
+
+/// The one customer whose detail field `field` holds `value`, as a holder lookup.
+async fn customer_by(client: &Client, field: &str, value: &str) -> Lookup {
+    let holding: Vec<String> = match customers_holding(client, field, value).await {
+        Ok(p) => p.into_iter().map(|p| p.id).collect(),
+        Err(e) => {
+            return Lookup::Failed(format!(
+                "customers with {field} '{value}' could not be looked up: {e}"
+            ));
+        }
+    };
     match holding.as_slice() {
         [one] => Lookup::Found(Entity {
             customer: true,

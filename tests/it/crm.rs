@@ -1026,3 +1026,58 @@ fn entitlements_and_customer_details_name_customers_by_crm_id() {
     }
     assert_eq!(seen, 2);
 }
+
+#[test]
+fn a_contact_whose_email_changed_in_the_crm_is_not_made_twice() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    ctx.define_fields(&sb, "customer,External ID,TEXT,\n");
+    let mapping = ctx.write(
+        "contacts.toml",
+        b"kind = \"customers\"\nunmapped = \"ignore\"\nkey = \"External ID\"\n[[column]]\nsource = \"Email\"\nfield = \"email\"\n[[column]]\nsource = \"Id\"\nfield = \"External ID\"\n[[column]]\nsource = \"FirstName\"\nfield = \"displayName\"\n",
+    );
+    let m = mapping.to_str().unwrap();
+    let first = ctx.write("first.csv", b"Id,FirstName,Email\n003A,Ann,ann@x.example\n");
+    let o = ctx.import_kind_to(&sb, "customers", &first, "first", &["--mapping", m]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Next month's export: Ann's email changed; Bo is new; Ann's old address is kept by
+    // nobody else.
+    let second = ctx.write(
+        "second.csv",
+        b"Id,FirstName,Email\n003A,Ann,ann.new@x.example\n003B,Bo,bo@x.example\n",
+    );
+    let o = ctx.import_kind_to(&sb, "customers", &second, "second", &["--mapping", m]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (h, f) = read_csv(&ctx.path("second/failures.csv"));
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0][at("Email")].as_str(), f[0][at("_stage")].as_str()),
+        ("ann.new@x.example", "resolve")
+    );
+    assert!(
+        f[0][at("_error")].contains("whose email is ann@x.example"),
+        "{:?}",
+        f[0]
+    );
+    let state = sb.state();
+    let emails: Vec<&str> = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert!(!emails.contains(&"ann.new@x.example"), "{emails:?}");
+    assert!(emails.contains(&"bo@x.example"), "{emails:?}");
+    // The same export with Ann's email as the site has it goes through.
+    let third = ctx.write(
+        "third.csv",
+        b"Id,FirstName,Email\n003A,Ann Lee,ann@x.example\n",
+    );
+    let o = ctx.import_kind_to(&sb, "customers", &third, "third", &["--mapping", m]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        one(&sb.state(), "customers", "email", "ann@x.example")["displayName"],
+        "Ann Lee"
+    );
+}
