@@ -451,4 +451,33 @@ mod tests {
             "entity,name,type,options\norganization,External ID,TEXT,\ncustomer,Type,SELECT,Other;Partner\n"
         );
     }
+
+    #[test]
+    fn a_select_without_a_value_map_takes_the_values_found_or_becomes_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let m: MappingFile = toml::from_str(
+            "kind = \"customers\"\n[[column]]\nsource = \"email\"\nfield = \"email\"\n[[column]]\nsource = \"kind\"\nfield = \"Type\"\n",
+        )
+        .unwrap();
+        let few = dir.path().join("few.csv");
+        std::fs::write(
+            &few,
+            "email,kind\na@x.io,Gold\nb@x.io,gold;Silver\nc@x.io,\n",
+        )
+        .unwrap();
+        let header = h(&["email", "kind"]);
+        let c = m
+            .compile("customers", &header, &m.permissive_schema())
+            .unwrap();
+        assert_eq!(
+            values_found(&few, &c, 1).unwrap(),
+            Some(vec!["Gold".to_string(), "Silver".to_string()])
+        );
+        let many = dir.path().join("many.csv");
+        let rows: String = (0..=MAX_FOUND_OPTIONS)
+            .map(|i| format!("u{i}@x.io,kind {i}\n"))
+            .collect();
+        std::fs::write(&many, format!("email,kind\n{rows}")).unwrap();
+        assert_eq!(values_found(&many, &c, 1).unwrap(), None);
+    }
 }

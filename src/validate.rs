@@ -779,6 +779,26 @@ mod tests {
         }
     }
 
+    /// What people type into a CRM's phone and number fields: a TEXT field keeps it as typed
+    /// (only a PHONE or NUMBER field checks the form).
+    #[test]
+    fn text_is_text() {
+        let text = def(FieldKind::Text, &[]);
+        for cell in [
+            "+61 2 9876 5432 ext. 12",
+            "555.0100 x45",
+            "(02) 9876 5432",
+            "0422082255",
+            "1.00E+03",
+            "1,200",
+            "=cmd",
+        ] {
+            let got = detail_value(&text, cell, &CellRules::default()).unwrap();
+            assert_eq!(got, Some(vec![cell.to_string()]), "{cell}");
+            assert!(detail_check(&text, cell, &CellRules::default(), &mut |_, _| {}).is_ok());
+        }
+    }
+
     #[test]
     fn long_text_is_refused() {
         let big = "x".repeat(1024 * 1024);

@@ -1,7 +1,7 @@
 //! Read stage for JSON exports (Zendesk's data export, API dumps): a `.json` file holding an
 //! array of objects or objects one after another (JSON lines), and `.jsonl`/`.ndjson`. Read
-//! as a stream, one object at a time, twice: once for the columns (every key any object has,
-//! in the order they first appear), once for the rows. Nested objects become dotted columns
+//! as a stream, one object at a time, twice: once for the columns (every key any object has:
+//! an object's keys by name, keys new in a later object after those seen), once for the rows. Nested objects become dotted columns
 //! (`user_fields.tier`), arrays one cell joined with the multi-value separator. No object is
 //! held beyond `MAX_OBJECT_BYTES`, so a 2 GB single-line array reads in bounded memory.
 //! Neighbours: `read::Source` (dispatch), `read::batch` (the rows it fills).
