@@ -429,7 +429,7 @@ impl Status {
             lines.push(format!("  target    {t}, started {at}"));
         }
         // In pipeline order, then any stage this build does not know.
-        let order = ["read", "validate", "send", "task"];
+        let order = ["read", "validate", "resolve", "send", "task"];
         let mut by_stage: Vec<(&String, &u64)> = r.failed_by_stage.iter().collect();
         by_stage.sort_by_key(|(s, _)| order.iter().position(|o| o == s).unwrap_or(order.len()));
         let stages: Vec<String> = by_stage.iter().map(|(s, n)| format!("{n} {s}")).collect();
