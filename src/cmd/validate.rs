@@ -22,6 +22,7 @@ use crate::read::Dialect;
 use crate::row::Row;
 use crate::schema::{FieldDef, Schema};
 use crate::site::client::Client;
+use crate::site::external::ExternalIds;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidateSummary {
@@ -173,7 +174,10 @@ async fn validate_kind(
                 &opts.input,
                 opts.out.as_deref(),
                 client.as_ref(),
-                &promised,
+                Earlier {
+                    fields: &promised,
+                    organizations: opts.known_organizations.as_deref(),
+                },
             )
             .await
         }
@@ -213,12 +217,18 @@ async fn validate_plan(
     let steps = super::plan::ordered(steps);
     let promised = promised_fields(&steps);
     let top = run::run_dir(base.out.as_deref(), "validate-plan", jiff::Timestamp::now())?;
+    // What the organizations steps will make, for the steps after them that name
+    // organizations by a CRM id (the site does not have them yet).
+    let known = top.join(columns::KNOWN_ORGANIZATIONS_FILE);
     let mut done = Vec::new();
     let mut text = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let dir = super::plan::step_dir(&top, n, step);
         let mut opts = super::plan::step_options(base, step, dir.clone());
         opts.dry_run = true;
+        if known.exists() {
+            opts.known_organizations = Some(known.clone());
+        }
         let result = match missing_input(&step.file) {
             Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts, &promised)
                 .await
@@ -228,6 +238,15 @@ async fn validate_plan(
                 }),
             Err(e) => Err(e),
         };
+        if step.kind == Kind::Organizations && result.is_ok() {
+            let schema = organization_schema(cli, &opts, &promised).await;
+            if let Err(e) = record_promised_organizations(&opts, schema, &known) {
+                eprintln!(
+                    "csmport: note: the organizations of {} are not known to the later steps: {e}",
+                    step.file.display()
+                );
+            }
+        }
         let (summary, error, exit_code) = match result {
             Ok(s) => {
                 text.push(describe(&s));
@@ -339,6 +358,144 @@ fn sub_dir(dir: &Path, files: usize, n: usize, file: &Path) -> Result<PathBuf, E
     Ok(d)
 }
 
+/// The organization detail field a customers validation resolves organizations by: a
+/// mapping's `by`, or `--organizations-by`.
+fn by_field(rk: RecordKind, input: &InputOptions) -> Result<Option<String>, Error> {
+    if rk != RecordKind::Customers {
+        return Ok(None);
+    }
+    if let Some(path) = &input.mapping {
+        let m = crate::mapfile::load(path).map_err(|e| Error::Usage(format!("--mapping {e}")))?;
+        if let Some(by) = m.columns.iter().find_map(|r| r.by.clone()) {
+            return Ok(Some(by));
+        }
+    }
+    Ok(input.organizations_by.clone())
+}
+
+/// The organizations by `field`: the site's (when it can be asked; a field it does not have
+/// yet holds nothing) and those earlier steps of the plan make (`known`).
+async fn resolver(
+    client: Option<&Client>,
+    field: &str,
+    known: Option<&Path>,
+) -> Result<ExternalIds, Error> {
+    let mut x = match client {
+        Some(c) => ExternalIds::load(c, field)
+            .await
+            .map_err(Error::from_setup)?,
+        None => ExternalIds::new(field),
+    };
+    if let Some(path) = known.filter(|p| p.exists()) {
+        columns::add_known(&mut x, path, true).map_err(Error::Usage)?;
+    }
+    Ok(x)
+}
+
+/// The organization detail fields a validated plan's organizations step is read with: the
+/// site's (none when it cannot be asked) and those its detail-fields steps define.
+async fn organization_schema(
+    cli: &Cli,
+    opts: &ImportOptions,
+    promised: &[(String, FieldDef)],
+) -> Schema {
+    let mut schema = Schema::default();
+    if let Ok((target, _sandbox)) = super::resolve_target(cli).await {
+        let client = Client::new(
+            &target,
+            opts.rate,
+            crate::site::client::retry::Policy::default(),
+            std::sync::Arc::new(crate::site::client::Silent),
+        );
+        let input = InputOptions {
+            schema: None,
+            ..opts.input.clone()
+        };
+        if let Ok(s) = columns::schema(RecordKind::Organizations, &input, Some(&client)).await {
+            schema = s;
+        }
+    }
+    for (_, f) in promised.iter().filter(|(e, _)| e == "organization") {
+        if !schema
+            .fields
+            .iter()
+            .any(|d| crate::map::normalize(&d.name) == crate::map::normalize(&f.name))
+        {
+            schema.fields.push(f.clone());
+        }
+    }
+    schema
+}
+
+/// A validated plan's organizations step: what its valid rows give their detail fields, the
+/// organizations an import of the plan makes before the steps after it, appended to `out`
+/// (`known-organizations.csv`: field, value, "row N of FILE"). Rows a skip rule leaves out, that
+/// are invalid, or that repeat an earlier row's organization give nothing.
+fn record_promised_organizations(
+    opts: &ImportOptions,
+    schema: Schema,
+    out: &Path,
+) -> Result<u64, Error> {
+    let input = &opts.input;
+    let mut source = crate::read::Source::open(&opts.file, &input.read_options())?;
+    let label = opts.file.display().to_string();
+    let name = opts
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| label.clone());
+    let columns = columns::Columns::new(
+        RecordKind::Organizations,
+        opts.kind.as_str(),
+        input,
+        source.header(),
+        schema,
+        &label,
+    )?;
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::Report(report::ReportError {
+            path: out.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    let exists = out.exists();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| fail(&e))?;
+    let mut w = ::csv::Writer::from_writer(file);
+    if !exists {
+        w.write_record(["field", "value", "id"])
+            .map_err(|e| fail(&e))?;
+    }
+    let mut n = 0;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(row) = source.next_row() {
+        let Ok(raw) = row else { break };
+        if raw.problem.is_some() || columns.skip(&raw.cells).is_some() {
+            continue;
+        }
+        let Ok((item, key)) = columns.organization(&raw) else {
+            continue;
+        };
+        // A later row for the same organization is a duplicate the import refuses.
+        if !seen.insert(key) {
+            continue;
+        }
+        let who = format!("row {} of {name}", raw.row);
+        for d in item.payload.details.iter().flatten() {
+            for v in &d.values {
+                w.write_record([d.name.as_str(), v.as_str(), who.as_str()])
+                    .map_err(|e| fail(&e))?;
+                n += 1;
+            }
+        }
+    }
+    w.flush().map_err(|e| fail(&e))?;
+    Ok(n)
+}
+
 /// The detail fields a plan's detail-fields steps define, by entity (`customer`,
 /// `organization`): the later steps of a validated plan are checked as if they were on the
 /// site, since importing the plan makes them first. A file that cannot be read promises
@@ -397,6 +554,15 @@ fn promised_fields(steps: &[super::plan::Step]) -> Vec<(String, FieldDef)> {
     out
 }
 
+/// What earlier steps of a validated plan make, that a step is checked against as if the site
+/// had it: detail fields (from the detail-fields steps) and organizations
+/// (`known-organizations.csv`, from the organizations steps).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Earlier<'a> {
+    pub fields: &'a [FieldDef],
+    pub organizations: Option<&'a Path>,
+}
+
 /// Validates every file of a profile kind; with several, each gets its own folder inside the
 /// run folder. `client` is used only to read the detail-field definitions when `--schema` is
 /// not given.
@@ -407,14 +573,14 @@ pub async fn offline(
     input: &InputOptions,
     out: Option<&Path>,
     client: Option<&Client>,
-    promised: &[FieldDef],
+    earlier: Earlier<'_>,
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
     for file in files {
         // Before the run folder exists: a range past the end of a file is a usage error.
         crate::read::check_rows(file, &input.read_options(), input.rows).map_err(Error::Usage)?;
     }
     let mut schema = columns::schema(rk, input, client).await?;
-    for f in promised {
+    for f in earlier.fields {
         if !schema
             .fields
             .iter()
@@ -423,6 +589,10 @@ pub async fn offline(
             schema.fields.push(f.clone());
         }
     }
+    let resolver = match by_field(rk, input)? {
+        Some(field) => Some(resolver(client, &field, earlier.organizations).await?),
+        None => None,
+    };
     let dir = run::run_dir(
         out,
         &format!("validate-{}", kind.as_str()),
@@ -431,7 +601,15 @@ pub async fn offline(
     let mut out = Vec::new();
     for (n, file) in files.iter().enumerate() {
         let sub = sub_dir(&dir, files.len(), n, file)?;
-        let result = validate_file(kind, rk, input, file, schema.clone(), &sub);
+        let result = validate_file(
+            kind,
+            rk,
+            input,
+            file,
+            schema.clone(),
+            &sub,
+            resolver.as_ref(),
+        );
         // One file: its error is the command's. Several: report it and go on with the others.
         if files.len() == 1 {
             out.push(Ok(result?));
@@ -449,6 +627,7 @@ fn validate_file(
     file: &Path,
     schema: Schema,
     dir: &Path,
+    resolver: Option<&ExternalIds>,
 ) -> Result<ValidateSummary, Error> {
     let started = Instant::now();
     let mut intake = Intake::open(rk, kind.as_str(), input, file, schema.clone())?;
@@ -467,8 +646,30 @@ fn validate_file(
         let outcomes = intake.check_batch(&batch);
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
-                None if warned => {
+                None if warned || resolver.is_some() => {
                     let raw = batch.row(i).to_raw();
+                    // Organizations named by a CRM id must be on the site, or made by an
+                    // earlier step of the plan: as the import resolves them.
+                    let problems: Vec<String> = resolver
+                        .map(|x| {
+                            intake
+                                .columns
+                                .org_refs(&raw)
+                                .iter()
+                                .filter_map(|v| x.problem(v))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !problems.is_empty() {
+                        let mut row = Row::new(raw);
+                        row.close(crate::row::Outcome::Failed {
+                            stage: crate::row::Stage::Resolve,
+                            field: crate::map::COL_ORGANIZATIONS.into(),
+                            error: problems.join(" | "),
+                        });
+                        writer.write(&row, &dir)?;
+                        continue;
+                    }
                     for (field, value, why) in intake.columns.warnings(&raw) {
                         warnings.write(&raw, &field, &value, &why)?;
                     }
@@ -615,8 +816,12 @@ pub fn describe(s: &ValidateSummary) -> String {
         c.rows, s.valid, c.failed, c.skipped
     ));
     if c.failed > 0 {
+        let resolve = match c.failed_by_stage.resolve {
+            0 => String::new(),
+            n => format!(", {n} resolve"),
+        };
         lines.push(format!(
-            "  invalid   {} read, {} validate",
+            "  invalid   {} read, {} validate{resolve}",
             c.failed_by_stage.read, c.failed_by_stage.validate
         ));
         lines.push(format!("  failures  {}/failures.csv", s.run_dir));

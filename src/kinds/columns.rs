@@ -178,6 +178,24 @@ impl Columns {
         self.compiled.as_ref()?.0.key.as_deref()
     }
 
+    /// The values a customer row names its organizations by (with a `by` field), as the
+    /// mapping makes them; empty without one.
+    pub fn org_refs(&self, raw: &RawRow) -> Vec<String> {
+        if self.mapping.organizations_by.is_none() {
+            return Vec::new();
+        }
+        let Some(i) = self
+            .mapping
+            .targets
+            .iter()
+            .position(|t| *t == map::Target::Organizations)
+        else {
+            return Vec::new();
+        };
+        let (_, cells) = self.view(raw);
+        crate::validate::external_refs(crate::read::Cells::cell(&cells, i)).unwrap_or_default()
+    }
+
     /// What became of each input column.
     pub fn uses(&self) -> Vec<map::ColumnUse> {
         match &self.compiled {
@@ -249,17 +267,27 @@ pub async fn external_ids(
     field: &str,
     label: &str,
     known: Option<&std::path::Path>,
+    dry_run: bool,
 ) -> Result<ExternalIds, Error> {
     let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
         .client
         .get_json(paths::ORGANIZATION_DETAILS)
         .await
         .map_err(Error::from_setup)?;
-    let Some(def) = defs
+    let def = defs
         .results
         .iter()
-        .find(|d| map::normalize(&d.name) == map::normalize(field))
-    else {
+        .find(|d| map::normalize(&d.name) == map::normalize(field));
+    // A dry run of a plan's later step: earlier steps make the field and its values, and a
+    // value found nowhere fails its row at resolve, as the import would.
+    if def.is_none() && dry_run {
+        let mut x = ExternalIds::new(field);
+        if let Some(path) = known.filter(|p| p.exists()) {
+            add_known(&mut x, path, true).map_err(Error::Usage)?;
+        }
+        return Ok(x);
+    }
+    let Some(def) = def else {
         let names: Vec<&str> = defs.results.iter().map(|d| d.name.as_str()).collect();
         return Err(Error::Usage(format!(
             "{label}: organizations are found by '{field}' (a mapping's `by`, or --organizations-by), but the site's organizations have no detail field '{field}'{}; add it first (a detail-fields step: `csmport init`, or `csmport import detail-fields`)",
@@ -276,12 +304,12 @@ pub async fn external_ids(
         .await
         .map_err(Error::from_setup)?;
     if let Some(path) = known.filter(|p| p.exists()) {
-        let added = add_known(&mut x, path).map_err(Error::Usage)?;
+        let added = add_known(&mut x, path, dry_run).map_err(Error::Usage)?;
         if added > 0 {
             tracing::debug!("{added} values of {} known from earlier steps", def.name);
         }
     }
-    if x.is_empty() {
+    if x.is_empty() && !dry_run {
         return Err(Error::Usage(format!(
             "{label}: organizations are found by '{}' (a mapping's `by`, or --organizations-by), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
             def.name, x.organizations, def.name
@@ -305,14 +333,22 @@ pub async fn organizations_by(
                 field,
                 s.label,
                 s.opts.known_organizations.as_deref(),
+                s.opts.dry_run,
             )
             .await?,
         )),
     }
 }
 
-/// Adds the values of `x`'s field that `path` (`known-organizations.csv`) holds.
-fn add_known(x: &mut ExternalIds, path: &std::path::Path) -> Result<u64, String> {
+/// Adds the values of `x`'s field that `path` (`known-organizations.csv`) holds. `promised`:
+/// the file is a validation's (rows that will make organizations, not their ids), so only
+/// values no organization on the site holds are added: a row that updates an organization
+/// holding its value is that organization, not a second one.
+pub fn add_known(
+    x: &mut ExternalIds,
+    path: &std::path::Path,
+    promised: bool,
+) -> Result<u64, String> {
     let mut r = ::csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut n = 0;
     for rec in r.records() {
@@ -322,10 +358,14 @@ fn add_known(x: &mut ExternalIds, path: &std::path::Path) -> Result<u64, String>
             rec.get(1).unwrap_or(""),
             rec.get(2).unwrap_or(""),
         );
-        if map::normalize(field) == map::normalize(&x.field) && !id.is_empty() {
-            x.add(value, id);
-            n += 1;
+        if map::normalize(field) != map::normalize(&x.field) || id.is_empty() {
+            continue;
         }
+        if promised && x.get(value) != crate::site::external::Match::None {
+            continue;
+        }
+        x.add(value, id);
+        n += 1;
     }
     Ok(n)
 }

@@ -460,6 +460,33 @@ fn migrate(e: &Expect) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let out = run("import", "run");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The validation said what the import did, step by step: it resolves CRM ids against the
+    // organizations the plan makes, as the import does.
+    let steps = |folder: &str| -> Vec<(u64, u64, u64)> {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(ctx.path(&format!("{folder}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let n = |k: &str| x["summary"][k].as_u64().unwrap();
+                (
+                    n("rows") - n("failed") - n("skipped"),
+                    n("failed"),
+                    n("skipped"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(steps("validated"), steps("run"), "{}", e.crm);
+    // Validated again once the site has them: the accounts the plan updates are the site's own,
+    // not second holders of their ids.
+    let out = run("validate", "again");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(steps("again"), steps("run"), "{}", e.crm);
 
     let state = sb.state();
     let detail = |x: &serde_json::Value, name: &str| -> Option<String> {
