@@ -288,7 +288,7 @@ async fn validate_plan(
         })
         .collect();
     text.push(format!(
-        "validated plan: {} steps in dependency order (each against the site as it is now)\n{}\n  run folder {}",
+        "validated plan: {} steps in dependency order (each against the site as it is now and what the earlier steps make)\n{}\n  run folder {}",
         summary.steps.len(),
         lines.join("\n"),
         summary.run_dir
