@@ -142,6 +142,12 @@ pub enum Event {
     /// Nothing was learnt: a task still running at the timeout, a failed poll, an answer lost
     /// after the retries, a failed lookup, an interruption.
     Unsettled,
+    /// The run journal holds the outcome an earlier part of this run closed it with (a
+    /// resumed run starts its rows afresh and takes their outcomes back from the journal).
+    Recorded(Outcome),
+    /// The site gave the id of what a row that succeeded without one made (organizations made
+    /// by name): the outcome stays succeeded, its report gains the id.
+    Identified(String),
 }
 
 /// The transition table: where `state` goes on `event`, or `None` when the event cannot
@@ -157,7 +163,13 @@ pub fn step(state: &State, event: &Event) -> Option<State> {
         ))
     };
     Some(match (state, event) {
+        (S::Closed(Outcome::Succeeded { id: None }), E::Identified(id)) => {
+            S::Closed(Outcome::Succeeded {
+                id: Some(id.clone()),
+            })
+        }
         (S::Closed(_), _) => return None,
+        (_, E::Recorded(o)) => S::Closed(o.clone()),
         (S::Pending, E::Checked(o)) => S::Closed(o.clone()),
         (S::Pending, E::Planned) => S::Planned,
         (S::Planned | S::Sent, E::Sent) => S::Sent,
@@ -208,11 +220,11 @@ pub fn step(state: &State, event: &Event) -> Option<State> {
     })
 }
 
-/// One input row and where it is.
+/// One input row and where it is. Its state changes only through `apply` (the table above).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub raw: RawRow,
-    pub state: State,
+    state: State,
     /// Why an open row is still open (for the report and the log).
     pub note: String,
 }
@@ -224,6 +236,10 @@ impl Row {
             state: State::Pending,
             note: String::new(),
         }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// Applies `event`; an event the table does not allow is a bug in the caller and leaves
@@ -304,6 +320,48 @@ mod tests {
                 Some(S::Closed(Outcome::Skipped {
                     reason: "not on the site".into(),
                 })),
+            ),
+            (
+                "resumed: the journal's outcome",
+                S::Pending,
+                E::Recorded(invalid.clone()),
+                Some(S::Closed(invalid.clone())),
+            ),
+            (
+                "resumed: the journal's outcome of a row in a task",
+                S::InTask,
+                E::Recorded(Outcome::Succeeded { id: None }),
+                Some(S::Closed(Outcome::Succeeded { id: None })),
+            ),
+            (
+                "a journal never reopens a closed row",
+                S::Closed(invalid.clone()),
+                E::Recorded(Outcome::Succeeded { id: None }),
+                None,
+            ),
+            (
+                "a succeeded row learns its id",
+                S::Closed(Outcome::Succeeded { id: None }),
+                E::Identified("7".into()),
+                Some(ok("7")),
+            ),
+            (
+                "an id is never swapped",
+                ok("1"),
+                E::Identified("7".into()),
+                None,
+            ),
+            (
+                "a failed row gains no id",
+                S::Closed(invalid.clone()),
+                E::Identified("7".into()),
+                None,
+            ),
+            (
+                "an open row gains no id",
+                S::InTask,
+                E::Identified("7".into()),
+                None,
             ),
             ("planned", S::Pending, E::Planned, Some(S::Planned)),
             ("sent", S::Planned, E::Sent, Some(S::Sent)),
@@ -480,12 +538,12 @@ mod tests {
         r.apply(Event::Planned);
         r.apply_noting(Event::Unsettled, "interrupted");
         assert_eq!(
-            (r.state.clone(), r.note.as_str()),
+            (r.state().clone(), r.note.as_str()),
             (State::Planned, "interrupted")
         );
         r.apply(Event::Accepted);
         r.apply_noting(Event::TaskFinished(None), "ignored once closed");
-        assert!(r.state.succeeded());
+        assert!(r.state().succeeded());
         assert_eq!(r.note, "interrupted");
     }
 }

@@ -46,7 +46,7 @@ impl<I> Chunk<I> {
 
     /// Rows with no final outcome yet.
     pub fn open_rows(&self) -> usize {
-        self.rows.iter().filter(|r| r.state.is_open()).count()
+        self.rows.iter().filter(|r| r.state().is_open()).count()
     }
 
     /// Index of input row `n` in this chunk.

@@ -205,7 +205,7 @@ impl ReportWriter {
         let mut record: Vec<&str> = cells.iter().map(|c| c.as_ref()).collect();
         let row_no = row.raw.row.to_string();
         record.push(&row_no);
-        let outcome = match &row.state {
+        let outcome = match &row.state() {
             State::Closed(o) => o,
             _ => {
                 self.counts.skipped += 1;

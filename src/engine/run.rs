@@ -687,7 +687,7 @@ async fn emit<K: Description>(
         while let Some((chunk, permit)) = pending.remove(&next) {
             for (i, row) in chunk.rows.iter().enumerate() {
                 if engine.opts.dry_run {
-                    if row.state.succeeded() {
+                    if row.state().succeeded() {
                         writer.count_success();
                     } else {
                         writer.write(row, &dir)?;

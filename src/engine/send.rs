@@ -249,7 +249,7 @@ impl<K: Description> Engine<K> {
         }
         let mut pending: Vec<(usize, K::Item)> = Vec::new();
         for (i, item) in chunk.items.iter_mut().enumerate() {
-            if chunk.rows[i].state == State::Pending
+            if *chunk.rows[i].state() == State::Pending
                 && let Some(it) = item.take()
             {
                 pending.push((i, it));
@@ -344,22 +344,28 @@ impl<K: Description> Engine<K> {
         };
         for (i, r) in chunk.rows.iter_mut().enumerate() {
             if let Some(o) = outcomes.get(&r.raw.row) {
-                r.state = State::Closed(o.clone());
+                r.apply(Event::Recorded(o.clone()));
                 chunk.items[i] = None;
             }
         }
         if rec.done {
-            chunk.replayed = true;
-            for r in &mut chunk.rows {
-                if r.state.is_open() {
-                    r.state = State::Closed(Outcome::failed(
-                        crate::row::Stage::Send,
-                        "",
-                        "outcome unknown: the journal closed this row's chunk without its outcome; check the site",
-                    ));
-                }
+            let unknown = chunk.rows.iter().filter(|r| r.state().is_open()).count();
+            if unknown == 0 {
+                chunk.replayed = true;
+                return true;
             }
-            return true;
+            // Not evidence of anything: those rows stay open and are decided again below from
+            // what the site holds now, as every row no live batch carries.
+            for r in &mut chunk.rows {
+                r.apply_noting(
+                    Event::Unsettled,
+                    "outcome unknown: the journal closed this row's chunk without its outcome; decided again from what the site holds",
+                );
+            }
+            self.log.note(&format!(
+                "chunk {}: the journal closed it without the outcome of {unknown} rows; they are decided again from what the site holds",
+                chunk.seq
+            ));
         }
         for b in batches.into_iter().filter(|b| b.state.is_live()) {
             if b.purpose == Purpose::Prerequisite {
@@ -393,7 +399,7 @@ impl<K: Description> Engine<K> {
                     for &i in &rows {
                         chunk.items[i] = None;
                         let r = &mut chunk.rows[i];
-                        if r.state.is_open() {
+                        if r.state().is_open() {
                             r.apply(Event::Planned);
                             r.apply(Event::Sent);
                         }
@@ -465,7 +471,7 @@ impl<K: Description> Engine<K> {
             return;
         };
         for (&i, f) in rows.iter().zip(found) {
-            if !matches!(f, Found::Same(_)) || !chunk.rows[i].state.is_open() {
+            if !matches!(f, Found::Same(_)) || !chunk.rows[i].state().is_open() {
                 continue;
             }
             chunk.items[i] = None;
@@ -959,7 +965,7 @@ impl<K: Description> Engine<K> {
         let wanted: Vec<usize> = (0..b.rows.len())
             .filter(|&k| {
                 matches!(
-                    chunk.rows[b.rows[k]].state,
+                    chunk.rows[b.rows[k]].state(),
                     State::Closed(Outcome::Succeeded { id: None })
                 )
             })
@@ -972,7 +978,7 @@ impl<K: Description> Engine<K> {
         let ids = self.kind.fill_ids(&cx, &items).await;
         for (k, id) in wanted.into_iter().zip(ids) {
             if let Some(id) = id {
-                chunk.rows[b.rows[k]].state = State::Closed(Outcome::Succeeded { id: Some(id) });
+                chunk.rows[b.rows[k]].apply(Event::Identified(id));
             }
         }
     }
@@ -984,14 +990,17 @@ impl<K: Description> Engine<K> {
         };
         let closed: Vec<(u64, &Outcome)> = rows
             .iter()
-            .filter_map(|&i| match &chunk.rows[i].state {
+            .filter_map(|&i| match &chunk.rows[i].state() {
                 State::Closed(o) => Some((chunk.rows[i].raw.row, o)),
                 _ => None,
             })
             .collect();
         let state = if closed.len() == rows.len() {
             BatchState::Done
-        } else if rows.iter().any(|&i| chunk.rows[i].state == State::InTask) {
+        } else if rows
+            .iter()
+            .any(|&i| *chunk.rows[i].state() == State::InTask)
+        {
             BatchState::Submitted
         } else {
             BatchState::Planned
@@ -1131,7 +1140,7 @@ impl<K: Description> Engine<K> {
     async fn verify(&self, chunk: &mut Chunk<K::Item>, sent: &[(usize, K::Item)]) {
         let done: Vec<&(usize, K::Item)> = sent
             .iter()
-            .filter(|(i, _)| chunk.rows[*i].state.succeeded())
+            .filter(|(i, _)| chunk.rows[*i].state().succeeded())
             .collect();
         if done.is_empty() {
             return;
@@ -1291,7 +1300,7 @@ fn leave_open<I>(chunk: &mut Chunk<I>, rows: &[usize], why: &str) {
 /// The closed rows of a chunk with their outcomes, for the journal.
 pub fn closed_outcomes(rows: &[Row]) -> Vec<(u64, &Outcome)> {
     rows.iter()
-        .filter_map(|r| match &r.state {
+        .filter_map(|r| match &r.state() {
             State::Closed(o) => Some((r.raw.row, o)),
             _ => None,
         })

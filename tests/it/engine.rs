@@ -567,3 +567,47 @@ fn case_10_a_key_that_may_have_been_applied_is_never_replaced() {
         "a retry met full slots after a lost answer: {log}"
     );
 }
+
+/// A chunk the journal closed without one of its rows' outcomes (a journal damaged between
+/// two writes): nothing is evidence of that row's fate, so resume keeps it open and decides it
+/// again from what the site holds, never reporting it failed on a guess.
+#[test]
+fn a_row_a_closed_chunk_lost_is_decided_again_not_failed() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName\na@example.com,A\nb@example.com,B\nc@example.com,C\n",
+    );
+    let run = ctx.path("run");
+    let out = ctx.import(&sb, &file, &["--service-desk", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    {
+        let c = rusqlite::Connection::open(run.join("journal.sqlite")).unwrap();
+        let done: i64 = c
+            .query_row("SELECT COUNT(*) FROM chunks WHERE done = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(done > 0);
+        assert_eq!(c.execute("DELETE FROM rows WHERE row = 2", []).unwrap(), 1);
+    }
+    let before = sb.requests().len();
+    let out = resume(&ctx, &sb, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&s["succeeded"], &s["failed"]),
+        (&3.into(), &0.into()),
+        "{s}"
+    );
+    // b@ is on the site as the file has it: found so, and nothing sent again.
+    assert!(
+        sb.writes_since(before).is_empty(),
+        "{:?}",
+        sb.writes_since(before)
+    );
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("without the outcome of 1 rows"), "{log}");
+}
