@@ -437,7 +437,7 @@ impl Reader<'_> {
     async fn named_organizations(&self, w: &Wanted) -> Result<Vec<String>, Error> {
         let mut ids = w.ids.clone();
         if !w.names.is_empty() {
-            let found = crate::site::resolve::fetch_ids(self.client, &w.names)
+            let found = crate::site::refs::fetch_ids(self.client, &w.names)
                 .await
                 .map_err(|e| failed("organizations by name", e))?;
             self.unknown(

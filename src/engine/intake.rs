@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::kinds::columns::Columns;
 use crate::map::{self, RecordKind};
 use crate::options::InputOptions;
-use crate::read::{Background, Cells, RawRow, RowBatch, Source};
+use crate::read::{Background, RawRow, RowBatch, Source};
 use crate::row::{Outcome, Stage};
 use crate::schema::Schema;
 
@@ -26,21 +26,6 @@ pub struct Intake {
     kind: RecordKind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
-}
-
-/// A row's cells as `map` sees them: the input's own, or those a mapping file made of them.
-pub enum RowCells<'a> {
-    Raw(&'a csv::StringRecord),
-    Mapped(Vec<String>),
-}
-
-impl Cells for RowCells<'_> {
-    fn cell(&self, i: usize) -> &str {
-        match self {
-            RowCells::Raw(r) => r.cell(i),
-            RowCells::Mapped(v) => v.cell(i),
-        }
-    }
 }
 
 impl Intake {

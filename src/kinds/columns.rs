@@ -2,7 +2,6 @@
 //! detail-field definitions rows are checked against, an optional mapping file, and the
 //! header mapped onto CSM fields (`map`). Shared by those kinds and by `validate`'s intake.
 
-use crate::engine::intake::RowCells;
 use crate::error::Error;
 use crate::map::UnknownColumn;
 use crate::map::{self, CellError, Mapping, RecordKind};
@@ -18,6 +17,21 @@ use crate::site::api::paths;
 use crate::site::client::Client;
 use crate::site::external::ExternalIds;
 use crate::validate::CellRules;
+
+/// A row's cells as `map` sees them: the input's own, or those a mapping file made of them.
+pub enum RowCells<'a> {
+    Raw(&'a csv::StringRecord),
+    Mapped(Vec<String>),
+}
+
+impl crate::read::Cells for RowCells<'_> {
+    fn cell(&self, i: usize) -> &str {
+        match self {
+            RowCells::Raw(r) => r.cell(i),
+            RowCells::Mapped(v) => v.cell(i),
+        }
+    }
+}
 
 pub struct Columns {
     /// The input's own header (the reports keep it).

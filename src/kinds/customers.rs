@@ -1,7 +1,7 @@
 //! Customers, as profiles (`customer/profile/bulk`: email, display name, organizations, detail
 //! values, 100 a task) or as accounts only (`customer/bulk`: email and display name, 50 a
 //! task). A row is its customer by email, or by `id` (an export's last column). Organization
-//! names become ids first (created when missing, `site::resolve`). A row the site already has
+//! names become ids first (created when missing, `kinds::resolve`). A row the site already has
 //! as the file gives it is not sent; reading back finds customers by id, or by email through
 //! `--service-desk` (CSM has no lookup by email). The kind description for `engine`.
 
@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::resolve::{OrgResolver, Resolved};
 use crate::error::Error;
 use crate::map::{self, CellError, RecordKind};
 use crate::options::ImportOptions;
@@ -22,7 +23,6 @@ use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, paths};
 use crate::site::client::ApiError;
 use crate::site::external::ExternalIds;
 use crate::site::refs;
-use crate::site::resolve::{OrgResolver, Resolved};
 
 use super::columns::Columns;
 use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};

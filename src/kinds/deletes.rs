@@ -265,7 +265,7 @@ impl Deletes {
         let org_ids = if names.is_empty() {
             Ok(HashMap::new())
         } else {
-            crate::site::resolve::fetch_ids(&site.client, &names)
+            crate::site::refs::fetch_ids(&site.client, &names)
                 .await
                 .map_err(|e| format!("the organizations could not be looked up: {e}"))
         };

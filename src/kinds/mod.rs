@@ -71,6 +71,7 @@ pub mod details;
 pub mod entitlements;
 pub mod organizations;
 pub mod products;
+pub mod resolve;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -20,7 +20,7 @@ use crate::site::api::model::{
 use crate::site::api::{MAX_ACCOUNT_BULK_ITEMS, MAX_ORGANIZATION_FETCH, paths};
 use crate::site::client::ApiError;
 use crate::site::external::{ExternalIds, Match};
-use crate::site::{refs, resolve};
+use crate::site::refs;
 
 use super::columns::Columns;
 use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
@@ -245,7 +245,7 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
             .iter()
             .filter_map(|o| o.payload.name.as_deref().map(|n| n.trim().to_string()))
             .collect();
-        match resolve::fetch_ids(&cx.site.client, &names).await {
+        match refs::fetch_ids(&cx.site.client, &names).await {
             Ok(ids) => items
                 .iter()
                 .map(|o| ids.get(&match_key(o.payload.name.as_deref()?)).cloned())
@@ -303,7 +303,7 @@ async fn read(cx: &Cx<'_>, items: &[OrganizationProfileItem]) -> Result<Vec<Foun
     let by_name = if names.is_empty() {
         HashMap::new()
     } else {
-        resolve::fetch_ids(&cx.site.client, &names).await?
+        refs::fetch_ids(&cx.site.client, &names).await?
     };
     let ids: Vec<Option<String>> = items
         .iter()

@@ -1,6 +1,6 @@
 //! The site: everything that talks to CSM. `api` holds every API fact (paths, limits, wire
 //! types, unconfirmed values) once, shared with the sandbox; `client` does HTTP with pacing and
-//! retries; `refs` and `resolve` turn the names rows use into ids and read entities back.
+//! retries; `refs` and `external` turn the names rows use into ids and read entities back.
 //! Used by the engine, the kinds and export; uses nothing of theirs.
 
 pub mod api;
@@ -8,7 +8,6 @@ pub mod client;
 pub mod doctor;
 pub mod external;
 pub mod refs;
-pub mod resolve;
 
 use std::sync::Arc;
 

@@ -557,6 +557,27 @@ pub fn holds(details: &[DetailValue], query: &[DetailFieldQuery]) -> bool {
     })
 }
 
+/// Looks organization names up, 50 per call; returns normalized name (`match_key`) → id for
+/// those that exist.
+pub async fn fetch_ids(
+    client: &Client,
+    names: &[String],
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    for group in names.chunks(MAX_ORGANIZATION_FETCH) {
+        let req = OrganizationFetchRequest {
+            organization_ids: vec![],
+            organization_names: group.to_vec(),
+        };
+        let resp: OrganizationFetchResponse = client
+            .post_json(paths::ORGANIZATION_FETCH, &req, None)
+            .await?;
+        for o in resp.results {
+            out.insert(match_key(&o.name), o.id);
+        }
+    }
+    Ok(out)
+}
 /// JSM listing page size.
 pub const JSM_PAGE: u64 = 50;
 

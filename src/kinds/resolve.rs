@@ -5,20 +5,20 @@
 //! customer that names them is sent — unless creation is switched off, and then those rows
 //! fail with the reason. Ids and refusals are kept for the run; a lookup or creation that
 //! could not finish is asked again by the next chunk (its rows stay open). Used by
-//! `kinds::customers`.
+//! `kinds::customers`; the lookups are `site::refs`'.
 
 use std::collections::HashMap;
 
 use tokio::sync::Mutex;
 
-use crate::kinds::{Call, Cx, Method};
+use super::{Call, Cx, Method};
 use crate::row::match_key;
 use crate::site::api::model::{
-    OrganizationFetchRequest, OrganizationFetchResponse, OrganizationProfileBulkRequest,
-    OrganizationProfileItem, OrganizationProfilePayload, ProfileOperation,
+    OrganizationProfileBulkRequest, OrganizationProfileItem, OrganizationProfilePayload,
+    ProfileOperation,
 };
-use crate::site::api::{MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, paths};
-use crate::site::client::{ApiError, Client};
+use crate::site::api::{MAX_PROFILE_BULK_ITEMS, paths};
+use crate::site::refs::fetch_ids;
 
 /// What a name turned into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +137,7 @@ impl OrgResolver {
             let call = Call {
                 method: Method::Post,
                 path: paths::ORGANIZATION_PROFILE_BULK.into(),
-                body: crate::kinds::Body::of(&body),
+                body: super::Body::of(&body),
             };
             let what = format!(
                 "chunk {}: creating {} named by customers ({})",
@@ -198,26 +198,4 @@ impl OrgResolver {
     pub async fn created(&self) -> Vec<String> {
         self.created.lock().await.clone()
     }
-}
-
-/// Looks organization names up, 50 per call; returns normalized name (`match_key`) → id for
-/// those that exist.
-pub async fn fetch_ids(
-    client: &Client,
-    names: &[String],
-) -> Result<HashMap<String, String>, ApiError> {
-    let mut out = HashMap::new();
-    for group in names.chunks(MAX_ORGANIZATION_FETCH) {
-        let req = OrganizationFetchRequest {
-            organization_ids: vec![],
-            organization_names: group.to_vec(),
-        };
-        let resp: OrganizationFetchResponse = client
-            .post_json(paths::ORGANIZATION_FETCH, &req, None)
-            .await?;
-        for o in resp.results {
-            out.insert(match_key(&o.name), o.id);
-        }
-    }
-    Ok(out)
 }
