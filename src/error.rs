@@ -1,10 +1,8 @@
 //! Crate errors and the exit-code contract: module errors (thiserror) are gathered here and
 //! mapped once, in `main`, to the documented exit codes. Leaf module; everything may use it.
 
-use crate::engine::report::ReportError;
 use crate::map::MapError;
 use crate::read::ReadError;
-use crate::sandbox::SandboxError;
 use crate::site::client::ApiError;
 
 /// Every row succeeded.
@@ -30,6 +28,45 @@ pub fn rows_exit_code(read_failed: bool, rows_failed: u64) -> i32 {
     }
 }
 
+/// A report or summary that could not be written (`engine::report`).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write: {source}")]
+pub struct ReportError {
+    pub path: std::path::PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The run journal could not be used (`engine::journal`).
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{}: {why}", path.display())]
+    Refused {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("{}: the run journal cannot be used: {source}", path.display())]
+    Sql {
+        path: std::path::PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// The sandbox could not start (`sandbox`).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("seed {name}: {message}")]
+    Seed { name: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("--data {path}: {message}")]
+    Data { path: String, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -43,7 +80,7 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Journal(#[from] crate::engine::journal::JournalError),
+    Journal(#[from] JournalError),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("cannot reach the CSM API: {0}")]

@@ -12,6 +12,7 @@ pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod kind;
 pub mod kinds;
 pub mod map;
 pub mod mapfile;
@@ -23,3 +24,99 @@ pub mod sandbox;
 pub mod schema;
 pub mod site;
 pub mod validate;
+
+/// The layers, lowest first: a module uses only its own layer and those below (ARCHITECTURE.md,
+/// "Layers"). The test below reads every source file and fails on an import that points up.
+#[cfg(test)]
+mod layers {
+    /// The layer of a module path (`site/api`, `engine/run`, `kinds`, …).
+    fn layer(module: &str) -> u8 {
+        let top = module.split('/').next().unwrap_or("");
+        match top {
+            _ if module.starts_with("site/api") => 0,
+            "kind" => 0,
+            "read" => 1,
+            "row" => 2,
+            "validate" | "schema" | "map" | "mapfile" => 3,
+            "site" | "error" => 4,
+            "options" | "export" => 5,
+            "kinds" => 6,
+            "engine" => 7,
+            "sandbox" => 8,
+            // cmd, cli, main, config, profile, crm, lib: the commands and their glue.
+            _ => 9,
+        }
+    }
+
+    /// The modules `text` names through `crate::` (`site` with its next segment).
+    fn uses(text: &str) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for (at, _) in text.match_indices("crate::") {
+            let rest = &text[at + "crate::".len()..];
+            let seg = |s: &str| -> String {
+                s.chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect()
+            };
+            let first = seg(rest);
+            let mut target = first.clone();
+            if first == "site"
+                && let Some(next) = rest[first.len()..].strip_prefix("::")
+            {
+                target = format!("site/{}", seg(next));
+            }
+            let line = text[..at].matches('\n').count() + 1;
+            out.push((target, line));
+        }
+        out
+    }
+
+    #[test]
+    fn every_import_points_down() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![root.clone()];
+        let mut up = Vec::new();
+        let mut files = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                files += 1;
+                let rel = path.strip_prefix(&root).unwrap().with_extension("");
+                let mut module = rel.to_string_lossy().replace('\\', "/");
+                if let Some(m) = module.strip_suffix("/mod") {
+                    module = m.to_string();
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Tests may reach anywhere.
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (target, line) in uses(code) {
+                    if layer(&target) > layer(&module) {
+                        up.push(format!(
+                            "src/{}.rs:{line}: {module} uses {target}",
+                            rel.display()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(files > 50, "read {files} files");
+        assert!(
+            up.is_empty(),
+            "imports that point up a layer:\n{}",
+            up.join("\n")
+        );
+        // The checker itself: an upward use is caught, a downward one is not.
+        assert!(layer("kinds") > layer("site/refs") && layer("site/refs") > layer("site/api"));
+        assert_eq!(
+            uses("use crate::site::refs::x; crate::engine::run"),
+            [("site/refs".to_string(), 1), ("engine".to_string(), 1)]
+        );
+    }
+}

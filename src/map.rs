@@ -17,8 +17,7 @@ pub const COL_ORGANIZATIONS: &str = "organizations";
 
 pub const COL_ID: &str = "id";
 pub const COL_NAME: &str = "name";
-/// [UNCONFIRMED] longest organization name we send.
-pub const MAX_ORGANIZATION_NAME_CHARS: usize = 255;
+pub use crate::site::api::MAX_ORGANIZATION_NAME_CHARS;
 
 /// What kind of record the rows describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::kinds::Kind;
+use crate::kind::Kind;
 use crate::read::{Encoding, ReadOptions};
 use crate::site::api::{DEFAULT_MAX_TASKS, MAX_PROFILE_BULK_ITEMS};
 use crate::site::client::retry;

@@ -12,10 +12,8 @@ pub struct CellRules {
     pub date_format: Option<String>,
 }
 
-/// [UNCONFIRMED] longest TEXT value and display name we send; the API's limits are not
-/// documented, so cells longer than this are refused here rather than by the server.
-pub const MAX_TEXT_CHARS: usize = 4000;
-pub const MAX_NAME_CHARS: usize = 255;
+use crate::site::api::MAX_ORGANIZATION_NAME_CHARS;
+pub use crate::site::api::{MAX_NAME_CHARS, MAX_TEXT_CHARS};
 /// RFC 5321: an address is at most 254 characters.
 pub const MAX_EMAIL_CHARS: usize = 254;
 
@@ -509,7 +507,7 @@ pub fn organization_refs(raw: &str) -> Result<(Vec<String>, Vec<String>), String
                 ids.push(part.to_string());
             }
         } else {
-            let name = text(part, crate::map::MAX_ORGANIZATION_NAME_CHARS)?;
+            let name = text(part, MAX_ORGANIZATION_NAME_CHARS)?;
             if !names
                 .iter()
                 .any(|n| n.to_lowercase() == name.to_lowercase())
@@ -530,7 +528,7 @@ pub fn external_refs(raw: &str) -> Result<Vec<String>, String> {
         if part.is_empty() {
             continue;
         }
-        let v = text(part, crate::map::MAX_ORGANIZATION_NAME_CHARS)?;
+        let v = text(part, MAX_ORGANIZATION_NAME_CHARS)?;
         if !values.contains(&v) {
             values.push(v);
         }
@@ -540,7 +538,7 @@ pub fn external_refs(raw: &str) -> Result<Vec<String>, String> {
 
 /// `organization_refs` without keeping anything: what `validate` needs.
 pub fn organization_refs_ok(raw: &str) -> Result<(), String> {
-    let max = crate::map::MAX_ORGANIZATION_NAME_CHARS;
+    let max = MAX_ORGANIZATION_NAME_CHARS;
     for part in split_ascii(raw, SEP).map(trim) {
         if part.len() > max && !part.bytes().all(|b| b.is_ascii_digit()) {
             text(part, max)?;

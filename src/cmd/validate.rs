@@ -11,50 +11,19 @@ use serde::Serialize;
 
 use crate::cli::{self, Cli, ImportArgs, InputArgs, RunArgs, ValidateArgs};
 use crate::engine::intake::{self, Intake};
-use crate::engine::report::{self, Counts, ReportWriter};
+use crate::engine::report::{self, ReportWriter};
 use crate::engine::run;
 use crate::error::{Error, rows_exit_code};
 use crate::kinds::Kind;
 use crate::kinds::columns;
 use crate::map::RecordKind;
 use crate::options::{ImportOptions, InputOptions};
-use crate::read::Dialect;
 use crate::row::Row;
 use crate::schema::{FieldDef, Schema};
 use crate::site::client::Client;
 use crate::site::external::ExternalIds;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ValidateSummary {
-    pub kind: String,
-    pub input: String,
-    pub run_dir: String,
-    pub dialect: Dialect,
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// Rows that would be sent.
-    pub valid: u64,
-    pub elapsed_s: f64,
-    pub rows_per_s: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_error: Option<String>,
-    /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ignored_columns: Vec<String>,
-    /// Cells valid rows would be imported without (warnings.csv).
-    #[serde(default)]
-    pub warnings: u64,
-    /// Every input column and what became of it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<crate::map::ColumnUse>,
-    /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub row_range: Option<String>,
-    /// Detail-field definitions an import would edit (`--update-definitions`), in words.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub would_change_definitions: Vec<String>,
-    pub exit_code: i32,
-}
+pub use crate::engine::report::{ValidateSummary, write_validate_summary as write_summary};
 
 /// `csmport validate`: the import's default options.
 pub async fn command(cli: &Cli, args: &ValidateArgs) -> Result<i32, Error> {
@@ -789,13 +758,6 @@ fn add_duplicates(
 }
 
 /// The run folder's summary.json of a validation.
-pub fn write_summary(dir: &Path, summary: &ValidateSummary) -> Result<(), Error> {
-    let path = dir.join(report::SUMMARY_FILE);
-    let text = serde_json::to_string_pretty(summary).expect("summary serializes") + "\n";
-    std::fs::write(&path, text).map_err(|source| report::ReportError { path, source })?;
-    Ok(())
-}
-
 /// The human summary: the dialect report, then the counts.
 pub fn describe(s: &ValidateSummary) -> String {
     let c = &s.counts;

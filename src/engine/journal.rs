@@ -22,16 +22,7 @@ pub const JOURNAL_FILE: &str = "journal.sqlite";
 /// The journal layout this build writes and reads; a journal of another version is refused.
 pub const JOURNAL_VERSION: i64 = 2;
 
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("{}: {why}", path.display())]
-    Refused { path: PathBuf, why: String },
-    #[error("{}: the run journal cannot be used: {source}", path.display())]
-    Sql {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-}
+pub use crate::error::JournalError;
 
 /// Which file a run read, to tell whether it changed before a resume. A new run records the
 /// size and modification time at once and the SHA-256 when a helper thread has read the whole

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -101,12 +101,7 @@ pub struct ReportWriter {
     pub counts: Counts,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot write: {source}")]
-pub struct ReportError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
+pub use crate::error::ReportError;
 
 impl ReportWriter {
     pub fn create(dir: &Path, header: &[String]) -> Result<ReportWriter, ReportError> {
@@ -545,6 +540,45 @@ pub struct Summary {
     /// Every input column and what became of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<crate::map::ColumnUse>,
+}
+
+/// `summary.json` of a validation (or a dry run): what the rows would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidateSummary {
+    pub kind: String,
+    pub input: String,
+    pub run_dir: String,
+    pub dialect: crate::read::Dialect,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Rows that would be sent.
+    pub valid: u64,
+    pub elapsed_s: f64,
+    pub rows_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_error: Option<String>,
+    /// Columns that matched no field and were left out (`--ignore-unknown-columns`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
+    /// Cells valid rows would be imported without (warnings.csv).
+    #[serde(default)]
+    pub warnings: u64,
+    /// Every input column and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<crate::map::ColumnUse>,
+    /// The data rows a trial run took (`--limit`, `--rows`), e.g. "1-10".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_range: Option<String>,
+    /// Detail-field definitions an import would edit (`--update-definitions`), in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_change_definitions: Vec<String>,
+    pub exit_code: i32,
+}
+
+pub fn write_validate_summary(dir: &Path, summary: &ValidateSummary) -> Result<(), ReportError> {
+    let path = dir.join(SUMMARY_FILE);
+    let text = serde_json::to_string_pretty(summary).expect("summary serializes") + "\n";
+    std::fs::write(&path, text).map_err(|source| ReportError { path, source })
 }
 
 /// The summary's times: start and end (UTC, to the second), run time and pace.

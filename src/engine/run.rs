@@ -39,7 +39,7 @@ pub struct RunResult {
     /// back-pressure it could not wait out).
     pub stopped: Option<String>,
     /// A dry run: what `validate` reports.
-    pub validated: Option<crate::cmd::validate::ValidateSummary>,
+    pub validated: Option<report::ValidateSummary>,
 }
 
 impl RunResult {
@@ -433,7 +433,7 @@ async fn run_kind<K: Description>(
             .unwrap_or_default()
     ));
     let validated = if opts.dry_run {
-        let v = crate::cmd::validate::ValidateSummary {
+        let v = report::ValidateSummary {
             kind: kind_name.into(),
             input: label,
             run_dir: dir.display().to_string(),
@@ -450,7 +450,7 @@ async fn run_kind<K: Description>(
             would_change_definitions: engine.kind.changes(),
             exit_code,
         };
-        crate::cmd::validate::write_summary(&dir, &v)?;
+        report::write_validate_summary(&dir, &v)?;
         Some(v)
     } else {
         report::write_summary(&dir, &summary)?;

@@ -4,63 +4,7 @@
 //! the same way; a kind is a description, not a pipeline. Uses `site`; used by `engine` and
 //! `cmd`.
 
-use serde::{Deserialize, Serialize};
-
-/// What a file holds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum, Serialize, Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
-    #[default]
-    Customers,
-    /// Organization profiles (organization/profile/bulk): name or id, details
-    Organizations,
-    /// Customer accounts only (customer/bulk): email, display name
-    CustomerAccounts,
-    /// Organization records only (organization/bulk): name, id
-    OrganizationAccounts,
-    /// Detail-field definitions: entity, name, type, options
-    DetailFields,
-    /// Products (POST/PUT product): name, id
-    Products,
-    /// Entitlements: customer (id or email) or organization (name or id), product, details
-    Entitlements,
-    /// Customer detail values (customer/details/bulk): wide or long layout
-    CustomerDetails,
-    /// Organization detail values (organization/details/bulk): wide or long layout
-    OrganizationDetails,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Customers => "customers",
-            Kind::Organizations => "organizations",
-            Kind::CustomerAccounts => "customer-accounts",
-            Kind::OrganizationAccounts => "organization-accounts",
-            Kind::DetailFields => "detail-fields",
-            Kind::Products => "products",
-            Kind::Entitlements => "entitlements",
-            Kind::CustomerDetails => "customer-details",
-            Kind::OrganizationDetails => "organization-details",
-        }
-    }
-
-    /// Kinds whose rows are decided against the site as a whole (definitions, products,
-    /// entitlements, current values): `validate` runs their import as a dry run.
-    pub fn is_decided_on_site(self) -> bool {
-        matches!(
-            self,
-            Kind::DetailFields
-                | Kind::Products
-                | Kind::Entitlements
-                | Kind::CustomerDetails
-                | Kind::OrganizationDetails
-        )
-    }
-}
+pub use crate::kind::Kind;
 
 pub mod accounts;
 pub mod columns;

@@ -31,10 +31,10 @@ pub struct RawRow {
     pub problem: Option<String>,
 }
 
-/// The largest cell worth holding: the API's own text limit (`validate::MAX_TEXT_CHARS`
+/// The largest cell worth holding: the API's own text limit (`site::api::MAX_TEXT_CHARS`
 /// characters, at most four bytes each in UTF-8). A larger cell cannot be sent, so its row
 /// fails at the read stage, and the rest of the cell is never held.
-pub const MAX_CELL_BYTES: usize = 4 * crate::validate::MAX_TEXT_CHARS;
+pub const MAX_CELL_BYTES: usize = 4 * crate::site::api::MAX_TEXT_CHARS;
 /// What the report keeps of a cell over the limit.
 pub const KEPT_CHARS: usize = 1000;
 /// The bytes of one row held at most (a row of many large cells that are each allowed fits).
@@ -82,7 +82,7 @@ pub fn oversized_problem(cells: &[(String, u64)]) -> String {
     format!(
         "{name} holds {}{more}; a cell holds at most {MAX_CELL_BYTES} bytes ({} characters, the API's text limit), so the row is not sent; the report keeps the first {KEPT_CHARS} characters of the cell",
         shown_size(*size),
-        crate::validate::MAX_TEXT_CHARS
+        crate::site::api::MAX_TEXT_CHARS
     )
 }
 

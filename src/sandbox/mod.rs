@@ -115,20 +115,7 @@ pub struct Sandbox {
     seeds: Arc<Mutex<Vec<(String, String)>>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("seed {name}: {message}")]
-    Seed { name: String, message: String },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("--data {path}: {message}")]
-    Data { path: String, message: String },
-    #[error("{0}")]
-    Config(String),
-}
+pub use crate::error::SandboxError;
 
 impl Sandbox {
     pub fn new(config: Config) -> Result<Sandbox, SandboxError> {

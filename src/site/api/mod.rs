@@ -54,6 +54,12 @@ pub const IDEMPOTENCY_CONFLICT_STATUS: u16 = 400;
 pub const TASK_TYPE_CUSTOMER_PROFILE: &str = "BULK_CUSTOMER_PROFILE_CREATE_UPDATE";
 /// [UNCONFIRMED] `entity` of customer task failures and `entityType` of a customer (E8).
 pub const ENTITY_CUSTOMER: &str = "CUSTOMER";
+/// [UNCONFIRMED] longest TEXT value and display name we send; the API's limits are not
+/// documented, so cells longer than this are refused before they are sent.
+pub const MAX_TEXT_CHARS: usize = 4000;
+pub const MAX_NAME_CHARS: usize = 255;
+/// [UNCONFIRMED] longest organization name we send.
+pub const MAX_ORGANIZATION_NAME_CHARS: usize = 255;
 /// [UNCONFIRMED] separator for multi-valued cells (MULTISELECT, organization ids) in our files.
 pub const MULTI_VALUE_SEPARATOR: char = ';';
 
