@@ -152,7 +152,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             .iter()
             .map(|r| crate::row::match_key(&r[0].text()))
             .collect();
-        let mut t = super::export::read_table(
+        let mut t = crate::export::reader::read_table(
             &site.client,
             crate::export::ExportKind::Entitlements,
             opts.service_desk.clone(),
@@ -190,7 +190,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             if names.is_empty() {
                 continue;
             }
-            let table = super::export::read_table(&site.client, export_kind, opts.service_desk.clone())
+            let table = crate::export::reader::read_table(&site.client, export_kind, opts.service_desk.clone())
                 .await
                 .map_err(|e| {
                     Error::Usage(format!(

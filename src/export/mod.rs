@@ -4,6 +4,7 @@
 //! puts tables into CSV or XLSX. Driven by `cmd::export`.
 
 pub mod fetch;
+pub mod reader;
 pub mod write;
 
 use crate::schema::{FieldKind, Schema};
