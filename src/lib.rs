@@ -112,6 +112,28 @@ mod layers {
             "imports that point up a layer:\n{}",
             up.join("\n")
         );
+        // No command imports another: what several share is in `cmd/mod.rs` or `cmd/output.rs`.
+        let cmd = root.join("cmd");
+        let commands: Vec<String> = std::fs::read_dir(&cmd)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                let stem = p.file_stem()?.to_str()?.to_string();
+                (stem != "mod" && stem != "output").then_some(stem)
+            })
+            .collect();
+        for c in &commands {
+            let text = std::fs::read_to_string(cmd.join(format!("{c}.rs"))).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for other in commands.iter().filter(|o| *o != c) {
+                for pattern in [format!("super::{other}::"), format!("crate::cmd::{other}")] {
+                    assert!(
+                        !code.contains(&pattern),
+                        "src/cmd/{c}.rs uses the command {other} ({pattern})"
+                    );
+                }
+            }
+        }
         // The checker itself: an upward use is caught, a downward one is not.
         assert!(layer("kinds") > layer("site/refs") && layer("site/refs") > layer("site/api"));
         assert_eq!(

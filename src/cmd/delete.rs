@@ -260,7 +260,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     opts.out = Some(dir.clone());
     let result = run::run(&opts, &target, None).await?;
     add_to_summary(&dir, &backup_file, &not_restorable)?;
-    super::import::print_result(cli, &result, sandbox.as_ref());
+    super::output::print_result(cli, &result, sandbox.as_ref());
     if !cli.quiet {
         // On stderr: with --json, stdout holds the summary alone (summary.json has these too).
         eprintln!(
@@ -376,7 +376,7 @@ async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         return Ok(EXIT_OK);
     }
     let result = run::run(&opts, &target, None).await?;
-    super::import::print_result(cli, &result, sandbox.as_ref());
+    super::output::print_result(cli, &result, sandbox.as_ref());
     if !cli.quiet {
         let s = &result.summary;
         match (&s.backup, s.backup_rows) {

@@ -3,20 +3,18 @@
 //! summary. `--dry-run` is `validate` with the import's options.
 
 use crate::cli::{self, Cli, ImportArgs};
-use crate::engine::run::{self, RunResult};
-use crate::error::{EXIT_AUTH_NETWORK, Error};
+use crate::engine::run;
+use crate::error::Error;
 use crate::kinds::Kind;
 use crate::options::ImportOptions;
 use crate::sandbox::Sandbox;
 use crate::site::client::Target;
 
-use super::{count, plan, print_summary, resolve_target};
+use super::{print_summary, resolve_target};
+use crate::engine::steps as plan;
 
 pub async fn run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
     let input = &args.input;
-    if args.run.dry_run {
-        return super::validate::dry_run(cli, args).await;
-    }
     let steps = match &input.plan {
         Some(p) => Some(plan::load(p)?),
         None => plan::from_command_line(input.kind(), &input.files),
@@ -28,7 +26,7 @@ pub async fn run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
         return run_plan(cli, &opts, &target, sandbox.as_ref(), steps).await;
     }
     let result = run::run(&opts, &target, None).await?;
-    print_result(cli, &result, sandbox.as_ref());
+    super::output::print_result(cli, &result, sandbox.as_ref());
     Ok(result.exit_code)
 }
 
@@ -61,7 +59,7 @@ async fn run_plan(
         }
         let (summary, error, exit_code) = match run::run(&opts, target, None).await {
             Ok(r) => {
-                print_result(cli, &r, sandbox);
+                super::output::print_result(cli, &r, sandbox);
                 if matches!(step.kind, Kind::Organizations | Kind::OrganizationAccounts) {
                     // Later steps find these by a CRM id even before the site lists them.
                     let successes = dir.join(crate::engine::report::SUCCESSES_FILE);
@@ -126,160 +124,4 @@ async fn run_plan(
     );
     print_summary(cli, &text, &summary);
     Ok(exit_code)
-}
-
-/// The first names of a list, and how many more.
-fn first_few(names: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        text.push_str(&format!(
-            " and {} more (run.log has them all)",
-            names.len() - SHOWN
-        ));
-    }
-    text
-}
-
-/// The summary of one import run, for people (and as JSON with `--json`).
-pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
-    let s = &r.summary;
-    let c = &s.counts;
-    let mut lines = vec![
-        match s.operation.as_deref() {
-            Some("delete") if r.validated.is_some() => format!(
-                "dry run: {} named in {} would be deleted (succeeded); nothing was",
-                s.kind, s.input
-            ),
-            Some("delete") => format!("deleted {} named in {}", s.kind, s.input),
-            _ => format!("imported {} from {}", s.kind, s.input),
-        },
-        format!(
-            "  rows      {} = {} succeeded + {} failed + {} skipped{}",
-            c.rows,
-            c.succeeded,
-            c.failed,
-            c.skipped,
-            c.not_read
-                .map(|n| format!(" + {n} not read"))
-                .unwrap_or_default()
-        ),
-    ];
-    if let Some(r) = &s.row_range {
-        lines.push(format!(
-            "  trial     data rows {r} of the file only (--limit / --rows); `--rows` takes the next ones"
-        ));
-    }
-    if c.failed > 0 {
-        let f = &c.failed_by_stage;
-        let resolve = match f.resolve {
-            0 => String::new(),
-            n => format!(", {n} resolve"),
-        };
-        lines.push(format!(
-            "  failed    {} read, {} validate{resolve}, {} send, {} task",
-            f.read, f.validate, f.send, f.task
-        ));
-    }
-    let left = s
-        .columns
-        .iter()
-        .filter(|u| u.status == crate::map::NOT_IMPORTED)
-        .count();
-    if left > 0 {
-        lines.push(format!(
-            "  columns   {left} of {} not imported (summary.json `columns` and report.html say why)",
-            s.columns.len()
-        ));
-    }
-    if s.warnings > 0 {
-        lines.push(format!(
-            "  warnings  {} invalid values left out of rows that were imported: {}/{}",
-            s.warnings,
-            s.run_dir,
-            crate::engine::report::WARNINGS_FILE
-        ));
-    }
-    if let Some(u) = s.unchanged.filter(|u| *u > 0) {
-        lines.push(format!(
-            "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
-        ));
-    }
-    if s.batches == 0 {
-        lines.push(format!("  sent      nothing, in {:.1}s", s.elapsed_s));
-    } else {
-        lines.push(format!(
-            "  sent      {}, {} in {:.1}s ({} rows/s)",
-            count(s.batches, "request"),
-            count(s.tasks, "task"),
-            s.elapsed_s,
-            s.rows_per_s
-        ));
-    }
-    if !s.created_organizations.is_empty() {
-        lines.push(format!(
-            "  created   {}: {}",
-            count(s.created_organizations.len() as u64, "organization"),
-            first_few(&s.created_organizations)
-        ));
-    }
-    lines.extend(super::change_lines("edited", &s.changed_definitions));
-    if let (Some(b), Some(n), None) = (&s.backup, s.backup_rows, &s.operation) {
-        lines.push(format!(
-            "  backup    {} cleared by DELETE operations kept in {b} (`csmport import {} {b}` puts them back)",
-            count(n, "detail value"),
-            s.kind
-        ));
-    }
-    if let Some(sb) = sandbox {
-        let (cu, o) = sb
-            .store
-            .lock()
-            .map(|st| (st.customers.len(), st.organizations.len()))
-            .unwrap_or((0, 0));
-        lines.push(format!(
-            "  sandbox   now holds {cu} customers and {o} organizations"
-        ));
-    }
-    if let Some(v) = &c.verified {
-        lines.push(format!(
-            "  verified  {} confirmed, {} drifted, {} missing, {} unverifiable (successes.csv _verified)",
-            v.confirmed, v.drifted, v.missing, v.unverifiable
-        ));
-    }
-    lines.push(format!("  run folder {}", s.run_dir));
-    let unfinished = r.unfinished();
-    // A run with rows open is finished by `resume`; a retry of its report would be refused.
-    if c.failed > 0 && unfinished == 0 && s.operation.is_none() {
-        lines.push(format!(
-            "  failures  {}/failures.csv (fix the rows there and run `csmport retry` on it)",
-            s.run_dir
-        ));
-    }
-    if let Some(e) = &r.read_error {
-        lines.push(format!("  stopped   reading failed: {e}"));
-    }
-    if let Some(e) = &r.stopped {
-        if r.exit_code == EXIT_AUTH_NETWORK {
-            lines.push(format!("  stopped   authentication failed: {e}"));
-        } else {
-            lines.push(format!("  stopped   {e}"));
-        }
-    }
-    if s.interrupted {
-        lines.push("  stopped   interrupted (Ctrl-C)".into());
-    }
-    if unfinished > 0 {
-        lines.push(format!(
-            "  resume    {} no outcome yet (not sent, not read, or sent with no answer that settles them): `csmport resume {}` finishes them (same keys, nothing sent twice)",
-            if unfinished == 1 { "1 row has".to_string() } else { format!("{unfinished} rows have") },
-            s.run_dir
-        ));
-    }
-    print_summary(cli, &lines.join("\n"), s);
 }

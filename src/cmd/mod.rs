@@ -8,7 +8,7 @@ pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod init;
-pub mod plan;
+pub mod output;
 pub mod report;
 pub mod resume;
 pub mod retry;
@@ -28,6 +28,8 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             sandbox::run(args).await?;
             Ok(0)
         }
+        // `--dry-run` is `validate` with the import's options.
+        Command::Import(args) if args.run.dry_run => validate::dry_run(&cli, args).await,
         Command::Import(args) => import::run(&cli, args).await,
         Command::Validate(args) => validate::command(&cli, args).await,
         Command::Resume(args) => resume::run(&cli, args).await,

@@ -52,7 +52,7 @@ pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
         chunks,
     };
     let result = run::run(&opts, &target, Some(resumed)).await?;
-    super::import::print_result(cli, &result, None);
+    super::output::print_result(cli, &result, None);
     Ok(result.exit_code)
 }
 

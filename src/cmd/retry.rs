@@ -25,7 +25,7 @@ pub async fn run(cli: &Cli, args: &RetryArgs) -> Result<i32, Error> {
     let (target, sandbox) = super::resolve_target(cli).await?;
     let opts = cli::import_options(kind, file, &args.read, &args.run);
     let result = run::run(&opts, &target, None).await?;
-    super::import::print_result(cli, &result, sandbox.as_ref());
+    super::output::print_result(cli, &result, sandbox.as_ref());
     Ok(result.exit_code)
 }
 

@@ -50,8 +50,8 @@ pub async fn dry_run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
 /// Every form `import` takes: one kind and its files, `KIND FILE` pairs, or `--plan`.
 async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<i32, Error> {
     let steps = match &input.plan {
-        Some(p) => Some(super::plan::load(p)?),
-        None => super::plan::from_command_line(input.kind(), &input.files),
+        Some(p) => Some(crate::engine::steps::load(p)?),
+        None => crate::engine::steps::from_command_line(input.kind(), &input.files),
     };
     if let Some(steps) = steps
         && (input.plan.is_some() || steps.iter().any(|s| s.kind != steps[0].kind))
@@ -181,9 +181,9 @@ pub struct PlanValidation {
 async fn validate_plan(
     cli: &Cli,
     base: &ImportOptions,
-    steps: Vec<super::plan::Step>,
+    steps: Vec<crate::engine::steps::Step>,
 ) -> Result<i32, Error> {
-    let steps = super::plan::ordered(steps);
+    let steps = crate::engine::steps::ordered(steps);
     let promised = promised_fields(&steps);
     let top = run::run_dir(base.out.as_deref(), "validate-plan", jiff::Timestamp::now())?;
     // What the organizations steps will make, for the steps after them that name
@@ -192,8 +192,8 @@ async fn validate_plan(
     let mut done = Vec::new();
     let mut text = Vec::new();
     for (n, step) in steps.iter().enumerate() {
-        let dir = super::plan::step_dir(&top, n, step);
-        let mut opts = super::plan::step_options(base, step, dir.clone());
+        let dir = crate::engine::steps::step_dir(&top, n, step);
+        let mut opts = crate::engine::steps::step_options(base, step, dir.clone());
         opts.dry_run = true;
         if known.exists() {
             opts.known_organizations = Some(known.clone());
@@ -469,7 +469,7 @@ fn record_promised_organizations(
 /// `organization`): the later steps of a validated plan are checked as if they were on the
 /// site, since importing the plan makes them first. A file that cannot be read promises
 /// nothing (its own step reports why).
-fn promised_fields(steps: &[super::plan::Step]) -> Vec<(String, FieldDef)> {
+fn promised_fields(steps: &[crate::engine::steps::Step]) -> Vec<(String, FieldDef)> {
     let mut out = Vec::new();
     for step in steps
         .iter()

@@ -15,4 +15,5 @@ pub mod report;
 pub mod reread;
 pub mod run;
 pub mod send;
+pub mod steps;
 pub mod track;

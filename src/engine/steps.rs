@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::report::ReportError;
+use super::report::ReportError;
 use crate::error::{EXIT_USAGE, Error};
 use crate::kinds::Kind;
 use crate::options::{ImportOptions, Op};

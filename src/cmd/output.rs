@@ -1,0 +1,165 @@
+//! What a run of the engine prints: the summary of one run, for people (and as JSON with
+//! `--json`). Shared by the commands that run it (import, resume, retry, delete); not a command.
+
+use crate::cli::Cli;
+use crate::engine::run::RunResult;
+use crate::error::EXIT_AUTH_NETWORK;
+use crate::sandbox::Sandbox;
+
+use super::{count, print_summary};
+
+/// The first names of a list, and how many more.
+fn first_few(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(
+            " and {} more (run.log has them all)",
+            names.len() - SHOWN
+        ));
+    }
+    text
+}
+
+/// The summary of one import run, for people (and as JSON with `--json`).
+pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
+    let s = &r.summary;
+    let c = &s.counts;
+    let mut lines = vec![
+        match s.operation.as_deref() {
+            Some("delete") if r.validated.is_some() => format!(
+                "dry run: {} named in {} would be deleted (succeeded); nothing was",
+                s.kind, s.input
+            ),
+            Some("delete") => format!("deleted {} named in {}", s.kind, s.input),
+            _ => format!("imported {} from {}", s.kind, s.input),
+        },
+        format!(
+            "  rows      {} = {} succeeded + {} failed + {} skipped{}",
+            c.rows,
+            c.succeeded,
+            c.failed,
+            c.skipped,
+            c.not_read
+                .map(|n| format!(" + {n} not read"))
+                .unwrap_or_default()
+        ),
+    ];
+    if let Some(r) = &s.row_range {
+        lines.push(format!(
+            "  trial     data rows {r} of the file only (--limit / --rows); `--rows` takes the next ones"
+        ));
+    }
+    if c.failed > 0 {
+        let f = &c.failed_by_stage;
+        let resolve = match f.resolve {
+            0 => String::new(),
+            n => format!(", {n} resolve"),
+        };
+        lines.push(format!(
+            "  failed    {} read, {} validate{resolve}, {} send, {} task",
+            f.read, f.validate, f.send, f.task
+        ));
+    }
+    let left = s
+        .columns
+        .iter()
+        .filter(|u| u.status == crate::map::NOT_IMPORTED)
+        .count();
+    if left > 0 {
+        lines.push(format!(
+            "  columns   {left} of {} not imported (summary.json `columns` and report.html say why)",
+            s.columns.len()
+        ));
+    }
+    if s.warnings > 0 {
+        lines.push(format!(
+            "  warnings  {} invalid values left out of rows that were imported: {}/{}",
+            s.warnings,
+            s.run_dir,
+            crate::engine::report::WARNINGS_FILE
+        ));
+    }
+    if let Some(u) = s.unchanged.filter(|u| *u > 0) {
+        lines.push(format!(
+            "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
+        ));
+    }
+    if s.batches == 0 {
+        lines.push(format!("  sent      nothing, in {:.1}s", s.elapsed_s));
+    } else {
+        lines.push(format!(
+            "  sent      {}, {} in {:.1}s ({} rows/s)",
+            count(s.batches, "request"),
+            count(s.tasks, "task"),
+            s.elapsed_s,
+            s.rows_per_s
+        ));
+    }
+    if !s.created_organizations.is_empty() {
+        lines.push(format!(
+            "  created   {}: {}",
+            count(s.created_organizations.len() as u64, "organization"),
+            first_few(&s.created_organizations)
+        ));
+    }
+    lines.extend(super::change_lines("edited", &s.changed_definitions));
+    if let (Some(b), Some(n), None) = (&s.backup, s.backup_rows, &s.operation) {
+        lines.push(format!(
+            "  backup    {} cleared by DELETE operations kept in {b} (`csmport import {} {b}` puts them back)",
+            count(n, "detail value"),
+            s.kind
+        ));
+    }
+    if let Some(sb) = sandbox {
+        let (cu, o) = sb
+            .store
+            .lock()
+            .map(|st| (st.customers.len(), st.organizations.len()))
+            .unwrap_or((0, 0));
+        lines.push(format!(
+            "  sandbox   now holds {cu} customers and {o} organizations"
+        ));
+    }
+    if let Some(v) = &c.verified {
+        lines.push(format!(
+            "  verified  {} confirmed, {} drifted, {} missing, {} unverifiable (successes.csv _verified)",
+            v.confirmed, v.drifted, v.missing, v.unverifiable
+        ));
+    }
+    lines.push(format!("  run folder {}", s.run_dir));
+    let unfinished = r.unfinished();
+    // A run with rows open is finished by `resume`; a retry of its report would be refused.
+    if c.failed > 0 && unfinished == 0 && s.operation.is_none() {
+        lines.push(format!(
+            "  failures  {}/failures.csv (fix the rows there and run `csmport retry` on it)",
+            s.run_dir
+        ));
+    }
+    if let Some(e) = &r.read_error {
+        lines.push(format!("  stopped   reading failed: {e}"));
+    }
+    if let Some(e) = &r.stopped {
+        if r.exit_code == EXIT_AUTH_NETWORK {
+            lines.push(format!("  stopped   authentication failed: {e}"));
+        } else {
+            lines.push(format!("  stopped   {e}"));
+        }
+    }
+    if s.interrupted {
+        lines.push("  stopped   interrupted (Ctrl-C)".into());
+    }
+    if unfinished > 0 {
+        lines.push(format!(
+            "  resume    {} no outcome yet (not sent, not read, or sent with no answer that settles them): `csmport resume {}` finishes them (same keys, nothing sent twice)",
+            if unfinished == 1 { "1 row has".to_string() } else { format!("{unfinished} rows have") },
+            s.run_dir
+        ));
+    }
+    print_summary(cli, &lines.join("\n"), s);
+}
