@@ -17,3 +17,4 @@ pub mod run;
 pub mod send;
 pub mod steps;
 pub mod track;
+pub mod validation;
