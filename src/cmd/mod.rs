@@ -120,16 +120,7 @@ pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> 
     Ok(0)
 }
 
-/// `n noun`, with the plural when n is not 1.
-pub(crate) fn count(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else if noun.ends_with("ch") || noun.ends_with('s') {
-        format!("{n} {noun}es")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(crate) use crate::engine::report::count;
 
 /// The summary of a command: text for people on stdout, or with `--json` the JSON on stdout
 /// and the text on stderr.

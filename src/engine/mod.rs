@@ -15,6 +15,7 @@ pub mod report;
 pub mod reread;
 pub mod run;
 pub mod send;
+pub mod status;
 pub mod steps;
 pub mod track;
 pub mod validation;

@@ -398,6 +398,17 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
 }
 
 /// A report file, created (or emptied) at `path`.
+/// `n noun`, with the plural when n is not 1 (summaries, status).
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub const WARNINGS_FILE: &str = "warnings.csv";
 
 /// `warnings.csv`: every cell a row was imported without (an invalid value of a column marked
