@@ -73,6 +73,20 @@ fn json_keys(path: &Path) -> Vec<String> {
     out
 }
 
+/// An export folder holding `files` (name, text) made a plan by `init salesforce`, with the
+/// plan steps `extra` after its own.
+fn salesforce_folder(ctx: &Ctx, files: &[(&str, &str)], extra: &str) -> PathBuf {
+    let dir = export(ctx, None, &[]);
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    init(ctx, "salesforce", &dir);
+    let plan = dir.join("csmport-plan.toml");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text + extra).unwrap();
+    dir
+}
+
 /// `csmport init CRM DIR`, which must succeed.
 fn init(ctx: &Ctx, crm: &str, dir: &Path) -> std::process::Output {
     let out = ctx
@@ -855,30 +869,26 @@ fn an_account_renamed_in_the_crm_is_renamed_on_the_site_not_created_again() {
 fn entitlements_and_organization_details_name_organizations_by_crm_id() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = export(&ctx, None, &[]);
-    std::fs::write(
-        dir.join("Account.csv"),
-        "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n\"360\",\"Numbered Co\"\r\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("products.csv"), "name\nWidget Pro\n").unwrap();
     // A CRM's entitlements and account notes name the accounts by their ids (a number too).
-    std::fs::write(
-        dir.join("entitlements.csv"),
-        "organization,product\n001A,Widget Pro\n360,Widget Pro\n001Z,Widget Pro\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("organization-details.csv"),
-        "name,field,values\n360,Industry,Retail\n001Z,Industry,Mining\n",
-    )
-    .unwrap();
-    init(&ctx, "salesforce", &dir);
-    let mut plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
-    plan.push_str(
+    let dir = salesforce_folder(
+        &ctx,
+        &[
+            (
+                "Account.csv",
+                "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n\"360\",\"Numbered Co\"\r\n",
+            ),
+            ("products.csv", "name\nWidget Pro\n"),
+            (
+                "entitlements.csv",
+                "organization,product\n001A,Widget Pro\n360,Widget Pro\n001Z,Widget Pro\n",
+            ),
+            (
+                "organization-details.csv",
+                "name,field,values\n360,Industry,Retail\n001Z,Industry,Mining\n",
+            ),
+        ],
         "\n[[step]]\nkind = \"products\"\nfile = \"products.csv\"\n\n[[step]]\nkind = \"entitlements\"\nfile = \"entitlements.csv\"\norganizations_by = \"External ID\"\n\n[[step]]\nkind = \"organization-details\"\nfile = \"organization-details.csv\"\norganizations_by = \"External ID\"\n",
     );
-    std::fs::write(dir.join("csmport-plan.toml"), plan).unwrap();
     let o = on_plan(&ctx, &sb, "import", &dir, "run");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let state = sb.state();
@@ -1005,35 +1015,30 @@ fn a_plan_links_to_organizations_the_site_does_not_list_yet() {
 fn entitlements_and_customer_details_name_customers_by_crm_id() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let dir = export(&ctx, None, &[]);
-    std::fs::write(
-        dir.join("Account.csv"),
-        "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("Contact.csv"),
-        "\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\",\"Title\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\",\"CTO\"\r\n\"003B\",\"001A\",\"Bo\",\"B\",\"bo@x.example\",\"\"\r\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("products.csv"), "name\nWidget Pro\n").unwrap();
     // Support contracts and contact notes that name the contacts by their CRM ids.
-    std::fs::write(
-        dir.join("entitlements.csv"),
-        "customer,organization,product\n003A,,Widget Pro\n003Z,,Widget Pro\n,001A,Widget Pro\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("customer-details.csv"),
-        "email,field,values\n003B,Title,Buyer\n003Z,Title,Ghost\n",
-    )
-    .unwrap();
-    init(&ctx, "salesforce", &dir);
-    let mut plan = std::fs::read_to_string(dir.join("csmport-plan.toml")).unwrap();
-    plan.push_str(
+    let dir = salesforce_folder(
+        &ctx,
+        &[
+            (
+                "Account.csv",
+                "\"Id\",\"Name\"\r\n\"001A\",\"First Co\"\r\n",
+            ),
+            (
+                "Contact.csv",
+                "\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\",\"Title\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\",\"CTO\"\r\n\"003B\",\"001A\",\"Bo\",\"B\",\"bo@x.example\",\"\"\r\n",
+            ),
+            ("products.csv", "name\nWidget Pro\n"),
+            (
+                "entitlements.csv",
+                "customer,organization,product\n003A,,Widget Pro\n003Z,,Widget Pro\n,001A,Widget Pro\n",
+            ),
+            (
+                "customer-details.csv",
+                "email,field,values\n003B,Title,Buyer\n003Z,Title,Ghost\n",
+            ),
+        ],
         "\n[[step]]\nkind = \"products\"\nfile = \"products.csv\"\n\n[[step]]\nkind = \"entitlements\"\nfile = \"entitlements.csv\"\ncustomers_by = \"External ID\"\norganizations_by = \"External ID\"\n\n[[step]]\nkind = \"customer-details\"\nfile = \"customer-details.csv\"\ncustomers_by = \"External ID\"\n",
     );
-    std::fs::write(dir.join("csmport-plan.toml"), plan).unwrap();
     let o = on_plan(&ctx, &sb, "import", &dir, "run");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let state = sb.state();
