@@ -79,7 +79,7 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     }
     if s.warnings > 0 {
         lines.push(format!(
-            "  warnings  {} invalid values left out of rows that were imported: {}/{}",
+            "  warnings  {} invalid values left out of their rows: {}/{}",
             s.warnings,
             s.run_dir,
             crate::engine::report::WARNINGS_FILE

@@ -940,7 +940,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
     if warned > 0 {
         let _ = write!(
             out,
-            "<h2>Values left out</h2><p>{warned} invalid values were left out of rows that were imported (the column's invalid values are set to be left blank); warnings.csv lists them all.</p>"
+            "<h2>Values left out</h2><p>{warned} invalid values were left out of their rows, which went on without them (the column's invalid values are set to be left blank); warnings.csv lists them all.</p>"
         );
         let rows: Vec<Vec<String>> = f.warnings.iter().map(|w| w.to_vec()).collect();
         table(
