@@ -83,8 +83,20 @@ pub struct Found {
     /// The template's file name (`salesforce-contacts.toml`).
     pub template: &'static str,
     pub template_text: &'static str,
-    /// Input columns no rule reads.
-    pub left_out: Vec<String>,
+    /// The template bound to the file's header.
+    pub compiled: Compiled,
+}
+
+impl Found {
+    /// Input columns the template does not import.
+    pub fn left_out(&self) -> Vec<String> {
+        self.compiled
+            .columns
+            .iter()
+            .filter(|u| u.status == crate::map::NOT_IMPORTED)
+            .map(|u| u.column.clone())
+            .collect()
+    }
 }
 
 /// What a folder holds.
@@ -174,18 +186,12 @@ pub fn survey(crm: &Crm, dir: &Path) -> Result<Survey, String> {
             ));
             continue;
         };
-        let left_out = compiled
-            .columns
-            .iter()
-            .filter(|u| u.status == crate::map::NOT_IMPORTED)
-            .map(|u| u.column.clone())
-            .collect();
         out.found.push(Found {
             file,
             kind,
             template: template.0,
             template_text: template.1,
-            left_out,
+            compiled,
         });
     }
     // Organizations before the customers that name them, each kind in file-name order.
@@ -226,12 +232,7 @@ pub fn definitions(found: &[Found]) -> Result<Vec<Definition>, String> {
         } else {
             "customer"
         };
-        let source = Source::open(&f.file, &ReadOptions::default())
-            .map_err(|e| format!("{}: {e}", f.file.display()))?;
-        let header = source.header().to_vec();
-        let compiled = m
-            .compile(&m.kind, &header, &m.permissive_schema())
-            .map_err(|e| format!("{}: {e}", f.file.display()))?;
+        let compiled = &f.compiled;
         for (i, field) in compiled.header.iter().enumerate() {
             let base = [
                 COL_EMAIL,
@@ -266,7 +267,7 @@ pub fn definitions(found: &[Found]) -> Result<Vec<Definition>, String> {
                             options.join(", ")
                         ));
                     }
-                    None => match values_found(&f.file, &compiled, i)? {
+                    None => match values_found(&f.file, compiled, i)? {
                         Some(found) => {
                             note = Some(format!(
                                 "{} options, the values found: {}",

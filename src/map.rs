@@ -73,7 +73,7 @@ pub struct Mapping {
     /// field (a CRM's own id), not names or CSM ids.
     pub organizations_by: Option<String>,
     /// Per column: an invalid value there is left out of the row (a warning), not a failure.
-    /// Only detail fields are ever marked.
+    /// Only detail fields are ever marked; empty when none is.
     pub blank: Vec<bool>,
 }
 
@@ -356,12 +356,16 @@ pub struct ColumnUse {
 /// How many example values a column not imported keeps, and how long each may be.
 const EXAMPLES: usize = 3;
 const EXAMPLE_CHARS: usize = 40;
+/// Examples are looked for in the first rows only: a column empty there is reported without
+/// any, rather than every row of a large file paying for the search.
+const EXAMPLE_ROWS: u32 = 10_000;
 
 /// Collects a few values of the columns not imported, as rows go by: at most `EXAMPLES` of
 /// `EXAMPLE_CHARS` per column, so what it holds does not grow with the file.
 pub struct Examples {
     wanted: Vec<(usize, Vec<String>)>,
     open: usize,
+    rows_left: u32,
 }
 
 impl Examples {
@@ -375,13 +379,15 @@ impl Examples {
         Examples {
             open: wanted.len(),
             wanted,
+            rows_left: EXAMPLE_ROWS,
         }
     }
 
     pub fn see(&mut self, cells: &(impl Cells + ?Sized)) {
-        if self.open == 0 {
+        if self.open == 0 || self.rows_left == 0 {
             return;
         }
+        self.rows_left -= 1;
         for (i, got) in &mut self.wanted {
             if got.len() >= EXAMPLES {
                 continue;
@@ -415,6 +421,8 @@ impl Examples {
 pub const IMPORTED: &str = "imported";
 pub const FILTER: &str = "filter";
 pub const NOT_IMPORTED: &str = "not imported";
+/// Why a column `--ignore-unknown-columns` left out is not imported.
+pub const IGNORED_UNKNOWN: &str = "matches no field (--ignore-unknown-columns)";
 
 impl ColumnUse {
     pub fn imported(column: &str, field: impl Into<String>) -> ColumnUse {
@@ -435,6 +443,27 @@ impl ColumnUse {
             reason: Some("read by a skip rule of the mapping".into()),
             examples: Vec::new(),
         }
+    }
+
+    /// A column that is no field by its header alone: none, or a report column csmport writes.
+    pub fn by_header(column: &str) -> Option<ColumnUse> {
+        let reason = if column.trim().is_empty() {
+            "the column has no header"
+        } else if column
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('_')
+        {
+            "a report column (csmport writes it)"
+        } else {
+            return None;
+        };
+        Some(ColumnUse::not_imported(column, reason))
+    }
+
+    /// A column no field takes: by its header, or else for the reason `otherwise`.
+    pub fn unmatched(column: &str, otherwise: &str) -> ColumnUse {
+        ColumnUse::by_header(column).unwrap_or_else(|| ColumnUse::not_imported(column, otherwise))
     }
 
     pub fn not_imported(column: &str, reason: impl Into<String>) -> ColumnUse {
@@ -480,21 +509,28 @@ impl Mapping {
     /// Marks the detail-field columns whose invalid values are left out: `choice(i)` is a
     /// mapping rule's `on_invalid` for column `i`, else `all` (`--invalid-values blank`).
     pub fn set_blank(&mut self, all: bool, choice: impl Fn(usize) -> Option<bool>) {
-        self.blank = self
+        let blank: Vec<bool> = self
             .targets
             .iter()
             .enumerate()
             .map(|(i, t)| matches!(t, Target::Detail(_)) && choice(i).unwrap_or(all))
             .collect();
+        // Empty when nothing is marked: the per-row check is then one length test.
+        self.blank = if blank.contains(&true) {
+            blank
+        } else {
+            Vec::new()
+        };
     }
 
-    /// The cells of `cells` whose invalid values are left out of the row: (column, value, why).
-    pub fn blanked(
+    /// The cells whose invalid values are left out of the row: (column, value, why). `cell`
+    /// gives column `i`'s cell as `map` sees it; only the marked columns are asked for.
+    pub fn blanked<'c>(
         &self,
         header: &[String],
         schema: &Schema,
-        cells: &(impl Cells + ?Sized),
         rules: &CellRules,
+        cell: impl Fn(usize) -> std::borrow::Cow<'c, str>,
     ) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
@@ -502,13 +538,13 @@ impl Mapping {
             if !self.blanks(i) {
                 continue;
             }
-            let cell = cells.cell(i);
+            let cell = cell(i);
             if let Err(why) =
-                validate::detail_check(&schema.fields[*fi], cell, rules, &mut |_, _| {})
+                validate::detail_check(&schema.fields[*fi], &cell, rules, &mut |_, _| {})
             {
                 out.push((
                     header.get(i).cloned().unwrap_or_default(),
-                    cell.to_string(),
+                    cell.into_owned(),
                     format!("{why}; imported without it"),
                 ));
             }
@@ -530,20 +566,7 @@ impl Mapping {
                     Target::Id => COL_ID.to_string(),
                     Target::Name => COL_NAME.to_string(),
                     Target::Detail(d) => schema.fields[d].name.clone(),
-                    Target::Ignored => {
-                        let reason = if name.trim().is_empty() {
-                            "the column has no header"
-                        } else if name
-                            .trim_start_matches('\u{feff}')
-                            .trim_start()
-                            .starts_with('_')
-                        {
-                            "a report column (csmport writes it)"
-                        } else {
-                            "matches no field (--ignore-unknown-columns)"
-                        };
-                        return ColumnUse::not_imported(name, reason);
-                    }
+                    Target::Ignored => return ColumnUse::unmatched(name, IGNORED_UNKNOWN),
                 };
                 ColumnUse::imported(name, field)
             })

@@ -197,8 +197,6 @@ pub struct Compiled {
     /// The mapping's `key`, as the rule feeding it spells the field.
     pub key: Option<String>,
     skips: Vec<BoundSkip>,
-    /// Input columns that only skip rules read.
-    pub filter_columns: Vec<String>,
     /// What became of each input column.
     pub columns: Vec<ColumnUse>,
 }
@@ -483,7 +481,6 @@ impl MappingFile {
                 .map(|(_, note)| note),
         );
         let mut skips = Vec::new();
-        let mut filter_columns = Vec::new();
         for (n, rule) in self.skip.iter().enumerate() {
             let label = format!("skip rule {} ({})", n + 1, rule.column);
             let conditions = [
@@ -511,9 +508,6 @@ impl MappingFile {
                     rule.column
                 ));
             };
-            if !used[index] {
-                filter_columns.push(input_header[index].clone());
-            }
             used[index] = true;
             skips.push(BoundSkip {
                 index,
@@ -549,12 +543,8 @@ impl MappingFile {
                     ColumnUse::filter(name)
                 } else if let Some(why) = &unused[i] {
                     ColumnUse::not_imported(name, why.clone())
-                } else if name.trim().is_empty() {
-                    ColumnUse::not_imported(name, "the column has no header")
-                } else if name.trim_start().starts_with('_') {
-                    ColumnUse::not_imported(name, "a report column (csmport writes it)")
                 } else {
-                    ColumnUse::not_imported(name, "not in the mapping")
+                    ColumnUse::unmatched(name, "not in the mapping")
                 }
             })
             .collect();
@@ -566,7 +556,6 @@ impl MappingFile {
             organizations_by,
             key,
             skips,
-            filter_columns,
             columns,
         })
     }
@@ -583,6 +572,15 @@ fn is_required(kind: &str, field: &str) -> bool {
 }
 
 impl Compiled {
+    /// Input columns that only skip rules read.
+    pub fn filter_columns(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .filter(|u| u.status == crate::map::FILTER)
+            .map(|u| u.column.as_str())
+            .collect()
+    }
+
     /// Why a skip rule leaves this row out, if one does.
     pub fn skip_reason(&self, cells: &(impl Cells + ?Sized)) -> Option<String> {
         self.skips.iter().find_map(|s| s.reason(cells))
@@ -591,6 +589,14 @@ impl Compiled {
     /// The cells `map` reads, one per rule, from a raw row.
     pub fn apply(&self, cells: &(impl Cells + ?Sized)) -> Vec<String> {
         self.rules.iter().map(|r| r.apply(cells)).collect()
+    }
+
+    /// Column `i` of what `apply` makes, alone (what a check of one column needs).
+    pub fn apply_at(&self, i: usize, cells: &(impl Cells + ?Sized)) -> String {
+        self.rules
+            .get(i)
+            .map(|r| r.apply(cells))
+            .unwrap_or_default()
     }
 }
 
@@ -1068,7 +1074,7 @@ field = "email"
         .unwrap();
         let header = h(&["email", "IsDeleted", "role", "Stage"]);
         let c = m.compile("customers", &header, &schema()).unwrap();
-        assert_eq!(c.filter_columns, ["IsDeleted", "role", "Stage"]);
+        assert_eq!(c.filter_columns(), ["IsDeleted", "role", "Stage"]);
         let cases: [(&[&str], Option<&str>); 5] = [
             (&["a@x.io", "false", "end-user", "Won"], None),
             (

@@ -88,9 +88,13 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
             name_of(&f.file),
             f.kind.as_str(),
             crm::mapping_file(f.template),
-            match f.left_out.len() {
-                0 => String::new(),
-                n => format!("; {n} columns not imported: {}", short_list(&f.left_out)),
+            match f.left_out() {
+                left if left.is_empty() => String::new(),
+                left => format!(
+                    "; {} columns not imported: {}",
+                    left.len(),
+                    short_list(&left)
+                ),
             }
         ));
     }

@@ -531,13 +531,9 @@ fn column_uses<K: Description>(kind: &K, header: &[String]) -> Vec<crate::map::C
         .enumerate()
         .map(|(i, name)| {
             if ignored.iter().any(|u| u.index == i) {
-                ColumnUse::not_imported(name, "matches no field (--ignore-unknown-columns)")
-            } else if name.trim_start().starts_with('_') {
-                ColumnUse::not_imported(name, "a report column (csmport writes it)")
-            } else if name.trim().is_empty() {
-                ColumnUse::not_imported(name, "the column has no header")
+                ColumnUse::not_imported(name, crate::map::IGNORED_UNKNOWN)
             } else {
-                ColumnUse::imported(name, name.trim())
+                ColumnUse::by_header(name).unwrap_or_else(|| ColumnUse::imported(name, name.trim()))
             }
         })
         .collect()
@@ -625,14 +621,13 @@ fn read_rows<K: Description>(
                         None => {
                             for (field, value, why) in kind.warnings(&row.raw) {
                                 if let Err(e) = warnings.write(&row.raw, &field, &value, &why) {
+                                    // This row goes on (its warning is the one lost); reading
+                                    // stops after it.
                                     error = Some(format!(
-                                        "{e}; rows from {} on were not sent",
+                                        "{e}; rows after {} were not sent",
                                         row.raw.row
                                     ));
                                 }
-                            }
-                            if error.is_some() {
-                                break;
                             }
                             let w = kind.weight(&it);
                             item = Some((it, w));
@@ -652,6 +647,9 @@ fn read_rows<K: Description>(
                     examples: Some(examples),
                 };
             }
+        }
+        if error.is_some() {
+            break;
         }
     }
     if let Some(chunk) = chunker.finish() {

@@ -50,25 +50,6 @@ pub fn by_field(rk: RecordKind, input: &InputOptions) -> Result<Option<String>, 
     Ok(input.organizations_by.clone())
 }
 
-/// The organizations by `field`: the site's (when it can be asked; a field it does not have
-/// yet holds nothing) and those earlier steps of the plan make (`known`).
-pub async fn resolver(
-    client: Option<&Client>,
-    field: &str,
-    known: Option<&Path>,
-) -> Result<ExternalIds, Error> {
-    let mut x = match client {
-        Some(c) => ExternalIds::load(c, field)
-            .await
-            .map_err(Error::from_setup)?,
-        None => ExternalIds::new(field),
-    };
-    if let Some(path) = known.filter(|p| p.exists()) {
-        columns::add_known(&mut x, path, true).map_err(Error::Usage)?;
-    }
-    Ok(x)
-}
-
 /// A validated plan's organizations step: what its valid rows give their detail fields, the
 /// organizations an import of the plan makes before the steps after it, appended to `out`
 /// (`known-organizations.csv`: field, value, "row N of FILE"). Rows a skip rule leaves out, that
@@ -100,17 +81,7 @@ pub fn record_promised_organizations(
             source: std::io::Error::other(e.to_string()),
         })
     };
-    let exists = out.exists();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .map_err(|e| fail(&e))?;
-    let mut w = ::csv::Writer::from_writer(file);
-    if !exists {
-        w.write_record(["field", "value", "id"])
-            .map_err(|e| fail(&e))?;
-    }
+    let mut w = columns::known_writer(out).map_err(|e| fail(&e))?;
     let mut n = 0;
     let mut seen = std::collections::HashSet::new();
     while let Some(row) = source.next_row() {
@@ -232,7 +203,9 @@ pub async fn offline(
         }
     }
     let resolver = match by_field(rk, input)? {
-        Some(field) => Some(resolver(client, &field, earlier.organizations).await?),
+        Some(field) => {
+            Some(columns::organizations_known(client, &field, earlier.organizations, true).await?)
+        }
         None => None,
     };
     let dir = run::run_dir(
@@ -276,7 +249,7 @@ pub fn validate_file(
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
     let mut warnings = report::WarningsWriter::new(&dir, intake.header());
-    let warned = intake.columns.mapping.blank.iter().any(|b| *b);
+    let warned = !intake.columns.mapping.blank.is_empty();
     let mut read_error = None;
     let mut reader = intake.reader();
     let mut columns = intake.columns.uses();
@@ -289,21 +262,21 @@ pub fn validate_file(
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
                 None if warned || resolver.is_some() => {
-                    let raw = batch.row(i).to_raw();
+                    let cells = batch.row(i);
                     // Organizations named by a CRM id must be on the site, or made by an
                     // earlier step of the plan: as the import resolves them.
                     let problems: Vec<String> = resolver
                         .map(|x| {
                             intake
                                 .columns
-                                .org_refs(&raw)
+                                .org_refs(&cells)
                                 .iter()
                                 .filter_map(|v| x.problem(v))
                                 .collect()
                         })
                         .unwrap_or_default();
                     if !problems.is_empty() {
-                        let mut row = Row::new(raw);
+                        let mut row = Row::new(cells.to_raw());
                         row.close(crate::row::Outcome::Failed {
                             stage: crate::row::Stage::Resolve,
                             field: crate::map::COL_ORGANIZATIONS.into(),
@@ -312,8 +285,13 @@ pub fn validate_file(
                         writer.write(&row, &dir)?;
                         continue;
                     }
-                    for (field, value, why) in intake.columns.warnings(&raw) {
-                        warnings.write(&raw, &field, &value, &why)?;
+                    // The row is copied out of the batch only when it has something to say.
+                    let left_out = intake.columns.warnings(&cells);
+                    if !left_out.is_empty() {
+                        let raw = cells.to_raw();
+                        for (field, value, why) in left_out {
+                            warnings.write(&raw, &field, &value, &why)?;
+                        }
                     }
                     writer.count_success()
                 }

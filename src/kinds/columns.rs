@@ -192,9 +192,29 @@ impl Columns {
         self.compiled.as_ref()?.0.key.as_deref()
     }
 
+    /// Column `i` of the header `map` sees, for one row: mapped alone, or the row's own cell.
+    fn cell_at<'a>(
+        &self,
+        cells: &'a (impl crate::read::Cells + ?Sized),
+        i: usize,
+    ) -> std::borrow::Cow<'a, str> {
+        match &self.compiled {
+            Some((c, _)) => std::borrow::Cow::Owned(c.apply_at(i, cells)),
+            None => std::borrow::Cow::Borrowed(cells.cell(i)),
+        }
+    }
+
+    /// The header `map` sees.
+    fn mapped_header(&self) -> &[String] {
+        match &self.compiled {
+            Some((_, h)) => h,
+            None => &self.header,
+        }
+    }
+
     /// The values a customer row names its organizations by (with a `by` field), as the
     /// mapping makes them; empty without one.
-    pub fn org_refs(&self, raw: &RawRow) -> Vec<String> {
+    pub fn org_refs(&self, cells: &(impl crate::read::Cells + ?Sized)) -> Vec<String> {
         if self.mapping.organizations_by.is_none() {
             return Vec::new();
         }
@@ -206,8 +226,7 @@ impl Columns {
         else {
             return Vec::new();
         };
-        let (_, cells) = self.view(raw);
-        crate::validate::external_refs(crate::read::Cells::cell(&cells, i)).unwrap_or_default()
+        crate::validate::external_refs(&self.cell_at(cells, i)).unwrap_or_default()
     }
 
     /// What became of each input column.
@@ -220,14 +239,18 @@ impl Columns {
 
     /// The cells of a valid row that were left out for an invalid value: (the column or the
     /// field it feeds, its value, why). Empty at once when no column is marked.
-    pub fn warnings(&self, raw: &RawRow) -> Vec<(String, String, String)> {
-        if !self.mapping.blank.iter().any(|b| *b) {
+    pub fn warnings(
+        &self,
+        cells: &(impl crate::read::Cells + ?Sized),
+    ) -> Vec<(String, String, String)> {
+        if self.mapping.blank.is_empty() {
             return Vec::new();
         }
-        let (header, cells) = self.view(raw);
         // With a mapping, a column is named by the field it feeds, as failures.csv names it.
         self.mapping
-            .blanked(header, &self.schema, &cells, &self.rules)
+            .blanked(self.mapped_header(), &self.schema, &self.rules, |i| {
+                self.cell_at(cells, i)
+            })
     }
 
     /// Why the mapping's skip rules leave this row out, if they do.
@@ -295,11 +318,7 @@ pub async fn external_ids(
     // A dry run of a plan's later step: earlier steps make the field and its values, and a
     // value found nowhere fails its row at resolve, as the import would.
     if def.is_none() && dry_run {
-        let mut x = ExternalIds::new(field);
-        if let Some(path) = known.filter(|p| p.exists()) {
-            add_known(&mut x, path, true).map_err(Error::Usage)?;
-        }
-        return Ok(x);
+        return organizations_known(None, field, known, true).await;
     }
     let Some(def) = def else {
         let names: Vec<&str> = defs.results.iter().map(|d| d.name.as_str()).collect();
@@ -314,20 +333,34 @@ pub async fn external_ids(
             }
         )));
     };
-    let mut x = ExternalIds::load(&site.client, &def.name)
-        .await
-        .map_err(Error::from_setup)?;
-    if let Some(path) = known.filter(|p| p.exists()) {
-        let added = add_known(&mut x, path, dry_run).map_err(Error::Usage)?;
-        if added > 0 {
-            tracing::debug!("{added} values of {} known from earlier steps", def.name);
-        }
-    }
+    let x = organizations_known(Some(&site.client), &def.name, known, dry_run).await?;
     if x.is_empty() && !dry_run {
         return Err(Error::Usage(format!(
             "{label}: organizations are found by '{}' (a mapping's `by`, or --organizations-by), but none of the site's {} organizations has a value in it; import the organizations first with their {} (a plan runs them before customers)",
             def.name, x.organizations, def.name
         )));
+    }
+    Ok(x)
+}
+
+/// The organizations by `field`: the site's (when there is a `client` to ask), and those a
+/// plan's earlier steps make (`known`, `known-organizations.csv`): an import's with the ids they
+/// were given, or a validation's (`promised`: rows, not ids, added only for values no
+/// organization on the site holds).
+pub async fn organizations_known(
+    client: Option<&Client>,
+    field: &str,
+    known: Option<&std::path::Path>,
+    promised: bool,
+) -> Result<ExternalIds, Error> {
+    let mut x = match client {
+        Some(c) => ExternalIds::load(c, field)
+            .await
+            .map_err(Error::from_setup)?,
+        None => ExternalIds::new(field),
+    };
+    if let Some(path) = known.filter(|p| p.exists()) {
+        add_known(&mut x, path, promised).map_err(Error::Usage)?;
     }
     Ok(x)
 }
@@ -358,11 +391,7 @@ pub async fn organizations_by(
 /// the file is a validation's (rows that will make organizations, not their ids), so only
 /// values no organization on the site holds are added: a row that updates an organization
 /// holding its value is that organization, not a second one.
-pub fn add_known(
-    x: &mut ExternalIds,
-    path: &std::path::Path,
-    promised: bool,
-) -> Result<u64, String> {
+fn add_known(x: &mut ExternalIds, path: &std::path::Path, promised: bool) -> Result<u64, String> {
     let mut r = ::csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut n = 0;
     for rec in r.records() {
@@ -382,6 +411,23 @@ pub fn add_known(
         n += 1;
     }
     Ok(n)
+}
+
+/// `known-organizations.csv`, opened to add to (its header written when it is new).
+pub fn known_writer(out: &std::path::Path) -> Result<::csv::Writer<std::fs::File>, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", out.display());
+    let exists = out.exists();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| err(&e))?;
+    let mut w = ::csv::Writer::from_writer(file);
+    if !exists {
+        w.write_record(["field", "value", "id"])
+            .map_err(|e| err(&e))?;
+    }
+    Ok(w)
 }
 
 /// In a plan's run folder: the organizations its steps made or updated (`field,value,id`).
@@ -416,17 +462,7 @@ pub fn record_known_organizations(
         }
     };
     let base = [map::COL_ID, map::COL_NAME];
-    let exists = out.exists();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .map_err(|e| err(out, &e))?;
-    let mut w = ::csv::Writer::from_writer(file);
-    if !exists {
-        w.write_record(["field", "value", "id"])
-            .map_err(|e| err(out, &e))?;
-    }
+    let mut w = known_writer(out)?;
     let mut n = 0;
     for rec in r.records() {
         let rec = rec.map_err(|e| err(successes, &e))?;

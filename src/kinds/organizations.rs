@@ -92,7 +92,7 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
     }
 
     fn warnings(&self, row: &RawRow) -> Vec<(String, String, String)> {
-        self.columns.warnings(row)
+        self.columns.warnings(&row.cells)
     }
 
     fn skip(&self, row: &RawRow) -> Option<String> {

@@ -34,6 +34,8 @@ pub enum Quirk {
     NumericIds,
     /// JSM user listings without `emailAddress` (JSM hides it from some callers).
     NoEmail,
+    /// JSM listings whose list is named `results` instead of `values` (a proxy in between).
+    RenamedList,
 }
 
 /// The status an unknown-status task shows before it starts.
@@ -57,6 +59,13 @@ pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
                 }
             }
             Quirk::ExtraFields => extra(v),
+            Quirk::RenamedList if matches!(api::relative(path), Some((Api::Jsm, _))) => {
+                if let Some(o) = v.as_object_mut()
+                    && let Some(list) = o.remove("values")
+                {
+                    o.insert("results".into(), list);
+                }
+            }
             Quirk::NumericIds => numeric_ids(v),
             Quirk::NoEmail if matches!(api::relative(path), Some((Api::Jsm, _))) => {
                 if let Some(values) = v.get_mut("values").and_then(Value::as_array_mut) {

@@ -61,23 +61,21 @@ impl ExternalIds {
         if value.is_empty() {
             return;
         }
-        match self.map.get_mut(value) {
-            None => {
-                self.map.insert(value.into(), Holders::One(id.into()));
-            }
-            Some(Holders::One(first)) if &**first == id => {}
-            Some(h @ Holders::One(_)) => {
-                let Holders::One(first) = std::mem::replace(h, Holders::Many(Vec::new())) else {
-                    unreachable!()
-                };
-                *h = Holders::Many(vec![first, id.into()]);
-            }
-            Some(Holders::Many(ids)) => {
-                if !ids.iter().any(|i| &**i == id) {
-                    ids.push(id.into());
-                }
-            }
+        let Some(h) = self.map.get_mut(value) else {
+            self.map.insert(value.into(), Holders::One(id.into()));
+            return;
+        };
+        let mut ids = match std::mem::replace(h, Holders::Many(Vec::new())) {
+            Holders::One(first) => vec![first],
+            Holders::Many(ids) => ids,
+        };
+        if !ids.iter().any(|i| &**i == id) {
+            ids.push(id.into());
         }
+        *h = match ids.len() {
+            1 => Holders::One(ids.pop().expect("one id")),
+            _ => Holders::Many(ids),
+        };
     }
 
     pub fn get(&self, value: &str) -> Match<'_> {
@@ -122,14 +120,33 @@ impl ExternalIds {
         let mut start = 0u64;
         // Bounded: 100,000 pages of 50.
         for _ in 0..100_000 {
-            let page: JsmPage<JsmOrganization> = client
-                .jsm_get_json(&paths::jsm_page(paths::jsm::ORGANIZATIONS, start, JSM_PAGE))
-                .await?;
+            let path = paths::jsm_page(paths::jsm::ORGANIZATIONS, start, JSM_PAGE);
+            // Silence is not evidence: a page without its list (a proxy that renamed it) would
+            // read as a site without organizations, failing every row that names one.
+            let raw: serde_json::Value = client.jsm_get_json(&path).await?;
+            let lacks = |what: &str| ApiError::Decode {
+                method: "GET",
+                path: path.clone(),
+                message: format!("the answer has no {what}"),
+            };
+            if !raw.get("values").is_some_and(|v| v.is_array()) {
+                return Err(lacks("`values` list (the organizations of the page)"));
+            }
+            let page: JsmPage<JsmOrganization> = serde_json::from_value(raw)
+                .map_err(|e| lacks(&format!("page of organizations ({e})")))?;
             let n = page.values.len() as u64;
             let ids: Vec<String> = page.values.into_iter().map(|o| o.id).collect();
             out.organizations += ids.len();
             if !ids.is_empty() {
-                for p in refs::organization_profiles(client, &ids, PROFILE_READS_AT_ONCE).await? {
+                let profiles =
+                    refs::organization_profiles(client, &ids, PROFILE_READS_AT_ONCE).await?;
+                if profiles.is_empty() {
+                    return Err(lacks(&format!(
+                        "profile of the {} organizations it lists (organization/profile/fetch answered none)",
+                        ids.len()
+                    )));
+                }
+                for p in profiles {
                     for d in p.details.iter().filter(|d| normalize(&d.name) == wanted) {
                         for v in &d.values {
                             out.add(v, &p.id);

@@ -73,6 +73,9 @@ fn json_keys(path: &Path) -> Vec<String> {
     out
 }
 
+/// A contacts mapping that finds each contact's organization by its `AccountId`.
+const BY_ACCOUNT_ID: &[u8] = b"kind = \"customers\"\nunmapped = \"ignore\"\n[[column]]\nsource = \"Email\"\nfield = \"email\"\n[[column]]\nsource = \"AccountId\"\nfield = \"organizations\"\nby = \"External ID\"\n";
+
 /// An export folder holding `files` (name, text) made a plan by `init salesforce`, with the
 /// plan steps `extra` after its own.
 fn salesforce_folder(ctx: &Ctx, files: &[(&str, &str)], extra: &str) -> PathBuf {
@@ -333,49 +336,34 @@ fn a_by_field_the_site_lacks_or_no_organization_holds_stops_before_sending() {
         "Contact.csv",
         b"\"Id\",\"AccountId\",\"FirstName\",\"LastName\",\"Email\"\r\n\"003A\",\"001A\",\"Ann\",\"A\",\"ann@x.example\"\r\n",
     );
-    let mapping = ctx.write(
-        "contacts.toml",
-        b"kind = \"customers\"\nunmapped = \"ignore\"\n[[column]]\nsource = \"Email\"\nfield = \"email\"\n[[column]]\nsource = \"AccountId\"\nfield = \"organizations\"\nby = \"External ID\"\n",
-    );
-    let before = sb.requests().len();
-    let out = ctx.import(
-        &sb,
-        &contacts,
-        &[
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--service-desk",
-            "1",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    let mapping = ctx.write("contacts.toml", BY_ACCOUNT_ID);
+    // Exit 2 before anything is written; what the run said.
+    let refused = || {
+        let before = sb.requests().len();
+        let out = ctx.import(
+            &sb,
+            &contacts,
+            &[
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--service-desk",
+                "1",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(sb.writes_since(before).is_empty());
+        stderr(&out)
+    };
+    let err = refused();
     assert!(
         err.contains("no detail field 'External ID'") && err.contains("detail-fields"),
         "{err}"
     );
-    assert!(sb.writes_since(before).is_empty());
 
     // The field exists, but no organization holds a value in it.
     ctx.define_fields(&sb, "organization,External ID,TEXT,\n");
-    let before = sb.requests().len();
-    let out = ctx.import(
-        &sb,
-        &contacts,
-        &[
-            "--mapping",
-            mapping.to_str().unwrap(),
-            "--service-desk",
-            "1",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("none of the site's"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(sb.writes_since(before).is_empty());
+    let err = refused();
+    assert!(err.contains("none of the site's"), "{err}");
 }
 
 #[test]
@@ -1140,5 +1128,34 @@ fn a_contact_whose_email_changed_in_the_crm_is_not_made_twice() {
     assert_eq!(
         one(&sb.state(), "customers", "email", "ann@x.example")["displayName"],
         "Ann Lee"
+    );
+}
+
+#[test]
+fn a_listing_without_its_list_stops_the_run_not_the_rows() {
+    // A proxy renamed the JSM listing's `values`: read as "no organizations", every contact
+    // would fail at resolve (or a keyed account be made twice). It is an error instead.
+    let sb = SandboxProc::start(&["--quirk", "renamed-list"]);
+    let ctx = Ctx::new();
+    ctx.define_fields(&sb, "organization,External ID,TEXT,\n");
+    let mapping = ctx.write("contacts.toml", BY_ACCOUNT_ID);
+    let contacts = ctx.write("Contact.csv", b"Email,AccountId\nann@x.example,001A\n");
+    let before = sb.requests().len();
+    let out = ctx.import(&sb, &contacts, &["--mapping", mapping.to_str().unwrap()]);
+    assert!(
+        !matches!(out.status.code(), Some(0 | 1)),
+        "{:?}: {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("has no `values` list"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sb.writes_since(before).is_empty());
+    assert!(
+        !ctx.path("run/failures.csv").exists()
+            || read_csv(&ctx.path("run/failures.csv")).1.is_empty()
     );
 }
