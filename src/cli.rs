@@ -9,6 +9,66 @@ use clap::{ArgMatches, Args, Parser, Subcommand};
 pub use crate::kinds::Kind;
 use crate::options;
 pub use crate::options::Op;
+use crate::site::api::Choice;
+
+/// A `Choice` as clap's value parser: the names, aliases and help lines a derived `ValueEnum`
+/// gives, so the domain's enums below the command layer need no clap. `values` may be a subset
+/// (the kinds a command takes).
+#[derive(Clone)]
+pub struct ChoiceParser<T: 'static> {
+    values: &'static [T],
+}
+
+/// Every value of `T`.
+pub fn choice<T: Choice>() -> ChoiceParser<T> {
+    ChoiceParser { values: T::ALL }
+}
+
+/// Only `values` of `T`.
+pub fn choice_of<T: Choice>(values: &'static [T]) -> ChoiceParser<T> {
+    ChoiceParser { values }
+}
+
+impl<T: Choice> ChoiceParser<T> {
+    fn possible(&self) -> impl Iterator<Item = clap::builder::PossibleValue> + '_ {
+        self.values.iter().map(|v| {
+            let p =
+                clap::builder::PossibleValue::new(v.name()).aliases(v.aliases().iter().copied());
+            if v.help().is_empty() {
+                p
+            } else {
+                p.help(v.help())
+            }
+        })
+    }
+}
+
+impl<T: Choice + Clone> clap::builder::TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        // clap's own parser says what was wrong and lists what is possible.
+        let text =
+            clap::builder::PossibleValuesParser::new(self.possible()).parse_ref(cmd, arg, value)?;
+        let ignore_case = arg.is_some_and(clap::Arg::is_ignore_case_set);
+        self.values
+            .iter()
+            .copied()
+            .find(|v| T::named(&text, ignore_case) == Some(*v))
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(self.possible()))
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -350,7 +410,7 @@ pub struct DoctorArgs {
 }
 
 /// What `delete` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteKind {
     Products,
     Organizations,
@@ -359,6 +419,21 @@ pub enum DeleteKind {
     DetailFields,
     CustomerDetails,
     OrganizationDetails,
+}
+
+impl Choice for DeleteKind {
+    const ALL: &'static [Self] = &[
+        DeleteKind::Products,
+        DeleteKind::Organizations,
+        DeleteKind::Customers,
+        DeleteKind::Entitlements,
+        DeleteKind::DetailFields,
+        DeleteKind::CustomerDetails,
+        DeleteKind::OrganizationDetails,
+    ];
+    fn name(self) -> &'static str {
+        self.kind().as_str()
+    }
 }
 
 impl DeleteKind {
@@ -381,7 +456,7 @@ pub struct DeleteArgs {
     /// (id, or email with --service-desk), entitlements (id, or customer/organization and
     /// product), detail-fields (entity and name), customer-details / organization-details (the
     /// values of the fields a row names, wide or long layout, are cleared)
-    #[arg(value_enum, value_name = "KIND")]
+    #[arg(value_name = "KIND", value_parser = choice::<DeleteKind>())]
     pub kind: DeleteKind,
     /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,
     /// so an export, a backup or a failures.csv can be given as it is
@@ -399,7 +474,7 @@ pub struct DeleteArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// The backup's format: csv (default) or xlsx
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<crate::export::write::ExportFormat>())]
     pub format: Option<crate::export::write::ExportFormat>,
     /// A JSM service project whose customers csmport may look up by email
     #[arg(long, value_name = "ID")]
@@ -423,13 +498,13 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// What to export; several kinds go into one .xlsx, one sheet each
-    #[arg(required = true, num_args = 1.., value_name = "KIND")]
+    #[arg(required = true, num_args = 1.., value_name = "KIND", value_parser = choice::<crate::export::ExportKind>())]
     pub kinds: Vec<crate::export::ExportKind>,
     /// The file to write (.csv or .xlsx); written under a temporary name and renamed at the end
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// File format (default: from the --out extension)
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<crate::export::write::ExportFormat>())]
     pub format: Option<crate::export::write::ExportFormat>,
     /// Start a CSV with a UTF-8 byte-order mark (Excel then reads it as UTF-8)
     #[arg(long)]
@@ -536,7 +611,7 @@ pub struct RetryArgs {
     /// A failures.csv written by an earlier run; its `_` columns are ignored
     pub failures: PathBuf,
     /// What the rows are, when the run folder next to the report does not say (summary.json)
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Kind>())]
     pub kind: Option<Kind>,
     #[command(flatten)]
     pub read: ReadArgs,
@@ -550,7 +625,7 @@ pub struct RetryArgs {
 #[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// What the file holds
-    #[arg(id = "kind", value_name = "KIND", required_unless_present = "plan")]
+    #[arg(id = "kind", value_name = "KIND", required_unless_present = "plan", value_parser = choice::<Kind>())]
     pub kind_arg: Option<Kind>,
     /// The file(s) to read: CSV (any common dialect) or spreadsheets (.xlsx, .xlsm, .xlsb, .xls,
     /// .ods). Several kinds in one run: KIND FILE pairs (`organizations a.csv customers c.csv`)
@@ -576,7 +651,7 @@ impl InputArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct DialectArgs {
     /// Character encoding of a CSV (default: detect; a byte-order mark always wins)
-    #[arg(long, value_enum, value_name = "ENCODING")]
+    #[arg(long, value_name = "ENCODING", value_parser = choice::<crate::read::Encoding>())]
     pub encoding: Option<crate::read::Encoding>,
     /// Field delimiter of a CSV: , ; tab | or any single character (default: detect)
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
@@ -634,7 +709,7 @@ pub struct ReadArgs {
     pub update_definitions: bool,
     /// An invalid value of a detail field: fail its row, or import the row without it (the
     /// cell listed in warnings.csv); a mapping's on_invalid decides per column
-    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::options::InvalidValues::Fail)]
+    #[arg(long, value_name = "WHAT", default_value = "fail", value_parser = choice::<crate::options::InvalidValues>())]
     pub invalid_values: crate::options::InvalidValues,
     /// Rows name organizations by this organization detail field (the CRM's id, kept in e.g.
     /// "External ID"), not by name or id: customers' organizations column, entitlements'
@@ -710,7 +785,7 @@ pub struct ImportArgs {
 #[command(next_help_heading = "Sending")]
 pub struct RunArgs {
     /// Operation for each row: create new records only, update existing ones only, or both
-    #[arg(long, value_enum, default_value = "upsert")]
+    #[arg(long, default_value = "upsert", value_parser = choice::<Op>())]
     pub op: Op,
     /// Read the site and decide every row, write the reports, send nothing
     #[arg(long)]
@@ -944,7 +1019,7 @@ pub struct SandboxArgs {
     pub forbid: Vec<String>,
     /// Answer the way the docs leave open (repeatable): null-entity-id, extra-fields,
     /// unknown-status, numeric-ids, no-email
-    #[arg(long, value_enum, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = choice::<crate::sandbox::quirks::Quirk>())]
     pub quirk: Vec<crate::sandbox::quirks::Quirk>,
 }
 

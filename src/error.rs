@@ -51,21 +51,7 @@ pub enum JournalError {
     },
 }
 
-/// The sandbox could not start (`sandbox`).
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("seed {name}: {message}")]
-    Seed { name: String, message: String },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("--data {path}: {message}")]
-    Data { path: String, message: String },
-    #[error("{0}")]
-    Config(String),
-}
+pub use crate::sandbox::SandboxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a file holds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// Customer profiles (customer/profile/bulk): email, display name, organizations, details
@@ -28,6 +26,46 @@ pub enum Kind {
     CustomerDetails,
     /// Organization detail values (organization/details/bulk): wide or long layout
     OrganizationDetails,
+}
+
+impl crate::site::api::Choice for Kind {
+    const ALL: &'static [Self] = &[
+        Kind::Customers,
+        Kind::Organizations,
+        Kind::CustomerAccounts,
+        Kind::OrganizationAccounts,
+        Kind::DetailFields,
+        Kind::Products,
+        Kind::Entitlements,
+        Kind::CustomerDetails,
+        Kind::OrganizationDetails,
+    ];
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Kind::Customers => {
+                "Customer profiles (customer/profile/bulk): email, display name, organizations, details"
+            }
+            Kind::Organizations => {
+                "Organization profiles (organization/profile/bulk): name or id, details"
+            }
+            Kind::CustomerAccounts => "Customer accounts only (customer/bulk): email, display name",
+            Kind::OrganizationAccounts => "Organization records only (organization/bulk): name, id",
+            Kind::DetailFields => "Detail-field definitions: entity, name, type, options",
+            Kind::Products => "Products (POST/PUT product): name, id",
+            Kind::Entitlements => {
+                "Entitlements: customer (id or email) or organization (name or id), product, details"
+            }
+            Kind::CustomerDetails => {
+                "Customer detail values (customer/details/bulk): wide or long layout" // help, not a request
+            }
+            Kind::OrganizationDetails => {
+                "Organization detail values (organization/details/bulk): wide or long layout" // help, not a request
+            }
+        }
+    }
 }
 
 impl Kind {

@@ -34,7 +34,7 @@ pub const DEFAULT_RETRY_BUDGET: u64 = 1000;
 pub const DEFAULT_MAX_WAIT_SECS: u64 = 300;
 
 /// The operation each row asks for (profiles and accounts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Op {
     Create,
@@ -44,7 +44,7 @@ pub enum Op {
 }
 
 /// What an invalid value of an optional field does to its row (`--invalid-values`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvalidValues {
     /// The row fails, naming the cell.
@@ -52,6 +52,35 @@ pub enum InvalidValues {
     Fail,
     /// The row is imported without that value; the cell goes to warnings.csv.
     Blank,
+}
+
+impl crate::site::api::Choice for Op {
+    const ALL: &'static [Self] = &[Op::Create, Op::Update, Op::Upsert];
+    fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Upsert => "upsert",
+        }
+    }
+}
+
+impl crate::site::api::Choice for InvalidValues {
+    const ALL: &'static [Self] = &[InvalidValues::Fail, InvalidValues::Blank];
+    fn name(self) -> &'static str {
+        match self {
+            InvalidValues::Fail => "fail",
+            InvalidValues::Blank => "blank",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            InvalidValues::Fail => "The row fails, naming the cell",
+            InvalidValues::Blank => {
+                "The row is imported without that value; the cell goes to warnings.csv"
+            }
+        }
+    }
 }
 
 /// How the input is read and its rows checked.

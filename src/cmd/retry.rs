@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use clap::ValueEnum;
+use crate::site::api::Choice;
 
 use crate::cli::{self, Cli, Kind, RetryArgs};
 use crate::engine::report::{OPEN_STAGE, SUMMARY_FILE};
@@ -109,7 +109,7 @@ fn kind_of_run(file: &Path) -> Result<Kind, Error> {
     }
     let kind = Some(&v)
         .and_then(|v| v["kind"].as_str().map(str::to_string))
-        .and_then(|k| Kind::from_str(&k, true).ok());
+        .and_then(|k| Kind::named(&k, true));
     kind.ok_or_else(|| {
         Error::Usage(format!(
             "{}: does not name the kind of its run; pass --kind KIND",

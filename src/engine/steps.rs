@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
+use crate::site::api::Choice;
 use serde::{Deserialize, Serialize};
 
 use super::report::ReportError;
@@ -91,11 +91,11 @@ pub fn ordered(mut steps: Vec<Step>) -> Vec<Step> {
 }
 
 fn parse_kind(s: &str) -> Option<Kind> {
-    Kind::from_str(s.trim(), true).ok()
+    Kind::named(s.trim(), true)
 }
 
 fn kinds() -> String {
-    Kind::value_variants()
+    Kind::ALL
         .iter()
         .map(|k| k.as_str())
         .collect::<Vec<_>>()
@@ -137,7 +137,7 @@ pub fn load(path: &Path) -> Result<Vec<Step>, Error> {
             })?;
             let op = match s.op.as_deref() {
                 None => None,
-                Some(o) => Some(Op::from_str(o, true).map_err(|_| {
+                Some(o) => Some(Op::named(o, true).ok_or_else(|| {
                     Error::Usage(format!(
                         "--plan {}: step {}: op '{o}' is not create, update or upsert",
                         path.display(),

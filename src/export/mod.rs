@@ -15,7 +15,7 @@ use crate::site::api::model::{
 };
 
 /// What can be exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExportKind {
     Organizations,
@@ -23,6 +23,19 @@ pub enum ExportKind {
     Products,
     Entitlements,
     DetailFields,
+}
+
+impl crate::site::api::Choice for ExportKind {
+    const ALL: &'static [Self] = &[
+        ExportKind::Organizations,
+        ExportKind::Customers,
+        ExportKind::Products,
+        ExportKind::Entitlements,
+        ExportKind::DetailFields,
+    ];
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
 }
 
 impl ExportKind {

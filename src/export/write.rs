@@ -13,11 +13,21 @@ use sha2::{Digest, Sha256};
 use super::{Cell, Table};
 use crate::read::escape_formula;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Xlsx,
+}
+
+impl crate::site::api::Choice for ExportFormat {
+    const ALL: &'static [Self] = &[ExportFormat::Csv, ExportFormat::Xlsx];
+    fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

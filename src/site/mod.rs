@@ -3,7 +3,7 @@
 //! retries; `refs` and `external` turn the names rows use into ids and read entities back.
 //! Used by the engine, the kinds and export; uses nothing of theirs.
 
-pub mod api;
+pub use csmport_api as api;
 pub mod client;
 pub mod doctor;
 pub mod external;

@@ -18,11 +18,11 @@ pub(super) async fn jsm_organizations(
             name: o.name.clone(),
         })
         .collect();
-    all.sort_by(|a, b| crate::sandbox::store::id_order(&a.id, &b.id));
+    all.sort_by(|a, b| crate::store::id_order(&a.id, &b.id));
     ok(tri!(page(&q, &all)))
 }
 
-pub(super) fn jsm_user(c: &crate::sandbox::store::Customer) -> JsmUser {
+pub(super) fn jsm_user(c: &crate::store::Customer) -> JsmUser {
     JsmUser {
         account_id: c.id.clone(),
         email_address: Some(c.email.clone()),

@@ -34,7 +34,7 @@ pub struct RawRow {
 /// The largest cell worth holding: the API's own text limit (`site::api::MAX_TEXT_CHARS`
 /// characters, at most four bytes each in UTF-8). A larger cell cannot be sent, so its row
 /// fails at the read stage, and the rest of the cell is never held.
-pub const MAX_CELL_BYTES: usize = 4 * crate::site::api::MAX_TEXT_CHARS;
+pub const MAX_CELL_BYTES: usize = 4 * csmport_api::MAX_TEXT_CHARS;
 /// What the report keeps of a cell over the limit.
 pub const KEPT_CHARS: usize = 1000;
 /// The bytes of one row held at most (a row of many large cells that are each allowed fits).
@@ -82,7 +82,7 @@ pub fn oversized_problem(cells: &[(String, u64)]) -> String {
     format!(
         "{name} holds {}{more}; a cell holds at most {MAX_CELL_BYTES} bytes ({} characters, the API's text limit), so the row is not sent; the report keeps the first {KEPT_CHARS} characters of the cell",
         shown_size(*size),
-        crate::site::api::MAX_TEXT_CHARS
+        csmport_api::MAX_TEXT_CHARS
     )
 }
 
@@ -200,17 +200,44 @@ pub enum ReadError {
 }
 
 /// Character encodings a CSV may come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Encoding {
-    #[value(name = "utf-8", alias = "utf8")]
     Utf8,
-    #[value(name = "utf-16le", alias = "utf16le")]
     Utf16Le,
-    #[value(name = "utf-16be", alias = "utf16be")]
     Utf16Be,
     /// Also what spreadsheets mean by Latin-1 / ISO-8859-1.
-    #[value(name = "windows-1252", aliases = ["cp1252", "latin1", "iso-8859-1"])]
     Windows1252,
+}
+
+impl csmport_api::Choice for Encoding {
+    const ALL: &'static [Self] = &[
+        Encoding::Utf8,
+        Encoding::Utf16Le,
+        Encoding::Utf16Be,
+        Encoding::Windows1252,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+            Encoding::Windows1252 => "windows-1252",
+        }
+    }
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Encoding::Utf8 => &["utf8"],
+            Encoding::Utf16Le => &["utf16le"],
+            Encoding::Utf16Be => &["utf16be"],
+            Encoding::Windows1252 => &["cp1252", "latin1", "iso-8859-1"],
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Encoding::Windows1252 => "Also what spreadsheets mean by Latin-1 / ISO-8859-1",
+            _ => "",
+        }
+    }
 }
 
 impl Encoding {

@@ -6,21 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::site::api::{self, Api, paths};
+use csmport_api::{self as api, Api, paths};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Quirk {
     /// Task failures with `entityId` and `operatedOnIds` null (CONTRACT §7.2: a failed
@@ -36,6 +24,48 @@ pub enum Quirk {
     NoEmail,
     /// JSM listings whose list is named `results` instead of `values` (a proxy in between).
     RenamedList,
+}
+
+impl csmport_api::Choice for Quirk {
+    const ALL: &'static [Self] = &[
+        Quirk::NullEntityId,
+        Quirk::ExtraFields,
+        Quirk::UnknownStatus,
+        Quirk::NumericIds,
+        Quirk::NoEmail,
+        Quirk::RenamedList,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Quirk::NullEntityId => "null-entity-id",
+            Quirk::ExtraFields => "extra-fields",
+            Quirk::UnknownStatus => "unknown-status",
+            Quirk::NumericIds => "numeric-ids",
+            Quirk::NoEmail => "no-email",
+            Quirk::RenamedList => "renamed-list",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Quirk::NullEntityId => {
+                "Task failures with `entityId` and `operatedOnIds` null (CONTRACT §7.2: a failed \
+                 CREATE's `entityId` is unconfirmed)"
+            }
+            Quirk::ExtraFields => {
+                "Every object in every answer carries members csmport does not know"
+            }
+            Quirk::UnknownStatus => {
+                "Tasks report an undocumented status (`PENDING`) before `IN_PROGRESS`"
+            }
+            Quirk::NumericIds => "Organization ids (and other all-digit ids) as JSON numbers",
+            Quirk::NoEmail => {
+                "JSM user listings without `emailAddress` (JSM hides it from some callers)"
+            }
+            Quirk::RenamedList => {
+                "JSM listings whose list is named `results` instead of `values` (a proxy in between)"
+            }
+        }
+    }
 }
 
 /// The status an unknown-status task shows before it starts.

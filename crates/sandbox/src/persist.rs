@@ -12,7 +12,7 @@ use super::store::{
     Counters, Customer, Entity, FieldDef, Organization, Store, StoredEntitlement, T_CUSTOMER,
     T_ENTITLEMENT, T_FIELD, T_KEY, T_META, T_ORGANIZATION, T_PRODUCT, T_TASK, Task,
 };
-use crate::site::api::model::Product;
+use csmport_api::model::Product;
 
 pub struct Db {
     conn: Connection,
@@ -174,7 +174,7 @@ fn to_json<T: Serialize>(v: Option<&T>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::api::model::DetailFieldType;
+    use csmport_api::model::DetailFieldType;
 
     #[test]
     fn write_reopen_read_back() {

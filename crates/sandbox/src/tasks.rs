@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use crate::site::api::model::{
+use csmport_api::model::{
     CreateDetailField, CustomerAccountItem, CustomerDetailOperations, CustomerProfileItem,
     OrganizationAccountItem, OrganizationDetailOperations, OrganizationProfileItem, TaskFailure,
     TaskStatus,
 };
-use crate::site::api::{STALE_TASK_SECS, TASK_TYPE_CUSTOMER_PROFILE};
+use csmport_api::{STALE_TASK_SECS, TASK_TYPE_CUSTOMER_PROFILE};
 
 use super::Sandbox;
 use super::faults::TaskFault;
@@ -220,7 +220,7 @@ pub fn create(
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_iso();
     store.put_task(super::store::Task {
-        status: crate::site::api::model::TaskStatusResponse {
+        status: csmport_api::model::TaskStatusResponse {
             id: id.clone(),
             task_type: job.task_type().to_string(),
             status: first,

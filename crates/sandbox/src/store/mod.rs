@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::site::api::model::{
+use csmport_api::model::{
     CreateDetailField, CustomerAccountItem, CustomerDetailOperations, CustomerProfile,
     CustomerProfileItem, DetailField, DetailFieldWithConfiguration, DetailFieldsWithConfiguration,
     DetailOperation, DetailValue, DetailValueOperation, Entitlement, FieldConfiguration,
@@ -24,12 +24,12 @@ use crate::site::api::model::{
     OrganizationProfileItem, OrganizationRef, Product, ProfileOperation, TaskFailure, TaskStatus,
     TaskStatusResponse,
 };
-use crate::site::api::{ENTITY_CUSTOMER, MAX_DETAIL_FIELDS};
+use csmport_api::{ENTITY_CUSTOMER, MAX_DETAIL_FIELDS};
 
-pub use crate::site::api::ENTITY_ORGANIZATION;
+pub use csmport_api::ENTITY_ORGANIZATION;
 
 /// The entity kinds that carry detail fields.
-pub use crate::site::api::Entity;
+pub use csmport_api::Entity;
 
 /// A stored definition; `id` is the numeric id the single-entity GETs show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,7 +277,7 @@ impl Store {
         &mut self,
         entity: Entity,
         name: String,
-        field_type: crate::site::api::model::DetailFieldType,
+        field_type: csmport_api::model::DetailFieldType,
     ) {
         self.counters.field += 1;
         self.touch(T_META, "counters");
@@ -350,10 +350,10 @@ impl Store {
             if !is_select {
                 return Err("Only SELECT and MULTISELECT fields have options".into());
             }
-            if opts.is_empty() || opts.len() > crate::site::api::MAX_FIELD_OPTIONS {
+            if opts.is_empty() || opts.len() > csmport_api::MAX_FIELD_OPTIONS {
                 return Err(format!(
                     "A select field needs 1 to {} options",
-                    crate::site::api::MAX_FIELD_OPTIONS
+                    csmport_api::MAX_FIELD_OPTIONS
                 ));
             }
         }

@@ -74,9 +74,9 @@ pub(super) fn submit(
             return Err(bad(TASK_LIMIT_MESSAGE));
         }
         let first = if quirks.contains(&quirks::Quirk::UnknownStatus) {
-            crate::site::api::model::TaskStatus::Other(quirks::UNKNOWN_STATUS.into())
+            csmport_api::model::TaskStatus::Other(quirks::UNKNOWN_STATUS.into())
         } else {
-            crate::site::api::model::TaskStatus::NotStarted
+            csmport_api::model::TaskStatus::NotStarted
         };
         Ok((
             tasks::create(store, cloud_id, key, canonical, &job, first),
@@ -92,7 +92,7 @@ pub(super) fn submit(
             (
                 BULK_ACCEPTED_STATUS,
                 axum::Json(TaskSubmitResponse {
-                    status_url: crate::site::api::status_url(&task_id),
+                    status_url: csmport_api::status_url(&task_id),
                     id: task_id,
                 }),
             )

@@ -90,7 +90,7 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
     }
     let forbidden = {
         let f = sb.faults.lock().expect("faults lock");
-        crate::site::api::relative(req.uri().path())
+        csmport_api::relative(req.uri().path())
             .is_some_and(|(_, rel)| f.faults.forbid.iter().any(|t| paths::matches(t, rel)))
     };
     if forbidden {
@@ -132,7 +132,7 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
         );
         return (r, None);
     }
-    let bulk = crate::site::api::is_bulk(req.method().as_str(), req.uri().path());
+    let bulk = csmport_api::is_bulk(req.method().as_str(), req.uri().path());
     let (fault, slow) = {
         let mut f = sb.faults.lock().expect("faults lock");
         let other_method = !f.faults.methods.is_empty()
@@ -264,8 +264,8 @@ pub(super) fn rate_limit(sb: &Sandbox, credential: &str) -> Option<R> {
 }
 
 pub(super) fn is_experimental(method: &Method, path: &str) -> bool {
-    crate::site::api::relative(path)
-        .is_some_and(|(_, rel)| crate::site::api::is_experimental(method.as_str(), rel))
+    csmport_api::relative(path)
+        .is_some_and(|(_, rel)| csmport_api::is_experimental(method.as_str(), rel))
 }
 
 /// Bearer TOKEN, or Basic with any email and TOKEN as the password.

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::batch::RowBatch;
 use super::{Dialect, KEPT_CHARS, MAX_CELL_BYTES, MAX_FIELDS, RawRow, ReadError};
-use crate::site::api::MULTI_VALUE_SEPARATOR;
+use csmport_api::MULTI_VALUE_SEPARATOR;
 
 /// The largest object read: far more than any export's record, far less than the memory
 /// bound.

@@ -91,7 +91,7 @@ pub(super) async fn organization_entitlements(
     }
     ok(Entitlements {
         results: store.entitlements_of(
-            crate::sandbox::store::ENTITY_ORGANIZATION,
+            crate::store::ENTITY_ORGANIZATION,
             &id,
             q.get("product").map(String::as_str),
             false,
@@ -109,7 +109,7 @@ pub(super) async fn organization_entitlement_create(
         if !store.organizations.contains_key(&id) {
             return missing("Organization", &id);
         }
-        create_entitlement(store, crate::sandbox::store::ENTITY_ORGANIZATION, &id, req)
+        create_entitlement(store, crate::store::ENTITY_ORGANIZATION, &id, req)
     })
 }
 

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::site::api::{DEFAULT_MAX_TASKS, IDEMPOTENCY_CONFLICT_STATUS, TASK_RETENTION_SECS};
+use csmport_api::{DEFAULT_MAX_TASKS, IDEMPOTENCY_CONFLICT_STATUS, TASK_RETENTION_SECS};
 use faults::{FaultState, Faults, RateLimit};
 use store::{Seed, Store};
 
 /// Seeds embedded in the binary for `--sandbox`: the files of `sample-data/`.
 pub const SAMPLE_DETAIL_FIELDS: &str =
-    include_str!("../../sample-data/customer-detail-fields.json");
-pub const SAMPLE_ORGANIZATIONS: &str = include_str!("../../sample-data/organizations.json");
+    include_str!("../../../sample-data/customer-detail-fields.json");
+pub const SAMPLE_ORGANIZATIONS: &str = include_str!("../../../sample-data/organizations.json");
 
 /// Requests kept in the `/_sandbox/requests` log; older ones are dropped.
 pub const REQUEST_LOG_CAP: usize = 100_000;
@@ -67,7 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             token: "sandbox-token".into(),
-            cloud_id: crate::sandbox::http::SANDBOX_CLOUD_ID.into(),
+            cloud_id: crate::http::SANDBOX_CLOUD_ID.into(),
             task_latency: Duration::from_millis(200),
             item_latency: Duration::ZERO,
             task_jitter: 0.5,
@@ -115,7 +115,21 @@ pub struct Sandbox {
     seeds: Arc<Mutex<Vec<(String, String)>>>,
 }
 
-pub use crate::error::SandboxError;
+/// The sandbox could not start (`sandbox`).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("seed {name}: {message}")]
+    Seed { name: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("--data {path}: {message}")]
+    Data { path: String, message: String },
+    #[error("{0}")]
+    Config(String),
+}
 
 impl Sandbox {
     pub fn new(config: Config) -> Result<Sandbox, SandboxError> {

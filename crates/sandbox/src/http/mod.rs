@@ -26,12 +26,12 @@ mod prelude {
     pub(super) use serde::de::DeserializeOwned;
     pub(super) use serde_json::json;
 
-    pub(super) use crate::sandbox::faults::{Faults, RequestFault, reset_header};
-    pub(super) use crate::sandbox::quirks;
-    pub(super) use crate::sandbox::store::{Entity, Store, same_name};
-    pub(super) use crate::sandbox::tasks::{self, Job};
-    pub(super) use crate::sandbox::{LoggedRequest, REQUEST_LOG_CAP, Sandbox};
-    pub(super) use crate::site::api::model::{
+    pub(super) use crate::faults::{Faults, RequestFault, reset_header};
+    pub(super) use crate::quirks;
+    pub(super) use crate::store::{Entity, Store, same_name};
+    pub(super) use crate::tasks::{self, Job};
+    pub(super) use crate::{LoggedRequest, REQUEST_LOG_CAP, Sandbox};
+    pub(super) use csmport_api::model::{
         CreateDetailField, CreateEntitlement, Customer as CustomerView, CustomerAccount,
         CustomerBulkRequest, CustomerDetailsBulkRequest, CustomerProfileBulkRequest,
         CustomerProfileFetchRequest, CustomerProfileFetchResponse, CustomerProfileItem,
@@ -45,7 +45,7 @@ mod prelude {
         SearchByDetailFieldRequest, SearchByDetailFieldResponse, SearchHit, TaskSubmitResponse,
         UpdateDetailField,
     };
-    pub(super) use crate::site::api::{
+    pub(super) use csmport_api::{
         ENTITLEMENT_PAGE_MAX, ENTITY_CUSTOMER, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE,
         IDEMPOTENCY_HEADER, MAX_ACCOUNT_BULK_ITEMS, MAX_DEFINITIONS_BULK, MAX_DETAIL_OPERATIONS,
         MAX_ORGANIZATION_FETCH, MAX_PROFILE_BULK_ITEMS, MAX_PROFILE_FETCH,

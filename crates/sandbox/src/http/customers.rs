@@ -221,7 +221,7 @@ pub(super) async fn customer_profile_fetch(State(sb): State<Sandbox>, body: Byte
             .iter()
             .filter_map(|id| store.customers.get(id))
             // Described as "detail fields and any organizations" (DELTAS A7): no entitlements.
-            .map(|c| crate::site::api::model::CustomerProfile {
+            .map(|c| csmport_api::model::CustomerProfile {
                 entitlements: None,
                 ..store.profile(c)
             })

@@ -332,7 +332,7 @@ impl Store {
         let p = &item.payload;
         let profile = CustomerProfileItem {
             operation_type: item.operation_type,
-            payload: crate::site::api::model::CustomerProfilePayload {
+            payload: csmport_api::model::CustomerProfilePayload {
                 customer_id: p.customer_id.clone(),
                 email: p.email.clone(),
                 display_name: p.display_name.clone(),
@@ -417,12 +417,8 @@ impl Store {
                         .find(|v| v.name == name)
                         .map(|v| v.values.clone())
                         .unwrap_or_default();
-                    let merged = crate::site::api::apply_operation(
-                        op.operation_type,
-                        &current,
-                        &given,
-                        multi,
-                    );
+                    let merged =
+                        csmport_api::apply_operation(op.operation_type, &current, &given, multi);
                     if !valid_values(&f.def, &merged) {
                         invalid.push(name);
                         continue;
@@ -481,7 +477,7 @@ impl Store {
 
 /// Known types, and options only (and always) on SELECT/MULTISELECT.
 pub fn check_definition(d: &CreateDetailField) -> Result<(), String> {
-    const KNOWN: [&str; 9] = crate::site::api::FIELD_TYPES;
+    const KNOWN: [&str; 9] = csmport_api::FIELD_TYPES;
     let t = d.field_type.name.as_str();
     if d.name.trim().is_empty() {
         return Err("name must not be empty".into());
@@ -500,10 +496,10 @@ pub fn check_definition(d: &CreateDetailField) -> Result<(), String> {
         if options.is_empty() {
             return Err(format!("{t} fields need options"));
         }
-        if options.len() > crate::site::api::MAX_FIELD_OPTIONS {
+        if options.len() > csmport_api::MAX_FIELD_OPTIONS {
             return Err(format!(
                 "At most {} options are allowed",
-                crate::site::api::MAX_FIELD_OPTIONS
+                csmport_api::MAX_FIELD_OPTIONS
             ));
         }
     }
@@ -573,8 +569,8 @@ pub fn valid_values(def: &DetailFieldWithConfiguration, values: &[String]) -> bo
         "EMAIL" => one && valid_email(&values[0]),
         "URL" => one && (values[0].starts_with("https://") || values[0].starts_with("http://")),
         "BOOLEAN" => {
-            one && (values[0] == crate::site::api::BOOLEAN_TRUE
-                || values[0] == crate::site::api::BOOLEAN_FALSE)
+            one && (values[0] == csmport_api::BOOLEAN_TRUE
+                || values[0] == csmport_api::BOOLEAN_FALSE)
         }
         _ => one,
     }
@@ -583,7 +579,7 @@ pub fn valid_values(def: &DetailFieldWithConfiguration, values: &[String]) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::api::model::{
+    use csmport_api::model::{
         AssociateOrganizations, CustomerProfilePayload, DetailFieldType, DetailOperationPayload,
         OrganizationProfilePayload,
     };

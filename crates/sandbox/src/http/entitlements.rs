@@ -53,7 +53,7 @@ pub(super) async fn entitlement_list(
     let Some(entity_type) = q.get("entityType").map(|t| t.to_uppercase()) else {
         return bad("entityType is required (CUSTOMER or ORGANIZATION)");
     };
-    if entity_type != ENTITY_CUSTOMER && entity_type != crate::sandbox::store::ENTITY_ORGANIZATION {
+    if entity_type != ENTITY_CUSTOMER && entity_type != crate::store::ENTITY_ORGANIZATION {
         return bad(format!(
             "entityType must be CUSTOMER or ORGANIZATION, got '{entity_type}'"
         ));
