@@ -135,6 +135,38 @@ mod layers {
                 }
             }
         }
+        // Commands are glue: each turns its arguments into options and calls one operation.
+        for c in &commands {
+            let lines = std::fs::read_to_string(cmd.join(format!("{c}.rs")))
+                .unwrap()
+                .lines()
+                .count();
+            assert!(
+                lines <= 220,
+                "src/cmd/{c}.rs has {lines} lines: its work belongs in the engine, export or site"
+            );
+        }
+        // A site and its client are set up in one place (`Site::connect`).
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("site/mod.rs")
+                    && !path.starts_with(root.join("site/client"))
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                    assert!(
+                        !code.contains("Client::new("),
+                        "{} sets a client up itself: use Site::connect",
+                        path.display()
+                    );
+                }
+            }
+        }
         // The checker itself: an upward use is caught, a downward one is not.
         assert!(layer("kinds") > layer("site/refs") && layer("site/refs") > layer("site/api"));
         assert_eq!(

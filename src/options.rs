@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::kind::Kind;
 use crate::read::{Encoding, ReadOptions};
+use crate::site::Site;
 use crate::site::api::{DEFAULT_MAX_TASKS, MAX_PROFILE_BULK_ITEMS};
-use crate::site::client::retry;
+use crate::site::client::{Notify, Target, retry};
+use std::sync::Arc;
 
 /// The layout of `ImportOptions` this build writes; a journal with a newer one is refused.
 /// 2: `delete` (a csmport that knows only 1 must not take a delete run for an import).
@@ -236,6 +238,17 @@ impl ImportOptions {
             patience: Duration::from_secs(self.slot_wait_secs.max(1)),
             ..default
         }
+    }
+
+    /// The site this run talks to, set up as its options say.
+    pub fn site(&self, target: &Target, notify: Arc<dyn Notify>) -> Site {
+        Site::connect(
+            target,
+            self.rate,
+            self.policy(),
+            self.service_desk.clone(),
+            notify,
+        )
     }
 
     pub fn task_timeout(&self) -> Duration {

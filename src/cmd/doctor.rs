@@ -7,12 +7,20 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, DoctorArgs};
 use crate::error::{EXIT_OK, EXIT_ROWS_FAILED, Error};
-use crate::site::client::{Client, Silent, retry};
+use crate::site::Site;
+use crate::site::client::{Silent, retry};
 use crate::site::doctor::{Doctor, Status};
 
 pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32, Error> {
     let (target, _sandbox) = super::resolve_target(cli).await?;
-    let client = Client::new(&target, 10.0, retry::Policy::default(), Arc::new(Silent));
+    let client = Site::connect(
+        &target,
+        10.0,
+        retry::Policy::default(),
+        None,
+        Arc::new(Silent),
+    )
+    .client;
     let folder = args
         .out
         .clone()

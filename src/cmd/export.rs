@@ -3,40 +3,17 @@
 //! XLSX (`export::write`). Any read that fails after its retries fails the export (exit 3, or
 //! 2 for a refusal) and nothing is left under the final name.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::{Cli, ExportArgs};
 use crate::error::Error;
-use crate::export::ExportKind;
-use crate::export::fetch;
-use crate::export::reader::{Reader, Settings};
-use crate::export::write::{self, CsvOptions, ExportFormat};
-use crate::site::client::{Client, Notify, retry};
-
-/// `summary` of an export, printed (or given as JSON with --json).
-#[derive(Debug, serde::Serialize)]
-pub struct ExportSummary {
-    pub out: String,
-    pub format: ExportFormat,
-    /// Rows per kind.
-    pub rows: BTreeMap<String, usize>,
-    pub elapsed_s: f64,
-    pub sha256: String,
-    /// Where customers were found, and how many each source gave (customers and
-    /// entitlements without `--ids`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub customer_sources: Vec<fetch::SourceCount>,
-    /// Listings that could not be read and were left out (`--allow-partial`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skipped_sources: Vec<String>,
-    /// What `--ids` names that the site does not have.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unknown_ids: Vec<String>,
-    pub exit_code: i32,
-}
+use crate::export::reader::Settings;
+use crate::export::write::{CsvOptions, ExportFormat};
+use crate::export::{ExportKind, fetch, job};
+use crate::site::Site;
+use crate::site::client::retry;
 
 pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
     let started = Instant::now();
@@ -82,73 +59,38 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
     };
     let (target, _sandbox) = super::resolve_target(cli).await?;
     let progress = Arc::new(crate::engine::progress::Progress::new(0));
-    let notify: Arc<dyn Notify> = progress.clone();
     let policy = retry::Policy {
         max_attempts: args.retries.saturating_add(1),
         max_hint: std::time::Duration::from_secs(args.max_wait.max(1)),
         ..retry::Policy::default()
     };
-    let client = Client::new(&target, args.rate, policy, notify.clone());
-    let reader = Reader {
-        client: &client,
-        settings: Settings {
-            concurrency: args.concurrency.clamp(1, 16),
-            service_desk: args.service_desk.clone(),
-            allow_partial: args.allow_partial,
-        },
-        ids: ids.as_deref(),
-        query: &query,
-        notify: &*notify,
-        found: Default::default(),
+    let site = Site::connect(&target, args.rate, policy, None, progress.clone());
+    let settings = Settings {
+        concurrency: args.concurrency.clamp(1, 16),
+        service_desk: args.service_desk.clone(),
+        allow_partial: args.allow_partial,
     };
-    let mut tables = Vec::new();
-    for kind in &kinds {
-        let table = reader.table(*kind).await?;
-        notify.note(&format!("{}: {} rows", kind.as_str(), table.rows.len()));
-        tables.push(table);
-    }
+    let read = job::read(
+        &site.client,
+        settings,
+        ids.as_deref(),
+        &query,
+        &kinds,
+        &*progress,
+    )
+    .await?;
     progress.finish();
     let csv = CsvOptions {
         bom: args.bom,
         delimiter: args.delimiter,
     };
-    let out = args.out.clone();
-    let tables_for_write = tables.clone();
-    let sha256 =
-        tokio::task::spawn_blocking(move || write::write(&out, format, &tables_for_write, csv))
-            .await
-            .map_err(|e| Error::Usage(format!("the writer stopped: {e}")))?
-            .map_err(|e| Error::Usage(e.to_string()))?;
-    let found = reader.found.into_inner().expect("not poisoned");
-    let exit_code = if found.unknown.is_empty() {
-        crate::error::EXIT_OK
-    } else {
-        crate::error::EXIT_ROWS_FAILED
-    };
-    let summary = ExportSummary {
-        out: args.out.display().to_string(),
-        format,
-        rows: tables
-            .iter()
-            .map(|t| (t.kind.as_str().to_string(), t.rows.len()))
-            .collect(),
-        elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        sha256,
-        customer_sources: found.sources,
-        skipped_sources: found.skipped,
-        unknown_ids: found.unknown,
-        exit_code,
-    };
+    let summary = job::write(read, &args.out, format, csv, started).await?;
     let mut text = format!(
         "exported {} to {} in {:.1}s (sha256 {})",
-        tables
+        summary
+            .tables
             .iter()
-            .map(|t| format!(
-                "{} ({} {})",
-                t.kind.as_str(),
-                t.rows.len(),
-                rows_word(t.rows.len())
-            ))
+            .map(|(kind, n)| format!("{} ({n} {})", kind.as_str(), rows_word(*n)))
             .collect::<Vec<_>>()
             .join(", "),
         summary.out,
@@ -201,7 +143,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             summary.unknown_ids.join(", ")
         );
     }
-    Ok(exit_code)
+    Ok(summary.exit_code)
 }
 
 fn rows_word(n: usize) -> &'static str {

@@ -4,24 +4,17 @@
 //! kinds decided against what the site holds run their import as a dry run (the engine reads
 //! the site, decides every row, and stops before the first write).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
+use futures_util::future::BoxFuture;
 
 use crate::cli::{self, Cli, ImportArgs, InputArgs, RunArgs, ValidateArgs};
-use crate::engine::intake;
 use crate::engine::report;
-use crate::engine::run;
-use crate::engine::validation::{
-    Earlier, offline, promised_fields, record_promised_organizations, sub_dir,
-};
+use crate::engine::validate::{self, PlanValidation, Sites};
 use crate::error::Error;
-use crate::kinds::Kind;
-use crate::kinds::columns;
-use crate::map::RecordKind;
-use crate::options::{ImportOptions, InputOptions};
-use crate::schema::{FieldDef, Schema};
-use crate::site::client::Client;
+use crate::options::ImportOptions;
+use crate::sandbox::Sandbox;
+use crate::site::client::Target;
 
 pub use crate::engine::report::{ValidateSummary, write_validate_summary as write_summary};
 
@@ -49,6 +42,10 @@ pub async fn dry_run(cli: &Cli, args: &ImportArgs) -> Result<i32, Error> {
 
 /// Every form `import` takes: one kind and its files, `KIND FILE` pairs, or `--plan`.
 async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<i32, Error> {
+    let sites = Lazy {
+        cli,
+        cell: Default::default(),
+    };
     let steps = match &input.plan {
         Some(p) => Some(crate::engine::steps::load(p)?),
         None => crate::engine::steps::from_command_line(input.kind(), &input.files),
@@ -56,12 +53,13 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
     if let Some(steps) = steps
         && (input.plan.is_some() || steps.iter().any(|s| s.kind != steps[0].kind))
     {
-        return validate_plan(cli, opts, steps).await;
+        let summary = validate::validate_plan(&sites, opts, steps).await?;
+        return Ok(print_plan(cli, &summary));
     }
     for f in &input.files {
-        missing_input(f)?;
+        validate::missing_input(f)?;
     }
-    let results = validate_kind(cli, &input.files, opts, &[]).await?;
+    let results = validate::validate_kind(&sites, &input.files, opts, &[]).await?;
     let mut code = 0;
     let mut summaries = Vec::new();
     for r in results {
@@ -94,157 +92,19 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
     Ok(code)
 }
 
-/// A file that is not there stops the command before a run folder is made for it.
-fn missing_input(file: &Path) -> Result<(), Error> {
-    match std::fs::metadata(file) {
-        Ok(_) => Ok(()),
-        Err(source) => Err(Error::Read(crate::read::ReadError::Open {
-            path: file.to_path_buf(),
-            source,
-        })),
-    }
-}
-
-/// One kind's files, validated (offline, or as a dry run of the import for the kinds decided
-/// against the site).
-async fn validate_kind(
-    cli: &Cli,
-    files: &[PathBuf],
-    opts: &ImportOptions,
-    promised: &[(String, FieldDef)],
-) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
-    match intake::record_kind(opts.kind) {
-        Some(rk) if !opts.kind.is_decided_on_site() => {
-            let client = if opts.input.schema.is_some() || is_account(rk) {
-                None
-            } else {
-                let (target, _sandbox) = super::resolve_target(cli).await?;
-                Some(Client::new(
-                    &target,
-                    opts.rate,
-                    crate::site::client::retry::Policy::default(),
-                    std::sync::Arc::new(crate::site::client::Silent),
-                ))
-            };
-            let entity = if rk == RecordKind::Organizations {
-                "organization"
-            } else {
-                "customer"
-            };
-            let promised: Vec<FieldDef> = promised
-                .iter()
-                .filter(|(e, _)| e == entity)
-                .map(|(_, f)| f.clone())
-                .collect();
-            offline(
-                opts.kind,
-                rk,
-                files,
-                &opts.input,
-                opts.out.as_deref(),
-                client.as_ref(),
-                Earlier {
-                    fields: &promised,
-                    organizations: opts.known_organizations.as_deref(),
-                },
-            )
-            .await
-        }
-        _ => decided_on_site(cli, files, opts).await,
-    }
-}
-
-/// What one step of a validated plan ended with.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepValidation {
-    pub kind: String,
-    pub file: String,
-    pub run_dir: String,
-    pub exit_code: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<ValidateSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanValidation {
-    pub run_dir: String,
-    pub steps: Vec<StepValidation>,
-    pub exit_code: i32,
-}
-
-/// Several kinds (`KIND FILE` pairs or `--plan`): each file validated in dependency order
-/// into its own folder of one run folder, as an import of the plan would lay them out; a file
-/// that cannot be read is reported and the others still run. Each file is checked against the
-/// site as it is now: what an earlier step would create is not there yet.
-async fn validate_plan(
-    cli: &Cli,
-    base: &ImportOptions,
-    steps: Vec<crate::engine::steps::Step>,
-) -> Result<i32, Error> {
-    let steps = crate::engine::steps::ordered(steps);
-    let promised = promised_fields(&steps);
-    let top = run::run_dir(base.out.as_deref(), "validate-plan", jiff::Timestamp::now())?;
-    // What the organizations steps will make, for the steps after them that name
-    // organizations by a CRM id (the site does not have them yet).
-    let known = top.join(columns::KNOWN_ORGANIZATIONS_FILE);
-    let mut done = Vec::new();
+/// A validated plan, printed: each step's summary, then the plan's.
+fn print_plan(cli: &Cli, summary: &PlanValidation) -> i32 {
     let mut text = Vec::new();
-    for (n, step) in steps.iter().enumerate() {
-        let dir = crate::engine::steps::step_dir(&top, n, step);
-        let mut opts = crate::engine::steps::step_options(base, step, dir.clone());
-        opts.dry_run = true;
-        if known.exists() {
-            opts.known_organizations = Some(known.clone());
+    for s in &summary.steps {
+        match (&s.summary, &s.error) {
+            (Some(x), _) => text.push(describe(x)),
+            (None, Some(e)) => eprintln!("csmport: error: {e}"),
+            (None, None) => {}
         }
-        let result = match missing_input(&step.file) {
-            Ok(()) => validate_kind(cli, std::slice::from_ref(&step.file), &opts, &promised)
-                .await
-                .and_then(|mut r| {
-                    r.pop()
-                        .unwrap_or_else(|| Err(Error::Usage("no file".into())))
-                }),
-            Err(e) => Err(e),
-        };
-        if step.kind == Kind::Organizations && result.is_ok() {
-            let schema = organization_schema(cli, &opts, &promised).await;
-            if let Err(e) = record_promised_organizations(&opts, schema, &known) {
-                eprintln!(
-                    "csmport: note: the organizations of {} are not known to the later steps: {e}",
-                    step.file.display()
-                );
-            }
-        }
-        let (summary, error, exit_code) = match result {
-            Ok(s) => {
-                text.push(describe(&s));
-                let code = s.exit_code;
-                (Some(s), None, code)
-            }
-            Err(e) => {
-                eprintln!("csmport: error: {e}");
-                (None, Some(e.to_string()), e.exit_code())
-            }
-        };
-        done.push(StepValidation {
-            kind: step.kind.as_str().into(),
-            file: step.file.display().to_string(),
-            run_dir: dir.display().to_string(),
-            exit_code,
-            summary,
-            error,
-        });
     }
-    let exit_code = done.iter().map(|s| s.exit_code).max().unwrap_or(0);
-    let summary = PlanValidation {
-        run_dir: top.display().to_string(),
-        steps: done,
-        exit_code,
-    };
-    let path = top.join(report::SUMMARY_FILE);
-    let json = serde_json::to_string_pretty(&summary).expect("summary serializes") + "\n";
-    std::fs::write(&path, json).map_err(|source| report::ReportError { path, source })?;
+    for n in &summary.notes {
+        eprintln!("csmport: note: {n}");
+    }
     let lines: Vec<String> = summary
         .steps
         .iter()
@@ -267,88 +127,33 @@ async fn validate_plan(
         eprintln!("{text}");
         println!(
             "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
+            serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else {
         println!("{text}");
     }
-    Ok(exit_code)
+    summary.exit_code
 }
 
-fn is_account(rk: RecordKind) -> bool {
-    matches!(
-        rk,
-        RecordKind::CustomerAccounts | RecordKind::OrganizationAccounts
-    )
+/// The site, resolved when a check first needs it and kept (with its in-process sandbox) until
+/// the command ends.
+struct Lazy<'a> {
+    cli: &'a Cli,
+    cell: tokio::sync::OnceCell<(Target, Option<Sandbox>)>,
 }
 
-/// A kind decided against the site: its import as a dry run, per file.
-async fn decided_on_site(
-    cli: &Cli,
-    files: &[PathBuf],
-    opts: &ImportOptions,
-) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
-    let (target, _sandbox) = super::resolve_target(cli).await?;
-    let dir = run::run_dir(
-        opts.out.as_deref(),
-        &format!("validate-{}", opts.kind.as_str()),
-        jiff::Timestamp::now(),
-    )?;
-    let mut out = Vec::new();
-    for (n, file) in files.iter().enumerate() {
-        let mut o = opts.clone();
-        o.file = file.clone();
-        o.dry_run = true;
-        o.out = Some(sub_dir(&dir, files.len(), n, file)?);
-        let result = run::run(&o, &target, None).await.and_then(|r| {
-            r.validated
-                .ok_or_else(|| Error::Usage(format!("{} has no dry run", o.kind.as_str())))
-        });
-        if files.len() == 1 {
-            out.push(Ok(result?));
-        } else {
-            out.push(result);
-        }
+impl Sites for Lazy<'_> {
+    fn target(&self) -> BoxFuture<'_, Result<Target, Error>> {
+        Box::pin(async move {
+            let (target, _) = self
+                .cell
+                .get_or_try_init(|| super::resolve_target(self.cli))
+                .await?;
+            Ok(target.clone())
+        })
     }
-    Ok(out)
 }
 
-/// The organization detail fields a validated plan's organizations step is read with: the
-/// site's (none when it cannot be asked) and those its detail-fields steps define.
-async fn organization_schema(
-    cli: &Cli,
-    opts: &ImportOptions,
-    promised: &[(String, FieldDef)],
-) -> Schema {
-    let mut schema = Schema::default();
-    if let Ok((target, _sandbox)) = super::resolve_target(cli).await {
-        let client = Client::new(
-            &target,
-            opts.rate,
-            crate::site::client::retry::Policy::default(),
-            std::sync::Arc::new(crate::site::client::Silent),
-        );
-        let input = InputOptions {
-            schema: None,
-            ..opts.input.clone()
-        };
-        if let Ok(s) = columns::schema(RecordKind::Organizations, &input, Some(&client)).await {
-            schema = s;
-        }
-    }
-    for (_, f) in promised.iter().filter(|(e, _)| e == "organization") {
-        if !schema
-            .fields
-            .iter()
-            .any(|d| crate::map::normalize(&d.name) == crate::map::normalize(&f.name))
-        {
-            schema.fields.push(f.clone());
-        }
-    }
-    schema
-}
-
-/// The run folder's summary.json of a validation.
 /// The human summary: the dialect report, then the counts.
 pub fn describe(s: &ValidateSummary) -> String {
     let c = &s.counts;

@@ -4,6 +4,7 @@
 //! `validate`'s offline checks. Every row change goes through `row::step`. Driven by `cmd`;
 //! uses `kinds` for what differs between kinds and `site` to talk to CSM.
 
+pub mod backup;
 pub mod html;
 pub mod intake;
 pub mod journal;
@@ -18,4 +19,5 @@ pub mod send;
 pub mod status;
 pub mod steps;
 pub mod track;
+pub mod validate;
 pub mod validation;

@@ -19,8 +19,7 @@ use crate::map::CellError;
 use crate::options::ImportOptions;
 use crate::read::{Background, Dialect, Source};
 use crate::row::{Outcome, Row, Stage};
-use crate::site::Site;
-use crate::site::client::{Client, Notify, Target};
+use crate::site::client::{Notify, Target};
 
 use super::journal::{ChunkRecord, InputIdentity, Journal, RunMeta, sha256_of};
 use super::keys::RunKeys;
@@ -122,11 +121,7 @@ async fn run_kind<K: Description>(
         .store(opts.max_tasks as u64, Ordering::Relaxed);
     // The log does not exist until the run folder does; notes before that go to the terminal.
     let early: Arc<dyn Notify> = progress.clone();
-    let setup = Site::new(
-        Arc::new(Client::new(target, opts.rate, opts.policy(), early)),
-        target.clone(),
-        opts.service_desk.clone(),
-    );
+    let setup = opts.site(target, early);
     let file = opts.file.as_path();
     crate::read::check_rows(file, &opts.input.read_options(), opts.input.rows)
         .map_err(Error::Usage)?;
@@ -222,11 +217,7 @@ async fn run_kind<K: Description>(
         }
     }
     let alert: Arc<dyn Notify> = Arc::new(Tee(vec![log.clone(), progress.clone()]));
-    let site = Site::new(
-        Arc::new(Client::new(target, opts.rate, opts.policy(), alert.clone())),
-        target.clone(),
-        opts.service_desk.clone(),
-    );
+    let site = opts.site(target, alert.clone());
     let estimated = source.estimated_rows();
     let engine = Arc::new(Engine::new(
         kind,

@@ -4,6 +4,7 @@
 //! puts tables into CSV or XLSX. Driven by `cmd::export`.
 
 pub mod fetch;
+pub mod job;
 pub mod reader;
 pub mod write;
 

@@ -11,7 +11,7 @@ pub mod refs;
 
 use std::sync::Arc;
 
-use client::{ApiError, Client, Target};
+use client::{ApiError, Client, Notify, Target, retry};
 use refs::Listing;
 
 /// The site a run talks to: the client, and what the run has listed of it once.
@@ -25,10 +25,19 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(client: Arc<Client>, target: Target, service_desk: Option<String>) -> Site {
+    /// The one place a site and its client are set up (imports, deletes, exports,
+    /// validation): at most `rate` requests a second, retried as `policy` says, waits and
+    /// notes told to `notify`.
+    pub fn connect(
+        target: &Target,
+        rate: f64,
+        policy: retry::Policy,
+        service_desk: Option<String>,
+        notify: Arc<dyn Notify>,
+    ) -> Site {
         Site {
-            client,
-            target,
+            client: Arc::new(Client::new(target, rate, policy, notify)),
+            target: target.clone(),
             service_desk,
             listing: Default::default(),
         }
