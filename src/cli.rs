@@ -17,16 +17,25 @@ use crate::site::api::Choice;
 #[derive(Clone)]
 pub struct ChoiceParser<T: 'static> {
     values: &'static [T],
+    /// Whether help lists each value's line (a subset's values are named plainly: the lines
+    /// describe the whole set's use, e.g. what an import of a kind reads).
+    help: bool,
 }
 
 /// Every value of `T`.
 pub fn choice<T: Choice>() -> ChoiceParser<T> {
-    ChoiceParser { values: T::ALL }
+    ChoiceParser {
+        values: T::ALL,
+        help: true,
+    }
 }
 
-/// Only `values` of `T`.
+/// Only `values` of `T`, named without their help lines.
 pub fn choice_of<T: Choice>(values: &'static [T]) -> ChoiceParser<T> {
-    ChoiceParser { values }
+    ChoiceParser {
+        values,
+        help: false,
+    }
 }
 
 impl<T: Choice> ChoiceParser<T> {
@@ -34,7 +43,7 @@ impl<T: Choice> ChoiceParser<T> {
         self.values.iter().map(|v| {
             let p =
                 clap::builder::PossibleValue::new(v.name()).aliases(v.aliases().iter().copied());
-            if v.help().is_empty() {
+            if v.help().is_empty() || !self.help {
                 p
             } else {
                 p.help(v.help())
@@ -409,55 +418,14 @@ pub struct DoctorArgs {
     pub site: SiteArgs,
 }
 
-/// What `delete` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteKind {
-    Products,
-    Organizations,
-    Customers,
-    Entitlements,
-    DetailFields,
-    CustomerDetails,
-    OrganizationDetails,
-}
-
-impl Choice for DeleteKind {
-    const ALL: &'static [Self] = &[
-        DeleteKind::Products,
-        DeleteKind::Organizations,
-        DeleteKind::Customers,
-        DeleteKind::Entitlements,
-        DeleteKind::DetailFields,
-        DeleteKind::CustomerDetails,
-        DeleteKind::OrganizationDetails,
-    ];
-    fn name(self) -> &'static str {
-        self.kind().as_str()
-    }
-}
-
-impl DeleteKind {
-    pub fn kind(self) -> Kind {
-        match self {
-            DeleteKind::Products => Kind::Products,
-            DeleteKind::Organizations => Kind::Organizations,
-            DeleteKind::Customers => Kind::Customers,
-            DeleteKind::Entitlements => Kind::Entitlements,
-            DeleteKind::DetailFields => Kind::DetailFields,
-            DeleteKind::CustomerDetails => Kind::CustomerDetails,
-            DeleteKind::OrganizationDetails => Kind::OrganizationDetails,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// What the file's rows name: products (id or name), organizations (id or name), customers
     /// (id, or email with --service-desk), entitlements (id, or customer/organization and
     /// product), detail-fields (entity and name), customer-details / organization-details (the
     /// values of the fields a row names, wide or long layout, are cleared)
-    #[arg(value_name = "KIND", value_parser = choice::<DeleteKind>())]
-    pub kind: DeleteKind,
+    #[arg(value_name = "KIND", value_parser = choice_of(Kind::DELETED))]
+    pub kind: Kind,
     /// The file (CSV or spreadsheet); columns other than the identifying ones are left alone,
     /// so an export, a backup or a failures.csv can be given as it is
     #[arg(required_unless_present = "where_")]
@@ -498,8 +466,8 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// What to export; several kinds go into one .xlsx, one sheet each
-    #[arg(required = true, num_args = 1.., value_name = "KIND", value_parser = choice::<crate::export::ExportKind>())]
-    pub kinds: Vec<crate::export::ExportKind>,
+    #[arg(required = true, num_args = 1.., value_name = "KIND", value_parser = choice_of(Kind::EXPORTED))]
+    pub kinds: Vec<Kind>,
     /// The file to write (.csv or .xlsx); written under a temporary name and renamed at the end
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,

@@ -69,6 +69,27 @@ impl crate::site::api::Choice for Kind {
 }
 
 impl Kind {
+    /// The kinds `export` writes (a table each, in the import template's columns), in the
+    /// order its help lists them.
+    pub const EXPORTED: &'static [Kind] = &[
+        Kind::Organizations,
+        Kind::Customers,
+        Kind::Products,
+        Kind::Entitlements,
+        Kind::DetailFields,
+    ];
+
+    /// The kinds `delete` takes, in the order its help lists them.
+    pub const DELETED: &'static [Kind] = &[
+        Kind::Products,
+        Kind::Organizations,
+        Kind::Customers,
+        Kind::Entitlements,
+        Kind::DetailFields,
+        Kind::CustomerDetails,
+        Kind::OrganizationDetails,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Customers => "customers",
@@ -80,6 +101,42 @@ impl Kind {
             Kind::Entitlements => "entitlements",
             Kind::CustomerDetails => "customer-details",
             Kind::OrganizationDetails => "organization-details",
+        }
+    }
+
+    /// A record kind (profiles and accounts of customers and organizations): checked column by
+    /// column, offline as fast as the reader goes.
+    pub fn is_record(self) -> bool {
+        matches!(
+            self,
+            Kind::Customers
+                | Kind::Organizations
+                | Kind::CustomerAccounts
+                | Kind::OrganizationAccounts
+        )
+    }
+
+    /// The account endpoints' kinds (no detail values).
+    pub fn is_account(self) -> bool {
+        matches!(self, Kind::CustomerAccounts | Kind::OrganizationAccounts)
+    }
+
+    /// Customers of either endpoint (identified by email); else organizations (by name).
+    pub fn is_customer(self) -> bool {
+        matches!(self, Kind::Customers | Kind::CustomerAccounts)
+    }
+
+    /// Whether a record kind's rows carry detail-field values (the account endpoints take none).
+    pub fn has_details(self) -> bool {
+        matches!(self, Kind::Customers | Kind::Organizations)
+    }
+
+    /// What one row of a record kind is: a customer or an organization.
+    pub fn noun(self) -> &'static str {
+        if self.is_customer() {
+            "customer"
+        } else {
+            "organization"
         }
     }
 

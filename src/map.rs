@@ -19,33 +19,7 @@ pub const COL_ID: &str = "id";
 pub const COL_NAME: &str = "name";
 pub use crate::site::api::MAX_ORGANIZATION_NAME_CHARS;
 
-/// What kind of record the rows describe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    Customers,
-    Organizations,
-    CustomerAccounts,
-    OrganizationAccounts,
-}
-
-impl RecordKind {
-    fn noun(self) -> &'static str {
-        match self {
-            RecordKind::Customers | RecordKind::CustomerAccounts => "customer",
-            RecordKind::Organizations | RecordKind::OrganizationAccounts => "organization",
-        }
-    }
-
-    /// Customers of either endpoint (identified by email); else organizations (by name).
-    pub fn is_customer(self) -> bool {
-        matches!(self, RecordKind::Customers | RecordKind::CustomerAccounts)
-    }
-
-    /// Whether rows carry detail-field values (the account endpoints take none).
-    pub fn has_details(self) -> bool {
-        matches!(self, RecordKind::Customers | RecordKind::Organizations)
-    }
-}
+use crate::kind::Kind;
 
 /// What one input column feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,31 +188,30 @@ pub fn map_header(
     schema: &Schema,
     ignore_unknown: bool,
 ) -> Result<Mapping, MapError> {
-    map_header_for(RecordKind::Customers, header, schema, ignore_unknown)
+    map_header_for(Kind::Customers, header, schema, ignore_unknown)
 }
 
 pub fn map_header_for(
-    kind: RecordKind,
+    kind: Kind,
     header: &[String],
     schema: &Schema,
     ignore_unknown: bool,
 ) -> Result<Mapping, MapError> {
     let base: &[(&str, Target)] = match kind {
-        RecordKind::Customers => &[
+        Kind::Customers => &[
             (COL_EMAIL, Target::Email),
             (COL_DISPLAY_NAME, Target::DisplayName),
             (COL_ORGANIZATIONS, Target::Organizations),
             // An export's last column: the row is that customer.
             (COL_ID, Target::Id),
         ],
-        RecordKind::CustomerAccounts => &[
+        Kind::CustomerAccounts => &[
             (COL_EMAIL, Target::Email),
             (COL_DISPLAY_NAME, Target::DisplayName),
             (COL_ID, Target::Id),
         ],
-        RecordKind::Organizations | RecordKind::OrganizationAccounts => {
-            &[(COL_ID, Target::Id), (COL_NAME, Target::Name)]
-        }
+        // Organizations of either endpoint (only record kinds are mapped by columns).
+        _ => &[(COL_ID, Target::Id), (COL_NAME, Target::Name)],
     };
     let mut known: Vec<(String, Target, String)> = base
         .iter()
@@ -311,15 +284,15 @@ pub fn map_header_for(
         return Err(MapError::UnknownColumns(unknown, kind.noun()));
     }
     match kind {
-        RecordKind::Customers if !targets.contains(&Target::Email) => {
+        Kind::Customers if !targets.contains(&Target::Email) => {
             return Err(MapError::MissingEmail(header_list(header)));
         }
-        RecordKind::CustomerAccounts
+        Kind::CustomerAccounts
             if !targets.contains(&Target::Email) && !targets.contains(&Target::Id) =>
         {
             return Err(MapError::MissingEmail(header_list(header)));
         }
-        RecordKind::Organizations | RecordKind::OrganizationAccounts
+        Kind::Organizations | Kind::OrganizationAccounts
             if !targets.contains(&Target::Name) && !targets.contains(&Target::Id) =>
         {
             return Err(MapError::MissingIdentifier(header_list(header)));

@@ -16,7 +16,7 @@ use crate::options::ImportOptions;
 use crate::read::Source;
 
 pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
-    let kind_arg = args.kind.kind();
+    let kind_arg = args.kind;
     if matches!(kind_arg, Kind::CustomerDetails | Kind::OrganizationDetails) {
         return values(cli, args).await;
     }
@@ -92,7 +92,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
 /// values as it decides, writes those it will clear to `backup.csv` (long layout, UPDATE) and
 /// syncs it before any request is sent; a value it cannot read first is not cleared.
 async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
-    let kind = args.kind.kind();
+    let kind = args.kind;
     if !args.where_.is_empty() {
         return Err(Error::Usage(
             "--where finds customers by a detail field: it goes with `delete customers`".into(),

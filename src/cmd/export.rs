@@ -11,7 +11,7 @@ use crate::cli::{Cli, ExportArgs};
 use crate::error::Error;
 use crate::export::reader::Settings;
 use crate::export::write::{CsvOptions, ExportFormat};
-use crate::export::{ExportKind, fetch, job};
+use crate::export::{Kind, fetch, job};
 use crate::site::Site;
 use crate::site::client::retry;
 
@@ -21,7 +21,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         Some(f) => f,
         None => format_of(&args.out)?,
     };
-    let mut kinds: Vec<ExportKind> = Vec::new();
+    let mut kinds: Vec<Kind> = Vec::new();
     for k in &args.kinds {
         if !kinds.contains(k) {
             kinds.push(*k);
@@ -45,7 +45,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         )));
     }
     let query = fetch::parse_where(&args.where_).map_err(Error::Usage)?;
-    if !query.is_empty() && kinds.iter().any(|k| *k != ExportKind::Customers) {
+    if !query.is_empty() && kinds.iter().any(|k| *k != Kind::Customers) {
         return Err(Error::Usage(
             "--where finds customers by a detail field: export only customers with it, the other kinds in another export".into(),
         ));

@@ -158,8 +158,8 @@ pub async fn back_up(
     // fields are kept as value files, or the delete does not happen.
     if kind_arg == Kind::DetailFields && on_site > 0 {
         for (entity, export_kind) in [
-            ("customer", crate::export::ExportKind::Customers),
-            ("organization", crate::export::ExportKind::Organizations),
+            ("customer", crate::export::Kind::Customers),
+            ("organization", crate::export::Kind::Organizations),
         ] {
             let names: Vec<&str> = found_ids
                 .iter()
@@ -229,7 +229,7 @@ async fn product_entitlements(
         .collect();
     let mut t = crate::export::reader::read_table(
         &site.client,
-        crate::export::ExportKind::Entitlements,
+        crate::export::Kind::Entitlements,
         opts.service_desk.clone(),
     )
     .await

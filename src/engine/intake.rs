@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::kinds::columns::Columns;
-use crate::map::{self, RecordKind};
+use crate::map;
 use crate::options::InputOptions;
 use crate::read::{Background, RawRow, RowBatch, Source};
 use crate::row::{Outcome, Stage};
@@ -23,7 +24,7 @@ pub struct Intake {
     seen: KeyCheck,
     /// Only these data rows (a trial run).
     rows: Option<(u64, u64)>,
-    kind: RecordKind,
+    kind: Kind,
     /// Per field: values that matched an option only when ignoring case (count, one example).
     pub respelled: std::collections::BTreeMap<String, (u64, String)>,
 }
@@ -31,7 +32,7 @@ pub struct Intake {
 impl Intake {
     /// Opens the input and maps its header; any problem here stops the run (exit 2).
     pub fn open(
-        kind: RecordKind,
+        kind: Kind,
         kind_name: &str,
         input: &InputOptions,
         file: &Path,
@@ -96,7 +97,7 @@ impl Intake {
     /// One outcome per row of a batch (None: valid), reading cells in place, at no allocation
     /// per valid row.
     pub fn check_batch(&mut self, batch: &RowBatch) -> Vec<Option<Outcome>> {
-        if self.kind != RecordKind::Customers {
+        if self.kind != Kind::Customers {
             return batch.iter().map(|r| self.check_row(&r.to_raw())).collect();
         }
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -187,9 +188,9 @@ impl Intake {
         }
         let cols = &self.columns;
         // How a later duplicate of this row is recognised and named.
-        let built = match self.kind {
-            RecordKind::Customers | RecordKind::CustomerAccounts => {
-                cols.customer(raw).map(|(item, _)| {
+        let built =
+            match self.kind {
+                Kind::Customers | Kind::CustomerAccounts => cols.customer(raw).map(|(item, _)| {
                     match (&item.payload.email, &item.payload.customer_id) {
                         (Some(email), _) => (
                             email.to_lowercase(),
@@ -202,10 +203,8 @@ impl Intake {
                             (format!("id:{id}"), id, map::COL_ID, "a customer")
                         }
                     }
-                })
-            }
-            RecordKind::Organizations | RecordKind::OrganizationAccounts => {
-                cols.organization(raw).map(|(item, key)| {
+                }),
+                _ => cols.organization(raw).map(|(item, key)| {
                     let p = &item.payload;
                     let shown = p.name.clone().or(p.id.clone()).unwrap_or_default();
                     let field = if p.name.is_some() {
@@ -214,9 +213,8 @@ impl Intake {
                         map::COL_ID
                     };
                     (key, shown, field, "an organization")
-                })
-            }
-        };
+                }),
+            };
         match built {
             Err(errors) => Some(cell_errors(errors)),
             Ok((key, shown, field, noun)) => self.duplicate_key(&key, &shown, field, noun, raw.row),
@@ -264,18 +262,6 @@ fn duplicate_outcome(first: u64, shown: &str, field: &str, noun: &str) -> Outcom
         error: format!(
             "duplicate: '{shown}' is already in row {first} of this file; only the first row for {noun} is sent (merge the rows)"
         ),
-    }
-}
-
-/// The map stage's view of a profile kind.
-pub fn record_kind(kind: crate::kinds::Kind) -> Option<RecordKind> {
-    use crate::kinds::Kind;
-    match kind {
-        Kind::Customers => Some(RecordKind::Customers),
-        Kind::Organizations => Some(RecordKind::Organizations),
-        Kind::CustomerAccounts => Some(RecordKind::CustomerAccounts),
-        Kind::OrganizationAccounts => Some(RecordKind::OrganizationAccounts),
-        _ => None,
     }
 }
 

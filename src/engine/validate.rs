@@ -13,13 +13,11 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::kinds::Kind;
 use crate::kinds::columns;
-use crate::map::RecordKind;
 use crate::options::{ImportOptions, InputOptions};
 use crate::schema::{FieldDef, Schema};
 use crate::site::Site;
 use crate::site::client::{Client, Silent, Target, retry};
 
-use super::intake;
 use super::report::{self, ValidateSummary};
 use super::run;
 use super::validation::{
@@ -64,14 +62,15 @@ pub async fn validate_kind(
     opts: &ImportOptions,
     promised: &[(String, FieldDef)],
 ) -> Result<Vec<Result<ValidateSummary, Error>>, Error> {
-    match intake::record_kind(opts.kind) {
-        Some(rk) if !opts.kind.is_decided_on_site() => {
-            let client = if opts.input.schema.is_some() || is_account(rk) {
+    let rk = opts.kind;
+    match rk.is_record() {
+        true => {
+            let client = if opts.input.schema.is_some() || rk.is_account() {
                 None
             } else {
                 Some(bare_client(&sites.target().await?, opts.rate))
             };
-            let entity = if rk == RecordKind::Organizations {
+            let entity = if rk == Kind::Organizations {
                 "organization"
             } else {
                 "customer"
@@ -96,7 +95,7 @@ pub async fn validate_kind(
             )
             .await
         }
-        _ => decided_on_site(sites, files, opts).await,
+        false => decided_on_site(sites, files, opts).await,
     }
 }
 
@@ -193,12 +192,6 @@ pub async fn validate_plan(
     std::fs::write(&path, json).map_err(|source| report::ReportError { path, source })?;
     Ok(summary)
 }
-fn is_account(rk: RecordKind) -> bool {
-    matches!(
-        rk,
-        RecordKind::CustomerAccounts | RecordKind::OrganizationAccounts
-    )
-}
 
 /// A kind decided against the site: its import as a dry run, per file.
 async fn decided_on_site(
@@ -245,7 +238,7 @@ async fn organization_schema(
             schema: None,
             ..opts.input.clone()
         };
-        if let Ok(s) = columns::schema(RecordKind::Organizations, &input, Some(&*client)).await {
+        if let Ok(s) = columns::schema(Kind::Organizations, &input, Some(&*client)).await {
             schema = s;
         }
     }

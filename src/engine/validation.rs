@@ -10,7 +10,6 @@ use std::time::Instant;
 use crate::error::{Error, rows_exit_code};
 use crate::kinds::Kind;
 use crate::kinds::columns;
-use crate::map::RecordKind;
 use crate::options::{ImportOptions, InputOptions};
 use crate::row::Row;
 use crate::schema::{FieldDef, Schema};
@@ -37,8 +36,8 @@ pub fn sub_dir(dir: &Path, files: usize, n: usize, file: &Path) -> Result<PathBu
 
 /// The organization detail field a customers validation resolves organizations by: a
 /// mapping's `by`, or `--organizations-by`.
-pub fn by_field(rk: RecordKind, input: &InputOptions) -> Result<Option<String>, Error> {
-    if rk != RecordKind::Customers {
+pub fn by_field(rk: Kind, input: &InputOptions) -> Result<Option<String>, Error> {
+    if rk != Kind::Customers {
         return Ok(None);
     }
     if let Some(path) = &input.mapping {
@@ -68,7 +67,7 @@ pub fn record_promised_organizations(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| label.clone());
     let columns = columns::Columns::new(
-        RecordKind::Organizations,
+        Kind::Organizations,
         opts.kind.as_str(),
         input,
         source.header(),
@@ -181,7 +180,7 @@ pub struct Earlier<'a> {
 /// not given.
 pub async fn offline(
     kind: Kind,
-    rk: RecordKind,
+    rk: Kind,
     files: &[PathBuf],
     input: &InputOptions,
     out: Option<&Path>,
@@ -237,7 +236,7 @@ pub async fn offline(
 
 pub fn validate_file(
     kind: Kind,
-    rk: RecordKind,
+    rk: Kind,
     input: &InputOptions,
     file: &Path,
     schema: Schema,
@@ -370,7 +369,7 @@ pub fn validate_file(
 /// in row order. Returns how many rows it added.
 pub fn add_duplicates(
     kind: Kind,
-    rk: RecordKind,
+    rk: Kind,
     input: &InputOptions,
     file: &Path,
     schema: Schema,

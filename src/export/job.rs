@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::export::reader::{Found, Reader, Settings};
 use crate::export::write::{self, CsvOptions, ExportFormat};
-use crate::export::{ExportKind, Table, fetch};
+use crate::export::{Kind, Table, fetch};
 use crate::site::api::model::DetailFieldQuery;
 use crate::site::client::{Client, Notify};
 
@@ -35,7 +35,7 @@ pub struct ExportSummary {
     pub exit_code: i32,
     /// Kinds and their row counts in the order they were exported (`rows` is by name).
     #[serde(skip)]
-    pub tables: Vec<(ExportKind, usize)>,
+    pub tables: Vec<(Kind, usize)>,
 }
 
 /// The tables read, and what reading found besides their rows.
@@ -50,7 +50,7 @@ pub async fn read(
     settings: Settings,
     ids: Option<&str>,
     query: &[DetailFieldQuery],
-    kinds: &[ExportKind],
+    kinds: &[Kind],
     notify: &dyn Notify,
 ) -> Result<Read, Error> {
     let reader = Reader {
@@ -81,7 +81,7 @@ pub async fn write(
     started: Instant,
 ) -> Result<ExportSummary, Error> {
     let Read { tables, found } = read;
-    let counts: Vec<(ExportKind, usize)> = tables.iter().map(|t| (t.kind, t.rows.len())).collect();
+    let counts: Vec<(Kind, usize)> = tables.iter().map(|t| (t.kind, t.rows.len())).collect();
     let path = out.to_path_buf();
     let sha256 = tokio::task::spawn_blocking(move || write::write(&path, format, &tables, csv))
         .await

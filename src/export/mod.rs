@@ -8,48 +8,13 @@ pub mod job;
 pub mod reader;
 pub mod write;
 
+pub use crate::kind::Kind;
 use crate::schema::{FieldKind, Schema};
 use crate::site::api::MULTI_VALUE_SEPARATOR;
 use crate::site::api::model::{
     CustomerProfile, DetailFieldWithConfiguration, DetailValue, Entitlement, OrganizationProfile,
     Product,
 };
-
-/// What can be exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExportKind {
-    Organizations,
-    Customers,
-    Products,
-    Entitlements,
-    DetailFields,
-}
-
-impl crate::site::api::Choice for ExportKind {
-    const ALL: &'static [Self] = &[
-        ExportKind::Organizations,
-        ExportKind::Customers,
-        ExportKind::Products,
-        ExportKind::Entitlements,
-        ExportKind::DetailFields,
-    ];
-    fn name(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl ExportKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportKind::Organizations => "organizations",
-            ExportKind::Customers => "customers",
-            ExportKind::Products => "products",
-            ExportKind::Entitlements => "entitlements",
-            ExportKind::DetailFields => "detail-fields",
-        }
-    }
-}
 
 /// One cell, typed so a spreadsheet gets numbers and dates, not text that looks like them.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +49,7 @@ impl Cell {
 /// One kind's rows under its header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
-    pub kind: ExportKind,
+    pub kind: Kind,
     pub header: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
@@ -188,7 +153,7 @@ pub fn customers(schema: &Schema, mut profiles: Vec<CustomerProfile>) -> Table {
         })
         .collect();
     Table {
-        kind: ExportKind::Customers,
+        kind: Kind::Customers,
         header: header(&["email", "displayName", "organizations"], schema, &["id"]),
         rows,
     }
@@ -207,7 +172,7 @@ pub fn organizations(schema: &Schema, mut profiles: Vec<OrganizationProfile>) ->
         })
         .collect();
     Table {
-        kind: ExportKind::Organizations,
+        kind: Kind::Organizations,
         header: header(&["name"], schema, &["id"]),
         rows,
     }
@@ -217,7 +182,7 @@ pub fn organizations(schema: &Schema, mut profiles: Vec<OrganizationProfile>) ->
 pub fn products(mut list: Vec<Product>) -> Table {
     sort_by_key(&mut list, |p| (p.name.clone(), p.id.clone()));
     Table {
-        kind: ExportKind::Products,
+        kind: Kind::Products,
         header: vec!["name".into(), "id".into()],
         rows: list
             .iter()
@@ -257,7 +222,7 @@ pub fn entitlements(schema: &Schema, mut list: Vec<(HolderName, Entitlement)>) -
         })
         .collect();
     Table {
-        kind: ExportKind::Entitlements,
+        kind: Kind::Entitlements,
         header: header(&["customer", "organization", "product"], schema, &[]),
         rows,
     }
@@ -288,7 +253,7 @@ pub fn detail_fields(defs: &[(&str, Vec<DetailFieldWithConfiguration>)]) -> Tabl
     }
     rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Table {
-        kind: ExportKind::DetailFields,
+        kind: Kind::DetailFields,
         header: ["entity", "name", "type", "options"]
             .map(String::from)
             .to_vec(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::Error;
 use crate::export::fetch::{self, Wanted};
-use crate::export::{self as ex, ExportKind, HolderName, Table};
+use crate::export::{self as ex, HolderName, Kind, Table};
 use crate::site::api::model::DetailFieldWithConfiguration;
 use crate::site::client::{ApiError, Client, Notify};
 use crate::site::refs::Entity;
@@ -76,7 +76,7 @@ pub fn failed(what: &str, e: ApiError) -> Error {
 /// it for what a delete takes with it: a product's entitlements).
 pub async fn read_table(
     client: &Client,
-    kind: ExportKind,
+    kind: Kind,
     service_desk: Option<String>,
 ) -> Result<Table, Error> {
     let reader = Reader {
@@ -99,10 +99,10 @@ impl Reader<'_> {
         self.settings.concurrency.clamp(1, 16)
     }
 
-    pub async fn table(&self, kind: ExportKind) -> Result<Table, Error> {
+    pub async fn table(&self, kind: Kind) -> Result<Table, Error> {
         let c = self.client;
         match kind {
-            ExportKind::DetailFields => {
+            Kind::DetailFields => {
                 let mut defs = Vec::new();
                 for entity in ["customer", "organization", "entitlement"] {
                     let list = fetch::definitions(c, entity)
@@ -112,7 +112,7 @@ impl Reader<'_> {
                 }
                 Ok(ex::detail_fields(&defs))
             }
-            ExportKind::Products => {
+            Kind::Products => {
                 let mut list = crate::site::refs::list_products(c)
                     .await
                     .map_err(|e| failed("products", e))?;
@@ -132,7 +132,7 @@ impl Reader<'_> {
                 }
                 Ok(ex::products(list))
             }
-            ExportKind::Organizations => {
+            Kind::Organizations => {
                 let defs = fetch::definitions(c, "organization")
                     .await
                     .map_err(|e| failed("organization detail fields", e))?;
@@ -145,7 +145,7 @@ impl Reader<'_> {
                 }
                 Ok(ex::organizations(&ex::schema_of(&defs), profiles))
             }
-            ExportKind::Customers => {
+            Kind::Customers => {
                 let defs = fetch::definitions(c, "customer")
                     .await
                     .map_err(|e| failed("customer detail fields", e))?;
@@ -174,7 +174,7 @@ impl Reader<'_> {
                 }
                 Ok(ex::customers(&ex::schema_of(&defs), profiles))
             }
-            ExportKind::Entitlements => {
+            Kind::Entitlements => {
                 let defs = fetch::definitions(c, "entitlement")
                     .await
                     .map_err(|e| failed("entitlement detail fields", e))?;
@@ -195,6 +195,17 @@ impl Reader<'_> {
                     .collect();
                 Ok(ex::entitlements(&ex::schema_of(&defs), list))
             }
+            // The command line offers only `Kind::EXPORTED`; accounts and detail values are
+            // in the profiles' tables.
+            other => Err(Error::Usage(format!(
+                "{} cannot be exported: export {}",
+                other.as_str(),
+                Kind::EXPORTED
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
         }
     }
 

@@ -3,8 +3,9 @@
 //! header mapped onto CSM fields (`map`). Shared by those kinds and by `validate`'s intake.
 
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::map::UnknownColumn;
-use crate::map::{self, CellError, Mapping, RecordKind};
+use crate::map::{self, CellError, Mapping};
 use crate::mapfile::{self, Compiled};
 use crate::options::{InputOptions, Op};
 use crate::read::RawRow;
@@ -47,7 +48,7 @@ pub struct Columns {
 /// The detail-field definitions of `kind`'s entity: from `--schema FILE` when given, else from
 /// the site (none for the account kinds, which carry no detail values).
 pub async fn schema(
-    kind: RecordKind,
+    kind: Kind,
     input: &InputOptions,
     client: Option<&Client>,
 ) -> Result<Schema, Error> {
@@ -55,11 +56,10 @@ pub async fn schema(
         return schema_file(path);
     }
     let path = match kind {
-        RecordKind::Customers => paths::CUSTOMER_DETAILS,
-        RecordKind::Organizations => paths::ORGANIZATION_DETAILS,
-        RecordKind::CustomerAccounts | RecordKind::OrganizationAccounts => {
-            return Ok(Schema::default());
-        }
+        Kind::Customers => paths::CUSTOMER_DETAILS,
+        Kind::Organizations => paths::ORGANIZATION_DETAILS,
+        // The account endpoints take no detail values; no other kind is read by columns.
+        _ => return Ok(Schema::default()),
     };
     let Some(client) = client else {
         return Err(Error::Usage(
@@ -87,7 +87,7 @@ pub fn schema_file(path: &std::path::Path) -> Result<Schema, Error> {
 impl Columns {
     /// Maps `header` onto `kind`'s fields; any problem stops the run before anything is sent.
     pub fn new(
-        kind: RecordKind,
+        kind: Kind,
         kind_name: &str,
         input: &InputOptions,
         header: &[String],
@@ -129,7 +129,7 @@ impl Columns {
             mapping.notes.extend(c.notes.iter().cloned());
             mapping.organizations_by = c.organizations_by.clone();
         }
-        if mapping.organizations_by.is_none() && kind == RecordKind::Customers {
+        if mapping.organizations_by.is_none() && kind == Kind::Customers {
             mapping.organizations_by = input.organizations_by.clone();
         }
         let all = input.invalid_values == crate::options::InvalidValues::Blank;
@@ -159,7 +159,7 @@ impl Columns {
 
     /// Reads the schema (site or file) and maps the header, for a profile kind's set-up.
     pub async fn open(
-        kind: RecordKind,
+        kind: Kind,
         kind_name: &str,
         input: &InputOptions,
         site: &Site,

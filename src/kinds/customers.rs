@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::resolve::{OrgResolver, Resolved};
 use crate::error::Error;
-use crate::map::{self, CellError, RecordKind};
+use crate::kind::Kind;
+use crate::map::{self, CellError};
 use crate::options::ImportOptions;
 use crate::read::RawRow;
 use crate::row::{Found, Stage};
@@ -47,11 +48,11 @@ pub struct Customer {
 }
 
 impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
-    fn record_kind() -> RecordKind {
+    fn record_kind() -> Kind {
         if ACCOUNTS {
-            RecordKind::CustomerAccounts
+            Kind::CustomerAccounts
         } else {
-            RecordKind::Customers
+            Kind::Customers
         }
     }
 }

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use crate::error::Error;
-use crate::map::{self, CellError, RecordKind};
+use crate::kind::Kind;
+use crate::map::{self, CellError};
 use crate::options::ImportOptions;
 use crate::read::RawRow;
 use crate::row::Stage;
@@ -36,11 +37,11 @@ pub struct OrganizationKind<const ACCOUNTS: bool> {
 pub type Organizations = OrganizationKind<false>;
 
 impl<const ACCOUNTS: bool> OrganizationKind<ACCOUNTS> {
-    fn record_kind() -> RecordKind {
+    fn record_kind() -> Kind {
         if ACCOUNTS {
-            RecordKind::OrganizationAccounts
+            Kind::OrganizationAccounts
         } else {
-            RecordKind::Organizations
+            Kind::Organizations
         }
     }
 }
