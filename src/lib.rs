@@ -146,6 +146,16 @@ mod layers {
                 "src/cmd/{c}.rs has {lines} lines: its work belongs in the engine, export or site"
             );
         }
+        // A kind is given only what it decides by (`KindOptions`), never the run's options.
+        for entry in std::fs::read_dir(root.join("kinds")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("ImportOptions"),
+                "{} names ImportOptions: a kind gets KindOptions",
+                path.display()
+            );
+        }
         // A site and its client are set up in one place (`Site::connect`).
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {

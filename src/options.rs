@@ -85,6 +85,26 @@ impl crate::site::api::Choice for InvalidValues {
     }
 }
 
+/// What a kind's description is told of its run: how its input is read and checked, and the
+/// few run settings a description decides by. Pacing, retries, task slots, timeouts, the site
+/// and the input's file are the engine's and are not here.
+#[derive(Debug, Clone, Copy)]
+pub struct KindOptions<'a> {
+    pub kind: Kind,
+    pub input: &'a InputOptions,
+    /// Rows a chunk holds at most (a kind may take fewer: `chunk_weight`).
+    pub batch_size: usize,
+    pub dry_run: bool,
+    /// A delete run (detail values: every value a row names is cleared).
+    pub delete: bool,
+    /// Customers may create the organizations they name.
+    pub create_organizations: bool,
+    /// What earlier steps of a plan made (`known-organizations.csv`).
+    pub known_organizations: Option<&'a Path>,
+    /// The run folder.
+    pub out: Option<&'a Path>,
+}
+
 /// How the input is read and its rows checked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -237,6 +257,20 @@ impl ImportOptions {
             budget: self.retry_budget,
             patience: Duration::from_secs(self.slot_wait_secs.max(1)),
             ..default
+        }
+    }
+
+    /// What the run's kind is told of it (`kinds::Setup`, `kinds::Cx`).
+    pub fn for_kind(&self) -> KindOptions<'_> {
+        KindOptions {
+            kind: self.kind,
+            input: &self.input,
+            batch_size: self.batch_size,
+            dry_run: self.dry_run,
+            delete: self.delete,
+            create_organizations: self.create_organizations,
+            known_organizations: self.known_organizations.as_deref(),
+            out: self.out.as_deref(),
         }
     }
 

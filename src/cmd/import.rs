@@ -63,9 +63,11 @@ async fn run_plan(
                 if matches!(step.kind, Kind::Organizations | Kind::OrganizationAccounts) {
                     // Later steps find these by a CRM id even before the site lists them.
                     let successes = dir.join(crate::engine::report::SUCCESSES_FILE);
-                    if let Err(e) =
-                        crate::kinds::columns::record_known_organizations(&opts, &successes, &known)
-                    {
+                    if let Err(e) = crate::kinds::columns::record_known_organizations(
+                        opts.for_kind(),
+                        &successes,
+                        &known,
+                    ) {
                         eprintln!(
                             "csmport: note: the organizations this step made are not recorded for later steps: {e}"
                         );

@@ -131,7 +131,7 @@ async fn run_kind<K: Description>(
     progress.set_length(source.estimated_rows());
     let kind = K::open(Setup {
         site: &setup,
-        opts,
+        opts: opts.for_kind(),
         header: &header,
         label: &label,
     })
@@ -544,7 +544,8 @@ fn read_rows<K: Description>(
 ) -> ReadEnd {
     let kind = &engine.kind;
     let progress = &engine.progress;
-    let mut chunker = Chunker::new(kind.chunk_weight(&engine.opts)).with_boundaries(boundaries);
+    let mut chunker =
+        Chunker::new(kind.chunk_weight(engine.opts.batch_size)).with_boundaries(boundaries);
     let mut seen = RunKeys::new(estimated);
     let mut reader = Background::spawn(source).with_rows(engine.opts.input.rows);
     let mut error = None;

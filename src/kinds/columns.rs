@@ -379,7 +379,7 @@ pub async fn organizations_by(
                 s.site,
                 field,
                 s.label,
-                s.opts.known_organizations.as_deref(),
+                s.opts.known_organizations,
                 s.opts.dry_run,
             )
             .await?,
@@ -439,7 +439,7 @@ pub const KNOWN_ORGANIZATIONS_FILE: &str = "known-organizations.csv";
 /// them there without the site, which may list a new organization only a while after the task
 /// that made it. Returns how many values were written.
 pub fn record_known_organizations(
-    opts: &crate::options::ImportOptions,
+    opts: crate::options::KindOptions<'_>,
     successes: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<u64, String> {

@@ -13,7 +13,6 @@ use super::resolve::{OrgResolver, Resolved};
 use crate::error::Error;
 use crate::kind::Kind;
 use crate::map::{self, CellError};
-use crate::options::ImportOptions;
 use crate::read::RawRow;
 use crate::row::{Found, Stage};
 use crate::site::api::model::{
@@ -73,7 +72,7 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         let columns = Columns::open(
             Self::record_kind(),
             name,
-            &s.opts.input,
+            s.opts.input,
             s.site,
             s.header,
             s.label,
@@ -135,11 +134,11 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         }]
     }
 
-    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
+    fn chunk_weight(&self, batch_size: usize) -> usize {
         if ACCOUNTS {
-            opts.batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
+            batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
         } else {
-            opts.batch_size
+            batch_size
         }
     }
 

@@ -398,7 +398,7 @@ impl Description for Deletes {
     type Item = Target;
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
-        let dir = s.opts.out.as_deref().unwrap_or(Path::new("."));
+        let dir = s.opts.out.unwrap_or(Path::new("."));
         let ids = std::fs::read_to_string(dir.join(BACKUP_IDS)).map_err(|e| {
             Error::Usage(format!(
                 "{}: the backup's list of ids cannot be read ({e}); csmport deletes only what it backed up first",

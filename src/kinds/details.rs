@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::map::{CellError, normalize};
-use crate::options::ImportOptions;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
 use crate::schema::{FieldDef, FieldKind, Schema};
@@ -514,7 +513,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         c.ops.len().max(1)
     }
 
-    fn chunk_weight(&self, _opts: &ImportOptions) -> usize {
+    fn chunk_weight(&self, _batch_size: usize) -> usize {
         MAX_DETAIL_OPERATIONS
     }
 
@@ -600,7 +599,7 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         if !cleared.is_empty() {
             let mut b = self.backup.lock().unwrap_or_else(|p| p.into_inner());
             if b.path.is_none() {
-                *b = ValueBackup::new(cx.opts.out.clone());
+                *b = ValueBackup::new(cx.opts.out.map(std::path::Path::to_path_buf));
             }
             if let Err(e) = b.keep(&cleared) {
                 let why =

@@ -23,7 +23,7 @@ use std::pin::Pin;
 
 use crate::error::Error;
 use crate::map::CellError;
-use crate::options::ImportOptions;
+use crate::options::KindOptions;
 use crate::read::RawRow;
 use crate::row::{Found, Stage};
 use crate::site::Site;
@@ -34,7 +34,7 @@ use crate::site::client::{ApiError, Notify};
 /// checked against) and the input's header.
 pub struct Setup<'a> {
     pub site: &'a Site,
-    pub opts: &'a ImportOptions,
+    pub opts: KindOptions<'a>,
     pub header: &'a [String],
     /// The input, as the user named it (for messages).
     pub label: &'a str,
@@ -43,7 +43,7 @@ pub struct Setup<'a> {
 /// What a kind is given while a chunk of rows is decided and sent.
 pub struct Cx<'a> {
     pub site: &'a Site,
-    pub opts: &'a ImportOptions,
+    pub opts: KindOptions<'a>,
     pub log: &'a dyn Notify,
     /// Bulk tasks the chunk's rows depend on (organizations named by customers), journaled
     /// with the chunk and run under the same slot limit and pacing as every request.
@@ -299,8 +299,8 @@ pub trait Description: Sized + Send + Sync + 'static {
 
     /// …and how much a chunk of rows may hold: the rows of one chunk are decided together and
     /// journaled together.
-    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
-        opts.batch_size
+    fn chunk_weight(&self, batch_size: usize) -> usize {
+        batch_size
     }
 
     /// Decides each item against what the site holds, in order (one decision per item).

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use crate::error::Error;
 use crate::kind::Kind;
 use crate::map::{self, CellError};
-use crate::options::ImportOptions;
 use crate::read::RawRow;
 use crate::row::Stage;
 use crate::row::{Found, match_key};
@@ -58,7 +57,7 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         let columns = Columns::open(
             Self::record_kind(),
             name,
-            &s.opts.input,
+            s.opts.input,
             s.site,
             s.header,
             s.label,
@@ -116,11 +115,11 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         vec![Identity::named(key, field, &shown, "an organization")]
     }
 
-    fn chunk_weight(&self, opts: &ImportOptions) -> usize {
+    fn chunk_weight(&self, batch_size: usize) -> usize {
         if ACCOUNTS {
-            opts.batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
+            batch_size.min(MAX_ACCOUNT_BULK_ITEMS)
         } else {
-            opts.batch_size
+            batch_size
         }
     }
 

@@ -226,7 +226,7 @@ impl<K: Description> Engine<K> {
     fn cx(&self, seq: u64) -> Cx<'_> {
         Cx {
             site: &self.site,
-            opts: &self.opts,
+            opts: self.opts.for_kind(),
             log: &*self.log,
             tasks: self,
             seq,
