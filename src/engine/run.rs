@@ -14,7 +14,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::error::{EXIT_INTERRUPTED, EXIT_USAGE, Error, rows_exit_code};
-use crate::kinds::{self, Description, Kind, Setup};
+use crate::kinds::{self, Description, Kind, Rules, Setup};
 use crate::map::CellError;
 use crate::options::ImportOptions;
 use crate::read::{Background, Dialect, Source};
@@ -197,19 +197,20 @@ async fn run_kind<K: Description>(
         "{what} {kind_name} from {label} into {} (cloud {}); batch size {}, rate {}/s, max tasks {}",
         target.base_url, target.cloud_id, opts.batch_size, opts.rate, opts.max_tasks
     ));
-    for note in kind.notes() {
-        log.note(&note);
+    let opened = kind.opened();
+    for note in &opened.notes {
+        log.note(note);
     }
-    let ignored_columns: Vec<String> = kind
-        .ignored_columns()
+    let ignored_columns: Vec<String> = opened
+        .ignored_columns
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let columns = column_uses(&kind, &header);
+    let columns = column_uses(&opened, &header);
     if let Some(note) = crate::map::columns_note(&columns) {
         log.note(&note);
     }
-    let ignored_note = crate::map::ignored_note(kind.ignored_columns());
+    let ignored_note = crate::map::ignored_note(&opened.ignored_columns);
     if let Some(note) = &ignored_note {
         log.note(note);
         if !resuming && !opts.dry_run {
@@ -380,7 +381,8 @@ async fn run_kind<K: Description>(
             )),
         }
     }
-    let backup = engine.kind.backup();
+    let did = engine.kind.did().await;
+    let backup = did.backup;
     let summary = Summary {
         kind: kind_name.to_string(),
         operation: opts.delete.then(|| "delete".to_string()),
@@ -401,13 +403,13 @@ async fn run_kind<K: Description>(
         ignored_columns: ignored_columns.clone(),
         columns: columns.clone(),
         warnings: end.warnings,
-        created_organizations: engine.kind.created_organizations().await,
+        created_organizations: did.created_organizations,
         backup: backup.as_ref().map(|b| b.0.clone()),
         backup_rows: backup.as_ref().map(|b| b.1),
         changed_definitions: if opts.dry_run {
             Vec::new()
         } else {
-            engine.kind.changes()
+            did.changes.clone()
         },
         row_range: opts.input.rows_label(),
     };
@@ -438,7 +440,7 @@ async fn run_kind<K: Description>(
             columns,
             warnings: end.warnings,
             row_range: opts.input.rows_label(),
-            would_change_definitions: engine.kind.changes(),
+            would_change_definitions: did.changes,
             exit_code,
         };
         report::write_validate_summary(&dir, &v)?;
@@ -510,13 +512,12 @@ fn record_input_hash(journal: &Journal, file: &Path, began: u64, log: &RunLog) {
 /// What became of each input column: the kind's account, or (for kinds whose columns are
 /// all their own) every column imported as itself, those `--ignore-unknown-columns` left out
 /// and report columns aside.
-fn column_uses<K: Description>(kind: &K, header: &[String]) -> Vec<crate::map::ColumnUse> {
+fn column_uses(opened: &crate::kinds::Opened, header: &[String]) -> Vec<crate::map::ColumnUse> {
     use crate::map::ColumnUse;
-    let told = kind.columns();
-    if !told.is_empty() {
-        return told;
+    if !opened.columns.is_empty() {
+        return opened.columns.clone();
     }
-    let ignored = kind.ignored_columns();
+    let ignored = &opened.ignored_columns;
     header
         .iter()
         .enumerate()
@@ -578,54 +579,55 @@ fn read_rows<K: Description>(
             row.close(Outcome::Skipped {
                 reason: "blank row".into(),
             });
-        } else if let Some(reason) = kind.skip(&row.raw) {
-            row.close(Outcome::Skipped { reason });
         } else {
-            match kind.check(&row.raw) {
-                Err(errors) => row.close(cell_errors(errors)),
-                Ok(it) => {
-                    let mut dup = None;
-                    for id in kind.identity(&it) {
-                        match seen.check(&id.key, row.raw.row) {
-                            Ok(None) => {}
-                            Ok(Some(first)) => {
-                                dup = Some((id, first));
-                                break;
-                            }
-                            Err(e) => {
-                                error = Some(format!(
-                                    "the duplicate-key check's temporary file failed at row {} ({e}); rows from there on were not sent",
-                                    row.raw.row
-                                ));
-                                break;
-                            }
-                        }
-                    }
-                    if error.is_some() {
-                        break;
-                    }
-                    match dup {
-                        Some((id, first)) => row.close(Outcome::failed(
-                            Stage::Validate,
-                            id.field,
-                            id.message.replace("{first}", &first.to_string()),
-                        )),
-                        None => {
-                            for (field, value, why) in kind.warnings(&row.raw) {
-                                if let Err(e) = warnings.write(&row.raw, &field, &value, &why) {
-                                    // This row goes on (its warning is the one lost); reading
-                                    // stops after it.
+            match kind.rules(&row.raw) {
+                Rules::Skip(reason) => row.close(Outcome::Skipped { reason }),
+                Rules::Keep(left_out) => match kind.check(&row.raw) {
+                    Err(errors) => row.close(cell_errors(errors)),
+                    Ok(it) => {
+                        let mut dup = None;
+                        for id in kind.identity(&it) {
+                            match seen.check(&id.key, row.raw.row) {
+                                Ok(None) => {}
+                                Ok(Some(first)) => {
+                                    dup = Some((id, first));
+                                    break;
+                                }
+                                Err(e) => {
                                     error = Some(format!(
-                                        "{e}; rows after {} were not sent",
+                                        "the duplicate-key check's temporary file failed at row {} ({e}); rows from there on were not sent",
                                         row.raw.row
                                     ));
+                                    break;
                                 }
                             }
-                            let w = kind.weight(&it);
-                            item = Some((it, w));
+                        }
+                        if error.is_some() {
+                            break;
+                        }
+                        match dup {
+                            Some((id, first)) => row.close(Outcome::failed(
+                                Stage::Validate,
+                                id.field,
+                                id.message.replace("{first}", &first.to_string()),
+                            )),
+                            None => {
+                                for (field, value, why) in &left_out {
+                                    if let Err(e) = warnings.write(&row.raw, field, value, why) {
+                                        // This row goes on (its warning is the one lost); reading
+                                        // stops after it.
+                                        error = Some(format!(
+                                            "{e}; rows after {} were not sent",
+                                            row.raw.row
+                                        ));
+                                    }
+                                }
+                                let w = kind.weight(&it);
+                                item = Some((it, w));
+                            }
                         }
                     }
-                }
+                },
             }
         }
         for chunk in chunker.push(row, item) {

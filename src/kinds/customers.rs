@@ -59,12 +59,13 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
 impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
     type Item = Customer;
 
-    fn created_organizations(&self) -> super::BoxFuture<'_, Vec<String>> {
-        Box::pin(self.orgs.created())
-    }
-
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.columns.mapping.ignored_unknown
+    fn did(&self) -> super::BoxFuture<'_, super::Did> {
+        Box::pin(async {
+            super::Did {
+                created_organizations: self.orgs.created().await,
+                ..Default::default()
+            }
+        })
     }
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
@@ -88,7 +89,7 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
         })
     }
 
-    fn notes(&self) -> Vec<String> {
+    fn opened(&self) -> super::Opened {
         let mut notes = self.columns.notes();
         if let Some(x) = &self.external {
             notes.push(format!(
@@ -98,19 +99,18 @@ impl<const ACCOUNTS: bool> Description for CustomerKind<ACCOUNTS> {
                 x.organizations
             ));
         }
-        notes
+        super::Opened {
+            notes,
+            ignored_columns: self.columns.mapping.ignored_unknown.clone(),
+            columns: self.columns.uses(),
+        }
     }
 
-    fn columns(&self) -> Vec<crate::map::ColumnUse> {
-        self.columns.uses()
-    }
-
-    fn warnings(&self, row: &RawRow) -> Vec<(String, String, String)> {
-        self.columns.warnings(&row.cells)
-    }
-
-    fn skip(&self, row: &RawRow) -> Option<String> {
-        self.columns.skip(&row.cells)
+    fn rules(&self, row: &RawRow) -> super::Rules {
+        match self.columns.skip(&row.cells) {
+            Some(reason) => super::Rules::Skip(reason),
+            None => super::Rules::Keep(self.columns.warnings(&row.cells)),
+        }
     }
 
     fn check(&self, row: &RawRow) -> Result<Customer, Vec<CellError>> {

@@ -336,8 +336,11 @@ fn definition(w: &Wanted) -> CreateDetailField {
 impl Description for DetailFields {
     type Item = Wanted;
 
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.ignored
+    fn opened(&self) -> super::Opened {
+        super::Opened {
+            ignored_columns: self.ignored.clone(),
+            ..Default::default()
+        }
     }
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
@@ -448,11 +451,18 @@ impl Description for DetailFields {
             .collect()
     }
 
-    fn changes(&self) -> Vec<String> {
-        self.changes
+    fn did(&self) -> super::BoxFuture<'_, super::Did> {
+        let changes = self
+            .changes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        Box::pin(async {
+            super::Did {
+                changes,
+                ..Default::default()
+            }
+        })
     }
 
     fn requests(&self, items: &[Wanted]) -> Vec<Request> {

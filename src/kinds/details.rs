@@ -299,8 +299,11 @@ fn column_of(h: &Holder) -> &'static str {
 impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
     type Item = Change;
 
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.ignored
+    fn opened(&self) -> super::Opened {
+        super::Opened {
+            ignored_columns: self.ignored.clone(),
+            ..Default::default()
+        }
     }
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
@@ -387,12 +390,19 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         })
     }
 
-    fn backup(&self) -> Option<(String, u64)> {
+    fn did(&self) -> super::BoxFuture<'_, super::Did> {
         let b = self.backup.lock().unwrap_or_else(|p| p.into_inner());
-        b.path
+        let backup = b
+            .path
             .as_ref()
             .filter(|_| b.rows > 0)
-            .map(|p| (p.display().to_string(), b.rows))
+            .map(|p| (p.display().to_string(), b.rows));
+        Box::pin(async {
+            super::Did {
+                backup,
+                ..Default::default()
+            }
+        })
     }
 
     fn check(&self, row: &RawRow) -> Result<Change, Vec<CellError>> {

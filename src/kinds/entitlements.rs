@@ -139,8 +139,11 @@ impl Entitlements {
 impl Description for Entitlements {
     type Item = Wanted;
 
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.ignored
+    fn opened(&self) -> super::Opened {
+        super::Opened {
+            ignored_columns: self.ignored.clone(),
+            ..Default::default()
+        }
     }
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {

@@ -225,6 +225,41 @@ impl Identity {
     }
 }
 
+/// What a kind says of its input once it has opened it.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// For the run log: what the header and the set-up came to.
+    pub notes: Vec<String>,
+    /// The columns `--ignore-unknown-columns` left out (said on the terminal and in the
+    /// summary).
+    pub ignored_columns: Vec<crate::map::UnknownColumn>,
+    /// What became of each input column (summary.json `columns`); empty when every column is
+    /// one of the kind's own (the engine then lists the header as imported).
+    pub columns: Vec<crate::map::ColumnUse>,
+}
+
+/// What a run did besides its rows' outcomes, for the summary.
+#[derive(Debug, Default)]
+pub struct Did {
+    /// Organizations made on the way (customers naming ones the site did not have).
+    pub created_organizations: Vec<String>,
+    /// Edits of what the site had (detail-field definitions), confirmed by the site's answer
+    /// or by reading it back; in a dry run, those it would make.
+    pub changes: Vec<String>,
+    /// A backup of what the run removed (detail values cleared): its file and rows.
+    pub backup: Option<(String, u64)>,
+}
+
+/// What a mapping's rules say of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rules {
+    /// A skip rule leaves the row out, for this reason.
+    Skip(String),
+    /// The row goes on; these cells are imported without their invalid values (columns
+    /// marked `blank`): column or field, value, why, for warnings.csv.
+    Keep(Vec<(String, String, String)>),
+}
+
 /// A kind: everything the engine needs to know to import its rows.
 pub trait Description: Sized + Send + Sync + 'static {
     /// One valid row, as the kind sends it. Kept in the journal with its batch.
@@ -240,50 +275,21 @@ pub trait Description: Sized + Send + Sync + 'static {
     /// header's columns; a header that does not fit stops the run before anything is sent.
     fn open(setup: Setup<'_>) -> impl Future<Output = Result<Self, Error>> + Send;
 
-    /// What the run log should say about the header and the set-up.
-    fn notes(&self) -> Vec<String> {
-        Vec::new()
+    /// What the kind says of its input once open: notes, columns left out, column uses.
+    fn opened(&self) -> Opened {
+        Opened::default()
     }
 
-    /// The columns `--ignore-unknown-columns` left out (the engine says so on the terminal
-    /// and in the summary).
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &[]
+    /// What the run did besides its rows' outcomes (organizations made on the way, edits of
+    /// definitions, a backup), asked once at the end.
+    fn did(&self) -> BoxFuture<'_, Did> {
+        Box::pin(async { Did::default() })
     }
 
-    /// Organizations this run created on the way (customers naming ones the site did not
-    /// have), for the summary.
-    fn created_organizations(&self) -> BoxFuture<'_, Vec<String>> {
-        Box::pin(async { Vec::new() })
-    }
-
-    /// Edits of what the site had that the run made (detail-field definitions), confirmed by
-    /// the site's answer or by reading it back; in a dry run, those it would make.
-    fn changes(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// A backup the run kept of what it removed (detail values cleared): its file and rows.
-    fn backup(&self) -> Option<(String, u64)> {
-        None
-    }
-
-    /// What became of each input column (summary.json `columns`); empty when every column
-    /// is one of the kind's own (the engine then lists the header as imported).
-    fn columns(&self) -> Vec<crate::map::ColumnUse> {
-        Vec::new()
-    }
-
-    /// The cells a valid row is imported without (invalid values of columns marked `blank`):
-    /// (column or field, value, why), for warnings.csv.
-    fn warnings(&self, _row: &RawRow) -> Vec<(String, String, String)> {
-        Vec::new()
-    }
-
-    /// Why a mapping's skip rule leaves this row out (deleted records, agents), if one does;
-    /// asked before `check`.
-    fn skip(&self, _row: &RawRow) -> Option<String> {
-        None
+    /// What a mapping's rules say of a row, asked before `check`: left out by a skip rule
+    /// (deleted records, agents), or kept with the cells it is imported without.
+    fn rules(&self, _row: &RawRow) -> Rules {
+        Rules::Keep(Vec::new())
     }
 
     /// Checks one row without the site: its item, or every problem in it.

@@ -48,10 +48,6 @@ impl<const ACCOUNTS: bool> OrganizationKind<ACCOUNTS> {
 impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
     type Item = OrganizationProfileItem;
 
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.columns.mapping.ignored_unknown
-    }
-
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
         let name = s.opts.kind.as_str();
         let columns = Columns::open(
@@ -74,7 +70,7 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
         Ok(OrganizationKind { columns, keyed })
     }
 
-    fn notes(&self) -> Vec<String> {
+    fn opened(&self) -> super::Opened {
         let mut notes = self.columns.notes();
         if let Some(x) = &self.keyed {
             notes.push(format!(
@@ -84,19 +80,18 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
                 x.organizations
             ));
         }
-        notes
+        super::Opened {
+            notes,
+            ignored_columns: self.columns.mapping.ignored_unknown.clone(),
+            columns: self.columns.uses(),
+        }
     }
 
-    fn columns(&self) -> Vec<crate::map::ColumnUse> {
-        self.columns.uses()
-    }
-
-    fn warnings(&self, row: &RawRow) -> Vec<(String, String, String)> {
-        self.columns.warnings(&row.cells)
-    }
-
-    fn skip(&self, row: &RawRow) -> Option<String> {
-        self.columns.skip(&row.cells)
+    fn rules(&self, row: &RawRow) -> super::Rules {
+        match self.columns.skip(&row.cells) {
+            Some(reason) => super::Rules::Skip(reason),
+            None => super::Rules::Keep(self.columns.warnings(&row.cells)),
+        }
     }
 
     fn check(&self, row: &RawRow) -> Result<OrganizationProfileItem, Vec<CellError>> {

@@ -96,8 +96,11 @@ pub fn decide(
 impl Description for Products {
     type Item = Product;
 
-    fn ignored_columns(&self) -> &[crate::map::UnknownColumn] {
-        &self.ignored
+    fn opened(&self) -> super::Opened {
+        super::Opened {
+            ignored_columns: self.ignored.clone(),
+            ..Default::default()
+        }
     }
 
     async fn open(s: Setup<'_>) -> Result<Self, Error> {
