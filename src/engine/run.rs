@@ -14,7 +14,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::error::{EXIT_INTERRUPTED, EXIT_USAGE, Error, rows_exit_code};
-use crate::kinds::{self, Description, Kind, Rules, Setup};
+use crate::kinds::{self, Description, Rules, Setup};
 use crate::map::CellError;
 use crate::options::ImportOptions;
 use crate::read::{Background, Dialect, Source};
@@ -61,34 +61,31 @@ pub async fn run(
     target: &Target,
     resumed: Option<Resumed>,
 ) -> Result<RunResult, Error> {
-    // Detail values are cleared by their own kinds (operation DELETE, backed up first).
-    if opts.delete && kinds::deletes::deletable(opts.kind) {
-        return run_kind::<kinds::deletes::Deletes>(opts, target, resumed).await;
-    }
-    match opts.kind {
-        Kind::Customers => run_kind::<kinds::customers::Customers>(opts, target, resumed).await,
-        Kind::Organizations => {
-            run_kind::<kinds::organizations::Organizations>(opts, target, resumed).await
-        }
-        Kind::CustomerAccounts => {
-            run_kind::<kinds::accounts::CustomerAccounts>(opts, target, resumed).await
-        }
-        Kind::OrganizationAccounts => {
-            run_kind::<kinds::accounts::OrganizationAccounts>(opts, target, resumed).await
-        }
-        Kind::DetailFields => {
-            run_kind::<kinds::detail_fields::DetailFields>(opts, target, resumed).await
-        }
-        Kind::Products => run_kind::<kinds::products::Products>(opts, target, resumed).await,
-        Kind::Entitlements => {
-            run_kind::<kinds::entitlements::Entitlements>(opts, target, resumed).await
-        }
-        Kind::CustomerDetails => {
-            run_kind::<kinds::details::CustomerDetails>(opts, target, resumed).await
-        }
-        Kind::OrganizationDetails => {
-            run_kind::<kinds::details::OrganizationDetails>(opts, target, resumed).await
-        }
+    kinds::describe(
+        opts.kind,
+        opts.delete,
+        Run {
+            opts,
+            target,
+            resumed,
+        },
+    )
+    .await
+}
+
+/// An import run, given its kind's description by `kinds::describe`.
+struct Run<'a> {
+    opts: &'a ImportOptions,
+    target: &'a Target,
+    resumed: Option<Resumed>,
+}
+
+impl<'a> kinds::WithDescription for Run<'a> {
+    type Output =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<RunResult, Error>> + 'a>>;
+
+    fn with<K: Description>(self) -> Self::Output {
+        Box::pin(run_kind::<K>(self.opts, self.target, self.resumed))
     }
 }
 

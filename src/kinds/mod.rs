@@ -30,6 +30,32 @@ use crate::site::Site;
 use crate::site::api::model::TaskStatusResponse;
 use crate::site::client::{ApiError, Notify};
 
+/// Something done with a kind's description, whichever it is (the engine's run of it).
+pub trait WithDescription {
+    type Output;
+    fn with<K: Description>(self) -> Self::Output;
+}
+
+/// Does `f` with the description of `kind`: the one place a kind's name becomes its
+/// description. A delete run of a record kind (`delete`) takes the delete description; detail
+/// values are cleared by their own kinds (operation DELETE, backed up first).
+pub fn describe<F: WithDescription>(kind: Kind, delete: bool, f: F) -> F::Output {
+    if delete && deletes::deletable(kind) {
+        return f.with::<deletes::Deletes>();
+    }
+    match kind {
+        Kind::Customers => f.with::<customers::Customers>(),
+        Kind::Organizations => f.with::<organizations::Organizations>(),
+        Kind::CustomerAccounts => f.with::<accounts::CustomerAccounts>(),
+        Kind::OrganizationAccounts => f.with::<accounts::OrganizationAccounts>(),
+        Kind::DetailFields => f.with::<detail_fields::DetailFields>(),
+        Kind::Products => f.with::<products::Products>(),
+        Kind::Entitlements => f.with::<entitlements::Entitlements>(),
+        Kind::CustomerDetails => f.with::<details::CustomerDetails>(),
+        Kind::OrganizationDetails => f.with::<details::OrganizationDetails>(),
+    }
+}
+
 /// What a kind is given to set itself up, once per run: the site (to read what rows are
 /// checked against) and the input's header.
 pub struct Setup<'a> {
