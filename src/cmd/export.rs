@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::{Cli, ExportArgs};
+use crate::engine::export as job;
 use crate::error::Error;
 use crate::export::reader::Settings;
 use crate::export::write::{CsvOptions, ExportFormat};
-use crate::export::{Kind, fetch, job};
+use crate::export::{Kind, fetch};
 use crate::site::Site;
 use crate::site::client::retry;
 

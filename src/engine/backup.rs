@@ -168,7 +168,7 @@ pub async fn back_up(
             if names.is_empty() {
                 continue;
             }
-            let table = crate::export::reader::read_table(&site.client, export_kind, opts.service_desk.clone())
+            let table = crate::kinds::read_table(&site.client, export_kind, opts.service_desk.clone())
                 .await
                 .map_err(|e| {
                     Error::Usage(format!(
@@ -227,7 +227,7 @@ async fn product_entitlements(
         .iter()
         .map(|r| crate::row::match_key(&r[0].text()))
         .collect();
-    let mut t = crate::export::reader::read_table(
+    let mut t = crate::kinds::read_table(
         &site.client,
         crate::export::Kind::Entitlements,
         opts.service_desk.clone(),

@@ -1,20 +1,18 @@
 //! Export stage: what the site holds, as tables with the same columns as the import templates,
-//! so an exported file can be edited and imported back. This file is pure: it turns API records
-//! into typed, sorted rows. `fetch` finds and reads the records (discovery, hydration); `write`
-//! puts tables into CSV or XLSX. Driven by `cmd::export`.
+//! so an exported file can be edited and imported back. This file is pure: typed cells and
+//! what every kind's table is built with (each kind's own columns are in its file in `kinds/`,
+//! `export::table`). `fetch` finds and reads the records (discovery, hydration), `reader` is
+//! what a kind's export reads with; `write` puts tables into CSV or XLSX. Driven by
+//! `engine::export`.
 
 pub mod fetch;
-pub mod job;
 pub mod reader;
 pub mod write;
 
 pub use crate::kind::Kind;
 use crate::schema::{FieldKind, Schema};
 use crate::site::api::MULTI_VALUE_SEPARATOR;
-use crate::site::api::model::{
-    CustomerProfile, DetailFieldWithConfiguration, DetailValue, Entitlement, OrganizationProfile,
-    Product,
-};
+use crate::site::api::model::{DetailFieldWithConfiguration, DetailValue};
 
 /// One cell, typed so a spreadsheet gets numbers and dates, not text that looks like them.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +59,7 @@ pub fn schema_of(defs: &[DetailFieldWithConfiguration]) -> Schema {
     }
 }
 
-fn text(s: &str) -> Cell {
+pub fn text(s: &str) -> Cell {
     if s.is_empty() {
         Cell::Empty
     } else {
@@ -101,7 +99,7 @@ fn number_text(n: f64) -> String {
     }
 }
 
-fn details_cells(schema: &Schema, details: &[DetailValue]) -> Vec<Cell> {
+pub fn details_cells(schema: &Schema, details: &[DetailValue]) -> Vec<Cell> {
     schema
         .fields
         .iter()
@@ -115,7 +113,7 @@ fn details_cells(schema: &Schema, details: &[DetailValue]) -> Vec<Cell> {
         .collect()
 }
 
-fn header(base: &[&str], schema: &Schema, tail: &[&str]) -> Vec<String> {
+pub fn header(base: &[&str], schema: &Schema, tail: &[&str]) -> Vec<String> {
     base.iter()
         .map(|s| s.to_string())
         .chain(schema.fields.iter().map(|f| f.name.clone()))
@@ -124,71 +122,11 @@ fn header(base: &[&str], schema: &Schema, tail: &[&str]) -> Vec<String> {
 }
 
 /// Rows in a stable order: by `key` (lower-cased), then id.
-fn sort_by_key<T>(items: &mut [T], key: impl Fn(&T) -> (String, String)) {
+pub fn sort_by_key<T>(items: &mut [T], key: impl Fn(&T) -> (String, String)) {
     items.sort_by_cached_key(|t| {
         let (k, id) = key(t);
         (k.to_lowercase(), k, id)
     });
-}
-
-/// Customers: `email, displayName, organizations, <customer detail fields>, id`, as the
-/// customers template (`id` last, so a re-import matches each row to its customer).
-pub fn customers(schema: &Schema, mut profiles: Vec<CustomerProfile>) -> Table {
-    sort_by_key(&mut profiles, |p| {
-        (p.email.clone().unwrap_or_default(), p.id.clone())
-    });
-    let rows = profiles
-        .iter()
-        .map(|p| {
-            let mut orgs: Vec<&str> = p.organizations.iter().map(|o| o.name.as_str()).collect();
-            orgs.sort_by_key(|n| n.to_lowercase());
-            let mut row = vec![
-                text(p.email.as_deref().unwrap_or("")),
-                text(&p.display_name),
-                text(&orgs.join(&MULTI_VALUE_SEPARATOR.to_string())),
-            ];
-            row.extend(details_cells(schema, &p.details));
-            row.push(text(&p.id));
-            row
-        })
-        .collect();
-    Table {
-        kind: Kind::Customers,
-        header: header(&["email", "displayName", "organizations"], schema, &["id"]),
-        rows,
-    }
-}
-
-/// Organizations: `name, <organization detail fields>, id`.
-pub fn organizations(schema: &Schema, mut profiles: Vec<OrganizationProfile>) -> Table {
-    sort_by_key(&mut profiles, |p| (p.name.clone(), p.id.clone()));
-    let rows = profiles
-        .iter()
-        .map(|p| {
-            let mut row = vec![text(&p.name)];
-            row.extend(details_cells(schema, &p.details));
-            row.push(text(&p.id));
-            row
-        })
-        .collect();
-    Table {
-        kind: Kind::Organizations,
-        header: header(&["name"], schema, &["id"]),
-        rows,
-    }
-}
-
-/// Products: `name, id`, as the products template.
-pub fn products(mut list: Vec<Product>) -> Table {
-    sort_by_key(&mut list, |p| (p.name.clone(), p.id.clone()));
-    Table {
-        kind: Kind::Products,
-        header: vec!["name".into(), "id".into()],
-        rows: list
-            .iter()
-            .map(|p| vec![text(&p.name), text(&p.id)])
-            .collect(),
-    }
 }
 
 /// Who holds an entitlement, as the entitlements template names it.
@@ -200,72 +138,9 @@ pub enum HolderName {
     Organization(String),
 }
 
-/// Entitlements: `customer, organization, product, <entitlement detail fields>`.
-pub fn entitlements(schema: &Schema, mut list: Vec<(HolderName, Entitlement)>) -> Table {
-    sort_by_key(&mut list, |(h, e)| {
-        let who = match h {
-            HolderName::Customer(c) => format!("c {c}"),
-            HolderName::Organization(o) => format!("o {o}"),
-        };
-        (format!("{who}\u{0} {}", e.product.name), e.id.clone())
-    });
-    let rows = list
-        .iter()
-        .map(|(h, e)| {
-            let (c, o) = match h {
-                HolderName::Customer(c) => (text(c), Cell::Empty),
-                HolderName::Organization(o) => (Cell::Empty, text(o)),
-            };
-            let mut row = vec![c, o, text(&e.product.name)];
-            row.extend(details_cells(schema, &e.details));
-            row
-        })
-        .collect();
-    Table {
-        kind: Kind::Entitlements,
-        header: header(&["customer", "organization", "product"], schema, &[]),
-        rows,
-    }
-}
-
-/// Detail-field definitions: `entity, name, type, options`, as the detail-fields template.
-pub fn detail_fields(defs: &[(&str, Vec<DetailFieldWithConfiguration>)]) -> Table {
-    let mut rows: Vec<(String, String, Vec<Cell>)> = Vec::new();
-    for (entity, list) in defs {
-        for d in list {
-            rows.push((
-                entity.to_string(),
-                d.name.to_lowercase(),
-                vec![
-                    text(entity),
-                    text(&d.name),
-                    text(&d.field_type.name),
-                    text(
-                        &d.field_type
-                            .options
-                            .clone()
-                            .unwrap_or_default()
-                            .join(&MULTI_VALUE_SEPARATOR.to_string()),
-                    ),
-                ],
-            ));
-        }
-    }
-    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    Table {
-        kind: Kind::DetailFields,
-        header: ["entity", "name", "type", "options"]
-            .map(String::from)
-            .to_vec(),
-        rows: rows.into_iter().map(|r| r.2).collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::FieldDef;
-    use crate::site::api::model::OrganizationRef;
 
     #[test]
     fn detail_values_become_typed_cells() {
@@ -304,49 +179,5 @@ mod tests {
         for (kind, values, want) in cases {
             assert_eq!(detail_cell(&kind, &values), want, "{kind:?} {values:?}");
         }
-    }
-
-    #[test]
-    fn customers_are_sorted_by_email_then_id_with_the_template_columns() {
-        let schema = Schema {
-            fields: vec![FieldDef {
-                name: "Seats".into(),
-                kind: FieldKind::Number,
-                options: vec![],
-            }],
-        };
-        let p = |id: &str, email: &str, orgs: &[&str]| CustomerProfile {
-            id: id.into(),
-            display_name: format!("N {id}"),
-            email: Some(email.into()),
-            details: vec![DetailValue {
-                name: "seats".into(),
-                values: vec!["3".into()],
-            }],
-            organizations: orgs
-                .iter()
-                .map(|o| OrganizationRef {
-                    id: format!("id-{o}"),
-                    name: o.to_string(),
-                })
-                .collect(),
-            entitlements: None,
-        };
-        let t = customers(
-            &schema,
-            vec![
-                p("qm:2", "b@x.com", &[]),
-                p("qm:9", "A@x.com", &["Zeta", "acme"]),
-                p("qm:1", "a@x.com", &[]),
-            ],
-        );
-        assert_eq!(
-            t.header,
-            ["email", "displayName", "organizations", "Seats", "id"]
-        );
-        let col = |i: usize| t.rows.iter().map(|r| r[i].text()).collect::<Vec<_>>();
-        assert_eq!(col(4), ["qm:9", "qm:1", "qm:2"]);
-        assert_eq!(col(2), ["acme;Zeta", "", ""]);
-        assert_eq!(t.rows[0][3], Cell::Number(3.0, "3".into()));
     }
 }

@@ -1,12 +1,12 @@
-//! Export stage: reads what the site holds into tables with the import templates' columns,
-//! a few calls at a time (`fetch` does the calls, `export` builds the tables). Used by
-//! `cmd::export` and by delete's backup pass (`read_table`).
+//! Export stage: what every kind's export reads the site with (`Reader`: `--ids`, `--where`,
+//! the customer and organization listings, holders, a few calls at a time); `fetch` does the
+//! calls. Each kind's own `export::read` (in `kinds/`) uses it; `kinds::export_table` picks
+//! the kind, for `engine::export` and delete's backup pass (`kinds::read_table`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::Error;
 use crate::export::fetch::{self, Wanted};
-use crate::export::{self as ex, HolderName, Kind, Table};
 use crate::site::api::model::DetailFieldWithConfiguration;
 use crate::site::client::{ApiError, Client, Notify};
 use crate::site::refs::Entity;
@@ -54,7 +54,7 @@ pub fn unlisted(u: fetch::Unlisted, one_desk: bool) -> Error {
 }
 
 /// The ids asked for that the answers do not have.
-fn not_returned<'a>(asked: &[String], got: impl Iterator<Item = &'a String>) -> Vec<String> {
+pub fn not_returned<'a>(asked: &[String], got: impl Iterator<Item = &'a String>) -> Vec<String> {
     let got: std::collections::HashSet<&String> = got.collect();
     asked
         .iter()
@@ -72,145 +72,13 @@ pub fn failed(what: &str, e: ApiError) -> Error {
     }
 }
 
-/// Every row of `kind` the site holds, read as `export` reads it (the backup of a delete uses
-/// it for what a delete takes with it: a product's entitlements).
-pub async fn read_table(
-    client: &Client,
-    kind: Kind,
-    service_desk: Option<String>,
-) -> Result<Table, Error> {
-    let reader = Reader {
-        client,
-        settings: Settings {
-            concurrency: 4,
-            service_desk,
-            allow_partial: false,
-        },
-        ids: None,
-        query: &[],
-        notify: &crate::site::client::Silent,
-        found: Default::default(),
-    };
-    reader.table(kind).await
-}
-
 impl Reader<'_> {
-    fn concurrency(&self) -> usize {
+    pub fn concurrency(&self) -> usize {
         self.settings.concurrency.clamp(1, 16)
     }
 
-    pub async fn table(&self, kind: Kind) -> Result<Table, Error> {
-        let c = self.client;
-        match kind {
-            Kind::DetailFields => {
-                let mut defs = Vec::new();
-                for entity in ["customer", "organization", "entitlement"] {
-                    let list = fetch::definitions(c, entity)
-                        .await
-                        .map_err(|e| failed(&format!("{entity} detail fields"), e))?;
-                    defs.push((entity, list));
-                }
-                Ok(ex::detail_fields(&defs))
-            }
-            Kind::Products => {
-                let mut list = crate::site::refs::list_products(c)
-                    .await
-                    .map_err(|e| failed("products", e))?;
-                if let Some(text) = self.ids {
-                    let w = fetch::parse_ids(text, true);
-                    let wanted: Vec<String> = w.ids.iter().chain(&w.names).cloned().collect();
-                    let is = |x: &String, p: &crate::site::api::model::Product| {
-                        *x == p.id || x.eq_ignore_ascii_case(&p.name)
-                    };
-                    self.unknown(
-                        wanted
-                            .iter()
-                            .filter(|x| !list.iter().any(|p| is(x, p)))
-                            .cloned(),
-                    );
-                    list.retain(|p| wanted.iter().any(|x| is(x, p)));
-                }
-                Ok(ex::products(list))
-            }
-            Kind::Organizations => {
-                let defs = fetch::definitions(c, "organization")
-                    .await
-                    .map_err(|e| failed("organization detail fields", e))?;
-                let ids = self.organization_ids().await?;
-                let profiles = fetch::organization_profiles(c, &ids, self.concurrency())
-                    .await
-                    .map_err(|e| failed("organization profiles", e))?;
-                if self.ids.is_some() {
-                    self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
-                }
-                Ok(ex::organizations(&ex::schema_of(&defs), profiles))
-            }
-            Kind::Customers => {
-                let defs = fetch::definitions(c, "customer")
-                    .await
-                    .map_err(|e| failed("customer detail fields", e))?;
-                let ids = if self.query.is_empty() {
-                    self.customer_ids().await?
-                } else {
-                    self.searched_customers(&defs).await?
-                };
-                let mut profiles = fetch::customer_profiles(c, &ids, self.concurrency())
-                    .await
-                    .map_err(|e| failed("customer profiles", e))?;
-                if !self.query.is_empty() {
-                    // The search's matching rules are not documented: what it found is kept
-                    // only where the profile holds the value.
-                    let before = profiles.len();
-                    profiles.retain(|p| fetch::holds(&p.details, self.query));
-                    if profiles.len() < before {
-                        self.notify.note(&format!(
-                            "--where: {} of the {before} customers the search gave do not hold the value on their profile; left out",
-                            before - profiles.len()
-                        ));
-                    }
-                }
-                if self.ids.is_some() {
-                    self.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
-                }
-                Ok(ex::customers(&ex::schema_of(&defs), profiles))
-            }
-            Kind::Entitlements => {
-                let defs = fetch::definitions(c, "entitlement")
-                    .await
-                    .map_err(|e| failed("entitlement detail fields", e))?;
-                let (entities, names) = self.holders().await?;
-                let found = fetch::entitlements(c, entities, self.concurrency())
-                    .await
-                    .map_err(|e| failed("entitlements", e))?;
-                let list = found
-                    .into_iter()
-                    .flat_map(|(e, list)| {
-                        let who = names.get(&(e.customer, e.id.clone())).cloned();
-                        let who = match (e.customer, who) {
-                            (true, w) => HolderName::Customer(w.unwrap_or(e.id.clone())),
-                            (false, w) => HolderName::Organization(w.unwrap_or(e.id.clone())),
-                        };
-                        list.into_iter().map(move |x| (who.clone(), x))
-                    })
-                    .collect();
-                Ok(ex::entitlements(&ex::schema_of(&defs), list))
-            }
-            // The command line offers only `Kind::EXPORTED`; accounts and detail values are
-            // in the profiles' tables.
-            other => Err(Error::Usage(format!(
-                "{} cannot be exported: export {}",
-                other.as_str(),
-                Kind::EXPORTED
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
-    }
-
     /// The organizations to export: those `--ids` names, or every one the JSM listing has.
-    async fn organization_ids(&self) -> Result<Vec<String>, Error> {
+    pub async fn organization_ids(&self) -> Result<Vec<String>, Error> {
         match self.ids {
             Some(text) => {
                 self.named_organizations(&fetch::parse_ids(text, true))
@@ -225,7 +93,7 @@ impl Reader<'_> {
         }
     }
 
-    fn unknown(&self, ids: impl IntoIterator<Item = String>) {
+    pub fn unknown(&self, ids: impl IntoIterator<Item = String>) {
         let mut f = self.found.lock().expect("not poisoned");
         for id in ids {
             if !f.unknown.contains(&id) {
@@ -255,7 +123,7 @@ impl Reader<'_> {
 
     /// The customers to export: those `--ids` names (emails through `--service-desk`), or the
     /// service project's customers, or every organization's members.
-    async fn customer_ids(&self) -> Result<Vec<String>, Error> {
+    pub async fn customer_ids(&self) -> Result<Vec<String>, Error> {
         match self.ids {
             Some(text) => self.named_customers(&fetch::parse_ids(text, false)).await,
             None => Ok(self.all_customers().await?.into_keys().collect()),
@@ -264,7 +132,7 @@ impl Reader<'_> {
 
     /// `--where`: the customers the site's search by detail field finds, each field checked
     /// against the definitions first so a misspelt one is named with the ones there are.
-    async fn searched_customers(
+    pub async fn searched_customers(
         &self,
         defs: &[DetailFieldWithConfiguration],
     ) -> Result<Vec<String>, Error> {
@@ -328,7 +196,7 @@ impl Reader<'_> {
 
     /// Who may hold entitlements, and how the file names them (customers by email,
     /// organizations by name).
-    async fn holders(&self) -> Result<(Vec<Entity>, HashMap<(bool, String), String>), Error> {
+    pub async fn holders(&self) -> Result<(Vec<Entity>, HashMap<(bool, String), String>), Error> {
         let mut entities = Vec::new();
         let mut names = HashMap::new();
         let (org_ids, customer_ids) = match self.ids {

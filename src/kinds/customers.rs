@@ -448,3 +448,127 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
             .collect())
     }
 }
+
+/// Export of customers: `email, displayName, organizations`, the customer detail fields, then `id`, as the import template names them, so an exported file can be edited
+/// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
+/// rows (also the backup of a delete).
+pub mod export {
+    use crate::error::Error;
+    use crate::export::reader::{Reader, failed, not_returned};
+    use crate::export::{Table, details_cells, fetch, header, schema_of, sort_by_key, text};
+    use crate::kind::Kind;
+    use crate::schema::Schema;
+    use crate::site::api::MULTI_VALUE_SEPARATOR;
+    use crate::site::api::model::CustomerProfile;
+
+    /// What the site holds (or what `--ids` / `--where` select), as one table.
+    pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
+        let defs = fetch::definitions(r.client, "customer")
+            .await
+            .map_err(|e| failed("customer detail fields", e))?;
+        let ids = if r.query.is_empty() {
+            r.customer_ids().await?
+        } else {
+            r.searched_customers(&defs).await?
+        };
+        let mut profiles = fetch::customer_profiles(r.client, &ids, r.concurrency())
+            .await
+            .map_err(|e| failed("customer profiles", e))?;
+        if !r.query.is_empty() {
+            // The search's matching rules are not documented: what it found is kept
+            // only where the profile holds the value.
+            let before = profiles.len();
+            profiles.retain(|p| fetch::holds(&p.details, r.query));
+            if profiles.len() < before {
+                r.notify.note(&format!(
+                    "--where: {} of the {before} customers the search gave do not hold the value on their profile; left out",
+                    before - profiles.len()
+                ));
+            }
+        }
+        if r.ids.is_some() {
+            r.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
+        }
+        Ok(table(&schema_of(&defs), profiles))
+    }
+
+    /// Customers: `email, displayName, organizations, <customer detail fields>, id`, as the
+    /// customers template (`id` last, so a re-import matches each row to its customer).
+    pub fn table(schema: &Schema, mut profiles: Vec<CustomerProfile>) -> Table {
+        sort_by_key(&mut profiles, |p| {
+            (p.email.clone().unwrap_or_default(), p.id.clone())
+        });
+        let rows = profiles
+            .iter()
+            .map(|p| {
+                let mut orgs: Vec<&str> = p.organizations.iter().map(|o| o.name.as_str()).collect();
+                orgs.sort_by_key(|n| n.to_lowercase());
+                let mut row = vec![
+                    text(p.email.as_deref().unwrap_or("")),
+                    text(&p.display_name),
+                    text(&orgs.join(&MULTI_VALUE_SEPARATOR.to_string())),
+                ];
+                row.extend(details_cells(schema, &p.details));
+                row.push(text(&p.id));
+                row
+            })
+            .collect();
+        Table {
+            kind: Kind::Customers,
+            header: header(&["email", "displayName", "organizations"], schema, &["id"]),
+            rows,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::export::Cell;
+        use crate::schema::{FieldDef, FieldKind};
+        use crate::site::api::model::{DetailValue, OrganizationRef};
+
+        #[test]
+        fn customers_are_sorted_by_email_then_id_with_the_template_columns() {
+            let schema = Schema {
+                fields: vec![FieldDef {
+                    name: "Seats".into(),
+                    kind: FieldKind::Number,
+                    options: vec![],
+                }],
+            };
+            let p = |id: &str, email: &str, orgs: &[&str]| CustomerProfile {
+                id: id.into(),
+                display_name: format!("N {id}"),
+                email: Some(email.into()),
+                details: vec![DetailValue {
+                    name: "seats".into(),
+                    values: vec!["3".into()],
+                }],
+                organizations: orgs
+                    .iter()
+                    .map(|o| OrganizationRef {
+                        id: format!("id-{o}"),
+                        name: o.to_string(),
+                    })
+                    .collect(),
+                entitlements: None,
+            };
+            let t = table(
+                &schema,
+                vec![
+                    p("qm:2", "b@x.com", &[]),
+                    p("qm:9", "A@x.com", &["Zeta", "acme"]),
+                    p("qm:1", "a@x.com", &[]),
+                ],
+            );
+            assert_eq!(
+                t.header,
+                ["email", "displayName", "organizations", "Seats", "id"]
+            );
+            let col = |i: usize| t.rows.iter().map(|r| r[i].text()).collect::<Vec<_>>();
+            assert_eq!(col(4), ["qm:9", "qm:1", "qm:2"]);
+            assert_eq!(col(2), ["acme;Zeta", "", ""]);
+            assert_eq!(t.rows[0][3], Cell::Number(3.0, "3".into()));
+        }
+    }
+}

@@ -707,19 +707,25 @@ async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, A
                 .filter(|p| ids.contains(&p.id))
                 .collect();
             lost.products = list.len();
-            vec![ex::products(list)]
+            vec![super::products::export::table(list)]
         }
         Kind::Organizations => {
             let defs = crate::export::fetch::definitions(client, "organization").await?;
             let profiles = refs::organization_profiles(client, &ids, 4).await?;
             lost.organizations = profiles.len();
-            vec![ex::organizations(&ex::schema_of(&defs), profiles)]
+            vec![super::organizations::export::table(
+                &ex::schema_of(&defs),
+                profiles,
+            )]
         }
         Kind::Customers => {
             let defs = crate::export::fetch::definitions(client, "customer").await?;
             let profiles = refs::customer_profiles(client, &ids, 4).await?;
             lost.customers = profiles.len();
-            vec![ex::customers(&ex::schema_of(&defs), profiles)]
+            vec![super::customers::export::table(
+                &ex::schema_of(&defs),
+                profiles,
+            )]
         }
         Kind::Entitlements => {
             let defs = crate::export::fetch::definitions(client, "entitlement").await?;
@@ -739,7 +745,10 @@ async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, A
                 };
                 list.push((holder, e));
             }
-            vec![ex::entitlements(&ex::schema_of(&defs), list)]
+            vec![super::entitlements::export::table(
+                &ex::schema_of(&defs),
+                list,
+            )]
         }
         _ => {
             let mut by_entity: Vec<(&str, Vec<DetailFieldWithConfiguration>)> = Vec::new();
@@ -752,7 +761,7 @@ async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, A
                 by_entity.push((entity, keep));
             }
             lost.fields = by_entity.iter().map(|(_, d)| d.len()).sum();
-            vec![ex::detail_fields(&by_entity)]
+            vec![super::detail_fields::export::table(&by_entity)]
         }
     };
     // What is put back is made anew, with a new id: an id column would make the import

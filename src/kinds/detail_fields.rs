@@ -549,6 +549,64 @@ impl Description for DetailFields {
     }
 }
 
+/// Export of detail-field definitions: `entity, name, type, options`, as the import template names them, so an exported file can be edited
+/// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
+/// rows (also the backup of a delete).
+pub mod export {
+    use crate::error::Error;
+    use crate::export::reader::{Reader, failed};
+    use crate::export::{Cell, Table, fetch, text};
+    use crate::kind::Kind;
+
+    use crate::site::api::MULTI_VALUE_SEPARATOR;
+    use crate::site::api::model::DetailFieldWithConfiguration;
+
+    /// What the site holds (or what `--ids` / `--where` select), as one table.
+    pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
+        let mut defs = Vec::new();
+        for entity in ["customer", "organization", "entitlement"] {
+            let list = fetch::definitions(r.client, entity)
+                .await
+                .map_err(|e| failed(&format!("{entity} detail fields"), e))?;
+            defs.push((entity, list));
+        }
+        Ok(table(&defs))
+    }
+
+    /// Detail-field definitions: `entity, name, type, options`, as the detail-fields template.
+    pub fn table(defs: &[(&str, Vec<DetailFieldWithConfiguration>)]) -> Table {
+        let mut rows: Vec<(String, String, Vec<Cell>)> = Vec::new();
+        for (entity, list) in defs {
+            for d in list {
+                rows.push((
+                    entity.to_string(),
+                    d.name.to_lowercase(),
+                    vec![
+                        text(entity),
+                        text(&d.name),
+                        text(&d.field_type.name),
+                        text(
+                            &d.field_type
+                                .options
+                                .clone()
+                                .unwrap_or_default()
+                                .join(&MULTI_VALUE_SEPARATOR.to_string()),
+                        ),
+                    ],
+                ));
+            }
+        }
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Table {
+            kind: Kind::DetailFields,
+            header: ["entity", "name", "type", "options"]
+                .map(String::from)
+                .to_vec(),
+            rows: rows.into_iter().map(|r| r.2).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

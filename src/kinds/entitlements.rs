@@ -396,6 +396,72 @@ impl Description for Entitlements {
     }
 }
 
+/// Export of entitlements: `customer, organization, product`, the entitlement detail fields, as the import template names them, so an exported file can be edited
+/// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
+/// rows (also the backup of a delete).
+pub mod export {
+    use crate::error::Error;
+    use crate::export::reader::{Reader, failed};
+    use crate::export::{
+        Cell, HolderName, Table, details_cells, fetch, header, schema_of, sort_by_key, text,
+    };
+    use crate::kind::Kind;
+    use crate::schema::Schema;
+
+    use crate::site::api::model::Entitlement;
+
+    /// What the site holds (or what `--ids` / `--where` select), as one table.
+    pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
+        let defs = fetch::definitions(r.client, "entitlement")
+            .await
+            .map_err(|e| failed("entitlement detail fields", e))?;
+        let (entities, names) = r.holders().await?;
+        let found = fetch::entitlements(r.client, entities, r.concurrency())
+            .await
+            .map_err(|e| failed("entitlements", e))?;
+        let list = found
+            .into_iter()
+            .flat_map(|(e, list)| {
+                let who = names.get(&(e.customer, e.id.clone())).cloned();
+                let who = match (e.customer, who) {
+                    (true, w) => HolderName::Customer(w.unwrap_or(e.id.clone())),
+                    (false, w) => HolderName::Organization(w.unwrap_or(e.id.clone())),
+                };
+                list.into_iter().map(move |x| (who.clone(), x))
+            })
+            .collect();
+        Ok(table(&schema_of(&defs), list))
+    }
+
+    /// Entitlements: `customer, organization, product, <entitlement detail fields>`.
+    pub fn table(schema: &Schema, mut list: Vec<(HolderName, Entitlement)>) -> Table {
+        sort_by_key(&mut list, |(h, e)| {
+            let who = match h {
+                HolderName::Customer(c) => format!("c {c}"),
+                HolderName::Organization(o) => format!("o {o}"),
+            };
+            (format!("{who}\u{0} {}", e.product.name), e.id.clone())
+        });
+        let rows = list
+            .iter()
+            .map(|(h, e)| {
+                let (c, o) = match h {
+                    HolderName::Customer(c) => (text(c), Cell::Empty),
+                    HolderName::Organization(o) => (Cell::Empty, text(o)),
+                };
+                let mut row = vec![c, o, text(&e.product.name)];
+                row.extend(details_cells(schema, &e.details));
+                row
+            })
+            .collect();
+        Table {
+            kind: Kind::Entitlements,
+            header: header(&["customer", "organization", "product"], schema, &[]),
+            rows,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

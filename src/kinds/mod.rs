@@ -56,6 +56,53 @@ pub fn describe<F: WithDescription>(kind: Kind, delete: bool, f: F) -> F::Output
     }
 }
 
+/// The table `export` writes of `kind` (one of `Kind::EXPORTED`): each kind's own `export`.
+pub async fn export_table(
+    reader: &crate::export::reader::Reader<'_>,
+    kind: Kind,
+) -> Result<crate::export::Table, Error> {
+    match kind {
+        Kind::Organizations => organizations::export::read(reader).await,
+        Kind::Customers => customers::export::read(reader).await,
+        Kind::Products => products::export::read(reader).await,
+        Kind::Entitlements => entitlements::export::read(reader).await,
+        Kind::DetailFields => detail_fields::export::read(reader).await,
+        // The command line offers only `Kind::EXPORTED`; accounts and detail values are in
+        // the profiles' tables.
+        other => Err(Error::Usage(format!(
+            "{} cannot be exported: export {}",
+            other.as_str(),
+            Kind::EXPORTED
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Every row of `kind` the site holds, read as `export` reads it (the backup of a delete uses
+/// it for what a delete takes with it: a product's entitlements).
+pub async fn read_table(
+    client: &crate::site::client::Client,
+    kind: Kind,
+    service_desk: Option<String>,
+) -> Result<crate::export::Table, Error> {
+    let reader = crate::export::reader::Reader {
+        client,
+        settings: crate::export::reader::Settings {
+            concurrency: 4,
+            service_desk,
+            allow_partial: false,
+        },
+        ids: None,
+        query: &[],
+        notify: &crate::site::client::Silent,
+        found: Default::default(),
+    };
+    export_table(&reader, kind).await
+}
+
 /// What a kind is given to set itself up, once per run: the site (to read what rows are
 /// checked against) and the input's header.
 pub struct Setup<'a> {

@@ -343,3 +343,50 @@ async fn read(cx: &Cx<'_>, items: &[OrganizationProfileItem]) -> Result<Vec<Foun
         })
         .collect())
 }
+
+/// Export of organizations: `name`, the organization detail fields, then `id`, as the import template names them, so an exported file can be edited
+/// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
+/// rows (also the backup of a delete).
+pub mod export {
+    use crate::error::Error;
+    use crate::export::reader::{Reader, failed, not_returned};
+    use crate::export::{Table, details_cells, fetch, header, schema_of, sort_by_key, text};
+    use crate::kind::Kind;
+    use crate::schema::Schema;
+
+    use crate::site::api::model::OrganizationProfile;
+
+    /// What the site holds (or what `--ids` / `--where` select), as one table.
+    pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
+        let defs = fetch::definitions(r.client, "organization")
+            .await
+            .map_err(|e| failed("organization detail fields", e))?;
+        let ids = r.organization_ids().await?;
+        let profiles = fetch::organization_profiles(r.client, &ids, r.concurrency())
+            .await
+            .map_err(|e| failed("organization profiles", e))?;
+        if r.ids.is_some() {
+            r.unknown(not_returned(&ids, profiles.iter().map(|p| &p.id)));
+        }
+        Ok(table(&schema_of(&defs), profiles))
+    }
+
+    /// Organizations: `name, <organization detail fields>, id`.
+    pub fn table(schema: &Schema, mut profiles: Vec<OrganizationProfile>) -> Table {
+        sort_by_key(&mut profiles, |p| (p.name.clone(), p.id.clone()));
+        let rows = profiles
+            .iter()
+            .map(|p| {
+                let mut row = vec![text(&p.name)];
+                row.extend(details_cells(schema, &p.details));
+                row.push(text(&p.id));
+                row
+            })
+            .collect();
+        Table {
+            kind: Kind::Organizations,
+            header: header(&["name"], schema, &["id"]),
+            rows,
+        }
+    }
+}

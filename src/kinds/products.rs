@@ -245,6 +245,53 @@ impl Description for Products {
     }
 }
 
+/// Export of products: `name, id`, as the import template names them, so an exported file can be edited
+/// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
+/// rows (also the backup of a delete).
+pub mod export {
+    use crate::error::Error;
+    use crate::export::reader::{Reader, failed};
+    use crate::export::{Table, fetch, sort_by_key, text};
+    use crate::kind::Kind;
+
+    use crate::site::api::model::Product;
+
+    /// What the site holds (or what `--ids` / `--where` select), as one table.
+    pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
+        let mut list = crate::site::refs::list_products(r.client)
+            .await
+            .map_err(|e| failed("products", e))?;
+        if let Some(text) = r.ids {
+            let w = fetch::parse_ids(text, true);
+            let wanted: Vec<String> = w.ids.iter().chain(&w.names).cloned().collect();
+            let is = |x: &String, p: &crate::site::api::model::Product| {
+                *x == p.id || x.eq_ignore_ascii_case(&p.name)
+            };
+            r.unknown(
+                wanted
+                    .iter()
+                    .filter(|x| !list.iter().any(|p| is(x, p)))
+                    .cloned(),
+            );
+            list.retain(|p| wanted.iter().any(|x| is(x, p)));
+        }
+        Ok(table(list))
+    }
+
+    /// Products: `name, id`, as the products template.
+    pub fn table(mut list: Vec<Product>) -> Table {
+        sort_by_key(&mut list, |p| (p.name.clone(), p.id.clone()));
+        Table {
+            kind: Kind::Products,
+            header: vec!["name".into(), "id".into()],
+            rows: list
+                .iter()
+                .map(|p| vec![text(&p.name), text(&p.id)])
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

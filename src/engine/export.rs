@@ -1,5 +1,6 @@
-//! Export, the operation: the kinds asked for read from the site into tables (`reader`),
-//! then written atomically as CSV or XLSX (`write`), with what was found besides the rows.
+//! Export, the operation: the kinds asked for read from the site into tables (each kind's own
+//! `export::read`, through `kinds::export_table`), then written atomically as CSV or XLSX
+//! (`export::write`), with what was found besides the rows.
 //! `cmd::export` checks the arguments, sets the site up and prints what this returns.
 
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ pub async fn read(
     };
     let mut tables = Vec::new();
     for kind in kinds {
-        let table = reader.table(*kind).await?;
+        let table = crate::kinds::export_table(&reader, *kind).await?;
         notify.note(&format!("{}: {} rows", kind.as_str(), table.rows.len()));
         tables.push(table);
     }
