@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::deletes;
 use super::resolve::{OrgResolver, Resolved};
 use crate::error::Error;
 use crate::kind::Kind;
@@ -448,6 +449,41 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
             .collect())
     }
 }
+
+/// How `delete customers` finds, deletes and backs up a customer account (a row names it by
+/// id, or by email with `--service-desk`).
+pub const DELETE: deletes::Spec = deletes::Spec {
+    kind: Kind::Customers,
+    columns: &["id", "email"],
+    one_of: &["id", "email"],
+    named: |cell| {
+        deletes::required(
+            cell,
+            "email",
+            "no id and no email: which customer to delete?",
+        )
+        .map(|e| deletes::Named::Email(e.to_lowercase()))
+    },
+    delete_path: |id| paths::at(paths::CUSTOMER_ACCOUNT, &[id]),
+    read_path: Some(|id| paths::at(paths::CUSTOMER, &[id])),
+    names_products: false,
+    needs_products: false,
+    needs_fields: false,
+    backup: |site, targets| {
+        Box::pin(async move {
+            let ids = deletes::found_ids(targets);
+            let defs = crate::export::fetch::definitions(&site.client, "customer").await?;
+            let profiles = crate::site::refs::customer_profiles(&site.client, &ids, 4).await?;
+            let n = profiles.len();
+            Ok((export::table(&crate::export::schema_of(&defs), profiles), n))
+        })
+    },
+    cannot_put_back: |n, _| {
+        (n > 0).then(|| format!(
+            "{n} customer accounts put back from the backup come back as new accounts with new ids (requests and history stay with the deleted ones); their entitlements are not in it"
+        ))
+    },
+};
 
 /// Export of customers: `email, displayName, organizations`, the customer detail fields, then `id`, as the import template names them, so an exported file can be edited
 /// and imported back: `read` asks the site (through export's `Reader`), `table` builds the

@@ -13,12 +13,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::export::{self as ex, HolderName, Table};
+use crate::export::Table;
 use crate::map::CellError;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
 use crate::site::Site;
-use crate::site::api::model::{DetailFieldWithConfiguration, Entitlement, Product};
+use crate::site::api::model::{Entitlement, Product};
 use crate::site::api::{Entity, paths};
 use crate::site::client::ApiError;
 use crate::site::refs::{self, Holder, Lookup, list_products};
@@ -32,30 +32,54 @@ const NEEDS_DESK: &str = "cannot be looked up: ";
 /// The file in the run folder that lists, one a line, the ids `backup.csv` holds.
 pub const BACKUP_IDS: &str = "backup.ids";
 
-/// The kinds `delete` takes.
+/// The kinds `delete` takes by record (detail values are cleared by their own kinds).
 pub fn deletable(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Products
-            | Kind::Organizations
-            | Kind::Customers
-            | Kind::Entitlements
-            | Kind::DetailFields
-    )
+    super::delete_spec(kind).is_some()
 }
 
-/// The columns a delete file of `kind` is read by (others, such as the rest of a backup's or an
-/// export's columns, are left alone), and the ones of which one must be there.
-fn columns(kind: Kind) -> (&'static [&'static str], &'static [&'static str]) {
-    match kind {
-        Kind::Products => (&["id", "name"], &["id", "name"]),
-        Kind::Organizations => (&["id", "name"], &["id", "name"]),
-        Kind::Customers => (&["id", "email"], &["id", "email"]),
-        Kind::Entitlements => (
-            &["id", "customer", "organization", "product"],
-            &["id", "product"],
-        ),
-        _ => (&["entity", "name"], &["name"]),
+/// How `delete` treats one kind. Each kind `delete` takes defines its own (`DELETE`, in its
+/// file); `kinds::delete_spec` picks it.
+pub struct Spec {
+    pub kind: Kind,
+    /// The columns a delete file is read by (others, such as the rest of a backup's or an
+    /// export's columns, are left alone)…
+    pub columns: &'static [&'static str],
+    /// …and those of which one must be there.
+    pub one_of: &'static [&'static str],
+    /// What a row names when its `id` is empty (`cell` reads a column by name): the thing, or
+    /// the column to blame and why not.
+    pub named: fn(cell: &dyn Fn(&str) -> String) -> Result<Named, (&'static str, String)>,
+    /// The `DELETE` path of an id.
+    pub delete_path: fn(&str) -> String,
+    /// Where the thing is read: a 404 there means it is gone. None: in the site's product
+    /// listing (no GET of one product answers 404).
+    pub read_path: Option<fn(&str) -> String>,
+    /// Names (`Named::Name`) are products; else organizations.
+    pub names_products: bool,
+    /// The site's products are read when the run opens (products, entitlements by product).
+    pub needs_products: bool,
+    /// The site's detail-field names are read when the run opens.
+    pub needs_fields: bool,
+    /// The backup of the targets found, as an import file of this kind, and how many things
+    /// in it cannot be put back as they were (what `cannot_put_back` is told).
+    pub backup: for<'a> fn(
+        &'a Site,
+        &'a [Target],
+    ) -> super::BoxFuture<'a, Result<(Table, usize), ApiError>>,
+    /// What cannot be put back of `n` things (`values_kept`: a field's values were kept in
+    /// files of their own), in words.
+    pub cannot_put_back: fn(n: usize, values_kept: bool) -> Option<String>,
+}
+
+/// The name of a row's thing from `column`, or why the row names nothing.
+pub fn required(
+    cell: &dyn Fn(&str) -> String,
+    column: &'static str,
+    why: &str,
+) -> Result<String, (&'static str, String)> {
+    match cell(column) {
+        v if v.is_empty() => Err((column, why.to_string())),
+        v => Ok(v),
     }
 }
 
@@ -113,38 +137,25 @@ fn shown(h: &Holder) -> String {
 
 /// The `DELETE` path of an id of `kind` (detail fields: `entity:name`).
 pub fn delete_path(kind: Kind, id: &str) -> String {
-    match kind {
-        Kind::Products => paths::at(paths::PRODUCT, &[id]),
-        Kind::Organizations => paths::at(paths::ORGANIZATION, &[id]),
-        Kind::Customers => paths::at(paths::CUSTOMER_ACCOUNT, &[id]),
-        Kind::Entitlements => paths::at(paths::ENTITLEMENT, &[id]),
-        _ => {
-            let (entity, name) = id.split_once(':').unwrap_or(("customer", id));
-            paths::at(field_template(entity), &[name])
-        }
-    }
+    let spec = super::delete_spec(kind).expect("a kind delete takes");
+    (spec.delete_path)(id)
 }
 
-/// Where the thing is read: 404 there means it is gone.
-fn read_path(kind: Kind, id: &str) -> String {
-    match kind {
-        Kind::Customers => paths::at(paths::CUSTOMER, &[id]),
-        _ => delete_path(kind, id),
-    }
-}
-
-fn field_template(entity: &str) -> &'static str {
-    match entity {
+/// The `DELETE` and read path of a detail field, by `entity:name`.
+pub fn field_path(id: &str) -> String {
+    let (entity, name) = id.split_once(':').unwrap_or(("customer", id));
+    let template = match entity {
         "organization" => Entity::Organization,
         "entitlement" => Entity::Entitlement,
         _ => Entity::Customer,
     }
-    .detail()
+    .detail();
+    paths::at(template, &[name])
 }
 
 pub struct Deletes {
-    kind: Kind,
-    /// Column index of each of `columns(kind).0`.
+    spec: &'static Spec,
+    /// Column index of each of `spec.columns`.
     cols: Vec<Option<usize>>,
     header: Vec<String>,
     /// The site's products when the run began (products, and entitlements by product).
@@ -157,8 +168,8 @@ pub struct Deletes {
 
 impl Deletes {
     fn col(&self, name: &str) -> Option<usize> {
-        let (known, _) = columns(self.kind);
-        known
+        self.spec
+            .columns
             .iter()
             .position(|k| *k == name)
             .and_then(|i| self.cols[i])
@@ -184,13 +195,13 @@ impl Deletes {
         label: &str,
         backed_up: Option<HashSet<String>>,
     ) -> Result<Deletes, Error> {
-        if !deletable(kind) {
+        let Some(spec) = super::delete_spec(kind) else {
             return Err(Error::Usage(format!(
                 "csmport delete takes products, organizations, customers, entitlements or detail-fields; {} are deleted by importing them with operation DELETE",
                 kind.as_str()
             )));
-        }
-        let (known, one_of) = columns(kind);
+        };
+        let (known, one_of) = (spec.columns, spec.one_of);
         let cols: Vec<Option<usize>> = known
             .iter()
             .map(|n| {
@@ -214,13 +225,13 @@ impl Deletes {
             )));
         }
         let client = &site.client;
-        let products = if matches!(kind, Kind::Products | Kind::Entitlements) {
+        let products = if spec.needs_products {
             list_products(client).await.map_err(Error::from_setup)?
         } else {
             Vec::new()
         };
         let mut fields = HashMap::new();
-        if kind == Kind::DetailFields {
+        if spec.needs_fields {
             for entity in ["customer", "organization", "entitlement"] {
                 let defs = crate::export::fetch::definitions(client, entity)
                     .await
@@ -232,7 +243,7 @@ impl Deletes {
             }
         }
         Ok(Deletes {
-            kind,
+            spec,
             cols,
             header: header.to_vec(),
             products,
@@ -258,7 +269,7 @@ impl Deletes {
         let names: Vec<String> = items
             .iter()
             .filter_map(|t| match &t.named {
-                Named::Name(n) if self.kind == Kind::Organizations => Some(n.clone()),
+                Named::Name(n) if !self.spec.names_products => Some(n.clone()),
                 _ => None,
             })
             .collect();
@@ -305,7 +316,7 @@ impl Deletes {
         for t in items.iter_mut() {
             let found: Result<Option<String>, String> = match t.named.clone() {
                 Named::Id(id) => self.exists(site, &id).await.map(|e| e.then_some(id)),
-                Named::Name(n) if self.kind == Kind::Products => {
+                Named::Name(n) if self.spec.names_products => {
                     Ok(self.product(&n).map(|p| p.id.clone()))
                 }
                 Named::Name(n) => org_ids
@@ -379,12 +390,12 @@ impl Deletes {
 
     /// Whether the site has the thing with this id (a 404 says it does not).
     async fn exists(&self, site: &Site, id: &str) -> Result<bool, String> {
-        if self.kind == Kind::Products {
+        let Some(read_path) = self.spec.read_path else {
             return Ok(self.products.iter().any(|p| p.id == id));
-        }
+        };
         match site
             .client
-            .get_json::<serde_json::Value>(&read_path(self.kind, id))
+            .get_json::<serde_json::Value>(&read_path(id))
             .await
         {
             Ok(_) => Ok(true),
@@ -421,65 +432,11 @@ impl Description for Deletes {
             }]
         };
         let id = self.cell(row, "id");
-        let named = match self.kind {
-            Kind::Products | Kind::Organizations if !id.is_empty() => Named::Id(id.into()),
-            Kind::Products | Kind::Organizations => match self.cell(row, "name") {
-                "" => {
-                    return Err(fail(
-                        "name",
-                        "no id and no name: which one to delete?".into(),
-                    ));
-                }
-                n => Named::Name(n.into()),
-            },
-            Kind::Customers if !id.is_empty() => Named::Id(id.into()),
-            Kind::Customers => match self.cell(row, "email") {
-                "" => {
-                    return Err(fail(
-                        "email",
-                        "no id and no email: which customer to delete?".into(),
-                    ));
-                }
-                e => Named::Email(e.to_lowercase()),
-            },
-            Kind::Entitlements if !id.is_empty() => Named::Id(id.into()),
-            Kind::Entitlements => {
-                let holder =
-                    Holder::parse(self.cell(row, "customer"), self.cell(row, "organization"))
-                        .map_err(|e| fail("customer", e))?;
-                match self.cell(row, "product") {
-                    "" => {
-                        return Err(fail(
-                            "product",
-                            "no id and no product: which entitlement to delete?".into(),
-                        ));
-                    }
-                    p => Named::Holding {
-                        holder,
-                        product: p.into(),
-                    },
-                }
-            }
-            _ => {
-                let entity = match self.cell(row, "entity").to_ascii_lowercase().as_str() {
-                    "" | "customer" => "customer",
-                    "organization" => "organization",
-                    "entitlement" => "entitlement",
-                    other => {
-                        return Err(fail(
-                            "entity",
-                            format!("'{other}' is not customer, organization or entitlement"),
-                        ));
-                    }
-                };
-                match self.cell(row, "name") {
-                    "" => return Err(fail("name", "no field name: which field to delete?".into())),
-                    n => Named::Field {
-                        entity: entity.into(),
-                        name: n.into(),
-                    },
-                }
-            }
+        let named = if id.is_empty() {
+            let cell = |c: &str| self.cell(row, c).to_string();
+            (self.spec.named)(&cell).map_err(|(col, why)| fail(col, why))?
+        } else {
+            Named::Id(id.into())
         };
         Ok(Target {
             named,
@@ -545,7 +502,7 @@ impl Description for Deletes {
                 let id = t.id.as_deref().expect("decided");
                 Request::call(
                     Method::Delete,
-                    delete_path(self.kind, id),
+                    (self.spec.delete_path)(id),
                     &serde_json::Value::Null,
                     k,
                 )
@@ -578,18 +535,22 @@ impl Description for Deletes {
                 out.push(Found::CannotTell);
                 continue;
             };
-            let path = read_path(self.kind, id);
-            let there = if self.kind == Kind::Products {
-                if products.is_none() {
-                    products = Some(list_products(&cx.site.client).await?);
-                }
-                products.iter().flatten().any(|p| p.id == *id)
-            } else {
-                match cx.site.client.get_json::<serde_json::Value>(&path).await {
+            let there = if let Some(read_path) = self.spec.read_path {
+                match cx
+                    .site
+                    .client
+                    .get_json::<serde_json::Value>(&read_path(id))
+                    .await
+                {
                     Ok(_) => true,
                     Err(e) if e.status() == Some(404) => false,
                     Err(e) => return Err(e),
                 }
+            } else {
+                if products.is_none() {
+                    products = Some(list_products(&cx.site.client).await?);
+                }
+                products.iter().flatten().any(|p| p.id == *id)
             };
             out.push(if there {
                 Found::Missing
@@ -603,83 +564,24 @@ impl Description for Deletes {
 
 /// What the backup holds, as import files: the main table in `kind`'s template columns, and
 /// what a delete takes with it (a product's entitlements), each a table of its own kind; and
-/// counts of what cannot be put back. The backup pass adds one group of targets at a time.
+/// what cannot be put back. The backup pass adds one group of targets at a time.
 #[derive(Default)]
 pub struct Backup {
     pub tables: Vec<Table>,
-    lost: Lost,
+    /// Things in it that cannot be put back as they were.
+    lost: usize,
+    cannot_put_back: Option<fn(usize, bool) -> Option<String>>,
     /// The values of deleted customer and organization fields are in files of their own.
     pub values_kept: bool,
 }
 
-/// Counts behind the "cannot be put back" lines.
-#[derive(Default)]
-struct Lost {
-    products: usize,
-    organizations: usize,
-    customers: usize,
-    no_holder: usize,
-    fields: usize,
-}
-
 impl Backup {
-    /// Adds `more` (another group's backup) to this one.
-    fn merge(&mut self, more: Backup) {
-        if self.tables.is_empty() {
-            self.tables = more.tables;
-        } else {
-            for (t, m) in self.tables.iter_mut().zip(more.tables) {
-                t.rows.extend(m.rows);
-            }
-        }
-        let (a, b) = (&mut self.lost, more.lost);
-        a.products += b.products;
-        a.organizations += b.organizations;
-        a.customers += b.customers;
-        a.no_holder += b.no_holder;
-        a.fields += b.fields;
-    }
-
     /// What the backup cannot put back, in words.
     pub fn not_restorable(&self) -> Vec<String> {
-        let l = &self.lost;
-        let mut out = Vec::new();
-        if l.products > 0 {
-            out.push(format!(
-                "{} products put back from the backup get new ids",
-                l.products
-            ));
-        }
-        if l.organizations > 0 {
-            out.push(format!(
-                "{} organizations put back from the backup get new ids, and their members and entitlements are not in it",
-                l.organizations
-            ));
-        }
-        if l.customers > 0 {
-            out.push(format!(
-                "{} customer accounts put back from the backup come back as new accounts with new ids (requests and history stay with the deleted ones); their entitlements are not in it",
-                l.customers
-            ));
-        }
-        if l.no_holder > 0 {
-            out.push(format!(
-                "{} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it",
-                l.no_holder
-            ));
-        }
-        if l.fields > 0 && self.values_kept {
-            out.push(format!(
-                "deleting a detail field deletes its values: those of the customer and organization fields are in backup-values-customer.csv and backup-values-organization.csv (import them as customer-details and organization-details after the {} definitions, which come back last in the site's order of fields); entitlement fields' values are not in the backup",
-                l.fields
-            ));
-        } else if l.fields > 0 {
-            out.push(format!(
-                "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {} definitions, not the values (export the customers or organizations first to keep them)",
-                l.fields
-            ));
-        }
-        out
+        self.cannot_put_back
+            .and_then(|f| f(self.lost, self.values_kept))
+            .into_iter()
+            .collect()
     }
 }
 
@@ -690,88 +592,23 @@ pub async fn back_up(
     targets: &[Target],
     into: &mut Backup,
 ) -> Result<(), ApiError> {
-    let more = backup(site, kind, targets).await?;
-    into.merge(more);
+    let spec = super::delete_spec(kind).expect("a kind delete takes");
+    let (table, lost) = (spec.backup)(site, targets).await?;
+    // What is put back is made anew, with a new id: an id column would make the import
+    // look for the deleted one and refuse the row.
+    let table = without_ids(table);
+    match into.tables.first_mut() {
+        Some(t) => t.rows.extend(table.rows),
+        None => into.tables.push(table),
+    }
+    into.lost += lost;
+    into.cannot_put_back = Some(spec.cannot_put_back);
     Ok(())
 }
 
-async fn backup(site: &Site, kind: Kind, targets: &[Target]) -> Result<Backup, ApiError> {
-    let client = &site.client;
-    let ids: Vec<String> = targets.iter().filter_map(|t| t.id.clone()).collect();
-    let mut lost = Lost::default();
-    let tables = match kind {
-        Kind::Products => {
-            let list: Vec<Product> = list_products(client)
-                .await?
-                .into_iter()
-                .filter(|p| ids.contains(&p.id))
-                .collect();
-            lost.products = list.len();
-            vec![super::products::export::table(list)]
-        }
-        Kind::Organizations => {
-            let defs = crate::export::fetch::definitions(client, "organization").await?;
-            let profiles = refs::organization_profiles(client, &ids, 4).await?;
-            lost.organizations = profiles.len();
-            vec![super::organizations::export::table(
-                &ex::schema_of(&defs),
-                profiles,
-            )]
-        }
-        Kind::Customers => {
-            let defs = crate::export::fetch::definitions(client, "customer").await?;
-            let profiles = refs::customer_profiles(client, &ids, 4).await?;
-            lost.customers = profiles.len();
-            vec![super::customers::export::table(
-                &ex::schema_of(&defs),
-                profiles,
-            )]
-        }
-        Kind::Entitlements => {
-            let defs = crate::export::fetch::definitions(client, "entitlement").await?;
-            let mut list = Vec::new();
-            for t in targets.iter().filter(|t| t.id.is_some()) {
-                let id = t.id.as_deref().expect("filtered");
-                let e: Entitlement = client
-                    .get_json(&paths::at(paths::ENTITLEMENT, &[id]))
-                    .await?;
-                let holder = match &t.holder {
-                    Some((true, c)) => HolderName::Customer(c.clone()),
-                    Some((false, o)) => HolderName::Organization(o.clone()),
-                    None => {
-                        lost.no_holder += 1;
-                        HolderName::Customer(String::new())
-                    }
-                };
-                list.push((holder, e));
-            }
-            vec![super::entitlements::export::table(
-                &ex::schema_of(&defs),
-                list,
-            )]
-        }
-        _ => {
-            let mut by_entity: Vec<(&str, Vec<DetailFieldWithConfiguration>)> = Vec::new();
-            for entity in ["customer", "organization", "entitlement"] {
-                let defs = crate::export::fetch::definitions(client, entity).await?;
-                let keep: Vec<_> = defs
-                    .into_iter()
-                    .filter(|d| ids.contains(&format!("{entity}:{}", d.name)))
-                    .collect();
-                by_entity.push((entity, keep));
-            }
-            lost.fields = by_entity.iter().map(|(_, d)| d.len()).sum();
-            vec![super::detail_fields::export::table(&by_entity)]
-        }
-    };
-    // What is put back is made anew, with a new id: an id column would make the import
-    // look for the deleted one and refuse the row.
-    let tables = tables.into_iter().map(without_ids).collect();
-    Ok(Backup {
-        tables,
-        lost,
-        values_kept: false,
-    })
+/// The ids of the targets found.
+pub fn found_ids(targets: &[Target]) -> Vec<String> {
+    targets.iter().filter_map(|t| t.id.clone()).collect()
 }
 
 fn without_ids(mut t: Table) -> Table {
@@ -789,6 +626,7 @@ fn without_ids(mut t: Table) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::site::api::Choice;
 
     #[test]
     fn every_kind_deletes_where_the_contract_says() {
@@ -811,7 +649,21 @@ mod tests {
         for (kind, id, path) in cases {
             assert_eq!(delete_path(kind, id), path, "{kind:?} {id}");
         }
-        assert_eq!(read_path(Kind::Customers, "c1"), "customer/c1");
+        let read = |k: Kind, id: &str| {
+            super::super::delete_spec(k)
+                .unwrap()
+                .read_path
+                .map(|p| p(id))
+        };
+        assert_eq!(read(Kind::Customers, "c1").as_deref(), Some("customer/c1"));
+        // Products are looked for in the site's listing: no GET of one answers 404.
+        assert_eq!(read(Kind::Products, "p1"), None);
+        // Every kind delete takes names its own spec, and only those kinds.
+        for k in Kind::ALL {
+            let spec = super::super::delete_spec(*k);
+            assert_eq!(spec.is_some(), deletable(*k), "{k:?}");
+            assert!(spec.is_none_or(|s| s.kind == *k), "{k:?}");
+        }
         assert!(!deletable(Kind::CustomerDetails));
     }
 }

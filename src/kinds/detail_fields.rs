@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::map::{CellError, normalize};
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
@@ -24,6 +25,7 @@ use crate::site::api::{
 use crate::site::client::{ApiError, Client};
 
 use super::columns::find_columns;
+use super::deletes;
 use super::{Cx, Description, Identity, Method, Request, Setup};
 
 pub use crate::site::api::Entity;
@@ -548,6 +550,65 @@ impl Description for DetailFields {
         Ok(out)
     }
 }
+
+/// How `delete detail-fields` finds, deletes and backs up a definition (a row names it by
+/// entity and name; its id is `entity:name`).
+pub const DELETE: deletes::Spec = deletes::Spec {
+    kind: Kind::DetailFields,
+    columns: &["entity", "name"],
+    one_of: &["name"],
+    named: |cell| {
+        let entity = match cell("entity").to_ascii_lowercase().as_str() {
+            "" | "customer" => "customer",
+            "organization" => "organization",
+            "entitlement" => "entitlement",
+            other => {
+                return Err((
+                    "entity",
+                    format!("'{other}' is not customer, organization or entitlement"),
+                ));
+            }
+        };
+        let name = deletes::required(cell, "name", "no field name: which field to delete?")?;
+        Ok(deletes::Named::Field {
+            entity: entity.into(),
+            name,
+        })
+    },
+    delete_path: deletes::field_path,
+    read_path: Some(deletes::field_path),
+    names_products: false,
+    needs_products: false,
+    needs_fields: true,
+    backup: |site, targets| {
+        Box::pin(async move {
+            let ids = deletes::found_ids(targets);
+            let mut by_entity: Vec<(
+                &str,
+                Vec<crate::site::api::model::DetailFieldWithConfiguration>,
+            )> = Vec::new();
+            for entity in ["customer", "organization", "entitlement"] {
+                let defs = crate::export::fetch::definitions(&site.client, entity).await?;
+                let keep: Vec<_> = defs
+                    .into_iter()
+                    .filter(|d| ids.contains(&format!("{entity}:{}", d.name)))
+                    .collect();
+                by_entity.push((entity, keep));
+            }
+            let n = by_entity.iter().map(|(_, d)| d.len()).sum();
+            Ok((export::table(&by_entity), n))
+        })
+    },
+    cannot_put_back: |n, values_kept| match (n, values_kept) {
+        (0, _) => None,
+        (n, true) => Some(format!(
+            "deleting a detail field deletes its values: those of the customer and organization fields are in backup-values-customer.csv and backup-values-organization.csv (import them as customer-details and organization-details after the {n} definitions, which come back last in the site's order of fields); entitlement fields' values are not in the backup"
+        )),
+        (n, false) => Some(format!(
+            "deleting a detail field deletes its values on every customer, organization or entitlement: the backup puts back the {n} definitions, not the values (export the customers or organizations first to keep them)"
+        )),
+    },
+};
 
 /// Export of detail-field definitions: `entity, name, type, options`, as the import template names them, so an exported file can be edited
 /// and imported back: `read` asks the site (through export's `Reader`), `table` builds the

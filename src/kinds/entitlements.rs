@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::map::CellError;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
@@ -28,6 +29,7 @@ use crate::site::refs::{
 use crate::validate::{self, CellRules};
 
 use super::columns::find_columns;
+use super::deletes;
 use super::{
     Body, Call, Cx, Decision, Description, Identity, Method, Mode, Request, Setup, same_details,
 };
@@ -395,6 +397,61 @@ impl Description for Entitlements {
         Ok(out)
     }
 }
+
+/// How `delete entitlements` finds, deletes and backs up an entitlement (a row names it by id,
+/// or by its holder and product).
+pub const DELETE: deletes::Spec = deletes::Spec {
+    kind: Kind::Entitlements,
+    columns: &["id", "customer", "organization", "product"],
+    one_of: &["id", "product"],
+    named: |cell| {
+        let holder =
+            Holder::parse(&cell("customer"), &cell("organization")).map_err(|e| ("customer", e))?;
+        let product = deletes::required(
+            cell,
+            "product",
+            "no id and no product: which entitlement to delete?",
+        )?;
+        Ok(deletes::Named::Holding { holder, product })
+    },
+    delete_path: |id| paths::at(paths::ENTITLEMENT, &[id]),
+    read_path: Some(|id| paths::at(paths::ENTITLEMENT, &[id])),
+    names_products: true,
+    needs_products: true,
+    needs_fields: false,
+    backup: |site, targets| {
+        Box::pin(async move {
+            let client = &site.client;
+            let defs = crate::export::fetch::definitions(client, "entitlement").await?;
+            let mut list = Vec::new();
+            let mut no_holder = 0;
+            for t in targets.iter().filter(|t| t.id.is_some()) {
+                let id = t.id.as_deref().expect("filtered");
+                let e: crate::site::api::model::Entitlement = client
+                    .get_json(&paths::at(paths::ENTITLEMENT, &[id]))
+                    .await?;
+                let holder = match &t.holder {
+                    Some((true, c)) => crate::export::HolderName::Customer(c.clone()),
+                    Some((false, o)) => crate::export::HolderName::Organization(o.clone()),
+                    None => {
+                        no_holder += 1;
+                        crate::export::HolderName::Customer(String::new())
+                    }
+                };
+                list.push((holder, e));
+            }
+            Ok((
+                export::table(&crate::export::schema_of(&defs), list),
+                no_holder,
+            ))
+        })
+    },
+    cannot_put_back: |n, _| {
+        (n > 0).then(|| format!(
+            "{n} entitlements named by id alone are in the backup without their holder: fill in customer or organization before importing it"
+        ))
+    },
+};
 
 /// Export of entitlements: `customer, organization, product`, the entitlement detail fields, as the import template names them, so an exported file can be edited
 /// and imported back: `read` asks the site (through export's `Reader`), `table` builds the

@@ -56,6 +56,18 @@ pub fn describe<F: WithDescription>(kind: Kind, delete: bool, f: F) -> F::Output
     }
 }
 
+/// How `delete` treats `kind` (None: `delete` does not take it by record).
+pub fn delete_spec(kind: Kind) -> Option<&'static deletes::Spec> {
+    match kind {
+        Kind::Products => Some(&products::DELETE),
+        Kind::Organizations => Some(&organizations::DELETE),
+        Kind::Customers => Some(&customers::DELETE),
+        Kind::Entitlements => Some(&entitlements::DELETE),
+        Kind::DetailFields => Some(&detail_fields::DELETE),
+        _ => None,
+    }
+}
+
 /// The table `export` writes of `kind` (one of `Kind::EXPORTED`): each kind's own `export`.
 pub async fn export_table(
     reader: &crate::export::reader::Reader<'_>,

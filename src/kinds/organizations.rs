@@ -23,6 +23,7 @@ use crate::site::external::{ExternalIds, Match};
 use crate::site::refs;
 
 use super::columns::Columns;
+use super::deletes;
 use super::{Cx, Decision, Description, Identity, Request, Setup, same_details};
 
 /// Organization profiles (`ACCOUNTS` false) or organization records (`ACCOUNTS` true).
@@ -343,6 +344,37 @@ async fn read(cx: &Cx<'_>, items: &[OrganizationProfileItem]) -> Result<Vec<Foun
         })
         .collect())
 }
+
+/// How `delete organizations` finds, deletes and backs up an organization (a row names it by
+/// id or name).
+pub const DELETE: deletes::Spec = deletes::Spec {
+    kind: Kind::Organizations,
+    columns: &["id", "name"],
+    one_of: &["id", "name"],
+    named: |cell| {
+        deletes::required(cell, "name", "no id and no name: which one to delete?")
+            .map(deletes::Named::Name)
+    },
+    delete_path: |id| paths::at(paths::ORGANIZATION, &[id]),
+    read_path: Some(|id| paths::at(paths::ORGANIZATION, &[id])),
+    names_products: false,
+    needs_products: false,
+    needs_fields: false,
+    backup: |site, targets| {
+        Box::pin(async move {
+            let ids = deletes::found_ids(targets);
+            let defs = crate::export::fetch::definitions(&site.client, "organization").await?;
+            let profiles = crate::site::refs::organization_profiles(&site.client, &ids, 4).await?;
+            let n = profiles.len();
+            Ok((export::table(&crate::export::schema_of(&defs), profiles), n))
+        })
+    },
+    cannot_put_back: |n, _| {
+        (n > 0).then(|| format!(
+            "{n} organizations put back from the backup get new ids, and their members and entitlements are not in it"
+        ))
+    },
+};
 
 /// Export of organizations: `name`, the organization detail fields, then `id`, as the import template names them, so an exported file can be edited
 /// and imported back: `read` asks the site (through export's `Reader`), `table` builds the

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::kind::Kind;
 use crate::map::CellError;
 use crate::read::{Cells, RawRow};
 use crate::row::{Found, match_key};
@@ -18,6 +19,7 @@ use crate::site::client::ApiError;
 use crate::site::refs::list_products;
 
 use super::columns::find_columns;
+use super::deletes;
 use super::{Cx, Decision, Description, Identity, Method, Request, Setup};
 
 const COLUMNS: [&str; 2] = ["id", "name"];
@@ -244,6 +246,37 @@ impl Description for Products {
             .collect())
     }
 }
+
+/// How `delete products` finds, deletes and backs up a product (a row names it by id or name).
+pub const DELETE: deletes::Spec = deletes::Spec {
+    kind: Kind::Products,
+    columns: &["id", "name"],
+    one_of: &["id", "name"],
+    named: |cell| {
+        deletes::required(cell, "name", "no id and no name: which one to delete?")
+            .map(deletes::Named::Name)
+    },
+    delete_path: |id| paths::at(paths::PRODUCT, &[id]),
+    read_path: None,
+    names_products: true,
+    needs_products: true,
+    needs_fields: false,
+    backup: |site, targets| {
+        Box::pin(async move {
+            let ids = deletes::found_ids(targets);
+            let list: Vec<SiteProduct> = list_products(&site.client)
+                .await?
+                .into_iter()
+                .filter(|p| ids.contains(&p.id))
+                .collect();
+            let n = list.len();
+            Ok((export::table(list), n))
+        })
+    },
+    cannot_put_back: |n, _| {
+        (n > 0).then(|| format!("{n} products put back from the backup get new ids"))
+    },
+};
 
 /// Export of products: `name, id`, as the import template names them, so an exported file can be edited
 /// and imported back: `read` asks the site (through export's `Reader`), `table` builds the
