@@ -104,6 +104,19 @@ impl Kind {
         }
     }
 
+    /// Where a kind runs in a plan of several: what it refers to must already be on the site
+    /// (detail fields, organizations, customers, detail values, products, entitlements).
+    pub fn plan_rank(self) -> u8 {
+        match self {
+            Kind::DetailFields => 0,
+            Kind::Organizations | Kind::OrganizationAccounts => 1,
+            Kind::Customers | Kind::CustomerAccounts => 2,
+            Kind::OrganizationDetails | Kind::CustomerDetails => 3,
+            Kind::Products => 4,
+            Kind::Entitlements => 5,
+        }
+    }
+
     /// A record kind (profiles and accounts of customers and organizations): checked column by
     /// column, offline as fast as the reader goes.
     pub fn is_record(self) -> bool {

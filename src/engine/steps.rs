@@ -72,21 +72,9 @@ struct StepFile {
     customers_by: Option<String>,
 }
 
-/// Where a kind runs: what it refers to must already be on the site.
-pub fn rank(kind: Kind) -> u8 {
-    match kind {
-        Kind::DetailFields => 0,
-        Kind::Organizations | Kind::OrganizationAccounts => 1,
-        Kind::Customers | Kind::CustomerAccounts => 2,
-        Kind::OrganizationDetails | Kind::CustomerDetails => 3,
-        Kind::Products => 4,
-        Kind::Entitlements => 5,
-    }
-}
-
 /// The steps in the order they run (stable: files of one rank keep the given order).
 pub fn ordered(mut steps: Vec<Step>) -> Vec<Step> {
-    steps.sort_by_key(|s| rank(s.kind));
+    steps.sort_by_key(|s| s.kind.plan_rank());
     steps
 }
 
