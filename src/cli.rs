@@ -986,7 +986,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "PATH")]
     pub forbid: Vec<String>,
     /// Answer the way the docs leave open (repeatable): null-entity-id, extra-fields,
-    /// unknown-status, numeric-ids, no-email
+    /// unknown-status, numeric-ids, no-email, renamed-list, renamed-lists
     #[arg(long, value_name = "NAME", value_parser = choice::<crate::sandbox::quirks::Quirk>())]
     pub quirk: Vec<crate::sandbox::quirks::Quirk>,
 }

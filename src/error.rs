@@ -100,6 +100,9 @@ impl Error {
                 "{e}; check --access-token / CSM_ACCESS_TOKEN, or --email and --api-token / CSM_EMAIL and CSM_API_TOKEN"
             )),
             ApiError::Network { .. } => Error::Network(e.to_string()),
+            // A listing that cannot be trusted whole: what was read of the site is not what it
+            // holds, so nothing built on it may go on (exit 3, as for an unreadable listing).
+            ApiError::Listing { .. } => Error::Unlisted(e.to_string()),
             ApiError::Status { status: 404, .. } => Error::Api(format!(
                 "{e}; is the cloud id right, and is Customer Service Management enabled on the site?"
             )),

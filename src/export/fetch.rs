@@ -28,7 +28,7 @@ pub async fn definitions(
         "organization" => paths::ORGANIZATION_DETAILS,
         _ => paths::ENTITLEMENT_DETAILS,
     };
-    let defs: DetailFieldsWithConfiguration = client.get_json(path).await?;
+    let defs: DetailFieldsWithConfiguration = client.get_list(path).await?;
     let mut list = defs.results;
     // The site's own order (position), which a person set up on purpose.
     list.sort_by_key(|d| {

@@ -68,6 +68,7 @@ pub fn failed(what: &str, e: ApiError) -> Error {
     match e {
         Error::Network(m) => Error::Network(format!("{what}: {m}")),
         Error::Auth(m) => Error::Auth(m),
+        Error::Unlisted(m) => Error::Unlisted(format!("{what}: {m}")),
         other => Error::Api(format!("{what}: {other}")),
     }
 }

@@ -68,7 +68,7 @@ pub async fn schema(
         ));
     };
     let defs: DetailFieldsWithConfiguration =
-        client.get_json(path).await.map_err(Error::from_setup)?;
+        client.get_list(path).await.map_err(Error::from_setup)?;
     Ok(Schema::from_api(&defs))
 }
 
@@ -308,7 +308,7 @@ pub async fn external_ids(
 ) -> Result<ExternalIds, Error> {
     let defs: crate::site::api::model::DetailFieldsWithConfiguration = site
         .client
-        .get_json(paths::ORGANIZATION_DETAILS)
+        .get_list(paths::ORGANIZATION_DETAILS)
         .await
         .map_err(Error::from_setup)?;
     let def = defs

@@ -317,7 +317,7 @@ async fn fields_of(
     client: &Client,
     entity: Entity,
 ) -> Result<Vec<(String, DetailFieldType)>, ApiError> {
-    let defs: DetailFieldsWithConfiguration = client.get_json(entity.details()).await?;
+    let defs: DetailFieldsWithConfiguration = client.get_list(entity.details()).await?;
     Ok(defs
         .results
         .into_iter()

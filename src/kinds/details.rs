@@ -311,14 +311,14 @@ impl<const CUSTOMERS: bool> Description for DetailsKind<CUSTOMERS> {
         let defs: DetailFieldsWithConfiguration = s
             .site
             .client
-            .get_json(Self::api_entity(true).details())
+            .get_list(Self::api_entity(true).details())
             .await
             .map_err(Error::from_setup)?;
         let schema = Schema::from_api(&defs);
         let other_fields: Vec<String> = s
             .site
             .client
-            .get_json::<DetailFieldsWithConfiguration>(Self::api_entity(false).details())
+            .get_list::<DetailFieldsWithConfiguration>(Self::api_entity(false).details())
             .await
             .map(|d| d.results.into_iter().map(|f| f.name).collect())
             .unwrap_or_default();

@@ -152,7 +152,7 @@ impl Description for Entitlements {
         let defs: DetailFieldsWithConfiguration = s
             .site
             .client
-            .get_json(paths::ENTITLEMENT_DETAILS)
+            .get_list(paths::ENTITLEMENT_DETAILS)
             .await
             .map_err(Error::from_setup)?;
         let schema = Schema::from_api(&defs);

@@ -211,7 +211,7 @@ impl<const ACCOUNTS: bool> Description for OrganizationKind<ACCOUNTS> {
             match cx
                 .site
                 .client
-                .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+                .post_list::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req)
                 .await
             {
                 Ok(r) => out.extend(r.results.into_iter().map(|o| (o.id, o.name))),

@@ -456,7 +456,7 @@ impl Doctor<'_> {
 
     /// One read: a problem when csmport's types cannot read it; a warning listing members the
     /// documented example does not have, or has and the answer lacks or types otherwise.
-    async fn shape<T: serde::de::DeserializeOwned>(
+    async fn shape<T: serde::de::DeserializeOwned + crate::site::api::lists::Listing>(
         &self,
         name: &str,
         method: Method,
@@ -480,7 +480,25 @@ impl Doctor<'_> {
                 None,
             );
         }
-        let typed = match serde_json::from_str::<T>(&text) {
+        // A listing without its list is a problem, never an empty listing (invariant 10).
+        let listed = serde_json::from_str::<Value>(&text).map(|mut v| {
+            let found = crate::site::api::lists::find_list(&mut v, T::MEMBERS);
+            (v, found)
+        });
+        if let Ok((_, Err(had))) = &listed {
+            return (
+                Check {
+                    check: name,
+                    status: Status::Problem,
+                    detail: super::client::list_missing(T::MEMBERS, had),
+                    fix: Some(
+                        "csmport cannot read this listing: if a proxy or gateway sits between csmport and the site, let the answers through unchanged; else run with --record DIR and attach the file to a bug report".into(),
+                    ),
+                },
+                None,
+            );
+        }
+        let typed = match listed.and_then(|(v, _)| serde_json::from_value::<T>(v)) {
             Ok(t) => t,
             Err(e) => {
                 let why = super::client::decode_message(&e, &text);

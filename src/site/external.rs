@@ -118,33 +118,32 @@ impl ExternalIds {
         let mut out = ExternalIds::new(field);
         let wanted = normalize(field);
         let mut start = 0u64;
-        // Bounded: 100,000 pages of 50.
-        for _ in 0..100_000 {
+        let mut seen = std::collections::HashSet::new();
+        for pages in 1.. {
             let path = paths::jsm_page(paths::jsm::ORGANIZATIONS, start, JSM_PAGE);
-            // Silence is not evidence: a page without its list (a proxy that renamed it) would
-            // read as a site without organizations, failing every row that names one.
-            let raw: serde_json::Value = client.jsm_get_json(&path).await?;
-            let lacks = |what: &str| ApiError::Decode {
-                method: "GET",
-                path: path.clone(),
-                message: format!("the answer has no {what}"),
-            };
-            if !raw.get("values").is_some_and(|v| v.is_array()) {
-                return Err(lacks("`values` list (the organizations of the page)"));
-            }
-            let page: JsmPage<JsmOrganization> = serde_json::from_value(raw)
-                .map_err(|e| lacks(&format!("page of organizations ({e})")))?;
-            let n = page.values.len() as u64;
-            let ids: Vec<String> = page.values.into_iter().map(|o| o.id).collect();
+            // Silence is not evidence: a page without its list (a proxy that renamed it) is
+            // an error, not a site without organizations.
+            let page: JsmPage<JsmOrganization> = client.jsm_get_list(&path).await?;
+            let got = page.values.len();
+            let ids: Vec<String> = page
+                .values
+                .into_iter()
+                .map(|o| o.id)
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
             out.organizations += ids.len();
             if !ids.is_empty() {
                 let profiles =
                     refs::organization_profiles(client, &ids, PROFILE_READS_AT_ONCE).await?;
                 if profiles.is_empty() {
-                    return Err(lacks(&format!(
-                        "profile of the {} organizations it lists (organization/profile/fetch answered none)",
-                        ids.len()
-                    )));
+                    return Err(ApiError::Listing {
+                        method: "POST",
+                        path: paths::ORGANIZATION_PROFILE_FETCH.to_string(),
+                        message: format!(
+                            "the answer has no profile of the {} organizations the JSM listing gives",
+                            ids.len()
+                        ),
+                    });
                 }
                 for p in profiles {
                     for d in p.details.iter().filter(|d| normalize(&d.name) == wanted) {
@@ -154,10 +153,21 @@ impl ExternalIds {
                     }
                 }
             }
-            if page.is_last_page || n == 0 {
+            let info = crate::site::api::lists::Page {
+                pages,
+                asked: if page.limit > 0 {
+                    page.limit as usize
+                } else {
+                    JSM_PAGE as usize
+                },
+                got,
+                new: ids.len(),
+                last: Some(page.is_last_page).filter(|l| *l),
+            };
+            if !Client::next_page("GET", &path, info)? {
                 break;
             }
-            start += n;
+            start += got as u64;
         }
         Ok(out)
     }

@@ -6,11 +6,12 @@
 //! kinds (deciding and reading back) and `export`; `resolve` does the same for customers'
 //! organizations.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::row::match_key;
+use crate::site::api::lists;
 use crate::site::api::model::{
     CustomerProfile, CustomerProfileFetchRequest, CustomerProfileFetchResponse, DetailFieldQuery,
     DetailValue, Entitlement, EntitlementPage, JsmPage, JsmUser, OrganizationFetchRequest,
@@ -204,7 +205,7 @@ pub async fn resolve_holders<'a>(
             organization_names: names.clone(),
         };
         let found = client
-            .post_json::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req, None)
+            .post_list::<_, OrganizationFetchResponse>(paths::ORGANIZATION_FETCH, &req)
             .await;
         for n in &names {
             let r = match &found {
@@ -244,7 +245,7 @@ pub async fn resolve_holders<'a>(
             customer_ids: group.to_vec(),
         };
         let found = client
-            .post_json::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req, None)
+            .post_list::<_, CustomerProfileFetchResponse>(paths::CUSTOMER_PROFILE_FETCH, &req)
             .await;
         for i in group {
             let r = match &found {
@@ -456,14 +457,14 @@ async fn fetch_in_groups<B, R, T>(
 ) -> Result<Vec<T>, ApiError>
 where
     B: serde::Serialize,
-    R: serde::de::DeserializeOwned,
+    R: serde::de::DeserializeOwned + crate::site::api::lists::Listing,
 {
     let bodies: Vec<B> = ids
         .chunks(MAX_PROFILE_FETCH)
         .map(|g| body(g.to_vec()))
         .collect();
     let pages: Vec<R> = stream::iter(bodies)
-        .map(|b| async move { client.post_json(path, &b, None).await })
+        .map(|b| async move { client.post_list(path, &b).await })
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -472,41 +473,72 @@ where
 
 /// Every product on the site (cursor-paged, 100 a page).
 pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
-    let mut all = Vec::new();
+    let mut all: Vec<Product> = Vec::new();
+    let mut seen = HashSet::new();
     let mut cursor: Option<String> = None;
-    // A site has few products; the bound only guards against a cursor that never ends.
-    for _ in 0..10_000 {
+    for pages in 1.. {
         let path = paths::products_page(PRODUCT_PAGE_MAX, cursor.as_deref());
-        let page: PaginatedProducts = client.get_json(&path).await?;
-        let empty = page.results.is_empty();
+        let page: PaginatedProducts = client.get_list(&path).await?;
+        let got = page.results.len();
+        let new = page
+            .results
+            .iter()
+            .filter(|p| seen.insert(p.id.clone()))
+            .count();
         all.extend(page.results);
-        match page.next_page_cursor {
-            Some(c) if !c.is_empty() && !empty && Some(&c) != cursor.as_ref() => cursor = Some(c),
-            _ => break,
+        let next = page.next_page_cursor.filter(|c| !c.is_empty());
+        let more = Client::next_page(
+            "GET",
+            &path,
+            lists::Page {
+                pages,
+                // The cursor, not the size, says whether there is more.
+                asked: 0,
+                got,
+                new,
+                last: Some(next.is_none() || next == cursor),
+            },
+        )?;
+        if !more {
+            break;
         }
+        cursor = next;
     }
+    all.dedup_by(|a, b| a.id == b.id);
     Ok(all)
 }
 
 /// Every entitlement the entity holds itself (E8, 25 a page).
 pub async fn entitlements_of(client: &Client, e: &Entity) -> Result<Vec<Entitlement>, ApiError> {
-    let mut all = Vec::new();
+    let mut all: Vec<Entitlement> = Vec::new();
+    let mut seen = HashSet::new();
     let mut start = 0u64;
-    for _ in 0..10_000 {
-        let page: EntitlementPage = client
-            .get_json(&paths::entitlements_page(
-                e.kind(),
-                &e.id,
-                start,
-                ENTITLEMENT_PAGE_MAX,
-            ))
-            .await?;
-        let n = page.results.len() as u64;
-        all.extend(page.results);
-        if page.is_last_page || n == 0 {
+    for pages in 1.. {
+        let path = paths::entitlements_page(e.kind(), &e.id, start, ENTITLEMENT_PAGE_MAX);
+        let page: EntitlementPage = client.get_list(&path).await?;
+        let got = page.results.len();
+        let new: Vec<Entitlement> = page
+            .results
+            .into_iter()
+            .filter(|x| seen.insert(x.id.clone()))
+            .collect();
+        let page_size = if page.limit > 0 {
+            page.limit as usize
+        } else {
+            ENTITLEMENT_PAGE_MAX
+        };
+        let info = lists::Page {
+            pages,
+            asked: page_size,
+            got,
+            new: new.len(),
+            last: Some(page.is_last_page).filter(|l| *l),
+        };
+        all.extend(new);
+        if !Client::next_page("GET", &path, info)? {
             break;
         }
-        start += n;
+        start += got as u64;
     }
     Ok(all)
 }
@@ -522,12 +554,17 @@ pub async fn search_customers(
         detail_fields: query.to_vec(),
     };
     let max = api::SEARCH_PAGE_MAX as u64;
-    let mut out = Vec::new();
-    // Bounded: 100,000 pages.
-    for page in 0..100_000u64 {
+    let mut out: Vec<SearchHit> = Vec::new();
+    let mut seen = HashSet::new();
+    for page in 0u64.. {
         let path = format!("{}?page={page}&maxResults={max}", paths::CUSTOMER_SEARCH);
-        let answer: SearchByDetailFieldResponse = client.post_json(&path, &body, None).await?;
-        let n = answer.customers.len() as u64;
+        let answer: SearchByDetailFieldResponse = client.post_list(&path, &body).await?;
+        let got = answer.customers.len();
+        let new = answer
+            .customers
+            .iter()
+            .filter(|h| seen.insert(h.id.clone()))
+            .count();
         out.extend(answer.customers);
         // A site that pages by its own size (maxResults in the answer) is followed to the end.
         let size = if answer.max_results > 0 {
@@ -535,7 +572,14 @@ pub async fn search_customers(
         } else {
             max
         };
-        if answer.is_last.unwrap_or(n < size) || n == 0 {
+        let info = lists::Page {
+            pages: page as usize + 1,
+            asked: size as usize,
+            got,
+            new,
+            last: answer.is_last.filter(|l| *l),
+        };
+        if !Client::next_page("POST", &path, info)? {
             break;
         }
     }
@@ -569,9 +613,8 @@ pub async fn fetch_ids(
             organization_ids: vec![],
             organization_names: group.to_vec(),
         };
-        let resp: OrganizationFetchResponse = client
-            .post_json(paths::ORGANIZATION_FETCH, &req, None)
-            .await?;
+        let resp: OrganizationFetchResponse =
+            client.post_list(paths::ORGANIZATION_FETCH, &req).await?;
         for o in resp.results {
             out.insert(match_key(&o.name), o.id);
         }
@@ -583,23 +626,38 @@ pub const JSM_PAGE: u64 = 50;
 
 /// Every page of a JSM listing (`path` relative to `/rest/servicedeskapi/`, without
 /// `start`/`limit`).
-pub async fn jsm_all<T: serde::de::DeserializeOwned>(
+pub async fn jsm_all<T: serde::de::DeserializeOwned + lists::Keyed>(
     client: &Client,
     path: &str,
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     let mut start = 0u64;
-    // Bounded: 100,000 pages of 50.
-    for _ in 0..100_000 {
-        let page: JsmPage<T> = client
-            .jsm_get_json(&paths::jsm_page(path, start, JSM_PAGE))
-            .await?;
-        let n = page.values.len() as u64;
-        out.extend(page.values);
-        if page.is_last_page || n == 0 {
+    for pages in 1.. {
+        let page_path = paths::jsm_page(path, start, JSM_PAGE);
+        let page: JsmPage<T> = client.jsm_get_list(&page_path).await?;
+        let got = page.values.len();
+        let new: Vec<T> = page
+            .values
+            .into_iter()
+            .filter(|x| seen.insert(x.key().to_string()))
+            .collect();
+        let info = lists::Page {
+            pages,
+            asked: if page.limit > 0 {
+                page.limit as usize
+            } else {
+                JSM_PAGE as usize
+            },
+            got,
+            new: new.len(),
+            last: Some(page.is_last_page).filter(|l| *l),
+        };
+        out.extend(new);
+        if !Client::next_page("GET", &page_path, info)? {
             break;
         }
-        start += n;
+        start += got as u64;
     }
     Ok(out)
 }

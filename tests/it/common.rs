@@ -337,3 +337,17 @@ pub fn assert_shape(documented: &serde_json::Value, actual: &serde_json::Value, 
         _ => panic!("{at}: documented {documented}, got {actual}"),
     }
 }
+
+/// Sets the sandbox's quirks now (the answers' shapes the docs leave open), after whatever a
+/// test seeded with the documented shapes.
+pub fn set_quirks(sb: &SandboxProc, quirks: &[&str]) {
+    let (status, _, _) = call_full(
+        sb,
+        "PUT",
+        &format!("{}/_sandbox/faults", sb.url),
+        Some(&serde_json::json!({ "quirks": quirks })),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+}

@@ -1133,29 +1133,47 @@ fn a_contact_whose_email_changed_in_the_crm_is_not_made_twice() {
 
 #[test]
 fn a_listing_without_its_list_stops_the_run_not_the_rows() {
-    // A proxy renamed the JSM listing's `values`: read as "no organizations", every contact
-    // would fail at resolve (or a keyed account be made twice). It is an error instead.
-    let sb = SandboxProc::start(&["--quirk", "renamed-list"]);
+    // A proxy renamed every list to a name csmport does not know: read as "no organizations",
+    // every contact would fail at resolve (or a keyed account be made twice). It is an error
+    // instead, of the listing that cannot be read whole (exit 3), naming what it had.
+    let sb = SandboxProc::start(&["--quirk", "renamed-lists"]);
     let ctx = Ctx::new();
-    ctx.define_fields(&sb, "organization,External ID,TEXT,\n");
     let mapping = ctx.write("contacts.toml", BY_ACCOUNT_ID);
     let contacts = ctx.write("Contact.csv", b"Email,AccountId\nann@x.example,001A\n");
     let before = sb.requests().len();
     let out = ctx.import(&sb, &contacts, &["--mapping", mapping.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
     assert!(
-        !matches!(out.status.code(), Some(0 | 1)),
-        "{:?}: {}",
-        out.status.code(),
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("has no `values` list"),
-        "{}",
-        stderr(&out)
+        err.contains("has no list") && err.contains("it has items"),
+        "{err}"
     );
     assert!(sb.writes_since(before).is_empty());
     assert!(
         !ctx.path("run/failures.csv").exists()
             || read_csv(&ctx.path("run/failures.csv")).1.is_empty()
+    );
+}
+
+#[test]
+fn a_list_under_another_name_csmport_knows_is_read() {
+    // The JSM listing's `values` come as `results` (a proxy in between): a name csmport knows
+    // for a list, so the organizations are found and the contact is linked.
+    let sb = SandboxProc::start(&["--quirk", "renamed-list"]);
+    let ctx = Ctx::new();
+    ctx.define_fields(&sb, "organization,External ID,TEXT,\n");
+    let accounts = ctx.write("Account.csv", b"name,External ID\nAcme Renamed,001A\n");
+    let o = ctx.import_kind_to(&sb, "organizations", &accounts, "accounts", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mapping = ctx.write("contacts.toml", BY_ACCOUNT_ID);
+    let contacts = ctx.write("Contact.csv", b"Email,AccountId\nann@x.example,001A\n");
+    let out = ctx.import(&sb, &contacts, &["--mapping", mapping.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = sb.state();
+    let ann = one(&state, "customers", "email", "ann@x.example");
+    let acme = one(&state, "organizations", "name", "Acme Renamed");
+    assert!(
+        ann.to_string().contains(acme["id"].as_str().unwrap()),
+        "{ann} {acme}"
     );
 }

@@ -93,3 +93,32 @@ fn entitlements_resolve_their_references_and_are_not_duplicated() {
     let row3 = failures.iter().find(|r| r[5] == "3").unwrap();
     assert!(row3[8].contains("--service-desk"), "{row3:?}");
 }
+
+#[test]
+fn a_dry_run_over_listings_without_their_lists_claims_nothing() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    prepare(&sb, &ctx);
+    let file = repo("sample-data/entitlements.csv");
+    let out = ctx.import_kind(&sb, "entitlements", &file, &["--service-desk", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    std::fs::remove_dir_all(ctx.path("run")).unwrap();
+    // The rows are on the site now. Behind a proxy that renames every list, "no entitlements"
+    // would have every row created again: the dry run stops instead, claiming nothing.
+    set_quirks(&sb, &["renamed-lists"]);
+    let before = sb.requests().len();
+    let out = ctx.import_kind(
+        &sb,
+        "entitlements",
+        &file,
+        &["--service-desk", "1", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("has no list"), "{said}");
+    assert!(
+        !said.contains("would create") && !said.contains("valid"),
+        "{said}"
+    );
+    assert!(sb.writes_since(before).is_empty());
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 
-use crate::common::{Ctx, SandboxProc, read_csv, stderr, stdout};
+use crate::common::{Ctx, SandboxProc, read_csv, set_quirks, stderr, stdout};
 
 /// Customers with every kind of detail value, and cells a spreadsheet would run as formulas.
 const CUSTOMERS: &str = "email,displayName,organizations,Customer Tier,Renewal Date,Preferred Contact Channels,Primary Contact Phone,Seats,Notes
@@ -738,4 +738,27 @@ fn where_finds_customers_by_detail_field_through_the_search() {
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
     }
     assert!(!ctx.path("x.xlsx").exists());
+}
+
+#[test]
+fn a_listing_without_its_list_fails_the_export_instead_of_writing_a_short_file() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    // A proxy renames every list: read as empty, the export would hold 0 customers, exit 0.
+    set_quirks(&sb, &["renamed-lists"]);
+    let out = export(
+        &ctx,
+        &sb,
+        &["customers", "--service-desk", "1", "--out", "c.csv"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("GET customer/details")
+            && err.contains("has no list")
+            && err.contains("it has items"),
+        "{err}"
+    );
+    assert!(!ctx.path("c.csv").exists());
 }

@@ -162,6 +162,17 @@ fn doctor_checks_a_site_without_writing_to_it() {
         text.contains("warning") && text.contains("+sandboxExtra"),
         "{text}"
     );
+
+    // Lists under names csmport does not know are a problem, not a warning: csmport would
+    // read nothing there.
+    let sb = SandboxProc::start(&["--quirk", "renamed-lists"]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("shape: GET customer/details") && text.contains("has no list"),
+        "{text}"
+    );
+    assert!(!text.contains("every check passes"), "{text}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! (routes and limits) and `plan` (batch sizes); `model` holds the JSON shapes.
 
 pub mod choice;
+pub mod lists;
 pub mod model;
 
 pub use choice::Choice;

@@ -263,7 +263,7 @@ pub struct CustomerProfile {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfileFetchResponse {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub results: Vec<CustomerProfile>,
 }
 
@@ -510,7 +510,7 @@ pub struct ProductName {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaginatedProducts {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub results: Vec<Product>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page_cursor: Option<String>,
@@ -544,7 +544,7 @@ pub struct Entitlements {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitlementPage {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub results: Vec<Entitlement>,
     #[serde(default, deserialize_with = "null_default")]
     pub start: u64,
@@ -570,7 +570,7 @@ pub struct OrganizationProfile {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationProfileFetchResponse {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub results: Vec<OrganizationProfile>,
 }
 
@@ -594,7 +594,7 @@ pub struct OrganizationFetchRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrganizationFetchResponse {
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub results: Vec<OrganizationRef>,
 }
 
@@ -653,12 +653,7 @@ pub struct SearchHit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchByDetailFieldResponse {
-    #[serde(
-        alias = "results",
-        alias = "values",
-        default,
-        deserialize_with = "null_default"
-    )]
+    #[serde(deserialize_with = "null_default")]
     pub customers: Vec<SearchHit>,
     #[serde(default, deserialize_with = "null_default")]
     pub page: u64,
@@ -682,7 +677,6 @@ pub struct JsmPage<T> {
     #[serde(default, deserialize_with = "null_default")]
     pub is_last_page: bool,
     #[serde(
-        default = "Vec::new",
         deserialize_with = "null_default",
         bound(deserialize = "T: Deserialize<'de>")
     )]
@@ -781,6 +775,50 @@ where
         .collect())
 }
 
+// Where each listing keeps its list (`lists`): a missing list is refused, never read as empty.
+impl crate::lists::Listing for DetailFieldsWithConfiguration {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for CustomerProfileFetchResponse {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for OrganizationProfileFetchResponse {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for OrganizationFetchResponse {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for PaginatedProducts {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for Entitlements {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for EntitlementPage {
+    const MEMBERS: &'static [&'static str] = crate::lists::CSM;
+}
+impl crate::lists::Listing for SearchByDetailFieldResponse {
+    const MEMBERS: &'static [&'static str] = crate::lists::SEARCH;
+}
+impl<T> crate::lists::Listing for JsmPage<T> {
+    const MEMBERS: &'static [&'static str] = crate::lists::JSM;
+}
+impl crate::lists::Keyed for JsmUser {
+    fn key(&self) -> &str {
+        &self.account_id
+    }
+}
+impl crate::lists::Keyed for JsmOrganization {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl crate::lists::Keyed for JsmServiceDesk {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -799,10 +837,18 @@ mod tests {
             (r#"{"values":[{"id":"a","name":null}],"isLast":null}"#, None),
         ];
         for (body, last) in cases {
-            let r: SearchByDetailFieldResponse = serde_json::from_str(body).unwrap();
+            let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+            crate::lists::find_list(
+                &mut v,
+                <SearchByDetailFieldResponse as crate::lists::Listing>::MEMBERS,
+            )
+            .unwrap();
+            let r: SearchByDetailFieldResponse = serde_json::from_value(v).unwrap();
             assert_eq!(r.customers[0].id, "a", "{body}");
             assert_eq!(r.is_last, last, "{body}");
         }
+        // Without a list it is not an empty search: it does not decode.
+        assert!(serde_json::from_str::<SearchByDetailFieldResponse>(r#"{"page":0}"#).is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum Quirk {
     NoEmail,
     /// JSM listings whose list is named `results` instead of `values` (a proxy in between).
     RenamedList,
+    /// Every listing's list under a name csmport does not know (`items`).
+    RenamedLists,
 }
 
 impl csmport_api::Choice for Quirk {
@@ -34,6 +36,7 @@ impl csmport_api::Choice for Quirk {
         Quirk::NumericIds,
         Quirk::NoEmail,
         Quirk::RenamedList,
+        Quirk::RenamedLists,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -43,6 +46,7 @@ impl csmport_api::Choice for Quirk {
             Quirk::NumericIds => "numeric-ids",
             Quirk::NoEmail => "no-email",
             Quirk::RenamedList => "renamed-list",
+            Quirk::RenamedLists => "renamed-lists",
         }
     }
     fn help(self) -> &'static str {
@@ -63,6 +67,9 @@ impl csmport_api::Choice for Quirk {
             }
             Quirk::RenamedList => {
                 "JSM listings whose list is named `results` instead of `values` (a proxy in between)"
+            }
+            Quirk::RenamedLists => {
+                "Every listing's list under a name csmport does not know (`items`)"
             }
         }
     }
@@ -94,6 +101,17 @@ pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
                     && let Some(list) = o.remove("values")
                 {
                     o.insert("results".into(), list);
+                }
+            }
+            Quirk::RenamedLists => {
+                if let Some(o) = v.as_object_mut() {
+                    for name in csmport_api::lists::KNOWN {
+                        if o.get(*name).is_some_and(|l| l.is_array() || l.is_null())
+                            && let Some(list) = o.remove(*name)
+                        {
+                            o.insert("items".into(), list);
+                        }
+                    }
                 }
             }
             Quirk::NumericIds => numeric_ids(v),

@@ -13,6 +13,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::site::api::lists::{self, Listing};
 use crate::site::api::{self, EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE, IDEMPOTENCY_HEADER};
 use pace::Pacer;
 use retry::{Decision, Failure, Policy};
@@ -107,6 +108,14 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// A listing that cannot be trusted to be whole: an answer without its list, or one
+    /// that does not end. Never read as a short or empty list.
+    #[error("{method} {path}: {message}")]
+    Listing {
+        method: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -121,7 +130,8 @@ impl ApiError {
         match self {
             ApiError::Status { message, .. }
             | ApiError::Network { message, .. }
-            | ApiError::Decode { message, .. } => message,
+            | ApiError::Decode { message, .. }
+            | ApiError::Listing { message, .. } => message,
         }
     }
 
@@ -135,6 +145,8 @@ impl ApiError {
         match self {
             ApiError::Status { uncertain, .. } | ApiError::Network { uncertain, .. } => *uncertain,
             ApiError::Decode { .. } => true,
+            // Only reads are listings.
+            ApiError::Listing { .. } => false,
         }
     }
 
@@ -324,6 +336,62 @@ impl Client {
     pub async fn jsm_get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.get_json(&format!("{}/{}", self.jsm, path.trim_start_matches('/')))
             .await
+    }
+
+    /// GETs a listing: its list under any name `lists` knows, or an error (never an empty list).
+    pub async fn get_list<T: DeserializeOwned + Listing>(&self, path: &str) -> Result<T, ApiError> {
+        let body = self
+            .execute(reqwest::Method::GET, "GET", path, None, None)
+            .await?;
+        decode_list("GET", path, &body)
+    }
+
+    /// GETs a JSM listing page (`jsm_get_json`'s base), as `get_list` reads it.
+    pub async fn jsm_get_list<T: DeserializeOwned + Listing>(
+        &self,
+        path: &str,
+    ) -> Result<T, ApiError> {
+        self.get_list(&format!("{}/{}", self.jsm, path.trim_start_matches('/')))
+            .await
+    }
+
+    /// POSTs a read (a fetch or a search: nothing is changed, so every attempt may be
+    /// repeated) whose answer is a listing, read as `get_list` reads it.
+    pub async fn post_list<B: Serialize, T: DeserializeOwned + Listing>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+            method: "POST",
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let body = self
+            .execute_with(reqwest::Method::POST, "POST", path, Some(bytes), None, true)
+            .await?;
+        decode_list("POST", path, &body)
+    }
+
+    /// One more page of a listing: whether it goes on, or an error when it has not ended
+    /// after `lists::MAX_PAGES` pages.
+    pub fn next_page(
+        method: &'static str,
+        path: &str,
+        page: lists::Page,
+    ) -> Result<bool, ApiError> {
+        match lists::after(page) {
+            lists::Next::More => Ok(true),
+            lists::Next::Done => Ok(false),
+            lists::Next::TooMany => Err(ApiError::Listing {
+                method,
+                path: path.to_string(),
+                message: format!(
+                    "the listing has not ended after {} pages (each with new items): stopped rather than read for ever; `--record DIR` keeps the answers for a bug report",
+                    lists::MAX_PAGES
+                ),
+            }),
+        }
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
@@ -801,6 +869,45 @@ fn decode<T: DeserializeOwned>(
         path: path.to_string(),
         message: decode_message(&e, body),
     })
+}
+
+/// A listing's answer as `T`: its list under any name `T::MEMBERS` lists, or `Listing` naming
+/// the members the answer has (silence is not evidence: no list is not an empty list).
+fn decode_list<T: DeserializeOwned + Listing>(
+    method: &'static str,
+    path: &str,
+    body: &str,
+) -> Result<T, ApiError> {
+    let mut v: serde_json::Value = decode(method, path, body)?;
+    if let Err(had) = lists::find_list(&mut v, T::MEMBERS) {
+        return Err(ApiError::Listing {
+            method,
+            path: path.to_string(),
+            message: list_missing(T::MEMBERS, &had),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::Decode {
+        method,
+        path: path.to_string(),
+        message: decode_message(&e, body),
+    })
+}
+
+/// Why an answer without its list is refused, naming what it has.
+pub fn list_missing(members: &[&str], had: &[String]) -> String {
+    format!(
+        "the answer (HTTP 2xx) has no list: expected a member {}, it has {}. A proxy or another version of the API may call it something else; nothing was read as empty. `csmport doctor` checks what the site answers; `--record DIR` keeps the answer for a bug report",
+        members
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        if had.is_empty() {
+            "no members".to_string()
+        } else {
+            had.join(", ")
+        }
+    )
 }
 
 pub fn decode_message(e: &serde_json::Error, body: &str) -> String {
