@@ -123,10 +123,9 @@ impl ExternalIds {
             let path = paths::jsm_page(paths::jsm::ORGANIZATIONS, start, JSM_PAGE);
             // Silence is not evidence: a page without its list (a proxy that renamed it) is
             // an error, not a site without organizations.
-            let page: JsmPage<JsmOrganization> = client.jsm_get_list(&path).await?;
+            let mut page: JsmPage<JsmOrganization> = client.jsm_get_list(&path).await?;
             let got = page.values.len();
-            let ids: Vec<String> = page
-                .values
+            let ids: Vec<String> = std::mem::take(&mut page.values)
                 .into_iter()
                 .map(|o| o.id)
                 .filter(|id| seen.insert(id.clone()))
@@ -153,17 +152,7 @@ impl ExternalIds {
                     }
                 }
             }
-            let info = crate::site::api::lists::Page {
-                pages,
-                asked: if page.limit > 0 {
-                    page.limit as usize
-                } else {
-                    JSM_PAGE as usize
-                },
-                got,
-                new: ids.len(),
-                last: Some(page.is_last_page).filter(|l| *l),
-            };
+            let info = refs::jsm_page_info(pages, &page, got, ids.len());
             if !Client::next_page("GET", &path, info)? {
                 break;
             }

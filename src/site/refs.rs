@@ -626,6 +626,21 @@ pub const JSM_PAGE: u64 = 50;
 
 /// Every page of a JSM listing (`path` relative to `/rest/servicedeskapi/`, without
 /// `start`/`limit`).
+/// What a JSM listing page says of the next: its own size when it gives one, else `JSM_PAGE`.
+pub fn jsm_page_info<T>(pages: usize, page: &JsmPage<T>, got: usize, new: usize) -> lists::Page {
+    lists::Page {
+        pages,
+        asked: if page.limit > 0 {
+            page.limit as usize
+        } else {
+            JSM_PAGE as usize
+        },
+        got,
+        new,
+        last: Some(page.is_last_page).filter(|l| *l),
+    }
+}
+
 pub async fn jsm_all<T: serde::de::DeserializeOwned + lists::Keyed>(
     client: &Client,
     path: &str,
@@ -635,24 +650,13 @@ pub async fn jsm_all<T: serde::de::DeserializeOwned + lists::Keyed>(
     let mut start = 0u64;
     for pages in 1.. {
         let page_path = paths::jsm_page(path, start, JSM_PAGE);
-        let page: JsmPage<T> = client.jsm_get_list(&page_path).await?;
+        let mut page: JsmPage<T> = client.jsm_get_list(&page_path).await?;
         let got = page.values.len();
-        let new: Vec<T> = page
-            .values
+        let new: Vec<T> = std::mem::take(&mut page.values)
             .into_iter()
             .filter(|x| seen.insert(x.key().to_string()))
             .collect();
-        let info = lists::Page {
-            pages,
-            asked: if page.limit > 0 {
-                page.limit as usize
-            } else {
-                JSM_PAGE as usize
-            },
-            got,
-            new: new.len(),
-            last: Some(page.is_last_page).filter(|l| *l),
-        };
+        let info = jsm_page_info(pages, &page, got, new.len());
         out.extend(new);
         if !Client::next_page("GET", &page_path, info)? {
             break;
