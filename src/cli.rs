@@ -139,7 +139,7 @@ pub struct SiteArgs {
 }
 
 /// The ids of the site and credential options ([`TargetArgs`]' fields).
-const TARGET_IDS: [&str; 10] = [
+const TARGET_IDS: [&str; 14] = [
     "base_url",
     "cloud_id",
     "access_token",
@@ -148,6 +148,10 @@ const TARGET_IDS: [&str; 10] = [
     "access_token_file",
     "api_token_file",
     "api_token_stdin",
+    "client_id",
+    "client_secret_file",
+    "token_url",
+    "access_token_command",
     "site",
     "record",
 ];
@@ -271,6 +275,22 @@ fn merge_target(top: &mut TargetArgs, sub: TargetArgs, m: &ArgMatches, s: &ArgMa
         s,
         "api_token_file",
     );
+    pick(&mut top.client_id, sub.client_id, m, s, "client_id");
+    pick(
+        &mut top.client_secret_file,
+        sub.client_secret_file,
+        m,
+        s,
+        "client_secret_file",
+    );
+    pick(&mut top.token_url, sub.token_url, m, s, "token_url");
+    pick(
+        &mut top.access_token_command,
+        sub.access_token_command,
+        m,
+        s,
+        "access_token_command",
+    );
     pick(&mut top.site, sub.site, m, s, "site");
     pick(&mut top.record, sub.record, m, s, "record");
     top.api_token_stdin |= sub.api_token_stdin;
@@ -316,6 +336,23 @@ pub struct TargetArgs {
     /// Read the API token from standard input (one line), e.g. from a password manager
     #[arg(long)]
     pub api_token_stdin: bool,
+    /// A service account's OAuth 2.0 client id: csmport gets access tokens with it and the
+    /// client secret (--client-secret-file or CSM_CLIENT_SECRET), and renews them before they
+    /// expire and after a 401; for long, unattended runs
+    #[arg(long, env = "CSM_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Read the client secret of --client-id from FILE (readable by you alone: chmod 600);
+    /// wins over CSM_CLIENT_SECRET
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The token endpoint --client-id asks (default: Atlassian's,
+    /// https://auth.atlassian.com/oauth/token)
+    #[arg(long, env = "CSM_TOKEN_URL", value_name = "URL")]
+    pub token_url: Option<String>,
+    /// A command that prints an access token (its first line), run at the start and again
+    /// when the site answers 401, as a git credential helper is
+    #[arg(long, env = "CSM_ACCESS_TOKEN_COMMAND", value_name = "CMD")]
+    pub access_token_command: Option<String>,
     /// The Jira site (https://SITE.atlassian.net) for JSM lookups CSM cannot do (customers by
     /// email); default: through the API gateway
     #[arg(long, env = "CSM_SITE", value_name = "URL")]
@@ -901,6 +938,17 @@ pub struct SandboxArgs {
     /// made, as on a real site (eventual consistency); 0: at once
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub listing_lag_ms: u64,
+    /// Issue OAuth 2.0 access tokens at POST /oauth/token to this client id (with
+    /// --client-secret), as a service account's token endpoint does
+    #[arg(long, value_name = "ID", requires = "client_secret")]
+    pub client_id: Option<String>,
+    /// The client secret the token endpoint takes with --client-id
+    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    pub client_secret: Option<String>,
+    /// Tokens the token endpoint issues expire after this many seconds (then 401), to
+    /// rehearse a long run's renewals; the --token the sandbox started with never expires
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub token_ttl: u64,
     /// How long ended tasks are kept (then 404), e.g. 3d, 12h, 90s
     #[arg(long, default_value = "3d", value_name = "DURATION")]
     pub task_retention: String,

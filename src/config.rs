@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::cli::TargetArgs;
 use crate::error::Error;
 use crate::site::api::DEFAULT_BASE_URL;
+use crate::site::client::token::{self, Source, Tokens};
 use crate::site::client::{Auth, Target};
 
 pub fn target(args: &TargetArgs) -> Result<Target, Error> {
@@ -51,6 +52,59 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
             one_token(t, what)?;
         }
     }
+    let renewing = |source: Source, first: Option<String>| {
+        Auth::Renewing(std::sync::Arc::new(Tokens::new(source, first)))
+    };
+    // Tokens that renew themselves first: a client id, a command, a file read again on a 401.
+    if let Some(id) = nonempty(&args.client_id) {
+        let secret = match &args.client_secret_file {
+            Some(f) => token_file(f, "--client-secret-file")?,
+            None => match std::env::var("CSM_CLIENT_SECRET") {
+                Ok(s) if !s.trim().is_empty() => one_token(&s, "CSM_CLIENT_SECRET")?,
+                _ => {
+                    return Err(Error::Usage(
+                        "--client-id / CSM_CLIENT_ID is set but the client secret is not: give --client-secret-file FILE or set CSM_CLIENT_SECRET".into(),
+                    ));
+                }
+            },
+        };
+        let token_url = nonempty(&args.token_url)
+            .unwrap_or_else(|| crate::site::api::DEFAULT_TOKEN_URL.to_string());
+        if !(token_url.starts_with("https://") || token_url.starts_with("http://")) {
+            return Err(Error::Usage(format!(
+                "--token-url / CSM_TOKEN_URL '{token_url}' must start with https:// or http://"
+            )));
+        }
+        return Ok(with_auth(
+            renewing(
+                Source::ClientCredentials {
+                    token_url,
+                    client_id: id.trim().to_string(),
+                    client_secret: secret,
+                },
+                None,
+            ),
+            base_url,
+            cloud_id,
+            args,
+        ));
+    }
+    if let Some(cmd) = nonempty(&args.access_token_command) {
+        return Ok(with_auth(
+            renewing(Source::Command(cmd), None),
+            base_url,
+            cloud_id,
+            args,
+        ));
+    }
+    if let (Some(f), Some(first)) = (&args.access_token_file, &access_token) {
+        return Ok(with_auth(
+            renewing(Source::File(f.clone()), Some(first.clone())),
+            base_url,
+            cloud_id,
+            args,
+        ));
+    }
     let auth = match (access_token, nonempty(&args.email), api_token) {
         (Some(t), _, _) => Auth::Bearer(t),
         (None, Some(email), Some(token)) => Auth::Basic { email, token },
@@ -71,63 +125,27 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
             ));
         }
     };
-    Ok(Target {
+    Ok(with_auth(auth, base_url, cloud_id, args))
+}
+
+fn with_auth(auth: Auth, base_url: String, cloud_id: String, args: &TargetArgs) -> Target {
+    Target {
         base_url: base_url.trim_end_matches('/').to_string(),
         cloud_id: cloud_id.trim().to_string(),
         auth,
         site: args.site.clone(),
         record: args.record.clone(),
-    })
+    }
 }
 
-/// A token as a file holds it: one line, its newline dropped. A file others can read is
-/// refused (the token would be theirs too).
+/// `--…-file`: one token, in a file only its owner can read (`token::read_file`).
 fn token_file(path: &Path, flag: &str) -> Result<String, Error> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::Usage(format!("{flag} {shown}: cannot be read ({e})")))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::Usage(format!(
-                "{flag} {shown}: other users can read it (mode {mode:o}); make it yours alone with `chmod 600 {shown}`"
-            )));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("{flag} {shown}: cannot be read ({e})")))?;
-    one_token(&text, &format!("{flag} {shown}"))
+    token::read_file(path, flag).map_err(|e| Error::Usage(e.0))
 }
 
-/// `text` as one token: a final newline is dropped; anything else that is not part of a token
-/// (spaces, tabs, more lines, nothing at all) is refused, naming where it came from but never
-/// the token itself.
+/// `text` as one token, or why not, naming `from` but never the token (`token::one_token`).
 fn one_token(text: &str, from: &str) -> Result<String, Error> {
-    let t = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(text);
-    if t.is_empty() {
-        return Err(Error::Usage(format!("{from}: the token is empty")));
-    }
-    if let Some(at) = t.find(|c: char| c.is_whitespace() || c.is_control()) {
-        let what = match t.as_bytes()[at] {
-            b'\n' | b'\r' => "a line break",
-            b'\t' => "a tab",
-            b' ' => "a space",
-            _ => "a control or space character",
-        };
-        return Err(Error::Usage(format!(
-            "{from}: the token has {what} at character {} of {}; a token is one word (copy it again, without spaces or quotes)",
-            t[..at].chars().count() + 1,
-            t.chars().count()
-        )));
-    }
-    Ok(t.to_string())
+    token::one_token(text, from).map_err(|e| Error::Usage(e.0))
 }
 
 #[cfg(test)]

@@ -99,6 +99,8 @@ impl Error {
             _ if e.is_auth() => Error::Auth(format!(
                 "{e}; check --access-token / CSM_ACCESS_TOKEN, or --email and --api-token / CSM_EMAIL and CSM_API_TOKEN"
             )),
+            // No token at the start of a run: the credentials cannot be used (exit 3).
+            ApiError::Renewal { .. } => Error::Auth(e.to_string()),
             ApiError::Network { .. } => Error::Network(e.to_string()),
             // A listing that cannot be trusted whole: what was read of the site is not what it
             // holds, so nothing built on it may go on (exit 3, as for an unreadable listing).

@@ -39,6 +39,8 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         item_latency: Duration::from_millis(args.item_latency_ms),
         task_jitter: args.task_jitter,
         listing_lag: Duration::from_millis(args.listing_lag_ms),
+        client: args.client_id.clone().zip(args.client_secret.clone()),
+        token_ttl: Duration::from_secs(args.token_ttl.max(1)),
         max_tasks: args.max_tasks.max(1),
         task_retention: duration_arg("--task-retention", &args.task_retention)?,
         stale_task: duration_arg("--stale-task-after", &args.stale_task_after)?,

@@ -63,6 +63,9 @@ fn credential_flags(auth: &Auth) -> &'static str {
         Auth::Basic { .. } => {
             "--email and --api-token / CSM_EMAIL and CSM_API_TOKEN (an API token from id.atlassian.com, with the email of its account)"
         }
+        Auth::Renewing(_) => {
+            "--client-id and the client secret (CSM_CLIENT_ID, --client-secret-file / CSM_CLIENT_SECRET), --access-token-command or --access-token-file"
+        }
     }
 }
 

@@ -28,4 +28,5 @@ mod sandbox;
 mod sandbox_rules;
 mod secrets;
 mod status;
+mod tokens;
 mod validate;

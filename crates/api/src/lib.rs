@@ -11,6 +11,15 @@ pub use choice::Choice;
 /// Default gateway host; the CSM base is `{BASE}/jsm/csm/cloudid/{cloudId}/`.
 pub const DEFAULT_BASE_URL: &str = "https://api.atlassian.com";
 
+/// Where a service account's OAuth 2.0 client credentials get an access token: Atlassian's
+/// support page "Create OAuth 2.0 credential for service accounts" (POST with `client_id` and
+/// `client_secret`; the token is good for 60 minutes). [UNCONFIRMED] the body's form: the page
+/// names the two values only; csmport sends them with `grant_type=client_credentials` as
+/// `application/x-www-form-urlencoded`, as RFC 6749 §4.4 has it and third-party scripts do.
+pub const DEFAULT_TOKEN_URL: &str = "https://auth.atlassian.com/oauth/token";
+/// [UNCONFIRMED] a token's life when the token endpoint does not say (`expires_in`).
+pub const DEFAULT_TOKEN_SECS: u64 = 3600;
+
 /// Header that opts in to experimental methods; always sent by the client (CONTRACT §3.1).
 pub const EXPERIMENTAL_HEADER: &str = "X-ExperimentalApi";
 pub const EXPERIMENTAL_VALUE: &str = "opt-in";
@@ -261,6 +270,8 @@ pub fn is_experimental(method: &str, path: &str) -> bool {
 /// templates (`at`); the sandbox routes on them as they are. The ids (O1…P5, C1…CB4, E1…E8,
 /// T1) are CONTRACT §10's.
 pub mod paths {
+    /// The token endpoint's path on the sandbox (the real one is `DEFAULT_TOKEN_URL`).
+    pub const OAUTH_TOKEN_PATH: &str = "/oauth/token";
     pub const ORGANIZATION_DETAILS: &str = "organization/details"; // O1, O2
     pub const ORGANIZATION_DETAIL: &str = "organization/details/{fieldName}"; // O3, O4
     pub const ORGANIZATION_DEFINITIONS_BULK: &str = "organization/details/definitions/bulk"; // OB1

@@ -61,6 +61,12 @@ pub struct Config {
     /// listing: a real site lists new records only a while after the task that made them
     /// (DELTAS-2026-12, eventual consistency). Zero: at once.
     pub listing_lag: Duration,
+    /// OAuth 2.0 client credentials the token endpoint (`POST /oauth/token`) takes: a client
+    /// id and its secret. None: it issues no token.
+    pub client: Option<(String, String)>,
+    /// How long a token the endpoint issued is good for (then 401, as an expired access token
+    /// is answered). The `--token` the sandbox started with never expires.
+    pub token_ttl: Duration,
 }
 
 impl Default for Config {
@@ -84,6 +90,8 @@ impl Default for Config {
             faults: Faults::default(),
             fault_seed: 1,
             listing_lag: Duration::ZERO,
+            client: None,
+            token_ttl: Duration::from_secs(3600),
             data: None,
         }
     }
@@ -113,6 +121,10 @@ pub struct Sandbox {
     db: Option<Arc<Mutex<persist::Db>>>,
     /// Seeds given at start, re-applied by `POST /_sandbox/reset`.
     seeds: Arc<Mutex<Vec<(String, String)>>>,
+    /// Access tokens the token endpoint issued, and when each expires.
+    pub issued: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    /// How many tokens the endpoint has issued (`/_sandbox/state` `tokensIssued`).
+    pub tokens_issued: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The sandbox could not start (`sandbox`).
@@ -161,6 +173,8 @@ impl Sandbox {
             requests: Arc::new(Mutex::new(std::collections::VecDeque::new())),
             db,
             seeds: Arc::new(Mutex::new(Vec::new())),
+            issued: Default::default(),
+            tokens_issued: Default::default(),
         })
     }
 

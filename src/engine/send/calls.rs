@@ -75,8 +75,7 @@ impl<K: Description> Engine<K> {
                 }
                 Err(e) => e,
             };
-            if e.is_auth() {
-                self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+            if self.stop.for_credentials(&e) {
             } else if e.is_rate_limited() {
                 self.stop.set(
                     EXIT_INTERRUPTED,

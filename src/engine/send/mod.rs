@@ -68,6 +68,24 @@ impl Stop {
         self.wake.notify_waiters();
     }
 
+    /// Stops the run if `e` says the credentials are gone: a token that could not be renewed
+    /// is an interruption (exit 4: rows open, `resume` once a token can be had again); a
+    /// refusal of the credentials is exit 3. Whether it stopped.
+    pub fn for_credentials(&self, e: &crate::site::client::ApiError) -> bool {
+        if e.is_renewal() {
+            self.set(
+                crate::error::EXIT_INTERRUPTED,
+                format!("{e}; `csmport resume` goes on once a token can be had"),
+            );
+            true
+        } else if e.is_auth() {
+            self.set(crate::error::EXIT_AUTH_NETWORK, e.to_string());
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn reason(&self) -> Option<(i32, String)> {
         self.reason
             .lock()

@@ -97,9 +97,7 @@ impl<K: Description> Engine<K> {
                 self.poll.timeout.as_secs()
             )),
             Err(TrackError::Fetch(e)) => {
-                if e.is_auth() {
-                    self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
-                }
+                self.stop.for_credentials(&e);
                 Err(format!("task {} could not be followed: {e}", submitted.id))
             }
         }

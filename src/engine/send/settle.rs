@@ -77,9 +77,7 @@ impl<K: Description> Engine<K> {
                 self.read_back_settled(chunk, b, &all, &note).await;
             }
             Err(TrackError::Fetch(e)) => {
-                if e.is_auth() {
-                    self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
-                }
+                self.stop.for_credentials(&e);
                 let why = format!(
                     "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
                     t.id

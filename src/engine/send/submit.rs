@@ -275,8 +275,11 @@ impl<K: Description> Engine<K> {
                 }
                 continue;
             }
-            if e.is_auth() {
-                self.stop.set(EXIT_AUTH_NETWORK, e.to_string());
+            if e.is_renewal() {
+                self.stop.for_credentials(&e);
+                return Submitted::Open(format!("not sent: {e}; `csmport resume` sends it"));
+            }
+            if self.stop.for_credentials(&e) {
                 return Submitted::Open(format!("not sent: authentication failed: {e}"));
             }
             if e.is_rate_limited() {

@@ -5,6 +5,7 @@
 pub mod pace;
 pub mod record;
 pub mod retry;
+pub mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,12 @@ use retry::{Decision, Failure, Policy};
 #[derive(Clone)]
 pub enum Auth {
     Bearer(String),
-    Basic { email: String, token: String },
+    Basic {
+        email: String,
+        token: String,
+    },
+    /// A Bearer token that renews itself (client credentials, a command, a file read again).
+    Renewing(Arc<token::Tokens>),
 }
 
 impl std::fmt::Debug for Auth {
@@ -30,6 +36,7 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::Bearer(_) => f.write_str("Bearer(***)"),
             Auth::Basic { email, .. } => write!(f, "Basic({email}, ***)"),
+            Auth::Renewing(t) => write!(f, "{t:?}"),
         }
     }
 }
@@ -108,6 +115,10 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// No token could be had (the token endpoint refused, the command failed): at the start
+    /// of a run an authentication failure; during one, an interruption that leaves rows open.
+    #[error("no access token: {message}")]
+    Renewal { message: String },
     /// A listing that cannot be trusted to be whole: an answer without its list, or one
     /// that does not end. Never read as a short or empty list.
     #[error("{method} {path}: {message}")]
@@ -131,12 +142,18 @@ impl ApiError {
             ApiError::Status { message, .. }
             | ApiError::Network { message, .. }
             | ApiError::Decode { message, .. }
-            | ApiError::Listing { message, .. } => message,
+            | ApiError::Listing { message, .. }
+            | ApiError::Renewal { message } => message,
         }
     }
 
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
+    }
+
+    /// No token could be had: the run stops as interrupted (rows open) rather than failed.
+    pub fn is_renewal(&self) -> bool {
+        matches!(self, ApiError::Renewal { .. })
     }
 
     /// Whether the request may have been applied although no answer says so: some attempt
@@ -145,8 +162,8 @@ impl ApiError {
         match self {
             ApiError::Status { uncertain, .. } | ApiError::Network { uncertain, .. } => *uncertain,
             ApiError::Decode { .. } => true,
-            // Only reads are listings.
-            ApiError::Listing { .. } => false,
+            // Only reads are listings; a request without a token was not sent.
+            ApiError::Listing { .. } | ApiError::Renewal { .. } => false,
         }
     }
 
@@ -249,6 +266,24 @@ impl Client {
         format!("{}/{}", self.jsm, path.trim_start_matches('/'))
     }
 
+    /// `req` with the credentials; for a renewing token, the generation it was sent with.
+    async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::RequestBuilder, Option<u64>), ApiError> {
+        Ok(match &self.auth {
+            Auth::Bearer(t) => (req.bearer_auth(t), None),
+            Auth::Basic { email, token } => (req.basic_auth(email, Some(token)), None),
+            Auth::Renewing(tokens) => {
+                let (t, generation) = tokens
+                    .current()
+                    .await
+                    .map_err(|e| ApiError::Renewal { message: e.0 })?;
+                (req.bearer_auth(t), Some(generation))
+            }
+        })
+    }
+
     /// One attempt, no retry: the status, headers and body the site answers (for `doctor`,
     /// which reports what it sees rather than working around it). `url` is a full URL. Paced
     /// and recorded like every call.
@@ -259,15 +294,12 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<(u16, HeaderMap, String), String> {
         self.pacer.wait().await;
-        let mut req = self
+        let req = self
             .http
             .request(method.clone(), url)
             .header(ACCEPT, "application/json")
             .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
-        req = match &self.auth {
-            Auth::Bearer(t) => req.bearer_auth(t),
-            Auth::Basic { email, token } => req.basic_auth(email, Some(token)),
-        };
+        let (mut req, _) = self.authorize(req).await.map_err(|e| e.to_string())?;
         let bytes = body.map(|b| serde_json::to_vec(b).expect("json serializes"));
         if let Some(b) = &bytes {
             req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
@@ -535,18 +567,17 @@ impl Client {
         let mut throttled = 0u32;
         let mut throttled_for = Duration::ZERO;
         let mut uncertain = false;
+        // A 401 renews a renewing token once per call, outside the retries.
+        let mut renewed = false;
         loop {
             attempt += 1;
             self.pacer.wait().await;
-            let mut req = self
+            let req = self
                 .http
                 .request(method.clone(), &url)
                 .header(ACCEPT, "application/json")
                 .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
-            req = match &self.auth {
-                Auth::Bearer(t) => req.bearer_auth(t),
-                Auth::Basic { email, token } => req.basic_auth(email, Some(token)),
-            };
+            let (mut req, generation) = self.authorize(req).await?;
             if let Some(k) = idempotency_key {
                 req = req.header(IDEMPOTENCY_HEADER, k);
             }
@@ -679,6 +710,20 @@ impl Client {
                     }
                     if (200..300).contains(&status) {
                         return Ok(text);
+                    }
+                    if status == 401
+                        && !renewed
+                        && let (Auth::Renewing(tokens), Some(generation)) = (&self.auth, generation)
+                    {
+                        renewed = true;
+                        tokens
+                            .renew(generation)
+                            .await
+                            .map_err(|e| ApiError::Renewal { message: e.0 })?;
+                        self.notify
+                            .note("the site refused the access token (401): renewed it");
+                        attempt -= 1;
+                        continue;
                     }
                     let ra = header(&headers, "retry-after")
                         .or_else(|| header(&headers, "beta-retry-after"));

@@ -27,6 +27,7 @@ pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {
         "products": store.products.values().collect::<Vec<_>>(),
         "entitlements": store.entitlements.values().collect::<Vec<_>>(),
         "tasks": store.tasks.values().collect::<Vec<_>>(),
+        "tokensIssued": sb.tokens_issued.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
 

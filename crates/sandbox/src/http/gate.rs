@@ -76,7 +76,7 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    if !credentials_match(&auth, &sb.config.token) {
+    if !credentials_match(&auth, &sb.config.token) && !issued_and_live(sb, &auth) {
         let r = error(
             StatusCode::UNAUTHORIZED,
             // The site's own words, then which token this sandbox takes: the client's 401
@@ -266,6 +266,17 @@ pub(super) fn rate_limit(sb: &Sandbox, credential: &str) -> Option<R> {
 pub(super) fn is_experimental(method: &Method, path: &str) -> bool {
     csmport_api::relative(path)
         .is_some_and(|(_, rel)| csmport_api::is_experimental(method.as_str(), rel))
+}
+
+/// A Bearer token the token endpoint issued and that has not expired.
+fn issued_and_live(sb: &Sandbox, value: &str) -> bool {
+    let Some(t) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let issued = sb.issued.lock().expect("issued lock");
+    issued
+        .get(t.trim())
+        .is_some_and(|until| Instant::now() < *until)
 }
 
 /// Bearer TOKEN, or Basic with any email and TOKEN as the password.

@@ -83,6 +83,7 @@ mod entitlements;
 mod fields;
 mod gate;
 mod jsm;
+mod oauth;
 mod organizations;
 mod products;
 
@@ -209,6 +210,7 @@ pub fn router(sb: Sandbox) -> Router {
             get(admin_faults_get).put(admin_faults_put),
         )
         .route("/_sandbox/reset", post(admin_reset))
+        .route(paths::OAUTH_TOKEN_PATH, post(oauth::token))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(sb)
