@@ -949,6 +949,15 @@ pub struct SandboxArgs {
     /// rehearse a long run's renewals; the --token the sandbox started with never expires
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub token_ttl: u64,
+    /// Answer 404 for any cloud id but --cloud-id, as the API gateway does (by default every
+    /// cloud id is served the same)
+    #[arg(long)]
+    pub strict_cloud_id: bool,
+    /// The OAuth scopes the sandbox's tokens have, comma-separated (e.g.
+    /// read:customer.detail-field,write:customer.profile; the :jira-service-management suffix
+    /// may be left off): a request outside them answers 401 "scope does not match"
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
     /// How long ended tasks are kept (then 404), e.g. 3d, 12h, 90s
     #[arg(long, default_value = "3d", value_name = "DURATION")]
     pub task_retention: String,

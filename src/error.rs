@@ -96,6 +96,7 @@ impl Error {
     /// Classifies an API error met before any row was sent (schema fetch and the like).
     pub fn from_setup(e: ApiError) -> Error {
         match &e {
+            _ if e.missing_scope().is_some() => Error::Auth(e.explained()),
             _ if e.is_auth() => Error::Auth(format!(
                 "{e}; check --access-token / CSM_ACCESS_TOKEN, or --email and --api-token / CSM_EMAIL and CSM_API_TOKEN"
             )),

@@ -37,6 +37,10 @@ pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32, Error> {
         .iter()
         .filter(|c| c.status == Status::Problem)
         .count();
+    let warnings = checks
+        .iter()
+        .filter(|c| c.status == Status::Warning)
+        .count();
     let lines: Vec<String> = checks
         .iter()
         .map(|c| {
@@ -58,10 +62,12 @@ pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<i32, Error> {
         "doctor: {} (cloud {}): {}",
         target.base_url,
         target.cloud_id,
-        match problems {
-            0 => "every check passes".to_string(),
-            1 => "1 problem".to_string(),
-            n => format!("{n} problems"),
+        match (problems, warnings) {
+            (0, 0) => "every check passes".to_string(),
+            (0, 1) => "passes with 1 warning".to_string(),
+            (0, w) => format!("passes with {w} warnings"),
+            (1, _) => "1 problem".to_string(),
+            (n, _) => format!("{n} problems"),
         }
     );
     super::print_summary(cli, &format!("{head}\n{}", lines.join("\n")), &checks);

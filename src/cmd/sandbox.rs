@@ -41,6 +41,8 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         listing_lag: Duration::from_millis(args.listing_lag_ms),
         client: args.client_id.clone().zip(args.client_secret.clone()),
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),
+        strict_cloud_id: args.strict_cloud_id,
+        scopes: args.scopes.clone(),
         max_tasks: args.max_tasks.max(1),
         task_retention: duration_arg("--task-retention", &args.task_retention)?,
         stale_task: duration_arg("--stale-task-after", &args.stale_task_after)?,

@@ -56,6 +56,28 @@ pub struct Doctor<'a> {
     pub run_folder: &'a Path,
 }
 
+/// A 401 that says the token lacks a scope (not that the token is wrong): which one, as a
+/// problem with its fix. None for any other answer.
+fn scope_problem(name: &str, method: &Method, url: &str, status: u16, body: &str) -> Option<Check> {
+    use crate::site::api::scopes;
+    if status != 401 || !scopes::is_refusal(body) {
+        return None;
+    }
+    let scope = crate::site::api::relative(url)
+        .filter(|(api, _)| *api == crate::site::api::Api::Csm)
+        .and_then(|(_, rel)| scopes::of(method.as_str(), rel))
+        .map(scopes::full)
+        .unwrap_or_else(|| "a scope this call needs".to_string());
+    Some(Check {
+        check: name.to_string(),
+        status: Status::Problem,
+        detail: format!("the credentials lack the scope {scope} (HTTP 401: scope does not match)"),
+        fix: Some(format!(
+            "add {scope} to the token's or the service account credential's scopes (README.md, \"Scopes\", lists what each command needs)"
+        )),
+    })
+}
+
 /// How the credentials were given, for the fix of a refusal.
 fn credential_flags(auth: &Auth) -> &'static str {
     match auth {
@@ -123,8 +145,16 @@ impl Doctor<'_> {
                 format!("GET {}: {e}", paths::CUSTOMER_DETAILS),
                 None,
             )),
-            Ok((status, headers, _)) => {
+            Ok((status, headers, body)) => {
+                let url = self.client.url(paths::CUSTOMER_DETAILS);
                 match *status {
+                    401 if let Some(c) =
+                        scope_problem("credentials", &Method::GET, &url, 401, body) =>
+                    {
+                        // Good credentials without every scope: the other checks say which.
+                        authenticated = true;
+                        out.push(c);
+                    }
                     401 => out.push(check(
                         "credentials",
                         Status::Problem,
@@ -151,7 +181,7 @@ impl Doctor<'_> {
                             paths::TENANT_INFO
                         )),
                     ));
-                } else if authenticated {
+                } else if authenticated && *status != 401 {
                     out.push(check(
                         "CSM enabled",
                         Status::Ok,
@@ -163,6 +193,7 @@ impl Doctor<'_> {
             }
         }
         if authenticated {
+            out.push(self.tasks().await);
             out.extend(self.permissions().await);
             out.extend(self.jsm().await);
             out.extend(self.shapes().await);
@@ -244,6 +275,11 @@ impl Doctor<'_> {
         for (what, url, permission) in reads {
             let name = format!("permission: {what}");
             match self.client.probe(Method::GET, &url, None).await {
+                Ok((s, _, body))
+                    if let Some(c) = scope_problem(&name, &Method::GET, &url, s, &body) =>
+                {
+                    out.push(c)
+                }
                 Ok((403, _, _)) => out.push(Check {
                     check: name,
                     status: Status::Problem,
@@ -261,6 +297,48 @@ impl Doctor<'_> {
             }
         }
         out
+    }
+
+    /// The task API, read without writing: a task that does not exist answers 404 when the
+    /// token has `read:task` and the experimental header is taken.
+    async fn tasks(&self) -> Check {
+        let name = "task API";
+        let url = self
+            .client
+            .url(&paths::at(paths::TASK, &["csmport-doctor-no-such-task"]));
+        match self.client.probe(Method::GET, &url, None).await {
+            Ok((s, _, body)) if let Some(c) = scope_problem(name, &Method::GET, &url, s, &body) => {
+                c
+            }
+            Ok((404, _, _)) => check(
+                name,
+                Status::Ok,
+                "answers (a task that does not exist: 404)",
+                None,
+            ),
+            Ok((412, _, _)) => check(
+                name,
+                Status::Problem,
+                format!(
+                    "HTTP 412: the site wants the {} header csmport sends; a proxy may drop it",
+                    crate::site::api::EXPERIMENTAL_HEADER
+                ),
+                Some("let the X-ExperimentalApi header through"),
+            ),
+            Ok((403, _, _)) => check(
+                name,
+                Status::Problem,
+                "refused (HTTP 403): following bulk tasks needs a CSM or JSM user",
+                Some("give the account Jira Service Management access"),
+            ),
+            Ok((s, _, body)) => check(
+                name,
+                Status::Warning,
+                format!("HTTP {s} where 404 was expected: {}", head(&body)),
+                None,
+            ),
+            Err(e) => check(name, Status::Warning, e, None),
+        }
     }
 
     async fn jsm(&self) -> Vec<Check> {
@@ -468,10 +546,13 @@ impl Doctor<'_> {
         documented: Option<&str>,
     ) -> (Check, Option<T>) {
         let name = format!("shape: {name}");
-        let (status, text) = match self.client.probe(method, url, body).await {
+        let (status, text) = match self.client.probe(method.clone(), url, body).await {
             Ok((s, _, t)) => (s, t),
             Err(e) => return (check(&name, Status::Problem, e, None), None),
         };
+        if let Some(c) = scope_problem(&name, &method, url, status, &text) {
+            return (c, None);
+        }
         if !(200..300).contains(&status) {
             return (
                 check(

@@ -222,3 +222,48 @@ fn record_keeps_every_request_and_answer_without_credentials() {
             .any(|l| l["url"].as_str().unwrap().contains("/tasks/"))
     );
 }
+
+#[test]
+fn doctor_fails_on_a_wrong_cloud_id_and_names_a_missing_scope() {
+    // The gateway answers 404 for a cloud id it does not know; the tests' csmport says
+    // test-cloud.
+    let sb = SandboxProc::start(&["--strict-cloud-id", "--cloud-id", "another-cloud"]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("problem  CSM enabled") && text.contains("fix: check the cloud id"),
+        "{text}"
+    );
+    let sb = SandboxProc::start(&["--strict-cloud-id", "--cloud-id", "test-cloud"]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(0), "{text}");
+
+    // Credentials without read:task: doctor reads a task that is not there to find out.
+    let sb = SandboxProc::start(&[
+        "--scopes",
+        "read:customer.detail-field,read:organization.detail-field,read:product,read:organization,read:organization.profile,read:entitlement,read:customer.profile",
+    ]);
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("task API")
+            && text.contains("lack the scope read:task:jira-service-management")
+            && text.contains("fix: add read:task:jira-service-management"),
+        "{text}"
+    );
+    assert!(!text.contains("refuses the credentials"), "{text}");
+}
+
+#[test]
+fn an_import_without_a_scope_it_needs_names_it() {
+    let sb = SandboxProc::start(&["--scopes", "read:customer.detail-field,read:task"]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\nscope@x.example,Scope\n");
+    let out = ctx.import(&sb, &file, &[]);
+    let err = format!("{}{}", crate::common::stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("lack the scope write:customer.profile:jira-service-management"),
+        "{err}"
+    );
+}

@@ -5,6 +5,7 @@
 pub mod choice;
 pub mod lists;
 pub mod model;
+pub mod scopes;
 
 pub use choice::Choice;
 

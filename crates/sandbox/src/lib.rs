@@ -64,6 +64,12 @@ pub struct Config {
     /// OAuth 2.0 client credentials the token endpoint (`POST /oauth/token`) takes: a client
     /// id and its secret. None: it issues no token.
     pub client: Option<(String, String)>,
+    /// Answer 404 for any cloud id but `cloud_id`, as the gateway does (else every cloud id is
+    /// served the same).
+    pub strict_cloud_id: bool,
+    /// The scopes the sandbox's token has (`--scopes`): a request outside them answers 401
+    /// "scope does not match". None: every scope.
+    pub scopes: Option<Vec<String>>,
     /// How long a token the endpoint issued is good for (then 401, as an expired access token
     /// is answered). The `--token` the sandbox started with never expires.
     pub token_ttl: Duration,
@@ -91,6 +97,8 @@ impl Default for Config {
             fault_seed: 1,
             listing_lag: Duration::ZERO,
             client: None,
+            strict_cloud_id: false,
+            scopes: None,
             token_ttl: Duration::from_secs(3600),
             data: None,
         }

@@ -79,7 +79,7 @@ impl Stop {
             );
             true
         } else if e.is_auth() {
-            self.set(crate::error::EXIT_AUTH_NETWORK, e.to_string());
+            self.set(crate::error::EXIT_AUTH_NETWORK, e.explained());
             true
         } else {
             false

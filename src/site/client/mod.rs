@@ -151,6 +151,34 @@ impl ApiError {
         matches!(self.status(), Some(401 | 403))
     }
 
+    /// A 401 that says the token lacks a scope (not that it is wrong): the scope the call needs.
+    pub fn missing_scope(&self) -> Option<String> {
+        match self {
+            ApiError::Status {
+                method,
+                path,
+                status: 401,
+                message,
+                ..
+            } if api::scopes::is_refusal(message) => Some(
+                api::scopes::of(method, path)
+                    .map(api::scopes::full)
+                    .unwrap_or_else(|| "a scope this call needs".to_string()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The error, with what to do when it is a missing scope.
+    pub fn explained(&self) -> String {
+        match self.missing_scope() {
+            Some(scope) => format!(
+                "{self}: the credentials lack the scope {scope}; add it to the token's or the service account credential's scopes (README.md, \"Scopes\", lists what each command needs)"
+            ),
+            None => self.to_string(),
+        }
+    }
+
     /// No token could be had: the run stops as interrupted (rows open) rather than failed.
     pub fn is_renewal(&self) -> bool {
         matches!(self, ApiError::Renewal { .. })

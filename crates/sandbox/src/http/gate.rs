@@ -85,6 +85,27 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
         );
         return (r, None);
     }
+    if sb.config.strict_cloud_id
+        && let Some(id) = cloud_id_of(req.uri().path())
+        && id != sb.config.cloud_id
+    {
+        // The gateway's answer to a cloud id it does not know.
+        return (error(StatusCode::NOT_FOUND, "Site not found"), None);
+    }
+    if let Some(scopes) = &sb.config.scopes
+        && let Some(needed) = csmport_api::relative(req.uri().path())
+            .filter(|(api, _)| *api == csmport_api::Api::Csm)
+            .and_then(|(_, rel)| csmport_api::scopes::of(req.method().as_str(), rel))
+        && !scopes.iter().any(|s| csmport_api::scopes::same(s, needed))
+    {
+        // What a site answers a token without the scope (CONTRACT §2.4: granular scopes).
+        let r = (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"code": 401, "message": "Unauthorized; scope does not match"})),
+        )
+            .into_response();
+        return (r, Some(format!("scope {needed} missing")));
+    }
     if let Some(r) = rate_limit(sb, &auth) {
         return (r, Some("rate-limited".into()));
     }
@@ -266,6 +287,21 @@ pub(super) fn rate_limit(sb: &Sandbox, credential: &str) -> Option<R> {
 pub(super) fn is_experimental(method: &Method, path: &str) -> bool {
     csmport_api::relative(path)
         .is_some_and(|(_, rel)| csmport_api::is_experimental(method.as_str(), rel))
+}
+
+/// The cloud id a path names (`…/cloudid/{id}/…` or the gateway's `ex/jira/{id}/…`).
+fn cloud_id_of(path: &str) -> Option<&str> {
+    let segs: Vec<&str> = path.split('/').collect();
+    segs.windows(2)
+        .find_map(|w| match w[0] {
+            "cloudid" => Some(w[1]),
+            _ => None,
+        })
+        .or_else(|| {
+            segs.windows(3)
+                .find(|w| w[0] == "ex" && w[1] == "jira")
+                .map(|w| w[2])
+        })
 }
 
 /// A Bearer token the token endpoint issued and that has not expired.
