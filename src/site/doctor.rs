@@ -386,6 +386,14 @@ impl Doctor<'_> {
                 "not found (HTTP 404)",
                 Some("check --site / CSM_SITE and --service-desk"),
             ),
+            Ok((403, _, body)) => check(
+                name,
+                Status::Problem,
+                format!("refused (HTTP 403): {}", head(&body)),
+                Some(
+                    "give the account Jira Service Management agent access to the service project (JSM lists its customers and organizations to agents), or use credentials that have it",
+                ),
+            ),
             Ok((s, _, body)) => check(
                 name,
                 Status::Problem,
@@ -517,6 +525,25 @@ impl Doctor<'_> {
                 )
                 .await;
             out.push(listed);
+            // A listing without emails cannot find customers by email: every row that names
+            // one would stay unmatched.
+            if let Some(hidden) = users
+                .as_ref()
+                .filter(|p| p.values.iter().any(|u| u.email_address.is_none()))
+            {
+                out.push(check(
+                    &format!("emails of the customers of service project {sd}"),
+                    Status::Problem,
+                    format!(
+                        "the listing hides customers' emailAddress ({} of {} on its first page): customers named by email (entitlements, deletes, customer-details by email) cannot be found",
+                        hidden.values.iter().filter(|u| u.email_address.is_none()).count(),
+                        hidden.values.len()
+                    ),
+                    Some(
+                        "let the account see customers' emails (Jira: Settings → System → User privacy, or a JSM agent with the Browse users permission), or name customers by their id",
+                    ),
+                ));
+            }
             if let Some(u) = users.and_then(|p| p.values.into_iter().next()) {
                 let fetch = serde_json::json!({"customerIds": [u.account_id]});
                 out.push(
@@ -713,6 +740,8 @@ pub fn compare(documented: &Value, actual: &Value, at: &str) -> Vec<String> {
             let mut out = Vec::new();
             for (k, dv) in d {
                 match a.get(k) {
+                    // A field type's options are there for selects only.
+                    None if k == "options" && !is_select(a) => {}
                     None => out.push(format!("-{}", name(k))),
                     Some(av) => out.extend(compare(dv, av, &name(k))),
                 }
@@ -734,6 +763,13 @@ pub fn compare(documented: &Value, actual: &Value, at: &str) -> Vec<String> {
             kind(a)
         )],
     }
+}
+
+/// A detail-field type (`{name, options}`) that has options: a select.
+fn is_select(t: &serde_json::Map<String, Value>) -> bool {
+    t.get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case("SELECT") || n.eq_ignore_ascii_case("MULTISELECT"))
 }
 
 /// Members of the documented examples an answer may leave out: the cursor on the last page
@@ -771,6 +807,24 @@ mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_type_without_options_is_a_difference_only_for_a_select() {
+        let documented: Value = serde_json::from_str(
+            r#"{"results":[{"name":"R","type":{"name":"SELECT","options":["a"]}}]}"#,
+        )
+        .unwrap();
+        let text: Value =
+            serde_json::from_str(r#"{"results":[{"name":"N","type":{"name":"TEXT"}}]}"#).unwrap();
+        assert!(compare(&documented, &text, "").is_empty());
+        let select: Value =
+            serde_json::from_str(r#"{"results":[{"name":"N","type":{"name":"MULTISELECT"}}]}"#)
+                .unwrap();
+        assert_eq!(
+            compare(&documented, &select, ""),
+            ["-results[0].type.options"]
+        );
+    }
 
     #[test]
     fn answers_are_compared_with_the_documented_examples() {

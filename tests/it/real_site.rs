@@ -267,3 +267,20 @@ fn an_import_without_a_scope_it_needs_names_it() {
         "{err}"
     );
 }
+
+#[test]
+fn doctor_says_what_a_listing_without_emails_breaks() {
+    let sb = SandboxProc::start(&["--quirk", "no-email"]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\nhidden@x.example,Hidden\n");
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, text) = doctor(&sb, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("problem  emails of the customers of service project 1")
+            && text.contains("cannot be found")
+            && text.contains("fix: let the account see customers' emails"),
+        "{text}"
+    );
+}
