@@ -747,6 +747,44 @@ fn data_survives_a_restart() {
 }
 
 #[test]
+fn a_new_data_file_is_seeded_like_the_sample_and_a_running_task_finishes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.sqlite");
+    let db = db.to_str().unwrap();
+    let plain = SandboxProc::start_raw(&["--sample-data"]).state();
+    let task = {
+        // A new --data file gets the whole sample: fields and organizations.
+        let sb =
+            SandboxProc::start_raw(&["--sample-data", "--data", db, "--task-latency-ms", "60000"]);
+        let s = sb.state();
+        for k in [
+            "organizations",
+            "customerDetailFields",
+            "organizationDetailFields",
+        ] {
+            assert_eq!(s[k], plain[k], "{k}");
+        }
+        assert!(!s["organizations"].as_array().unwrap().is_empty());
+        // A task that is still running when the sandbox stops…
+        let (code, t) = call(
+            &sb,
+            "POST",
+            "customer/profile/bulk",
+            Some(&json!({"customerProfiles": items(2, profile)})),
+            Some("restart-key"),
+        );
+        assert_eq!(code, 202, "{t}");
+        t["id"].as_str().unwrap().to_string()
+    };
+    // …finishes after a restart with the same file, its work done.
+    let sb = SandboxProc::start_raw(&["--data", db, "--task-latency-ms", "10"]);
+    let t = wait_task(&sb, &task);
+    assert_eq!(t["status"], "FINISHED", "{t}");
+    assert_eq!(sb.state()["customers"].as_array().unwrap().len(), 2);
+    assert!(sb.state()["tasks"][0].get("job").is_none());
+}
+
+#[test]
 fn bad_input_gets_a_4xx_and_changes_nothing() {
     let sb = SandboxProc::start_raw(&["--sample-data"]);
     let raw = |method: &str, path: &str, body: Vec<u8>| {

@@ -200,19 +200,19 @@ pub fn apply_operation(
 /// raise calls (DELTAS C2), and the JSM customer calls that callers send the header to
 /// (DELTAS D1). csmport sends `X-ExperimentalApi: opt-in` on every call; the sandbox requires
 /// it on these.
-pub const EXPERIMENTAL: [(&str, &str); 12] = [
-    ("POST", paths::CUSTOMER_BULK),
-    ("POST", paths::CUSTOMER_DETAILS_BULK),
-    ("POST", paths::ORGANIZATION_PROFILE_BULK),
-    ("GET", paths::TASK),
-    ("GET", paths::ENTITLEMENTS),
-    ("GET", paths::CUSTOMER_EXPERIENCES),
-    ("GET", paths::HELPCENTER_ACCESS),
-    ("POST", paths::HELPCENTER_ACCESS),
-    ("DELETE", paths::HELPCENTER_ACCESS_ONE),
-    ("POST", paths::HELPCENTER_RAISE),
-    ("GET", paths::jsm::SERVICE_DESK_CUSTOMERS),
-    ("POST", paths::jsm::CUSTOMERS),
+pub const EXPERIMENTAL: [(Api, &str, &str); 12] = [
+    (Api::Csm, "POST", paths::CUSTOMER_BULK),
+    (Api::Csm, "POST", paths::CUSTOMER_DETAILS_BULK),
+    (Api::Csm, "POST", paths::ORGANIZATION_PROFILE_BULK),
+    (Api::Csm, "GET", paths::TASK),
+    (Api::Csm, "GET", paths::ENTITLEMENTS),
+    (Api::Csm, "GET", paths::CUSTOMER_EXPERIENCES),
+    (Api::Csm, "GET", paths::HELPCENTER_ACCESS),
+    (Api::Csm, "POST", paths::HELPCENTER_ACCESS),
+    (Api::Csm, "DELETE", paths::HELPCENTER_ACCESS_ONE),
+    (Api::Csm, "POST", paths::HELPCENTER_RAISE),
+    (Api::Jsm, "GET", paths::jsm::SERVICE_DESK_CUSTOMERS),
+    (Api::Jsm, "POST", paths::jsm::CUSTOMERS),
 ];
 
 /// The bulk submissions (CONTRACT §7.5): each takes an `Idempotency-Key` and answers with a
@@ -258,12 +258,12 @@ pub fn status_url(task_id: &str) -> String {
     format!("/api/v1/{}", paths::task(task_id))
 }
 
-/// Whether `method path` (a path under `api/v1/` or `rest/servicedeskapi/`) is one of
-/// `EXPERIMENTAL`.
-pub fn is_experimental(method: &str, path: &str) -> bool {
+/// Whether `method path` of `api` (a path under `api/v1/` or `rest/servicedeskapi/`) is one
+/// of `EXPERIMENTAL`: CSM's `POST customer` is not JSM's.
+pub fn is_experimental(api: Api, method: &str, path: &str) -> bool {
     EXPERIMENTAL
         .iter()
-        .any(|(m, t)| *m == method && paths::matches(t, path))
+        .any(|(a, m, t)| *a == api && *m == method && paths::matches(t, path))
 }
 
 /// Every path csmport and the sandbox use, relative to the CSM `api/v1/` prefix (and, in
@@ -534,14 +534,15 @@ mod tests {
         assert_eq!(api_prefix("c"), "/jsm/csm/cloudid/c/api/v1");
         assert!(paths::matches(paths::TASK, "tasks/abc"));
         assert!(!paths::matches(paths::TASK, "tasks"));
-        assert!(is_experimental("GET", "customer/qm:1/customer-experiences"));
-        assert!(is_experimental("POST", "customer/details/bulk"));
-        assert!(!is_experimental("POST", "customer/profile/bulk"));
-        assert!(!is_experimental("GET", "customer/details"));
-        assert!(!is_experimental(
-            "POST",
-            "customer/details/definitions/bulk"
-        ));
+        let csm = |m, p| is_experimental(Api::Csm, m, p);
+        assert!(csm("GET", "customer/qm:1/customer-experiences"));
+        assert!(csm("POST", "customer/details/bulk"));
+        assert!(!csm("POST", "customer/profile/bulk"));
+        assert!(!csm("GET", "customer/details"));
+        assert!(!csm("POST", "customer/details/definitions/bulk"));
+        // JSM's POST customer is; CSM's (C11) is not.
+        assert!(is_experimental(Api::Jsm, "POST", "customer"));
+        assert!(!csm("POST", "customer"));
         assert_eq!(
             relative("/jsm/csm/cloudid/c/api/v1/tasks/t"),
             Some((Api::Csm, "tasks/t"))

@@ -129,6 +129,9 @@ pub struct Sandbox {
     db: Option<Arc<Mutex<persist::Db>>>,
     /// Seeds given at start, re-applied by `POST /_sandbox/reset`.
     seeds: Arc<Mutex<Vec<(String, String)>>>,
+    /// Seeds apply: no `--data`, or its file held nothing when the sandbox opened it (decided
+    /// once, so the first seed written to a new file does not keep out the next).
+    seeding: bool,
     /// Access tokens the token endpoint issued, and when each expires.
     pub issued: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// How many tokens the endpoint has issued (`/_sandbox/state` `tokensIssued`).
@@ -155,6 +158,7 @@ impl Sandbox {
     pub fn new(config: Config) -> Result<Sandbox, SandboxError> {
         config.faults.validate().map_err(SandboxError::Config)?;
         let mut store = Store::default();
+        let mut seeding = true;
         let db = match &config.data {
             Some(path) => {
                 let err = |message: String| SandboxError::Data {
@@ -162,6 +166,7 @@ impl Sandbox {
                     message,
                 };
                 let db = persist::Db::open(path).map_err(err)?;
+                seeding = db.is_empty().unwrap_or(false);
                 db.load(&mut store).map_err(err)?;
                 Some(Arc::new(Mutex::new(db)))
             }
@@ -181,6 +186,7 @@ impl Sandbox {
             requests: Arc::new(Mutex::new(std::collections::VecDeque::new())),
             db,
             seeds: Arc::new(Mutex::new(Vec::new())),
+            seeding,
             issued: Default::default(),
             tokens_issued: Default::default(),
         })
@@ -205,12 +211,8 @@ impl Sandbox {
             .lock()
             .expect("seeds lock")
             .push((name.to_string(), json.to_string()));
-        if let Some(db) = &self.db {
-            let empty = db.lock().expect("db lock").is_empty().unwrap_or(false);
-            let has_data = !self.store.lock().expect("store lock").customers.is_empty();
-            if !empty || has_data {
-                return Ok(());
-            }
+        if !self.seeding {
+            return Ok(());
         }
         self.apply_seed(name, json)
     }
@@ -270,6 +272,19 @@ impl Sandbox {
             addr: addr.to_string(),
             source,
         })?;
+        // Tasks that were running when a sandbox with `--data` stopped go on from the start.
+        let unfinished: Vec<(String, tasks::Job)> = self
+            .store
+            .lock()
+            .expect("store lock")
+            .tasks
+            .iter()
+            .filter(|(_, t)| !t.status.status.is_terminal())
+            .filter_map(|(id, t)| Some((id.clone(), t.job.clone()?)))
+            .collect();
+        for (id, job) in unfinished {
+            tasks::run(self.clone(), id, job, faults::TaskFault::None, 0.0);
+        }
         let app = http::router(self);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -25,8 +25,10 @@ pub const TASK_TYPE_ORGANIZATION_PROFILE: &str = "BULK_ORGANIZATION_PROFILE_CREA
 pub const TASK_TYPE_ORGANIZATION_DETAILS: &str = "BULK_ORGANIZATION_DETAIL_VALUES";
 pub const TASK_TYPE_ORGANIZATION_FIELDS: &str = "BULK_ORGANIZATION_DETAIL_FIELD_CREATE";
 
-/// The work of one bulk task.
-#[derive(Debug, Clone)]
+/// The work of one bulk task. Kept with its task until it ends (and saved with it under
+/// `--data`), so a task running when the sandbox stops finishes after a restart.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "items")]
 pub enum Job {
     CustomerProfiles(Vec<CustomerProfileItem>),
     CustomerAccounts(Vec<CustomerAccountItem>),
@@ -233,6 +235,7 @@ pub fn create(
         items: job.items(),
         created_ms: super::store::now_ms(),
         finished_ms: None,
+        job: Some(job.clone()),
     });
     store.keys.insert(key.to_string(), (canonical, id.clone()));
     store.touch(super::store::T_KEY, key);

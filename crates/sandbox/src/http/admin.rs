@@ -26,7 +26,14 @@ pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {
         "customers": store.customers.values().collect::<Vec<_>>(),
         "products": store.products.values().collect::<Vec<_>>(),
         "entitlements": store.entitlements.values().collect::<Vec<_>>(),
-        "tasks": store.tasks.values().collect::<Vec<_>>(),
+        // A running task's work is kept for a restart, not shown.
+        "tasks": store.tasks.values().map(|t| {
+            let mut v = serde_json::to_value(t).expect("tasks serialize");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("job");
+            }
+            v
+        }).collect::<Vec<_>>(),
         "tokensIssued": sb.tokens_issued.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }

@@ -286,7 +286,7 @@ pub(super) fn rate_limit(sb: &Sandbox, credential: &str) -> Option<R> {
 
 pub(super) fn is_experimental(method: &Method, path: &str) -> bool {
     csmport_api::relative(path)
-        .is_some_and(|(_, rel)| csmport_api::is_experimental(method.as_str(), rel))
+        .is_some_and(|(api, rel)| csmport_api::is_experimental(api, method.as_str(), rel))
 }
 
 /// The cloud id a path names (`…/cloudid/{id}/…` or the gateway's `ex/jira/{id}/…`).
@@ -371,6 +371,13 @@ mod tests {
             (Method::GET, p("customer/qm:1/customer-experiences"), true),
             (Method::GET, p("customer/details"), false),
             (Method::GET, p("entitlements"), true),
+            // CSM's POST customer (C11) is not experimental; JSM's is.
+            (Method::POST, p("customer"), false),
+            (
+                Method::POST,
+                "/rest/servicedeskapi/customer".to_string(),
+                true,
+            ),
         ];
         for (m, path, want) in cases {
             assert_eq!(is_experimental(&m, &path), want, "{m} {path}");

@@ -82,6 +82,9 @@ pub struct Task {
     pub created_ms: i64,
     #[serde(default)]
     pub finished_ms: Option<i64>,
+    /// The work, until the task ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::tasks::Job>,
 }
 
 /// What `persist` must save: (table, key).
@@ -501,6 +504,7 @@ impl Store {
             t.status.updated_at = now_iso();
             if terminal {
                 t.finished_ms = Some(now_ms());
+                t.job = None;
             }
         }
         self.touch(T_TASK, id);
