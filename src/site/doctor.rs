@@ -581,12 +581,15 @@ impl Doctor<'_> {
             return (c, None);
         }
         if !(200..300).contains(&status) {
+            let fix = (status == 403).then_some(
+                "give the account what this read needs (the permission checks above name it; JSM listings need a JSM agent)",
+            );
             return (
                 check(
                     &name,
                     Status::Problem,
                     format!("HTTP {status}: {}", head(&text)),
-                    None,
+                    fix,
                 ),
                 None,
             );
