@@ -79,31 +79,34 @@ fn a_long_import_with_client_credentials_renews_its_token_and_finishes() {
     );
 }
 
+/// A new token from the sandbox's token endpoint at `url`.
+fn issue(url: &str) -> String {
+    let body = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+    );
+    runtime().block_on(async {
+        let r = csmport::site::client::http_client()
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    })
+}
+
 /// Keeps `path` holding a live token of the sandbox's endpoint until `stop` is set.
 fn keep_fresh(
     url: String,
     path: std::path::PathBuf,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let rt = runtime();
-    let http = csmport::site::client::http_client();
     let mut n = 0;
     // Bounded: at most 60 tokens, one a second.
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 60 {
-        let body = format!(
-            "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
-        );
-        let token = rt.block_on(async {
-            let r = http
-                .post(&url)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let v: serde_json::Value = r.json().await.unwrap();
-            v["access_token"].as_str().unwrap().to_string()
-        });
+        let token = issue(&url);
         write_private(&path, &format!("{token}\n"));
         n += 1;
         std::thread::sleep(std::time::Duration::from_millis(700));
@@ -217,4 +220,57 @@ fn a_refused_token_request_or_a_failing_command_is_one_line_without_a_secret() {
     assert!(err.contains(&cmd) && err.contains("failed"), "{err}");
     assert!(!err.contains("topsecret-output"), "{err}");
     assert!(sb.writes_since(0).is_empty());
+}
+
+#[test]
+fn a_run_that_cannot_renew_its_token_stops_as_interrupted_with_rows_open() {
+    let sb = SandboxProc::start(&[
+        "--token-ttl",
+        "2",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+        "--task-latency-ms",
+        "500",
+    ]);
+    let ctx = Ctx::new();
+    let file = customers(&ctx, 5_000);
+    // The command gives one token that lives 2 s, then fails.
+    let token_file = ctx.path("token");
+    let token = issue(&format!("{}/oauth/token", sb.url));
+    write_private(&token_file, &format!("{token}\n"));
+    let used = ctx.path("used");
+    let script = ctx.write(
+        "once.sh",
+        format!(
+            "if [ -f {used} ]; then exit 1; fi\ntouch {used}\ncat {token}\n",
+            used = used.display(),
+            token = token_file.display()
+        )
+        .as_bytes(),
+    );
+    let cmd = format!("sh {}", script.display());
+    let out = run(
+        &ctx,
+        &sb,
+        &["--access-token-command", &cmd],
+        &[],
+        &[
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--out",
+            "run",
+        ],
+    );
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains("no access token") && said.contains("csmport resume"),
+        "{said}"
+    );
+    let s = ctx.summary();
+    assert!(s["open"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["failed"], 0, "{s}");
 }
