@@ -267,6 +267,39 @@ pub fn show(cli: &Cli, matches: &clap::ArgMatches) -> Result<Vec<(String, String
         };
         out.push((key.to_string(), shown, source));
     }
+    // Tokens that renew: the client id and the token endpoint shown, the secret and the
+    // command masked (a command line may hold a secret).
+    for (key, value, env) in [
+        ("client_id", &t.client_id, "CSM_CLIENT_ID"),
+        ("token_url", &t.token_url, "CSM_TOKEN_URL"),
+    ] {
+        let (shown, source) = match value {
+            Some(v) => (v.clone(), source_of(key, env).unwrap_or(Source::Flag)),
+            None if key == "token_url" && t.client_id.is_some() => (
+                crate::site::api::DEFAULT_TOKEN_URL.to_string(),
+                Source::Default,
+            ),
+            None => ("-".into(), Source::Unset),
+        };
+        out.push((key.to_string(), shown, source));
+    }
+    let secret_env = std::env::var("CSM_CLIENT_SECRET")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let (shown, source) = match (&t.client_secret_file, secret_env) {
+        (Some(f), _) => (format!("******** (from {})", f.display()), Source::Flag),
+        (None, Some(_)) => ("********".to_string(), Source::Env("CSM_CLIENT_SECRET")),
+        (None, None) => ("-".into(), Source::Unset),
+    };
+    out.push(("client_secret".into(), shown, source));
+    let (shown, source) = match &t.access_token_command {
+        Some(_) => (
+            "******** (a command)".to_string(),
+            source_of("access_token_command", "CSM_ACCESS_TOKEN_COMMAND").unwrap_or(Source::Flag),
+        ),
+        None => ("-".into(), Source::Unset),
+    };
+    out.push(("access_token_command".into(), shown, source));
     let p = profile.as_ref().map(|p| p.1);
     let name = || Source::Profile(profile.as_ref().map(|p| p.0.clone()).unwrap_or_default());
     let env_rate = std::env::var("CSM_RATE").ok().filter(|r| !r.is_empty());

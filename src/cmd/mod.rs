@@ -96,8 +96,10 @@ pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> 
         (None, Some(f)) => format!("{} (none there)", f.display()),
         (None, None) => "none".into(),
     };
+    let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0).max(11) + 2;
     let mut lines = vec![format!(
-        "config file  {file}{}",
+        "{:<width$}{file}{}",
+        "config file",
         cli.session
             .profile
             .as_ref()
@@ -105,7 +107,7 @@ pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> 
             .unwrap_or_default()
     )];
     for (k, v, s) in &rows {
-        lines.push(format!("{k:<13}{v}  ({s})"));
+        lines.push(format!("{k:<width$}{v}  ({s})"));
     }
     let json: serde_json::Map<String, serde_json::Value> = rows
         .iter()
