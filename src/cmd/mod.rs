@@ -96,7 +96,13 @@ pub fn config_show(cli: &Cli, matches: &clap::ArgMatches) -> Result<i32, Error> 
         (None, Some(f)) => format!("{} (none there)", f.display()),
         (None, None) => "none".into(),
     };
-    let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0).max(11) + 2;
+    let width = rows
+        .iter()
+        .map(|(k, _, _)| k.len())
+        .max()
+        .unwrap_or(0)
+        .max(11)
+        + 2;
     let mut lines = vec![format!(
         "{:<width$}{file}{}",
         "config file",

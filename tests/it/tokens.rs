@@ -31,22 +31,27 @@ fn run(ctx: &Ctx, sb: &SandboxProc, creds: &[&str], env: &[(&str, &str)], rest: 
     c.args(rest).output().unwrap()
 }
 
+/// A sandbox whose token endpoint issues tokens for `ttl` seconds; tasks take `latency` ms.
+fn issuing_sandbox(ttl: &str, latency: &str) -> SandboxProc {
+    SandboxProc::start(&[
+        "--token-ttl",
+        ttl,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+        "--task-latency-ms",
+        latency,
+    ])
+}
+
 fn tokens_issued(sb: &SandboxProc) -> u64 {
     sb.state()["tokensIssued"].as_u64().unwrap()
 }
 
 #[test]
 fn a_long_import_with_client_credentials_renews_its_token_and_finishes() {
-    let sb = SandboxProc::start(&[
-        "--token-ttl",
-        "5",
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-        "--task-latency-ms",
-        "200",
-    ]);
+    let sb = issuing_sandbox("5", "200");
     let ctx = Ctx::new();
     let file = customers(&ctx, 20_000);
     let token_url = format!("{}/oauth/token", sb.url);
@@ -130,16 +135,7 @@ fn write_private(path: &Path, text: &str) {
 
 #[test]
 fn a_token_command_is_asked_again_when_the_site_refuses_its_token() {
-    let sb = SandboxProc::start(&[
-        "--token-ttl",
-        "2",
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-        "--task-latency-ms",
-        "500",
-    ]);
+    let sb = issuing_sandbox("2", "500");
     let ctx = Ctx::new();
     let file = customers(&ctx, 5_000);
     let token_file = ctx.path("token");
@@ -224,16 +220,7 @@ fn a_refused_token_request_or_a_failing_command_is_one_line_without_a_secret() {
 
 #[test]
 fn a_run_that_cannot_renew_its_token_stops_as_interrupted_with_rows_open() {
-    let sb = SandboxProc::start(&[
-        "--token-ttl",
-        "2",
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-        "--task-latency-ms",
-        "500",
-    ]);
+    let sb = issuing_sandbox("2", "500");
     let ctx = Ctx::new();
     let file = customers(&ctx, 5_000);
     // The command gives one token that lives 2 s, then fails.
