@@ -109,7 +109,10 @@ impl Error {
             ApiError::Status { status: 404, .. } => Error::Api(format!(
                 "{e}; is the cloud id right, and is Customer Service Management enabled on the site?"
             )),
-            ApiError::Status { status, .. } if *status >= 500 => Error::Network(e.to_string()),
+            // The site's fault: failing, or rate-limiting past --slot-wait (exit 3).
+            ApiError::Status { status, .. } if *status >= 500 || *status == 429 => {
+                Error::Network(e.to_string())
+            }
             _ => Error::Api(e.to_string()),
         }
     }

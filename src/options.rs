@@ -105,6 +105,21 @@ pub struct KindOptions<'a> {
     pub out: Option<&'a Path>,
 }
 
+/// The slowest and fastest `--rate` taken: a request every 100 s, a million a second.
+pub const MIN_RATE: f64 = 0.01;
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// `--rate`, refused when it is not a number of requests per second csmport can keep.
+pub fn check_rate(rate: f64) -> Result<(), Error> {
+    if rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--rate must be a number of requests per second from {MIN_RATE} to {MAX_RATE}, got {rate}"
+        )))
+    }
+}
+
 /// How the input is read and its rows checked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -228,12 +243,7 @@ impl ImportOptions {
         if self.max_tasks == 0 {
             return Err(Error::Usage("--max-tasks must be at least 1".into()));
         }
-        if !(self.rate.is_finite() && self.rate > 0.0) {
-            return Err(Error::Usage(format!(
-                "--rate must be a positive number, got {}",
-                self.rate
-            )));
-        }
+        check_rate(self.rate)?;
         if let Some(fmt) = &self.input.date_format {
             check_date_format(fmt)?;
         }

@@ -20,12 +20,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     if matches!(kind_arg, Kind::CustomerDetails | Kind::OrganizationDetails) {
         return values(cli, args).await;
     }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(Error::Usage(format!(
-            "--rate must be a positive number, got {}",
-            args.rate
-        )));
-    }
+    crate::options::check_rate(args.rate)?;
     let query = crate::export::fetch::parse_where(&args.where_).map_err(Error::Usage)?;
     if !query.is_empty() && kind_arg != Kind::Customers {
         return Err(Error::Usage(

@@ -39,12 +39,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
                 .join(", ")
         )));
     }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        return Err(Error::Usage(format!(
-            "--rate must be a positive number, got {}",
-            args.rate
-        )));
-    }
+    crate::options::check_rate(args.rate)?;
     let query = fetch::parse_where(&args.where_).map_err(Error::Usage)?;
     if !query.is_empty() && kinds.iter().any(|k| *k != Kind::Customers) {
         return Err(Error::Usage(

@@ -45,7 +45,9 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "csmport", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "csmport", &mut script);
+            write_out(&script);
             Ok(0)
         }
         Command::Man => {
@@ -62,6 +64,26 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.
+/// Writes to standard output; a reader that went away (`| head`, a closed pager) ends the
+/// output quietly instead of a panic.
+pub(crate) fn write_out(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("csmport: cannot write to standard output: {e}"),
+        Ok(()) => {}
+    }
+}
+
+/// `println!` through `write_out`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cmd::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+pub(crate) use outln;
+
 pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
     if !cli.sandbox {
         return Ok((crate::config::target(&cli.target)?, None));
@@ -138,12 +160,12 @@ pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Seriali
         if !cli.quiet {
             eprintln!("{text}");
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else if !cli.quiet {
-        println!("{text}");
+        outln!("{text}");
     }
 }
 

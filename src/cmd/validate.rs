@@ -85,9 +85,9 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
             [one] if input.files.len() == 1 => serde_json::to_string_pretty(one),
             many => serde_json::to_string_pretty(many),
         };
-        println!("{}", json.expect("summary serializes"));
+        super::outln!("{}", json.expect("summary serializes"));
     } else if !text.is_empty() {
-        println!("{text}");
+        super::outln!("{text}");
     }
     Ok(code)
 }
@@ -125,12 +125,12 @@ fn print_plan(cli: &Cli, summary: &PlanValidation) -> i32 {
     let text = text.join("\n");
     if cli.session.json {
         eprintln!("{text}");
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else {
-        println!("{text}");
+        super::outln!("{text}");
     }
     summary.exit_code
 }

@@ -15,6 +15,7 @@ mod faults;
 mod fields;
 mod golden;
 mod hostile;
+mod hostile_site;
 mod import;
 mod organizations;
 mod plan;

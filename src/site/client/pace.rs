@@ -143,7 +143,7 @@ impl PaceState {
                     }
                     _ => Some((now, now)),
                 };
-                let settle = SETTLE.max(Duration::from_secs_f64(2.0 / self.rate));
+                let settle = SETTLE.max(super::retry::secs(2.0 / self.rate));
                 if self
                     .cut_at
                     .is_some_and(|at| now.saturating_duration_since(at) < settle)
@@ -170,7 +170,7 @@ impl PaceState {
     }
 
     pub fn period(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.rate).max(Duration::from_micros(1))
+        super::retry::secs(1.0 / self.rate).max(Duration::from_micros(1))
     }
 }
 

@@ -147,6 +147,18 @@ pub fn backoff(policy: &Policy, attempt: u32, jitter: f64) -> Duration {
     step / 2 + step.mul_f64(jitter / 2.0)
 }
 
+/// The longest wait a number from a server or a flag becomes: a day. Longer is absurd (and a
+/// value past `Duration`'s range would panic), so it is clamped; NaN and negatives are no wait.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(86_400);
+
+/// Seconds as a `Duration`, clamped to `[0, LONGEST_WAIT]`: never a panic, whatever `secs` is.
+pub fn secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs.min(LONGEST_WAIT.as_secs_f64())).unwrap_or(LONGEST_WAIT)
+}
+
 /// The server's own wait: `Retry-After` as seconds or an HTTP date, else `X-RateLimit-Reset`
 /// (ISO 8601, minute precision in Atlassian's docs).
 pub fn server_hint(
@@ -155,14 +167,15 @@ pub fn server_hint(
     now: jiff::Timestamp,
 ) -> Option<Duration> {
     if let Some(v) = retry_after.map(str::trim).filter(|v| !v.is_empty()) {
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
+        if let Ok(n) = v.parse::<u64>() {
+            return Some(Duration::from_secs(n).min(LONGEST_WAIT));
         }
-        if let Ok(secs) = v.parse::<f64>()
-            && secs.is_finite()
-            && secs >= 0.0
+        // `1e20`, `1.5`, twenty digits: a number still, clamped rather than a panic.
+        if let Ok(n) = v.parse::<f64>()
+            && n.is_finite()
+            && n >= 0.0
         {
-            return Some(Duration::from_secs_f64(secs));
+            return Some(secs(n));
         }
         if let Ok(at) = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(v) {
             return Some(until(now, at));
@@ -185,6 +198,28 @@ fn until(now: jiff::Timestamp, at: jiff::Timestamp) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_from_a_server_never_panic_and_are_clamped_to_a_day() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let day = Some(LONGEST_WAIT);
+        let cases = [
+            ("1e20", day),
+            ("99999999999999999999", day),
+            ("18446744073709551615", day),
+            ("1.5", Some(Duration::from_millis(1500))),
+            ("-3", None),
+            ("NaN", None),
+            ("inf", None),
+            ("30", Some(Duration::from_secs(30))),
+        ];
+        for (v, want) in cases {
+            assert_eq!(server_hint(Some(v), None, now), want, "{v}");
+        }
+        assert_eq!(secs(f64::MAX), LONGEST_WAIT);
+        assert_eq!(secs(1e30), LONGEST_WAIT);
+        assert_eq!(secs(f64::NAN), Duration::ZERO);
+    }
 
     #[test]
     fn unknown_outcomes_are_told_from_refusals() {

@@ -1,0 +1,96 @@
+//! A hostile site (issue 36): a server on 127.0.0.1 that answers what a test tells it to, and
+//! csmport ends with a clear line and its exit code, never a panic. Also the pipes a user
+//! closes early (`| head`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+/// A server that answers every request with `answer` (raw HTTP), for at most 500
+/// connections; returns its base URL.
+fn hostile(answer: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(500) {
+            let Ok(mut s) = stream else { continue };
+            // Read the request's head; a body (none is sent here before the answer) is not
+            // waited for.
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn an_absurd_retry_after_is_clamped_not_a_panic() {
+    let url = hostile(
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1e20\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+        .args(["import", "customers", file.to_str().unwrap()])
+        .args(["--max-wait", "1", "--slot-wait", "2"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("429"), "{err}");
+}
+
+#[test]
+fn an_absurd_rate_is_refused_in_one_line() {
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    for rate in ["1e-30", "1e300", "0"] {
+        let out = ctx
+            .csmport(None)
+            .args(["--sandbox", "import", "customers", file.to_str().unwrap()])
+            .args(["--rate", rate])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{rate}: {err}");
+        assert!(
+            err.contains("--rate must be a number of requests per second"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    for args in [
+        vec!["completions", "fish"],
+        vec!["completions", "bash"],
+        vec!["man"],
+    ] {
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one line, then close the pipe: `| head -1`.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        drop(out);
+        let done = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(done.status.code(), Some(101), "{args:?}: {err}");
+    }
+}
