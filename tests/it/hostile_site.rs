@@ -94,3 +94,47 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
         assert_ne!(done.status.code(), Some(101), "{args:?}: {err}");
     }
 }
+
+/// A server that counts the connections made to it and answers 200 `{}`.
+fn counting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = n.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(500) {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(mut s) = stream {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+            }
+        }
+    });
+    (url, n)
+}
+
+#[test]
+fn a_redirect_is_an_error_naming_it_and_nothing_goes_elsewhere() {
+    let (elsewhere, connections) = counting();
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {elsewhere}/steal\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_boxed_str(),
+    );
+    let url = hostile(answer);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+        .args(["import", "customers", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("redirects to") && err.contains(&format!("{elsewhere}/steal")),
+        "{err}"
+    );
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

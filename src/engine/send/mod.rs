@@ -78,7 +78,9 @@ impl Stop {
                 format!("{e}; `csmport resume` goes on once a token can be had"),
             );
             true
-        } else if e.is_auth() {
+        } else if e.is_auth() || matches!(e, crate::site::client::ApiError::Redirect { .. }) {
+            // A refusal of the credentials, or a site that redirects every request elsewhere:
+            // the site's fault, and no later request would fare better.
             self.set(crate::error::EXIT_AUTH_NETWORK, e.explained());
             true
         } else {

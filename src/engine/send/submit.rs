@@ -280,7 +280,11 @@ impl<K: Description> Engine<K> {
                 return Submitted::Open(format!("not sent: {e}; `csmport resume` sends it"));
             }
             if self.stop.for_credentials(&e) {
-                return Submitted::Open(format!("not sent: authentication failed: {e}"));
+                return Submitted::Open(if e.is_auth() {
+                    format!("not sent: authentication failed: {}", e.explained())
+                } else {
+                    format!("not sent: {e}")
+                });
             }
             if e.is_rate_limited() {
                 let why = format!(

@@ -115,6 +115,16 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// The site answered 3xx: csmport follows no redirect, so nothing was sent elsewhere.
+    #[error(
+        "{method} {path}: HTTP {status}: the site redirects to {location}; csmport follows no redirect (the request, its data and its credentials were not sent there): check --base-url / CSM_BASE_URL and --site"
+    )]
+    Redirect {
+        method: &'static str,
+        path: String,
+        status: u16,
+        location: String,
+    },
     /// No token could be had (the token endpoint refused, the command failed): at the start
     /// of a run an authentication failure; during one, an interruption that leaves rows open.
     #[error("no access token: {message}")]
@@ -144,6 +154,7 @@ impl ApiError {
             | ApiError::Decode { message, .. }
             | ApiError::Listing { message, .. }
             | ApiError::Renewal { message } => message,
+            ApiError::Redirect { location, .. } => location,
         }
     }
 
@@ -191,7 +202,9 @@ impl ApiError {
             ApiError::Status { uncertain, .. } | ApiError::Network { uncertain, .. } => *uncertain,
             ApiError::Decode { .. } => true,
             // Only reads are listings; a request without a token was not sent.
-            ApiError::Listing { .. } | ApiError::Renewal { .. } => false,
+            ApiError::Listing { .. } | ApiError::Renewal { .. } | ApiError::Redirect { .. } => {
+                false
+            }
         }
     }
 
@@ -250,6 +263,9 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("csmport/", env!("CARGO_PKG_VERSION")))
+            // A redirect would send the request's data (and, to the same host, its
+            // credentials) somewhere the user did not name: it is an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client builds with static settings");
         let recorder = target
@@ -738,6 +754,16 @@ impl Client {
                     }
                     if (200..300).contains(&status) {
                         return Ok(text);
+                    }
+                    if (300..400).contains(&status) {
+                        return Err(ApiError::Redirect {
+                            method: method_name,
+                            path: path.to_string(),
+                            status,
+                            location: header(&headers, "location")
+                                .map(|l| l.chars().take(200).collect())
+                                .unwrap_or_else(|| "(no Location)".into()),
+                        });
                     }
                     if status == 401
                         && !renewed

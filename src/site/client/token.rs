@@ -142,6 +142,8 @@ async fn client_credentials(
 ) -> Result<(String, Option<Duration>), TokenError> {
     let http = super::http_builder()
         .timeout(Duration::from_secs(60))
+        // The secret goes to the token endpoint named, nowhere else.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| TokenError(format!("cannot set up the token request: {e}")))?;
     let body = format!(
