@@ -20,6 +20,19 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
             "--base-url / CSM_BASE_URL '{base_url}' must start with https:// or http://"
         )));
     }
+    for (url, flag) in [
+        (Some(base_url.as_str()), "--base-url / CSM_BASE_URL"),
+        (args.site.as_deref(), "--site / CSM_SITE"),
+    ] {
+        if let Some(url) = url
+            && has_user_info(url)
+        {
+            // Never echo the URL: its user part may be a password.
+            return Err(Error::Usage(format!(
+                "{flag} holds a user name or password (https://user:password@host): give the address alone, and the credentials with --email and --api-token, a token option or --client-id"
+            )));
+        }
+    }
     let cloud_id = args.cloud_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
         Error::Usage(format!(
             "no cloud id: set --cloud-id or CSM_CLOUD_ID (open https://YOUR-SITE.atlassian.net/{} to see it), or add --sandbox to try csmport locally",
@@ -138,6 +151,13 @@ fn with_auth(auth: Auth, base_url: String, cloud_id: String, args: &TargetArgs) 
     }
 }
 
+/// Whether a URL's authority has a user part (`user:password@host`).
+fn has_user_info(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
 /// `--…-file`: one token, in a file only its owner can read (`token::read_file`).
 fn token_file(path: &Path, flag: &str) -> Result<String, Error> {
     token::read_file(path, flag).map_err(|e| Error::Usage(e.0))
@@ -205,6 +225,19 @@ mod tests {
                 Err(w) => assert!(got.as_ref().unwrap_err().contains(w), "{text:?}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_url_with_a_user_part_is_refused_without_showing_it() {
+        let mut a = args(Some("c"), Some("at"), None, None);
+        a.base_url = Some("https://me:s3cret@api.example".into());
+        let e = target(&a).unwrap_err().to_string();
+        assert!(e.contains("--base-url") && !e.contains("s3cret"), "{e}");
+        let mut a = args(Some("c"), Some("at"), None, None);
+        a.site = Some("https://u@acme.atlassian.net/x@y".into());
+        assert!(target(&a).unwrap_err().to_string().contains("--site"));
+        // An `@` after the host is a path, not a user.
+        assert!(!has_user_info("https://api.example/a@b"));
     }
 
     #[test]

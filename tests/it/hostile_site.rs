@@ -138,3 +138,46 @@ fn a_redirect_is_an_error_naming_it_and_nothing_goes_elsewhere() {
     );
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_server_that_echoes_the_token_does_not_get_it_printed() {
+    let body = r#"{"errorMessage":"the token tok-Echo-2718281828 is not welcome here"}"#;
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let url = hostile(answer);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c"])
+        .args(["--access-token", "tok-Echo-2718281828"])
+        .args([
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--out",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("not welcome here"), "{said}");
+    assert!(!said.contains("tok-Echo-2718281828"), "{said}");
+    // Nor in any file of the run folder.
+    if let Ok(entries) = std::fs::read_dir(ctx.path("run")) {
+        for e in entries.flatten() {
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("tok-Echo-2718281828"),
+                "{}",
+                e.path().display()
+            );
+        }
+    }
+}

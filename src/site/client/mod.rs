@@ -41,6 +41,19 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// The credential a request carried, to scrub from what the site answers (a server that
+/// echoes it must not get it into messages, reports or the journal).
+struct Secret(String);
+
+impl Secret {
+    fn scrub(&self, text: &str) -> String {
+        if self.0.len() < 4 {
+            return text.to_string();
+        }
+        text.replace(&self.0, "***")
+    }
+}
+
 /// Where and as whom to call.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -314,16 +327,20 @@ impl Client {
     async fn authorize(
         &self,
         req: reqwest::RequestBuilder,
-    ) -> Result<(reqwest::RequestBuilder, Option<u64>), ApiError> {
+    ) -> Result<(reqwest::RequestBuilder, Option<u64>, Secret), ApiError> {
         Ok(match &self.auth {
-            Auth::Bearer(t) => (req.bearer_auth(t), None),
-            Auth::Basic { email, token } => (req.basic_auth(email, Some(token)), None),
+            Auth::Bearer(t) => (req.bearer_auth(t), None, Secret(t.clone())),
+            Auth::Basic { email, token } => (
+                req.basic_auth(email, Some(token)),
+                None,
+                Secret(token.clone()),
+            ),
             Auth::Renewing(tokens) => {
                 let (t, generation) = tokens
                     .current()
                     .await
                     .map_err(|e| ApiError::Renewal { message: e.0 })?;
-                (req.bearer_auth(t), Some(generation))
+                (req.bearer_auth(&t), Some(generation), Secret(t))
             }
         })
     }
@@ -343,7 +360,7 @@ impl Client {
             .request(method.clone(), url)
             .header(ACCEPT, "application/json")
             .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
-        let (mut req, _) = self.authorize(req).await.map_err(|e| e.to_string())?;
+        let (mut req, _, _) = self.authorize(req).await.map_err(|e| e.to_string())?;
         let bytes = body.map(|b| serde_json::to_vec(b).expect("json serializes"));
         if let Some(b) = &bytes {
             req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
@@ -621,7 +638,7 @@ impl Client {
                 .request(method.clone(), &url)
                 .header(ACCEPT, "application/json")
                 .header(EXPERIMENTAL_HEADER, EXPERIMENTAL_VALUE);
-            let (mut req, generation) = self.authorize(req).await?;
+            let (mut req, generation, secret) = self.authorize(req).await?;
             if let Some(k) = idempotency_key {
                 req = req.header(IDEMPOTENCY_HEADER, k);
             }
@@ -793,12 +810,15 @@ impl Client {
                                 method: method_name,
                                 path: path.to_string(),
                                 status,
-                                message: api::error_text(&text),
+                                message: secret.scrub(&api::error_text(&text)),
                                 attempts: attempt,
                                 uncertain,
                             });
                         }
-                        d => (format!("HTTP {status}: {}", api::error_text(&text)), d),
+                        d => (
+                            format!("HTTP {status}: {}", secret.scrub(&api::error_text(&text))),
+                            d,
+                        ),
                     }
                 }
                 Err(e) => {
