@@ -102,7 +102,9 @@ impl Error {
             )),
             // No token at the start of a run: the credentials cannot be used (exit 3).
             ApiError::Renewal { .. } => Error::Auth(e.to_string()),
-            ApiError::Network { .. } | ApiError::Redirect { .. } => Error::Network(e.to_string()),
+            ApiError::Network { .. } | ApiError::Redirect { .. } | ApiError::TooLarge { .. } => {
+                Error::Network(e.to_string())
+            }
             // A listing that cannot be trusted whole: what was read of the site is not what it
             // holds, so nothing built on it may go on (exit 3, as for an unreadable listing).
             ApiError::Listing { .. } => Error::Unlisted(e.to_string()),

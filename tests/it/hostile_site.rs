@@ -181,3 +181,62 @@ fn a_server_that_echoes_the_token_does_not_get_it_printed() {
         }
     }
 }
+
+/// A server that answers 200 with a chunked body of `total` bytes (or until the client goes).
+fn endless(total: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            if s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .is_err()
+            {
+                continue;
+            }
+            let chunk = vec![b' '; 1 << 16];
+            let mut sent = 0;
+            // Bounded: `total` bytes at most; a client that stops reading ends it sooner.
+            while sent < total {
+                let head = format!("{:x}\r\n", chunk.len());
+                if s.write_all(head.as_bytes()).is_err()
+                    || s.write_all(&chunk).is_err()
+                    || s.write_all(b"\r\n").is_err()
+                {
+                    break;
+                }
+                sent += chunk.len();
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+        }
+    });
+    url
+}
+
+#[test]
+fn a_huge_or_endless_answer_is_refused_not_read_whole() {
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    let huge = hostile(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\nConnection: close\r\n\r\n{",
+    );
+    for url in [huge, endless(64 << 20)] {
+        let out = ctx
+            .csmport(None)
+            .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+            .args(["import", "customers", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains("GET customer/details") && err.contains("larger than"),
+            "{err}"
+        );
+    }
+}

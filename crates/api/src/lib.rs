@@ -466,6 +466,26 @@ pub fn status_url_to_path(status_url: &str) -> Option<String> {
 /// Best-effort human text of an error body: the RestError shape is unconfirmed, so take the
 /// first present of `errorMessage`, `message`, `errorMessages`, `errors`, else the raw text.
 pub fn error_text(body: &str) -> String {
+    cut(&whole_error_text(body), MAX_ERROR_CHARS)
+}
+
+/// A server's error text kept at most: a 5 MB message would fill reports, the journal and
+/// the log with one row's reason.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// The largest answer read: a listing page of profiles with their details is well under it;
+/// past it the answer is refused (an error naming the endpoint) rather than held in memory.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// `text` to at most `max` characters, saying how much was left out.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}… {} more bytes", &text[..at], text.len() - at),
+    }
+}
+
+fn whole_error_text(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         for key in ["errorMessage", "message"] {
             if let Some(s) = v.get(key).and_then(|m| m.as_str()) {
@@ -507,6 +527,16 @@ pub fn error_text(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_error_text_is_cut_saying_how_much() {
+        let long = format!(r#"{{"errorMessage":"{}"}}"#, "x".repeat(5000));
+        let t = error_text(&long);
+        assert!(t.starts_with(&"x".repeat(MAX_ERROR_CHARS)), "{t}");
+        assert!(t.ends_with("… 4000 more bytes"), "{t}");
+        assert_eq!(cut("héllo", 2), "hé… 3 more bytes");
+        assert_eq!(cut("short", 10), "short");
+    }
 
     #[test]
     fn templates_are_filled_matched_and_escaped() {

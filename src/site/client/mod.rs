@@ -128,6 +128,15 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// An answer larger than `api::MAX_ANSWER_BYTES`: refused, never held whole.
+    #[error(
+        "{method} {path}: the answer is larger than {cap} bytes; csmport reads no more of it (a proxy or a site that misbehaves?)"
+    )]
+    TooLarge {
+        method: &'static str,
+        path: String,
+        cap: usize,
+    },
     /// The site answered 3xx: csmport follows no redirect, so nothing was sent elsewhere.
     #[error(
         "{method} {path}: HTTP {status}: the site redirects to {location}; csmport follows no redirect (the request, its data and its credentials were not sent there): check --base-url / CSM_BASE_URL and --site"
@@ -168,6 +177,7 @@ impl ApiError {
             | ApiError::Listing { message, .. }
             | ApiError::Renewal { message } => message,
             ApiError::Redirect { location, .. } => location,
+            ApiError::TooLarge { .. } => "the answer is too large",
         }
     }
 
@@ -213,7 +223,8 @@ impl ApiError {
     pub fn uncertain(&self) -> bool {
         match self {
             ApiError::Status { uncertain, .. } | ApiError::Network { uncertain, .. } => *uncertain,
-            ApiError::Decode { .. } => true,
+            // A success too large to read, like one that cannot be read: it may have applied.
+            ApiError::Decode { .. } | ApiError::TooLarge { .. } => true,
             // Only reads are listings; a request without a token was not sent.
             ApiError::Listing { .. } | ApiError::Renewal { .. } | ApiError::Redirect { .. } => {
                 false
@@ -400,20 +411,27 @@ impl Client {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                match resp.text().await {
+                match read_capped(resp, api::MAX_ANSWER_BYTES).await {
                     Ok(t) => {
                         recorded(Some(status), Some(&headers), Some(&t), None, &req_headers);
                         Ok((status, headers, t))
                     }
                     Err(e) => {
+                        let why = match e {
+                            Capped::Read(e) => describe(&e),
+                            Capped::TooLarge => format!(
+                                "the answer is larger than {} bytes; csmport reads no more of it",
+                                api::MAX_ANSWER_BYTES
+                            ),
+                        };
                         recorded(
                             Some(status),
                             Some(&headers),
                             None,
-                            Some(describe(&e)),
+                            Some(why.clone()),
                             &req_headers,
                         );
-                        Err(describe(&e))
+                        Err(why)
                     }
                 }
             }
@@ -719,7 +737,19 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let text = match resp.text().await {
+                    let text = match read_capped(resp, api::MAX_ANSWER_BYTES).await {
+                        Err(Capped::TooLarge) => {
+                            record(Some(status), Some(&headers), None, Some("too large".into()));
+                            return Err(ApiError::TooLarge {
+                                method: method_name,
+                                path: path.to_string(),
+                                cap: api::MAX_ANSWER_BYTES,
+                            });
+                        }
+                        Err(Capped::Read(e)) => Err(e),
+                        Ok(t) => Ok(t),
+                    };
+                    let text = match text {
                         Ok(t) => {
                             record(Some(status), Some(&headers), Some(&t), None);
                             t
@@ -974,6 +1004,30 @@ fn describe(e: &reqwest::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+enum Capped {
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// The body, read a chunk at a time and refused past `cap` bytes (a `Content-Length` past it
+/// is refused before anything is read): an endless or huge answer never fills memory.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<String, Capped> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Capped::TooLarge);
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Capped::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// A success answer as `T`. One that is not what csmport expects (an HTML page from a proxy,

@@ -169,7 +169,10 @@ async fn client_credentials(
             )))
         })?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    // A token answer is small: one far larger is not read whole.
+    let text = super::read_capped(resp, 64 * 1024)
+        .await
+        .unwrap_or_default();
     if !(200..300).contains(&status) {
         return Err(TokenError(hide(&format!(
             "the token endpoint {url} answered HTTP {status}: {} (check --client-id / CSM_CLIENT_ID and the client secret)",
