@@ -12,6 +12,7 @@ pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod fsx;
 pub mod kind;
 pub mod kinds;
 pub mod map;
@@ -37,7 +38,7 @@ mod layers {
             // everything in this one, and keeps them from pointing up.
             _ if module.starts_with("site/api") => 0,
             "read" | "sandbox" => 0,
-            "kind" => 0,
+            "kind" | "fsx" => 0,
             "row" => 2,
             "validate" | "schema" | "map" | "mapfile" => 3,
             "site" | "error" => 4,

@@ -798,7 +798,7 @@ pub fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<Pa
             dir
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|source| {
+    crate::fsx::private_dir(&dir).map_err(|source| {
         Error::Report(report::ReportError {
             path: dir.clone(),
             source,

@@ -27,7 +27,7 @@ pub fn sub_dir(dir: &Path, files: usize, n: usize, file: &Path) -> Result<PathBu
     }
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("input");
     let d = dir.join(format!("{}-{stem}", n + 1));
-    std::fs::create_dir_all(&d).map_err(|source| report::ReportError {
+    crate::fsx::private_dir(&d).map_err(|source| report::ReportError {
         path: d.clone(),
         source,
     })?;

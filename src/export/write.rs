@@ -91,12 +91,14 @@ pub fn write(
         }
     }
     tmp.as_file_mut().sync_all().map_err(io)?;
-    // A temporary file is private (0600); the export is an ordinary file.
+    // A temporary file is private (0600); the export gets the mode of the file it replaces,
+    // or what the user's umask gives a new file.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let mode = crate::fsx::mode_for(path).map_err(io)?;
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io)?;
     }
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -658,7 +658,7 @@ impl Doctor<'_> {
     fn run_folder(&self) -> Check {
         let dir = self.run_folder;
         let probe = || -> std::io::Result<()> {
-            std::fs::create_dir_all(dir)?;
+            crate::fsx::private_dir(dir)?;
             tempfile::NamedTempFile::new_in(dir)?;
             Ok(())
         };

@@ -762,3 +762,40 @@ fn a_listing_without_its_list_fails_the_export_instead_of_writing_a_short_file()
     );
     assert!(!ctx.path("c.csv").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn run_folders_are_private_and_exports_follow_the_umask_or_keep_their_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seeded(&ctx, &sb);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ctx.path("run")), 0o700);
+    // Under umask 077 a new export is the user's alone; a file that was 0640 stays 0640.
+    let export_under = |umask: &str, out: &str| {
+        let c = ctx.csmport(Some(&sb));
+        let mut sh = std::process::Command::new("sh");
+        sh.current_dir(ctx.path(""))
+            .env("CSM_RATE", "1000")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(c.get_program())
+            .args(c.get_args())
+            .args(["export", "customers", "--service-desk", "1", "--out", out]);
+        let o = sh.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    export_under("077", "private.csv");
+    assert_eq!(mode(&ctx.path("private.csv")), 0o600);
+    std::fs::write(ctx.path("shared.csv"), "old").unwrap();
+    std::fs::set_permissions(
+        ctx.path("shared.csv"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    export_under("022", "shared.csv");
+    assert_eq!(mode(&ctx.path("shared.csv")), 0o640);
+    export_under("022", "open.csv");
+    assert_eq!(mode(&ctx.path("open.csv")), 0o644);
+}

@@ -57,7 +57,7 @@ impl Recorder {
         if let Some(r) = open.get(&key) {
             return Ok(r.clone());
         }
-        std::fs::create_dir_all(dir)?;
+        crate::fsx::private_dir(dir)?;
         let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
         let path = dir.join(format!("csmport-record-{stamp}.jsonl"));
         let file = std::fs::OpenOptions::new()
