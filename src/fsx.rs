@@ -19,6 +19,33 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
     b.create(path)
 }
 
+/// Writes `bytes` to `path` beside it and renames into place: a link at `path` is replaced,
+/// never written through, and a reader never sees half a file. The file gets `mode_for`'s
+/// mode.
+pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode of what `path` names now: a link is not followed for it.
+        let mode = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_file() => m.permissions().mode() & 0o7777,
+            _ => mode_for(&dir.join(".csmport-new"))?,
+        };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// The mode a file replacing `target` should have: the mode `target` has, or (a new file)
 /// what the user's umask gives a new file in its folder.
 #[cfg(unix)]

@@ -109,7 +109,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             &serde_json::to_value(&summary).expect("a summary serializes"),
             &format!("{} (cloud {})", target.base_url, target.cloud_id),
         );
-        std::fs::write(path, page).map_err(|e| {
+        crate::fsx::replace(path, page.as_bytes()).map_err(|e| {
             Error::Usage(format!(
                 "{}: the report cannot be written: {e}",
                 path.display()

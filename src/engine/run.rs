@@ -140,6 +140,13 @@ async fn run_kind<K: Description>(
     };
     let dir = run_dir(opts.out.as_deref(), &folder, started_at)?;
     let resuming = resumed.is_some();
+    if !resuming && opts.out.is_some() {
+        // A new run writes into a folder of its own: files already there (a planted link to
+        // somewhere else among them) are not written through. A delete's backup stage put its
+        // files there first.
+        let ours: &[&str] = if opts.delete { DELETE_STAGE_FILES } else { &[] };
+        refuse_used(&dir, ours)?;
+    }
     let mut began_size = 0;
     let (journal, recorded) = match resumed {
         Some(r) => (Some(r.journal), r.chunks),
@@ -783,6 +790,58 @@ pub fn open_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
 }
 
 /// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.
+/// What a delete's backup stage writes into the run folder before the run begins.
+pub const DELETE_STAGE_FILES: &[&str] = &[
+    "backup.csv",
+    "backup.xlsx",
+    "backup.ids",
+    "backup-entitlements.csv",
+    "backup-values-customer.csv",
+    "backup-values-organization.csv",
+    "targets.csv",
+];
+
+/// `--out` for a new run: a folder that holds anything but `ours` is refused (exit 2), so no
+/// report is written through a link or over a file csmport did not make.
+pub fn refuse_used(dir: &Path, ours: &[&str]) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| {
+        Error::Report(report::ReportError {
+            path: dir.to_path_buf(),
+            source,
+        })
+    })?;
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // A run's folder is refused by its journal, which names `resume`.
+    if names.iter().any(|n| n == "journal.sqlite") {
+        return Ok(());
+    }
+    let mut foreign: Vec<String> = names
+        .into_iter()
+        .filter(|n| !ours.contains(&n.as_str()))
+        // What a kill while the journal was being made leaves behind is csmport's own.
+        // (SQLite's side files of it among them).
+        .filter(|n| !n.starts_with("journal.sqlite.new"))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let shown: Vec<String> = foreign.iter().take(5).cloned().collect();
+    Err(Error::Usage(format!(
+        "--out {}: the folder is not empty ({}{}); a run writes into a new or empty folder (`csmport resume` continues a run in its own)",
+        dir.display(),
+        shown.join(", "),
+        if foreign.len() > 5 {
+            format!(" and {} more", foreign.len() - 5)
+        } else {
+            String::new()
+        }
+    )))
+}
+
 pub fn run_dir(out: Option<&Path>, kind: &str, at: jiff::Timestamp) -> Result<PathBuf, Error> {
     let dir = match out {
         Some(d) => d.to_path_buf(),

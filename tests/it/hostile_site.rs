@@ -240,3 +240,46 @@ fn a_huge_or_endless_answer_is_refused_not_read_whole() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_planted_link_is_never_written_through() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let victim = ctx.write("victim.txt", b"precious\n");
+    // A run folder prepared with a link where a report goes: the run refuses the folder.
+    let out = ctx.path("prepared");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("failures.csv")).unwrap();
+    let file = ctx.write("c.csv", b"email,displayName\nlink@x.example,L\n");
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers", file.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(sb.writes_since(0).is_empty());
+
+    // `export --report LINK` and `--out LINK` replace the link, not what it points to.
+    let report = ctx.path("report.html");
+    std::os::unix::fs::symlink(&victim, &report).unwrap();
+    let csv = ctx.path("out.csv");
+    std::os::unix::fs::symlink(&victim, &csv).unwrap();
+    let o = ctx
+        .csmport(Some(&sb))
+        .args(["export", "products", "--out"])
+        .arg(&csv)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for p in [&report, &csv] {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert!(m.file_type().is_file(), "{}", p.display());
+    }
+}
