@@ -8,6 +8,15 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
+/// Reads a request's head; a body (none is sent here before the answer) is not waited for.
+fn read_head(s: &std::net::TcpStream) {
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+        line.clear();
+    }
+}
+
 /// A server that answers every request with `answer` (raw HTTP), for at most 500
 /// connections; returns its base URL.
 fn hostile(answer: &'static str) -> String {
@@ -16,13 +25,7 @@ fn hostile(answer: &'static str) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(500) {
             let Ok(mut s) = stream else { continue };
-            // Read the request's head; a body (none is sent here before the answer) is not
-            // waited for.
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
+            read_head(&s);
             let _ = s.write_all(answer.as_bytes());
         }
     });
@@ -189,11 +192,7 @@ fn endless(total: usize) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(50) {
             let Ok(mut s) = stream else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
+            read_head(&s);
             if s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                 .is_err()
             {
