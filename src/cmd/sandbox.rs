@@ -42,6 +42,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         client: args.client_id.clone().zip(args.client_secret.clone()),
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),
         strict_cloud_id: args.strict_cloud_id,
+        allow_remote: args.allow_remote,
         scopes: args.scopes.clone(),
         max_tasks: args.max_tasks.max(1),
         task_retention: duration_arg("--task-retention", &args.task_retention)?,

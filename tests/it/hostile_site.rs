@@ -282,3 +282,89 @@ fn a_planted_link_is_never_written_through() {
         assert!(m.file_type().is_file(), "{}", p.display());
     }
 }
+
+/// One raw request to the sandbox; its status code.
+fn raw_status(sb: &SandboxProc, request: &str) -> u16 {
+    let addr = sb.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_sandbox_serves_loopback_names_only_and_no_web_page_drives_its_admin_api() {
+    let sb = SandboxProc::start(&[]);
+    // DNS rebinding: a page on evil.example resolved to 127.0.0.1.
+    let status = raw_status(
+        &sb,
+        "GET /_sandbox/state HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 403);
+    let host = sb.url.trim_start_matches("http://").to_string();
+    let ok = raw_status(
+        &sb,
+        &format!("GET /_sandbox/state HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(ok, 200);
+    // A cross-site form post (text/plain, with an Origin) resets nothing.
+    let before = sb.state()["organizations"].as_array().unwrap().len();
+    call(
+        &sb,
+        "POST",
+        "product",
+        Some(&serde_json::json!({"name": "Kept"})),
+        None,
+    );
+    let status = raw_status(
+        &sb,
+        &format!(
+            "POST /_sandbox/reset HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        sb.state()["organizations"].as_array().unwrap().len(),
+        before
+    );
+    assert_eq!(sb.state()["products"].as_array().unwrap().len(), 1);
+    // A 60 KB path is logged by its start.
+    let long = "x".repeat(60_000);
+    raw_status(
+        &sb,
+        &format!(
+            "GET /jsm/csm/cloudid/c/api/v1/{long} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let logged = sb.requests();
+    assert!(
+        logged.iter().any(|r| r["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/jsm/csm/cloudid/c/api/v1/xxx")),
+        "the long request is in the log"
+    );
+    assert!(
+        logged
+            .iter()
+            .all(|r| r["path"].as_str().unwrap().len() < 1_000),
+        "a path was logged whole"
+    );
+}
+
+#[test]
+fn with_allow_remote_the_admin_api_wants_the_token() {
+    let sb = SandboxProc::start(&["--allow-remote"]);
+    let host = sb.url.trim_start_matches("http://").to_string();
+    let state = |auth: &str| {
+        raw_status(
+            &sb,
+            &format!(
+                "GET /_sandbox/state HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+            ),
+        )
+    };
+    assert_eq!(state(""), 401);
+    assert_eq!(state(&format!("Authorization: Bearer {TOKEN}\r\n")), 200);
+}

@@ -64,6 +64,9 @@ pub struct Config {
     /// OAuth 2.0 client credentials the token endpoint (`POST /oauth/token`) takes: a client
     /// id and its secret. None: it issues no token.
     pub client: Option<(String, String)>,
+    /// `--allow-remote`: served beyond loopback, so the admin API wants the token and any
+    /// `Host` is taken.
+    pub allow_remote: bool,
     /// Answer 404 for any cloud id but `cloud_id`, as the gateway does (else every cloud id is
     /// served the same).
     pub strict_cloud_id: bool,
@@ -98,6 +101,7 @@ impl Default for Config {
             listing_lag: Duration::ZERO,
             client: None,
             strict_cloud_id: false,
+            allow_remote: false,
             scopes: None,
             token_ttl: Duration::from_secs(3600),
             data: None,

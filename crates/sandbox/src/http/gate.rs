@@ -4,6 +4,58 @@
 
 use super::prelude::*;
 
+/// The longest path the request log keeps whole.
+const LOGGED_PATH_CHARS: usize = 512;
+
+/// Before every route, the API's and the admin's: on loopback only loopback `Host` names are
+/// served (a web page's DNS rebinding cannot reach it); an admin request that changes state
+/// and carries an `Origin` (a browser's cross-site request) is refused; with
+/// `--allow-remote` the admin API wants the token.
+pub(super) async fn guard(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
+    if !sb.config.allow_remote && !host_is_loopback(req.headers()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the sandbox serves loopback host names only (127.0.0.1, localhost, [::1])",
+        );
+    }
+    if req.uri().path().starts_with("/_sandbox/") {
+        if req.method() != Method::GET && req.headers().contains_key(header::ORIGIN) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "the sandbox's admin API takes no request from a web page (an Origin header)",
+            );
+        }
+        let auth = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if sb.config.allow_remote && !credentials_match(auth, &sb.config.token) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "the sandbox's admin API wants its token when it serves beyond loopback",
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether a request's `Host` names this machine (no `Host`: an HTTP/1.0 client, taken).
+fn host_is_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) => n,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
@@ -30,6 +82,13 @@ pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) ->
     if log.len() >= REQUEST_LOG_CAP {
         log.pop_front();
     }
+    // Bounded in bytes too: a 60 KB path is logged by its start.
+    let path = if path.len() > LOGGED_PATH_CHARS {
+        let cut: String = path.chars().take(LOGGED_PATH_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        path
+    };
     log.push_back(LoggedRequest {
         method,
         path,
@@ -315,10 +374,22 @@ fn issued_and_live(sb: &Sandbox, value: &str) -> bool {
         .is_some_and(|until| Instant::now() < *until)
 }
 
+/// Equal, in time that does not depend on where they differ (a token is not guessed a
+/// byte at a time from how long a refusal takes).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
 /// Bearer TOKEN, or Basic with any email and TOKEN as the password.
 pub(super) fn credentials_match(value: &str, token: &str) -> bool {
     if let Some(t) = value.strip_prefix("Bearer ") {
-        return t.trim() == token;
+        return same(t.trim().as_bytes(), token.as_bytes());
     }
     if let Some(b) = value.strip_prefix("Basic ") {
         let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b.trim()) else {
@@ -327,9 +398,9 @@ pub(super) fn credentials_match(value: &str, token: &str) -> bool {
         let Ok(text) = String::from_utf8(raw) else {
             return false;
         };
-        return text
-            .split_once(':')
-            .is_some_and(|(email, pass)| !email.is_empty() && pass == token);
+        return text.split_once(':').is_some_and(|(email, pass)| {
+            !email.is_empty() && same(pass.as_bytes(), token.as_bytes())
+        });
     }
     false
 }
@@ -358,6 +429,32 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(credentials_match(&v, "sandbox-token"), want, "{v}");
         }
+    }
+
+    #[test]
+    fn tokens_are_compared_whole() {
+        for (a, b, want) in [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+            ("ab", "abc", false),
+        ] {
+            assert_eq!(same(a.as_bytes(), b.as_bytes()), want, "{a} {b}");
+        }
+        assert!(credentials_match("Bearer sandbox-token", "sandbox-token"));
+        assert!(!credentials_match("Bearer sandbox-toke", "sandbox-token"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_str(v).unwrap());
+            host_is_loopback(&m)
+        };
+        assert!(h("127.0.0.1:8080") && h("localhost") && h("[::1]:80") && h("LOCALHOST:1"));
+        assert!(!h("evil.example") && !h("10.0.0.1:80") && !h("127.0.0.1.evil.example"));
     }
 
     #[test]

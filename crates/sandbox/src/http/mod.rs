@@ -213,6 +213,7 @@ pub fn router(sb: Sandbox) -> Router {
         .route(paths::OAUTH_TOKEN_PATH, post(oauth::token))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(sb.clone(), gate::guard))
         .with_state(sb)
 }
 
