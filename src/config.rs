@@ -65,60 +65,12 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
             one_token(t, what)?;
         }
     }
-    let renewing = |source: Source, first: Option<String>| {
-        Auth::Renewing(std::sync::Arc::new(Tokens::new(source, first)))
-    };
     // Tokens that renew themselves first: a client id, a command, a file read again on a 401.
-    if let Some(id) = nonempty(&args.client_id) {
-        let secret = match &args.client_secret_file {
-            Some(f) => token_file(f, "--client-secret-file")?,
-            None => match std::env::var("CSM_CLIENT_SECRET") {
-                Ok(s) if !s.trim().is_empty() => one_token(&s, "CSM_CLIENT_SECRET")?,
-                _ => {
-                    return Err(Error::Usage(
-                        "--client-id / CSM_CLIENT_ID is set but the client secret is not: give --client-secret-file FILE or set CSM_CLIENT_SECRET".into(),
-                    ));
-                }
-            },
-        };
-        let token_url = nonempty(&args.token_url)
-            .unwrap_or_else(|| crate::site::api::DEFAULT_TOKEN_URL.to_string());
-        if !(token_url.starts_with("https://") || token_url.starts_with("http://")) {
-            return Err(Error::Usage(format!(
-                "--token-url / CSM_TOKEN_URL '{token_url}' must start with https:// or http://"
-            )));
-        }
-        return Ok(with_auth(
-            renewing(
-                Source::ClientCredentials {
-                    token_url,
-                    client_id: id.trim().to_string(),
-                    client_secret: secret,
-                },
-                None,
-            ),
-            base_url,
-            cloud_id,
-            args,
-        ));
-    }
-    if let Some(cmd) = nonempty(&args.access_token_command) {
-        return Ok(with_auth(
-            renewing(Source::Command(cmd), None),
-            base_url,
-            cloud_id,
-            args,
-        ));
-    }
-    if let (Some(f), Some(first)) = (&args.access_token_file, &access_token) {
-        return Ok(with_auth(
-            renewing(Source::File(f.clone()), Some(first.clone())),
-            base_url,
-            cloud_id,
-            args,
-        ));
-    }
+    let renewing = renewing_source(args, access_token.as_deref())?;
     let auth = match (access_token, nonempty(&args.email), api_token) {
+        _ if let Some((source, first)) = renewing => {
+            Auth::Renewing(std::sync::Arc::new(Tokens::new(source, first)))
+        }
         (Some(t), _, _) => Auth::Bearer(t),
         (None, Some(email), Some(token)) => Auth::Basic { email, token },
         (None, Some(_), None) => {
@@ -138,17 +90,55 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
             ));
         }
     };
-    Ok(with_auth(auth, base_url, cloud_id, args))
-}
-
-fn with_auth(auth: Auth, base_url: String, cloud_id: String, args: &TargetArgs) -> Target {
-    Target {
+    Ok(Target {
         base_url: base_url.trim_end_matches('/').to_string(),
         cloud_id: cloud_id.trim().to_string(),
         auth,
         site: args.site.clone(),
         record: args.record.clone(),
+    })
+}
+
+/// Where a token that renews itself comes from, if the flags name one (client credentials, a
+/// command, a token file), with the token already read (the file's, checked at the start).
+fn renewing_source(
+    args: &TargetArgs,
+    access_token: Option<&str>,
+) -> Result<Option<(Source, Option<String>)>, Error> {
+    let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
+    if let Some(id) = nonempty(&args.client_id) {
+        let secret = match &args.client_secret_file {
+            Some(f) => token_file(f, "--client-secret-file")?,
+            None => match std::env::var("CSM_CLIENT_SECRET") {
+                Ok(s) if !s.trim().is_empty() => one_token(&s, "CSM_CLIENT_SECRET")?,
+                _ => {
+                    return Err(Error::Usage(
+                        "--client-id / CSM_CLIENT_ID is set but the client secret is not: give --client-secret-file FILE or set CSM_CLIENT_SECRET".into(),
+                    ));
+                }
+            },
+        };
+        let token_url = nonempty(&args.token_url)
+            .unwrap_or_else(|| crate::site::api::DEFAULT_TOKEN_URL.to_string());
+        if !(token_url.starts_with("https://") || token_url.starts_with("http://")) {
+            return Err(Error::Usage(format!(
+                "--token-url / CSM_TOKEN_URL '{token_url}' must start with https:// or http://"
+            )));
+        }
+        let source = Source::ClientCredentials {
+            token_url,
+            client_id: id.trim().to_string(),
+            client_secret: secret,
+        };
+        return Ok(Some((source, None)));
     }
+    if let Some(cmd) = nonempty(&args.access_token_command) {
+        return Ok(Some((Source::Command(cmd), None)));
+    }
+    Ok(match (&args.access_token_file, access_token) {
+        (Some(f), Some(first)) => Some((Source::File(f.clone()), Some(first.to_string()))),
+        _ => None,
+    })
 }
 
 /// Whether a URL's authority has a user part (`user:password@host`).

@@ -37,7 +37,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         // The mode of what `path` names now: a link is not followed for it.
         let mode = match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_file() => m.permissions().mode() & 0o7777,
-            _ => mode_for(&dir.join(".csmport-new"))?,
+            _ => new_file_mode(dir)?,
         };
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -54,11 +54,19 @@ pub fn mode_for(target: &Path) -> io::Result<u32> {
     if let Ok(m) = std::fs::metadata(target) {
         return Ok(m.permissions().mode() & 0o7777);
     }
-    // The umask cannot be read without changing it; a new file shows it.
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    new_file_mode(
+        target
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+}
+
+/// The mode the user's umask gives a new file in `dir`: the umask cannot be read without
+/// changing it, so a new file shows it.
+#[cfg(unix)]
+fn new_file_mode(dir: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
     let probe = dir.join(format!(".csmport-mode-{}", std::process::id()));
     let f = std::fs::OpenOptions::new()
         .write(true)

@@ -16,6 +16,24 @@ use crate::options::ImportOptions;
 use crate::read::Source;
 use crate::site::Site;
 
+/// What the stage writes into the run folder before the run begins (the run's own folder
+/// check takes them as csmport's).
+pub const FILES: &[&str] = &[
+    BACKUP_CSV,
+    BACKUP_XLSX,
+    BACKUP_IDS,
+    BACKUP_ENTITLEMENTS,
+    VALUES_CUSTOMER,
+    VALUES_ORGANIZATION,
+    TARGETS,
+];
+const BACKUP_CSV: &str = "backup.csv";
+const BACKUP_XLSX: &str = "backup.xlsx";
+const BACKUP_ENTITLEMENTS: &str = "backup-entitlements.csv";
+const VALUES_CUSTOMER: &str = "backup-values-customer.csv";
+const VALUES_ORGANIZATION: &str = "backup-values-organization.csv";
+const TARGETS: &str = "targets.csv";
+
 /// Targets looked up per round of the backup pass.
 const FIND_GROUP: usize = 100;
 
@@ -148,7 +166,7 @@ pub async fn back_up(
             "deleting a product deletes its entitlements: the {} it has are in {} (import it after the products)",
             t.rows.len(),
             match format {
-                ExportFormat::Csv => "backup-entitlements.csv",
+                ExportFormat::Csv => BACKUP_ENTITLEMENTS,
                 ExportFormat::Xlsx => "backup.xlsx, sheet entitlements",
             }
         ));
@@ -175,15 +193,19 @@ pub async fn back_up(
                         "the values of the {entity} fields cannot be backed up, so nothing is deleted (deleting a field deletes its values): {e}"
                     ))
                 })?;
-            let path = dir.join(format!("backup-values-{entity}.csv"));
+            let path = dir.join(if entity == "customer" {
+                VALUES_CUSTOMER
+            } else {
+                VALUES_ORGANIZATION
+            });
             write_values(&path, &table, &names)?;
         }
         backup.values_kept = true;
         not_restorable = backup.not_restorable();
     }
     let backup_file = dir.join(match format {
-        ExportFormat::Csv => "backup.csv",
-        ExportFormat::Xlsx => "backup.xlsx",
+        ExportFormat::Csv => BACKUP_CSV,
+        ExportFormat::Xlsx => BACKUP_XLSX,
     });
     let csv = CsvOptions {
         bom: false,
@@ -192,7 +214,7 @@ pub async fn back_up(
     let mut files = vec![(backup_file.clone(), std::mem::take(&mut backup.tables))];
     match (cascade, format) {
         (Some(t), ExportFormat::Xlsx) => files[0].1.push(t),
-        (Some(t), ExportFormat::Csv) => files.push((dir.join("backup-entitlements.csv"), vec![t])),
+        (Some(t), ExportFormat::Csv) => files.push((dir.join(BACKUP_ENTITLEMENTS), vec![t])),
         (None, _) => {}
     }
     for (path, tables) in files {
@@ -314,7 +336,7 @@ pub async fn search(
         text.push_str(&p.id);
         text.push('\n');
     }
-    let path = dir.join("targets.csv");
+    let path = dir.join(TARGETS);
     write_atomic(&path, &text)?;
     Ok(path)
 }

@@ -144,7 +144,11 @@ async fn run_kind<K: Description>(
         // A new run writes into a folder of its own: files already there (a planted link to
         // somewhere else among them) are not written through. A delete's backup stage put its
         // files there first.
-        let ours: &[&str] = if opts.delete { DELETE_STAGE_FILES } else { &[] };
+        let ours: &[&str] = if opts.delete {
+            super::backup::FILES
+        } else {
+            &[]
+        };
         refuse_used(&dir, ours)?;
     }
     let mut began_size = 0;
@@ -790,17 +794,6 @@ pub fn open_log(dir: &Path) -> Result<Arc<RunLog>, Error> {
 }
 
 /// `csmport-runs/<UTC time>-<kind>/`, or `--out`. Never reuses a folder of another run.
-/// What a delete's backup stage writes into the run folder before the run begins.
-pub const DELETE_STAGE_FILES: &[&str] = &[
-    "backup.csv",
-    "backup.xlsx",
-    "backup.ids",
-    "backup-entitlements.csv",
-    "backup-values-customer.csv",
-    "backup-values-organization.csv",
-    "targets.csv",
-];
-
 /// `--out` for a new run: a folder that holds anything but `ours` is refused (exit 2), so no
 /// report is written through a link or over a file csmport did not make.
 pub fn refuse_used(dir: &Path, ours: &[&str]) -> Result<(), Error> {

@@ -63,11 +63,7 @@ fn scope_problem(name: &str, method: &Method, url: &str, status: u16, body: &str
     if status != 401 || !scopes::is_refusal(body) {
         return None;
     }
-    let scope = crate::site::api::relative(url)
-        .filter(|(api, _)| *api == crate::site::api::Api::Csm)
-        .and_then(|(_, rel)| scopes::of(method.as_str(), rel))
-        .map(scopes::full)
-        .unwrap_or_else(|| "a scope this call needs".to_string());
+    let scope = scopes::needed(method.as_str(), url);
     Some(Check {
         check: name.to_string(),
         status: Status::Problem,

@@ -480,12 +480,13 @@ pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
         let path = paths::products_page(PRODUCT_PAGE_MAX, cursor.as_deref());
         let page: PaginatedProducts = client.get_list(&path).await?;
         let got = page.results.len();
-        let new = page
+        let fresh: Vec<Product> = page
             .results
-            .iter()
+            .into_iter()
             .filter(|p| seen.insert(p.id.clone()))
-            .count();
-        all.extend(page.results);
+            .collect();
+        let new = fresh.len();
+        all.extend(fresh);
         let next = page.next_page_cursor.filter(|c| !c.is_empty());
         let more = Client::next_page(
             "GET",
@@ -504,7 +505,6 @@ pub async fn list_products(client: &Client) -> Result<Vec<Product>, ApiError> {
         }
         cursor = next;
     }
-    all.dedup_by(|a, b| a.id == b.id);
     Ok(all)
 }
 

@@ -112,6 +112,18 @@ pub fn of(method: &str, rel: &str) -> Option<&'static str> {
         .map(|(_, _, s)| *s)
 }
 
+/// The scope a call needs, as a message names it: `path` relative to `api/v1`, or a full URL.
+pub fn needed(method: &str, path: &str) -> String {
+    let rel = match crate::relative(path) {
+        Some((crate::Api::Csm, rel)) => Some(rel),
+        Some(_) => None,
+        None => Some(path),
+    };
+    rel.and_then(|r| of(method, r))
+        .map(full)
+        .unwrap_or_else(|| "a scope this call needs".to_string())
+}
+
 /// Whether a scope given (with or without the suffix) is `needed`.
 pub fn same(given: &str, needed: &str) -> bool {
     let g = given.trim();
@@ -163,5 +175,17 @@ mod tests {
         assert!(same(" read:task ", "read:task"));
         assert!(!same("read:tasks", "read:task"));
         assert!(is_refusal("Unauthorized; scope does not match"));
+        assert_eq!(
+            needed("GET", "http://h/jsm/csm/cloudid/c/api/v1/tasks/x"),
+            "read:task:jira-service-management"
+        );
+        assert_eq!(
+            needed("GET", "tasks/x"),
+            "read:task:jira-service-management"
+        );
+        assert_eq!(
+            needed("GET", "http://h/rest/servicedeskapi/organization"),
+            "a scope this call needs"
+        );
     }
 }

@@ -75,7 +75,7 @@ impl<K: Description> Engine<K> {
                 }
                 Err(e) => e,
             };
-            if self.stop.for_credentials(&e) {
+            if self.stop.for_fatal(&e) {
             } else if e.is_rate_limited() {
                 self.stop.set(
                     EXIT_INTERRUPTED,

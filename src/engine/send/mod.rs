@@ -68,10 +68,10 @@ impl Stop {
         self.wake.notify_waiters();
     }
 
-    /// Stops the run if `e` says the credentials are gone: a token that could not be renewed
-    /// is an interruption (exit 4: rows open, `resume` once a token can be had again); a
-    /// refusal of the credentials is exit 3. Whether it stopped.
-    pub fn for_credentials(&self, e: &crate::site::client::ApiError) -> bool {
+    /// Stops the run if `e` says no later request can fare better: a token that could not be
+    /// renewed is an interruption (exit 4: rows open, `resume` once a token can be had again);
+    /// a refusal of the credentials, or a site that redirects, is exit 3. Whether it stopped.
+    pub fn for_fatal(&self, e: &crate::site::client::ApiError) -> bool {
         if e.is_renewal() {
             self.set(
                 crate::error::EXIT_INTERRUPTED,

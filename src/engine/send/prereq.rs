@@ -97,7 +97,7 @@ impl<K: Description> Engine<K> {
                 self.poll.timeout.as_secs()
             )),
             Err(TrackError::Fetch(e)) => {
-                self.stop.for_credentials(&e);
+                self.stop.for_fatal(&e);
                 Err(format!("task {} could not be followed: {e}", submitted.id))
             }
         }

@@ -77,7 +77,7 @@ impl<K: Description> Engine<K> {
                 self.read_back_settled(chunk, b, &all, &note).await;
             }
             Err(TrackError::Fetch(e)) => {
-                self.stop.for_credentials(&e);
+                self.stop.for_fatal(&e);
                 let why = format!(
                     "outcome unknown: polling task {} failed: {e}; `csmport resume` on this run folder polls it again",
                     t.id

@@ -276,10 +276,10 @@ impl<K: Description> Engine<K> {
                 continue;
             }
             if e.is_renewal() {
-                self.stop.for_credentials(&e);
+                self.stop.for_fatal(&e);
                 return Submitted::Open(format!("not sent: {e}; `csmport resume` sends it"));
             }
-            if self.stop.for_credentials(&e) {
+            if self.stop.for_fatal(&e) {
                 return Submitted::Open(if e.is_auth() {
                     format!("not sent: authentication failed: {}", e.explained())
                 } else {

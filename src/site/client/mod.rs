@@ -194,11 +194,7 @@ impl ApiError {
                 status: 401,
                 message,
                 ..
-            } if api::scopes::is_refusal(message) => Some(
-                api::scopes::of(method, path)
-                    .map(api::scopes::full)
-                    .unwrap_or_else(|| "a scope this call needs".to_string()),
-            ),
+            } if api::scopes::is_refusal(message) => Some(api::scopes::needed(method, path)),
             _ => None,
         }
     }
