@@ -21,6 +21,7 @@ pub mod options;
 pub mod profile;
 pub use csmport_read as read;
 pub mod row;
+pub mod say;
 pub use csmport_sandbox as sandbox;
 pub mod schema;
 pub mod site;
@@ -38,7 +39,7 @@ mod layers {
             // everything in this one, and keeps them from pointing up.
             _ if module.starts_with("site/api") => 0,
             "read" | "sandbox" => 0,
-            "kind" | "fsx" => 0,
+            "kind" | "fsx" | "say" | "errln" | "outln" => 0,
             "row" => 2,
             "validate" | "schema" | "map" | "mapfile" => 3,
             "site" | "error" => 4,

@@ -7,16 +7,16 @@ fn main() {
     let matches = csmport::cli::Cli::command().get_matches();
     let mut cli = csmport::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Err(e) = cli.merge_command_options(&matches) {
-        eprintln!("csmport: error: {e}");
+        csmport::errln!("csmport: error: {e}");
         std::process::exit(csmport::error::EXIT_USAGE);
     }
     if let Err(e) = csmport::profile::apply(&mut cli, &matches) {
-        eprintln!("csmport: error: {e}");
+        csmport::errln!("csmport: error: {e}");
         std::process::exit(e.exit_code());
     }
     if matches!(cli.command, csmport::cli::Command::Config(_)) {
         let code = csmport::cmd::config_show(&cli, &matches).unwrap_or_else(|e| {
-            eprintln!("csmport: error: {e}");
+            csmport::errln!("csmport: error: {e}");
             e.exit_code()
         });
         std::process::exit(code);
@@ -37,14 +37,14 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("csmport: cannot start the async runtime: {e}");
+            csmport::errln!("csmport: cannot start the async runtime: {e}");
             std::process::exit(csmport::error::EXIT_USAGE);
         }
     };
     let code = match runtime.block_on(csmport::cmd::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("csmport: error: {e}");
+            csmport::errln!("csmport: error: {e}");
             e.exit_code()
         }
     };
@@ -72,7 +72,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => level.parse::<Targets>().unwrap_or_default(),
     };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| csmport::say::Stderr)
         .with_ansi(false)
         .with_target(false);
     let _ = tracing_subscriber::registry()

@@ -56,11 +56,11 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     let notes = backed.notes(kind_arg, &opts.file.display().to_string());
     if !cli.quiet {
         for n in &notes {
-            eprintln!("csmport: {n}");
+            crate::errln!("csmport: {n}");
         }
     }
     if !args.dry_run && on_site > 0 && !args.yes && !confirm(on_site, kind_arg.as_str())? {
-        eprintln!(
+        crate::errln!(
             "csmport: nothing deleted; the backup is in {}",
             backup_file.display()
         );
@@ -72,7 +72,7 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     super::output::print_result(cli, &result, sandbox.as_ref());
     if !cli.quiet {
         // On stderr: with --json, stdout holds the summary alone (summary.json has these too).
-        eprintln!(
+        crate::errln!(
             "  backup    {} (`csmport import {} {}` puts back what can be put back)",
             backup_file.display(),
             kind_arg.as_str(),
@@ -136,7 +136,7 @@ async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         kind.as_str()
     );
     if !args.dry_run && rows > 0 && !args.yes && !ask(&question, refusal)? {
-        eprintln!("csmport: nothing cleared");
+        crate::errln!("csmport: nothing cleared");
         return Ok(EXIT_OK);
     }
     let result = run::run(&opts, &target, None).await?;
@@ -144,12 +144,12 @@ async fn values(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     if !cli.quiet {
         let s = &result.summary;
         match (&s.backup, s.backup_rows) {
-            (Some(b), Some(n)) => eprintln!(
+            (Some(b), Some(n)) => crate::errln!(
                 "  backup    {} in {b} (`csmport import {} {b}` puts them back)",
                 super::count(n, "cleared value"),
                 kind.as_str()
             ),
-            _ => eprintln!("  backup    none: no value was cleared"),
+            _ => crate::errln!("  backup    none: no value was cleared"),
         }
     }
     Ok(result.exit_code)
@@ -170,7 +170,7 @@ fn ask(question: &str, refusal: String) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Error::Usage(refusal));
     }
-    eprint!("{question} [y/N] ");
+    crate::say::write_err(&format!("{question} [y/N] "));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

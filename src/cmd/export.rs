@@ -118,7 +118,7 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
     }
     super::print_summary(cli, &text, &summary);
     if !summary.skipped_sources.is_empty() {
-        eprintln!(
+        crate::errln!(
             "csmport: warning: the export is partial (--allow-partial): {} {} could not be read, so the customers only they hold are missing from {}:",
             summary.skipped_sources.len(),
             if summary.skipped_sources.len() == 1 {
@@ -129,11 +129,11 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             summary.out
         );
         for s in &summary.skipped_sources {
-            eprintln!("  {s}");
+            crate::errln!("  {s}");
         }
     }
     if !summary.unknown_ids.is_empty() {
-        eprintln!(
+        crate::errln!(
             "csmport: --ids: {} not on the site (the file holds the others): {}",
             summary.unknown_ids.len(),
             summary.unknown_ids.join(", ")

@@ -45,7 +45,7 @@ async fn run_plan(
     let mut done = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let dir = plan::step_dir(&top, n, step);
-        eprintln!(
+        crate::errln!(
             "csmport: step {}/{}: {} from {}",
             n + 1,
             steps.len(),
@@ -68,7 +68,7 @@ async fn run_plan(
                         &successes,
                         &known,
                     ) {
-                        eprintln!(
+                        crate::errln!(
                             "csmport: note: the organizations this step made are not recorded for later steps: {e}"
                         );
                     }
@@ -76,7 +76,7 @@ async fn run_plan(
                 (Some(r.summary), None, r.exit_code)
             }
             Err(e) => {
-                eprintln!("csmport: error: {e}");
+                crate::errln!("csmport: error: {e}");
                 (None, Some(e.to_string()), e.exit_code())
             }
         };
@@ -97,7 +97,7 @@ async fn run_plan(
     };
     plan::write_summary(&top, &summary)?;
     if let Err(e) = crate::engine::html::write(&top) {
-        eprintln!("csmport: report.html: {e}");
+        crate::errln!("csmport: report.html: {e}");
     }
     let lines: Vec<String> = summary
         .steps

@@ -129,7 +129,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
         plan.display(),
         plan.display()
     ));
-    super::outln!("{}", out.join("\n"));
+    crate::outln!("{}", out.join("\n"));
     Ok(0)
 }
 

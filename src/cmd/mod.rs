@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let mut cmd = Cli::command();
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "csmport", &mut script);
-            write_out(&script);
+            crate::say::write_out(&script);
             Ok(0)
         }
         Command::Man => {
@@ -64,26 +64,6 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
 }
 
 /// With `--sandbox`, starts the emulator on 127.0.0.1:0 seeded from sample-data/ and targets it.
-/// Writes to standard output; a reader that went away (`| head`, a closed pager) ends the
-/// output quietly instead of a panic.
-pub(crate) fn write_out(bytes: &[u8]) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => eprintln!("csmport: cannot write to standard output: {e}"),
-        Ok(()) => {}
-    }
-}
-
-/// `println!` through `write_out`.
-macro_rules! outln {
-    ($($arg:tt)*) => {
-        $crate::cmd::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes())
-    };
-}
-pub(crate) use outln;
-
 pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>), Error> {
     if !cli.sandbox {
         return Ok((crate::config::target(&cli.target)?, None));
@@ -93,7 +73,7 @@ pub(crate) async fn resolve_target(cli: &Cli) -> Result<(Target, Option<Sandbox>
     let sb = Sandbox::with_sample_data(config)?;
     let addr = sb.clone().spawn("127.0.0.1:0").await?;
     if !cli.quiet {
-        eprintln!(
+        crate::errln!(
             "csmport: using the in-process sandbox at http://{addr} (seeded from sample-data/)"
         );
     }
@@ -158,14 +138,14 @@ pub(crate) use crate::engine::report::count;
 pub(crate) fn print_summary(cli: &Cli, text: &str, summary: &impl serde::Serialize) {
     if cli.session.json {
         if !cli.quiet {
-            eprintln!("{text}");
+            crate::errln!("{text}");
         }
-        outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else if !cli.quiet {
-        outln!("{text}");
+        crate::outln!("{text}");
     }
 }
 

@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<i32, Error> {
     }
     let path = crate::engine::html::write(dir).map_err(|e| Error::Usage(e.to_string()))?;
     if !cli.quiet {
-        super::outln!("{}", path.display());
+        crate::outln!("{}", path.display());
     }
     if args.open {
         open(&path)?;

@@ -89,7 +89,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
     }
     let addr = sb.spawn(&args.addr).await?;
     // Tests and scripts wait for this exact line.
-    super::outln!("listening on http://{addr}");
+    crate::outln!("listening on http://{addr}");
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
 }

@@ -69,7 +69,7 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
                 summaries.push(s);
             }
             Err(e) => {
-                eprintln!("csmport: error: {e}");
+                crate::errln!("csmport: error: {e}");
                 code = code.max(e.exit_code());
             }
         }
@@ -80,14 +80,14 @@ async fn validate(cli: &Cli, input: &InputArgs, opts: &ImportOptions) -> Result<
         .collect::<Vec<_>>()
         .join("\n");
     if cli.session.json {
-        eprintln!("{text}");
+        crate::errln!("{text}");
         let json = match summaries.as_slice() {
             [one] if input.files.len() == 1 => serde_json::to_string_pretty(one),
             many => serde_json::to_string_pretty(many),
         };
-        super::outln!("{}", json.expect("summary serializes"));
+        crate::outln!("{}", json.expect("summary serializes"));
     } else if !text.is_empty() {
-        super::outln!("{text}");
+        crate::outln!("{text}");
     }
     Ok(code)
 }
@@ -98,12 +98,12 @@ fn print_plan(cli: &Cli, summary: &PlanValidation) -> i32 {
     for s in &summary.steps {
         match (&s.summary, &s.error) {
             (Some(x), _) => text.push(describe(x)),
-            (None, Some(e)) => eprintln!("csmport: error: {e}"),
+            (None, Some(e)) => crate::errln!("csmport: error: {e}"),
             (None, None) => {}
         }
     }
     for n in &summary.notes {
-        eprintln!("csmport: note: {n}");
+        crate::errln!("csmport: note: {n}");
     }
     let lines: Vec<String> = summary
         .steps
@@ -124,13 +124,13 @@ fn print_plan(cli: &Cli, summary: &PlanValidation) -> i32 {
     ));
     let text = text.join("\n");
     if cli.session.json {
-        eprintln!("{text}");
-        super::outln!(
+        crate::errln!("{text}");
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(summary).expect("summary serializes")
         );
     } else {
-        super::outln!("{text}");
+        crate::outln!("{text}");
     }
     summary.exit_code
 }

@@ -309,7 +309,10 @@ pub fn occupancy(tasks: &[(f64, f64)]) -> Vec<(f64, u64)> {
 }
 
 /// Text for HTML (element content and attribute values).
+/// Control characters are shown as escapes: XML has no place for most of them, and the page
+/// must stay well-formed whatever a cell or a server's message holds.
 pub fn esc(s: &str) -> String {
+    let s = csmport_api::text::one_line(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -325,6 +328,7 @@ pub fn esc(s: &str) -> String {
 }
 
 fn short(s: &str, n: usize) -> String {
+    let s = &csmport_api::text::one_line(s);
     if s.chars().count() <= n {
         s.to_string()
     } else {

@@ -215,9 +215,9 @@ impl Progress {
     /// A line the user must see, bar or not (above the bar when there is one).
     pub fn say(&self, msg: &str) {
         if self.bar.is_hidden() {
-            eprintln!("{msg}");
+            crate::errln!("{msg}");
         } else {
-            self.bar.println(msg);
+            self.bar.println(csmport_api::text::visible(msg));
         }
     }
 }
@@ -227,7 +227,7 @@ impl Notify for Progress {
     fn note(&self, msg: &str) {
         if let Ok(mut n) = self.note.lock() {
             n.clear();
-            n.push_str(msg);
+            n.push_str(&csmport_api::text::one_line(msg));
         }
         self.refresh();
     }
@@ -275,6 +275,8 @@ impl RunLog {
 
 impl Notify for RunLog {
     fn note(&self, msg: &str) {
+        // One line per event, whatever a server's text or a value in it holds.
+        let msg = csmport_api::text::one_line(msg);
         // `-v`: the log's lines on stderr too.
         tracing::info!(target: "csmport::run", "{msg}");
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
+use csmport_api::text::one_line;
 use serde::Serialize;
 
 use crate::map::normalize;
@@ -260,8 +261,11 @@ impl ReportWriter {
                 } else {
                     String::new()
                 };
+                // Our reason on one line (a server's text in it shows its controls); the row's
+                // own cells stay as they were read.
+                let (field, error) = (one_line(field), one_line(&error));
                 let (field, error, raw) = (
-                    escape_formula(field),
+                    escape_formula(&field),
                     escape_formula(&error),
                     escape_formula(&raw),
                 );
@@ -275,7 +279,8 @@ impl ReportWriter {
                 // Blank rows need nothing; rows skipped because the run stopped must be re-run,
                 // so they go to the failure report too.
                 if !row.raw.is_blank() {
-                    record.extend([SKIPPED_STAGE, "", reason.as_str(), ""]);
+                    let reason = one_line(reason);
+                    record.extend([SKIPPED_STAGE, "", &reason, ""]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;

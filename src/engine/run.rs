@@ -761,12 +761,12 @@ fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
         if tokio::signal::ctrl_c().await.is_ok() {
             engine.stop.interrupt();
             engine.log.note("interrupted: no new batches will be sent; waiting for submitted tasks to finish (Ctrl-C again to quit now)");
-            eprintln!(
+            crate::errln!(
                 "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
             );
             if tokio::signal::ctrl_c().await.is_ok() {
                 engine.log.note("interrupted again: exiting without waiting; outcomes of in-flight batches are unknown");
-                eprintln!(
+                crate::errln!(
                     "csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; `csmport resume` finishes them."
                 );
                 std::process::exit(EXIT_INTERRUPTED);

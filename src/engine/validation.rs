@@ -359,7 +359,7 @@ pub fn validate_file(
     };
     report::write_validate_summary(&dir, &summary)?;
     if let Err(e) = crate::engine::html::write(&dir) {
-        eprintln!("csmport: report.html: {e}");
+        crate::errln!("csmport: report.html: {e}");
     }
     Ok(summary)
 }

@@ -367,3 +367,105 @@ fn with_allow_remote_the_admin_api_wants_the_token() {
     assert_eq!(state(""), 401);
     assert_eq!(state(&format!("Authorization: Bearer {TOKEN}\r\n")), 200);
 }
+
+/// What a terminal would take as an order: ESC, BEL, CR, a C1 CSI.
+fn orders(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| matches!(c, '\u{1b}' | '\u{7}' | '\r' | '\u{9b}'))
+        .collect()
+}
+
+#[test]
+fn text_from_the_server_or_the_input_cannot_drive_the_terminal() {
+    let sb = SandboxProc::start(&[]);
+    set_quirks(&sb, &["control-text", "unknown-status"]);
+    let ctx = Ctx::new();
+    // A task failure (no organization 999), an organization named with orders, a name with a
+    // fake line of ours.
+    let file = ctx.write(
+        "c.csv",
+        "email,displayName,organizations\n\
+         a@x.example,A,999\n\
+         b@x.example,B,\"Evil\u{1b}[31mRed\u{7} Org\"\n\
+         c@x.example,\"C\u{1b}[2K\rcsmport: run succeeded\",\n"
+            .as_bytes(),
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(orders(&said).is_empty(), "{said:?}");
+    assert!(said.contains("'Evil\\x1b[31mRed\\x07 Org'"), "{said}");
+
+    let log = std::fs::read_to_string(ctx.path("run/run.log")).unwrap();
+    assert!(orders(&log).is_empty(), "{log:?}");
+    assert!(log.contains("'Evil\\x1b[31mRed\\x07 Org' created"), "{log}");
+    // Every event one line: the server's line feed is shown, not obeyed.
+    assert!(log.lines().all(|l| l.starts_with("20")), "{log}");
+
+    // The reason is ours, on one line; the row's own cells stay as they were read.
+    let (head, rows) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    let at = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let failed = rows
+        .iter()
+        .find(|r| r[0] == "a@x.example")
+        .expect("row 1 failed");
+    assert!(orders(&failed[at("_error")]).is_empty());
+    assert!(!failed[at("_error")].contains('\n'));
+    assert!(
+        failed[at("_error")].contains("\\x1b]0;pwned\\x07\\x1b[2K\\rcsmport: run succeeded\\n"),
+        "{failed:?}"
+    );
+    let named = rows.iter().find(|r| r[0] == "b@x.example");
+    assert!(named.is_none(), "row 2 succeeded");
+
+    let html = std::fs::read_to_string(ctx.path("run/report.html")).unwrap();
+    crate::report::parse(&html);
+    assert!(
+        !html
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t')),
+        "a control character in report.html"
+    );
+
+    // A listing's unknown name, in the error that names it.
+    set_quirks(&sb, &["control-text", "renamed-lists"]);
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["export", "organizations", "--out"])
+        .arg(ctx.path("orgs.csv"))
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("items\\x1b]0;pwned"), "{said}");
+    assert!(orders(&said).is_empty(), "{said:?}");
+}
+
+#[test]
+fn a_server_s_error_text_is_shown_on_one_line() {
+    let body = r#"{"errorMessage":"no\r\ncsmport: run succeeded\u001b]0;pwned\u0007"}"#;
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let url = hostile(answer);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+        .args(["export", "organizations", "--out", "o.csv"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    // A 400 at setup is a refusal of what was asked (exit 2).
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(orders(&err).is_empty(), "{err:?}");
+    assert!(
+        err.contains("no\\r\\ncsmport: run succeeded\\x1b]0;pwned\\x07"),
+        "{err}"
+    );
+    assert!(!err.lines().any(|l| l.starts_with("csmport: run")), "{err}");
+}

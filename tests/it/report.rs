@@ -12,13 +12,13 @@ use crate::common::*;
 
 /// The page's text by element: every `<p class="outcome">`'s text, and every table as rows of
 /// cell texts (by caption). Fails on a page that is not well-formed.
-struct Page {
+pub(crate) struct Page {
     outcome: String,
     tables: HashMap<String, Vec<Vec<String>>>,
     svgs: usize,
 }
 
-fn parse(html: &str) -> Page {
+pub(crate) fn parse(html: &str) -> Page {
     let mut r = quick_xml::Reader::from_str(html);
     let mut page = Page {
         outcome: String::new(),

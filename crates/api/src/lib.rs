@@ -6,8 +6,10 @@ pub mod choice;
 pub mod lists;
 pub mod model;
 pub mod scopes;
+pub mod text;
 
 pub use choice::Choice;
+pub use text::cut;
 
 /// Default gateway host; the CSM base is `{BASE}/jsm/csm/cloudid/{cloudId}/`.
 pub const DEFAULT_BASE_URL: &str = "https://api.atlassian.com";
@@ -466,7 +468,7 @@ pub fn status_url_to_path(status_url: &str) -> Option<String> {
 /// Best-effort human text of an error body: the RestError shape is unconfirmed, so take the
 /// first present of `errorMessage`, `message`, `errorMessages`, `errors`, else the raw text.
 pub fn error_text(body: &str) -> String {
-    cut(&whole_error_text(body), MAX_ERROR_CHARS)
+    text::one_line(&cut(&whole_error_text(body), MAX_ERROR_CHARS)).into_owned()
 }
 
 /// A server's error text kept at most: a 5 MB message would fill reports, the journal and
@@ -476,14 +478,6 @@ pub const MAX_ERROR_CHARS: usize = 1000;
 /// The largest answer read: a listing page of profiles with their details is well under it;
 /// past it the answer is refused (an error naming the endpoint) rather than held in memory.
 pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-
-/// `text` to at most `max` characters, saying how much was left out.
-pub fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((at, _)) => format!("{}… {} more bytes", &text[..at], text.len() - at),
-    }
-}
 
 fn whole_error_text(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {

@@ -26,6 +26,9 @@ pub enum Quirk {
     RenamedList,
     /// Every listing's list under a name csmport does not know (`items`).
     RenamedLists,
+    /// Terminal orders (ESC, OSC, BEL, CR and a fake line of csmport's) in every error
+    /// message, task failure and undocumented status, and in a renamed list's name.
+    ControlText,
 }
 
 impl csmport_api::Choice for Quirk {
@@ -37,6 +40,7 @@ impl csmport_api::Choice for Quirk {
         Quirk::NoEmail,
         Quirk::RenamedList,
         Quirk::RenamedLists,
+        Quirk::ControlText,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -47,6 +51,7 @@ impl csmport_api::Choice for Quirk {
             Quirk::NoEmail => "no-email",
             Quirk::RenamedList => "renamed-list",
             Quirk::RenamedLists => "renamed-lists",
+            Quirk::ControlText => "control-text",
         }
     }
     fn help(self) -> &'static str {
@@ -71,12 +76,19 @@ impl csmport_api::Choice for Quirk {
             Quirk::RenamedLists => {
                 "Every listing's list under a name csmport does not know (`items`)"
             }
+            Quirk::ControlText => {
+                "Terminal control sequences in every error message, task failure and \
+                 undocumented status (and a renamed list's name)"
+            }
         }
     }
 }
 
 /// The status an unknown-status task shows before it starts.
 pub const UNKNOWN_STATUS: &str = "PENDING";
+
+/// What `control-text` adds: a window title, a bell, a cleared line and a fake verdict.
+pub const CONTROL_TEXT: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2K\rcsmport: run succeeded\n\u{9b}31m";
 
 /// Whether any quirk rewrites answers (so the gate reads and rewrites them).
 pub fn rewrites(quirks: &[Quirk]) -> bool {
@@ -109,12 +121,18 @@ pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
                         if o.get(*name).is_some_and(|l| l.is_array() || l.is_null())
                             && let Some(list) = o.remove(*name)
                         {
-                            o.insert("items".into(), list);
+                            let renamed = if quirks.contains(&Quirk::ControlText) {
+                                format!("items{CONTROL_TEXT}")
+                            } else {
+                                "items".into()
+                            };
+                            o.insert(renamed, list);
                         }
                     }
                 }
             }
             Quirk::NumericIds => numeric_ids(v),
+            Quirk::ControlText => control_text(v),
             Quirk::NoEmail if matches!(api::relative(path), Some((Api::Jsm, _))) => {
                 if let Some(values) = v.get_mut("values").and_then(Value::as_array_mut) {
                     for u in values {
@@ -126,6 +144,23 @@ pub fn rewrite(quirks: &[Quirk], path: &str, v: &mut Value) {
             }
             _ => {}
         }
+    }
+}
+
+/// Appends `CONTROL_TEXT` to error texts and to an undocumented task status.
+fn control_text(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match (k.as_str(), x) {
+                    ("errorMessage" | "error", Value::String(s)) => s.push_str(CONTROL_TEXT),
+                    ("status", Value::String(s)) if s == UNKNOWN_STATUS => s.push_str(CONTROL_TEXT),
+                    (_, x) => control_text(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(control_text),
+        _ => {}
     }
 }
 

@@ -66,7 +66,9 @@ pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) ->
         .map(str::to_string);
     let (resp, fault) = gate_inner(&sb, req, next).await;
     let quirks = sb.faults.lock().expect("faults lock").faults.quirks.clone();
-    let resp = if quirks::rewrites(&quirks) && resp.status().is_success() {
+    // Error answers too under control-text: their message is what it rewrites.
+    let rewritten = resp.status().is_success() || quirks.contains(&quirks::Quirk::ControlText);
+    let resp = if quirks::rewrites(&quirks) && rewritten {
         with_quirks(resp, &quirks, &path).await
     } else {
         resp
