@@ -19,15 +19,86 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
     b.create(path)
 }
 
+/// A file of a run folder, made new for writing and readable by the user alone (0600 on
+/// Unix). What `path` names before (a link planted there, an earlier run's file) is removed,
+/// never written through: creating with `create_new` does not follow a link.
+pub fn create_private(path: &Path) -> io::Result<std::fs::File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is a folder", path.display()),
+            ));
+        }
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    private_options().create_new(true).open(path)
+}
+
+/// A file of a run folder opened to add to (`run.log` on resume, a backup that grows), made
+/// 0600 when new; a link at `path` is refused, not followed.
+pub fn append_private(path: &Path) -> io::Result<std::fs::File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a file csmport made (a link or a folder): not written",
+                path.display()
+            ),
+        ));
+    }
+    let mut o = private_options();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(O_NOFOLLOW);
+    }
+    o.open(path)
+}
+
+/// Writes `bytes` to a run folder's `path` whole: beside it (0600) and renamed into place.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    // NamedTempFile makes its file 0600 and new (a link is never followed).
+    let mut tmp = tempfile::NamedTempFile::new_in(folder_of(path))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The folder a file path is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn private_options() -> std::fs::OpenOptions {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// `O_NOFOLLOW` of the platform (std names no constant for it).
+#[cfg(target_os = "linux")]
+const O_NOFOLLOW: i32 = 0o400000;
+#[cfg(all(unix, not(target_os = "linux")))]
+const O_NOFOLLOW: i32 = 0x0100;
+
 /// Writes `bytes` to `path` beside it and renames into place: a link at `path` is replaced,
 /// never written through, and a reader never sees half a file. The file gets `mode_for`'s
 /// mode.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
@@ -54,12 +125,7 @@ pub fn mode_for(target: &Path) -> io::Result<u32> {
     if let Ok(m) = std::fs::metadata(target) {
         return Ok(m.permissions().mode() & 0o7777);
     }
-    new_file_mode(
-        target
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    )
+    new_file_mode(folder_of(target))
 }
 
 /// The mode the user's umask gives a new file in `dir`: the umask cannot be read without
@@ -102,5 +168,35 @@ mod tests {
                 .join(format!(".csmport-mode-{}", std::process::id()))
                 .exists()
         );
+    }
+    #[test]
+    fn run_files_are_private_and_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.txt");
+        std::fs::write(&target, "theirs").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for (name, how) in [("made.csv", 0), ("whole.json", 1), ("log.txt", 2)] {
+            let p = dir.path().join(name);
+            std::os::unix::fs::symlink(&target, &p).unwrap();
+            match how {
+                0 => {
+                    use std::io::Write;
+                    create_private(&p).unwrap().write_all(b"ours").unwrap();
+                }
+                1 => write_private(&p, b"ours").unwrap(),
+                _ => {
+                    let e = append_private(&p).unwrap_err();
+                    assert!(e.to_string().contains("not a file csmport made"), "{e}");
+                    std::fs::remove_file(&p).unwrap();
+                    use std::io::Write;
+                    append_private(&p).unwrap().write_all(b"ours").unwrap();
+                    append_private(&p).unwrap().write_all(b"+more").unwrap();
+                }
+            }
+            assert!(std::fs::symlink_metadata(&p).unwrap().is_file(), "{name}");
+            assert_eq!(mode(&p), 0o600, "{name}");
+            assert!(std::fs::read_to_string(&p).unwrap().starts_with("ours"));
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+        }
     }
 }

@@ -218,10 +218,12 @@ pub async fn back_up(
         (None, _) => {}
     }
     for (path, tables) in files {
-        tokio::task::spawn_blocking(move || write::write(&path, format, &tables, csv))
-            .await
-            .map_err(|e| Error::Usage(format!("the backup writer stopped: {e}")))?
-            .map_err(|e| Error::Usage(format!("the backup cannot be written: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            write::write(&path, format, &tables, csv, write::Access::Private)
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("the backup writer stopped: {e}")))?
+        .map_err(|e| Error::Usage(format!("the backup cannot be written: {e}")))?;
     }
     // The list of what the backup holds is written last, whole or not at all: without it
     // nothing is deleted.
@@ -285,7 +287,7 @@ fn write_values(
         .filter_map(|n| table.header.iter().position(|h| h == n).map(|c| (c, *n)))
         .collect();
     let tmp = path.with_extension("tmp");
-    let mut w = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
+    let mut w = csv::Writer::from_writer(crate::fsx::create_private(&tmp).map_err(|e| err(&e))?);
     w.write_record(["id", "field", "values", "operation"])
         .map_err(|e| err(&e))?;
     for row in &table.rows {
@@ -348,12 +350,7 @@ fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), Error> {
             source: e,
         })
     };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::fsx::write_private(path, text.as_bytes()).map_err(err)
 }
 
 /// `summary.json` gains where the backup is and what it cannot put back.

@@ -84,10 +84,12 @@ pub async fn write(
     let Read { tables, found } = read;
     let counts: Vec<(Kind, usize)> = tables.iter().map(|t| (t.kind, t.rows.len())).collect();
     let path = out.to_path_buf();
-    let sha256 = tokio::task::spawn_blocking(move || write::write(&path, format, &tables, csv))
-        .await
-        .map_err(|e| Error::Usage(format!("the writer stopped: {e}")))?
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let sha256 = tokio::task::spawn_blocking(move || {
+        write::write(&path, format, &tables, csv, write::Access::Umask)
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("the writer stopped: {e}")))?
+    .map_err(|e| Error::Usage(e.to_string()))?;
     let exit_code = if found.unknown.is_empty() {
         crate::error::EXIT_OK
     } else {

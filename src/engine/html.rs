@@ -598,9 +598,8 @@ pub fn write(dir: &Path) -> Result<PathBuf, HtmlError> {
         render(&s, &failures, &timeline)
     };
     let path = dir.join(HTML_FILE);
-    let tmp = dir.join(format!("{HTML_FILE}.tmp"));
-    std::fs::write(&tmp, html).map_err(|e| HtmlError::Write(tmp.clone(), e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| HtmlError::Write(path.clone(), e))?;
+    crate::fsx::write_private(&path, html.as_bytes())
+        .map_err(|e| HtmlError::Write(path.clone(), e))?;
     Ok(path)
 }
 

@@ -366,6 +366,11 @@ impl Journal {
             let _ = std::fs::remove_file(leftover);
         }
         {
+            // Made 0600 before SQLite opens it: its journal files take the same mode.
+            crate::fsx::create_private(&building).map_err(|e| JournalError::Refused {
+                path: building.clone(),
+                why: format!("cannot be made: {e}"),
+            })?;
             let mut conn = Connection::open(&building).map_err(sql)?;
             // A rollback journal while building: the file is whole once the connection
             // closes, with nothing beside it to move.

@@ -256,19 +256,14 @@ pub struct RunLog {
 impl RunLog {
     pub fn create(path: &Path) -> std::io::Result<RunLog> {
         Ok(RunLog {
-            file: Mutex::new(File::create(path)?),
+            file: Mutex::new(crate::fsx::create_private(path)?),
         })
     }
 
     /// Continues an existing log (a resumed run).
     pub fn append(path: &Path) -> std::io::Result<RunLog> {
         Ok(RunLog {
-            file: Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+            file: Mutex::new(crate::fsx::append_private(path)?),
         })
     }
 }

@@ -491,7 +491,7 @@ impl WarningsWriter {
 }
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>, ReportError> {
-    let file = File::create(path).map_err(|source| ReportError {
+    let file = crate::fsx::create_private(path).map_err(|source| ReportError {
         path: path.to_path_buf(),
         source,
     })?;
@@ -594,7 +594,7 @@ pub struct ValidateSummary {
 pub fn write_validate_summary(dir: &Path, summary: &ValidateSummary) -> Result<(), ReportError> {
     let path = dir.join(SUMMARY_FILE);
     let text = serde_json::to_string_pretty(summary).expect("summary serializes") + "\n";
-    std::fs::write(&path, text).map_err(|source| ReportError { path, source })
+    crate::fsx::write_private(&path, text.as_bytes()).map_err(|source| ReportError { path, source })
 }
 
 /// The summary's times: start and end (UTC, to the second), run time and pace.
@@ -624,7 +624,7 @@ pub fn write_summary(dir: &Path, s: &Summary) -> Result<(), ReportError> {
     let path = dir.join(SUMMARY_FILE);
     let mut text = serde_json::to_string_pretty(s).expect("summary serializes");
     text.push('\n');
-    std::fs::write(&path, text).map_err(|source| ReportError { path, source })
+    crate::fsx::write_private(&path, text.as_bytes()).map_err(|source| ReportError { path, source })
 }
 
 fn is_zero(n: &u64) -> bool {

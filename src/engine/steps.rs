@@ -233,7 +233,8 @@ pub fn step_dir(top: &Path, n: usize, step: &Step) -> PathBuf {
 pub fn write_summary(top: &Path, s: &PlanSummary) -> Result<(), Error> {
     let path = top.join(crate::engine::report::SUMMARY_FILE);
     let text = serde_json::to_string_pretty(s).expect("summary serializes") + "\n";
-    std::fs::write(&path, text).map_err(|source| Error::Report(ReportError { path, source }))
+    crate::fsx::write_private(&path, text.as_bytes())
+        .map_err(|source| Error::Report(ReportError { path, source }))
 }
 
 /// The worst exit code of the steps (a file-level error counts as a usage error).

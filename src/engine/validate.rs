@@ -189,7 +189,8 @@ pub async fn validate_plan(
     };
     let path = top.join(report::SUMMARY_FILE);
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes") + "\n";
-    std::fs::write(&path, json).map_err(|source| report::ReportError { path, source })?;
+    crate::fsx::write_private(&path, json.as_bytes())
+        .map_err(|source| report::ReportError { path, source })?;
     Ok(summary)
 }
 

@@ -47,12 +47,22 @@ pub enum WriteError {
     Xlsx { path: String, source: XlsxError },
 }
 
+/// Who may read a written file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// An export for the user: the mode of the file it replaces, or what the umask gives.
+    Umask,
+    /// A file of a run folder (a delete's backup): the user alone (0600).
+    Private,
+}
+
 /// Writes `tables` to `path` atomically; returns the SHA-256 of what was written.
 pub fn write(
     path: &Path,
     format: ExportFormat,
     tables: &[Table],
     csv: CsvOptions,
+    access: Access,
 ) -> Result<String, WriteError> {
     let shown = path.display().to_string();
     let io = |source| WriteError::Io {
@@ -94,7 +104,7 @@ pub fn write(
     // A temporary file is private (0600); the export gets the mode of the file it replaces,
     // or what the user's umask gives a new file.
     #[cfg(unix)]
-    {
+    if access == Access::Umask {
         use std::os::unix::fs::PermissionsExt;
         let mode = crate::fsx::mode_for(path).map_err(io)?;
         tmp.as_file()

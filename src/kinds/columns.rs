@@ -417,11 +417,7 @@ fn add_known(x: &mut ExternalIds, path: &std::path::Path, promised: bool) -> Res
 pub fn known_writer(out: &std::path::Path) -> Result<::csv::Writer<std::fs::File>, String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", out.display());
     let exists = out.exists();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .map_err(|e| err(&e))?;
+    let file = crate::fsx::append_private(out).map_err(|e| err(&e))?;
     let mut w = ::csv::Writer::from_writer(file);
     if !exists {
         w.write_record(["field", "value", "id"])

@@ -105,11 +105,7 @@ impl ValueBackup {
                     self.rows += 1;
                 }
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| err(&e))?;
+            let file = crate::fsx::append_private(&path).map_err(|e| err(&e))?;
             let mut w = csv::Writer::from_writer(file);
             if !existing {
                 w.write_record(VALUE_BACKUP_COLUMNS).map_err(|e| err(&e))?;

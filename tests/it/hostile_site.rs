@@ -282,6 +282,71 @@ fn a_planted_link_is_never_written_through() {
     }
 }
 
+#[test]
+fn a_link_planted_in_a_run_folder_later_is_not_written_through_by_resume_or_report() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let victim = ctx.write("victim.txt", b"precious\n");
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,organizations\na@x.example,A,999\n",
+    );
+    let o = ctx.import(&sb, &file, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let run = ctx.path("run");
+    // Links where the reports go; run.log, which a resume adds to, too.
+    // `report` reads the reports and writes the page.
+    std::fs::remove_file(run.join("report.html")).unwrap();
+    std::os::unix::fs::symlink(&victim, run.join("report.html")).unwrap();
+    let o = ctx
+        .csmport(None)
+        .args(["report"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for name in [
+        "run.log",
+        "summary.json",
+        "failures.csv",
+        "successes.csv",
+        "report.html",
+    ] {
+        std::fs::remove_file(run.join(name)).unwrap();
+        std::os::unix::fs::symlink(&victim, run.join(name)).unwrap();
+    }
+    let o = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("run.log is not a file csmport made"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    std::fs::remove_file(run.join("run.log")).unwrap();
+    let o = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for name in [
+        "failures.csv",
+        "successes.csv",
+        "summary.json",
+        "report.html",
+        "run.log",
+    ] {
+        let m = std::fs::symlink_metadata(run.join(name)).unwrap();
+        assert!(m.file_type().is_file(), "{name}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
 /// One raw request to the sandbox; its status code.
 fn raw_status(sb: &SandboxProc, request: &str) -> u16 {
     let addr = sb.url.trim_start_matches("http://");
@@ -468,4 +533,85 @@ fn a_server_s_error_text_is_shown_on_one_line() {
         "{err}"
     );
     assert!(!err.lines().any(|l| l.starts_with("csmport: run")), "{err}");
+}
+
+/// Every file under `dir` and its folders, with their modes.
+#[cfg(unix)]
+fn modes(dir: &std::path::Path) -> Vec<(String, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = std::fs::symlink_metadata(e.path()).unwrap();
+        let name = e.path().display().to_string();
+        out.push((name, m.permissions().mode() & 0o777, m.is_dir()));
+        if m.is_dir() {
+            out.extend(modes(&e.path()));
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn every_file_of_a_run_folder_is_the_user_s_alone_whatever_the_umask() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,organizations\na@x.example,A,999\nb@x.example,B,New Org\n",
+    );
+    let orgs = ctx.write("orgs.csv", b"name\nAcme Pty Ltd\n");
+    let under_022 = |args: &[&str]| {
+        let c = ctx.csmport((args[0] != "report").then_some(&sb));
+        let o = std::process::Command::new("sh")
+            .current_dir(ctx.path(""))
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" \"$@\"")
+            .arg(c.get_program())
+            .args(c.get_args())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    };
+    under_022(&["import", "customers", file.to_str().unwrap()]);
+    under_022(&["import", "customers", file.to_str().unwrap()]);
+    under_022(&[
+        "import",
+        "customers",
+        file.to_str().unwrap(),
+        "--out",
+        "run",
+        "--record",
+        "rec",
+    ]);
+    under_022(&["resume", "run"]);
+    under_022(&["report", "run"]);
+    under_022(&[
+        "delete",
+        "organizations",
+        orgs.to_str().unwrap(),
+        "--yes",
+        "--out",
+        "del",
+    ]);
+    let mut seen = 0;
+    for dir in ["run", "rec", "del", "csmport-runs"] {
+        for (name, mode, is_dir) in modes(&ctx.path(dir)) {
+            assert_eq!(mode, if is_dir { 0o700 } else { 0o600 }, "{name}");
+            seen += 1;
+        }
+    }
+    for must in [
+        "journal.sqlite",
+        "failures.csv",
+        "successes.csv",
+        "summary.json",
+        "report.html",
+        "run.log",
+    ] {
+        assert!(ctx.path("run").join(must).exists(), "{must}");
+    }
+    assert!(ctx.path("del/backup.csv").exists());
+    assert!(seen > 20, "{seen}");
 }

@@ -60,10 +60,7 @@ impl Recorder {
         crate::fsx::private_dir(dir)?;
         let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
         let path = dir.join(format!("csmport-record-{stamp}.jsonl"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        let file = crate::fsx::append_private(&path)?;
         let r = Arc::new(Recorder {
             path,
             file: Mutex::new(file),
