@@ -615,3 +615,30 @@ fn every_file_of_a_run_folder_is_the_user_s_alone_whatever_the_umask() {
     assert!(ctx.path("del/backup.csv").exists());
     assert!(seen > 20, "{seen}");
 }
+
+#[test]
+fn a_token_endpoint_s_absurd_life_is_bounded_not_a_panic() {
+    let body = r#"{"access_token":"tok-Long-Life-1","expires_in":18446744073709551615}"#;
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let url = hostile(answer);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(None)
+        .env("CSM_CLIENT_SECRET", "s3cret-value")
+        .args(["--base-url", &url, "--cloud-id", "c", "--client-id", "id"])
+        .args(["--token-url", &format!("{url}/oauth/token")])
+        .args(["export", "organizations", "--out", "o.csv"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    // Every answer is that token's: the listing has no list, which is the site's fault.
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("has no list"), "{err}");
+}

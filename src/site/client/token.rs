@@ -121,7 +121,8 @@ impl Tokens {
         Ok(Held {
             token,
             generation,
-            renew_at: life.map(|l| Instant::now() + l.saturating_sub(renew_before(l))),
+            renew_at: life
+                .and_then(|l| Instant::now().checked_add(l.saturating_sub(renew_before(l)))),
         })
     }
 }
@@ -130,8 +131,28 @@ impl Tokens {
 #[derive(serde::Deserialize)]
 struct Granted {
     access_token: String,
+    /// A number of seconds by RFC 6749; read tolerantly (a string, a fraction) and bounded.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
+}
+
+/// The longest life a token is taken to have, whatever the endpoint says: past it the token
+/// is renewed anyway (and a life in the billions of seconds is no deadline to compute).
+pub const LONGEST_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
+
+/// A token's life from `expires_in`: the API's default when absent, zero, negative or not a
+/// number; at most `LONGEST_TOKEN_LIFE`.
+pub fn token_life(expires_in: Option<&serde_json::Value>) -> Duration {
+    let secs = match expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|s| s.is_finite() && *s >= 1.0)
+    .unwrap_or(crate::site::api::DEFAULT_TOKEN_SECS as f64);
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(LONGEST_TOKEN_LIFE)
+        .min(LONGEST_TOKEN_LIFE)
 }
 
 /// Asks the token endpoint for an access token with client credentials.
@@ -185,12 +206,7 @@ async fn client_credentials(
         ))
     })?;
     let token = one_token(&g.access_token, &format!("the token endpoint {url}"))?;
-    let life = Duration::from_secs(
-        g.expires_in
-            .filter(|s| *s > 0)
-            .unwrap_or(crate::site::api::DEFAULT_TOKEN_SECS),
-    );
-    Ok((token, Some(life)))
+    Ok((token, Some(token_life(g.expires_in.as_ref()))))
 }
 
 /// An OAuth error body's words (`error_description`, `error`), else the API's error text.
@@ -300,6 +316,28 @@ pub fn one_token(text: &str, from: &str) -> Result<String, TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_s_life_is_read_tolerantly_and_bounded() {
+        use serde_json::json;
+        let hour = Duration::from_secs(crate::site::api::DEFAULT_TOKEN_SECS);
+        let cases = [
+            (None, hour),
+            (Some(json!(3600)), Duration::from_secs(3600)),
+            (Some(json!("900")), Duration::from_secs(900)),
+            (Some(json!(1.5)), Duration::from_secs_f64(1.5)),
+            (Some(json!(0)), hour),
+            (Some(json!(-5)), hour),
+            (Some(json!("soon")), hour),
+            (Some(json!(null)), hour),
+            (Some(json!(u64::MAX)), LONGEST_TOKEN_LIFE),
+            (Some(json!(1e300)), LONGEST_TOKEN_LIFE),
+            (Some(json!("1e20")), LONGEST_TOKEN_LIFE),
+        ];
+        for (v, want) in cases {
+            assert_eq!(token_life(v.as_ref()), want, "{v:?}");
+        }
+    }
 
     #[test]
     fn a_token_is_renewed_a_minute_or_a_fifth_of_its_life_early() {

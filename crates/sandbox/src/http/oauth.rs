@@ -81,7 +81,11 @@ pub(super) async fn token(State(sb): State<Sandbox>, body: Bytes) -> R {
         let now = Instant::now();
         // Expired tokens go: the map holds what is live, not every token ever issued.
         issued.retain(|_, until| *until > now);
-        issued.insert(token.clone(), now + ttl);
+        // A life past any clock (`--token-ttl 18446744073709551615`) never ends.
+        let until = now
+            .checked_add(ttl)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+        issued.insert(token.clone(), until);
     }
     sb.tokens_issued
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
