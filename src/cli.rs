@@ -949,6 +949,10 @@ pub struct SandboxArgs {
     /// rehearse a long run's renewals; the --token the sandbox started with never expires
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub token_ttl: u64,
+    /// Close a connection that has had no request in flight for this many seconds (1 to
+    /// 3600), so connections opened and forgotten do not pile up
+    #[arg(long, default_value_t = 15, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
     /// Answer 404 for any cloud id but --cloud-id, as the API gateway does (by default every
     /// cloud id is served the same)
     #[arg(long)]

@@ -41,6 +41,7 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         listing_lag: Duration::from_millis(args.listing_lag_ms),
         client: args.client_id.clone().zip(args.client_secret.clone()),
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),
+        idle: Duration::from_secs(args.idle_timeout),
         strict_cloud_id: args.strict_cloud_id,
         allow_remote: args.allow_remote,
         scopes: args.scopes.clone(),

@@ -642,3 +642,58 @@ fn a_token_endpoint_s_absurd_life_is_bounded_not_a_panic() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("has no list"), "{err}");
 }
+
+/// Whether the server closed `s` (end of stream or reset) within `wait`.
+fn closed_within(s: &mut std::net::TcpStream, wait: std::time::Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            // What is left of an answer.
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sandbox_closes_idle_connections_but_not_a_slow_answer() {
+    // Every answer takes 2.5 s; a connection idle for 1 s is closed.
+    let sb = SandboxProc::start(&[
+        "--idle-timeout",
+        "1",
+        "--fault-slow",
+        "1",
+        "--fault-slow-ms",
+        "2500",
+    ]);
+    let addr = sb.url.trim_start_matches("http://").to_string();
+    let get = format!(
+        "GET /jsm/csm/cloudid/test-cloud/api/v1/customer/details HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    // Connections that never send a byte, and one busy for longer than the idle time.
+    let mut idle: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut busy = std::net::TcpStream::connect(&addr).unwrap();
+    busy.write_all(get.as_bytes()).unwrap();
+    busy.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(busy.try_clone().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    // Answered, then idle on a keep-alive connection: closed too.
+    assert!(closed_within(&mut busy, std::time::Duration::from_secs(20)));
+    for s in &mut idle {
+        assert!(closed_within(s, std::time::Duration::from_secs(20)));
+    }
+}

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod http;
 pub mod persist;
 pub mod quirks;
+mod serve;
 pub mod store;
 pub mod tasks;
 
@@ -76,6 +77,8 @@ pub struct Config {
     /// How long a token the endpoint issued is good for (then 401, as an expired access token
     /// is answered). The `--token` the sandbox started with never expires.
     pub token_ttl: Duration,
+    /// A connection with no request in flight for this long is closed (`--idle-timeout`).
+    pub idle: Duration,
 }
 
 impl Default for Config {
@@ -104,6 +107,7 @@ impl Default for Config {
             allow_remote: false,
             scopes: None,
             token_ttl: Duration::from_secs(3600),
+            idle: serve::IDLE,
             data: None,
         }
     }
@@ -289,9 +293,10 @@ impl Sandbox {
         for (id, job) in unfinished {
             tasks::run(self.clone(), id, job, faults::TaskFault::None, 0.0);
         }
+        let idle = self.config.idle;
         let app = http::router(self);
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            serve::serve(listener, app, idle).await;
         });
         Ok(local)
     }

@@ -282,6 +282,9 @@ impl Client {
         let http = http_builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
+            // Dropped by us before a server closes it (the sandbox after 15 s idle, load
+            // balancers after 60 s): a request never goes out on a connection being closed.
+            .pool_idle_timeout(Duration::from_secs(10))
             .user_agent(concat!("csmport/", env!("CARGO_PKG_VERSION")))
             // A redirect would send the request's data (and, to the same host, its
             // credentials) somewhere the user did not name: it is an error instead.
