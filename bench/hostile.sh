@@ -6,6 +6,9 @@
 # table budget, shared strings announcing 900 billion strings, an ODS of under 1 KB repeating a row of 1,000 cells a million times, a 600 MB
 # CSV field and a CSV of 100,000 columns. Target: peak RSS <= 64 MiB for
 # every one, every run ending with a report or a clear file error (never an abort).
+# Then answers from a hostile site (bench/hostile_server.py on 127.0.0.1): a 2 GiB body with
+# its length, a 2 GiB body ending with the connection, an endless chunked body, each to an
+# export and to an import. Target: peak RSS <= 64 MiB, a clear error with exit 3, rows open.
 # Usage: bench/hostile.sh [CASE...]   (default: all); SCALE=0.1 for a quick run at a tenth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,4 +76,42 @@ PY
     rm -rf "$work/run-$name-$mode"
   done
   rm -f "$f"
+done
+
+# A site whose every answer is huge or endless.
+answers=(
+  "answer-2GiB-length length"
+  "answer-2GiB-close close"
+  "answer-endless-chunked chunked"
+)
+printf 'email,displayName\na@x.example,A\nb@x.example,B\n' >"$work/two.csv"
+for c in "${answers[@]}"; do
+  read -r name mode <<<"$c"
+  if [ ${#want[@]} -gt 0 ] && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
+  exec 3> >(python3 bench/hostile_server.py "$mode" >"$work/port" 2>/dev/null)
+  for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+  url="http://127.0.0.1:$(cat "$work/port")"
+  for job in export import; do
+    if [ "$job" = export ]; then
+      cmd=("$bin" --base-url "$url" --cloud-id c --access-token t export organizations --out "$work/o.csv")
+    else
+      cmd=("$bin" --base-url "$url" --cloud-id c --access-token t import customers "$work/two.csv" --out "$work/run-$name")
+    fi
+    python3 - "$name ($job)" "${cmd[@]}" <<'PY'
+import os, subprocess, sys, time
+name, cmd = sys.argv[1], sys.argv[2:]
+t = time.time()
+p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(p.pid, 0)
+err = p.stderr.read().decode(errors="replace")
+code = os.waitstatus_to_exitcode(status)
+rss = usage.ru_maxrss / 1024
+msg = next((l.split("error:", 1)[1].strip() for l in err.splitlines() if "error:" in l), err.strip()[-100:])
+verdict = "ok" if rss <= 64 and code == 3 else "OVER"
+print(f"{name:<36} {'-':>6} {time.time() - t:>7.1f}s {rss:>6.1f}Mi {code:>5}  {verdict}: {msg[:100]}")
+PY
+    rm -rf "$work/run-$name" "$work/o.csv"
+  done
+  exec 3>&-
+  rm -f "$work/port"
 done

@@ -479,6 +479,31 @@ pub const MAX_ERROR_CHARS: usize = 1000;
 /// past it the answer is refused (an error naming the endpoint) rather than held in memory.
 pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest task status read: a hundred failures with a cut error text each are far less.
+pub const MAX_TASK_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest answer to anything else: a bulk submission answers a task id, a write one
+/// record.
+pub const MAX_SMALL_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The largest answer `method` on `path` (relative to the API prefix, or whole) may have:
+/// listing pages (a GET, a `fetch`, a search) `MAX_ANSWER_BYTES`, a task's status
+/// `MAX_TASK_ANSWER_BYTES`, anything else `MAX_SMALL_ANSWER_BYTES`.
+pub fn answer_cap(method: &str, path: &str) -> usize {
+    let rel = relative(path).map_or(path, |(_, r)| r);
+    let rel = rel.split('?').next().unwrap_or(rel).trim_start_matches('/');
+    if rel.starts_with("tasks/") {
+        MAX_TASK_ANSWER_BYTES
+    } else if method.eq_ignore_ascii_case("GET")
+        || rel.ends_with("/fetch")
+        || rel == paths::CUSTOMER_SEARCH
+    {
+        MAX_ANSWER_BYTES
+    } else {
+        MAX_SMALL_ANSWER_BYTES
+    }
+}
+
 fn whole_error_text(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         for key in ["errorMessage", "message"] {
@@ -684,6 +709,42 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(status_url_to_path(input).as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn each_endpoint_has_its_answer_cap() {
+        let cases = [
+            ("GET", "customer/details", MAX_ANSWER_BYTES),
+            (
+                "GET",
+                "/jsm/csm/cloudid/c/api/v1/product?limit=100",
+                MAX_ANSWER_BYTES,
+            ),
+            (
+                "GET",
+                "/rest/servicedeskapi/servicedesk/1/customer?start=0",
+                MAX_ANSWER_BYTES,
+            ),
+            ("POST", "customer/profile/fetch", MAX_ANSWER_BYTES),
+            ("POST", "organization/fetch", MAX_ANSWER_BYTES),
+            (
+                "POST",
+                "customer/search-by-detail-field?page=0&maxResults=100",
+                MAX_ANSWER_BYTES,
+            ),
+            ("GET", "tasks/abc", MAX_TASK_ANSWER_BYTES),
+            (
+                "GET",
+                "/jsm/csm/cloudid/c/api/v1/tasks/abc",
+                MAX_TASK_ANSWER_BYTES,
+            ),
+            ("POST", "customer/profile/bulk", MAX_SMALL_ANSWER_BYTES),
+            ("PUT", "customer/details/Tier", MAX_SMALL_ANSWER_BYTES),
+            ("DELETE", "organization/123", MAX_SMALL_ANSWER_BYTES),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(answer_cap(method, path), want, "{method} {path}");
         }
     }
 

@@ -736,13 +736,14 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let text = match read_capped(resp, api::MAX_ANSWER_BYTES).await {
+                    let cap = api::answer_cap(method_name, path);
+                    let text = match read_capped(resp, cap).await {
                         Err(Capped::TooLarge) => {
                             record(Some(status), Some(&headers), None, Some("too large".into()));
                             return Err(ApiError::TooLarge {
                                 method: method_name,
                                 path: path.to_string(),
-                                cap: api::MAX_ANSWER_BYTES,
+                                cap,
                             });
                         }
                         Err(Capped::Read(e)) => Err(e),
