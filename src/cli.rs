@@ -1011,6 +1011,9 @@ pub struct SandboxArgs {
     /// Probability that the connection drops after the request was applied
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fault_drop_after: f64,
+    /// Probability of a 307 redirect instead of an answer (the request is not applied)
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fault_redirect: f64,
     /// Probability of a slow answer (see --fault-slow-ms)
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fault_slow: f64,

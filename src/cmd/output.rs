@@ -3,7 +3,6 @@
 
 use crate::cli::Cli;
 use crate::engine::run::RunResult;
-use crate::error::EXIT_AUTH_NETWORK;
 use crate::sandbox::Sandbox;
 
 use super::{count, print_summary};
@@ -145,11 +144,7 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
         lines.push(format!("  stopped   reading failed: {e}"));
     }
     if let Some(e) = &r.stopped {
-        if r.exit_code == EXIT_AUTH_NETWORK {
-            lines.push(format!("  stopped   authentication failed: {e}"));
-        } else {
-            lines.push(format!("  stopped   {e}"));
-        }
+        lines.push(format!("  stopped   {e}"));
     }
     if s.interrupted {
         lines.push("  stopped   interrupted (Ctrl-C)".into());

@@ -63,6 +63,8 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             error503_retry_after: args.fault_503_retry_after,
             drop_before: args.fault_drop_before,
             drop_after: args.fault_drop_after,
+            redirect: args.fault_redirect,
+            redirect_to: None,
             slow: args.fault_slow,
             slow_ms: args.fault_slow_ms,
             slow_after_applying: args.fault_slow_after_applying,

@@ -697,3 +697,68 @@ fn the_sandbox_closes_idle_connections_but_not_a_slow_answer() {
         assert!(closed_within(s, std::time::Duration::from_secs(20)));
     }
 }
+
+#[test]
+fn a_bulk_send_redirected_mid_run_leaves_its_rows_open_and_sends_nothing_elsewhere() {
+    let (elsewhere, connections) = counting();
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let rows: String = (0..250)
+        .map(|i| format!("r{i}@x.example,R {i}\n"))
+        .collect();
+    let file = ctx.write("c.csv", format!("email,displayName\n{rows}").as_bytes());
+    // The site's reads answer; every bulk submission is sent elsewhere.
+    let (status, _, _) = call_full(
+        &sb,
+        "PUT",
+        &format!("{}/_sandbox/faults", sb.url),
+        Some(&serde_json::json!({
+            "redirect": 1.0, "bulkOnly": true, "redirectTo": format!("{elsewhere}/steal")
+        })),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let out = ctx.import(&sb, &file, &[]);
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("redirects to {elsewhere}/steal")),
+        "{err}"
+    );
+    assert!(!err.contains("authentication"), "{err}");
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Nothing failed because of it: what was sent is open, the rest not sent yet.
+    let s = ctx.summary();
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["succeeded"], 0, "{s}");
+    assert!(s["open"].as_u64().unwrap() > 0, "{s}");
+    assert!(sb.state()["customers"].as_array().unwrap().len() < 250);
+
+    // The site behaves again: resume finishes every row, each once.
+    let (status, _, _) = call_full(
+        &sb,
+        "PUT",
+        &format!("{}/_sandbox/faults", sb.url),
+        Some(&serde_json::json!({})),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(s["succeeded"], 250, "{s}");
+    let stored = sb.state()["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["email"].as_str().unwrap().ends_with("@x.example"))
+        .count();
+    assert_eq!(stored, 250);
+}

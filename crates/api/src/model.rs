@@ -143,7 +143,10 @@ impl TaskStatus {
             "IN_PROGRESS" => TaskStatus::InProgress,
             "FINISHED" => TaskStatus::Finished,
             "FAILED" => TaskStatus::Failed,
-            other => TaskStatus::Other(other.to_string()),
+            // Shown and stored as it is, so within bounds and on one line.
+            other => TaskStatus::Other(
+                crate::text::one_line(&crate::cut(other, MAX_STATUS_CHARS)).into_owned(),
+            ),
         }
     }
 
@@ -179,6 +182,9 @@ impl<'de> Deserialize<'de> for TaskStatus {
     }
 }
 
+/// The most of an undocumented task status kept.
+pub const MAX_STATUS_CHARS: usize = 100;
+
 /// One entry of `failures` in `TaskStatusResponse`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -194,7 +200,8 @@ pub struct TaskFailure {
     pub operated_on: String,
     #[serde(default, deserialize_with = "null_default")]
     pub operated_on_ids: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
+    /// Cut (`MAX_ERROR_CHARS`) and on one line: it becomes a row's reason in every report.
+    #[serde(default, deserialize_with = "error_text")]
     pub error: String,
 }
 
@@ -757,6 +764,15 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A server's error text, `null` as empty, cut and on one line (`api::error_text`'s rules).
+fn error_text<'de, D>(d: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let s: String = null_default(d)?;
+    Ok(crate::text::one_line(&crate::cut(&s, crate::MAX_ERROR_CHARS)).into_owned())
+}
+
 /// A string, a number taken as its text, or `null` taken as empty.
 fn null_or_string_or_number<'de, D>(d: D) -> Result<String, D::Error>
 where
@@ -849,6 +865,24 @@ mod tests {
         }
         // Without a list it is not an empty search: it does not decode.
         assert!(serde_json::from_str::<SearchByDetailFieldResponse>(r#"{"page":0}"#).is_err());
+    }
+
+    #[test]
+    fn a_task_s_texts_are_bounded_and_on_one_line() {
+        let huge = "x".repeat(5_000_000);
+        let body = serde_json::json!({
+            "id": "t", "status": format!("\u{1b}]0;pwned\u{7}{}", "S".repeat(500)),
+            "failures": [{"entityId": "a@x.io", "error": format!("bad\nline{huge}")}]
+        });
+        let t: TaskStatusResponse = serde_json::from_value(body).unwrap();
+        let e = &t.failures[0].error;
+        assert!(e.starts_with("bad\\nline") && e.len() < 1100, "{}", e.len());
+        assert!(e.ends_with("more bytes"), "{}", &e[e.len() - 40..]);
+        let TaskStatus::Other(status) = &t.status else {
+            panic!("{:?}", t.status)
+        };
+        assert!(status.starts_with("\\x1b]0;pwned\\x07SSS"), "{status}");
+        assert!(status.len() < 150, "{status}");
     }
 
     #[test]

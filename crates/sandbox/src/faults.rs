@@ -26,6 +26,12 @@ pub struct Faults {
     /// The request is applied, then the connection is cut: the client sees an error although
     /// the work was done (the case idempotency keys exist for).
     pub drop_after: f64,
+    /// The request is not applied; the answer is a 307 redirect to `redirectTo` (a site or a
+    /// proxy that sends the client elsewhere).
+    pub redirect: f64,
+    /// Where a redirect points; default `http://127.0.0.1:9/elsewhere` (nothing listens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_to: Option<String>,
     /// The answer is delayed by `slowMs`.
     pub slow: f64,
     pub slow_ms: u64,
@@ -102,6 +108,7 @@ pub enum RequestFault {
     Status { status: u16, retry_after: bool },
     DropBefore,
     DropAfter,
+    Redirect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +186,7 @@ impl FaultState {
             ),
             (f.drop_before, RequestFault::DropBefore),
             (f.drop_after, RequestFault::DropAfter),
+            (f.redirect, RequestFault::Redirect),
         ];
         (pick(u, &table).unwrap_or(RequestFault::None), slow)
     }

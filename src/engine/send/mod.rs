@@ -81,7 +81,12 @@ impl Stop {
         } else if e.is_auth() || matches!(e, crate::site::client::ApiError::Redirect { .. }) {
             // A refusal of the credentials, or a site that redirects every request elsewhere:
             // the site's fault, and no later request would fare better.
-            self.set(crate::error::EXIT_AUTH_NETWORK, e.explained());
+            let why = if e.is_auth() {
+                format!("authentication failed: {}", e.explained())
+            } else {
+                e.explained()
+            };
+            self.set(EXIT_AUTH_NETWORK, why);
             true
         } else {
             false
@@ -100,12 +105,8 @@ impl Stop {
         if self.interrupted() {
             return Some("not sent: the run was interrupted before this row was sent".into());
         }
-        self.reason().map(|(code, why)| match code {
-            EXIT_AUTH_NETWORK => {
-                format!("not sent: the run stopped after an authentication error ({why})")
-            }
-            _ => format!("not sent: the run stopped: {why}"),
-        })
+        self.reason()
+            .map(|(_, why)| format!("not sent: the run stopped: {why}"))
     }
 
     /// Sleeps `d`, or less when the run is told to stop; false then.

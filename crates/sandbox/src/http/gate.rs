@@ -277,6 +277,21 @@ pub(super) async fn gate_inner(sb: &Sandbox, req: Request, next: Next) -> (R, Op
             )
         }
         RequestFault::DropBefore => (dropped(), Some("dropped before applying".into())),
+        RequestFault::Redirect => {
+            let to = sb
+                .faults
+                .lock()
+                .expect("faults lock")
+                .faults
+                .redirect_to
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:9/elsewhere".into());
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            (r, Some(format!("redirected to {to}")))
+        }
         RequestFault::DropAfter => {
             let applied = next.run(req).await;
             let note = format!(
