@@ -762,3 +762,89 @@ fn a_bulk_send_redirected_mid_run_leaves_its_rows_open_and_sends_nothing_elsewhe
         .count();
     assert_eq!(stored, 250);
 }
+
+/// A server that answers by the request line: `answer(method_and_path)` gives the raw HTTP.
+fn hostile_by(answer: fn(&str) -> String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(500) {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = r.read_line(&mut first);
+            let mut line = String::new();
+            let mut length = 0usize;
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut r, &mut body);
+            let _ = s.write_all(answer(first.trim()).as_bytes());
+        }
+    });
+    url
+}
+
+fn json_answer(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn a_huge_error_message_is_kept_by_its_start_in_every_file() {
+    // Reads find nothing; every bulk send is refused with a 900 KB message.
+    let url = hostile_by(|line| {
+        if line.starts_with("GET ") {
+            json_answer(
+                "200 OK",
+                r#"{"results":[],"values":[],"isLastPage":true,"size":0,"start":0,"limit":50}"#,
+            )
+        } else {
+            let message = format!("refused: {}", "x".repeat(900_000));
+            json_answer(
+                "400 Bad Request",
+                &serde_json::json!({ "errorMessage": message }).to_string(),
+            )
+        }
+    });
+    let ctx = Ctx::new();
+    let rows: String = (0..20).map(|i| format!("h{i}@x.example,H {i}\n")).collect();
+    let file = ctx.write("c.csv", format!("email,displayName\n{rows}").as_bytes());
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+        .args([
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--out",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.len() < 20_000, "{} bytes said", said.len());
+    let mut total = 0;
+    for e in std::fs::read_dir(ctx.path("run")).unwrap().flatten() {
+        total += e.metadata().unwrap().len();
+    }
+    // 20 rows of a 900 KB reason would be 18 MB in failures.csv alone.
+    assert!(total < 2_000_000, "{total} bytes in the run folder: {said}");
+    let (head, rows) = ctx.read_csv(&ctx.path("run/failures.csv"));
+    let at = head.iter().position(|h| h == "_error").unwrap();
+    assert_eq!(rows.len(), 20, "{said}");
+    for r in &rows {
+        assert!(
+            r[at].contains("refused: xxx") && r[at].contains("more bytes"),
+            "{}",
+            &r[at][..200.min(r[at].len())]
+        );
+        assert!(r[at].len() < 2_000, "{}", r[at].len());
+    }
+}
