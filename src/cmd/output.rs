@@ -158,3 +158,48 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
     }
     print_summary(cli, &lines.join("\n"), s);
 }
+
+/// A plan's summary: a line per step, in the order they ran (or would have).
+pub fn print_plan(cli: &Cli, summary: &crate::engine::steps::PlanSummary) {
+    use crate::engine::steps::StepState;
+    let lines: Vec<String> = summary
+        .steps
+        .iter()
+        .map(|s| match (&s.summary, &s.error) {
+            _ if s.state == StepState::NotStarted => {
+                format!("  {:<22} not started: the plan was interrupted", s.kind)
+            }
+            (Some(x), _) => format!(
+                "  {:<22} {:>6} rows = {} succeeded + {} failed + {} skipped{}{}",
+                s.kind,
+                x.counts.rows,
+                x.counts.succeeded,
+                x.counts.failed,
+                x.counts.skipped,
+                x.unchanged
+                    .filter(|u| *u > 0)
+                    .map(|u| format!(" ({u} unchanged)"))
+                    .unwrap_or_default(),
+                if s.state == StepState::Interrupted {
+                    " (interrupted: rows open)"
+                } else {
+                    ""
+                }
+            ),
+            (None, e) => format!("  {:<22} not run: {}", s.kind, e.as_deref().unwrap_or("")),
+        })
+        .collect();
+    let mut text = format!(
+        "plan: {} steps in dependency order\n{}\n  run folder {}",
+        summary.steps.len(),
+        lines.join("\n"),
+        summary.run_dir
+    );
+    if summary.exit_code == crate::error::EXIT_INTERRUPTED {
+        text.push_str(&format!(
+            "\n  resume    `csmport resume {}` goes on from the interrupted step",
+            summary.run_dir
+        ));
+    }
+    super::print_summary(cli, &text, summary);
+}

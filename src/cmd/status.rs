@@ -20,6 +20,9 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Error> {
         Some(d) => d.clone(),
         None => latest_run(Path::new(RUNS_DIR))?,
     };
+    if let Some(steps) = crate::engine::steps::recorded(&dir)? {
+        return plan(cli, &dir, steps);
+    }
     let steps = plan_steps(&dir);
     if !steps.is_empty() {
         // A plan's folder: one status per step, in order.
@@ -35,6 +38,70 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Error> {
     }
     let s = status_of(&dir)?;
     super::print_summary(cli, &s.text(), &s);
+    Ok(0)
+}
+
+/// A plan's step as `status` shows it.
+#[derive(serde::Serialize)]
+struct StepStatus {
+    kind: String,
+    file: String,
+    run_dir: String,
+    /// `done`, `unfinished` (rows open: `resume` goes on) or `not_started`.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+}
+
+/// A plan's folder: each step in the order the plan runs them, started or not.
+fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Result<i32, Error> {
+    let total = steps.len();
+    let mut texts = vec![format!(
+        "plan {} ({})",
+        dir.display(),
+        count(total as u64, "step")
+    )];
+    let mut all = Vec::new();
+    for (n, step) in steps.into_iter().enumerate() {
+        let head = format!(
+            "step {}/{total}: {} from {}",
+            n + 1,
+            step.kind.as_str(),
+            step.file.display()
+        );
+        let status = if step
+            .dir
+            .join(crate::engine::journal::JOURNAL_FILE)
+            .is_file()
+        {
+            Some(status_of(&step.dir)?)
+        } else {
+            None
+        };
+        let state = match &status {
+            None => "not_started",
+            Some(s)
+                if s.rows.open > 0
+                    || s.resume.read_from_row.is_some()
+                    || s.ended.as_ref().is_none_or(|e| e.interrupted) =>
+            {
+                "unfinished"
+            }
+            Some(_) => "done",
+        };
+        texts.push(match &status {
+            None => format!("{head}: not started"),
+            Some(s) => format!("{head}: {}\n{}", state.replace('_', " "), s.text()),
+        });
+        all.push(StepStatus {
+            kind: step.kind.as_str().into(),
+            file: step.file.display().to_string(),
+            run_dir: step.dir.display().to_string(),
+            state,
+            status,
+        });
+    }
+    super::print_summary(cli, &texts.join("\n\n"), &all);
     Ok(0)
 }
 

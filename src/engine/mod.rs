@@ -8,6 +8,7 @@ pub mod backup;
 pub mod export;
 pub mod html;
 pub mod intake;
+pub mod interrupt;
 pub mod journal;
 pub mod keys;
 pub mod plan;

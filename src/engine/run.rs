@@ -53,6 +53,75 @@ impl RunResult {
 pub struct Resumed {
     pub journal: Arc<Journal>,
     pub chunks: BTreeMap<u64, ChunkRecord>,
+    /// The site the run wrote to (base URL, cloud id): a resume goes to that one only.
+    pub site: (String, String),
+}
+
+impl Resumed {
+    /// A run folder's journal, options and chunks, ready to go on: the options as the journal
+    /// recorded them (writing into this folder, wherever it is now), and the input checked to
+    /// be the very file the run began with.
+    pub fn open(dir: &Path) -> Result<(ImportOptions, Resumed), Error> {
+        let (journal, meta) = Journal::open(dir)?;
+        let mut o = ImportOptions::from_journal(&meta.options).map_err(|e| {
+            Error::Usage(format!(
+                "{}: the run journal's import options cannot be read ({e}); resume it with the csmport that started it",
+                dir.display()
+            ))
+        })?;
+        o.out = Some(dir.to_path_buf());
+        o.dry_run = false;
+        check_input(dir, &journal, &meta)?;
+        let chunks = journal.chunks()?;
+        Ok((
+            o,
+            Resumed {
+                journal: Arc::new(journal),
+                chunks,
+                site: (meta.base_url, meta.cloud_id),
+            },
+        ))
+    }
+
+    /// Refuses a `target` other than the site the run wrote to.
+    pub fn check_site(&self, dir: &Path, target: &Target) -> Result<(), Error> {
+        let (base_url, cloud_id) = &self.site;
+        if (target.base_url.as_str(), target.cloud_id.as_str())
+            == (base_url.as_str(), cloud_id.as_str())
+        {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{}: the run wrote to {base_url} (cloud {cloud_id}), not {} (cloud {}); resume it against the same site",
+            dir.display(),
+            target.base_url,
+            target.cloud_id
+        )))
+    }
+}
+
+/// The input must be the very file the run began with: the journal's chunks are row ranges of
+/// it, and a batch resent under its key must be the batch first sent. A run stopped before
+/// its hash was recorded is matched by size and modification time, and the hash recorded now.
+fn check_input(dir: &Path, journal: &Journal, meta: &RunMeta) -> Result<(), Error> {
+    use super::journal::InputCheck;
+    let was = &meta.input;
+    let now = InputIdentity::of(&was.path).map_err(|e| {
+        Error::Usage(format!(
+            "{}: the run's input {} cannot be read ({e}); resume needs that same file",
+            dir.display(),
+            was.path.display()
+        ))
+    })?;
+    match was.check(&now) {
+        InputCheck::Same => Ok(()),
+        InputCheck::SameByStat => Ok(journal.record_input_sha256(&now.sha256)?),
+        InputCheck::Changed(how) => Err(Error::Usage(format!(
+            "{}: the input {} changed since the run began ({how}); resuming would send rows the journal does not describe. Put the original file back, or import the new one as a new run",
+            dir.display(),
+            was.path.display(),
+        ))),
+    }
 }
 
 /// Runs an import of `opts.file` as `opts.kind`, new or resumed.
@@ -755,21 +824,20 @@ fn unreported(read: u64, reported: u64, dir: &Path) -> Option<String> {
 }
 
 /// First Ctrl-C: stop reading and sending, let submitted tasks finish, write reports (exit 4).
-/// Second Ctrl-C: leave at once.
+/// Second Ctrl-C: leave at once (`interrupt` prints the one message of each).
 fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            engine.stop.interrupt();
-            engine.log.note("interrupted: no new batches will be sent; waiting for submitted tasks to finish (Ctrl-C again to quit now)");
-            crate::errln!(
-                "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
+    let engine = Arc::downgrade(&engine);
+    super::interrupt::on_signal(move |signal| {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        match signal {
+            super::interrupt::Signal::First => {
+                engine.stop.interrupt();
+                engine.log.note("interrupted: no new batches will be sent; waiting for submitted tasks to finish (Ctrl-C again to quit now)");
+            }
+            super::interrupt::Signal::Second => {
                 engine.log.note("interrupted again: exiting without waiting; outcomes of in-flight batches are unknown");
-                crate::errln!(
-                    "csmport: interrupted again; exiting now. Rows of batches in flight have no outcome in the reports; `csmport resume` finishes them."
-                );
-                std::process::exit(EXIT_INTERRUPTED);
             }
         }
     });

@@ -28,7 +28,9 @@ pub fn latest_run(base: &Path) -> Result<PathBuf, Error> {
         .map(|e| e.path())
         .filter(|p| is_run(p) || !plan_steps(p).is_empty())
         .collect();
-    runs.sort();
+    // By when each began (to the millisecond): two runs begun in the same second have names
+    // that sort by kind, not by time.
+    runs.sort_by_cached_key(|p| (started(p), p.clone()));
     runs.pop().ok_or_else(|| {
         Error::Usage(format!(
             "{}: holds no run folder; give one: `csmport status RUN_DIR`",
@@ -37,12 +39,41 @@ pub fn latest_run(base: &Path) -> Result<PathBuf, Error> {
     })
 }
 
+/// When the run in `dir` began, as its `run.log` says (or a plan's first step's); the
+/// summary's time (to the second) when there is no log.
+fn started(dir: &Path) -> Option<jiff::Timestamp> {
+    let first_line = |d: &Path| -> Option<jiff::Timestamp> {
+        let text = std::fs::read(d.join(LOG_FILE)).ok()?;
+        let line = text.split(|b| *b == b'\n').next()?;
+        let stamp = std::str::from_utf8(line).ok()?.split(' ').next()?;
+        stamp.parse::<jiff::Timestamp>().ok()
+    };
+    if let Some(t) = first_line(dir) {
+        return Some(t);
+    }
+    if let Some(t) = plan_steps(dir).iter().filter_map(|s| first_line(s)).min() {
+        return Some(t);
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(SUMMARY_FILE)).ok()?).ok()?;
+    summary["started_at"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+}
+
 fn is_run(dir: &Path) -> bool {
     dir.join(JOURNAL_FILE).is_file() || dir.join(SUMMARY_FILE).is_file()
 }
 
 /// The step folders of a plan's run folder, in order (none for a run folder of its own).
 pub fn plan_steps(dir: &Path) -> Vec<PathBuf> {
+    if let Ok(Some(steps)) = super::steps::recorded(dir) {
+        return steps
+            .into_iter()
+            .map(|s| s.dir)
+            .filter(|d| is_run(d))
+            .collect();
+    }
     if is_run(dir) {
         return Vec::new();
     }

@@ -2,7 +2,9 @@
 //! command line. Steps run one after another in dependency order (detail fields, organizations,
 //! customers, detail values, products, entitlements), each to its end — every task of a step
 //! finished — before the next starts, into one run folder with a folder per step and a
-//! summary of all. Orchestration only: each step is an ordinary import (`engine::run`).
+//! summary of all. Orchestration only: each step is an ordinary import (`engine::run`). Ctrl-C
+//! (`interrupt`) stops the running step and starts no other; `plan.json` records every step's
+//! options so `csmport resume PLAN_DIR` goes on from there.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,9 @@ use super::report::ReportError;
 use crate::error::{EXIT_USAGE, Error};
 use crate::kinds::Kind;
 use crate::options::{ImportOptions, Op};
+use crate::site::client::Target;
+
+use super::run::RunResult;
 
 /// One file of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,12 +174,27 @@ pub fn from_command_line(kind: Kind, files: &[PathBuf]) -> Option<Vec<Step>> {
     Some(steps)
 }
 
+/// Where a step of a plan got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Ran to its end (its rows may have failed).
+    Done,
+    /// Stopped by Ctrl-C: rows open, `csmport resume` goes on.
+    Interrupted,
+    /// Could not start (its file or options refused): nothing sent.
+    Refused,
+    /// Not begun: the plan was interrupted before it.
+    NotStarted,
+}
+
 /// What one step ended with, for the plan's summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepSummary {
     pub kind: String,
     pub file: String,
     pub run_dir: String,
+    pub state: StepState,
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<crate::engine::report::Summary>,
@@ -237,8 +257,212 @@ pub fn write_summary(top: &Path, s: &PlanSummary) -> Result<(), Error> {
         .map_err(|source| Error::Report(ReportError { path, source }))
 }
 
-/// The worst exit code of the steps (a file-level error counts as a usage error).
+/// A step as the plan runs it: where it writes and with which options.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub kind: Kind,
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub opts: ImportOptions,
+}
+
+/// The plan's record of its steps, in its run folder.
+pub const PLAN_FILE: &str = "plan.json";
+
+#[derive(Serialize, Deserialize)]
+struct PlanRecord {
+    steps: Vec<RecordedStep>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordedStep {
+    kind: String,
+    file: PathBuf,
+    run_dir: PathBuf,
+    /// The step's import options as a journal keeps them (`ImportOptions` as JSON).
+    options: String,
+}
+
+/// The steps of a plan in `top`, in order, with the base options and each step's own.
+pub fn planned(base: &ImportOptions, top: &Path, steps: &[Step]) -> Vec<Planned> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(n, step)| {
+            let dir = step_dir(top, n, step);
+            Planned {
+                kind: step.kind,
+                file: step.file.clone(),
+                opts: step_options(base, step, dir.clone()),
+                dir,
+            }
+        })
+        .collect()
+}
+
+/// Writes `plan.json`: what each step is to do, before the first starts.
+pub fn record(top: &Path, steps: &[Planned]) -> Result<(), Error> {
+    let mut record = PlanRecord { steps: Vec::new() };
+    for p in steps {
+        let options = serde_json::to_string(&p.opts.journaled(&p.dir)?).expect("options serialize");
+        record.steps.push(RecordedStep {
+            kind: p.kind.as_str().into(),
+            file: p.opts.journaled(&p.dir)?.file,
+            run_dir: std::path::absolute(&p.dir).unwrap_or_else(|_| p.dir.clone()),
+            options,
+        });
+    }
+    let path = top.join(PLAN_FILE);
+    let text = serde_json::to_string_pretty(&record).expect("plan serializes") + "\n";
+    crate::fsx::write_private(&path, text.as_bytes())
+        .map_err(|source| Error::Report(ReportError { path, source }))
+}
+
+/// The steps `plan.json` in `top` recorded, each writing into its folder under `top` (wherever
+/// the plan's folder is now); `None` when `top` is no plan's folder.
+pub fn recorded(top: &Path) -> Result<Option<Vec<Planned>>, Error> {
+    let path = top.join(PLAN_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
+    let record: PlanRecord =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a plan's record: {e}")))?;
+    let mut out = Vec::new();
+    for r in record.steps {
+        let kind = parse_kind(&r.kind).ok_or_else(|| bad(format!("unknown kind '{}'", r.kind)))?;
+        let name = r.run_dir.file_name().map(PathBuf::from).unwrap_or_default();
+        let dir = top.join(name);
+        let mut opts = ImportOptions::from_journal(&r.options).map_err(bad)?;
+        opts.out = Some(dir.clone());
+        out.push(Planned {
+            kind,
+            file: r.file,
+            dir,
+            opts,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Runs `steps` in order into the plan's folder `top`, against one target; `resume`: a step
+/// whose folder has a journal goes on from it (one that ended is reported as it was), the
+/// others start. After Ctrl-C no step starts. `shown` prints each step's result.
+pub async fn run_all(
+    top: &Path,
+    steps: Vec<Planned>,
+    target: &Target,
+    resume: bool,
+    shown: &dyn Fn(&RunResult),
+) -> Result<PlanSummary, Error> {
+    let total = steps.len();
+    let known = top.join(crate::kinds::columns::KNOWN_ORGANIZATIONS_FILE);
+    let mut done = Vec::new();
+    for (n, step) in steps.into_iter().enumerate() {
+        let Planned {
+            kind,
+            file,
+            dir,
+            opts,
+        } = step;
+        let mut summary = StepSummary {
+            kind: kind.as_str().into(),
+            file: file.display().to_string(),
+            run_dir: dir.display().to_string(),
+            state: StepState::NotStarted,
+            exit_code: crate::error::EXIT_INTERRUPTED,
+            summary: None,
+            error: None,
+        };
+        if super::interrupt::happened() {
+            // Nothing of it is sent, and its folder is not made.
+            done.push(summary);
+            continue;
+        }
+        if !crate::engine::progress::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::errln!(
+                "csmport: step {}/{total}: {} from {}",
+                n + 1,
+                kind.as_str(),
+                file.display()
+            );
+        }
+        let ran = async {
+            let (mut opts, resumed) = if resume && dir.join(super::journal::JOURNAL_FILE).is_file()
+            {
+                let (mut o, r) = super::run::Resumed::open(&dir)?;
+                r.check_site(&dir, target)?;
+                // `resume --service-desk`: a way to read customers back the run did not have.
+                o.service_desk = opts.service_desk.or(o.service_desk);
+                (o, Some(r))
+            } else {
+                (opts, None)
+            };
+            if known.exists() {
+                opts.known_organizations = Some(known.clone());
+            }
+            let r = super::run::run(&opts, target, resumed).await?;
+            Ok::<_, Error>((r, opts))
+        };
+        match ran.await {
+            Ok((r, opts)) => {
+                shown(&r);
+                if matches!(kind, Kind::Organizations | Kind::OrganizationAccounts) {
+                    // Later steps find these by a CRM id even before the site lists them.
+                    let successes = dir.join(super::report::SUCCESSES_FILE);
+                    if let Err(e) = crate::kinds::columns::record_known_organizations(
+                        opts.for_kind(),
+                        &successes,
+                        &known,
+                    ) {
+                        crate::errln!(
+                            "csmport: note: the organizations this step made are not recorded for later steps: {e}"
+                        );
+                    }
+                }
+                summary.state = if r.summary.interrupted {
+                    StepState::Interrupted
+                } else {
+                    StepState::Done
+                };
+                summary.exit_code = r.exit_code;
+                summary.summary = Some(r.summary);
+            }
+            Err(e) => {
+                crate::errln!("csmport: error: {e}");
+                summary.state = if super::interrupt::happened() {
+                    StepState::Interrupted
+                } else {
+                    StepState::Refused
+                };
+                summary.exit_code = e.exit_code();
+                summary.error = Some(e.to_string());
+            }
+        }
+        done.push(summary);
+    }
+    let exit_code = exit_code(&done);
+    let summary = PlanSummary {
+        run_dir: top.display().to_string(),
+        steps: done,
+        exit_code,
+    };
+    write_summary(top, &summary)?;
+    if let Err(e) = super::html::write(top) {
+        crate::errln!("csmport: report.html: {e}");
+    }
+    Ok(summary)
+}
+
+/// The worst exit code of the steps (a file-level error counts as a usage error); an
+/// interrupted plan exits 4 whatever its steps did.
 pub fn exit_code(steps: &[StepSummary]) -> i32 {
+    if steps
+        .iter()
+        .any(|s| matches!(s.state, StepState::Interrupted | StepState::NotStarted))
+    {
+        return crate::error::EXIT_INTERRUPTED;
+    }
     steps
         .iter()
         .map(|s| {

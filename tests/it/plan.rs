@@ -135,3 +135,154 @@ fn kind_file_pairs_and_a_bad_plan() {
         stderr(&out)
     );
 }
+
+#[test]
+fn one_ctrl_c_stops_a_plan_and_resume_goes_on_from_the_interrupted_step() {
+    // Every bulk submission takes a second: the signal lands inside a step.
+    let sb = SandboxProc::start(&[
+        "--fault-slow",
+        "1",
+        "--fault-slow-ms",
+        "1000",
+        "--fault-bulk-only",
+    ]);
+    let ctx = Ctx::new();
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(repo("sample-data/migration.toml"))
+        .args(["--service-desk", "1", "--out"])
+        .arg(ctx.path("run"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bulk = |sb: &SandboxProc| {
+        sb.requests()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().contains("bulk"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while bulk(&sb) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second bulk submission"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = sb.requests().len();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(err.matches("csmport: interrupted").count(), 1, "{err}");
+    // What was in flight at the signal may land; nothing after it is sent.
+    let writes = sb.writes_since(before);
+    assert!(writes.len() <= 1, "{writes:?}");
+    let s = ctx.summary();
+    assert_eq!(s["exit_code"], 4, "{s}");
+    let states: Vec<&str> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["state"].as_str().unwrap())
+        .collect();
+    let stopped = states
+        .iter()
+        .position(|s| *s != "done")
+        .expect("a step stopped");
+    assert_eq!(states[stopped], "interrupted", "{states:?}");
+    assert!(
+        states[stopped + 1..].iter().all(|s| *s == "not_started"),
+        "{states:?}"
+    );
+    assert!(stopped + 1 < states.len(), "{states:?}");
+    for step in &s["steps"].as_array().unwrap()[stopped + 1..] {
+        assert!(!std::path::Path::new(step["run_dir"].as_str().unwrap()).exists());
+    }
+    assert!(stdout(&out).contains("csmport resume"), "{}", stdout(&out));
+    // status says the same of each step.
+    let o = ctx
+        .csmport(None)
+        .args(["status", "--json"])
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let seen: Vec<&str> = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["state"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = states
+        .iter()
+        .map(|s| match *s {
+            "interrupted" => "unfinished",
+            other => other,
+        })
+        .collect();
+    assert_eq!(seen, want);
+    let step = &st[stopped]["status"]["rows"];
+    let sum = &s["steps"][stopped]["summary"];
+    assert_eq!(step["succeeded"], sum["succeeded"], "{step} {sum}");
+    assert_eq!(step["failed"], sum["failed"], "{step} {sum}");
+
+    // The site behaves; resume goes on from the interrupted step and ends as a plan run
+    // without the interruption would.
+    let (status, _, _) = call_full(
+        &sb,
+        "PUT",
+        &format!("{}/_sandbox/faults", sb.url),
+        Some(&serde_json::json!({})),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert!(
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["state"] == "done"),
+        "{s}"
+    );
+    let whole = SandboxProc::start(&[]);
+    let other = Ctx::new();
+    other.import_sample_plan(&whole, "run");
+    let (a, b) = (sb.state(), whole.state());
+    for key in ["customers", "organizations", "products"] {
+        assert_eq!(
+            a[key].as_array().unwrap().len(),
+            b[key].as_array().unwrap().len(),
+            "{key}"
+        );
+    }
+    let t = other.summary();
+    for (x, y) in s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(t["steps"].as_array().unwrap())
+    {
+        assert_eq!(
+            x["summary"]["succeeded"], y["summary"]["succeeded"],
+            "{}",
+            x["kind"]
+        );
+    }
+}
