@@ -3,10 +3,12 @@
 //! unedited by the report's `_raw` column (the record as first read, written by `report`); the
 //! reader thread in `run` asks `Reread` before checking a row.
 //!
-//! Two failures stay true until the user edits the row: a read problem (a ragged row, a cell
-//! too large: the report's cells are padded or cut, so sending them would send something the
-//! file never said), and a duplicate whose first row is still in the file it came from (sent
-//! alone, it would overwrite the first row's values).
+//! Two failures stay true until the user fixes them: a read problem, until the row is edited
+//! (a ragged row, a cell too large: the report's cells are padded or cut, so sending them would
+//! send something the file never said), and a duplicate whose first row is still in the file it
+//! came from, until its key is changed (sent alone, it would overwrite the first row's values;
+//! a change to another cell, a spreadsheet's `FALSE` for `false`, does not make it another
+//! record). Keys are compared as the import makes them (`Description::identity`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -61,12 +63,13 @@ fn parse_raw(text: &str) -> Option<Vec<String>> {
 pub enum Still {
     /// Its read problem: it fails again at the read stage.
     Read { field: String, error: String },
-    /// A duplicate of row `first` of the original input: it fails again if that row is still
-    /// there with the same key.
+    /// A duplicate of row `first` of the original input: it fails again if its key is the
+    /// one it had (`was`: the row as first read) and that row is still there with it.
     Duplicate {
         first: u64,
         field: String,
         error: String,
+        was: RawRow,
     },
 }
 
@@ -101,23 +104,43 @@ impl Reread {
     pub fn still(&self, row: &RawRow) -> Option<Still> {
         let cell = |i: usize| row.cells.get(i).unwrap_or("");
         let raw = unescape_formula(cell(self.raw));
-        if raw.is_empty() || !self.unedited(row, raw) {
+        if raw.is_empty() {
             return None;
         }
         let field = cell(self.field).to_string();
         let error = unescape_formula(cell(self.error)).to_string();
         if cell(self.stage).trim() == "read" {
-            return Some(Still::Read { field, error });
+            return self
+                .unedited(row, raw)
+                .then_some(Still::Read { field, error });
         }
         if error.starts_with(DUPLICATE_PREFIX) {
             let first = first_row(&error)?;
+            let was = self.as_read(row, raw)?;
             return Some(Still::Duplicate {
                 first,
                 field,
                 error,
+                was,
             });
         }
         None
+    }
+
+    /// `row` with its input cells as `_raw` holds them (the row as first read).
+    fn as_read(&self, row: &RawRow, raw: &str) -> Option<RawRow> {
+        let original = parse_raw(raw)?;
+        let mut cells: Vec<&str> = row.cells.iter().collect();
+        for (n, &i) in self.kept.iter().enumerate() {
+            if let Some(c) = cells.get_mut(i) {
+                *c = original.get(n).map(String::as_str).unwrap_or("");
+            }
+        }
+        Some(RawRow {
+            row: row.row,
+            cells: csv::StringRecord::from(cells),
+            problem: None,
+        })
     }
 
     /// The row's input cells are what the report wrote from `_raw`.
@@ -210,6 +233,8 @@ impl Again {
     /// its unedited duplicates, then the rows they point at in the original input.
     pub fn prepare<K: Description>(file: &Path, header: &[String], kind: &K) -> Option<Again> {
         let reread = Reread::find(header)?;
+        // The first rows of every duplicate, edited or not: whether an edit changed the key
+        // is decided row by row.
         let mut wanted = HashSet::new();
         if let Ok(mut source) = Source::open(file, &ReadOptions::default()) {
             while let Some(Ok(row)) = source.next_row() {
@@ -258,22 +283,30 @@ impl Again {
                 first,
                 field,
                 error,
+                was,
             } => {
+                let keys_of = |r: &RawRow| -> HashSet<String> {
+                    kind.check(r)
+                        .map(|item| kind.identity(&item).into_iter().map(|i| i.key).collect())
+                        .unwrap_or_default()
+                };
+                let now = keys_of(row);
+                if now.is_empty() || now.is_disjoint(&keys_of(&was)) {
+                    // Its key was changed (or it no longer reads as a record): checked and
+                    // sent as any row.
+                    return None;
+                }
                 if let Some(why) = &self.unseen {
                     return Some(Outcome::failed(
                         Stage::Validate,
                         field,
                         format!(
-                            "{error} (not sent again: {why}, so whether row {first} is still there is not known; edit this row to send it anyway)"
+                            "{error} (not sent again: {why}, so whether row {first} is still there is not known; change this row's key to send it anyway)"
                         ),
                     ));
                 }
                 let keys = self.firsts.get(&first)?;
-                let item = kind.check(row).ok()?;
-                kind.identity(&item)
-                    .iter()
-                    .any(|i| keys.contains(&i.key))
-                    .then(|| Outcome::failed(Stage::Validate, field, error))
+                (!now.is_disjoint(keys)).then(|| Outcome::failed(Stage::Validate, field, error))
             }
         }
     }
@@ -364,6 +397,42 @@ mod tests {
                     first: 3,
                     field: "email".into(),
                     error: "duplicate: 'b@x.io' is already in row 3 of this file".into(),
+                    was: row(&[
+                        "b@x.io",
+                        "B",
+                        "5",
+                        "validate",
+                        "email",
+                        "duplicate: 'b@x.io' is already in row 3 of this file",
+                        "b@x.io,B",
+                    ]),
+                }),
+            ),
+            // Edited in a cell that is not its key: still the duplicate it was (the key is
+            // compared by `Again`, as the import makes it).
+            (
+                vec![
+                    "b@x.io",
+                    "Bee",
+                    "5",
+                    "validate",
+                    "email",
+                    "duplicate: 'b@x.io' is already in row 3 of this file",
+                    "b@x.io,B",
+                ],
+                Some(Still::Duplicate {
+                    first: 3,
+                    field: "email".into(),
+                    error: "duplicate: 'b@x.io' is already in row 3 of this file".into(),
+                    was: row(&[
+                        "b@x.io",
+                        "B",
+                        "5",
+                        "validate",
+                        "email",
+                        "duplicate: 'b@x.io' is already in row 3 of this file",
+                        "b@x.io,B",
+                    ]),
                 }),
             ),
             // Other validation failures are checked again as usual.

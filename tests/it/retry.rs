@@ -229,3 +229,84 @@ not-an-email,\"=HYPERLINK(\"\"http://x\"\")\",Free,+44 20 7946 0000\n",
     let sent: Vec<&str> = ok.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(sent, ["short@x.example", "A@x.example"]);
 }
+
+#[test]
+fn a_duplicate_edited_elsewhere_than_its_key_never_overwrites_the_first_record() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,IsDeleted\n\
+first@x.example,First,false\n\
+FIRST@x.example,Second,false\n",
+    );
+    let out = ctx.import(&sb, &file, &["--ignore-unknown-columns"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = ctx.path("run/failures.csv");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("duplicate:"), "{text}");
+    // A spreadsheet's save: the unmapped `false` became `FALSE`; and the user touched the name.
+    let saved = text.replacen(
+        "FIRST@x.example,Second,false",
+        "FIRST@x.example,Second Name,FALSE",
+        1,
+    );
+    assert_ne!(saved, text);
+    std::fs::write(&report, saved).unwrap();
+    let before = sb.requests().len();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(&report)
+        .args(["--out", "again", "--ignore-unknown-columns"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        sb.writes_since(before),
+        Vec::<String>::new(),
+        "nothing written"
+    );
+    let (head, rows) = read_csv(&ctx.path("again/failures.csv"));
+    let at = head.iter().position(|h| h == "_error").unwrap();
+    assert!(rows[0][at].starts_with("duplicate:"), "{:?}", rows[0]);
+    let first = |sb: &SandboxProc| {
+        sb.state()["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["email"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case("first@x.example")
+            })
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(first(&sb)["displayName"], "First");
+
+    // Its key changed: another record, sent as any row.
+    let text = std::fs::read_to_string(ctx.path("again/failures.csv")).unwrap();
+    std::fs::write(
+        ctx.path("again/failures.csv"),
+        text.replacen(
+            "FIRST@x.example,Second Name",
+            "second@x.example,Second Name",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(ctx.path("again/failures.csv"))
+        .args(["--out", "third", "--ignore-unknown-columns"])
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_eq!(first(&sb)["displayName"], "First");
+    let (_, ok) = read_csv(&ctx.path("third/successes.csv"));
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0][0], "second@x.example");
+}
