@@ -114,7 +114,7 @@ pub fn boolean(value: &str) -> Result<&'static str, String> {
         "true" | "yes" | "y" | "1" => Ok(crate::site::api::BOOLEAN_TRUE),
         "false" | "no" | "n" | "0" => Ok(crate::site::api::BOOLEAN_FALSE),
         _ => Err(format!(
-            "'{}' is not a yes/no value (true, false, yes, no, 1 or 0)",
+            "'{}' is not a yes/no value (true, false, yes, no, 1 or 0, in any case; a spreadsheet in another language may have written its own word for them)",
             value.trim()
         )),
     }
@@ -283,16 +283,31 @@ pub fn number(value: &str) -> Result<String, String> {
     number_ok(value).map(|()| value.to_string())
 }
 
+/// A NUMBER cell: digits with an optional sign and one decimal point (`-12`, `3.5`, `.5`),
+/// nothing else. What a spreadsheet makes of numbers (scientific notation, thousands
+/// separators, a decimal comma) is refused with what to write instead, never stored as text.
 fn number_ok(value: &str) -> Result<(), String> {
-    let looks_numeric = value
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
-    match value.parse::<f64>() {
-        Ok(n) if looks_numeric && n.is_finite() => Ok(()),
-        _ => Err(format!(
-            "'{value}' is not a number (use digits with an optional '.' decimal point, no thousands separators)"
-        )),
+    let b = value.as_bytes();
+    let body = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let mut parts = body.splitn(2, |c| *c == b'.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    let digits = |p: &[u8]| p.iter().all(u8::is_ascii_digit);
+    let ok = digits(whole)
+        && fraction.is_none_or(digits)
+        && (!whole.is_empty() || fraction.is_some_and(|f| !f.is_empty()));
+    if ok {
+        return Ok(());
     }
+    let numeric = |c: char| c.is_ascii_digit() || "+-.,eE ".contains(c);
+    let why = if value.chars().all(numeric) && value.contains(['e', 'E']) {
+        "scientific notation, as a spreadsheet shows long numbers: write the number out in digits"
+    } else if value.chars().all(numeric) && value.contains(',') {
+        "a ',' (a thousands separator, or a decimal comma a spreadsheet wrote): use digits and one '.' only"
+    } else {
+        "use digits with an optional '.' decimal point, no thousands separators"
+    };
+    Err(format!("'{value}' is not a number ({why})"))
 }
 
 pub fn email(value: &str) -> Result<String, String> {
@@ -641,6 +656,18 @@ mod tests {
             (Number, &[], "1,000", Err("not a number")),
             (Number, &[], "NaN", Err("not a number")),
             (Number, &[], "inf", Err("not a number")),
+            (Number, &[], "+7", Ok(Some(vec!["+7"]))),
+            (Number, &[], ".5", Ok(Some(vec![".5"]))),
+            (Number, &[], "1e3", Err("scientific notation")),
+            (Number, &[], "1.00E+03", Err("scientific notation")),
+            (Number, &[], "1,200", Err("a ','")),
+            (Number, &[], "12,5", Err("decimal comma")),
+            (Number, &[], "1.2.3", Err("not a number")),
+            (Number, &[], "-", Err("not a number")),
+            (Number, &[], ".", Err("not a number")),
+            (Number, &[], "0x10", Err("not a number")),
+            (Boolean, &[], "FALSE", Ok(Some(vec!["false"]))),
+            (Boolean, &[], "WAHR", Err("another language")),
             (
                 Email,
                 &[],
