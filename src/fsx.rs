@@ -19,6 +19,20 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
     b.create(path)
 }
 
+/// What a report csmport writes starts with, so that a spreadsheet opens it as UTF-8.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `path` opened for reading, past a leading UTF-8 byte-order mark (the csv crate reads one
+/// as part of the first column's name).
+pub fn open_text(path: &Path) -> io::Result<io::BufReader<std::fs::File>> {
+    use std::io::BufRead;
+    let mut r = io::BufReader::new(std::fs::File::open(path)?);
+    if r.fill_buf()?.starts_with(UTF8_BOM) {
+        r.consume(UTF8_BOM.len());
+    }
+    Ok(r)
+}
+
 /// A file of a run folder, made new for writing and readable by the user alone (0600 on
 /// Unix). What `path` names before (a link planted there, an earlier run's file) is removed,
 /// never written through: creating with `create_new` does not follow a link.

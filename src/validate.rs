@@ -288,7 +288,10 @@ pub fn number(value: &str) -> Result<String, String> {
 /// separators, a decimal comma) is refused with what to write instead, never stored as text.
 fn number_ok(value: &str) -> Result<(), String> {
     let b = value.as_bytes();
-    let body = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let body = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     let mut parts = body.splitn(2, |c| *c == b'.');
     let whole = parts.next().unwrap_or_default();
     let fraction = parts.next();

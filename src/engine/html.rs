@@ -61,7 +61,9 @@ const WARNINGS_SHOWN: usize = 20;
 
 /// The first warnings of `path` (warnings.csv), if it is there.
 pub fn read_warnings(path: &Path) -> Vec<[String; 4]> {
-    let Ok(mut r) = csv::ReaderBuilder::new().flexible(true).from_path(path) else {
+    let Ok(mut r) = crate::fsx::open_text(path)
+        .map(|f| csv::ReaderBuilder::new().flexible(true).from_reader(f))
+    else {
         return Vec::new();
     };
     let Ok(header) = r.headers().cloned() else {
@@ -130,8 +132,7 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
     let err = |e: &dyn std::fmt::Display| HtmlError::Read(path.to_path_buf(), e.to_string());
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| err(&e))?;
+        .from_reader(crate::fsx::open_text(path).map_err(|e| err(&e))?);
     let header = r.headers().map_err(|e| err(&e))?.clone();
     let at = |name: &str| header.iter().position(|h| h == name);
     let (Some(row_at), Some(stage_at), Some(field_at), Some(error_at)) =

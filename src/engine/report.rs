@@ -341,9 +341,12 @@ impl ReportWriter {
 pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
     let target = dir.join(FAILURES_FILE);
     let open = |path: &Path| {
-        csv::ReaderBuilder::new()
-            .from_path(path)
-            .map_err(|e| csv_err(path, e))
+        crate::fsx::open_text(path)
+            .map(|f| csv::ReaderBuilder::new().from_reader(f))
+            .map_err(|source| ReportError {
+                path: path.to_path_buf(),
+                source,
+            })
     };
     let extra_path = other.join(FAILURES_FILE);
     let mut a = open(&target)?;
@@ -366,15 +369,16 @@ pub fn merge_failures(dir: &Path, other: &Path) -> Result<(), ReportError> {
     let mut w = csv_writer(&merged_path)?;
     w.write_byte_record(&header)
         .map_err(|e| csv_err(&merged_path, e))?;
-    let next =
-        |r: &mut csv::Reader<File>, path: &Path| -> Result<Option<csv::ByteRecord>, ReportError> {
-            let mut rec = csv::ByteRecord::new();
-            match r.read_byte_record(&mut rec) {
-                Ok(true) => Ok(Some(rec)),
-                Ok(false) => Ok(None),
-                Err(e) => Err(csv_err(path, e)),
-            }
-        };
+    let next = |r: &mut csv::Reader<std::io::BufReader<File>>,
+                path: &Path|
+     -> Result<Option<csv::ByteRecord>, ReportError> {
+        let mut rec = csv::ByteRecord::new();
+        match r.read_byte_record(&mut rec) {
+            Ok(true) => Ok(Some(rec)),
+            Ok(false) => Ok(None),
+            Err(e) => Err(csv_err(path, e)),
+        }
+    };
     let (mut x, mut y) = (next(&mut a, &target)?, next(&mut b, &extra_path)?);
     loop {
         let take_x = match (&x, &y) {
@@ -490,14 +494,17 @@ impl WarningsWriter {
     }
 }
 
+/// A report's writer: a new private file that starts with a UTF-8 byte-order mark, so a
+/// spreadsheet's default open reads it as UTF-8 (not `NÃºÃ±ez` for `Núñez`).
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>, ReportError> {
-    let file = crate::fsx::create_private(path).map_err(|source| ReportError {
+    use std::io::Write;
+    let err = |source| ReportError {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(csv::WriterBuilder::new()
-        .flexible(false)
-        .from_writer(BufWriter::new(file)))
+    };
+    let mut file = BufWriter::new(crate::fsx::create_private(path).map_err(err)?);
+    file.write_all(crate::fsx::UTF8_BOM).map_err(err)?;
+    Ok(csv::WriterBuilder::new().flexible(false).from_writer(file))
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> ReportError {
@@ -634,6 +641,14 @@ fn is_zero(n: &u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report's text, once it is known to start with a byte-order mark.
+    fn report_text(path: &Path) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.strip_prefix('\u{feff}')
+            .unwrap_or_else(|| panic!("{}: no byte-order mark", path.display()))
+            .to_string()
+    }
     use crate::read::RawRow;
 
     fn row(n: u64, cells: &[&str], outcome: Option<Outcome>) -> Row {
@@ -698,13 +713,13 @@ mod tests {
             ),
             (4, 1, 1, 2, 1)
         );
-        let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
+        let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
         email,notes,_row,_stage,_field,_error,_raw
         bad,n,2,validate,email,not valid,
         c@x.io,,4,open,,not sent: the run was interrupted before this row was sent,
         "#);
-        let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
+        let successes = report_text(&dir.path().join(SUCCESSES_FILE));
         insta::assert_snapshot!(successes, @r#"
         email,notes,_row,_id
         a@x.io,"hi, ""there""
@@ -742,12 +757,12 @@ mod tests {
             w.write(r, dir.path()).unwrap();
         }
         w.finish(dir.path()).unwrap();
-        let failures = std::fs::read_to_string(dir.path().join(FAILURES_FILE)).unwrap();
+        let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
         email,'=notes,phone,_row,_stage,_field,_error,_raw
         '@bad,-5,'=already,2,validate,email,not valid,
         "#);
-        let successes = std::fs::read_to_string(dir.path().join(SUCCESSES_FILE)).unwrap();
+        let successes = report_text(&dir.path().join(SUCCESSES_FILE));
         insta::assert_snapshot!(successes, @r#"
         email,'=notes,phone,_row,_id
         a@x.io,"'=HYPERLINK(""http://x"")",+44 20 7946 0000,1,7

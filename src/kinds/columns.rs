@@ -440,7 +440,9 @@ pub fn record_known_organizations(
     out: &std::path::Path,
 ) -> Result<u64, String> {
     let err = |p: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
-    let mut r = ::csv::Reader::from_path(successes).map_err(|e| err(successes, &e))?;
+    let mut r = ::csv::Reader::from_reader(
+        crate::fsx::open_text(successes).map_err(|e| err(successes, &e))?,
+    );
     let header: Vec<String> = r
         .headers()
         .map_err(|e| err(successes, &e))?

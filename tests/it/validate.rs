@@ -610,7 +610,7 @@ fn xls_and_xlsb_workbooks_validate_and_a_damaged_one_stops_with_its_error() {
         assert!(stdout(&out).contains(read), "{}", stdout(&out));
         assert_eq!(
             std::fs::read_to_string(ctx.path(&format!("{file}/failures.csv"))).unwrap(),
-            "email,displayName,_row,_stage,_field,_error,_raw\n\
+            "\u{feff}email,displayName,_row,_stage,_field,_error,_raw\n\
              carl@example.com,#N/A,3,read,,cell B4 is an error cell (#N/A),\"carl@example.com,#N/A\"\n"
         );
     }
