@@ -194,6 +194,18 @@ pub struct ImportOptions {
     /// In a plan: the organizations earlier steps made, with their detail values
     /// (`known-organizations.csv`), so a CRM id names one the site does not list yet.
     pub known_organizations: Option<PathBuf>,
+    /// What the command says about how these options came to be (a retry's options kept from
+    /// its run): in the run's log and its summary's input notes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Whether two paths name one file (by content when both can be read).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 impl Default for ImportOptions {
@@ -206,6 +218,7 @@ impl Default for ImportOptions {
             out: None,
             dry_run: false,
             known_organizations: None,
+            notes: Vec::new(),
             service_desk: None,
             batch_size: DEFAULT_BATCH_SIZE,
             rate: DEFAULT_RATE,
@@ -319,6 +332,74 @@ impl ImportOptions {
         Ok(o)
     }
 
+    /// Options for a retry of a run's report: what the command line gives wins; what it leaves
+    /// unset comes from the run (`run`, as its journal recorded them; `mapping`: the run's copy
+    /// of its mapping). How the file is read (encoding, sheet, header row) is not carried: the
+    /// report is csmport's own CSV. Each option kept from the run, and a mapping given on the
+    /// line over the run's, is noted.
+    pub fn remembering(&mut self, run: &ImportOptions, mapping: Option<PathBuf>) {
+        let mut kept = Vec::new();
+        let (line, was) = (&mut self.input, &run.input);
+        let run_mapping = mapping.or_else(|| was.mapping.clone());
+        match (&line.mapping, run_mapping) {
+            (None, Some(m)) => {
+                kept.push(format!("--mapping {}", m.display()));
+                line.mapping = Some(m);
+            }
+            (Some(given), Some(m)) if !same_file(given, &m) => self.notes.push(format!(
+                "--mapping {} given: the run read its rows with {} (kept in its folder)",
+                given.display(),
+                m.display()
+            )),
+            _ => {}
+        }
+        let mut take = |given: &mut Option<String>, was: &Option<String>, flag: &str| {
+            if given.is_none() && was.is_some() {
+                *given = was.clone();
+                kept.push(format!("{flag} {}", was.as_deref().unwrap_or_default()));
+            }
+        };
+        take(&mut line.date_format, &was.date_format, "--date-format");
+        take(
+            &mut line.organizations_by,
+            &was.organizations_by,
+            "--organizations-by",
+        );
+        take(&mut line.customers_by, &was.customers_by, "--customers-by");
+        take(&mut self.service_desk, &run.service_desk, "--service-desk");
+        let line = &mut self.input;
+        if line.schema.is_none() && was.schema.is_some() {
+            line.schema = was.schema.clone();
+            kept.push("--schema".into());
+        }
+        if !line.ignore_unknown_columns && was.ignore_unknown_columns {
+            line.ignore_unknown_columns = true;
+            kept.push("--ignore-unknown-columns".into());
+        }
+        if !line.update_definitions && was.update_definitions {
+            line.update_definitions = true;
+            kept.push("--update-definitions".into());
+        }
+        if line.invalid_values == InvalidValues::default()
+            && was.invalid_values != line.invalid_values
+        {
+            line.invalid_values = was.invalid_values;
+            kept.push("--invalid-values blank".into());
+        }
+        if line.op == Op::default() && was.op != line.op {
+            line.op = was.op;
+            kept.push(format!("--op {}", crate::site::api::Choice::name(was.op)));
+        }
+        if self.create_organizations && !run.create_organizations {
+            self.create_organizations = false;
+            kept.push("--no-create-organizations".into());
+        }
+        if !kept.is_empty() {
+            self.notes
+                .push(format!("options kept from the run: {}", kept.join(", ")));
+        }
+    }
+
     /// Options a journal recorded; refused when a newer csmport wrote them.
     pub fn from_journal(text: &str) -> Result<ImportOptions, String> {
         let o: ImportOptions = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -348,6 +429,52 @@ pub fn check_date_format(fmt: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_keeps_what_its_line_leaves_unset() {
+        let mut run = ImportOptions::new(Kind::Customers, Path::new("/data/c.csv"));
+        run.input.mapping = Some("/data/m.toml".into());
+        run.input.ignore_unknown_columns = true;
+        run.input.invalid_values = InvalidValues::Blank;
+        run.input.date_format = Some("%d/%m/%Y".into());
+        run.service_desk = Some("1".into());
+        run.create_organizations = false;
+        // Nothing on the line: everything from the run, the mapping from its copy.
+        let mut line = ImportOptions::new(Kind::Customers, Path::new("run/failures.csv"));
+        line.remembering(&run, Some("run/mapping.toml".into()));
+        assert_eq!(
+            line.input.mapping.as_deref(),
+            Some(Path::new("run/mapping.toml"))
+        );
+        assert!(line.input.ignore_unknown_columns && !line.create_organizations);
+        assert_eq!(line.input.invalid_values, InvalidValues::Blank);
+        assert_eq!(line.input.date_format.as_deref(), Some("%d/%m/%Y"));
+        assert_eq!(line.service_desk.as_deref(), Some("1"));
+        assert_eq!(line.notes.len(), 1, "{:?}", line.notes);
+        assert!(line.notes[0].starts_with("options kept from the run: --mapping run/mapping.toml"));
+        // What the line gives wins, and a different mapping is noted.
+        let mut line = ImportOptions::new(Kind::Customers, Path::new("run/failures.csv"));
+        line.input.mapping = Some("/elsewhere/other.toml".into());
+        line.input.date_format = Some("%Y-%m-%d".into());
+        line.remembering(&run, None);
+        assert_eq!(
+            line.input.mapping.as_deref(),
+            Some(Path::new("/elsewhere/other.toml"))
+        );
+        assert_eq!(line.input.date_format.as_deref(), Some("%Y-%m-%d"));
+        assert!(
+            line.notes[0].contains("--mapping /elsewhere/other.toml given"),
+            "{:?}",
+            line.notes
+        );
+        // A run without options of note: nothing said.
+        let mut line = ImportOptions::new(Kind::Customers, Path::new("run/failures.csv"));
+        line.remembering(
+            &ImportOptions::new(Kind::Customers, Path::new("/x.csv")),
+            None,
+        );
+        assert!(line.notes.is_empty());
+    }
 
     #[test]
     fn journaled_options_round_trip_and_tolerate_missing_and_unknown_fields() {

@@ -2,7 +2,8 @@
 //! again, as a new run with its own folder. The report keeps the input's columns and cells, so
 //! rows the user fixed in it go through and the others fail again with their new reason. The
 //! kind comes from the run folder's summary.json (or `--kind`); the rest is an ordinary import
-//! (`engine::run`). A report with rows still open (their outcome not known yet) is refused:
+//! (`engine::run`), with the run's options (its mapping, the copy in its folder) where the
+//! line gives none. A report with rows still open (their outcome not known yet) is refused:
 //! `resume` settles them without sending anything twice.
 
 use std::path::Path;
@@ -23,7 +24,12 @@ pub async fn run(cli: &Cli, args: &RetryArgs) -> Result<i32, Error> {
     let file = &args.failures;
     let kind = check(file, args.kind)?;
     let (target, sandbox) = super::resolve_target(cli).await?;
-    let opts = cli::import_options(kind, file, &args.read, &args.run);
+    let mut opts = cli::import_options(kind, file, &args.read, &args.run);
+    if let Some(run) = remembered(file) {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let copy = Some(dir.join(run::MAPPING_FILE)).filter(|p| p.is_file());
+        opts.remembering(&run, copy);
+    }
     let result = run::run(&opts, &target, None).await?;
     super::output::print_result(cli, &result, sandbox.as_ref());
     Ok(result.exit_code)
@@ -86,6 +92,17 @@ pub fn check_header(file: &Path, header: &[String]) -> Result<(), Error> {
         if missing.len() > 1 { "s" } else { "" },
         REPORT_COLUMNS.join(", ")
     )))
+}
+
+/// The options of the run that wrote the report, from the journal beside it (none for a
+/// validation's report, or a report moved away from its run folder).
+fn remembered(file: &Path) -> Option<crate::options::ImportOptions> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    if !dir.join(crate::engine::journal::JOURNAL_FILE).is_file() {
+        return None;
+    }
+    let (_, meta) = crate::engine::journal::Journal::open(dir).ok()?;
+    crate::options::ImportOptions::from_journal(&meta.options).ok()
 }
 
 /// The kind of the run that wrote the report, from the summary.json beside it.

@@ -236,10 +236,9 @@ async fn run_kind<K: Description>(
                 started_at: started_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             };
             began_size = meta.input.size;
-            (
-                Some(Arc::new(Journal::create(&dir, &meta)?)),
-                BTreeMap::new(),
-            )
+            let journal = Journal::create(&dir, &meta)?;
+            keep_mapping(&dir, opts)?;
+            (Some(Arc::new(journal)), BTreeMap::new())
         }
     };
     let log = if resuming {
@@ -275,7 +274,7 @@ async fn run_kind<K: Description>(
         target.base_url, target.cloud_id, opts.batch_size, opts.rate, opts.max_tasks
     ));
     let opened = kind.opened();
-    for note in &opened.notes {
+    for note in opts.notes.iter().chain(&opened.notes) {
         log.note(note);
     }
     let ignored_columns: Vec<String> = opened
@@ -445,6 +444,7 @@ async fn run_kind<K: Description>(
     let unchanged = engine.stats.unchanged.load(Ordering::Relaxed);
     let t = report::timing(started_at, started.elapsed(), counts.rows);
     let mut dialect = end.dialect;
+    dialect.notes.extend(opts.notes.iter().cloned());
     if opts.dry_run {
         dialect.notes.extend(ignored_note);
         match unchanged {
@@ -844,6 +844,21 @@ fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
 }
 
 pub const LOG_FILE: &str = "run.log";
+
+/// The run's copy of its mapping: `retry` of its report reads the rows as the run did, even
+/// after the mapping file was edited or moved.
+pub const MAPPING_FILE: &str = "mapping.toml";
+
+fn keep_mapping(dir: &Path, opts: &ImportOptions) -> Result<(), Error> {
+    let Some(mapping) = &opts.input.mapping else {
+        return Ok(());
+    };
+    let path = dir.join(MAPPING_FILE);
+    let text = std::fs::read(mapping)
+        .map_err(|e| Error::Usage(format!("--mapping {}: cannot read: {e}", mapping.display())))?;
+    crate::fsx::write_private(&path, &text)
+        .map_err(|source| Error::Report(report::ReportError { path, source }))
+}
 
 /// The run folder's `run.log`, continued by a resumed run.
 fn append_log(dir: &Path) -> Result<Arc<RunLog>, Error> {

@@ -310,3 +310,50 @@ FIRST@x.example,Second,false\n",
     assert_eq!(ok.len(), 1, "{ok:?}");
     assert_eq!(ok[0][0], "second@x.example");
 }
+
+#[test]
+fn retry_of_a_mapped_run_needs_no_flags_and_reads_with_the_run_s_mapping() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let mapping = ctx.write(
+        "m.toml",
+        b"kind = \"customers\"\nunmapped = \"ignore\"\n\n\
+[[column]]\nsource = \"E-Mail\"\nfield = \"email\"\ntransform = [\"trim\", \"lowercase\"]\n\n\
+[[column]]\nsource = [\"First\", \"Last\"]\njoin = \" \"\nfield = \"displayName\"\n",
+    );
+    let file = ctx.write(
+        "crm.csv",
+        b"E-Mail,First,Last,IsDeleted\nann@x.example,Ann,Lee,false\nnot-an-email,Bo,Day,false\n",
+    );
+    let out = ctx.import(&sb, &file, &["--mapping", mapping.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The user fixes the row in the report, and the mapping file is edited away.
+    let report = ctx.path("run/failures.csv");
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::write(&report, text.replacen("not-an-email", "bo@x.example", 1)).unwrap();
+    std::fs::write(&mapping, "not a mapping any more").unwrap();
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("retry")
+        .arg(&report)
+        .args(["--out", "again"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bo = sb.state()["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "bo@x.example")
+        .cloned()
+        .expect("sent");
+    assert_eq!(bo["displayName"], "Bo Day");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("again/summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        s.to_string()
+            .contains("options kept from the run: --mapping"),
+        "{s}"
+    );
+}
