@@ -726,6 +726,11 @@ pub struct ReadArgs {
     /// email column
     #[arg(long, value_name = "FIELD")]
     pub customers_by: Option<String>,
+    /// A failure report (retry): send cells a spreadsheet changed when it saved the report (a
+    /// lost leading zero, scientific notation, a re-formatted date, a wrong encoding) as they
+    /// are now, instead of failing their rows
+    #[arg(long)]
+    pub accept_changed_cells: bool,
 }
 
 impl ReadArgs {
@@ -741,6 +746,7 @@ impl ReadArgs {
             invalid_values: self.invalid_values,
             organizations_by: self.organizations_by.clone(),
             customers_by: self.customers_by.clone(),
+            accept_changed_cells: self.accept_changed_cells,
             ..self.dialect.input_options()
         }
     }

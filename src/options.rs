@@ -147,6 +147,9 @@ pub struct InputOptions {
     /// `--customers-by`: rows name customers by this customer detail field (a CRM's id), not
     /// by email or id.
     pub customers_by: Option<String>,
+    /// `--accept-changed-cells`: a failure report's cells a spreadsheet changed are sent as
+    /// they are, not refused.
+    pub accept_changed_cells: bool,
 }
 
 impl InputOptions {

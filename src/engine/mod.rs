@@ -5,6 +5,7 @@
 //! uses `kinds` for what differs between kinds and `site` to talk to CSM.
 
 pub mod backup;
+pub mod damage;
 pub mod export;
 pub mod html;
 pub mod intake;

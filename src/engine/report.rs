@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::map::normalize;
 use crate::read::{RawRow, escape_formula};
 
-use super::reread::{DUPLICATE_PREFIX, RAW_COLUMN, raw_text};
+use super::reread::{RAW_COLUMN, raw_text};
 use crate::row::{Outcome, Row, Stage, State};
 
 pub const FAILURES_FILE: &str = "failures.csv";
@@ -256,11 +256,9 @@ impl ReportWriter {
                     Some(x) => format!("{error}; extra cells beyond the header: {x}"),
                     None => error.clone(),
                 };
-                let raw = if *stage == Stage::Read || error.starts_with(DUPLICATE_PREFIX) {
-                    self.raw_of(row)
-                } else {
-                    String::new()
-                };
+                // Every failed row keeps its record as read: a retry tells a spreadsheet's
+                // changes to its cells from the user's edits by it.
+                let raw = self.raw_of(row);
                 // Our reason on one line (a server's text in it shows its controls); the row's
                 // own cells stay as they were read.
                 let (field, error) = (one_line(field), one_line(&error));
@@ -280,7 +278,8 @@ impl ReportWriter {
                 // so they go to the failure report too.
                 if !row.raw.is_blank() {
                     let reason = one_line(reason);
-                    record.extend([SKIPPED_STAGE, "", &reason, ""]);
+                    let raw = escape_formula(&self.raw_of(row)).into_owned();
+                    record.extend([SKIPPED_STAGE, "", &reason, &raw]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -334,6 +333,71 @@ impl ReportWriter {
         }
         Ok(self.counts)
     }
+}
+
+/// The workbook beside failures.csv.
+pub const FAILURES_XLSX: &str = "failures.xlsx";
+
+/// Writes `failures.xlsx` beside the folder's failures.csv: the same rows with every cell as
+/// text, so a spreadsheet keeps leading zeros, long digit strings and dates as typed, and
+/// `retry` takes it as it takes the CSV. No failures: no workbook (an old one goes). Returns
+/// why there is none when the rows do not fit a sheet.
+pub fn write_failures_xlsx(dir: &Path) -> Result<Option<String>, ReportError> {
+    let csv_path = dir.join(FAILURES_FILE);
+    let path = dir.join(FAILURES_XLSX);
+    let err = |source| ReportError {
+        path: path.clone(),
+        source,
+    };
+    let _ = std::fs::remove_file(&path);
+    let Ok(file) = crate::fsx::open_text(&csv_path) else {
+        return Ok(None);
+    };
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let text = rust_xlsxwriter::Format::new().set_num_format("@");
+    let xlsx = |e: rust_xlsxwriter::XlsxError| err(std::io::Error::other(e.to_string()));
+    let sheet = book.add_worksheet_with_constant_memory().map_err(xlsx)?;
+    sheet.set_name("failures").map_err(xlsx)?;
+    let header = r
+        .headers()
+        .map_err(|e| err(std::io::Error::other(e)))?
+        .clone();
+    for (c, h) in header.iter().enumerate() {
+        sheet
+            .write_string_with_format(0, c as u16, h, &text)
+            .map_err(xlsx)?;
+    }
+    let mut rows = 0u32;
+    for rec in r.records() {
+        let rec = rec.map_err(|e| err(std::io::Error::other(e)))?;
+        rows += 1;
+        if rows >= 1_048_576 {
+            return Ok(Some(format!(
+                "{FAILURES_XLSX} not written: more failed rows than a sheet holds (failures.csv has them all)"
+            )));
+        }
+        for (c, cell) in rec.iter().enumerate() {
+            if cell.chars().count() > 32_767 {
+                return Ok(Some(format!(
+                    "{FAILURES_XLSX} not written: row {rows} has a cell longer than a spreadsheet cell holds (failures.csv has it whole)"
+                )));
+            }
+            if !cell.is_empty() {
+                sheet
+                    .write_string_with_format(rows, c as u16, cell, &text)
+                    .map_err(xlsx)?;
+            }
+        }
+    }
+    if rows == 0 {
+        return Ok(None);
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    book.save_to_writer(tmp.as_file_mut()).map_err(xlsx)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(&path).map_err(|e| err(e.error))?;
+    Ok(None)
 }
 
 /// Merges the failure rows of `other`'s failures.csv (same columns) into `dir`'s, both in row
@@ -716,7 +780,7 @@ mod tests {
         let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
         email,notes,_row,_stage,_field,_error,_raw
-        bad,n,2,validate,email,not valid,
+        bad,n,2,validate,email,not valid,"bad,n"
         c@x.io,,4,open,,not sent: the run was interrupted before this row was sent,
         "#);
         let successes = report_text(&dir.path().join(SUCCESSES_FILE));
@@ -760,7 +824,7 @@ mod tests {
         let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
         email,'=notes,phone,_row,_stage,_field,_error,_raw
-        '@bad,-5,'=already,2,validate,email,not valid,
+        '@bad,-5,'=already,2,validate,email,not valid,"'@bad,-5,'=already"
         "#);
         let successes = report_text(&dir.path().join(SUCCESSES_FILE));
         insta::assert_snapshot!(successes, @r#"

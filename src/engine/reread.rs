@@ -78,6 +78,8 @@ pub enum Still {
 pub struct Reread {
     /// The input columns (before the report's own), in order.
     kept: Vec<usize>,
+    /// Their names.
+    names: Vec<String>,
     stage: usize,
     field: usize,
     error: usize,
@@ -88,10 +90,12 @@ impl Reread {
     /// `None` for an ordinary file, or a report from before `_raw`.
     pub fn find(header: &[String]) -> Option<Reread> {
         let at = |name: &str| header.iter().position(|h| normalize(h) == name);
+        let kept: Vec<usize> = (0..header.len())
+            .filter(|&i| !normalize(&header[i]).starts_with('_'))
+            .collect();
         Some(Reread {
-            kept: (0..header.len())
-                .filter(|&i| !normalize(&header[i]).starts_with('_'))
-                .collect(),
+            names: kept.iter().map(|&i| header[i].clone()).collect(),
+            kept,
             stage: at("_stage")?,
             field: at("_field")?,
             error: at("_error")?,
@@ -125,6 +129,28 @@ impl Reread {
             });
         }
         None
+    }
+
+    /// The first cell of `row` a spreadsheet changed from what `_raw` holds (`damage`): its
+    /// column and what to say.
+    pub fn damaged(&self, row: &RawRow) -> Option<(String, String)> {
+        let raw = unescape_formula(row.cells.get(self.raw).unwrap_or(""));
+        if raw.is_empty() {
+            return None;
+        }
+        let original = parse_raw(raw)?;
+        self.kept.iter().enumerate().find_map(|(n, &i)| {
+            let now = unescape_formula(row.cells.get(i).unwrap_or(""));
+            let then = original.get(n).map(String::as_str).unwrap_or("");
+            let why = super::damage::of(then, now)?;
+            let name = self.names[n].clone();
+            Some((
+                name.clone(),
+                format!(
+                    "{name}: '{now}' {why}: the report had '{then}'. A spreadsheet changed it when the report was saved: put the value back (failures.xlsx keeps every cell as text), or pass --accept-changed-cells to send it as it is now"
+                ),
+            ))
+        })
     }
 
     /// `row` with its input cells as `_raw` holds them (the row as first read).
@@ -222,6 +248,8 @@ pub fn rows_of(file: &Path, wanted: &HashSet<u64>) -> Option<HashMap<u64, RawRow
 /// keys of the original rows its unedited duplicates point at.
 pub struct Again {
     reread: Reread,
+    /// `--accept-changed-cells`: cells a spreadsheet changed are sent as they are.
+    accept_changed: bool,
     /// Row → keys, for the first rows that are still in the original input.
     firsts: HashMap<u64, HashSet<String>>,
     /// Why the original input could not be looked at, when it could not.
@@ -231,7 +259,12 @@ pub struct Again {
 impl Again {
     /// `None` unless `file` is a failure report with `_raw`. Reads the report once more for
     /// its unedited duplicates, then the rows they point at in the original input.
-    pub fn prepare<K: Description>(file: &Path, header: &[String], kind: &K) -> Option<Again> {
+    pub fn prepare<K: Description>(
+        file: &Path,
+        header: &[String],
+        kind: &K,
+        accept_changed: bool,
+    ) -> Option<Again> {
         let reread = Reread::find(header)?;
         // The first rows of every duplicate, edited or not: whether an edit changed the key
         // is decided row by row.
@@ -245,6 +278,7 @@ impl Again {
         }
         let mut again = Again {
             reread,
+            accept_changed,
             firsts: HashMap::new(),
             unseen: None,
         };
@@ -277,6 +311,11 @@ impl Again {
     /// The outcome of a report row whose failure is still true; `None` for rows to check and
     /// send as usual.
     pub fn outcome<K: Description>(&self, kind: &K, row: &RawRow) -> Option<Outcome> {
+        if !self.accept_changed
+            && let Some((field, error)) = self.reread.damaged(row)
+        {
+            return Some(Outcome::failed(Stage::Validate, field, error));
+        }
         match self.reread.still(row)? {
             Still::Read { field, error } => Some(Outcome::failed(Stage::Read, field, error)),
             Still::Duplicate {

@@ -318,10 +318,11 @@ async fn run_kind<K: Description>(
         let engine = engine.clone();
         let file = file.to_path_buf();
         let header = header.clone();
+        let accept_changed = opts.input.accept_changed_cells;
         let examples = crate::map::Examples::new(&columns);
         let warnings = report::WarningsWriter::new(&dir, &header);
         tokio::task::spawn_blocking(move || {
-            let again = Again::prepare(&file, &header, &engine.kind);
+            let again = Again::prepare(&file, &header, &engine.kind, accept_changed);
             read_rows(
                 &engine,
                 source,
@@ -526,8 +527,13 @@ async fn run_kind<K: Description>(
         report::write_summary(&dir, &summary)?;
         None
     };
-    // The page for people is a view of the reports: one that cannot be written is said, and
-    // the run's outcome stands.
+    // The workbook and the page for people are views of the reports: one that cannot be
+    // written is said, and the run's outcome stands.
+    match report::write_failures_xlsx(&dir) {
+        Ok(None) => {}
+        Ok(Some(why)) => log.note(&why),
+        Err(e) => log.note(&format!("{}: {e}", report::FAILURES_XLSX)),
+    }
     if let Err(e) = super::html::write(&dir) {
         log.note(&format!("report.html: {e}"));
     }

@@ -358,6 +358,11 @@ pub fn validate_file(
         exit_code,
     };
     report::write_validate_summary(&dir, &summary)?;
+    match report::write_failures_xlsx(&dir) {
+        Ok(None) => {}
+        Ok(Some(why)) => crate::errln!("csmport: note: {why}"),
+        Err(e) => crate::errln!("csmport: {}: {e}", report::FAILURES_XLSX),
+    }
     if let Err(e) = crate::engine::html::write(&dir) {
         crate::errln!("csmport: report.html: {e}");
     }

@@ -357,3 +357,85 @@ fn retry_of_a_mapped_run_needs_no_flags_and_reads_with_the_run_s_mapping() {
         "{s}"
     );
 }
+
+#[test]
+fn a_report_a_spreadsheet_damaged_is_refused_and_failures_xlsx_goes_through() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        "email,displayName,Customer Tier,Primary Contact Phone,Renewal Date\n\
+lu@x.example,Luis Núñez,Gold,0422082255,2026-06-30\n"
+            .as_bytes(),
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(ctx.path("run/failures.xlsx").is_file());
+    let xlsx = std::fs::read(ctx.path("run/failures.xlsx")).unwrap();
+
+    // Opened in a spreadsheet as Windows-1252, saved as CSV: the tier fixed by the user, the
+    // name garbled, the phone's leading zero lost, the date in the locale's form.
+    let report = ctx.path("run/failures.csv");
+    let text = std::fs::read_to_string(&report).unwrap();
+    let saved = text
+        .trim_start_matches('\u{feff}')
+        .replacen("Luis Núñez", "Luis NÃºÃ±ez", 1)
+        .replacen("Gold", "Premium", 1)
+        .replacen("0422082255", "422082255", 1)
+        .replacen(",2026-06-30,", ",6/30/2026,", 1);
+    std::fs::write(&report, saved).unwrap();
+    let before = sb.requests().len();
+    let retry = |report: &std::path::Path, out: &str| {
+        ctx.csmport(Some(&sb))
+            .arg("retry")
+            .arg(report)
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    };
+    let out = retry(&report, "again");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(sb.writes_since(before), Vec::<String>::new());
+    let (head, rows) = read_csv(&ctx.path("again/failures.csv"));
+    let at = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let error = &rows[0][at("_error")];
+    assert_eq!(rows[0][at("_field")], "displayName");
+    assert!(
+        error.contains("'Luis NÃºÃ±ez' is UTF-8 read as Windows-1252"),
+        "{error}"
+    );
+    assert!(error.contains("--accept-changed-cells"), "{error}");
+    // The row's record as first read is carried on.
+    assert!(rows[0][at("_raw")].contains("Luis Núñez,Gold,0422082255,2026-06-30"));
+
+    // failures.xlsx keeps every cell as text: the tier fixed there, the rest as typed.
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let range = calamine::Reader::worksheet_range(&mut book, "failures").unwrap();
+    let rows: Vec<Vec<String>> = range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[1][3], "0422082255");
+    let mut fixed = rust_xlsxwriter::Workbook::new();
+    let sheet = fixed.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let cell = if r == 1 && c == 2 {
+                "Premium"
+            } else {
+                cell.as_str()
+            };
+            sheet.write_string(r as u32, c as u16, cell).unwrap();
+        }
+    }
+    fixed.save(ctx.path("run/failures.xlsx")).unwrap();
+    let out = retry(&ctx.path("run/failures.xlsx"), "fixed");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let state = sb.state().to_string();
+    assert!(
+        state.contains("Luis Núñez") && state.contains("0422082255"),
+        "{state}"
+    );
+    assert!(!state.contains("\"422082255\""), "{state}");
+}

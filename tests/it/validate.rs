@@ -576,7 +576,15 @@ fn duplicates_found_after_the_pass_join_the_report_in_row_order() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["failures.csv", "report.html", "summary.json"]);
+    assert_eq!(
+        names,
+        [
+            "failures.csv",
+            "failures.xlsx",
+            "report.html",
+            "summary.json"
+        ]
+    );
     let (_, again) = run(&["import", "customers", "--dry-run"], "d");
     assert_eq!(again, report);
 }
