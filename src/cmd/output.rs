@@ -39,11 +39,16 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             _ => format!("imported {} from {}", s.kind, s.input),
         },
         format!(
-            "  rows      {} = {} succeeded + {} failed + {} skipped{}",
+            "  rows      {} = {} succeeded + {} failed + {} skipped{}{}",
             c.rows,
             c.succeeded,
             c.failed,
             c.skipped,
+            if c.open > 0 {
+                format!(" ({} of them open: no outcome yet)", c.open)
+            } else {
+                String::new()
+            },
             c.not_read
                 .map(|n| format!(" + {n} not read"))
                 .unwrap_or_default()
@@ -89,15 +94,37 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             "  unchanged {u} rows already on the site as in the file (nothing sent for them)"
         ));
     }
+    // A resumed run: the whole run's figures, then this attempt's.
+    let this = s.attempts.last().filter(|_| s.attempts.len() > 1).map(|a| {
+        let sent = if a.batches == 0 {
+            "nothing".to_string()
+        } else {
+            format!(
+                "{}, {}",
+                count(a.batches, "request"),
+                count(a.tasks, "task")
+            )
+        };
+        format!(
+            " (over {} attempts; this one sent {sent} in {:.1}s)",
+            s.attempts.len(),
+            a.elapsed_s.unwrap_or_default()
+        )
+    });
     if s.batches == 0 {
-        lines.push(format!("  sent      nothing, in {:.1}s", s.elapsed_s));
+        lines.push(format!(
+            "  sent      nothing, in {:.1}s{}",
+            s.elapsed_s,
+            this.unwrap_or_default()
+        ));
     } else {
         lines.push(format!(
-            "  sent      {}, {} in {:.1}s ({} rows/s)",
+            "  sent      {}, {} in {:.1}s ({} rows/s){}",
             count(s.batches, "request"),
             count(s.tasks, "task"),
             s.elapsed_s,
-            s.rows_per_s
+            s.rows_per_s,
+            this.unwrap_or_default()
         ));
     }
     if !s.created_organizations.is_empty() {

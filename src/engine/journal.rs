@@ -683,6 +683,15 @@ impl Journal {
         })
     }
 
+    /// Rows of a chunk still open elsewhere that have their final outcome (a local check's
+    /// failure): recorded, so the journal (and `status`) counts what the report lists.
+    pub fn closed(&self, seq: u64, outcomes: &[(u64, &Outcome)]) -> Result<(), JournalError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.with(|tx| insert_rows(tx, seq, outcomes))
+    }
+
     /// Every chunk the journal knows, by sequence number.
     pub fn chunks(&self) -> Result<BTreeMap<u64, ChunkRecord>, JournalError> {
         self.with(|tx| {
@@ -755,6 +764,23 @@ impl Journal {
     }
 
     /// The attempts of a batch, oldest first: (key, outcome).
+    /// Batches sent (every state past planned) and tasks made, over the whole run.
+    pub fn sent_counts(&self) -> Result<(u64, u64), JournalError> {
+        self.with(|tx| {
+            let batches: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM batches WHERE state != 'planned'",
+                [],
+                |r| r.get(0),
+            )?;
+            let tasks: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM batches WHERE task_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((batches.max(0) as u64, tasks.max(0) as u64))
+        })
+    }
+
     pub fn attempts(&self, batch: i64) -> Result<Vec<(Option<String>, String)>, JournalError> {
         self.with(|tx| {
             let mut s = tx.prepare(

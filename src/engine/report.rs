@@ -581,6 +581,10 @@ fn csv_err(path: &Path, e: csv::Error) -> ReportError {
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Each time the run was run (the first, then every `resume`), in order; the figures above
+    /// (`started_at`, `batches`, `tasks`, `elapsed_s`, `rows_per_s`) are the whole run's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
     pub kind: String,
     /// `delete` for `csmport delete` (an import has none).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -666,6 +670,95 @@ pub fn write_validate_summary(dir: &Path, summary: &ValidateSummary) -> Result<(
     let path = dir.join(SUMMARY_FILE);
     let text = serde_json::to_string_pretty(summary).expect("summary serializes") + "\n";
     crate::fsx::write_private(&path, text.as_bytes()).map_err(|source| ReportError { path, source })
+}
+
+/// One time a run was run: its start and end, time spent and what it sent. An attempt that
+/// ended without a summary (killed) has no end, time or figures.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Attempt {
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    #[serde(default)]
+    pub batches: u64,
+    #[serde(default)]
+    pub tasks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// The attempts before this one, as the folder's summary.json tells them (its `attempts`, or
+/// the one it describes); none when there is no summary: then the run began at `began` and
+/// ended unrecorded (killed).
+pub fn earlier_attempts(dir: &Path, began: &str) -> Vec<Attempt> {
+    let Ok(text) = std::fs::read_to_string(dir.join(SUMMARY_FILE)) else {
+        return vec![Attempt {
+            started_at: began.to_string(),
+            finished_at: None,
+            elapsed_s: None,
+            batches: 0,
+            tasks: 0,
+            exit_code: None,
+            interrupted: false,
+        }];
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if let Some(a) = v.get("attempts").cloned()
+        && let Ok(list) = serde_json::from_value::<Vec<Attempt>>(a)
+        && !list.is_empty()
+    {
+        return list;
+    }
+    vec![Attempt {
+        started_at: v["started_at"].as_str().unwrap_or(began).to_string(),
+        finished_at: v["finished_at"].as_str().map(str::to_string),
+        elapsed_s: v["elapsed_s"].as_f64(),
+        batches: v["batches"].as_u64().unwrap_or(0),
+        tasks: v["tasks"].as_u64().unwrap_or(0),
+        exit_code: v["exit_code"].as_i64().map(|c| c as i32),
+        interrupted: v["interrupted"].as_bool().unwrap_or(false),
+    }]
+}
+
+/// A run's figures over all its attempts.
+pub struct Whole {
+    pub started_at: String,
+    pub batches: u64,
+    pub tasks: u64,
+    pub elapsed_s: f64,
+    /// Rows with an outcome per second of time spent.
+    pub rows_per_s: f64,
+}
+
+/// The figures of `attempts` together; `journal`: (batches sent, tasks) as the journal has
+/// them, the floor when an attempt ended unrecorded (killed).
+pub fn whole_run(attempts: &[Attempt], counts: &Counts, journal: Option<(u64, u64)>) -> Whole {
+    let mut batches: u64 = attempts.iter().map(|a| a.batches).sum();
+    let mut tasks: u64 = attempts.iter().map(|a| a.tasks).sum();
+    if let Some((b, t)) = journal.filter(|_| attempts.iter().any(|a| a.finished_at.is_none())) {
+        batches = batches.max(b);
+        tasks = tasks.max(t);
+    }
+    let elapsed: f64 = attempts.iter().filter_map(|a| a.elapsed_s).sum();
+    let closed = (counts.succeeded + counts.failed + counts.skipped).saturating_sub(counts.open);
+    Whole {
+        started_at: attempts
+            .first()
+            .map(|a| a.started_at.clone())
+            .unwrap_or_default(),
+        batches,
+        tasks,
+        elapsed_s: (elapsed * 1000.0).round() / 1000.0,
+        rows_per_s: if elapsed > 0.0 {
+            (closed as f64 / elapsed * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+    }
 }
 
 /// The summary's times: start and end (UTC, to the second), run time and pace.

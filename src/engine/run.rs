@@ -55,6 +55,8 @@ pub struct Resumed {
     pub chunks: BTreeMap<u64, ChunkRecord>,
     /// The site the run wrote to (base URL, cloud id): a resume goes to that one only.
     pub site: (String, String),
+    /// When the run first began (the journal's record).
+    pub began: String,
 }
 
 impl Resumed {
@@ -79,6 +81,7 @@ impl Resumed {
                 journal: Arc::new(journal),
                 chunks,
                 site: (meta.base_url, meta.cloud_id),
+                began: meta.started_at,
             },
         ))
     }
@@ -209,6 +212,7 @@ async fn run_kind<K: Description>(
     };
     let dir = run_dir(opts.out.as_deref(), &folder, started_at)?;
     let resuming = resumed.is_some();
+    let began = resumed.as_ref().map(|r| r.began.clone());
     if !resuming && opts.out.is_some() {
         // A new run writes into a folder of its own: files already there (a planted link to
         // somewhere else among them) are not written through. A delete's backup stage put its
@@ -461,19 +465,39 @@ async fn run_kind<K: Description>(
     }
     let did = engine.kind.did().await;
     let backup = did.backup;
+    // The whole run's figures: this attempt's, and those of the attempts before it.
+    let mut attempts = match &began {
+        Some(b) if !opts.dry_run => report::earlier_attempts(&dir, b),
+        _ => Vec::new(),
+    };
+    attempts.push(report::Attempt {
+        started_at: t.started_at.clone(),
+        finished_at: Some(t.finished_at.clone()),
+        elapsed_s: Some(t.elapsed_s),
+        batches: engine.stats.requests.load(Ordering::Relaxed),
+        tasks: engine.stats.tasks.load(Ordering::Relaxed),
+        exit_code: Some(exit_code),
+        interrupted,
+    });
+    let whole = report::whole_run(&attempts, &counts, journal_counts(&engine));
     let summary = Summary {
+        attempts: if attempts.len() > 1 {
+            attempts
+        } else {
+            Vec::new()
+        },
         kind: kind_name.to_string(),
         operation: opts.delete.then(|| "delete".to_string()),
         input: label.clone(),
         run_dir: dir.display().to_string(),
         target: format!("{} (cloud {})", target.base_url, target.cloud_id),
-        started_at: t.started_at,
+        started_at: whole.started_at,
         finished_at: t.finished_at,
-        rows_per_s: t.rows_per_s,
+        rows_per_s: whole.rows_per_s,
         counts: counts.clone(),
-        batches: engine.stats.requests.load(Ordering::Relaxed),
-        tasks: engine.stats.tasks.load(Ordering::Relaxed),
-        elapsed_s: t.elapsed_s,
+        batches: whole.batches,
+        tasks: whole.tasks,
+        elapsed_s: whole.elapsed_s,
         interrupted,
         exit_code,
         unchanged: Some(unchanged),
@@ -771,13 +795,16 @@ async fn emit<K: Description>(
                     writer.write_verified(row, chunk.verified.get(&i).copied(), &dir)?;
                 }
             }
-            if chunk.open_rows() == 0
-                && !chunk.replayed
+            if !chunk.replayed
                 && let Some(j) = &engine.journal
             {
                 let outcomes = closed_outcomes(&chunk.rows);
-                if let Err(e) = j.done(chunk.seq, (chunk.first_row(), chunk.last_row()), &outcomes)
-                {
+                let recorded = if chunk.open_rows() == 0 {
+                    j.done(chunk.seq, (chunk.first_row(), chunk.last_row()), &outcomes)
+                } else {
+                    j.closed(chunk.seq, &outcomes)
+                };
+                if let Err(e) = recorded {
                     engine.stop.set(
                         EXIT_USAGE,
                         format!("the run journal could not be written: {e}"),
@@ -847,6 +874,11 @@ fn spawn_interrupt_watch<K: Description>(engine: Arc<Engine<K>>) {
             }
         }
     });
+}
+
+/// What the run's journal says was sent over every attempt: (batches, tasks).
+fn journal_counts<K: Description>(engine: &Engine<K>) -> Option<(u64, u64)> {
+    engine.journal.as_ref()?.sent_counts().ok()
 }
 
 pub const LOG_FILE: &str = "run.log";

@@ -336,6 +336,19 @@ fn ctrl_c_stops_sending_and_reports_every_row_read() {
     assert!(not_sent > 0, "{s}");
     // Skipped = the rows not sent, plus the blank sample row if reading got that far.
     assert!(not_sent <= skipped && skipped - not_sent <= 1, "{s}");
+    // status reads the same counts from the journal.
+    let o = ctx
+        .csmport(None)
+        .args(["status", "--json"])
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for key in ["succeeded", "failed", "open"] {
+        assert_eq!(st["rows"][key], s[key], "{key}: status {st} summary {s}");
+    }
+    // The text says the skipped rows are open, not just skipped.
+    assert!(text.contains("of them open"), "{text}");
 }
 
 #[test]
@@ -507,7 +520,9 @@ fn the_summary_counts_requests_in_words_and_a_run_that_sent_nothing_has_no_pace(
         ctx.summary()["created_organizations"],
         serde_json::json!([])
     );
-    // Resuming a finished run sends nothing, and says so without a rate.
+    // Resuming a finished run sends nothing: the summary keeps the whole run's figures and
+    // says what this attempt sent.
+    let first = ctx.summary();
     let out = ctx
         .csmport(Some(&sb))
         .arg("resume")
@@ -516,8 +531,27 @@ fn the_summary_counts_requests_in_words_and_a_run_that_sent_nothing_has_no_pace(
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("  sent      nothing, in "), "{text}");
-    assert!(!text.contains("rows/s"), "{text}");
+    assert!(
+        text.contains("  sent      1 request, 1 task in ")
+            && text.contains("(over 2 attempts; this one sent nothing in "),
+        "{text}"
+    );
+    let s = ctx.summary();
+    assert_eq!(s["started_at"], first["started_at"], "{s}");
+    assert_eq!(
+        (s["batches"].as_u64(), s["tasks"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let attempts = s["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{s}");
+    assert_eq!(attempts[0]["batches"], 1);
+    assert_eq!(attempts[1]["batches"], 0);
+    let spent =
+        attempts[0]["elapsed_s"].as_f64().unwrap() + attempts[1]["elapsed_s"].as_f64().unwrap();
+    assert!(
+        (s["elapsed_s"].as_f64().unwrap() - spent).abs() < 0.01,
+        "{s}"
+    );
 }
 
 #[test]
