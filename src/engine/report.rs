@@ -98,6 +98,12 @@ pub struct ReportWriter {
     keep: Vec<usize>,
     /// An input that is itself a report: its `_raw` column, carried over.
     raw_at: Option<usize>,
+    /// An input that is itself a report: its `_row` and `_source` columns, carried over, so
+    /// along a retry chain a row keeps its number in the file it first came from.
+    row_at: Option<usize>,
+    source_at: Option<usize>,
+    /// The file rows come from, for `_source` (the input, or the first file of a chain).
+    pub source: String,
     header_len: usize,
     pub counts: Counts,
 }
@@ -154,21 +160,45 @@ impl ReportWriter {
         Ok(ReportWriter {
             failures: open(
                 FAILURES_FILE,
-                &["_row", "_stage", "_field", "_error", RAW_COLUMN],
+                &[
+                    "_row",
+                    "_stage",
+                    "_field",
+                    "_error",
+                    RAW_COLUMN,
+                    SOURCE_COLUMN,
+                ],
             )?,
             successes: if successes && verify {
-                Some(open(SUCCESSES_FILE, &["_row", "_id", "_verified"])?)
+                Some(open(
+                    SUCCESSES_FILE,
+                    &["_row", "_id", "_verified", SOURCE_COLUMN],
+                )?)
             } else if successes {
-                Some(open(SUCCESSES_FILE, &["_row", "_id"])?)
+                Some(open(SUCCESSES_FILE, &["_row", "_id", SOURCE_COLUMN])?)
             } else {
                 None
             },
             verify,
             raw_at: header.iter().position(|h| normalize(h) == RAW_COLUMN),
+            row_at: header.iter().position(|h| normalize(h) == "_row"),
+            source_at: header.iter().position(|h| normalize(h) == SOURCE_COLUMN),
+            source: String::new(),
             keep,
             header_len: header.len(),
             counts: Counts::default(),
         })
+    }
+
+    /// The rows come from `file`: `_source` names it, or, for a report's rows, the file they
+    /// first came from (as its run folder says).
+    pub fn reads(&mut self, file: &Path) {
+        let source = if self.row_at.is_some() && self.source_at.is_none() {
+            super::reread::origin(file).unwrap_or_else(|| file.to_path_buf())
+        } else {
+            file.to_path_buf()
+        };
+        self.source = source.display().to_string();
     }
 
     /// Counts a succeeded row that is not written anywhere (validate: no successes report).
@@ -199,7 +229,18 @@ impl ReportWriter {
             .map(|&i| escape_formula(row.raw.cells.get(i).unwrap_or("")))
             .collect();
         let mut record: Vec<&str> = cells.iter().map(|c| c.as_ref()).collect();
-        let row_no = row.raw.row.to_string();
+        let carried = |at: Option<usize>| {
+            at.and_then(|i| row.raw.cells.get(i))
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+        };
+        let row_no = carried(self.row_at)
+            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+            .unwrap_or_else(|| row.raw.row.to_string());
+        let source = carried(self.source_at)
+            .unwrap_or(self.source.as_str())
+            .to_string();
         record.push(&row_no);
         let outcome = match &row.state() {
             State::Closed(o) => o,
@@ -211,7 +252,7 @@ impl ReportWriter {
                 } else {
                     row.note.as_str()
                 };
-                record.extend([OPEN_STAGE, "", why, ""]);
+                record.extend([OPEN_STAGE, "", why, "", &source]);
                 return self
                     .failures
                     .write_record(&record)
@@ -232,6 +273,7 @@ impl ReportWriter {
                     } += 1;
                     record.push(verdict.map(Verdict::as_str).unwrap_or("not verified"));
                 }
+                record.push(&source);
                 if let Some(w) = &mut self.successes {
                     w.write_record(&record)
                         .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
@@ -267,7 +309,7 @@ impl ReportWriter {
                     escape_formula(&error),
                     escape_formula(&raw),
                 );
-                record.extend([stage.as_str(), &field, &error, &raw]);
+                record.extend([stage.as_str(), &field, &error, &raw, &source]);
                 self.failures
                     .write_record(&record)
                     .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -279,7 +321,7 @@ impl ReportWriter {
                 if !row.raw.is_blank() {
                     let reason = one_line(reason);
                     let raw = escape_formula(&self.raw_of(row)).into_owned();
-                    record.extend([SKIPPED_STAGE, "", &reason, &raw]);
+                    record.extend([SKIPPED_STAGE, "", &reason, &raw, &source]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -334,6 +376,9 @@ impl ReportWriter {
         Ok(self.counts)
     }
 }
+
+/// The report column naming the file a row's `_row` counts in.
+pub const SOURCE_COLUMN: &str = "_source";
 
 /// The workbook beside failures.csv.
 pub const FAILURES_XLSX: &str = "failures.xlsx";
@@ -872,15 +917,15 @@ mod tests {
         );
         let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
-        email,notes,_row,_stage,_field,_error,_raw
-        bad,n,2,validate,email,not valid,"bad,n"
-        c@x.io,,4,open,,not sent: the run was interrupted before this row was sent,
+        email,notes,_row,_stage,_field,_error,_raw,_source
+        bad,n,2,validate,email,not valid,"bad,n",
+        c@x.io,,4,open,,not sent: the run was interrupted before this row was sent,,
         "#);
         let successes = report_text(&dir.path().join(SUCCESSES_FILE));
         insta::assert_snapshot!(successes, @r#"
-        email,notes,_row,_id
+        email,notes,_row,_id,_source
         a@x.io,"hi, ""there""
-        you",1,
+        you",9,,
         "#);
     }
 
@@ -916,13 +961,13 @@ mod tests {
         w.finish(dir.path()).unwrap();
         let failures = report_text(&dir.path().join(FAILURES_FILE));
         insta::assert_snapshot!(failures, @r#"
-        email,'=notes,phone,_row,_stage,_field,_error,_raw
-        '@bad,-5,'=already,2,validate,email,not valid,"'@bad,-5,'=already"
+        email,'=notes,phone,_row,_stage,_field,_error,_raw,_source
+        '@bad,-5,'=already,2,validate,email,not valid,"'@bad,-5,'=already",
         "#);
         let successes = report_text(&dir.path().join(SUCCESSES_FILE));
         insta::assert_snapshot!(successes, @r#"
-        email,'=notes,phone,_row,_id
-        a@x.io,"'=HYPERLINK(""http://x"")",+44 20 7946 0000,1,7
+        email,'=notes,phone,_row,_id,_source
+        a@x.io,"'=HYPERLINK(""http://x"")",+44 20 7946 0000,1,7,
         "#);
     }
 }

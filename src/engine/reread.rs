@@ -84,6 +84,8 @@ pub struct Reread {
     field: usize,
     error: usize,
     raw: usize,
+    /// `_row`: a row's number in the file it first came from.
+    row: Option<usize>,
 }
 
 impl Reread {
@@ -100,7 +102,13 @@ impl Reread {
             field: at("_field")?,
             error: at("_error")?,
             raw: at(RAW_COLUMN)?,
+            row: at("_row"),
         })
+    }
+
+    /// `row`'s number in the file it first came from (its `_row`).
+    pub fn origin_row(&self, row: &RawRow) -> Option<u64> {
+        row.cells.get(self.row?)?.trim().parse().ok()
     }
 
     /// Whether `row` fails again without being looked at further: `None` for rows to check
@@ -254,6 +262,8 @@ pub struct Again {
     firsts: HashMap<u64, HashSet<String>>,
     /// Why the original input could not be looked at, when it could not.
     unseen: Option<String>,
+    /// The file the report's rows first came from, as its run folder says.
+    origin: Option<String>,
 }
 
 impl Again {
@@ -277,6 +287,7 @@ impl Again {
             }
         }
         let mut again = Again {
+            origin: origin(file).map(|p| p.display().to_string()),
             reread,
             accept_changed,
             firsts: HashMap::new(),
@@ -306,6 +317,16 @@ impl Again {
             }
         }
         Some(again)
+    }
+
+    /// `row`'s number in the file it first came from.
+    pub fn origin_row(&self, row: &RawRow) -> Option<u64> {
+        self.reread.origin_row(row)
+    }
+
+    /// The file the rows first came from (for messages naming a row of it).
+    pub fn source(&self) -> Option<&str> {
+        self.origin.as_deref()
     }
 
     /// The outcome of a report row whose failure is still true; `None` for rows to check and

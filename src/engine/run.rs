@@ -341,11 +341,12 @@ async fn run_kind<K: Description>(
 
     // Emitter: writes finished chunks in input order. The window bounds how far ahead of the
     // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
-    let writer = if opts.dry_run {
+    let mut writer = if opts.dry_run {
         ReportWriter::with_successes(&dir, &header, false)?
     } else {
         ReportWriter::create_verified(&dir, &header, opts.verify)?
     };
+    writer.reads(file);
     let window = Arc::new(Semaphore::new(opts.max_tasks * WINDOW_PER_SLOT));
     let (done_tx, done_rx) =
         mpsc::unbounded_channel::<(Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)>();
@@ -693,8 +694,13 @@ fn read_rows<K: Description>(
                     Err(errors) => row.close(cell_errors(errors)),
                     Ok(it) => {
                         let mut dup = None;
+                        // A report's row counts by its number in the file it came from.
+                        let number = again
+                            .as_ref()
+                            .and_then(|a| a.origin_row(&row.raw))
+                            .unwrap_or(row.raw.row);
                         for id in kind.identity(&it) {
-                            match seen.check(&id.key, row.raw.row) {
+                            match seen.check(&id.key, number) {
                                 Ok(None) => {}
                                 Ok(Some(first)) => {
                                     dup = Some((id, first));
@@ -716,7 +722,13 @@ fn read_rows<K: Description>(
                             Some((id, first)) => row.close(Outcome::failed(
                                 Stage::Validate,
                                 id.field,
-                                id.message.replace("{first}", &first.to_string()),
+                                match again.as_ref().and_then(Again::source) {
+                                    Some(file) => id
+                                        .message
+                                        .replace("of this file", &format!("of {file}"))
+                                        .replace("{first}", &first.to_string()),
+                                    None => id.message.replace("{first}", &first.to_string()),
+                                },
                             )),
                             None => {
                                 for (field, value, why) in &left_out {

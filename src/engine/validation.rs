@@ -247,6 +247,7 @@ pub fn validate_file(
     let mut intake = Intake::open(rk, kind.as_str(), input, file, schema.clone())?;
     let dir = dir.to_path_buf();
     let mut writer = ReportWriter::with_successes(&dir, intake.header(), false)?;
+    writer.reads(file);
     let mut warnings = report::WarningsWriter::new(&dir, intake.header());
     let warned = !intake.columns.mapping.blank.is_empty();
     let mut read_error = None;
@@ -388,6 +389,7 @@ pub fn add_duplicates(
         source,
     })?;
     let mut writer = ReportWriter::with_successes(part.path(), intake.header(), false)?;
+    writer.reads(file);
     let mut added = 0u64;
     let mut reader = intake.reader();
     while let Some(batch) = reader.next_batch() {

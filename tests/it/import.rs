@@ -36,8 +36,17 @@ fn sample_data_imports_with_exact_outcomes() {
     // Exactly which rows failed, at which stage, on which field, and why.
     let (fh, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
     let n = fh.len();
-    assert_eq!(&fh[n - 5..], ["_row", "_stage", "_field", "_error", "_raw"]);
-    let n = n - 1;
+    assert_eq!(
+        &fh[n - 6..],
+        ["_row", "_stage", "_field", "_error", "_raw", "_source"]
+    );
+    // Every row names the file its number counts in.
+    assert!(
+        failures
+            .iter()
+            .all(|r| r[n - 1] == repo(SAMPLE).display().to_string())
+    );
+    let n = n - 2;
     let listing: String = failures
         .iter()
         .map(|r| format!("{} {} [{}] {}\n", r[n - 4], r[n - 3], r[n - 2], r[n - 1]))
@@ -77,7 +86,7 @@ fn sample_data_imports_with_exact_outcomes() {
 
     // Successes: every other non-blank row, and they are exactly what the sandbox holds.
     let (sh, successes) = ctx.read_csv(&ctx.path("run/successes.csv"));
-    assert_eq!(&sh[sh.len() - 2..], ["_row", "_id"]);
+    assert_eq!(&sh[sh.len() - 3..], ["_row", "_id", "_source"]);
     assert_eq!(successes.len(), 964);
     let state = sb.state();
     let customers = state["customers"].as_array().unwrap();
@@ -170,7 +179,7 @@ fn failure_report_can_be_imported_again() {
     assert_eq!(s["failed"], 34);
     let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
     assert!(
-        failures.iter().all(|r| r.len() == 17),
+        failures.iter().all(|r| r.len() == 18),
         "one set of `_` columns, not two"
     );
     let state = sb.state();

@@ -46,7 +46,8 @@ fn a_report_is_retried_as_a_new_run() {
             "_stage",
             "_field",
             "_error",
-            "_raw"
+            "_raw",
+            "_source"
         ]
     );
     assert_eq!(failures[0][0], "c@x.example");
@@ -157,7 +158,7 @@ not-an-email,\"=HYPERLINK(\"\"http://x\"\")\",Free,+44 20 7946 0000\n",
     assert_no_live_formula(&report);
     assert_no_live_formula(&ctx.path("run/successes.csv"));
     let (header, first) = read_csv(&report);
-    assert_eq!(header.last().map(String::as_str), Some("_raw"));
+    assert_eq!(&header[header.len() - 2..], ["_raw", "_source"]);
     assert_eq!(first.len(), 4, "{first:?}");
     // The ragged rows keep their original record.
     assert_eq!(first[0][8], "short@x.example,Short,,");
@@ -438,4 +439,67 @@ lu@x.example,Luis Núñez,Gold,0422082255,2026-06-30\n"
         "{state}"
     );
     assert!(!state.contains("\"422082255\""), "{state}");
+}
+
+#[test]
+fn along_a_retry_chain_rows_keep_their_number_in_the_first_file() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write(
+        "c.csv",
+        b"email,displayName,Customer Tier\n\
+a@x.example,A,Free\n\
+b@x.example,B,Gold\n\
+c@x.example,C,Free\n\
+bad,D,Free\n",
+    );
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let retry = |report: &str, out: &str| {
+        ctx.csmport(Some(&sb))
+            .arg("retry")
+            .arg(ctx.path(report))
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    };
+    let source = file.display().to_string();
+    let numbers = |dir: &str| -> Vec<(String, String)> {
+        let (head, rows) = read_csv(&ctx.path(&format!("{dir}/failures.csv")));
+        let at = |n: &str| head.iter().position(|h| h == n).unwrap();
+        rows.iter()
+            .map(|r| (r[at("_row")].clone(), r[at("_source")].clone()))
+            .collect()
+    };
+    let want = vec![
+        ("2".to_string(), source.clone()),
+        ("4".to_string(), source.clone()),
+    ];
+    assert_eq!(numbers("run"), want);
+    assert_eq!(retry("run/failures.csv", "second").status.code(), Some(1));
+    assert_eq!(numbers("second"), want);
+    assert_eq!(retry("second/failures.csv", "third").status.code(), Some(1));
+    assert_eq!(numbers("third"), want);
+
+    // Both rows fixed to one email: the second is a duplicate of row 2 of the first file.
+    let report = ctx.path("third/failures.csv");
+    let text = std::fs::read_to_string(&report).unwrap();
+    let edited = text
+        .replacen("b@x.example,B,Gold", "z@x.example,B,Free", 1)
+        .replacen("bad,D,Free", "z@x.example,D,Free", 1);
+    std::fs::write(&report, edited).unwrap();
+    assert_eq!(retry("third/failures.csv", "fourth").status.code(), Some(1));
+    let (head, rows) = read_csv(&ctx.path("fourth/failures.csv"));
+    let at = |n: &str| head.iter().position(|h| h == n).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][at("_row")], "4");
+    assert!(
+        rows[0][at("_error")].contains(&format!("already in row 2 of {source}")),
+        "{:?}",
+        rows[0]
+    );
+    let (head, ok) = read_csv(&ctx.path("fourth/successes.csv"));
+    let at = |n: &str| head.iter().position(|h| h == n).unwrap();
+    assert_eq!(ok[0][at("_row")], "2");
+    assert_eq!(ok[0][at("_source")], source);
 }

@@ -122,7 +122,7 @@ fn spreadsheet_import_end_to_end() {
     );
     assert_eq!(ines["displayName"], "Inés García");
     let (_, failures) = ctx.read_csv(&ctx.path("run/failures.csv"));
-    let why: Vec<&str> = failures.iter().map(|r| r[r.len() - 2].as_str()).collect();
+    let why: Vec<&str> = failures.iter().map(|r| r[r.len() - 3].as_str()).collect();
     assert!(
         why[0].contains("cell H6 is an error cell (#N/A)"),
         "{why:?}"
@@ -618,8 +618,11 @@ fn xls_and_xlsb_workbooks_validate_and_a_damaged_one_stops_with_its_error() {
         assert!(stdout(&out).contains(read), "{}", stdout(&out));
         assert_eq!(
             std::fs::read_to_string(ctx.path(&format!("{file}/failures.csv"))).unwrap(),
-            "\u{feff}email,displayName,_row,_stage,_field,_error,_raw\n\
-             carl@example.com,#N/A,3,read,,cell B4 is an error cell (#N/A),\"carl@example.com,#N/A\"\n"
+            format!(
+                "\u{feff}email,displayName,_row,_stage,_field,_error,_raw,_source\n\
+                 carl@example.com,#N/A,3,read,,cell B4 is an error cell (#N/A),\"carl@example.com,#N/A\",{}\n",
+                repo(&format!("tests/fixtures/sheets/{file}")).display()
+            )
         );
     }
     // Its fourth row names a shared string that is not there: calamine panics on it. The rows
