@@ -71,6 +71,10 @@ pub enum Error {
     Auth(String),
     #[error("cannot reach the CSM API: {0}")]
     Network(String),
+    /// The site answered, but not with anything usable (a 5xx, 429s past --slot-wait, a
+    /// redirect, an answer past its cap): its fault, not the network's.
+    #[error("the CSM site failed: {0}")]
+    Site(String),
     #[error("{0}")]
     Api(String),
     /// A listing an export needs could not be read (refused or not there): exporting without
@@ -89,7 +93,9 @@ impl Error {
             | Error::Sandbox(_)
             | Error::Journal(_)
             | Error::Api(_) => EXIT_USAGE,
-            Error::Auth(_) | Error::Network(_) | Error::Unlisted(_) => EXIT_AUTH_NETWORK,
+            Error::Auth(_) | Error::Network(_) | Error::Site(_) | Error::Unlisted(_) => {
+                EXIT_AUTH_NETWORK
+            }
         }
     }
 
@@ -102,9 +108,8 @@ impl Error {
             )),
             // No token at the start of a run: the credentials cannot be used (exit 3).
             ApiError::Renewal { .. } => Error::Auth(e.to_string()),
-            ApiError::Network { .. } | ApiError::Redirect { .. } | ApiError::TooLarge { .. } => {
-                Error::Network(e.to_string())
-            }
+            ApiError::Network { .. } => Error::Network(e.to_string()),
+            ApiError::Redirect { .. } | ApiError::TooLarge { .. } => Error::Site(e.to_string()),
             // A listing that cannot be trusted whole: what was read of the site is not what it
             // holds, so nothing built on it may go on (exit 3, as for an unreadable listing).
             ApiError::Listing { .. } => Error::Unlisted(e.to_string()),
@@ -113,7 +118,7 @@ impl Error {
             )),
             // The site's fault: failing, or rate-limiting past --slot-wait (exit 3).
             ApiError::Status { status, .. } if *status >= 500 || *status == 429 => {
-                Error::Network(e.to_string())
+                Error::Site(e.to_string())
             }
             _ => Error::Api(e.to_string()),
         }

@@ -35,7 +35,12 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
                 "dry run: {} named in {} would be deleted (succeeded); nothing was",
                 s.kind, s.input
             ),
+            Some("delete") if s.interrupted => format!(
+                "delete of {} named in {} interrupted ({} deleted)",
+                s.kind, s.input, c.succeeded
+            ),
             Some("delete") => format!("deleted {} named in {}", s.kind, s.input),
+            _ if s.interrupted => format!("import of {} from {} interrupted", s.kind, s.input),
             _ => format!("imported {} from {}", s.kind, s.input),
         },
         format!(

@@ -45,17 +45,22 @@ fn check(file: &Path, kind: Option<Kind>) -> Result<Kind, Error> {
         .iter()
         .position(|h| normalize(h) == "_stage")
         .expect("checked");
+    let number = source.header().iter().position(|h| normalize(h) == "_row");
     let mut open = Vec::new();
     while let Some(Ok(row)) = source.next_row() {
         if row.cells.cell(stage).trim() == OPEN_STAGE {
-            open.push(row.row);
+            // The row's number in its run's input (`_row`), not its line in the report.
+            let n = number
+                .and_then(|i| row.cells.cell(i).trim().parse::<u64>().ok())
+                .unwrap_or(row.row);
+            open.push(n);
         }
     }
     if !open.is_empty() {
         let run = file.parent().unwrap_or(Path::new("."));
         let shown: Vec<String> = open.iter().take(10).map(u64::to_string).collect();
         return Err(Error::Usage(format!(
-            "{}: {} rows have no outcome yet in their run (_stage {OPEN_STAGE}: rows {}{}); they may be on the site already, and retrying could send them twice. Finish that run with `csmport resume {}` (it rewrites this report), or delete those rows from the report",
+            "{}: {} rows have no outcome yet in their run (_stage {OPEN_STAGE}: rows {}{} of its input); they may be on the site already, and retrying could send them twice. Finish that run with `csmport resume {}` (it rewrites this report), or delete those rows from the report",
             file.display(),
             open.len(),
             shown.join(", "),

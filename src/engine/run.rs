@@ -268,13 +268,14 @@ async fn run_kind<K: Description>(
             recorded.len()
         ));
     }
-    let what = if opts.dry_run {
-        "dry run: decide"
-    } else {
-        "import"
+    let what = match (opts.dry_run, opts.delete) {
+        (true, _) => "dry run: decide",
+        (false, true) => "delete",
+        (false, false) => "import",
     };
+    let from = if opts.delete { "named in" } else { "from" };
     log.note(&format!(
-        "{what} {kind_name} from {label} into {} (cloud {}); batch size {}, rate {}/s, max tasks {}",
+        "{what} {kind_name} {from} {label} on {} (cloud {}); batch size {}, rate {}/s, max tasks {}",
         target.base_url, target.cloud_id, opts.batch_size, opts.rate, opts.max_tasks
     ));
     let opened = kind.opened();

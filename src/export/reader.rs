@@ -67,6 +67,7 @@ pub fn failed(what: &str, e: ApiError) -> Error {
     let e = Error::from_setup(e);
     match e {
         Error::Network(m) => Error::Network(format!("{what}: {m}")),
+        Error::Site(m) => Error::Site(format!("{what}: {m}")),
         Error::Auth(m) => Error::Auth(m),
         Error::Unlisted(m) => Error::Unlisted(format!("{what}: {m}")),
         other => Error::Api(format!("{what}: {other}")),

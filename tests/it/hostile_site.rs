@@ -848,3 +848,31 @@ fn a_huge_error_message_is_kept_by_its_start_in_every_file() {
         assert!(r[at].len() < 2_000, "{}", r[at].len());
     }
 }
+
+#[test]
+fn a_site_that_fails_is_not_called_unreachable() {
+    let url = hostile(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{\"message\":\"x\"}",
+    );
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
+    let out = ctx
+        .csmport(None)
+        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+        .args([
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--retries",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the CSM site failed") && err.contains("HTTP 500"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot reach"), "{err}");
+}

@@ -314,6 +314,11 @@ fn ctrl_c_stops_sending_and_reports_every_row_read() {
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     // Rows are open: the summary says what `resume` will do, not to retry the report.
     let text = stdout(&out);
+    assert!(text.starts_with("import of customers from "), "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with(" interrupted"),
+        "{text}"
+    );
     assert!(text.contains("csmport resume"), "{text}");
     assert!(!text.contains("csmport retry"), "{text}");
     let s = ctx.summary();

@@ -101,9 +101,11 @@ fn a_report_with_rows_still_open_is_refused() {
     // resume command.
     let sb = SandboxProc::start_raw(&["--fault-503", "1", "--fault-bulk-only"]);
     let ctx = Ctx::new();
+    // A row that fails first: the open ones are rows 2 and 3 of the input, lines 2 and 3 of
+    // the report... after the failed row 1 at line 1.
     let file = ctx.write(
         "c.csv",
-        b"email,displayName\na@x.example,A\nb@x.example,B\n",
+        b"email,displayName\nnot-an-email,X\na@x.example,A\nb@x.example,B\n",
     );
     let out = ctx.import(&sb, &file, &["--retries", "1", "--max-wait", "1"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -122,6 +124,7 @@ fn a_report_with_rows_still_open_is_refused() {
         err.contains("2 rows have no outcome yet") && err.contains("csmport resume"),
         "{err}"
     );
+    assert!(err.contains("rows 2, 3 of its input"), "{err}");
 }
 
 /// Every cell of a report that a spreadsheet would run is guarded (a number is not).
