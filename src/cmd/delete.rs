@@ -40,6 +40,8 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     };
     let progress = Arc::new(crate::engine::progress::Progress::new(0));
     let site = opts.site(&target, progress.clone());
+    // A folder this command makes goes again if the delete is refused before it begins.
+    let made = args.out.as_ref().is_none_or(|d| !d.exists());
     let dir = run::run_dir(
         args.out.as_deref(),
         &format!("delete-{}", kind_arg.as_str()),
@@ -59,7 +61,20 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
             crate::errln!("csmport: {n}");
         }
     }
-    if !args.dry_run && on_site > 0 && !args.yes && !confirm(on_site, kind_arg.as_str())? {
+    let asked = if !args.dry_run && on_site > 0 && !args.yes {
+        match confirm(on_site, kind_arg.as_str()) {
+            Ok(yes) => Some(yes),
+            Err(e) => {
+                if made {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    if asked == Some(false) {
         crate::errln!(
             "csmport: nothing deleted; the backup is in {}",
             backup_file.display()
@@ -160,7 +175,7 @@ fn confirm(n: u64, kind: &str) -> Result<bool, Error> {
     ask(
         &format!("Delete {n} {kind} from the site? The backup is written."),
         format!(
-            "{n} {kind} would be deleted and there is no terminal to ask on: pass --yes to delete them (or --dry-run to look first)"
+            "{n} {kind} would be deleted and there is no terminal to ask on: pass --yes to delete them (or --dry-run to look first); nothing was deleted, and the run folder with its backup is not kept"
         ),
     )
 }

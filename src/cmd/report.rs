@@ -42,17 +42,28 @@ fn open(path: &Path) -> Result<(), Error> {
     } else {
         ("xdg-open", vec![path.as_os_str()])
     };
-    std::process::Command::new(program)
+    let failed = |why: String| {
+        Error::Usage(format!(
+            "{} is written, but {program} could not open it: {why}",
+            path.display()
+        ))
+    };
+    let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map(|_| ())
-        .map_err(|e| {
-            Error::Usage(format!(
-                "{} is written, but {program} could not open it: {e}",
-                path.display()
-            ))
-        })
+        .map_err(|e| failed(e.to_string()))?;
+    // The opener hands the page to a browser and ends; one that fails says so by its exit
+    // status. One still running after a while (a browser in the foreground) has opened it.
+    for _ in 0..100 {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(failed(format!("it ended with {status}"))),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    }
+    Ok(())
 }

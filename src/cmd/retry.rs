@@ -60,9 +60,13 @@ fn check(file: &Path, kind: Option<Kind>) -> Result<Kind, Error> {
         let run = file.parent().unwrap_or(Path::new("."));
         let shown: Vec<String> = open.iter().take(10).map(u64::to_string).collect();
         return Err(Error::Usage(format!(
-            "{}: {} rows have no outcome yet in their run (_stage {OPEN_STAGE}: rows {}{} of its input); they may be on the site already, and retrying could send them twice. Finish that run with `csmport resume {}` (it rewrites this report), or delete those rows from the report",
+            "{}: {} no outcome yet in their run (_stage {OPEN_STAGE}: rows {}{} of its input); they may be on the site already, and retrying could send them twice. Finish that run with `csmport resume {}` (it rewrites this report), or delete those rows from the report",
             file.display(),
-            open.len(),
+            if open.len() == 1 {
+                "1 row has".to_string()
+            } else {
+                format!("{} rows have", open.len())
+            },
             shown.join(", "),
             if open.len() > shown.len() {
                 ", …"

@@ -822,9 +822,9 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
     let ok_word = if validation { "valid" } else { "succeeded" };
     let _ = write!(
         out,
-        "<p class=\"outcome{}\"><strong>{} rows</strong> = {} {ok_word} + {} failed + {} skipped{}{} · exit {code}: {}</p>",
+        "<p class=\"outcome{}\"><strong>{}</strong> = {} {ok_word} + {} failed + {} skipped{}{} · exit {code}: {}</p>",
         if code == 0 { "" } else { " bad" },
-        n("rows"),
+        super::report::count(n("rows"), "row"),
         n("succeeded"),
         n("failed"),
         n("skipped"),

@@ -518,8 +518,8 @@ async fn run_kind<K: Description>(
         row_range: opts.input.rows_label(),
     };
     log.note(&format!(
-        "done: {} rows = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",
-        counts.rows,
+        "done: {} = {} succeeded + {} failed + {} skipped ({} open{}); exit {exit_code}",
+        report::count(counts.rows, "row"),
         counts.succeeded,
         counts.failed,
         counts.skipped,

@@ -233,6 +233,11 @@ fn a_delete_asks_first_and_a_dry_run_deletes_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    // Nothing was deleted: no run folder is left behind.
+    let left: Vec<_> = std::fs::read_dir(ctx.path("csmport-runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
     let out = ctx
         .csmport(Some(&sb))
         .args(["delete", "organizations"])

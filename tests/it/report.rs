@@ -312,3 +312,39 @@ fn export_report_names_the_file_its_hash_and_rows_per_kind() {
         );
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn report_open_says_when_the_opener_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\nnot-an-email,A\n");
+    let out = ctx
+        .csmport(None)
+        .args(["validate", "customers"])
+        .arg(&file)
+        .arg("--schema")
+        .arg(repo("sample-data/customer-detail-fields.json"))
+        .args(["--out", "v"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let bin_dir = ctx.path("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let opener = bin_dir.join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ctx
+        .csmport(None)
+        .env("PATH", &bin_dir)
+        .args(["report", "--open"])
+        .arg(ctx.path("v"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("xdg-open could not open it: it ended with"),
+        "{err}"
+    );
+}

@@ -97,11 +97,11 @@ impl<K: Description> Engine<K> {
         status: &TaskStatusResponse,
     ) {
         self.log.note(&format!(
-            "chunk {}: task {} {} with {} failures",
+            "chunk {}: task {} {} with {}",
             chunk.seq,
             status.id,
             status.status.as_str(),
-            status.failures.len()
+            crate::engine::report::count(status.failures.len() as u64, "failure")
         ));
         let cx = self.cx(chunk.seq);
         let keys: Vec<Vec<String>> = b.items.iter().map(|i| self.kind.keys(i)).collect();
