@@ -47,12 +47,26 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
         &format!("delete-{}", kind_arg.as_str()),
         jiff::Timestamp::now(),
     )?;
-    opts.file = match &args.file {
-        Some(f) => f.clone(),
-        None => backup::search(&site, &query, &dir).await?,
+    let pass = async {
+        opts.file = match &args.file {
+            Some(f) => f.clone(),
+            None => backup::search(&site, &query, &dir).await?,
+        };
+        backup::back_up(&site, &opts, args.format.unwrap_or(ExportFormat::Csv), &dir).await
     };
-    let backed =
-        backup::back_up(&site, &opts, args.format.unwrap_or(ExportFormat::Csv), &dir).await?;
+    // Ctrl-C in the backup pass: nothing was deleted, and the folder says so.
+    let backed = tokio::select! {
+        b = pass => b?,
+        () = crate::engine::interrupt::first() => {
+            progress.finish();
+            backup::interrupted(&dir, kind_arg.as_str())?;
+            crate::errln!(
+                "csmport: interrupted during the backup pass: nothing was deleted ({})",
+                dir.display()
+            );
+            return Ok(crate::error::EXIT_INTERRUPTED);
+        }
+    };
     progress.finish();
     let (on_site, backup_file) = (backed.on_site, backed.file.clone());
     let notes = backed.notes(kind_arg, &opts.file.display().to_string());

@@ -353,6 +353,27 @@ fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), Error> {
     crate::fsx::write_private(path, text.as_bytes()).map_err(err)
 }
 
+/// A delete stopped by Ctrl-C in its backup pass: the folder's summary.json says nothing was
+/// deleted (exit 4), so `status` and a reader of the folder see why it holds a partial backup.
+pub fn interrupted(dir: &std::path::Path, kind: &str) -> Result<(), Error> {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let summary = serde_json::json!({
+        "kind": kind,
+        "operation": "delete",
+        "run_dir": dir.display().to_string(),
+        "started_at": now,
+        "finished_at": now,
+        "rows": 0, "succeeded": 0, "failed": 0, "skipped": 0, "open": 0,
+        "interrupted": true,
+        "exit_code": crate::error::EXIT_INTERRUPTED,
+        "note": "interrupted during the backup pass: nothing was deleted; the backup here is partial",
+    });
+    let text = serde_json::to_string_pretty(&summary).expect("json") + "\n";
+    write_atomic(&dir.join(crate::engine::report::SUMMARY_FILE), &text)
+}
+
 /// `summary.json` gains where the backup is and what it cannot put back.
 pub fn add_to_summary(
     dir: &std::path::Path,

@@ -24,6 +24,7 @@ type Hook = Box<dyn Fn(Signal) + Send + Sync>;
 struct State {
     interrupted: AtomicBool,
     hooks: Mutex<Vec<Hook>>,
+    first: tokio::sync::Notify,
 }
 
 fn state() -> &'static State {
@@ -34,6 +35,19 @@ fn state() -> &'static State {
 /// Whether Ctrl-C was pressed (a plan starts no step after it).
 pub fn happened() -> bool {
     state().interrupted.load(Ordering::SeqCst)
+}
+
+/// Resolves at the first Ctrl-C (at once if it came already), installing the watcher: for a
+/// stage that is not a run (a delete's backup pass) to stop on it.
+pub async fn first() {
+    install();
+    loop {
+        let notified = state().first.notified();
+        if happened() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Registers `hook` for the signals to come (installing the watcher once, on the runtime
@@ -56,6 +70,7 @@ pub fn on_signal(hook: impl Fn(Signal) + Send + Sync + 'static) {
 pub fn deliver(signal: Signal) {
     if signal == Signal::First {
         state().interrupted.store(true, Ordering::SeqCst);
+        state().first.notify_waiters();
     }
     for h in state()
         .hooks

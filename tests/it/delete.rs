@@ -587,3 +587,42 @@ fn the_backup_pass_goes_a_group_at_a_time_and_backs_each_thing_up_once() {
     assert_eq!(deletes(&sb).len(), 230);
     assert!(stderr(&out).contains("230 on the site"), "{}", stderr(&out));
 }
+
+#[test]
+fn ctrl_c_in_the_backup_pass_deletes_nothing_and_says_so() {
+    // Every answer takes 3 s: the signal lands while the backup is being read.
+    let sb = SandboxProc::start(&["--fault-slow", "1", "--fault-slow-ms", "3000"]);
+    let ctx = Ctx::new();
+    let file = ctx.write("orgs.csv", b"name\nAcme Pty Ltd\n");
+    let before = sb.state()["organizations"].as_array().unwrap().len();
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["delete", "organizations"])
+        .arg(&file)
+        .args(["--yes", "--out", "del"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("nothing was deleted"), "{err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("del/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (s["interrupted"].as_bool(), s["succeeded"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(
+        sb.state()["organizations"].as_array().unwrap().len(),
+        before
+    );
+}
