@@ -418,3 +418,61 @@ fn a_single_task_slot() {
         .count();
     assert!(refused > 0, "the slot limit was met");
 }
+
+#[test]
+fn a_verify_run_interrupted_and_resumed_verifies_every_row() {
+    let sb = SandboxProc::start(&["--task-latency-ms", "800"]);
+    let ctx = Ctx::new();
+    let rows: String = (0..300)
+        .map(|i| format!("v{i}@x.example,V {i}\n"))
+        .collect();
+    let file = ctx.write("c.csv", format!("email,displayName\n{rows}").as_bytes());
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["import", "customers"])
+        .arg(&file)
+        .args(["--out", "run", "--verify", "--service-desk", "1"])
+        .args(["--max-tasks", "1", "--batch-size", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first task has ended, interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let done = sb.state()["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["status"] == "FINISHED");
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no task ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = ctx
+        .csmport(Some(&sb))
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = ctx.summary();
+    assert_eq!(s["succeeded"], 300, "{s}");
+    assert_eq!(
+        s["verified"],
+        serde_json::json!({"confirmed": 300, "drifted": 0, "missing": 0, "unverifiable": 0}),
+        "{s}"
+    );
+    let (head, ok) = read_csv(&ctx.path("run/successes.csv"));
+    let at = head.iter().position(|h| h == "_verified").unwrap();
+    assert!(ok.iter().all(|r| r[at] == "confirmed"));
+}

@@ -25,11 +25,22 @@ impl<K: Description> Engine<K> {
                 return false;
             }
         };
+        // `--verify`: rows an earlier attempt closed as succeeded are read back now, as this
+        // attempt's would be (their verdicts were not journaled).
+        let mut recorded_ok = Vec::new();
         for (i, r) in chunk.rows.iter_mut().enumerate() {
             if let Some(o) = outcomes.get(&r.raw.row) {
                 r.apply(Event::Recorded(o.clone()));
-                chunk.items[i] = None;
+                if let Some(item) = chunk.items[i].take()
+                    && self.opts.verify
+                    && matches!(o, Outcome::Succeeded { .. })
+                {
+                    recorded_ok.push((i, item));
+                }
             }
+        }
+        if !recorded_ok.is_empty() {
+            self.verify(chunk, &recorded_ok).await;
         }
         if rec.done {
             let unknown = chunk.rows.iter().filter(|r| r.state().is_open()).count();
