@@ -72,6 +72,12 @@ fn tasks_failed_without_failures_are_settled_by_reading_back() {
         "{:?}",
         failed[0]
     );
+    // It says what would settle it.
+    assert!(
+        failed[0][5].contains("`csmport resume --service-desk ID` can settle it"),
+        "{:?}",
+        failed[0]
+    );
     let before = sb.requests().len();
     let out = ctx
         .csmport(Some(&sb))

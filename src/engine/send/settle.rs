@@ -170,14 +170,28 @@ impl<K: Description> Engine<K> {
                 String::new()
             }
         ));
+        // What would settle a row that could not be told: said where it stays open.
+        let hint = match (self.opts.kind.is_customer(), &self.opts.service_desk) {
+            (true, None) => Some(
+                "; customers are found by email only through a service desk's customer listing: `csmport resume --service-desk ID` can settle it",
+            ),
+            (true, Some(_)) => Some(
+                "; the service desk's customer listing did not show it (a listing that hides emails cannot settle it): check the site",
+            ),
+            (false, _) => None,
+        };
         for (k, f) in which.iter().zip(found) {
             let i = b.rows[*k];
+            let note = match hint.filter(|_| f == Found::CannotTell) {
+                Some(h) => format!("{note}{h}"),
+                None => note.to_string(),
+            };
             chunk.rows[i].apply_noting(
                 Event::ReadBack {
                     found: f,
                     settled: true,
                 },
-                note,
+                &note,
             );
         }
     }
