@@ -214,6 +214,15 @@ impl Ctx {
         o
     }
 
+    /// `csmport resume` of this test's `run` folder against `sb`.
+    pub fn resume(&self, sb: &SandboxProc) -> Output {
+        self.csmport(Some(sb))
+            .arg("resume")
+            .arg(self.path("run"))
+            .output()
+            .unwrap()
+    }
+
     pub fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path("run/summary.json")).unwrap();
         serde_json::from_str(&text).unwrap()
@@ -353,13 +362,27 @@ pub fn assert_shape(documented: &serde_json::Value, actual: &serde_json::Value, 
 /// Sets the sandbox's quirks now (the answers' shapes the docs leave open), after whatever a
 /// test seeded with the documented shapes.
 pub fn set_quirks(sb: &SandboxProc, quirks: &[&str]) {
+    set_faults(sb, serde_json::json!({ "quirks": quirks }));
+}
+
+/// Sets the sandbox's faults now (`{}`: none), as `PUT /_sandbox/faults` takes them.
+pub fn set_faults(sb: &SandboxProc, faults: serde_json::Value) {
     let (status, _, _) = call_full(
         sb,
         "PUT",
         &format!("{}/_sandbox/faults", sb.url),
-        Some(&serde_json::json!({ "quirks": quirks })),
+        Some(&faults),
         None,
         &[],
     );
     assert_eq!(status, 200);
+}
+
+/// Sends Ctrl-C's signal (SIGINT) to `child`.
+pub fn sigint(child: &std::process::Child) {
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{Ctx, SandboxProc, call_full, read_csv, stderr, stdout};
+use crate::common::{Ctx, SandboxProc, read_csv, set_faults, stderr, stdout};
 
 fn customers(ctx: &Ctx, n: usize, org: impl Fn(usize) -> Option<String>) -> PathBuf {
     let mut csv = String::from("email,displayName,organizations\n");
@@ -138,18 +138,6 @@ fn import_into(ctx: &Ctx, sb: &SandboxProc, file: &Path, run: &Path) -> std::pro
         .arg(run)
         .output()
         .unwrap()
-}
-
-fn set_faults(sb: &SandboxProc, faults: serde_json::Value) {
-    let (status, _, _) = call_full(
-        sb,
-        "PUT",
-        &format!("{}/_sandbox/faults", sb.url),
-        Some(&faults),
-        None,
-        &[],
-    );
-    assert_eq!(status, 200);
 }
 
 fn bulk_posts_since(sb: &SandboxProc, before: usize) -> usize {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::common::{Ctx, SandboxProc, call_full, read_csv, stderr};
+use crate::common::{Ctx, SandboxProc, read_csv, set_faults, sigint, stderr};
 
 fn customers(ctx: &Ctx, n: usize) -> std::path::PathBuf {
     let mut csv = String::from("email,displayName\n");
@@ -150,12 +150,7 @@ fn stuck_tasks_stay_open_until_they_end_then_resume_settles_them() {
     );
     std::thread::sleep(std::time::Duration::from_millis(3500));
     let before = sb.requests().len();
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (ok, failed) = outcomes(&ctx.path("run"));
     assert_eq!((ok.len(), failed.len()), (0, 120));
@@ -240,21 +235,8 @@ fn a_spent_retry_budget_stops_retrying_and_resume_finishes_the_run() {
     let summary = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(summary.contains("csmport resume"), "{summary}");
 
-    let (status, _, _) = call_full(
-        &sb,
-        "PUT",
-        &format!("{}/_sandbox/faults", sb.url),
-        Some(&serde_json::json!({})),
-        None,
-        &[],
-    );
-    assert_eq!(status, 200);
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    set_faults(&sb, serde_json::json!({}));
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (ok, failed) = outcomes(&ctx.path("run"));
     assert_eq!((ok.len(), failed.len()), (150, 0));
@@ -457,19 +439,10 @@ fn a_verify_run_interrupted_and_resumed_verifies_every_row() {
         assert!(std::time::Instant::now() < deadline, "no task ended");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = ctx.summary();
     assert_eq!(s["succeeded"], 300, "{s}");

@@ -144,13 +144,7 @@ fn a_redirect_is_an_error_naming_it_and_nothing_goes_elsewhere() {
 #[test]
 fn a_server_that_echoes_the_token_does_not_get_it_printed() {
     let body = r#"{"errorMessage":"the token tok-Echo-2718281828 is not welcome here"}"#;
-    let answer: &'static str = Box::leak(
-        format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_boxed_str(),
-    );
+    let answer: &'static str = leaked(json_answer("400 Bad Request", body));
     let url = hostile(answer);
     let ctx = Ctx::new();
     let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
@@ -509,13 +503,7 @@ fn text_from_the_server_or_the_input_cannot_drive_the_terminal() {
 #[test]
 fn a_server_s_error_text_is_shown_on_one_line() {
     let body = r#"{"errorMessage":"no\r\ncsmport: run succeeded\u001b]0;pwned\u0007"}"#;
-    let answer: &'static str = Box::leak(
-        format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_boxed_str(),
-    );
+    let answer: &'static str = leaked(json_answer("400 Bad Request", body));
     let url = hostile(answer);
     let ctx = Ctx::new();
     let out = ctx
@@ -619,13 +607,7 @@ fn every_file_of_a_run_folder_is_the_user_s_alone_whatever_the_umask() {
 #[test]
 fn a_token_endpoint_s_absurd_life_is_bounded_not_a_panic() {
     let body = r#"{"access_token":"tok-Long-Life-1","expires_in":18446744073709551615}"#;
-    let answer: &'static str = Box::leak(
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_boxed_str(),
-    );
+    let answer: &'static str = leaked(json_answer("200 OK", body));
     let url = hostile(answer);
     let ctx = Ctx::new();
     let out = ctx
@@ -708,17 +690,12 @@ fn a_bulk_send_redirected_mid_run_leaves_its_rows_open_and_sends_nothing_elsewhe
         .collect();
     let file = ctx.write("c.csv", format!("email,displayName\n{rows}").as_bytes());
     // The site's reads answer; every bulk submission is sent elsewhere.
-    let (status, _, _) = call_full(
+    set_faults(
         &sb,
-        "PUT",
-        &format!("{}/_sandbox/faults", sb.url),
-        Some(&serde_json::json!({
+        serde_json::json!({
             "redirect": 1.0, "bulkOnly": true, "redirectTo": format!("{elsewhere}/steal")
-        })),
-        None,
-        &[],
+        }),
     );
-    assert_eq!(status, 200);
     let out = ctx.import(&sb, &file, &[]);
     let err = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -736,21 +713,8 @@ fn a_bulk_send_redirected_mid_run_leaves_its_rows_open_and_sends_nothing_elsewhe
     assert!(sb.state()["customers"].as_array().unwrap().len() < 250);
 
     // The site behaves again: resume finishes every row, each once.
-    let (status, _, _) = call_full(
-        &sb,
-        "PUT",
-        &format!("{}/_sandbox/faults", sb.url),
-        Some(&serde_json::json!({})),
-        None,
-        &[],
-    );
-    assert_eq!(status, 200);
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    set_faults(&sb, serde_json::json!({}));
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = ctx.summary();
     assert_eq!(s["succeeded"], 250, "{s}");
@@ -787,6 +751,11 @@ fn hostile_by(answer: fn(&str) -> String) -> String {
         }
     });
     url
+}
+
+/// `answer`, for `hostile` (which serves it from another thread for the test's life).
+fn leaked(answer: String) -> &'static str {
+    Box::leak(answer.into_boxed_str())
 }
 
 fn json_answer(status: &str, body: &str) -> String {

@@ -305,11 +305,7 @@ fn ctrl_c_stops_sending_and_reports_every_row_read() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     // Rows are open: the summary says what `resume` will do, not to retry the report.
@@ -537,12 +533,7 @@ fn the_summary_counts_requests_in_words_and_a_run_that_sent_nothing_has_no_pace(
     // Resuming a finished run sends nothing: the summary keeps the whole run's figures and
     // says what this attempt sent.
     let first = ctx.summary();
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(

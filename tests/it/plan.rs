@@ -172,11 +172,7 @@ fn one_ctrl_c_stops_a_plan_and_resume_goes_on_from_the_interrupted_step() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let before = sb.requests().len();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
@@ -236,21 +232,8 @@ fn one_ctrl_c_stops_a_plan_and_resume_goes_on_from_the_interrupted_step() {
 
     // The site behaves; resume goes on from the interrupted step and ends as a plan run
     // without the interruption would.
-    let (status, _, _) = call_full(
-        &sb,
-        "PUT",
-        &format!("{}/_sandbox/faults", sb.url),
-        Some(&serde_json::json!({})),
-        None,
-        &[],
-    );
-    assert_eq!(status, 200);
-    let out = ctx
-        .csmport(Some(&sb))
-        .arg("resume")
-        .arg(ctx.path("run"))
-        .output()
-        .unwrap();
+    set_faults(&sb, serde_json::json!({}));
+    let out = ctx.resume(&sb);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let s = ctx.summary();
     assert!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Ctx, SandboxProc, read_csv, repo, stderr};
+use crate::common::{Ctx, SandboxProc, read_csv, repo, sigint, stderr};
 
 /// Batches of the journal by state: (all recorded, submitted, done).
 fn journal_counts(run: &Path) -> (u64, u64, u64) {
@@ -222,11 +222,7 @@ fn ctrl_c_then_resume_gives_the_outcomes_of_an_uninterrupted_run() {
         assert!(Instant::now() < deadline, "no task was submitted");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let int = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(int.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let out = resume_to_end(&ctx, &sb, &run);
