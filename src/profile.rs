@@ -92,11 +92,32 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
             })
             .unwrap_or_default();
         Error::Usage(format!(
-            "{}{at}: {}",
+            "{}{at}: {}{}",
             path.display(),
-            e.message().trim_end()
+            e.message().trim_end(),
+            secret_hint(e.message())
         ))
     })
+}
+
+/// Where a secret goes instead of the config file, when the refused key is one.
+fn secret_hint(message: &str) -> &'static str {
+    const SECRETS: [&str; 6] = [
+        "`api_token`",
+        "`access_token`",
+        "`token`",
+        "`client_secret`",
+        "`password`",
+        "`secret`",
+    ];
+    if SECRETS
+        .iter()
+        .any(|k| message.contains(&format!("unknown field {k}")))
+    {
+        "; secrets are not kept in the config file (it is often shared or synced): use the environment (CSM_API_TOKEN, CSM_ACCESS_TOKEN, CSM_CLIENT_SECRET) or a file readable by you alone (--api-token-file, --access-token-file, --client-secret-file)"
+    } else {
+        ""
+    }
 }
 
 /// The profile chosen, by name, from the file (None when no profile is asked for).
@@ -335,6 +356,19 @@ pub fn show(cli: &Cli, matches: &clap::ArgMatches) -> Result<Vec<(String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_in_the_config_file_is_refused_naming_where_it_goes() {
+        let e = parse(Path::new("c.toml"), "[profiles.x]\napi_token = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("CSM_API_TOKEN"), "{e}");
+        assert!(e.contains("--api-token-file"), "{e}");
+        let e = parse(Path::new("c.toml"), "[profiles.x]\nrat = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secrets"), "{e}");
+    }
 
     #[test]
     fn the_documented_shape_parses_and_mistakes_name_line_and_key() {

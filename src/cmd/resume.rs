@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, args: &ResumeArgs) -> Result<i32, Error> {
             dir.display(),
         )));
     }
-    let target = config::target(&cli.target)?;
+    let target = target_for(cli, Some(&resumed.site))?;
     resumed.check_site(dir, &target)?;
     let result = run::run(&opts, &target, Some(resumed)).await?;
     super::output::print_result(cli, &result, None);
@@ -53,10 +53,34 @@ async fn plan(
             s.opts.service_desk = Some(sd.clone());
         }
     }
-    let target = config::target(&cli.target)?;
+    let target = target_for(cli, None)?;
     let shown = |r: &run::RunResult| super::output::print_result(cli, r, None);
     let summary =
         crate::engine::steps::run_all(&args.run_dir, steps, &target, true, &shown).await?;
     super::output::print_plan(cli, &summary);
     Ok(summary.exit_code)
+}
+
+/// The target from flags and environment; without one, the error names the site the run
+/// wrote to (an in-process sandbox cannot resume it, so it is not suggested).
+fn target_for(
+    cli: &Cli,
+    site: Option<&(String, String)>,
+) -> Result<crate::site::client::Target, Error> {
+    config::target(&cli.target).map_err(|e| match e {
+        Error::Usage(m) if m.contains("--sandbox") => {
+            let wrote = site
+                .map(|(url, cloud)| format!(" (the run wrote to {url}, cloud {cloud})"))
+                .unwrap_or_default();
+            let m = m
+                .split(", or add --sandbox")
+                .next()
+                .unwrap_or(&m)
+                .to_string();
+            Error::Usage(format!(
+                "{m}: resume goes on against the site the run wrote to{wrote}"
+            ))
+        }
+        other => other,
+    })
 }

@@ -559,3 +559,25 @@ fn detail_values_killed_while_their_task_runs_are_polled_on_resume() {
     assert_eq!(resent, 0, "the task was polled, not sent again");
     assert_eq!(sb.state()["tasks"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn resume_without_a_target_names_the_site_and_does_not_suggest_the_sandbox() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("c.csv", b"email,displayName\nr@x.example,R\n");
+    let out = ctx.import(&sb, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ctx
+        .csmport(None)
+        .arg("resume")
+        .arg(ctx.path("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("--sandbox"), "{err}");
+    assert!(
+        err.contains(&format!("the run wrote to {}", sb.url)),
+        "{err}"
+    );
+}
