@@ -26,6 +26,9 @@ pub struct Counters {
     /// When the latest wait before a retry ends (Unix seconds), 0 when none; negative when the
     /// wait is for the rate limit.
     pub waiting_until: std::sync::atomic::AtomicI64,
+    /// Rows a resumed run reported from its journal (closed by an earlier attempt): not this
+    /// attempt's work, so not in its count or pace.
+    pub replayed: AtomicU64,
 }
 
 /// Set once at start by `-q`: no progress line (errors still go to stderr).
@@ -47,6 +50,13 @@ pub struct Line<'a> {
     pub note: &'a str,
     /// Nothing has moved (rows done, read or sent) for at least `IDLE_SECS`.
     pub idle: bool,
+    /// `total` is an estimate from the input's size (reading has not ended).
+    pub estimated: bool,
+    /// When the rows left should be done at the pace of the last minute; none before a row
+    /// is done.
+    pub eta: Option<Duration>,
+    /// Characters the text may take (the terminal's width less the bar); none: no limit.
+    pub width: Option<usize>,
 }
 
 /// After this long without a row read, sent or done, the line says what the run waits for.
@@ -73,33 +83,74 @@ fn waiting_for(l: &Line<'_>) -> Option<String> {
     })
 }
 
-/// The progress line's text, most important first: the terminal cuts what does not fit
-/// (`wide_msg`), so the fields at the end are the ones that go, and the line never wraps.
+/// The progress line's text, most important first; fields that do not fit `width` are left
+/// out whole, least important first (never cut mid-word), so the line never wraps.
 pub fn message(l: &Line<'_>) -> String {
-    let mut parts = Vec::new();
-    parts.extend(waiting_for(l));
+    // (priority: lower stays longer, text)
+    let mut parts: Vec<(u8, String)> = Vec::new();
+    if let Some(w) = waiting_for(l) {
+        parts.push((0, w));
+    }
     if let Some((t, rate_limited)) = l.waiting_until {
         let what = if rate_limited {
             "waiting for the rate limit until"
         } else {
             "retrying at"
         };
-        parts.push(format!("{what} {} UTC", t.strftime("%H:%M:%S")));
+        parts.push((0, format!("{what} {} UTC", t.strftime("%H:%M:%S"))));
     }
-    parts.push(format!("{}/{} done", l.done, l.total));
+    let approx = if l.estimated { "~" } else { "" };
+    parts.push((0, format!("{}/{approx}{} done", l.done, l.total)));
+    if let Some(eta) = l.eta {
+        parts.push((1, format!("ETA {}", short_duration(eta))));
+    }
     if l.failed > 0 {
-        parts.push(format!("{} failed", l.failed));
+        parts.push((2, format!("{} failed", l.failed)));
     }
-    parts.push(format!("tasks {}/{}", l.tasks.0, l.tasks.1));
-    if l.rate > 0.0 {
-        parts.push(format!("{:.1} req/s", l.rate));
+    parts.push((3, format!("tasks {}/{}", l.tasks.0, l.tasks.1)));
+    if l.rate > 0.0 && !l.idle {
+        parts.push((5, format!("{:.1} req/s", l.rate)));
     }
-    parts.push(format!("{} read", l.read));
-    parts.push(format!("{} sent", l.sent));
+    parts.push((6, format!("{} read", l.read)));
+    parts.push((7, format!("{} sent", l.sent)));
     if !l.note.is_empty() {
-        parts.push(l.note.to_string());
+        parts.push((4, l.note.to_string()));
     }
-    parts.join(" · ")
+    let joined = |parts: &[(u8, String)]| {
+        parts
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let mut text = joined(&parts);
+    while let Some(width) = l.width
+        && text.chars().count() > width
+        && parts.len() > 1
+    {
+        let least = parts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (p, _))| (*p, *i))
+            .map(|(i, _)| i)
+            .expect("parts");
+        if parts[least].0 == 0 {
+            break;
+        }
+        parts.remove(least);
+        text = joined(&parts);
+    }
+    text
+}
+
+/// `3h05m`, `4m20s`, `12s`.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
 }
 
 pub struct Progress {
@@ -110,6 +161,10 @@ pub struct Progress {
     note: Mutex<String>,
     /// (done, read, sent) when last seen changing, and when.
     moved: Mutex<((u64, u64, u64), std::time::Instant)>,
+    /// Whether `total` is the whole count (reading ended) rather than an estimate.
+    known: std::sync::atomic::AtomicBool,
+    /// This attempt's rows done, sampled once a second over the last minute, for the pace.
+    pace: Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
 }
 
 impl Progress {
@@ -123,7 +178,7 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(Some(total_rows), target);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{bar:16}] {percent:>3}% ETA {eta} {wide_msg}",
+                "{spinner} {elapsed_precise} [{bar:16}] {percent:>3}% {wide_msg}",
             )
             .expect("static template")
             .progress_chars("=> "),
@@ -135,7 +190,27 @@ impl Progress {
             total: AtomicU64::new(total_rows),
             note: Mutex::new(String::new()),
             moved: Mutex::new(((0, 0, 0), std::time::Instant::now())),
+            known: std::sync::atomic::AtomicBool::new(false),
+            pace: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// When this attempt's rows left should be done, at the pace of the last minute; none
+    /// until a row of this attempt is done.
+    fn eta(&self, done: u64, total: u64) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        let mut samples = self.pace.lock().ok()?;
+        samples.push_back((now, done));
+        while samples.len() > 2 && now.duration_since(samples[0].0) > Duration::from_secs(60) {
+            samples.pop_front();
+        }
+        let (t0, d0) = *samples.front()?;
+        let secs = now.duration_since(t0).as_secs_f64();
+        if done == 0 || done <= d0 || secs < 1.0 {
+            return None;
+        }
+        let pace = (done - d0) as f64 / secs;
+        Duration::try_from_secs_f64(total.saturating_sub(done) as f64 / pace).ok()
     }
 
     /// Redraws the line every second, so an idle run's line says so; ends with the run.
@@ -181,10 +256,22 @@ impl Progress {
             }
             m.1.elapsed() >= Duration::from_secs(IDLE_SECS)
         });
+        // This attempt's rows: a resumed run's rows reported from its journal are not counted.
+        let replayed = c.replayed.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed).saturating_sub(replayed);
+        let done = done.saturating_sub(replayed);
+        // The bar's own text (spinner, time, bar, percentage) takes 36 columns.
+        let width = (!self.bar.is_hidden())
+            .then(|| console::Term::stderr().size_checked())
+            .flatten()
+            .map(|(_, w)| usize::from(w).saturating_sub(36));
         self.bar.set_message(message(&Line {
             idle,
             done,
-            total: self.total.load(Ordering::Relaxed),
+            total,
+            estimated: !self.known.load(Ordering::Relaxed),
+            eta: self.eta(done, total),
+            width,
             read,
             sent,
             failed: c.failed.load(Ordering::Relaxed),
@@ -201,8 +288,13 @@ impl Progress {
         }));
     }
 
-    /// Reading has ended: `rows` is the whole count.
-    pub fn rows_known(&self, rows: u64) {
+    /// Reading has ended: `rows` is the whole count. After an interruption (reading stopped
+    /// short) the estimate stays, so the bar does not jump.
+    pub fn rows_known(&self, rows: u64, whole: bool) {
+        if !whole {
+            return;
+        }
+        self.known.store(true, Ordering::Relaxed);
         self.total.store(rows, Ordering::Relaxed);
         self.bar.set_length(rows);
     }
@@ -370,6 +462,42 @@ mod tests {
         for (got, want) in cases {
             assert!(got.starts_with(want), "{got}");
         }
+        // An estimated total is marked; the ETA comes once it is known; an idle run shows no
+        // rate; a narrow terminal loses whole fields, least important first.
+        let line = Line {
+            estimated: true,
+            eta: Some(Duration::from_secs(200)),
+            rate: 12.0,
+            note: "pacing: 4.00 requests/s after a 429",
+            ..base.clone()
+        };
+        assert_eq!(
+            message(&line),
+            "5/~10 done · ETA 3m20s · tasks 2/5 · 12.0 req/s · 10 read · 8 sent · pacing: 4.00 requests/s after a 429"
+        );
+        assert!(
+            !message(&Line {
+                idle: true,
+                ..line.clone()
+            })
+            .contains("req/s")
+        );
+        let narrow = |width| {
+            message(&Line {
+                width: Some(width),
+                ..line.clone()
+            })
+        };
+        assert_eq!(narrow(44), "5/~10 done · ETA 3m20s · tasks 2/5");
+        assert_eq!(narrow(20), "5/~10 done");
+        assert_eq!(narrow(3), "5/~10 done");
+        for w in [30, 44, 60, 80] {
+            let got = narrow(w);
+            assert!(got.chars().count() <= w, "{w}: {got}");
+            assert!(!got.ends_with('/') && !got.ends_with(' '), "{got}");
+        }
+        assert_eq!(short_duration(Duration::from_secs(12)), "12s");
+        assert_eq!(short_duration(Duration::from_secs(3 * 3600 + 300)), "3h05m");
         // A timed wait is shown as it is.
         let timed = message(&Line {
             idle: true,

@@ -769,7 +769,10 @@ fn read_rows<K: Description>(
     if let Some(chunk) = chunker.finish() {
         send(chunk);
     }
-    progress.rows_known(progress.counters.read.load(Ordering::Relaxed));
+    progress.rows_known(
+        progress.counters.read.load(Ordering::Relaxed),
+        error.is_none() && !engine.stop.interrupted(),
+    );
     let warned = warnings.finish();
     if let Err(e) = &warned {
         error.get_or_insert_with(|| e.to_string());
@@ -807,6 +810,13 @@ async fn emit<K: Description>(
                 } else {
                     writer.write_verified(row, chunk.verified.get(&i).copied(), &dir)?;
                 }
+            }
+            if chunk.replayed {
+                engine
+                    .progress
+                    .counters
+                    .replayed
+                    .fetch_add(chunk.rows.len() as u64, Ordering::Relaxed);
             }
             if !chunk.replayed
                 && let Some(j) = &engine.journal
