@@ -38,7 +38,13 @@ pub struct Reason {
     pub text: String,
     pub count: u64,
     pub rows: Vec<(String, String)>,
+    /// The values the reason quotes (the offending cells), with how many rows had each; at
+    /// most `VALUES_PER_REASON` different ones are counted.
+    pub values: Vec<(String, u64)>,
 }
+
+/// Different quoted values counted per reason (a million different emails are not held).
+const VALUES_PER_REASON: usize = 200;
 
 /// What failures.csv says, in aggregate.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -85,6 +91,12 @@ pub fn read_warnings(path: &Path) -> Vec<[String; 4]> {
 /// A failure text with its quoted values folded, so rows failing for one reason group
 /// together: `no customer 'a@x' among …` and `no customer 'b@y' among …` are one reason.
 pub fn reason_key(error: &str) -> String {
+    reason_parts(error).0
+}
+
+/// `reason_key`, and the values it folded (the quoted ones, as written).
+pub fn reason_parts(error: &str) -> (String, Vec<String>) {
+    let mut values = Vec::new();
     let chars: Vec<char> = error.chars().collect();
     let word = |i: Option<usize>| {
         i.and_then(|i| chars.get(i))
@@ -100,17 +112,20 @@ pub fn reason_key(error: &str) -> String {
             let close = (i + 1..chars.len()).find(|&j| chars[j] == '\'' && !word(Some(j + 1)));
             if let Some(j) = close {
                 out.push_str("'…'");
+                values.push(chars[i + 1..j].iter().collect());
                 i = j + 1;
                 continue;
             }
         }
-        // Numbers that name a row or an entity (row 400, ASSOCIATION: 999) differ from row to
-        // row; short ones (5 to 20 digits) are part of the reason.
+        // Numbers that name a row or an entity (row 400, ASSOCIATION: 999, long ids) differ
+        // from row to row; others (5 to 20 digits, February 2026 has 28 days) are part of the
+        // reason.
         if c.is_ascii_digit() && !word(i.checked_sub(1)) {
             let end = (i..chars.len())
                 .find(|&j| !chars[j].is_ascii_digit())
                 .unwrap_or(chars.len());
-            if !word(Some(end)) && (end - i >= 3 || out.ends_with("row ")) {
+            let names = out.ends_with("row ") || out.ends_with(": ") || end - i >= 6;
+            if !word(Some(end)) && names {
                 out.push('N');
                 i = end;
                 continue;
@@ -119,7 +134,7 @@ pub fn reason_key(error: &str) -> String {
         out.push(c);
         i += 1;
     }
-    out
+    (out, values)
 }
 
 /// Reads failures.csv row by row into aggregates (at most `MAX_REASONS` reasons with
@@ -162,7 +177,8 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
         {
             *f.by_column.entry(field.to_string()).or_default() += 1;
         }
-        let key = (stage.clone(), reason_key(&cell(error_at)));
+        let (text, quoted) = reason_parts(&cell(error_at));
+        let key = (stage.clone(), text);
         let k = match index.get(&key) {
             Some(&k) => k,
             None if f.reasons.len() < MAX_REASONS => {
@@ -171,6 +187,7 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
                     text: key.1.clone(),
                     count: 0,
                     rows: Vec::new(),
+                    values: Vec::new(),
                 });
                 index.insert(key, f.reasons.len() - 1);
                 f.reasons.len() - 1
@@ -182,12 +199,23 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
         };
         let reason = &mut f.reasons[k];
         reason.count += 1;
+        for v in quoted {
+            match reason.values.iter().position(|(x, _)| *x == v) {
+                Some(at) => reason.values[at].1 += 1,
+                None if reason.values.len() < VALUES_PER_REASON => reason.values.push((v, 1)),
+                None => {}
+            }
+        }
         if reason.rows.len() < ROWS_PER_REASON {
             let first = if row_at == 0 { String::new() } else { cell(0) };
             reason.rows.push((cell(row_at), first));
         }
     }
     f.reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
+    for r in &mut f.reasons {
+        // Most common first; ties in the order met.
+        r.values.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    }
     Ok(f)
 }
 
@@ -973,7 +1001,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         } else {
             f.key_column.clone()
         };
-        out.push_str("<table class=\"reasons\"><caption>Failure reasons, most frequent first, with the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">first rows (row: ");
+        out.push_str("<table class=\"reasons\"><caption>Failure reasons, most frequent first, with the values they name most often and the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">most common values</th><th scope=\"col\">first rows (row: ");
         out.push_str(&esc(&key));
         out.push_str(")</th></tr></thead><tbody>");
         for r in &f.reasons {
@@ -985,10 +1013,16 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             let more = r.count.saturating_sub(r.rows.len() as u64);
             let _ = write!(
                 out,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
                 r.count,
                 esc(&r.stage),
                 esc(&r.text),
+                r.values
+                    .iter()
+                    .take(5)
+                    .map(|(v, n)| format!("{} ×{n}", esc(&format!("'{v}'"))))
+                    .collect::<Vec<_>>()
+                    .join("<br/>"),
                 shown
                     .iter()
                     .map(|x| esc(x))
@@ -1004,7 +1038,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         if f.other > 0 {
             let _ = write!(
                 out,
-                "<tr><td class=\"n\">{}</td><td></td><td>other reasons (see failures.csv)</td><td></td></tr>",
+                "<tr><td class=\"n\">{}</td><td></td><td>other reasons (see failures.csv)</td><td></td><td></td></tr>",
                 f.other
             );
         }
@@ -1133,8 +1167,13 @@ mod tests {
             ("digits, 5 to 20 digits", "digits, 5 to 20 digits"),
             (
                 "ISO form YYYY-MM-DD; 2027-02-30",
-                "ISO form YYYY-MM-DD; N-02-30",
+                "ISO form YYYY-MM-DD; 2027-02-30",
             ),
+            (
+                "'2026-02-30' does not exist: February 2026 has 28 days",
+                "'…' does not exist: February 2026 has 28 days",
+            ),
+            ("id 12345678 is not on the site", "id N is not on the site"),
             (
                 "Customer Tier: 'Gold' is not an option (options: Free)",
                 "Customer Tier: '…' is not an option (options: Free)",
@@ -1177,6 +1216,7 @@ mod tests {
                     rows: (0..ROWS_PER_REASON)
                         .map(|r| (r.to_string(), format!("someone{r}@example.com")))
                         .collect(),
+                    values: (0..5).map(|v| (format!("value {v}"), 100)).collect(),
                 })
                 .collect(),
             by_column: (0..60).map(|c| (format!("Column {c}"), 1000)).collect(),

@@ -151,15 +151,14 @@ fn the_sample_import_s_report_shows_its_counts_reasons_and_rows() {
 
     // The reasons table: counts add up to the failed rows, the first rows it names are
     // failures.csv's rows with that reason.
-    let reasons =
-        &page.tables["Failure reasons, most frequent first, with the first rows each hit"];
+    let reasons = &page.tables["Failure reasons, most frequent first, with the values they name most often and the first rows each hit"];
     let body = &reasons[1..];
     let total: u64 = body.iter().map(|r| r[0].parse::<u64>().unwrap()).sum();
     assert_eq!(total, n("failed"));
     let (header, failures) = read_csv(&run.join("failures.csv"));
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
     for r in body {
-        let first = r[3].lines().next().unwrap();
+        let first = r[4].lines().next().unwrap();
         let (row, email) = first.split_once(": ").unwrap();
         let f = failures
             .iter()
@@ -168,6 +167,15 @@ fn the_sample_import_s_report_shows_its_counts_reasons_and_rows() {
         assert_eq!(f[0], email);
         assert_eq!(f[at("_stage")], r[1]);
     }
+    // A reason that names values shows the most common ones, as written, with their counts.
+    let option = body
+        .iter()
+        .find(|r| r[2].contains("is not an option"))
+        .expect("an option reason");
+    assert!(
+        option[3].starts_with('\'') && option[3].contains(" ×"),
+        "{option:?}"
+    );
     // The outcome table and the column table agree with the summary and the report.
     let outcomes = &page.tables["Rows by outcome"];
     assert!(outcomes.contains(&vec!["failed".to_string(), n("failed").to_string()]));
@@ -217,9 +225,8 @@ fn a_hostile_cell_shows_as_text_and_a_validation_gets_its_page_too() {
         "escaped"
     );
     let page = parse(&html);
-    let reasons =
-        &page.tables["Failure reasons, most frequent first, with the first rows each hit"];
-    assert_eq!(reasons[1][3], "1: <script>alert(1)</script>");
+    let reasons = &page.tables["Failure reasons, most frequent first, with the values they name most often and the first rows each hit"];
+    assert_eq!(reasons[1][4], "1: <script>alert(1)</script>");
 
     let out = ctx
         .csmport(Some(&sb))
