@@ -137,11 +137,26 @@ pub fn unsettled_note(task: &str, status: &TaskStatus, unplaced: &[TaskFailure])
 }
 
 /// The columns (detail fields and the like) the failures name, each once.
+/// `_field` names columns only: a detail field's failure names the field (its column); an
+/// association's names the column that holds them (the entities' ids stay in `_error`).
 fn fields(failures: &[TaskFailure]) -> String {
     let mut out: Vec<&str> = Vec::new();
-    for id in failures.iter().flat_map(|f| f.operated_on_ids.iter()) {
-        if !out.contains(&id.as_str()) {
-            out.push(id);
+    for f in failures {
+        match f.operated_on.as_str() {
+            "ORGANIZATION_ASSOCIATION" => {
+                if !out.contains(&crate::map::COL_ORGANIZATIONS) {
+                    out.push(crate::map::COL_ORGANIZATIONS);
+                }
+            }
+            // Other associations name entities, not a column of the row.
+            o if o.ends_with("_ASSOCIATION") => {}
+            _ => {
+                for id in &f.operated_on_ids {
+                    if !out.contains(&id.as_str()) {
+                        out.push(id);
+                    }
+                }
+            }
         }
     }
     out.join(";")
