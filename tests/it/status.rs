@@ -139,6 +139,8 @@ fn without_a_folder_the_latest_run_is_shown_and_a_validation_has_nothing_to_resu
     let latest = runs[1].file_name().unwrap().to_str().unwrap();
     assert!(s["run_dir"].as_str().unwrap().ends_with(latest), "{s}");
     assert_eq!(s["kind"], "customers");
+    // Each valid row counted once.
+    assert_eq!(s["rows"]["succeeded"], 5, "{s}");
     assert_eq!(s["resume"]["possible"], false);
     assert!(
         s["resume"]["next"].as_str().unwrap().contains("no journal"),
