@@ -22,6 +22,9 @@ pub struct ExportSummary {
     /// Rows per kind.
     pub rows: BTreeMap<String, usize>,
     pub elapsed_s: f64,
+    /// When the file was written (UTC, to the second): what the export shows of the site is
+    /// as of then.
+    pub written_at: String,
     pub sha256: String,
     /// Where customers were found, and how many each source gave (customers and
     /// entitlements without `--ids`).
@@ -96,6 +99,9 @@ pub async fn write(
         crate::error::EXIT_ROWS_FAILED
     };
     Ok(ExportSummary {
+        written_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
         out: out.display().to_string(),
         format,
         rows: counts

@@ -758,6 +758,13 @@ pub fn render_export(s: &serde_json::Value, target: &str) -> String {
         }
     };
     item("File", s["out"].as_str().unwrap_or("").to_string());
+    item(
+        "Written",
+        s["written_at"]
+            .as_str()
+            .map(|t| format!("{} UTC", t.trim_end_matches('Z').replace('T', " ")))
+            .unwrap_or_default(),
+    );
     item("Format", s["format"].as_str().unwrap_or("").to_string());
     item("SHA-256", s["sha256"].as_str().unwrap_or("").to_string());
     item("Source", target.to_string());

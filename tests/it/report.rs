@@ -310,6 +310,14 @@ fn export_report_names_the_file_its_hash_and_rows_per_kind() {
     let html = std::fs::read_to_string(ctx.path("export.html")).unwrap();
     offline(&html);
     assert!(html.contains(s["sha256"].as_str().unwrap()));
+    // When the export was written, to the second.
+    let written = s["written_at"].as_str().unwrap();
+    assert!(written.parse::<jiff::Timestamp>().is_ok(), "{written}");
+    let shown = format!("{} UTC", written.trim_end_matches('Z').replace('T', " "));
+    assert!(
+        html.contains(&format!("<dt>Written</dt><dd>{shown}</dd>")),
+        "{html}"
+    );
     let page = parse(&html);
     let rows = &page.tables["Rows per kind"];
     for kind in ["organizations", "products"] {
