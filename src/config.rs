@@ -10,6 +10,12 @@ use crate::site::client::token::{self, Source, Tokens};
 use crate::site::client::{Auth, Target};
 
 pub fn target(args: &TargetArgs) -> Result<Target, Error> {
+    target_or(args, ", or add --sandbox to try csmport locally")
+}
+
+/// `target`, with `missing` said after the line asking for a cloud id (what else the user can
+/// do; `resume` names the site its run wrote to instead of the sandbox).
+pub fn target_or(args: &TargetArgs, missing: &str) -> Result<Target, Error> {
     let base_url = args
         .base_url
         .clone()
@@ -35,7 +41,7 @@ pub fn target(args: &TargetArgs) -> Result<Target, Error> {
     }
     let cloud_id = args.cloud_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
         Error::Usage(format!(
-            "no cloud id: set --cloud-id or CSM_CLOUD_ID (open https://YOUR-SITE.atlassian.net/{} to see it), or add --sandbox to try csmport locally",
+            "no cloud id: set --cloud-id or CSM_CLOUD_ID (open https://YOUR-SITE.atlassian.net/{} to see it){missing}",
             crate::site::api::paths::TENANT_INFO
         ))
     })?;

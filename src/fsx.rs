@@ -74,11 +74,30 @@ pub fn append_private(path: &Path) -> io::Result<std::fs::File> {
 
 /// Writes `bytes` to a run folder's `path` whole: beside it (0600) and renamed into place.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
     // NamedTempFile makes its file 0600 and new (a link is never followed).
-    let mut tmp = tempfile::NamedTempFile::new_in(folder_of(path))?;
+    write_beside(path, bytes, |_| Ok(None))
+}
+
+/// Writes `bytes` beside `path` (a new temporary file in its folder), syncs, gives it the mode
+/// `mode` says (none: 0600 as made) and renames it into place.
+fn write_beside(
+    path: &Path,
+    bytes: &[u8],
+    mode: impl FnOnce(&Path) -> io::Result<Option<u32>>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let dir = folder_of(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
+    #[cfg(not(unix))]
+    let _ = mode;
+    #[cfg(unix)]
+    if let Some(mode) = mode(dir)? {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -111,24 +130,22 @@ const O_NOFOLLOW: i32 = 0x0100;
 /// never written through, and a reader never sees half a file. The file gets `mode_for`'s
 /// mode.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let dir = folder_of(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The mode of what `path` names now: a link is not followed for it.
-        let mode = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_file() => m.permissions().mode() & 0o7777,
-            _ => new_file_mode(dir)?,
-        };
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    write_beside(path, bytes, |dir| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The mode of what `path` names now: a link is not followed for it.
+            Ok(Some(match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_file() => m.permissions().mode() & 0o7777,
+                _ => new_file_mode(dir)?,
+            }))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dir;
+            Ok(None)
+        }
+    })
 }
 
 /// The mode a file replacing `target` should have: the mode `target` has, or (a new file)

@@ -67,20 +67,11 @@ fn target_for(
     cli: &Cli,
     site: Option<&(String, String)>,
 ) -> Result<crate::site::client::Target, Error> {
-    config::target(&cli.target).map_err(|e| match e {
-        Error::Usage(m) if m.contains("--sandbox") => {
-            let wrote = site
-                .map(|(url, cloud)| format!(" (the run wrote to {url}, cloud {cloud})"))
-                .unwrap_or_default();
-            let m = m
-                .split(", or add --sandbox")
-                .next()
-                .unwrap_or(&m)
-                .to_string();
-            Error::Usage(format!(
-                "{m}: resume goes on against the site the run wrote to{wrote}"
-            ))
-        }
-        other => other,
-    })
+    let wrote = site
+        .map(|(url, cloud)| format!(" (the run wrote to {url}, cloud {cloud})"))
+        .unwrap_or_default();
+    config::target_or(
+        &cli.target,
+        &format!(": resume goes on against the site the run wrote to{wrote}"),
+    )
 }

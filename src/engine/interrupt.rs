@@ -66,8 +66,8 @@ pub fn on_signal(hook: impl Fn(Signal) + Send + Sync + 'static) {
         .push(Box::new(hook));
 }
 
-/// What the first (or second) Ctrl-C does, without the signal: for tests of the hooks.
-pub fn deliver(signal: Signal) {
+/// What the first (or second) Ctrl-C does.
+fn deliver(signal: Signal) {
     if signal == Signal::First {
         state().interrupted.store(true, Ordering::SeqCst);
         state().first.notify_waiters();

@@ -238,9 +238,7 @@ impl ReportWriter {
             .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
             .map(str::to_string)
             .unwrap_or_else(|| row.raw.row.to_string());
-        let source = carried(self.source_at)
-            .unwrap_or(self.source.as_str())
-            .to_string();
+        let source = carried(self.source_at).unwrap_or(self.source.as_str());
         record.push(&row_no);
         let outcome = match &row.state() {
             State::Closed(o) => o,
@@ -252,7 +250,7 @@ impl ReportWriter {
                 } else {
                     row.note.as_str()
                 };
-                record.extend([OPEN_STAGE, "", why, "", &source]);
+                record.extend([OPEN_STAGE, "", why, "", source]);
                 return self
                     .failures
                     .write_record(&record)
@@ -273,7 +271,7 @@ impl ReportWriter {
                     } += 1;
                     record.push(verdict.map(Verdict::as_str).unwrap_or("not verified"));
                 }
-                record.push(&source);
+                record.push(source);
                 if let Some(w) = &mut self.successes {
                     w.write_record(&record)
                         .map_err(|e| csv_err(&dir.join(SUCCESSES_FILE), e))?;
@@ -309,7 +307,7 @@ impl ReportWriter {
                     escape_formula(&error),
                     escape_formula(&raw),
                 );
-                record.extend([stage.as_str(), &field, &error, &raw, &source]);
+                record.extend([stage.as_str(), &field, &error, &raw, source]);
                 self.failures
                     .write_record(&record)
                     .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;
@@ -321,7 +319,7 @@ impl ReportWriter {
                 if !row.raw.is_blank() {
                     let reason = one_line(reason);
                     let raw = escape_formula(&self.raw_of(row)).into_owned();
-                    record.extend([SKIPPED_STAGE, "", &reason, &raw, &source]);
+                    record.extend([SKIPPED_STAGE, "", &reason, &raw, source]);
                     self.failures
                         .write_record(&record)
                         .map_err(|e| csv_err(&dir.join(FAILURES_FILE), e))?;

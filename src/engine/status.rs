@@ -419,6 +419,28 @@ fn resume_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_run_is_the_one_begun_last_to_the_millisecond() {
+        let base = tempfile::tempdir().unwrap();
+        // Begun in the same second: by name the organizations run sorts last, by its log's
+        // first line the customers run began last.
+        for (name, stamp) in [
+            ("20261206T101010Z-customers", "2026-12-06T10:10:10.900Z"),
+            ("20261206T101010Z-organizations", "2026-12-06T10:10:10.100Z"),
+        ] {
+            let dir = base.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join(SUMMARY_FILE), "{}").unwrap();
+            std::fs::write(dir.join(LOG_FILE), format!("{stamp} import …\n")).unwrap();
+        }
+        let latest = latest_run(base.path()).unwrap();
+        assert!(
+            latest.ends_with("20261206T101010Z-customers"),
+            "{}",
+            latest.display()
+        );
+    }
     use crate::engine::journal::{BatchState, Purpose};
 
     fn batch(seq: u64, state: BatchState, task: bool, key: bool) -> BatchView {

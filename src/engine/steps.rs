@@ -304,10 +304,11 @@ pub fn planned(base: &ImportOptions, top: &Path, steps: &[Step]) -> Vec<Planned>
 pub fn record(top: &Path, steps: &[Planned]) -> Result<(), Error> {
     let mut record = PlanRecord { steps: Vec::new() };
     for p in steps {
-        let options = serde_json::to_string(&p.opts.journaled(&p.dir)?).expect("options serialize");
+        let journaled = p.opts.journaled(&p.dir)?;
+        let options = serde_json::to_string(&journaled).expect("options serialize");
         record.steps.push(RecordedStep {
             kind: p.kind.as_str().into(),
-            file: p.opts.journaled(&p.dir)?.file,
+            file: journaled.file,
             run_dir: std::path::absolute(&p.dir).unwrap_or_else(|_| p.dir.clone()),
             options,
         });

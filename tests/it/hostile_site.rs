@@ -8,6 +8,13 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
+/// csmport aimed at a hostile server's `url`, with a token.
+fn against(ctx: &Ctx, url: &str) -> Command {
+    let mut c = ctx.csmport(None);
+    c.args(["--base-url", url, "--cloud-id", "c", "--access-token", "t"]);
+    c
+}
+
 /// Reads a request's head; a body (none is sent here before the answer) is not waited for.
 fn read_head(s: &std::net::TcpStream) {
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -39,9 +46,7 @@ fn an_absurd_retry_after_is_clamped_not_a_panic() {
     );
     let ctx = Ctx::new();
     let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
-    let out = ctx
-        .csmport(None)
-        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+    let out = against(&ctx, &url)
         .args(["import", "customers", file.to_str().unwrap()])
         .args(["--max-wait", "1", "--slot-wait", "2"])
         .output()
@@ -126,9 +131,7 @@ fn a_redirect_is_an_error_naming_it_and_nothing_goes_elsewhere() {
     let url = hostile(answer);
     let ctx = Ctx::new();
     let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
-    let out = ctx
-        .csmport(None)
-        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+    let out = against(&ctx, &url)
         .args(["import", "customers", file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -506,9 +509,7 @@ fn a_server_s_error_text_is_shown_on_one_line() {
     let answer: &'static str = leaked(json_answer("400 Bad Request", body));
     let url = hostile(answer);
     let ctx = Ctx::new();
-    let out = ctx
-        .csmport(None)
-        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+    let out = against(&ctx, &url)
         .args(["export", "organizations", "--out", "o.csv"])
         .output()
         .unwrap();
@@ -785,9 +786,7 @@ fn a_huge_error_message_is_kept_by_its_start_in_every_file() {
     let ctx = Ctx::new();
     let rows: String = (0..20).map(|i| format!("h{i}@x.example,H {i}\n")).collect();
     let file = ctx.write("c.csv", format!("email,displayName\n{rows}").as_bytes());
-    let out = ctx
-        .csmport(None)
-        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+    let out = against(&ctx, &url)
         .args([
             "import",
             "customers",
@@ -825,9 +824,7 @@ fn a_site_that_fails_is_not_called_unreachable() {
     );
     let ctx = Ctx::new();
     let file = ctx.write("c.csv", b"email,displayName\na@x.example,A\n");
-    let out = ctx
-        .csmport(None)
-        .args(["--base-url", &url, "--cloud-id", "c", "--access-token", "t"])
+    let out = against(&ctx, &url)
         .args([
             "import",
             "customers",
