@@ -96,6 +96,10 @@ pub struct Cli {
     pub sandbox: bool,
     #[command(flatten)]
     pub session: SessionArgs,
+    /// Requests per second at most (import, retry, export, delete): given before the command
+    /// it is the same as after it
+    #[arg(long, help_heading = "Global options", value_name = "N")]
+    pub rate: Option<f64>,
     /// More on stderr: -v every line of run.log as it is written, -vv also one line per HTTP
     /// attempt (method, path, status, time, idempotency key; never credentials); for `sandbox`,
     /// a line per request. RUST_LOG (e.g. csmport=debug) overrides
@@ -220,6 +224,27 @@ impl Cli {
                 {
                     return Err(refuse(id));
                 }
+            }
+        }
+        if let Some(r) = self.rate {
+            // `config show` shows it and where it came from.
+            let shown = matches!(self.command, Command::Config(_));
+            let slot = match &mut self.command {
+                Command::Import(ImportArgs { run, .. }) | Command::Retry(RetryArgs { run, .. }) => {
+                    Some(&mut run.rate)
+                }
+                Command::Export(a) => Some(&mut a.rate),
+                Command::Delete(a) => Some(&mut a.rate),
+                _ => None,
+            };
+            match slot {
+                None if shown => {}
+                // The copy after the command wins, as for every other option.
+                Some(rate) if sub.value_source("rate") != Some(ValueSource::CommandLine) => {
+                    *rate = r
+                }
+                Some(_) => {}
+                None => return Err(refuse("rate")),
             }
         }
         match sandbox {

@@ -177,6 +177,9 @@ pub fn apply(cli: &mut Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         }
     }
     let sub = matches.subcommand().map(|(_, m)| m);
+    // `--rate` before the command is a flag too.
+    let rate_given = matches.value_source("rate") == Some(ValueSource::CommandLine);
+    let p_rate = p.rate.filter(|_| !rate_given);
     // A value the command line left at its default takes the profile's.
     fn over<T: Copy>(field: &mut T, value: Option<T>, sub: Option<&clap::ArgMatches>, id: &str) {
         if let Some(v) = value
@@ -194,13 +197,13 @@ pub fn apply(cli: &mut Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Import(crate::cli::ImportArgs { run: r, .. })
         | Command::Retry(crate::cli::RetryArgs { run: r, .. }) => {
             desk(&mut r.service_desk);
-            over(&mut r.rate, p.rate, sub, "rate");
+            over(&mut r.rate, p_rate, sub, "rate");
             over(&mut r.batch_size, p.batch_size, sub, "batch_size");
             over(&mut r.max_tasks, p.max_tasks, sub, "max_tasks");
         }
         Command::Export(a) => {
             desk(&mut a.service_desk);
-            over(&mut a.rate, p.rate, sub, "rate");
+            over(&mut a.rate, p_rate, sub, "rate");
         }
         Command::Doctor(a) => desk(&mut a.service_desk),
         _ => {}
@@ -217,16 +220,20 @@ pub fn show(cli: &Cli, matches: &clap::ArgMatches) -> Result<Vec<(String, String
     let sub = matches
         .subcommand()
         .and_then(|(_, m)| m.subcommand().map(|(_, m)| m));
+    // Both copies of an option read the same variable: a flag in either one wins.
     let source_of = |id: &str, env: &'static str| {
-        [Some(matches), sub]
+        let sources: Vec<ValueSource> = [Some(matches), sub]
             .into_iter()
             .flatten()
             .filter_map(|m| m.value_source(id))
-            .find(|s| *s != ValueSource::DefaultValue)
-            .map(|s| match s {
-                ValueSource::EnvVariable => Source::Env(env),
-                _ => Source::Flag,
-            })
+            .collect();
+        if sources.contains(&ValueSource::CommandLine) {
+            Some(Source::Flag)
+        } else if sources.contains(&ValueSource::EnvVariable) {
+            Some(Source::Env(env))
+        } else {
+            None
+        }
     };
     let mut out = Vec::new();
     let t = &cli.target;
@@ -325,6 +332,7 @@ pub fn show(cli: &Cli, matches: &clap::ArgMatches) -> Result<Vec<(String, String
     let name = || Source::Profile(profile.as_ref().map(|p| p.0.clone()).unwrap_or_default());
     let env_rate = std::env::var("CSM_RATE").ok().filter(|r| !r.is_empty());
     let (rate, rate_source) = match (env_rate, p.and_then(|p| p.rate)) {
+        _ if cli.rate.is_some() => (cli.rate.unwrap_or_default().to_string(), Source::Flag),
         (Some(r), _) => (r, Source::Env("CSM_RATE")),
         (None, Some(r)) => (r.to_string(), name()),
         (None, None) => (crate::options::DEFAULT_RATE.to_string(), Source::Default),

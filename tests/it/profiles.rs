@@ -106,3 +106,68 @@ fn an_unknown_profile_or_a_malformed_file_is_refused_with_where() {
         "{err}"
     );
 }
+
+#[test]
+fn every_option_goes_before_the_command_or_after_it_and_show_names_the_flag() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let config = ctx.write("c.toml", b"[profiles.p]\nrate = 2\nbatch_size = 1\n");
+    let file = ctx.write("c.csv", b"email,displayName\na@example.com,A\n");
+    let rate_of = |run: &str| {
+        let c = rusqlite::Connection::open(ctx.path(&format!("{run}/journal.sqlite"))).unwrap();
+        let options: String = c
+            .query_row("SELECT value FROM meta WHERE key = 'options'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&options).unwrap();
+        v["rate"].as_f64().unwrap()
+    };
+    // Before the command it wins over the profile and the environment, as after it does.
+    for (args, run, want) in [
+        (&["--rate", "40", "import"][..], "before", 40.0),
+        (&["import", "--rate", "30"], "after", 30.0),
+        (&["--rate", "40", "import", "--rate", "30"], "both", 30.0),
+    ] {
+        let out = ctx
+            .csmport(Some(&sb))
+            .arg("--config")
+            .arg(&config)
+            .args(["--profile", "p"])
+            .args(args)
+            .arg("customers")
+            .arg(&file)
+            .args(["--out", run])
+            .env("CSM_RATE", "7")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(rate_of(run), want, "{args:?}");
+    }
+    let out = ctx
+        .csmport(None)
+        .args(["--rate", "3", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--rate is not an option of `csmport status`"));
+
+    // A flag after the command is a flag, though the variable is set too.
+    let out = ctx
+        .csmport(None)
+        .args(["--rate", "3", "config", "show", "--cloud-id", "y", "--json"])
+        .env("CSM_CLOUD_ID", "x")
+        .env("CSM_RATE", "7")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["cloud_id"],
+        serde_json::json!({"value": "y", "source": "flag"})
+    );
+    assert_eq!(
+        s["rate"],
+        serde_json::json!({"value": "3", "source": "flag"})
+    );
+}
