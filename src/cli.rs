@@ -190,7 +190,7 @@ impl Cli {
             }
             Command::Status(a) => (None, None, None, Some(a.json)),
             Command::Report(_) | Command::Init(_) => (None, None, None, None),
-            Command::Sandbox(_) | Command::Completions { .. } | Command::Man => {
+            Command::Sandbox(_) | Command::Completions { .. } | Command::Man(_) => {
                 (None, None, None, None)
             }
         };
@@ -451,9 +451,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) on stdout, generated from these definitions
-    #[command(after_help = "Examples:\n  csmport man > csmport.1 && man ./csmport.1")]
-    Man,
+    /// Print a manual page (roff) on stdout, or write every page to a folder; generated from
+    /// these definitions
+    #[command(
+        after_help = "Examples:\n  csmport man > csmport.1 && man ./csmport.1\n  csmport man import | man -l -\n  csmport man --dir ~/.local/share/man/man1"
+    )]
+    Man(ManArgs),
     /// Run the local CSM emulator
     #[command(
         after_help = "Examples:\n  csmport sandbox --addr 127.0.0.1:8080 --sample-data\n  csmport sandbox --rate-limit 4 --fault-500 0.05   (a site under load)"
@@ -466,6 +469,17 @@ pub enum Command {
         after_help = "Examples:\n  csmport doctor\n  csmport doctor --site https://acme.atlassian.net --service-desk 1 --json"
     )]
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (e.g. `import`, or `config show`); default: csmport's
+    /// own page, which lists the others
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Vec<String>,
+    /// Write csmport.1 and one page per command (csmport-import.1, …) into this folder
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -50,16 +50,79 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             crate::say::write_out(&script);
             Ok(0)
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                // A pager or `head` that stops reading is not an error.
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
-                    "the manual page cannot be written: {e}"
-                ))),
-                _ => Ok(0),
-            }
+        Command::Man(args) => man(&cli, args),
+    }
+}
+
+/// `csmport man`: one page per command, as `csmport-import(1)` and the others are named in the
+/// top page's list.
+fn man(cli: &Cli, args: &crate::cli::ManArgs) -> Result<i32, Error> {
+    use clap::CommandFactory;
+    let source = || format!("csmport {}", env!("CARGO_PKG_VERSION"));
+    let mut top = Cli::command().disable_help_subcommand(true);
+    top.build();
+    if let Some(dir) = &args.dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Usage(format!("cannot create the folder {}: {e}", dir.display()))
+        })?;
+        let mut written = Vec::new();
+        let mut todo = vec![top];
+        while let Some(cmd) = todo.pop() {
+            todo.extend(cmd.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+            let page = clap_mangen::Man::new(cmd).source(source());
+            let path = page.generate_to(dir).map_err(|e| {
+                Error::Usage(format!(
+                    "the manual page {} cannot be written: {e}",
+                    dir.join(page.get_filename()).display()
+                ))
+            })?;
+            written.push(path);
         }
+        written.sort();
+        if !cli.quiet {
+            crate::outln!(
+                "{} manual pages written to {}: {}",
+                written.len(),
+                dir.display(),
+                written
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return Ok(0);
+    }
+    let mut cmd = top;
+    for word in &args.command {
+        let names = || {
+            cmd.get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(sub) = cmd.find_subcommand(word).cloned() else {
+            return Err(Error::Usage(match names() {
+                n if n.is_empty() => format!(
+                    "`{}` has no commands under it, so no page for `{word}`",
+                    cmd.get_display_name().unwrap_or(cmd.get_name())
+                ),
+                n => format!("no manual page for `{word}`; the commands are: {n}"),
+            }));
+        };
+        cmd = sub;
+    }
+    match clap_mangen::Man::new(cmd)
+        .source(source())
+        .render(&mut std::io::stdout())
+    {
+        // A pager or `head` that stops reading is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
+            "the manual page cannot be written: {e}"
+        ))),
+        _ => Ok(0),
     }
 }
 

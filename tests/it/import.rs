@@ -810,4 +810,38 @@ fn completions_and_a_manual_page_come_from_the_command_definitions() {
         text.contains(".TH csmport 1") && text.contains("import"),
         "{text}"
     );
+    // Every page the top page names exists, as a file and on its own.
+    let out = ctx
+        .csmport(None)
+        .args(["man", "--dir", "man1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let named: std::collections::BTreeSet<String> = text
+        .split("csmport\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)"))
+        .map(|(name, _)| format!("csmport-{}.1", name.replace("\\-", "-")))
+        .collect();
+    assert!(named.contains("csmport-import.1"), "{named:?}");
+    for page in &named {
+        let body = std::fs::read_to_string(ctx.path(&format!("man1/{page}")))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(body.contains(".SH NAME"), "{page}");
+    }
+    assert!(ctx.path("man1/csmport-config-show.1").exists());
+    let out = ctx.csmport(None).args(["man", "import"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = stdout(&out);
+    assert!(
+        page.contains(".TH csmport-import 1") && page.contains("\\-\\-batch\\-size"),
+        "{page}"
+    );
+    let out = ctx.csmport(None).args(["man", "imprt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the commands are: import"),
+        "{}",
+        stderr(&out)
+    );
 }
