@@ -97,12 +97,22 @@ impl Doctor<'_> {
             .probe(Method::GET, &format!("{base}/"), None)
             .await
         {
-            Ok((status, _, _)) => {
+            // Any answer shows the address is right; a gateway's root is usually not found.
+            Ok((status, _, _)) if status < 500 => {
                 out.push(check(
                     "base URL",
                     Status::Ok,
-                    format!("{base} answers (HTTP {status})"),
+                    format!("{base} answers"),
                     None,
+                ));
+                true
+            }
+            Ok((status, _, _)) => {
+                out.push(check(
+                    "base URL",
+                    Status::Warning,
+                    format!("{base} answers, but with a server error (HTTP {status})"),
+                    Some("the checks below say whether the API itself works"),
                 ));
                 true
             }
@@ -309,7 +319,7 @@ impl Doctor<'_> {
             Ok((404, _, _)) => check(
                 name,
                 Status::Ok,
-                "answers (a task that does not exist: 404)",
+                "answers as it should (a made-up task id is not found)",
                 None,
             ),
             Ok((412, _, _)) => check(

@@ -111,6 +111,10 @@ fn doctor_checks_a_site_without_writing_to_it() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("every check passes"), "{text}");
     assert!(!text.contains("problem "), "{text}");
+    // An expected "not found" is not shown beside "ok" as if it were news.
+    for line in text.lines().filter(|l| l.trim_start().starts_with("ok ")) {
+        assert!(!line.contains("404") && !line.contains("HTTP"), "{line}");
+    }
     for check in [
         "credentials",
         "CSM enabled",
