@@ -47,7 +47,8 @@ struct StepStatus {
     kind: String,
     file: String,
     run_dir: String,
-    /// `done`, `unfinished` (rows open: `resume` goes on) or `not_started`.
+    /// `done`, `unfinished` (rows open: `resume` goes on), `refused` (could not start:
+    /// nothing sent) or `not_started`.
     state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Status>,
@@ -62,6 +63,25 @@ fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Res
         count(total as u64, "step")
     )];
     let mut all = Vec::new();
+    // What the plan's own summary says of steps that have no journal (refused ones).
+    let recorded: Vec<serde_json::Value> =
+        std::fs::read(dir.join(crate::engine::report::SUMMARY_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("steps").and_then(|s| s.as_array()).cloned())
+            .unwrap_or_default();
+    let refusal = |run_dir: &Path| {
+        recorded.iter().find_map(|s| {
+            (s.get("run_dir").and_then(|d| d.as_str()) == Some(&*run_dir.to_string_lossy())
+                && s.get("state").and_then(|d| d.as_str()) == Some("refused"))
+            .then(|| {
+                s.get("error")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("no reason recorded")
+                    .to_string()
+            })
+        })
+    };
     for (n, step) in steps.into_iter().enumerate() {
         let head = format!(
             "step {}/{total}: {} from {}",
@@ -78,7 +98,9 @@ fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Res
         } else {
             None
         };
+        let refused = status.is_none().then(|| refusal(&step.dir)).flatten();
         let state = match &status {
+            None if refused.is_some() => "refused",
             None => "not_started",
             Some(s)
                 if s.rows.open > 0
@@ -90,7 +112,13 @@ fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Res
             Some(_) => "done",
         };
         texts.push(match &status {
-            None => format!("{head}: not started"),
+            None => match &refused {
+                Some(why) => format!(
+                    "{head}: refused, nothing sent: {}",
+                    csmport_api::text::one_line(why)
+                ),
+                None => format!("{head}: not started"),
+            },
             Some(s) => format!("{head}: {}\n{}", state.replace('_', " "), s.text()),
         });
         all.push(StepStatus {

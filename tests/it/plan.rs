@@ -269,3 +269,42 @@ fn one_ctrl_c_stops_a_plan_and_resume_goes_on_from_the_interrupted_step() {
         );
     }
 }
+
+#[test]
+fn status_of_a_plan_names_a_refused_step_and_why() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let orgs = ctx.write("orgs.csv", b"name\nAcme\n");
+    let plan = ctx.write(
+        "plan.toml",
+        format!(
+            "[[step]]\nkind = \"organizations\"\nfile = \"{}\"\n\n[[step]]\nkind = \"customers\"\nfile = \"missing.csv\"\n",
+            orgs.display()
+        )
+        .as_bytes(),
+    );
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["import", "--plan"])
+        .arg(&plan)
+        .args(["--out", "run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(ctx.summary()["steps"][1]["state"], "refused");
+    let out = ctx
+        .csmport(None)
+        .args(["status", "run", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s[0]["state"], "done", "{s}");
+    assert_eq!(s[1]["state"], "refused", "{s}");
+    let out = ctx.csmport(None).args(["status", "run"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("missing.csv: refused, nothing sent: ") && text.contains("cannot open"),
+        "{text}"
+    );
+}
