@@ -229,6 +229,35 @@ pub struct Timeline {
     pub tasks: Vec<(f64, f64)>,
     /// (seconds, what): 429s and refusals for want of a task slot.
     pub waits: Vec<(f64, String)>,
+    /// (interrupted, resumed): the gaps between one attempt's end and the next one's start.
+    pub breaks: Vec<(f64, f64)>,
+}
+
+impl Timeline {
+    /// The confirmed-rows line with each gap held flat: nothing was confirmed while the run
+    /// was stopped, so the line must not climb across it.
+    pub fn line(&self) -> Vec<(f64, u64, &'static str)> {
+        let mut out = Vec::with_capacity(self.confirmed.len() + 2 * self.breaks.len());
+        let mut breaks = self.breaks.iter().peekable();
+        let mut total = 0;
+        for &(s, n) in &self.confirmed {
+            while let Some(&&(stop, go)) = breaks.peek() {
+                if stop > s {
+                    break;
+                }
+                out.push((stop, total, "interrupted"));
+                out.push((go.max(stop), total, "resumed"));
+                breaks.next();
+            }
+            out.push((s, n, ""));
+            total = n;
+        }
+        for &(stop, go) in breaks {
+            out.push((stop, total, "interrupted"));
+            out.push((go.max(stop), total, "resumed"));
+        }
+        out
+    }
 }
 
 fn seconds(t: &str) -> Option<f64> {
@@ -262,32 +291,80 @@ pub fn read_timeline(dir: &Path) -> Timeline {
         "SELECT MIN(a.at), b.updated_at, 0 FROM batches b JOIN attempts a ON a.batch = b.id \
          WHERE b.task_id IS NOT NULL GROUP BY b.id",
     );
-    let chunks = rows(
-        "SELECT updated_at, '', last_row - first_row + 1 FROM chunks WHERE done = 1 ORDER BY updated_at",
+    // Every row with an outcome (blank rows aside), at the time its chunk was done or, in a
+    // chunk an interruption left open, when its last batch settled: chunks are done in
+    // order, so counting done chunks alone misses rows confirmed past an open one.
+    let closed = rows(
+        "SELECT COALESCE(c.updated_at, (SELECT MAX(b.updated_at) FROM batches b WHERE b.seq = r.seq), ''), \
+         '', COUNT(*) FROM rows r LEFT JOIN chunks c ON c.seq = r.seq AND c.done = 1 \
+         WHERE r.outcome != 'skipped' GROUP BY r.seq",
     );
     let first = rows("SELECT MIN(at), '', 0 FROM attempts")
         .first()
         .and_then(|r| seconds(&r.0))
         .unwrap_or(0.0);
     let rel = |t: &str| seconds(t).map(|s| (s - first).max(0.0));
+    let tasks: Vec<(f64, f64)> = tasks
+        .iter()
+        .filter_map(|(a, b, _)| Some((rel(a)?, rel(b)?)))
+        .collect();
+    let mut at: Vec<(Option<f64>, u64)> = closed
+        .iter()
+        .map(|(t, _, n)| (rel(t), (*n).max(0) as u64))
+        .collect();
+    // Rows with no time of their own (local failures in a chunk left open) at the end.
+    let end = at
+        .iter()
+        .filter_map(|a| a.0)
+        .chain(tasks.iter().map(|t| t.1))
+        .fold(0.0f64, f64::max);
+    at.sort_by(|a, b| a.0.unwrap_or(end).total_cmp(&b.0.unwrap_or(end)));
     let mut total = 0;
+    let confirmed = at
+        .into_iter()
+        .map(|(s, n)| {
+            total += n;
+            (s.unwrap_or(end), total)
+        })
+        .collect();
     Timeline {
-        confirmed: chunks
-            .iter()
-            .filter_map(|(t, _, n)| {
-                total += (*n).max(0) as u64;
-                rel(t).map(|s| (s, total))
-            })
+        confirmed,
+        breaks: read_breaks(&dir.join(SUMMARY_FILE))
+            .into_iter()
+            .filter_map(|(a, b)| Some((rel(&a)?, rel(&b)?)))
             .collect(),
-        tasks: tasks
-            .iter()
-            .filter_map(|(a, b, _)| Some((rel(a)?, rel(b)?)))
-            .collect(),
+        tasks,
         waits: read_waits(&dir.join(super::run::LOG_FILE))
             .into_iter()
             .filter_map(|(t, what)| Some((rel(&t)?, what)))
             .collect(),
     }
+}
+
+/// Where one attempt of the run ended and the next began, from summary.json's `attempts`.
+fn read_breaks(summary: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(summary) else {
+        return Vec::new();
+    };
+    let Ok(s) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let attempts: Vec<&serde_json::Value> = s
+        .get("attempts")
+        .and_then(|a| a.as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let field =
+        |a: &serde_json::Value, k: &str| a.get(k).and_then(|v| v.as_str()).map(String::from);
+    attempts
+        .windows(2)
+        .filter_map(|w| {
+            let go = field(w[1], "started_at")?;
+            // A killed attempt has no end recorded: the gap is drawn from its last sign of life.
+            let stop = field(w[0], "finished_at").unwrap_or_else(|| go.clone());
+            Some((stop, go))
+        })
+        .collect()
 }
 
 /// Waits kept for the chart; a run that waited more often is drawn from its first ones.
@@ -383,7 +460,9 @@ fn svg(size: (u32, u32), draw: impl for<'a> FnOnce(&Area<'a>) -> Drawn<'a>) -> S
 
 /// A bar chart (SVG) of `bars` (label, value); labels are escaped by the SVG backend.
 fn bar_chart(title: &str, bars: &[(String, u64)]) -> String {
-    let height = 60 + 28 * bars.len().max(1) as u32;
+    // The caption, the axis and the margins take about 70 px whatever the bars: below that a
+    // one-bar chart's bar is a hairline.
+    let height = 90 + 30 * bars.len().max(1) as u32;
     let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
     svg((720, height), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -466,8 +545,22 @@ fn timeline_chart(t: &Timeline) -> String {
             .light_line_style(TRANSPARENT)
             .y_desc("rows")
             .draw()?;
+        let top_y = rows + rows / 10 + 1;
+        // Each time the run stood still, shaded and named.
+        for &(stop, go) in &t.breaks {
+            a.draw_series(std::iter::once(Rectangle::new(
+                [(stop, 0), (go.max(stop + end / 400.0), top_y)],
+                RGBColor(0xdd, 0xdd, 0xdd).filled(),
+            )))?;
+            a.draw_series(std::iter::once(Text::new(
+                "interrupted, resumed",
+                (stop, top_y - top_y / 20),
+                ("sans-serif", 11),
+            )))?;
+        }
+        let line: Vec<(f64, u64)> = t.line().into_iter().map(|(s, n, _)| (s, n)).collect();
         a.draw_series(LineSeries::new(
-            std::iter::once((0.0, 0)).chain(thin(&t.confirmed)),
+            std::iter::once((0.0, 0)).chain(thin(&line)),
             RGBColor(0x2f, 0x6f, 0xb5).stroke_width(2),
         ))?;
         let waits: Vec<f64> = t.waits.iter().map(|w| w.0).collect();
@@ -1118,16 +1211,19 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         ]);
         table(&mut out, "Tasks and waits", &["", ""], &rows);
         if !t.confirmed.is_empty() {
-            let step = (t.confirmed.len() / 20).max(1);
+            let line = t.line();
+            let step = (line.len() / 20).max(1);
             table(
                 &mut out,
                 "Rows confirmed over time",
-                &["seconds", "rows"],
-                &t.confirmed
+                &["seconds", "rows", ""],
+                &line
                     .iter()
                     .enumerate()
-                    .filter(|(i, _)| i % step == 0 || *i == t.confirmed.len() - 1)
-                    .map(|(_, (s, r))| vec![format!("{s:.1}"), r.to_string()])
+                    .filter(|(i, p)| i % step == 0 || *i == line.len() - 1 || !p.2.is_empty())
+                    .map(|(_, (s, r, what))| {
+                        vec![format!("{s:.1}"), r.to_string(), what.to_string()]
+                    })
                     .collect::<Vec<_>>(),
             );
         }
@@ -1200,6 +1296,44 @@ mod tests {
         assert_eq!(occ, [1, 2, 3, 2, 1, 2, 1, 0]);
     }
 
+    #[test]
+    fn a_bar_is_a_bar_with_one_category_or_many() {
+        for n in [1usize, 2, 5, 20] {
+            let bars: Vec<(String, u64)> =
+                (0..n).map(|i| (format!("b{i}"), 1 + i as u64)).collect();
+            let svg = bar_chart("t", &bars);
+            let heights: Vec<f64> = svg
+                .split("<rect ")
+                .skip(1)
+                .filter_map(|r| r.split("height=\"").nth(1)?.split('"').next()?.parse().ok())
+                .collect();
+            assert_eq!(heights.len(), n, "{svg}");
+            assert!(heights.iter().all(|h| *h >= 15.0), "{n} bars: {heights:?}");
+        }
+    }
+
+    #[test]
+    fn the_line_stands_still_while_the_run_is_stopped() {
+        let t = Timeline {
+            confirmed: vec![(1.0, 100), (2.0, 250), (30.0, 400), (31.0, 500)],
+            breaks: vec![(2.5, 29.0), (40.0, 41.0)],
+            ..Timeline::default()
+        };
+        assert_eq!(
+            t.line(),
+            [
+                (1.0, 100, ""),
+                (2.0, 250, ""),
+                (2.5, 250, "interrupted"),
+                (29.0, 250, "resumed"),
+                (30.0, 400, ""),
+                (31.0, 500, ""),
+                (40.0, 500, "interrupted"),
+                (41.0, 500, "resumed"),
+            ]
+        );
+    }
+
     /// A million-row run: 10,000 chunks and tasks, thousands of waits, 100 reasons of
     /// thousands of rows each; the page stays under 200 kB.
     #[test]
@@ -1212,6 +1346,9 @@ mod tests {
                 .map(|i| (i as f64 * 0.5, i as f64 * 0.5 + 2.0))
                 .collect(),
             waits: (0..3_000).map(|i| (i as f64, "429".to_string())).collect(),
+            breaks: (0..50)
+                .map(|i| (i as f64 * 200.0 + 0.5, i as f64 * 200.0 + 0.7))
+                .collect(),
         };
         let f = Failures {
             failed: 1_000_000,

@@ -13,9 +13,9 @@ use crate::common::*;
 /// The page's text by element: every `<p class="outcome">`'s text, and every table as rows of
 /// cell texts (by caption). Fails on a page that is not well-formed.
 pub(crate) struct Page {
-    outcome: String,
-    tables: HashMap<String, Vec<Vec<String>>>,
-    svgs: usize,
+    pub(crate) outcome: String,
+    pub(crate) tables: HashMap<String, Vec<Vec<String>>>,
+    pub(crate) svgs: usize,
 }
 
 pub(crate) fn parse(html: &str) -> Page {

@@ -262,6 +262,22 @@ fn ctrl_c_then_resume_gives_the_outcomes_of_an_uninterrupted_run() {
         964 + 4,
         "each valid row sent once (4 fail in their task)"
     );
+    // The page's pace counts every row with an outcome, and shows where the run stood still.
+    let page = crate::report::parse(&std::fs::read_to_string(run.join("report.html")).unwrap());
+    let line = &page.tables["Rows confirmed over time"];
+    assert_eq!(line.last().unwrap()[1], "999", "{line:?}");
+    let events: Vec<&str> = line
+        .iter()
+        .map(|r| r[2].as_str())
+        .filter(|e| !e.is_empty())
+        .collect();
+    assert_eq!(events, ["interrupted", "resumed"], "{line:?}");
+    let at = |what: &str| line.iter().find(|r| r[2] == what).unwrap()[1].clone();
+    assert_eq!(
+        at("interrupted"),
+        at("resumed"),
+        "the line climbs across the gap"
+    );
 }
 
 #[test]
