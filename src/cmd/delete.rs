@@ -98,6 +98,10 @@ pub async fn run(cli: &Cli, args: &DeleteArgs) -> Result<i32, Error> {
     opts.out = Some(dir.clone());
     let result = run::run(&opts, &target, None).await?;
     backup::add_to_summary(&dir, &backup_file, &backed.not_restorable)?;
+    // The page is written again: it names the backup and what it cannot put back.
+    if let Err(e) = crate::engine::html::write(&dir) {
+        crate::errln!("csmport: report.html: {e}");
+    }
     super::output::print_result(cli, &result, sandbox.as_ref());
     if !cli.quiet {
         // On stderr: with --json, stdout holds the summary alone (summary.json has these too).

@@ -51,6 +51,9 @@ const VALUES_PER_REASON: usize = 200;
 pub struct Failures {
     pub failed: u64,
     pub open: u64,
+    /// Rows skipped on purpose (nothing to delete, a mapping's skip rule), by reason: shown
+    /// apart from the failures.
+    pub skipped: Vec<(String, u64)>,
     pub reasons: Vec<Reason>,
     /// Rows whose reason was not kept apart (beyond `MAX_REASONS` reasons).
     pub other: u64,
@@ -165,6 +168,15 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
         let stage = cell(stage_at);
         if stage == super::report::OPEN_STAGE {
             f.open += 1;
+            continue;
+        }
+        if stage == super::report::SKIPPED_STAGE {
+            let why = cell(error_at);
+            match f.skipped.iter().position(|(w, _)| *w == why) {
+                Some(at) => f.skipped[at].1 += 1,
+                None if f.skipped.len() < MAX_REASONS => f.skipped.push((why, 1)),
+                None => {}
+            }
             continue;
         }
         f.failed += 1;
@@ -927,6 +939,43 @@ pub fn render_export(s: &serde_json::Value, target: &str) -> String {
 
 const FOOTER: &str = "<footer><p class=\"muted\">Written by csmport from the run folder (summary.json, failures.csv, journal.sqlite); `csmport report RUN_DIR` writes it again.</p></footer></body></html>\n";
 
+/// What a delete leaves to undo it: the backup, the command that puts it back, and what
+/// that command cannot put back.
+fn delete_section(out: &mut String, s: &serde_json::Value) {
+    out.push_str("<h2>Undo</h2>");
+    let Some(backup) = s["backup"].as_str() else {
+        out.push_str("<p class=\"bad\">summary.json names no backup: look for backup.csv or backup.xlsx in the run folder before deleting more.</p>");
+        return;
+    };
+    let kind = s["kind"].as_str().unwrap_or("KIND");
+    let _ = write!(
+        out,
+        "<p>Everything this run deleted was read first and written to <code>{}</code>. To put it back:</p><pre>csmport import {} {}</pre>",
+        esc(backup),
+        esc(kind),
+        esc(backup)
+    );
+    let lost: Vec<String> = s["not_restorable"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if lost.is_empty() {
+        out.push_str("<p>An import of the backup puts back everything the backup holds (under new ids where the site gives them).</p>");
+    } else {
+        table(
+            out,
+            "What an import of the backup cannot put back",
+            &[""],
+            &lost.into_iter().map(|l| vec![l]).collect::<Vec<_>>(),
+        );
+    }
+}
+
 /// The page, from a summary.json (an import's, or a validation's with `valid`) and the
 /// aggregates.
 pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
@@ -965,7 +1014,10 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
             Some(u) if u > 0 => format!(" · {u} unchanged (already on the site)"),
             _ => String::new(),
         },
-        esc(exit_meaning(code))
+        esc(match code {
+            0 if n("skipped") > 0 => "no row failed; the skipped ones are listed below",
+            _ => exit_meaning(code),
+        })
     );
     out.push_str("<dl>");
     let mut item = |k: &str, v: String| {
@@ -1165,6 +1217,23 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
                     .collect::<Vec<_>>(),
             );
         }
+    }
+
+    if !f.skipped.is_empty() {
+        out.push_str("<h2>Skipped rows</h2><p>Nothing was done with these rows, on purpose; failures.csv lists them with <code>_stage</code> skipped.</p>");
+        table(
+            &mut out,
+            "Why rows were skipped",
+            &["rows", "reason"],
+            &f.skipped
+                .iter()
+                .map(|(why, n)| vec![n.to_string(), why.clone()])
+                .collect::<Vec<_>>(),
+        );
+    }
+
+    if s["operation"].as_str() == Some("delete") {
+        delete_section(&mut out, s);
     }
 
     if !t.confirmed.is_empty() || !t.tasks.is_empty() {

@@ -622,3 +622,46 @@ fn ctrl_c_in_the_backup_pass_deletes_nothing_and_says_so() {
         before
     );
 }
+
+#[test]
+fn a_delete_s_page_names_its_backup_the_undo_and_its_skipped_rows_apart() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let people = ctx.write(
+        "people.csv",
+        b"email,displayName\na@example.com,A\nb@example.com,B\n",
+    );
+    let out = ctx.import(&sb, &people, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gone = ctx.write(
+        "gone.csv",
+        b"email\na@example.com\nnobody@example.com\nb@example.com\n",
+    );
+    let s = delete(&ctx, &sb, "customers", &gone, "d");
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    let html = std::fs::read_to_string(ctx.path("d/report.html")).unwrap();
+    let page = crate::report::parse(&html);
+    assert!(
+        !page.outcome.contains("every row succeeded"),
+        "{}",
+        page.outcome
+    );
+    assert!(
+        !page.tables.keys().any(|c| c.starts_with("Failure reasons")),
+        "a skipped row listed as a failure: {:?}",
+        page.tables.keys()
+    );
+    let skipped = &page.tables["Why rows were skipped"];
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert_eq!(skipped[1][0], "1");
+    assert!(
+        html.contains("<pre>csmport import customers d/backup.csv</pre>"),
+        "no undo command in the page"
+    );
+    let lost = &page.tables["What an import of the backup cannot put back"];
+    assert!(lost.iter().any(|r| r[0].contains("new ids")), "{lost:?}");
+}
