@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::count;
 use crate::cli::{Cli, StatusArgs};
-use crate::engine::status::{Status, latest_run, plan_steps, status_of};
+use crate::engine::status::{Status, latest_run, plan_status, plan_steps, status_of};
 use crate::error::Error;
 
 /// Where runs go when `--out` is not given (`engine::run`).
@@ -41,19 +41,6 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// A plan's step as `status` shows it.
-#[derive(serde::Serialize)]
-struct StepStatus {
-    kind: String,
-    file: String,
-    run_dir: String,
-    /// `done`, `unfinished` (rows open: `resume` goes on), `refused` (could not start:
-    /// nothing sent) or `not_started`.
-    state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Status>,
-}
-
 /// A plan's folder: each step in the order the plan runs them, started or not.
 fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Result<i32, Error> {
     let total = steps.len();
@@ -62,71 +49,16 @@ fn plan(cli: &Cli, dir: &Path, steps: Vec<crate::engine::steps::Planned>) -> Res
         dir.display(),
         count(total as u64, "step")
     )];
-    let mut all = Vec::new();
-    // What the plan's own summary says of steps that have no journal (refused ones).
-    let recorded: Vec<serde_json::Value> =
-        std::fs::read(dir.join(crate::engine::report::SUMMARY_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.get("steps").and_then(|s| s.as_array()).cloned())
-            .unwrap_or_default();
-    let refusal = |run_dir: &Path| {
-        recorded.iter().find_map(|s| {
-            (s.get("run_dir").and_then(|d| d.as_str()) == Some(&*run_dir.to_string_lossy())
-                && s.get("state").and_then(|d| d.as_str()) == Some("refused"))
-            .then(|| {
-                s.get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("no reason recorded")
-                    .to_string()
-            })
-        })
-    };
-    for (n, step) in steps.into_iter().enumerate() {
-        let head = format!(
-            "step {}/{total}: {} from {}",
-            n + 1,
-            step.kind.as_str(),
-            step.file.display()
-        );
-        let status = if step
-            .dir
-            .join(crate::engine::journal::JOURNAL_FILE)
-            .is_file()
-        {
-            Some(status_of(&step.dir)?)
-        } else {
-            None
-        };
-        let refused = status.is_none().then(|| refusal(&step.dir)).flatten();
-        let state = match &status {
-            None if refused.is_some() => "refused",
-            None => "not_started",
-            Some(s)
-                if s.rows.open > 0
-                    || s.resume.read_from_row.is_some()
-                    || s.ended.as_ref().is_none_or(|e| e.interrupted) =>
-            {
-                "unfinished"
-            }
-            Some(_) => "done",
-        };
-        texts.push(match &status {
-            None => match &refused {
-                Some(why) => format!(
-                    "{head}: refused, nothing sent: {}",
-                    csmport_api::text::one_line(why)
-                ),
-                None => format!("{head}: not started"),
-            },
-            Some(s) => format!("{head}: {}\n{}", state.replace('_', " "), s.text()),
-        });
-        all.push(StepStatus {
-            kind: step.kind.as_str().into(),
-            file: step.file.display().to_string(),
-            run_dir: step.dir.display().to_string(),
-            state,
-            status,
+    let all = plan_status(dir, steps)?;
+    for (n, step) in all.iter().enumerate() {
+        let head = format!("step {}/{total}: {} from {}", n + 1, step.kind, step.file);
+        texts.push(match (&step.status, &step.refused) {
+            (Some(s), _) => format!("{head}: {}\n{}", step.state.replace('_', " "), s.text()),
+            (None, Some(why)) => format!(
+                "{head}: refused, nothing sent: {}",
+                csmport_api::text::one_line(why)
+            ),
+            (None, None) => format!("{head}: not started"),
         });
     }
     super::print_summary(cli, &texts.join("\n\n"), &all);

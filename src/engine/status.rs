@@ -533,3 +533,74 @@ mod tests {
         assert_eq!(count(0, "chunk"), "0 chunks");
     }
 }
+
+/// A plan's step as `status` shows it.
+#[derive(serde::Serialize)]
+pub struct StepStatus {
+    pub kind: String,
+    pub file: String,
+    pub run_dir: String,
+    /// `done`, `unfinished` (rows open: `resume` goes on), `refused` (could not start:
+    /// nothing sent) or `not_started`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Why a refused step could not start, as the plan's summary recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// Each step of the plan in `dir`, in the order the plan runs them, started or not.
+pub fn plan_status(
+    dir: &Path,
+    steps: Vec<super::steps::Planned>,
+) -> Result<Vec<StepStatus>, Error> {
+    // What the plan's own summary says of steps that have no journal (refused ones).
+    let recorded: Vec<serde_json::Value> = std::fs::read(dir.join(super::report::SUMMARY_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("steps").and_then(|s| s.as_array()).cloned())
+        .unwrap_or_default();
+    let refusal = |run_dir: &Path| {
+        recorded.iter().find_map(|s| {
+            (s.get("run_dir").and_then(|d| d.as_str()) == Some(&*run_dir.to_string_lossy())
+                && s.get("state").and_then(|d| d.as_str()) == Some("refused"))
+            .then(|| {
+                s.get("error")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("no reason recorded")
+                    .to_string()
+            })
+        })
+    };
+    let mut all = Vec::new();
+    for step in steps {
+        let status = if step.dir.join(super::journal::JOURNAL_FILE).is_file() {
+            Some(status_of(&step.dir)?)
+        } else {
+            None
+        };
+        let refused = status.is_none().then(|| refusal(&step.dir)).flatten();
+        let state = match &status {
+            None if refused.is_some() => "refused",
+            None => "not_started",
+            Some(s)
+                if s.rows.open > 0
+                    || s.resume.read_from_row.is_some()
+                    || s.ended.as_ref().is_none_or(|e| e.interrupted) =>
+            {
+                "unfinished"
+            }
+            Some(_) => "done",
+        };
+        all.push(StepStatus {
+            kind: step.kind.as_str().into(),
+            file: step.file.display().to_string(),
+            run_dir: step.dir.display().to_string(),
+            state,
+            status,
+            refused,
+        });
+    }
+    Ok(all)
+}
