@@ -49,10 +49,14 @@ pub fn print_result(cli: &Cli, r: &RunResult, sandbox: Option<&Sandbox>) {
             c.succeeded,
             c.failed,
             c.skipped,
-            if c.open > 0 {
-                format!(" ({} of them open: no outcome yet)", c.open)
-            } else {
-                String::new()
+            match (c.open, c.blank) {
+                (0, 0) => String::new(),
+                (open, 0) => format!(" ({open} of them open: no outcome yet)"),
+                (0, blank) => format!(" ({} with every cell empty)", count(blank, "row")),
+                (open, blank) => format!(
+                    " ({open} of them open: no outcome yet; {} with every cell empty)",
+                    count(blank, "row")
+                ),
             },
             c.not_read
                 .map(|n| format!(" + {n} not read"))

@@ -37,6 +37,10 @@ pub struct Counts {
     /// Of the skipped rows, those whose outcome is not known yet (not sent, or sent with no
     /// answer that settles them): `csmport resume` finishes them.
     pub open: u64,
+    /// Of the skipped rows, those whose every cell is empty: they need nothing and are in no
+    /// report, so they are counted here (`blank_lines_skipped` counts lines with no cells).
+    #[serde(rename = "blank_rows")]
+    pub blank: u64,
     /// Rows of the input not read because the run was interrupted (counted in `rows`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_read: Option<u64>,
@@ -316,7 +320,9 @@ impl ReportWriter {
                 self.counts.skipped += 1;
                 // Blank rows need nothing; rows skipped because the run stopped must be re-run,
                 // so they go to the failure report too.
-                if !row.raw.is_blank() {
+                if row.raw.is_blank() {
+                    self.counts.blank += 1;
+                } else {
                     let reason = one_line(reason);
                     let raw = escape_formula(&self.raw_of(row)).into_owned();
                     record.extend([SKIPPED_STAGE, "", &reason, &raw, source]);

@@ -262,6 +262,15 @@ fn ctrl_c_then_resume_gives_the_outcomes_of_an_uninterrupted_run() {
         964 + 4,
         "each valid row sent once (4 fail in their task)"
     );
+    // Every row is in exactly one report, or counted as a row with every cell empty.
+    let listed =
+        read_csv(&run.join("successes.csv")).1.len() + read_csv(&run.join("failures.csv")).1.len();
+    assert_eq!(
+        listed as u64 + s["blank_rows"].as_u64().unwrap(),
+        1000,
+        "{s}"
+    );
+    assert_eq!(s["blank_rows"], 1);
     // The page's pace counts every row with an outcome, and shows where the run stood still.
     let page = crate::report::parse(&std::fs::read_to_string(run.join("report.html")).unwrap());
     let line = &page.tables["Rows confirmed over time"];
