@@ -189,38 +189,52 @@ pub fn read_failures(path: &Path) -> Result<Failures, HtmlError> {
         {
             *f.by_column.entry(field.to_string()).or_default() += 1;
         }
-        let (text, quoted) = reason_parts(&cell(error_at));
-        let key = (stage.clone(), text);
-        let k = match index.get(&key) {
-            Some(&k) => k,
-            None if f.reasons.len() < MAX_REASONS => {
-                f.reasons.push(Reason {
-                    stage,
-                    text: key.1.clone(),
-                    count: 0,
-                    rows: Vec::new(),
-                    values: Vec::new(),
-                });
-                index.insert(key, f.reasons.len() - 1);
-                f.reasons.len() - 1
-            }
-            None => {
-                f.other += 1;
-                continue;
-            }
+        // A row failing on several cells has one message per cell, joined by " | ": each
+        // counts under its own reason (Bronze is one more bad Customer Tier, whatever else
+        // its row got wrong).
+        let error = cell(error_at);
+        let cells = cell(field_at)
+            .split(';')
+            .filter(|x| !x.trim().is_empty())
+            .count();
+        let parts: Vec<&str> = match error.split(" | ").collect::<Vec<_>>() {
+            p if cells > 1 && p.len() == cells => p,
+            _ => vec![error.as_str()],
         };
-        let reason = &mut f.reasons[k];
-        reason.count += 1;
-        for v in quoted {
-            match reason.values.iter().position(|(x, _)| *x == v) {
-                Some(at) => reason.values[at].1 += 1,
-                None if reason.values.len() < VALUES_PER_REASON => reason.values.push((v, 1)),
-                None => {}
+        for part in parts {
+            let (text, quoted) = reason_parts(part);
+            let key = (stage.clone(), text);
+            let k = match index.get(&key) {
+                Some(&k) => k,
+                None if f.reasons.len() < MAX_REASONS => {
+                    f.reasons.push(Reason {
+                        stage: stage.clone(),
+                        text: key.1.clone(),
+                        count: 0,
+                        rows: Vec::new(),
+                        values: Vec::new(),
+                    });
+                    index.insert(key, f.reasons.len() - 1);
+                    f.reasons.len() - 1
+                }
+                None => {
+                    f.other += 1;
+                    continue;
+                }
+            };
+            let reason = &mut f.reasons[k];
+            reason.count += 1;
+            for v in quoted {
+                match reason.values.iter().position(|(x, _)| *x == v) {
+                    Some(at) => reason.values[at].1 += 1,
+                    None if reason.values.len() < VALUES_PER_REASON => reason.values.push((v, 1)),
+                    None => {}
+                }
             }
-        }
-        if reason.rows.len() < ROWS_PER_REASON {
-            let first = if row_at == 0 { String::new() } else { cell(0) };
-            reason.rows.push((cell(row_at), first));
+            if reason.rows.len() < ROWS_PER_REASON {
+                let first = if row_at == 0 { String::new() } else { cell(0) };
+                reason.rows.push((cell(row_at), first));
+            }
         }
     }
     f.reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
@@ -1153,7 +1167,7 @@ pub fn render(s: &serde_json::Value, f: &Failures, t: &Timeline) -> String {
         } else {
             f.key_column.clone()
         };
-        out.push_str("<table class=\"reasons\"><caption>Failure reasons, most frequent first, with the values they name most often and the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">most common values</th><th scope=\"col\">first rows (row: ");
+        out.push_str("<table class=\"reasons\"><caption>Failure reasons, most frequent first (a row failing on several cells counts under each of its reasons), with the values they name most often and the first rows each hit</caption><thead><tr><th scope=\"col\">rows</th><th scope=\"col\">stage</th><th scope=\"col\">reason</th><th scope=\"col\">most common values</th><th scope=\"col\">first rows (row: ");
         out.push_str(&esc(&key));
         out.push_str(")</th></tr></thead><tbody>");
         for r in &f.reasons {
@@ -1354,6 +1368,40 @@ mod tests {
         for (error, want) in cases {
             assert_eq!(reason_key(error), want, "{error}");
         }
+    }
+
+    #[test]
+    fn a_row_failing_on_several_cells_counts_under_each_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("failures.csv");
+        std::fs::write(
+            &path,
+            "email,_row,_stage,_field,_error\n\
+             a@x.example,1,validate,Customer Tier,Customer Tier: 'Gold' is not an option\n\
+             b@x.example,2,validate,Customer Tier;Seats,Customer Tier: 'Bronze' is not an option | Seats: 'ten' is not a number\n\
+             c@x.example,3,validate,Notes,Notes: 'a | b' is too long\n",
+        )
+        .unwrap();
+        let f = read_failures(&path).unwrap();
+        assert_eq!(f.failed, 3);
+        let tier = f
+            .reasons
+            .iter()
+            .find(|r| r.text == "Customer Tier: '…' is not an option")
+            .unwrap();
+        assert_eq!(tier.count, 2);
+        assert_eq!(
+            tier.values,
+            [("Gold".to_string(), 1), ("Bronze".to_string(), 1)]
+        );
+        assert!(
+            f.reasons
+                .iter()
+                .any(|r| r.text == "Seats: '…' is not a number")
+        );
+        // One cell's message with " | " in a value stays whole.
+        assert!(f.reasons.iter().any(|r| r.text == "Notes: '…' is too long"));
+        assert_eq!(f.reasons.len(), 3);
     }
 
     #[test]
