@@ -5,7 +5,9 @@
 //! what a kind's export reads with; `write` puts tables into CSV or XLSX. Driven by
 //! `engine::export`.
 
+pub mod changes;
 pub mod fetch;
+pub mod names;
 pub mod reader;
 pub mod write;
 
