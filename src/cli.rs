@@ -544,9 +544,29 @@ pub struct ExportArgs {
     /// What to export; several kinds go into one .xlsx, one sheet each
     #[arg(required = true, num_args = 1.., value_name = "KIND", value_parser = choice_of(Kind::EXPORTED))]
     pub kinds: Vec<Kind>,
-    /// The file to write (.csv or .xlsx); written under a temporary name and renamed at the end
+    /// The file to write (.csv or .xlsx); written under a temporary name and renamed at the
+    /// end. May hold {date}, {time} and {kind} (e.g. customers-{date}.csv)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also write what changed since the earlier export (the file --out replaces, or --since):
+    /// one row per record added or removed and per column changed (.csv or .xlsx; templates
+    /// as --out)
+    #[arg(long, value_name = "FILE")]
+    pub changes: Option<PathBuf>,
+    /// Compare with this earlier export instead of the file --out replaces
+    #[arg(long, value_name = "FILE", requires = "changes")]
+    pub since: Option<PathBuf>,
+    /// The column organizations are told apart by in --changes (default: name), e.g.
+    /// --key 'External ID'
+    #[arg(long, value_name = "COLUMN", requires = "changes")]
+    pub key: Option<String>,
+    /// After a successful export, keep only the N newest files of each template (--out,
+    /// --changes, --report) and remove the older ones
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: Option<u64>,
+    /// {date} and {time} in the machine's time zone (default: UTC)
+    #[arg(long)]
+    pub local_time: bool,
     /// File format (default: from the --out extension)
     #[arg(long, value_parser = choice::<crate::export::write::ExportFormat>())]
     pub format: Option<crate::export::write::ExportFormat>,

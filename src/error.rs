@@ -15,6 +15,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_AUTH_NETWORK: i32 = 3;
 /// Interrupted (Ctrl-C); the reports cover the rows read so far.
 pub const EXIT_INTERRUPTED: i32 = 4;
+/// Another csmport is writing the same output (sysexits' EX_TEMPFAIL: try again later).
+pub const EXIT_BUSY: i32 = 75;
 
 /// The exit code of a run that decided every row it read: reading stopped early, some rows
 /// failed, or all is well.
@@ -81,6 +83,9 @@ pub enum Error {
     /// it would leave people out without a word.
     #[error("{0}")]
     Unlisted(String),
+    /// Another process holds the output's lock.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {
@@ -96,6 +101,7 @@ impl Error {
             Error::Auth(_) | Error::Network(_) | Error::Site(_) | Error::Unlisted(_) => {
                 EXIT_AUTH_NETWORK
             }
+            Error::Busy(_) => EXIT_BUSY,
         }
     }
 

@@ -4,7 +4,7 @@
 //! the file it replaces.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `path` and its missing parents, readable by the user alone (0700 on Unix; a
 /// folder that exists keeps its mode).
@@ -173,6 +173,109 @@ fn new_file_mode(dir: &Path) -> io::Result<u32> {
     drop(f);
     std::fs::remove_file(&probe)?;
     Ok(mode)
+}
+
+/// An output being written: a lock file beside it (`.NAME.csmport-lock`) that the operating
+/// system holds for this process (released when it ends, however it ends), naming the process
+/// for whoever finds it taken. Removed when dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+/// Why an output's lock was not had.
+#[derive(Debug)]
+pub enum LockRefused {
+    /// Another process holds it: what its lock file says of it.
+    Held {
+        lock: PathBuf,
+        holder: String,
+    },
+    Io(PathBuf, io::Error),
+}
+
+impl OutputLock {
+    /// Takes the lock of `output`; `Ok((lock, Some(note)))` when a lock file a process that
+    /// is gone left behind was taken over.
+    pub fn take(output: &Path) -> Result<(OutputLock, Option<String>), LockRefused> {
+        use std::io::{Read, Seek, Write};
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = folder_of(output).join(format!(".{name}.csmport-lock"));
+        let io_err = |e| LockRefused::Io(path.clone(), e);
+        let mut tries = 0;
+        let mut file = loop {
+            tries += 1;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    let holder = match text.trim() {
+                        "" => "another csmport".to_string(),
+                        text => text.to_string(),
+                    };
+                    return Err(LockRefused::Held { lock: path, holder });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+            }
+            // The holder before us removes the file as it lets go: a lock on a file no
+            // longer under the name holds nothing.
+            if same_file(&file, &path) || tries >= 5 {
+                break file;
+            }
+        };
+        let mut before = String::new();
+        let _ = file.read_to_string(&mut before);
+        let note = (!before.trim().is_empty()).then(|| {
+            format!(
+                "took over the lock {} left by {} (no longer running)",
+                path.display(),
+                before.trim()
+            )
+        });
+        let me = format!(
+            "process {} (csmport export, started {})",
+            std::process::id(),
+            jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        );
+        file.set_len(0).map_err(io_err)?;
+        file.rewind().map_err(io_err)?;
+        file.write_all(me.as_bytes()).map_err(io_err)?;
+        file.sync_all().map_err(io_err)?;
+        Ok((OutputLock { path, _file: file }, note))
+    }
+}
+
+#[cfg(unix)]
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::File, path: &Path) -> bool {
+    path.exists()
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still held: a process waiting on it finds it gone and makes its own.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 #[cfg(all(test, unix))]

@@ -18,20 +18,47 @@ use crate::site::client::retry;
 
 pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
     let started = Instant::now();
-    let format = match args.format {
-        Some(f) => f,
-        None => format_of(&args.out)?,
-    };
     let mut kinds: Vec<Kind> = Vec::new();
     for k in &args.kinds {
         if !kinds.contains(k) {
             kinds.push(*k);
         }
     }
+    let names = job::names(
+        &args.out,
+        args.changes.as_deref(),
+        args.report.as_deref(),
+        &kinds,
+        args.local_time,
+        args.keep,
+    )?;
+    let out = names.out.as_path();
+    let format = match args.format {
+        Some(f) => f,
+        None => format_of(out)?,
+    };
+    let changes = match &names.changes {
+        Some(file) => Some(job::ChangesPlan {
+            format: format_of(file)?,
+            file: file.clone(),
+            since: args.since.clone(),
+            key: args.key.clone(),
+        }),
+        None => None,
+    };
+    if args.key.is_some() && !kinds.contains(&Kind::Organizations) {
+        return Err(Error::Usage(
+            "--key names the column organizations are told apart by: export organizations with it"
+                .into(),
+        ));
+    }
+    if let Some(plan) = &changes {
+        plan.check(&kinds)?;
+    }
     if format == ExportFormat::Csv && kinds.len() > 1 {
         return Err(Error::Usage(format!(
             "{}: a CSV holds one kind; export {} to an .xlsx (one sheet each), or run one export per kind",
-            args.out.display(),
+            out.display(),
             kinds
                 .iter()
                 .map(|k| k.as_str())
@@ -53,6 +80,11 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         ),
         None => None,
     };
+    // Held to the end: a second export to this file meanwhile is refused (exit 75).
+    let (_lock, took_over) = job::lock(out)?;
+    if let Some(note) = took_over {
+        crate::errln!("csmport: note: {note}");
+    }
     let (target, _sandbox) = super::resolve_target(cli).await?;
     let progress = Arc::new(crate::engine::progress::Progress::new(0));
     let policy = retry::Policy {
@@ -80,31 +112,8 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         bom: args.bom,
         delimiter: args.delimiter,
     };
-    let summary = job::write(read, &args.out, format, csv, started).await?;
-    let mut text = format!(
-        "exported {} to {} in {:.1}s (sha256 {})",
-        summary
-            .tables
-            .iter()
-            .map(|(kind, n)| format!("{} ({n} {})", kind.as_str(), rows_word(*n)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        summary.out,
-        summary.elapsed_s,
-        &summary.sha256[..16]
-    );
-    if !summary.customer_sources.is_empty() {
-        text.push_str("\n  customers found in ");
-        text.push_str(
-            &summary
-                .customer_sources
-                .iter()
-                .map(|s| format!("{} ({})", s.source, s.customers))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-    }
-    if let Some(path) = &args.report {
+    let mut summary = job::write(read, out, format, csv, changes, started).await?;
+    if let Some(path) = &names.report {
         let page = crate::engine::html::render_export(
             &serde_json::to_value(&summary).expect("a summary serializes"),
             &format!("{} (cloud {})", target.base_url, target.cloud_id),
@@ -116,7 +125,15 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
             ))
         })?;
     }
-    super::print_summary(cli, &text, &summary);
+    if let Some(keep) = args.keep {
+        for r in names.keep(keep) {
+            match r {
+                Ok(p) => summary.removed.push(p.display().to_string()),
+                Err(e) => crate::errln!("csmport: --keep: {e}"),
+            }
+        }
+    }
+    super::print_summary(cli, &summary.text(), &summary);
     if !summary.skipped_sources.is_empty() {
         crate::errln!(
             "csmport: warning: the export is partial (--allow-partial): {} {} could not be read, so the customers only they hold are missing from {}:",
@@ -140,10 +157,6 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         );
     }
     Ok(summary.exit_code)
-}
-
-fn rows_word(n: usize) -> &'static str {
-    if n == 1 { "row" } else { "rows" }
 }
 
 fn format_of(out: &Path) -> Result<ExportFormat, Error> {

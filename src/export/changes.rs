@@ -191,63 +191,10 @@ impl Differ {
         let Earlier::File { path, required } = earlier else {
             return Ok(false);
         };
-        if !path.exists() {
-            if required {
-                return Err(ChangesError::Usage(format!(
-                    "--since {}: no such file",
-                    path.display()
-                )));
-            }
-            return Ok(false);
-        }
         let shown = path.display().to_string();
-        let spreadsheet = matches!(
-            path.extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")
-        );
-        let opts = ReadOptions {
-            header_row: Some(1),
-            sheet: spreadsheet.then(|| sheet.to_string()),
-            ..ReadOptions::default()
+        let Some((mut source, header)) = open_earlier(kind, key, path, required, sheet)? else {
+            return Ok(false);
         };
-        let mut source = match Source::open(path, &opts) {
-            Ok(s) => s,
-            // The file an export replaces may lack a kind exported for the first time.
-            Err(e) if spreadsheet && !required && e.to_string().contains(sheet) => {
-                return Ok(false);
-            }
-            Err(e) => {
-                return Err(ChangesError::Usage(format!(
-                    "{shown}: cannot be compared with: {e}"
-                )));
-            }
-        };
-        let header: Vec<String> = source
-            .header()
-            .iter()
-            .map(|h| unescape_formula(h).trim().to_string())
-            .collect();
-        let missing: Vec<&String> = key
-            .columns
-            .iter()
-            .filter(|c| !header.iter().any(|h| h.eq_ignore_ascii_case(c)))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ChangesError::Usage(format!(
-                "{shown}: not an export of {}: it has no {} column{} (its columns: {})",
-                kind.as_str(),
-                missing
-                    .iter()
-                    .map(|m| format!("'{m}'"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if missing.len() == 1 { "" } else { "s" },
-                shown_list(&header, 12)
-            )));
-        }
         let at = key_positions(key, &header);
         let tx = self
             .db
@@ -546,6 +493,76 @@ fn shown_list(items: &[String], n: usize) -> String {
         s.push_str(&format!(" and {} more", items.len() - n));
     }
     s
+}
+
+/// The earlier export's rows of `kind` and its header, checked to have the key's columns;
+/// none when there are no earlier rows (a file the export replaces that is not there yet, or
+/// lacks the kind's sheet). A file the user named (`required`) must be there and hold them.
+pub fn open_earlier(
+    kind: Kind,
+    key: &Key,
+    path: &Path,
+    required: bool,
+    sheet: &str,
+) -> Result<Option<(Source, Vec<String>)>, ChangesError> {
+    if !path.exists() {
+        if required {
+            return Err(ChangesError::Usage(format!(
+                "--since {}: no such file",
+                path.display()
+            )));
+        }
+        return Ok(None);
+    }
+    let shown = path.display().to_string();
+    let spreadsheet = matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")
+    );
+    let opts = ReadOptions {
+        header_row: Some(1),
+        sheet: spreadsheet.then(|| sheet.to_string()),
+        ..ReadOptions::default()
+    };
+    let source = match Source::open(path, &opts) {
+        Ok(s) => s,
+        // The file an export replaces may lack a kind exported for the first time.
+        Err(e) if spreadsheet && !required && e.to_string().contains(sheet) => {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(ChangesError::Usage(format!(
+                "{shown}: cannot be compared with: {e}"
+            )));
+        }
+    };
+    let header: Vec<String> = source
+        .header()
+        .iter()
+        .map(|h| unescape_formula(h).trim().to_string())
+        .collect();
+    let missing: Vec<&String> = key
+        .columns
+        .iter()
+        .filter(|c| !header.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ChangesError::Usage(format!(
+            "{shown}: not an export of {}: it has no {} column{} (its columns: {})",
+            kind.as_str(),
+            missing
+                .iter()
+                .map(|m| format!("'{m}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if missing.len() == 1 { "" } else { "s" },
+            shown_list(&header, 12)
+        )));
+    }
+    Ok(Some((source, header)))
 }
 
 /// Where each key column is in `header` (a column it lacks reads as empty).

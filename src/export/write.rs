@@ -56,6 +56,17 @@ pub enum Access {
     Private,
 }
 
+/// Rows given one at a time to `sink` (so a million of them are never held together).
+pub type Rows<'a> =
+    &'a dyn Fn(&mut dyn FnMut(Vec<String>) -> Result<(), String>) -> Result<(), String>;
+
+/// A sheet of text cells after the tables (the export's `Changes`).
+pub struct Extra<'a> {
+    pub name: &'a str,
+    pub header: &'a [String],
+    pub rows: Rows<'a>,
+}
+
 /// Writes `tables` to `path` atomically; returns the SHA-256 of what was written.
 pub fn write(
     path: &Path,
@@ -64,21 +75,24 @@ pub fn write(
     csv: CsvOptions,
     access: Access,
 ) -> Result<String, WriteError> {
+    write_with(path, format, tables, None, csv, access)
+}
+
+/// `write`, with `extra` as one more sheet of an XLSX (a CSV holds one table: no extra).
+pub fn write_with(
+    path: &Path,
+    format: ExportFormat,
+    tables: &[Table],
+    extra: Option<&Extra<'_>>,
+    csv: CsvOptions,
+    access: Access,
+) -> Result<String, WriteError> {
     let shown = path.display().to_string();
     let io = |source| WriteError::Io {
         path: shown.clone(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".csmport-export-")
-        .suffix(".part")
-        .tempfile_in(&dir)
-        .map_err(io)?;
+    let mut tmp = temporary(path).map_err(io)?;
     match format {
         ExportFormat::Csv => {
             let [table] = tables else {
@@ -89,7 +103,7 @@ pub fn write(
             write_csv(tmp.as_file_mut(), table, csv).map_err(io)?;
         }
         ExportFormat::Xlsx => {
-            let mut book = workbook(tables).map_err(|source| WriteError::Xlsx {
+            let mut book = workbook(tables, extra).map_err(|source| WriteError::Xlsx {
                 path: shown.clone(),
                 source,
             })?;
@@ -100,19 +114,85 @@ pub fn write(
                 })?;
         }
     }
-    tmp.as_file_mut().sync_all().map_err(io)?;
+    finish(tmp, path, access).map_err(io)?;
+    sha256_of(path).map_err(io)
+}
+
+/// A temporary file in `path`'s folder (made if need be), to be renamed over `path`.
+fn temporary(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    tempfile::Builder::new()
+        .prefix(".csmport-export-")
+        .suffix(".part")
+        .tempfile_in(&dir)
+}
+
+/// Synced, given its mode, and renamed over `path`.
+fn finish(mut tmp: tempfile::NamedTempFile, path: &Path, access: Access) -> std::io::Result<()> {
+    tmp.as_file_mut().sync_all()?;
     // A temporary file is private (0600); the export gets the mode of the file it replaces,
     // or what the user's umask gives a new file.
     #[cfg(unix)]
     if access == Access::Umask {
         use std::os::unix::fs::PermissionsExt;
-        let mode = crate::fsx::mode_for(path).map_err(io)?;
+        let mode = crate::fsx::mode_for(path)?;
         tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(io)?;
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    sha256_of(path).map_err(io)
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Writes one sheet of text rows to `path` atomically, as CSV or as an XLSX whose one sheet is
+/// named `extra.name` (the change file).
+pub fn write_rows(
+    path: &Path,
+    format: ExportFormat,
+    extra: &Extra<'_>,
+    csv: CsvOptions,
+) -> Result<(), WriteError> {
+    let shown = path.display().to_string();
+    let io = |source| WriteError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let mut tmp = temporary(path).map_err(io)?;
+    match format {
+        ExportFormat::Csv => {
+            let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
+            if csv.bom {
+                buf.write_all("\u{feff}".as_bytes()).map_err(io)?;
+            }
+            let mut w = csv::WriterBuilder::new()
+                .delimiter(csv.delimiter)
+                .from_writer(buf);
+            let err = |e: csv::Error| e.to_string();
+            w.write_record(extra.header.iter().map(|h| escape_formula(h).into_owned()))
+                .map_err(|e| io(std::io::Error::other(err(e))))?;
+            (extra.rows)(&mut |cells| {
+                w.write_record(cells.iter().map(|c| escape_formula(c).into_owned()))
+                    .map_err(err)
+            })
+            .map_err(|e| io(std::io::Error::other(e)))?;
+            w.flush().map_err(io)?;
+        }
+        ExportFormat::Xlsx => {
+            let mut book = workbook(&[], Some(extra)).map_err(|source| WriteError::Xlsx {
+                path: shown.clone(),
+                source,
+            })?;
+            book.save_to_writer(tmp.as_file_mut())
+                .map_err(|source| WriteError::Xlsx {
+                    path: shown.clone(),
+                    source,
+                })?;
+        }
+    }
+    finish(tmp, path, Access::Umask).map_err(io)
 }
 
 fn sha256_of(path: &Path) -> std::io::Result<String> {
@@ -152,7 +232,7 @@ fn write_csv(out: &mut std::fs::File, table: &Table, opts: CsvOptions) -> std::i
 const MAX_WIDTH: usize = 60;
 const MIN_WIDTH: usize = 8;
 
-fn workbook(tables: &[Table]) -> Result<Workbook, XlsxError> {
+fn workbook(tables: &[Table], extra: Option<&Extra<'_>>) -> Result<Workbook, XlsxError> {
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
     let date = Format::new().set_num_format("yyyy-mm-dd");
@@ -208,7 +288,46 @@ fn workbook(tables: &[Table]) -> Result<Workbook, XlsxError> {
             }
         }
     }
+    if let Some(extra) = extra {
+        let sheet = book.add_worksheet_with_constant_memory()?;
+        sheet.set_name(sheet_name(extra.name))?;
+        for (c, h) in extra.header.iter().enumerate() {
+            sheet.set_column_width(
+                c as u16,
+                (h.chars().count() + 10).clamp(MIN_WIDTH, 30) as f64,
+            )?;
+            sheet.write_string_with_format(0, c as u16, h, &bold)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        let mut r = 0u32;
+        let mut failed = None;
+        let sent = (extra.rows)(&mut |cells| {
+            r += 1;
+            for (c, cell) in cells.iter().enumerate() {
+                // Text as text: the old and new values are shown as the files had them.
+                if !cell.is_empty()
+                    && let Err(e) = sheet.write_string(r, c as u16, cell)
+                {
+                    let text = e.to_string();
+                    failed = Some(e);
+                    return Err(text);
+                }
+            }
+            Ok(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        sent.map_err(XlsxError::CustomError)?;
+        let last_col = extra.header.len().saturating_sub(1) as u16;
+        sheet.autofilter(0, 0, r, last_col)?;
+    }
     Ok(book)
+}
+
+/// The name of a kind's sheet (an earlier export's sheet is read back by it).
+pub fn sheet_of(kind: &str) -> String {
+    sheet_name(kind)
 }
 
 /// Excel sheet names: at most 31 characters, none of `[]:*?/\`.

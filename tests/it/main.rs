@@ -17,6 +17,7 @@ mod golden;
 mod hostile;
 mod hostile_site;
 mod import;
+mod nightly;
 mod organizations;
 mod plan;
 mod products;

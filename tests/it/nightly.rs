@@ -1,0 +1,451 @@
+//! The nightly export: a change file against the export it replaces (CSV and the XLSX's
+//! Changes sheet), one export per output at a time (exit 75), names that carry the date with
+//! `--keep` removing the old ones.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use calamine::{Reader, Xlsx, open_workbook};
+
+use crate::common::{Ctx, SandboxProc, read_csv, stderr, stdout};
+
+const CUSTOMERS: &str = "email,displayName,Customer Tier,Seats
+ann@example.com,Ann Lee,Premium,5
+bob@example.com,Bob Ray,Free,12
+cat@example.com,Cat Wu,,3
+";
+
+fn run(ctx: &Ctx, sb: &SandboxProc, args: &[&str]) -> std::process::Output {
+    ctx.csmport(Some(sb)).args(args).output().unwrap()
+}
+
+fn ok(out: &std::process::Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+}
+
+#[test]
+fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("in.csv", CUSTOMERS.as_bytes());
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "import",
+            "customers",
+            &file.to_string_lossy(),
+            "--out",
+            "r1",
+        ],
+    ));
+
+    // The first night: nothing to compare with, every customer is added.
+    let first = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.csv",
+            "--changes",
+            "ch.csv",
+            "--json",
+        ],
+    );
+    ok(&first);
+    let s: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(s["changes"]["added"], 3, "{s}");
+    assert!(s["changes"]["since"].is_null(), "{s}");
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.xlsx",
+            "--changes",
+            "chx.csv",
+        ],
+    ));
+
+    // During the day: Ann renamed and given a seat, Dan added, Cat deleted.
+    let update = ctx.write(
+        "update.csv",
+        b"email,displayName,Seats\nann@example.com,Ann Leigh,6\ndan@example.com,Dan Orr,1\n",
+    );
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "import",
+            "customers",
+            &update.to_string_lossy(),
+            "--out",
+            "r2",
+        ],
+    ));
+    let gone = ctx.write("gone.csv", b"email\ncat@example.com\n");
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "delete",
+            "customers",
+            &gone.to_string_lossy(),
+            "--yes",
+            "--service-desk",
+            "1",
+            "--out",
+            "d",
+        ],
+    ));
+
+    let want = vec![
+        vec![
+            "changed",
+            "ann@example.com",
+            "displayName",
+            "Ann Lee",
+            "Ann Leigh",
+        ],
+        vec!["changed", "ann@example.com", "Seats", "5", "6"],
+        vec!["removed", "cat@example.com", "", "", ""],
+        vec!["added", "dan@example.com", "", "", ""],
+    ];
+    let out = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.csv",
+            "--changes",
+            "ch.csv",
+        ],
+    );
+    ok(&out);
+    assert!(
+        stdout(&out)
+            .contains("changes   1 added, 1 removed, 1 changed (ch.csv, compared with c.csv)"),
+        "{}",
+        stdout(&out)
+    );
+    let (header, rows) = read_csv(&ctx.path("ch.csv"));
+    assert_eq!(header, ["_change", "email", "_column", "_old", "_new"]);
+    assert_eq!(rows, want);
+
+    // The same from the XLSX: the change file, and the workbook's own Changes sheet.
+    let out = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.xlsx",
+            "--changes",
+            "chx.csv",
+            "--json",
+        ],
+    );
+    ok(&out);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &s["changes"]["added"],
+            &s["changes"]["removed"],
+            &s["changes"]["changed"]
+        ),
+        (&1.into(), &1.into(), &1.into()),
+        "{s}"
+    );
+    assert_eq!(read_csv(&ctx.path("chx.csv")).1, want);
+    let mut book: Xlsx<_> = open_workbook(ctx.path("c.xlsx")).unwrap();
+    assert_eq!(book.sheet_names(), ["customers", "Changes"]);
+    let sheet = book.worksheet_range("Changes").unwrap();
+    let cells: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(cells[0], ["_change", "email", "_column", "_old", "_new"]);
+    assert_eq!(cells[1..], want);
+
+    // Nothing changed since: an empty change file, the export byte for byte the same.
+    let before = std::fs::read(ctx.path("c.csv")).unwrap();
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.csv",
+            "--changes",
+            "ch.csv",
+        ],
+    ));
+    assert_eq!(std::fs::read(ctx.path("c.csv")).unwrap(), before);
+    assert!(read_csv(&ctx.path("ch.csv")).1.is_empty());
+}
+
+#[test]
+fn since_and_key_are_checked_before_anything_is_read() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    ctx.write("products.csv", b"name,id\nWidget,1\n");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--changes", "ch.csv", "--since", "products.csv"],
+            "products.csv: not an export of customers: it has no 'email' column",
+        ),
+        (
+            &["--changes", "ch.csv", "--since", "nope.csv"],
+            "--since nope.csv: no such file",
+        ),
+        (&["--changes", "ch-{day}.csv"], "unknown placeholder {day}"),
+        (
+            &["--changes", "ch.csv", "--key", "External ID"],
+            "--key names the column organizations are told apart by",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run(
+            &ctx,
+            &sb,
+            &[&["export", "customers", "--out", "c.csv"][..], args].concat(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+        assert!(!ctx.path("c.csv").exists(), "{args:?}");
+    }
+    assert!(
+        !sb.requests()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap_or("").contains("customer")),
+        "the site was read before the options were checked"
+    );
+    // Organizations by a column of the user's choosing.
+    let out = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "organizations",
+            "--out",
+            "o.csv",
+            "--changes",
+            "cho.csv",
+            "--key",
+            "Region",
+        ],
+    );
+    ok(&out);
+    assert_eq!(read_csv(&ctx.path("cho.csv")).0[1], "Region");
+}
+
+#[test]
+fn a_second_export_to_the_same_file_exits_75_and_the_file_is_the_first_s() {
+    let sb = SandboxProc::start(&["--fault-slow", "1", "--fault-slow-ms", "400"]);
+    let ctx = Ctx::new();
+    let lock = ctx.path(".o.csv.csmport-lock");
+    let first = ctx
+        .csmport(Some(&sb))
+        .args(["export", "organizations", "--out", "o.csv", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lock.exists() {
+        assert!(Instant::now() < deadline, "the first export took no lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = run(&ctx, &sb, &["export", "organizations", "--out", "o.csv"]);
+    assert_eq!(second.status.code(), Some(75), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("o.csv is being written by process {}", first.id())),
+        "{}",
+        stderr(&second)
+    );
+    let first = first.wait_with_output().unwrap();
+    ok(&first);
+    let s: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let written = std::fs::read(ctx.path("o.csv")).unwrap();
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(&written)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(s["sha256"], sha.as_str());
+    assert!(!lock.exists(), "the lock is removed at the end");
+
+    // A lock a killed export left behind is taken over, with a note.
+    std::fs::write(
+        &lock,
+        "process 4000000 (csmport export, started 2026-12-01T03:00:00Z)",
+    )
+    .unwrap();
+    let out = run(&ctx, &sb, &["export", "organizations", "--out", "o.csv"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("took over the lock") && stderr(&out).contains("process 4000000"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dated_names_and_keep_removes_the_oldest() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    for day in ["2026-11-01", "2026-11-02", "2026-11-03"] {
+        ctx.write(&format!("o-{day}.csv"), b"old");
+    }
+    ctx.write("o-notes.csv", b"mine");
+    let out = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "organizations",
+            "--out",
+            "o-{date}.csv",
+            "--keep",
+            "2",
+            "--json",
+        ],
+    );
+    ok(&out);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let today = s["out"].as_str().unwrap().to_string();
+    assert!(
+        today.starts_with("o-20") && today.len() == "o-2026-12-06.csv".len(),
+        "{today}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(ctx.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("o-"))
+        .collect();
+    left.sort();
+    let mut want = vec!["o-2026-11-03.csv".to_string(), "o-notes.csv".into(), today];
+    want.sort();
+    assert_eq!(left, want);
+    assert_eq!(s["removed"].as_array().unwrap().len(), 2, "{s}");
+    // --keep with nothing that varies is refused.
+    let out = run(
+        &ctx,
+        &sb,
+        &["export", "organizations", "--out", "o.csv", "--keep", "2"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("{date}"), "{}", stderr(&out));
+}
+
+/// The command of the README's cron line, as words (single quotes kept together).
+fn readme_cron_command() -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::common::repo("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("30 2 * * *") && l.contains("csmport export"))
+        .expect("the README's cron line");
+    let command = line.split("&& csmport ").nth(1).unwrap();
+    let command = command.split(" >>").next().unwrap();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in command.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    words.push(word);
+    words
+}
+
+#[test]
+fn the_readme_s_nightly_export_runs_with_nothing_but_its_variables() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = ctx.write("in.csv", CUSTOMERS.as_bytes());
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "import",
+            "customers",
+            &file.to_string_lossy(),
+            "--out",
+            "r1",
+        ],
+    ));
+    let args = readme_cron_command();
+    assert_eq!(args[0], "export", "{args:?}");
+    // As cron runs it: no terminal, no HOME, no PATH; csm.env's variables and the address of
+    // this sandbox (a real site takes the default gateway).
+    let nightly = || {
+        std::process::Command::new(crate::common::bin())
+            .current_dir(ctx.path("."))
+            .env_clear()
+            .env("CSM_BASE_URL", &sb.url)
+            .env("CSM_CLOUD_ID", "test-cloud")
+            .env("CSM_EMAIL", "ops@example.com")
+            .env("CSM_API_TOKEN", crate::common::TOKEN)
+            .env("CSM_SITE", &sb.url)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    ok(&nightly());
+    let update = ctx.write(
+        "update.csv",
+        b"email,displayName\nbob@example.com,Robert Ray\n",
+    );
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "import",
+            "customers",
+            &update.to_string_lossy(),
+            "--out",
+            "r2",
+        ],
+    ));
+    let out = nightly();
+    ok(&out);
+    assert!(
+        stdout(&out).contains("changes   0 added, 0 removed, 1 changed"),
+        "{}",
+        stdout(&out)
+    );
+    let changes: Vec<_> = std::fs::read_dir(ctx.path("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("changes-"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let (_, rows) = read_csv(&ctx.path("exports").join(&changes[0]));
+    assert_eq!(
+        rows,
+        [[
+            "changed",
+            "bob@example.com",
+            "displayName",
+            "Bob Ray",
+            "Robert Ray"
+        ]]
+    );
+    assert!(read_csv(&ctx.path("exports/customers.csv")).1.len() == 3);
+}
