@@ -189,6 +189,7 @@ impl Cli {
                 (Some(&a.target), Some(&a.session), None, None)
             }
             Command::Status(a) => (None, None, None, Some(a.json)),
+            Command::Prune(a) => (None, None, None, Some(a.json)),
             Command::Report(_) | Command::Init(_) => (None, None, None, None),
             Command::Sandbox(_) | Command::Completions { .. } | Command::Man(_) => {
                 (None, None, None, None)
@@ -433,6 +434,12 @@ pub enum Command {
         after_help = "Examples:\n  csmport status\n  csmport status csmport-runs/20261203T091500Z-customers --json"
     )]
     Status(StatusArgs),
+    /// Remove old run folders (under csmport-runs/ by default), never one with rows open or a
+    /// delete's backup unless --force; prints what it removed and the space freed
+    #[command(
+        after_help = "Examples:\n  csmport prune --keep 20\n  csmport prune --older-than 30 --dry-run\n  csmport prune --keep 5 --older-than 7 /srv/csm/csmport-runs"
+    )]
+    Prune(PruneArgs),
     /// Write a run folder's report.html again (every run writes one): the outcome, the
     /// reasons rows failed, the pace; one file that opens offline
     #[command(
@@ -469,6 +476,28 @@ pub enum Command {
         after_help = "Examples:\n  csmport doctor\n  csmport doctor --site https://acme.atlassian.net --service-desk 1 --json"
     )]
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The folder the runs are in
+    #[arg(value_name = "DIR", default_value = "csmport-runs")]
+    pub dir: PathBuf,
+    /// Keep the N newest runs, whatever their age
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u64>,
+    /// Remove only runs begun more than DAYS days ago
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
+    /// Remove runs with rows open, runs that never ended and deletes' backups too
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print what was done as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

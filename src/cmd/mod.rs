@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod init;
 pub mod output;
+pub mod prune;
 pub mod report;
 pub mod resume;
 pub mod retry;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Retry(args) => retry::run(&cli, args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args),
+        Command::Prune(args) => prune::run(&cli, args),
         Command::Report(args) => report::run(&cli, args),
         Command::Init(args) => init::run(args),
         // Printed by `config_show`, which needs the parsed matches.

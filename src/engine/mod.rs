@@ -14,6 +14,7 @@ pub mod journal;
 pub mod keys;
 pub mod plan;
 pub mod progress;
+pub mod prune;
 pub mod reconcile;
 pub mod report;
 pub mod reread;

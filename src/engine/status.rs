@@ -15,22 +15,35 @@ use super::report::{FAILURES_FILE, SUCCESSES_FILE, SUMMARY_FILE, count};
 use super::run::LOG_FILE;
 use crate::error::Error;
 
+/// The run folders under `base` (a plan's counts as one), oldest first, each with when it
+/// began; folders that are not runs, and symbolic links, are left out.
+pub fn runs(base: &Path) -> std::io::Result<Vec<(PathBuf, Option<jiff::Timestamp>)>> {
+    let mut runs: Vec<(PathBuf, Option<jiff::Timestamp>)> = std::fs::read_dir(base)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| is_run(p) || !plan_steps(p).is_empty())
+        .map(|p| (started(&p), p))
+        .map(|(t, p)| (p, t))
+        .collect();
+    // By when each began (to the millisecond): two runs begun in the same second have names
+    // that sort by kind, not by time.
+    runs.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    Ok(runs)
+}
+
 /// The newest run folder under `base` (names start with the UTC time they were made at).
 pub fn latest_run(base: &Path) -> Result<PathBuf, Error> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(base)
+    let mut runs: Vec<PathBuf> = runs(base)
         .map_err(|e| {
             Error::Usage(format!(
                 "{}: no runs to show ({e}); give a run folder: `csmport status RUN_DIR`",
                 base.display()
             ))
         })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| is_run(p) || !plan_steps(p).is_empty())
+        .into_iter()
+        .map(|r| r.0)
         .collect();
-    // By when each began (to the millisecond): two runs begun in the same second have names
-    // that sort by kind, not by time.
-    runs.sort_by_cached_key(|p| (started(p), p.clone()));
     runs.pop().ok_or_else(|| {
         Error::Usage(format!(
             "{}: holds no run folder; give one: `csmport status RUN_DIR`",

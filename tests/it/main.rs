@@ -22,6 +22,7 @@ mod organizations;
 mod plan;
 mod products;
 mod profiles;
+mod prune;
 mod real_site;
 mod report;
 mod resume;
