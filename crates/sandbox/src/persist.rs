@@ -75,6 +75,7 @@ impl Db {
         for (id, o) in all::<Organization>(&self.conn, T_ORGANIZATION)? {
             store.organizations.insert(id, o);
         }
+        store.changed();
         for (id, p) in all::<Product>(&self.conn, T_PRODUCT)? {
             store.products.insert(id, p);
         }

@@ -7,8 +7,17 @@ pub(super) async fn jsm_organizations(
     State(sb): State<Sandbox>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
-    let store = sb.store.lock().expect("store lock");
+    let mut store = sb.store.lock().expect("store lock");
     let lag = sb.config.listing_lag;
+    if lag.is_zero() {
+        let orders = store.orders();
+        return ok(tri!(page_of(&q, &orders.organizations, |id| {
+            store.organizations.get(id).map(|o| JsmOrganization {
+                id: o.id.clone(),
+                name: o.name.clone(),
+            })
+        })));
+    }
     let mut all: Vec<JsmOrganization> = store
         .organizations
         .values()
@@ -37,17 +46,16 @@ pub(super) async fn jsm_organization_users(
 ) -> R {
     // Also served under the gateway's route (with a cloud id): the id is the named one.
     let id = params.get("organizationId").cloned().unwrap_or_default();
-    let store = sb.store.lock().expect("store lock");
+    let mut store = sb.store.lock().expect("store lock");
     if !store.organizations.contains_key(&id) {
         return missing("Organization", &id);
     }
-    let all: Vec<JsmUser> = store
+    let orders = store.orders();
+    let members = orders.members.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+    ok(tri!(page_of(&q, members, |c| store
         .customers
-        .values()
-        .filter(|c| c.organization_ids.contains(&id))
-        .map(jsm_user)
-        .collect();
-    ok(tri!(page(&q, &all)))
+        .get(c)
+        .map(jsm_user))))
 }
 
 /// The service projects the sandbox has: (id, name, key). [Sandbox simplification] a fixed
@@ -78,7 +86,10 @@ pub(super) async fn jsm_service_desk_customers(
     if !SERVICE_DESKS.iter().any(|(d, _, _)| *d == id) {
         return missing("Service desk", &id);
     }
-    let store = sb.store.lock().expect("store lock");
-    let all: Vec<JsmUser> = store.customers.values().map(jsm_user).collect();
-    ok(tri!(page(&q, &all)))
+    let mut store = sb.store.lock().expect("store lock");
+    let orders = store.orders();
+    ok(tri!(page_of(&q, &orders.customers, |c| store
+        .customers
+        .get(c)
+        .map(jsm_user))))
 }

@@ -63,7 +63,7 @@ mod prelude {
     pub(super) use super::{
         BULK_ACCEPTED_STATUS, EXPERIMENTAL_MISSING_STATUS, JSM_PAGE_MAX, MAX_BODY_BYTES, R,
         SANDBOX_CLOUD_ID, bad, error, field_name, missing, no_content, not_found, num, ok, page,
-        parse,
+        page_of, parse,
     };
 }
 
@@ -307,6 +307,27 @@ pub(crate) fn num(q: &HashMap<String, String>, key: &str, default: u64) -> Resul
             ))
         }),
     }
+}
+
+/// A page of `ids` (an order kept by the store), each made into what the listing shows: the
+/// cost is the page's, whatever the store holds.
+pub(crate) fn page_of<T>(
+    q: &HashMap<String, String>,
+    ids: &[String],
+    show: impl Fn(&String) -> Option<T>,
+) -> Result<JsmPage<T>, R> {
+    let start = num(q, "start", 0)?;
+    let limit = num(q, "limit", JSM_PAGE_MAX)?.clamp(1, JSM_PAGE_MAX);
+    let from = (start as usize).min(ids.len());
+    let to = from.saturating_add(limit as usize).min(ids.len());
+    let values: Vec<T> = ids[from..to].iter().filter_map(show).collect();
+    Ok(JsmPage {
+        start,
+        limit,
+        size: values.len() as u64,
+        is_last_page: to >= ids.len(),
+        values,
+    })
 }
 
 pub(crate) fn page<T: Clone>(q: &HashMap<String, String>, all: &[T]) -> Result<JsmPage<T>, R> {

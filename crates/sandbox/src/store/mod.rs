@@ -115,6 +115,23 @@ pub struct Store {
     pub keys: HashMap<String, (String, String)>,
     pub counters: Counters,
     pub dirty: BTreeSet<DirtyKey>,
+    /// Bumped when a customer or organization is added, removed or replaced: the listings'
+    /// orders below are kept until it moves.
+    generation: u64,
+    listing_orders: Option<(u64, std::sync::Arc<Orders>)>,
+}
+
+/// The orders the JSM listings page through, made once per change of the store, so a page
+/// costs its own size rather than the whole store's (an export of 500,000 customers reads
+/// 10,000 pages).
+#[derive(Debug, Default)]
+pub struct Orders {
+    /// Customer ids in the listing's order.
+    pub customers: Vec<String>,
+    /// Each organization's members, in the same order.
+    pub members: HashMap<String, Vec<String>>,
+    /// Organization ids, in id order.
+    pub organizations: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +167,44 @@ pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 impl Store {
     pub fn touch(&mut self, table: &'static str, id: &str) {
+        if table == T_CUSTOMER || table == T_ORGANIZATION {
+            self.generation += 1;
+        }
         self.dirty.insert((table, id.to_string()));
+    }
+
+    /// Customers and organizations were put in place directly (a reload): the listings'
+    /// orders are made again.
+    pub fn changed(&mut self) {
+        self.generation += 1;
+    }
+
+    /// The listings' orders as the store holds now.
+    pub fn orders(&mut self) -> std::sync::Arc<Orders> {
+        if let Some((g, o)) = &self.listing_orders
+            && *g == self.generation
+        {
+            return o.clone();
+        }
+        let mut orders = Orders {
+            customers: self.customers.keys().cloned().collect(),
+            ..Orders::default()
+        };
+        for c in self.customers.values() {
+            for o in &c.organization_ids {
+                orders
+                    .members
+                    .entry(o.clone())
+                    .or_default()
+                    .push(c.id.clone());
+            }
+        }
+        let mut orgs: Vec<String> = self.organizations.keys().cloned().collect();
+        orgs.sort_by(|a, b| id_order(a, b));
+        orders.organizations = orgs;
+        let orders = std::sync::Arc::new(orders);
+        self.listing_orders = Some((self.generation, orders.clone()));
+        orders
     }
 
     pub fn put_customer(&mut self, c: Customer) {
@@ -605,4 +659,47 @@ impl Store {
     }
 
     // ---- rules shared by the synchronous endpoints and the task engine ----
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(id: &str, orgs: &[&str]) -> Customer {
+        Customer {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            display_name: id.into(),
+            details: Vec::new(),
+            organization_ids: orgs.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn listing_orders_follow_every_change() {
+        let mut s = Store::default();
+        s.put_customer(customer("b", &["o1"]));
+        s.put_customer(customer("a", &[]));
+        let first = s.orders();
+        assert_eq!(first.customers, ["a", "b"]);
+        assert_eq!(first.members["o1"], ["b"]);
+        // Unchanged: the same orders, not made again.
+        assert!(std::sync::Arc::ptr_eq(&first, &s.orders()));
+        s.put_customer(customer("c", &["o1"]));
+        s.remove_customer("b");
+        let now = s.orders();
+        assert_eq!(now.customers, ["a", "c"]);
+        assert_eq!(now.members["o1"], ["c"]);
+        s.put_organization(Organization {
+            id: "10".into(),
+            name: "Ten".into(),
+            details: Vec::new(),
+        });
+        s.put_organization(Organization {
+            id: "9".into(),
+            name: "Nine".into(),
+            details: Vec::new(),
+        });
+        assert_eq!(s.orders().organizations, ["9", "10"]);
+    }
 }
