@@ -216,7 +216,7 @@ pub async fn write(
         let sha = write::write_with(
             &path,
             format,
-            &tables,
+            &write::Tables(&tables),
             extra.as_ref().filter(|_| format == ExportFormat::Xlsx),
             csv,
             write::Access::Umask,

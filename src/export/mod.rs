@@ -9,6 +9,7 @@ pub mod changes;
 pub mod fetch;
 pub mod names;
 pub mod reader;
+pub mod spool;
 pub mod write;
 
 pub use crate::kind::Kind;

@@ -10,6 +10,7 @@ use std::path::Path;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 use sha2::{Digest, Sha256};
 
+use super::spool::{Sheet, Spool};
 use super::{Cell, Table};
 use crate::read::escape_formula;
 
@@ -67,6 +68,72 @@ pub struct Extra<'a> {
     pub rows: Rows<'a>,
 }
 
+/// Where the rows of the sheets come from: tables in memory, or an export's spool.
+pub trait Source {
+    /// Each sheet's kind, header, row count and widest cells.
+    fn sheets(&self) -> Vec<Sheet>;
+    /// The rows of sheet `i`, in order, handed to `f`.
+    fn each_row(
+        &self,
+        i: usize,
+        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+    ) -> Result<(), String>;
+}
+
+/// Tables read whole, in memory.
+pub struct Tables<'a>(pub &'a [Table]);
+
+impl Source for Tables<'_> {
+    fn sheets(&self) -> Vec<Sheet> {
+        self.0
+            .iter()
+            .map(|t| {
+                let mut sheet = Sheet {
+                    kind: t.kind,
+                    widths: t.header.iter().map(|h| h.chars().count() + 2).collect(),
+                    header: t.header.clone(),
+                    rows: 0,
+                };
+                for r in &t.rows {
+                    sheet.count(r);
+                }
+                sheet
+            })
+            .collect()
+    }
+
+    fn each_row(
+        &self,
+        i: usize,
+        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for r in &self.0[i].rows {
+            f(r.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// An export's rows, kept on disk.
+pub struct Spooled<'a> {
+    pub spool: &'a Spool,
+    pub sheets: &'a [Sheet],
+}
+
+impl Source for Spooled<'_> {
+    fn sheets(&self) -> Vec<Sheet> {
+        self.sheets.to_vec()
+    }
+
+    fn each_row(
+        &self,
+        i: usize,
+        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.spool.each_row(self.sheets[i].kind, f)
+    }
+}
+
 /// Writes `tables` to `path` atomically; returns the SHA-256 of what was written.
 pub fn write(
     path: &Path,
@@ -75,14 +142,14 @@ pub fn write(
     csv: CsvOptions,
     access: Access,
 ) -> Result<String, WriteError> {
-    write_with(path, format, tables, None, csv, access)
+    write_with(path, format, &Tables(tables), None, csv, access)
 }
 
 /// `write`, with `extra` as one more sheet of an XLSX (a CSV holds one table: no extra).
 pub fn write_with(
     path: &Path,
     format: ExportFormat,
-    tables: &[Table],
+    tables: &dyn Source,
     extra: Option<&Extra<'_>>,
     csv: CsvOptions,
     access: Access,
@@ -95,12 +162,13 @@ pub fn write_with(
     let mut tmp = temporary(path).map_err(io)?;
     match format {
         ExportFormat::Csv => {
-            let [table] = tables else {
+            let sheets = tables.sheets();
+            let [sheet] = sheets.as_slice() else {
                 return Err(io(std::io::Error::other(
                     "a CSV holds one kind; export several kinds to an .xlsx (one sheet each)",
                 )));
             };
-            write_csv(tmp.as_file_mut(), table, csv).map_err(io)?;
+            write_csv(tmp.as_file_mut(), tables, sheet, csv).map_err(io)?;
         }
         ExportFormat::Xlsx => {
             let mut book = workbook(tables, extra).map_err(|source| WriteError::Xlsx {
@@ -181,10 +249,11 @@ pub fn write_rows(
             w.flush().map_err(io)?;
         }
         ExportFormat::Xlsx => {
-            let mut book = workbook(&[], Some(extra)).map_err(|source| WriteError::Xlsx {
-                path: shown.clone(),
-                source,
-            })?;
+            let mut book =
+                workbook(&Tables(&[]), Some(extra)).map_err(|source| WriteError::Xlsx {
+                    path: shown.clone(),
+                    source,
+                })?;
             book.save_to_writer(tmp.as_file_mut())
                 .map_err(|source| WriteError::Xlsx {
                     path: shown.clone(),
@@ -209,7 +278,12 @@ fn sha256_of(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn write_csv(out: &mut std::fs::File, table: &Table, opts: CsvOptions) -> std::io::Result<()> {
+fn write_csv(
+    out: &mut std::fs::File,
+    source: &dyn Source,
+    sheet: &Sheet,
+    opts: CsvOptions,
+) -> std::io::Result<()> {
     let mut buf = std::io::BufWriter::new(out);
     if opts.bom {
         buf.write_all("\u{feff}".as_bytes())?;
@@ -218,12 +292,14 @@ fn write_csv(out: &mut std::fs::File, table: &Table, opts: CsvOptions) -> std::i
         .delimiter(opts.delimiter)
         .from_writer(buf);
     let err = |e: csv::Error| std::io::Error::other(e.to_string());
-    w.write_record(table.header.iter().map(|h| escape_formula(h).into_owned()))
+    w.write_record(sheet.header.iter().map(|h| escape_formula(h).into_owned()))
         .map_err(err)?;
-    for row in &table.rows {
-        w.write_record(row.iter().map(|c| escape_formula(&c.text()).into_owned()))
-            .map_err(err)?;
-    }
+    source
+        .each_row(0, &mut |row| {
+            w.write_record(row.iter().map(|c| escape_formula(&c.text()).into_owned()))
+                .map_err(|e| e.to_string())
+        })
+        .map_err(std::io::Error::other)?;
     w.flush()?;
     Ok(())
 }
@@ -232,61 +308,40 @@ fn write_csv(out: &mut std::fs::File, table: &Table, opts: CsvOptions) -> std::i
 const MAX_WIDTH: usize = 60;
 const MIN_WIDTH: usize = 8;
 
-fn workbook(tables: &[Table], extra: Option<&Extra<'_>>) -> Result<Workbook, XlsxError> {
+fn workbook(tables: &dyn Source, extra: Option<&Extra<'_>>) -> Result<Workbook, XlsxError> {
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
     let date = Format::new().set_num_format("yyyy-mm-dd");
-    for t in tables {
+    for (i, t) in tables.sheets().into_iter().enumerate() {
         let sheet = book.add_worksheet_with_constant_memory()?;
         sheet.set_name(sheet_name(t.kind.as_str()))?;
         // Widths first: a constant-memory sheet writes rows as they come.
-        for (c, h) in t.header.iter().enumerate() {
-            let widest = t
-                .rows
-                .iter()
-                .map(|r| match r.get(c) {
-                    Some(Cell::Date(_)) => 10,
-                    Some(cell) => cell.text().chars().count(),
-                    None => 0,
-                })
-                .chain(std::iter::once(h.chars().count() + 2))
-                .max()
-                .unwrap_or(0);
-            sheet.set_column_width(c as u16, widest.clamp(MIN_WIDTH, MAX_WIDTH) as f64)?;
+        for (c, w) in t.widths.iter().enumerate() {
+            sheet.set_column_width(c as u16, (*w).clamp(MIN_WIDTH, MAX_WIDTH) as f64)?;
         }
         for (c, h) in t.header.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, h, &bold)?;
         }
         sheet.set_freeze_panes(1, 0)?;
         let last_col = t.header.len().saturating_sub(1) as u16;
-        sheet.autofilter(0, 0, t.rows.len() as u32, last_col)?;
-        for (r, row) in t.rows.iter().enumerate() {
-            let r = r as u32 + 1;
+        sheet.autofilter(0, 0, t.rows as u32, last_col)?;
+        let mut r = 0u32;
+        let mut failed = None;
+        let sent = tables.each_row(i, &mut |row| {
+            r += 1;
             for (c, cell) in row.iter().enumerate() {
-                let c = c as u16;
-                match cell {
-                    Cell::Empty => {}
-                    // Strings are written as strings: never as formulas, whatever they start with.
-                    Cell::Text(s) => {
-                        sheet.write_string(r, c, s)?;
-                    }
-                    Cell::Number(n, _) => {
-                        sheet.write_number(r, c, *n)?;
-                    }
-                    Cell::Bool(b) => {
-                        sheet.write_boolean(r, c, *b)?;
-                    }
-                    Cell::Date(d) => {
-                        let dt = ExcelDateTime::from_ymd(
-                            d.year() as u16,
-                            d.month() as u8,
-                            d.day() as u8,
-                        )?;
-                        sheet.write_datetime_with_format(r, c, &dt, &date)?;
-                    }
+                if let Err(e) = write_cell(sheet, r, c as u16, cell, &date) {
+                    let text = e.to_string();
+                    failed = Some(e);
+                    return Err(text);
                 }
             }
+            Ok(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        sent.map_err(XlsxError::CustomError)?;
     }
     if let Some(extra) = extra {
         let sheet = book.add_worksheet_with_constant_memory()?;
@@ -323,6 +378,34 @@ fn workbook(tables: &[Table], extra: Option<&Extra<'_>>) -> Result<Workbook, Xls
         sheet.autofilter(0, 0, r, last_col)?;
     }
     Ok(book)
+}
+
+/// One typed cell: strings as strings (never as formulas, whatever they start with), numbers,
+/// yes/no and dates as Excel has them.
+fn write_cell(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    r: u32,
+    c: u16,
+    cell: &Cell,
+    date: &Format,
+) -> Result<(), XlsxError> {
+    match cell {
+        Cell::Empty => {}
+        Cell::Text(s) => {
+            sheet.write_string(r, c, s)?;
+        }
+        Cell::Number(n, _) => {
+            sheet.write_number(r, c, *n)?;
+        }
+        Cell::Bool(b) => {
+            sheet.write_boolean(r, c, *b)?;
+        }
+        Cell::Date(d) => {
+            let dt = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
+            sheet.write_datetime_with_format(r, c, &dt, date)?;
+        }
+    }
+    Ok(())
 }
 
 /// The name of a kind's sheet (an earlier export's sheet is read back by it).
