@@ -105,6 +105,9 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         &query,
         &kinds,
         &*progress,
+        out.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
     )
     .await?;
     progress.finish();

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::export::reader::{Found, Reader, Settings};
 use crate::export::write::{self, CsvOptions, ExportFormat};
-use crate::export::{Kind, Table, changes, fetch, names};
+use crate::export::{Kind, changes, fetch, names, spool};
 use crate::site::api::model::DetailFieldQuery;
 use crate::site::client::{Client, Notify};
 
@@ -153,11 +153,13 @@ impl ChangesPlan {
 
 /// The tables read, and what reading found besides their rows.
 pub struct Read {
-    tables: Vec<Table>,
+    spool: spool::Spool,
+    sheets: Vec<spool::Sheet>,
     found: Found,
 }
 
-/// Reads `kinds` from the site, one after the other, each a few calls at a time.
+/// Reads `kinds` from the site, one after the other, each a few calls at a time, into a spool
+/// in `dir` (the output's folder).
 pub async fn read(
     client: &Client,
     settings: Settings,
@@ -165,6 +167,7 @@ pub async fn read(
     query: &[DetailFieldQuery],
     kinds: &[Kind],
     notify: &dyn Notify,
+    dir: &Path,
 ) -> Result<Read, Error> {
     let reader = Reader {
         client,
@@ -174,14 +177,19 @@ pub async fn read(
         notify,
         found: Default::default(),
     };
-    let mut tables = Vec::new();
+    let spool = spool::Spool::new(dir).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut sheets = Vec::new();
     for kind in kinds {
-        let table = crate::kinds::export_table(&reader, *kind).await?;
-        notify.note(&format!("{}: {} rows", kind.as_str(), table.rows.len()));
-        tables.push(table);
+        let sheet = crate::kinds::export_into(&reader, *kind, &spool).await?;
+        notify.note(&format!("{}: {} rows", kind.as_str(), sheet.rows));
+        sheets.push(sheet);
     }
     let found = reader.found.into_inner().expect("not poisoned");
-    Ok(Read { tables, found })
+    Ok(Read {
+        spool,
+        sheets,
+        found,
+    })
 }
 
 /// Writes what was read to `out` (under a temporary name, renamed at the end) and says what
@@ -194,10 +202,18 @@ pub async fn write(
     changes: Option<ChangesPlan>,
     started: Instant,
 ) -> Result<ExportSummary, Error> {
-    let Read { tables, found } = read;
-    let counts: Vec<(Kind, usize)> = tables.iter().map(|t| (t.kind, t.rows.len())).collect();
+    let Read {
+        spool,
+        sheets,
+        found,
+    } = read;
+    let counts: Vec<(Kind, usize)> = sheets.iter().map(|t| (t.kind, t.rows as usize)).collect();
     let path = out.to_path_buf();
     let (sha256, changes) = tokio::task::spawn_blocking(move || {
+        let tables = write::Spooled {
+            spool: &spool,
+            sheets: &sheets,
+        };
         let compared = match &changes {
             Some(plan) => Some(compare(plan, &tables, &path)?),
             None => None,
@@ -216,7 +232,7 @@ pub async fn write(
         let sha = write::write_with(
             &path,
             format,
-            &write::Tables(&tables),
+            &tables,
             extra.as_ref().filter(|_| format == ExportFormat::Xlsx),
             csv,
             write::Access::Umask,
@@ -282,7 +298,7 @@ struct Compared {
 
 /// Compares each table with the earlier export (`--since`, or the file `out` replaces
 /// before it is replaced).
-fn compare(plan: &ChangesPlan, tables: &[Table], out: &Path) -> Result<Compared, Error> {
+fn compare(plan: &ChangesPlan, tables: &dyn write::Source, out: &Path) -> Result<Compared, Error> {
     let usage = |e: changes::ChangesError| match e {
         changes::ChangesError::Usage(m) => Error::Usage(m),
         other => Error::Usage(other.to_string()),
@@ -301,7 +317,7 @@ fn compare(plan: &ChangesPlan, tables: &[Table], out: &Path) -> Result<Compared,
     let mut keys = Vec::new();
     let mut counts = BTreeMap::new();
     let mut any_earlier = false;
-    for t in tables {
+    for (i, t) in tables.sheets().iter().enumerate() {
         let key = changes::key_of(
             t.kind,
             plan.key
@@ -321,7 +337,7 @@ fn compare(plan: &ChangesPlan, tables: &[Table], out: &Path) -> Result<Compared,
             )
             .map_err(usage)?;
         any_earlier |= had;
-        differ.load_new(t, &key).map_err(usage)?;
+        differ.load_new_from(tables, i, &key).map_err(usage)?;
         counts.insert(
             t.kind.as_str().to_string(),
             differ.compare(t.kind, &key, had).map_err(usage)?,

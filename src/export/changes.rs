@@ -240,32 +240,50 @@ impl Differ {
 
     /// The new export's rows of a kind.
     pub fn load_new(&mut self, table: &Table, key: &Key) -> Result<(), ChangesError> {
-        let header = table.header.clone();
-        let at = key_positions(key, &header);
+        let source = super::write::Tables(std::slice::from_ref(table));
+        self.load_new_from(&source, 0, key)
+    }
+
+    /// The new export's rows of sheet `i` of `source` (tables, or the export's spool).
+    pub fn load_new_from(
+        &mut self,
+        source: &dyn super::write::Source,
+        i: usize,
+        key: &Key,
+    ) -> Result<(), ChangesError> {
+        let sheet = source.sheets().swap_remove(i);
+        let at = key_positions(key, &sheet.header);
         let path = self.path.display().to_string();
-        let store = |source| ChangesError::Store {
+        let store = |source: rusqlite::Error| ChangesError::Store {
             path: path.clone(),
             source,
         };
+        let kind = sheet.kind.as_str();
         let tx = self.db.transaction().map_err(store)?;
         {
             let mut insert = tx
                 .prepare("INSERT INTO side (kind, side, k, cells) VALUES (?1, 1, ?2, ?3)")
                 .map_err(store)?;
-            for row in &table.rows {
-                let texts: Vec<String> = row.iter().map(|c| c.text()).collect();
-                let cells: Vec<&str> = texts.iter().map(String::as_str).collect();
-                insert
-                    .execute(params![
-                        table.kind.as_str(),
-                        key_text(key, &at, &cells),
-                        serde_json::to_string(&cells).expect("strings serialize")
-                    ])
-                    .map_err(store)?;
-            }
+            source
+                .each_row(i, &mut |row| {
+                    let texts: Vec<String> = row.iter().map(|c| c.text()).collect();
+                    let cells: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    insert
+                        .execute(params![
+                            kind,
+                            key_text(key, &at, &cells),
+                            serde_json::to_string(&cells).expect("strings serialize")
+                        ])
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|message| ChangesError::Read {
+                    path: path.clone(),
+                    message,
+                })?;
         }
         tx.commit().map_err(store)?;
-        self.headers.insert((table.kind.as_str(), 1), header);
+        self.headers.insert((kind, 1), sheet.header);
         Ok(())
     }
 

@@ -192,6 +192,150 @@ pub async fn list_customers(
     Ok(listed)
 }
 
+/// Why `list_customers_into` stopped.
+#[derive(Debug)]
+pub enum ListFailed {
+    Unlisted(Unlisted),
+    /// The export's working file could not be written.
+    Spool(String),
+}
+
+impl From<Unlisted> for ListFailed {
+    fn from(u: Unlisted) -> ListFailed {
+        ListFailed::Unlisted(u)
+    }
+}
+
+/// `list_customers`, with what the listings give kept in `spool` rather than in memory: each
+/// customer's id once (`Kind::Customers`), and how many each source gave. The same sources,
+/// the same refusals and `allow_partial`; `Listed::customers` stays empty.
+pub async fn list_customers_into(
+    client: &Client,
+    spool: &crate::export::spool::Spool,
+    service_desk: Option<&str>,
+    concurrency: usize,
+    allow_partial: bool,
+) -> Result<Listed, ListFailed> {
+    use crate::export::Kind;
+    // A spool that cannot be written ends each listing (nothing new) and then the whole.
+    let failed = std::sync::Mutex::new(None::<String>);
+    let keep = |listings: &[&str], users: Vec<JsmUser>| -> Vec<usize> {
+        let ids: Vec<&str> = users.iter().map(|u| u.account_id.as_str()).collect();
+        match spool.listed(listings, Kind::Customers, &ids) {
+            Ok(n) => n,
+            Err(e) => {
+                failed
+                    .lock()
+                    .expect("not poisoned")
+                    .get_or_insert(e.to_string());
+                vec![0; listings.len()]
+            }
+        }
+    };
+    let check = || match failed.lock().expect("not poisoned").take() {
+        Some(m) => Err(ListFailed::Spool(m)),
+        None => Ok(()),
+    };
+    let desk = |id: String| {
+        let keep = &keep;
+        async move {
+            let listing = format!("desk:{id}");
+            let mut count = 0;
+            let r = crate::site::refs::jsm_each(
+                client,
+                &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[&id]),
+                |users: Vec<JsmUser>| {
+                    let n = keep(&[&listing], users)[0];
+                    count += n;
+                    n
+                },
+            )
+            .await;
+            (id, r.map(|_| count))
+        }
+    };
+    let mut listed = Listed::default();
+    if let Some(sd) = service_desk {
+        let (_, count) = desk(sd.to_string()).await;
+        check()?;
+        let source = format!("service desk {sd}");
+        match count {
+            Ok(customers) => listed.sources.push(SourceCount { source, customers }),
+            Err(error) => return Err(Unlisted { source, error }.into()),
+        }
+        return Ok(listed);
+    }
+    match list_service_desks(client).await {
+        Ok(desks) => {
+            let names: BTreeMap<String, String> = desks
+                .iter()
+                .map(|d| (d.id.clone(), d.project_name.clone()))
+                .collect();
+            let found: Vec<_> = stream::iter(desks.into_iter().map(|d| d.id))
+                .map(desk)
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+            check()?;
+            for (id, count) in found {
+                let source = match names.get(&id).filter(|n| !n.is_empty()) {
+                    Some(name) => format!("service desk {id} ({name})"),
+                    None => format!("service desk {id}"),
+                };
+                match count {
+                    Ok(customers) => listed.sources.push(SourceCount { source, customers }),
+                    Err(e) => listed.skip(source, e, allow_partial)?,
+                }
+            }
+        }
+        Err(e) => listed.skip("the service desk listing".into(), e, allow_partial)?,
+    }
+    match list_organizations(client).await {
+        Ok(orgs) => {
+            let count = orgs.len();
+            let members = std::sync::atomic::AtomicUsize::new(0);
+            let found: Vec<_> = stream::iter(orgs)
+                .map(|o| {
+                    let (keep, members) = (&keep, &members);
+                    async move {
+                        let listing = format!("organization:{}", o.id);
+                        let r = crate::site::refs::jsm_each(
+                            client,
+                            &paths::at(paths::jsm::ORGANIZATION_USERS, &[&o.id]),
+                            |users: Vec<JsmUser>| {
+                                let n = keep(&[&listing, "members"], users);
+                                members.fetch_add(n[1], std::sync::atomic::Ordering::Relaxed);
+                                n[0]
+                            },
+                        )
+                        .await;
+                        (o, r)
+                    }
+                })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+            check()?;
+            for (o, r) in found {
+                if let Err(e) = r {
+                    listed.skip(
+                        format!("the members of organization {} ({})", o.id, o.name),
+                        e,
+                        allow_partial,
+                    )?;
+                }
+            }
+            let plural = if count == 1 { "" } else { "s" };
+            listed.sources.push(SourceCount {
+                source: format!("the members of {count} organization{plural}"),
+                customers: members.into_inner(),
+            });
+        }
+        Err(e) => listed.skip("the organization listing".into(), e, allow_partial)?,
+    }
+    Ok(listed)
+}
+
 /// The entitlements each entity holds, `concurrency` entities at a time.
 pub async fn entitlements(
     client: &Client,

@@ -157,6 +157,29 @@ impl Reader<'_> {
         Ok(hits.into_iter().map(|h| h.id).collect())
     }
 
+    /// Every customer the JSM listings give, kept in `spool` (each id once), noting how many
+    /// each listing gave (once per export).
+    pub async fn customers_into(&self, spool: &crate::export::spool::Spool) -> Result<(), Error> {
+        let listed = fetch::list_customers_into(
+            self.client,
+            spool,
+            self.settings.service_desk.as_deref(),
+            self.concurrency(),
+            self.settings.allow_partial,
+        )
+        .await
+        .map_err(|f| match f {
+            fetch::ListFailed::Unlisted(u) => unlisted(u, self.settings.service_desk.is_some()),
+            fetch::ListFailed::Spool(m) => Error::Usage(m),
+        })?;
+        let mut f = self.found.lock().expect("not poisoned");
+        if f.sources.is_empty() {
+            f.sources = listed.sources;
+            f.skipped = listed.skipped;
+        }
+        Ok(())
+    }
+
     /// Every customer the JSM listings give, noting how many each gave (once per export).
     async fn all_customers(
         &self,

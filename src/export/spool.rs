@@ -135,19 +135,27 @@ impl Spool {
         })
     }
 
-    /// A page of a listing: the ids it had not given before (a listing that gives only ids
-    /// it gave already has ended, or ignores its offset), each also noted once for `kind`.
-    pub fn listed(&self, listing: &str, kind: Kind, ids: &[&str]) -> Result<usize, SpoolError> {
+    /// A page of a listing: for each of `listings` (the listing itself, and any group it
+    /// counts in) how many of `ids` it had not had before (a listing that gives only ids it
+    /// gave already has ended, or ignores its offset); each id is also kept once for `kind`.
+    pub fn listed(
+        &self,
+        listings: &[&str],
+        kind: Kind,
+        ids: &[&str],
+    ) -> Result<Vec<usize>, SpoolError> {
         self.with(|db| {
             let tx = db.transaction()?;
-            let mut new = 0;
+            let mut new = vec![0; listings.len()];
             {
                 let mut seen = tx
                     .prepare_cached("INSERT OR IGNORE INTO listed (listing, id) VALUES (?1, ?2)")?;
                 let mut all =
                     tx.prepare_cached("INSERT OR IGNORE INTO ids (kind, id) VALUES (?1, ?2)")?;
                 for id in ids {
-                    new += seen.execute(params![listing, id])?;
+                    for (n, listing) in new.iter_mut().zip(listings) {
+                        *n += seen.execute(params![listing, id])?;
+                    }
                     all.execute(params![kind.as_str(), id])?;
                 }
             }
@@ -306,17 +314,29 @@ mod tests {
         let spool = Spool::new(dir.path()).unwrap();
         assert_eq!(
             spool
-                .listed("desk 1", Kind::Customers, &["b", "a"])
+                .listed(&["desk 1"], Kind::Customers, &["b", "a"])
                 .unwrap(),
-            2
+            [2]
         );
-        // Another listing gives them again: new to it, not to the kind.
+        // Another listing gives them again: new to it, not to the kind; its group counts
+        // what no other listing of the group gave.
         assert_eq!(
-            spool.listed("org 1", Kind::Customers, &["a", "c"]).unwrap(),
-            2
+            spool
+                .listed(&["org 1", "members"], Kind::Customers, &["a", "c"])
+                .unwrap(),
+            [2, 2]
+        );
+        assert_eq!(
+            spool
+                .listed(&["org 2", "members"], Kind::Customers, &["c"])
+                .unwrap(),
+            [1, 0]
         );
         // The same listing again: nothing new (a site ignoring the offset).
-        assert_eq!(spool.listed("desk 1", Kind::Customers, &["a"]).unwrap(), 0);
+        assert_eq!(
+            spool.listed(&["desk 1"], Kind::Customers, &["a"]).unwrap(),
+            [0]
+        );
         assert_eq!(spool.id_count(Kind::Customers).unwrap(), 3);
         assert_eq!(
             spool.ids_after(Kind::Customers, None, 2).unwrap(),

@@ -491,7 +491,8 @@ pub const DELETE: deletes::Spec = deletes::Spec {
 pub mod export {
     use crate::error::Error;
     use crate::export::reader::{Reader, failed, not_returned};
-    use crate::export::{Table, details_cells, fetch, header, schema_of, sort_by_key, text};
+    use crate::export::spool::{Sheet, Spool, sort_key};
+    use crate::export::{Cell, Table, details_cells, fetch, header, schema_of, sort_by_key, text};
     use crate::kind::Kind;
     use crate::schema::Schema;
     use crate::site::api::MULTI_VALUE_SEPARATOR;
@@ -528,30 +529,80 @@ pub mod export {
         Ok(table(&schema_of(&defs), profiles))
     }
 
+    /// Profiles fetched at a time while the spool is filled: a few calls' worth, so memory
+    /// holds a page, never the site.
+    const SPOOL_PAGE: usize = 1000;
+
+    /// What the site holds, read a page of profiles at a time into `spool`; with `--ids` or
+    /// `--where` (a selection the user named) read as `read` does.
+    pub async fn read_into(r: &Reader<'_>, spool: &Spool) -> Result<Sheet, Error> {
+        if r.ids.is_some() || !r.query.is_empty() {
+            let table = read(r).await?;
+            return spool.add_table(&table).map_err(spooled);
+        }
+        let defs = fetch::definitions(r.client, "customer")
+            .await
+            .map_err(|e| failed("customer detail fields", e))?;
+        let schema = schema_of(&defs);
+        let mut sheet = spool.sheet(Kind::Customers, customer_header(&schema));
+        r.customers_into(spool).await?;
+        let mut after: Option<String> = None;
+        loop {
+            let ids = spool
+                .ids_after(Kind::Customers, after.as_deref(), SPOOL_PAGE)
+                .map_err(spooled)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            let profiles = fetch::customer_profiles(r.client, &ids, r.concurrency())
+                .await
+                .map_err(|e| failed("customer profiles", e))?;
+            let rows: Vec<(Vec<u8>, Vec<Cell>)> = profiles
+                .iter()
+                .map(|p| {
+                    let row = row(&schema, p);
+                    sheet.count(&row);
+                    (sort_key(p.email.as_deref().unwrap_or(""), &p.id), row)
+                })
+                .collect();
+            spool.add(Kind::Customers, &rows).map_err(spooled)?;
+            after = Some(last);
+        }
+        Ok(sheet)
+    }
+
+    fn spooled(e: crate::export::spool::SpoolError) -> Error {
+        Error::Usage(e.to_string())
+    }
+
+    fn customer_header(schema: &Schema) -> Vec<String> {
+        header(&["email", "displayName", "organizations"], schema, &["id"])
+    }
+
+    /// A customer's row: `email, displayName, organizations, <customer detail fields>, id`.
+    fn row(schema: &Schema, p: &CustomerProfile) -> Vec<Cell> {
+        let mut orgs: Vec<&str> = p.organizations.iter().map(|o| o.name.as_str()).collect();
+        orgs.sort_by_key(|n| n.to_lowercase());
+        let mut row = vec![
+            text(p.email.as_deref().unwrap_or("")),
+            text(&p.display_name),
+            text(&orgs.join(&MULTI_VALUE_SEPARATOR.to_string())),
+        ];
+        row.extend(details_cells(schema, &p.details));
+        row.push(text(&p.id));
+        row
+    }
+
     /// Customers: `email, displayName, organizations, <customer detail fields>, id`, as the
     /// customers template (`id` last, so a re-import matches each row to its customer).
     pub fn table(schema: &Schema, mut profiles: Vec<CustomerProfile>) -> Table {
         sort_by_key(&mut profiles, |p| {
             (p.email.clone().unwrap_or_default(), p.id.clone())
         });
-        let rows = profiles
-            .iter()
-            .map(|p| {
-                let mut orgs: Vec<&str> = p.organizations.iter().map(|o| o.name.as_str()).collect();
-                orgs.sort_by_key(|n| n.to_lowercase());
-                let mut row = vec![
-                    text(p.email.as_deref().unwrap_or("")),
-                    text(&p.display_name),
-                    text(&orgs.join(&MULTI_VALUE_SEPARATOR.to_string())),
-                ];
-                row.extend(details_cells(schema, &p.details));
-                row.push(text(&p.id));
-                row
-            })
-            .collect();
+        let rows = profiles.iter().map(|p| row(schema, p)).collect();
         Table {
             kind: Kind::Customers,
-            header: header(&["email", "displayName", "organizations"], schema, &["id"]),
+            header: customer_header(schema),
             rows,
         }
     }

@@ -93,6 +93,22 @@ pub async fn export_table(
     }
 }
 
+/// What `export` writes for `kind`, kept in `spool` as it is read; its sheet.
+pub async fn export_into(
+    reader: &crate::export::reader::Reader<'_>,
+    kind: Kind,
+    spool: &crate::export::spool::Spool,
+) -> Result<crate::export::spool::Sheet, Error> {
+    let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+    match kind {
+        Kind::Customers => customers::export::read_into(reader, spool).await,
+        other => {
+            let table = export_table(reader, other).await?;
+            spool.add_table(&table).map_err(spooled)
+        }
+    }
+}
+
 /// Every row of `kind` the site holds, read as `export` reads it (the backup of a delete uses
 /// it for what a delete takes with it: a product's entitlements).
 pub async fn read_table(

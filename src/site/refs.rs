@@ -647,23 +647,40 @@ pub async fn jsm_all<T: serde::de::DeserializeOwned + lists::Keyed>(
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
+    jsm_each(client, path, |page: Vec<T>| {
+        let new: Vec<T> = page
+            .into_iter()
+            .filter(|x| seen.insert(x.key().to_string()))
+            .collect();
+        let n = new.len();
+        out.extend(new);
+        n
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Every page of a JSM listing, each handed to `on_page` as it comes, which says how many of
+/// its items it had not seen before (a page with nothing new ends a listing that ignores its
+/// offset). What is kept of the pages is `on_page`'s business: an export keeps them on disk.
+pub async fn jsm_each<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    mut on_page: impl FnMut(Vec<T>) -> usize,
+) -> Result<(), ApiError> {
     let mut start = 0u64;
     for pages in 1.. {
         let page_path = paths::jsm_page(path, start, JSM_PAGE);
         let mut page: JsmPage<T> = client.jsm_get_list(&page_path).await?;
         let got = page.values.len();
-        let new: Vec<T> = std::mem::take(&mut page.values)
-            .into_iter()
-            .filter(|x| seen.insert(x.key().to_string()))
-            .collect();
-        let info = jsm_page_info(pages, &page, got, new.len());
-        out.extend(new);
+        let new = on_page(std::mem::take(&mut page.values));
+        let info = jsm_page_info(pages, &page, got, new);
         if !Client::next_page("GET", &page_path, info)? {
             break;
         }
         start += got as u64;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
