@@ -596,6 +596,10 @@ pub struct ExportArgs {
     /// {date} and {time} in the machine's time zone (default: UTC)
     #[arg(long)]
     pub local_time: bool,
+    /// Go on from where the same export stopped (Ctrl-C, a kill, the site gone): what it
+    /// read is kept beside --out and is not read again
+    #[arg(long)]
+    pub resume: bool,
     /// File format (default: from the --out extension)
     #[arg(long, value_parser = choice::<crate::export::write::ExportFormat>())]
     pub format: Option<crate::export::write::ExportFormat>,

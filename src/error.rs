@@ -86,6 +86,9 @@ pub enum Error {
     /// Another process holds the output's lock.
     #[error("{0}")]
     Busy(String),
+    /// Ctrl-C stopped a command that is not a run (an export): what it did is said.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -102,6 +105,7 @@ impl Error {
                 EXIT_AUTH_NETWORK
             }
             Error::Busy(_) => EXIT_BUSY,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
         }
     }
 

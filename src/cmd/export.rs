@@ -98,18 +98,29 @@ pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<i32, Error> {
         service_desk: args.service_desk.clone(),
         allow_partial: args.allow_partial,
     };
-    let read = job::read(
+    let reading = job::read(
         &site.client,
         settings,
         ids.as_deref(),
         &query,
         &kinds,
         &*progress,
-        out.parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    )
-    .await?;
+        out,
+        args.resume,
+    );
+    // Ctrl-C stops the reading where it is; what was read stays for --resume.
+    crate::engine::interrupt::say_on_first("csmport: interrupted; keeping what was read");
+    let read = tokio::select! {
+        r = reading => r?,
+        _ = crate::engine::interrupt::first() => {
+            progress.finish();
+            return Err(Error::Interrupted(format!(
+                "export of {} interrupted; what was read is kept in {}: the same export with --resume goes on from there",
+                out.display(),
+                crate::export::spool::path_for(out).display()
+            )));
+        }
+    };
     progress.finish();
     let csv = CsvOptions {
         bom: args.bom,

@@ -99,6 +99,22 @@ impl ExportSummary {
     }
 }
 
+/// An export that stopped says where what it read is, and how to go on from it.
+pub fn kept_for_resume(e: Error, kept: &str) -> Error {
+    let tail = format!(
+        "; what was read is kept in {kept}: the same export with --resume goes on from there"
+    );
+    match e {
+        Error::Usage(m) => Error::Usage(m + &tail),
+        Error::Auth(m) => Error::Auth(m + &tail),
+        Error::Network(m) => Error::Network(m + &tail),
+        Error::Site(m) => Error::Site(m + &tail),
+        Error::Unlisted(m) => Error::Unlisted(m + &tail),
+        Error::Api(m) => Error::Api(m + &tail),
+        other => other,
+    }
+}
+
 /// What `--changes` found: where the change file is, what it was compared with, and the
 /// counts (in all, and by kind).
 #[derive(Debug, serde::Serialize)]
@@ -158,8 +174,35 @@ pub struct Read {
     found: Found,
 }
 
-/// Reads `kinds` from the site, one after the other, each a few calls at a time, into a spool
-/// in `dir` (the output's folder).
+/// What an export reads, for `--resume` to check it goes on with the same reads.
+fn fingerprint(
+    settings: &Settings,
+    ids: Option<&str>,
+    query: &[DetailFieldQuery],
+    kinds: &[Kind],
+) -> String {
+    use sha2::Digest;
+    let ids = ids.map(|t| {
+        sha2::Sha256::digest(t.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    serde_json::json!({
+        "kinds": kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "service_desk": settings.service_desk,
+        "allow_partial": settings.allow_partial,
+        "ids": ids,
+        "where": query.iter().map(|q| format!("{}={}", q.name, q.value)).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Reads `kinds` from the site, one after the other, each a few calls at a time, into the
+/// spool beside `out`; with `resume`, goes on from the spool an export that stopped left.
+/// What was read stays in the spool when reading fails or is interrupted.
+#[allow(clippy::too_many_arguments)]
 pub async fn read(
     client: &Client,
     settings: Settings,
@@ -167,8 +210,17 @@ pub async fn read(
     query: &[DetailFieldQuery],
     kinds: &[Kind],
     notify: &dyn Notify,
-    dir: &Path,
+    out: &Path,
+    resume: bool,
 ) -> Result<Read, Error> {
+    let fingerprint = fingerprint(&settings, ids, query, kinds);
+    let spool = if resume {
+        spool::Spool::resume(out, &fingerprint)
+    } else {
+        spool::Spool::start(out, &fingerprint)
+    }
+    .map_err(|e| Error::Usage(format!("--resume: {e}")))?;
+    let kept = spool.path().display().to_string();
     let reader = Reader {
         client,
         settings,
@@ -177,10 +229,11 @@ pub async fn read(
         notify,
         found: Default::default(),
     };
-    let spool = spool::Spool::new(dir).map_err(|e| Error::Usage(e.to_string()))?;
     let mut sheets = Vec::new();
     for kind in kinds {
-        let sheet = crate::kinds::export_into(&reader, *kind, &spool).await?;
+        let sheet = crate::kinds::export_into(&reader, *kind, &spool)
+            .await
+            .map_err(|e| kept_for_resume(e, &kept))?;
         notify.note(&format!("{}: {} rows", kind.as_str(), sheet.rows));
         sheets.push(sheet);
     }
@@ -253,6 +306,7 @@ pub async fn write(
             }
             _ => None,
         };
+        spool.finished();
         Ok::<_, Error>((sha, summary))
     })
     .await

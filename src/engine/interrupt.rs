@@ -32,6 +32,15 @@ fn state() -> &'static State {
     STATE.get_or_init(State::default)
 }
 
+/// What the first Ctrl-C says, when the command is not an import (an export keeps what it
+/// read); set once, before the watcher is installed.
+static FIRST_MESSAGE: OnceLock<&'static str> = OnceLock::new();
+
+/// The first Ctrl-C's message, for a command that stops otherwise than a run does.
+pub fn say_on_first(message: &'static str) {
+    let _ = FIRST_MESSAGE.set(message);
+}
+
 /// Whether Ctrl-C was pressed (a plan starts no step after it).
 pub fn happened() -> bool {
     state().interrupted.load(Ordering::SeqCst)
@@ -90,7 +99,10 @@ fn install() {
                 return;
             }
             crate::errln!(
-                "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
+                "{}",
+                FIRST_MESSAGE.get().copied().unwrap_or(
+                    "csmport: interrupted; finishing submitted batches and writing reports (Ctrl-C again to quit now)"
+                )
             );
             deliver(Signal::First);
             if tokio::signal::ctrl_c().await.is_ok() {

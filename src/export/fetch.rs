@@ -51,7 +51,7 @@ pub async fn list_service_desks(client: &Client) -> Result<Vec<JsmServiceDesk>, 
 }
 
 /// A place customers are listed from, and how many it gave.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceCount {
     pub source: String,
     pub customers: usize,

@@ -158,8 +158,22 @@ impl Reader<'_> {
     }
 
     /// Every customer the JSM listings give, kept in `spool` (each id once), noting how many
-    /// each listing gave (once per export).
+    /// each listing gave (once per export). A resumed export that listed them all before
+    /// takes what its listing found from the spool instead.
     pub async fn customers_into(&self, spool: &crate::export::spool::Spool) -> Result<(), Error> {
+        let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+        let kind = crate::export::Kind::Customers;
+        if let Some(text) = spool.listing(kind).map_err(spooled)? {
+            let (sources, skipped): (Vec<fetch::SourceCount>, Vec<String>) =
+                serde_json::from_str(&text).unwrap_or_default();
+            let mut f = self.found.lock().expect("not poisoned");
+            if f.sources.is_empty() {
+                f.sources = sources;
+                f.skipped = skipped;
+            }
+            return Ok(());
+        }
+        spool.relist().map_err(spooled)?;
         let listed = fetch::list_customers_into(
             self.client,
             spool,
@@ -172,6 +186,13 @@ impl Reader<'_> {
             fetch::ListFailed::Unlisted(u) => unlisted(u, self.settings.service_desk.is_some()),
             fetch::ListFailed::Spool(m) => Error::Usage(m),
         })?;
+        spool
+            .set_listing(
+                kind,
+                &serde_json::to_string(&(&listed.sources, &listed.skipped))
+                    .expect("counts serialize"),
+            )
+            .map_err(spooled)?;
         let mut f = self.found.lock().expect("not poisoned");
         if f.sources.is_empty() {
             f.sources = listed.sources;

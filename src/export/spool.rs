@@ -32,9 +32,12 @@ pub struct Sheet {
 pub struct Spool {
     db: Mutex<rusqlite::Connection>,
     path: PathBuf,
+    /// Kept when the export does not end well (`export --resume` goes on from it).
+    keep: bool,
 }
 
 const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE listed (listing TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (listing, id)) WITHOUT ROWID;
 CREATE TABLE ids (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
 CREATE TABLE rows (kind TEXT NOT NULL, key BLOB NOT NULL, cells TEXT NOT NULL);
@@ -42,8 +45,41 @@ CREATE TABLE rows (kind TEXT NOT NULL, key BLOB NOT NULL, cells TEXT NOT NULL);
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !self.keep {
+            remove_with_companions(&self.path);
+        }
     }
+}
+
+fn remove_with_companions(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for ext in ["-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// What the spool keeps of a kind's sheet (its kind is the key it is kept under).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SheetRecord {
+    header: Vec<String>,
+    rows: u64,
+    widths: Vec<usize>,
+}
+
+/// The working file of the export to `out`: beside it, named after it, so `--resume` finds
+/// it and a second export of the same file (which the output's lock refuses) never shares it.
+pub fn path_for(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    dir.join(format!(".{name}.csmport-export.sqlite"))
 }
 
 /// The sort key of a row: by `key` lower-cased, then as written, then by id (as
@@ -105,23 +141,200 @@ impl Spool {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
+        Spool::create(path, "")
+    }
+
+    /// The working file for the export to `out`, made new (what an earlier export left there
+    /// is replaced); `fingerprint` says what the export reads, for `resume`. Kept unless the
+    /// export ends well (`finished`).
+    pub fn start(out: &Path, fingerprint: &str) -> Result<Spool, SpoolError> {
+        let path = path_for(out);
+        remove_with_companions(&path);
+        let mut spool = Spool::create(path, fingerprint)?;
+        spool.keep = true;
+        Ok(spool)
+    }
+
+    /// What an earlier export to `out` left, to go on from: the same reads (`fingerprint`),
+    /// or a message saying what differs.
+    pub fn resume(out: &Path, fingerprint: &str) -> Result<Spool, SpoolError> {
+        let path = path_for(out);
         let err = |m: String| SpoolError {
             path: path.display().to_string(),
             message: m,
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        if !path.is_file() {
+            return Err(err(format!(
+                "not there: no export of {} stopped part-way (run it without --resume)",
+                out.display()
+            )));
+        }
+        let db = rusqlite::Connection::open(&path).map_err(|e| err(e.to_string()))?;
+        let spool = Spool {
+            db: Mutex::new(db),
+            path: path.clone(),
+            keep: true,
+        };
+        spool.with(|db| db.execute_batch(PRAGMAS))?;
+        let had = spool.meta("fingerprint")?.unwrap_or_default();
+        if had != fingerprint {
+            return Err(err(format!(
+                "the export that stopped read something else ({had}); this one reads {fingerprint}: run it without --resume"
+            )));
+        }
+        Ok(spool)
+    }
+
+    fn create(path: PathBuf, fingerprint: &str) -> Result<Spool, SpoolError> {
+        let err = |m: String| SpoolError {
+            path: path.display().to_string(),
+            message: m,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
         crate::fsx::create_private(&path).map_err(|e| err(e.to_string()))?;
         let spool = Spool {
             db: Mutex::new(rusqlite::Connection::open(&path).map_err(|e| err(e.to_string()))?),
             path,
+            keep: false,
         };
         spool.with(|db| {
-            db.execute_batch(
-                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8000; PRAGMA temp_store = FILE;",
-            )?;
-            db.execute_batch(SCHEMA)
+            db.execute_batch(PRAGMAS)?;
+            db.execute_batch(SCHEMA)?;
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('fingerprint', ?1)",
+                params![fingerprint],
+            )
+            .map(|_| ())
         })?;
         Ok(spool)
+    }
+
+    /// Where the spool is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The export ended well: the working file goes.
+    pub fn finished(mut self) {
+        self.keep = false;
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, SpoolError> {
+        self.with(|db| {
+            db.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    fn set_meta(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )
+        .map(|_| ())
+    }
+
+    /// The sheet of a kind read to its end before (a resumed export does not read it again).
+    pub fn done_sheet(&self, kind: Kind) -> Result<Option<Sheet>, SpoolError> {
+        Ok(self
+            .meta(&format!("done:{}", kind.as_str()))?
+            .and_then(|text| serde_json::from_str::<SheetRecord>(&text).ok())
+            .map(|r| Sheet {
+                kind,
+                header: r.header,
+                rows: r.rows,
+                widths: r.widths,
+            }))
+    }
+
+    /// Where a kind read a page at a time got to: its sheet so far and the last id read.
+    pub fn progress(&self, kind: Kind) -> Result<Option<(Sheet, String)>, SpoolError> {
+        let sheet = self
+            .meta(&format!("sheet:{}", kind.as_str()))?
+            .and_then(|text| serde_json::from_str::<SheetRecord>(&text).ok());
+        let after = self.meta(&format!("after:{}", kind.as_str()))?;
+        Ok(match (sheet, after) {
+            (Some(r), Some(after)) => Some((
+                Sheet {
+                    kind,
+                    header: r.header,
+                    rows: r.rows,
+                    widths: r.widths,
+                },
+                after,
+            )),
+            _ => None,
+        })
+    }
+
+    /// A kind starts over: its rows, its progress and its listing forgotten.
+    pub fn reset(&self, kind: Kind) -> Result<(), SpoolError> {
+        let k = kind.as_str();
+        self.with(|db| {
+            let tx = db.transaction()?;
+            tx.execute("DELETE FROM rows WHERE kind = ?1", params![k])?;
+            tx.execute("DELETE FROM ids WHERE kind = ?1", params![k])?;
+            tx.execute("DELETE FROM listed", [])?;
+            for key in ["done", "sheet", "after", "listing"] {
+                tx.execute(
+                    "DELETE FROM meta WHERE key = ?1",
+                    params![format!("{key}:{k}")],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// A kind read to its end.
+    pub fn done(&self, sheet: &Sheet) -> Result<(), SpoolError> {
+        let record = record_of(sheet);
+        self.with(|db| {
+            let tx = db.transaction()?;
+            Spool::set_meta(&tx, &format!("done:{}", sheet.kind.as_str()), &record)?;
+            tx.commit()
+        })
+    }
+
+    /// What a kind's listing found, kept once it has listed everything (a resumed export
+    /// does not list again).
+    pub fn set_listing(&self, kind: Kind, value: &str) -> Result<(), SpoolError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            Spool::set_meta(&tx, &format!("listing:{}", kind.as_str()), value)?;
+            tx.commit()
+        })
+    }
+
+    pub fn listing(&self, kind: Kind) -> Result<Option<String>, SpoolError> {
+        self.meta(&format!("listing:{}", kind.as_str()))
+    }
+
+    /// A listing starts over: what each listing gave is forgotten (the ids stay).
+    pub fn relist(&self) -> Result<(), SpoolError> {
+        self.with(|db| db.execute("DELETE FROM listed", []).map(|_| ()))
+    }
+
+    /// A page of rows read, with where the reading got to, in one step: a kill leaves
+    /// either both or neither.
+    pub fn add_page(
+        &self,
+        sheet: &Sheet,
+        rows: &[(Vec<u8>, Vec<Cell>)],
+        after: &str,
+    ) -> Result<(), SpoolError> {
+        let record = record_of(sheet);
+        let kind = sheet.kind;
+        self.with(|db| {
+            let tx = db.transaction()?;
+            insert_rows(&tx, kind, rows)?;
+            Spool::set_meta(&tx, &format!("sheet:{}", kind.as_str()), &record)?;
+            Spool::set_meta(&tx, &format!("after:{}", kind.as_str()), after)?;
+            tx.commit()
+        })
     }
 
     fn with<T>(
@@ -198,23 +411,13 @@ impl Spool {
     pub fn add(&self, kind: Kind, rows: &[(Vec<u8>, Vec<Cell>)]) -> Result<(), SpoolError> {
         self.with(|db| {
             let tx = db.transaction()?;
-            {
-                let mut s =
-                    tx.prepare_cached("INSERT INTO rows (kind, key, cells) VALUES (?1, ?2, ?3)")?;
-                for (key, cells) in rows {
-                    let encoded: Vec<String> = cells.iter().map(encode).collect();
-                    s.execute(params![
-                        kind.as_str(),
-                        key,
-                        serde_json::to_string(&encoded).expect("strings serialize")
-                    ])?;
-                }
-            }
+            insert_rows(&tx, kind, rows)?;
             tx.commit()
         })
     }
 
-    /// A table read whole (the small kinds), kept as its rows are: already in order.
+    /// A table read whole (the small kinds), kept as its rows are (already in order), and
+    /// its kind marked read, in one step.
     pub fn add_table(&self, table: &Table) -> Result<Sheet, SpoolError> {
         let mut sheet = self.sheet(table.kind, table.header.clone());
         let rows: Vec<(Vec<u8>, Vec<Cell>)> = table
@@ -226,9 +429,17 @@ impl Spool {
         for (_, r) in &rows {
             sheet.count(r);
         }
-        for part in rows.chunks(1000) {
-            self.add(table.kind, part)?;
-        }
+        let record = record_of(&sheet);
+        self.with(|db| {
+            let tx = db.transaction()?;
+            tx.execute(
+                "DELETE FROM rows WHERE kind = ?1",
+                params![table.kind.as_str()],
+            )?;
+            insert_rows(&tx, table.kind, &rows)?;
+            Spool::set_meta(&tx, &format!("done:{}", table.kind.as_str()), &record)?;
+            tx.commit()
+        })?;
         Ok(sheet)
     }
 
@@ -275,6 +486,34 @@ impl Spool {
             .map(|r| r.is_some())
         })
     }
+}
+
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000; PRAGMA temp_store = FILE;";
+
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    kind: Kind,
+    rows: &[(Vec<u8>, Vec<Cell>)],
+) -> rusqlite::Result<()> {
+    let mut s = tx.prepare_cached("INSERT INTO rows (kind, key, cells) VALUES (?1, ?2, ?3)")?;
+    for (key, cells) in rows {
+        let encoded: Vec<String> = cells.iter().map(encode).collect();
+        s.execute(params![
+            kind.as_str(),
+            key,
+            serde_json::to_string(&encoded).expect("strings serialize")
+        ])?;
+    }
+    Ok(())
+}
+
+fn record_of(sheet: &Sheet) -> String {
+    serde_json::to_string(&SheetRecord {
+        header: sheet.header.clone(),
+        rows: sheet.rows,
+        widths: sheet.widths.clone(),
+    })
+    .expect("a sheet serializes")
 }
 
 impl Sheet {

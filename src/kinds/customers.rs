@@ -536,6 +536,11 @@ pub mod export {
     /// What the site holds, read a page of profiles at a time into `spool`; with `--ids` or
     /// `--where` (a selection the user named) read as `read` does.
     pub async fn read_into(r: &Reader<'_>, spool: &Spool) -> Result<Sheet, Error> {
+        if let Some(sheet) = spool.done_sheet(Kind::Customers).map_err(spooled)? {
+            // Read to its end before the export stopped: its listing's counts are kept too.
+            r.customers_into(spool).await?;
+            return Ok(sheet);
+        }
         if r.ids.is_some() || !r.query.is_empty() {
             let table = read(r).await?;
             return spool.add_table(&table).map_err(spooled);
@@ -544,9 +549,20 @@ pub mod export {
             .await
             .map_err(|e| failed("customer detail fields", e))?;
         let schema = schema_of(&defs);
-        let mut sheet = spool.sheet(Kind::Customers, customer_header(&schema));
+        let header = customer_header(&schema);
+        // Where an export that stopped got to, if it read the same columns.
+        let (mut sheet, mut after) = match spool.progress(Kind::Customers).map_err(spooled)? {
+            Some((sheet, after)) if sheet.header == header => (sheet, Some(after)),
+            Some(_) => {
+                r.notify.note(
+                    "customers: the site's customer fields changed since the export stopped; reading them again",
+                );
+                spool.reset(Kind::Customers).map_err(spooled)?;
+                (spool.sheet(Kind::Customers, header), None)
+            }
+            None => (spool.sheet(Kind::Customers, header), None),
+        };
         r.customers_into(spool).await?;
-        let mut after: Option<String> = None;
         loop {
             let ids = spool
                 .ids_after(Kind::Customers, after.as_deref(), SPOOL_PAGE)
@@ -565,9 +581,10 @@ pub mod export {
                     (sort_key(p.email.as_deref().unwrap_or(""), &p.id), row)
                 })
                 .collect();
-            spool.add(Kind::Customers, &rows).map_err(spooled)?;
+            spool.add_page(&sheet, &rows, &last).map_err(spooled)?;
             after = Some(last);
         }
+        spool.done(&sheet).map_err(spooled)?;
         Ok(sheet)
     }
 

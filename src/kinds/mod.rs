@@ -100,6 +100,12 @@ pub async fn export_into(
     spool: &crate::export::spool::Spool,
 ) -> Result<crate::export::spool::Sheet, Error> {
     let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+    if kind != Kind::Customers
+        && let Some(sheet) = spool.done_sheet(kind).map_err(spooled)?
+    {
+        // Read to its end before a resumed export stopped.
+        return Ok(sheet);
+    }
     match kind {
         Kind::Customers => customers::export::read_into(reader, spool).await,
         other => {

@@ -449,3 +449,131 @@ fn the_readme_s_nightly_export_runs_with_nothing_but_its_variables() {
     );
     assert!(read_csv(&ctx.path("exports/customers.csv")).1.len() == 3);
 }
+
+/// Customers to fill the sandbox with: enough for several pages of profiles.
+fn many_customers(ctx: &Ctx, n: usize) -> std::path::PathBuf {
+    let mut text = String::from("email,displayName,Seats\n");
+    for i in 0..n {
+        text.push_str(&format!("c{i:05}@example.com,Customer {i},{}\n", i % 40));
+    }
+    ctx.write("many.csv", text.as_bytes())
+}
+
+fn profile_fetches(sb: &SandboxProc) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().unwrap_or("").ends_with("profile/fetch")
+        })
+        .count()
+}
+
+#[test]
+fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let file = many_customers(&ctx, 2500);
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "import",
+            "customers",
+            &file.to_string_lossy(),
+            "--out",
+            "r1",
+        ],
+    ));
+    let before = profile_fetches(&sb);
+    ok(&run(
+        &ctx,
+        &sb,
+        &["export", "customers", "--out", "full.csv"],
+    ));
+    let full_fetches = profile_fetches(&sb) - before;
+
+    // Slow answers, so the export is still reading when Ctrl-C comes.
+    crate::common::set_faults(&sb, serde_json::json!({"slow": 1.0, "slowMs": 40}));
+    let spool = ctx.path(".part.csv.csmport-export.sqlite");
+    let child = ctx
+        .csmport(Some(&sb))
+        .args(["export", "customers", "--out", "part.csv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows_kept = || {
+        rusqlite::Connection::open(&spool)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0)
+    };
+    while rows_kept() == 0 {
+        assert!(Instant::now() < deadline, "the export kept no rows");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::common::sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--resume goes on from there"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(spool.exists(), "what was read is kept");
+    assert!(
+        !ctx.path("part.csv").exists(),
+        "no half file under the name"
+    );
+    crate::common::set_faults(&sb, serde_json::json!({}));
+
+    // Another export's reads are not taken for this one's, and nothing to go on from is said.
+    let out = run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "part.csv",
+            "--service-desk",
+            "1",
+            "--resume",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("read something else"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &ctx,
+        &sb,
+        &["export", "customers", "--out", "other.csv", "--resume"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no export of other.csv stopped"),
+        "{}",
+        stderr(&out)
+    );
+
+    let before = profile_fetches(&sb);
+    ok(&run(
+        &ctx,
+        &sb,
+        &["export", "customers", "--out", "part.csv", "--resume"],
+    ));
+    let resumed_fetches = profile_fetches(&sb) - before;
+    assert_eq!(
+        std::fs::read(ctx.path("part.csv")).unwrap(),
+        std::fs::read(ctx.path("full.csv")).unwrap(),
+        "the resumed export is not the uninterrupted one"
+    );
+    assert!(
+        resumed_fetches < full_fetches,
+        "resume read everything again: {resumed_fetches} of {full_fetches} profile reads"
+    );
+    assert!(!spool.exists(), "the working file is removed at the end");
+}
