@@ -220,8 +220,16 @@ pub async fn list_customers_into(
     // A spool that cannot be written ends each listing (nothing new) and then the whole.
     let failed = std::sync::Mutex::new(None::<String>);
     let keep = |listings: &[&str], users: Vec<JsmUser>| -> Vec<usize> {
-        let ids: Vec<&str> = users.iter().map(|u| u.account_id.as_str()).collect();
-        match spool.listed(listings, Kind::Customers, &ids) {
+        let ids: Vec<(&str, &str)> = users
+            .iter()
+            .map(|u| {
+                (
+                    u.account_id.as_str(),
+                    u.email_address.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        match spool.listed_named(listings, Kind::Customers, &ids) {
             Ok(n) => n,
             Err(e) => {
                 failed

@@ -201,6 +201,30 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Everyone who may hold entitlements, kept in `spool` with the names a file shows them
+    /// by: every organization of the JSM listing (`Kind::Organizations`), every customer the
+    /// listings give (`Kind::Customers`). Once listed, a resumed export does not list again.
+    pub async fn holders_into(&self, spool: &crate::export::spool::Spool) -> Result<(), Error> {
+        let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+        let orgs = crate::export::Kind::Organizations;
+        if spool.listing(orgs).map_err(spooled)?.is_none() {
+            let list = fetch::list_organizations(self.client)
+                .await
+                .map_err(|e| failed("the JSM organization listing (--site)", e))?;
+            for page in list.chunks(1000) {
+                let named: Vec<(&str, &str)> = page
+                    .iter()
+                    .map(|o| (o.id.as_str(), o.name.as_str()))
+                    .collect();
+                spool
+                    .listed_named(&["organizations"], orgs, &named)
+                    .map_err(spooled)?;
+            }
+            spool.set_listing(orgs, "{}").map_err(spooled)?;
+        }
+        self.customers_into(spool).await
+    }
+
     /// Every customer the JSM listings give, noting how many each gave (once per export).
     async fn all_customers(
         &self,

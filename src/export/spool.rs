@@ -39,7 +39,7 @@ pub struct Spool {
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE listed (listing TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (listing, id)) WITHOUT ROWID;
-CREATE TABLE ids (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE TABLE ids (kind TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', PRIMARY KEY (kind, id)) WITHOUT ROWID;
 CREATE TABLE rows (kind TEXT NOT NULL, key BLOB NOT NULL, cells TEXT NOT NULL);
 ";
 
@@ -357,19 +357,32 @@ impl Spool {
         kind: Kind,
         ids: &[&str],
     ) -> Result<Vec<usize>, SpoolError> {
+        let named: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "")).collect();
+        self.listed_named(listings, kind, &named)
+    }
+
+    /// `listed`, each id with the name a file shows it by (a customer's email, an
+    /// organization's name); the first listing's name is kept.
+    pub fn listed_named(
+        &self,
+        listings: &[&str],
+        kind: Kind,
+        ids: &[(&str, &str)],
+    ) -> Result<Vec<usize>, SpoolError> {
         self.with(|db| {
             let tx = db.transaction()?;
             let mut new = vec![0; listings.len()];
             {
                 let mut seen = tx
                     .prepare_cached("INSERT OR IGNORE INTO listed (listing, id) VALUES (?1, ?2)")?;
-                let mut all =
-                    tx.prepare_cached("INSERT OR IGNORE INTO ids (kind, id) VALUES (?1, ?2)")?;
-                for id in ids {
+                let mut all = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO ids (kind, id, name) VALUES (?1, ?2, ?3)",
+                )?;
+                for (id, name) in ids {
                     for (n, listing) in new.iter_mut().zip(listings) {
                         *n += seen.execute(params![listing, id])?;
                     }
-                    all.execute(params![kind.as_str(), id])?;
+                    all.execute(params![kind.as_str(), id, name])?;
                 }
             }
             tx.commit()?;
@@ -396,12 +409,26 @@ impl Spool {
         after: Option<&str>,
         n: usize,
     ) -> Result<Vec<String>, SpoolError> {
+        Ok(self
+            .named_after(kind, after, n)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// `ids_after`, each with its name.
+    pub fn named_after(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<(String, String)>, SpoolError> {
         self.with(|db| {
             let mut s = db.prepare_cached(
-                "SELECT id FROM ids WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "SELECT id, name FROM ids WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
             )?;
             let rows = s.query_map(params![kind.as_str(), after.unwrap_or(""), n as i64], |r| {
-                r.get::<_, String>(0)
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
             rows.collect()
         })

@@ -465,7 +465,9 @@ pub mod export {
     use crate::kind::Kind;
     use crate::schema::Schema;
 
+    use crate::export::spool::{Sheet, Spool, sort_key};
     use crate::site::api::model::Entitlement;
+    use crate::site::refs::Entity;
 
     /// What the site holds (or what `--ids` / `--where` select), as one table.
     pub async fn read(r: &Reader<'_>) -> Result<Table, Error> {
@@ -490,30 +492,124 @@ pub mod export {
         Ok(table(&schema_of(&defs), list))
     }
 
+    /// Holders whose entitlements are read at a time while the spool is filled.
+    const SPOOL_PAGE: usize = 500;
+
+    /// What the site holds, read a page of holders at a time into `spool` (organizations,
+    /// then customers); with `--ids` read as `read` does.
+    pub async fn read_into(r: &Reader<'_>, spool: &Spool) -> Result<Sheet, Error> {
+        let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+        if r.ids.is_some() {
+            let table = read(r).await?;
+            return spool.add_table(&table).map_err(spooled);
+        }
+        let defs = fetch::definitions(r.client, "entitlement")
+            .await
+            .map_err(|e| failed("entitlement detail fields", e))?;
+        let schema = schema_of(&defs);
+        let header = entitlement_header(&schema);
+        // Where an export that stopped got to: "organizations|ID" or "customers|ID".
+        let (mut sheet, mut at) = match spool.progress(Kind::Entitlements).map_err(spooled)? {
+            Some((sheet, at)) if sheet.header == header => (sheet, Some(at)),
+            Some(_) => {
+                spool.reset(Kind::Entitlements).map_err(spooled)?;
+                (spool.sheet(Kind::Entitlements, header), None)
+            }
+            None => (spool.sheet(Kind::Entitlements, header), None),
+        };
+        r.holders_into(spool).await?;
+        for (holders, customer) in [(Kind::Organizations, false), (Kind::Customers, true)] {
+            let phase = holders.as_str();
+            let mut after: Option<String> = match &at {
+                Some(a) => match a.split_once('|') {
+                    Some((p, id)) if p == phase => Some(id.to_string()),
+                    // Organizations were all read before the export stopped in customers.
+                    Some(("customers", _)) if !customer => continue,
+                    _ => None,
+                },
+                None => None,
+            };
+            loop {
+                let page = spool
+                    .named_after(holders, after.as_deref(), SPOOL_PAGE)
+                    .map_err(spooled)?;
+                let Some((last, _)) = page.last().cloned() else {
+                    break;
+                };
+                let entities: Vec<Entity> = page
+                    .iter()
+                    .map(|(id, _)| Entity {
+                        customer,
+                        id: id.clone(),
+                    })
+                    .collect();
+                let found = fetch::entitlements(r.client, entities, r.concurrency())
+                    .await
+                    .map_err(|e| failed("entitlements", e))?;
+                let names: std::collections::HashMap<&str, &str> = page
+                    .iter()
+                    .map(|(id, name)| (id.as_str(), name.as_str()))
+                    .collect();
+                let mut rows = Vec::new();
+                for (e, list) in found {
+                    let shown = match names.get(e.id.as_str()) {
+                        Some(name) if !name.is_empty() => name.to_string(),
+                        _ => e.id.clone(),
+                    };
+                    let who = if customer {
+                        HolderName::Customer(shown)
+                    } else {
+                        HolderName::Organization(shown)
+                    };
+                    for x in list {
+                        let (key, id) = sort_key_of(&who, &x);
+                        let row = row(&schema, &who, &x);
+                        sheet.count(&row);
+                        rows.push((sort_key(&key, &id), row));
+                    }
+                }
+                spool
+                    .add_page(&sheet, &rows, &format!("{phase}|{last}"))
+                    .map_err(spooled)?;
+                after = Some(last);
+            }
+            at = None;
+        }
+        spool.done(&sheet).map_err(spooled)?;
+        Ok(sheet)
+    }
+
+    fn entitlement_header(schema: &Schema) -> Vec<String> {
+        header(&["customer", "organization", "product"], schema, &[])
+    }
+
+    /// The order entitlements come in: by holder (customers first, by email; then
+    /// organizations, by name), then product, then id.
+    fn sort_key_of(h: &HolderName, e: &Entitlement) -> (String, String) {
+        let who = match h {
+            HolderName::Customer(c) => format!("c {c}"),
+            HolderName::Organization(o) => format!("o {o}"),
+        };
+        (format!("{who}\u{0} {}", e.product.name), e.id.clone())
+    }
+
+    fn row(schema: &Schema, h: &HolderName, e: &Entitlement) -> Vec<Cell> {
+        let (c, o) = match h {
+            HolderName::Customer(c) => (text(c), Cell::Empty),
+            HolderName::Organization(o) => (Cell::Empty, text(o)),
+        };
+        let mut row = vec![c, o, text(&e.product.name)];
+        row.extend(details_cells(schema, &e.details));
+        row
+    }
+
     /// Entitlements: `customer, organization, product, <entitlement detail fields>`.
     pub fn table(schema: &Schema, mut list: Vec<(HolderName, Entitlement)>) -> Table {
-        sort_by_key(&mut list, |(h, e)| {
-            let who = match h {
-                HolderName::Customer(c) => format!("c {c}"),
-                HolderName::Organization(o) => format!("o {o}"),
-            };
-            (format!("{who}\u{0} {}", e.product.name), e.id.clone())
-        });
-        let rows = list
-            .iter()
-            .map(|(h, e)| {
-                let (c, o) = match h {
-                    HolderName::Customer(c) => (text(c), Cell::Empty),
-                    HolderName::Organization(o) => (Cell::Empty, text(o)),
-                };
-                let mut row = vec![c, o, text(&e.product.name)];
-                row.extend(details_cells(schema, &e.details));
-                row
-            })
-            .collect();
+        sort_by_key(&mut list, |(h, e)| sort_key_of(h, e));
+        let rows = list.iter().map(|(h, e)| row(schema, h, e)).collect();
         Table {
             kind: Kind::Entitlements,
-            header: header(&["customer", "organization", "product"], schema, &[]),
+            header: entitlement_header(schema),
             rows,
         }
     }
