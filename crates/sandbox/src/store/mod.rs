@@ -118,7 +118,10 @@ pub struct Store {
     /// Bumped when a customer or organization is added, removed or replaced: the listings'
     /// orders below are kept until it moves.
     generation: u64,
-    listing_orders: Option<(u64, std::sync::Arc<Orders>)>,
+    /// The entitlements each holder (type, id) has, kept with every change: a holder's
+    /// entitlements cost their own number to read, not the store's.
+    holdings: HashMap<(String, String), BTreeSet<String>>,
+    listing_orders: std::cell::RefCell<Option<(u64, std::sync::Arc<Orders>)>>,
 }
 
 /// The orders the JSM listings page through, made once per change of the store, so a page
@@ -180,8 +183,8 @@ impl Store {
     }
 
     /// The listings' orders as the store holds now.
-    pub fn orders(&mut self) -> std::sync::Arc<Orders> {
-        if let Some((g, o)) = &self.listing_orders
+    pub fn orders(&self) -> std::sync::Arc<Orders> {
+        if let Some((g, o)) = &*self.listing_orders.borrow()
             && *g == self.generation
         {
             return o.clone();
@@ -203,7 +206,7 @@ impl Store {
         orgs.sort_by(|a, b| id_order(a, b));
         orders.organizations = orgs;
         let orders = std::sync::Arc::new(orders);
-        self.listing_orders = Some((self.generation, orders.clone()));
+        *self.listing_orders.borrow_mut() = Some((self.generation, orders.clone()));
         orders
     }
 
@@ -301,11 +304,27 @@ impl Store {
 
     pub fn put_entitlement(&mut self, e: StoredEntitlement) {
         self.touch(T_ENTITLEMENT, &e.id);
+        if let Some(old) = self.entitlements.get(&e.id) {
+            let holder = (old.entity_type.clone(), old.entity_id.clone());
+            if let Some(set) = self.holdings.get_mut(&holder) {
+                set.remove(&e.id);
+            }
+        }
+        self.holdings
+            .entry((e.entity_type.clone(), e.entity_id.clone()))
+            .or_default()
+            .insert(e.id.clone());
         self.entitlements.insert(e.id.clone(), e);
     }
 
     pub fn remove_entitlement(&mut self, id: &str) -> Option<StoredEntitlement> {
         let e = self.entitlements.remove(id)?;
+        if let Some(set) = self
+            .holdings
+            .get_mut(&(e.entity_type.clone(), e.entity_id.clone()))
+        {
+            set.remove(id);
+        }
         self.touch(T_ENTITLEMENT, id);
         Some(e)
     }
@@ -371,6 +390,13 @@ impl Store {
             .values()
             .map(|c| (c.email.to_lowercase(), c.id.clone()))
             .collect();
+        self.holdings.clear();
+        for e in self.entitlements.values() {
+            self.holdings
+                .entry((e.entity_type.clone(), e.entity_id.clone()))
+                .or_default()
+                .insert(e.id.clone());
+        }
     }
 
     /// Renames a field and/or replaces its options (O3/C3/E3); stored values follow the rename.
@@ -597,12 +623,18 @@ impl Store {
         } else {
             vec![]
         };
-        self.entitlements
-            .values()
-            .filter(|e| {
-                (e.entity_type == entity_type && e.entity_id == id)
-                    || (e.entity_type == ENTITY_ORGANIZATION && orgs.contains(&e.entity_id))
-            })
+        // Through the holders' index: a holder's entitlements cost their own number, not
+        // the store's (an export reads one holder at a time).
+        let mut ids: Vec<&String> = std::iter::once((entity_type, id))
+            .chain(orgs.iter().map(|o| (ENTITY_ORGANIZATION, o.as_str())))
+            .filter_map(|(t, i)| self.holdings.get(&(t.to_string(), i.to_string())))
+            .flatten()
+            .collect();
+        // In the store's order, as before the index.
+        ids.sort();
+        ids.dedup();
+        ids.into_iter()
+            .filter_map(|i| self.entitlements.get(i))
             .filter(|e| product.is_none_or(|p| e.product_id == p))
             .map(|e| self.entitlement_view(e))
             .collect()
@@ -701,5 +733,37 @@ mod tests {
             details: Vec::new(),
         });
         assert_eq!(s.orders().organizations, ["9", "10"]);
+    }
+
+    #[test]
+    fn a_holder_s_entitlements_follow_every_change() {
+        let mut s = Store::default();
+        s.put_customer(customer("a", &["9"]));
+        s.put_product(Product {
+            id: "p".into(),
+            name: "P".into(),
+        });
+        let mine = s.new_entitlement(ENTITY_CUSTOMER, "a", "p", Vec::new());
+        let orgs = s.new_entitlement(ENTITY_ORGANIZATION, "9", "p", Vec::new());
+        let ids = |s: &Store, inherited| -> Vec<String> {
+            s.entitlements_of(ENTITY_CUSTOMER, "a", None, inherited)
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(ids(&s, false), std::slice::from_ref(&mine.id));
+        assert_eq!(ids(&s, true), [mine.id.clone(), orgs.id.clone()]);
+        // Moved to another holder, then removed: the index follows.
+        let mut moved = mine.clone();
+        moved.entity_id = "b".into();
+        s.put_entitlement(moved);
+        assert!(ids(&s, false).is_empty());
+        s.remove_entitlement(&orgs.id);
+        assert!(ids(&s, true).is_empty());
+        s.reindex();
+        assert_eq!(
+            s.entitlements_of(ENTITY_CUSTOMER, "b", None, false).len(),
+            1
+        );
     }
 }
