@@ -23,14 +23,12 @@ fn ok(out: &std::process::Output) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
 }
 
-#[test]
-fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
-    let sb = SandboxProc::start(&[]);
-    let ctx = Ctx::new();
+/// The three customers of `CUSTOMERS` on the site.
+fn seed(ctx: &Ctx, sb: &SandboxProc) {
     let file = ctx.write("in.csv", CUSTOMERS.as_bytes());
     ok(&run(
-        &ctx,
-        &sb,
+        ctx,
+        sb,
         &[
             "import",
             "customers",
@@ -39,6 +37,13 @@ fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
             "r1",
         ],
     ));
+}
+
+#[test]
+fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    seed(&ctx, &sb);
 
     // The first night: nothing to compare with, every customer is added.
     let first = run(
@@ -377,18 +382,7 @@ fn readme_cron_command() -> Vec<String> {
 fn the_readme_s_nightly_export_runs_with_nothing_but_its_variables() {
     let sb = SandboxProc::start(&[]);
     let ctx = Ctx::new();
-    let file = ctx.write("in.csv", CUSTOMERS.as_bytes());
-    ok(&run(
-        &ctx,
-        &sb,
-        &[
-            "import",
-            "customers",
-            &file.to_string_lossy(),
-            "--out",
-            "r1",
-        ],
-    ));
+    seed(&ctx, &sb);
     let args = readme_cron_command();
     assert_eq!(args[0], "export", "{args:?}");
     // As cron runs it: no terminal, no HOME, no PATH; csm.env's variables and the address of
