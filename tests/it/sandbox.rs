@@ -367,3 +367,19 @@ fn tenant_info_reports_the_cloud_id_the_sandbox_was_started_with() {
         "acme-1"
     );
 }
+
+#[test]
+fn the_request_log_counts_every_call_past_what_it_keeps() {
+    let sb = SandboxProc::start(&[]);
+    let ctx = Ctx::new();
+    let out = ctx
+        .csmport(Some(&sb))
+        .args(["export", "organizations", "--out", "o.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = crate::common::get_json(&format!("{}/_sandbox/requests", sb.url));
+    let kept = log["requests"].as_array().unwrap().len() as u64;
+    let total = log["total"].as_u64().unwrap();
+    assert!(kept > 0 && total >= kept, "{kept} kept, {total} in all");
+}

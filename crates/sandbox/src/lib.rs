@@ -134,6 +134,9 @@ pub struct Sandbox {
     pub faults: Arc<Mutex<FaultState>>,
     pub rate: Arc<Mutex<Option<RateLimit>>>,
     pub requests: Arc<Mutex<std::collections::VecDeque<LoggedRequest>>>,
+    /// Every request logged since the start (the log keeps the last `REQUEST_LOG_CAP`): a
+    /// benchmark counts a run's requests by it.
+    pub requests_total: Arc<std::sync::atomic::AtomicU64>,
     db: Option<Arc<Mutex<persist::Db>>>,
     /// Seeds given at start, re-applied by `POST /_sandbox/reset`.
     seeds: Arc<Mutex<Vec<(String, String)>>>,
@@ -192,6 +195,7 @@ impl Sandbox {
             config: Arc::new(config),
             store: Arc::new(Mutex::new(store)),
             requests: Arc::new(Mutex::new(std::collections::VecDeque::new())),
+            requests_total: Default::default(),
             db,
             seeds: Arc::new(Mutex::new(Vec::new())),
             seeding,

@@ -40,7 +40,10 @@ pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {
 
 pub(super) async fn admin_requests(State(sb): State<Sandbox>) -> R {
     let log = sb.requests.lock().expect("requests lock");
-    ok(json!({ "requests": log.iter().collect::<Vec<_>>() }))
+    ok(json!({
+        "requests": log.iter().collect::<Vec<_>>(),
+        "total": sb.requests_total.load(std::sync::atomic::Ordering::Relaxed),
+    }))
 }
 
 pub(super) async fn admin_faults_get(State(sb): State<Sandbox>) -> R {

@@ -80,6 +80,8 @@ pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) ->
         resp.status().as_u16(),
         fault.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
     );
+    sb.requests_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut log = sb.requests.lock().expect("requests lock");
     if log.len() >= REQUEST_LOG_CAP {
         log.pop_front();
