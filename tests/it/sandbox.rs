@@ -382,4 +382,11 @@ fn the_request_log_counts_every_call_past_what_it_keeps() {
     let kept = log["requests"].as_array().unwrap().len() as u64;
     let total = log["total"].as_u64().unwrap();
     assert!(kept > 0 && total >= kept, "{kept} kept, {total} in all");
+    let last = crate::common::get_json(&format!("{}/_sandbox/requests?last=2", sb.url));
+    assert_eq!(last["requests"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        last["total"].as_u64(),
+        Some(total),
+        "the admin API is not counted"
+    );
 }

@@ -38,10 +38,15 @@ pub(super) async fn admin_state(State(sb): State<Sandbox>) -> R {
     }))
 }
 
-pub(super) async fn admin_requests(State(sb): State<Sandbox>) -> R {
+/// The log, or with `?last=N` its last N calls only (`last=0`: just the count).
+pub(super) async fn admin_requests(
+    State(sb): State<Sandbox>,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
+    let last = tri!(num(&q, "last", REQUEST_LOG_CAP as u64)) as usize;
     let log = sb.requests.lock().expect("requests lock");
     ok(json!({
-        "requests": log.iter().collect::<Vec<_>>(),
+        "requests": log.iter().skip(log.len().saturating_sub(last)).collect::<Vec<_>>(),
         "total": sb.requests_total.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
