@@ -195,6 +195,42 @@ fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
     ));
     assert_eq!(std::fs::read(ctx.path("c.csv")).unwrap(), before);
     assert!(read_csv(&ctx.path("ch.csv")).1.is_empty());
+    // A change file ending in .xlsx is a workbook of its own.
+    let gone = ctx.write("gone2.csv", b"email\nann@example.com\n");
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "delete",
+            "customers",
+            &gone.to_string_lossy(),
+            "--yes",
+            "--service-desk",
+            "1",
+            "--out",
+            "d2",
+        ],
+    ));
+    ok(&run(
+        &ctx,
+        &sb,
+        &[
+            "export",
+            "customers",
+            "--out",
+            "c.csv",
+            "--changes",
+            "ch.xlsx",
+        ],
+    ));
+    let mut book: Xlsx<_> = open_workbook(ctx.path("ch.xlsx")).unwrap();
+    assert_eq!(book.sheet_names(), ["Changes"]);
+    let sheet = book.worksheet_range("Changes").unwrap();
+    let cells: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(cells[1], ["removed", "ann@example.com", "", "", ""]);
 }
 
 #[test]
