@@ -205,24 +205,46 @@ impl Reader<'_> {
     /// by: every organization of the JSM listing (`Kind::Organizations`), every customer the
     /// listings give (`Kind::Customers`). Once listed, a resumed export does not list again.
     pub async fn holders_into(&self, spool: &crate::export::spool::Spool) -> Result<(), Error> {
+        self.organizations_into(spool).await?;
+        self.customers_into(spool).await
+    }
+
+    /// Every organization of the JSM listing, kept in `spool` page by page with its name
+    /// (`Kind::Organizations`); once listed, a resumed export does not list again.
+    pub async fn organizations_into(
+        &self,
+        spool: &crate::export::spool::Spool,
+    ) -> Result<(), Error> {
         let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
         let orgs = crate::export::Kind::Organizations;
-        if spool.listing(orgs).map_err(spooled)?.is_none() {
-            let list = fetch::list_organizations(self.client)
-                .await
-                .map_err(|e| failed("the JSM organization listing (--site)", e))?;
-            for page in list.chunks(1000) {
+        if spool.listing(orgs).map_err(spooled)?.is_some() {
+            return Ok(());
+        }
+        spool.relist().map_err(spooled)?;
+        let mut failed_write = None;
+        crate::site::refs::jsm_each(
+            self.client,
+            crate::site::api::paths::jsm::ORGANIZATIONS,
+            |page: Vec<crate::site::api::model::JsmOrganization>| {
                 let named: Vec<(&str, &str)> = page
                     .iter()
                     .map(|o| (o.id.as_str(), o.name.as_str()))
                     .collect();
-                spool
-                    .listed_named(&["organizations"], orgs, &named)
-                    .map_err(spooled)?;
-            }
-            spool.set_listing(orgs, "{}").map_err(spooled)?;
+                match spool.listed_named(&["organizations"], orgs, &named) {
+                    Ok(n) => n[0],
+                    Err(e) => {
+                        failed_write.get_or_insert(e);
+                        0
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(|e| failed("the JSM organization listing (--site)", e))?;
+        if let Some(e) = failed_write {
+            return Err(spooled(e));
         }
-        self.customers_into(spool).await
+        spool.set_listing(orgs, "{}").map_err(spooled)
     }
 
     /// Every customer the JSM listings give, noting how many each gave (once per export).

@@ -109,6 +109,7 @@ pub async fn export_into(
     match kind {
         Kind::Customers => customers::export::read_into(reader, spool).await,
         Kind::Entitlements => entitlements::export::read_into(reader, spool).await,
+        Kind::Organizations => organizations::export::read_into(reader, spool).await,
         other => {
             let table = export_table(reader, other).await?;
             spool.add_table(&table).map_err(spooled)

@@ -382,7 +382,8 @@ pub const DELETE: deletes::Spec = deletes::Spec {
 pub mod export {
     use crate::error::Error;
     use crate::export::reader::{Reader, failed, not_returned};
-    use crate::export::{Table, details_cells, fetch, header, schema_of, sort_by_key, text};
+    use crate::export::spool::{Sheet, Spool, sort_key};
+    use crate::export::{Cell, Table, details_cells, fetch, header, schema_of, sort_by_key, text};
     use crate::kind::Kind;
     use crate::schema::Schema;
 
@@ -403,21 +404,74 @@ pub mod export {
         Ok(table(&schema_of(&defs), profiles))
     }
 
+    /// Profiles fetched at a time while the spool is filled.
+    const SPOOL_PAGE: usize = 1000;
+
+    /// What the site holds, listed and read a page at a time into `spool`; with `--ids` read
+    /// as `read` does.
+    pub async fn read_into(r: &Reader<'_>, spool: &Spool) -> Result<Sheet, Error> {
+        let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
+        if r.ids.is_some() {
+            let table = read(r).await?;
+            return spool.add_table(&table).map_err(spooled);
+        }
+        let defs = fetch::definitions(r.client, "organization")
+            .await
+            .map_err(|e| failed("organization detail fields", e))?;
+        let schema = schema_of(&defs);
+        let header = organization_header(&schema);
+        let (mut sheet, mut after) = match spool.progress(Kind::Organizations).map_err(spooled)? {
+            Some((sheet, after)) if sheet.header == header => (sheet, Some(after)),
+            Some(_) => {
+                spool.reset(Kind::Organizations).map_err(spooled)?;
+                (spool.sheet(Kind::Organizations, header), None)
+            }
+            None => (spool.sheet(Kind::Organizations, header), None),
+        };
+        r.organizations_into(spool).await?;
+        loop {
+            let ids = spool
+                .ids_after(Kind::Organizations, after.as_deref(), SPOOL_PAGE)
+                .map_err(spooled)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            let profiles = fetch::organization_profiles(r.client, &ids, r.concurrency())
+                .await
+                .map_err(|e| failed("organization profiles", e))?;
+            let rows: Vec<(Vec<u8>, Vec<Cell>)> = profiles
+                .iter()
+                .map(|p| {
+                    let row = row(&schema, p);
+                    sheet.count(&row);
+                    (sort_key(&p.name, &p.id), row)
+                })
+                .collect();
+            spool.add_page(&sheet, &rows, &last).map_err(spooled)?;
+            after = Some(last);
+        }
+        spool.done(&sheet).map_err(spooled)?;
+        Ok(sheet)
+    }
+
+    fn organization_header(schema: &Schema) -> Vec<String> {
+        header(&["name"], schema, &["id"])
+    }
+
+    fn row(schema: &Schema, p: &OrganizationProfile) -> Vec<Cell> {
+        let mut row = vec![text(&p.name)];
+        row.extend(details_cells(schema, &p.details));
+        row.push(text(&p.id));
+        row
+    }
+
     /// Organizations: `name, <organization detail fields>, id`.
     pub fn table(schema: &Schema, mut profiles: Vec<OrganizationProfile>) -> Table {
         sort_by_key(&mut profiles, |p| (p.name.clone(), p.id.clone()));
-        let rows = profiles
-            .iter()
-            .map(|p| {
-                let mut row = vec![text(&p.name)];
-                row.extend(details_cells(schema, &p.details));
-                row.push(text(&p.id));
-                row
-            })
-            .collect();
+        let rows = profiles.iter().map(|p| row(schema, p)).collect();
         Table {
             kind: Kind::Organizations,
-            header: header(&["name"], schema, &["id"]),
+            header: organization_header(schema),
             rows,
         }
     }
