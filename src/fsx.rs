@@ -209,13 +209,15 @@ impl OutputLock {
         let mut tries = 0;
         let mut file = loop {
             tries += 1;
-            let mut file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io_err)?;
+            // A link planted under the lock's name is refused, never written through.
+            let mut o = private_options();
+            o.read(true).create(true).truncate(false);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.custom_flags(O_NOFOLLOW);
+            }
+            let mut file = o.open(&path).map_err(io_err)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -257,6 +259,16 @@ impl OutputLock {
     }
 }
 
+/// Removes an SQLite working file and the companions SQLite may have left beside it.
+pub fn remove_sqlite(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for ext in ["-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
 #[cfg(unix)]
 fn same_file(file: &std::fs::File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -282,6 +294,19 @@ impl Drop for OutputLock {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_link_planted_as_the_lock_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".o.csv.csmport-lock")).unwrap();
+        assert!(matches!(
+            OutputLock::take(&dir.path().join("o.csv")),
+            Err(LockRefused::Io(..))
+        ));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
 
     #[test]
     fn run_folders_are_private_and_files_keep_their_mode() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::params;
 
-use super::{Kind, Table};
+use super::Kind;
 use crate::read::{ReadOptions, Source, unescape_formula};
 
 /// What a row of the change file says happened to a record.
@@ -133,12 +133,15 @@ CREATE TABLE diff (kind TEXT NOT NULL, change TEXT NOT NULL, key TEXT NOT NULL, 
 
 impl Drop for Differ {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        for ext in ["-journal", "-wal", "-shm"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(ext);
-            let _ = std::fs::remove_file(p);
-        }
+        crate::fsx::remove_sqlite(&self.path);
+    }
+}
+
+/// The working file's errors, naming it.
+fn store_at(path: &Path) -> impl Fn(rusqlite::Error) -> ChangesError + '_ {
+    move |source| ChangesError::Store {
+        path: path.display().to_string(),
+        source,
     }
 }
 
@@ -173,13 +176,6 @@ impl Differ {
         })
     }
 
-    fn store(&self) -> impl Fn(rusqlite::Error) -> ChangesError + '_ {
-        |source| ChangesError::Store {
-            path: self.path.display().to_string(),
-            source,
-        }
-    }
-
     /// The earlier rows of `kind`. Returns false when there were none (see `Earlier`).
     pub fn load_earlier(
         &mut self,
@@ -196,20 +192,12 @@ impl Differ {
             return Ok(false);
         };
         let at = key_positions(key, &header);
-        let tx = self
-            .db
-            .transaction()
-            .map_err(|source| ChangesError::Store {
-                path: self.path.display().to_string(),
-                source,
-            })?;
+        let store = store_at(&self.path);
+        let tx = self.db.transaction().map_err(&store)?;
         {
             let mut insert = tx
                 .prepare("INSERT INTO side (kind, side, k, cells) VALUES (?1, 0, ?2, ?3)")
-                .map_err(|source| ChangesError::Store {
-                    path: self.path.display().to_string(),
-                    source,
-                })?;
+                .map_err(&store)?;
             while let Some(row) = source.next_row() {
                 let row = row.map_err(|e| ChangesError::Read {
                     path: shown.clone(),
@@ -227,21 +215,12 @@ impl Differ {
                         key_text(key, &at, &cells),
                         serde_json::to_string(&cells).expect("strings serialize")
                     ])
-                    .map_err(|source| ChangesError::Store {
-                        path: self.path.display().to_string(),
-                        source,
-                    })?;
+                    .map_err(&store)?;
             }
         }
-        tx.commit().map_err(self.store())?;
+        tx.commit().map_err(&store)?;
         self.headers.insert((kind.as_str(), 0), header);
         Ok(true)
-    }
-
-    /// The new export's rows of a kind.
-    pub fn load_new(&mut self, table: &Table, key: &Key) -> Result<(), ChangesError> {
-        let source = super::write::Tables(std::slice::from_ref(table));
-        self.load_new_from(&source, 0, key)
     }
 
     /// The new export's rows of sheet `i` of `source` (tables, or the export's spool).
@@ -253,17 +232,13 @@ impl Differ {
     ) -> Result<(), ChangesError> {
         let sheet = source.sheets().swap_remove(i);
         let at = key_positions(key, &sheet.header);
-        let path = self.path.display().to_string();
-        let store = |source: rusqlite::Error| ChangesError::Store {
-            path: path.clone(),
-            source,
-        };
+        let store = store_at(&self.path);
         let kind = sheet.kind.as_str();
-        let tx = self.db.transaction().map_err(store)?;
+        let tx = self.db.transaction().map_err(&store)?;
         {
             let mut insert = tx
                 .prepare("INSERT INTO side (kind, side, k, cells) VALUES (?1, 1, ?2, ?3)")
-                .map_err(store)?;
+                .map_err(&store)?;
             source
                 .each_row(i, &mut |row| {
                     let texts: Vec<String> = row.iter().map(|c| c.text()).collect();
@@ -278,11 +253,11 @@ impl Differ {
                         .map_err(|e| e.to_string())
                 })
                 .map_err(|message| ChangesError::Read {
-                    path: path.clone(),
+                    path: self.path.display().to_string(),
                     message,
                 })?;
         }
-        tx.commit().map_err(store)?;
+        tx.commit().map_err(&store)?;
         self.headers.insert((kind, 1), sheet.header);
         Ok(())
     }
@@ -294,11 +269,7 @@ impl Differ {
         key: &Key,
         had_earlier: bool,
     ) -> Result<Counts, ChangesError> {
-        let path = self.path.display().to_string();
-        let store = |source| ChangesError::Store {
-            path: path.clone(),
-            source,
-        };
+        let store = store_at(&self.path);
         self.db
             .execute_batch("CREATE INDEX IF NOT EXISTS side_order ON side (kind, side, k);")
             .map_err(&store)?;
@@ -677,7 +648,12 @@ pub fn cells(header: &[String], kinds: &[(Kind, Key)], row: &ChangeRow) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{Cell, text};
+    use crate::export::{Cell, Table, text};
+
+    fn load_new(d: &mut Differ, table: &Table, key: &Key) {
+        let source = crate::export::write::Tables(std::slice::from_ref(table));
+        d.load_new_from(&source, 0, key).unwrap();
+    }
 
     fn table(rows: &[[&str; 3]]) -> Table {
         Table {
@@ -734,7 +710,7 @@ mod tests {
                 "customers",
             )
             .unwrap();
-        d.load_new(&new, &key).unwrap();
+        load_new(&mut d, &new, &key);
         let counts = d.compare(Kind::Customers, &key, had).unwrap();
         assert_eq!((counts.added, counts.removed, counts.changed), (1, 1, 1));
         assert_eq!(counts.columns_removed, ["Gone"]);
@@ -814,11 +790,11 @@ mod tests {
             )
             .unwrap()
         );
-        d.load_new(
+        load_new(
+            &mut d,
             &table(&[["a@x.example", "A", "1"], ["b@x.example", "B", "2"]]),
             &key,
-        )
-        .unwrap();
+        );
         let c = d.compare(Kind::Customers, &key, false).unwrap();
         assert_eq!((c.added, c.first), (2, true));
         assert!(key_of(Kind::Customers, Some("id")).is_err());
@@ -851,8 +827,7 @@ mod tests {
             "customers",
         )
         .unwrap();
-        d.load_new(&table(&[["a@x.example", "A", "1"]]), &key)
-            .unwrap();
+        load_new(&mut d, &table(&[["a@x.example", "A", "1"]]), &key);
         let c = d.compare(Kind::Customers, &key, true).unwrap();
         assert_eq!((c.added, c.removed, c.changed), (0, 1, 0));
     }

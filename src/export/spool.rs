@@ -46,17 +46,8 @@ CREATE TABLE rows (kind TEXT NOT NULL, key BLOB NOT NULL, cells TEXT NOT NULL);
 impl Drop for Spool {
     fn drop(&mut self) {
         if !self.keep {
-            remove_with_companions(&self.path);
+            crate::fsx::remove_sqlite(&self.path);
         }
-    }
-}
-
-fn remove_with_companions(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    for ext in ["-wal", "-shm", "-journal"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(ext);
-        let _ = std::fs::remove_file(PathBuf::from(p));
     }
 }
 
@@ -133,23 +124,12 @@ fn width(c: &Cell) -> usize {
 }
 
 impl Spool {
-    /// A working file in `dir` (the output's folder: the data stays where the user put it),
-    /// private, removed when the spool is dropped.
-    pub fn new(dir: &Path) -> Result<Spool, SpoolError> {
-        let path = dir.join(format!(
-            ".csmport-export-{}-{}.sqlite",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        Spool::create(path, "")
-    }
-
     /// The working file for the export to `out`, made new (what an earlier export left there
     /// is replaced); `fingerprint` says what the export reads, for `resume`. Kept unless the
     /// export ends well (`finished`).
     pub fn start(out: &Path, fingerprint: &str) -> Result<Spool, SpoolError> {
         let path = path_for(out);
-        remove_with_companions(&path);
+        crate::fsx::remove_sqlite(&path);
         let mut spool = Spool::create(path, fingerprint)?;
         spool.keep = true;
         Ok(spool)
@@ -163,11 +143,19 @@ impl Spool {
             path: path.display().to_string(),
             message: m,
         };
-        if !path.is_file() {
-            return Err(err(format!(
-                "not there: no export of {} stopped part-way (run it without --resume)",
-                out.display()
-            )));
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(err(
+                    "not a file csmport made (a link or a folder): not opened".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(err(format!(
+                    "not there: no export of {} stopped part-way (run it without --resume)",
+                    out.display()
+                )));
+            }
         }
         let db = rusqlite::Connection::open(&path).map_err(|e| err(e.to_string()))?;
         let spool = Spool {
@@ -390,18 +378,6 @@ impl Spool {
         })
     }
 
-    /// How many different ids of `kind` the listings gave.
-    pub fn id_count(&self, kind: Kind) -> Result<u64, SpoolError> {
-        self.with(|db| {
-            db.query_row(
-                "SELECT COUNT(*) FROM ids WHERE kind = ?1",
-                params![kind.as_str()],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-        })
-    }
-
     /// The ids of `kind` after `after` (in id order), at most `n`: pages of ids to fetch.
     pub fn ids_after(
         &self,
@@ -500,19 +476,6 @@ impl Spool {
         }
         Ok(())
     }
-
-    /// Whether `id` was listed for `kind`.
-    pub fn has_id(&self, kind: Kind, id: &str) -> Result<bool, SpoolError> {
-        self.with(|db| {
-            db.query_row(
-                "SELECT 1 FROM ids WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-        })
-    }
 }
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000; PRAGMA temp_store = FILE;";
@@ -577,7 +540,7 @@ mod tests {
     #[test]
     fn ids_once_rows_in_key_order_and_the_file_goes() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::new(dir.path()).unwrap();
+        let spool = Spool::start(&dir.path().join("c.csv"), "").unwrap();
         assert_eq!(
             spool
                 .listed(&["desk 1"], Kind::Customers, &["b", "a"])
@@ -603,7 +566,6 @@ mod tests {
             spool.listed(&["desk 1"], Kind::Customers, &["a"]).unwrap(),
             [0]
         );
-        assert_eq!(spool.id_count(Kind::Customers).unwrap(), 3);
         assert_eq!(
             spool.ids_after(Kind::Customers, None, 2).unwrap(),
             ["a", "b"]
@@ -629,7 +591,7 @@ mod tests {
         assert_eq!(order, ["Ann", "ann", "bob", "Ánn"]);
         let path = spool.path.clone();
         assert!(path.exists());
-        drop(spool);
+        spool.finished();
         assert!(!path.exists());
     }
 }
