@@ -119,7 +119,14 @@ fn width(c: &Cell) -> usize {
     match c {
         Cell::Date(_) => 10,
         Cell::Empty => 0,
-        other => other.text().chars().count(),
+        Cell::Text(t) | Cell::Number(_, t) => t.chars().count(),
+        Cell::Bool(b) => {
+            if *b {
+                crate::site::api::BOOLEAN_TRUE.len()
+            } else {
+                crate::site::api::BOOLEAN_FALSE.len()
+            }
+        }
     }
 }
 
@@ -318,7 +325,7 @@ impl Spool {
         let kind = sheet.kind;
         self.with(|db| {
             let tx = db.transaction()?;
-            insert_rows(&tx, kind, rows)?;
+            insert_rows(&tx, kind, borrowed(rows))?;
             Spool::set_meta(&tx, &format!("sheet:{}", kind.as_str()), &record)?;
             Spool::set_meta(&tx, &format!("after:{}", kind.as_str()), after)?;
             tx.commit()
@@ -414,7 +421,7 @@ impl Spool {
     pub fn add(&self, kind: Kind, rows: &[(Vec<u8>, Vec<Cell>)]) -> Result<(), SpoolError> {
         self.with(|db| {
             let tx = db.transaction()?;
-            insert_rows(&tx, kind, rows)?;
+            insert_rows(&tx, kind, borrowed(rows))?;
             tx.commit()
         })
     }
@@ -423,23 +430,23 @@ impl Spool {
     /// its kind marked read, in one step.
     pub fn add_table(&self, table: &Table) -> Result<Sheet, SpoolError> {
         let mut sheet = self.sheet(table.kind, table.header.clone());
-        let rows: Vec<(Vec<u8>, Vec<Cell>)> = table
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| ((i as u64).to_be_bytes().to_vec(), r.clone()))
-            .collect();
-        for (_, r) in &rows {
+        for r in &table.rows {
             sheet.count(r);
         }
         let record = record_of(&sheet);
+        // Keyed by position: the table is in order already.
+        let rows = table
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((i as u64).to_be_bytes(), r.as_slice()));
         self.with(|db| {
             let tx = db.transaction()?;
             tx.execute(
                 "DELETE FROM rows WHERE kind = ?1",
                 params![table.kind.as_str()],
             )?;
-            insert_rows(&tx, table.kind, &rows)?;
+            insert_rows(&tx, table.kind, rows)?;
             Spool::set_meta(&tx, &format!("done:{}", table.kind.as_str()), &record)?;
             tx.commit()
         })?;
@@ -460,7 +467,7 @@ impl Spool {
     pub fn each_row(
         &self,
         kind: Kind,
-        mut f: impl FnMut(Vec<Cell>) -> Result<(), String>,
+        mut f: impl FnMut(&[Cell]) -> Result<(), String>,
     ) -> Result<(), String> {
         let db = self.db.lock().expect("not poisoned");
         let mut s = db
@@ -472,7 +479,8 @@ impl Spool {
         for row in rows {
             let text = row.map_err(|e| e.to_string())?;
             let cells: Vec<String> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            f(cells.iter().map(|c| decode(c)).collect())?;
+            let row: Vec<Cell> = cells.iter().map(|c| decode(c)).collect();
+            f(&row)?;
         }
         Ok(())
     }
@@ -480,21 +488,26 @@ impl Spool {
 
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000; PRAGMA temp_store = FILE;";
 
-fn insert_rows(
+fn insert_rows<'a, K: AsRef<[u8]>>(
     tx: &rusqlite::Transaction<'_>,
     kind: Kind,
-    rows: &[(Vec<u8>, Vec<Cell>)],
+    rows: impl IntoIterator<Item = (K, &'a [Cell])>,
 ) -> rusqlite::Result<()> {
     let mut s = tx.prepare_cached("INSERT INTO rows (kind, key, cells) VALUES (?1, ?2, ?3)")?;
     for (key, cells) in rows {
         let encoded: Vec<String> = cells.iter().map(encode).collect();
         s.execute(params![
             kind.as_str(),
-            key,
+            key.as_ref(),
             serde_json::to_string(&encoded).expect("strings serialize")
         ])?;
     }
     Ok(())
+}
+
+/// Rows as `insert_rows` takes them.
+fn borrowed(rows: &[(Vec<u8>, Vec<Cell>)]) -> impl Iterator<Item = (&[u8], &[Cell])> {
+    rows.iter().map(|(k, c)| (k.as_slice(), c.as_slice()))
 }
 
 fn record_of(sheet: &Sheet) -> String {

@@ -76,7 +76,7 @@ pub trait Source {
     fn each_row(
         &self,
         i: usize,
-        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+        f: &mut dyn FnMut(&[Cell]) -> Result<(), String>,
     ) -> Result<(), String>;
 }
 
@@ -105,10 +105,10 @@ impl Source for Tables<'_> {
     fn each_row(
         &self,
         i: usize,
-        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+        f: &mut dyn FnMut(&[Cell]) -> Result<(), String>,
     ) -> Result<(), String> {
         for r in &self.0[i].rows {
-            f(r.clone())?;
+            f(r)?;
         }
         Ok(())
     }
@@ -128,7 +128,7 @@ impl Source for Spooled<'_> {
     fn each_row(
         &self,
         i: usize,
-        f: &mut dyn FnMut(Vec<Cell>) -> Result<(), String>,
+        f: &mut dyn FnMut(&[Cell]) -> Result<(), String>,
     ) -> Result<(), String> {
         self.spool.each_row(self.sheets[i].kind, f)
     }
