@@ -163,14 +163,7 @@ impl Reader<'_> {
     pub async fn customers_into(&self, spool: &crate::export::spool::Spool) -> Result<(), Error> {
         let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
         let kind = crate::export::Kind::Customers;
-        if let Some(text) = spool.listing(kind).map_err(spooled)? {
-            let (sources, skipped): (Vec<fetch::SourceCount>, Vec<String>) =
-                serde_json::from_str(&text).unwrap_or_default();
-            let mut f = self.found.lock().expect("not poisoned");
-            if f.sources.is_empty() {
-                f.sources = sources;
-                f.skipped = skipped;
-            }
+        if self.listed_before(spool)? {
             return Ok(());
         }
         spool.relist().map_err(spooled)?;
@@ -199,6 +192,25 @@ impl Reader<'_> {
             f.skipped = listed.skipped;
         }
         Ok(())
+    }
+
+    /// Where customers were found, as an earlier attempt of this export kept it in `spool`
+    /// (a resumed export lists nothing again); false when it listed none.
+    pub fn listed_before(&self, spool: &crate::export::spool::Spool) -> Result<bool, Error> {
+        let listing = spool
+            .listing(crate::export::Kind::Customers)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let Some(text) = listing else {
+            return Ok(false);
+        };
+        let (sources, skipped): (Vec<fetch::SourceCount>, Vec<String>) =
+            serde_json::from_str(&text).unwrap_or_default();
+        let mut f = self.found.lock().expect("not poisoned");
+        if f.sources.is_empty() {
+            f.sources = sources;
+            f.skipped = skipped;
+        }
+        Ok(true)
     }
 
     /// Everyone who may hold entitlements, kept in `spool` with the names a file shows them

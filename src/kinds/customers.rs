@@ -536,11 +536,6 @@ pub mod export {
     /// What the site holds, read a page of profiles at a time into `spool`; with `--ids` or
     /// `--where` (a selection the user named) read as `read` does.
     pub async fn read_into(r: &Reader<'_>, spool: &Spool) -> Result<Sheet, Error> {
-        if let Some(sheet) = spool.done_sheet(Kind::Customers).map_err(spooled)? {
-            // Read to its end before the export stopped: its listing's counts are kept too.
-            r.customers_into(spool).await?;
-            return Ok(sheet);
-        }
         if r.ids.is_some() || !r.query.is_empty() {
             let table = read(r).await?;
             return spool.add_table(&table).map_err(spooled);

@@ -100,10 +100,10 @@ pub async fn export_into(
     spool: &crate::export::spool::Spool,
 ) -> Result<crate::export::spool::Sheet, Error> {
     let spooled = |e: crate::export::spool::SpoolError| Error::Usage(e.to_string());
-    if kind != Kind::Customers
-        && let Some(sheet) = spool.done_sheet(kind).map_err(spooled)?
-    {
-        // Read to its end before a resumed export stopped.
+    if let Some(sheet) = spool.done_sheet(kind).map_err(spooled)? {
+        // Read to its end before a resumed export stopped; where its customers were found
+        // is told as then, and nothing is listed again.
+        reader.listed_before(spool)?;
         return Ok(sheet);
     }
     match kind {

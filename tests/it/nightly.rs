@@ -23,6 +23,28 @@ fn ok(out: &std::process::Output) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
 }
 
+/// Deletes one customer from the site, in run folder `out`.
+fn delete_customer(ctx: &Ctx, sb: &SandboxProc, email: &str, out: &str) {
+    let file = ctx.write(
+        &format!("{out}.csv"),
+        format!("email\n{email}\n").as_bytes(),
+    );
+    ok(&run(
+        ctx,
+        sb,
+        &[
+            "delete",
+            "customers",
+            &file.to_string_lossy(),
+            "--yes",
+            "--service-desk",
+            "1",
+            "--out",
+            out,
+        ],
+    ));
+}
+
 /// The three customers of `CUSTOMERS` on the site.
 fn seed(ctx: &Ctx, sb: &SandboxProc) {
     let file = ctx.write("in.csv", CUSTOMERS.as_bytes());
@@ -92,21 +114,7 @@ fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
             "r2",
         ],
     ));
-    let gone = ctx.write("gone.csv", b"email\ncat@example.com\n");
-    ok(&run(
-        &ctx,
-        &sb,
-        &[
-            "delete",
-            "customers",
-            &gone.to_string_lossy(),
-            "--yes",
-            "--service-desk",
-            "1",
-            "--out",
-            "d",
-        ],
-    ));
+    delete_customer(&ctx, &sb, "cat@example.com", "d");
 
     let want = vec![
         vec![
@@ -196,21 +204,7 @@ fn a_change_file_lists_what_changed_on_the_site_row_by_row() {
     assert_eq!(std::fs::read(ctx.path("c.csv")).unwrap(), before);
     assert!(read_csv(&ctx.path("ch.csv")).1.is_empty());
     // A change file ending in .xlsx is a workbook of its own.
-    let gone = ctx.write("gone2.csv", b"email\nann@example.com\n");
-    ok(&run(
-        &ctx,
-        &sb,
-        &[
-            "delete",
-            "customers",
-            &gone.to_string_lossy(),
-            "--yes",
-            "--service-desk",
-            "1",
-            "--out",
-            "d2",
-        ],
-    ));
+    delete_customer(&ctx, &sb, "ann@example.com", "d2");
     ok(&run(
         &ctx,
         &sb,

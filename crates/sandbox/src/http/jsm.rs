@@ -7,7 +7,7 @@ pub(super) async fn jsm_organizations(
     State(sb): State<Sandbox>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
-    let store = sb.store.lock().expect("store lock");
+    let mut store = sb.store.lock().expect("store lock");
     let lag = sb.config.listing_lag;
     if lag.is_zero() {
         let orders = store.orders();
@@ -46,7 +46,7 @@ pub(super) async fn jsm_organization_users(
 ) -> R {
     // Also served under the gateway's route (with a cloud id): the id is the named one.
     let id = params.get("organizationId").cloned().unwrap_or_default();
-    let store = sb.store.lock().expect("store lock");
+    let mut store = sb.store.lock().expect("store lock");
     if !store.organizations.contains_key(&id) {
         return missing("Organization", &id);
     }
@@ -86,7 +86,7 @@ pub(super) async fn jsm_service_desk_customers(
     if !SERVICE_DESKS.iter().any(|(d, _, _)| *d == id) {
         return missing("Service desk", &id);
     }
-    let store = sb.store.lock().expect("store lock");
+    let mut store = sb.store.lock().expect("store lock");
     let orders = store.orders();
     ok(tri!(page_of(&q, &orders.customers, |c| store
         .customers

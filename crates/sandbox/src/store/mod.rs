@@ -121,7 +121,7 @@ pub struct Store {
     /// The entitlements each holder (type, id) has, kept with every change: a holder's
     /// entitlements cost their own number to read, not the store's.
     holdings: HashMap<(String, String), BTreeSet<String>>,
-    listing_orders: std::cell::RefCell<Option<(u64, std::sync::Arc<Orders>)>>,
+    listing_orders: Option<(u64, std::sync::Arc<Orders>)>,
 }
 
 /// The orders the JSM listings page through, made once per change of the store, so a page
@@ -183,8 +183,8 @@ impl Store {
     }
 
     /// The listings' orders as the store holds now.
-    pub fn orders(&self) -> std::sync::Arc<Orders> {
-        if let Some((g, o)) = &*self.listing_orders.borrow()
+    pub fn orders(&mut self) -> std::sync::Arc<Orders> {
+        if let Some((g, o)) = &self.listing_orders
             && *g == self.generation
         {
             return o.clone();
@@ -206,7 +206,7 @@ impl Store {
         orgs.sort_by(|a, b| id_order(a, b));
         orders.organizations = orgs;
         let orders = std::sync::Arc::new(orders);
-        *self.listing_orders.borrow_mut() = Some((self.generation, orders.clone()));
+        self.listing_orders = Some((self.generation, orders.clone()));
         orders
     }
 
