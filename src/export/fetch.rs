@@ -64,32 +64,18 @@ pub struct Unlisted {
     pub error: ApiError,
 }
 
-/// Customers by account id, with where they were found. With a service project: its
-/// customers. Without: the customers of every service project the credentials see, and the
-/// members of every organization (a customer in no organization is only in the first; one in
-/// no service project only in the second). A listing that is refused (403) or not there (404)
-/// fails the whole, unless `allow_partial`: then it is in `skipped`, and the rest is listed.
+/// Where customers were found. With a service project: its customers. Without: the customers
+/// of every service project the credentials see, and the members of every organization (a
+/// customer in no organization is only in the first; one in no service project only in the
+/// second). A listing that is refused (403) or not there (404) fails the whole, unless
+/// `allow_partial`: then it is in `skipped`, and the rest is listed.
 #[derive(Debug, Default)]
 pub struct Listed {
-    pub customers: BTreeMap<String, JsmUser>,
     pub sources: Vec<SourceCount>,
     pub skipped: Vec<String>,
 }
 
 impl Listed {
-    fn add(&mut self, source: String, users: Vec<JsmUser>) {
-        let mut seen = std::collections::HashSet::new();
-        for u in users {
-            if seen.insert(u.account_id.clone()) {
-                self.customers.entry(u.account_id.clone()).or_insert(u);
-            }
-        }
-        self.sources.push(SourceCount {
-            source,
-            customers: seen.len(),
-        });
-    }
-
     /// A listing's error: kept as skipped when it may be, else the error.
     fn skip(
         &mut self,
@@ -107,92 +93,7 @@ impl Listed {
     }
 }
 
-pub async fn list_customers(
-    client: &Client,
-    service_desk: Option<&str>,
-    concurrency: usize,
-    allow_partial: bool,
-) -> Result<Listed, Unlisted> {
-    let mut listed = Listed::default();
-    let desk_customers = |id: String| async move {
-        let users = jsm_all::<JsmUser>(
-            client,
-            &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[&id]),
-        )
-        .await;
-        (id, users)
-    };
-    if let Some(sd) = service_desk {
-        let (_, users) = desk_customers(sd.to_string()).await;
-        let source = format!("service desk {sd}");
-        match users {
-            Ok(users) => listed.add(source, users),
-            Err(error) => return Err(Unlisted { source, error }),
-        }
-        return Ok(listed);
-    }
-    match list_service_desks(client).await {
-        Ok(desks) => {
-            let names: BTreeMap<String, String> = desks
-                .iter()
-                .map(|d| (d.id.clone(), d.project_name.clone()))
-                .collect();
-            let found: Vec<_> = stream::iter(desks.into_iter().map(|d| d.id))
-                .map(desk_customers)
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-            for (id, users) in found {
-                let source = match names.get(&id).filter(|n| !n.is_empty()) {
-                    Some(name) => format!("service desk {id} ({name})"),
-                    None => format!("service desk {id}"),
-                };
-                match users {
-                    Ok(users) => listed.add(source, users),
-                    Err(e) => listed.skip(source, e, allow_partial)?,
-                }
-            }
-        }
-        Err(e) => listed.skip("the service desk listing".into(), e, allow_partial)?,
-    }
-    match list_organizations(client).await {
-        Ok(orgs) => {
-            let count = orgs.len();
-            let found: Vec<_> = stream::iter(orgs)
-                .map(|o| async move {
-                    let users = jsm_all::<JsmUser>(
-                        client,
-                        &paths::at(paths::jsm::ORGANIZATION_USERS, &[&o.id]),
-                    )
-                    .await;
-                    (o, users)
-                })
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-            let mut members = Vec::new();
-            for (o, users) in found {
-                match users {
-                    Ok(users) => members.extend(users),
-                    Err(e) => listed.skip(
-                        format!("the members of organization {} ({})", o.id, o.name),
-                        e,
-                        allow_partial,
-                    )?,
-                }
-            }
-            let plural = if count == 1 { "" } else { "s" };
-            listed.add(
-                format!("the members of {count} organization{plural}"),
-                members,
-            );
-        }
-        Err(e) => listed.skip("the organization listing".into(), e, allow_partial)?,
-    }
-    Ok(listed)
-}
-
-/// Why `list_customers_into` stopped.
+/// Why `list_customers` stopped.
 #[derive(Debug)]
 pub enum ListFailed {
     Unlisted(Unlisted),
@@ -206,18 +107,63 @@ impl From<Unlisted> for ListFailed {
     }
 }
 
-/// `list_customers`, with what the listings give kept in `spool` rather than in memory: each
-/// customer's id once (`Kind::Customers`), and how many each source gave. The same sources,
-/// the same refusals and `allow_partial`; `Listed::customers` stays empty.
-pub async fn list_customers_into(
+/// Where listed customers go: each customer once (account id, email), counting for each of
+/// `listings` how many were new to it. The export's spool keeps them on disk; `Remembered`
+/// keeps them in memory for the short lists of `--ids` and a delete's backup.
+pub trait Keep: Sync {
+    fn keep(&self, listings: &[&str], users: &[(&str, &str)]) -> Result<Vec<usize>, String>;
+}
+
+impl Keep for crate::export::spool::Spool {
+    fn keep(&self, listings: &[&str], users: &[(&str, &str)]) -> Result<Vec<usize>, String> {
+        self.listed_named(listings, crate::export::Kind::Customers, users)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Listed customers in memory: account id → email.
+#[derive(Debug, Default)]
+pub struct Remembered {
+    seen: std::sync::Mutex<Seen>,
+}
+
+type Seen = (
+    std::collections::HashSet<(String, String)>,
+    BTreeMap<String, String>,
+);
+
+impl Remembered {
+    pub fn into_customers(self) -> BTreeMap<String, String> {
+        self.seen.into_inner().expect("not poisoned").1
+    }
+}
+
+impl Keep for Remembered {
+    fn keep(&self, listings: &[&str], users: &[(&str, &str)]) -> Result<Vec<usize>, String> {
+        let mut guard = self.seen.lock().expect("not poisoned");
+        let (seen, customers) = &mut *guard;
+        let mut new = vec![0; listings.len()];
+        for (id, email) in users {
+            for (n, listing) in new.iter_mut().zip(listings) {
+                *n += usize::from(seen.insert((listing.to_string(), id.to_string())));
+            }
+            customers
+                .entry(id.to_string())
+                .or_insert_with(|| email.to_string());
+        }
+        Ok(new)
+    }
+}
+
+/// Lists customers (see `Listed`) into `kept`, page by page, and says how many each listing
+/// gave. A `kept` that cannot take a page ends that listing (nothing new) and then the whole.
+pub async fn list_customers(
     client: &Client,
-    spool: &crate::export::spool::Spool,
+    kept: &impl Keep,
     service_desk: Option<&str>,
     concurrency: usize,
     allow_partial: bool,
 ) -> Result<Listed, ListFailed> {
-    use crate::export::Kind;
-    // A spool that cannot be written ends each listing (nothing new) and then the whole.
     let failed = std::sync::Mutex::new(None::<String>);
     let keep = |listings: &[&str], users: Vec<JsmUser>| -> Vec<usize> {
         let ids: Vec<(&str, &str)> = users
@@ -229,13 +175,10 @@ pub async fn list_customers_into(
                 )
             })
             .collect();
-        match spool.listed_named(listings, Kind::Customers, &ids) {
+        match kept.keep(listings, &ids) {
             Ok(n) => n,
             Err(e) => {
-                failed
-                    .lock()
-                    .expect("not poisoned")
-                    .get_or_insert(e.to_string());
+                failed.lock().expect("not poisoned").get_or_insert(e);
                 vec![0; listings.len()]
             }
         }

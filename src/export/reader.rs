@@ -167,18 +167,7 @@ impl Reader<'_> {
             return Ok(());
         }
         spool.relist().map_err(spooled)?;
-        let listed = fetch::list_customers_into(
-            self.client,
-            spool,
-            self.settings.service_desk.as_deref(),
-            self.concurrency(),
-            self.settings.allow_partial,
-        )
-        .await
-        .map_err(|f| match f {
-            fetch::ListFailed::Unlisted(u) => unlisted(u, self.settings.service_desk.is_some()),
-            fetch::ListFailed::Spool(m) => Error::Usage(m),
-        })?;
+        let listed = self.list_customers(spool).await?;
         spool
             .set_listing(
                 kind,
@@ -259,24 +248,33 @@ impl Reader<'_> {
         spool.set_listing(orgs, "{}").map_err(spooled)
     }
 
-    /// Every customer the JSM listings give, noting how many each gave (once per export).
-    async fn all_customers(
-        &self,
-    ) -> Result<BTreeMap<String, crate::site::api::model::JsmUser>, Error> {
-        let listed = fetch::list_customers(
+    /// Lists customers into `kept` (see `fetch::list_customers`).
+    async fn list_customers(&self, kept: &impl fetch::Keep) -> Result<fetch::Listed, Error> {
+        fetch::list_customers(
             self.client,
+            kept,
             self.settings.service_desk.as_deref(),
             self.concurrency(),
             self.settings.allow_partial,
         )
         .await
-        .map_err(|u| unlisted(u, self.settings.service_desk.is_some()))?;
+        .map_err(|f| match f {
+            fetch::ListFailed::Unlisted(u) => unlisted(u, self.settings.service_desk.is_some()),
+            fetch::ListFailed::Spool(m) => Error::Usage(m),
+        })
+    }
+
+    /// Every customer the JSM listings give (account id → email), in memory, noting how many
+    /// each listing gave (once per export).
+    async fn all_customers(&self) -> Result<BTreeMap<String, String>, Error> {
+        let kept = fetch::Remembered::default();
+        let listed = self.list_customers(&kept).await?;
         let mut f = self.found.lock().expect("not poisoned");
         if f.sources.is_empty() {
             f.sources = listed.sources;
             f.skipped = listed.skipped;
         }
-        Ok(listed.customers)
+        Ok(kept.into_customers())
     }
 
     async fn named_customers(&self, w: &Wanted) -> Result<Vec<String>, Error> {
@@ -319,11 +317,8 @@ impl Reader<'_> {
                 for o in &orgs {
                     names.insert((false, o.id.clone()), o.name.clone());
                 }
-                for (id, u) in &customers {
-                    names.insert(
-                        (true, id.clone()),
-                        u.email_address.clone().unwrap_or_default(),
-                    );
+                for (id, email) in &customers {
+                    names.insert((true, id.clone()), email.clone());
                 }
                 (
                     orgs.into_iter().map(|o| o.id).collect(),

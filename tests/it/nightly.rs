@@ -584,12 +584,18 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
     );
 
     let before = profile_fetches(&sb);
+    let calls_before = sb.requests().len();
     ok(&run(
         &ctx,
         &sb,
         &["export", "customers", "--out", "part.csv", "--resume"],
     ));
     let resumed_fetches = profile_fetches(&sb) - before;
+    assert_eq!(
+        listings_since(&sb, calls_before),
+        Vec::<String>::new(),
+        "the customers were listed in full before the stop: resume lists nothing again"
+    );
     assert_eq!(
         std::fs::read(ctx.path("part.csv")).unwrap(),
         std::fs::read(ctx.path("full.csv")).unwrap(),
@@ -600,4 +606,80 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
         "resume read everything again: {resumed_fetches} of {full_fetches} profile reads"
     );
     assert!(!spool.exists(), "the working file is removed at the end");
+
+    // A kill leaves what was read; a resume that finds the site gone keeps it and names it.
+    crate::common::set_faults(&sb, serde_json::json!({"slow": 1.0, "slowMs": 40}));
+    let spool = ctx.path(".killed.csv.csmport-export.sqlite");
+    let mut child = ctx
+        .csmport(Some(&sb))
+        .args(["export", "customers", "--out", "killed.csv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows_kept = || {
+        rusqlite::Connection::open(&spool)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0)
+    };
+    while rows_kept() == 0 {
+        assert!(Instant::now() < deadline, "the export kept no rows");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    crate::common::set_faults(&sb, serde_json::json!({}));
+    let kept = rows_kept();
+    assert!(kept > 0 && !ctx.path("killed.csv").exists());
+    let out = ctx
+        .csmport(None)
+        .args([
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--cloud-id",
+            "test-cloud",
+        ])
+        .args([
+            "--access-token",
+            crate::common::TOKEN,
+            "export",
+            "customers",
+        ])
+        .args(["--out", "killed.csv", "--resume", "--retries", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".killed.csv.csmport-export.sqlite"),
+        "the kept file is named: {}",
+        stderr(&out)
+    );
+    assert!(
+        spool.exists() && rows_kept() >= kept,
+        "what was read is kept"
+    );
+    let calls_before = sb.requests().len();
+    ok(&run(
+        &ctx,
+        &sb,
+        &["export", "customers", "--out", "killed.csv", "--resume"],
+    ));
+    assert_eq!(listings_since(&sb, calls_before), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(ctx.path("killed.csv")).unwrap(),
+        std::fs::read(ctx.path("full.csv")).unwrap(),
+        "the export resumed after a kill is not the uninterrupted one"
+    );
+    assert!(!spool.exists());
+}
+
+/// The JSM listings (service projects, their customers, organizations and their members)
+/// asked for after the first `from` requests.
+fn listings_since(sb: &SandboxProc, from: usize) -> Vec<String> {
+    sb.requests()[from..]
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or("").to_string())
+        .filter(|p| p.contains("/servicedeskapi/"))
+        .collect()
 }
