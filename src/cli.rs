@@ -1029,6 +1029,13 @@ pub struct SandboxArgs {
     /// latency; tasks then finish in the order they were made)
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub task_jitter: f64,
+    /// This share of tasks (0 to 1) takes --task-tail-factor times as long: most tasks fast,
+    /// a few much slower
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub task_tail: f64,
+    /// How many times as long a task of the tail takes
+    #[arg(long, default_value_t = 10.0, value_name = "F")]
+    pub task_tail_factor: f64,
     /// Unfinished bulk tasks allowed at once per cloud id
     #[arg(long, default_value_t = crate::site::api::DEFAULT_MAX_TASKS, value_name = "N")]
     pub max_tasks: usize,

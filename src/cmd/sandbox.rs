@@ -29,6 +29,18 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
             args.task_jitter
         )));
     }
+    if !(args.task_tail.is_finite() && (0.0..=1.0).contains(&args.task_tail)) {
+        return Err(Error::Usage(format!(
+            "--task-tail must be a share from 0 to 1, got {}",
+            args.task_tail
+        )));
+    }
+    if !(args.task_tail_factor.is_finite() && (1.0..=1000.0).contains(&args.task_tail_factor)) {
+        return Err(Error::Usage(format!(
+            "--task-tail-factor must be a number from 1 to 1000, got {}",
+            args.task_tail_factor
+        )));
+    }
     let config = Config {
         token: args.token.clone(),
         cloud_id: Some(args.cloud_id.trim())
@@ -38,6 +50,8 @@ pub async fn run(args: &SandboxArgs) -> Result<(), Error> {
         task_latency: Duration::from_millis(args.task_latency_ms),
         item_latency: Duration::from_millis(args.item_latency_ms),
         task_jitter: args.task_jitter,
+        task_tail: args.task_tail,
+        task_tail_factor: args.task_tail_factor,
         listing_lag: Duration::from_millis(args.listing_lag_ms),
         client: args.client_id.clone().zip(args.client_secret.clone()),
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),

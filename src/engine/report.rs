@@ -647,6 +647,8 @@ pub struct Summary {
     pub counts: Counts,
     pub batches: u64,
     pub tasks: u64,
+    /// Task status polls per task followed (0 when none was).
+    pub polls_per_task: f64,
     pub elapsed_s: f64,
     pub rows_per_s: f64,
     pub interrupted: bool,
@@ -734,6 +736,11 @@ pub struct Attempt {
     pub batches: u64,
     #[serde(default)]
     pub tasks: u64,
+    /// Task status polls, and the tasks they followed.
+    #[serde(default)]
+    pub polls: u64,
+    #[serde(default)]
+    pub polled: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -751,6 +758,8 @@ pub fn earlier_attempts(dir: &Path, began: &str) -> Vec<Attempt> {
             elapsed_s: None,
             batches: 0,
             tasks: 0,
+            polls: 0,
+            polled: 0,
             exit_code: None,
             interrupted: false,
         }];
@@ -768,6 +777,8 @@ pub fn earlier_attempts(dir: &Path, began: &str) -> Vec<Attempt> {
         elapsed_s: v["elapsed_s"].as_f64(),
         batches: v["batches"].as_u64().unwrap_or(0),
         tasks: v["tasks"].as_u64().unwrap_or(0),
+        polls: 0,
+        polled: 0,
         exit_code: v["exit_code"].as_i64().map(|c| c as i32),
         interrupted: v["interrupted"].as_bool().unwrap_or(false),
     }]
@@ -778,6 +789,7 @@ pub struct Whole {
     pub started_at: String,
     pub batches: u64,
     pub tasks: u64,
+    pub polls_per_task: f64,
     pub elapsed_s: f64,
     /// Rows with an outcome per second of time spent.
     pub rows_per_s: f64,
@@ -794,11 +806,19 @@ pub fn whole_run(attempts: &[Attempt], counts: &Counts, journal: Option<(u64, u6
     }
     let elapsed: f64 = attempts.iter().filter_map(|a| a.elapsed_s).sum();
     let closed = (counts.succeeded + counts.failed + counts.skipped).saturating_sub(counts.open);
+    let polls: u64 = attempts.iter().map(|a| a.polls).sum();
+    let polled: u64 = attempts.iter().map(|a| a.polled).sum();
+    let polls_per_task = if polled == 0 {
+        0.0
+    } else {
+        (polls as f64 / polled as f64 * 100.0).round() / 100.0
+    };
     Whole {
         started_at: attempts
             .first()
             .map(|a| a.started_at.clone())
             .unwrap_or_default(),
+        polls_per_task,
         batches,
         tasks,
         elapsed_s: (elapsed * 1000.0).round() / 1000.0,

@@ -341,7 +341,8 @@ async fn run_kind<K: Description>(
     };
 
     // Emitter: writes finished chunks in input order. The window bounds how far ahead of the
-    // oldest unfinished chunk the dispatcher may run, so memory stays bounded.
+    // oldest unwritten chunk the dispatcher may run, so memory stays bounded; within it, at
+    // most `busy` chunks are being sent at once.
     let mut writer = if opts.dry_run {
         ReportWriter::with_successes(&dir, &header, false)?
     } else {
@@ -349,6 +350,7 @@ async fn run_kind<K: Description>(
     };
     writer.reads(file);
     let window = Arc::new(Semaphore::new(opts.max_tasks * WINDOW_PER_SLOT));
+    let busy = Arc::new(Semaphore::new(opts.max_tasks * BUSY_PER_SLOT));
     let (done_tx, done_rx) =
         mpsc::unbounded_channel::<(Chunk<K::Item>, tokio::sync::OwnedSemaphorePermit)>();
     let emitter = tokio::spawn(emit(engine.clone(), writer, dir.clone(), done_rx));
@@ -361,6 +363,11 @@ async fn run_kind<K: Description>(
             .acquire_owned()
             .await
             .expect("window semaphore open");
+        let sending = busy
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("busy semaphore open");
         let record = recorded.get(&chunk.seq).cloned();
         match &record {
             Some(c) if (c.first_row, c.last_row) != (chunk.first_row(), chunk.last_row()) => {
@@ -397,6 +404,7 @@ async fn run_kind<K: Description>(
         let done_tx = done_tx.clone();
         jobs.spawn(async move {
             let chunk = engine.process(chunk, record.as_ref()).await;
+            drop(sending);
             let _ = done_tx.send((chunk, permit));
         });
     }
@@ -478,6 +486,8 @@ async fn run_kind<K: Description>(
         elapsed_s: Some(t.elapsed_s),
         batches: engine.stats.requests.load(Ordering::Relaxed),
         tasks: engine.stats.tasks.load(Ordering::Relaxed),
+        polls: engine.stats.polls.load(Ordering::Relaxed),
+        polled: engine.stats.polled.load(Ordering::Relaxed),
         exit_code: Some(exit_code),
         interrupted,
     });
@@ -499,6 +509,7 @@ async fn run_kind<K: Description>(
         counts: counts.clone(),
         batches: whole.batches,
         tasks: whole.tasks,
+        polls_per_task: whole.polls_per_task,
         elapsed_s: whole.elapsed_s,
         interrupted,
         exit_code,
@@ -572,11 +583,15 @@ async fn run_kind<K: Description>(
     })
 }
 
-/// Chunks in flight (sending, waiting for a slot, or done and waiting for an earlier one to be
-/// written) per task slot. Each holds its rows, items and bodies, so this sets most of an
-/// import's peak memory; two per slot keep the slots busy in `bench/run`'s slot rows (one
-/// chunk waits ready for each slot while the others run).
-const WINDOW_PER_SLOT: usize = 2;
+/// Chunks being sent (deciding, waiting for a slot, or followed to their task's end) per task
+/// slot: two keep the slots busy in `bench/slots.sh` (one chunk waits ready for each slot
+/// while the others run).
+const BUSY_PER_SLOT: usize = 2;
+/// Chunks in flight per task slot: those being sent, and those done and waiting for an earlier
+/// one to be written. Each holds its rows, so this sets most of an import's peak memory; it
+/// is this many because one slow task holds every later chunk back from the reports while
+/// the other slots go on (a task ten times as long as the rest: about 4 slots × 10 chunks).
+const WINDOW_PER_SLOT: usize = 12;
 
 /// A send job that panicked leaves its rows' outcome unknown: the run stops and says so.
 fn job_ended<K: Description>(

@@ -166,6 +166,43 @@ fn stuck_tasks_stay_open_until_they_end_then_resume_settles_them() {
 }
 
 #[test]
+fn tasks_that_never_end_are_polled_within_the_rate_until_the_timeout() {
+    // Issue 39's bad input: the run still ends by --task-timeout with the rows open (exit 4,
+    // never failed), and the polls that wait keep within --rate: the site's own limit at the
+    // same rate never answers 429.
+    let sb = SandboxProc::start_raw(&[
+        "--fault-stuck-task",
+        "1",
+        "--rate-limit",
+        "5",
+        "--burst",
+        "5",
+    ]);
+    let ctx = Ctx::new();
+    let file = customers(&ctx, 100);
+    let out = ctx.import(
+        &sb,
+        &file,
+        &["--batch-size", "50", "--task-timeout", "4", "--rate", "5"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let (ok, failed) = outcomes(&ctx.path("run"));
+    assert_eq!(ok.len(), 0);
+    assert!(failed.len() == 100 && failed.iter().all(|r| r[3] == "open"));
+    let log = sb.requests();
+    assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 0);
+    let polls = log
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap_or("").contains("/tasks/"))
+        .count();
+    let s = ctx.summary();
+    let per_task = s["polls_per_task"].as_f64().unwrap();
+    assert_eq!(per_task, polls as f64 / 2.0, "{s}");
+    // Doubling from a quarter second, the last poll on the deadline: 250 ms, 0.5, 1, 2, 4 s.
+    assert!((3.0..=6.0).contains(&per_task), "{per_task}");
+}
+
+#[test]
 fn a_429_storm_without_retry_after_slows_down_and_loses_nothing() {
     let sb = SandboxProc::start_raw(&["--rate-limit", "10", "--burst", "2", "--no-retry-after"]);
     let ctx = Ctx::new();

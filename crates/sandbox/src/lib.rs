@@ -39,6 +39,10 @@ pub struct Config {
     pub item_latency: Duration,
     /// A task takes up to this fraction longer than its latency, at random (0.5: up to 50%).
     pub task_jitter: f64,
+    /// This share of tasks takes `task_tail_factor` times as long (most tasks fast, a few
+    /// much slower: the long tail real sites show).
+    pub task_tail: f64,
+    pub task_tail_factor: f64,
     pub max_tasks: usize,
     pub task_retention: Duration,
     pub stale_task: Duration,
@@ -89,6 +93,8 @@ impl Default for Config {
             task_latency: Duration::from_millis(200),
             item_latency: Duration::ZERO,
             task_jitter: 0.5,
+            task_tail: 0.0,
+            task_tail_factor: 10.0,
             max_tasks: DEFAULT_MAX_TASKS,
             task_retention: Duration::from_secs(TASK_RETENTION_SECS),
             stale_task: tasks::stale_default(),
@@ -295,7 +301,13 @@ impl Sandbox {
             .filter_map(|(id, t)| Some((id.clone(), t.job.clone()?)))
             .collect();
         for (id, job) in unfinished {
-            tasks::run(self.clone(), id, job, faults::TaskFault::None, 0.0);
+            tasks::run(
+                self.clone(),
+                id,
+                job,
+                faults::TaskFault::None,
+                tasks::Spread::NONE,
+            );
         }
         let idle = self.config.idle;
         let app = http::router(self);

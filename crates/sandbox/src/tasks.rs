@@ -137,13 +137,33 @@ impl Job {
     }
 }
 
-/// Runs a task in the background. `jitter` in [0, 1) stretches its duration by up to
-/// `--task-jitter` (50% by default).
-pub fn run(sb: Sandbox, task_id: String, job: Job, fault: TaskFault, jitter: f64) {
+/// Draws in [0, 1) that set how long a task takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    /// Stretches its duration by up to `--task-jitter` (50% by default).
+    pub jitter: f64,
+    /// Below `--task-tail`: it takes `--task-tail-factor` times as long.
+    pub tail: f64,
+}
+
+impl Spread {
+    pub const NONE: Spread = Spread {
+        jitter: 0.0,
+        tail: 1.0,
+    };
+}
+
+/// Runs a task in the background, as long as `spread` says.
+pub fn run(sb: Sandbox, task_id: String, job: Job, fault: TaskFault, spread: Spread) {
     tokio::spawn(async move {
         let c = &sb.config;
+        let slow = if spread.tail < c.task_tail {
+            c.task_tail_factor
+        } else {
+            1.0
+        };
         let total = (c.task_latency + c.item_latency * job.items() as u32)
-            .mul_f64(1.0 + jitter * c.task_jitter);
+            .mul_f64((1.0 + spread.jitter * c.task_jitter) * slow);
         let first = total / 3;
         tokio::time::sleep(first).await;
         sb.with_store(|s| s.set_task_status(&task_id, TaskStatus::InProgress, vec![]));

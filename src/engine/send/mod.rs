@@ -154,6 +154,13 @@ pub fn slot_backoff(refusals: u32, jitter: f64) -> Duration {
     )
 }
 
+/// A task slot held: given back (`Engine::free`) as soon as its task is seen to end, before
+/// its rows are settled. `counted`: its task is on the progress line's count.
+pub(super) struct Slot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    counted: bool,
+}
+
 /// Counts for the summary and the progress line.
 #[derive(Default)]
 pub struct Stats {
@@ -163,6 +170,9 @@ pub struct Stats {
     pub tasks: AtomicU64,
     /// Rows found on the site as the file has them (nothing sent).
     pub unchanged: AtomicU64,
+    /// Polls of task status, and the tasks polled.
+    pub polls: AtomicU64,
+    pub polled: AtomicU64,
 }
 
 /// Everything a run shares between its chunks.
@@ -221,10 +231,7 @@ impl<K: Description> Engine<K> {
         alert: Arc<dyn Notify>,
         progress: Arc<Progress>,
     ) -> Engine<K> {
-        let poll = PollPolicy {
-            timeout: opts.task_timeout(),
-            ..PollPolicy::default()
-        };
+        let poll = PollPolicy::at_rate(opts.rate, opts.task_timeout());
         let n = opts.max_tasks.max(1);
         Engine {
             kind,

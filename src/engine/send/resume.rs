@@ -123,8 +123,11 @@ impl<K: Description> Engine<K> {
                                     .clone()
                                     .unwrap_or_else(|| paths::task(task)),
                             };
-                            let _slot = self.slots.acquire().await;
-                            self.track(chunk, &live, submitted).await;
+                            let slot = Slot {
+                                _permit: self.slots.acquire().await.expect("slots stay open"),
+                                counted: false,
+                            };
+                            self.track(chunk, &live, submitted, slot).await;
                         }
                         _ => {
                             self.log.note(&format!(

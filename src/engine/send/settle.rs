@@ -4,8 +4,8 @@
 use super::*;
 
 impl<K: Description> Engine<K> {
-    /// Polls a task until it is terminal or `--task-timeout` has passed, its first poll where
-    /// `planner` puts it (and what the task took, taught to it).
+    /// Polls a task until it is terminal or `--task-timeout` has passed, each poll where
+    /// `planner` puts it (and what the task took, taught to it); the polls are counted.
     pub(super) async fn poll(
         &self,
         t: &TaskSubmitResponse,
@@ -15,12 +15,8 @@ impl<K: Description> Engine<K> {
         let client = &self.site.client;
         let noted = std::sync::atomic::AtomicBool::new(false);
         let first = planner.lock().expect("planner lock").first(self.poll.cap);
-        let policy = PollPolicy {
-            initial: first.delay,
-            second: first.second,
-            ..self.poll
-        };
-        let tracked = track::until_terminal(&policy, || async {
+        let next = |lo| planner.lock().expect("planner lock").next(lo, &self.poll);
+        let tracked = track::until_terminal(&self.poll, first, next, || async {
             let r = client.get_json::<TaskStatusResponse>(&path).await;
             if let Ok(s) = &r
                 && let TaskStatus::Other(v) = &s.status
@@ -33,11 +29,29 @@ impl<K: Description> Engine<K> {
             }
             r
         })
-        .await?;
+        .await;
+        let polls = match &tracked {
+            Ok(t) => t.polls,
+            Err(TrackError::TimedOut { polls, .. }) => *polls,
+            Err(TrackError::Fetch(_)) => 0,
+        };
+        self.stats
+            .polls
+            .fetch_add(u64::from(polls), Ordering::Relaxed);
+        self.stats.polled.fetch_add(1, Ordering::Relaxed);
+        let tracked = tracked?;
+        self.log.note(&format!(
+            "task {}: {} polls, the first at {} ms; seen running at {} ms, ended at {} ms",
+            t.id,
+            tracked.polls,
+            first.as_millis(),
+            tracked.pending_at.as_millis(),
+            tracked.ended_at.as_millis()
+        ));
         planner
             .lock()
             .expect("planner lock")
-            .record(first, tracked.pending_at, tracked.ended_at);
+            .record(tracked.pending_at, tracked.ended_at);
         Ok(tracked.status)
     }
 
@@ -47,10 +61,15 @@ impl<K: Description> Engine<K> {
         chunk: &mut Chunk<K::Item>,
         b: &Live<K::Item>,
         t: TaskSubmitResponse,
+        slot: Slot<'_>,
     ) {
-        match self.poll(&t, &self.planner).await {
+        let polled = self.poll(&t, &self.planner).await;
+        // The task has ended (or is given up on): its slot is free for the next batch while
+        // this one's rows are settled.
+        self.free(slot);
+        match polled {
             Ok(status) => self.reconcile(chunk, b, &status).await,
-            Err(TrackError::TimedOut { last }) => {
+            Err(TrackError::TimedOut { last, .. }) => {
                 let state = last
                     .map(|l| l.status.as_str().to_string())
                     .unwrap_or_else(|| "unknown".into());

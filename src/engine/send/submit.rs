@@ -81,7 +81,10 @@ impl<K: Description> Engine<K> {
     /// Submits a planned bulk batch and follows its task; a batch refused as a whole is split
     /// and each part planned and sent as a batch of its own.
     pub(super) async fn submit_and_track(&self, chunk: &mut Chunk<K::Item>, mut b: Live<K::Item>) {
-        let slot = self.slots.acquire().await.expect("slots stay open");
+        let slot = Slot {
+            _permit: self.slots.acquire().await.expect("slots stay open"),
+            counted: true,
+        };
         let range = range_of(chunk, &b.rows);
         for &i in &b.rows {
             chunk.rows[i].apply(Event::Sent);
@@ -104,13 +107,10 @@ impl<K: Description> Engine<K> {
                     b.key,
                     b.rows.len()
                 ));
-                self.track(chunk, &b, t).await;
-                drop(slot);
-                self.task_ended();
+                self.track(chunk, &b, t, slot).await;
             }
             Submitted::Refused(why) if b.rows.len() > 1 => {
-                drop(slot);
-                self.task_ended();
+                self.free(slot);
                 self.log.note(&format!(
                     "{label}: the server refused the whole batch ({why}); splitting it to find the rows it refuses"
                 ));
@@ -145,16 +145,14 @@ impl<K: Description> Engine<K> {
                 }
             }
             Submitted::Refused(why) => {
-                drop(slot);
-                self.task_ended();
+                self.free(slot);
                 for &i in &b.rows {
                     chunk.rows[i].apply(Event::Refused(why.clone()));
                 }
                 self.settle(chunk, b.id, &b.rows);
             }
             Submitted::Open(why) => {
-                drop(slot);
-                self.task_ended();
+                self.free(slot);
                 leave_open(chunk, &b.rows, &why);
                 self.log.note(&format!("{label}: {why}"));
             }
@@ -168,9 +166,13 @@ impl<K: Description> Engine<K> {
         self.progress.refresh();
     }
 
-    pub(super) fn task_ended(&self) {
-        self.progress.counters.tasks.fetch_sub(1, Ordering::Relaxed);
-        self.progress.refresh();
+    /// Gives a task slot back (and takes its task off the progress line's count).
+    pub(super) fn free(&self, slot: Slot<'_>) {
+        if slot.counted {
+            self.progress.counters.tasks.fetch_sub(1, Ordering::Relaxed);
+            self.progress.refresh();
+        }
+        drop(slot);
     }
 
     pub(super) fn record_submission(&self, id: Option<i64>, t: &TaskSubmitResponse) {

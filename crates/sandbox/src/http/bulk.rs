@@ -48,7 +48,18 @@ pub(super) fn submit(
     }
     let (task_fault, jitter, quirks) = {
         let mut f = sb.faults.lock().expect("faults lock");
-        (f.task(), f.draw(), f.faults.quirks.clone())
+        let (fault, jitter) = (f.task(), f.draw());
+        // Drawn only for a long tail, so seeded fault sequences stay as they were without.
+        let tail = if sb.config.task_tail > 0.0 {
+            f.draw()
+        } else {
+            1.0
+        };
+        (
+            fault,
+            tasks::Spread { jitter, tail },
+            f.faults.quirks.clone(),
+        )
     };
     let c = &sb.config;
     let outcome = sb.with_store(|store| {
