@@ -290,6 +290,9 @@ pub struct Journal {
     conn: Mutex<Connection>,
 }
 
+/// Chunks between two givings back of free pages.
+const VACUUM_EVERY: u64 = 32;
+
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE chunks (
@@ -377,6 +380,10 @@ impl Journal {
             conn.pragma_update(None, "journal_mode", "DELETE")
                 .map_err(sql)?;
             conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(sql)?;
+            // Pages the bodies of ended batches leave free can be given back to the file
+            // system as the run goes (set before any table exists, or it cannot be).
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
                 .map_err(sql)?;
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(SCHEMA).map_err(sql)?;
@@ -655,6 +662,14 @@ impl Journal {
                 "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
                 params![batch, state.as_str(), now()],
             )?;
+            if !state.is_live() {
+                // Nothing of an ended batch is sent again or read back: what it did is in
+                // `rows`, so its bodies go now, not when its chunk ends.
+                tx.execute(
+                    "UPDATE batches SET calls = '[]', items = '[]' WHERE id = ?1",
+                    params![batch],
+                )?;
+            }
             insert_rows(tx, seq, closed)
         })
     }
@@ -676,11 +691,23 @@ impl Journal {
             // Bodies of ended batches are dropped; their `updated_at` stays the time they
             // ended (the report's task durations are read from it).
             tx.execute(
-                "UPDATE batches SET calls = '[]' WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
+                "UPDATE batches SET calls = '[]', items = '[]' WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
                 params![seq as i64],
             )?;
             insert_rows(tx, seq, outcomes)
-        })
+        })?;
+        if seq.is_multiple_of(VACUUM_EVERY) {
+            self.give_back_free_pages();
+        }
+        Ok(())
+    }
+
+    /// Gives the pages ended batches left free back to the file system, so the file holds
+    /// what the run still needs rather than the most it ever held. A journal made before
+    /// `auto_vacuum` was set keeps its pages (nothing is lost either way).
+    pub fn give_back_free_pages(&self) {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = conn.execute_batch("PRAGMA incremental_vacuum;");
     }
 
     /// Rows of a chunk still open elsewhere that have their final outcome (a local check's
@@ -1121,10 +1148,16 @@ mod tests {
             id: Some("qm:1".into()),
         };
         j.settle(id, 0, BatchState::Done, &[(1, &ok)]).unwrap();
+        // A settled batch keeps no bodies (what it did is in its rows' outcomes), but still
+        // says which rows it carried (for `status`).
+        let b = j.batches(0).unwrap()[0].clone();
+        assert_eq!(
+            (b.calls, b.items, b.rows),
+            (serde_json::json!([]), serde_json::json!([]), vec![1, 3])
+        );
         j.done(0, (1, 3), &[(3, &ok)]).unwrap();
         let c = j.chunks().unwrap()[&0].clone();
         assert!(c.done);
-        assert_eq!(j.batches(0).unwrap()[0].calls, serde_json::json!([]));
         let o = j.outcomes(1, 3).unwrap();
         assert_eq!(o.len(), 3);
         assert_eq!(o[&2], invalid);
@@ -1133,6 +1166,13 @@ mod tests {
             Journal::create(dir.path(), &meta()).is_err(),
             "never overwritten"
         );
+        // Pages the bodies leave are given back as the run goes.
+        drop(j);
+        let conn = Connection::open(dir.path().join(JOURNAL_FILE)).unwrap();
+        let mode: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "incremental");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Chunk<I> {
     pub verified: HashMap<usize, Verdict>,
     /// The outcomes came from the journal of an earlier attempt at this run.
     pub replayed: bool,
+    /// When the last of its tasks was seen ended: what it changed on the site is in any
+    /// listing begun after this.
+    pub changed: Option<std::time::Instant>,
     weight: usize,
 }
 
@@ -32,6 +35,7 @@ impl<I> Chunk<I> {
             items: Vec::new(),
             verified: Default::default(),
             replayed: false,
+            changed: None,
             weight: 0,
         }
     }

@@ -591,7 +591,7 @@ const BUSY_PER_SLOT: usize = 2;
 /// one to be written. Each holds its rows, so this sets most of an import's peak memory; it
 /// is this many because one slow task holds every later chunk back from the reports while
 /// the other slots go on (a task ten times as long as the rest: about 4 slots × 10 chunks).
-const WINDOW_PER_SLOT: usize = 12;
+const WINDOW_PER_SLOT: usize = 8;
 
 /// A send job that panicked leaves its rows' outcome unknown: the run stops and says so.
 fn job_ended<K: Description>(

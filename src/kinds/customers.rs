@@ -376,8 +376,8 @@ fn by_external_id(x: &ExternalIds, values: &[String]) -> (Vec<String>, Vec<Strin
 impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
     /// Reads the customers back (profile fetch by id, 25 a call; ids given, or found by email
     /// through `--service-desk`) and tells, per item, whether the site has it as given.
-    /// `again_if_missing`: list the service project again when an email is not in the last
-    /// listing (after a task that may have created it).
+    /// `again_if_missing`: when an email is not in the last listing, one begun after the
+    /// chunk's tasks were seen ended is needed (they may have created it).
     async fn read(
         &self,
         cx: &Cx<'_>,
@@ -392,9 +392,10 @@ impl<const ACCOUNTS: bool> CustomerKind<ACCOUNTS> {
         let by_email = if emails.is_empty() {
             None
         } else {
-            cx.site
-                .customers_by_email(&emails, again_if_missing)
-                .await?
+            // After a task that may have made them: a listing begun since it was seen ended.
+            let fresh =
+                again_if_missing.then(|| cx.changed.unwrap_or_else(std::time::Instant::now));
+            cx.site.customers_by_email(&emails, fresh).await?
         };
         let ids: Vec<Option<String>> = items
             .iter()

@@ -290,7 +290,7 @@ impl Deletes {
         let listing = if emails.is_empty() {
             Ok(None)
         } else {
-            site.customers_by_email(&emails, false)
+            site.customers_by_email(&emails, None)
                 .await
                 .map_err(|e| format!("the customers could not be looked up by email: {e}"))
         };

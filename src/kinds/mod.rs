@@ -158,6 +158,9 @@ pub struct Cx<'a> {
     /// with the chunk and run under the same slot limit and pacing as every request.
     pub tasks: &'a dyn Prerequisites,
     pub seq: u64,
+    /// When the chunk's tasks were last seen ended (reading back after them): a listing begun
+    /// since has what they did. None: reading back is not after a task of the chunk.
+    pub changed: Option<std::time::Instant>,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

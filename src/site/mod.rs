@@ -21,7 +21,8 @@ pub struct Site {
     /// `--service-desk`: a JSM service project whose customers can be found by email (CSM has
     /// no lookup by email).
     pub service_desk: Option<String>,
-    listing: tokio::sync::Mutex<Option<Arc<Listing>>>,
+    /// The last listing of `service_desk`'s customers, and when it was begun.
+    listing: tokio::sync::Mutex<Option<(Arc<Listing>, std::time::Instant)>>,
 }
 
 impl Site {
@@ -44,23 +45,29 @@ impl Site {
     }
 
     /// Customer ids by lower-cased email, through the customers of `--service-desk` (None
-    /// without it). The listing is made once per run; with `again_if_missing` it is made again
-    /// when one of `emails` is not in it (a customer created since: reading rows back after
-    /// their task), so many chunks share one listing.
+    /// without it). The listing is made once per run; with `fresh_since` (reading rows back
+    /// after a task that may have created them, seen ended then) it is made again when one of
+    /// `emails` is not in it and it was begun before then. Reads back waiting meanwhile take
+    /// the new listing when their tasks had ended before it was begun: chunks whose tasks end
+    /// together share one listing, and a listing is made again only after the site changed.
     pub async fn customers_by_email(
         &self,
         emails: &[String],
-        again_if_missing: bool,
+        fresh_since: Option<std::time::Instant>,
     ) -> Result<Option<Arc<Listing>>, ApiError> {
         let Some(sd) = &self.service_desk else {
             return Ok(None);
         };
         let mut cache = self.listing.lock().await;
-        let known = |m: &Listing| !again_if_missing || emails.iter().all(|e| m.get(e).is_some());
-        if !cache.as_deref().is_some_and(known) {
+        let will_do = |(m, begun): &(Arc<Listing>, std::time::Instant)| match fresh_since {
+            None => true,
+            Some(since) => *begun >= since || emails.iter().all(|e| m.get(e).is_some()),
+        };
+        if !cache.as_ref().is_some_and(will_do) {
+            let begun = std::time::Instant::now();
             let fresh = refs::service_desk_customers(&self.client, sd).await?;
-            *cache = Some(Arc::new(fresh));
+            *cache = Some((Arc::new(fresh), begun));
         }
-        Ok(cache.clone())
+        Ok(cache.as_ref().map(|(m, _)| m.clone()))
     }
 }

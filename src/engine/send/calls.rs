@@ -139,7 +139,7 @@ impl<K: Description> Engine<K> {
             return;
         }
         let items: Vec<K::Item> = done.iter().map(|(_, it)| it.clone()).collect();
-        let cx = self.cx(chunk.seq);
+        let cx = self.cx_after(chunk);
         let found = match self.kind.read_back(&cx, &items).await {
             Ok(f) if f.len() == items.len() => f,
             Ok(_) => vec![Found::CannotTell; items.len()],

@@ -258,6 +258,15 @@ impl<K: Description> Engine<K> {
             log: &*self.log,
             tasks: self,
             seq,
+            changed: None,
+        }
+    }
+
+    /// The context for reading a chunk's rows back after its tasks.
+    fn cx_after(&self, chunk: &Chunk<K::Item>) -> Cx<'_> {
+        Cx {
+            changed: chunk.changed,
+            ..self.cx(chunk.seq)
         }
     }
 

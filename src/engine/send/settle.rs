@@ -64,6 +64,9 @@ impl<K: Description> Engine<K> {
         slot: Slot<'_>,
     ) {
         let polled = self.poll(&t, &self.planner).await;
+        if polled.is_ok() {
+            chunk.changed = Some(std::time::Instant::now());
+        }
         // The task has ended (or is given up on): its slot is free for the next batch while
         // this one's rows are settled.
         self.free(slot);
@@ -164,7 +167,7 @@ impl<K: Description> Engine<K> {
         note: &str,
     ) {
         let items: Vec<K::Item> = which.iter().map(|&k| b.items[k].clone()).collect();
-        let cx = self.cx(chunk.seq);
+        let cx = self.cx_after(chunk);
         let found = match self.kind.read_back(&cx, &items).await {
             Ok(f) if f.len() == items.len() => f,
             Ok(_) => vec![Found::CannotTell; items.len()],
