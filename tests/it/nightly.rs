@@ -517,25 +517,8 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
     let full_fetches = profile_fetches(&sb) - before;
 
     // Slow answers, so the export is still reading when Ctrl-C comes.
-    crate::common::set_faults(&sb, serde_json::json!({"slow": 1.0, "slowMs": 40}));
     let spool = ctx.path(".part.csv.csmport-export.sqlite");
-    let child = ctx
-        .csmport(Some(&sb))
-        .args(["export", "customers", "--out", "part.csv"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let rows_kept = || {
-        rusqlite::Connection::open(&spool)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0)))
-            .unwrap_or(0)
-    };
-    while rows_kept() == 0 {
-        assert!(Instant::now() < deadline, "the export kept no rows");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = reading(&ctx, &sb, "part.csv", &spool);
     crate::common::sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -608,29 +591,12 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
     assert!(!spool.exists(), "the working file is removed at the end");
 
     // A kill leaves what was read; a resume that finds the site gone keeps it and names it.
-    crate::common::set_faults(&sb, serde_json::json!({"slow": 1.0, "slowMs": 40}));
     let spool = ctx.path(".killed.csv.csmport-export.sqlite");
-    let mut child = ctx
-        .csmport(Some(&sb))
-        .args(["export", "customers", "--out", "killed.csv"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let rows_kept = || {
-        rusqlite::Connection::open(&spool)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0)))
-            .unwrap_or(0)
-    };
-    while rows_kept() == 0 {
-        assert!(Instant::now() < deadline, "the export kept no rows");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = reading(&ctx, &sb, "killed.csv", &spool);
     child.kill().unwrap();
     child.wait().unwrap();
     crate::common::set_faults(&sb, serde_json::json!({}));
-    let kept = rows_kept();
+    let kept = rows_kept(&spool);
     assert!(kept > 0 && !ctx.path("killed.csv").exists());
     let out = ctx
         .csmport(None)
@@ -656,7 +622,7 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
         stderr(&out)
     );
     assert!(
-        spool.exists() && rows_kept() >= kept,
+        spool.exists() && rows_kept(&spool) >= kept,
         "what was read is kept"
     );
     let calls_before = sb.requests().len();
@@ -672,6 +638,32 @@ fn an_export_that_stopped_goes_on_with_resume_to_the_same_file() {
         "the export resumed after a kill is not the uninterrupted one"
     );
     assert!(!spool.exists());
+}
+
+/// Rows an export has kept in its working file `spool` so far.
+fn rows_kept(spool: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(spool)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get::<_, i64>(0)))
+        .unwrap_or(0)
+}
+
+/// An export of customers to `out` under slow answers, returned once it has kept rows in
+/// `spool` (still reading: to be stopped). The sandbox answers slowly until told otherwise.
+fn reading(ctx: &Ctx, sb: &SandboxProc, out: &str, spool: &std::path::Path) -> std::process::Child {
+    crate::common::set_faults(sb, serde_json::json!({"slow": 1.0, "slowMs": 40}));
+    let child = ctx
+        .csmport(Some(sb))
+        .args(["export", "customers", "--out", out])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows_kept(spool) == 0 {
+        assert!(Instant::now() < deadline, "the export kept no rows");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 /// The JSM listings (service projects, their customers, organizations and their members)
