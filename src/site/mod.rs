@@ -25,6 +25,9 @@ pub struct Site {
     listing: tokio::sync::Mutex<Option<(Arc<Listing>, std::time::Instant)>>,
 }
 
+/// Lookups of customers by email in flight at once.
+const LOOKUPS_AT_ONCE: usize = 4;
+
 impl Site {
     /// The one place a site and its client are set up (imports, deletes, exports,
     /// validation): at most `rate` requests a second, retried as `policy` says, waits and
@@ -63,11 +66,55 @@ impl Site {
             None => true,
             Some(since) => *begun >= since || emails.iter().all(|e| m.get(e).is_some()),
         };
+        if let Some((listing, _)) = cache.as_mut().filter(|c| !will_do(c)) {
+            // Fewer lookups than the listing has pages: each missing email is looked up
+            // instead, and the listing is made again only when one is not found that way.
+            let missing: Vec<String> = emails
+                .iter()
+                .filter(|e| listing.get(e).is_none())
+                .cloned()
+                .collect();
+            if missing.len() < listing.by_email.len() / refs::JSM_PAGE as usize + 1 {
+                let found = self.look_up(sd, missing.clone()).await?;
+                let all = found.len() == missing.len();
+                let merged = Arc::make_mut(listing);
+                for (email, id) in found {
+                    merged.by_email.insert(email.to_lowercase(), id);
+                }
+                if all {
+                    return Ok(Some(listing.clone()));
+                }
+            }
+        }
         if !cache.as_ref().is_some_and(will_do) {
             let begun = std::time::Instant::now();
             let fresh = refs::service_desk_customers(&self.client, sd).await?;
             *cache = Some((Arc::new(fresh), begun));
         }
         Ok(cache.as_ref().map(|(m, _)| m.clone()))
+    }
+
+    /// The ids of those of `emails` the service project's customer query finds, a few
+    /// lookups at a time.
+    async fn look_up(
+        &self,
+        service_desk: &str,
+        emails: Vec<String>,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let client = self.client.clone();
+        let desk = service_desk.to_string();
+        let found: Vec<Option<(String, String)>> = stream::iter(emails)
+            .map(move |e: String| {
+                let (client, desk) = (client.clone(), desk.clone());
+                async move {
+                    let id = refs::service_desk_customer(&client, &desk, &e).await?;
+                    Ok::<_, ApiError>(id.map(|id| (e, id)))
+                }
+            })
+            .buffered(LOOKUPS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }

@@ -412,6 +412,30 @@ pub async fn service_desk_customers(
     Ok(listing)
 }
 
+/// The id of the customer of `service_desk` whose email is `email` (in any case), looked up
+/// through the listing's query: none when it lists no such customer.
+pub async fn service_desk_customer(
+    client: &Client,
+    service_desk: &str,
+    email: &str,
+) -> Result<Option<String>, ApiError> {
+    let path = format!(
+        "{}?{}={}",
+        paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[service_desk]),
+        paths::jsm::CUSTOMER_QUERY,
+        csmport_api::escape(email)
+    );
+    let users: Vec<JsmUser> = jsm_all(client, &path).await?;
+    Ok(users
+        .into_iter()
+        .find(|u| {
+            u.email_address
+                .as_deref()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()))
+        })
+        .map(|u| u.account_id))
+}
+
 /// Customer profiles of `ids`, 25 a call, `concurrency` calls at a time.
 pub async fn customer_profiles(
     client: &Client,

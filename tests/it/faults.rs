@@ -322,6 +322,49 @@ fn a_refused_batch_is_bisected_so_good_rows_land_and_bad_rows_get_the_reason() {
 }
 
 #[test]
+fn reading_back_finds_new_customers_without_listing_the_service_project_per_chunk() {
+    // Issue 39 item 3: a service project of 600 customers (12 pages); new customers are read
+    // back 10 a chunk. Looking each new email up costs fewer requests than the listing's
+    // pages, so after the first listing the project is never listed whole again.
+    let sb = SandboxProc::start_raw(&[]);
+    let seed = Ctx::new();
+    let file = customers(&seed, 600);
+    let out = seed.import(&sb, &file, &["--batch-size", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ctx = Ctx::new();
+    let mut csv = String::from("email,displayName\n");
+    for i in 0..40 {
+        csv.push_str(&format!("Fresh{i}@Example.com,Fresh {i}\n"));
+    }
+    let file = ctx.write("fresh.csv", csv.as_bytes());
+    let before = sb.requests().len();
+    let out = ctx.import(
+        &sb,
+        &file,
+        &["--batch-size", "10", "--verify", "--service-desk", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ctx.summary()["verified"]["confirmed"], 40);
+    let listing: Vec<String> = sb.requests()[before..]
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/servicedesk/1/customer")
+        })
+        .map(|r| r["query"].as_str().unwrap_or("").to_string())
+        .collect();
+    let lookups = listing.iter().filter(|p| p.contains("query=")).count();
+    let pages = listing.len() - lookups;
+    assert_eq!(lookups, 40, "one lookup per new customer: {listing:?}");
+    assert!(
+        pages <= 13,
+        "the project listed once (12-13 pages), not per chunk: {pages}"
+    );
+}
+
+#[test]
 fn verify_reads_every_written_row_back() {
     let sb = SandboxProc::start_raw(&[]);
     let ctx = Ctx::new();

@@ -330,6 +330,10 @@ pub mod paths {
         /// organization through them.
         pub const SERVICE_DESKS: &str = "servicedesk";
         pub const SERVICE_DESK_CUSTOMERS: &str = "servicedesk/{serviceDeskId}/customer";
+        /// The query parameter that filters a service project's customers: matched against
+        /// their display name, name or email (JSM's published description). [UNCONFIRMED] how
+        /// it matches (the sandbox: any part, in any case); csmport keeps only exact emails.
+        pub const CUSTOMER_QUERY: &str = "query";
         pub const CUSTOMERS: &str = "customer";
         /// Under the site: `https://SITE.atlassian.net/rest/servicedeskapi`.
         pub const ON_SITE: &str = "rest/servicedeskapi";

@@ -125,6 +125,9 @@ impl Default for Config {
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
+    /// The query string, when there is one (its start, as for the path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     pub status: u16,

@@ -59,6 +59,10 @@ fn host_is_loopback(headers: &HeaderMap) -> bool {
 pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) -> R {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| q.chars().take(LOGGED_PATH_CHARS).collect::<String>());
     let key = req
         .headers()
         .get(IDEMPOTENCY_HEADER)
@@ -96,6 +100,7 @@ pub(super) async fn gate(State(sb): State<Sandbox>, req: Request, next: Next) ->
     log.push_back(LoggedRequest {
         method,
         path,
+        query,
         idempotency_key: key,
         status: resp.status().as_u16(),
         fault,

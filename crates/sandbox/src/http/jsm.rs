@@ -88,6 +88,24 @@ pub(super) async fn jsm_service_desk_customers(
     }
     let mut store = sb.store.lock().expect("store lock");
     let orders = store.orders();
+    // `query`: the customers whose email or display name has it, in any case.
+    if let Some(text) = q
+        .get(csmport_api::paths::jsm::CUSTOMER_QUERY)
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+    {
+        let found: Vec<JsmUser> = orders
+            .customers
+            .iter()
+            .filter_map(|c| store.customers.get(c))
+            .filter(|c| {
+                c.email.to_lowercase().contains(&text)
+                    || c.display_name.to_lowercase().contains(&text)
+            })
+            .map(jsm_user)
+            .collect();
+        return ok(tri!(super::page(&q, &found)));
+    }
     ok(tri!(page_of(&q, &orders.customers, |c| store
         .customers
         .get(c)
