@@ -664,7 +664,8 @@ impl Journal {
             )?;
             if !state.is_live() {
                 // Nothing of an ended batch is sent again or read back: what it did is in
-                // `rows`, so its bodies go now, not when its chunk ends.
+                // `rows`, so its bodies go now. Its `updated_at` stays the time it ended (the
+                // report's task durations are read from it).
                 tx.execute(
                     "UPDATE batches SET calls = '[]', items = '[]' WHERE id = ?1",
                     params![batch],
@@ -674,8 +675,8 @@ impl Journal {
         })
     }
 
-    /// Every row of a chunk is closed: record the outcomes not recorded yet, and drop the
-    /// bodies of its batches (nothing will be sent again).
+    /// Every row of a chunk is closed: record the outcomes not recorded yet. (Its batches'
+    /// bodies went when each was settled.)
     pub fn done(
         &self,
         seq: u64,
@@ -688,12 +689,6 @@ impl Journal {
                  ON CONFLICT(seq) DO UPDATE SET done = 1, updated_at = ?4",
                 params![seq as i64, range.0 as i64, range.1 as i64, now()],
             )?;
-            // Bodies of ended batches are dropped; their `updated_at` stays the time they
-            // ended (the report's task durations are read from it).
-            tx.execute(
-                "UPDATE batches SET calls = '[]', items = '[]' WHERE seq = ?1 AND state IN ('done', 'split', 'abandoned')",
-                params![seq as i64],
-            )?;
             insert_rows(tx, seq, outcomes)
         })?;
         if seq.is_multiple_of(VACUUM_EVERY) {
@@ -705,7 +700,7 @@ impl Journal {
     /// Gives the pages ended batches left free back to the file system, so the file holds
     /// what the run still needs rather than the most it ever held. A journal made before
     /// `auto_vacuum` was set keeps its pages (nothing is lost either way).
-    pub fn give_back_free_pages(&self) {
+    fn give_back_free_pages(&self) {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let _ = conn.execute_batch("PRAGMA incremental_vacuum;");
     }

@@ -325,23 +325,10 @@ fn workbook(tables: &dyn Source, extra: Option<&Extra<'_>>) -> Result<Workbook, 
         sheet.set_freeze_panes(1, 0)?;
         let last_col = t.header.len().saturating_sub(1) as u16;
         sheet.autofilter(0, 0, t.rows as u32, last_col)?;
-        let mut r = 0u32;
-        let mut failed = None;
-        let sent = tables.each_row(i, &mut |row| {
-            r += 1;
-            for (c, cell) in row.iter().enumerate() {
-                if let Err(e) = write_cell(sheet, r, c as u16, cell, &date) {
-                    let text = e.to_string();
-                    failed = Some(e);
-                    return Err(text);
-                }
-            }
-            Ok(())
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        sent.map_err(XlsxError::CustomError)?;
+        put_rows(
+            |f| tables.each_row(i, f),
+            |r, c, cell| write_cell(sheet, r, c, cell, &date),
+        )?;
     }
     if let Some(extra) = extra {
         let sheet = book.add_worksheet_with_constant_memory()?;
@@ -354,26 +341,17 @@ fn workbook(tables: &dyn Source, extra: Option<&Extra<'_>>) -> Result<Workbook, 
             sheet.write_string_with_format(0, c as u16, h, &bold)?;
         }
         sheet.set_freeze_panes(1, 0)?;
-        let mut r = 0u32;
-        let mut failed = None;
-        let sent = (extra.rows)(&mut |cells| {
-            r += 1;
-            for (c, cell) in cells.iter().enumerate() {
-                // Text as text: the old and new values are shown as the files had them.
-                if !cell.is_empty()
-                    && let Err(e) = sheet.write_string(r, c as u16, cell)
-                {
-                    let text = e.to_string();
-                    failed = Some(e);
-                    return Err(text);
+        let r = put_rows(
+            |f| (extra.rows)(&mut |cells: Vec<String>| f(&cells)),
+            // Text as text: the old and new values are shown as the files had them.
+            |r, c, cell: &String| {
+                if cell.is_empty() {
+                    Ok(())
+                } else {
+                    sheet.write_string(r, c, cell).map(|_| ())
                 }
-            }
-            Ok(())
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        sent.map_err(XlsxError::CustomError)?;
+            },
+        )?;
         let last_col = extra.header.len().saturating_sub(1) as u16;
         sheet.autofilter(0, 0, r, last_col)?;
     }
@@ -382,6 +360,32 @@ fn workbook(tables: &dyn Source, extra: Option<&Extra<'_>>) -> Result<Workbook, 
 
 /// One typed cell: strings as strings (never as formulas, whatever they start with), numbers,
 /// yes/no and dates as Excel has them.
+/// Hands each row `send` gives to `put`, cell by cell with its sheet row (from 1) and column;
+/// the first error `put` gives ends the sending and is returned as it was. The rows put.
+fn put_rows<T>(
+    send: impl FnOnce(&mut dyn FnMut(&[T]) -> Result<(), String>) -> Result<(), String>,
+    mut put: impl FnMut(u32, u16, &T) -> Result<(), XlsxError>,
+) -> Result<u32, XlsxError> {
+    let mut r = 0u32;
+    let mut failed = None;
+    let sent = send(&mut |row| {
+        r += 1;
+        for (c, cell) in row.iter().enumerate() {
+            if let Err(e) = put(r, c as u16, cell) {
+                let text = e.to_string();
+                failed = Some(e);
+                return Err(text);
+            }
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    sent.map_err(XlsxError::CustomError)?;
+    Ok(r)
+}
+
 fn write_cell(
     sheet: &mut rust_xlsxwriter::Worksheet,
     r: u32,

@@ -74,9 +74,10 @@ impl Site {
                 .filter(|e| listing.get(e).is_none())
                 .cloned()
                 .collect();
-            if missing.len() < listing.by_email.len() / refs::JSM_PAGE as usize + 1 {
-                let found = self.look_up(sd, missing.clone()).await?;
-                let all = found.len() == missing.len();
+            let wanted = missing.len();
+            if wanted < listing.by_email.len() / refs::JSM_PAGE as usize + 1 {
+                let found = self.look_up(sd, missing).await?;
+                let all = found.len() == wanted;
                 let merged = Arc::make_mut(listing);
                 for (email, id) in found {
                     merged.by_email.insert(email.to_lowercase(), id);
