@@ -71,6 +71,8 @@ pub struct Durations {
     knots: Vec<(f64, f64)>,
     /// Where a group of lengths ends and a stretch with none follows (seconds), ascending.
     ends: Vec<f64>,
+    /// Where a group of lengths after such a stretch begins (seconds), ascending.
+    starts: Vec<f64>,
 }
 
 /// Tasks remembered, so the estimate follows tasks that get slower or faster.
@@ -82,6 +84,9 @@ const NEGLIGIBLE: f64 = 1e-3;
 /// A stretch with no lengths in it, this share of the time before it or longer, parts two
 /// groups of lengths (fast tasks and slow ones).
 const GAP: f64 = 0.25;
+/// A length's weight is spread back over at most this share of it, to where tasks of that
+/// length were last seen running.
+const SPREAD: f64 = 0.3;
 
 impl Durations {
     pub fn is_empty(&self) -> bool {
@@ -139,13 +144,19 @@ impl Durations {
         }
         self.knots.clear();
         self.ends.clear();
+        self.starts.clear();
         let mut share = 0.0;
         for (j, (&x, &w)) in at.iter().zip(&weight).enumerate() {
             if w < NEGLIGIBLE {
                 continue;
             }
             let from = match self.knots.last() {
-                Some(&(prev, _)) => ran_past[j].as_secs_f64().max(prev),
+                // A wide bracket (a poll that leapt to the slow tasks) says nothing of the
+                // lengths it spans: spread no further back than a share of the length.
+                Some(&(prev, _)) => ran_past[j]
+                    .as_secs_f64()
+                    .max(prev)
+                    .max(x.as_secs_f64() * (1.0 - SPREAD)),
                 // The shortest: back to the longest any task is known to have run short of it.
                 None => self.reached_below(x).as_secs_f64(),
             };
@@ -153,6 +164,7 @@ impl Durations {
                 && from > prev * (1.0 + GAP)
             {
                 self.ends.push(prev);
+                self.starts.push(from);
             }
             if self.knots.last().is_none_or(|&(prev, _)| from > prev) {
                 self.knots.push((from, share));
@@ -182,6 +194,28 @@ impl Durations {
             .iter()
             .find(|&&e| e > lo)
             .map(|&e| Duration::from_secs_f64(e))
+    }
+
+    /// How wide the group of the shortest lengths is, as a share of where it ends.
+    pub fn first_group_width(&self) -> f64 {
+        match (self.knots.first(), self.ends.first()) {
+            (Some(&(start, _)), Some(&end)) if end > 0.0 => (end - start) / end,
+            _ => 0.0,
+        }
+    }
+
+    /// The longest length seen.
+    pub fn longest(&self) -> Option<Duration> {
+        self.knots.last().map(|&(t, _)| Duration::from_secs_f64(t))
+    }
+
+    /// Where the first group of lengths beginning after `lo` begins.
+    pub fn group_start_after(&self, lo: Duration) -> Option<Duration> {
+        let lo = lo.as_secs_f64();
+        self.starts
+            .iter()
+            .find(|&&s| s > lo)
+            .map(|&s| Duration::from_secs_f64(s))
     }
 
     /// The share of tasks ended by `t`.
@@ -239,25 +273,48 @@ impl Durations {
 }
 
 /// Where each poll of a task goes, from the run's `Durations`. The first poll goes where a
-/// share `AIM_FIRST` of tasks have ended; each later one where a share `AIM_NEXT` of those
-/// still running at the last poll have, so polls follow the tasks' spread (close together
-/// where many end, apart where few do). Two limits keep the polls of a task few: a later poll
-/// is never sooner than `STEP_OF_TIME` of the time the task has run, and a poll never leaps
-/// from one group of lengths to a group far beyond (fast tasks and a few slow ones): it goes
-/// to the end of the nearer group, once a step past it, and only then on. Past every length
-/// seen, polls space out by `BEYOND` of the time so far (doubling before any task has ended).
+/// share of tasks have ended (`AIM_FIRST` to begin with); each later one where a share
+/// `AIM_NEXT` of those still running at the last poll have, so polls follow the tasks' spread
+/// (close together where many end, apart where few do). A later poll is never sooner than
+/// `STEP_OF_TIME` of the time the task has run. Polls never leap from one group of lengths to
+/// a group far beyond (fast tasks and a few slow ones): they go to the end of the nearer
+/// group, once a step past it, then to where the farther group begins (so its tasks' brackets
+/// stay narrow and the estimate of them true), and only then among its lengths. Past every
+/// length seen, steps double from one a step past the longest, but are never longer than
+/// `BEYOND` of the time so far (before any task has ended, polls double from the prior).
 /// One task in `PROBE_EVERY` has its first poll sooner, halfway down to the longest length a
 /// task is known to have run past: a task seen ended there shows tasks can be that short (they
 /// got faster, or the first poll had drifted late), which is how the estimate learns what
 /// lies below its first poll.
+///
+/// Polls per task are kept within budget (`POLLS_LOW`..`POLLS_HIGH` over the last tasks) by
+/// moving where first polls aim: later when slow tasks have cost many polls, sooner when there
+/// are polls to spare and task times are spread (the first poll is where most tasks are seen
+/// ended, and where most of a slot's idle time is lost).
 #[derive(Debug, Clone)]
 pub struct PollPlanner {
     prior: Duration,
     durations: Durations,
     planned: u64,
+    /// Where the first poll aims (a share of tasks ended), moved to keep polls per task within
+    /// the budget.
+    aim: f64,
+    /// Polls of the last tasks seen ended.
+    spent: VecDeque<u32>,
 }
 
 const AIM_FIRST: f64 = 0.6;
+/// How far the first poll's aim may move to keep within the budget: later when polls cost
+/// too much, sooner when there are polls to spare and the first group of task times is wider
+/// than `SPREAD_WORTH_POLLS` of its end.
+const AIM_LATEST: f64 = 0.75;
+const AIM_SOONEST: f64 = 0.5;
+const SPREAD_WORTH_POLLS: f64 = 0.15;
+/// Its move after each task seen ended while polls per task are outside the band.
+const AIM_MOVE: f64 = 0.01;
+/// The band polls per task are kept in (issue 39's budget is 2).
+const POLLS_LOW: f64 = 1.7;
+const POLLS_HIGH: f64 = 1.9;
 const AIM_NEXT: f64 = 0.4;
 const BEYOND: f64 = 0.25;
 const PROBE_EVERY: u64 = 16;
@@ -273,12 +330,35 @@ impl PollPlanner {
             prior,
             durations: Durations::default(),
             planned: 0,
+            aim: AIM_FIRST,
+            spent: VecDeque::new(),
         }
     }
 
-    /// A task ended: last seen unfinished at `lo` (zero if never), seen ended at `hi`.
-    pub fn record(&mut self, lo: Duration, hi: Duration) {
+    /// A task ended: last seen unfinished at `lo` (zero if never), seen ended at `hi`, after
+    /// `polls` polls.
+    pub fn record(&mut self, lo: Duration, hi: Duration, polls: u32) {
         self.durations.record(lo, hi);
+        if self.spent.len() == LEARN_FROM {
+            self.spent.pop_front();
+        }
+        self.spent.push_back(polls);
+        // A few tasks say little of what polls cost.
+        if self.spent.len() >= LEARN_FROM / 4 {
+            let mean = f64::from(self.spent.iter().sum::<u32>()) / self.spent.len() as f64;
+            if mean > POLLS_HIGH {
+                self.aim = (self.aim + AIM_MOVE).min(AIM_LATEST);
+            } else if mean < POLLS_LOW {
+                // Polls spent sooner catch tasks only where their times are spread; where
+                // they are all alike, an earlier first poll only finds them running.
+                let soonest = if self.durations.first_group_width() > SPREAD_WORTH_POLLS {
+                    AIM_SOONEST
+                } else {
+                    AIM_FIRST
+                };
+                self.aim = (self.aim - AIM_MOVE).max(soonest);
+            }
+        }
     }
 
     /// The first poll for the next task (since its submission), within
@@ -286,7 +366,7 @@ impl PollPlanner {
     pub fn first(&mut self, cap: Duration) -> Duration {
         let cap = cap.max(FIRST_POLL_FLOOR);
         self.planned += 1;
-        let Some(at) = self.durations.quantile_after(Duration::ZERO, AIM_FIRST) else {
+        let Some(at) = self.durations.quantile_after(Duration::ZERO, self.aim) else {
             return self.prior.clamp(FIRST_POLL_FLOOR, cap);
         };
         let at = if self.planned.is_multiple_of(PROBE_EVERY) {
@@ -311,20 +391,46 @@ impl PollPlanner {
             // Tasks just past a group's end are caught with one poll a step past it before the
             // jump to the next group.
             Some(at) => {
+                // Only a poll that has not yet gone past a group's end goes a step past it:
+                // once is enough.
                 let past = self
                     .durations
                     .group_end_before(lo)
+                    .filter(|end| lo < end.mul_f64(1.0 + STEP_OF_TIME / 2.0))
                     .map(|end| end.mul_f64(1.0 + STEP_OF_TIME));
                 let to = match (self.durations.group_end_after(lo), past) {
                     (Some(end), _) if end < at => end,
                     (_, Some(past)) if lo < past && past < at => past,
-                    _ => at,
+                    _ => match self.durations.group_start_after(lo) {
+                        Some(start) if start < at => start,
+                        _ => at,
+                    },
                 };
                 // Where lengths are spread thin, polls are too: a step is a share of the time.
                 to.saturating_sub(lo).max(lo.mul_f64(STEP_OF_TIME))
             }
             None if self.durations.is_empty() => lo.max(self.prior),
-            None => lo.mul_f64(BEYOND),
+            None => {
+                // Past every length seen: a task just longer than the longest is caught soon,
+                // one far longer within a share of its time.
+                let longest = self
+                    .durations
+                    .longest()
+                    .filter(|l| !l.is_zero())
+                    .unwrap_or(lo);
+                let mut reach = STEP_OF_TIME;
+                // Bounded: the reach doubles, and `BEYOND` caps the step anyway.
+                for _ in 0..64 {
+                    if longest.mul_f64(1.0 + reach) > lo {
+                        break;
+                    }
+                    reach = 2.0 * reach + STEP_OF_TIME;
+                }
+                let at = longest.mul_f64(1.0 + reach);
+                at.saturating_sub(lo)
+                    .min(lo.mul_f64(BEYOND))
+                    .max(lo.mul_f64(STEP_OF_TIME))
+            }
         };
         lo + step.clamp(p.min_step, p.cap.max(p.min_step))
     }
@@ -471,19 +577,25 @@ mod tests {
         // Most tasks about half a second, a few ten times that.
         let mut planner = PollPlanner::new(ms(250));
         for i in 0..20 {
-            planner.record(ms(480 + i), ms(490 + i));
+            planner.record(ms(480 + i), ms(490 + i), 2);
         }
-        planner.record(ms(4980), ms(5000));
-        planner.record(ms(5080), ms(5100));
+        planner.record(ms(4980), ms(5000), 2);
+        planner.record(ms(5080), ms(5100), 2);
         // Among those still running; never sooner than a share of the time so far.
         let next = planner.next(ms(300), &p);
         assert!(next > ms(480) && next < ms(500), "{next:?}");
         assert_eq!(planner.next(ms(495), &p), ms(495).mul_f64(1.06));
-        // At the end of the fast ones: once just past it, then on to the slow ones.
+        // At the end of the fast ones: once just past it, then to where the slow ones begin
+        // (the slow tasks were last seen running at 4980 and 5080 ms).
         assert_eq!(planner.next(ms(509), &p), ms(509).mul_f64(1.06));
-        assert!(planner.next(ms(535), &p) >= ms(4980));
-        // Past every length seen: a quarter of the time so far.
-        assert_eq!(planner.next(ms(5100), &p), ms(6375));
+        assert_eq!(planner.next(ms(535), &p), ms(4980));
+        assert_eq!(planner.next(ms(4980), &p), ms(4980).mul_f64(1.06));
+        // Past every length seen: steps double from one past the longest (5.1 s x 1.06,
+        // x 1.18, x 1.42), never longer than a quarter of the time so far, up to the cap.
+        assert_eq!(planner.next(ms(5100), &p), ms(5100).mul_f64(1.06));
+        assert_eq!(planner.next(ms(5406), &p), ms(5100).mul_f64(1.18));
+        assert_eq!(planner.next(ms(6018), &p), ms(5100).mul_f64(1.42));
+        assert_eq!(planner.next(ms(60_000), &p), ms(75_000));
         assert_eq!(
             planner.next(Duration::from_secs(600), &p),
             Duration::from_secs(630)
@@ -492,6 +604,131 @@ mod tests {
         let slow = PollPolicy::at_rate(2.0, p.timeout);
         assert_eq!(planner.next(ms(495), &slow), ms(995));
         assert_eq!(PollPolicy::at_rate(1000.0, p.timeout).min_step, MIN_STEP);
+    }
+
+    #[test]
+    fn a_slow_task_seen_late_does_not_blur_the_gap_between_fast_and_slow_ones() {
+        let p = PollPolicy::default();
+        let mut planner = PollPlanner::new(ms(250));
+        for i in 0..40 {
+            planner.record(ms(680 + i), ms(690 + i), 2);
+        }
+        // A slow task last seen running just past the fast ones, and seen ended 5 s later:
+        // where in between it ended is not known, and must not read as tasks ending there.
+        planner.record(ms(760), ms(5800), 6);
+        planner.record(ms(5500), ms(6000), 6);
+        let end = planner.durations.group_end_before(ms(740));
+        assert!(end.is_some_and(|e| e >= ms(715) && e <= ms(729)), "{end:?}");
+        let end = end.unwrap_or_default();
+        // A fast task a little longer than any seen is caught a step past the end...
+        assert_eq!(planner.next(end, &p), end.mul_f64(1.06));
+        // ...and a task still running then is polled where the slow ones begin, not within
+        // the stretch between.
+        let next = planner.next(end.mul_f64(1.06), &p);
+        assert!(next >= ms(4060), "{next:?}");
+    }
+
+    #[test]
+    fn first_polls_aim_later_while_polls_per_task_are_over_budget() {
+        let cap = Duration::from_secs(30);
+        let mut planner = PollPlanner::new(ms(250));
+        for i in 0..LEARN_FROM as u64 {
+            planner.record(ms(500 + 8 * (i % 32)), ms(510 + 8 * (i % 32)), 2);
+        }
+        let before = planner.aim;
+        assert!(before > AIM_FIRST, "{before}");
+        let late = planner.first(cap);
+        // Cheap tasks bring the aim back, and sooner: these tasks' times are spread.
+        for i in 0..2 * LEARN_FROM as u64 {
+            planner.record(ms(500 + 8 * (i % 32)), ms(510 + 8 * (i % 32)), 1);
+        }
+        assert_eq!(planner.aim, AIM_SOONEST);
+        let sooner = planner.first(cap);
+        assert!(sooner < late, "{sooner:?} {late:?}");
+        // Where they take the same time, polls sooner would be wasted.
+        let mut planner = PollPlanner::new(ms(250));
+        for _ in 0..2 * LEARN_FROM {
+            planner.record(ms(495), ms(505), 1);
+        }
+        assert_eq!(planner.aim, AIM_FIRST);
+        let mut planner = PollPlanner::new(ms(250));
+        for _ in 0..LEARN_FROM / 4 - 1 {
+            planner.record(ms(500), ms(510), 9);
+        }
+        assert_eq!(planner.aim, AIM_FIRST, "a few tasks say little");
+    }
+
+    /// Five slots, each making its next task as soon as its last is seen ended, polls landing
+    /// up to 5 ms after their time: returns the share of five slots' time over the run that
+    /// tasks ran, and the polls per task.
+    fn slots(seed: u64, n: usize, len: impl Fn(usize) -> f64) -> (f64, f64) {
+        let policy = PollPolicy::default();
+        let mut p = PollPlanner::new(ms(250));
+        // Per slot: its task (index, made at, last seen running at, polls) and its next event.
+        let mut task: [Option<(usize, f64, f64, u32)>; 5] = [None; 5];
+        let mut at = [0.0f64; 5];
+        let (mut made, mut ended, mut polls, mut ran, mut end) = (0, 0, 0u32, 0.0, 0.0f64);
+        let drift = |i: usize, k: u32| 0.001 + 0.004 * draw(i * 64 + k as usize, seed);
+        while ended < n {
+            let k = (0..5)
+                .filter(|&k| task[k].is_some() || made < n)
+                .min_by(|&a, &b| at[a].total_cmp(&at[b]))
+                .expect("a slot with work");
+            let now = at[k];
+            match task[k] {
+                None => {
+                    let first = p.first(policy.cap).as_secs_f64();
+                    task[k] = Some((made, now, 0.0, 0));
+                    at[k] = now + first + drift(made, 0);
+                    made += 1;
+                }
+                Some((i, t0, lo, m)) => {
+                    let asked = now - t0;
+                    if asked >= len(i) {
+                        p.record(
+                            Duration::from_secs_f64(lo),
+                            Duration::from_secs_f64(asked),
+                            m + 1,
+                        );
+                        (ended, polls, ran) = (ended + 1, polls + m + 1, ran + len(i));
+                        end = end.max(t0 + len(i));
+                        task[k] = None;
+                        // The next task is made a few milliseconds after.
+                        at[k] = if made < n { now + 0.007 } else { f64::INFINITY };
+                    } else {
+                        let next = p.next(Duration::from_secs_f64(asked), &policy);
+                        task[k] = Some((i, t0, asked, m + 1));
+                        at[k] = t0 + next.as_secs_f64() + drift(i, m + 1);
+                    }
+                }
+            }
+        }
+        (ran / (5.0 * end), f64::from(polls) / n as f64)
+    }
+
+    #[test]
+    fn five_slots_stay_busy_within_two_polls_a_task() {
+        // 200 tasks a run, as bench/slots.sh makes; several runs, as one is luck.
+        let runs = |len: fn(usize, u64) -> f64| {
+            let r: Vec<(f64, f64)> = (1..=6).map(|s| slots(s, 200, |i| len(i, s))).collect();
+            let use_ = r.iter().map(|x| x.0).sum::<f64>() / r.len() as f64;
+            (use_, r.iter().map(|x| x.1).fold(0.0, f64::max))
+        };
+        let (use_, polls) = runs(|_, _| 0.5);
+        assert!(use_ >= 0.95 && polls <= 1.5, "exact: {use_:.3}, {polls:.2}");
+        let (use_, polls) = runs(|i, s| 0.5 * (1.0 + 0.5 * draw(i, s)));
+        assert!(
+            use_ >= 0.86 && polls <= 2.0,
+            "jitter: {use_:.3}, {polls:.2}"
+        );
+        let (use_, polls) = runs(|i, s| {
+            let slow = if draw(i, s + 100) < 0.05 { 10.0 } else { 1.0 };
+            0.5 * (1.0 + 0.5 * draw(i, s)) * slow
+        });
+        assert!(
+            use_ >= 0.82 && polls <= 2.0,
+            "long tail: {use_:.3}, {polls:.2}"
+        );
     }
 
     /// Runs `n` tasks of the lengths `len(i)` through a planner, `slots` at a time (each
@@ -509,14 +746,14 @@ mod tests {
         for batch in (0..n).collect::<Vec<_>>().chunks(slots) {
             let planned: Vec<Duration> = batch.iter().map(|_| p.first(policy.cap)).collect();
             for (&i, first) in batch.iter().zip(planned) {
-                let (mut at, mut lo) = (first, Duration::ZERO);
-                polls += 1;
+                let (mut at, mut lo, mut n) = (first, Duration::ZERO, 1);
                 while at < len(i) {
                     lo = at;
                     at = p.next(lo, &policy);
-                    polls += 1;
+                    n += 1;
                 }
-                p.record(lo, at);
+                polls += n;
+                p.record(lo, at, n);
                 ran += len(i);
                 waited += at;
             }
@@ -574,7 +811,7 @@ mod tests {
         simulate(&mut p, 100, 1, |_| Duration::ZERO);
         assert_eq!(p.first(cap), FIRST_POLL_FLOOR);
         let mut p = PollPlanner::new(ms(250));
-        p.record(Duration::from_secs(90), Duration::from_secs(120));
+        p.record(Duration::from_secs(90), Duration::from_secs(120), 1);
         assert_eq!(p.first(cap), cap);
     }
 

@@ -48,10 +48,11 @@ impl<K: Description> Engine<K> {
             tracked.pending_at.as_millis(),
             tracked.ended_at.as_millis()
         ));
-        planner
-            .lock()
-            .expect("planner lock")
-            .record(tracked.pending_at, tracked.ended_at);
+        planner.lock().expect("planner lock").record(
+            tracked.pending_at,
+            tracked.ended_at,
+            tracked.polls,
+        );
         Ok(tracked.status)
     }
 
