@@ -87,6 +87,8 @@ const GAP: f64 = 0.25;
 /// A length's weight is spread back over at most this share of it, to where tasks of that
 /// length were last seen running.
 const SPREAD: f64 = 0.3;
+/// Lengths within this share of each other are taken as one stretch of lengths.
+const CLUSTER: f64 = 0.02;
 
 impl Durations {
     pub fn is_empty(&self) -> bool {
@@ -146,10 +148,24 @@ impl Durations {
         self.ends.clear();
         self.starts.clear();
         let mut share = 0.0;
+        let mut cluster: Option<f64> = None;
         for (j, (&x, &w)) in at.iter().zip(&weight).enumerate() {
             if w < NEGLIGIBLE {
                 continue;
             }
+            // Lengths close together are one: polls that keep landing at one time (the first
+            // poll, where most tasks are seen ended) would otherwise pile the weight of every
+            // task they saw ended onto that time, and the first poll would stay there.
+            if let Some(first) = cluster
+                && x.as_secs_f64() <= first * (1.0 + CLUSTER)
+            {
+                share += w / total;
+                if let Some(last) = self.knots.last_mut() {
+                    *last = (x.as_secs_f64(), share.min(1.0));
+                }
+                continue;
+            }
+            cluster = Some(x.as_secs_f64());
             let from = match self.knots.last() {
                 // A wide bracket (a poll that leapt to the slow tasks) says nothing of the
                 // lengths it spans: spread no further back than a share of the length.
@@ -283,9 +299,9 @@ impl Durations {
 /// length seen, steps double from one a step past the longest, but are never longer than
 /// `BEYOND` of the time so far (before any task has ended, polls double from the prior).
 /// One task in `PROBE_EVERY` has its first poll sooner, halfway down to the longest length a
-/// task is known to have run past: a task seen ended there shows tasks can be that short (they
-/// got faster, or the first poll had drifted late), which is how the estimate learns what
-/// lies below its first poll.
+/// task is known to have run past and at least `PROBE_DEPTH` sooner: a task seen ended there
+/// shows tasks can be that short (they got faster, or the first poll had drifted late), which
+/// is how the estimate learns what lies below its first poll.
 ///
 /// Polls per task are kept within budget (`POLLS_LOW`..`POLLS_HIGH` over the last tasks) by
 /// moving where first polls aim: later when slow tasks have cost many polls, sooner when there
@@ -307,7 +323,7 @@ const AIM_FIRST: f64 = 0.6;
 /// How far the first poll's aim may move to keep within the budget: later when polls cost
 /// too much, sooner when there are polls to spare and the first group of task times is wider
 /// than `SPREAD_WORTH_POLLS` of its end.
-const AIM_LATEST: f64 = 0.75;
+const AIM_LATEST: f64 = 0.85;
 const AIM_SOONEST: f64 = 0.5;
 const SPREAD_WORTH_POLLS: f64 = 0.15;
 /// Its move after each task seen ended while polls per task are outside the band.
@@ -318,6 +334,9 @@ const POLLS_HIGH: f64 = 1.9;
 const AIM_NEXT: f64 = 0.4;
 const BEYOND: f64 = 0.25;
 const PROBE_EVERY: u64 = 16;
+/// A probe goes at least this share below where the first poll would: halfway down to a task
+/// seen running just below it would learn nothing.
+const PROBE_DEPTH: f64 = 0.1;
 /// A later poll never comes sooner than this share of the time the task has run.
 const STEP_OF_TIME: f64 = 0.06;
 /// The first poll never comes sooner than this.
@@ -376,7 +395,9 @@ impl PollPlanner {
             } else {
                 reached
             };
-            ((reached + at) / 2).max(at / 2)
+            ((reached + at) / 2)
+                .min(at.mul_f64(1.0 - PROBE_DEPTH))
+                .max(at / 2)
         } else {
             at
         };
@@ -558,6 +579,51 @@ mod tests {
             d.record(ms(90), ms(100));
         }
         assert_eq!(d.quantile_after(Duration::ZERO, 1.0), Some(ms(100)));
+    }
+
+    #[test]
+    fn first_polls_landing_at_one_time_do_not_pile_every_length_there() {
+        let mut d = Durations::default();
+        let us = |n: u64| Duration::from_micros(n);
+        // Most tasks seen ended at a first poll that keeps landing at 656 ms, the rest still
+        // running then; a few probes at 590 ms saw a third of theirs ended.
+        for i in 0..60 {
+            d.record(Duration::ZERO, us(656_000 + 10 * i));
+        }
+        for i in 0..40 {
+            d.record(us(656_500), ms(700 + i));
+        }
+        for _ in 0..2 {
+            d.record(Duration::ZERO, ms(590));
+        }
+        for _ in 0..4 {
+            d.record(ms(590), us(656_300));
+        }
+        // Half the tasks have ended somewhere between the probes and the first poll, not all
+        // at the first poll.
+        let q = d.quantile_after(Duration::ZERO, 0.5).unwrap_or_default();
+        assert!(q > ms(600) && q < ms(650), "{q:?}");
+    }
+
+    #[test]
+    fn a_probe_goes_below_tasks_seen_running_just_under_the_first_poll() {
+        let cap = Duration::from_secs(30);
+        let mut p = PollPlanner::new(ms(250));
+        for i in 0..30 {
+            p.record(Duration::ZERO, ms(650 + i % 3), 1);
+            p.record(ms(649), ms(700 + i), 2);
+        }
+        let firsts: Vec<Duration> = (0..PROBE_EVERY).map(|_| p.first(cap)).collect();
+        let (probe, usual) = (firsts[PROBE_EVERY as usize - 1], firsts[0]);
+        assert!(
+            probe <= usual.mul_f64(1.0 - PROBE_DEPTH),
+            "{probe:?} {usual:?}"
+        );
+        assert!(
+            firsts[1..PROBE_EVERY as usize - 1]
+                .iter()
+                .all(|&f| f == usual)
+        );
     }
 
     #[test]
