@@ -7,9 +7,8 @@
 # ran over 5 slots x the span from the first task made to the last ended, and the same while
 # work was waiting (from the first task made to the last made: after that no batch is left to
 # fill a slot, and a slow task last holds the run open alone); and polls per task
-# (summary.json's polls_per_task). Which tasks are slow is the sandbox's draw, and a slow task
-# made last holds the run open alone, so the long tail runs with three seeds of the sandbox's
-# generator and their mean is given too. Then a row at --rate 10 against a sandbox that answers
+# (summary.json's polls_per_task). Which tasks are slow is the sandbox's draw, so the long tail
+# runs with three seeds of the sandbox's generator and their mean is given too. Then a row at --rate 10 against a sandbox that answers
 # 429 past 10 requests a second: the 429s the run met (goal 0).
 # Goals (issue 39): slot use by the sandbox's clock >= 0.95 exact, >= 0.90 jitter, >= 0.85
 # long tail; polls per task <= 2.

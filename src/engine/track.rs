@@ -205,11 +205,7 @@ impl Durations {
 
     /// The end of the first group of lengths that ends after `lo`.
     pub fn group_end_after(&self, lo: Duration) -> Option<Duration> {
-        let lo = lo.as_secs_f64();
-        self.ends
-            .iter()
-            .find(|&&e| e > lo)
-            .map(|&e| Duration::from_secs_f64(e))
+        first_after(&self.ends, lo)
     }
 
     /// How wide the group of the shortest lengths is, as a share of where it ends.
@@ -227,11 +223,7 @@ impl Durations {
 
     /// Where the first group of lengths beginning after `lo` begins.
     pub fn group_start_after(&self, lo: Duration) -> Option<Duration> {
-        let lo = lo.as_secs_f64();
-        self.starts
-            .iter()
-            .find(|&&s| s > lo)
-            .map(|&s| Duration::from_secs_f64(s))
+        first_after(&self.starts, lo)
     }
 
     /// The share of tasks ended by `t`.
@@ -286,6 +278,15 @@ impl Durations {
             .max()
             .unwrap_or(t)
     }
+}
+
+/// The first of `times` (seconds, ascending) after `lo`.
+fn first_after(times: &[f64], lo: Duration) -> Option<Duration> {
+    let lo = lo.as_secs_f64();
+    times
+        .iter()
+        .find(|&&t| t > lo)
+        .map(|&t| Duration::from_secs_f64(t))
 }
 
 /// Where each poll of a task goes, from the run's `Durations`. The first poll goes where a
@@ -419,14 +420,13 @@ impl PollPlanner {
                     .group_end_before(lo)
                     .filter(|end| lo < end.mul_f64(1.0 + STEP_OF_TIME / 2.0))
                     .map(|end| end.mul_f64(1.0 + STEP_OF_TIME));
-                let to = match (self.durations.group_end_after(lo), past) {
-                    (Some(end), _) if end < at => end,
-                    (_, Some(past)) if lo < past && past < at => past,
-                    _ => match self.durations.group_start_after(lo) {
-                        Some(start) if start < at => start,
-                        _ => at,
-                    },
-                };
+                // In this order: the nearer group's end, a step past it, the next group's
+                // start; each only if sooner than the quantile.
+                let sooner = |t: Option<Duration>| t.filter(|&t| t < at);
+                let to = sooner(self.durations.group_end_after(lo))
+                    .or(sooner(past))
+                    .or(sooner(self.durations.group_start_after(lo)))
+                    .unwrap_or(at);
                 // Where lengths are spread thin, polls are too: a step is a share of the time.
                 to.saturating_sub(lo).max(lo.mul_f64(STEP_OF_TIME))
             }
@@ -691,6 +691,9 @@ mod tests {
         // ...and a task still running then is polled where the slow ones begin, not within
         // the stretch between.
         let next = planner.next(end.mul_f64(1.06), &p);
+        assert!(next >= ms(4060), "{next:?}");
+        // Once past the end is enough: a poll that already landed past it moves on.
+        let next = planner.next(end.mul_f64(1.04), &p);
         assert!(next >= ms(4060), "{next:?}");
     }
 
