@@ -590,8 +590,10 @@ const BUSY_PER_SLOT: usize = 2;
 /// Chunks in flight per task slot: those being sent, and those done and waiting for an earlier
 /// one to be written. Each holds its rows, so this sets most of an import's peak memory; it
 /// is this many because one slow task holds every later chunk back from the reports while
-/// the other slots go on (a task ten times as long as the rest: about 4 slots × 10 chunks).
-const WINDOW_PER_SLOT: usize = 8;
+/// the other slots go on: a task ten times as long as the rest (up to 7.5 s among tasks of
+/// 0.5-0.75 s) holds back 4 slots × 11 chunks and those being sent. With 8 a slot, every
+/// slot stood idle for up to a second at the end of such a task in `bench/slots.sh`.
+const WINDOW_PER_SLOT: usize = 16;
 
 /// A send job that panicked leaves its rows' outcome unknown: the run stops and says so.
 fn job_ended<K: Description>(

@@ -599,3 +599,55 @@ fn a_row_a_closed_chunk_lost_is_decided_again_not_failed() {
     let log = std::fs::read_to_string(run.join("run.log")).unwrap();
     assert!(log.contains("without the outcome of 1 rows"), "{log}");
 }
+
+/// Issue 39, "a slot freed is a slot filled": a task far slower than the rest holds only its
+/// own slot. The chunks after it go on through the other four slots and wait, done, for it to
+/// be written; with 8 chunks a slot in flight no more than 39 were made while it ran (every
+/// slot idle until it ended), with 16 up to 79 (a 3 s task among tasks of 10 ms).
+#[test]
+fn a_slow_task_holds_only_its_own_slot() {
+    let sb = SandboxProc::start_raw(&[
+        "--max-tasks",
+        "5",
+        "--task-latency-ms",
+        "10",
+        "--task-jitter",
+        "0",
+        "--task-tail",
+        "0.05",
+        "--task-tail-factor",
+        "300",
+        "--fault-seed",
+        "5",
+    ]);
+    let ctx = Ctx::new();
+    let file = customers(&ctx, 2000, |_| None);
+    let run = ctx.path("run");
+    let out = ctx.import(&sb, &file, &["--batch-size", "10", "--max-tasks", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_promise(&sb, &run, 2000);
+    let state = sb.state();
+    let tasks: Vec<(i64, i64)> = state["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["createdMs"].as_i64().unwrap(),
+                t["finishedMs"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // The most tasks made while one slow task ran (one with at least 100 made after it, so
+    // the input did not run out first).
+    let most = tasks
+        .iter()
+        .filter(|&&(made, ended)| ended - made >= 1000)
+        .filter(|&&(made, _)| tasks.iter().filter(|t| t.0 > made).count() >= 100)
+        .map(|&(made, ended)| tasks.iter().filter(|t| t.0 > made && t.0 < ended).count())
+        .max();
+    assert!(
+        most.is_some_and(|n| n >= 45),
+        "tasks made while a slow one ran: {most:?}"
+    );
+}
