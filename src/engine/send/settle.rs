@@ -14,7 +14,7 @@ impl<K: Description> Engine<K> {
         let path = api::status_url_to_path(&t.status_url).unwrap_or_else(|| paths::task(&t.id));
         let client = &self.site.client;
         let noted = std::sync::atomic::AtomicBool::new(false);
-        let first = planner.lock().expect("planner lock").first(self.poll.cap);
+        let first = planner.lock().expect("planner lock").first(&self.poll);
         let next = |lo| planner.lock().expect("planner lock").next(lo, &self.poll);
         let tracked = track::until_terminal(&self.poll, first, next, || async {
             let r = client.get_json::<TaskStatusResponse>(&path).await;
