@@ -227,13 +227,8 @@ impl Durations {
             return 0.0;
         }
         for w in self.knots.windows(2) {
-            let ((a, fa), (b, fb)) = (w[0], w[1]);
-            if t <= b {
-                return if b > a {
-                    fa + (fb - fa) * (t - a) / (b - a)
-                } else {
-                    fb
-                };
+            if t <= w[1].0 {
+                return between(w[0], w[1], t);
             }
         }
         1.0
@@ -248,8 +243,7 @@ impl Durations {
                 return area;
             }
             if t < b {
-                let ft = fa + (fb - fa) * (t - a) / (b - a);
-                return area + (t - a) * (fa + ft) / 2.0;
+                return area + (t - a) * (fa + between(w[0], w[1], t)) / 2.0;
             }
             area += (b - a) * (fa + fb) / 2.0;
         }
@@ -295,6 +289,15 @@ impl Durations {
             .filter(|&lo| !lo.is_zero() && lo < t)
             .max()
             .unwrap_or(t)
+    }
+}
+
+/// The share ended at `t` on the straight line between knots `(a, fa)` and `(b, fb)`.
+fn between((a, fa): (f64, f64), (b, fb): (f64, f64), t: f64) -> f64 {
+    if b > a {
+        fa + (fb - fa) * (t - a) / (b - a)
+    } else {
+        fb
     }
 }
 
@@ -398,29 +401,26 @@ impl PollPlanner {
     /// The first poll for the next task (since its submission), within
     /// `[FIRST_POLL_FLOOR, p.cap]`.
     pub fn first(&mut self, p: &PollPolicy) -> Duration {
-        let cap = p.cap.max(FIRST_POLL_FLOOR);
         self.planned += 1;
         if self.stale {
             self.stale = false;
             self.aim = self.choose_aim(p, POLLS_BUDGET - self.debt.max(0.0) / REPAY_OVER);
         }
         let Some(at) = self.first_at(self.aim) else {
-            return self.prior.clamp(FIRST_POLL_FLOOR, cap);
+            return first_within(self.prior, p);
         };
         let at = if self.planned.is_multiple_of(PROBE_EVERY) {
-            let reached = self.durations.reached_below(at).min(at);
-            let reached = if reached == at {
-                Duration::ZERO
-            } else {
-                reached
-            };
+            // `reached_below` gives `at` itself when no task is known to have run short of it.
+            let reached = Some(self.durations.reached_below(at))
+                .filter(|&r| r < at)
+                .unwrap_or_default();
             ((reached + at) / 2)
                 .min(at.mul_f64(1.0 - PROBE_DEPTH))
                 .max(at / 2)
         } else {
             at
         };
-        at.clamp(FIRST_POLL_FLOOR, cap)
+        first_within(at, p)
     }
 
     /// The first poll aimed at a share `aim` of tasks ended, but never past the end of the
@@ -461,9 +461,7 @@ impl PollPlanner {
     /// (seconds) from its end to the poll that sees it ended, and its polls.
     fn expected(&self, aim: f64, p: &PollPolicy) -> Option<(f64, f64)> {
         let d = &self.durations;
-        let first = self
-            .first_at(aim)?
-            .clamp(FIRST_POLL_FLOOR, p.cap.max(FIRST_POLL_FLOOR));
+        let first = first_within(self.first_at(aim)?, p);
         let (mut late, mut polls) = (0.0, 1.0);
         let (mut lo, mut at) = (0.0, first.as_secs_f64());
         // Bounded: past every length seen, no task is left running.
@@ -532,6 +530,11 @@ impl PollPlanner {
         };
         lo + step.clamp(p.min_step, p.cap.max(p.min_step))
     }
+}
+
+/// A first poll at `at`, within `[FIRST_POLL_FLOOR, p.cap]`.
+fn first_within(at: Duration, p: &PollPolicy) -> Duration {
+    at.clamp(FIRST_POLL_FLOOR, p.cap.max(FIRST_POLL_FLOOR))
 }
 
 /// A task seen to its end: its terminal status, when (since submission) it was last seen

@@ -419,11 +419,9 @@ pub async fn service_desk_customer(
     service_desk: &str,
     email: &str,
 ) -> Result<Option<String>, ApiError> {
-    let path = format!(
-        "{}?{}={}",
-        paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[service_desk]),
-        paths::jsm::CUSTOMER_QUERY,
-        csmport_api::escape(email)
+    let path = paths::query(
+        &paths::at(paths::jsm::SERVICE_DESK_CUSTOMERS, &[service_desk]),
+        &[(paths::jsm::CUSTOMER_QUERY, email)],
     );
     let users: Vec<JsmUser> = jsm_all(client, &path).await?;
     Ok(users
