@@ -124,31 +124,45 @@ pub enum TaskFault {
 pub struct FaultState {
     pub faults: Faults,
     rng: u64,
+    /// Which tasks are slow (`--task-tail`) has a generator of its own, drawn once a task: the
+    /// n-th task made is slow or not by the seed alone, however many polls and other requests
+    /// came between (a benchmark compares builds on the same tasks).
+    tail_rng: u64,
 }
+
+/// Seeds a xorshift state (never zero).
+fn seeded(seed: u64, salt: u64) -> u64 {
+    seed ^ salt | 1
+}
+
+const SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+const TAIL_SALT: u64 = 0xd1b5_4a32_d192_ed03;
 
 impl FaultState {
     pub fn new(faults: Faults, seed: u64) -> FaultState {
         FaultState {
             faults,
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15 | 1,
+            rng: seeded(seed, SALT),
+            tail_rng: seeded(seed, TAIL_SALT),
         }
     }
 
     pub fn set(&mut self, faults: Faults) {
         if let Some(seed) = faults.seed {
-            self.rng = seed ^ 0x9e37_79b9_7f4a_7c15 | 1;
+            self.rng = seeded(seed, SALT);
+            self.tail_rng = seeded(seed, TAIL_SALT);
         }
         self.faults = faults;
     }
 
-    /// A uniform draw in [0, 1) (xorshift64*).
+    /// A uniform draw in [0, 1).
     pub fn draw(&mut self) -> f64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        uniform(&mut self.rng)
+    }
+
+    /// The draw that says whether the task being made is one of the slow ones.
+    pub fn draw_tail(&mut self) -> f64 {
+        uniform(&mut self.tail_rng)
     }
 
     pub fn request(&mut self) -> (RequestFault, Option<Duration>) {
@@ -204,6 +218,14 @@ impl FaultState {
         )
         .unwrap_or(TaskFault::None)
     }
+}
+
+/// A uniform draw in [0, 1) from the state `x` (xorshift64*).
+fn uniform(x: &mut u64) -> f64 {
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn pick<T: Copy>(u: f64, table: &[(f64, T)]) -> Option<T> {
@@ -295,6 +317,24 @@ mod tests {
             .filter(|(r, _)| *r != RequestFault::None)
             .count();
         assert!((8..=32).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn which_tasks_are_slow_does_not_depend_on_the_requests_between() {
+        let tails = |requests_between: usize| {
+            let mut s = FaultState::new(Faults::default(), 3);
+            (0..40)
+                .map(|_| {
+                    for _ in 0..requests_between {
+                        s.request();
+                    }
+                    s.draw_tail()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(tails(0), tails(5));
+        let mut other = FaultState::new(Faults::default(), 4);
+        assert_ne!(tails(0)[0], other.draw_tail());
     }
 
     #[test]

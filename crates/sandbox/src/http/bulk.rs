@@ -49,9 +49,10 @@ pub(super) fn submit(
     let (task_fault, jitter, quirks) = {
         let mut f = sb.faults.lock().expect("faults lock");
         let (fault, jitter) = (f.task(), f.draw());
-        // Drawn only for a long tail, so seeded fault sequences stay as they were without.
+        // From a generator of its own: which tasks are slow follows from the seed and the
+        // order tasks are made in, not from the requests between.
         let tail = if sb.config.task_tail > 0.0 {
-            f.draw()
+            f.draw_tail()
         } else {
             1.0
         };
