@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::site::api::model::TaskStatusResponse;
+use crate::site::api::model::{TaskStatus, TaskStatusResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
@@ -346,6 +346,10 @@ pub struct PollPlanner {
     /// Polls tasks took over `POLLS_BUDGET` each, less what tasks under it saved (at most
     /// `CREDIT`: a run that saved early does not spend it all at once later).
     debt: f64,
+    /// Tasks seen still queued (`NOT_STARTED`) by a poll: the latest time since submission
+    /// one saw them so, and their bracket. A task still queued when most have started is
+    /// most likely one of the slow ones; these say how long such tasks take.
+    queued: VecDeque<(Duration, Duration, Duration)>,
 }
 
 /// Where the first poll aims before the estimate has chosen (and when it has no lengths).
@@ -374,6 +378,8 @@ const PROBE_EVERY: u64 = 16;
 const PROBE_DEPTH: f64 = 0.1;
 /// A later poll never comes sooner than this share of the time the task has run.
 const STEP_OF_TIME: f64 = 0.06;
+/// Tasks seen queued as late that must have ended before a queued task is planned by them.
+const QUEUED_KNOWN: usize = 2;
 /// The first poll never comes sooner than this.
 pub const FIRST_POLL_FLOOR: Duration = Duration::from_millis(25);
 
@@ -387,12 +393,26 @@ impl PollPlanner {
             aim: AIM_FIRST,
             stale: false,
             debt: 0.0,
+            queued: VecDeque::new(),
         }
     }
 
     /// A task ended: last seen unfinished at `lo` (zero if never), seen ended at `hi`, after
-    /// `polls` polls.
+    /// `polls` polls, never seen queued.
+    #[cfg(test)]
     pub fn record(&mut self, lo: Duration, hi: Duration, polls: u32) {
+        self.record_task(lo, hi, polls, Duration::ZERO);
+    }
+
+    /// A task ended: last seen unfinished at `lo` (zero if never), seen ended at `hi`, after
+    /// `polls` polls; last seen queued at `queued` (zero if never).
+    pub fn record_task(&mut self, lo: Duration, hi: Duration, polls: u32, queued: Duration) {
+        if !queued.is_zero() {
+            if self.queued.len() == LEARN_FROM {
+                self.queued.pop_front();
+            }
+            self.queued.push_back((queued, lo, hi));
+        }
         self.durations.record(lo, hi);
         self.debt = (self.debt + f64::from(polls) - POLLS_BUDGET).max(-CREDIT);
         self.stale = true;
@@ -530,6 +550,26 @@ impl PollPlanner {
         };
         lo + step.clamp(p.min_step, p.cap.max(p.min_step))
     }
+
+    /// The next poll of a task seen still queued at `lo`: as any task's, but no sooner than
+    /// every task seen queued as late or later was still running, once `QUEUED_KNOWN` of
+    /// them have ended (a task not yet started when the fast ones are nearly done is a slow
+    /// one, and polls among the fast ones would find it running). Only tasks whose polls
+    /// bracketed their end closely count: one seen ended at the first poll among the slow
+    /// ones was last seen running when it was queued, which says nothing of the slow ones.
+    pub fn next_queued(&self, lo: Duration, p: &PollPolicy) -> Duration {
+        let next = self.next(lo, p);
+        let like: Vec<Duration> = self
+            .queued
+            .iter()
+            .filter(|&&(q, l, h)| q >= lo && h <= l.mul_f64(1.0 + GAP))
+            .map(|&(_, l, _)| l)
+            .collect();
+        match like.iter().min() {
+            Some(&reach) if like.len() >= QUEUED_KNOWN => next.max(reach.min(lo + p.cap)),
+            _ => next,
+        }
+    }
 }
 
 /// A first poll at `at`, within `[FIRST_POLL_FLOOR, p.cap]`.
@@ -538,11 +578,12 @@ fn first_within(at: Duration, p: &PollPolicy) -> Duration {
 }
 
 /// A task seen to its end: its terminal status, when (since submission) it was last seen
-/// unfinished and seen ended, and the polls that took.
+/// unfinished, last seen queued (zero if never) and seen ended, and the polls that took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub status: TaskStatusResponse,
     pub pending_at: Duration,
+    pub queued_at: Duration,
     pub ended_at: Duration,
     pub polls: u32,
 }
@@ -558,13 +599,14 @@ pub enum TrackError<E> {
 }
 
 /// Polls until the task is terminal: first at `first`, then where `next` puts the poll after
-/// one that saw it unfinished at a time (all since the start). Fetch errors end the wait (the
-/// client already retried transient ones); the deadline is checked before each sleep, and the
-/// last wait is cut to land on it, so the last poll is never skipped.
+/// one that saw it unfinished at a time and whether still queued (all since the start). Fetch
+/// errors end the wait (the client already retried transient ones); the deadline is checked
+/// before each sleep, and the last wait is cut to land on it, so the last poll is never
+/// skipped.
 pub async fn until_terminal<E, F, Fut>(
     p: &PollPolicy,
     first: Duration,
-    mut next: impl FnMut(Duration) -> Duration,
+    mut next: impl FnMut(Duration, bool) -> Duration,
     mut fetch: F,
 ) -> Result<Tracked, TrackError<E>>
 where
@@ -574,6 +616,7 @@ where
     let start = tokio::time::Instant::now();
     let mut last = None;
     let mut pending_at = Duration::ZERO;
+    let mut queued_at = Duration::ZERO;
     let mut at = first;
     let mut polls = 0;
     loop {
@@ -590,20 +633,24 @@ where
             return Ok(Tracked {
                 status,
                 pending_at,
+                queued_at,
                 ended_at: asked,
                 polls,
             });
         }
         pending_at = asked;
+        let queued = status.status == TaskStatus::NotStarted;
+        if queued {
+            queued_at = asked;
+        }
         last = Some(status);
-        at = next(asked).max(asked + p.min_step);
+        at = next(asked, queued).max(asked + p.min_step);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::api::model::TaskStatus;
     use std::sync::{Arc, Mutex};
 
     fn status(s: TaskStatus) -> TaskStatusResponse {
@@ -755,6 +802,37 @@ mod tests {
     }
 
     #[test]
+    fn a_task_still_queued_when_the_fast_ones_end_skips_their_polls() {
+        let p = PollPolicy::default();
+        let mut planner = PollPlanner::new(ms(250));
+        // Fast tasks, started by their first poll (some seen queued at 250 ms, in the first
+        // polls of a run), and slow ones still queued at 520 ms, running past 4.9 s.
+        for i in 0..40 {
+            let queued = if i < 5 { ms(250) } else { Duration::ZERO };
+            planner.record_task(ms(480 + i), ms(490 + i), 2, queued);
+        }
+        planner.record_task(ms(4900), ms(5000), 3, ms(520));
+        let fast = planner.next(ms(500), &p);
+        assert!(fast < ms(600), "{fast:?}");
+        // One slow task seen queued is not yet enough to go by.
+        assert_eq!(planner.next_queued(ms(500), &p), fast);
+        planner.record_task(ms(5050), ms(5100), 3, ms(600));
+        assert_eq!(planner.next_queued(ms(500), &p), ms(4900));
+        // Only tasks seen queued as late count: past 520 ms, one.
+        assert_eq!(planner.next_queued(ms(550), &p), planner.next(ms(550), &p));
+        // Before 250 ms, fast tasks were queued too: no skipping past them.
+        let early = planner.next_queued(ms(240), &p);
+        assert!(early < ms(600), "{early:?}");
+        // Never further than the cap.
+        let short = PollPolicy { cap: ms(1000), ..p };
+        assert_eq!(planner.next_queued(ms(500), &short), ms(1500));
+        // A slow task seen ended by the first poll among the slow ones (its bracket reaches
+        // back to 600 ms, when it was queued) does not undo what the others show.
+        planner.record_task(ms(600), ms(4900), 2, ms(600));
+        assert_eq!(planner.next_queued(ms(500), &p), ms(4900));
+    }
+
+    #[test]
     fn a_slow_task_seen_late_does_not_blur_the_gap_between_fast_and_slow_ones() {
         let p = PollPolicy::default();
         let mut planner = PollPlanner::new(ms(250));
@@ -865,13 +943,15 @@ mod tests {
     }
 
     /// Five slots, each making its next task as soon as its last is seen ended, polls landing
-    /// up to 5 ms after their time: returns the share of five slots' time over the run that
-    /// tasks ran, and the polls per task.
+    /// up to 5 ms after their time, a task queued for the first third of its time (as the
+    /// sandbox's are): returns the share of five slots' time over the run that tasks ran, and
+    /// the polls per task.
     fn slots(seed: u64, n: usize, len: impl Fn(usize) -> f64) -> (f64, f64) {
         let policy = PollPolicy::default();
         let mut p = PollPlanner::new(ms(250));
-        // Per slot: its task (index, made at, last seen running at, polls) and its next event.
-        let mut task: [Option<(usize, f64, f64, u32)>; 5] = [None; 5];
+        // Per slot: its task (index, made at, last seen running at, polls, last seen queued
+        // at) and its next event.
+        let mut task: [Option<(usize, f64, f64, u32, f64)>; 5] = [None; 5];
         let mut at = [0.0f64; 5];
         let (mut made, mut ended, mut polls, mut ran, mut end) = (0, 0, 0u32, 0.0, 0.0f64);
         let drift = |i: usize, k: u32| 0.001 + 0.004 * draw(i * 64 + k as usize, seed);
@@ -884,17 +964,18 @@ mod tests {
             match task[k] {
                 None => {
                     let first = p.first(&policy).as_secs_f64();
-                    task[k] = Some((made, now, 0.0, 0));
+                    task[k] = Some((made, now, 0.0, 0, 0.0));
                     at[k] = now + first + drift(made, 0);
                     made += 1;
                 }
-                Some((i, t0, lo, m)) => {
+                Some((i, t0, lo, m, q)) => {
                     let asked = now - t0;
                     if asked >= len(i) {
-                        p.record(
+                        p.record_task(
                             Duration::from_secs_f64(lo),
                             Duration::from_secs_f64(asked),
                             m + 1,
+                            Duration::from_secs_f64(q),
                         );
                         (ended, polls, ran) = (ended + 1, polls + m + 1, ran + len(i));
                         end = end.max(t0 + len(i));
@@ -902,8 +983,15 @@ mod tests {
                         // The next task is made a few milliseconds after.
                         at[k] = if made < n { now + 0.007 } else { f64::INFINITY };
                     } else {
-                        let next = p.next(Duration::from_secs_f64(asked), &policy);
-                        task[k] = Some((i, t0, asked, m + 1));
+                        let queued = asked < len(i) / 3.0;
+                        let lo = Duration::from_secs_f64(asked);
+                        let next = if queued {
+                            p.next_queued(lo, &policy)
+                        } else {
+                            p.next(lo, &policy)
+                        };
+                        let q = if queued { asked } else { q };
+                        task[k] = Some((i, t0, asked, m + 1, q));
                         at[k] = t0 + next.as_secs_f64() + drift(i, m + 1);
                     }
                 }
@@ -1042,12 +1130,16 @@ mod tests {
             TaskStatus::Finished,
         ]));
         let times = Arc::new(Mutex::new(Vec::new()));
+        let mut seen = Vec::new();
         let start = tokio::time::Instant::now();
         // A plan that says "5 ms later" is held to the step.
         let r = until_terminal::<(), _, _>(
             &p,
             ms(100),
-            |lo| if lo < ms(300) { lo * 2 } else { lo + ms(5) },
+            |lo, queued| {
+                seen.push((lo, queued));
+                if lo < ms(300) { lo * 2 } else { lo + ms(5) }
+            },
             || {
                 let seq = seq.clone();
                 let times = times.clone();
@@ -1065,6 +1157,12 @@ mod tests {
         assert_eq!(r.status.status, TaskStatus::Finished);
         assert_eq!(*times.lock().unwrap(), vec![100, 200, 400, 410]);
         assert_eq!((r.pending_at, r.ended_at, r.polls), (ms(400), ms(410), 4));
+        // The first poll saw it queued, and the plan was told.
+        assert_eq!(r.queued_at, ms(100));
+        assert_eq!(
+            seen,
+            vec![(ms(100), true), (ms(200), false), (ms(400), false)]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1081,7 +1179,7 @@ mod tests {
         let r = until_terminal::<(), _, _>(
             &p,
             p.initial,
-            |lo| planner.next(lo, &p),
+            |lo, _| planner.next(lo, &p),
             || {
                 let polls = polls.clone();
                 async move {

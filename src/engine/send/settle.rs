@@ -15,7 +15,14 @@ impl<K: Description> Engine<K> {
         let client = &self.site.client;
         let noted = std::sync::atomic::AtomicBool::new(false);
         let first = planner.lock().expect("planner lock").first(&self.poll);
-        let next = |lo| planner.lock().expect("planner lock").next(lo, &self.poll);
+        let next = |lo, queued| {
+            let planner = planner.lock().expect("planner lock");
+            if queued {
+                planner.next_queued(lo, &self.poll)
+            } else {
+                planner.next(lo, &self.poll)
+            }
+        };
         let tracked = track::until_terminal(&self.poll, first, next, || async {
             let r = client.get_json::<TaskStatusResponse>(&path).await;
             if let Ok(s) = &r
@@ -48,10 +55,11 @@ impl<K: Description> Engine<K> {
             tracked.pending_at.as_millis(),
             tracked.ended_at.as_millis()
         ));
-        planner.lock().expect("planner lock").record(
+        planner.lock().expect("planner lock").record_task(
             tracked.pending_at,
             tracked.ended_at,
             tracked.polls,
+            tracked.queued_at,
         );
         Ok(tracked.status)
     }
