@@ -651,3 +651,83 @@ fn a_slow_task_holds_only_its_own_slot() {
         "tasks made while a slow one ran: {most:?}"
     );
 }
+
+/// Milliseconds since the epoch of a request log's `time`.
+fn logged_ms(r: &serde_json::Value) -> i64 {
+    let t: jiff::Timestamp = r["time"].as_str().unwrap().parse().unwrap();
+    t.as_millisecond()
+}
+
+#[test]
+fn a_task_still_queued_is_not_polled_among_the_quick_ones() {
+    // Tasks of 100 ms, one in ten twenty times that (2 s, queued for its first 0.67 s, as the
+    // sandbox's tasks are for a third of their time).
+    let sb = SandboxProc::start_raw(&[
+        "--max-tasks",
+        "5",
+        "--task-latency-ms",
+        "100",
+        "--task-jitter",
+        "0",
+        "--task-tail",
+        "0.1",
+        "--task-tail-factor",
+        "20",
+        "--fault-seed",
+        "3",
+    ]);
+    let ctx = Ctx::new();
+    let file = customers(&ctx, 1000, |_| None);
+    let run = ctx.path("run");
+    let out = ctx.import(&sb, &file, &["--batch-size", "10", "--max-tasks", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    check_promise(&sb, &run, 1000);
+    let state = sb.state();
+    let mut slow: Vec<(i64, String)> = state["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["finishedMs"].as_i64().unwrap() - t["createdMs"].as_i64().unwrap() >= 1500)
+        .map(|t| {
+            (
+                t["createdMs"].as_i64().unwrap(),
+                t["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    slow.sort();
+    assert!(slow.len() >= 5, "{} slow tasks", slow.len());
+    let requests = sb.requests();
+    // Once three slow tasks have ended (two are enough to go by), a later slow task's first poll
+    // finds it queued and the next goes where the slow ones end: none at the steps just past
+    // the quick ones' end, where every later poll of it would find it still running.
+    let ended_by = |made: i64| {
+        state["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| {
+                let (c, f) = (
+                    t["createdMs"].as_i64().unwrap(),
+                    t["finishedMs"].as_i64().unwrap(),
+                );
+                // Ended 300 ms before: seen ended by the client (polls 6% of 2 s apart).
+                f - c >= 1500 && f < made - 300
+            })
+            .count()
+    };
+    let mut checked = 0;
+    for (made, id) in &slow {
+        if ended_by(*made) < 3 {
+            continue;
+        }
+        let early = requests
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"].as_str().unwrap().ends_with(id.as_str()))
+            .filter(|r| logged_ms(r) - made <= 1000)
+            .count();
+        assert_eq!(early, 1, "task {id}: {early} polls in its first second");
+        checked += 1;
+    }
+    assert!(checked >= 2, "{checked} slow tasks made after three ended");
+}
