@@ -606,28 +606,52 @@ fn a_row_a_closed_chunk_lost_is_decided_again_not_failed() {
 /// slot idle until it ended), with 16 up to 79 (a 3 s task among tasks of 10 ms).
 #[test]
 fn a_slow_task_holds_only_its_own_slot() {
+    let (_, tasks) = long_tail_import(2000, "10", "0.05", "300", "5");
+    // The most tasks made while one slow task ran (one with at least 100 made after it, so
+    // the input did not run out first).
+    let most = tasks
+        .iter()
+        .filter(|&&(made, ended, _)| ended - made >= 1000)
+        .filter(|&&(made, _, _)| tasks.iter().filter(|t| t.0 > made).count() >= 100)
+        .map(|&(made, ended, _)| tasks.iter().filter(|t| t.0 > made && t.0 < ended).count())
+        .max();
+    assert!(
+        most.is_some_and(|n| n >= 45),
+        "tasks made while a slow one ran: {most:?}"
+    );
+}
+
+/// Imports `rows` customers in tasks of 10 against a sandbox whose tasks take `latency` ms,
+/// a share `tail` of them `factor` times that (which ones: `seed`), 5 slots; checks the run
+/// kept its promise and returns the sandbox and its tasks (made, ended, id).
+fn long_tail_import(
+    rows: usize,
+    latency: &str,
+    tail: &str,
+    factor: &str,
+    seed: &str,
+) -> (SandboxProc, Vec<(i64, i64, String)>) {
     let sb = SandboxProc::start_raw(&[
         "--max-tasks",
         "5",
         "--task-latency-ms",
-        "10",
+        latency,
         "--task-jitter",
         "0",
         "--task-tail",
-        "0.05",
+        tail,
         "--task-tail-factor",
-        "300",
+        factor,
         "--fault-seed",
-        "5",
+        seed,
     ]);
     let ctx = Ctx::new();
-    let file = customers(&ctx, 2000, |_| None);
+    let file = customers(&ctx, rows, |_| None);
     let run = ctx.path("run");
     let out = ctx.import(&sb, &file, &["--batch-size", "10", "--max-tasks", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    check_promise(&sb, &run, 2000);
-    let state = sb.state();
-    let tasks: Vec<(i64, i64)> = state["tasks"]
+    check_promise(&sb, &run, rows as u64);
+    let tasks = sb.state()["tasks"]
         .as_array()
         .unwrap()
         .iter()
@@ -635,21 +659,11 @@ fn a_slow_task_holds_only_its_own_slot() {
             (
                 t["createdMs"].as_i64().unwrap(),
                 t["finishedMs"].as_i64().unwrap(),
+                t["id"].as_str().unwrap().to_string(),
             )
         })
         .collect();
-    // The most tasks made while one slow task ran (one with at least 100 made after it, so
-    // the input did not run out first).
-    let most = tasks
-        .iter()
-        .filter(|&&(made, ended)| ended - made >= 1000)
-        .filter(|&&(made, _)| tasks.iter().filter(|t| t.0 > made).count() >= 100)
-        .map(|&(made, ended)| tasks.iter().filter(|t| t.0 > made && t.0 < ended).count())
-        .max();
-    assert!(
-        most.is_some_and(|n| n >= 45),
-        "tasks made while a slow one ran: {most:?}"
-    );
+    (sb, tasks)
 }
 
 /// Milliseconds since the epoch of a request log's `time`.
@@ -662,62 +676,18 @@ fn logged_ms(r: &serde_json::Value) -> i64 {
 fn a_task_still_queued_is_not_polled_among_the_quick_ones() {
     // Tasks of 100 ms, one in ten twenty times that (2 s, queued for its first 0.67 s, as the
     // sandbox's tasks are for a third of their time).
-    let sb = SandboxProc::start_raw(&[
-        "--max-tasks",
-        "5",
-        "--task-latency-ms",
-        "100",
-        "--task-jitter",
-        "0",
-        "--task-tail",
-        "0.1",
-        "--task-tail-factor",
-        "20",
-        "--fault-seed",
-        "3",
-    ]);
-    let ctx = Ctx::new();
-    let file = customers(&ctx, 1000, |_| None);
-    let run = ctx.path("run");
-    let out = ctx.import(&sb, &file, &["--batch-size", "10", "--max-tasks", "5"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    check_promise(&sb, &run, 1000);
-    let state = sb.state();
-    let mut slow: Vec<(i64, String)> = state["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["finishedMs"].as_i64().unwrap() - t["createdMs"].as_i64().unwrap() >= 1500)
-        .map(|t| {
-            (
-                t["createdMs"].as_i64().unwrap(),
-                t["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let (sb, tasks) = long_tail_import(1000, "100", "0.1", "20", "3");
+    let mut slow: Vec<&(i64, i64, String)> = tasks.iter().filter(|t| t.1 - t.0 >= 1500).collect();
     slow.sort();
     assert!(slow.len() >= 5, "{} slow tasks", slow.len());
     let requests = sb.requests();
-    // Once three slow tasks have ended (two are enough to go by), a later slow task's first poll
-    // finds it queued and the next goes where the slow ones end: none at the steps just past
-    // the quick ones' end, where every later poll of it would find it still running.
-    let ended_by = |made: i64| {
-        state["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| {
-                let (c, f) = (
-                    t["createdMs"].as_i64().unwrap(),
-                    t["finishedMs"].as_i64().unwrap(),
-                );
-                // Ended 300 ms before: seen ended by the client (polls 6% of 2 s apart).
-                f - c >= 1500 && f < made - 300
-            })
-            .count()
-    };
+    // Once three slow tasks have ended (two are enough to go by), a later slow task's first
+    // poll finds it queued and the next goes where the slow ones end: none at the steps just
+    // past the quick ones' end, where every later poll of it would find it still running.
+    // Ended 300 ms before it was made: seen ended by then (polls 6% of 2 s apart).
+    let ended_by = |made: i64| slow.iter().filter(|t| t.1 < made - 300).count();
     let mut checked = 0;
-    for (made, id) in &slow {
+    for &(made, _, id) in &slow {
         if ended_by(*made) < 3 {
             continue;
         }
