@@ -346,10 +346,11 @@ pub struct PollPlanner {
     /// Polls tasks took over `POLLS_BUDGET` each, less what tasks under it saved (at most
     /// `CREDIT`: a run that saved early does not spend it all at once later).
     debt: f64,
-    /// Tasks seen still queued (`NOT_STARTED`) by a poll: the latest time since submission
-    /// one saw them so, and their bracket. A task still queued when most have started is
-    /// most likely one of the slow ones; these say how long such tasks take.
-    queued: VecDeque<(Duration, Duration, Duration)>,
+    /// Tasks seen still queued (`NOT_STARTED`) by a poll whose polls bracketed their end
+    /// closely: the latest time since submission one saw them queued, and the last it saw
+    /// them unfinished. A task still queued when most have started is most likely one of the
+    /// slow ones; these say how long such tasks run at least.
+    queued: VecDeque<(Duration, Duration)>,
 }
 
 /// Where the first poll aims before the estimate has chosen (and when it has no lengths).
@@ -407,11 +408,13 @@ impl PollPlanner {
     /// A task ended: last seen unfinished at `lo` (zero if never), seen ended at `hi`, after
     /// `polls` polls; last seen queued at `queued` (zero if never).
     pub fn record_task(&mut self, lo: Duration, hi: Duration, polls: u32, queued: Duration) {
-        if !queued.is_zero() {
+        // One seen ended at the first poll among the slow ones was last seen unfinished when
+        // it was queued, which says nothing of how long the slow ones run.
+        if !queued.is_zero() && hi <= lo.mul_f64(1.0 + GAP) {
             if self.queued.len() == LEARN_FROM {
                 self.queued.pop_front();
             }
-            self.queued.push_back((queued, lo, hi));
+            self.queued.push_back((queued, lo));
         }
         self.durations.record(lo, hi);
         self.debt = (self.debt + f64::from(polls) - POLLS_BUDGET).max(-CREDIT);
@@ -462,8 +465,7 @@ impl PollPlanner {
     fn choose_aim(&self, p: &PollPolicy, budget: f64) -> f64 {
         let mut best: Option<(f64, f64)> = None;
         let mut cheapest: Option<(f64, f64)> = None;
-        for k in 0..=AIM_STEPS {
-            let aim = AIM_LOWEST + (AIM_HIGHEST - AIM_LOWEST) * f64::from(k) / f64::from(AIM_STEPS);
+        for aim in aims() {
             let Some((late, polls)) = self.expected(aim, p) else {
                 return AIM_FIRST;
             };
@@ -551,25 +553,35 @@ impl PollPlanner {
         lo + step.clamp(p.min_step, p.cap.max(p.min_step))
     }
 
-    /// The next poll of a task seen still queued at `lo`: as any task's, but no sooner than
-    /// every task seen queued as late or later was still running, once `QUEUED_KNOWN` of
-    /// them have ended (a task not yet started when the fast ones are nearly done is a slow
-    /// one, and polls among the fast ones would find it running). Only tasks whose polls
-    /// bracketed their end closely count: one seen ended at the first poll among the slow
-    /// ones was last seen running when it was queued, which says nothing of the slow ones.
-    pub fn next_queued(&self, lo: Duration, p: &PollPolicy) -> Duration {
+    /// The next poll of a task last seen unfinished at `lo`, and whether then still queued.
+    /// A queued one's is as any task's, but no sooner than every task seen queued as late or
+    /// later was still running, once `QUEUED_KNOWN` of them have ended (a task not yet
+    /// started when the fast ones are nearly done is a slow one, and polls among the fast ones
+    /// would find it running).
+    pub fn next_seen(&self, lo: Duration, queued: bool, p: &PollPolicy) -> Duration {
         let next = self.next(lo, p);
-        let like: Vec<Duration> = self
+        if !queued {
+            return next;
+        }
+        let (like, reach) = self
             .queued
             .iter()
-            .filter(|&&(q, l, h)| q >= lo && h <= l.mul_f64(1.0 + GAP))
-            .map(|&(_, l, _)| l)
-            .collect();
-        match like.iter().min() {
-            Some(&reach) if like.len() >= QUEUED_KNOWN => next.max(reach.min(lo + p.cap)),
-            _ => next,
+            .filter(|&&(q, _)| q >= lo)
+            .fold((0, Duration::MAX), |(n, reach), &(_, l)| {
+                (n + 1, reach.min(l))
+            });
+        if like < QUEUED_KNOWN {
+            return next;
         }
+        next.max(reach.min(lo + p.cap))
     }
+}
+
+/// The aims the first poll chooses among: `AIM_STEPS + 1`, evenly from `AIM_LOWEST` to
+/// `AIM_HIGHEST`.
+fn aims() -> impl Iterator<Item = f64> {
+    (0..=AIM_STEPS)
+        .map(|k| AIM_LOWEST + (AIM_HIGHEST - AIM_LOWEST) * f64::from(k) / f64::from(AIM_STEPS))
 }
 
 /// A first poll at `at`, within `[FIRST_POLL_FLOOR, p.cap]`.
@@ -815,21 +827,24 @@ mod tests {
         let fast = planner.next(ms(500), &p);
         assert!(fast < ms(600), "{fast:?}");
         // One slow task seen queued is not yet enough to go by.
-        assert_eq!(planner.next_queued(ms(500), &p), fast);
+        assert_eq!(planner.next_seen(ms(500), true, &p), fast);
         planner.record_task(ms(5050), ms(5100), 3, ms(600));
-        assert_eq!(planner.next_queued(ms(500), &p), ms(4900));
+        assert_eq!(planner.next_seen(ms(500), true, &p), ms(4900));
         // Only tasks seen queued as late count: past 520 ms, one.
-        assert_eq!(planner.next_queued(ms(550), &p), planner.next(ms(550), &p));
+        assert_eq!(
+            planner.next_seen(ms(550), true, &p),
+            planner.next(ms(550), &p)
+        );
         // Before 250 ms, fast tasks were queued too: no skipping past them.
-        let early = planner.next_queued(ms(240), &p);
+        let early = planner.next_seen(ms(240), true, &p);
         assert!(early < ms(600), "{early:?}");
         // Never further than the cap.
         let short = PollPolicy { cap: ms(1000), ..p };
-        assert_eq!(planner.next_queued(ms(500), &short), ms(1500));
+        assert_eq!(planner.next_seen(ms(500), true, &short), ms(1500));
         // A slow task seen ended by the first poll among the slow ones (its bracket reaches
         // back to 600 ms, when it was queued) does not undo what the others show.
         planner.record_task(ms(600), ms(4900), 2, ms(600));
-        assert_eq!(planner.next_queued(ms(500), &p), ms(4900));
+        assert_eq!(planner.next_seen(ms(500), true, &p), ms(4900));
     }
 
     #[test]
@@ -898,9 +913,7 @@ mod tests {
         assert!(aim < AIM_FIRST, "{aim}");
         let (late, polls) = spread_out.expected(aim, &policy).unwrap_or_default();
         assert!(polls <= POLLS_BUDGET, "{polls}");
-        for k in 0..=AIM_STEPS {
-            let other =
-                AIM_LOWEST + (AIM_HIGHEST - AIM_LOWEST) * f64::from(k) / f64::from(AIM_STEPS);
+        for other in aims() {
             let (l, n) = spread_out.expected(other, &policy).unwrap_or_default();
             assert!(
                 n > POLLS_BUDGET || l >= late,
@@ -985,11 +998,7 @@ mod tests {
                     } else {
                         let queued = asked < len(i) / 3.0;
                         let lo = Duration::from_secs_f64(asked);
-                        let next = if queued {
-                            p.next_queued(lo, &policy)
-                        } else {
-                            p.next(lo, &policy)
-                        };
+                        let next = p.next_seen(lo, queued, &policy);
                         let q = if queued { asked } else { q };
                         task[k] = Some((i, t0, asked, m + 1, q));
                         at[k] = t0 + next.as_secs_f64() + drift(i, m + 1);

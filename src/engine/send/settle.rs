@@ -16,12 +16,10 @@ impl<K: Description> Engine<K> {
         let noted = std::sync::atomic::AtomicBool::new(false);
         let first = planner.lock().expect("planner lock").first(&self.poll);
         let next = |lo, queued| {
-            let planner = planner.lock().expect("planner lock");
-            if queued {
-                planner.next_queued(lo, &self.poll)
-            } else {
-                planner.next(lo, &self.poll)
-            }
+            planner
+                .lock()
+                .expect("planner lock")
+                .next_seen(lo, queued, &self.poll)
         };
         let tracked = track::until_terminal(&self.poll, first, next, || async {
             let r = client.get_json::<TaskStatusResponse>(&path).await;
